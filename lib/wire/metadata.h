@@ -1,0 +1,48 @@
+// Invoke metadata: the body of an InvokeMetadata packet, encoded exactly as
+// Go DRPC's drpcmetadata does (docs/protocol.md §5.5): a protobuf message
+// whose field 1 is map<string, string>. Every entry is
+//   0a len { 0a klen key 12 vlen value }
+// with both fields always present, key first. Keys and values are bytes.
+#ifndef DRPC_WIRE_METADATA_H
+#define DRPC_WIRE_METADATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <drpc/error.h>
+
+#include "common/buf.h"
+
+typedef struct drpc__md_entry {
+	const uint8_t *key;
+	size_t         key_len;
+	const uint8_t *val;
+	size_t         val_len;
+} drpc__md_entry;
+
+// drpc__md is a decoded metadata map. entries point into store, which the
+// map owns. Keys are unique (a repeated key on the wire: the last wins).
+typedef struct drpc__md {
+	drpc__md_entry *entries;
+	size_t          n;
+	uint8_t        *store;
+} drpc__md;
+
+// drpc__md_append appends the encoding of the n entries to b, in order.
+drpc_err drpc__md_append(drpc__buf *b, const drpc__md_entry *e, size_t n);
+
+// drpc__md_decode decodes len bytes at body into *md (zeroed on entry, or
+// finished with drpc__md_fini). An empty body gives an empty map.
+// DRPC_EMETADATA: the body does not follow the encoding strictly (any other
+// tag, a missing or extra field, a length running past its end).
+// DRPC_ENOMEM: allocation failed. On error *md is left empty.
+drpc_err drpc__md_decode(const uint8_t *body, size_t len, drpc__md *md);
+
+// drpc__md_get finds key in md; returns NULL if absent.
+const drpc__md_entry *drpc__md_get(
+    const drpc__md *md, const void *key, size_t key_len);
+
+// drpc__md_fini frees md's storage and leaves it empty.
+void drpc__md_fini(drpc__md *md);
+
+#endif // DRPC_WIRE_METADATA_H

@@ -1,0 +1,58 @@
+// drpc__frame_reader: a buffered frame reader over any byte source.
+//
+// It reads in large chunks, hands out frames that point into its buffer,
+// and never allocates more than max_size + DRPC__FRAME_HEADER_MAX bytes: a
+// declared length beyond max_size is rejected as soon as the header is
+// complete, without waiting for (or allocating) the claimed body.
+// Errors are sticky: after one, every later call returns it again.
+// Not thread-safe: one reader has one owner (the connection's reader
+// thread).
+#ifndef DRPC_WIRE_READER_H
+#define DRPC_WIRE_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <drpc/error.h>
+
+#include "wire/frame.h"
+
+// drpc__read_fn reads up to cap bytes into buf. It blocks until at least one
+// byte is available; *n == 0 with DRPC_OK means end of input. Any other
+// result is an error the reader reports unchanged.
+typedef drpc_err (*drpc__read_fn)(
+    void *arg, uint8_t *buf, size_t cap, size_t *n);
+
+typedef struct drpc__frame_reader {
+	drpc__read_fn read;
+	void         *arg;
+	size_t        max_size; // largest frame body accepted
+	uint8_t      *buf;
+	size_t        cap;
+	size_t        start; // first unconsumed byte
+	size_t        end;   // one past the last byte read
+	uint64_t      offset; // input offset of buf[start], for diagnostics
+	drpc_err      sticky; // first error; DRPC_OK until then
+} drpc__frame_reader;
+
+// drpc__frame_reader_init prepares r to read from read(arg, ...).
+// max_size 0 means DRPC__DEFAULT_MAX_SIZE.
+void drpc__frame_reader_init(
+    drpc__frame_reader *r, drpc__read_fn read, void *arg, size_t max_size);
+
+// drpc__frame_reader_next blocks until a whole frame is available.
+// DRPC_OK: *fr is the next frame; fr->data is valid until the next call.
+// DRPC_EOF: the input ended cleanly at a frame boundary.
+// DRPC_ETRUNC: the input ended inside a frame.
+// DRPC_EVARINT, DRPC_ETOOBIG: malformed header (see drpc__frame_parse).
+// DRPC_ENOMEM, or the read function's own error.
+drpc_err drpc__frame_reader_next(drpc__frame_reader *r, drpc__frame *fr);
+
+// drpc__frame_reader_fini frees r's buffer.
+void drpc__frame_reader_fini(drpc__frame_reader *r);
+
+// drpc__read_fd is a drpc__read_fn over a file descriptor; arg points to
+// the int fd. EINTR is retried; other failures give DRPC_EIO.
+drpc_err drpc__read_fd(void *arg, uint8_t *buf, size_t cap, size_t *n);
+
+#endif // DRPC_WIRE_READER_H

@@ -1,0 +1,24 @@
+// Runs every suite and prints Check's summary line. CK_RUN_SUITE and
+// CK_RUN_CASE focus a run; CK_FORK=no runs in one process (valgrind, gdb).
+#include <stdlib.h>
+
+#include "suites.h"
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(error_suite());
+	int      failed;
+
+	srunner_add_suite(sr, varint_suite());
+	srunner_add_suite(sr, frame_suite());
+	srunner_add_suite(sr, packet_suite());
+	srunner_add_suite(sr, errbody_suite());
+	srunner_add_suite(sr, metadata_suite());
+	srunner_add_suite(sr, reader_suite());
+	srunner_add_suite(sr, transcript_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,16 @@
+// Every Check suite, one per module; test/check_main.c runs them all.
+#ifndef DRPC_TEST_SUITES_H
+#define DRPC_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *error_suite(void);
+Suite *varint_suite(void);
+Suite *frame_suite(void);
+Suite *packet_suite(void);
+Suite *errbody_suite(void);
+Suite *metadata_suite(void);
+Suite *reader_suite(void);
+Suite *transcript_suite(void);
+
+#endif // DRPC_TEST_SUITES_H

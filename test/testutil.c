@@ -1,0 +1,75 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+const char *
+tu_shared_path(char *out, size_t cap, const char *rel)
+{
+	const char *dir = getenv("DRPC_SHARED");
+
+	if (dir == NULL || dir[0] == '\0') {
+		dir = DRPC_SHARED_DIR;
+	}
+	snprintf(out, cap, "%s/%s", dir, rel);
+	return out;
+}
+
+uint8_t *
+tu_read_file(const char *path, size_t *len)
+{
+	FILE    *f = fopen(path, "rb");
+	uint8_t *data;
+	long     n;
+
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	ck_assert_int_ge(n, 0);
+	rewind(f);
+	data = malloc((size_t) n + 1);
+	ck_assert_ptr_nonnull(data);
+	ck_assert_uint_eq(fread(data, 1, (size_t) n, f), (size_t) n);
+	fclose(f);
+	*len = (size_t) n;
+	return data;
+}
+
+static int
+hex_nibble(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	return -1;
+}
+
+size_t
+tu_hex(const char *hex, uint8_t *out, size_t cap)
+{
+	size_t n = 0;
+
+	while (*hex != '\0') {
+		int hi;
+		int lo;
+
+		if (*hex == ' ') {
+			hex++;
+			continue;
+		}
+		hi = hex_nibble(hex[0]);
+		lo = hex_nibble(hex[1]);
+		ck_assert_msg(hi >= 0 && lo >= 0, "bad hex at '%s'", hex);
+		ck_assert_uint_lt(n, cap);
+		out[n++] = (uint8_t) (hi << 4 | lo);
+		hex += 2;
+	}
+	return n;
+}

@@ -1,0 +1,40 @@
+// Helpers shared by the Check suites.
+#ifndef DRPC_TEST_TESTUTIL_H
+#define DRPC_TEST_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <drpc/error.h>
+
+// DRPC_CHECK_OK fails the test with the error's name and text unless expr
+// returns DRPC_OK.
+#define DRPC_CHECK_OK(expr)                                                   \
+	do {                                                                  \
+		drpc_err drpc_rv_ = (expr);                                   \
+		ck_assert_msg(drpc_rv_ == DRPC_OK, "%s: %s (%s)", #expr,      \
+		    drpc_err_name(drpc_rv_), drpc_strerror(drpc_rv_));        \
+	} while (0)
+
+// DRPC_CHECK_ERR fails the test unless expr returns want.
+#define DRPC_CHECK_ERR(expr, want)                                            \
+	do {                                                                  \
+		drpc_err drpc_rv_ = (expr);                                   \
+		ck_assert_msg(drpc_rv_ == (want), "%s: got %s, want %s",      \
+		    #expr, drpc_err_name(drpc_rv_), drpc_err_name(want));     \
+	} while (0)
+
+// tu_shared_path returns DRPC_SHARED_DIR (or $DRPC_SHARED) joined with rel,
+// in a static-free buffer the caller provides.
+const char *tu_shared_path(char *out, size_t cap, const char *rel);
+
+// tu_read_file reads a whole file into a malloc'd buffer (*len bytes).
+// Returns NULL (and fails the test) if it cannot.
+uint8_t *tu_read_file(const char *path, size_t *len);
+
+// tu_hex decodes a string of hex pairs, spaces ignored, into out (cap
+// bytes); returns the number of bytes.
+size_t tu_hex(const char *hex, uint8_t *out, size_t cap);
+
+#endif // DRPC_TEST_TESTUTIL_H
