@@ -61,6 +61,8 @@ DEPS_STAMP := build/.deps-ok
 .PHONY: all lib check test asan tsan valgrind fuzz run install uninstall \
 	clean deps help headers format format-check
 .DEFAULT_GOAL := all
+# Keep object files make would otherwise treat as intermediate.
+.SECONDARY:
 
 all: lib $(CMD_BINS) $(TESTS)
 

@@ -12,5 +12,6 @@ Suite *errbody_suite(void);
 Suite *metadata_suite(void);
 Suite *reader_suite(void);
 Suite *transcript_suite(void);
+Suite *conn_suite(void);
 
 #endif // DRPC_TEST_SUITES_H

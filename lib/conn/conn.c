@@ -1,0 +1,536 @@
+// Design notes. The registry (stream id -> stream) is guarded by the
+// connection's mu, which is a leaf lock: it is never held while taking a
+// stream's or the writer's lock, and streams call back into it (forget)
+// only with their own lock released. The reader thread looks a stream up
+// and holds a reference while it dispatches a frame, so a concurrent
+// forget cannot free it mid-dispatch.
+//
+// The connection is reference counted: the creator holds one reference
+// and every stream one more, so a stream handle the user still holds after
+// drpc__conn_destroy stays safe to use (it reports the connection's end);
+// the memory goes with the last reference.
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/idmap.h"
+#include "conn/conn.h"
+#include "ctx/ctx.h"
+#include "mux/writer.h"
+#include "platform/thread.h"
+#include "transport/transport.h"
+#include "wire/errbody.h"
+#include "wire/reader.h"
+
+#define CONN_DEFAULT_STACK   ((size_t) 128 << 10)
+#define CONN_DEFAULT_PENDING 1024
+
+// A server stream whose invoke sequence is still arriving.
+typedef struct pending_invoke {
+	drpc__asm asm_;
+	drpc__md  md;
+} pending_invoke;
+
+struct drpc__conn {
+	// Immutable after create.
+	drpc__conn_opts opts;
+	drpc_transport *tr;
+	pthread_t       reader;
+	atomic_uint     refs; // atomic
+
+	drpc__writer w; // internally locked
+
+	// Reader thread only.
+	drpc__frame_reader fr;
+	drpc__idmap        pending; // id -> pending_invoke
+	uint64_t           last_invoke;
+
+	// open_mu orders client stream opens: an id is taken and its Invoke
+	// appended under it, so ids reach the wire strictly increasing (as
+	// servers may require). Lock order: open_mu before ctx, stream and
+	// writer locks; nothing sleeps while it is held.
+	pthread_mutex_t open_mu;
+	uint64_t        next_id; // guarded by open_mu
+
+	pthread_mutex_t mu;
+	pthread_cond_t  term_cv; // broadcast when the connection ends
+	// Guarded by mu:
+	drpc__idmap streams; // id -> stream, one reference each
+	bool        terminated;
+	drpc_err    cause;
+	bool        closed; // drpc__conn_close ran
+};
+
+static void *reader_main(void *arg);
+
+static void
+conn_hold(drpc__conn *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+}
+
+static void
+conn_free(drpc__conn *c)
+{
+	pending_invoke *p;
+
+	while ((p = drpc__idmap_take_any(&c->pending)) != NULL) {
+		drpc__asm_fini(&p->asm_);
+		drpc__md_fini(&p->md);
+		free(p);
+	}
+	drpc__idmap_fini(&c->pending);
+	drpc__idmap_fini(&c->streams);
+	drpc__frame_reader_fini(&c->fr);
+	drpc__writer_fini(&c->w);
+	drpc__cond_fini(&c->term_cv);
+	drpc__mutex_fini(&c->open_mu);
+	drpc__mutex_fini(&c->mu);
+	free(c);
+}
+
+static void
+conn_rele(void *arg)
+{
+	drpc__conn *c = arg;
+
+	if (atomic_fetch_sub(&c->refs, 1) == 1) {
+		conn_free(c);
+	}
+}
+
+// conn_forget removes s from the registry (if still there) and drops the
+// registry's reference.
+static void
+conn_forget(void *arg, drpc__stream *s)
+{
+	drpc__conn *c     = arg;
+	bool        found = false;
+
+	drpc__mutex_lock(&c->mu);
+	if (drpc__idmap_get(&c->streams, drpc__stream_id(s)) == s) {
+		drpc__idmap_del(&c->streams, drpc__stream_id(s));
+		found = true;
+	}
+	drpc__mutex_unlock(&c->mu);
+	if (found) {
+		drpc__stream_rele(s);
+	}
+}
+
+static void
+conn_terminate(drpc__conn *c, drpc_err cause)
+{
+	drpc__stream *s;
+
+	drpc__mutex_lock(&c->mu);
+	if (c->terminated) {
+		drpc__mutex_unlock(&c->mu);
+		return;
+	}
+	c->terminated = true;
+	c->cause      = cause;
+	drpc__cond_broadcast(&c->term_cv);
+	drpc__mutex_unlock(&c->mu);
+
+	drpc__writer_stop(&c->w, DRPC_ECLOSED, false);
+	drpc__transport_shutdown(c->tr);
+	for (;;) {
+		drpc__mutex_lock(&c->mu);
+		s = drpc__idmap_take_any(&c->streams);
+		drpc__mutex_unlock(&c->mu);
+		if (s == NULL) {
+			break;
+		}
+		drpc__stream_conn_lost(s);
+		drpc__stream_rele(s); // the registry's reference
+	}
+}
+
+static void
+conn_on_write_error(void *arg, drpc_err err)
+{
+	conn_terminate(arg, err);
+}
+
+static void
+conn_apply_defaults(drpc__conn_opts *o)
+{
+	if (o->max_msg_size == 0) {
+		o->max_msg_size = DRPC__DEFAULT_MAX_SIZE;
+	}
+	if (o->max_pending == 0) {
+		o->max_pending = CONN_DEFAULT_PENDING;
+	}
+	if (o->stack_size == 0) {
+		o->stack_size = CONN_DEFAULT_STACK;
+	}
+	if (o->close_timeout_ms == 0) {
+		o->close_timeout_ms = 1000;
+	}
+}
+
+drpc_err
+drpc__conn_create(
+    drpc__conn **cp, drpc_transport *tr, const drpc__conn_opts *opts)
+{
+	drpc__conn *c;
+	drpc_err    rv;
+
+	if (cp == NULL || tr == NULL || opts == NULL ||
+	    (opts->is_server && opts->on_invoke == NULL)) {
+		return DRPC_EINVAL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		return DRPC_ENOMEM;
+	}
+	c->opts = *opts;
+	conn_apply_defaults(&c->opts);
+	c->tr      = tr;
+	c->next_id = 1;
+	atomic_init(&c->refs, 1);
+	drpc__mutex_init(&c->mu);
+	drpc__mutex_init(&c->open_mu);
+	drpc__cond_init(&c->term_cv);
+	drpc__frame_reader_init(
+	    &c->fr, drpc__transport_read, tr, c->opts.max_msg_size);
+	rv = drpc__writer_start(&c->w, tr, c->opts.writer_limit,
+	    c->opts.split_size, c->opts.stack_size, c->opts.id,
+	    conn_on_write_error, c);
+	if (rv != DRPC_OK) {
+		goto fail_mu;
+	}
+	rv = drpc__thread_start(&c->reader, "drpc-rd", c->opts.id,
+	    c->opts.stack_size, reader_main, c);
+	if (rv != DRPC_OK) {
+		goto fail_writer;
+	}
+	*cp = c; // ownership of tr moves only here
+	return DRPC_OK;
+
+fail_writer:
+	drpc__writer_stop(&c->w, DRPC_ECLOSED, false);
+	drpc__writer_join(&c->w);
+	drpc__writer_fini(&c->w);
+fail_mu:
+	drpc__frame_reader_fini(&c->fr);
+	drpc__mutex_fini(&c->open_mu);
+	drpc__cond_fini(&c->term_cv);
+	drpc__mutex_fini(&c->mu);
+	free(c);
+	return rv;
+}
+
+drpc_err
+drpc__conn_err(drpc__conn *c)
+{
+	drpc_err rv;
+
+	drpc__mutex_lock(&c->mu);
+	rv = c->terminated ? c->cause : DRPC_OK;
+	drpc__mutex_unlock(&c->mu);
+	return rv;
+}
+
+drpc_err
+drpc__conn_wait(drpc__conn *c, int64_t deadline_ns)
+{
+	drpc_err rv = DRPC_OK;
+
+	drpc__mutex_lock(&c->mu);
+	while (!c->terminated && rv == DRPC_OK) {
+		rv = drpc__cond_wait_until(&c->term_cv, &c->mu, deadline_ns);
+	}
+	rv = c->terminated ? c->cause : DRPC_ETIMEDOUT;
+	drpc__mutex_unlock(&c->mu);
+	return rv;
+}
+
+size_t
+drpc__conn_active(drpc__conn *c)
+{
+	size_t n;
+
+	drpc__mutex_lock(&c->mu);
+	n = c->streams.n;
+	drpc__mutex_unlock(&c->mu);
+	return n;
+}
+
+// conn_new_stream creates a stream and registers it (the registry's
+// reference plus the caller's handle).
+static drpc_err
+conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
+{
+	drpc__stream_opts so = {
+	    .id           = id,
+	    .is_client    = !c->opts.is_server,
+	    .ring_slots   = c->opts.ring_slots,
+	    .max_msg_size = c->opts.max_msg_size,
+	    .ctx          = ctx,
+	    .w            = &c->w,
+	    .owner        = {conn_forget, conn_rele, c},
+	};
+	drpc__stream *s;
+	drpc_err      rv;
+
+	if ((rv = drpc__stream_create(&s, &so)) != DRPC_OK) {
+		return rv;
+	}
+	conn_hold(c); // released when s is freed
+	drpc__mutex_lock(&c->mu);
+	if (c->terminated) {
+		rv = c->opts.is_server ? DRPC_ECANCELED : DRPC_EUNAVAIL;
+	} else if ((rv = drpc__idmap_put(&c->streams, id, s)) == DRPC_OK) {
+		drpc__stream_hold(s);
+	}
+	drpc__mutex_unlock(&c->mu);
+	if (rv != DRPC_OK) {
+		drpc__stream_rele(s);
+		return rv;
+	}
+	*sp = s;
+	return DRPC_OK;
+}
+
+drpc_err
+drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
+    const drpc__stream_invoke *inv, drpc__stream **sp)
+{
+	drpc__stream *s;
+	drpc_err      rv;
+	uint64_t      id;
+
+	// The early check: a done context costs no stream id and no bytes.
+	if ((rv = drpc_ctx_err(ctx)) != DRPC_OK) {
+		return rv;
+	}
+	drpc__mutex_lock(&c->open_mu);
+	id = c->next_id++;
+	if ((rv = conn_new_stream(c, id, ctx, &s)) != DRPC_OK) {
+		drpc__mutex_unlock(&c->open_mu);
+		return rv;
+	}
+	if ((rv = drpc__stream_watch_ctx(s)) != DRPC_OK) {
+		drpc__mutex_unlock(&c->open_mu);
+	} else {
+		rv = drpc__stream_send_invoke(s, inv, &c->open_mu);
+	}
+	if (rv != DRPC_OK) {
+		drpc_err why = drpc__stream_cancel_reason(s);
+
+		drpc__stream_destroy(s);
+		return why != DRPC_OK ? why : rv;
+	}
+	*sp = s;
+	return DRPC_OK;
+}
+
+void
+drpc__conn_close(drpc__conn *c)
+{
+	bool first;
+
+	drpc__mutex_lock(&c->mu);
+	first     = !c->closed;
+	c->closed = true;
+	drpc__mutex_unlock(&c->mu);
+	if (!first) {
+		return;
+	}
+	// Flush what streams already wrote (a final CloseSend or Error must
+	// reach the peer), but never wait on a peer that stopped reading for
+	// longer than close_timeout_ms.
+	drpc__writer_stop(&c->w, DRPC_ECLOSED, true);
+	if (drpc__writer_wait_exit(&c->w, drpc__now_ns() +
+		c->opts.close_timeout_ms * 1000000) != DRPC_OK) {
+		drpc__transport_shutdown(c->tr);
+	}
+	conn_terminate(c, DRPC_ECLOSED);
+	drpc__thread_join(c->reader);
+	drpc__writer_join(&c->w);
+	drpc_transport_destroy(c->tr);
+	c->tr = NULL;
+}
+
+void
+drpc__conn_destroy(drpc__conn *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	drpc__conn_close(c);
+	conn_rele(c);
+}
+
+// The reader thread.
+
+static void
+pending_free(pending_invoke *p)
+{
+	drpc__asm_fini(&p->asm_);
+	drpc__md_fini(&p->md);
+	free(p);
+}
+
+// reader_refuse answers an invoke the server will not take with an Error
+// (code ResourceExhausted), without creating a stream.
+static void
+reader_refuse(drpc__conn *c, uint64_t id, const char *why)
+{
+	drpc__wstate ws = {.stream_id = id, .next_msg_id = 1};
+	drpc__buf    body = {0};
+	drpc__packet pkt  = {.kind = DRPC__KIND_ERROR};
+
+	atomic_init(&ws.abort, false);
+	if (drpc__errbody_append(&body, DRPC_ERESOURCE, why, strlen(why)) ==
+	    DRPC_OK) {
+		pkt.data = body.data;
+		pkt.len  = body.len;
+		(void) drpc__writer_send(&c->w, &ws, &pkt, 1, true, 0);
+	}
+	drpc__buf_fini(&body);
+}
+
+// reader_start_stream creates and registers a server stream before the
+// next frame is read, so the request that follows finds it.
+static drpc_err
+reader_start_stream(drpc__conn *c, uint64_t id, const uint8_t *name,
+    size_t name_len, drpc__md *md)
+{
+	drpc__invoke_info info = {id, name, name_len, {0}};
+	drpc__stream     *s;
+	drpc_ctx         *ctx = NULL;
+	drpc_err          rv;
+
+	if (md != NULL) {
+		info.md = *md; // moved
+		memset(md, 0, sizeof(*md));
+	}
+	c->last_invoke = id;
+	if (c->opts.max_streams != 0 &&
+	    drpc__conn_active(c) >= c->opts.max_streams) {
+		reader_refuse(c, id, "too many concurrent streams");
+		drpc__md_fini(&info.md);
+		return DRPC_OK;
+	}
+	if (c->opts.invoke_ctx != NULL) {
+		ctx = c->opts.invoke_ctx(c->opts.arg, &info);
+	}
+	if ((rv = conn_new_stream(c, id, ctx, &s)) != DRPC_OK) {
+		drpc__md_fini(&info.md);
+		drpc_ctx_destroy(ctx);
+		return rv == DRPC_ENOMEM ? rv : DRPC_OK;
+	}
+	c->opts.on_invoke(c->opts.arg, s, &info);
+	return DRPC_OK;
+}
+
+static drpc_err
+reader_pending_packet(drpc__conn *c, pending_invoke *p, const drpc__packet *pkt)
+{
+	drpc_err rv;
+
+	if (pkt->kind == DRPC__KIND_INVOKE_METADATA) {
+		// A second InvokeMetadata replaces the first (as upstream).
+		drpc__md_fini(&p->md);
+		return drpc__md_decode(pkt->data, pkt->len, &p->md);
+	}
+	rv = reader_start_stream(c, pkt->stream_id, pkt->data, pkt->len, &p->md);
+	drpc__idmap_del(&c->pending, pkt->stream_id);
+	pending_free(p);
+	return rv;
+}
+
+static drpc_err
+reader_on_invoke_frame(drpc__conn *c, const drpc__frame *f)
+{
+	pending_invoke *p = drpc__idmap_get(&c->pending, f->stream_id);
+	drpc__packet    pkt;
+	bool            complete;
+	drpc_err        rv;
+
+	if (!c->opts.is_server || f->stream_id <= c->last_invoke) {
+		// Clients never get invokes; a server never reuses an id.
+		return DRPC_EPROTO;
+	}
+	if (p == NULL && f->kind == DRPC__KIND_INVOKE && f->done &&
+	    f->message_id != 0) {
+		return reader_start_stream(c, f->stream_id, f->data, f->len, NULL);
+	}
+	if (p == NULL) {
+		if (c->pending.n >= c->opts.max_pending) {
+			return DRPC_ERESOURCE;
+		}
+		if ((p = calloc(1, sizeof(*p))) == NULL) {
+			return DRPC_ENOMEM;
+		}
+		drpc__asm_init(&p->asm_, c->opts.max_msg_size);
+		if ((rv = drpc__idmap_put(&c->pending, f->stream_id, p)) !=
+		    DRPC_OK) {
+			pending_free(p);
+			return rv;
+		}
+	}
+	rv = drpc__asm_add(&p->asm_, f, &pkt, &complete);
+	if (rv != DRPC_OK || !complete) {
+		return rv;
+	}
+	return reader_pending_packet(c, p, &pkt);
+}
+
+// reader_drop handles a frame of no registered stream: dropped, except
+// that a Cancel or Close also discards a half-received invoke.
+static void
+reader_drop(drpc__conn *c, const drpc__frame *f)
+{
+	pending_invoke *p;
+
+	if (f->kind == DRPC__KIND_CANCEL || f->kind == DRPC__KIND_CLOSE) {
+		if ((p = drpc__idmap_del(&c->pending, f->stream_id)) != NULL) {
+			pending_free(p);
+		}
+	}
+}
+
+static drpc_err
+reader_dispatch(drpc__conn *c, const drpc__frame *f)
+{
+	drpc__stream *s;
+	drpc_err      rv;
+
+	drpc__mutex_lock(&c->mu);
+	s = drpc__idmap_get(&c->streams, f->stream_id);
+	if (s != NULL) {
+		drpc__stream_hold(s);
+	}
+	drpc__mutex_unlock(&c->mu);
+	if (s != NULL) {
+		rv = drpc__stream_on_frame(s, f);
+		drpc__stream_rele(s);
+		return rv;
+	}
+	if (f->kind == DRPC__KIND_INVOKE ||
+	    f->kind == DRPC__KIND_INVOKE_METADATA) {
+		return reader_on_invoke_frame(c, f);
+	}
+	reader_drop(c, f);
+	return DRPC_OK;
+}
+
+static void *
+reader_main(void *arg)
+{
+	drpc__conn *c = arg;
+	drpc__frame f;
+	drpc_err    rv;
+
+	while ((rv = drpc__frame_reader_next(&c->fr, &f)) == DRPC_OK) {
+		if ((rv = reader_dispatch(c, &f)) != DRPC_OK) {
+			break;
+		}
+	}
+	// A clean end of input is the peer closing: report it as closed.
+	conn_terminate(c, rv == DRPC_EOF ? DRPC_ECLOSED : rv);
+	return NULL;
+}

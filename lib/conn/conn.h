@@ -1,0 +1,92 @@
+// drpc__conn: one transport carrying many concurrent streams.
+//
+// Threads per connection: one reader (the only reader of the transport and
+// the single authority on its health) and one drain thread (the writer's,
+// the only writer). Calls and handlers run on the users' own threads.
+//
+// Termination: every connection-scoped failure (read error or EOF, a
+// malformed frame, a protocol violation, a failed write, an explicit close)
+// goes through one idempotent terminate: record the cause, stop the writer,
+// shut the transport down (unblocking the reader and a writev in flight),
+// then end every registered stream synchronously. Stream-scoped events
+// (Error, Close, CloseSend, Cancel, a local cancel) end only their stream.
+#ifndef DRPC_CONN_CONN_H
+#define DRPC_CONN_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <drpc/ctx.h>
+#include <drpc/error.h>
+#include <drpc/transport.h>
+
+#include "stream/stream.h"
+#include "wire/metadata.h"
+
+typedef struct drpc__conn drpc__conn;
+
+// drpc__invoke_info describes a new RPC a server connection received.
+typedef struct drpc__invoke_info {
+	uint64_t       stream_id;
+	const uint8_t *name; // valid during the callback only
+	size_t         name_len;
+	drpc__md       md; // owned by the callee of on_invoke
+} drpc__invoke_info;
+
+typedef struct drpc__conn_opts {
+	bool    is_server;
+	size_t  max_msg_size;     // 0: 4 MiB; larger frames/packets are fatal
+	size_t  split_size;       // 0: 64 KiB per frame
+	size_t  writer_limit;     // 0: 4 MiB buffered before senders wait
+	size_t  ring_slots;       // 0: 256 received messages per stream
+	size_t  max_streams;      // 0: unlimited; server: excess get Error
+	size_t  max_pending;      // 0: 1024 half-received invokes at most
+	size_t  stack_size;       // 0: 128 KiB for the reader and drain
+	int64_t close_timeout_ms; // 0: 1000; flush bound on close
+	uint64_t id;              // names threads: drpc-rd-<id>
+
+	// Server only, both called on the reader thread. invoke_ctx makes
+	// the context of a new RPC (may return NULL); on_invoke receives the
+	// new stream's handle (release it with drpc__stream_destroy) and
+	// info->md. on_invoke must not block: it hands the RPC to a thread.
+	drpc_ctx *(*invoke_ctx)(void *arg, const drpc__invoke_info *info);
+	void (*on_invoke)(void *arg, drpc__stream *s, drpc__invoke_info *info);
+	void *arg;
+} drpc__conn_opts;
+
+// drpc__conn_create starts a connection over tr. On DRPC_OK the
+// connection owns tr; on error tr still belongs to the caller.
+drpc_err drpc__conn_create(
+    drpc__conn **cp, drpc_transport *tr, const drpc__conn_opts *opts);
+
+// drpc__conn_open starts a client RPC: checks ctx first (a done context
+// fails at once, before a stream id is taken or anything is written),
+// registers a stream with the next id, links it to ctx, and writes the
+// invoke sequence atomically. *sp is the caller's handle
+// (drpc__stream_destroy). Errors: the context's error, DRPC_EUNAVAIL
+// (connection ended), DRPC_ERESOURCE, DRPC_ENOMEM.
+drpc_err drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
+    const drpc__stream_invoke *inv, drpc__stream **sp);
+
+// drpc__conn_err is DRPC_OK while the connection is up, else the cause
+// that ended it (DRPC_ECLOSED for a clean close or peer EOF).
+drpc_err drpc__conn_err(drpc__conn *c);
+
+// drpc__conn_wait blocks until the connection has ended, or until the
+// monotonic deadline_ns (0 = none); returns the cause, or DRPC_ETIMEDOUT.
+drpc_err drpc__conn_wait(drpc__conn *c, int64_t deadline_ns);
+
+// drpc__conn_active is the number of registered streams.
+size_t drpc__conn_active(drpc__conn *c);
+
+// drpc__conn_close flushes what is buffered (up to close_timeout_ms), ends
+// the connection and every stream on it, joins both threads and closes the
+// transport. Safe to call more than once; not from the reader thread.
+void drpc__conn_close(drpc__conn *c);
+
+// drpc__conn_destroy closes c and drops the creator's reference; the
+// memory goes when the last stream handle is released too.
+void drpc__conn_destroy(drpc__conn *c);
+
+#endif // DRPC_CONN_CONN_H

@@ -1,0 +1,358 @@
+#include <string.h>
+
+#include "mux/writer.h"
+#include "platform/thread.h"
+
+#define WRITER_DEFAULT_LIMIT ((size_t) 4 << 20)
+
+static void *writer_main(void *arg);
+
+drpc_err
+drpc__writer_start(drpc__writer *w, drpc_transport *tr, size_t limit,
+    size_t split, size_t stack_size, uint64_t id,
+    void (*on_error)(void *, drpc_err), void *arg)
+{
+	drpc_err rv;
+
+	memset(w, 0, sizeof(*w));
+	w->tr       = tr;
+	w->limit    = limit == 0 ? WRITER_DEFAULT_LIMIT : limit;
+	w->split    = split == 0 ? DRPC__DEFAULT_SPLIT_SIZE : split;
+	w->on_error = on_error;
+	w->arg      = arg;
+	drpc__mutex_init(&w->mu);
+	drpc__cond_init(&w->drain_cv);
+	drpc__cond_init(&w->space_cv);
+	rv = drpc__thread_start(
+	    &w->thread, "drpc-wr", id, stack_size, writer_main, w);
+	if (rv != DRPC_OK) {
+		drpc__cond_fini(&w->space_cv);
+		drpc__cond_fini(&w->drain_cv);
+		drpc__mutex_fini(&w->mu);
+	}
+	return rv;
+}
+
+static bool
+kind_is_bounded(unsigned kind)
+{
+	return kind == DRPC__KIND_MESSAGE || kind == DRPC__KIND_INVOKE ||
+	    kind == DRPC__KIND_INVOKE_METADATA;
+}
+
+// writer_wait_room_locked waits until need more bytes fit under the limit
+// (or the buffer is empty), for a data packet of ws.
+static drpc_err
+writer_wait_room_locked(
+    drpc__writer *w, drpc__wstate *ws, size_t need, int64_t deadline_ns)
+{
+	for (;;) {
+		if (w->stopped) {
+			return w->stop_err;
+		}
+		if (atomic_load(&ws->abort)) {
+			return DRPC_ECANCELED;
+		}
+		if (ws->closed) {
+			return DRPC_ESTATE;
+		}
+		if (w->active.len == 0 || (w->active.len < w->limit &&
+					      need <= w->limit - w->active.len)) {
+			return DRPC_OK;
+		}
+		if (deadline_ns != 0 && drpc__now_ns() >= deadline_ns) {
+			return DRPC_ETIMEDOUT;
+		}
+		w->waiters++;
+		(void) drpc__cond_wait_until(&w->space_cv, &w->mu, deadline_ns);
+		w->waiters--;
+	}
+}
+
+static size_t
+packet_wire_size(const drpc__packet *p, size_t split)
+{
+	return p->len +
+	    drpc__packet_frames(p->kind, p->len, split) * DRPC__FRAME_HEADER_MAX;
+}
+
+static void
+writer_kick_locked(drpc__writer *w)
+{
+	if (w->idle) {
+		w->idle = false; // one signal is enough until it sleeps again
+		drpc__cond_signal(&w->drain_cv);
+	}
+}
+
+// writer_append_whole_locked appends every packet with no wait in between.
+static drpc_err
+writer_append_whole_locked(
+    drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts, size_t n)
+{
+	drpc_err rv;
+
+	for (size_t i = 0; i < n; i++) {
+		pkts[i].stream_id  = ws->stream_id;
+		pkts[i].message_id = ws->next_msg_id;
+		rv = drpc__packet_append(&w->active, &pkts[i], w->split);
+		if (rv != DRPC_OK) {
+			return rv;
+		}
+		ws->next_msg_id++;
+		ws->known = true;
+	}
+	return DRPC_OK;
+}
+
+// writer_append_split_locked appends one large data packet frame by frame,
+// waiting for room before each frame. A cancel or close of the stream in
+// between stops it; the peer then drops the partial packet.
+static drpc_err
+writer_append_split_locked(
+    drpc__writer *w, drpc__wstate *ws, drpc__packet *pkt, int64_t deadline)
+{
+	size_t   off = 0;
+	drpc_err rv;
+
+	pkt->stream_id  = ws->stream_id;
+	pkt->message_id = ws->next_msg_id++;
+	ws->known       = true;
+	while (off < pkt->len) {
+		size_t      n  = pkt->len - off < w->split ? pkt->len - off
+							 : w->split;
+		drpc__frame fr = {.stream_id = pkt->stream_id,
+		    .message_id = pkt->message_id, .data = pkt->data + off,
+		    .len = n, .kind = pkt->kind, .control = pkt->control,
+		    .done = off + n == pkt->len};
+
+		rv = writer_wait_room_locked(
+		    w, ws, n + DRPC__FRAME_HEADER_MAX, deadline);
+		if (rv != DRPC_OK) {
+			return rv;
+		}
+		if ((rv = drpc__frame_append(&w->active, &fr)) != DRPC_OK) {
+			return rv;
+		}
+		writer_kick_locked(w);
+		off += n;
+	}
+	return DRPC_OK;
+}
+
+static drpc_err
+writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
+    size_t n, int64_t deadline_ns)
+{
+	size_t   total   = 0;
+	bool     bounded = false;
+	drpc_err rv      = DRPC_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		total += packet_wire_size(&pkts[i], w->split);
+		bounded = bounded || kind_is_bounded(pkts[i].kind);
+	}
+	if (!bounded) {
+		return writer_append_whole_locked(w, ws, pkts, n);
+	}
+	if (total <= w->limit) {
+		rv = writer_wait_room_locked(w, ws, total, deadline_ns);
+		return rv != DRPC_OK ? rv
+				     : writer_append_whole_locked(w, ws, pkts, n);
+	}
+	for (size_t i = 0; i < n && rv == DRPC_OK; i++) {
+		if (pkts[i].kind == DRPC__KIND_MESSAGE && pkts[i].len > 0) {
+			rv = writer_append_split_locked(
+			    w, ws, &pkts[i], deadline_ns);
+			continue;
+		}
+		rv = writer_wait_room_locked(
+		    w, ws, packet_wire_size(&pkts[i], w->split), deadline_ns);
+		if (rv == DRPC_OK) {
+			rv = writer_append_whole_locked(w, ws, &pkts[i], 1);
+		}
+	}
+	return rv;
+}
+
+drpc_err
+drpc__writer_send(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
+    size_t n, bool terminal, int64_t deadline_ns)
+{
+	drpc_err rv;
+
+	drpc__mutex_lock(&w->mu);
+	if (w->stopped) {
+		rv = w->stop_err;
+	} else if (ws->closed) {
+		rv = DRPC_ESTATE;
+	} else if (terminal && n == 1 && !ws->known) {
+		ws->closed = true; // the peer never heard of it: say nothing
+		rv         = DRPC_OK;
+	} else {
+		rv = writer_send_locked(w, ws, pkts, n, deadline_ns);
+		if (rv == DRPC_OK && terminal) {
+			ws->closed = true;
+		}
+		writer_kick_locked(w);
+	}
+	drpc__mutex_unlock(&w->mu);
+	return rv;
+}
+
+drpc_err
+drpc__writer_send_prefix(drpc__writer *w, drpc__wstate *ws,
+    drpc__packet *pkts, size_t n, size_t must, size_t *sent)
+{
+	drpc_err rv = DRPC_OK;
+	size_t   i  = 0;
+
+	drpc__mutex_lock(&w->mu);
+	if (w->stopped) {
+		rv = w->stop_err;
+	} else if (ws->closed) {
+		rv = DRPC_ESTATE;
+	} else {
+		rv = writer_append_whole_locked(w, ws, pkts, must);
+		for (i = must; rv == DRPC_OK && i < n; i++) {
+			size_t need = packet_wire_size(&pkts[i], w->split);
+
+			if (w->active.len >= w->limit ||
+			    need > w->limit - w->active.len) {
+				break;
+			}
+			rv = writer_append_whole_locked(w, ws, &pkts[i], 1);
+		}
+		writer_kick_locked(w);
+	}
+	drpc__mutex_unlock(&w->mu);
+	*sent = rv == DRPC_OK ? i : 0;
+	return rv;
+}
+
+void
+drpc__writer_cancel(drpc__writer *w, drpc__wstate *ws)
+{
+	drpc__packet cancel = {.stream_id = ws->stream_id,
+	    .kind = DRPC__KIND_CANCEL, .control = true};
+
+	atomic_store(&ws->abort, true);
+	drpc__mutex_lock(&w->mu);
+	if (!ws->closed && ws->known && !w->stopped) {
+		cancel.message_id = ws->next_msg_id++;
+		if (drpc__packet_append(&w->active, &cancel, w->split) ==
+		    DRPC_OK) {
+			writer_kick_locked(w);
+		}
+	}
+	ws->closed = true;
+	if (w->waiters > 0) {
+		drpc__cond_broadcast(&w->space_cv);
+	}
+	drpc__mutex_unlock(&w->mu);
+}
+
+void
+drpc__writer_stop(drpc__writer *w, drpc_err err, bool graceful)
+{
+	drpc__mutex_lock(&w->mu);
+	if (!w->stopped) {
+		w->stopped  = true;
+		w->stop_err = err;
+		w->graceful = graceful;
+		drpc__cond_broadcast(&w->drain_cv);
+		drpc__cond_broadcast(&w->space_cv);
+	}
+	drpc__mutex_unlock(&w->mu);
+}
+
+drpc_err
+drpc__writer_wait_exit(drpc__writer *w, int64_t deadline_ns)
+{
+	drpc_err rv = DRPC_OK;
+
+	drpc__mutex_lock(&w->mu);
+	while (!w->exited && rv == DRPC_OK) {
+		rv = drpc__cond_wait_until(&w->space_cv, &w->mu, deadline_ns);
+	}
+	rv = w->exited ? DRPC_OK : DRPC_ETIMEDOUT;
+	drpc__mutex_unlock(&w->mu);
+	return rv;
+}
+
+void
+drpc__writer_join(drpc__writer *w)
+{
+	drpc__thread_join(w->thread);
+}
+
+void
+drpc__writer_fini(drpc__writer *w)
+{
+	drpc__buf_fini(&w->active);
+	drpc__buf_fini(&w->spare);
+	drpc__cond_fini(&w->space_cv);
+	drpc__cond_fini(&w->drain_cv);
+	drpc__mutex_fini(&w->mu);
+}
+
+// writer_fail_locked stops the writer because a write failed, and reports
+// it. The stop happens here, before on_error, so that on_error's own stop
+// call finds the writer stopped and returns at once.
+static void
+writer_fail_locked(drpc__writer *w, drpc_err rv)
+{
+	if (!w->stopped) {
+		w->stopped  = true;
+		w->stop_err = rv;
+	}
+	w->graceful = false;
+	drpc__cond_broadcast(&w->space_cv);
+	drpc__mutex_unlock(&w->mu);
+	w->on_error(w->arg, rv);
+	drpc__mutex_lock(&w->mu);
+}
+
+static void *
+writer_main(void *arg)
+{
+	drpc__writer *w = arg;
+
+	drpc__mutex_lock(&w->mu);
+	for (;;) {
+		drpc__buf  tmp;
+		drpc_iovec iov;
+		drpc_err   rv;
+
+		while (w->active.len == 0 && !w->stopped) {
+			w->idle = true;
+			drpc__cond_wait(&w->drain_cv, &w->mu);
+			w->idle = false;
+		}
+		if (w->active.len == 0 || (w->stopped && !w->graceful)) {
+			break;
+		}
+		tmp       = w->spare;
+		w->spare  = w->active;
+		w->active = tmp;
+		w->writing = true;
+		if (w->waiters > 0) {
+			drpc__cond_broadcast(&w->space_cv);
+		}
+		iov = (drpc_iovec) {w->spare.data, w->spare.len};
+		drpc__mutex_unlock(&w->mu);
+		rv = drpc__transport_writev(w->tr, &iov, 1);
+		drpc__mutex_lock(&w->mu);
+		w->writing   = false;
+		w->spare.len = 0;
+		w->writes++;
+		if (rv != DRPC_OK) {
+			writer_fail_locked(w, rv);
+			break;
+		}
+	}
+	w->exited = true;
+	drpc__cond_broadcast(&w->space_cv);
+	drpc__mutex_unlock(&w->mu);
+	return NULL;
+}

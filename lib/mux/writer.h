@@ -1,0 +1,126 @@
+// drpc__writer: the connection's shared writer and its drain thread.
+//
+// Design notes. Streams never touch the transport: they encode whole frames
+// into the writer's active buffer under its mutex (a memcpy) and the drain
+// thread, the only writer to the transport, swaps the active buffer with
+// its spare (double buffering) and writes the spare with one writev. Frames
+// appended while a write is in flight are coalesced into the next write, so
+// batching is natural and there is no flush. The drain thread is signalled
+// only when it sleeps (idle), so a busy connection costs no wake-ups.
+//
+// Bounded: appenders of Invoke, InvokeMetadata and Message packets wait
+// while the active buffer holds limit bytes or more (unless it is empty, so
+// one packet larger than the limit still goes out, frame by frame). The
+// pending bytes are therefore at most 2 * limit + one split frame per
+// waiting appender. Small terminal packets (Cancel, Close, CloseSend, Error)
+// never wait: they are what unblocks a stuck peer.
+//
+// Shutdown has two phases: drpc__writer_stop never blocks (it marks the
+// writer stopped and wakes everyone); drpc__writer_join waits for the drain
+// thread. A write failure makes the drain thread stop the writer itself and
+// then call on_error, which may call stop again (a no-op) without ever
+// waiting on the thread that calls it. A graceful stop writes what is
+// already buffered before the thread exits.
+//
+// Lock order: stream mu before writer mu. Never held across transport I/O.
+#ifndef DRPC_MUX_WRITER_H
+#define DRPC_MUX_WRITER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "common/buf.h"
+#include "transport/transport.h"
+#include "wire/packet.h"
+
+// drpc__wstate is a stream's sending state as the writer sees it. Every
+// field is guarded by the writer's mu (abort is also read without it).
+typedef struct drpc__wstate {
+	uint64_t    stream_id;
+	uint64_t    next_msg_id; // next message id this side sends
+	bool        known;       // the peer knows the stream (invoke sent)
+	bool        closed;      // a terminal packet went out: nothing more
+	atomic_bool abort;       // set by cancel: stop a multi-frame packet
+} drpc__wstate;
+
+typedef struct drpc__writer {
+	// Immutable after drpc__writer_start.
+	drpc_transport *tr;
+	size_t          limit;
+	size_t          split;
+	void (*on_error)(void *arg, drpc_err err);
+	void     *arg;
+	pthread_t thread;
+
+	pthread_mutex_t mu;
+	pthread_cond_t  drain_cv; // the drain thread waits here
+	pthread_cond_t  space_cv; // appenders wait here for room
+	// Guarded by mu:
+	drpc__buf active;      // frames waiting to be written
+	drpc__buf spare;       // being written by the drain thread
+	bool      idle;        // the drain thread sleeps on drain_cv
+	bool      writing;     // the drain thread is inside writev
+	bool      stopped;     // no more appends; the thread exits
+	bool      graceful;    // write what is buffered before exiting
+	drpc_err  stop_err;    // why it stopped
+	size_t    waiters;     // appenders sleeping on space_cv
+	uint64_t  writes;      // writev calls so far (for tests and stats)
+	bool      exited;      // the drain thread has finished
+} drpc__writer;
+
+// drpc__writer_start starts the drain thread writing to tr. limit and split
+// 0 mean the defaults (4 MiB, 64 KiB). on_error(arg, err) is called from the
+// drain thread if a write fails.
+drpc_err drpc__writer_start(drpc__writer *w, drpc_transport *tr,
+    size_t limit, size_t split, size_t stack_size, uint64_t id,
+    void (*on_error)(void *, drpc_err), void *arg);
+
+// drpc__writer_send appends the n packets of ws's stream (their stream and
+// message ids are filled in here, from ws) as one unit where they fit: no
+// frame of any packet of this stream can land between them, so an Invoke
+// sent with its InvokeMetadata is atomic with respect to a Cancel.
+// terminal marks the last packet as the stream's final one (ws->closed);
+// a terminal packet for a stream the peer never heard of is not written.
+// Blocks while the buffer is full, until room, deadline_ns (0 = none),
+// ws->abort, or stop. Errors: the stop error (DRPC_ECLOSED, ...),
+// DRPC_ESTATE if ws is already closed, DRPC_ECANCELED on abort (the packet
+// may have been partly sent; the peer drops a partial packet),
+// DRPC_ETIMEDOUT, DRPC_ENOMEM.
+drpc_err drpc__writer_send(drpc__writer *w, drpc__wstate *ws,
+    drpc__packet *pkts, size_t n, bool terminal, int64_t deadline_ns);
+
+// drpc__writer_send_prefix appends the first must packets without waiting
+// for room, then as many of the rest as fit without waiting; *sent is how
+// many went in (the caller sends the others with drpc__writer_send). Used
+// for the invoke sequence, which a client appends under its connection's
+// ordering lock so stream ids reach the wire in increasing order, and which
+// must therefore never sleep.
+drpc_err drpc__writer_send_prefix(drpc__writer *w, drpc__wstate *ws,
+    drpc__packet *pkts, size_t n, size_t must, size_t *sent);
+
+// drpc__writer_cancel ends ws's writing with a Cancel packet: it sets
+// ws->abort (a multi-frame message in progress stops at a frame boundary;
+// the peer drops the partial packet), appends the Cancel at once without
+// waiting for room, and wakes a sender of ws blocked for room. If the peer
+// never heard of the stream nothing is written. A no-op once ws is closed.
+void drpc__writer_cancel(drpc__writer *w, drpc__wstate *ws);
+
+// drpc__writer_stop stops w with err (first call wins). Never blocks. If
+// graceful, frames already buffered are still written before the thread
+// exits; otherwise they are dropped.
+void drpc__writer_stop(drpc__writer *w, drpc_err err, bool graceful);
+
+// drpc__writer_wait_exit waits until the drain thread has exited or the
+// monotonic deadline_ns passes; returns DRPC_ETIMEDOUT in the latter case.
+drpc_err drpc__writer_wait_exit(drpc__writer *w, int64_t deadline_ns);
+
+// drpc__writer_join joins the drain thread (after a stop). Sends fail with
+// the stop error from then on, until drpc__writer_fini.
+void drpc__writer_join(drpc__writer *w);
+
+// drpc__writer_fini frees the buffers and synchronisation objects, once no
+// stream can call into w any more.
+void drpc__writer_fini(drpc__writer *w);
+
+#endif // DRPC_MUX_WRITER_H

@@ -1,0 +1,134 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform/thread.h"
+#include "stream/ring.h"
+
+void
+drpc__ring_init(drpc__ring *r, size_t max)
+{
+	memset(r, 0, sizeof(*r));
+	r->max = max == 0 ? 1 : max;
+}
+
+void
+drpc__ring_fini(drpc__ring *r)
+{
+	for (size_t i = 0; i < r->cap; i++) {
+		drpc__buf_fini(&r->slots[i]);
+	}
+	free(r->slots);
+	memset(r, 0, sizeof(*r));
+}
+
+bool
+drpc__ring_is_full(const drpc__ring *r)
+{
+	return r->count >= r->max;
+}
+
+// ring_grow doubles the slot array, keeping messages in order from 0.
+static drpc_err
+ring_grow(drpc__ring *r)
+{
+	size_t     cap   = r->cap == 0 ? 4 : r->cap * 2;
+	drpc__buf *slots;
+
+	if (cap > r->max) {
+		cap = r->max;
+	}
+	if ((slots = calloc(cap, sizeof(*slots))) == NULL) {
+		return DRPC_ENOMEM;
+	}
+	for (size_t i = 0; i < r->cap; i++) {
+		slots[i] = r->slots[(r->head + i) % r->cap];
+	}
+	free(r->slots);
+	r->slots = slots;
+	r->cap   = cap;
+	r->head  = 0;
+	return DRPC_OK;
+}
+
+drpc_err
+drpc__ring_put(drpc__ring *r, const uint8_t *data, size_t len)
+{
+	drpc__buf *slot;
+	drpc_err   rv;
+
+	DRPC__ASSERT(r->count < r->max);
+	if (r->count == r->cap && (rv = ring_grow(r)) != DRPC_OK) {
+		return rv;
+	}
+	slot      = &r->slots[(r->head + r->count) % r->cap];
+	slot->len = 0;
+	if ((rv = drpc__buf_append(slot, data, len)) != DRPC_OK) {
+		return rv;
+	}
+	r->count++;
+	return DRPC_OK;
+}
+
+bool
+drpc__ring_has_msg(const drpc__ring *r)
+{
+	return r->count > 0 && !r->borrowed;
+}
+
+void
+drpc__ring_borrow(drpc__ring *r, const uint8_t **data, size_t *len)
+{
+	drpc__buf *slot = &r->slots[r->head];
+
+	DRPC__ASSERT(drpc__ring_has_msg(r));
+	r->borrowed = true;
+	*data       = slot->data;
+	*len        = slot->len;
+}
+
+static void
+ring_pop(drpc__ring *r)
+{
+	drpc__buf *slot = &r->slots[r->head];
+
+	if (slot->cap > DRPC__RING_KEEP) {
+		drpc__buf_fini(slot);
+	}
+	slot->len = 0;
+	r->head   = (r->head + 1) % r->cap;
+	r->count--;
+}
+
+void
+drpc__ring_release(drpc__ring *r)
+{
+	DRPC__ASSERT(r->borrowed);
+	r->borrowed = false;
+	ring_pop(r);
+}
+
+void
+drpc__ring_close(drpc__ring *r, drpc_err err)
+{
+	if (!r->closed) {
+		r->closed = true;
+		r->err    = err;
+	}
+}
+
+void
+drpc__ring_clear(drpc__ring *r)
+{
+	size_t keep = r->borrowed ? 1 : 0;
+
+	while (r->count > keep) {
+		// Drop from the tail so a borrowed head stays in place.
+		drpc__buf *slot = &r->slots[(r->head + r->count - 1) % r->cap];
+
+		if (slot->cap > DRPC__RING_KEEP) {
+			drpc__buf_fini(slot);
+		}
+		slot->len = 0;
+		r->count--;
+	}
+}

@@ -1,0 +1,626 @@
+// Design notes. The state lives under one mutex per stream and is woken
+// through two condition variables: cv for the receiving (and sending)
+// user thread, space_cv for the reader thread when the receive ring is
+// full. Nothing watches a stream's context: the context calls
+// stream_on_ctx (a listener) when cancelled, and blocked operations wait
+// with the context's deadline as their timeout, cancelling the stream
+// themselves when it passes.
+//
+// Termination records two errors: recv_err, what recv reports once the
+// queue is drained, and send_err, what send reports. Outgoing terminal
+// packets (Close, Error, Cancel) close the writer state of the stream, so
+// nothing of it is written after them.
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx/ctx.h"
+#include "platform/thread.h"
+#include "stream/ring.h"
+#include "stream/stream.h"
+#include "wire/errbody.h"
+
+struct drpc__stream {
+	// Immutable after create.
+	uint64_t           id;
+	bool               is_client;
+	size_t             max_msg_size;
+	drpc_ctx          *ctx;
+	int64_t            deadline_ns;
+	drpc__writer      *w;
+	drpc__stream_owner owner;
+	drpc__ctx_listener ctx_l;   // linked in ctx while watched
+	atomic_uint        refs;    // atomic
+	atomic_bool        ended;   // atomic copy of terminated, for the reader
+	drpc__wstate       ws;      // guarded by w->mu
+	drpc__asm          in;      // reader thread only
+	bool               watching; // creator's thread only
+
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;       // the user's threads wait here
+	pthread_cond_t  space_cv; // the reader waits here for ring room
+	// Guarded by mu:
+	drpc__ring ring;
+	bool       send_closed; // CloseSend sent (or being sent)
+	bool       recv_closed; // CloseSend received
+	bool       terminated;
+	bool       forgotten;      // removed from the owner's registry
+	drpc_err   recv_err;       // recv's answer once drained
+	drpc_err   send_err;       // send's answer after termination
+	drpc_err   cancel_err;     // local cancel reason, or DRPC_OK
+	bool       reader_waiting; // the reader sleeps on space_cv
+	bool       user_waiting;   // a user thread sleeps on cv
+	uint64_t   remote_code;
+	char      *remote_msg;
+	size_t     remote_msg_len;
+	bool       has_remote;
+};
+
+static void stream_on_ctx(void *arg, drpc_err why);
+
+drpc_err
+drpc__stream_create(drpc__stream **sp, const drpc__stream_opts *o)
+{
+	drpc__stream *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		return DRPC_ENOMEM;
+	}
+	s->id           = o->id;
+	s->is_client    = o->is_client;
+	s->max_msg_size = o->max_msg_size == 0 ? DRPC__DEFAULT_MAX_SIZE
+						: o->max_msg_size;
+	s->ctx          = o->ctx;
+	s->deadline_ns  = drpc_ctx_deadline(o->ctx);
+	s->w            = o->w;
+	s->owner        = o->owner;
+	s->ctx_l.fn     = stream_on_ctx;
+	s->ctx_l.arg    = s;
+	atomic_init(&s->refs, 1);
+	atomic_init(&s->ended, false);
+	s->ws.stream_id   = o->id;
+	s->ws.next_msg_id = 1;
+	s->ws.known       = !o->is_client; // the client told us of it
+	atomic_init(&s->ws.abort, false);
+	drpc__asm_init(&s->in, s->max_msg_size);
+	drpc__mutex_init(&s->mu);
+	drpc__cond_init(&s->cv);
+	drpc__cond_init(&s->space_cv);
+	drpc__ring_init(&s->ring, o->ring_slots == 0 ? 256 : o->ring_slots);
+	*sp = s;
+	return DRPC_OK;
+}
+
+uint64_t
+drpc__stream_id(const drpc__stream *s)
+{
+	return s->id;
+}
+
+drpc_ctx *
+drpc__stream_ctx(const drpc__stream *s)
+{
+	return s->ctx;
+}
+
+void
+drpc__stream_hold(drpc__stream *s)
+{
+	atomic_fetch_add(&s->refs, 1);
+}
+
+void
+drpc__stream_rele(drpc__stream *s)
+{
+	if (atomic_fetch_sub(&s->refs, 1) != 1) {
+		return;
+	}
+	drpc__ring_fini(&s->ring);
+	drpc__asm_fini(&s->in);
+	drpc__cond_fini(&s->space_cv);
+	drpc__cond_fini(&s->cv);
+	drpc__mutex_fini(&s->mu);
+	free(s->remote_msg);
+	if (s->owner.rele != NULL) {
+		s->owner.rele(s->owner.owner);
+	}
+	free(s);
+}
+
+// stream_conn_err is what a stream reports when its connection is gone:
+// clients see Unavailable, server handlers see Canceled (as Go DRPC does).
+static drpc_err
+stream_conn_err(const drpc__stream *s)
+{
+	return s->is_client ? DRPC_EUNAVAIL : DRPC_ECANCELED;
+}
+
+// stream_terminate_locked ends the stream and removes it from the owner's
+// registry in the same critical section, so whoever wakes up on the end
+// finds the registry already updated. The owner's lock is a leaf, taken
+// here under the stream's; the registry's reference it drops is never the
+// last (the caller acts through a reference of its own).
+static void
+stream_terminate_locked(drpc__stream *s, drpc_err recv_err, drpc_err send_err)
+{
+	if (s->terminated) {
+		return;
+	}
+	s->terminated = true;
+	atomic_store(&s->ended, true);
+	s->recv_err = recv_err;
+	s->send_err = send_err;
+	drpc__ring_close(&s->ring, recv_err);
+	drpc__cond_broadcast(&s->cv);
+	drpc__cond_broadcast(&s->space_cv);
+	if (s->owner.forget != NULL) {
+		s->owner.forget(s->owner.owner, s);
+	}
+}
+
+void
+drpc__stream_cancel(drpc__stream *s, drpc_err why)
+{
+
+	drpc__mutex_lock(&s->mu);
+	if (s->terminated) {
+		drpc__mutex_unlock(&s->mu);
+		return;
+	}
+	// First the Cancel: it cuts off a large message in progress (abort)
+	// instead of waiting for it; the peer drops the partial packet.
+	drpc__writer_cancel(s->w, &s->ws);
+	// Then locally: queued messages are dropped, everyone wakes.
+	s->cancel_err = why;
+	drpc__ring_clear(&s->ring);
+	stream_terminate_locked(s, why, why);
+	drpc__mutex_unlock(&s->mu);
+}
+
+static void
+stream_on_ctx(void *arg, drpc_err why)
+{
+	drpc__stream_cancel(arg, why);
+}
+
+drpc_err
+drpc__stream_watch_ctx(drpc__stream *s)
+{
+	drpc_err why = drpc__ctx_listen(s->ctx, &s->ctx_l);
+
+	if (why != DRPC_OK) {
+		drpc__stream_cancel(s, why);
+		return why;
+	}
+	s->watching = true;
+	return DRPC_OK;
+}
+
+void
+drpc__stream_destroy(drpc__stream *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	(void) drpc__stream_close(s);
+	if (s->watching) {
+		drpc__ctx_unlisten(s->ctx, &s->ctx_l);
+		s->watching = false;
+	}
+	drpc__stream_rele(s);
+}
+
+drpc_err
+drpc__stream_cancel_reason(drpc__stream *s)
+{
+	drpc_err why;
+
+	drpc__mutex_lock(&s->mu);
+	why = s->cancel_err;
+	drpc__mutex_unlock(&s->mu);
+	return why;
+}
+
+bool
+drpc__stream_is_terminated(drpc__stream *s)
+{
+	return atomic_load(&s->ended);
+}
+
+// stream_deadline_passed cancels the stream if its deadline has passed.
+static bool
+stream_deadline_passed(drpc__stream *s)
+{
+	if (s->deadline_ns == 0 || drpc__now_ns() < s->deadline_ns) {
+		return false;
+	}
+	drpc__stream_cancel(s, DRPC_ETIMEDOUT);
+	return true;
+}
+
+// stream_send_check says whether a send may start, or why not.
+static drpc_err
+stream_send_check(drpc__stream *s)
+{
+	drpc_err rv = DRPC_OK;
+
+	if (stream_deadline_passed(s)) {
+		return DRPC_ETIMEDOUT;
+	}
+	drpc__mutex_lock(&s->mu);
+	if (s->terminated) {
+		rv = s->send_err;
+	} else if (s->send_closed) {
+		rv = DRPC_ESTATE;
+	}
+	drpc__mutex_unlock(&s->mu);
+	return rv;
+}
+
+// stream_send_failed turns a writer error into what send reports.
+static drpc_err
+stream_send_failed(drpc__stream *s, drpc_err rv)
+{
+	drpc_err out;
+
+	if (rv == DRPC_ETIMEDOUT) {
+		drpc__stream_cancel(s, DRPC_ETIMEDOUT);
+	}
+	drpc__mutex_lock(&s->mu);
+	if (s->terminated) {
+		out = s->send_err;
+	} else if (rv == DRPC_ENOMEM || rv == DRPC_ESTATE) {
+		out = rv;
+	} else {
+		out = stream_conn_err(s); // the writer stopped: conn is gone
+	}
+	drpc__mutex_unlock(&s->mu);
+	return out;
+}
+
+static drpc_err
+stream_write(drpc__stream *s, drpc__packet *pkts, size_t n, bool terminal)
+{
+	drpc_err rv = drpc__writer_send(
+	    s->w, &s->ws, pkts, n, terminal, s->deadline_ns);
+
+	return rv == DRPC_OK ? DRPC_OK : stream_send_failed(s, rv);
+}
+
+drpc_err
+drpc__stream_send_invoke(drpc__stream *s, const drpc__stream_invoke *inv,
+    pthread_mutex_t *order_mu)
+{
+	drpc__packet pkts[4];
+	size_t       n    = 0;
+	size_t       must = 1;
+	size_t       sent = 0;
+	drpc__buf    md   = {0};
+	drpc_err     rv;
+
+	if (inv->nmd > 0) {
+		rv = drpc__md_append(&md, inv->md, inv->nmd);
+		if (rv != DRPC_OK) {
+			drpc__mutex_unlock(order_mu);
+			return rv;
+		}
+		pkts[n++] = (drpc__packet) {.kind = DRPC__KIND_INVOKE_METADATA,
+		    .data = md.data, .len = md.len};
+		must = 2;
+	}
+	pkts[n++] = (drpc__packet) {.kind = DRPC__KIND_INVOKE,
+	    .data = inv->name, .len = inv->name_len};
+	if (inv->msg != NULL) {
+		pkts[n++] = (drpc__packet) {.kind = DRPC__KIND_MESSAGE,
+		    .data = inv->msg, .len = inv->msg_len};
+	}
+	if (inv->close_send) {
+		pkts[n++] = (drpc__packet) {.kind = DRPC__KIND_CLOSE_SEND};
+		drpc__mutex_lock(&s->mu);
+		s->send_closed = true;
+		drpc__mutex_unlock(&s->mu);
+	}
+	// The invoke goes in under order_mu and never waits; whatever did
+	// not fit follows with the usual waits, after order_mu is released.
+	rv = drpc__writer_send_prefix(s->w, &s->ws, pkts, n, must, &sent);
+	drpc__mutex_unlock(order_mu);
+	if (rv != DRPC_OK) {
+		rv = stream_send_failed(s, rv);
+	} else if (sent < n) {
+		rv = stream_write(s, pkts + sent, n - sent, false);
+	}
+	drpc__buf_fini(&md);
+	return rv;
+}
+
+drpc_err
+drpc__stream_send(drpc__stream *s, const uint8_t *data, size_t len)
+{
+	drpc__packet pkt = {.kind = DRPC__KIND_MESSAGE, .data = data,
+	    .len = len};
+	drpc_err     rv;
+
+	if (len > s->max_msg_size) {
+		return DRPC_ERESOURCE;
+	}
+	if ((rv = stream_send_check(s)) != DRPC_OK) {
+		return rv;
+	}
+	return stream_write(s, &pkt, 1, false);
+}
+
+// stream_wait_locked sleeps on cv until woken or the deadline passes.
+// Returns false on timeout (the lock is still held).
+static bool
+stream_wait_locked(drpc__stream *s)
+{
+	drpc_err rv;
+
+	s->user_waiting = true;
+	rv = drpc__cond_wait_until(&s->cv, &s->mu, s->deadline_ns);
+	s->user_waiting = false;
+	return rv != DRPC_ETIMEDOUT;
+}
+
+drpc_err
+drpc__stream_recv(drpc__stream *s, const uint8_t **data, size_t *len)
+{
+	drpc_err rv;
+
+	drpc__mutex_lock(&s->mu);
+	for (;;) {
+		if (s->cancel_err != DRPC_OK) {
+			rv = s->cancel_err; // local cancel: report it at once
+			break;
+		}
+		if (drpc__ring_has_msg(&s->ring)) {
+			drpc__ring_borrow(&s->ring, data, len);
+			rv = DRPC_OK;
+			break;
+		}
+		if (s->ring.closed) {
+			rv = s->ring.err;
+			break;
+		}
+		if (!stream_wait_locked(s)) {
+			drpc__mutex_unlock(&s->mu);
+			drpc__stream_cancel(s, DRPC_ETIMEDOUT);
+			drpc__mutex_lock(&s->mu);
+		}
+	}
+	drpc__mutex_unlock(&s->mu);
+	return rv;
+}
+
+void
+drpc__stream_recv_done(drpc__stream *s)
+{
+	drpc__mutex_lock(&s->mu);
+	drpc__ring_release(&s->ring);
+	if (s->reader_waiting) {
+		drpc__cond_signal(&s->space_cv);
+	}
+	drpc__mutex_unlock(&s->mu);
+}
+
+drpc_err
+drpc__stream_close_send(drpc__stream *s)
+{
+	drpc__packet pkt = {.kind = DRPC__KIND_CLOSE_SEND};
+	drpc_err     rv;
+
+	drpc__mutex_lock(&s->mu);
+	if (s->terminated || s->send_closed) {
+		drpc__mutex_unlock(&s->mu);
+		return DRPC_OK;
+	}
+	s->send_closed = true;
+	drpc__mutex_unlock(&s->mu);
+	rv = stream_write(s, &pkt, 1, false);
+	drpc__mutex_lock(&s->mu);
+	if (s->recv_closed) {
+		stream_terminate_locked(s, DRPC_EOF, DRPC_ESTATE);
+	}
+	drpc__mutex_unlock(&s->mu);
+	return rv;
+}
+
+// stream_end sends one terminal packet and terminates the stream.
+static drpc_err
+stream_end(drpc__stream *s, drpc__packet *pkt)
+{
+	drpc_err rv;
+
+	drpc__mutex_lock(&s->mu);
+	if (s->terminated) {
+		drpc__mutex_unlock(&s->mu);
+		return DRPC_OK;
+	}
+	rv = drpc__writer_send(s->w, &s->ws, pkt, 1, true, 0);
+	if (rv == DRPC_ESTATE) {
+		rv = DRPC_OK; // a terminal packet already went out
+	}
+	stream_terminate_locked(s, DRPC_ECLOSED, DRPC_ECLOSED);
+	drpc__mutex_unlock(&s->mu);
+	return rv == DRPC_OK ? DRPC_OK : stream_conn_err(s);
+}
+
+drpc_err
+drpc__stream_close(drpc__stream *s)
+{
+	drpc__packet pkt = {.kind = DRPC__KIND_CLOSE};
+
+	return stream_end(s, &pkt);
+}
+
+drpc_err
+drpc__stream_send_error(
+    drpc__stream *s, uint64_t code, const char *msg, size_t msg_len)
+{
+	drpc__buf    body = {0};
+	drpc__packet pkt  = {.kind = DRPC__KIND_ERROR};
+	drpc_err     rv;
+
+	if (msg_len > s->max_msg_size - DRPC__ERRBODY_CODE_LEN) {
+		msg_len = s->max_msg_size - DRPC__ERRBODY_CODE_LEN;
+	}
+	if ((rv = drpc__errbody_append(&body, code, msg, msg_len)) != DRPC_OK) {
+		return rv;
+	}
+	pkt.data = body.data;
+	pkt.len  = body.len;
+	rv       = stream_end(s, &pkt);
+	drpc__buf_fini(&body);
+	return rv;
+}
+
+drpc_err
+drpc__stream_remote_err(drpc__stream *s, uint64_t *code, const char **msg,
+    size_t *msg_len)
+{
+	drpc_err rv = DRPC_ESTATE;
+
+	drpc__mutex_lock(&s->mu);
+	if (s->has_remote) {
+		*code    = s->remote_code;
+		*msg     = s->remote_msg;
+		*msg_len = s->remote_msg_len;
+		rv       = DRPC_OK;
+	}
+	drpc__mutex_unlock(&s->mu);
+	return rv;
+}
+
+void
+drpc__stream_conn_lost(drpc__stream *s)
+{
+
+	drpc__mutex_lock(&s->mu);
+	stream_terminate_locked(s, stream_conn_err(s),
+	    stream_conn_err(s));
+	drpc__mutex_unlock(&s->mu);
+}
+
+// Reader side.
+
+static drpc_err
+stream_on_message(drpc__stream *s, const drpc__packet *pkt)
+{
+	drpc_err rv = DRPC_OK;
+
+	drpc__mutex_lock(&s->mu);
+	// A full ring makes the reader wait for this stream's consumer; it
+	// holds no other lock meanwhile (docs/design.md, "full rings").
+	while (drpc__ring_is_full(&s->ring) && !s->terminated &&
+	    !s->recv_closed) {
+		s->reader_waiting = true;
+		drpc__cond_wait(&s->space_cv, &s->mu);
+		s->reader_waiting = false;
+	}
+	if (!s->terminated && !s->recv_closed) {
+		rv = drpc__ring_put(&s->ring, pkt->data, pkt->len);
+		if (rv == DRPC_OK && s->user_waiting) {
+			drpc__cond_signal(&s->cv);
+		}
+	}
+	drpc__mutex_unlock(&s->mu);
+	return rv;
+}
+
+static void
+stream_on_close_send(drpc__stream *s)
+{
+
+	drpc__mutex_lock(&s->mu);
+	if (!s->recv_closed) {
+		s->recv_closed = true;
+		drpc__ring_close(&s->ring, DRPC_EOF);
+		drpc__cond_broadcast(&s->cv);
+		if (s->send_closed) {
+			stream_terminate_locked(s, DRPC_EOF, DRPC_ESTATE);
+		}
+	}
+	drpc__mutex_unlock(&s->mu);
+}
+
+static void
+stream_on_remote_end(
+    drpc__stream *s, drpc_err recv_err, drpc_err send_err)
+{
+
+	drpc__mutex_lock(&s->mu);
+	stream_terminate_locked(s, recv_err, send_err);
+	drpc__mutex_unlock(&s->mu);
+}
+
+static drpc_err
+stream_on_error(drpc__stream *s, const drpc__packet *pkt)
+{
+	uint64_t       code;
+	const uint8_t *msg;
+	size_t         len;
+	char          *copy;
+
+	(void) drpc__errbody_parse(pkt->data, pkt->len, &code, &msg, &len);
+	if ((copy = malloc(len + 1)) == NULL) {
+		return DRPC_ENOMEM;
+	}
+	if (len > 0) {
+		memcpy(copy, msg, len);
+	}
+	copy[len] = '\0';
+	drpc__mutex_lock(&s->mu);
+	if (!s->terminated && !s->has_remote) {
+		s->has_remote     = true;
+		s->remote_code    = code;
+		s->remote_msg     = copy;
+		s->remote_msg_len = len;
+		copy              = NULL;
+	}
+	drpc__mutex_unlock(&s->mu);
+	free(copy);
+	stream_on_remote_end(s, DRPC_EREMOTE, DRPC_EOF);
+	return DRPC_OK;
+}
+
+static drpc_err
+stream_on_packet(drpc__stream *s, const drpc__packet *pkt)
+{
+	switch ((drpc__kind) pkt->kind) {
+	case DRPC__KIND_MESSAGE:
+		return stream_on_message(s, pkt);
+	case DRPC__KIND_CLOSE_SEND:
+		stream_on_close_send(s);
+		return DRPC_OK;
+	case DRPC__KIND_CLOSE:
+		stream_on_remote_end(s, DRPC_EOF, DRPC_ECLOSED);
+		return DRPC_OK;
+	case DRPC__KIND_CANCEL:
+		stream_on_remote_end(s, DRPC_ECANCELED, DRPC_EOF);
+		return DRPC_OK;
+	case DRPC__KIND_ERROR:
+		return stream_on_error(s, pkt);
+	case DRPC__KIND_INVOKE:
+	case DRPC__KIND_INVOKE_METADATA:
+		return DRPC_EPROTO; // an invoke on an existing stream
+	}
+	// Unknown kinds: ignored with the control flag, fatal without.
+	return pkt->control ? DRPC_OK : DRPC_EKIND;
+}
+
+drpc_err
+drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
+{
+	drpc__packet pkt;
+	bool         complete;
+	drpc_err     rv;
+
+	if (atomic_load(&s->ended)) {
+		return DRPC_OK; // late frames of an ended stream are dropped
+	}
+	rv = drpc__asm_add(&s->in, fr, &pkt, &complete);
+	if (rv != DRPC_OK || !complete) {
+		return rv;
+	}
+	return stream_on_packet(s, &pkt);
+}

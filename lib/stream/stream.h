@@ -1,0 +1,146 @@
+// drpc__stream: one RPC on a connection, on either side.
+//
+// Threads: a stream has at most one sending thread and one receiving
+// thread at a time (they may differ); drpc__stream_cancel and
+// drpc__stream_close are safe from any thread. The connection's reader
+// thread alone calls drpc__stream_on_frame.
+//
+// Lock order: ctx mu -> stream mu -> writer mu. The owner's (connection's)
+// lock is taken only with no stream lock held.
+//
+// Lifetime: reference counted. Holders: the creator's handle (released with
+// drpc__stream_destroy), the connection's registry while the stream is
+// active, and the reader thread while it dispatches a frame to it.
+#ifndef DRPC_STREAM_STREAM_H
+#define DRPC_STREAM_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <drpc/ctx.h>
+#include <drpc/error.h>
+
+#include "mux/writer.h"
+#include "wire/metadata.h"
+#include "wire/packet.h"
+
+typedef struct drpc__stream drpc__stream;
+
+// drpc__stream_owner is how a stream reaches its connection without
+// knowing it: forget removes the stream from the registry (called once,
+// when it terminates); rele drops the reference the stream holds on the
+// connection (called when the stream is freed).
+typedef struct drpc__stream_owner {
+	void (*forget)(void *owner, drpc__stream *s);
+	void (*rele)(void *owner);
+	void *owner;
+} drpc__stream_owner;
+
+typedef struct drpc__stream_opts {
+	uint64_t           id;
+	bool               is_client;
+	size_t             ring_slots;   // received messages queued at most
+	size_t             max_msg_size; // largest message sent or received
+	drpc_ctx          *ctx;          // may be NULL
+	drpc__writer      *w;
+	drpc__stream_owner owner;
+} drpc__stream_opts;
+
+// drpc__stream_invoke is what a client sends to start an RPC.
+typedef struct drpc__stream_invoke {
+	const uint8_t        *name;
+	size_t                name_len;
+	const drpc__md_entry *md; // may be NULL when nmd == 0
+	size_t                nmd;
+	const uint8_t        *msg; // first message, or NULL for none
+	size_t                msg_len;
+	bool                  close_send; // CloseSend right after (unary)
+} drpc__stream_invoke;
+
+// drpc__stream_create makes a stream holding one reference (the caller's).
+// It is not yet watching its context: see drpc__stream_watch_ctx.
+drpc_err drpc__stream_create(drpc__stream **sp, const drpc__stream_opts *o);
+
+// drpc__stream_watch_ctx links the stream to its context, so cancelling the
+// context cancels the stream. If the context is already done the stream is
+// cancelled at once and its reason returned.
+drpc_err drpc__stream_watch_ctx(drpc__stream *s);
+
+void drpc__stream_hold(drpc__stream *s);
+void drpc__stream_rele(drpc__stream *s);
+
+// drpc__stream_destroy releases the creator's handle: an unfinished stream
+// is closed first (Close goes to the peer), the context is unlinked. s must
+// not be used afterwards by the caller.
+void drpc__stream_destroy(drpc__stream *s);
+
+uint64_t drpc__stream_id(const drpc__stream *s);
+drpc_ctx *drpc__stream_ctx(const drpc__stream *s);
+
+// drpc__stream_send_invoke writes the invoke sequence ([InvokeMetadata]
+// Invoke [Message] [CloseSend]). InvokeMetadata and Invoke go in as one
+// unit, so no Cancel can land between them. order_mu is held by the caller
+// on entry and released here as soon as the Invoke is in the writer's
+// buffer (it orders stream ids on the wire); nothing sleeps before that.
+drpc_err drpc__stream_send_invoke(drpc__stream *s,
+    const drpc__stream_invoke *inv, pthread_mutex_t *order_mu);
+
+// drpc__stream_send sends one message (copied before it returns). Blocks
+// while the connection's writer is full. Errors: DRPC_ESTATE after
+// close_send; DRPC_EOF if the peer ended the stream (Error or Cancel: recv
+// tells why); DRPC_ECLOSED if it was closed; the cancel reason
+// (DRPC_ECANCELED, DRPC_ETIMEDOUT) after a local cancel; DRPC_EUNAVAIL
+// (client) or DRPC_ECANCELED (server) if the connection was lost;
+// DRPC_ERESOURCE for a message over max_msg_size.
+drpc_err drpc__stream_send(drpc__stream *s, const uint8_t *data, size_t len);
+
+// drpc__stream_recv waits for the next message and lends it: *data and
+// *len stay valid until drpc__stream_recv_done, which must follow every
+// DRPC_OK. Ends: DRPC_EOF (the peer finished sending: a normal end),
+// DRPC_EREMOTE (the peer's error: drpc__stream_remote_err), DRPC_ECANCELED
+// or DRPC_ETIMEDOUT (local cancel, reported at once, or remote Cancel),
+// DRPC_ECLOSED (closed locally), DRPC_EUNAVAIL / DRPC_ECANCELED (the
+// connection was lost). Queued messages always come before a remote end.
+drpc_err drpc__stream_recv(drpc__stream *s, const uint8_t **data, size_t *len);
+void     drpc__stream_recv_done(drpc__stream *s);
+
+// drpc__stream_close_send half-closes: no more messages from this side.
+// A no-op if already done or the stream ended.
+drpc_err drpc__stream_close_send(drpc__stream *s);
+
+// drpc__stream_close ends the stream at once, sending Close (nothing if it
+// already ended).
+drpc_err drpc__stream_close(drpc__stream *s);
+
+// drpc__stream_send_error ends the stream with an Error packet.
+drpc_err drpc__stream_send_error(
+    drpc__stream *s, uint64_t code, const char *msg, size_t msg_len);
+
+// drpc__stream_cancel cancels the stream with why (DRPC_ECANCELED or
+// DRPC_ETIMEDOUT): the Cancel goes out at once (it does not wait for a
+// large message in progress, which is cut off), then every blocked
+// operation wakes with why. No-op on an ended stream.
+void drpc__stream_cancel(drpc__stream *s, drpc_err why);
+
+// drpc__stream_cancel_reason is the local cancel reason, or DRPC_OK. A
+// unary call reports it instead of any other error it saw.
+drpc_err drpc__stream_cancel_reason(drpc__stream *s);
+
+// drpc__stream_remote_err gives the code and text of the peer's Error
+// (valid until the stream is freed). DRPC_ESTATE if there was none.
+drpc_err drpc__stream_remote_err(drpc__stream *s, uint64_t *code,
+    const char **msg, size_t *msg_len);
+
+// drpc__stream_is_terminated tells whether the stream has ended.
+bool drpc__stream_is_terminated(drpc__stream *s);
+
+// Reader side. drpc__stream_on_frame feeds one frame of this stream;
+// frames of an ended stream are dropped. A non-OK result is a
+// connection-scoped error (protocol violation) for the caller to act on.
+drpc_err drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr);
+
+// drpc__stream_conn_lost ends the stream because its connection ended.
+void drpc__stream_conn_lost(drpc__stream *s);
+
+#endif // DRPC_STREAM_STREAM_H

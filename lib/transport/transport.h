@@ -1,0 +1,27 @@
+// Internal view of a transport: the connection calls through these.
+#ifndef DRPC_TRANSPORT_TRANSPORT_H
+#define DRPC_TRANSPORT_TRANSPORT_H
+
+#include <drpc/transport.h>
+
+struct drpc_transport {
+	drpc_transport_ops ops;
+	void              *impl;
+};
+
+// drpc__transport_read is a drpc__read_fn (wire/reader.h) over a transport.
+drpc_err drpc__transport_read(void *tr, uint8_t *buf, size_t cap, size_t *n);
+
+static inline drpc_err
+drpc__transport_writev(drpc_transport *t, const drpc_iovec *iov, size_t n)
+{
+	return t->ops.writev(t->impl, iov, n);
+}
+
+static inline void
+drpc__transport_shutdown(drpc_transport *t)
+{
+	t->ops.shutdown(t->impl);
+}
+
+#endif // DRPC_TRANSPORT_TRANSPORT_H

@@ -1,0 +1,241 @@
+#include <dirent.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "connutil.h"
+#include "platform/thread.h"
+#include "testutil.h"
+
+typedef struct tu_job {
+	tu_pair          *p;
+	drpc__stream     *s;
+	drpc__invoke_info info;
+	char              name[256];
+} tu_job;
+
+static void *
+tu_handler_main(void *arg)
+{
+	tu_job  *j = arg;
+	tu_pair *p = j->p;
+	drpc_err rv;
+
+	rv = p->handler(p->arg, j->s, j->name, &j->info.md);
+	drpc__stream_destroy(j->s);
+	drpc__md_fini(&j->info.md);
+	drpc__mutex_lock(&p->mu);
+	if (rv != DRPC_OK) {
+		p->last_handler_err = rv;
+	}
+	p->finished++;
+	drpc__cond_broadcast(&p->cv);
+	drpc__mutex_unlock(&p->mu);
+	free(j);
+	return NULL;
+}
+
+static void
+tu_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
+{
+	tu_pair *p = arg;
+	tu_job  *j = calloc(1, sizeof(*j));
+	size_t   n = info->name_len < 255 ? info->name_len : 255;
+
+	if (j == NULL) {
+		abort();
+	}
+	j->p    = p;
+	j->s    = s;
+	j->info = *info;
+	memcpy(j->name, info->name, n);
+	drpc__mutex_lock(&p->mu);
+	if (p->nthreads == TU_MAX_HANDLERS ||
+	    drpc__thread_start(&p->threads[p->nthreads], "drpc-h",
+		p->nthreads, 0, tu_handler_main, j) != DRPC_OK) {
+		abort();
+	}
+	p->nthreads++;
+	p->started++;
+	drpc__cond_broadcast(&p->cv);
+	drpc__mutex_unlock(&p->mu);
+}
+
+void
+tu_server_opts(drpc__conn_opts *o, tu_pair *p)
+{
+	o->is_server = true;
+	o->on_invoke = tu_on_invoke;
+	o->arg       = p;
+}
+
+void
+tu_pair_open(tu_pair *p, tu_handler h, void *arg, const drpc__conn_opts *cli,
+    const drpc__conn_opts *srv)
+{
+	drpc__conn_opts co = {0};
+	drpc__conn_opts so = {0};
+	drpc_transport *tc;
+	drpc_transport *ts;
+	int             sv[2];
+
+	memset(p, 0, sizeof(*p));
+	p->handler = h;
+	p->arg     = arg;
+	drpc__mutex_init(&p->mu);
+	drpc__cond_init(&p->cv);
+	if (cli != NULL) {
+		co = *cli;
+	}
+	if (srv != NULL) {
+		so = *srv;
+	}
+	co.is_server = false;
+	tu_server_opts(&so, p);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	DRPC_CHECK_OK(drpc_transport_create_fd(&tc, sv[0]));
+	DRPC_CHECK_OK(drpc_transport_create_fd(&ts, sv[1]));
+	DRPC_CHECK_OK(drpc__conn_create(&p->cli, tc, &co));
+	DRPC_CHECK_OK(drpc__conn_create(&p->srv, ts, &so));
+}
+
+void
+tu_pair_wait_started(tu_pair *p, size_t n)
+{
+	int64_t deadline = drpc__now_ns() + 10 * 1000000000ll;
+
+	drpc__mutex_lock(&p->mu);
+	while (p->started < n) {
+		if (drpc__cond_wait_until(&p->cv, &p->mu, deadline) ==
+		    DRPC_ETIMEDOUT) {
+			break;
+		}
+	}
+	ck_assert_uint_ge(p->started, n);
+	drpc__mutex_unlock(&p->mu);
+}
+
+void
+tu_pair_close(tu_pair *p)
+{
+	drpc__conn_destroy(p->cli);
+	drpc__conn_destroy(p->srv);
+	for (size_t i = 0; i < p->nthreads; i++) {
+		drpc__thread_join(p->threads[i]);
+	}
+	drpc__cond_fini(&p->cv);
+	drpc__mutex_fini(&p->mu);
+}
+
+static size_t
+tu_count_dir(const char *path)
+{
+	DIR           *d = opendir(path);
+	struct dirent *e;
+	size_t         n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL) {
+		n += e->d_name[0] != '.';
+	}
+	closedir(d);
+	return n;
+}
+
+size_t
+tu_threads(void)
+{
+	return tu_count_dir("/proc/self/task");
+}
+
+size_t
+tu_fds(void)
+{
+	return tu_count_dir("/proc/self/fd") - 1; // opendir's own fd
+}
+
+static drpc_err
+tu_raw_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
+{
+	tu_raw       *r   = arg;
+	struct pollfd pfd = {r->fd, POLLIN, 0};
+	ssize_t       got;
+
+	if (poll(&pfd, 1, 5000) != 1) {
+		return DRPC_ETIMEDOUT;
+	}
+	got = read(r->fd, buf, cap);
+	if (got < 0) {
+		return DRPC_EIO;
+	}
+	*n = (size_t) got;
+	return DRPC_OK;
+}
+
+void
+tu_raw_open(tu_raw *r, const drpc__conn_opts *o)
+{
+	drpc_transport *t;
+	int             sv[2];
+
+	memset(r, 0, sizeof(*r));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	DRPC_CHECK_OK(drpc_transport_create_fd(&t, sv[0]));
+	DRPC_CHECK_OK(drpc__conn_create(&r->conn, t, o));
+	r->fd = sv[1];
+	drpc__frame_reader_init(&r->fr, tu_raw_read, r, 0);
+}
+
+void
+tu_raw_write(tu_raw *r, const void *bytes, size_t n)
+{
+	ck_assert_int_eq(send(r->fd, bytes, n, MSG_NOSIGNAL), (ssize_t) n);
+}
+
+void
+tu_raw_hex(tu_raw *r, const char *hex)
+{
+	uint8_t buf[1024];
+	size_t  n = tu_hex(hex, buf, sizeof(buf));
+
+	tu_raw_write(r, buf, n);
+}
+
+drpc_err
+tu_raw_next(tu_raw *r, drpc__frame *f)
+{
+	return drpc__frame_reader_next(&r->fr, f);
+}
+
+void
+tu_raw_close(tu_raw *r)
+{
+	drpc__conn_destroy(r->conn);
+	close(r->fd);
+	drpc__frame_reader_fini(&r->fr);
+}
+
+drpc_err
+tu_wait_conn_err(drpc__conn *c)
+{
+	return drpc__conn_wait(c, drpc__now_ns() + 5 * 1000000000ll);
+}
+
+drpc_err
+tu_open(drpc__conn *c, drpc_ctx *ctx, const char *name, const void *msg,
+    size_t len, bool close_send, drpc__stream **sp)
+{
+	drpc__stream_invoke inv = {
+	    .name       = (const uint8_t *) name,
+	    .name_len   = strlen(name),
+	    .msg        = msg,
+	    .msg_len    = len,
+	    .close_send = close_send,
+	};
+
+	return drpc__conn_open(c, ctx, &inv, sp);
+}

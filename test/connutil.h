@@ -1,0 +1,78 @@
+// Test fixtures for the connection core: a client and a server connection
+// joined by a socketpair, a server that runs a test handler on a thread per
+// RPC, a raw peer that speaks bytes, and resource counters.
+#ifndef DRPC_TEST_CONNUTIL_H
+#define DRPC_TEST_CONNUTIL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn/conn.h"
+#include "wire/reader.h"
+
+// A handler runs on its own thread with the server stream; its result, if
+// not DRPC_OK, is recorded in the pair's handler_errs.
+typedef drpc_err (*tu_handler)(void *arg, drpc__stream *s, const char *name,
+    const drpc__md *md);
+
+#define TU_MAX_HANDLERS 4096
+
+typedef struct tu_pair {
+	drpc__conn *cli;
+	drpc__conn *srv;
+	tu_handler  handler;
+	void       *arg;
+
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	pthread_t       threads[TU_MAX_HANDLERS]; // guarded by mu
+	size_t          nthreads;
+	size_t          started;
+	size_t          finished;
+	drpc_err        last_handler_err;
+	drpc_ctx       *last_ctx_seen_deadline; // unused by most tests
+} tu_pair;
+
+// tu_pair_open connects a client and a server conn over a socketpair.
+// Either opts may be NULL for defaults.
+void tu_pair_open(tu_pair *p, tu_handler h, void *arg,
+    const drpc__conn_opts *cli, const drpc__conn_opts *srv);
+
+// tu_pair_wait_started waits until n handlers have started.
+void tu_pair_wait_started(tu_pair *p, size_t n);
+
+// tu_pair_close destroys both conns and joins every handler thread.
+void tu_pair_close(tu_pair *p);
+
+// tu_server_opts fills o with a server configuration running p's handler.
+void tu_server_opts(drpc__conn_opts *o, tu_pair *p);
+
+// tu_threads and tu_fds count this process's threads and open fds.
+size_t tu_threads(void);
+size_t tu_fds(void);
+
+// A raw peer: one end of a socketpair is a drpc conn, the test holds the
+// other end (fd) and reads frames from it with fr.
+typedef struct tu_raw {
+	drpc__conn        *conn;
+	int                fd;
+	drpc__frame_reader fr;
+} tu_raw;
+
+void tu_raw_open(tu_raw *r, const drpc__conn_opts *o);
+void tu_raw_write(tu_raw *r, const void *bytes, size_t n);
+void tu_raw_hex(tu_raw *r, const char *hex);
+// tu_raw_next reads the next frame the conn sent (5 s timeout -> fail).
+drpc_err tu_raw_next(tu_raw *r, drpc__frame *f);
+void     tu_raw_close(tu_raw *r);
+
+// tu_wait_conn_err waits (up to 5 s) until c has terminated; returns why.
+drpc_err tu_wait_conn_err(drpc__conn *c);
+
+// tu_open_simple opens a client stream for name with an optional message.
+drpc_err tu_open(drpc__conn *c, drpc_ctx *ctx, const char *name,
+    const void *msg, size_t len, bool close_send, drpc__stream **sp);
+
+#endif // DRPC_TEST_CONNUTIL_H
