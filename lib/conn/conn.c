@@ -194,6 +194,8 @@ drpc__conn_create(
 	drpc__cond_init(&c->term_cv);
 	drpc__frame_reader_init(
 	    &c->fr, drpc__transport_read, tr, c->opts.max_msg_size);
+	c->w.wait_hook     = c->opts.send_wait_hook;
+	c->w.wait_hook_arg = c->opts.send_wait_hook_arg;
 	rv = drpc__writer_start(&c->w, tr, c->opts.writer_limit,
 	    c->opts.split_size, c->opts.stack_size, c->opts.id,
 	    conn_on_write_error, c);
@@ -244,6 +246,17 @@ drpc__conn_wait(drpc__conn *c, int64_t deadline_ns)
 	rv = c->terminated ? c->cause : DRPC_ETIMEDOUT;
 	drpc__mutex_unlock(&c->mu);
 	return rv;
+}
+
+size_t
+drpc__conn_send_waiters(drpc__conn *c)
+{
+	size_t n;
+
+	drpc__mutex_lock(&c->w.mu);
+	n = c->w.waiters;
+	drpc__mutex_unlock(&c->w.mu);
+	return n;
 }
 
 size_t

@@ -46,6 +46,10 @@ typedef struct drpc__conn_opts {
 	int64_t close_timeout_ms; // 0: 1000; flush bound on close
 	uint64_t id;              // names threads: drpc-rd-<id>
 
+	// Test hook: see drpc__writer.wait_hook.
+	void (*send_wait_hook)(void *arg);
+	void *send_wait_hook_arg;
+
 	// Server only, both called on the reader thread. invoke_ctx makes
 	// the context of a new RPC (may return NULL); on_invoke receives the
 	// new stream's handle (release it with drpc__stream_destroy) and
@@ -79,6 +83,10 @@ drpc_err drpc__conn_wait(drpc__conn *c, int64_t deadline_ns);
 
 // drpc__conn_active is the number of registered streams.
 size_t drpc__conn_active(drpc__conn *c);
+
+// drpc__conn_send_waiters is the number of senders blocked because the
+// writer's buffer is full (for tests and statistics).
+size_t drpc__conn_send_waiters(drpc__conn *c);
 
 // drpc__conn_close flushes what is buffered (up to close_timeout_ms), ends
 // the connection and every stream on it, joins both threads and closes the

@@ -12,10 +12,14 @@ drpc__writer_start(drpc__writer *w, drpc_transport *tr, size_t limit,
     size_t split, size_t stack_size, uint64_t id,
     void (*on_error)(void *, drpc_err), void *arg)
 {
+	void (*hook)(void *) = w->wait_hook; // set by the caller, if at all
+	void    *hook_arg    = w->wait_hook_arg;
 	drpc_err rv;
 
 	memset(w, 0, sizeof(*w));
-	w->tr       = tr;
+	w->wait_hook     = hook;
+	w->wait_hook_arg = hook_arg;
+	w->tr            = tr;
 	w->limit    = limit == 0 ? WRITER_DEFAULT_LIMIT : limit;
 	w->split    = split == 0 ? DRPC__DEFAULT_SPLIT_SIZE : split;
 	w->on_error = on_error;
@@ -64,6 +68,9 @@ writer_wait_room_locked(
 			return DRPC_ETIMEDOUT;
 		}
 		w->waiters++;
+		if (w->wait_hook != NULL) {
+			w->wait_hook(w->wait_hook_arg);
+		}
 		(void) drpc__cond_wait_until(&w->space_cv, &w->mu, deadline_ns);
 		w->waiters--;
 	}

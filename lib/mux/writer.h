@@ -52,6 +52,10 @@ typedef struct drpc__writer {
 	void (*on_error)(void *arg, drpc_err err);
 	void     *arg;
 	pthread_t thread;
+	// Test hook: called (with mu held) each time a sender is about to
+	// sleep for room. It must not block or take locks.
+	void (*wait_hook)(void *arg);
+	void *wait_hook_arg;
 
 	pthread_mutex_t mu;
 	pthread_cond_t  drain_cv; // the drain thread waits here

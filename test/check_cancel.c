@@ -1,0 +1,505 @@
+// Cancellation, deadlines and termination on the connection core, ordered
+// with semaphores and hooks, never with sleeps.
+#include <semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connutil.h"
+#include "platform/thread.h"
+#include "suites.h"
+#include "testutil.h"
+
+// hold_handler blocks in recv until the stream ends and records how.
+typedef struct hold_state {
+	pthread_mutex_t mu;
+	drpc_err        last; // guarded by mu
+	size_t          ended;
+	size_t          msgs;
+} hold_state;
+
+static drpc_err
+hold_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
+{
+	hold_state    *h = arg;
+	const uint8_t *data;
+	size_t         len;
+	drpc_err       rv;
+	size_t         n = 0;
+
+	(void) name;
+	(void) md;
+	while ((rv = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
+		drpc__stream_recv_done(s);
+		n++;
+	}
+	pthread_mutex_lock(&h->mu);
+	h->last = rv;
+	h->ended++;
+	h->msgs += n;
+	pthread_mutex_unlock(&h->mu);
+	return DRPC_OK;
+}
+
+static void
+hold_init(hold_state *h)
+{
+	memset(h, 0, sizeof(*h));
+	pthread_mutex_init(&h->mu, NULL);
+}
+
+typedef struct recv_arg {
+	drpc__stream *s;
+	sem_t        *started; // posted just before blocking (may be NULL)
+	drpc_err      rv;
+} recv_arg;
+
+static void *
+recv_main(void *arg)
+{
+	recv_arg      *a = arg;
+	const uint8_t *data;
+	size_t         len;
+
+	if (a->started != NULL) {
+		sem_post(a->started);
+	}
+	a->rv = drpc__stream_recv(a->s, &data, &len);
+	if (a->rv == DRPC_OK) {
+		drpc__stream_recv_done(a->s);
+	}
+	return NULL;
+}
+
+// Cancel from another thread while recv blocks: recv reports Canceled,
+// the server handler sees the Cancel, and the connection carries on.
+START_TEST(test_cancel_blocked_recv)
+{
+	size_t        threads = tu_threads();
+	size_t        fds     = tu_fds();
+	tu_pair       p;
+	hold_state    h;
+	drpc_ctx     *ctx;
+	drpc__stream *s;
+	drpc__stream *s2;
+	pthread_t     t;
+	recv_arg      a = {0};
+
+	hold_init(&h);
+	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
+	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
+	DRPC_CHECK_OK(tu_open(p.cli, ctx, "/t/Hold", NULL, 0, false, &s));
+	tu_pair_wait_started(&p, 1);
+	a.s = s;
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-recv", 0, 0, recv_main, &a));
+	drpc_ctx_cancel(ctx);
+	drpc__thread_join(t);
+	ck_assert_int_eq(a.rv, DRPC_ECANCELED);
+	DRPC_CHECK_ERR(drpc__stream_cancel_reason(s), DRPC_ECANCELED);
+	DRPC_CHECK_ERR(drpc__stream_send(s, (const uint8_t *) "x", 1),
+	    DRPC_ECANCELED);
+	// The connection is fine: another stream works.
+	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Hold", "m", 1, true, &s2));
+	drpc__stream_destroy(s2);
+	drpc__stream_destroy(s);
+	drpc_ctx_destroy(ctx);
+	DRPC_CHECK_OK(drpc__conn_err(p.cli));
+	tu_pair_close(&p);
+	ck_assert_uint_eq(h.ended, 2);
+	ck_assert_uint_eq(tu_threads(), threads);
+	ck_assert_uint_eq(tu_fds(), fds);
+}
+END_TEST
+
+// The deadline passes while recv blocks: DeadlineExceeded, and the server
+// handler is cancelled by the Cancel frame.
+START_TEST(test_cancel_deadline_recv)
+{
+	tu_pair        p;
+	hold_state     h;
+	drpc_ctx      *ctx;
+	drpc__stream  *s;
+	const uint8_t *data;
+	size_t         len;
+	int64_t        start = drpc_now_ns();
+
+	hold_init(&h);
+	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
+	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 100));
+	DRPC_CHECK_OK(tu_open(p.cli, ctx, "/t/Hold", "q", 1, false, &s));
+	DRPC_CHECK_ERR(drpc__stream_recv(s, &data, &len), DRPC_ETIMEDOUT);
+	ck_assert_int_ge(drpc_now_ns() - start, 100 * 1000000);
+	DRPC_CHECK_ERR(drpc__stream_cancel_reason(s), DRPC_ETIMEDOUT);
+	drpc__stream_destroy(s);
+	drpc_ctx_destroy(ctx);
+	tu_pair_close(&p);
+	ck_assert_uint_eq(h.ended, 1);
+	ck_assert_int_eq(h.last, DRPC_ECANCELED);
+	ck_assert_uint_eq(h.msgs, 1);
+}
+END_TEST
+
+// A client whose peer never reads: sends fill the socket and the writer,
+// then block. The hook tells the test a sender sleeps for room.
+static void
+post_hook(void *arg)
+{
+	sem_post(arg);
+}
+
+typedef struct send_arg {
+	drpc__stream *s;
+	size_t        size;
+	drpc_err      rv;
+	size_t        sent;
+} send_arg;
+
+static void *
+send_main(void *arg)
+{
+	send_arg *a   = arg;
+	uint8_t  *buf = calloc(1, a->size);
+
+	while ((a->rv = drpc__stream_send(a->s, buf, a->size)) == DRPC_OK) {
+		a->sent++;
+	}
+	free(buf);
+	return NULL;
+}
+
+static void
+blocked_sender_open(tu_raw *r, sem_t *waiting, size_t max)
+{
+	drpc__conn_opts o = {.writer_limit = 64 << 10, .max_msg_size = max,
+	    .send_wait_hook = post_hook, .send_wait_hook_arg = waiting};
+
+	ck_assert_int_eq(sem_init(waiting, 0, 0), 0);
+	tu_raw_open(r, &o);
+}
+
+// Cancel from another thread while send blocks for room.
+START_TEST(test_cancel_blocked_send)
+{
+	tu_raw    r;
+	sem_t     waiting;
+	drpc_ctx *ctx;
+	send_arg  a = {.size = 32 << 10};
+	pthread_t t;
+
+	blocked_sender_open(&r, &waiting, 0);
+	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
+	DRPC_CHECK_OK(tu_open(r.conn, ctx, "/t/Sink", NULL, 0, false, &a.s));
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-send", 0, 0, send_main, &a));
+	ck_assert_int_eq(sem_wait(&waiting), 0); // the sender sleeps
+	drpc_ctx_cancel(ctx);
+	drpc__thread_join(t);
+	ck_assert_int_eq(a.rv, DRPC_ECANCELED);
+	ck_assert_uint_gt(a.sent, 0);
+	DRPC_CHECK_OK(drpc__conn_err(r.conn));
+	drpc__stream_destroy(a.s);
+	drpc_ctx_destroy(ctx);
+	tu_raw_close(&r);
+	sem_destroy(&waiting);
+}
+END_TEST
+
+// The deadline passes while send blocks for room.
+START_TEST(test_cancel_deadline_send)
+{
+	tu_raw    r;
+	sem_t     waiting;
+	drpc_ctx *ctx;
+	send_arg  a = {.size = 32 << 10};
+
+	blocked_sender_open(&r, &waiting, 0);
+	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 100));
+	DRPC_CHECK_OK(tu_open(r.conn, ctx, "/t/Sink", NULL, 0, false, &a.s));
+	send_main(&a);
+	ck_assert_int_eq(a.rv, DRPC_ETIMEDOUT);
+	DRPC_CHECK_OK(drpc__conn_err(r.conn));
+	drpc__stream_destroy(a.s);
+	drpc_ctx_destroy(ctx);
+	tu_raw_close(&r);
+	sem_destroy(&waiting);
+}
+END_TEST
+
+// A Cancel does not wait for a large message in progress: the message is
+// cut off at a frame boundary, the Cancel follows with the next message
+// id, and nothing of the stream comes after it (the seed's limitation 2).
+START_TEST(test_cancel_cuts_large_message)
+{
+	tu_raw      r;
+	sem_t       waiting;
+	drpc_ctx   *ctx;
+	send_arg    a = {.size = 8 << 20};
+	pthread_t   t;
+	drpc__frame f;
+	size_t      msg_bytes = 0;
+	bool        cancelled = false;
+
+	blocked_sender_open(&r, &waiting, 16 << 20);
+	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
+	DRPC_CHECK_OK(tu_open(r.conn, ctx, "/t/Sink", NULL, 0, false, &a.s));
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-send", 0, 0, send_main, &a));
+	ck_assert_int_eq(sem_wait(&waiting), 0);
+	drpc_ctx_cancel(ctx);
+	drpc__thread_join(t);
+	ck_assert_int_eq(a.rv, DRPC_ECANCELED);
+	ck_assert_uint_eq(a.sent, 0);
+	// Read what the peer got: Invoke (1,1), part of Message (1,2), then
+	// Cancel (1,3); then the client closes and the input ends.
+	drpc__stream_destroy(a.s);
+	drpc__conn_close(r.conn);
+	while (tu_raw_next(&r, &f) == DRPC_OK) {
+		ck_assert(!cancelled); // nothing after the Cancel
+		if (f.kind == DRPC__KIND_MESSAGE) {
+			ck_assert_uint_eq(f.message_id, 2);
+			ck_assert(!f.done);
+			msg_bytes += f.len;
+		} else if (f.kind == DRPC__KIND_CANCEL) {
+			ck_assert_uint_eq(f.message_id, 3);
+			ck_assert(f.control);
+			cancelled = true;
+		}
+	}
+	ck_assert(cancelled);
+	ck_assert_uint_lt(msg_bytes, a.size);
+	drpc_ctx_destroy(ctx);
+	tu_raw_close(&r);
+	sem_destroy(&waiting);
+}
+END_TEST
+
+// The server's connection goes away while 100 client streams block in
+// recv: each wakes with Unavailable; nothing leaks.
+#define BLOCKED 100
+
+START_TEST(test_cancel_termination_wakes_all)
+{
+	size_t        threads = tu_threads();
+	size_t        fds     = tu_fds();
+	tu_pair       p;
+	hold_state    h;
+	pthread_t     t[BLOCKED];
+	recv_arg      a[BLOCKED];
+	sem_t         started;
+
+	hold_init(&h);
+	ck_assert_int_eq(sem_init(&started, 0, 0), 0);
+	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
+	for (int i = 0; i < BLOCKED; i++) {
+		a[i] = (recv_arg) {.started = &started};
+		DRPC_CHECK_OK(
+		    tu_open(p.cli, NULL, "/t/Hold", NULL, 0, false, &a[i].s));
+		DRPC_CHECK_OK(drpc__thread_start(
+		    &t[i], "t-recv", (uint64_t) i, 0, recv_main, &a[i]));
+	}
+	for (int i = 0; i < BLOCKED; i++) {
+		ck_assert_int_eq(sem_wait(&started), 0);
+	}
+	tu_pair_wait_started(&p, BLOCKED);
+	drpc__conn_close(p.srv);
+	for (int i = 0; i < BLOCKED; i++) {
+		drpc__thread_join(t[i]);
+		ck_assert_int_eq(a[i].rv, DRPC_EUNAVAIL);
+		DRPC_CHECK_ERR(drpc__stream_send(a[i].s, (const uint8_t *) "x",
+		    1), DRPC_EUNAVAIL);
+		drpc__stream_destroy(a[i].s);
+	}
+	DRPC_CHECK_ERR(tu_wait_conn_err(p.cli), DRPC_ECLOSED);
+	ck_assert_uint_eq(drpc__conn_active(p.cli), 0);
+	tu_pair_close(&p);
+	ck_assert_uint_eq(h.ended, BLOCKED);
+	ck_assert_int_eq(h.last, DRPC_ECANCELED); // handlers: conn gone
+	sem_destroy(&started);
+	ck_assert_uint_eq(tu_threads(), threads);
+	ck_assert_uint_eq(tu_fds(), fds);
+}
+END_TEST
+
+// The server handler cancels its stream: the client sees Canceled.
+static drpc_err
+cancel_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
+{
+	(void) arg;
+	(void) name;
+	(void) md;
+	drpc__stream_cancel(s, DRPC_ECANCELED);
+	return DRPC_OK;
+}
+
+START_TEST(test_cancel_remote)
+{
+	tu_pair        p;
+	drpc__stream  *s;
+	const uint8_t *data;
+	size_t         len;
+
+	tu_pair_open(&p, cancel_handler, NULL, NULL, NULL);
+	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/C", "x", 1, true, &s));
+	DRPC_CHECK_ERR(drpc__stream_recv(s, &data, &len), DRPC_ECANCELED);
+	// The stream ended remotely: send says EOF, recv told the reason.
+	DRPC_CHECK_ERR(drpc__stream_send(s, (const uint8_t *) "x", 1),
+	    DRPC_EOF);
+	DRPC_CHECK_OK(drpc__stream_cancel_reason(s)); // not a local cancel
+	drpc__stream_destroy(s);
+	DRPC_CHECK_OK(drpc__conn_err(p.cli));
+	tu_pair_close(&p);
+}
+END_TEST
+
+// The three outcomes of a cancelled unary call (reference §16.7), each
+// forced: (1) cancelled before the call: fails before an id is taken;
+// (2) cancelled after the invoke went out, before the request: the send
+// reports the cancel, never EOF; (3) cancelled while waiting for the
+// reply: recv reports it.
+START_TEST(test_cancel_unary_outcomes)
+{
+	tu_pair        p;
+	hold_state     h;
+	drpc_ctx      *ctx;
+	drpc__stream  *s;
+	const uint8_t *data;
+	size_t         len;
+	pthread_t      t;
+	recv_arg       a = {0};
+
+	hold_init(&h);
+	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
+	// (1)
+	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
+	drpc_ctx_cancel(ctx);
+	DRPC_CHECK_ERR(tu_open(p.cli, ctx, "/t/Hold", "r", 1, true, &s),
+	    DRPC_ECANCELED);
+	drpc_ctx_destroy(ctx);
+	// (2): the invoke is written, then the cancel wins the race.
+	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
+	DRPC_CHECK_OK(tu_open(p.cli, ctx, "/t/Hold", NULL, 0, false, &s));
+	ck_assert_uint_eq(drpc__stream_id(s), 1); // (1) took no id
+	drpc_ctx_cancel(ctx);
+	DRPC_CHECK_ERR(drpc__stream_send(s, (const uint8_t *) "r", 1),
+	    DRPC_ECANCELED);
+	DRPC_CHECK_ERR(drpc__stream_recv(s, &data, &len), DRPC_ECANCELED);
+	drpc__stream_destroy(s);
+	drpc_ctx_destroy(ctx);
+	// (3): the request is out (the handler holds the stream open by not
+	// seeing the end of the input), the reply never comes.
+	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
+	DRPC_CHECK_OK(tu_open(p.cli, ctx, "/t/Hold", "r", 1, false, &s));
+	tu_pair_wait_started(&p, 2);
+	a.s = s;
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-recv", 0, 0, recv_main, &a));
+	drpc_ctx_cancel(ctx);
+	drpc__thread_join(t);
+	ck_assert_int_eq(a.rv, DRPC_ECANCELED);
+	DRPC_CHECK_ERR(drpc__stream_cancel_reason(s), DRPC_ECANCELED);
+	drpc__stream_destroy(s);
+	drpc_ctx_destroy(ctx);
+	tu_pair_close(&p);
+	ck_assert_uint_eq(h.ended, 2);
+}
+END_TEST
+
+// The client connection is destroyed with streams open and handles still
+// held: the handles report Unavailable and release cleanly afterwards.
+START_TEST(test_cancel_close_with_streams_open)
+{
+	size_t        threads = tu_threads();
+	size_t        fds     = tu_fds();
+	tu_pair       p;
+	hold_state    h;
+	drpc__stream *s[10];
+	const uint8_t *data;
+	size_t         len;
+
+	hold_init(&h);
+	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
+	for (int i = 0; i < 10; i++) {
+		DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Hold", "x", 1, false,
+		    &s[i]));
+	}
+	tu_pair_wait_started(&p, 10);
+	drpc__conn_destroy(p.cli);
+	for (int i = 0; i < 10; i++) {
+		DRPC_CHECK_ERR(drpc__stream_recv(s[i], &data, &len),
+		    DRPC_EUNAVAIL);
+		DRPC_CHECK_ERR(drpc__stream_close(s[i]), DRPC_OK);
+		drpc__stream_destroy(s[i]);
+	}
+	p.cli = NULL;
+	DRPC_CHECK_ERR(tu_wait_conn_err(p.srv), DRPC_ECLOSED);
+	tu_pair_close(&p);
+	ck_assert_uint_eq(h.ended, 10);
+	ck_assert_uint_eq(tu_threads(), threads);
+	ck_assert_uint_eq(tu_fds(), fds);
+}
+END_TEST
+
+// A full receive ring holds the reader for that stream's consumer only
+// until it reads; all messages then arrive, in order, then EOF.
+static drpc_err
+burst_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
+{
+	(void) arg;
+	(void) name;
+	(void) md;
+	for (uint32_t i = 0; i < 20; i++) {
+		drpc_err rv = drpc__stream_send(s, (const uint8_t *) &i,
+		    sizeof(i));
+
+		if (rv != DRPC_OK) {
+			return rv;
+		}
+	}
+	return drpc__stream_close_send(s);
+}
+
+START_TEST(test_cancel_ring_full)
+{
+	drpc__conn_opts co = {.ring_slots = 4};
+	tu_pair         p;
+	drpc__stream   *s;
+	const uint8_t  *data;
+	size_t          len;
+
+	tu_pair_open(&p, burst_handler, NULL, &co, NULL);
+	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Burst", NULL, 0, true, &s));
+	for (uint32_t i = 0; i < 20; i++) {
+		uint32_t got;
+
+		DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
+		ck_assert_uint_eq(len, sizeof(got));
+		memcpy(&got, data, sizeof(got));
+		ck_assert_uint_eq(got, i);
+		drpc__stream_recv_done(s);
+	}
+	DRPC_CHECK_ERR(drpc__stream_recv(s, &data, &len), DRPC_EOF);
+	drpc__stream_destroy(s);
+	tu_pair_close(&p);
+	ck_assert_int_eq(p.last_handler_err, DRPC_OK);
+}
+END_TEST
+
+Suite *
+cancel_suite(void)
+{
+	Suite *s    = suite_create("cancel");
+	TCase *tc   = tcase_create("cancel");
+	TCase *term = tcase_create("termination");
+
+	tcase_add_test(tc, test_cancel_blocked_recv);
+	tcase_add_test(tc, test_cancel_deadline_recv);
+	tcase_add_test(tc, test_cancel_blocked_send);
+	tcase_add_test(tc, test_cancel_deadline_send);
+	tcase_add_test(tc, test_cancel_cuts_large_message);
+	tcase_add_test(tc, test_cancel_remote);
+	tcase_add_test(tc, test_cancel_unary_outcomes);
+	tcase_add_test(term, test_cancel_termination_wakes_all);
+	tcase_add_test(term, test_cancel_close_with_streams_open);
+	tcase_add_test(term, test_cancel_ring_full);
+	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(term, 30);
+	suite_add_tcase(s, tc);
+	suite_add_tcase(s, term);
+	return s;
+}
