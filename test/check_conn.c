@@ -127,14 +127,21 @@ many_main(void *arg)
 	return NULL;
 }
 
+// _i = 0: over a socketpair; 1: over loopback TCP.
 START_TEST(test_conn_many_streams_interleave)
 {
 	tu_pair   p;
 	pthread_t t[MANY_STREAMS];
 	many_arg  a[MANY_STREAMS];
-	size_t    total = 0;
+	size_t    total   = 0;
+	size_t    threads = tu_threads();
+	size_t    fds     = tu_fds();
 
-	tu_pair_open(&p, echo_handler, NULL, NULL, NULL);
+	if (_i == 0) {
+		tu_pair_open(&p, echo_handler, NULL, NULL, NULL);
+	} else {
+		tu_pair_open_tcp(&p, echo_handler, NULL, NULL, NULL);
+	}
 	for (int i = 0; i < MANY_STREAMS; i++) {
 		a[i] = (many_arg) {.c = p.cli, .seed = 7919u * (uint32_t) i + 1};
 		DRPC_CHECK_OK(drpc__thread_start(
@@ -153,6 +160,8 @@ START_TEST(test_conn_many_streams_interleave)
 	ck_assert_uint_eq(drpc__conn_active(p.cli), 0);
 	tu_pair_close(&p);
 	ck_assert_int_eq(p.last_handler_err, DRPC_OK);
+	ck_assert_uint_eq(tu_threads(), threads);
+	ck_assert_uint_eq(tu_fds(), fds);
 }
 END_TEST
 
@@ -164,7 +173,7 @@ conn_suite(void)
 	TCase *conc = tcase_create("concurrency");
 
 	tcase_add_test(e2e, test_conn_unary_echo);
-	tcase_add_test(conc, test_conn_many_streams_interleave);
+	tcase_add_loop_test(conc, test_conn_many_streams_interleave, 0, 2);
 	tcase_set_timeout(conc, 60);
 	suite_add_tcase(s, e2e);
 	suite_add_tcase(s, conc);

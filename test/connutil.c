@@ -1,4 +1,7 @@
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,15 +76,14 @@ tu_server_opts(drpc__conn_opts *o, tu_pair *p)
 	o->arg       = p;
 }
 
-void
-tu_pair_open(tu_pair *p, tu_handler h, void *arg, const drpc__conn_opts *cli,
-    const drpc__conn_opts *srv)
+static void
+tu_pair_open_fds(tu_pair *p, tu_handler h, void *arg,
+    const drpc__conn_opts *cli, const drpc__conn_opts *srv, int sv[2])
 {
 	drpc__conn_opts co = {0};
 	drpc__conn_opts so = {0};
 	drpc_transport *tc;
 	drpc_transport *ts;
-	int             sv[2];
 
 	memset(p, 0, sizeof(*p));
 	p->handler = h;
@@ -96,11 +98,56 @@ tu_pair_open(tu_pair *p, tu_handler h, void *arg, const drpc__conn_opts *cli,
 	}
 	co.is_server = false;
 	tu_server_opts(&so, p);
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	DRPC_CHECK_OK(drpc_transport_create_fd(&tc, sv[0]));
 	DRPC_CHECK_OK(drpc_transport_create_fd(&ts, sv[1]));
 	DRPC_CHECK_OK(drpc__conn_create(&p->cli, tc, &co));
 	DRPC_CHECK_OK(drpc__conn_create(&p->srv, ts, &so));
+}
+
+void
+tu_pair_open(tu_pair *p, tu_handler h, void *arg, const drpc__conn_opts *cli,
+    const drpc__conn_opts *srv)
+{
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	tu_pair_open_fds(p, h, arg, cli, srv, sv);
+}
+
+void
+tu_tcp_pair(int sv[2])
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET};
+	socklen_t          len  = sizeof(addr);
+	int                lfd  = socket(AF_INET, SOCK_STREAM, 0);
+	int                one  = 1;
+
+	ck_assert_int_ge(lfd, 0);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *) &addr, sizeof(addr)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *) &addr, &len), 0);
+	sv[0] = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(sv[0], 0);
+	ck_assert_int_eq(
+	    connect(sv[0], (struct sockaddr *) &addr, sizeof(addr)), 0);
+	sv[1] = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(sv[1], 0);
+	close(lfd);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(setsockopt(sv[i], IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof(one)), 0);
+	}
+}
+
+void
+tu_pair_open_tcp(tu_pair *p, tu_handler h, void *arg,
+    const drpc__conn_opts *cli, const drpc__conn_opts *srv)
+{
+	int sv[2];
+
+	tu_tcp_pair(sv);
+	tu_pair_open_fds(p, h, arg, cli, srv, sv);
 }
 
 void

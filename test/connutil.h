@@ -40,6 +40,13 @@ typedef struct tu_pair {
 void tu_pair_open(tu_pair *p, tu_handler h, void *arg,
     const drpc__conn_opts *cli, const drpc__conn_opts *srv);
 
+// tu_pair_open_tcp is tu_pair_open over loopback TCP.
+void tu_pair_open_tcp(tu_pair *p, tu_handler h, void *arg,
+    const drpc__conn_opts *cli, const drpc__conn_opts *srv);
+
+// tu_tcp_pair makes a connected pair of loopback TCP sockets.
+void tu_tcp_pair(int sv[2]);
+
 // tu_pair_wait_started waits until n handlers have started.
 void tu_pair_wait_started(tu_pair *p, size_t n);
 
