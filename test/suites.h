@@ -13,6 +13,7 @@ Suite *metadata_suite(void);
 Suite *reader_suite(void);
 Suite *transcript_suite(void);
 Suite *conn_suite(void);
+Suite *conn_errors_suite(void);
 Suite *ctx_suite(void);
 Suite *cancel_suite(void);
 

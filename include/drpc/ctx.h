@@ -47,6 +47,14 @@ DRPC_API void drpc_ctx_cancel(drpc_ctx *ctx);
 // cancelled, DRPC_ETIMEDOUT once its deadline has passed.
 DRPC_API drpc_err drpc_ctx_err(drpc_ctx *ctx);
 
+// drpc_ctx_wait blocks until ctx is done or the monotonic deadline_ns
+// passes (0 = no limit but the context's own). Returns the context's
+// error if it is done (DRPC_ECANCELED, DRPC_ETIMEDOUT), DRPC_OK if
+// deadline_ns came first. With ctx NULL and deadline_ns 0 it would never
+// return: that is DRPC_EINVAL. A handler uses it to wait "for N ms or
+// until the call is cancelled".
+DRPC_API drpc_err drpc_ctx_wait(drpc_ctx *ctx, int64_t deadline_ns);
+
 // drpc_ctx_deadline is ctx's effective deadline in drpc_now_ns() time, or
 // 0 if it has none.
 DRPC_API int64_t drpc_ctx_deadline(const drpc_ctx *ctx);

@@ -54,8 +54,11 @@ struct drpc__conn {
 
 	pthread_mutex_t mu;
 	pthread_cond_t  term_cv; // broadcast when the connection ends
+	pthread_cond_t  slot_cv; // client opens wait here under max_streams
 	// Guarded by mu:
 	drpc__idmap streams; // id -> stream, one reference each
+	size_t      opening;      // client opens past the slot wait
+	size_t      slot_waiters; // client opens sleeping on slot_cv
 	bool        terminated;
 	drpc_err    cause;
 	bool        closed; // drpc__conn_close ran
@@ -84,6 +87,7 @@ conn_free(drpc__conn *c)
 	drpc__frame_reader_fini(&c->fr);
 	drpc__writer_fini(&c->w);
 	drpc__cond_fini(&c->term_cv);
+	drpc__cond_fini(&c->slot_cv);
 	drpc__mutex_fini(&c->open_mu);
 	drpc__mutex_fini(&c->mu);
 	free(c);
@@ -111,6 +115,9 @@ conn_forget(void *arg, drpc__stream *s)
 	if (drpc__idmap_get(&c->streams, drpc__stream_id(s)) == s) {
 		drpc__idmap_del(&c->streams, drpc__stream_id(s));
 		found = true;
+		if (c->slot_waiters > 0) {
+			drpc__cond_broadcast(&c->slot_cv);
+		}
 	}
 	drpc__mutex_unlock(&c->mu);
 	if (found) {
@@ -131,6 +138,7 @@ conn_terminate(drpc__conn *c, drpc_err cause)
 	c->terminated = true;
 	c->cause      = cause;
 	drpc__cond_broadcast(&c->term_cv);
+	drpc__cond_broadcast(&c->slot_cv);
 	drpc__mutex_unlock(&c->mu);
 
 	drpc__writer_stop(&c->w, DRPC_ECLOSED, false);
@@ -144,6 +152,9 @@ conn_terminate(drpc__conn *c, drpc_err cause)
 		}
 		drpc__stream_conn_lost(s);
 		drpc__stream_rele(s); // the registry's reference
+	}
+	if (c->opts.on_end != NULL) {
+		c->opts.on_end(c->opts.arg, cause);
 	}
 }
 
@@ -192,6 +203,7 @@ drpc__conn_create(
 	drpc__mutex_init(&c->mu);
 	drpc__mutex_init(&c->open_mu);
 	drpc__cond_init(&c->term_cv);
+	drpc__cond_init(&c->slot_cv);
 	drpc__frame_reader_init(
 	    &c->fr, drpc__transport_read, tr, c->opts.max_msg_size);
 	c->w.wait_hook     = c->opts.send_wait_hook;
@@ -218,6 +230,7 @@ fail_mu:
 	drpc__frame_reader_fini(&c->fr);
 	drpc__mutex_fini(&c->open_mu);
 	drpc__cond_fini(&c->term_cv);
+	drpc__cond_fini(&c->slot_cv);
 	drpc__mutex_fini(&c->mu);
 	free(c);
 	return rv;
@@ -281,6 +294,7 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 	    .ring_slots   = c->opts.ring_slots,
 	    .max_msg_size = c->opts.max_msg_size,
 	    .ctx          = ctx,
+	    .owns_ctx     = c->opts.is_server,
 	    .w            = &c->w,
 	    .owner        = {conn_forget, conn_rele, c},
 	};
@@ -288,6 +302,15 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 	drpc_err      rv;
 
 	if ((rv = drpc__stream_create(&s, &so)) != DRPC_OK) {
+		if (so.owns_ctx) {
+			drpc_ctx_destroy(ctx); // the stream would have
+		}
+		if (!c->opts.is_server && c->opts.max_streams != 0) {
+			drpc__mutex_lock(&c->mu);
+			c->opening--;
+			drpc__cond_broadcast(&c->slot_cv);
+			drpc__mutex_unlock(&c->mu);
+		}
 		return rv;
 	}
 	conn_hold(c); // released when s is freed
@@ -297,6 +320,9 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 	} else if ((rv = drpc__idmap_put(&c->streams, id, s)) == DRPC_OK) {
 		drpc__stream_hold(s);
 	}
+	if (!c->opts.is_server && c->opts.max_streams != 0) {
+		c->opening--; // the slot is now the registry's (or free)
+	}
 	drpc__mutex_unlock(&c->mu);
 	if (rv != DRPC_OK) {
 		drpc__stream_rele(s);
@@ -304,6 +330,59 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 	}
 	*sp = s;
 	return DRPC_OK;
+}
+
+// A client open waiting for a free slot: the context's listener wakes it.
+typedef struct slot_wait {
+	drpc__ctx_listener l;
+	drpc__conn        *c;
+	drpc_err           why; // guarded by c->mu; the ctx's error once fired
+} slot_wait;
+
+static void
+conn_slot_wake(void *arg, drpc_err why)
+{
+	slot_wait *w = arg;
+
+	drpc__mutex_lock(&w->c->mu);
+	w->why = why;
+	drpc__cond_broadcast(&w->c->slot_cv);
+	drpc__mutex_unlock(&w->c->mu);
+}
+
+// conn_wait_slot waits, cancellably, until the client may have one more
+// stream (max_streams; 1 is the one-stream-at-a-time mode), and reserves
+// it. The reservation passes to the registry in conn_new_stream.
+static drpc_err
+conn_wait_slot(drpc__conn *c, drpc_ctx *ctx)
+{
+	slot_wait w  = {{conn_slot_wake, NULL, NULL, NULL}, c, DRPC_OK};
+	int64_t   dl = drpc_ctx_deadline(ctx);
+	drpc_err  rv;
+
+	if (c->opts.is_server || c->opts.max_streams == 0) {
+		return DRPC_OK;
+	}
+	w.l.arg = &w;
+	if ((rv = drpc__ctx_listen(ctx, &w.l)) != DRPC_OK) {
+		return rv;
+	}
+	drpc__mutex_lock(&c->mu);
+	while (rv == DRPC_OK && w.why == DRPC_OK && !c->terminated &&
+	    c->streams.n + c->opening >= c->opts.max_streams) {
+		c->slot_waiters++;
+		rv = drpc__cond_wait_until(&c->slot_cv, &c->mu, dl);
+		c->slot_waiters--;
+	}
+	rv = w.why != DRPC_OK ? w.why
+	    : c->terminated   ? DRPC_EUNAVAIL
+			      : rv;
+	if (rv == DRPC_OK) {
+		c->opening++;
+	}
+	drpc__mutex_unlock(&c->mu);
+	drpc__ctx_unlisten(ctx, &w.l);
+	return rv;
 }
 
 drpc_err
@@ -315,7 +394,8 @@ drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
 	uint64_t      id;
 
 	// The early check: a done context costs no stream id and no bytes.
-	if ((rv = drpc_ctx_err(ctx)) != DRPC_OK) {
+	if ((rv = drpc_ctx_err(ctx)) != DRPC_OK ||
+	    (rv = conn_wait_slot(c, ctx)) != DRPC_OK) {
 		return rv;
 	}
 	drpc__mutex_lock(&c->open_mu);
@@ -432,8 +512,12 @@ reader_start_stream(drpc__conn *c, uint64_t id, const uint8_t *name,
 	}
 	if ((rv = conn_new_stream(c, id, ctx, &s)) != DRPC_OK) {
 		drpc__md_fini(&info.md);
-		drpc_ctx_destroy(ctx);
 		return rv == DRPC_ENOMEM ? rv : DRPC_OK;
+	}
+	if ((rv = drpc__stream_watch_ctx(s)) != DRPC_OK) {
+		// Born cancelled (the server is shutting down): the cancel
+		// already ended it; the handler still sees it and returns.
+		rv = DRPC_OK;
 	}
 	c->opts.on_invoke(c->opts.arg, s, &info);
 	return DRPC_OK;

@@ -40,7 +40,10 @@ typedef struct drpc__conn_opts {
 	size_t  split_size;       // 0: 64 KiB per frame
 	size_t  writer_limit;     // 0: 4 MiB buffered before senders wait
 	size_t  ring_slots;       // 0: 256 received messages per stream
-	size_t  max_streams;      // 0: unlimited; server: excess get Error
+	// max_streams: 0 unlimited. Server: invokes past it get an Error
+	// (ResourceExhausted). Client: opens past it wait their turn,
+	// cancellably (1 = one stream at a time).
+	size_t  max_streams;
 	size_t  max_pending;      // 0: 1024 half-received invokes at most
 	size_t  stack_size;       // 0: 128 KiB for the reader and drain
 	int64_t close_timeout_ms; // 0: 1000; flush bound on close
@@ -56,6 +59,9 @@ typedef struct drpc__conn_opts {
 	// info->md. on_invoke must not block: it hands the RPC to a thread.
 	drpc_ctx *(*invoke_ctx)(void *arg, const drpc__invoke_info *info);
 	void (*on_invoke)(void *arg, drpc__stream *s, drpc__invoke_info *info);
+	// on_end, if set, is called once when the connection ends (from the
+	// thread that ended it: the reader, the drain thread, or a closer).
+	void (*on_end)(void *arg, drpc_err cause);
 	void *arg;
 } drpc__conn_opts;
 

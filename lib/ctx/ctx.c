@@ -6,6 +6,7 @@
 // and drpc_ctx_err reports DRPC_ETIMEDOUT once it has passed (firing the
 // listeners then, so other streams learn of it too).
 #include <stdlib.h>
+#include <time.h>
 
 #include "ctx/ctx.h"
 #include "platform/thread.h"
@@ -16,6 +17,7 @@ struct drpc_ctx {
 	drpc__ctx_listener in_parent;   // our listener on parent
 
 	pthread_mutex_t     mu;
+	pthread_cond_t      cv;        // drpc_ctx_wait sleeps here
 	drpc_err            err;       // guarded by mu; DRPC_OK while live
 	drpc__ctx_listener *listeners; // guarded by mu
 };
@@ -36,6 +38,7 @@ ctx_fire_locked(drpc_ctx *ctx, drpc_err why)
 		return;
 	}
 	ctx->err = why;
+	drpc__cond_broadcast(&ctx->cv);
 	while ((l = ctx->listeners) != NULL) {
 		ctx->listeners = l->next;
 		if (l->next != NULL) {
@@ -74,6 +77,7 @@ drpc_ctx_create_deadline(
 		return DRPC_ENOMEM;
 	}
 	drpc__mutex_init(&ctx->mu);
+	drpc__cond_init(&ctx->cv);
 	ctx->parent      = parent;
 	ctx->deadline_ns = deadline_ns;
 	if (parent != NULL) {
@@ -135,6 +139,39 @@ drpc_ctx_err(drpc_ctx *ctx)
 	return err;
 }
 
+drpc_err
+drpc_ctx_wait(drpc_ctx *ctx, int64_t deadline_ns)
+{
+	int64_t  dl;
+	drpc_err err;
+
+	if (ctx == NULL && deadline_ns == 0) {
+		return DRPC_EINVAL;
+	}
+	dl = drpc_ctx_deadline(ctx);
+	if (dl == 0 || (deadline_ns != 0 && deadline_ns < dl)) {
+		dl = deadline_ns;
+	}
+	if (ctx == NULL) {
+		struct timespec ts;
+		int64_t         left = dl - drpc__now_ns();
+
+		if (left > 0) {
+			ts.tv_sec  = (time_t) (left / 1000000000);
+			ts.tv_nsec = (long) (left % 1000000000);
+			nanosleep(&ts, NULL);
+		}
+		return DRPC_OK;
+	}
+	drpc__mutex_lock(&ctx->mu);
+	while (ctx->err == DRPC_OK &&
+	    drpc__cond_wait_until(&ctx->cv, &ctx->mu, dl) == DRPC_OK) {
+	}
+	drpc__mutex_unlock(&ctx->mu);
+	err = drpc_ctx_err(ctx); // fires the listeners if the deadline passed
+	return err;
+}
+
 int64_t
 drpc_ctx_deadline(const drpc_ctx *ctx)
 {
@@ -151,6 +188,7 @@ drpc_ctx_destroy(drpc_ctx *ctx)
 		drpc__ctx_unlisten(ctx->parent, &ctx->in_parent);
 	}
 	DRPC__ASSERT(ctx->listeners == NULL); // a live child or stream
+	drpc__cond_fini(&ctx->cv);
 	drpc__mutex_fini(&ctx->mu);
 	free(ctx);
 }

@@ -260,6 +260,17 @@ drpc__writer_cancel(drpc__writer *w, drpc__wstate *ws)
 }
 
 void
+drpc__writer_wake(drpc__writer *w, drpc__wstate *ws)
+{
+	atomic_store(&ws->abort, true);
+	drpc__mutex_lock(&w->mu);
+	if (w->waiters > 0) {
+		drpc__cond_broadcast(&w->space_cv);
+	}
+	drpc__mutex_unlock(&w->mu);
+}
+
+void
 drpc__writer_stop(drpc__writer *w, drpc_err err, bool graceful)
 {
 	drpc__mutex_lock(&w->mu);

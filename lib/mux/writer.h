@@ -110,6 +110,10 @@ drpc_err drpc__writer_send_prefix(drpc__writer *w, drpc__wstate *ws,
 // never heard of the stream nothing is written. A no-op once ws is closed.
 void drpc__writer_cancel(drpc__writer *w, drpc__wstate *ws);
 
+// drpc__writer_wake sets ws->abort and wakes a sender of ws blocked for
+// room (its stream ended), without writing anything.
+void drpc__writer_wake(drpc__writer *w, drpc__wstate *ws);
+
 // drpc__writer_stop stops w with err (first call wins). Never blocks. If
 // graceful, frames already buffered are still written before the thread
 // exits; otherwise they are dropped.

@@ -20,12 +20,13 @@
 #include "stream/stream.h"
 #include "wire/errbody.h"
 
-struct drpc__stream {
+struct drpc_stream {
 	// Immutable after create.
 	uint64_t           id;
 	bool               is_client;
 	size_t             max_msg_size;
 	drpc_ctx          *ctx;
+	bool               owns_ctx;
 	int64_t            deadline_ns;
 	drpc__writer      *w;
 	drpc__stream_owner owner;
@@ -54,6 +55,14 @@ struct drpc__stream {
 	char      *remote_msg;
 	size_t     remote_msg_len;
 	bool       has_remote;
+
+	// Server side, set before the handler runs; the handler's thread
+	// only, afterwards.
+	char    *method;
+	drpc__md md;
+	bool     err_set;
+	uint64_t err_code;
+	char    *err_msg;
 };
 
 static void stream_on_ctx(void *arg, drpc_err why);
@@ -71,6 +80,7 @@ drpc__stream_create(drpc__stream **sp, const drpc__stream_opts *o)
 	s->max_msg_size = o->max_msg_size == 0 ? DRPC__DEFAULT_MAX_SIZE
 						: o->max_msg_size;
 	s->ctx          = o->ctx;
+	s->owns_ctx     = o->owns_ctx;
 	s->deadline_ns  = drpc_ctx_deadline(o->ctx);
 	s->w            = o->w;
 	s->owner        = o->owner;
@@ -121,10 +131,26 @@ drpc__stream_rele(drpc__stream *s)
 	drpc__cond_fini(&s->cv);
 	drpc__mutex_fini(&s->mu);
 	free(s->remote_msg);
+	free(s->method);
+	free(s->err_msg);
+	drpc__md_fini(&s->md);
+	if (s->owns_ctx) {
+		drpc_ctx_destroy(s->ctx);
+	}
 	if (s->owner.rele != NULL) {
 		s->owner.rele(s->owner.owner);
 	}
 	free(s);
+}
+
+// stream_cancel_owned_ctx tells a handler, through its context, that its
+// stream was cancelled or lost. No stream lock may be held (ctx first).
+static void
+stream_cancel_owned_ctx(drpc__stream *s)
+{
+	if (s->owns_ctx) {
+		drpc_ctx_cancel(s->ctx);
+	}
 }
 
 // stream_conn_err is what a stream reports when its connection is gone:
@@ -153,6 +179,7 @@ stream_terminate_locked(drpc__stream *s, drpc_err recv_err, drpc_err send_err)
 	drpc__ring_close(&s->ring, recv_err);
 	drpc__cond_broadcast(&s->cv);
 	drpc__cond_broadcast(&s->space_cv);
+	drpc__writer_wake(s->w, &s->ws); // a sender waiting for room
 	if (s->owner.forget != NULL) {
 		s->owner.forget(s->owner.owner, s);
 	}
@@ -494,11 +521,10 @@ drpc__stream_remote_err(drpc__stream *s, uint64_t *code, const char **msg,
 void
 drpc__stream_conn_lost(drpc__stream *s)
 {
-
 	drpc__mutex_lock(&s->mu);
-	stream_terminate_locked(s, stream_conn_err(s),
-	    stream_conn_err(s));
+	stream_terminate_locked(s, stream_conn_err(s), stream_conn_err(s));
 	drpc__mutex_unlock(&s->mu);
+	stream_cancel_owned_ctx(s);
 }
 
 // Reader side.
@@ -594,9 +620,11 @@ stream_on_packet(drpc__stream *s, const drpc__packet *pkt)
 		return DRPC_OK;
 	case DRPC__KIND_CLOSE:
 		stream_on_remote_end(s, DRPC_EOF, DRPC_ECLOSED);
+		stream_cancel_owned_ctx(s);
 		return DRPC_OK;
 	case DRPC__KIND_CANCEL:
 		stream_on_remote_end(s, DRPC_ECANCELED, DRPC_EOF);
+		stream_cancel_owned_ctx(s);
 		return DRPC_OK;
 	case DRPC__KIND_ERROR:
 		return stream_on_error(s, pkt);
@@ -623,4 +651,266 @@ drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
 		return rv;
 	}
 	return stream_on_packet(s, &pkt);
+}
+
+drpc_err
+drpc__stream_set_call(drpc__stream *s, const uint8_t *method,
+    size_t method_len, drpc__md *md)
+{
+	if ((s->method = malloc(method_len + 1)) == NULL) {
+		return DRPC_ENOMEM;
+	}
+	if (method_len > 0) {
+		memcpy(s->method, method, method_len);
+	}
+	s->method[method_len] = '\0';
+	s->md                 = *md;
+	memset(md, 0, sizeof(*md));
+	return DRPC_OK;
+}
+
+bool
+drpc__stream_error_override(drpc__stream *s, uint64_t *code, const char **msg)
+{
+	if (!s->err_set) {
+		return false;
+	}
+	*code = s->err_code;
+	*msg  = s->err_msg != NULL ? s->err_msg : "";
+	return true;
+}
+
+// The public API (include/drpc/stream.h) on top of the internal calls.
+
+drpc_err
+drpc__stream_public_err(drpc__stream *s, drpc_err rv, drpc_status *st)
+{
+	uint64_t    code = 0;
+	const char *msg  = NULL;
+	size_t      len  = 0;
+	bool        remote;
+
+	remote = rv == DRPC_EREMOTE &&
+	    drpc__stream_remote_err(s, &code, &msg, &len) == DRPC_OK;
+	if (remote && code >= 1 && code <= 16) {
+		rv = (drpc_err) code;
+	}
+	if (st != NULL) {
+		drpc_status_reset(st);
+		st->code        = rv;
+		st->remote      = remote;
+		st->remote_code = code;
+		if (!remote) {
+			msg = drpc_strerror(rv);
+			len = strlen(msg);
+		}
+		if ((st->message = malloc(len + 1)) != NULL) {
+			memcpy(st->message, msg, len);
+			st->message[len] = '\0';
+		}
+	}
+	return rv;
+}
+
+void
+drpc_status_reset(drpc_status *st)
+{
+	if (st != NULL) {
+		free(st->message);
+		memset(st, 0, sizeof(*st));
+	}
+}
+
+drpc_err
+drpc_stream_send(drpc_stream *s, const void *data, size_t len)
+{
+	if (s == NULL || (data == NULL && len > 0)) {
+		return DRPC_EINVAL;
+	}
+	return drpc__stream_send(s, data, len);
+}
+
+drpc_err
+drpc_stream_recv_view(drpc_stream *s, const void **data, size_t *len)
+{
+	const uint8_t *p;
+	drpc_err       rv;
+
+	if (s == NULL || data == NULL || len == NULL) {
+		return DRPC_EINVAL;
+	}
+	if ((rv = drpc__stream_recv(s, &p, len)) != DRPC_OK) {
+		return drpc__stream_public_err(s, rv, NULL);
+	}
+	*data = p;
+	return DRPC_OK;
+}
+
+void
+drpc_stream_recv_done(drpc_stream *s)
+{
+	drpc__stream_recv_done(s);
+}
+
+drpc_err
+drpc_stream_recv(drpc_stream *s, void **data, size_t *len)
+{
+	const void *view;
+	size_t      n;
+	drpc_err    rv;
+
+	if (data == NULL || len == NULL) {
+		return DRPC_EINVAL;
+	}
+	if ((rv = drpc_stream_recv_view(s, &view, &n)) != DRPC_OK) {
+		return rv;
+	}
+	*data = NULL;
+	if (n > 0 && (*data = malloc(n)) == NULL) {
+		drpc__stream_recv_done(s);
+		return DRPC_ENOMEM;
+	}
+	if (n > 0) {
+		memcpy(*data, view, n);
+	}
+	*len = n;
+	drpc__stream_recv_done(s);
+	return DRPC_OK;
+}
+
+drpc_err
+drpc_stream_close_send(drpc_stream *s)
+{
+	return s == NULL ? DRPC_EINVAL : drpc__stream_close_send(s);
+}
+
+drpc_err
+drpc_stream_close(drpc_stream *s)
+{
+	return s == NULL ? DRPC_EINVAL : drpc__stream_close(s);
+}
+
+void
+drpc_stream_cancel(drpc_stream *s)
+{
+	if (s != NULL) {
+		drpc__stream_cancel(s, DRPC_ECANCELED);
+	}
+}
+
+drpc_err
+drpc_stream_status(drpc_stream *s, drpc_status *st)
+{
+	drpc_err rv;
+
+	if (s == NULL || st == NULL) {
+		return DRPC_EINVAL;
+	}
+	drpc__mutex_lock(&s->mu);
+	rv = s->cancel_err != DRPC_OK ? s->cancel_err
+	    : s->terminated           ? s->recv_err
+				      : DRPC_OK;
+	drpc__mutex_unlock(&s->mu);
+	if (rv == DRPC_OK) {
+		return DRPC_ESTATE;
+	}
+	(void) drpc__stream_public_err(s, rv, st);
+	return DRPC_OK;
+}
+
+void
+drpc_stream_destroy(drpc_stream *s)
+{
+	drpc__stream_destroy(s);
+}
+
+const char *
+drpc_stream_method(const drpc_stream *s)
+{
+	return s->method != NULL ? s->method : "";
+}
+
+drpc_ctx *
+drpc_stream_ctx(const drpc_stream *s)
+{
+	return s->ctx;
+}
+
+drpc_err
+drpc_stream_md_get(const drpc_stream *s, const char *key, const char **value,
+    size_t *len)
+{
+	const drpc__md_entry *e = drpc__md_get(&s->md, key, strlen(key));
+
+	if (e == NULL) {
+		return DRPC_ENOTFOUND;
+	}
+	*value = (const char *) e->val;
+	*len   = e->val_len;
+	return DRPC_OK;
+}
+
+size_t
+drpc_stream_md_count(const drpc_stream *s)
+{
+	return s->md.n;
+}
+
+drpc_md_pair
+drpc_stream_md_at(const drpc_stream *s, size_t i)
+{
+	drpc_md_pair p = {0};
+
+	if (i < s->md.n) {
+		p.key       = (const char *) s->md.entries[i].key;
+		p.key_len   = s->md.entries[i].key_len;
+		p.value     = (const char *) s->md.entries[i].val;
+		p.value_len = s->md.entries[i].val_len;
+	}
+	return p;
+}
+
+drpc_err
+drpc_stream_set_error(drpc_stream *s, uint64_t code, const char *message)
+{
+	char *copy = NULL;
+
+	if (s == NULL) {
+		return DRPC_EINVAL;
+	}
+	if (message != NULL) {
+		size_t n = strlen(message);
+
+		if ((copy = malloc(n + 1)) == NULL) {
+			return DRPC_ENOMEM;
+		}
+		memcpy(copy, message, n + 1);
+	}
+	free(s->err_msg);
+	s->err_set  = true;
+	s->err_code = code;
+	s->err_msg  = copy;
+	return DRPC_OK;
+}
+
+void
+drpc_free(void *p)
+{
+	free(p);
+}
+
+drpc_md_pair
+drpc_md_str(const char *key, const char *value)
+{
+	drpc_md_pair p = {key, strlen(key), value, strlen(value)};
+
+	return p;
+}
+
+void
+drpc__stream_abandon(drpc__stream *s)
+{
+	drpc__mutex_lock(&s->mu);
+	stream_terminate_locked(s, DRPC_ECLOSED, DRPC_ECLOSED);
+	drpc__mutex_unlock(&s->mu);
 }

@@ -20,12 +20,14 @@
 
 #include <drpc/ctx.h>
 #include <drpc/error.h>
+#include <drpc/stream.h>
 
 #include "mux/writer.h"
 #include "wire/metadata.h"
 #include "wire/packet.h"
 
-typedef struct drpc__stream drpc__stream;
+// The public drpc_stream is this same object (include/drpc/stream.h).
+typedef struct drpc_stream drpc__stream;
 
 // drpc__stream_owner is how a stream reaches its connection without
 // knowing it: forget removes the stream from the registry (called once,
@@ -43,6 +45,10 @@ typedef struct drpc__stream_opts {
 	size_t             ring_slots;   // received messages queued at most
 	size_t             max_msg_size; // largest message sent or received
 	drpc_ctx          *ctx;          // may be NULL
+	// owns_ctx: the stream destroys ctx when it is freed, and cancels it
+	// when the peer cancels or the connection ends (server streams: the
+	// handler's context reflects its stream).
+	bool               owns_ctx;
 	drpc__writer      *w;
 	drpc__stream_owner owner;
 } drpc__stream_opts;
@@ -142,5 +148,25 @@ drpc_err drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr);
 
 // drpc__stream_conn_lost ends the stream because its connection ended.
 void drpc__stream_conn_lost(drpc__stream *s);
+
+// drpc__stream_abandon ends the stream locally without telling the peer
+// (a server stream after its handler's final CloseSend: Go DRPC servers
+// send nothing more either).
+void drpc__stream_abandon(drpc__stream *s);
+
+// Server side: the server layer attaches what the handler may ask for.
+// drpc__stream_set_call takes the method name (copied) and md (moved).
+drpc_err drpc__stream_set_call(drpc__stream *s, const uint8_t *method,
+    size_t method_len, drpc__md *md);
+
+// drpc__stream_error_override gives the code and text set with
+// drpc_stream_set_error: true if one was set (text borrowed).
+bool drpc__stream_error_override(
+    drpc__stream *s, uint64_t *code, const char **msg);
+
+// drpc__status_from maps a stream's recv error to the public status:
+// a peer's Error with a code of 1..16 becomes that code, any other the
+// DRPC_EREMOTE; fills st (may be NULL) with the details.
+drpc_err drpc__stream_public_err(drpc__stream *s, drpc_err rv, drpc_status *st);
 
 #endif // DRPC_STREAM_STREAM_H

@@ -1,0 +1,89 @@
+// Client connections: one transport shared by any number of threads, each
+// call a stream of its own, multiplexed.
+//
+// Thread safety: every function may be called from any thread at once on
+// the same connection, except drpc_conn_destroy, which must be the last
+// call (after every stream opened on it has been destroyed or, at least,
+// will not be used any more).
+#ifndef DRPC_CONN_H
+#define DRPC_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <drpc/ctx.h>
+#include <drpc/error.h>
+#include <drpc/log.h>
+#include <drpc/stream.h>
+#include <drpc/transport.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// drpc_conn_opts configures a client connection. Zero means the default
+// for every field, so `drpc_conn_opts o = {0};` (or NULL) is the default.
+typedef struct drpc_conn_opts {
+	size_t  max_msg_size;    // largest message sent/received; 4 MiB
+	size_t  split_size;      // largest frame body written; 64 KiB
+	size_t  writer_limit;    // bytes buffered before senders wait; 4 MiB
+	size_t  ring_slots;      // received messages queued per stream; 256
+	size_t  max_streams;     // concurrent streams; 0: no limit
+	int64_t dial_timeout_ms; // drpc_dial's connect timeout; 10000
+	size_t  thread_stack;    // reader/drain thread stacks; 128 KiB
+	// one_stream: at most one stream at a time; later calls wait their
+	// turn (cancellably). For servers that handle one stream at a time,
+	// such as Go DRPC's upstream server.
+	bool        one_stream;
+	drpc_log_fn log; // may be NULL: nothing is logged
+	void       *log_arg;
+} drpc_conn_opts;
+
+// drpc_dial connects to addr and returns a connection:
+//   "tcp://host:port" (host a name, IPv4, or [IPv6]), "unix:///path".
+// opts may be NULL; it is copied. Errors: DRPC_EINVAL (bad address),
+// DRPC_EUNAVAIL (cannot connect), DRPC_ETIMEDOUT, DRPC_ENOMEM.
+DRPC_API drpc_err drpc_dial(
+    drpc_conn **cp, const char *addr, const drpc_conn_opts *opts);
+
+// drpc_conn_create_fd wraps an already connected socket. On DRPC_OK the
+// connection owns fd (and closes it); on error the caller still does.
+DRPC_API drpc_err drpc_conn_create_fd(
+    drpc_conn **cp, int fd, const drpc_conn_opts *opts);
+
+// drpc_conn_create runs over a user transport (drpc/transport.h). On
+// DRPC_OK the connection owns tr; on error the caller still does.
+DRPC_API drpc_err drpc_conn_create(
+    drpc_conn **cp, drpc_transport *tr, const drpc_conn_opts *opts);
+
+// drpc_invoke makes a unary call: sends req (req_len bytes, borrowed) to
+// method and waits for the reply, returned in *reply (malloc'd; free with
+// drpc_free; NULL for an empty reply) and *reply_len. Concurrent calls on
+// one connection run in parallel. opts may be NULL. st may be NULL; if
+// not, it receives the details of a failure (the caller resets it).
+// A call cancelled or timed out through ctx reports DRPC_ECANCELED or
+// DRPC_ETIMEDOUT, never an end-of-stream. Errors: as drpc_stream_open and
+// drpc_stream_recv; DRPC_EOF if the server answered nothing.
+DRPC_API drpc_err drpc_invoke(drpc_conn *c, drpc_ctx *ctx,
+    const char *method, const void *req, size_t req_len,
+    const drpc_call_opts *opts, void **reply, size_t *reply_len,
+    drpc_status *st);
+
+// drpc_conn_err is DRPC_OK while the connection is up, else why it ended.
+DRPC_API drpc_err drpc_conn_err(drpc_conn *c);
+
+// drpc_conn_close ends the connection: buffered data is flushed (briefly),
+// every open stream ends with DRPC_EUNAVAIL, the library's threads are
+// joined and the transport closed. Idempotent; never from a handler of a
+// stream of this connection.
+DRPC_API void drpc_conn_close(drpc_conn *c);
+
+// drpc_conn_destroy closes c and frees it. NULL is a no-op.
+DRPC_API void drpc_conn_destroy(drpc_conn *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // DRPC_CONN_H

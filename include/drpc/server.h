@@ -1,0 +1,102 @@
+// Servers: a handler table, listeners, and a thread per RPC.
+//
+// Thread safety: drpc_mux_register must finish before the mux is given to
+// a server; after that the mux is read-only and may be shared by many
+// servers. Every drpc_server function may be called from any thread,
+// except drpc_server_destroy (the last call, never from a handler).
+#ifndef DRPC_SERVER_H
+#define DRPC_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <drpc/ctx.h>
+#include <drpc/error.h>
+#include <drpc/log.h>
+#include <drpc/stream.h>
+#include <drpc/transport.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// drpc_handler_fn runs one RPC on its own thread. It reads the request(s)
+// with drpc_stream_recv, answers with drpc_stream_send, and returns:
+// DRPC_OK ends the stream normally (CloseSend); any other code ends it
+// with an Error carrying that code (1-16 go over the wire as the gRPC
+// status; the library's own codes as Internal, 13) and its text, or the
+// code and text given to drpc_stream_set_error. user is the pointer given
+// at registration. The stream belongs to the library: do not destroy it.
+typedef drpc_err (*drpc_handler_fn)(drpc_stream *s, void *user);
+
+// drpc_mux maps method names ("/pkg.Service/Method") to handlers.
+typedef struct drpc_mux drpc_mux;
+
+DRPC_API drpc_err drpc_mux_create(drpc_mux **mp);
+
+// drpc_mux_register adds method (copied). Errors: DRPC_EEXIST (already
+// registered), DRPC_EINVAL, DRPC_ENOMEM.
+DRPC_API drpc_err drpc_mux_register(
+    drpc_mux *m, const char *method, drpc_handler_fn fn, void *user);
+
+// drpc_mux_destroy frees m (NULL is a no-op), once no server uses it.
+DRPC_API void drpc_mux_destroy(drpc_mux *m);
+
+typedef struct drpc_server drpc_server;
+
+// drpc_server_opts configures a server; zero means the default everywhere.
+typedef struct drpc_server_opts {
+	size_t max_conns;    // connections served at once; 0: no limit
+	size_t max_streams;  // per connection; excess get ResourceExhausted
+	size_t max_msg_size; // 4 MiB
+	size_t split_size;   // 64 KiB
+	size_t writer_limit; // 4 MiB
+	size_t ring_slots;   // 256
+	size_t thread_stack; // stacks of the library's threads; 128 KiB
+	// handler_stack: stack of handler threads; 0 = 256 KiB.
+	size_t handler_stack;
+	// idle_workers: handler threads kept waiting for the next RPC; 0: 16.
+	size_t      idle_workers;
+	drpc_log_fn log;
+	void       *log_arg;
+} drpc_server_opts;
+
+// drpc_server_create makes a server for mux (borrowed; it must outlive
+// the server). opts may be NULL.
+DRPC_API drpc_err drpc_server_create(
+    drpc_server **sp, const drpc_mux *mux, const drpc_server_opts *opts);
+
+// drpc_server_listen binds addr ("tcp://host:port", port 0 picks a free
+// one; "unix:///path") and starts accepting on a thread of its own.
+// Errors: DRPC_EINVAL, DRPC_EUNAVAIL (cannot bind), DRPC_ESTATE (shut
+// down), DRPC_ENOMEM.
+DRPC_API drpc_err drpc_server_listen(drpc_server *s, const char *addr);
+
+// drpc_server_addr writes the address of the server's last listener into
+// buf (with the real port when 0 was asked for). DRPC_ESTATE if none.
+DRPC_API drpc_err drpc_server_addr(drpc_server *s, char *buf, size_t cap);
+
+// drpc_server_serve_fd serves one connected socket (the server owns fd on
+// DRPC_OK). drpc_server_serve_transport serves a user transport likewise.
+// Both return at once; the connection is served on the library's threads.
+DRPC_API drpc_err drpc_server_serve_fd(drpc_server *s, int fd);
+DRPC_API drpc_err drpc_server_serve_transport(
+    drpc_server *s, drpc_transport *tr);
+
+// drpc_server_shutdown stops accepting, lets RPCs in flight finish until
+// the monotonic deadline_ns (drpc_now_ns() time; 0 = cancel them at
+// once), then cancels the rest (their contexts end, their streams report
+// DRPC_ECANCELED), closes every connection and joins every thread.
+// Returns DRPC_OK if everything finished before the deadline,
+// DRPC_ETIMEDOUT if handlers had to be cancelled.
+DRPC_API drpc_err drpc_server_shutdown(drpc_server *s, int64_t deadline_ns);
+
+// drpc_server_destroy shuts down at once (if not done) and frees s.
+DRPC_API void drpc_server_destroy(drpc_server *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // DRPC_SERVER_H

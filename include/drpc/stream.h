@@ -1,0 +1,137 @@
+// Streams: one RPC, on the client or the server side.
+//
+// Thread safety: a stream may have one sending thread and one receiving
+// thread at a time (they may be different threads). drpc_stream_cancel
+// and drpc_stream_close may be called from any thread at any time, even
+// while another thread is blocked in send or recv on the same stream.
+//
+// Ownership: a client stream belongs to the caller of drpc_stream_open,
+// who releases it with drpc_stream_destroy. A server stream belongs to the
+// library; its handler borrows it until the handler returns.
+#ifndef DRPC_STREAM_H
+#define DRPC_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <drpc/ctx.h>
+#include <drpc/error.h>
+#include <drpc/metadata.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct drpc_stream drpc_stream;
+typedef struct drpc_conn   drpc_conn;
+
+// drpc_status is the detail behind a failed call or stream. code is the
+// same value the call returned. For an error the peer sent (an Error
+// packet), remote is true and remote_code is its code as it came over the
+// wire (0 = none; 1 to 16 are gRPC status codes), message its text.
+typedef struct drpc_status {
+	drpc_err code;
+	bool     remote;
+	uint64_t remote_code;
+	char    *message; // NUL-terminated; owned; drpc_status_reset frees it
+} drpc_status;
+
+// drpc_status_reset frees st's message and zeroes it. NULL is a no-op.
+DRPC_API void drpc_status_reset(drpc_status *st);
+
+// drpc_call_opts carries per-call options; NULL means none.
+typedef struct drpc_call_opts {
+	const drpc_md_pair *md; // invoke metadata, borrowed for the call
+	size_t              nmd;
+} drpc_call_opts;
+
+// drpc_stream_open starts a streaming call of method ("/pkg.Service/M")
+// on c. ctx (may be NULL) bounds the whole stream: when it is cancelled or
+// its deadline passes, the stream is cancelled (a Cancel goes to the
+// server) and blocked operations return DRPC_ECANCELED / DRPC_ETIMEDOUT.
+// ctx must outlive the stream. A done ctx fails at once without sending
+// anything. Blocks only in one-stream mode (waiting its turn) or when the
+// connection's writer is full. Errors: the ctx's error, DRPC_EUNAVAIL
+// (connection lost), DRPC_EINVAL, DRPC_ERESOURCE, DRPC_ENOMEM.
+DRPC_API drpc_err drpc_stream_open(drpc_stream **sp, drpc_conn *c,
+    drpc_ctx *ctx, const char *method, const drpc_call_opts *opts);
+
+// drpc_stream_send sends one message (len bytes, copied before return).
+// Errors: DRPC_ESTATE after close_send; DRPC_EOF when the peer has ended
+// the stream (recv tells why); DRPC_ECLOSED after a Close; DRPC_ECANCELED
+// or DRPC_ETIMEDOUT after a cancel; DRPC_EUNAVAIL (client) or
+// DRPC_ECANCELED (server) when the connection is lost; DRPC_ERESOURCE for a
+// message larger than the maximum message size.
+DRPC_API drpc_err drpc_stream_send(
+    drpc_stream *s, const void *data, size_t len);
+
+// drpc_stream_recv waits for the next message and returns a copy in
+// *data (malloc'd; the caller frees it with drpc_free) and *len. A clean
+// end of the peer's messages is DRPC_EOF, distinct from every error: the
+// peer's error (DRPC_EREMOTE or the gRPC-range code it sent; details from
+// drpc_stream_status), DRPC_ECANCELED, DRPC_ETIMEDOUT, DRPC_EUNAVAIL.
+// Nothing is allocated on error.
+DRPC_API drpc_err drpc_stream_recv(drpc_stream *s, void **data, size_t *len);
+
+// drpc_stream_recv_view is drpc_stream_recv without the copy: *data is
+// lent until drpc_stream_recv_done, which must follow every DRPC_OK.
+DRPC_API drpc_err drpc_stream_recv_view(
+    drpc_stream *s, const void **data, size_t *len);
+DRPC_API void drpc_stream_recv_done(drpc_stream *s);
+
+// drpc_stream_close_send tells the peer this side sends no more messages.
+// Idempotent; a no-op on an ended stream.
+DRPC_API drpc_err drpc_stream_close_send(drpc_stream *s);
+
+// drpc_stream_close ends the stream at once (a Close goes to the peer if
+// the stream is still running). Blocked operations return DRPC_ECLOSED.
+DRPC_API drpc_err drpc_stream_close(drpc_stream *s);
+
+// drpc_stream_cancel cancels the stream (DRPC_ECANCELED) as its context
+// would. Never blocks on I/O.
+DRPC_API void drpc_stream_cancel(drpc_stream *s);
+
+// drpc_stream_status fills st with the details of the stream's end: the
+// error recv reports, and for a peer's Error its code and text. The caller
+// resets st. DRPC_ESTATE if the stream has not ended.
+DRPC_API drpc_err drpc_stream_status(drpc_stream *s, drpc_status *st);
+
+// drpc_stream_destroy releases a client stream (closing it first if it is
+// still running). NULL is a no-op. Never call it on a server stream.
+DRPC_API void drpc_stream_destroy(drpc_stream *s);
+
+// Server side: what a handler can ask of its stream.
+
+// drpc_stream_method is the method name the client invoked (NUL-terminated,
+// valid while the handler runs).
+DRPC_API const char *drpc_stream_method(const drpc_stream *s);
+
+// drpc_stream_ctx is the stream's context: on the server, cancelled when
+// the client cancels, the connection ends or the server shuts down, with
+// the client's deadline if it sent one.
+DRPC_API drpc_ctx *drpc_stream_ctx(const drpc_stream *s);
+
+// drpc_stream_md_get finds a metadata value the client sent: DRPC_OK with
+// *value/*len (borrowed, valid while the handler runs), or DRPC_ENOTFOUND.
+DRPC_API drpc_err drpc_stream_md_get(const drpc_stream *s, const char *key,
+    const char **value, size_t *len);
+
+// drpc_stream_md_count and drpc_stream_md_at list every pair (i < count).
+DRPC_API size_t       drpc_stream_md_count(const drpc_stream *s);
+DRPC_API drpc_md_pair drpc_stream_md_at(const drpc_stream *s, size_t i);
+
+// drpc_stream_set_error sets the code and text of the Error the server
+// sends if the handler returns an error (the text is copied). Without it,
+// the Error carries the returned code and its drpc_strerror text.
+DRPC_API drpc_err drpc_stream_set_error(
+    drpc_stream *s, uint64_t code, const char *message);
+
+// drpc_free frees memory the library returned (recv data, replies).
+DRPC_API void drpc_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // DRPC_STREAM_H

@@ -1,0 +1,264 @@
+// The public client API (include/drpc/conn.h, drpc_stream_open): a thin
+// layer over the connection core. A unary call is one stream whose
+// Invoke, request Message and CloseSend go out in one append.
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <drpc/conn.h>
+
+#include "common/log.h"
+#include "conn/conn.h"
+#include "transport/addr.h"
+#include "transport/transport.h"
+
+struct drpc_conn {
+	drpc__conn    *c; // immutable
+	drpc_conn_opts opts;
+};
+
+static void
+client_on_end(void *arg, drpc_err cause)
+{
+	drpc_conn *cc = arg;
+
+	if (cause != DRPC_ECLOSED) {
+		drpc__logf(cc->opts.log, cc->opts.log_arg, DRPC_LOG_WARN,
+		    "drpc: connection ended: %s", drpc_strerror(cause));
+	}
+}
+
+drpc_err
+drpc_conn_create(drpc_conn **cp, drpc_transport *tr, const drpc_conn_opts *o)
+{
+	drpc_conn      *cc;
+	drpc__conn_opts co = {0};
+	drpc_err        rv;
+
+	if (cp == NULL || tr == NULL) {
+		return DRPC_EINVAL;
+	}
+	if ((cc = calloc(1, sizeof(*cc))) == NULL) {
+		return DRPC_ENOMEM;
+	}
+	if (o != NULL) {
+		cc->opts = *o;
+	}
+	co.max_msg_size = cc->opts.max_msg_size;
+	co.split_size   = cc->opts.split_size;
+	co.writer_limit = cc->opts.writer_limit;
+	co.ring_slots   = cc->opts.ring_slots;
+	co.max_streams  = cc->opts.one_stream ? 1 : cc->opts.max_streams;
+	co.stack_size   = cc->opts.thread_stack;
+	co.id           = (uint64_t) (uintptr_t) cc % 100000;
+	co.on_end       = client_on_end;
+	co.arg          = cc;
+	if ((rv = drpc__conn_create(&cc->c, tr, &co)) != DRPC_OK) {
+		free(cc);
+		return rv;
+	}
+	*cp = cc;
+	return DRPC_OK;
+}
+
+drpc_err
+drpc_conn_create_fd(drpc_conn **cp, int fd, const drpc_conn_opts *o)
+{
+	drpc_transport *tr;
+	drpc_err        rv;
+
+	if ((rv = drpc_transport_create_fd(&tr, fd)) != DRPC_OK) {
+		return rv;
+	}
+	if ((rv = drpc_conn_create(cp, tr, o)) != DRPC_OK) {
+		free(tr->impl); // the fd stays the caller's
+		free(tr);
+	}
+	return rv;
+}
+
+drpc_err
+drpc_dial(drpc_conn **cp, const char *addr, const drpc_conn_opts *o)
+{
+	int      fd;
+	drpc_err rv;
+
+	if (cp == NULL || addr == NULL) {
+		return DRPC_EINVAL;
+	}
+	rv = drpc__dial(addr, o != NULL ? o->dial_timeout_ms : 0, &fd);
+	if (rv != DRPC_OK) {
+		return rv;
+	}
+	if ((rv = drpc_conn_create_fd(cp, fd, o)) != DRPC_OK) {
+		close(fd);
+	}
+	return rv;
+}
+
+drpc_err
+drpc_conn_err(drpc_conn *c)
+{
+	return c == NULL ? DRPC_EINVAL : drpc__conn_err(c->c);
+}
+
+void
+drpc_conn_close(drpc_conn *c)
+{
+	if (c != NULL) {
+		drpc__conn_close(c->c);
+	}
+}
+
+void
+drpc_conn_destroy(drpc_conn *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	drpc__conn_destroy(c->c);
+	free(c);
+}
+
+// client_md builds the wire metadata: the caller's pairs, plus the
+// deadline entry when ctx has one. *out is malloc'd (or NULL).
+static drpc_err
+client_md(drpc_ctx *ctx, const drpc_call_opts *o, char *tbuf, size_t tcap,
+    drpc__md_entry **out, size_t *n)
+{
+	size_t          nmd = o != NULL ? o->nmd : 0;
+	int64_t         dl  = drpc_ctx_deadline(ctx);
+	drpc__md_entry *e;
+
+	*out = NULL;
+	*n   = 0;
+	if (nmd == 0 && dl == 0) {
+		return DRPC_OK;
+	}
+	if ((e = calloc(nmd + 1, sizeof(*e))) == NULL) {
+		return DRPC_ENOMEM;
+	}
+	for (size_t i = 0; i < nmd; i++) {
+		e[i] = (drpc__md_entry) {(const uint8_t *) o->md[i].key,
+		    o->md[i].key_len, (const uint8_t *) o->md[i].value,
+		    o->md[i].value_len};
+	}
+	if (dl != 0) {
+		int64_t left = dl - drpc_now_ns();
+		int     len  = snprintf(tbuf, tcap, "%" PRId64,
+			      left > 0 ? left : 1);
+
+		e[nmd++] = (drpc__md_entry) {
+		    (const uint8_t *) DRPC_MD_TIMEOUT_KEY,
+		    strlen(DRPC_MD_TIMEOUT_KEY), (const uint8_t *) tbuf,
+		    (size_t) len};
+	}
+	*out = e;
+	*n   = nmd;
+	return DRPC_OK;
+}
+
+// client_open opens a stream with an optional first message.
+static drpc_err
+client_open(drpc_conn *c, drpc_ctx *ctx, const char *method,
+    const drpc_call_opts *o, const void *msg, size_t len, bool unary,
+    drpc__stream **sp)
+{
+	char                tbuf[32];
+	drpc__md_entry     *md;
+	drpc__stream_invoke inv = {0};
+	drpc_err            rv;
+
+	if (c == NULL || method == NULL || sp == NULL ||
+	    (o != NULL && o->nmd > 0 && o->md == NULL)) {
+		return DRPC_EINVAL;
+	}
+	rv = client_md(ctx, o, tbuf, sizeof(tbuf), &md, &inv.nmd);
+	if (rv != DRPC_OK) {
+		return rv;
+	}
+	inv.name     = (const uint8_t *) method;
+	inv.name_len = strlen(method);
+	inv.md       = md;
+	if (unary) {
+		// An empty request still sends its (empty) Message.
+		inv.msg        = msg != NULL ? msg : (const uint8_t *) "";
+		inv.msg_len    = len;
+		inv.close_send = true;
+	}
+	rv = drpc__conn_open(c->c, ctx, &inv, sp);
+	free(md);
+	return rv;
+}
+
+drpc_err
+drpc_stream_open(drpc_stream **sp, drpc_conn *c, drpc_ctx *ctx,
+    const char *method, const drpc_call_opts *opts)
+{
+	drpc__stream *s;
+	drpc_err      rv = client_open(c, ctx, method, opts, NULL, 0, false, &s);
+
+	if (rv == DRPC_OK) {
+		*sp = s;
+	}
+	return rv;
+}
+
+// client_unary_reply reads the one reply, then ends the stream as Go DRPC
+// does: a Close goes out unless the server's CloseSend already ended it.
+static drpc_err
+client_unary_reply(drpc__stream *s, void **reply, size_t *reply_len)
+{
+	const uint8_t *data;
+	size_t         len;
+	drpc_err       rv;
+
+	if ((rv = drpc__stream_recv(s, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	*reply = NULL;
+	if (len > 0 && (*reply = malloc(len)) == NULL) {
+		rv = DRPC_ENOMEM;
+	} else if (len > 0) {
+		memcpy(*reply, data, len);
+	}
+	*reply_len = len;
+	drpc__stream_recv_done(s);
+	(void) drpc__stream_close(s);
+	return rv;
+}
+
+drpc_err
+drpc_invoke(drpc_conn *c, drpc_ctx *ctx, const char *method, const void *req,
+    size_t req_len, const drpc_call_opts *opts, void **reply,
+    size_t *reply_len, drpc_status *st)
+{
+	drpc__stream *s = NULL;
+	drpc_err      rv;
+
+	if (reply == NULL || reply_len == NULL || (req == NULL && req_len > 0)) {
+		return DRPC_EINVAL;
+	}
+	rv = client_open(c, ctx, method, opts, req, req_len, true, &s);
+	if (rv == DRPC_OK) {
+		rv = client_unary_reply(s, reply, reply_len);
+	}
+	if (rv != DRPC_OK && s != NULL) {
+		// A cancelled call reports the cancel, whatever it saw.
+		drpc_err why = drpc__stream_cancel_reason(s);
+
+		rv = why != DRPC_OK ? why : drpc__stream_public_err(s, rv, st);
+	}
+	if (rv != DRPC_OK && st != NULL && st->code != rv) {
+		drpc_status_reset(st);
+		st->code = rv;
+		if ((st->message = malloc(strlen(drpc_strerror(rv)) + 1)) !=
+		    NULL) {
+			strcpy(st->message, drpc_strerror(rv));
+		}
+	}
+	drpc__stream_destroy(s);
+	return rv;
+}
