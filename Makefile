@@ -44,6 +44,7 @@ LDFLAGS := -pthread $(filter -fsanitize=%,$(OPT))
 
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
+PB_LIBS      = $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
 
 LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -101,16 +102,16 @@ $(STATIC): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(SHLIB): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^
+	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
 	ln -sf $(LIBNAME).$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/$(LIBNAME)
 
 $(BUILD)/bin/%: $(BUILD)/cmd/%/main.o $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
 
 $(TESTS): $(TEST_OBJ) $(STATIC)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PB_LIBS)
 
 # The suites run from the project's root, so tests find ../shared.
 check test: $(TESTS)
@@ -146,7 +147,7 @@ FUZZ_FLAGS   := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 
 $(FUZZ_BIN): test/fuzz/fuzz_wire.c $(LIB_SRC) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -o $@ $^
+	clang $(FUZZ_FLAGS) -o $@ $^ $(PB_LIBS)
 
 fuzz: $(FUZZ_BIN)
 	@mkdir -p build/fuzz/corpus

@@ -463,6 +463,12 @@ static const fatal_case too_big_cases[] = {
     {"1025, server", true, 1024, "05 01 02 81 08", false, DRPC_ETOOBIG},
 };
 
+START_TEST(test_conn_errors_too_big)
+{
+	run_fatal(&too_big_cases[_i]);
+}
+END_TEST
+
 // Row 3, per packet: two 40-byte frames of one Message (04 then 05, 28 is
 // 40) are each under max_msg_size 64 but make an 80-byte packet.
 #define Z8  "7a 7a 7a 7a 7a 7a 7a 7a "
@@ -477,12 +483,6 @@ static const fatal_case packet_too_big_cases[] = {
 START_TEST(test_conn_errors_packet_too_big)
 {
 	run_fatal(&packet_too_big_cases[_i]);
-}
-END_TEST
-
-START_TEST(test_conn_errors_too_big)
-{
-	run_fatal(&too_big_cases[_i]);
 }
 END_TEST
 
@@ -513,7 +513,9 @@ END_TEST
 
 // Row 4: assembly errors on active server stream 1 (Invoke was (1,1)).
 // Message (1,3) then (1,2): the id went backwards. A non-final Message
-// frame (1,2) then a final Invoke frame (1,2): the kind changed.
+// frame (1,2) then a final Invoke frame (1,2): the kind changed. For new
+// stream 3, InvokeMetadata (3,2) then Invoke (3,1): backwards in its
+// pending invoke.
 static const fatal_case assembly_cases[] = {
     {"message id backwards", true, 0, "05 01 03 01 61 05 01 02 01 62", false,
         DRPC_EPROTO},

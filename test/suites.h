@@ -16,5 +16,6 @@ Suite *conn_suite(void);
 Suite *conn_errors_suite(void);
 Suite *ctx_suite(void);
 Suite *cancel_suite(void);
+Suite *api_suite(void);
 
 #endif // DRPC_TEST_SUITES_H

@@ -59,7 +59,8 @@ struct drpc__conn {
 	drpc__idmap streams; // id -> stream, one reference each
 	size_t      opening;      // client opens past the slot wait
 	size_t      slot_waiters; // client opens sleeping on slot_cv
-	bool        terminated;
+	bool        terminated; // terminate has begun
+	bool        ended;      // ...and finished: every stream ended
 	drpc_err    cause;
 	bool        closed; // drpc__conn_close ran
 };
@@ -137,7 +138,6 @@ conn_terminate(drpc__conn *c, drpc_err cause)
 	}
 	c->terminated = true;
 	c->cause      = cause;
-	drpc__cond_broadcast(&c->term_cv);
 	drpc__cond_broadcast(&c->slot_cv);
 	drpc__mutex_unlock(&c->mu);
 
@@ -153,6 +153,11 @@ conn_terminate(drpc__conn *c, drpc_err cause)
 		drpc__stream_conn_lost(s);
 		drpc__stream_rele(s); // the registry's reference
 	}
+	// Waiters learn of the end only once every stream has ended too.
+	drpc__mutex_lock(&c->mu);
+	c->ended = true;
+	drpc__cond_broadcast(&c->term_cv);
+	drpc__mutex_unlock(&c->mu);
 	if (c->opts.on_end != NULL) {
 		c->opts.on_end(c->opts.arg, cause);
 	}
@@ -253,10 +258,10 @@ drpc__conn_wait(drpc__conn *c, int64_t deadline_ns)
 	drpc_err rv = DRPC_OK;
 
 	drpc__mutex_lock(&c->mu);
-	while (!c->terminated && rv == DRPC_OK) {
+	while (!c->ended && rv == DRPC_OK) {
 		rv = drpc__cond_wait_until(&c->term_cv, &c->mu, deadline_ns);
 	}
-	rv = c->terminated ? c->cause : DRPC_ETIMEDOUT;
+	rv = c->ended ? c->cause : DRPC_ETIMEDOUT;
 	drpc__mutex_unlock(&c->mu);
 	return rv;
 }
@@ -471,7 +476,7 @@ pending_free(pending_invoke *p)
 static void
 reader_refuse(drpc__conn *c, uint64_t id, const char *why)
 {
-	drpc__wstate ws = {.stream_id = id, .next_msg_id = 1};
+	drpc__wstate ws = {.stream_id = id, .next_msg_id = 1, .known = true};
 	drpc__buf    body = {0};
 	drpc__packet pkt  = {.kind = DRPC__KIND_ERROR};
 

@@ -1,0 +1,17 @@
+// libdrpc: DRPC with many concurrent streams over one connection.
+// Including this header includes every public header. docs/api.md walks
+// through the API; each header documents its functions.
+#ifndef DRPC_DRPC_H
+#define DRPC_DRPC_H
+
+#include <drpc/conn.h>
+#include <drpc/ctx.h>
+#include <drpc/error.h>
+#include <drpc/log.h>
+#include <drpc/metadata.h>
+#include <drpc/pb.h>
+#include <drpc/server.h>
+#include <drpc/stream.h>
+#include <drpc/transport.h>
+
+#endif // DRPC_DRPC_H

@@ -1,0 +1,761 @@
+// The public API end to end: a drpc_server with a handler table, clients
+// dialing it over loopback TCP and unix sockets, every kind of call,
+// metadata, deadlines, status codes, limits and shutdown.
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <drpc/drpc.h>
+
+#include "platform/thread.h"
+#include "suites.h"
+#include "testutil.h"
+
+// Handlers of the test service.
+
+static drpc_err
+h_echo(drpc_stream *s, void *user)
+{
+	void    *data;
+	size_t   len;
+	drpc_err rv;
+
+	(void) user;
+	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	rv = drpc_stream_send(s, data != NULL ? data : "", len);
+	drpc_free(data);
+	return rv;
+}
+
+// h_count sends back N messages "0".."N-1", N read from the request.
+static drpc_err
+h_count(drpc_stream *s, void *user)
+{
+	void    *data;
+	size_t   len;
+	char     num[16] = {0};
+	drpc_err rv;
+
+	(void) user;
+	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	memcpy(num, data, len < 15 ? len : 15);
+	drpc_free(data);
+	for (int i = 0; i < atoi(num); i++) {
+		char out[16];
+		int  n = snprintf(out, sizeof(out), "%d", i);
+
+		if ((rv = drpc_stream_send(s, out, (size_t) n)) != DRPC_OK) {
+			return rv;
+		}
+	}
+	return DRPC_OK;
+}
+
+// h_concat reads until EOF and answers with everything concatenated.
+static drpc_err
+h_concat(drpc_stream *s, void *user)
+{
+	char     all[4096];
+	size_t   n = 0;
+	void    *data;
+	size_t   len;
+	drpc_err rv;
+
+	(void) user;
+	while ((rv = drpc_stream_recv(s, &data, &len)) == DRPC_OK) {
+		if (len <= sizeof(all) - n) {
+			memcpy(all + n, data, len);
+			n += len;
+		}
+		drpc_free(data);
+	}
+	return rv == DRPC_EOF ? drpc_stream_send(s, all, n) : rv;
+}
+
+// h_bidi echoes every message as it comes.
+static drpc_err
+h_bidi(drpc_stream *s, void *user)
+{
+	const void *data;
+	size_t      len;
+	drpc_err    rv;
+
+	(void) user;
+	while ((rv = drpc_stream_recv_view(s, &data, &len)) == DRPC_OK) {
+		drpc_err sent = drpc_stream_send(s, data, len);
+
+		drpc_stream_recv_done(s);
+		if (sent != DRPC_OK) {
+			return sent;
+		}
+	}
+	return rv == DRPC_EOF ? DRPC_OK : rv;
+}
+
+// h_fail fails with the code given as the request ("42" or "12").
+static drpc_err
+h_fail(drpc_stream *s, void *user)
+{
+	void    *data;
+	size_t   len;
+	char     num[24] = {0};
+	drpc_err rv;
+
+	(void) user;
+	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	memcpy(num, data, len < 23 ? len : 23);
+	drpc_free(data);
+	if (atoi(num) > 16) {
+		return drpc_stream_set_error(s, (uint64_t) atoi(num), "custom")
+		    == DRPC_OK ? DRPC_EINTERNAL : DRPC_ENOMEM;
+	}
+	return (drpc_err) atoi(num);
+}
+
+// h_md answers with the sorted "k=v;" pairs it received.
+static int
+pair_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static drpc_err
+h_md(drpc_stream *s, void *user)
+{
+	char     pairs[16][64];
+	char     out[1024] = {0};
+	size_t   n         = drpc_stream_md_count(s);
+	void    *data;
+	size_t   len;
+	drpc_err rv;
+
+	(void) user;
+	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	drpc_free(data);
+	for (size_t i = 0; i < n && i < 16; i++) {
+		drpc_md_pair p = drpc_stream_md_at(s, i);
+
+		snprintf(pairs[i], sizeof(pairs[i]), "%.*s=%.*s;",
+		    (int) p.key_len, p.key, (int) p.value_len, p.value);
+	}
+	qsort(pairs, n < 16 ? n : 16, sizeof(pairs[0]), pair_cmp);
+	for (size_t i = 0; i < n && i < 16; i++) {
+		strcat(out, pairs[i]);
+	}
+	return drpc_stream_send(s, out, strlen(out));
+}
+
+// h_sleep waits the milliseconds given, or until the call is cancelled.
+// user, if set, is a semaphore posted once the request is in.
+static drpc_err
+h_sleep(drpc_stream *s, void *user)
+{
+	void    *data;
+	size_t   len;
+	char     num[16] = {0};
+	drpc_err rv;
+
+	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	if (user != NULL) {
+		sem_post(user);
+	}
+	memcpy(num, data, len < 15 ? len : 15);
+	drpc_free(data);
+	rv = drpc_ctx_wait(drpc_stream_ctx(s),
+	    drpc_now_ns() + (int64_t) atoi(num) * 1000000);
+	if (rv != DRPC_OK) {
+		return rv;
+	}
+	return drpc_stream_send(s, "slept", 5);
+}
+
+// h_deadline answers with the milliseconds left on its context.
+static drpc_err
+h_deadline(drpc_stream *s, void *user)
+{
+	int64_t  dl = drpc_ctx_deadline(drpc_stream_ctx(s));
+	char     out[32];
+	void    *data;
+	size_t   len;
+	drpc_err rv;
+
+	(void) user;
+	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	drpc_free(data);
+	snprintf(out, sizeof(out), "%lld",
+	    dl == 0 ? -1LL : (long long) ((dl - drpc_now_ns()) / 1000000));
+	return drpc_stream_send(s, out, strlen(out));
+}
+
+typedef struct fixture {
+	drpc_mux    *mux;
+	drpc_server *srv;
+	char         addr[256];
+	char         path[128];
+} fixture;
+
+static void
+fixture_start(fixture *f, const char *listen, const drpc_server_opts *o)
+{
+	static const struct {
+		const char     *name;
+		drpc_handler_fn fn;
+	} table[] = {
+	    {"/t.S/Echo", h_echo},
+	    {"/t.S/Count", h_count},
+	    {"/t.S/Concat", h_concat},
+	    {"/t.S/Bidi", h_bidi},
+	    {"/t.S/Fail", h_fail},
+	    {"/t.S/Md", h_md},
+	    {"/t.S/Sleep", h_sleep},
+	    {"/t.S/Deadline", h_deadline},
+	};
+
+	memset(f, 0, sizeof(*f));
+	DRPC_CHECK_OK(drpc_mux_create(&f->mux));
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		DRPC_CHECK_OK(
+		    drpc_mux_register(f->mux, table[i].name, table[i].fn, NULL));
+	}
+	DRPC_CHECK_ERR(drpc_mux_register(f->mux, "/t.S/Echo", h_echo, NULL),
+	    DRPC_EEXIST);
+	DRPC_CHECK_OK(drpc_server_create(&f->srv, f->mux, o));
+	if (listen == NULL) {
+		snprintf(f->path, sizeof(f->path), "unix:///tmp/drpc-test-%d.sock",
+		    (int) getpid());
+		listen = f->path;
+	}
+	DRPC_CHECK_OK(drpc_server_listen(f->srv, listen));
+	DRPC_CHECK_OK(drpc_server_addr(f->srv, f->addr, sizeof(f->addr)));
+}
+
+static void
+fixture_stop(fixture *f)
+{
+	DRPC_CHECK_OK(drpc_server_shutdown(f->srv, drpc_now_ns() + 2000000000));
+	drpc_server_destroy(f->srv);
+	drpc_mux_destroy(f->mux);
+	if (f->path[0] != '\0') {
+		unlink(f->path + strlen("unix://"));
+	}
+}
+
+static const char *
+listen_addr(int i)
+{
+	return i == 0 ? "tcp://127.0.0.1:0" : NULL; // NULL: a unix socket
+}
+
+// Unary calls over TCP (_i = 0) and a unix socket (_i = 1), including an
+// empty request and reply.
+START_TEST(test_api_unary)
+{
+	fixture     f;
+	drpc_conn  *c;
+	void       *reply;
+	size_t      len;
+	drpc_status st = {0};
+
+	fixture_start(&f, listen_addr(_i), NULL);
+	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	DRPC_CHECK_OK(drpc_invoke(c, NULL, "/t.S/Echo", "hi", 2, NULL, &reply,
+	    &len, &st));
+	ck_assert_uint_eq(len, 2);
+	ck_assert_mem_eq(reply, "hi", 2);
+	drpc_free(reply);
+	DRPC_CHECK_OK(drpc_invoke(c, NULL, "/t.S/Echo", NULL, 0, NULL, &reply,
+	    &len, NULL));
+	ck_assert_uint_eq(len, 0);
+	ck_assert_ptr_null(reply);
+	DRPC_CHECK_OK(drpc_conn_err(c));
+	drpc_conn_destroy(c);
+	drpc_status_reset(&st);
+	fixture_stop(&f);
+}
+END_TEST
+
+START_TEST(test_api_server_stream)
+{
+	fixture      f;
+	drpc_conn   *c;
+	drpc_stream *s;
+	void        *data;
+	size_t       len;
+
+	fixture_start(&f, listen_addr(_i), NULL);
+	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Count", NULL));
+	DRPC_CHECK_OK(drpc_stream_send(s, "5", 1));
+	DRPC_CHECK_OK(drpc_stream_close_send(s));
+	for (int i = 0; i < 5; i++) {
+		char want[4];
+
+		snprintf(want, sizeof(want), "%d", i);
+		DRPC_CHECK_OK(drpc_stream_recv(s, &data, &len));
+		ck_assert_uint_eq(len, strlen(want));
+		ck_assert_mem_eq(data, want, len);
+		drpc_free(data);
+	}
+	DRPC_CHECK_ERR(drpc_stream_recv(s, &data, &len), DRPC_EOF);
+	drpc_stream_destroy(s);
+	drpc_conn_destroy(c);
+	fixture_stop(&f);
+}
+END_TEST
+
+START_TEST(test_api_client_stream_and_bidi)
+{
+	fixture      f;
+	drpc_conn   *c;
+	drpc_stream *s;
+	void        *data;
+	size_t       len;
+	const char  *parts[] = {"a", "bb", "ccc"};
+
+	fixture_start(&f, listen_addr(_i), NULL);
+	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Concat", NULL));
+	for (int i = 0; i < 3; i++) {
+		DRPC_CHECK_OK(drpc_stream_send(s, parts[i], strlen(parts[i])));
+	}
+	DRPC_CHECK_OK(drpc_stream_close_send(s));
+	DRPC_CHECK_OK(drpc_stream_recv(s, &data, &len));
+	ck_assert_uint_eq(len, 6);
+	ck_assert_mem_eq(data, "abbccc", 6);
+	drpc_free(data);
+	DRPC_CHECK_ERR(drpc_stream_recv(s, &data, &len), DRPC_EOF);
+	drpc_stream_destroy(s);
+	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Bidi", NULL));
+	for (int i = 0; i < 3; i++) {
+		DRPC_CHECK_OK(drpc_stream_send(s, parts[i], strlen(parts[i])));
+		DRPC_CHECK_OK(drpc_stream_recv(s, &data, &len));
+		ck_assert_uint_eq(len, strlen(parts[i]));
+		ck_assert_mem_eq(data, parts[i], len);
+		drpc_free(data);
+	}
+	DRPC_CHECK_OK(drpc_stream_close_send(s));
+	DRPC_CHECK_ERR(drpc_stream_recv(s, &data, &len), DRPC_EOF);
+	drpc_stream_destroy(s);
+	drpc_conn_destroy(c);
+	fixture_stop(&f);
+}
+END_TEST
+
+START_TEST(test_api_metadata_roundtrip)
+{
+	fixture        f;
+	drpc_conn     *c;
+	void          *reply;
+	size_t         len;
+	drpc_md_pair   md[] = {drpc_md_str("authorization", "Bearer t0k3n"),
+	      drpc_md_str("empty", ""), drpc_md_str("x-id", "req-1")};
+	drpc_call_opts o    = {md, 3};
+	const char    *want = "authorization=Bearer t0k3n;empty=;x-id=req-1;";
+
+	fixture_start(&f, listen_addr(0), NULL);
+	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	DRPC_CHECK_OK(
+	    drpc_invoke(c, NULL, "/t.S/Md", "", 0, &o, &reply, &len, NULL));
+	ck_assert_uint_eq(len, strlen(want));
+	ck_assert_mem_eq(reply, want, len);
+	drpc_free(reply);
+	drpc_conn_destroy(c);
+	fixture_stop(&f);
+}
+END_TEST
+
+// The client's deadline reaches the handler's context (and the reserved
+// entry is not shown as metadata); without one the handler has none.
+START_TEST(test_api_deadline_propagation)
+{
+	fixture   f;
+	drpc_conn *c;
+	drpc_ctx  *ctx;
+	void      *reply;
+	size_t     len;
+	char       num[32] = {0};
+
+	fixture_start(&f, listen_addr(0), NULL);
+	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 5000));
+	DRPC_CHECK_OK(drpc_invoke(c, ctx, "/t.S/Deadline", "", 0, NULL, &reply,
+	    &len, NULL));
+	memcpy(num, reply, len < 31 ? len : 31);
+	ck_assert_int_gt(atoi(num), 4000);
+	ck_assert_int_le(atoi(num), 5000);
+	drpc_free(reply);
+	DRPC_CHECK_OK(drpc_invoke(c, ctx, "/t.S/Md", "", 0, NULL, &reply, &len,
+	    NULL));
+	ck_assert_uint_eq(len, 0); // no visible metadata
+	DRPC_CHECK_OK(drpc_invoke(c, NULL, "/t.S/Deadline", "", 0, NULL,
+	    &reply, &len, NULL));
+	ck_assert_mem_eq(reply, "-1", 2);
+	drpc_free(reply);
+	drpc_ctx_destroy(ctx);
+	drpc_conn_destroy(c);
+	fixture_stop(&f);
+}
+END_TEST
+
+// Every gRPC status a handler returns reaches the client as that code,
+// with the code on the wire; an application code arrives as EREMOTE.
+START_TEST(test_api_status_codes)
+{
+	fixture     f;
+	drpc_conn  *c;
+	void       *reply;
+	size_t      len;
+	drpc_status st = {0};
+	char        req[8];
+
+	fixture_start(&f, listen_addr(0), NULL);
+	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	for (int code = 1; code <= 16; code++) {
+		int n = snprintf(req, sizeof(req), "%d", code);
+
+		DRPC_CHECK_ERR(drpc_invoke(c, NULL, "/t.S/Fail", req,
+		    (size_t) n, NULL, &reply, &len, &st), (drpc_err) code);
+		ck_assert(st.remote);
+		ck_assert_uint_eq(st.remote_code, (uint64_t) code);
+		ck_assert_str_eq(st.message, drpc_strerror((drpc_err) code));
+	}
+	DRPC_CHECK_ERR(drpc_invoke(c, NULL, "/t.S/Fail", "42", 2, NULL, &reply,
+	    &len, &st), DRPC_EREMOTE);
+	ck_assert_uint_eq(st.remote_code, 42);
+	ck_assert_str_eq(st.message, "custom");
+	DRPC_CHECK_ERR(drpc_invoke(c, NULL, "/t.S/Nope", "", 0, NULL, &reply,
+	    &len, &st), DRPC_EUNIMPL);
+	ck_assert_str_eq(st.message, "protocol error: unknown rpc: \"/t.S/Nope\"");
+	// The connection survived every one of them.
+	DRPC_CHECK_OK(drpc_invoke(c, NULL, "/t.S/Echo", "x", 1, NULL, &reply,
+	    &len, NULL));
+	drpc_free(reply);
+	drpc_status_reset(&st);
+	drpc_conn_destroy(c);
+	fixture_stop(&f);
+}
+END_TEST
+
+// Cancel and deadline on a unary call: the status says so, never EOF.
+START_TEST(test_api_unary_cancel_deadline)
+{
+	fixture     f;
+	drpc_conn  *c;
+	drpc_ctx   *ctx;
+	void       *reply;
+	size_t      len;
+	drpc_status st = {0};
+
+	fixture_start(&f, listen_addr(0), NULL);
+	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 50));
+	DRPC_CHECK_ERR(drpc_invoke(c, ctx, "/t.S/Sleep", "10000", 5, NULL,
+	    &reply, &len, &st), DRPC_ETIMEDOUT);
+	ck_assert_int_eq(st.code, DRPC_ETIMEDOUT);
+	ck_assert(!st.remote);
+	drpc_ctx_destroy(ctx);
+	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
+	drpc_ctx_cancel(ctx);
+	DRPC_CHECK_ERR(drpc_invoke(c, ctx, "/t.S/Echo", "x", 1, NULL, &reply,
+	    &len, &st), DRPC_ECANCELED);
+	drpc_ctx_destroy(ctx);
+	DRPC_CHECK_OK(drpc_invoke(c, NULL, "/t.S/Sleep", "1", 1, NULL, &reply,
+	    &len, NULL));
+	ck_assert_mem_eq(reply, "slept", 5);
+	drpc_free(reply);
+	drpc_status_reset(&st);
+	drpc_conn_destroy(c);
+	fixture_stop(&f);
+}
+END_TEST
+
+// 32 threads x 1000 unary calls on ONE connection, every answer right.
+#define PAR_THREADS 32
+
+typedef struct par_arg {
+	drpc_conn  *c;
+	int         id;
+	int         calls;
+	const char *method;
+	drpc_err    rv;
+} par_arg;
+
+static void *
+par_main(void *arg)
+{
+	par_arg *a = arg;
+
+	for (int i = 0; i < a->calls && a->rv == DRPC_OK; i++) {
+		char   req[32];
+		int    n = snprintf(req, sizeof(req), "%d-%d", a->id, i);
+		void  *reply;
+		size_t len;
+
+		a->rv = drpc_invoke(a->c, NULL, a->method, req, (size_t) n,
+		    NULL, &reply, &len, NULL);
+		if (a->rv == DRPC_OK && (len != (size_t) n ||
+		    memcmp(reply, req, len) != 0)) {
+			a->rv = DRPC_EDATALOSS;
+		}
+		if (a->rv == DRPC_OK) {
+			drpc_free(reply);
+		}
+	}
+	return NULL;
+}
+
+static int64_t
+run_parallel(drpc_conn *c, const char *method, int calls)
+{
+	pthread_t t[PAR_THREADS];
+	par_arg   a[PAR_THREADS];
+	int64_t   start = drpc_now_ns();
+
+	for (int i = 0; i < PAR_THREADS; i++) {
+		a[i] = (par_arg) {c, i, calls, method, DRPC_OK};
+		DRPC_CHECK_OK(drpc__thread_start(&t[i], "t-par", (uint64_t) i,
+		    0, par_main, &a[i]));
+	}
+	for (int i = 0; i < PAR_THREADS; i++) {
+		drpc__thread_join(t[i]);
+	}
+	for (int i = 0; i < PAR_THREADS; i++) {
+		ck_assert_msg(a[i].rv == DRPC_OK, "thread %d: %s", i,
+		    drpc_strerror(a[i].rv));
+	}
+	return drpc_now_ns() - start;
+}
+
+START_TEST(test_api_32_threads_one_conn)
+{
+	fixture    f;
+	drpc_conn *c;
+
+	fixture_start(&f, listen_addr(0), NULL);
+	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	(void) run_parallel(c, "/t.S/Echo", 1000);
+	drpc_conn_destroy(c);
+	fixture_stop(&f);
+}
+END_TEST
+
+// Calls run in parallel: 32 calls whose handler sleeps 10 ms finish in far
+// less than 32 x 10 ms (no lock held for a call's duration).
+static drpc_err
+h_sleep10_echo(drpc_stream *s, void *user)
+{
+	(void) drpc_ctx_wait(NULL, drpc_now_ns() + 10000000);
+	return h_echo(s, user);
+}
+
+START_TEST(test_api_unary_parallel)
+{
+	fixture    f;
+	drpc_conn *c;
+	int64_t    took;
+
+	fixture_start(&f, listen_addr(0), NULL);
+	DRPC_CHECK_OK(drpc_mux_register(f.mux, "/t.S/Slow", h_sleep10_echo,
+	    NULL));
+	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	took = run_parallel(c, "/t.S/Slow", 1);
+	ck_assert_msg(took < 32 * 10 * 1000000 / 2,
+	    "32 parallel 10 ms calls took %lld ms", (long long) (took / 1000000));
+	drpc_conn_destroy(c);
+	fixture_stop(&f);
+}
+END_TEST
+
+// Limits: the server's per-connection stream limit answers the excess with
+// ResourceExhausted; a message over the maximum is refused before sending.
+START_TEST(test_api_limits)
+{
+	drpc_server_opts so = {.max_streams = 2};
+	fixture          f;
+	drpc_conn       *c;
+	drpc_stream     *s[3];
+	void            *data;
+	size_t           len;
+	drpc_status      st = {0};
+	drpc_conn_opts   co = {.max_msg_size = 1024};
+	char             big[1025] = {0};
+
+	fixture_start(&f, listen_addr(0), &so);
+	DRPC_CHECK_OK(drpc_dial(&c, f.addr, &co));
+	for (int i = 0; i < 3; i++) {
+		DRPC_CHECK_OK(drpc_stream_open(&s[i], c, NULL, "/t.S/Bidi", NULL));
+		DRPC_CHECK_OK(drpc_stream_send(s[i], "x", 1));
+	}
+	for (int i = 0; i < 2; i++) {
+		DRPC_CHECK_OK(drpc_stream_recv(s[i], &data, &len));
+		drpc_free(data);
+	}
+	DRPC_CHECK_ERR(drpc_stream_recv(s[2], &data, &len), DRPC_ERESOURCE);
+	DRPC_CHECK_OK(drpc_stream_status(s[2], &st));
+	ck_assert_uint_eq(st.remote_code, 8);
+	DRPC_CHECK_ERR(drpc_stream_send(s[0], big, sizeof(big)), DRPC_ERESOURCE);
+	for (int i = 0; i < 3; i++) {
+		drpc_stream_destroy(s[i]);
+	}
+	drpc_status_reset(&st);
+	drpc_conn_destroy(c);
+	fixture_stop(&f);
+}
+END_TEST
+
+// One-stream mode: a second call waits until the first stream ends, and
+// a wait can be cancelled.
+START_TEST(test_api_one_stream_mode)
+{
+	fixture        f;
+	drpc_conn_opts co = {.one_stream = true};
+	drpc_conn     *c;
+	drpc_stream   *s;
+	drpc_ctx      *ctx;
+	void          *reply;
+	size_t         len;
+
+	fixture_start(&f, listen_addr(0), NULL);
+	DRPC_CHECK_OK(drpc_dial(&c, f.addr, &co));
+	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Bidi", NULL));
+	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 50));
+	DRPC_CHECK_ERR(drpc_invoke(c, ctx, "/t.S/Echo", "x", 1, NULL, &reply,
+	    &len, NULL), DRPC_ETIMEDOUT);
+	drpc_ctx_destroy(ctx);
+	drpc_stream_destroy(s);
+	DRPC_CHECK_OK(drpc_invoke(c, NULL, "/t.S/Echo", "x", 1, NULL, &reply,
+	    &len, NULL));
+	drpc_free(reply);
+	drpc_conn_destroy(c);
+	fixture_stop(&f);
+}
+END_TEST
+
+// Graceful shutdown: a call in flight finishes before the deadline...
+typedef struct call_arg {
+	drpc_conn  *c;
+	const char *req;
+	drpc_err    rv;
+} call_arg;
+
+static void *
+sleep_call_main(void *arg)
+{
+	call_arg *a = arg;
+	void     *reply = NULL;
+	size_t    len;
+
+	a->rv = drpc_invoke(a->c, NULL, "/t.S/SleepSig", a->req, strlen(a->req),
+	    NULL, &reply, &len, NULL);
+	drpc_free(reply);
+	return NULL;
+}
+
+static void
+shutdown_with_call(const char *sleep_ms, int64_t deadline_ms,
+    drpc_err want_shutdown, drpc_err want_call)
+{
+	fixture    f;
+	drpc_conn *c;
+	pthread_t  t;
+	call_arg   a;
+	sem_t      started;
+
+	ck_assert_int_eq(sem_init(&started, 0, 0), 0);
+	fixture_start(&f, listen_addr(0), NULL);
+	DRPC_CHECK_OK(drpc_mux_register(f.mux, "/t.S/SleepSig", h_sleep,
+	    &started));
+	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	a = (call_arg) {c, sleep_ms, DRPC_OK};
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-call", 0, 0, sleep_call_main,
+	    &a));
+	ck_assert_int_eq(sem_wait(&started), 0); // the handler runs
+	DRPC_CHECK_ERR(drpc_server_shutdown(f.srv,
+	    drpc_now_ns() + deadline_ms * 1000000), want_shutdown);
+	drpc__thread_join(t);
+	ck_assert_msg(a.rv == want_call, "call: %s", drpc_err_name(a.rv));
+	drpc_conn_destroy(c);
+	drpc_server_destroy(f.srv);
+	drpc_mux_destroy(f.mux);
+	sem_destroy(&started);
+}
+
+START_TEST(test_api_shutdown_graceful)
+{
+	shutdown_with_call("100", 5000, DRPC_OK, DRPC_OK);
+}
+END_TEST
+
+// ...and one still running at the deadline is cancelled.
+START_TEST(test_api_shutdown_deadline)
+{
+	shutdown_with_call("60000", 100, DRPC_ETIMEDOUT, DRPC_ECANCELED);
+}
+END_TEST
+
+// Bad addresses and arguments get clear errors.
+START_TEST(test_api_bad_args)
+{
+	drpc_conn   *c;
+	drpc_mux    *m;
+	drpc_server *s;
+
+	DRPC_CHECK_ERR(drpc_dial(&c, "nonsense", NULL), DRPC_EINVAL);
+	DRPC_CHECK_ERR(drpc_dial(&c, "tcp://127.0.0.1", NULL), DRPC_EINVAL);
+	DRPC_CHECK_ERR(drpc_dial(&c, "tcp://127.0.0.1:x", NULL), DRPC_EINVAL);
+	DRPC_CHECK_ERR(drpc_dial(&c, "tcp://127.0.0.1:1", NULL), DRPC_EUNAVAIL);
+	DRPC_CHECK_ERR(drpc_dial(&c, "unix:///nonexistent/x.sock", NULL),
+	    DRPC_EUNAVAIL);
+	DRPC_CHECK_OK(drpc_mux_create(&m));
+	DRPC_CHECK_ERR(drpc_mux_register(m, "", h_echo, NULL), DRPC_EINVAL);
+	DRPC_CHECK_OK(drpc_server_create(&s, m, NULL));
+	DRPC_CHECK_ERR(drpc_server_listen(s, "udp://x:1"), DRPC_EINVAL);
+	drpc_server_destroy(s);
+	drpc_mux_destroy(m);
+}
+END_TEST
+
+Suite *
+api_suite(void)
+{
+	Suite *s     = suite_create("api");
+	TCase *calls = tcase_create("calls");
+	TCase *load  = tcase_create("load");
+	TCase *life  = tcase_create("lifecycle");
+
+	tcase_add_loop_test(calls, test_api_unary, 0, 2);
+	tcase_add_loop_test(calls, test_api_server_stream, 0, 2);
+	tcase_add_loop_test(calls, test_api_client_stream_and_bidi, 0, 2);
+	tcase_add_test(calls, test_api_metadata_roundtrip);
+	tcase_add_test(calls, test_api_deadline_propagation);
+	tcase_add_test(calls, test_api_status_codes);
+	tcase_add_test(calls, test_api_unary_cancel_deadline);
+	tcase_add_test(calls, test_api_bad_args);
+	tcase_add_test(load, test_api_32_threads_one_conn);
+	tcase_add_test(load, test_api_unary_parallel);
+	tcase_add_test(life, test_api_limits);
+	tcase_add_test(life, test_api_one_stream_mode);
+	tcase_add_test(life, test_api_shutdown_graceful);
+	tcase_add_test(life, test_api_shutdown_deadline);
+	tcase_set_timeout(calls, 30);
+	tcase_set_timeout(load, 120);
+	tcase_set_timeout(life, 30);
+	suite_add_tcase(s, calls);
+	suite_add_tcase(s, load);
+	suite_add_tcase(s, life);
+	return s;
+}
