@@ -50,7 +50,7 @@ LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard test/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-CMDS     := drpc-dump
+CMDS     := drpc-dump example-server example-client
 CMD_BINS := $(CMDS:%=$(BUILD)/bin/%)
 
 STATIC := $(BUILD)/libdrpc.a

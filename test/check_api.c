@@ -302,7 +302,7 @@ START_TEST(test_api_server_stream)
 	DRPC_CHECK_OK(drpc_stream_send(s, "5", 1));
 	DRPC_CHECK_OK(drpc_stream_close_send(s));
 	for (int i = 0; i < 5; i++) {
-		char want[4];
+		char want[12];
 
 		snprintf(want, sizeof(want), "%d", i);
 		DRPC_CHECK_OK(drpc_stream_recv(s, &data, &len));

@@ -35,7 +35,12 @@ typedef struct drpc_conn_opts {
 	// one_stream: at most one stream at a time; later calls wait their
 	// turn (cancellably). For servers that handle one stream at a time,
 	// such as Go DRPC's upstream server.
-	bool        one_stream;
+	bool one_stream;
+	// omit_deadline: do not send a call's deadline to the server (the
+	// reserved metadata entry of docs/protocol.md §9). A peer that does
+	// not know the entry ignores it, but it adds an InvokeMetadata packet;
+	// set this to send exactly the bytes upstream Go DRPC sends.
+	bool        omit_deadline;
 	drpc_log_fn log; // may be NULL: nothing is logged
 	void       *log_arg;
 } drpc_conn_opts;

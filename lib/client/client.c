@@ -125,11 +125,11 @@ drpc_conn_destroy(drpc_conn *c)
 // client_md builds the wire metadata: the caller's pairs, plus the
 // deadline entry when ctx has one. *out is malloc'd (or NULL).
 static drpc_err
-client_md(drpc_ctx *ctx, const drpc_call_opts *o, char *tbuf, size_t tcap,
-    drpc__md_entry **out, size_t *n)
+client_md(const drpc_conn *c, drpc_ctx *ctx, const drpc_call_opts *o,
+    char *tbuf, size_t tcap, drpc__md_entry **out, size_t *n)
 {
 	size_t          nmd = o != NULL ? o->nmd : 0;
-	int64_t         dl  = drpc_ctx_deadline(ctx);
+	int64_t         dl  = c->opts.omit_deadline ? 0 : drpc_ctx_deadline(ctx);
 	drpc__md_entry *e;
 
 	*out = NULL;
@@ -175,7 +175,7 @@ client_open(drpc_conn *c, drpc_ctx *ctx, const char *method,
 	    (o != NULL && o->nmd > 0 && o->md == NULL)) {
 		return DRPC_EINVAL;
 	}
-	rv = client_md(ctx, o, tbuf, sizeof(tbuf), &md, &inv.nmd);
+	rv = client_md(c, ctx, o, tbuf, sizeof(tbuf), &md, &inv.nmd);
 	if (rv != DRPC_OK) {
 		return rv;
 	}

@@ -1,0 +1,116 @@
+// example-client: calls example-server. It makes one unary call, reads a
+// server stream, then runs 8 threads making 100 unary calls each, all on
+// ONE connection, which multiplexes them.
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <drpc/drpc.h>
+
+#define THREADS 8
+#define CALLS   100
+
+static int
+say_hello(drpc_conn *c)
+{
+	void    *reply;
+	size_t   len;
+	drpc_err rv;
+
+	rv = drpc_invoke(c, NULL, "/example.Greeter/Hello", "world", 5, NULL,
+	    &reply, &len, NULL);
+	if (rv != DRPC_OK) {
+		fprintf(stderr, "Hello: %s\n", drpc_strerror(rv));
+		return 1;
+	}
+	printf("Hello -> %.*s\n", (int) len, (const char *) reply);
+	drpc_free(reply);
+	return 0;
+}
+
+static int
+count_to(drpc_conn *c, const char *n)
+{
+	drpc_stream *s;
+	void        *msg;
+	size_t       len;
+	drpc_err     rv;
+
+	if ((rv = drpc_stream_open(&s, c, NULL, "/example.Greeter/Count",
+		 NULL)) != DRPC_OK) {
+		fprintf(stderr, "Count: %s\n", drpc_strerror(rv));
+		return 1;
+	}
+	drpc_stream_send(s, n, strlen(n));
+	drpc_stream_close_send(s);
+	printf("Count(%s) ->", n);
+	while ((rv = drpc_stream_recv(s, &msg, &len)) == DRPC_OK) {
+		printf(" %.*s", (int) len, (const char *) msg);
+		drpc_free(msg);
+	}
+	printf(rv == DRPC_EOF ? " (end)\n" : " (%s)\n", drpc_strerror(rv));
+	drpc_stream_destroy(s);
+	return rv == DRPC_EOF ? 0 : 1;
+}
+
+typedef struct worker {
+	drpc_conn *c;
+	int        ok;
+} worker;
+
+static void *
+worker_main(void *arg)
+{
+	worker *w = arg;
+
+	for (int i = 0; i < CALLS; i++) {
+		void  *reply;
+		size_t len;
+
+		if (drpc_invoke(w->c, NULL, "/example.Greeter/Hello", "thread",
+			6, NULL, &reply, &len, NULL) == DRPC_OK) {
+			w->ok++;
+			drpc_free(reply);
+		}
+	}
+	return NULL;
+}
+
+static int
+many_threads(drpc_conn *c)
+{
+	pthread_t t[THREADS];
+	worker    w[THREADS];
+	int       ok    = 0;
+	int64_t   start = drpc_now_ns();
+
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (worker) {c, 0};
+		pthread_create(&t[i], NULL, worker_main, &w[i]);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		ok += w[i].ok;
+	}
+	printf("%d threads x %d calls on one connection: %d ok in %.1f ms\n",
+	    THREADS, CALLS, ok, (double) (drpc_now_ns() - start) / 1e6);
+	return ok == THREADS * CALLS ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *addr = argc > 1 ? argv[1] : "tcp://127.0.0.1:7070";
+	drpc_conn  *c;
+	drpc_err    rv;
+	int         failed;
+
+	if ((rv = drpc_dial(&c, addr, NULL)) != DRPC_OK) {
+		fprintf(stderr, "example-client: dial %s: %s\n", addr,
+		    drpc_strerror(rv));
+		return 1;
+	}
+	failed = say_hello(c) + count_to(c, "5") + many_threads(c);
+	drpc_conn_destroy(c);
+	return failed == 0 ? 0 : 1;
+}

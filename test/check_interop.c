@@ -1,0 +1,2078 @@
+// Interop with Go DRPC through its golden transcripts
+// (../shared/interop/README.md section 5.2 and section 5.3), over socketpairs.
+//
+// Server side: a drpc_server running the interop Echo service (echo_service.c)
+// serves one end; the test is the client on the other and replays
+// NAME.client.bin in the order NAME.seq gives, waiting for the server's
+// packets where the recording did. What the server sent must equal
+// NAME.server.bin byte for byte, or at least packet for packet (only
+// unknown_rpc's Error may carry another code and text).
+//
+// Client side: a scripted server thread replays NAME.server.bin following
+// NAME.seq while the C client makes the scenario's calls through the public
+// API. What the client sent must equal NAME.client.bin packet for packet,
+// except for what README section 5.3 allows: a missing trailing Close after a
+// unary reply, metadata entries in another order, other frame boundaries for
+// packets over 64 KiB. One more difference is allowed, and only where the
+// calls have a deadline (sleep_cancel): libdrpc propagates a context's
+// deadline as an InvokeMetadata packet holding the single entry
+// "drpc-timeout-ns" (include/drpc/metadata.h), which upstream does not
+// send, so that stream's later message ids are one higher than recorded.
+//
+// Timeouts here are failures, never synchronisation: every wait is for a
+// specific event (bytes, a packet count, end of file, an observer
+// callback), bounded by IO_TIMEOUT_MS.
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <drpc/drpc.h>
+
+#include "connutil.h"
+#include "echo_service.h"
+#include "platform/thread.h"
+#include "suites.h"
+#include "testutil.h"
+#include "wire/frame.h"
+#include "wire/metadata.h"
+#include "wire/packet.h"
+
+#define MAX_NAMES   64
+#define MAX_EVENTS  128
+#define MAX_PKTS    128
+#define MAX_STREAMS 16
+#define MAX_SID     64 // stream ids the comparisons track
+
+// IO_TIMEOUT_MS bounds every wait for the peer; running out is a failure.
+#define IO_TIMEOUT_MS 5000
+
+// CANCEL_TIMEOUT_MS bounds how long a Sleep(5000) handler may keep running
+// after its Cancel (or the connection's end): well under the 5 s it would
+// sleep if it were not interrupted.
+#define CANCEL_TIMEOUT_MS 3000
+
+// UPSTREAM_SPLIT is the largest frame body upstream writes.
+#define UPSTREAM_SPLIT ((size_t) 64 << 10)
+
+#define NS_PER_MS 1000000LL
+
+// Transcript names.
+
+typedef struct names {
+	char   v[MAX_NAMES][64];
+	size_t n;
+} names;
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+// list_transcripts fills nm with the sorted scenario names (one per .seq
+// file); 0 if the directory cannot be read. It never fails a test, so the
+// suite can call it while it is being built.
+static size_t
+list_transcripts(names *nm)
+{
+	char           dir[512];
+	DIR           *d;
+	struct dirent *e;
+
+	nm->n = 0;
+	d = opendir(tu_shared_path(dir, sizeof(dir), "interop/transcripts"));
+	if (d == NULL) {
+		return 0;
+	}
+	while ((e = readdir(d)) != NULL && nm->n < MAX_NAMES) {
+		size_t len = strlen(e->d_name);
+
+		if (len > 4 && len - 4 < sizeof(nm->v[0]) &&
+		    strcmp(e->d_name + len - 4, ".seq") == 0) {
+			memcpy(nm->v[nm->n], e->d_name, len - 4);
+			nm->v[nm->n++][len - 4] = '\0';
+		}
+	}
+	closedir(d);
+	qsort(nm->v, nm->n, sizeof(nm->v[0]), name_cmp);
+	return nm->n;
+}
+
+// Scripts: a transcript's two .bin files and its .seq events.
+
+typedef struct ev {
+	char     dir; // 'C' (client) or 'S' (server)
+	bool     eof; // "C EOF" / "S EOF"
+	size_t   off;
+	size_t   len;
+	unsigned kind;
+	uint64_t sid;
+	uint64_t mid;
+	bool     done;
+} ev;
+
+typedef struct script {
+	char     name[64];
+	uint8_t *cbin;
+	size_t   clen;
+	uint8_t *sbin;
+	size_t   slen;
+	ev       ev[MAX_EVENTS];
+	size_t   nev;
+} script;
+
+static uint8_t *
+script_bin(const char *name, const char *dir, size_t *len)
+{
+	char rel[256];
+	char path[1024];
+
+	snprintf(rel, sizeof(rel), "interop/transcripts/%s.%s.bin", name, dir);
+	return tu_read_file(tu_shared_path(path, sizeof(path), rel), len);
+}
+
+static unsigned
+kind_by_name(const char *name)
+{
+	for (unsigned k = 1; k <= DRPC__KIND_LAST; k++) {
+		if (strcmp(drpc__kind_name(k), name) == 0) {
+			return k;
+		}
+	}
+	return 0;
+}
+
+// script_line parses one .seq line into sc's next event.
+static void
+script_line(script *sc, const char *line)
+{
+	ev   e = {0};
+	char kind[32];
+	int  done;
+
+	ck_assert_uint_lt(sc->nev, MAX_EVENTS);
+	if (strcmp(line + 1, " EOF") == 0) {
+		e.dir = line[0];
+		e.eof = true;
+	} else {
+		ck_assert_msg(
+		    sscanf(line, "%c %zu %zu %31s %" SCNu64 " %" SCNu64 " %d",
+		        &e.dir, &e.off, &e.len, kind, &e.sid, &e.mid,
+		        &done) == 7,
+		    "%s.seq: bad line '%s'", sc->name, line);
+		e.kind = kind_by_name(kind);
+		e.done = done != 0;
+		ck_assert_msg(e.kind != 0, "%s.seq: kind %s", sc->name, kind);
+		ck_assert(e.off <= (e.dir == 'C' ? sc->clen : sc->slen));
+		ck_assert(
+		    e.len <= (e.dir == 'C' ? sc->clen : sc->slen) - e.off);
+	}
+	ck_assert_msg(
+	    e.dir == 'C' || e.dir == 'S', "%s.seq: '%s'", sc->name, line);
+	sc->ev[sc->nev++] = e;
+}
+
+static script *
+script_load(const char *name)
+{
+	script *sc = calloc(1, sizeof(*sc));
+	char    rel[256];
+	char    path[1024];
+	char    line[256];
+	FILE   *f;
+
+	ck_assert_ptr_nonnull(sc);
+	snprintf(sc->name, sizeof(sc->name), "%s", name);
+	sc->cbin = script_bin(name, "client", &sc->clen);
+	sc->sbin = script_bin(name, "server", &sc->slen);
+	snprintf(rel, sizeof(rel), "interop/transcripts/%s.seq", name);
+	f = fopen(tu_shared_path(path, sizeof(path), rel), "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] != '#' && line[0] != '\0') {
+			script_line(sc, line);
+		}
+	}
+	fclose(f);
+	return sc;
+}
+
+static void
+script_free(script *sc)
+{
+	free(sc->cbin);
+	free(sc->sbin);
+	free(sc);
+}
+
+// Packet logs: bytes received, parsed into frames and packets as they
+// come. Used by helper threads too, so nothing here calls ck_assert: the
+// first anomaly is recorded in err instead.
+
+typedef struct tpkt {
+	unsigned kind;
+	bool     control;
+	uint64_t sid;
+	uint64_t mid;
+	uint8_t *body; // malloc'd; NULL if len is 0
+	size_t   len;
+	size_t   frames; // how many frames carried it
+} tpkt;
+
+typedef struct sasm {
+	uint64_t  sid;
+	drpc__asm a;
+	size_t    frames; // of the packet being assembled
+} sasm;
+
+typedef struct pktlog {
+	drpc__buf raw;  // every byte received, in order
+	size_t    used; // bytes of raw parsed into whole frames
+	sasm      asms[MAX_STREAMS];
+	size_t    nasm;
+	tpkt      pkts[MAX_PKTS];
+	size_t    n;
+	bool      eof;
+	char      err[256]; // first anomaly; "" if none
+} pktlog;
+
+static void pktlog_note(pktlog *pl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+pktlog_note(pktlog *pl, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (pl->err[0] != '\0') {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(pl->err, sizeof(pl->err), fmt, ap);
+	va_end(ap);
+}
+
+static pktlog *
+pktlog_create(void)
+{
+	return calloc(1, sizeof(pktlog));
+}
+
+static void
+pktlog_destroy(pktlog *pl)
+{
+	if (pl == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < pl->nasm; i++) {
+		drpc__asm_fini(&pl->asms[i].a);
+	}
+	for (size_t i = 0; i < pl->n; i++) {
+		free(pl->pkts[i].body);
+	}
+	drpc__buf_fini(&pl->raw);
+	free(pl);
+}
+
+static sasm *
+pktlog_asm(pktlog *pl, uint64_t sid)
+{
+	for (size_t i = 0; i < pl->nasm; i++) {
+		if (pl->asms[i].sid == sid) {
+			return &pl->asms[i];
+		}
+	}
+	if (pl->nasm == MAX_STREAMS) {
+		return NULL;
+	}
+	pl->asms[pl->nasm].sid = sid;
+	drpc__asm_init(&pl->asms[pl->nasm].a, 0);
+	return &pl->asms[pl->nasm++];
+}
+
+static void
+pktlog_add(pktlog *pl, const drpc__packet *pkt, size_t frames)
+{
+	tpkt *t;
+
+	if (pl->n == MAX_PKTS) {
+		pktlog_note(pl, "more than %d packets", MAX_PKTS);
+		return;
+	}
+	t  = &pl->pkts[pl->n++];
+	*t = (tpkt){pkt->kind, pkt->control, pkt->stream_id, pkt->message_id,
+	    NULL, pkt->len, frames};
+	if (pkt->len > 0 && (t->body = malloc(pkt->len)) == NULL) {
+		pktlog_note(pl, "out of memory");
+		return;
+	}
+	if (pkt->len > 0) {
+		memcpy(t->body, pkt->data, pkt->len);
+	}
+}
+
+// pktlog_frame assembles one frame that started at offset off.
+static void
+pktlog_frame(pktlog *pl, const drpc__frame *fr, size_t off)
+{
+	sasm        *sa = pktlog_asm(pl, fr->stream_id);
+	drpc__packet pkt;
+	bool         complete;
+	drpc_err     rv;
+
+	if (sa == NULL) {
+		pktlog_note(pl, "more than %d streams", MAX_STREAMS);
+		return;
+	}
+	if (sa->a.in_progress && sa->a.message_id != fr->message_id) {
+		pktlog_note(pl,
+		    "offset %zu: stream %" PRIu64 " message %" PRIu64
+		    " starts while message %" PRIu64 " is unfinished",
+		    off, fr->stream_id, fr->message_id, sa->a.message_id);
+		return;
+	}
+	rv = drpc__asm_add(&sa->a, fr, &pkt, &complete);
+	if (rv != DRPC_OK) {
+		pktlog_note(pl, "offset %zu: stream %" PRIu64 ": %s", off,
+		    fr->stream_id, drpc_err_name(rv));
+		return;
+	}
+	sa->frames++;
+	if (complete) {
+		pktlog_add(pl, &pkt, sa->frames);
+		sa->frames = 0;
+	}
+}
+
+// pktlog_parse consumes every whole frame received so far. Headers must be
+// canonical (minimal varints), as upstream writes them: comparing packets
+// would not see an over-long varint.
+static void
+pktlog_parse(pktlog *pl)
+{
+	while (pl->err[0] == '\0' && pl->used < pl->raw.len) {
+		const uint8_t *p = pl->raw.data + pl->used;
+		uint8_t        hdr[DRPC__FRAME_HEADER_MAX];
+		drpc__frame    fr;
+		size_t         used;
+		drpc_err       rv;
+
+		rv = drpc__frame_parse(p, pl->raw.len - pl->used,
+		    DRPC__DEFAULT_MAX_SIZE, &fr, &used);
+		if (rv != DRPC_OK) {
+			pktlog_note(pl, "offset %zu: bad frame: %s", pl->used,
+			    drpc_err_name(rv));
+		}
+		if (rv != DRPC_OK || used == 0) {
+			return;
+		}
+		size_t hlen = drpc__frame_header_put(hdr, &fr);
+		if (hlen != used - fr.len || memcmp(hdr, p, hlen) != 0) {
+			pktlog_note(pl,
+			    "offset %zu: non-canonical frame header", pl->used);
+		}
+		pktlog_frame(pl, &fr, pl->used);
+		pl->used += used;
+	}
+}
+
+static void
+pktlog_feed(pktlog *pl, const uint8_t *data, size_t n)
+{
+	if (drpc__buf_append(&pl->raw, data, n) != DRPC_OK) {
+		pktlog_note(pl, "out of memory");
+		return;
+	}
+	pktlog_parse(pl);
+}
+
+// pktlog_from parses a whole recording (main thread only).
+static pktlog *
+pktlog_from(const script *sc, const uint8_t *bin, size_t len)
+{
+	pktlog *pl = pktlog_create();
+
+	ck_assert_ptr_nonnull(pl);
+	if (len > 0) {
+		pktlog_feed(pl, bin, len);
+	}
+	pl->eof = true;
+	ck_assert_msg(
+	    pl->err[0] == '\0', "%s: recording: %s", sc->name, pl->err);
+	ck_assert_uint_eq(pl->used, len);
+	return pl;
+}
+
+// Packet descriptions for failure messages.
+
+typedef struct text {
+	char   s[400];
+	size_t n;
+} text;
+
+static void text_add(text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+text_add(text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int     n;
+
+	if (t->n >= sizeof(t->s) - 1) {
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(t->s + t->n, sizeof(t->s) - t->n, fmt, ap);
+	va_end(ap);
+	if (n > 0) {
+		t->n += (size_t) n;
+	}
+	if (t->n > sizeof(t->s) - 1) {
+		t->n = sizeof(t->s) - 1;
+	}
+}
+
+// pkt_desc renders a packet as Kind(stream, message, flags, body...).
+static const char *
+pkt_desc(const tpkt *p, text *t)
+{
+	t->n    = 0;
+	t->s[0] = '\0';
+	if (p == NULL) {
+		return "(nothing)";
+	}
+	text_add(t, "%s(stream %" PRIu64 ", message %" PRIu64 "%s, %zu bytes",
+	    drpc__kind_name(p->kind), p->sid, p->mid,
+	    p->control ? ", control" : "", p->len);
+	if (p->len > 0) {
+		text_add(t, ": \"");
+	}
+	for (size_t i = 0; i < p->len && i < 32; i++) {
+		uint8_t c = p->body[i];
+
+		text_add(t,
+		    c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? "%c"
+		                                                   : "\\x%02x",
+		    c);
+	}
+	text_add(t, "%s)", p->len > 32 ? "\"..." : p->len > 0 ? "\"" : "");
+	return t->s;
+}
+
+static bool
+pkt_same_body(const tpkt *a, const tpkt *b)
+{
+	return a->len == b->len &&
+	       (a->len == 0 || memcmp(a->body, b->body, a->len) == 0);
+}
+
+// pkt_same compares kind, stream id, message id, control flag and body.
+static bool
+pkt_same(const tpkt *a, const tpkt *b)
+{
+	return a->kind == b->kind && a->sid == b->sid && a->mid == b->mid &&
+	       a->control == b->control && pkt_same_body(a, b);
+}
+
+// I/O with the peer, bounded by IO_TIMEOUT_MS. No ck_assert: the helpers
+// report why they failed in why.
+
+typedef enum io_res { IO_DATA, IO_EOF, IO_TIMEOUT, IO_ERROR } io_res;
+
+static int
+ms_left(int64_t deadline_ns)
+{
+	int64_t left = (deadline_ns - drpc_now_ns()) / NS_PER_MS;
+
+	return left < 0 ? 0 : left > IO_TIMEOUT_MS ? IO_TIMEOUT_MS : (int) left;
+}
+
+// io_read reads what fd has (waiting up to timeout_ms) into pl.
+static io_res
+io_read(int fd, pktlog *pl, int timeout_ms)
+{
+	struct pollfd pfd = {fd, POLLIN, 0};
+	uint8_t       buf[16384];
+	ssize_t       n;
+	int           rc;
+
+	do {
+		rc = poll(&pfd, 1, timeout_ms);
+	} while (rc < 0 && errno == EINTR);
+	if (rc <= 0) {
+		return rc == 0 ? IO_TIMEOUT : IO_ERROR;
+	}
+	do {
+		n = read(fd, buf, sizeof(buf));
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		pl->eof = n == 0;
+		return n == 0 ? IO_EOF : IO_ERROR;
+	}
+	pktlog_feed(pl, buf, (size_t) n);
+	return IO_DATA;
+}
+
+// io_write writes all n bytes; 0, or the errno of the failure.
+static int
+io_write(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			return w < 0 ? errno : EIO;
+		}
+		p += w;
+		n -= (size_t) w;
+	}
+	return 0;
+}
+
+typedef size_t (*pkt_counter)(const pktlog *pl);
+
+static size_t
+count_all(const pktlog *pl)
+{
+	return pl->n;
+}
+
+// wait_packets reads until count(pl) reaches want.
+static bool
+wait_packets(
+    int fd, pktlog *pl, pkt_counter count, size_t want, char *why, size_t cap)
+{
+	int64_t deadline = drpc_now_ns() + IO_TIMEOUT_MS * NS_PER_MS;
+
+	while (count(pl) < want && pl->err[0] == '\0') {
+		if (pl->eof) {
+			snprintf(why, cap,
+			    "the peer closed the connection after %zu of %zu "
+			    "packets",
+			    count(pl), want);
+			return false;
+		}
+		switch (io_read(fd, pl, ms_left(deadline))) {
+		case IO_DATA:
+		case IO_EOF:
+			break;
+		case IO_TIMEOUT:
+			snprintf(why, cap,
+			    "timed out (%d ms) waiting for packet %zu; %zu "
+			    "arrived",
+			    IO_TIMEOUT_MS, want, count(pl));
+			return false;
+		case IO_ERROR:
+			snprintf(why, cap, "read: %s", strerror(errno));
+			return false;
+		}
+	}
+	if (pl->err[0] != '\0') {
+		snprintf(why, cap, "bad input: %.200s", pl->err);
+		return false;
+	}
+	return true;
+}
+
+// wait_eof reads (and records) everything until the peer closes.
+static bool
+wait_eof(int fd, pktlog *pl, char *why, size_t cap)
+{
+	int64_t deadline = drpc_now_ns() + IO_TIMEOUT_MS * NS_PER_MS;
+
+	while (!pl->eof) {
+		switch (io_read(fd, pl, ms_left(deadline))) {
+		case IO_DATA:
+		case IO_EOF:
+			break;
+		case IO_TIMEOUT:
+			snprintf(why, cap,
+			    "the peer did not close the connection within %d "
+			    "ms",
+			    IO_TIMEOUT_MS);
+			return false;
+		case IO_ERROR:
+			snprintf(why, cap, "read: %s", strerror(errno));
+			return false;
+		}
+	}
+	return true;
+}
+
+// Resource accounting. The kernel wakes pthread_join a moment before it
+// unlists the joined task from /proc/self/task, so tu_threads() can count
+// a thread that has already been joined, its own helper included.
+
+// thread_count is the least of a few readings.
+static size_t
+thread_count(void)
+{
+	size_t n = tu_threads();
+
+	for (int i = 0; i < 4; i++) {
+		size_t m;
+
+		sched_yield();
+		m = tu_threads();
+		n = m < n ? m : n;
+	}
+	return n;
+}
+
+// check_no_leak compares with the counts taken before the test, re-reading
+// the thread count (yielding) until it matches or IO_TIMEOUT_MS pass.
+static void
+check_no_leak(size_t threads, size_t fds)
+{
+	int64_t deadline = drpc_now_ns() + IO_TIMEOUT_MS * NS_PER_MS;
+	size_t  n;
+
+	while ((n = tu_threads()) != threads && drpc_now_ns() < deadline) {
+		sched_yield();
+	}
+	ck_assert_uint_eq(n, threads);
+	ck_assert_uint_eq(tu_fds(), fds);
+}
+
+// Server side (README section 5.2).
+
+// sleep_obs watches the Sleep handler through echo_observer.
+typedef struct sleep_obs {
+	echo_observer   eo;
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	size_t          started; // guarded by mu
+	size_t          done;
+	drpc_err        why; // of the last Sleep that ended
+} sleep_obs;
+
+static void
+obs_started(void *arg)
+{
+	sleep_obs *o = arg;
+
+	drpc__mutex_lock(&o->mu);
+	o->started++;
+	drpc__cond_broadcast(&o->cv);
+	drpc__mutex_unlock(&o->mu);
+}
+
+static void
+obs_done(void *arg, drpc_err why)
+{
+	sleep_obs *o = arg;
+
+	drpc__mutex_lock(&o->mu);
+	o->done++;
+	o->why = why;
+	drpc__cond_broadcast(&o->cv);
+	drpc__mutex_unlock(&o->mu);
+}
+
+static void
+obs_init(sleep_obs *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->eo = (echo_observer){obs_started, obs_done, o};
+	drpc__mutex_init(&o->mu);
+	drpc__cond_init(&o->cv);
+}
+
+static void
+obs_fini(sleep_obs *o)
+{
+	drpc__cond_fini(&o->cv);
+	drpc__mutex_fini(&o->mu);
+}
+
+// obs_wait waits until *counter (a field of o) reaches want, or the
+// monotonic deadline passes; returns whether it did.
+static bool
+obs_wait(sleep_obs *o, const size_t *counter, size_t want, int64_t deadline)
+{
+	bool ok;
+
+	drpc__mutex_lock(&o->mu);
+	while (*counter < want &&
+	       drpc__cond_wait_until(&o->cv, &o->mu, deadline) == DRPC_OK) {
+	}
+	ok = *counter >= want;
+	drpc__mutex_unlock(&o->mu);
+	return ok;
+}
+
+// srv_walk is the test playing the client of NAME.seq.
+typedef struct srv_walk {
+	const script *sc;
+	int           fd;
+	pktlog       *got; // what the server sent
+	sleep_obs    *obs;
+	bool          sleeps;    // the client calls Sleep
+	int64_t       cancel_ns; // when the Sleep was cancelled; 0 if not
+	size_t        pend_off;  // client bytes to write: [off, off + len)
+	size_t        pend_len;
+	size_t        want; // server packets the script has waited for
+	char          why[256];
+} srv_walk;
+
+static void
+srv_flush(srv_walk *w)
+{
+	int err = io_write(w->fd, w->sc->cbin + w->pend_off, w->pend_len);
+
+	ck_assert_msg(err == 0, "%s: write: %s", w->sc->name, strerror(err));
+	w->pend_off += w->pend_len;
+	w->pend_len = 0;
+}
+
+// srv_cancel_point is reached just before the client cancels its Sleep
+// (a Cancel, or closing the connection): it first waits for the handler
+// to be really sleeping, so the test shows the server interrupts it.
+static void
+srv_cancel_point(srv_walk *w)
+{
+	int64_t deadline = drpc_now_ns() + IO_TIMEOUT_MS * NS_PER_MS;
+
+	if (!w->sleeps || w->cancel_ns != 0) {
+		return;
+	}
+	srv_flush(w);
+	ck_assert_msg(obs_wait(w->obs, &w->obs->started, 1, deadline),
+	    "%s: the Sleep handler did not start within %d ms", w->sc->name,
+	    IO_TIMEOUT_MS);
+	w->cancel_ns = drpc_now_ns();
+}
+
+static void
+srv_client_bytes(srv_walk *w, const ev *e)
+{
+	if (e->kind == DRPC__KIND_CANCEL) {
+		srv_cancel_point(w);
+	}
+	if (w->pend_len > 0 && w->pend_off + w->pend_len != e->off) {
+		srv_flush(w);
+	}
+	if (w->pend_len == 0) {
+		w->pend_off = e->off;
+	}
+	w->pend_len += e->len;
+}
+
+static void
+srv_step(srv_walk *w, const ev *e, size_t line)
+{
+	const char *name = w->sc->name;
+	bool        ok   = true;
+
+	if (e->dir == 'C' && !e->eof) {
+		srv_client_bytes(w, e);
+		return;
+	}
+	srv_flush(w);
+	if (e->dir == 'S' && !e->eof && e->done) {
+		ok = wait_packets(w->fd, w->got, count_all, ++w->want, w->why,
+		    sizeof(w->why));
+	} else if (e->dir == 'C') {
+		srv_cancel_point(w);
+		// Best effort: a server that closed after an Error or a
+		// Cancel has usually done so by now.
+		(void) io_read(w->fd, w->got, 0);
+		ck_assert_msg(!w->got->eof,
+		    "%s: the server closed the connection before the client "
+		    "did",
+		    name);
+		ck_assert_int_eq(shutdown(w->fd, SHUT_WR), 0);
+	} else if (e->dir == 'S' && e->eof) {
+		ok = wait_eof(w->fd, w->got, w->why, sizeof(w->why));
+	}
+	ck_assert_msg(ok, "%s: .seq event %zu: %s", name, line, w->why);
+}
+
+// script_calls_sleep tells whether the client invokes Sleep.
+static bool
+script_calls_sleep(const script *sc)
+{
+	pktlog *pl    = pktlog_from(sc, sc->cbin, sc->clen);
+	bool    found = false;
+
+	for (size_t i = 0; i < pl->n; i++) {
+		const tpkt *p = &pl->pkts[i];
+
+		found |= p->kind == DRPC__KIND_INVOKE &&
+		         p->len == strlen("/interop.Echo/Sleep") &&
+		         memcmp(p->body, "/interop.Echo/Sleep", p->len) == 0;
+	}
+	pktlog_destroy(pl);
+	return found;
+}
+
+// srv_check_cancelled: the Sleep handler stopped early, and nothing was
+// sent on the Sleep's stream (the first: both Sleep transcripts begin so).
+static void
+srv_check_cancelled(srv_walk *w)
+{
+	text t;
+
+	ck_assert_msg(w->cancel_ns != 0, "%s: no cancel point", w->sc->name);
+	ck_assert_msg(obs_wait(w->obs, &w->obs->done, 1,
+	                  w->cancel_ns + CANCEL_TIMEOUT_MS * NS_PER_MS),
+	    "%s: the Sleep handler was still running %d ms after the cancel",
+	    w->sc->name, CANCEL_TIMEOUT_MS);
+	drpc__mutex_lock(&w->obs->mu);
+	drpc_err why = w->obs->why;
+	drpc__mutex_unlock(&w->obs->mu);
+	ck_assert_msg(
+	    why != DRPC_OK, "%s: Sleep was not interrupted", w->sc->name);
+	for (size_t i = 0; i < w->got->n; i++) {
+		ck_assert_msg(w->got->pkts[i].sid != 1,
+		    "%s: the server sent %s on the cancelled stream",
+		    w->sc->name, pkt_desc(&w->got->pkts[i], &t));
+	}
+}
+
+// srv_pkt_check compares server packet i; in unknown_rpc, stream 1's
+// Error may have any code and text (README section 5.2).
+static void
+srv_pkt_check(const script *sc, size_t i, const tpkt *want, const tpkt *got)
+{
+	text tw;
+	text tg;
+	bool lenient = strcmp(sc->name, "unknown_rpc") == 0 &&
+	               want->kind == DRPC__KIND_ERROR && want->sid == 1;
+
+	if (lenient) {
+		ck_assert_msg(
+		    got->kind == want->kind && got->sid == want->sid &&
+		        got->mid == want->mid &&
+		        got->control == want->control && got->len >= 8,
+		    "%s: server packet %zu: got %s, want an Error like %s",
+		    sc->name, i, pkt_desc(got, &tg), pkt_desc(want, &tw));
+		return;
+	}
+	ck_assert_msg(pkt_same(got, want),
+	    "%s: server packet %zu: got %s, want %s", sc->name, i,
+	    pkt_desc(got, &tg), pkt_desc(want, &tw));
+}
+
+// srv_compare: byte-identical, or the same packets (README section 5.2).
+static void
+srv_compare(const script *sc, const pktlog *got)
+{
+	pktlog *want = pktlog_from(sc, sc->sbin, sc->slen);
+	text    t;
+
+	ck_assert_msg(
+	    got->err[0] == '\0', "%s: server output: %s", sc->name, got->err);
+	ck_assert_msg(got->used == got->raw.len,
+	    "%s: the server's output ends inside a frame (%zu bytes)", sc->name,
+	    got->raw.len - got->used);
+	if (got->raw.len != sc->slen ||
+	    (sc->slen > 0 && memcmp(got->raw.data, sc->sbin, sc->slen) != 0)) {
+		for (size_t i = 0; i < got->n || i < want->n; i++) {
+			ck_assert_msg(i < got->n,
+			    "%s: server packet %zu missing: want %s", sc->name,
+			    i, pkt_desc(&want->pkts[i], &t));
+			ck_assert_msg(i < want->n,
+			    "%s: extra server packet %zu: %s", sc->name, i,
+			    pkt_desc(&got->pkts[i], &t));
+			srv_pkt_check(sc, i, &want->pkts[i], &got->pkts[i]);
+		}
+	}
+	pktlog_destroy(want);
+}
+
+static void
+run_server_scenario(const char *name)
+{
+	size_t       threads = thread_count();
+	size_t       fds     = tu_fds();
+	script      *sc      = script_load(name);
+	srv_walk     w       = {.sc = sc, .got = pktlog_create()};
+	sleep_obs    obs;
+	drpc_mux    *mux;
+	drpc_server *srv;
+	int          sv[2];
+
+	ck_assert_ptr_nonnull(w.got);
+	obs_init(&obs);
+	w.obs    = &obs;
+	w.sleeps = script_calls_sleep(sc);
+	DRPC_CHECK_OK(drpc_mux_create(&mux));
+	DRPC_CHECK_OK(echo_register_observed(mux, &obs.eo));
+	DRPC_CHECK_OK(drpc_server_create(&srv, mux, NULL));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	DRPC_CHECK_OK(drpc_server_serve_fd(srv, sv[1]));
+	w.fd = sv[0];
+	for (size_t i = 0; i < sc->nev; i++) {
+		srv_step(&w, &sc->ev[i], i);
+	}
+	srv_flush(&w);
+	if (w.sleeps) {
+		srv_check_cancelled(&w);
+	}
+	srv_compare(sc, w.got);
+	close(sv[0]);
+	drpc_server_destroy(srv);
+	drpc_mux_destroy(mux);
+	obs_fini(&obs);
+	pktlog_destroy(w.got);
+	script_free(sc);
+	check_no_leak(threads, fds);
+}
+
+START_TEST(test_interop_server)
+{
+	names nm;
+
+	ck_assert_uint_gt(list_transcripts(&nm), (size_t) _i);
+	run_server_scenario(nm.v[_i]);
+}
+END_TEST
+
+START_TEST(test_interop_transcripts_present)
+{
+	names nm;
+
+	ck_assert_uint_eq(list_transcripts(&nm), 16);
+}
+END_TEST
+
+// Client side (README section 5.3).
+
+// outcome records the first failed expectation of a client scenario; it
+// runs while the scripted server's thread is alive, so it does not
+// ck_assert (a failure would leave that thread behind in CK_FORK=no).
+typedef struct outcome {
+	bool failed;
+	char why[400];
+} outcome;
+
+static bool expect(outcome *o, bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool
+expect(outcome *o, bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok || o->failed) {
+		return ok;
+	}
+	o->failed = true;
+	va_start(ap, fmt);
+	vsnprintf(o->why, sizeof(o->why), fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+// expect_payload checks that got (len bytes) is a Msg with payload want.
+static bool
+expect_payload(outcome *o, const char *what, const void *got, size_t len,
+    const void *want, size_t want_len)
+{
+	const uint8_t *p;
+	size_t         n;
+
+	if (!expect(o, echo_msg_decode(got, len, &p, &n) == DRPC_OK,
+	        "%s: the reply is not a Msg", what)) {
+		return false;
+	}
+	return expect(o, n == want_len && (n == 0 || memcmp(p, want, n) == 0),
+	    "%s: reply payload \"%.*s\" (%zu bytes), want \"%.*s\" (%zu)", what,
+	    (int) (n < 40 ? n : 40), p != NULL ? (const char *) p : "", n,
+	    (int) (want_len < 40 ? want_len : 40),
+	    want != NULL ? (const char *) want : "", want_len);
+}
+
+// call_raw invokes method with req and checks the result: want_rv, and
+// for a failure the remote code and text; for success the reply payload.
+typedef struct call {
+	const char           *method;
+	const uint8_t        *req;
+	size_t                req_len;
+	const drpc_call_opts *opts;
+	drpc_ctx             *ctx;
+	drpc_err              want_rv;
+	uint64_t              want_code; // for a remote error
+	const char           *want_text; // remote text; NULL: not checked
+	const void           *want;      // reply payload
+	size_t                want_len;
+} call;
+
+static void
+call_check(outcome *o, drpc_conn *c, const call *k)
+{
+	void       *reply = NULL;
+	size_t      len   = 0;
+	drpc_status st    = {0};
+	drpc_err    rv;
+
+	rv = drpc_invoke(c, k->ctx, k->method, k->req, k->req_len, k->opts,
+	    &reply, &len, &st);
+	if (expect(o, rv == k->want_rv, "%s: %s (%s), want %s", k->method,
+	        drpc_err_name(rv), st.message != NULL ? st.message : "",
+	        drpc_err_name(k->want_rv)) &&
+	    rv == DRPC_OK) {
+		(void) expect_payload(
+		    o, k->method, reply, len, k->want, k->want_len);
+	} else if (rv == k->want_rv && k->want_text != NULL) {
+		(void) expect(o,
+		    st.remote && st.remote_code == k->want_code &&
+		        st.message != NULL &&
+		        strcmp(st.message, k->want_text) == 0,
+		    "%s: remote error %" PRIu64 " \"%s\", want %" PRIu64
+		    " \"%s\"",
+		    k->method, st.remote_code,
+		    st.message != NULL ? st.message : "", k->want_code,
+		    k->want_text);
+	}
+	drpc_free(reply);
+	drpc_status_reset(&st);
+}
+
+// unary calls Unary(payload) and checks the echo.
+static void
+unary(outcome *o, drpc_conn *c, const void *payload, size_t len)
+{
+	uint8_t *req;
+	size_t   req_len;
+
+	if (!expect(o, echo_msg_encode(payload, len, &req, &req_len) == DRPC_OK,
+	        "out of memory")) {
+		return;
+	}
+	call_check(o, c,
+	    &(call){.method = "/interop.Echo/Unary",
+	        .req        = req,
+	        .req_len    = req_len,
+	        .want       = payload,
+	        .want_len   = len});
+	free(req);
+}
+
+static void
+unary_str(outcome *o, drpc_conn *c, const char *s)
+{
+	unary(o, c, s, strlen(s));
+}
+
+// fail_call calls Fail(code, text): the call returns want_rv.
+static void
+fail_call(
+    outcome *o, drpc_conn *c, uint64_t code, const char *msg, drpc_err want_rv)
+{
+	uint8_t *req;
+	size_t   req_len;
+
+	if (!expect(o,
+	        echo_fail_req_encode(code, msg, &req, &req_len) == DRPC_OK,
+	        "out of memory")) {
+		return;
+	}
+	call_check(o, c,
+	    &(call){.method = "/interop.Echo/Fail",
+	        .req        = req,
+	        .req_len    = req_len,
+	        .want_rv    = want_rv,
+	        .want_code  = code,
+	        .want_text  = msg});
+	free(req);
+}
+
+// recv_msg receives one message of s and checks its payload.
+static bool
+recv_msg(outcome *o, drpc_stream *s, const char *what, const void *want,
+    size_t want_len)
+{
+	void    *data = NULL;
+	size_t   len  = 0;
+	drpc_err rv   = drpc_stream_recv(s, &data, &len);
+	bool     ok;
+
+	ok =
+	    expect(o, rv == DRPC_OK, "%s: recv: %s", what, drpc_err_name(rv)) &&
+	    expect_payload(o, what, data, len, want, want_len);
+	drpc_free(data);
+	return ok;
+}
+
+static void
+recv_eof(outcome *o, drpc_stream *s, const char *what)
+{
+	void    *data = NULL;
+	size_t   len  = 0;
+	drpc_err rv   = drpc_stream_recv(s, &data, &len);
+
+	(void) expect(o, rv == DRPC_EOF, "%s: recv: %s, want DRPC_EOF", what,
+	    drpc_err_name(rv));
+	drpc_free(data);
+}
+
+static bool
+send_msg(outcome *o, drpc_stream *s, const char *what, const char *payload)
+{
+	uint8_t *body;
+	size_t   len;
+	drpc_err rv;
+
+	if (!expect(o,
+	        echo_msg_encode(payload, strlen(payload), &body, &len) ==
+	            DRPC_OK,
+	        "out of memory")) {
+		return false;
+	}
+	rv = drpc_stream_send(s, body, len);
+	free(body);
+	return expect(
+	    o, rv == DRPC_OK, "%s: send: %s", what, drpc_err_name(rv));
+}
+
+// open_stream opens method; NULL (recorded in o) on failure.
+static drpc_stream *
+open_stream(outcome *o, drpc_conn *c, const char *method)
+{
+	drpc_stream *s  = NULL;
+	drpc_err     rv = drpc_stream_open(&s, c, NULL, method, NULL);
+
+	(void) expect(
+	    o, rv == DRPC_OK, "%s: open: %s", method, drpc_err_name(rv));
+	return rv == DRPC_OK ? s : NULL;
+}
+
+// server_stream: ServerStream(count, size) gives count patterned Msgs.
+static void
+server_stream(outcome *o, drpc_conn *c, int32_t count, int32_t size)
+{
+	const char  *what = "ServerStream";
+	drpc_stream *s    = open_stream(o, c, "/interop.Echo/ServerStream");
+	uint8_t      req[ECHO_REQ_MAX];
+	uint8_t     *want = malloc(size > 0 ? (size_t) size : 1);
+	size_t       len  = echo_stream_req_put(req, count, size);
+	bool         ok   = s != NULL && expect(o, want != NULL, "no memory");
+
+	for (int32_t i = 0; ok && i < size; i++) {
+		want[i] = (uint8_t) (i % 251);
+	}
+	ok = ok && expect(o, drpc_stream_send(s, req, len) == DRPC_OK,
+	               "%s: send", what);
+	ok = ok && expect(o, drpc_stream_close_send(s) == DRPC_OK,
+	               "%s: close_send", what);
+	for (int32_t i = 0; ok && i < count; i++) {
+		ok = recv_msg(o, s, what, want, (size_t) size);
+	}
+	if (ok) {
+		recv_eof(o, s, what);
+	}
+	free(want);
+	drpc_stream_destroy(s);
+}
+
+// client_stream sends parts, then expects their concatenation.
+static void
+client_stream(outcome *o, drpc_conn *c, const char *const *parts, size_t n,
+    const char *want)
+{
+	const char  *what = "ClientStream";
+	drpc_stream *s    = open_stream(o, c, "/interop.Echo/ClientStream");
+	bool         ok   = s != NULL;
+
+	for (size_t i = 0; ok && i < n; i++) {
+		ok = send_msg(o, s, what, parts[i]);
+	}
+	ok = ok && expect(o, drpc_stream_close_send(s) == DRPC_OK,
+	               "%s: close_send", what);
+	ok = ok && recv_msg(o, s, what, want, strlen(want));
+	if (ok) {
+		recv_eof(o, s, what);
+	}
+	drpc_stream_destroy(s);
+}
+
+// bidi sends each part and waits for its echo before the next.
+static void
+bidi(outcome *o, drpc_conn *c, const char *const *parts, size_t n)
+{
+	const char  *what = "Bidi";
+	drpc_stream *s    = open_stream(o, c, "/interop.Echo/Bidi");
+	bool         ok   = s != NULL;
+
+	for (size_t i = 0; ok && i < n; i++) {
+		ok = send_msg(o, s, what, parts[i]) &&
+		     recv_msg(o, s, what, parts[i], strlen(parts[i]));
+	}
+	ok = ok && expect(o, drpc_stream_close_send(s) == DRPC_OK,
+	               "%s: close_send", what);
+	if (ok) {
+		recv_eof(o, s, what);
+	}
+	drpc_stream_destroy(s);
+}
+
+// metadata calls Metadata(Msg{}) with md and expects the sorted lines.
+static void
+metadata(outcome *o, drpc_conn *c, const drpc_md_pair *md, size_t n,
+    const char *want)
+{
+	drpc_call_opts opts = {md, n};
+
+	call_check(o, c,
+	    &(call){.method = "/interop.Echo/Metadata",
+	        .req        = (const uint8_t *) "",
+	        .opts       = &opts,
+	        .want       = want,
+	        .want_len   = strlen(want)});
+}
+
+// The scenarios: each transcript's calls, as its .txt describes them.
+
+static void
+cs_unary_small(drpc_conn *c, outcome *o)
+{
+	unary_str(o, c, "hello, drpc");
+}
+
+static void
+cs_unary_empty(drpc_conn *c, outcome *o)
+{
+	unary(o, c, NULL, 0);
+}
+
+static void
+cs_unary_64k(drpc_conn *c, outcome *o)
+{
+	uint8_t *p = malloc(65536);
+
+	if (expect(o, p != NULL, "out of memory")) {
+		for (size_t i = 0; i < 65536; i++) {
+			p[i] = (uint8_t) (i % 251);
+		}
+		unary(o, c, p, 65536);
+	}
+	free(p);
+}
+
+static void
+cs_server_stream_0(drpc_conn *c, outcome *o)
+{
+	server_stream(o, c, 0, 16);
+}
+
+static void
+cs_server_stream_1(drpc_conn *c, outcome *o)
+{
+	server_stream(o, c, 1, 0);
+}
+
+static void
+cs_server_stream_3(drpc_conn *c, outcome *o)
+{
+	server_stream(o, c, 3, 300);
+}
+
+static void
+cs_client_stream(drpc_conn *c, outcome *o)
+{
+	static const char *const parts[] = {"a", "bb", "ccc"};
+
+	client_stream(o, c, parts, 3, "abbccc");
+}
+
+static void
+cs_client_stream_empty(drpc_conn *c, outcome *o)
+{
+	client_stream(o, c, NULL, 0, "");
+}
+
+static void
+cs_bidi(drpc_conn *c, outcome *o)
+{
+	static const char *const parts[] = {"one", "two", "three"};
+
+	bidi(o, c, parts, 3);
+}
+
+// A code above 16 is no gRPC status: drpc_invoke says DRPC_EREMOTE.
+static void
+cs_fail(drpc_conn *c, outcome *o)
+{
+	fail_call(o, c, 42, "boom", DRPC_EREMOTE);
+}
+
+static void
+cs_fail_bigcode(drpc_conn *c, outcome *o)
+{
+	fail_call(o, c, 0xDEADBEEFCAFEF00Dull, "big code", DRPC_EREMOTE);
+}
+
+static void
+cs_metadata(drpc_conn *c, outcome *o)
+{
+	drpc_md_pair md[] = {drpc_md_str("authorization", "Bearer t0k3n"),
+	    drpc_md_str("empty", ""), drpc_md_str("x-request-id", "req-0001")};
+
+	metadata(o, c, md, 3,
+	    "authorization=Bearer t0k3n\nempty=\nx-request-id=req-0001\n");
+}
+
+// sleep_cancel: our client cancels softly (a Cancel packet, the
+// connection kept), as this transcript's upstream client did.
+static void
+cs_sleep_cancel(drpc_conn *c, outcome *o)
+{
+	uint8_t   req[ECHO_REQ_MAX];
+	size_t    len = echo_sleep_req_put(req, 5000);
+	drpc_ctx *ctx;
+
+	if (!expect(o, drpc_ctx_create_timeout(&ctx, NULL, 100) == DRPC_OK,
+	        "ctx")) {
+		return;
+	}
+	call_check(o, c,
+	    &(call){.method = "/interop.Echo/Sleep",
+	        .req        = req,
+	        .req_len    = len,
+	        .ctx        = ctx,
+	        .want_rv    = DRPC_ETIMEDOUT});
+	drpc_ctx_destroy(ctx);
+	unary_str(o, c, "after cancel");
+}
+
+static void
+cs_unknown_rpc(drpc_conn *c, outcome *o)
+{
+	static const uint8_t req[] = {0x0a, 0x01, 'x'}; // Msg{"x"}
+
+	call_check(o, c,
+	    &(call){.method = "/interop.Echo/NoSuchMethod",
+	        .req        = req,
+	        .req_len    = sizeof(req),
+	        .want_rv    = DRPC_EREMOTE,
+	        .want_code  = 0,
+	        .want_text  = "protocol error: unknown rpc: "
+	                      "\"/interop.Echo/NoSuchMethod\""});
+	unary_str(o, c, "after unknown rpc");
+}
+
+static void
+cs_multi_call(drpc_conn *c, outcome *o)
+{
+	static const char *const cparts[] = {"x", "yz"};
+	static const char *const bparts[] = {"ping", "pong"};
+	drpc_md_pair             md[]     = {drpc_md_str("k", "v")};
+
+	unary_str(o, c, "first");
+	unary(o, c, NULL, 0);
+	server_stream(o, c, 2, 5);
+	client_stream(o, c, cparts, 2, "xyz");
+	bidi(o, c, bparts, 2);
+	fail_call(o, c, 7, "seven", DRPC_EPERM); // 7, a gRPC code, is returned
+	metadata(o, c, md, 1, "k=v\n");
+	unary_str(o, c, "last");
+}
+
+typedef struct client_case {
+	const char *name;
+	void (*run)(drpc_conn *c, outcome *o);
+	bool deadline; // the calls have a deadline (see the file comment)
+} client_case;
+
+// Every transcript but sleep_hard_cancel: libdrpc's client cancels
+// softly (a Cancel packet) and keeps the connection; it never closes the
+// connection to cancel a call, as upstream's default client does.
+static const client_case client_cases[] = {
+    {"bidi", cs_bidi, false},
+    {"client_stream", cs_client_stream, false},
+    {"client_stream_empty", cs_client_stream_empty, false},
+    {"fail", cs_fail, false},
+    {"fail_bigcode", cs_fail_bigcode, false},
+    {"metadata", cs_metadata, false},
+    {"multi_call", cs_multi_call, false},
+    {"server_stream_0", cs_server_stream_0, false},
+    {"server_stream_1", cs_server_stream_1, false},
+    {"server_stream_3", cs_server_stream_3, false},
+    {"sleep_cancel", cs_sleep_cancel, true},
+    {"unary_64k", cs_unary_64k, false},
+    {"unary_empty", cs_unary_empty, false},
+    {"unary_small", cs_unary_small, false},
+    {"unknown_rpc", cs_unknown_rpc, false},
+};
+
+#define N_CLIENT_CASES (sizeof(client_cases) / sizeof(client_cases[0]))
+
+// The deadline entry: an InvokeMetadata holding only drpc-timeout-ns.
+// Decoding allocates, so this is safe on the peer's thread too.
+static bool
+is_deadline_md(const tpkt *p, uint64_t *ns)
+{
+	drpc__md md   = {0};
+	bool     only = false;
+	char     num[24];
+
+	if (p->kind != DRPC__KIND_INVOKE_METADATA ||
+	    drpc__md_decode(p->body, p->len, &md) != DRPC_OK) {
+		return false;
+	}
+	if (md.n == 1 && md.entries[0].key_len == strlen(DRPC_MD_TIMEOUT_KEY) &&
+	    memcmp(md.entries[0].key, DRPC_MD_TIMEOUT_KEY,
+	        md.entries[0].key_len) == 0) {
+		only = true;
+		if (ns != NULL && md.entries[0].val_len < sizeof(num)) {
+			memcpy(num, md.entries[0].val, md.entries[0].val_len);
+			num[md.entries[0].val_len] = '\0';
+			*ns                        = strtoull(num, NULL, 10);
+		}
+	}
+	drpc__md_fini(&md);
+	return only;
+}
+
+// count_client counts what the scripted server waits for: every packet
+// but Close (optional) and the deadline's InvokeMetadata (not recorded).
+static size_t
+count_client(const pktlog *pl)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < pl->n; i++) {
+		n += pl->pkts[i].kind != DRPC__KIND_CLOSE &&
+		     !is_deadline_md(&pl->pkts[i], NULL);
+	}
+	return n;
+}
+
+// peer is the scripted server, on a thread of its own.
+typedef struct peer {
+	const script *sc;
+	int           fd;
+	pktlog       *got;         // what the client sent
+	bool          client_gone; // a write found the client closed
+	bool          failed;
+	char          why[300];
+} peer;
+
+// peer_write writes a piece of server.bin. A client that has already
+// closed the connection makes the write fail: that is no failure of the
+// peer, as upstream's client too may finish a unary call, and close, before
+// the server's CloseSend arrives. Whatever the client still owed, the
+// waits for its packets report.
+static bool
+peer_write(peer *p, const ev *e, char *why, size_t cap)
+{
+	int err = p->client_gone
+	              ? EPIPE
+	              : io_write(p->fd, p->sc->sbin + e->off, e->len);
+
+	if (err == EPIPE || err == ECONNRESET) {
+		p->client_gone = true;
+		return true;
+	}
+	if (err != 0) {
+		snprintf(why, cap, "write: %s", strerror(err));
+	}
+	return err == 0;
+}
+
+static bool
+peer_step(peer *p, const ev *e, size_t *want)
+{
+	char why[256] = "";
+	bool ok       = true;
+
+	if (e->dir == 'S' && !e->eof) {
+		ok = peer_write(p, e, why, sizeof(why));
+	} else if (e->dir == 'C' && !e->eof && e->done &&
+	           e->kind != DRPC__KIND_CLOSE) {
+		ok = wait_packets(
+		    p->fd, p->got, count_client, ++*want, why, sizeof(why));
+	} else if (e->dir == 'C' && e->eof) {
+		ok = wait_eof(p->fd, p->got, why, sizeof(why));
+	} else if (e->dir == 'S' && e->eof) {
+		close(p->fd);
+		p->fd = -1;
+	}
+	if (!ok) {
+		snprintf(p->why, sizeof(p->why), "at %c %zu %zu: %s", e->dir,
+		    e->off, e->len, why);
+	}
+	return ok;
+}
+
+static void *
+peer_main(void *arg)
+{
+	peer  *p    = arg;
+	size_t want = 0;
+
+	for (size_t i = 0; i < p->sc->nev && !p->failed; i++) {
+		p->failed = !peer_step(p, &p->sc->ev[i], &want);
+	}
+	if (p->fd >= 0) {
+		close(p->fd); // after a failure: the client's calls end
+		p->fd = -1;
+	}
+	return NULL;
+}
+
+// Comparing the client's packets with the recording.
+
+typedef struct cli_cmp {
+	const script *sc;
+	bool          deadline;
+	uint64_t      shift[MAX_SID]; // message id offset per stream
+	size_t        deadline_mds;
+} cli_cmp;
+
+static bool
+md_has(const drpc__md *md, const drpc__md_entry *e)
+{
+	const drpc__md_entry *f = drpc__md_get(md, e->key, e->key_len);
+
+	return f != NULL && f->val_len == e->val_len &&
+	       (f->val_len == 0 || memcmp(f->val, e->val, f->val_len) == 0);
+}
+
+// cli_md_check: the same pairs, in any order (README section 5.3).
+static void
+cli_md_check(const cli_cmp *k, size_t j, const tpkt *want, const tpkt *got)
+{
+	drpc__md wm = {0};
+	drpc__md gm = {0};
+	text     t;
+	size_t   extra = 0;
+
+	DRPC_CHECK_OK(drpc__md_decode(want->body, want->len, &wm));
+	ck_assert_msg(drpc__md_decode(got->body, got->len, &gm) == DRPC_OK,
+	    "%s: client packet %zu: bad metadata %s", k->sc->name, j,
+	    pkt_desc(got, &t));
+	if (k->deadline && drpc__md_get(&gm, DRPC_MD_TIMEOUT_KEY,
+	                       strlen(DRPC_MD_TIMEOUT_KEY)) != NULL) {
+		extra = 1;
+	}
+	ck_assert_msg(gm.n == wm.n + extra,
+	    "%s: client packet %zu: %zu metadata pairs, want %zu", k->sc->name,
+	    j, gm.n, wm.n);
+	for (size_t i = 0; i < wm.n; i++) {
+		ck_assert_msg(md_has(&gm, &wm.entries[i]),
+		    "%s: client packet %zu: pair %.*s missing or different",
+		    k->sc->name, j, (int) wm.entries[i].key_len,
+		    (const char *) wm.entries[i].key);
+	}
+	drpc__md_fini(&wm);
+	drpc__md_fini(&gm);
+}
+
+static void
+cli_pkt_check(const cli_cmp *k, size_t j, const tpkt *want, const tpkt *got)
+{
+	uint64_t shift = want->sid < MAX_SID ? k->shift[want->sid] : 0;
+	text     tw;
+	text     tg;
+
+	ck_assert_msg(got->kind == want->kind && got->sid == want->sid &&
+	                  got->mid == want->mid + shift &&
+	                  got->control == want->control,
+	    "%s: client packet %zu: got %s, want %s%s", k->sc->name, j,
+	    pkt_desc(got, &tg), pkt_desc(want, &tw),
+	    shift != 0 ? " (message id + 1: deadline metadata)" : "");
+	if (want->kind == DRPC__KIND_INVOKE_METADATA) {
+		cli_md_check(k, j, want, got);
+	} else {
+		ck_assert_msg(pkt_same_body(got, want),
+		    "%s: client packet %zu: got %s, want %s", k->sc->name, j,
+		    pkt_desc(got, &tg), pkt_desc(want, &tw));
+	}
+	ck_assert_msg(want->len > UPSTREAM_SPLIT || got->frames == want->frames,
+	    "%s: client packet %zu (%zu bytes) came in %zu frames, want %zu",
+	    k->sc->name, j, got->len, got->frames, want->frames);
+}
+
+// cli_deadline_md accepts the deadline's InvokeMetadata where the calls
+// have a deadline: message 1 of its stream, a positive number of
+// nanoseconds no larger than the 100 ms timeout, once per scenario.
+static void
+cli_deadline_md(cli_cmp *k, size_t j, const tpkt *got, uint64_t ns)
+{
+	text t;
+
+	ck_assert_msg(k->deadline,
+	    "%s: client packet %zu: %s is not in the recording, and no call "
+	    "here has a deadline",
+	    k->sc->name, j, pkt_desc(got, &t));
+	ck_assert_msg(
+	    got->mid == 1 && got->sid < MAX_SID && k->deadline_mds == 0,
+	    "%s: client packet %zu: unexpected %s", k->sc->name, j,
+	    pkt_desc(got, &t));
+	ck_assert_msg(ns > 0 && ns <= 100 * (uint64_t) NS_PER_MS,
+	    "%s: %s is %" PRIu64 " ns", k->sc->name, DRPC_MD_TIMEOUT_KEY, ns);
+	k->shift[got->sid] = 1;
+	k->deadline_mds++;
+}
+
+static void
+cli_compare(const script *sc, const pktlog *got, bool deadline)
+{
+	pktlog *want = pktlog_from(sc, sc->cbin, sc->clen);
+	cli_cmp k    = {.sc = sc, .deadline = deadline};
+	size_t  i    = 0;
+	size_t  j    = 0;
+	text    t;
+
+	ck_assert_msg(
+	    got->err[0] == '\0', "%s: client output: %s", sc->name, got->err);
+	ck_assert_msg(got->used == got->raw.len,
+	    "%s: the client's output ends inside a frame", sc->name);
+	while (i < want->n || j < got->n) {
+		const tpkt *w  = i < want->n ? &want->pkts[i] : NULL;
+		const tpkt *g  = j < got->n ? &got->pkts[j] : NULL;
+		uint64_t    ns = 0;
+
+		if (g != NULL && is_deadline_md(g, &ns) &&
+		    (w == NULL || w->kind != DRPC__KIND_INVOKE_METADATA ||
+		        w->sid != g->sid)) {
+			cli_deadline_md(&k, j++, g, ns);
+			continue;
+		}
+		if (w != NULL && w->kind == DRPC__KIND_CLOSE &&
+		    (g == NULL || g->kind != DRPC__KIND_CLOSE ||
+		        g->sid != w->sid)) {
+			i++; // the optional trailing Close, not sent
+			continue;
+		}
+		ck_assert_msg(g != NULL,
+		    "%s: client packet %zu missing: want %s", sc->name, j,
+		    pkt_desc(w, &t));
+		ck_assert_msg(w != NULL, "%s: extra client packet %zu: %s",
+		    sc->name, j, pkt_desc(g, &t));
+		cli_pkt_check(&k, j++, w, g);
+		i++;
+	}
+	pktlog_destroy(want);
+}
+
+// run_client_scenario runs one scenario; mode 1 is one-stream mode, mode
+// 2 additionally omits the deadline entry, so even sleep_cancel must match
+// the recording packet for packet.
+static void
+run_client_scenario(const client_case *cc, int mode)
+{
+	size_t         threads = thread_count();
+	size_t         fds     = tu_fds();
+	script        *sc      = script_load(cc->name);
+	drpc_conn_opts co      = {.one_stream = mode >= 1,
+		 .omit_deadline                    = mode == 2};
+	peer           p       = {.sc = sc, .got = pktlog_create()};
+	outcome        o       = {0};
+	drpc_conn     *c;
+	pthread_t      t;
+	int            sv[2];
+
+	ck_assert_ptr_nonnull(p.got);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	p.fd = sv[1];
+	DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[0], &co));
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-peer", 0, 0, peer_main, &p));
+	cc->run(c, &o);
+	drpc_conn_destroy(c); // the client's EOF
+	drpc__thread_join(t);
+	ck_assert_msg(!p.failed, "%s: scripted server: %s", sc->name, p.why);
+	ck_assert_msg(!o.failed, "%s: client: %s", sc->name, o.why);
+	cli_compare(sc, p.got, cc->deadline && mode != 2);
+	pktlog_destroy(p.got);
+	script_free(sc);
+	check_no_leak(threads, fds);
+}
+
+// Every client scenario in the default multiplexed mode, in one-stream
+// mode, and in one-stream mode without deadline propagation: the
+// configuration for upstream Go DRPC servers, which gives its exact bytes.
+START_TEST(test_interop_client)
+{
+	run_client_scenario(&client_cases[_i / 3], _i % 3);
+}
+END_TEST
+
+// Every transcript has a client scenario, except sleep_hard_cancel.
+START_TEST(test_interop_client_cases_cover)
+{
+	names nm;
+
+	ck_assert_uint_gt(list_transcripts(&nm), 0);
+	for (size_t i = 0; i < nm.n; i++) {
+		bool found = strcmp(nm.v[i], "sleep_hard_cancel") == 0;
+
+		for (size_t j = 0; j < N_CLIENT_CASES; j++) {
+			found |= strcmp(nm.v[i], client_cases[j].name) == 0;
+		}
+		ck_assert_msg(found, "no client scenario for %s", nm.v[i]);
+	}
+}
+END_TEST
+
+// The Echo codec, against the transcripts and on edge cases.
+
+// codec_request re-encodes a request to method from its decoded fields
+// into a malloc'd buffer (Msg for every method but three).
+static void
+codec_request(const char *method, const tpkt *p, uint8_t **out, size_t *len)
+{
+	int32_t        a;
+	int32_t        b;
+	uint64_t       code;
+	const uint8_t *m;
+	size_t         n;
+	char           msg[256];
+
+	*out = malloc(ECHO_REQ_MAX);
+	ck_assert_ptr_nonnull(*out);
+	if (strcmp(method, "/interop.Echo/ServerStream") == 0) {
+		DRPC_CHECK_OK(echo_stream_req_decode(p->body, p->len, &a, &b));
+		*len = echo_stream_req_put(*out, a, b);
+	} else if (strcmp(method, "/interop.Echo/Sleep") == 0) {
+		DRPC_CHECK_OK(echo_sleep_req_decode(p->body, p->len, &a));
+		*len = echo_sleep_req_put(*out, a);
+	} else if (strcmp(method, "/interop.Echo/Fail") == 0) {
+		DRPC_CHECK_OK(
+		    echo_fail_req_decode(p->body, p->len, &code, &m, &n));
+		ck_assert_uint_lt(n, sizeof(msg));
+		memcpy(msg, m, n);
+		msg[n] = '\0';
+		free(*out);
+		DRPC_CHECK_OK(echo_fail_req_encode(code, msg, out, len));
+	} else {
+		DRPC_CHECK_OK(echo_msg_decode(p->body, p->len, &m, &n));
+		free(*out);
+		DRPC_CHECK_OK(echo_msg_encode(m, n, out, len));
+	}
+}
+
+// codec_check_dir decodes and re-encodes every Message of one direction:
+// the result must be the recorded body (canonical proto3, as Go's).
+static void
+codec_check_dir(const script *sc, const uint8_t *bin, size_t len, bool client)
+{
+	pktlog *pl = pktlog_from(sc, bin, len);
+	char    method[MAX_SID][64];
+	text    t;
+
+	memset(method, 0, sizeof(method));
+	for (size_t i = 0; i < pl->n; i++) {
+		const tpkt *p = &pl->pkts[i];
+		uint8_t    *enc;
+		size_t      enc_len;
+
+		ck_assert_uint_lt(p->sid, MAX_SID);
+		if (p->kind == DRPC__KIND_INVOKE) {
+			ck_assert_uint_lt(p->len, sizeof(method[0]));
+			memcpy(method[p->sid], p->body, p->len);
+		}
+		if (p->kind != DRPC__KIND_MESSAGE) {
+			continue;
+		}
+		codec_request(client ? method[p->sid] : "", p, &enc, &enc_len);
+		ck_assert_msg(
+		    enc_len == p->len &&
+		        (enc_len == 0 || memcmp(enc, p->body, enc_len) == 0),
+		    "%s: %s re-encodes "
+		    "differently",
+		    sc->name, pkt_desc(p, &t));
+		free(enc);
+	}
+	pktlog_destroy(pl);
+}
+
+START_TEST(test_interop_codec_golden)
+{
+	names nm;
+
+	ck_assert_uint_gt(list_transcripts(&nm), 0);
+	for (size_t i = 0; i < nm.n; i++) {
+		script *sc = script_load(nm.v[i]);
+
+		codec_check_dir(sc, sc->cbin, sc->clen, true);
+		codec_check_dir(sc, sc->sbin, sc->slen, false);
+		script_free(sc);
+	}
+}
+END_TEST
+
+// Negative int32 values take 10-byte varints; defaults are left out.
+START_TEST(test_interop_codec_int32)
+{
+	static const uint8_t neg[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	    0xff, 0xff, 0xff, 0x01, 0x10, 0x05};
+	// count = 2^32 + 5: an int32 keeps the low 32 bits, as Go's does.
+	static const uint8_t wide[] = {0x08, 0x85, 0x80, 0x80, 0x80, 0x10};
+	uint8_t              out[ECHO_REQ_MAX];
+	int32_t              count;
+	int32_t              size;
+
+	ck_assert_uint_eq(echo_stream_req_put(out, -1, 5), sizeof(neg));
+	ck_assert_mem_eq(out, neg, sizeof(neg));
+	DRPC_CHECK_OK(echo_stream_req_decode(neg, sizeof(neg), &count, &size));
+	ck_assert_int_eq(count, -1);
+	ck_assert_int_eq(size, 5);
+	DRPC_CHECK_OK(
+	    echo_stream_req_decode(wide, sizeof(wide), &count, &size));
+	ck_assert_int_eq(count, 5);
+	ck_assert_int_eq(size, 0);
+	ck_assert_uint_eq(echo_stream_req_put(out, 0, 0), 0);
+	ck_assert_uint_eq(echo_sleep_req_put(out, INT32_MIN), 11);
+	DRPC_CHECK_OK(echo_sleep_req_decode(out, 11, &count));
+	ck_assert_int_eq(count, INT32_MIN);
+	ck_assert_uint_eq(echo_sleep_req_put(out, 5000), 3);
+	ck_assert_mem_eq(out, "\x08\x88\x27", 3);
+}
+END_TEST
+
+// Unknown fields and fields of another wire type are skipped, the last
+// occurrence wins; malformed input is refused.
+START_TEST(test_interop_codec_decode)
+{
+	static const uint8_t mixed[] = {0x0a, 0x01, 'a', 0x10, 0x05, 0x1d, 1, 2,
+	    3, 4, 0x21, 1, 2, 3, 4, 5, 6, 7, 8, 0x08, 0x07, 0x0a, 0x02, 'b',
+	    'c'};
+	static const struct {
+		uint8_t b[14];
+		size_t  n;
+	} bad[] = {
+	    {{0x0a, 0x05, 'a'}, 3}, // length past the end
+	    {{0x0a}, 1},            // no length
+	    {{0x00, 0x01}, 2},      // field number 0
+	    {{0x0b, 0x0c}, 2},      // a group
+	    {{0x0e, 0x00}, 2},      // wire type 6
+	    {{0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02},
+	        11}, // 65 bits
+	    {{0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x80,
+	         0x01},
+	        12},                 // 11 bytes
+	    {{0x15, 0x01, 0x02}, 3}, // fixed32 cut short
+	};
+	const uint8_t *p;
+	size_t         n;
+	uint8_t       *enc;
+
+	DRPC_CHECK_OK(echo_msg_decode(mixed, sizeof(mixed), &p, &n));
+	ck_assert_uint_eq(n, 2);
+	ck_assert_mem_eq(p, "bc", 2);
+	DRPC_CHECK_OK(echo_msg_decode(mixed + 3, 16, &p, &n));
+	ck_assert_ptr_null(p); // only fields of other numbers or types
+	ck_assert_uint_eq(n, 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		DRPC_CHECK_ERR(
+		    echo_msg_decode(bad[i].b, bad[i].n, &p, &n), DRPC_EPROTO);
+	}
+	DRPC_CHECK_OK(echo_msg_encode(NULL, 0, &enc, &n));
+	ck_assert_uint_eq(n, 0); // proto3: an empty payload is no bytes
+	free(enc);
+}
+END_TEST
+
+// The service's own behaviour, beyond the transcripts, through a C client
+// and server joined by a socketpair.
+
+typedef struct svc {
+	sleep_obs    obs;
+	drpc_mux    *mux;
+	drpc_server *srv;
+	drpc_conn   *c;
+	size_t       threads;
+	size_t       fds;
+} svc;
+
+static void
+svc_open(svc *v)
+{
+	int sv[2];
+
+	v->threads = thread_count();
+	v->fds     = tu_fds();
+	obs_init(&v->obs);
+	DRPC_CHECK_OK(drpc_mux_create(&v->mux));
+	DRPC_CHECK_OK(echo_register_observed(v->mux, &v->obs.eo));
+	DRPC_CHECK_OK(drpc_server_create(&v->srv, v->mux, NULL));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	DRPC_CHECK_OK(drpc_server_serve_fd(v->srv, sv[1]));
+	DRPC_CHECK_OK(drpc_conn_create_fd(&v->c, sv[0], NULL));
+}
+
+static void
+svc_close(svc *v)
+{
+	drpc_conn_destroy(v->c);
+	drpc_server_destroy(v->srv);
+	drpc_mux_destroy(v->mux);
+	obs_fini(&v->obs);
+	check_no_leak(v->threads, v->fds);
+}
+
+// Negative count, size or millis fail with code 3; Sleep(0) sleeps not.
+START_TEST(test_interop_service_arguments)
+{
+	static const char *const m_stream = "/interop.Echo/ServerStream";
+	static const char *const m_sleep  = "/interop.Echo/Sleep";
+	svc                      v;
+	outcome                  o = {0};
+	uint8_t                  r[3][ECHO_REQ_MAX];
+	size_t                   n[3];
+
+	svc_open(&v);
+	n[0] = echo_stream_req_put(r[0], -1, 5);
+	n[1] = echo_stream_req_put(r[1], 1, -5);
+	n[2] = echo_sleep_req_put(r[2], -1);
+	for (int i = 0; i < 3; i++) {
+		call_check(&o, v.c,
+		    &(call){.method = i < 2 ? m_stream : m_sleep,
+		        .req        = r[i],
+		        .req_len    = n[i],
+		        .want_rv    = DRPC_EINVAL,
+		        .want_code  = ECHO_CODE_INVALID_ARGUMENT,
+		        .want_text  = i < 2 ? "negative count or size"
+		                            : "negative millis"});
+	}
+	n[0] = echo_sleep_req_put(r[0], 0);
+	call_check(&o, v.c,
+	    &(call){.method = m_sleep,
+	        .req        = r[0],
+	        .req_len    = n[0],
+	        .want       = "slept",
+	        .want_len   = 5});
+	fail_call(&o, v.c, 0, "no code", DRPC_EREMOTE);
+	ck_assert_msg(!o.failed, "%s", o.why);
+	svc_close(&v);
+}
+END_TEST
+
+// A request that is no protobuf fails as Go's does (code 0, protobuf's
+// text) and the connection goes on; a non-canonical one is answered in
+// canonical form.
+START_TEST(test_interop_service_bad_requests)
+{
+	static const uint8_t bad[] = {0x0a, 0x05, 'a'};
+	static const uint8_t dup[] = {
+	    0x0a, 0x01, 'a', 0x10, 0x01, 0x0a, 0x02, 'b', 'c'};
+	svc     v;
+	outcome o = {0};
+
+	svc_open(&v);
+	call_check(&o, v.c,
+	    &(call){.method = "/interop.Echo/Unary",
+	        .req        = bad,
+	        .req_len    = sizeof(bad),
+	        .want_rv    = DRPC_EREMOTE,
+	        .want_code  = 0,
+	        .want_text  = "proto: cannot parse invalid wire-format data"});
+	call_check(&o, v.c,
+	    &(call){.method = "/interop.Echo/Unary",
+	        .req        = dup,
+	        .req_len    = sizeof(dup),
+	        .want       = "bc",
+	        .want_len   = 2});
+	unary_str(&o, v.c, "still here");
+	ck_assert_msg(!o.failed, "%s", o.why);
+	svc_close(&v);
+}
+END_TEST
+
+// Metadata lists the pairs sorted by key, without the deadline entry the
+// library adds for a context with a deadline; none gives an empty reply.
+START_TEST(test_interop_service_metadata)
+{
+	drpc_md_pair md[] = {drpc_md_str("zeta", "last"),
+	    drpc_md_str("a", "first"), drpc_md_str("ab", "")};
+	svc          v;
+	outcome      o = {0};
+	drpc_ctx    *ctx;
+
+	svc_open(&v);
+	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 30000));
+	call_check(&o, v.c,
+	    &(call){.method = "/interop.Echo/Metadata",
+	        .req        = (const uint8_t *) "",
+	        .ctx        = ctx,
+	        .opts       = &(drpc_call_opts){md, 3},
+	        .want       = "a=first\nab=\nzeta=last\n",
+	        .want_len   = 22});
+	metadata(&o, v.c, NULL, 0, "");
+	drpc_ctx_destroy(ctx);
+	ck_assert_msg(!o.failed, "%s", o.why);
+	svc_close(&v);
+}
+END_TEST
+
+// A Sleep whose client gives up (deadline) is interrupted on the server.
+START_TEST(test_interop_service_sleep_deadline)
+{
+	svc       v;
+	outcome   o = {0};
+	uint8_t   r[ECHO_REQ_MAX];
+	size_t    n = echo_sleep_req_put(r, 5000);
+	drpc_ctx *ctx;
+	int64_t   start;
+
+	svc_open(&v);
+	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 50));
+	start = drpc_now_ns();
+	call_check(&o, v.c,
+	    &(call){.method = "/interop.Echo/Sleep",
+	        .req        = r,
+	        .req_len    = n,
+	        .ctx        = ctx,
+	        .want_rv    = DRPC_ETIMEDOUT});
+	drpc_ctx_destroy(ctx);
+	ck_assert_msg(!o.failed, "%s", o.why);
+	ck_assert(obs_wait(
+	    &v.obs, &v.obs.done, 1, start + CANCEL_TIMEOUT_MS * NS_PER_MS));
+	ck_assert_int_ne(v.obs.why, DRPC_OK);
+	svc_close(&v);
+}
+END_TEST
+
+Suite *
+interop_suite(void)
+{
+	Suite *s       = suite_create("interop");
+	TCase *srv     = tcase_create("server");
+	TCase *cli     = tcase_create("client");
+	TCase *codec   = tcase_create("codec");
+	TCase *service = tcase_create("service");
+	names  nm;
+
+	// The directory is read again by each test, which fails loudly if
+	// it has gone; here a missing directory just adds no loop tests.
+	tcase_add_test(srv, test_interop_transcripts_present);
+	tcase_add_loop_test(
+	    srv, test_interop_server, 0, (int) list_transcripts(&nm));
+	tcase_add_test(cli, test_interop_client_cases_cover);
+	tcase_add_loop_test(
+	    cli, test_interop_client, 0, (int) (3 * N_CLIENT_CASES));
+	tcase_add_test(codec, test_interop_codec_golden);
+	tcase_add_test(codec, test_interop_codec_int32);
+	tcase_add_test(codec, test_interop_codec_decode);
+	tcase_add_test(service, test_interop_service_arguments);
+	tcase_add_test(service, test_interop_service_bad_requests);
+	tcase_add_test(service, test_interop_service_metadata);
+	tcase_add_test(service, test_interop_service_sleep_deadline);
+	tcase_set_timeout(srv, 60);
+	tcase_set_timeout(cli, 60);
+	tcase_set_timeout(codec, 60);
+	tcase_set_timeout(service, 60);
+	suite_add_tcase(s, srv);
+	suite_add_tcase(s, cli);
+	suite_add_tcase(s, codec);
+	suite_add_tcase(s, service);
+	return s;
+}
