@@ -2,6 +2,7 @@
 // dialing it over loopback TCP and unix sockets, every kind of call,
 // metadata, deadlines, status codes, limits and shutdown.
 #include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <drpc/drpc.h>
 
 #include "platform/thread.h"
+#include "transport/addr.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -729,6 +731,81 @@ START_TEST(test_api_bad_args)
 }
 END_TEST
 
+// The log hook hears of a connection a peer broke with garbage.
+typedef struct log_sink {
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	char            last[512]; // guarded by mu
+	int             warns;
+} log_sink;
+
+static void
+log_collect(void *arg, drpc_log_level level, const char *msg)
+{
+	log_sink *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	if (level == DRPC_LOG_WARN) {
+		l->warns++;
+		snprintf(l->last, sizeof(l->last), "%s", msg);
+		pthread_cond_broadcast(&l->cv);
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+START_TEST(test_api_log_hook)
+{
+	log_sink         l  = {.mu = PTHREAD_MUTEX_INITIALIZER,
+		     .cv = PTHREAD_COND_INITIALIZER};
+	drpc_server_opts so = {.log = log_collect, .log_arg = &l};
+	fixture          f;
+	int              fd;
+	static const uint8_t garbage[] = {0x05, 0xff, 0xff, 0xff, 0xff, 0xff,
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x01, 0x00};
+
+	fixture_start(&f, listen_addr(0), &so);
+	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
+	ck_assert_int_eq(write(fd, garbage, sizeof(garbage)),
+	    (ssize_t) sizeof(garbage));
+	pthread_mutex_lock(&l.mu);
+	while (l.warns == 0) {
+		pthread_cond_wait(&l.cv, &l.mu);
+	}
+	pthread_mutex_unlock(&l.mu);
+	ck_assert_msg(strstr(l.last, "malformed varint") != NULL, "log: %s",
+	    l.last);
+	close(fd);
+	fixture_stop(&f);
+}
+END_TEST
+
+// A peer that vanishes never kills the process with SIGPIPE: sends fail
+// with Unavailable instead.
+START_TEST(test_api_no_sigpipe)
+{
+	fixture      f;
+	drpc_conn   *c;
+	drpc_stream *s;
+	char         buf[4096] = {0};
+	drpc_err     rv = DRPC_OK;
+
+	signal(SIGPIPE, SIG_DFL);
+	fixture_start(&f, listen_addr(1), NULL);
+	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Bidi", NULL));
+	fixture_stop(&f); // the server and its connections are gone
+	for (int i = 0; i < 10000 && rv == DRPC_OK; i++) {
+		rv = drpc_stream_send(s, buf, sizeof(buf));
+	}
+	// The shutdown cancelled the call (EOF: the peer ended the stream)
+	// or the connection went first (Unavailable); either way, alive.
+	ck_assert_msg(rv == DRPC_EOF || rv == DRPC_EUNAVAIL, "send: %s",
+	    drpc_err_name(rv));
+	drpc_stream_destroy(s);
+	drpc_conn_destroy(c);
+}
+END_TEST
+
 Suite *
 api_suite(void)
 {
@@ -751,6 +828,8 @@ api_suite(void)
 	tcase_add_test(life, test_api_one_stream_mode);
 	tcase_add_test(life, test_api_shutdown_graceful);
 	tcase_add_test(life, test_api_shutdown_deadline);
+	tcase_add_test(life, test_api_log_hook);
+	tcase_add_test(life, test_api_no_sigpipe);
 	tcase_set_timeout(calls, 30);
 	tcase_set_timeout(load, 120);
 	tcase_set_timeout(life, 30);
