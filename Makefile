@@ -48,9 +48,10 @@ PB_LIBS      = $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lpro
 
 LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC := $(sort $(wildcard test/*.c))
+TEST_SRC := $(sort $(filter-out test/stress.c,$(wildcard test/*.c)) \
+	$(wildcard test/fuzz/*_harness.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-CMDS     := drpc-dump example-server example-client
+CMDS     := drpc-dump example-server example-client drpc-bench
 CMD_BINS := $(CMDS:%=$(BUILD)/bin/%)
 
 STATIC := $(BUILD)/libdrpc.a
@@ -60,7 +61,7 @@ TESTS  := $(BUILD)/test/check_drpc
 DEPS_STAMP := build/.deps-ok
 
 .PHONY: all lib check test asan tsan valgrind fuzz run install uninstall \
-	clean deps help headers format format-check
+	clean deps help headers format format-check bench
 .DEFAULT_GOAL := all
 # Keep object files make would otherwise treat as intermediate.
 .SECONDARY:
@@ -75,7 +76,7 @@ help:
 	@echo "make check        run every Check suite"
 	@echo "make asan / tsan  the suites under ASan+UBSan / ThreadSanitizer"
 	@echo "make valgrind     the suites under valgrind memcheck"
-	@echo "make fuzz         libFuzzer on the wire layer (FUZZ_SECONDS=60)"
+	@echo "make fuzz         libFuzzer: wire, server conn, client conn (FUZZ_SECONDS=60 each)"
 	@echo "make install      PREFIX=/usr/local: headers, libraries, drpc.pc"
 	@echo "make clean"
 
@@ -94,7 +95,8 @@ $(BUILD)/lib/platform/thread.o: CPPFLAGS += -D_GNU_SOURCE
 
 $(BUILD)/test/%.o: test/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -DDRPC_SHARED_DIR='"$(SHARED)"' $(CFLAGS) \
+	$(CC) $(CPPFLAGS) -DDRPC_SHARED_DIR='"$(SHARED)"' \
+		-DDRPC_SOURCE_DIR='"$(CURDIR)"' $(CFLAGS) \
 		$(CHECK_CFLAGS) -c -o $@ $<
 
 $(STATIC): $(LIB_OBJ)
@@ -127,7 +129,7 @@ tsan:
 	CK_TIMEOUT_MULTIPLIER=8 $(MAKE) VARIANT=tsan check
 
 valgrind: $(TESTS)
-	CK_FORK=no CK_TIMEOUT_MULTIPLIER=20 valgrind --quiet \
+	DRPC_TEST_NO_TIMING=1 CK_FORK=no CK_TIMEOUT_MULTIPLIER=20 valgrind --quiet \
 		--leak-check=full --show-leak-kinds=definite,indirect,possible \
 		--errors-for-leak-kinds=definite,indirect,possible \
 		--error-exitcode=1 $(TESTS)
@@ -138,24 +140,31 @@ run: $(BUILD)/bin/drpc-dump
 	$(BUILD)/bin/drpc-dump $(SHARED)/interop/transcripts/metadata.client.bin
 	$(BUILD)/bin/drpc-dump $(SHARED)/interop/transcripts/metadata.server.bin
 
-# libFuzzer: wire parsing, packet assembly and metadata decoding, seeded with
-# the recorded transcripts. The corpus grows under build/fuzz/corpus.
+# libFuzzer: the wire layer, and whole server- and client-side connections,
+# seeded with the recorded transcripts. Each target runs FUZZ_SECONDS; the
+# corpora grow under build/fuzz/. Inputs worth keeping go in
+# test/fuzz/regressions/, which the Check suite replays on every run.
 FUZZ_SECONDS ?= 60
-FUZZ_BIN     := build/fuzz/fuzz_wire
+FUZZ_TARGETS := fuzz_wire fuzz_conn_server fuzz_conn_client
 FUZZ_FLAGS   := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib
+	-fno-sanitize-recover=all -D_POSIX_C_SOURCE=200809L -D_GNU_SOURCE \
+	-Iinclude -Ilib -Itest/fuzz -pthread
+FUZZ_HARNESS := $(wildcard test/fuzz/*_harness.c)
 
-$(FUZZ_BIN): test/fuzz/fuzz_wire.c $(LIB_SRC) | $(DEPS_STAMP)
+build/fuzz/%: test/fuzz/%.c $(FUZZ_HARNESS) $(LIB_SRC) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $^ $(PB_LIBS)
 
-fuzz: $(FUZZ_BIN)
-	@mkdir -p build/fuzz/corpus
-	cp $(SHARED)/interop/transcripts/*.bin build/fuzz/corpus/
-	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=70000 \
-		-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-		-artifact_prefix=build/fuzz/ \
-		build/fuzz/corpus test/fuzz/regressions
+fuzz: $(FUZZ_TARGETS:%=build/fuzz/%)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus-$$t && \
+		cp $(SHARED)/interop/transcripts/*.bin build/fuzz/corpus-$$t/ && \
+		echo "== $$t, $(FUZZ_SECONDS) s" && \
+		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=70000 \
+			-timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix=build/fuzz/$$t- \
+			build/fuzz/corpus-$$t test/fuzz/regressions || exit 1; \
+	done
 
 install: lib $(CMD_BINS)
 	install -d $(DESTDIR)$(PREFIX)/include/drpc $(DESTDIR)$(PREFIX)/lib \
@@ -179,7 +188,8 @@ uninstall:
 headers: | $(DEPS_STAMP)
 	@for h in include/drpc/*.h; do \
 		echo "#include <drpc/$$(basename $$h)>" | \
-		$(CC) $(CPPFLAGS) $(BASE_CFLAGS) -x c -fsyntax-only - || exit 1; \
+		$(CC) $(filter-out -MMD -MP,$(CPPFLAGS)) $(BASE_CFLAGS) \
+			-x c -fsyntax-only - || exit 1; \
 	done; echo "headers: ok"
 
 format:

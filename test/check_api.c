@@ -575,7 +575,10 @@ START_TEST(test_api_unary_parallel)
 	    NULL));
 	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
 	took = run_parallel(c, "/t.S/Slow", 1);
-	ck_assert_msg(took < 32 * 10 * 1000000 / 2,
+	// Under valgrind, which runs one thread at a time, only correctness
+	// is checked (the Makefile sets DRPC_TEST_NO_TIMING there).
+	ck_assert_msg(getenv("DRPC_TEST_NO_TIMING") != NULL ||
+		took < 32 * 10 * 1000000 / 2,
 	    "32 parallel 10 ms calls took %lld ms", (long long) (took / 1000000));
 	drpc_conn_destroy(c);
 	fixture_stop(&f);

@@ -13,8 +13,8 @@ idmap_hash(uint64_t id, size_t cap)
 void *
 drpc__idmap_get(const drpc__idmap *m, uint64_t id)
 {
-	if (m->n == 0) {
-		return NULL;
+	if (m->n == 0 || id == 0) {
+		return NULL; // 0 marks an empty slot: it is never a key
 	}
 	for (size_t i = idmap_hash(id, m->cap);; i = (i + 1) & (m->cap - 1)) {
 		if (m->slots[i].id == id) {
@@ -101,8 +101,8 @@ idmap_remove_at(drpc__idmap *m, size_t i)
 void *
 drpc__idmap_del(drpc__idmap *m, uint64_t id)
 {
-	if (m->n == 0) {
-		return NULL;
+	if (m->n == 0 || id == 0) {
+		return NULL; // 0 marks an empty slot: it is never a key
 	}
 	for (size_t i = idmap_hash(id, m->cap);; i = (i + 1) & (m->cap - 1)) {
 		if (m->slots[i].id == id) {

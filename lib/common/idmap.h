@@ -22,14 +22,15 @@ typedef struct drpc__idmap {
 	size_t            n;
 } drpc__idmap;
 
-// drpc__idmap_get returns the value of id, or NULL.
+// drpc__idmap_get returns the value of id, or NULL (always for id 0).
 void *drpc__idmap_get(const drpc__idmap *m, uint64_t id);
 
 // drpc__idmap_put adds id (nonzero, not present) with val.
 // Errors: DRPC_ENOMEM.
 drpc_err drpc__idmap_put(drpc__idmap *m, uint64_t id, void *val);
 
-// drpc__idmap_del removes id and returns its value (NULL if absent).
+// drpc__idmap_del removes id and returns its value (NULL if absent, and
+// for id 0, which a peer may well send).
 void *drpc__idmap_del(drpc__idmap *m, uint64_t id);
 
 // drpc__idmap_take_any removes and returns some entry's value, or NULL when
