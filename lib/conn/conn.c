@@ -31,6 +31,14 @@ typedef struct pending_invoke {
 	drpc__md  md;
 } pending_invoke;
 
+// A new server stream, registered but not yet handed to on_invoke.
+typedef struct ready_invoke {
+	drpc__stream *s;
+	drpc__md      md;
+	uint8_t      *name; // malloc'd copy
+	size_t        name_len;
+} ready_invoke;
+
 struct drpc__conn {
 	// Immutable after create.
 	drpc__conn_opts opts;
@@ -44,6 +52,9 @@ struct drpc__conn {
 	drpc__frame_reader fr;
 	drpc__idmap        pending; // id -> pending_invoke
 	uint64_t           last_invoke;
+	ready_invoke      *ready; // new streams for on_invoke, in order
+	size_t             nready;
+	size_t             ready_cap;
 
 	// open_mu orders client stream opens: an id is taken and its Invoke
 	// appended under it, so ids reach the wire strictly increasing (as
@@ -66,6 +77,7 @@ struct drpc__conn {
 };
 
 static void *reader_main(void *arg);
+static void  reader_flush_ready(void *arg);
 
 static void
 conn_hold(drpc__conn *c)
@@ -211,6 +223,8 @@ drpc__conn_create(
 	drpc__cond_init(&c->slot_cv);
 	drpc__frame_reader_init(
 	    &c->fr, drpc__transport_read, tr, c->opts.max_msg_size);
+	c->fr.before_read     = reader_flush_ready;
+	c->fr.before_read_arg = c;
 	c->w.wait_hook     = c->opts.send_wait_hook;
 	c->w.wait_hook_arg = c->opts.send_wait_hook_arg;
 	rv = drpc__writer_start(&c->w, tr, c->opts.writer_limit,
@@ -490,6 +504,58 @@ reader_refuse(drpc__conn *c, uint64_t id, const char *why)
 	drpc__buf_fini(&body);
 }
 
+// reader_flush_ready hands every new stream to on_invoke. The reader does
+// it only when it is about to wait for more bytes (or its queue is long):
+// by then the request that usually follows an Invoke in the same read is
+// already in the stream's ring, so the handler thread it wakes finds it
+// and need not be woken a second time.
+static void
+reader_flush_ready(void *arg)
+{
+	drpc__conn *c = arg;
+
+	for (size_t i = 0; i < c->nready; i++) {
+		ready_invoke     *r    = &c->ready[i];
+		drpc__invoke_info info = {drpc__stream_id(r->s), r->name,
+		    r->name_len, r->md};
+
+		c->opts.on_invoke(c->opts.arg, r->s, &info);
+		free(r->name);
+	}
+	c->nready = 0;
+}
+
+#define READER_READY_MAX 64
+
+static drpc_err
+reader_queue_ready(drpc__conn *c, drpc__stream *s, drpc__invoke_info *info)
+{
+	ready_invoke *r;
+
+	if (c->nready == READER_READY_MAX) {
+		reader_flush_ready(c);
+	}
+	if (c->ready == NULL &&
+	    (c->ready = calloc(READER_READY_MAX, sizeof(*c->ready))) == NULL) {
+		goto now;
+	}
+	r = &c->ready[c->nready];
+	if ((r->name = malloc(info->name_len + 1)) == NULL) {
+		goto now;
+	}
+	memcpy(r->name, info->name, info->name_len);
+	r->name[info->name_len] = '\0';
+	r->name_len = info->name_len;
+	r->s        = s;
+	r->md       = info->md;
+	c->nready++;
+	return DRPC_OK;
+
+now: // no memory to defer: hand it over at once
+	c->opts.on_invoke(c->opts.arg, s, info);
+	return DRPC_OK;
+}
+
 // reader_start_stream creates and registers a server stream before the
 // next frame is read, so the request that follows finds it.
 static drpc_err
@@ -524,8 +590,7 @@ reader_start_stream(drpc__conn *c, uint64_t id, const uint8_t *name,
 		// already ended it; the handler still sees it and returns.
 		rv = DRPC_OK;
 	}
-	c->opts.on_invoke(c->opts.arg, s, &info);
-	return DRPC_OK;
+	return reader_queue_ready(c, s, &info);
 }
 
 static drpc_err
@@ -634,5 +699,8 @@ reader_main(void *arg)
 	}
 	// A clean end of input is the peer closing: report it as closed.
 	conn_terminate(c, rv == DRPC_EOF ? DRPC_ECLOSED : rv);
+	reader_flush_ready(c); // their handlers see the end and return
+	free(c->ready);
+	c->ready = NULL;
 	return NULL;
 }

@@ -1,3 +1,4 @@
+#include <sched.h>
 #include <string.h>
 
 #include "mux/writer.h"
@@ -331,6 +332,25 @@ writer_fail_locked(drpc__writer *w, drpc_err rv)
 	drpc__mutex_lock(&w->mu);
 }
 
+// WRITER_LINGER_NS is how long the drain thread stays awake after a write
+// before sleeping. A reply's Message and its CloseSend, or a burst of
+// sends, are appended a few microseconds apart; catching them awake saves
+// a sleep and a wake-up (tens of microseconds on these VMs) per packet.
+// It yields the CPU while it waits, so a sender on the same CPU runs.
+#define WRITER_LINGER_NS 20000
+
+static void
+writer_linger_locked(drpc__writer *w)
+{
+	int64_t until = drpc__now_ns() + WRITER_LINGER_NS;
+
+	while (w->active.len == 0 && !w->stopped && drpc__now_ns() < until) {
+		drpc__mutex_unlock(&w->mu);
+		sched_yield();
+		drpc__mutex_lock(&w->mu);
+	}
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -342,6 +362,9 @@ writer_main(void *arg)
 		drpc_iovec iov;
 		drpc_err   rv;
 
+		if (w->active.len == 0 && !w->stopped && w->writes > 0) {
+			writer_linger_locked(w);
+		}
 		while (w->active.len == 0 && !w->stopped) {
 			w->idle = true;
 			drpc__cond_wait(&w->drain_cv, &w->mu);

@@ -74,6 +74,9 @@ reader_fill(drpc__frame_reader *r)
 			return rv;
 		}
 	}
+	if (r->before_read != NULL) {
+		r->before_read(r->before_read_arg);
+	}
 	rv = r->read(r->arg, r->buf + r->end, r->cap - r->end, &n);
 	if (rv != DRPC_OK) {
 		return rv;

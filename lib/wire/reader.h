@@ -33,6 +33,11 @@ typedef struct drpc__frame_reader {
 	size_t        end;   // one past the last byte read
 	uint64_t      offset; // input offset of buf[start], for diagnostics
 	drpc_err      sticky; // first error; DRPC_OK until then
+	// before_read, if set, is called each time the reader is about to call
+	// read for more bytes (and so may block): its owner's moment to hand
+	// over work gathered from the bytes already parsed.
+	void (*before_read)(void *arg);
+	void *before_read_arg;
 } drpc__frame_reader;
 
 // drpc__frame_reader_init prepares r to read from read(arg, ...).
