@@ -185,18 +185,43 @@ stream_terminate_locked(drpc__stream *s, drpc_err recv_err, drpc_err send_err)
 	}
 }
 
+// stream_deadline_error_locked ends a server stream whose deadline (the
+// client's, propagated) passed with an Error carrying DeadlineExceeded (4)
+// rather than a bare Cancel: the server's copy of the deadline fires a
+// transit time before the client's, and a Cancel would make the client
+// report Canceled for what is a deadline.
+static void
+stream_deadline_error_locked(drpc__stream *s)
+{
+	static const char text[] = "deadline exceeded";
+	drpc__buf         body   = {0};
+	drpc__packet      pkt    = {.kind = DRPC__KIND_ERROR};
+
+	drpc__writer_wake(s->w, &s->ws); // stop a message in progress
+	if (drpc__errbody_append(&body, DRPC_ETIMEDOUT, text,
+		sizeof(text) - 1) == DRPC_OK) {
+		pkt.data = body.data;
+		pkt.len  = body.len;
+		(void) drpc__writer_send(s->w, &s->ws, &pkt, 1, true, 0);
+	}
+	drpc__buf_fini(&body);
+}
+
 void
 drpc__stream_cancel(drpc__stream *s, drpc_err why)
 {
-
 	drpc__mutex_lock(&s->mu);
 	if (s->terminated) {
 		drpc__mutex_unlock(&s->mu);
 		return;
 	}
-	// First the Cancel: it cuts off a large message in progress (abort)
+	// First tell the peer: it cuts off a large message in progress (abort)
 	// instead of waiting for it; the peer drops the partial packet.
-	drpc__writer_cancel(s->w, &s->ws);
+	if (!s->is_client && why == DRPC_ETIMEDOUT) {
+		stream_deadline_error_locked(s);
+	} else {
+		drpc__writer_cancel(s->w, &s->ws);
+	}
 	// Then locally: queued messages are dropped, everyone wakes.
 	s->cancel_err = why;
 	drpc__ring_clear(&s->ring);
@@ -623,6 +648,12 @@ stream_on_packet(drpc__stream *s, const drpc__packet *pkt)
 		stream_cancel_owned_ctx(s);
 		return DRPC_OK;
 	case DRPC__KIND_CANCEL:
+		if (s->is_client && s->deadline_ns != 0 &&
+		    drpc__now_ns() >= s->deadline_ns) {
+			// The peer gave up because our deadline passed.
+			drpc__stream_cancel(s, DRPC_ETIMEDOUT);
+			return DRPC_OK;
+		}
 		stream_on_remote_end(s, DRPC_ECANCELED, DRPC_EOF);
 		stream_cancel_owned_ctx(s);
 		return DRPC_OK;
