@@ -57,27 +57,72 @@ CMD_BINS := $(CMDS:%=$(BUILD)/bin/%)
 STATIC := $(BUILD)/libdrpc.a
 SHLIB  := $(BUILD)/$(LIBNAME).$(VERSION)
 TESTS  := $(BUILD)/test/check_drpc
+STRESS := $(BUILD)/test/drpc-stress
 
 DEPS_STAMP := build/.deps-ok
 
+# Code generation (docs/codegen.md). protoc-gen-drpc-c is built from
+# cmd/protoc-gen-drpc-c/ and descriptor.proto + plugin.proto, which
+# protoc-c compiles into $(GEN) at build time. Generated code never goes
+# into the tree: test protos land in $(GEN)/test, interop.proto in
+# $(GEN)/interop.
+PROTOC        ?= protoc
+PROTOC_C      ?= protoc-c
+PROTO_INCLUDE ?= /usr/include
+GEN           := $(BUILD)/gen
+PLUGIN        := $(BUILD)/bin/protoc-gen-drpc-c
+PLUGIN_OBJ    := $(patsubst %.c,$(BUILD)/%.o, \
+	$(sort $(wildcard cmd/protoc-gen-drpc-c/*.c)))
+PLUGIN_PB     := $(GEN)/google/protobuf/descriptor.pb-c \
+	$(GEN)/google/protobuf/compiler/plugin.pb-c
+# The plugin minus its main(): the codegen suite links it to call cg_run.
+PLUGIN_CORE   := $(filter-out %/main.o,$(PLUGIN_OBJ)) $(PLUGIN_PB:%=%.o)
+
+# Test protos (test/proto/): every file is generated; these have .pb-c
+# files (edge_names asks protoc-c for none) and these have services.
+TEST_PROTOS    := $(sort $(wildcard test/proto/*.proto))
+TEST_PB_NAMES  := echo echo_types edge_cpkg edge_long edge_multi \
+	edge_names_types edge_nested edge_nopkg edge_stream
+TEST_SVC_NAMES := echo edge_cpkg edge_long edge_multi edge_names \
+	edge_nested edge_nopkg edge_stream
+TEST_GEN_SRC   := $(TEST_PB_NAMES:%=$(GEN)/test/%.pb-c.c) \
+	$(TEST_SVC_NAMES:%=$(GEN)/test/%.drpc.c)
+TEST_GEN_OBJ   := $(TEST_GEN_SRC:.c=.o)
+TEST_GEN_HDR   := $(TEST_GEN_SRC:.c=.h)
+
+# interop.proto's code, for the interop tool, when ../shared has it.
+INTEROP_PROTO   := $(SHARED)/interop/interop.proto
+ifneq ($(wildcard $(INTEROP_PROTO)),)
+INTEROP_GEN_SRC := $(GEN)/interop/interop.pb-c.c $(GEN)/interop/interop.drpc.c
+INTEROP_GEN_OBJ := $(INTEROP_GEN_SRC:.c=.o)
+INTEROP_GEN_HDR := $(INTEROP_GEN_SRC:.c=.h)
+endif
+
 .PHONY: all lib check test asan tsan valgrind fuzz run install uninstall \
-	clean deps help headers format format-check bench
+	clean deps help headers format format-check bench \
+	stress stress-run stress-tsan stress-asan proto codegen-golden \
+	codegen-format-check fuzz-codegen interop-check
 .DEFAULT_GOAL := all
 # Keep object files make would otherwise treat as intermediate.
 .SECONDARY:
 
-all: lib $(CMD_BINS) $(TESTS)
+all: lib $(CMD_BINS) $(TESTS) $(STRESS) $(PLUGIN) $(DEMO) $(INTEROP_BIN)
 
 lib: $(STATIC) $(SHLIB)
 
 help:
 	@echo "make              build libdrpc.a, libdrpc.so, the tools and tests"
-	@echo "make run          the main job: decode a recorded DRPC transcript"
+	@echo "make run          the main job: the client/server demo (drpc-demo)"
+	@echo "make interop-check  drpc-interop check against drpc-interop serve"
 	@echo "make check        run every Check suite"
 	@echo "make asan / tsan  the suites under ASan+UBSan / ThreadSanitizer"
 	@echo "make valgrind     the suites under valgrind memcheck"
+	@echo "make stress       drpc-stress, release, 20 s (stress-tsan, stress-asan: 60 s)"
 	@echo "make fuzz         libFuzzer: wire, server conn, client conn (FUZZ_SECONDS=60 each)"
-	@echo "make install      PREFIX=/usr/local: headers, libraries, drpc.pc"
+	@echo "make install      PREFIX=/usr/local: headers, libraries, drpc.pc, protoc-gen-drpc-c"
+	@echo "make proto PROTO=x.proto [PROTO_PATH=dir] [PROTO_OUT=dir]"
+	@echo "                  protoc-c and protoc-gen-drpc-c code for x.proto"
+	@echo "make codegen-golden  rewrite test/codegen/ from test/proto/echo.proto"
 	@echo "make clean"
 
 deps: $(DEPS_STAMP)
@@ -112,8 +157,134 @@ $(BUILD)/bin/%: $(BUILD)/cmd/%/main.o $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
 
-$(TESTS): $(TEST_OBJ) $(STATIC)
+$(TESTS): $(TEST_OBJ) $(TEST_GEN_OBJ) $(INTEROP_GEN_OBJ) $(PLUGIN_CORE) \
+	$(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PB_LIBS)
+
+# The generator. Its own protos come from protoc-c at build time.
+$(GEN)/google/protobuf/%.pb-c.c $(GEN)/google/protobuf/%.pb-c.h: $(DEPS_STAMP)
+	@mkdir -p $(GEN)
+	$(PROTOC_C) --proto_path=$(PROTO_INCLUDE) --c_out=$(GEN) \
+		google/protobuf/$*.proto
+
+$(PLUGIN_OBJ): CPPFLAGS += -I$(GEN)
+$(PLUGIN_OBJ): $(PLUGIN_PB:%=%.h)
+
+$(PLUGIN): $(PLUGIN_OBJ) $(PLUGIN_PB:%=%.o)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+
+# Generated C builds with the project's flags, protoc-c's output included.
+$(GEN)/%.o: $(GEN)/%.c
+	$(CC) $(CPPFLAGS) -I$(GEN) $(CFLAGS) -c -o $@ $<
+
+$(GEN)/test/%.o: CPPFLAGS += -I$(GEN)/test
+$(GEN)/interop/%.o: CPPFLAGS += -I$(GEN)/interop
+
+# protoc-drpc runs protoc with both generators: $(1) is the proto path
+# (imports resolve there, and output names are relative to it), $(2) the
+# output folder, $(3) the .proto files (inside $(1)). PROTO_INCLUDE comes
+# second, for protobuf-c/protobuf-c.proto and google/protobuf/*.proto.
+protoc-drpc = $(PROTOC) --proto_path=$(1) --proto_path=$(PROTO_INCLUDE) \
+	--c_out=$(2) --drpc-c_out=$(2) \
+	--plugin=protoc-gen-drpc-c=$(PLUGIN) $(3)
+
+# The test protos, in one run; echo.desc (the descriptors protoc gives the
+# plugin) lets the codegen suite run the generator in process too.
+$(GEN)/test/.stamp: $(TEST_PROTOS) $(PLUGIN)
+	@mkdir -p $(dir $@)
+	$(call protoc-drpc,test/proto,$(GEN)/test,$(TEST_PROTOS))
+	$(PROTOC) --proto_path=test/proto --include_imports \
+		--include_source_info --descriptor_set_out=$(GEN)/test/echo.desc \
+		test/proto/echo.proto
+	@touch $@
+
+$(TEST_GEN_SRC) $(TEST_GEN_HDR) $(GEN)/test/echo.desc: $(GEN)/test/.stamp ;
+
+ifneq ($(INTEROP_GEN_SRC),)
+$(GEN)/interop/.stamp: $(INTEROP_PROTO) $(PLUGIN)
+	@mkdir -p $(dir $@)
+	$(call protoc-drpc,$(SHARED)/interop,$(GEN)/interop,$(INTEROP_PROTO))
+	@touch $@
+
+$(INTEROP_GEN_SRC) $(INTEROP_GEN_HDR): $(GEN)/interop/.stamp ;
+endif
+
+# The demo (README's main job): demo.proto's code, then drpc-demo.
+DEMO_GEN_SRC := $(GEN)/demo/demo.pb-c.c $(GEN)/demo/demo.drpc.c
+DEMO_GEN_OBJ := $(DEMO_GEN_SRC:.c=.o)
+DEMO         := $(BUILD)/bin/drpc-demo
+
+$(GEN)/demo/.stamp: cmd/drpc-demo/demo.proto $(PLUGIN)
+	@mkdir -p $(dir $@)
+	$(call protoc-drpc,cmd/drpc-demo,$(GEN)/demo,cmd/drpc-demo/demo.proto)
+	@touch $@
+
+$(DEMO_GEN_SRC) $(DEMO_GEN_SRC:.c=.h): $(GEN)/demo/.stamp ;
+$(GEN)/demo/%.o: CPPFLAGS += -I$(GEN)/demo
+$(BUILD)/cmd/drpc-demo/main.o: $(GEN)/demo/.stamp
+$(BUILD)/cmd/drpc-demo/main.o: CPPFLAGS += -I$(GEN)/demo
+
+$(DEMO): $(BUILD)/cmd/drpc-demo/main.o $(DEMO_GEN_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+
+# drpc-interop, on interop.proto's generated stubs (needs ../shared).
+INTEROP_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cmd/drpc-interop/*.c))
+INTEROP_BIN := $(if $(INTEROP_GEN_OBJ),$(BUILD)/bin/drpc-interop)
+
+$(INTEROP_OBJ): $(INTEROP_GEN_HDR)
+$(INTEROP_OBJ): CPPFLAGS += -I$(GEN)/interop
+
+$(BUILD)/bin/drpc-interop: $(INTEROP_OBJ) $(INTEROP_GEN_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+
+# Check drpc-interop against itself, multiplexed and one stream at a time.
+interop-check: $(INTEROP_BIN)
+	@test -n "$(INTEROP_BIN)" || { echo "needs $(INTEROP_PROTO)"; exit 2; }
+	@sock=unix://$(CURDIR)/build/interop-$$$$.sock; \
+	$(INTEROP_BIN) serve $$sock & pid=$$!; \
+	for i in 1 2 3 4 5 6 7 8 9 10; do \
+		test -S $${sock#unix://} && break; sleep 0.2; done; \
+	$(INTEROP_BIN) check $$sock; r1=$$?; \
+	$(INTEROP_BIN) check $$sock --one-stream; r2=$$?; \
+	kill -INT $$pid; wait $$pid; r3=$$?; \
+	test $$r1 -eq 0 -a $$r2 -eq 0 -a $$r3 -eq 0
+
+# The codegen suite includes generated headers and reads echo.desc.
+$(BUILD)/test/check_codegen.o: $(TEST_GEN_HDR) $(INTEROP_GEN_HDR) \
+	$(PLUGIN_PB:%=%.h) $(GEN)/test/echo.desc
+$(BUILD)/test/check_codegen.o: CPPFLAGS += -I$(GEN) -I$(GEN)/test \
+	-Icmd/protoc-gen-drpc-c -DDRPC_GEN_DIR='"$(CURDIR)/$(GEN)"' \
+	-DDRPC_GOLDEN_DIR='"$(CURDIR)/test/codegen"' \
+	$(if $(INTEROP_GEN_OBJ),-I$(GEN)/interop -DDRPC_HAVE_INTEROP_GEN)
+
+# make proto PROTO=dir/x.proto: x's protoc-c and DRPC code, in PROTO_OUT.
+PROTO      ?=
+PROTO_PATH ?= $(if $(PROTO),$(patsubst %/,%,$(dir $(PROTO))))
+PROTO_OUT  ?= $(GEN)/proto
+proto: $(PLUGIN)
+	@test -n "$(PROTO)" || { echo "usage: make proto PROTO=x.proto" \
+		"[PROTO_PATH=dir] [PROTO_OUT=dir]" >&2; exit 2; }
+	@mkdir -p $(PROTO_OUT)
+	$(call protoc-drpc,$(PROTO_PATH),$(PROTO_OUT),$(PROTO))
+
+# The golden files of the codegen suite, from test/proto/echo.proto.
+codegen-golden: $(GEN)/test/.stamp
+	cp $(GEN)/test/echo.drpc.h $(GEN)/test/echo.drpc.c test/codegen/
+
+# protoc-gen-drpc-c's output is laid out as clang-format lays it out
+# (protoc-c's is not).
+codegen-format-check: $(GEN)/test/.stamp $(INTEROP_GEN_SRC)
+	@for f in test/codegen/*.drpc.[ch] $(GEN)/test/*.drpc.[ch] \
+		$(filter %.drpc.c %.drpc.h,$(INTEROP_GEN_SRC) $(INTEROP_GEN_HDR)); do \
+		clang-format --dry-run -Werror $$f || exit 1; \
+	done; echo "codegen-format-check: ok"
+
+# The stress program is not a Check suite: test/stress.c has its own main.
+$(STRESS): $(BUILD)/test/stress.o $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
 
 # The suites run from the project's root, so tests find ../shared.
 check test: $(TESTS)
@@ -128,17 +299,35 @@ tsan:
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/test/tsan.supp" \
 	CK_TIMEOUT_MULTIPLIER=8 $(MAKE) VARIANT=tsan check
 
+# drpc-stress (test/stress.c): 64 threads, every kind of call, random
+# sizes, deadlines and cancels, every byte checked; bounded by its watchdog.
+STRESS_SECONDS ?= 20
+STRESS_ARGS    ?=
+stress-run: $(STRESS)
+	$(STRESS) --seconds $(STRESS_SECONDS) $(STRESS_ARGS)
+
+stress:
+	$(MAKE) VARIANT=release BUILD=build/release STRESS_SECONDS=20 stress-run
+
+stress-tsan:
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/test/tsan.supp" \
+	$(MAKE) VARIANT=tsan BUILD=build/tsan STRESS_SECONDS=60 stress-run
+
+stress-asan:
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	$(MAKE) VARIANT=asan BUILD=build/asan STRESS_SECONDS=60 stress-run
+
 valgrind: $(TESTS)
 	DRPC_TEST_NO_TIMING=1 CK_FORK=no CK_TIMEOUT_MULTIPLIER=20 valgrind --quiet \
+		--max-threads=2000 \
 		--leak-check=full --show-leak-kinds=definite,indirect,possible \
 		--errors-for-leak-kinds=definite,indirect,possible \
 		--error-exitcode=1 $(TESTS)
 
-# The main job (until the client/server demo exists): decode a recorded
-# Go DRPC conversation, both directions.
-run: $(BUILD)/bin/drpc-dump
-	$(BUILD)/bin/drpc-dump $(SHARED)/interop/transcripts/metadata.client.bin
-	$(BUILD)/bin/drpc-dump $(SHARED)/interop/transcripts/metadata.server.bin
+# The main job: the demo, a server and a client on generated stubs.
+run: $(DEMO)
+	$(DEMO)
 
 # libFuzzer: the wire layer, and whole server- and client-side connections,
 # seeded with the recorded transcripts. Each target runs FUZZ_SECONDS; the
@@ -166,7 +355,37 @@ fuzz: $(FUZZ_TARGETS:%=build/fuzz/%)
 			build/fuzz/corpus-$$t test/fuzz/regressions || exit 1; \
 	done
 
-install: lib $(CMD_BINS)
+# libFuzzer on protoc-gen-drpc-c's request handling, seeded with the
+# requests protoc makes for test/proto/ (captured by a stand-in plugin).
+FUZZ_CODEGEN_SRC := test/fuzz/fuzz_codegen.c \
+	$(filter-out %/main.c,$(wildcard cmd/protoc-gen-drpc-c/*.c))
+
+build/fuzz/fuzz_codegen: $(FUZZ_CODEGEN_SRC) $(PLUGIN_PB:%=%.c) \
+	| $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -I$(GEN) -Icmd/protoc-gen-drpc-c -o $@ $^ $(PB_LIBS)
+
+fuzz-codegen: build/fuzz/fuzz_codegen
+	@mkdir -p build/fuzz/corpus-codegen
+	printf '#!/bin/sh\ncat > "$$CAPTURE"\n' > build/fuzz/capture.sh
+	chmod +x build/fuzz/capture.sh
+	for p in $(TEST_PROTOS); do \
+		CAPTURE=build/fuzz/corpus-codegen/$$(basename $$p).req \
+		$(PROTOC) --proto_path=test/proto --proto_path=$(PROTO_INCLUDE) \
+			--plugin=protoc-gen-cap=build/fuzz/capture.sh \
+			--cap_out=build/fuzz $$p || exit 1; \
+	done
+	build/fuzz/fuzz_codegen -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=65536 -timeout=20 -rss_limit_mb=2048 \
+		-print_final_stats=1 -artifact_prefix=build/fuzz/fuzz_codegen- \
+		build/fuzz/corpus-codegen
+
+# Benchmarks against plain TCP (docs/benchmarks.md); under 3 minutes.
+# Pinned figures: taskset -c 0 $(BUILD)/bin/drpc-bench
+bench: $(BUILD)/bin/drpc-bench
+	$(BUILD)/bin/drpc-bench
+
+install: lib $(CMD_BINS) $(PLUGIN)
 	install -d $(DESTDIR)$(PREFIX)/include/drpc $(DESTDIR)$(PREFIX)/lib \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/drpc/*.h $(DESTDIR)$(PREFIX)/include/drpc/
@@ -174,7 +393,7 @@ install: lib $(CMD_BINS)
 	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf $(LIBNAME).$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/$(LIBNAME)
-	install -m 755 $(CMD_BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(CMD_BINS) $(PLUGIN) $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 		drpc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/drpc.pc
 
@@ -182,7 +401,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/drpc
 	rm -f $(DESTDIR)$(PREFIX)/lib/libdrpc.* \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig/drpc.pc \
-		$(CMDS:%=$(DESTDIR)$(PREFIX)/bin/%)
+		$(CMDS:%=$(DESTDIR)$(PREFIX)/bin/%) \
+		$(DESTDIR)$(PREFIX)/bin/protoc-gen-drpc-c
 
 # Every public header compiles on its own.
 headers: | $(DEPS_STAMP)
@@ -194,9 +414,11 @@ headers: | $(DEPS_STAMP)
 
 format:
 	clang-format -i $(LIB_SRC) $(wildcard lib/*/*.h include/drpc/*.h \
-		cmd/*/*.c test/*.c test/*.h test/fuzz/*.c)
+		cmd/*/*.c cmd/*/*.h test/*.c test/*.h test/fuzz/*.c)
 
 clean:
 	rm -rf build/release build/debug build/asan build/tsan build/fuzz
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CMDS:%=$(BUILD)/cmd/%/main.d)
+-include $(BUILD)/test/stress.d
+-include $(PLUGIN_OBJ:.o=.d) $(TEST_GEN_OBJ:.o=.d) $(INTEROP_GEN_OBJ:.o=.d)

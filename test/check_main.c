@@ -22,9 +22,11 @@ main(void)
 	srunner_add_suite(sr, ctx_suite());
 	srunner_add_suite(sr, cancel_suite());
 	srunner_add_suite(sr, api_suite());
+	srunner_add_suite(sr, limits_suite());
 	srunner_add_suite(sr, fuzz_suite());
 	srunner_add_suite(sr, idmap_suite());
 	srunner_add_suite(sr, interop_suite());
+	srunner_add_suite(sr, codegen_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -17,8 +17,10 @@ Suite *conn_errors_suite(void);
 Suite *ctx_suite(void);
 Suite *cancel_suite(void);
 Suite *api_suite(void);
+Suite *limits_suite(void);
 Suite *fuzz_suite(void);
 Suite *idmap_suite(void);
 Suite *interop_suite(void);
+Suite *codegen_suite(void);
 
 #endif // DRPC_TEST_SUITES_H
