@@ -73,8 +73,7 @@ drpc_conn_create_fd(drpc_conn **cp, int fd, const drpc_conn_opts *o)
 		return rv;
 	}
 	if ((rv = drpc_conn_create(cp, tr, o)) != DRPC_OK) {
-		free(tr->impl); // the fd stays the caller's
-		free(tr);
+		drpc__transport_release_fd(tr); // the fd stays the caller's
 	}
 	return rv;
 }

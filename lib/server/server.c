@@ -422,8 +422,7 @@ drpc_server_serve_fd(drpc_server *srv, int fd)
 		return rv;
 	}
 	if ((rv = drpc_server_serve_transport(srv, tr)) != DRPC_OK) {
-		free(tr->impl); // the fd stays the caller's
-		free(tr);
+		drpc__transport_release_fd(tr); // the fd stays the caller's
 	}
 	return rv;
 }

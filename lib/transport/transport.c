@@ -151,6 +151,17 @@ fd_shutdown(void *impl)
 	(void) shutdown(f->fd, SHUT_RDWR);
 }
 
+// drpc__transport_release_fd frees an fd transport that no connection
+// took, leaving the fd open: it still belongs to the caller.
+void
+drpc__transport_release_fd(drpc_transport *t)
+{
+	if (t != NULL) {
+		free(t->impl);
+		free(t);
+	}
+}
+
 static void
 fd_close(void *impl)
 {

@@ -9,6 +9,11 @@ struct drpc_transport {
 	void              *impl;
 };
 
+// drpc__transport_release_fd frees a transport made by
+// drpc_transport_create_fd without closing its fd: for when handing the
+// transport on failed and the fd stays the caller's.
+void drpc__transport_release_fd(drpc_transport *t);
+
 // drpc__transport_read is a drpc__read_fn (wire/reader.h) over a transport.
 drpc_err drpc__transport_read(void *tr, uint8_t *buf, size_t cap, size_t *n);
 
