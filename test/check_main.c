@@ -19,6 +19,7 @@ main(void)
 	srunner_add_suite(sr, transcript_suite());
 	srunner_add_suite(sr, conn_suite());
 	srunner_add_suite(sr, conn_errors_suite());
+	srunner_add_suite(sr, faults_suite());
 	srunner_add_suite(sr, ctx_suite());
 	srunner_add_suite(sr, cancel_suite());
 	srunner_add_suite(sr, api_suite());

@@ -14,6 +14,7 @@ Suite *reader_suite(void);
 Suite *transcript_suite(void);
 Suite *conn_suite(void);
 Suite *conn_errors_suite(void);
+Suite *faults_suite(void);
 Suite *ctx_suite(void);
 Suite *cancel_suite(void);
 Suite *api_suite(void);

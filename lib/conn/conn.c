@@ -315,7 +315,8 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 	    .ctx          = ctx,
 	    .owns_ctx     = c->opts.is_server,
 	    .w            = &c->w,
-	    .owner        = {conn_forget, conn_rele, c},
+	    .owner        = {conn_forget, conn_rele,
+		       c->opts.is_server ? reader_flush_ready : NULL, c},
 	};
 	drpc__stream *s;
 	drpc_err      rv;

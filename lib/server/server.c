@@ -73,6 +73,7 @@ struct drpc_server {
 	srv_job     *head;
 	srv_job     *tail;
 	size_t       idle;     // workers waiting on work_cv
+	size_t       queued;   // jobs in the queue
 	size_t       running;  // handlers running
 	srv_worker  *workers;  // live workers
 	srv_worker  *retired;  // exited, to be joined by the reaper
@@ -198,6 +199,7 @@ worker_next(drpc_server *srv)
 	if ((j = srv->head) == NULL) {
 		return NULL;
 	}
+	srv->queued--;
 	srv->head = j->next;
 	if (srv->head == NULL) {
 		srv->tail = NULL;
@@ -245,15 +247,17 @@ worker_main(void *arg)
 	return NULL;
 }
 
-// server_dispatch_locked queues j for a worker, starting one if none is
-// idle. On error nothing is queued.
+// server_dispatch_locked queues j for a worker, starting one unless an
+// idle worker is left for it: every queued job has a worker of its own,
+// so a burst of RPCs never waits behind a handler that blocks. On error
+// nothing is queued.
 static drpc_err
 server_dispatch_locked(drpc_server *srv, srv_job *j)
 {
 	srv_worker *w;
 	drpc_err    rv;
 
-	if (srv->idle == 0) {
+	if (srv->queued >= srv->idle) {
 		if ((w = calloc(1, sizeof(*w))) == NULL) {
 			return DRPC_ENOMEM;
 		}
@@ -272,6 +276,7 @@ server_dispatch_locked(drpc_server *srv, srv_job *j)
 		srv->head = j;
 	}
 	srv->tail = j;
+	srv->queued++;
 	if (srv->idle > 0) {
 		drpc__cond_signal(&srv->work_cv);
 	}

@@ -546,10 +546,13 @@ drpc__stream_remote_err(drpc__stream *s, uint64_t *code, const char **msg,
 void
 drpc__stream_conn_lost(drpc__stream *s)
 {
+	// A handler's context is cancelled first (its listener ends the
+	// stream with Canceled), so a handler whose recv reports the loss
+	// already finds its context cancelled.
+	stream_cancel_owned_ctx(s);
 	drpc__mutex_lock(&s->mu);
 	stream_terminate_locked(s, stream_conn_err(s), stream_conn_err(s));
 	drpc__mutex_unlock(&s->mu);
-	stream_cancel_owned_ctx(s);
 }
 
 // Reader side.
@@ -562,6 +565,11 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt)
 	drpc__mutex_lock(&s->mu);
 	// A full ring makes the reader wait for this stream's consumer; it
 	// holds no other lock meanwhile (docs/design.md, "full rings").
+	if (drpc__ring_is_full(&s->ring) && s->owner.reader_waits != NULL) {
+		drpc__mutex_unlock(&s->mu);
+		s->owner.reader_waits(s->owner.owner); // start the consumer
+		drpc__mutex_lock(&s->mu);
+	}
 	while (drpc__ring_is_full(&s->ring) && !s->terminated &&
 	    !s->recv_closed) {
 		s->reader_waiting = true;

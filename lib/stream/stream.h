@@ -36,6 +36,11 @@ typedef struct drpc_stream drpc__stream;
 typedef struct drpc__stream_owner {
 	void (*forget)(void *owner, drpc__stream *s);
 	void (*rele)(void *owner);
+	// reader_waits, if set, is called on the reader thread (no lock
+	// held) just before it waits for room in this stream's full ring:
+	// the owner hands over any work it deferred (handlers not yet
+	// started), which may be what frees the ring.
+	void (*reader_waits)(void *owner);
 	void *owner;
 } drpc__stream_owner;
 
