@@ -69,6 +69,26 @@ drpc__ring_put(drpc__ring *r, const uint8_t *data, size_t len)
 	return DRPC_OK;
 }
 
+drpc_err
+drpc__ring_put_swap(drpc__ring *r, drpc__buf *b)
+{
+	drpc__buf *slot;
+	drpc__buf  old;
+	drpc_err   rv;
+
+	DRPC__ASSERT(r->count < r->max);
+	if (r->count == r->cap && (rv = ring_grow(r)) != DRPC_OK) {
+		return rv;
+	}
+	slot     = &r->slots[(r->head + r->count) % r->cap];
+	old      = *slot;
+	*slot    = *b;
+	*b       = old;
+	b->len   = 0;
+	r->count++;
+	return DRPC_OK;
+}
+
 bool
 drpc__ring_has_msg(const drpc__ring *r)
 {

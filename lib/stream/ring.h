@@ -48,6 +48,11 @@ bool drpc__ring_is_full(const drpc__ring *r);
 // is_full and closed first. Errors: DRPC_ENOMEM.
 drpc_err drpc__ring_put(drpc__ring *r, const uint8_t *data, size_t len);
 
+// drpc__ring_put_swap queues the bytes of *b without copying them: the
+// new slot takes b's storage and b gets the slot's old (empty) storage.
+// For a large packet reassembled from many frames. Errors: DRPC_ENOMEM.
+drpc_err drpc__ring_put_swap(drpc__ring *r, drpc__buf *b);
+
 // drpc__ring_has_msg tells whether a message is queued and not lent.
 bool drpc__ring_has_msg(const drpc__ring *r);
 

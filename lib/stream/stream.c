@@ -577,7 +577,11 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt)
 		s->reader_waiting = false;
 	}
 	if (!s->terminated && !s->recv_closed) {
-		rv = drpc__ring_put(&s->ring, pkt->data, pkt->len);
+		// A packet reassembled from frames lives in the assembler's
+		// buffer: hand that buffer to the ring instead of copying it.
+		rv = pkt->data == s->in.body.data && pkt->len == s->in.body.len
+		    ? drpc__ring_put_swap(&s->ring, &s->in.body)
+		    : drpc__ring_put(&s->ring, pkt->data, pkt->len);
 		if (rv == DRPC_OK && s->user_waiting) {
 			drpc__cond_signal(&s->cv);
 		}
