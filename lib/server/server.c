@@ -47,7 +47,9 @@ typedef struct srv_job {
 
 typedef struct srv_worker {
 	pthread_t          t;
-	struct srv_worker *next;
+	drpc_server       *srv;
+	struct srv_worker *next; // guarded by srv->mu
+	struct srv_worker *prev;
 } srv_worker;
 
 typedef struct srv_listener {
@@ -184,17 +186,28 @@ server_job_done(srv_job *j)
 	free(j);
 }
 
+// SERVER_IDLE_LINGER_NS is how long a worker waits for a job before it
+// may retire (when idle_workers others are idle too). Retiring at once
+// made bursty loads create and destroy threads by the thousand.
+#define SERVER_IDLE_LINGER_NS 2000000000ll
+
 // worker_next waits for a job; NULL means the worker should exit.
 static srv_job *
 worker_next(drpc_server *srv)
 {
 	srv_job *j;
 
-	while (srv->head == NULL && !srv->stopped &&
-	    srv->idle < srv->opts.idle_workers) {
+	while (srv->head == NULL && !srv->stopped) {
+		drpc_err rv;
+
 		srv->idle++;
-		drpc__cond_wait(&srv->work_cv, &srv->mu);
+		rv = drpc__cond_wait_until(&srv->work_cv, &srv->mu,
+		    drpc__now_ns() + SERVER_IDLE_LINGER_NS);
 		srv->idle--;
+		if (rv == DRPC_ETIMEDOUT && srv->head == NULL &&
+		    srv->idle >= srv->opts.idle_workers) {
+			return NULL; // enough others wait: retire
+		}
 	}
 	if ((j = srv->head) == NULL) {
 		return NULL;
@@ -209,27 +222,33 @@ worker_next(drpc_server *srv)
 }
 
 static void
-worker_retire_locked(drpc_server *srv)
+worker_unlink_locked(drpc_server *srv, srv_worker *w)
 {
-	srv_worker **pp = &srv->workers;
-
-	while (*pp != NULL && !pthread_equal((*pp)->t, pthread_self())) {
-		pp = &(*pp)->next;
+	if (w->prev != NULL) {
+		w->prev->next = w->next;
+	} else {
+		srv->workers = w->next;
 	}
-	if (*pp != NULL) {
-		srv_worker *w = *pp;
-
-		*pp          = w->next;
-		w->next      = srv->retired;
-		srv->retired = w;
-		drpc__cond_signal(&srv->reap_cv);
+	if (w->next != NULL) {
+		w->next->prev = w->prev;
 	}
+	w->next = w->prev = NULL;
+}
+
+static void
+worker_retire_locked(drpc_server *srv, srv_worker *w)
+{
+	worker_unlink_locked(srv, w);
+	w->next      = srv->retired;
+	srv->retired = w;
+	drpc__cond_broadcast(&srv->reap_cv);
 }
 
 static void *
 worker_main(void *arg)
 {
-	drpc_server *srv = arg;
+	srv_worker  *w   = arg;
+	drpc_server *srv = w->srv;
 	srv_job     *j;
 
 	drpc__mutex_lock(&srv->mu);
@@ -242,7 +261,7 @@ worker_main(void *arg)
 			drpc__cond_broadcast(&srv->done_cv);
 		}
 	}
-	worker_retire_locked(srv);
+	worker_retire_locked(srv, w);
 	drpc__mutex_unlock(&srv->mu);
 	return NULL;
 }
@@ -261,14 +280,19 @@ server_dispatch_locked(drpc_server *srv, srv_job *j)
 		if ((w = calloc(1, sizeof(*w))) == NULL) {
 			return DRPC_ENOMEM;
 		}
+		w->srv  = srv;
+		w->next = srv->workers;
+		if (w->next != NULL) {
+			w->next->prev = w;
+		}
+		srv->workers = w; // linked first: the thread may retire at once
 		rv = drpc__thread_start(&w->t, "drpc-h", 0,
-		    srv->opts.handler_stack, worker_main, srv);
+		    srv->opts.handler_stack, worker_main, w);
 		if (rv != DRPC_OK) {
+			worker_unlink_locked(srv, w);
 			free(w);
 			return rv;
 		}
-		w->next      = srv->workers;
-		srv->workers = w;
 	}
 	if (srv->tail != NULL) {
 		srv->tail->next = j;
@@ -664,20 +688,19 @@ drpc_server_destroy(drpc_server *srv)
 	(void) drpc_server_shutdown(srv, 0);
 	// Join every worker: idle ones exit at once; one still inside a
 	// handler that ignores its cancelled context is waited for here.
-	for (;;) {
-		drpc__mutex_lock(&srv->mu);
-		if ((w = srv->workers) == NULL) {
-			w = srv->retired;
-			srv->retired = w != NULL ? w->next : NULL;
-		} else {
-			srv->workers = w->next;
-		}
-		drpc__mutex_unlock(&srv->mu);
-		if (w == NULL) {
-			break;
-		}
+	drpc__mutex_lock(&srv->mu);
+	while (srv->workers != NULL) {
+		drpc__cond_wait(&srv->reap_cv, &srv->mu); // each retire signals
+	}
+	w            = srv->retired;
+	srv->retired = NULL;
+	drpc__mutex_unlock(&srv->mu);
+	while (w != NULL) {
+		srv_worker *next = w->next;
+
 		drpc__thread_join(w->t);
 		free(w);
+		w = next;
 	}
 	drpc__cond_fini(&srv->done_cv);
 	drpc__cond_fini(&srv->reap_cv);
