@@ -119,8 +119,8 @@ typedef struct bench_cfg {
 	int         reps;
 	bool        quick;
 	bool        json;
-	bool        no_workarounds; // reproduce two library bugs
-	unsigned    only;           // W_* bits selected
+	bool        workarounds; // for servers before e37f44c (two bugs)
+	unsigned    only;        // W_* bits selected
 	const char *serve_addr;
 	const char *client_addr;
 	size_t      handler_stack; // bytes
@@ -279,13 +279,14 @@ read_long_file(const char *path)
 typedef struct usage {
 	int64_t cpu_ns;
 	long    vcs;
+	long    minflt; // minor page faults
 } usage;
 
 static usage
 usage_now(void)
 {
 	struct rusage ru;
-	usage         u = {0, 0};
+	usage         u = {0, 0, 0};
 
 	if (getrusage(RUSAGE_SELF, &ru) == 0) {
 		u.cpu_ns = ((int64_t) ru.ru_utime.tv_sec +
@@ -294,7 +295,8 @@ usage_now(void)
 		           ((int64_t) ru.ru_utime.tv_usec +
 		               (int64_t) ru.ru_stime.tv_usec) *
 		               1000;
-		u.vcs = ru.ru_nvcsw;
+		u.vcs    = ru.ru_nvcsw;
+		u.minflt = ru.ru_minflt;
 	}
 	return u;
 }
@@ -305,24 +307,28 @@ usage_now(void)
 typedef struct aux {
 	double vcs;
 	double cpu_us;
+	double flt;
 } aux;
 
 static aux
 aux_per_op(usage u0, usage u1, double ops)
 {
-	aux a = {-1, -1};
+	aux a = {-1, -1, -1};
 
 	if (ops > 0) {
 		a.vcs    = (double) (u1.vcs - u0.vcs) / ops;
 		a.cpu_us = (double) (u1.cpu_ns - u0.cpu_ns) / 1e3 / ops;
+		a.flt    = (double) (u1.minflt - u0.minflt) / ops;
 	}
 	return a;
 }
 
-// machine_busy_ns is the CPU time every CPU of the machine spent on
-// anything but idling (/proc/stat: user, nice, system, irq, softirq,
-// steal), or -1. With usage_now() it tells how much CPU other processes
-// took during a run: figures measured beside a busy neighbour are noise.
+// machine_busy_ns is the CPU time every CPU of the machine spent running
+// processes (/proc/stat: user, nice, system, steal), or -1. With
+// usage_now() it tells how much CPU other processes took during a run:
+// figures measured beside a busy neighbour are noise. Interrupt and
+// softirq time are left out: loopback TCP is processed there and is
+// mostly our own traffic, charged to no process.
 static int64_t
 machine_busy_ns(void)
 {
@@ -341,8 +347,7 @@ machine_busy_ns(void)
 		return -1;
 	}
 	// user nice system idle iowait irq softirq steal
-	return (int64_t) (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) *
-	       (NS_PER_S / hz);
+	return (int64_t) (v[0] + v[1] + v[2] + v[7]) * (NS_PER_S / hz);
 }
 
 static int
@@ -422,6 +427,7 @@ typedef struct bench_row {
 	double v[BENCH_MAX_REPS];
 	double vcs[BENCH_MAX_REPS];
 	double cpu[BENCH_MAX_REPS];
+	double flt[BENCH_MAX_REPS];
 	int    n;
 	int    naux;
 } bench_row;
@@ -470,6 +476,7 @@ table_put(bench_table *t, const char *id, const char *workload,
 	if (a != NULL && a->vcs >= 0) {
 		r->vcs[r->naux] = a->vcs;
 		r->cpu[r->naux] = a->cpu_us;
+		r->flt[r->naux] = a->flt;
 		r->naux++;
 	}
 	r->n++;
@@ -1216,10 +1223,11 @@ h_download(drpc_stream *s, void *user)
 }
 
 // h_upload counts what the client sends and answers (messages, bytes).
-// It acknowledges the first message at once, so that the client can wait
-// until a handler runs before it streams (docs/benchmarks.md: the reader
-// hands a new stream to the server only before its next read, and blocks
-// first if the stream's ring fills).
+// It acknowledges the first message at once, so that a client run with
+// --workarounds can wait until a handler runs before it streams: before
+// e37f44c the reader handed a new stream to a handler only before its
+// next read, and blocked first if the stream's ring filled
+// (docs/benchmarks.md).
 static drpc_err
 h_upload(drpc_stream *s, void *user)
 {
@@ -1580,7 +1588,7 @@ wl_unary_latency(bench *b)
 	drpc_conn  *c;
 	uint8_t     req[BENCH_SMALL];
 	usage       u0;
-	usage       u1 = {0, 0};
+	usage       u1 = {0, 0, 0};
 	bool        ok;
 	aux         a;
 
@@ -1814,8 +1822,9 @@ stream_up_ack(drpc_stream *s)
 
 // stream_up sends size-byte messages for the configured time, then
 // checks the server's count: (msgs, elapsed until the count arrived).
-// Unless --no-workarounds, it waits for the handler's acknowledgement of
-// the first message before it streams the rest (see h_upload).
+// With --workarounds it waits for the handler's acknowledgement of the
+// first message before it streams the rest (see h_upload); otherwise it
+// reads the acknowledgement at the end.
 static bool
 stream_up(bench *b, drpc_conn *c, size_t size, uint64_t *msgs, int64_t *elapsed)
 {
@@ -1848,14 +1857,14 @@ stream_up(bench *b, drpc_conn *c, size_t size, uint64_t *msgs, int64_t *elapsed)
 			goto out;
 		}
 		(*msgs)++;
-		if (*msgs == 1 && !b->cfg.no_workarounds &&
+		if (*msgs == 1 && b->cfg.workarounds &&
 		    (rv = stream_up_ack(s)) != DRPC_OK) {
 			report_stream(wl, s, rv);
 			goto out;
 		}
 	} while (now_ns() < stop);
 	if ((rv = drpc_stream_close_send(s)) != DRPC_OK ||
-	    (b->cfg.no_workarounds && (rv = stream_up_ack(s)) != DRPC_OK) ||
+	    (!b->cfg.workarounds && (rv = stream_up_ack(s)) != DRPC_OK) ||
 	    (rv = drpc_stream_recv_view(s, &m, &len)) != DRPC_OK) {
 		report_stream(wl, s, rv);
 		goto out;
@@ -1873,12 +1882,12 @@ stream_up(bench *b, drpc_conn *c, size_t size, uint64_t *msgs, int64_t *elapsed)
 	drpc_stream_recv_done(s);
 	ok = true;
 out:
-	if (!ok && b->cfg.no_workarounds) {
+	if (!ok && !b->cfg.workarounds) {
 		fprintf(stderr,
-		    "drpc-bench: %s: --no-workarounds: the server's reader "
-		    "hands a new stream to a handler only before its next "
-		    "read, and blocks first when the stream's ring fills "
-		    "(docs/benchmarks.md)\n",
+		    "drpc-bench: %s: a server before e37f44c hands a new "
+		    "stream to a handler only before its next read and "
+		    "blocks first when the stream's ring fills; measure "
+		    "one with --workarounds (docs/benchmarks.md)\n",
 		    wl);
 	}
 	drpc_stream_destroy(s);
@@ -2001,7 +2010,7 @@ wl_bidi_latency(bench *b)
 	const void  *m;
 	size_t       len;
 	usage        u0;
-	usage        u1 = {0, 0};
+	usage        u1 = {0, 0, 0};
 	drpc_err     rv;
 	bool         ok = false;
 
@@ -2051,15 +2060,39 @@ wl_bidi_latency(bench *b)
 typedef struct scale_mem {
 	long rss_kib;
 	long threads;
+	long kstack_kib; // this host's kernel stacks (client side only)
 } scale_mem;
+
+// meminfo_kib reads a field of /proc/meminfo in KiB, or -1.
+static long
+meminfo_kib(const char *field)
+{
+	FILE  *f = fopen("/proc/meminfo", "r");
+	char   line[256];
+	long   v   = -1;
+	size_t len = strlen(field);
+
+	if (f == NULL) {
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, field, len) == 0) {
+			v = strtol(line + len, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
 
 static bool
 scale_measure(drpc_conn *c, bool remote, scale_mem *srv, scale_mem *cli)
 {
 	server_info si;
 
-	cli->rss_kib = proc_status_field("VmRSS:");
-	cli->threads = proc_status_field("Threads:");
+	cli->rss_kib    = proc_status_field("VmRSS:");
+	cli->threads    = proc_status_field("Threads:");
+	cli->kstack_kib = meminfo_kib("KernelStack:");
 	if (!remote) {
 		*srv = *cli;
 		return true;
@@ -2067,8 +2100,37 @@ scale_measure(drpc_conn *c, bool remote, scale_mem *srv, scale_mem *cli)
 	if (!bench_info(c, &si)) {
 		return false;
 	}
-	srv->rss_kib = si.rss_kib;
-	srv->threads = si.threads;
+	srv->rss_kib    = si.rss_kib;
+	srv->threads    = si.threads;
+	srv->kstack_kib = -1;
+	return true;
+}
+
+// scale_settle waits (at most 10 s) until the server's thread count has
+// not changed for 100 ms: the handlers of the previous run have returned
+// to the pool or exited. Otherwise the RSS taken before the run would
+// still include the previous run's threads (and, with --workarounds, a
+// worker turning idle during the burst would reopen the window the
+// priming in scale_open closes).
+static bool
+scale_settle(drpc_conn *c, bool remote)
+{
+	int64_t   stop   = now_ns() + 10 * NS_PER_S;
+	long      last   = -1;
+	int       stable = 0;
+	scale_mem srv;
+	scale_mem cli;
+
+	while (stable < 5 && now_ns() < stop) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+
+		if (!scale_measure(c, remote, &srv, &cli)) {
+			return false;
+		}
+		stable = srv.threads == last ? stable + 1 : 0;
+		last   = srv.threads;
+		(void) nanosleep(&ts, NULL);
+	}
 	return true;
 }
 
@@ -2137,27 +2199,28 @@ scale_ack(const bench *b, drpc_stream **ss, size_t i, size_t n)
 		    "streams\n",
 		    i);
 		scale_limits_hint();
-	} else if (b->cfg.no_workarounds) {
+	} else if (!b->cfg.workarounds) {
 		fprintf(stderr,
-		    "drpc-bench: streams-scale: --no-workarounds: RPCs queued "
-		    "behind idle workers that were already woken get no "
-		    "thread (docs/benchmarks.md, the worker-pool note)\n");
+		    "drpc-bench: streams-scale: in a server before e37f44c, "
+		    "RPCs queued behind idle workers already woken get no "
+		    "thread; measure one with --workarounds "
+		    "(docs/benchmarks.md)\n");
 	}
 	return false;
 }
 
-// scale_open opens n idle streams and waits for every handler's ack.
-// The first ones go one at a time, each waiting for its ack, until the
-// server's idle workers are all busy; the rest go in one burst. Why: the
-// server's pool counts a worker it has signalled as idle until that
-// worker runs, so RPCs that arrive meanwhile start no thread and wait
-// for a handler to return, which idle streams never do
-// (docs/benchmarks.md). --no-workarounds opens all of them in one burst.
+// scale_open opens n idle streams in one burst, then waits for every
+// handler's ack. With --workarounds the first ones go one at a time, each
+// waiting for its ack, until the server's idle workers are all busy: the
+// pool before e37f44c counted a worker it had signalled as idle until
+// that worker ran, so RPCs arriving meanwhile started no thread and
+// waited for a handler to return, which idle streams never do
+// (docs/benchmarks.md).
 static bool
 scale_open(
     const bench *b, drpc_conn *c, drpc_stream **ss, size_t n, size_t *opened)
 {
-	size_t prime = b->cfg.no_workarounds ? 0 : b->srv_idle_workers + 2;
+	size_t prime = b->cfg.workarounds ? b->srv_idle_workers + 2 : 0;
 
 	prime = prime < n ? prime : n;
 	for (*opened = 0; *opened < prime; (*opened)++) {
@@ -2253,6 +2316,16 @@ scale_record(bench *b, size_t n, const scale_mem *s0, const scale_mem *s1,
 		table_put(
 		    &b->tab, id, wl, label, NULL, grow / (double) n, NULL);
 	}
+	if (b->rep == 0 && c0->kstack_kib >= 0 && c1->kstack_kib >= 0) {
+		// Threads' kernel stacks are in no process's RSS; on loopback
+		// the server's are on this host too.
+		grow = (double) (c1->kstack_kib - c0->kstack_kib);
+		snprintf(id, sizeof(id), "scale.%zu.kstack_per_stream_kib", n);
+		snprintf(label, sizeof(label),
+		    "%zu: kernel stacks KiB/stream, 1st rep", n);
+		table_put(
+		    &b->tab, id, wl, label, NULL, grow / (double) n, NULL);
+	}
 	if (!b->remote) {
 		return;
 	}
@@ -2281,10 +2354,10 @@ scale_run(bench *b, size_t n)
 	drpc_conn    *c;
 	drpc_stream **ss;
 	size_t        opened = 0;
-	scale_mem     s0     = {0, 0};
-	scale_mem     s1     = {0, 0};
-	scale_mem     c0     = {0, 0};
-	scale_mem     c1     = {0, 0};
+	scale_mem     s0     = {0, 0, 0};
+	scale_mem     s1     = {0, 0, 0};
+	scale_mem     c0     = {0, 0, 0};
+	scale_mem     c1     = {0, 0, 0};
 	int64_t       t0;
 	int64_t       open_ns  = 0;
 	int64_t       close_ns = 0;
@@ -2300,7 +2373,8 @@ scale_run(bench *b, size_t n)
 	}
 	wd_arm(&b->wd, wl, 20 * NS_PER_S + (int64_t) n * NS_PER_MS);
 	wd_watch_conn(&b->wd, c);
-	ok = scale_measure(c, b->remote, &s0, &c0);
+	ok =
+	    scale_settle(c, b->remote) && scale_measure(c, b->remote, &s0, &c0);
 	if (ok) {
 		t0      = now_ns();
 		ok      = scale_open(b, c, ss, n, &opened);
@@ -2392,7 +2466,7 @@ raw_latency_run(bench *b)
 	int         fd;
 	int         rv;
 	usage       u0;
-	usage       u1 = {0, 0};
+	usage       u1 = {0, 0, 0};
 
 	if ((lat = malloc(n * sizeof(*lat))) == NULL) {
 		fprintf(stderr, "drpc-bench: %s: out of memory\n", wl);
@@ -2906,7 +2980,7 @@ print_table(bench *b)
 	    b->cfg.quick ? "; --quick (small counts: not for comparison)" : "");
 	printf("  server:   handler_stack %zu KiB, idle_workers %zu%s\n",
 	    b->srv_handler_stack >> 10, b->srv_idle_workers,
-	    b->cfg.no_workarounds ? "; --no-workarounds" : "");
+	    b->cfg.workarounds ? "; --workarounds" : "");
 	printf("  limits:   ulimit -u %ld, threads-max %ld, vm.max_map_count "
 	       "%ld, open files %ld\n",
 	    h.nproc_limit, h.threads_max, h.map_count, h.nofile);
@@ -2916,25 +2990,33 @@ print_table(bench *b)
 	    foreign_cpus(b) > 0.1 && !b->remote
 	        ? " -- NOT A QUIET MACHINE: these figures are noise"
 	        : "");
+	if (!h.pinned) {
+		printf("  note:     unpinned, where the scheduler puts the "
+		       "threads "
+		       "decides latency (same vCPU or not) and\n"
+		       "            it varies from run to run: compare pinned "
+		       "runs (taskset -c 0), docs/benchmarks.md\n");
+	}
 	printf("  ×raw:     the median divided by the raw figure of this run "
 	       "(latency: lower is better; rates: higher is better)\n");
-	printf("  vcs/op, cpu µs/op: voluntary context switches and CPU time "
-	       "per operation, whole %s\n\n",
+	printf("  vcs/op, cpu µs/op, flt/op: voluntary context switches, CPU "
+	       "time and minor page faults per operation, whole %s\n\n",
 	    b->remote ? "client process" : "process (client + server)");
 	put_col("workload", 19, false);
-	put_col("figure", 36, false);
+	put_col("figure", 42, false);
 	put_col("median", 13, true);
 	put_col("spread", 25, true);
 	put_col("×raw", 8, true);
 	put_col("vcs/op", 8, true);
 	put_col("cpu µs/op", 11, true);
+	put_col("flt/op", 9, true);
 	putchar('\n');
 	for (size_t k = 0; k < b->tab.n; k++) {
 		bench_row *r = &b->tab.rows[b->tab.order[k]];
 		double     ref;
 
 		put_col(r->workload, 19, false);
-		put_col(r->what, 36, false);
+		put_col(r->what, 42, false);
 		fmt_num(num, sizeof(num), median_of(r->v, r->n));
 		put_col(num, 13, true);
 		fmt_num(lo, sizeof(lo), min_of(r->v, r->n));
@@ -2954,6 +3036,8 @@ print_table(bench *b)
 			put_col(num, 8, true);
 			fmt_num(num, sizeof(num), median_of(r->cpu, r->naux));
 			put_col(num, 11, true);
+			fmt_num(num, sizeof(num), median_of(r->flt, r->naux));
+			put_col(num, 9, true);
 		}
 		putchar('\n');
 	}
@@ -3061,9 +3145,11 @@ print_json(bench *b)
 		}
 		if (r->naux > 0) {
 			printf(
-			    ", \"vcs_per_op\": %.3f, \"cpu_us_per_op\": %.3f",
+			    ", \"vcs_per_op\": %.3f, \"cpu_us_per_op\": %.3f, "
+			    "\"faults_per_op\": %.3f",
 			    median_of(r->vcs, r->naux),
-			    median_of(r->cpu, r->naux));
+			    median_of(r->cpu, r->naux),
+			    median_of(r->flt, r->naux));
 		}
 		putchar('}');
 	}
@@ -3193,12 +3279,12 @@ usage_text(FILE *f)
 	    "64)\n"
 	    "  --idle-workers N   server idle handler threads kept (default: "
 	    "the library's, 16)\n"
-	    "  --no-workarounds   drop the workarounds for two library bugs "
-	    "(docs/benchmarks.md):\n"
-	    "                     streams-scale opens every stream in one "
-	    "burst; the client stream\n"
-	    "                     does not wait for its handler's "
-	    "acknowledgement\n"
+	    "  --workarounds      avoid two server bugs fixed in e37f44c, to "
+	    "measure older commits:\n"
+	    "                     streams-scale opens the first streams one "
+	    "at a time; the client\n"
+	    "                     stream waits for its handler's "
+	    "acknowledgement (docs/benchmarks.md)\n"
 	    "Pinned figures: taskset -c 0 drpc-bench (the header shows the "
 	    "CPU affinity).\n",
 	    BENCH_MAX_REPS);
@@ -3265,8 +3351,8 @@ parse_args(int argc, char **argv, bench_cfg *cfg)
 			cfg->quick = true;
 		} else if (strcmp(a, "--json") == 0) {
 			cfg->json = true;
-		} else if (strcmp(a, "--no-workarounds") == 0) {
-			cfg->no_workarounds = true;
+		} else if (strcmp(a, "--workarounds") == 0) {
+			cfg->workarounds = true;
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage_text(stdout);
 			exit(0);
@@ -3344,13 +3430,18 @@ run_server(const bench_cfg *cfg)
 	bench_server bs;
 	sigset_t     set;
 	int          sig;
+	int          err;
 
 	// Block the signals before any thread starts, so only sigwait
 	// gets them.
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if ((err = pthread_sigmask(SIG_BLOCK, &set, NULL)) != 0) {
+		fprintf(
+		    stderr, "drpc-bench: pthread_sigmask: %s\n", strerror(err));
+		return 1;
+	}
 	if (bench_server_start(&bs, cfg, cfg->serve_addr) != DRPC_OK) {
 		bench_server_stop(&bs);
 		return 1;
@@ -3359,7 +3450,9 @@ run_server(const bench_cfg *cfg)
 	       "(SIGINT or SIGTERM stops)\n",
 	    bs.addr, (unsigned) bs.raw.port);
 	fflush(stdout);
-	sigwait(&set, &sig);
+	if ((err = sigwait(&set, &sig)) != 0) {
+		fprintf(stderr, "drpc-bench: sigwait: %s\n", strerror(err));
+	}
 	bench_server_stop(&bs);
 	printf("drpc-bench: server stopped\n");
 	return 0;
@@ -3408,7 +3501,10 @@ main(int argc, char **argv)
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	if (sigaction(SIGPIPE, &sa, NULL) != 0) {
+		fprintf(stderr, "drpc-bench: sigaction: %s\n", strerror(errno));
+		return 1;
+	}
 	if (b.cfg.serve_addr != NULL) {
 		return run_server(&b.cfg);
 	}
