@@ -33,103 +33,6 @@ u8(const char *s)
 	return (const uint8_t *) s;
 }
 
-// Resource accounting.
-
-typedef struct leak {
-	size_t threads;
-	size_t fds;
-} leak;
-
-static leak
-leak_start(void)
-{
-	return (leak){tu_threads(), tu_fds()};
-}
-
-// leak_check compares with the counts taken before setup. The kernel wakes
-// pthread_join a moment before it unlists the joined task from
-// /proc/self/task, so the thread count is re-read (yielding, no sleep)
-// until it matches or WAIT_NS pass.
-static void
-leak_check(const leak *l)
-{
-	int64_t deadline = drpc__now_ns() + WAIT_NS;
-	size_t  n;
-
-	while ((n = tu_threads()) != l->threads && drpc__now_ns() < deadline) {
-		sched_yield();
-	}
-	ck_assert_uint_eq(n, l->threads);
-	ck_assert_uint_eq(tu_fds(), l->fds);
-}
-
-// Threads blocked in recv. They never call ck_assert: each records how its
-// recv loop ended and the test thread checks after joining.
-
-typedef struct recv_job {
-	drpc__stream      *s;
-	pthread_barrier_t *bar;
-	pthread_t          t;
-	size_t             msgs; // messages received before the end
-	drpc_err           rv;   // what ended the loop
-} recv_job;
-
-typedef struct recv_group {
-	pthread_barrier_t bar;
-	recv_job          jobs[MAX_STREAMS];
-	size_t            n;
-} recv_group;
-
-static void *
-recv_main(void *arg)
-{
-	recv_job      *j = arg;
-	const uint8_t *data;
-	size_t         len;
-
-	(void) pthread_barrier_wait(j->bar);
-	while ((j->rv = drpc__stream_recv(j->s, &data, &len)) == DRPC_OK) {
-		j->msgs++;
-		drpc__stream_recv_done(j->s);
-	}
-	return NULL;
-}
-
-// recvs_start starts one thread per stream receiving until the stream ends,
-// and returns once every one of them is about to call recv. One still on
-// its way into recv when the test acts gets the same answer, so the
-// outcome does not depend on timing.
-static void
-recvs_start(recv_group *g, drpc__stream **s, size_t n)
-{
-	memset(g, 0, sizeof(*g));
-	g->n = n;
-	ck_assert_int_eq(
-	    pthread_barrier_init(&g->bar, NULL, (unsigned) n + 1), 0);
-	for (size_t i = 0; i < n; i++) {
-		g->jobs[i].s   = s[i];
-		g->jobs[i].bar = &g->bar;
-		DRPC_CHECK_OK(drpc__thread_start(
-		    &g->jobs[i].t, "t-recv", i, 0, recv_main, &g->jobs[i]));
-	}
-	(void) pthread_barrier_wait(&g->bar);
-}
-
-// recvs_join joins the threads and checks that every recv ended with want.
-static void
-recvs_join(recv_group *g, drpc_err want)
-{
-	for (size_t i = 0; i < g->n; i++) {
-		drpc__thread_join(g->jobs[i].t);
-	}
-	ck_assert_int_eq(pthread_barrier_destroy(&g->bar), 0);
-	for (size_t i = 0; i < g->n; i++) {
-		ck_assert_msg(g->jobs[i].rv == want,
-		    "stream %zu: recv ended with %s, want %s", i,
-		    drpc_err_name(g->jobs[i].rv), drpc_err_name(want));
-	}
-}
-
 // Helpers used on the test thread.
 
 static void
@@ -348,11 +251,11 @@ typedef struct fatal_case {
 static void
 run_fatal(const fatal_case *fc)
 {
-	leak          l    = leak_start();
+	tu_leak          l    = tu_leak_start();
 	drpc_err      lost = fc->server ? DRPC_ECANCELED : DRPC_EUNAVAIL;
 	drpc__stream *s[2];
 	drpc__stream *extra;
-	recv_group    g;
+	tu_recv_group    g;
 	tu_raw        r;
 	box           b;
 	drpc_err      cause;
@@ -362,7 +265,7 @@ run_fatal(const fatal_case *fc)
 	} else {
 		cli_setup(&r, fc->max_msg_size, s, 2);
 	}
-	recvs_start(&g, s, 2);
+	tu_recvs_start(&g, s, 2, tu_recv_internal);
 	tu_raw_hex(&r, fc->hex);
 	if (fc->hangup) {
 		ck_assert_int_eq(shutdown(r.fd, SHUT_WR), 0);
@@ -370,7 +273,7 @@ run_fatal(const fatal_case *fc)
 	cause = tu_wait_conn_err(r.conn);
 	ck_assert_msg(cause == fc->want, "%s: cause %s, want %s", fc->what,
 	    drpc_err_name(cause), drpc_err_name(fc->want));
-	recvs_join(&g, lost);
+	tu_recvs_join(&g, lost);
 	sends_fail(s, 2, lost);
 	ck_assert_uint_eq(drpc__conn_active(r.conn), 0);
 	raw_expect_eof(&r);
@@ -383,7 +286,7 @@ run_fatal(const fatal_case *fc)
 		streams_destroy(s, 2);
 	}
 	tu_raw_close(&r);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 
 // Row 1: the transport reports end of input (the peer hung up) while three
@@ -391,21 +294,21 @@ run_fatal(const fatal_case *fc)
 // DRPC_ECLOSED. _i: 0 the peer shuts down its sending side, 1 it closes.
 START_TEST(test_conn_errors_peer_eof)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *s[3];
 	drpc__stream *extra;
-	recv_group    g;
+	tu_recv_group    g;
 	tu_raw        r;
 
 	cli_setup(&r, 0, s, 3);
-	recvs_start(&g, s, 3);
+	tu_recvs_start(&g, s, 3, tu_recv_internal);
 	if (_i == 0) {
 		ck_assert_int_eq(shutdown(r.fd, SHUT_WR), 0);
 	} else {
 		ck_assert_int_eq(close(r.fd), 0);
 	}
 	DRPC_CHECK_ERR(tu_wait_conn_err(r.conn), DRPC_ECLOSED);
-	recvs_join(&g, DRPC_EUNAVAIL);
+	tu_recvs_join(&g, DRPC_EUNAVAIL);
 	sends_fail(s, 3, DRPC_EUNAVAIL);
 	ck_assert_uint_eq(drpc__conn_active(r.conn), 0);
 	DRPC_CHECK_ERR(
@@ -418,7 +321,7 @@ START_TEST(test_conn_errors_peer_eof)
 		drpc__conn_destroy(r.conn);
 		drpc__frame_reader_fini(&r.fr);
 	}
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -490,7 +393,7 @@ END_TEST
 // local send over it fails for that call only.
 START_TEST(test_conn_errors_max_size_ok)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	uint8_t       buf[5 + 1025];
 	drpc__stream *s;
 	tu_raw        r;
@@ -507,7 +410,7 @@ START_TEST(test_conn_errors_max_size_ok)
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	drpc__stream_destroy(s);
 	tu_raw_close(&r);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -573,7 +476,7 @@ END_TEST
 // 9 as 93, kind 0 with a body as 81) are ignored; the stream keeps working.
 START_TEST(test_conn_errors_unknown_control_ignored)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *s;
 	tu_raw        r;
 	box           b;
@@ -588,7 +491,7 @@ START_TEST(test_conn_errors_unknown_control_ignored)
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	box_fini(&b);
 	tu_raw_close(&r);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -818,10 +721,10 @@ other_stream_ok(tu_pair *p, drpc__stream *a)
 // DRPC_ECANCELED when the server conn learns of the hang-up.
 START_TEST(test_conn_errors_close)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *s[3];
 	drpc__stream *extra;
-	recv_group    g;
+	tu_recv_group    g;
 	tu_pair       p;
 	hstate        h;
 
@@ -831,10 +734,10 @@ START_TEST(test_conn_errors_close)
 		    tu_open(p.cli, NULL, "/t/Wait", NULL, 0, false, &s[i]));
 	}
 	tu_pair_wait_started(&p, 3);
-	recvs_start(&g, s, 3);
+	tu_recvs_start(&g, s, 3, tu_recv_internal);
 	drpc__conn_close(p.cli);
 	DRPC_CHECK_ERR(drpc__conn_err(p.cli), DRPC_ECLOSED);
-	recvs_join(&g, DRPC_EUNAVAIL);
+	tu_recvs_join(&g, DRPC_EUNAVAIL);
 	sends_fail(s, 3, DRPC_EUNAVAIL);
 	ck_assert_uint_eq(drpc__conn_active(p.cli), 0);
 	DRPC_CHECK_ERR(tu_open(p.cli, NULL, "/t/Wait", NULL, 0, false, &extra),
@@ -846,7 +749,7 @@ START_TEST(test_conn_errors_close)
 	}
 	streams_destroy(s, 3);
 	pair_close(&p, &h, DRPC_OK);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1025,9 +928,9 @@ ftr_open(tu_raw *r, ftr **tp, const drpc__conn_opts *o)
 // every stream reports DRPC_EUNAVAIL, and nothing more is written.
 START_TEST(test_conn_errors_write_fail)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *s[3];
-	recv_group    g;
+	tu_recv_group    g;
 	tu_raw        r;
 	ftr          *t;
 	unsigned      fail_from;
@@ -1041,10 +944,10 @@ START_TEST(test_conn_errors_write_fail)
 	drpc__mutex_lock(&t->mu);
 	fail_from = t->fail_from = t->calls; // every write from now on fails
 	drpc__mutex_unlock(&t->mu);
-	recvs_start(&g, s, 2);
+	tu_recvs_start(&g, s, 2, tu_recv_internal);
 	DRPC_CHECK_OK(drpc__stream_send(s[2], u8("x"), 1)); // only buffered
 	DRPC_CHECK_ERR(tu_wait_conn_err(r.conn), DRPC_EIO);
-	recvs_join(&g, DRPC_EUNAVAIL);
+	tu_recvs_join(&g, DRPC_EUNAVAIL);
 	recv_end(s[2], DRPC_EUNAVAIL);
 	sends_fail(s, 3, DRPC_EUNAVAIL);
 	ck_assert_uint_eq(drpc__conn_active(r.conn), 0);
@@ -1055,7 +958,7 @@ START_TEST(test_conn_errors_write_fail)
 	raw_expect_eof(&r);
 	streams_destroy(s, 3);
 	tu_raw_close(&r);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1201,11 +1104,11 @@ wake_run(const wake_case *wc, wake_result *res)
 START_TEST(test_conn_errors_end_wakes_blocked_sender)
 {
 	const wake_case *wc = &wake_cases[_i];
-	leak             l  = leak_start();
+	tu_leak             l  = tu_leak_start();
 	wake_result      res;
 
 	wake_run(wc, &res);
-	leak_check(&l);
+	tu_leak_check(&l);
 	ck_assert_msg(res.woken,
 	    "stream %s, but the send waiting for room was not woken (still "
 	    "blocked after 5 s; it returned %s once the writer drained)",
@@ -1223,11 +1126,11 @@ END_TEST
 // DRPC_ECLOSED, the waiting send and a blocked recv get DRPC_EUNAVAIL.
 START_TEST(test_conn_errors_close_drain_blocked)
 {
-	leak            l = leak_start();
+	tu_leak            l = tu_leak_start();
 	drpc__conn_opts o = {.writer_limit = 1024, .close_timeout_ms = 50};
 	drpc__stream   *s[2];
 	send_job        j = {0};
-	recv_group      g;
+	tu_recv_group      g;
 	tu_raw          r;
 	ftr            *t;
 
@@ -1244,10 +1147,10 @@ START_TEST(test_conn_errors_close_drain_blocked)
 	DRPC_CHECK_OK(drpc__thread_start(&j.t, "t-send", 0, 0, send_main, &j));
 	ftr_wait_in_gate(t);
 	ck_assert(send_wait(&j, 3));
-	recvs_start(&g, &s[1], 1);
+	tu_recvs_start(&g, &s[1], 1, tu_recv_internal);
 	drpc__conn_close(r.conn);
 	DRPC_CHECK_ERR(drpc__conn_err(r.conn), DRPC_ECLOSED);
-	recvs_join(&g, DRPC_EUNAVAIL);
+	tu_recvs_join(&g, DRPC_EUNAVAIL);
 	drpc__thread_join(j.t);
 	DRPC_CHECK_ERR(j.rv, DRPC_EUNAVAIL);
 	recv_end(s[0], DRPC_EUNAVAIL);
@@ -1255,7 +1158,7 @@ START_TEST(test_conn_errors_close_drain_blocked)
 	drpc__mutex_fini(&j.mu);
 	streams_destroy(s, 2);
 	tu_raw_close(&r);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1264,7 +1167,7 @@ END_TEST
 // must wake it and return; the stream then reports DRPC_EUNAVAIL.
 START_TEST(test_conn_errors_close_reader_blocked)
 {
-	leak            l = leak_start();
+	tu_leak            l = tu_leak_start();
 	drpc__conn_opts o = {.ring_slots = 1};
 	drpc__stream   *s;
 	const uint8_t  *data;
@@ -1284,7 +1187,7 @@ START_TEST(test_conn_errors_close_reader_blocked)
 	recv_end(s, DRPC_EUNAVAIL);
 	drpc__stream_destroy(s);
 	tu_raw_close(&r);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1294,7 +1197,7 @@ END_TEST
 // Row 9: the handler fails with Error 42 "boom".
 START_TEST(test_conn_errors_handler_error)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *a;
 	drpc__stream *b;
 	uint64_t      code;
@@ -1319,7 +1222,7 @@ START_TEST(test_conn_errors_handler_error)
 	other_stream_ok(&p, a);
 	drpc__stream_destroy(b);
 	pair_close(&p, &h, DRPC_OK);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1327,7 +1230,7 @@ END_TEST
 // DRPC_ECLOSED.
 START_TEST(test_conn_errors_remote_close)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *a;
 	drpc__stream *b;
 	uint64_t      code;
@@ -1349,7 +1252,7 @@ START_TEST(test_conn_errors_remote_close)
 	other_stream_ok(&p, a);
 	drpc__stream_destroy(b);
 	pair_close(&p, &h, DRPC_OK);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1359,7 +1262,7 @@ END_TEST
 // gives the three messages, then DRPC_EOF. The client can still send.
 START_TEST(test_conn_errors_remote_close_send)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *a;
 	drpc__stream *b;
 	tu_pair       p;
@@ -1388,7 +1291,7 @@ START_TEST(test_conn_errors_remote_close_send)
 	other_stream_ok(&p, a);
 	drpc__stream_destroy(b);
 	pair_close(&p, &h, DRPC_OK);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1397,10 +1300,10 @@ END_TEST
 // once, and the Cancel ends the handler's recv with DRPC_ECANCELED.
 START_TEST(test_conn_errors_remote_cancel)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *a;
 	drpc__stream *b;
-	recv_group    g;
+	tu_recv_group    g;
 	tu_pair       p;
 	hstate        h;
 
@@ -1408,9 +1311,9 @@ START_TEST(test_conn_errors_remote_cancel)
 	a = open_echo(&p, "before");
 	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Wait", NULL, 0, false, &b));
 	tu_pair_wait_started(&p, 2);
-	recvs_start(&g, &b, 1);
+	tu_recvs_start(&g, &b, 1, tu_recv_internal);
 	drpc__stream_cancel(b, DRPC_ECANCELED);
-	recvs_join(&g, DRPC_ECANCELED);
+	tu_recvs_join(&g, DRPC_ECANCELED);
 	recv_end(b, DRPC_ECANCELED);
 	DRPC_CHECK_ERR(drpc__stream_send(b, u8("x"), 1), DRPC_ECANCELED);
 	DRPC_CHECK_ERR(drpc__stream_cancel_reason(b), DRPC_ECANCELED);
@@ -1420,7 +1323,7 @@ START_TEST(test_conn_errors_remote_cancel)
 	other_stream_ok(&p, a);
 	drpc__stream_destroy(b);
 	pair_close(&p, &h, DRPC_OK);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1428,7 +1331,7 @@ END_TEST
 // out before DRPC_EREMOTE (queued first, as in row 11).
 START_TEST(test_conn_errors_remote_error_queued)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *a;
 	drpc__stream *b;
 	uint64_t      code;
@@ -1454,7 +1357,7 @@ START_TEST(test_conn_errors_remote_error_queued)
 	other_stream_ok(&p, a);
 	drpc__stream_destroy(b);
 	pair_close(&p, &h, DRPC_OK);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1465,13 +1368,13 @@ END_TEST
 // _i 1: its 300 ms deadline passes (DRPC_ETIMEDOUT), the event under test.
 START_TEST(test_conn_errors_ctx_cancel)
 {
-	leak          l   = leak_start();
+	tu_leak          l   = tu_leak_start();
 	drpc_err      why = _i == 0 ? DRPC_ECANCELED : DRPC_ETIMEDOUT;
 	drpc_ctx     *ctx;
 	drpc__stream *a;
 	drpc__stream *b;
 	drpc__stream *c;
-	recv_group    g;
+	tu_recv_group    g;
 	tu_pair       p;
 	hstate        h;
 
@@ -1484,11 +1387,11 @@ START_TEST(test_conn_errors_ctx_cancel)
 	a = open_echo(&p, "before");
 	DRPC_CHECK_OK(tu_open(p.cli, ctx, "/t/Wait", NULL, 0, false, &b));
 	tu_pair_wait_started(&p, 2);
-	recvs_start(&g, &b, 1);
+	tu_recvs_start(&g, &b, 1, tu_recv_internal);
 	if (_i == 0) {
 		drpc_ctx_cancel(ctx);
 	}
-	recvs_join(&g, why);
+	tu_recvs_join(&g, why);
 	DRPC_CHECK_ERR(drpc__stream_cancel_reason(b), why);
 	DRPC_CHECK_ERR(drpc__stream_send(b, u8("x"), 1), why);
 	hs_wait(&h, &h.waits, 1);
@@ -1500,7 +1403,7 @@ START_TEST(test_conn_errors_ctx_cancel)
 	drpc__stream_destroy(b);
 	drpc_ctx_destroy(ctx);
 	pair_close(&p, &h, DRPC_OK);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1508,10 +1411,10 @@ END_TEST
 // gives DRPC_ECLOSED, the handler's recv sees the Close as DRPC_EOF.
 START_TEST(test_conn_errors_local_close)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *a;
 	drpc__stream *b;
-	recv_group    g;
+	tu_recv_group    g;
 	tu_pair       p;
 	hstate        h;
 
@@ -1519,9 +1422,9 @@ START_TEST(test_conn_errors_local_close)
 	a = open_echo(&p, "before");
 	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Wait", NULL, 0, false, &b));
 	tu_pair_wait_started(&p, 2);
-	recvs_start(&g, &b, 1);
+	tu_recvs_start(&g, &b, 1, tu_recv_internal);
 	DRPC_CHECK_OK(drpc__stream_close(b));
-	recvs_join(&g, DRPC_ECLOSED);
+	tu_recvs_join(&g, DRPC_ECLOSED);
 	DRPC_CHECK_ERR(drpc__stream_send(b, u8("x"), 1), DRPC_ECLOSED);
 	hs_wait(&h, &h.waits, 1);
 	DRPC_CHECK_ERR(h.wait_rv[0], DRPC_EOF);
@@ -1529,7 +1432,7 @@ START_TEST(test_conn_errors_local_close)
 	other_stream_ok(&p, a);
 	drpc__stream_destroy(b);
 	pair_close(&p, &h, DRPC_OK);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1539,7 +1442,7 @@ END_TEST
 // 61).
 START_TEST(test_conn_errors_short_error_body)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *s[2];
 	uint64_t      code;
 	const char   *msg;
@@ -1560,7 +1463,7 @@ START_TEST(test_conn_errors_short_error_body)
 	ck_assert_uint_eq(drpc__conn_active(r.conn), 1);
 	streams_destroy(s, 2);
 	tu_raw_close(&r);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1569,7 +1472,7 @@ END_TEST
 // DRPC_EUNAVAIL and crash nothing; the no-op ends stay no-ops.
 START_TEST(test_conn_errors_send_after_stop)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *a;
 	tu_pair       p;
 	hstate        h;
@@ -1588,7 +1491,7 @@ START_TEST(test_conn_errors_send_after_stop)
 	DRPC_CHECK_ERR(drpc__stream_send(a, u8("x"), 1), DRPC_EUNAVAIL);
 	recv_end(a, DRPC_EUNAVAIL);
 	drpc__stream_destroy(a); // frees the conn too: its last reference
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1600,7 +1503,7 @@ END_TEST
 // still works.
 START_TEST(test_conn_errors_cancel_unknown_stream)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *s;
 	tu_raw        r;
 	box           b;
@@ -1617,7 +1520,7 @@ START_TEST(test_conn_errors_cancel_unknown_stream)
 	ck_assert_uint_eq(box_count(&b), 1);
 	box_fini(&b);
 	tu_raw_close(&r);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1626,7 +1529,7 @@ END_TEST
 // invoked afterwards.
 START_TEST(test_conn_errors_unknown_stream_server)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *s[2];
 	tu_raw        r;
 	box           b;
@@ -1642,7 +1545,7 @@ START_TEST(test_conn_errors_unknown_stream_server)
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	box_fini(&b);
 	tu_raw_close(&r);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1652,7 +1555,7 @@ END_TEST
 // stream 2 opened afterwards gets its own (05 02 01 01 64).
 START_TEST(test_conn_errors_unknown_stream_client)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *s;
 	tu_raw        r;
 
@@ -1670,7 +1573,7 @@ START_TEST(test_conn_errors_unknown_stream_client)
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	drpc__stream_destroy(s);
 	tu_raw_close(&r);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1679,7 +1582,7 @@ END_TEST
 // next stream and waiting for it proves the reader got past them.
 START_TEST(test_conn_errors_double_close_send)
 {
-	leak          l = leak_start();
+	tu_leak          l = tu_leak_start();
 	drpc__stream *s;
 	tu_raw        r;
 	box           b;
@@ -1703,7 +1606,7 @@ START_TEST(test_conn_errors_double_close_send)
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	box_fini(&b);
 	tu_raw_close(&r);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 

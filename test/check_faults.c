@@ -105,36 +105,6 @@ scaled(int64_t ns)
 	return ns * (k > 1 ? k : 1);
 }
 
-// Resource accounting (as check_conn_errors.c does it).
-
-typedef struct leak {
-	size_t threads;
-	size_t fds;
-} leak;
-
-static leak
-leak_start(void)
-{
-	return (leak){tu_threads(), tu_fds()};
-}
-
-// leak_check compares with the counts taken before setup. The kernel wakes
-// pthread_join a moment before it unlists the joined task from
-// /proc/self/task, so the thread count is re-read (yielding, no sleep)
-// until it matches or WAIT_NS pass.
-static void
-leak_check(const leak *l)
-{
-	int64_t deadline = drpc__now_ns() + scaled(WAIT_NS);
-	size_t  n;
-
-	while ((n = tu_threads()) != l->threads && drpc__now_ns() < deadline) {
-		sched_yield();
-	}
-	ck_assert_uint_eq(n, l->threads);
-	ck_assert_uint_eq(tu_fds(), l->fds);
-}
-
 // What the handlers did. Handlers never call ck_assert: they record here
 // and the test thread checks. The log hook records here too.
 
@@ -666,72 +636,6 @@ put_hex(uint8_t *out, size_t cap, size_t *n, const char *hex)
 	*n += tu_hex(hex, out + *n, cap - *n);
 }
 
-// Receiving threads on public client streams. They never call ck_assert:
-// each records how its loop ended and the test thread checks.
-
-typedef struct rjob {
-	drpc_stream       *s;
-	pthread_barrier_t *bar;
-	pthread_t          t;
-	size_t             msgs; // messages received before the end
-	drpc_err           rv;   // what ended the loop
-} rjob;
-
-typedef struct rgroup {
-	pthread_barrier_t bar;
-	rjob              jobs[NSTREAMS];
-	size_t            n;
-} rgroup;
-
-static void *
-rjob_main(void *arg)
-{
-	rjob  *j = arg;
-	void  *data;
-	size_t len;
-
-	(void) pthread_barrier_wait(j->bar);
-	while ((j->rv = drpc_stream_recv(j->s, &data, &len)) == DRPC_OK) {
-		drpc_free(data);
-		j->msgs++;
-	}
-	return NULL;
-}
-
-// recvs_start starts a thread per stream receiving until the stream ends
-// and returns when all of them are about to call recv. One still on its
-// way into recv when the test acts gets the same answer.
-static void
-recvs_start(rgroup *g, drpc_stream **s, size_t n)
-{
-	memset(g, 0, sizeof(*g));
-	g->n = n;
-	ck_assert_int_eq(
-	    pthread_barrier_init(&g->bar, NULL, (unsigned) n + 1), 0);
-	for (size_t i = 0; i < n; i++) {
-		g->jobs[i].s   = s[i];
-		g->jobs[i].bar = &g->bar;
-		DRPC_CHECK_OK(drpc__thread_start(
-		    &g->jobs[i].t, "t-recv", i, 0, rjob_main, &g->jobs[i]));
-	}
-	(void) pthread_barrier_wait(&g->bar);
-}
-
-// recvs_join joins them and checks every loop ended with want.
-static void
-recvs_join(rgroup *g, drpc_err want)
-{
-	for (size_t i = 0; i < g->n; i++) {
-		drpc__thread_join(g->jobs[i].t);
-	}
-	ck_assert_int_eq(pthread_barrier_destroy(&g->bar), 0);
-	for (size_t i = 0; i < g->n; i++) {
-		ck_assert_msg(g->jobs[i].rv == want,
-		    "stream %zu: recv ended with %s, want %s", i,
-		    drpc_err_name(g->jobs[i].rv), drpc_err_name(want));
-	}
-}
-
 // streams_lost checks what every stream of a lost client connection
 // reports afterwards, and releases them.
 static void
@@ -766,7 +670,7 @@ streams_lost(drpc_conn *c, drpc_stream **s, size_t n)
 // test_faults_burst_idle_worker checks.)
 START_TEST(test_faults_reset_server_100)
 {
-	leak       l = leak_start();
+	tu_leak       l = tu_leak_start();
 	uint8_t    buf[NSTREAMS * 16];
 	size_t     n = 0;
 	fstate     st;
@@ -795,7 +699,7 @@ START_TEST(test_faults_reset_server_100)
 	fs_warned(&st, 0, "", DRPC_OK);
 	raw_fini(&r);
 	fs_fini(&st);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -806,12 +710,12 @@ END_TEST
 // with DRPC_EUNAVAIL, and nothing is logged.
 START_TEST(test_faults_reset_client_100)
 {
-	leak           l = leak_start();
+	tu_leak           l = tu_leak_start();
 	fstate         st;
 	drpc_conn_opts o = {.log = fs_log};
 	drpc_conn     *c;
 	drpc_stream   *s[NSTREAMS];
-	rgroup         g;
+	tu_recv_group         g;
 	raw            r;
 	int            sv[2];
 
@@ -826,16 +730,16 @@ START_TEST(test_faults_reset_client_100)
 	for (size_t i = 0; i < NSTREAMS; i++) {
 		raw_expect(&r, DRPC__KIND_INVOKE, i + 1, 1, HOLD);
 	}
-	recvs_start(&g, s, NSTREAMS);
+	tu_recvs_start(&g, s, NSTREAMS, tu_recv_public);
 	raw_reset(&r);
-	recvs_join(&g, DRPC_EUNAVAIL);
+	tu_recvs_join(&g, DRPC_EUNAVAIL);
 	DRPC_CHECK_ERR(drpc_conn_err(c), DRPC_ECLOSED);
 	streams_lost(c, s, NSTREAMS);
 	drpc_conn_destroy(c);
 	fs_warned(&st, 0, "", DRPC_OK);
 	raw_fini(&r);
 	fs_fini(&st);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -881,7 +785,7 @@ idle_round(void)
 // The race is timing-dependent: up to 5 rounds, each must start all 100.
 START_TEST(test_faults_burst_idle_worker)
 {
-	leak   l       = leak_start();
+	tu_leak   l       = tu_leak_start();
 	size_t started = NSTREAMS;
 	int    round   = 0;
 
@@ -892,7 +796,7 @@ START_TEST(test_faults_burst_idle_worker)
 	    "round %d: %zu of %d handlers started while the server had a "
 	    "worker idle",
 	    round, started, NSTREAMS);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -942,7 +846,7 @@ ctx_round(void)
 // handler of every round must see its context already cancelled.
 START_TEST(test_faults_ctx_cancelled_with_stream)
 {
-	leak   l     = leak_start();
+	tu_leak   l     = tu_leak_start();
 	size_t early = 0;
 	int    round = 0;
 
@@ -953,7 +857,7 @@ START_TEST(test_faults_ctx_cancelled_with_stream)
 	    "round %d: %zu of %d handlers saw recv fail while their context "
 	    "was live",
 	    round, early, NSTREAMS);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1003,7 +907,7 @@ trickle(int fd, int probe, const uint8_t *bytes, size_t n)
 // CloseSend (1,2). The server connection ends cleanly when it hangs up.
 START_TEST(test_faults_trickle_to_server)
 {
-	leak    l = leak_start();
+	tu_leak    l = tu_leak_start();
 	uint8_t m = (uint8_t) _i; // message id offset
 	uint8_t buf[128];
 	size_t  n = 0;
@@ -1035,7 +939,7 @@ START_TEST(test_faults_trickle_to_server)
 	fs_warned(&st, 0, "", DRPC_OK);
 	close(probe);
 	fs_fini(&st);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1046,7 +950,7 @@ END_TEST
 // DRPC_EOF, and the connection stays up.
 START_TEST(test_faults_trickle_to_client)
 {
-	leak         l = leak_start();
+	tu_leak         l = tu_leak_start();
 	uint8_t      buf[64];
 	size_t       n = 0;
 	drpc_conn   *c;
@@ -1082,7 +986,7 @@ START_TEST(test_faults_trickle_to_client)
 	raw_expect_eof(&r);
 	raw_fini(&r);
 	close(probe);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1102,7 +1006,7 @@ static const struct {
 
 START_TEST(test_faults_burst_after_invoke)
 {
-	leak             l  = leak_start();
+	tu_leak             l  = tu_leak_start();
 	drpc_server_opts so = {.ring_slots = burst_cases[_i].ring_slots};
 	size_t           nm = burst_cases[_i].msgs;
 	uint8_t          buf[300 * 8 + 64];
@@ -1134,7 +1038,7 @@ START_TEST(test_faults_burst_after_invoke)
 	snprintf(want, sizeof(want), "%zu", nm);
 	raw_got_check(&g[0], DRPC__KIND_MESSAGE, 1, 1, want);
 	raw_got_check(&g[1], DRPC__KIND_CLOSE_SEND, 1, 2, "");
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1146,7 +1050,7 @@ END_TEST
 // raw server reading meanwhile.)
 START_TEST(test_faults_close_flushes)
 {
-	leak         l = leak_start();
+	tu_leak         l = tu_leak_start();
 	char         msg[3][16 << 10];
 	drpc_conn   *c;
 	drpc_stream *s;
@@ -1172,7 +1076,7 @@ START_TEST(test_faults_close_flushes)
 	raw_expect(&r, DRPC__KIND_CLOSE_SEND, 1, 5, "");
 	raw_expect_eof(&r);
 	raw_fini(&r);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1209,7 +1113,7 @@ static const garbage_case garbage_cases[] = {
 START_TEST(test_faults_garbage_after_invoke)
 {
 	const garbage_case *gc = &garbage_cases[_i];
-	leak                l  = leak_start();
+	tu_leak                l  = tu_leak_start();
 	uint8_t             buf[256];
 	size_t              n = 0;
 	fstate              st;
@@ -1244,7 +1148,7 @@ START_TEST(test_faults_garbage_after_invoke)
 	fs_warned(&st, 1, ENDED_TEXT, gc->want);
 	raw_fini(&r);
 	fs_fini(&st);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1254,7 +1158,7 @@ END_TEST
 // Message (1,2) "pong", CloseSend (1,3)) is answered normally.
 START_TEST(test_faults_message_before_invoke)
 {
-	leak    l = leak_start();
+	tu_leak    l = tu_leak_start();
 	uint8_t buf[64];
 	size_t  n = 0;
 	fstate  st;
@@ -1280,7 +1184,7 @@ START_TEST(test_faults_message_before_invoke)
 	fs_warned(&st, 0, "", DRPC_OK);
 	ck_assert_uint_eq(fs_get(&st, &st.started), 0); // Echo is not counted
 	fs_fini(&st);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1359,7 +1263,7 @@ flood_drain(drpc_stream *s, size_t ring_slots)
 // before the 10 invokes would meet known bug 1.)
 START_TEST(test_faults_never_reads)
 {
-	leak             l  = leak_start();
+	tu_leak             l  = tu_leak_start();
 	drpc_server_opts so = {.writer_limit = (size_t) 1 << 20};
 	drpc_conn_opts   co = {.ring_slots = 4};
 	drpc_stream     *s[FLOOD_N];
@@ -1393,7 +1297,7 @@ START_TEST(test_faults_never_reads)
 	fsrv_stop(&f);
 	fs_warned(&st, 0, "", DRPC_OK);
 	fs_fini(&st);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1429,7 +1333,7 @@ call_main(void *arg)
 // DRPC_EUNAVAIL.
 START_TEST(test_faults_handler_never_returns)
 {
-	leak    l = leak_start();
+	tu_leak    l = tu_leak_start();
 	fstate  st;
 	fsrv    f;
 	call    a = {0};
@@ -1470,7 +1374,7 @@ START_TEST(test_faults_handler_never_returns)
 	drpc_mux_destroy(f.mux);
 	fs_warned(&st, 0, "", DRPC_OK);
 	fs_fini(&st);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1613,12 +1517,12 @@ rtr_check(rtr_log *log)
 // opens fail with DRPC_EUNAVAIL; the peer reads the end of input.
 START_TEST(test_faults_read_fails)
 {
-	leak           l = leak_start();
+	tu_leak           l = tu_leak_start();
 	fstate         st;
 	drpc_conn_opts o = {.log = fs_log};
 	drpc_conn     *c;
 	drpc_stream   *s[3];
-	rgroup         g;
+	tu_recv_group         g;
 	raw            r;
 	rtr_log        t;
 	uint8_t        buf[128];
@@ -1631,11 +1535,11 @@ START_TEST(test_faults_read_fails)
 		DRPC_CHECK_OK(drpc_stream_open(&s[i], c, NULL, HOLD, NULL));
 		raw_expect(&r, DRPC__KIND_INVOKE, i + 1, 1, HOLD);
 	}
-	recvs_start(&g, s, 3);
+	tu_recvs_start(&g, s, 3, tu_recv_public);
 	put_frame(buf, sizeof(buf), &n, 0x05, 1, 1, "a");
 	put_frame(buf, sizeof(buf), &n, 0x05, 2, 1, "b");
 	raw_write(&r, buf, n);
-	recvs_join(&g, DRPC_EUNAVAIL);
+	tu_recvs_join(&g, DRPC_EUNAVAIL);
 	ck_assert_uint_eq(g.jobs[0].msgs, 1);
 	ck_assert_uint_eq(g.jobs[1].msgs, 0);
 	ck_assert_uint_eq(g.jobs[2].msgs, 0);
@@ -1647,7 +1551,7 @@ START_TEST(test_faults_read_fails)
 	fs_warned(&st, 1, "drpc: connection ended: ", DRPC_EIO);
 	raw_fini(&r);
 	fs_fini(&st);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -1659,7 +1563,7 @@ END_TEST
 // unread bytes would turn the socketpair's close into a reset.)
 START_TEST(test_faults_read_fails_server)
 {
-	leak    l = leak_start();
+	tu_leak    l = tu_leak_start();
 	fstate  st;
 	fsrv    f;
 	raw     r;
@@ -1682,7 +1586,7 @@ START_TEST(test_faults_read_fails_server)
 	fs_warned(&st, 1, ENDED_TEXT, DRPC_EIO);
 	raw_fini(&r);
 	fs_fini(&st);
-	leak_check(&l);
+	tu_leak_check(&l);
 }
 END_TEST
 

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -297,4 +298,95 @@ tu_open(drpc__conn *c, drpc_ctx *ctx, const char *name, const void *msg,
 	};
 
 	return drpc__conn_open(c, ctx, &inv, sp);
+}
+
+tu_leak
+tu_leak_start(void)
+{
+	return (tu_leak){tu_threads(), tu_fds()};
+}
+
+void
+tu_leak_check(const tu_leak *l)
+{
+	const char *mult     = getenv("CK_TIMEOUT_MULTIPLIER");
+	int64_t     scale    = mult != NULL && atoi(mult) > 1 ? atoi(mult) : 1;
+	int64_t     deadline = drpc__now_ns() + scale * 5 * 1000000000ll;
+	size_t      n;
+
+	while ((n = tu_threads()) != l->threads && drpc__now_ns() < deadline) {
+		sched_yield();
+	}
+	ck_assert_uint_eq(n, l->threads);
+	ck_assert_uint_eq(tu_fds(), l->fds);
+}
+
+drpc_err
+tu_recv_internal(drpc__stream *s)
+{
+	const uint8_t *data;
+	size_t         len;
+	drpc_err       rv = drpc__stream_recv(s, &data, &len);
+
+	if (rv == DRPC_OK) {
+		drpc__stream_recv_done(s);
+	}
+	return rv;
+}
+
+drpc_err
+tu_recv_public(drpc__stream *s)
+{
+	void    *data;
+	size_t   len;
+	drpc_err rv = drpc_stream_recv(s, &data, &len);
+
+	if (rv == DRPC_OK) {
+		drpc_free(data);
+	}
+	return rv;
+}
+
+static void *
+tu_recv_main(void *arg)
+{
+	tu_recv_job *j = arg;
+
+	(void) pthread_barrier_wait(j->bar);
+	while ((j->rv = j->recv(j->s)) == DRPC_OK) {
+		j->msgs++;
+	}
+	return NULL;
+}
+
+void
+tu_recvs_start(tu_recv_group *g, drpc__stream **s, size_t n, tu_recv_fn recv)
+{
+	memset(g, 0, sizeof(*g));
+	ck_assert_uint_le(n, TU_MAX_RECVS);
+	g->n = n;
+	ck_assert_int_eq(
+	    pthread_barrier_init(&g->bar, NULL, (unsigned) n + 1), 0);
+	for (size_t i = 0; i < n; i++) {
+		g->jobs[i].s    = s[i];
+		g->jobs[i].bar  = &g->bar;
+		g->jobs[i].recv = recv;
+		DRPC_CHECK_OK(drpc__thread_start(&g->jobs[i].t, "t-recv", i, 0,
+		    tu_recv_main, &g->jobs[i]));
+	}
+	(void) pthread_barrier_wait(&g->bar);
+}
+
+void
+tu_recvs_join(tu_recv_group *g, drpc_err want)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		drpc__thread_join(g->jobs[i].t);
+	}
+	ck_assert_int_eq(pthread_barrier_destroy(&g->bar), 0);
+	for (size_t i = 0; i < g->n; i++) {
+		ck_assert_msg(g->jobs[i].rv == want,
+		    "stream %zu: recv ended with %s, want %s", i,
+		    drpc_err_name(g->jobs[i].rv), drpc_err_name(want));
+	}
 }

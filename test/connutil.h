@@ -82,4 +82,50 @@ drpc_err tu_wait_conn_err(drpc__conn *c);
 drpc_err tu_open(drpc__conn *c, drpc_ctx *ctx, const char *name,
     const void *msg, size_t len, bool close_send, drpc__stream **sp);
 
+// Resource accounting: thread and fd counts before setup, compared after
+// teardown. The kernel wakes pthread_join a moment before it unlists the
+// joined task, so tu_leak_check re-reads the thread count (yielding, no
+// sleep) for up to 5 s (scaled by CK_TIMEOUT_MULTIPLIER).
+typedef struct tu_leak {
+	size_t threads;
+	size_t fds;
+} tu_leak;
+
+tu_leak tu_leak_start(void);
+void    tu_leak_check(const tu_leak *l);
+
+// Threads blocked in recv. They never call ck_assert: each records how its
+// receive loop ended (rv) and how many messages came first (msgs); the
+// test thread checks after joining. recv is one receive: tu_recv_internal
+// (the core's statuses) or tu_recv_public (drpc_stream_recv's).
+typedef drpc_err (*tu_recv_fn)(drpc__stream *s);
+
+drpc_err tu_recv_internal(drpc__stream *s);
+drpc_err tu_recv_public(drpc__stream *s);
+
+#define TU_MAX_RECVS 128
+
+typedef struct tu_recv_job {
+	drpc__stream      *s;
+	pthread_barrier_t *bar;
+	tu_recv_fn         recv;
+	pthread_t          t;
+	size_t             msgs;
+	drpc_err           rv;
+} tu_recv_job;
+
+typedef struct tu_recv_group {
+	pthread_barrier_t bar;
+	tu_recv_job       jobs[TU_MAX_RECVS];
+	size_t            n;
+} tu_recv_group;
+
+// tu_recvs_start starts one receiving thread per stream and returns once
+// every one is about to call recv (one still on its way in gets the same
+// answer, so outcomes do not depend on timing). tu_recvs_join joins them
+// and checks every loop ended with want.
+void tu_recvs_start(
+    tu_recv_group *g, drpc__stream **s, size_t n, tu_recv_fn recv);
+void tu_recvs_join(tu_recv_group *g, drpc_err want);
+
 #endif // DRPC_TEST_CONNUTIL_H
