@@ -907,6 +907,7 @@ ftr_open(tu_raw *r, ftr **tp, const drpc__conn_opts *o)
 	drpc_transport *tr;
 	ftr            *t = calloc(1, sizeof(*t));
 	int             sv[2];
+	drpc__conn_opts plain;
 
 	ck_assert_ptr_nonnull(t);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -916,7 +917,7 @@ ftr_open(tu_raw *r, ftr **tp, const drpc__conn_opts *o)
 	drpc__cond_init(&t->cv);
 	DRPC_CHECK_OK(drpc_transport_create(&tr, &ops, t));
 	memset(r, 0, sizeof(*r));
-	DRPC_CHECK_OK(drpc__conn_create(&r->conn, tr, o));
+	DRPC_CHECK_OK(drpc__conn_create(&r->conn, tr, tu_plain(o, &plain)));
 	r->fd = sv[1];
 	drpc__frame_reader_init(&r->fr, raw_read, r, 0);
 	*tp = t;

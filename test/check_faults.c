@@ -712,7 +712,7 @@ START_TEST(test_faults_reset_client_100)
 {
 	tu_leak           l = tu_leak_start();
 	fstate         st;
-	drpc_conn_opts o = {.log = fs_log};
+	drpc_conn_opts o = {.log = fs_log, .flow = DRPC_FLOW_OFF};
 	drpc_conn     *c;
 	drpc_stream   *s[NSTREAMS];
 	tu_recv_group         g;
@@ -963,7 +963,8 @@ START_TEST(test_faults_trickle_to_client)
 
 	tu_tcp_pair(sv);
 	ck_assert_int_ge(probe = dup(sv[0]), 0);
-	DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[0], NULL));
+	DRPC_CHECK_OK(drpc_conn_create_fd(
+	    &c, sv[0], &(drpc_conn_opts){.flow = DRPC_FLOW_OFF}));
 	raw_init(&r, sv[1]);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, ECHO, NULL));
 	DRPC_CHECK_OK(drpc_stream_send(s, "ping", 4));
@@ -1058,7 +1059,8 @@ START_TEST(test_faults_close_flushes)
 	int          sv[2];
 
 	tu_tcp_pair(sv);
-	DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[0], NULL));
+	DRPC_CHECK_OK(drpc_conn_create_fd(
+	    &c, sv[0], &(drpc_conn_opts){.flow = DRPC_FLOW_OFF}));
 	raw_init(&r, sv[1]);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, ECHO, NULL));
 	for (size_t i = 0; i < 3; i++) {
@@ -1265,7 +1267,7 @@ START_TEST(test_faults_never_reads)
 {
 	tu_leak             l  = tu_leak_start();
 	drpc_server_opts so = {.writer_limit = (size_t) 1 << 20};
-	drpc_conn_opts   co = {.ring_slots = 4};
+	drpc_conn_opts   co = {.ring_slots = 4, .flow = DRPC_FLOW_OFF};
 	drpc_stream     *s[FLOOD_N];
 	drpc_conn       *c;
 	drpc_conn       *other;
@@ -1519,7 +1521,7 @@ START_TEST(test_faults_read_fails)
 {
 	tu_leak           l = tu_leak_start();
 	fstate         st;
-	drpc_conn_opts o = {.log = fs_log};
+	drpc_conn_opts o = {.log = fs_log, .flow = DRPC_FLOW_OFF};
 	drpc_conn     *c;
 	drpc_stream   *s[3];
 	tu_recv_group         g;

@@ -114,7 +114,9 @@ START_TEST(test_frame_unknown_kinds_parse)
 	}
 	ck_assert_str_eq(drpc__kind_name(DRPC__KIND_CLOSE_SEND), "CloseSend");
 	ck_assert_str_eq(drpc__kind_name(0), "Unknown");
-	ck_assert_str_eq(drpc__kind_name(8), "Unknown");
+	ck_assert_str_eq(drpc__kind_name(8), "WindowUpdate");
+	ck_assert_str_eq(drpc__kind_name(32), "Hello");
+	ck_assert_str_eq(drpc__kind_name(9), "Unknown");
 }
 END_TEST
 

@@ -18,6 +18,9 @@
 // deadline as an InvokeMetadata packet holding the single entry
 // "drpc-timeout-ns" (include/drpc/metadata.h), which upstream does not
 // send, so that stream's later message ids are one higher than recorded.
+// Likewise, in the automatic flow mode the connection's first Invoke is
+// followed by a flow-control hello (docs/protocol.md §13), which a plain
+// peer ignores and which takes one message id of its stream.
 //
 // Timeouts here are failures, never synchronisation: every wait is for a
 // specific event (bytes, a packet count, end of file, an observer
@@ -39,9 +42,11 @@
 
 #include "connutil.h"
 #include "echo_service.h"
+#include "flow/flow.h"
 #include "platform/thread.h"
 #include "suites.h"
 #include "testutil.h"
+#include "wire/flowctl.h"
 #include "wire/frame.h"
 #include "wire/metadata.h"
 #include "wire/packet.h"
@@ -1532,8 +1537,10 @@ peer_main(void *arg)
 typedef struct cli_cmp {
 	const script *sc;
 	bool          deadline;
+	bool          hello;          // the client sends a flow-control hello
 	uint64_t      shift[MAX_SID]; // message id offset per stream
 	size_t        deadline_mds;
+	size_t        hellos;
 } cli_cmp;
 
 static bool
@@ -1587,7 +1594,9 @@ cli_pkt_check(const cli_cmp *k, size_t j, const tpkt *want, const tpkt *got)
 	                  got->control == want->control,
 	    "%s: client packet %zu: got %s, want %s%s", k->sc->name, j,
 	    pkt_desc(got, &tg), pkt_desc(want, &tw),
-	    shift != 0 ? " (message id + 1: deadline metadata)" : "");
+	    shift != 0 ? " (message ids shifted: deadline metadata or "
+	                 "flow-control hello)"
+	               : "");
 	if (want->kind == DRPC__KIND_INVOKE_METADATA) {
 		cli_md_check(k, j, want, got);
 	} else {
@@ -1618,15 +1627,44 @@ cli_deadline_md(cli_cmp *k, size_t j, const tpkt *got, uint64_t ns)
 	    pkt_desc(got, &t));
 	ck_assert_msg(ns > 0 && ns <= 100 * (uint64_t) NS_PER_MS,
 	    "%s: %s is %" PRIu64 " ns", k->sc->name, DRPC_MD_TIMEOUT_KEY, ns);
-	k->shift[got->sid] = 1;
+	k->shift[got->sid]++;
 	k->deadline_mds++;
 }
 
+// cli_hello accepts the flow-control hello (docs/protocol.md §13) of a
+// client in automatic mode: once per connection, on its first stream,
+// right after that stream's Invoke, a conforming version-1 body announcing
+// the default window; it takes one message id of that stream.
 static void
-cli_compare(const script *sc, const pktlog *got, bool deadline)
+cli_hello(cli_cmp *k, size_t j, const tpkt *got, const tpkt *prev)
+{
+	drpc__frame f = {.stream_id = got->sid, .message_id = got->mid,
+	    .data = got->body, .len = got->len, .kind = (uint8_t) got->kind,
+	    .control = got->control, .done = true};
+	drpc__hello h;
+	text        t;
+
+	ck_assert_msg(k->hello && k->hellos == 0 && got->sid < MAX_SID,
+	    "%s: client packet %zu: unexpected %s", k->sc->name, j,
+	    pkt_desc(got, &t));
+	ck_assert_msg(prev != NULL && prev->kind == DRPC__KIND_INVOKE &&
+	                  prev->sid == got->sid && prev->mid + 1 == got->mid,
+	    "%s: client packet %zu: the hello does not follow its Invoke",
+	    k->sc->name, j);
+	ck_assert_msg(got->frames == 1 && drpc__hello_parse(&f, &h) &&
+	                  h.version == DRPC__HELLO_VERSION &&
+	                  h.window == DRPC__FLOW_WINDOW,
+	    "%s: client packet %zu: bad hello %s", k->sc->name, j,
+	    pkt_desc(got, &t));
+	k->shift[got->sid]++;
+	k->hellos++;
+}
+
+static void
+cli_compare(const script *sc, const pktlog *got, bool deadline, bool hello)
 {
 	pktlog *want = pktlog_from(sc, sc->cbin, sc->clen);
-	cli_cmp k    = {.sc = sc, .deadline = deadline};
+	cli_cmp k    = {.sc = sc, .deadline = deadline, .hello = hello};
 	size_t  i    = 0;
 	size_t  j    = 0;
 	text    t;
@@ -1640,6 +1678,11 @@ cli_compare(const script *sc, const pktlog *got, bool deadline)
 		const tpkt *g  = j < got->n ? &got->pkts[j] : NULL;
 		uint64_t    ns = 0;
 
+		if (g != NULL && g->kind == DRPC__KIND_HELLO && g->control) {
+			cli_hello(&k, j, g, j > 0 ? &got->pkts[j - 1] : NULL);
+			j++;
+			continue;
+		}
 		if (g != NULL && is_deadline_md(g, &ns) &&
 		    (w == NULL || w->kind != DRPC__KIND_INVOKE_METADATA ||
 		        w->sid != g->sid)) {
@@ -1663,8 +1706,10 @@ cli_compare(const script *sc, const pktlog *got, bool deadline)
 	pktlog_destroy(want);
 }
 
-// run_client_scenario runs one scenario; mode 1 is one-stream mode, mode
-// 2 additionally omits the deadline entry, so even sleep_cancel must match
+// run_client_scenario runs one scenario; modes 0 and 1 (multiplexed and
+// one-stream) are in the automatic flow mode, whose hello the comparison
+// allows; mode 2 is one-stream with flow control off and without the
+// deadline entry, so every scenario, sleep_cancel included, must match
 // the recording packet for packet.
 static void
 run_client_scenario(const client_case *cc, int mode)
@@ -1673,7 +1718,8 @@ run_client_scenario(const client_case *cc, int mode)
 	size_t         fds     = tu_fds();
 	script        *sc      = script_load(cc->name);
 	drpc_conn_opts co      = {.one_stream = mode >= 1,
-		 .omit_deadline                    = mode == 2};
+		 .omit_deadline = mode == 2,
+		 .flow = mode == 2 ? DRPC_FLOW_OFF : DRPC_FLOW_AUTO};
 	peer           p       = {.sc = sc, .got = pktlog_create()};
 	outcome        o       = {0};
 	drpc_conn     *c;
@@ -1690,7 +1736,7 @@ run_client_scenario(const client_case *cc, int mode)
 	drpc__thread_join(t);
 	ck_assert_msg(!p.failed, "%s: scripted server: %s", sc->name, p.why);
 	ck_assert_msg(!o.failed, "%s: client: %s", sc->name, o.why);
-	cli_compare(sc, p.got, cc->deadline && mode != 2);
+	cli_compare(sc, p.got, cc->deadline && mode != 2, mode != 2);
 	pktlog_destroy(p.got);
 	script_free(sc);
 	check_no_leak(threads, fds);

@@ -236,16 +236,27 @@ tu_raw_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
 	return DRPC_OK;
 }
 
+const drpc__conn_opts *
+tu_plain(const drpc__conn_opts *o, drpc__conn_opts *out)
+{
+	*out = *o;
+	if (out->flow == DRPC_FLOW_AUTO) {
+		out->flow = DRPC_FLOW_OFF;
+	}
+	return out;
+}
+
 void
 tu_raw_open(tu_raw *r, const drpc__conn_opts *o)
 {
+	drpc__conn_opts plain;
 	drpc_transport *t;
 	int             sv[2];
 
 	memset(r, 0, sizeof(*r));
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	DRPC_CHECK_OK(drpc_transport_create_fd(&t, sv[0]));
-	DRPC_CHECK_OK(drpc__conn_create(&r->conn, t, o));
+	DRPC_CHECK_OK(drpc__conn_create(&r->conn, t, tu_plain(o, &plain)));
 	r->fd = sv[1];
 	drpc__frame_reader_init(&r->fr, tu_raw_read, r, 0);
 }

@@ -68,7 +68,14 @@ typedef struct tu_raw {
 	drpc__frame_reader fr;
 } tu_raw;
 
+// tu_raw_open makes r->conn from o, with flow control off unless o asks
+// for it: the test plays a plain DRPC peer byte by byte, and the hello an
+// automatic conn sends would only shift the message ids it expects
+// (flow control against plain peers is check_flow.c's).
 void tu_raw_open(tu_raw *r, const drpc__conn_opts *o);
+
+// tu_plain copies o into out with an automatic flow mode turned off.
+const drpc__conn_opts *tu_plain(const drpc__conn_opts *o, drpc__conn_opts *out);
 void tu_raw_write(tu_raw *r, const void *bytes, size_t n);
 void tu_raw_hex(tu_raw *r, const char *hex);
 // tu_raw_next reads the next frame the conn sent (5 s timeout -> fail).

@@ -14,6 +14,7 @@
 
 #include <drpc/ctx.h>
 #include <drpc/error.h>
+#include <drpc/flow.h>
 #include <drpc/log.h>
 #include <drpc/stream.h>
 #include <drpc/transport.h>
@@ -40,7 +41,14 @@ typedef struct drpc_conn_opts {
 	// reserved metadata entry of docs/protocol.md §9). A peer that does
 	// not know the entry ignores it, but it adds an InvokeMetadata packet;
 	// set this to send exactly the bytes upstream Go DRPC sends.
-	bool        omit_deadline;
+	bool omit_deadline;
+	// Flow control (drpc/flow.h, docs/design.md §9). stream_window is
+	// how many bytes a peer may send on one stream ahead of the
+	// application (1 MiB); conn_window caps what all streams of the
+	// connection hold and allow together (64 MiB).
+	drpc_flow_mode flow;
+	size_t         stream_window;
+	size_t         conn_window;
 	drpc_log_fn log; // may be NULL: nothing is logged
 	void       *log_arg;
 } drpc_conn_opts;

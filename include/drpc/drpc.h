@@ -7,6 +7,7 @@
 #include <drpc/conn.h>
 #include <drpc/ctx.h>
 #include <drpc/error.h>
+#include <drpc/flow.h>
 #include <drpc/log.h>
 #include <drpc/metadata.h>
 #include <drpc/pb.h>

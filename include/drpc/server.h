@@ -13,6 +13,7 @@
 
 #include <drpc/ctx.h>
 #include <drpc/error.h>
+#include <drpc/flow.h>
 #include <drpc/log.h>
 #include <drpc/stream.h>
 #include <drpc/transport.h>
@@ -57,8 +58,12 @@ typedef struct drpc_server_opts {
 	// handler_stack: stack of handler threads; 0 = 256 KiB.
 	size_t handler_stack;
 	// idle_workers: handler threads kept waiting for the next RPC; 0: 16.
-	size_t      idle_workers;
-	drpc_log_fn log;
+	size_t idle_workers;
+	// Flow control per connection, as drpc_conn_opts (drpc/flow.h).
+	drpc_flow_mode flow;
+	size_t         stream_window; // 1 MiB
+	size_t         conn_window;   // 64 MiB
+	drpc_log_fn    log;
 	void       *log_arg;
 } drpc_server_opts;
 

@@ -37,7 +37,8 @@ drpc_conn_create(drpc_conn **cp, drpc_transport *tr, const drpc_conn_opts *o)
 	drpc__conn_opts co = {0};
 	drpc_err        rv;
 
-	if (cp == NULL || tr == NULL) {
+	if (cp == NULL || tr == NULL ||
+	    (o != NULL && (unsigned) o->flow > DRPC_FLOW_OFF)) {
 		return DRPC_EINVAL;
 	}
 	if ((cc = calloc(1, sizeof(*cc))) == NULL) {
@@ -52,6 +53,9 @@ drpc_conn_create(drpc_conn **cp, drpc_transport *tr, const drpc_conn_opts *o)
 	co.ring_slots   = cc->opts.ring_slots;
 	co.max_streams  = cc->opts.one_stream ? 1 : cc->opts.max_streams;
 	co.stack_size   = cc->opts.thread_stack;
+	co.flow          = cc->opts.flow;
+	co.stream_window = cc->opts.stream_window;
+	co.conn_window   = cc->opts.conn_window;
 	co.id           = (uint64_t) (uintptr_t) cc % 100000;
 	co.on_end       = client_on_end;
 	co.arg          = cc;

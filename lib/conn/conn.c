@@ -20,6 +20,7 @@
 #include "platform/thread.h"
 #include "transport/transport.h"
 #include "wire/errbody.h"
+#include "wire/flowctl.h"
 #include "wire/reader.h"
 
 #define CONN_DEFAULT_STACK   ((size_t) 128 << 10)
@@ -46,7 +47,11 @@ struct drpc__conn {
 	pthread_t       reader;
 	atomic_uint     refs; // atomic
 
-	drpc__writer w; // internally locked
+	drpc__writer      w;       // internally locked
+	drpc__flow_budget budget;  // internally locked
+	uint64_t          my_cost; // immutable: charge per Message we ask
+	uint64_t          tx_cost; // immutable: charge assumed of the peer
+	bool              hello_seen; // reader thread only (server)
 
 	// Reader thread only.
 	drpc__frame_reader fr;
@@ -61,7 +66,8 @@ struct drpc__conn {
 	// servers may require). Lock order: open_mu before ctx, stream and
 	// writer locks; nothing sleeps while it is held.
 	pthread_mutex_t open_mu;
-	uint64_t        next_id; // guarded by open_mu
+	uint64_t        next_id;    // guarded by open_mu
+	bool            hello_sent; // guarded by open_mu (client)
 
 	pthread_mutex_t mu;
 	pthread_cond_t  term_cv; // broadcast when the connection ends
@@ -74,6 +80,9 @@ struct drpc__conn {
 	bool        ended;      // ...and finished: every stream ended
 	drpc_err    cause;
 	bool        closed; // drpc__conn_close ran
+	bool        flow_on;     // flow control is in force
+	uint64_t    peer_window; // the peer's window per stream, once on
+	uint64_t    peer_cost;   // the peer's charge per Message, once on
 };
 
 static void *reader_main(void *arg);
@@ -99,6 +108,7 @@ conn_free(drpc__conn *c)
 	drpc__idmap_fini(&c->streams);
 	drpc__frame_reader_fini(&c->fr);
 	drpc__writer_fini(&c->w);
+	drpc__flow_budget_fini(&c->budget);
 	drpc__cond_fini(&c->term_cv);
 	drpc__cond_fini(&c->slot_cv);
 	drpc__mutex_fini(&c->open_mu);
@@ -196,6 +206,12 @@ conn_apply_defaults(drpc__conn_opts *o)
 	if (o->close_timeout_ms == 0) {
 		o->close_timeout_ms = 1000;
 	}
+	if (o->stream_window == 0) {
+		o->stream_window = DRPC__FLOW_WINDOW;
+	}
+	if (o->conn_window == 0) {
+		o->conn_window = DRPC__FLOW_BUDGET;
+	}
 }
 
 drpc_err
@@ -221,6 +237,16 @@ drpc__conn_create(
 	drpc__mutex_init(&c->open_mu);
 	drpc__cond_init(&c->term_cv);
 	drpc__cond_init(&c->slot_cv);
+	drpc__flow_budget_init(&c->budget, c->opts.conn_window);
+	// A peer configured "on" is taken to be cockroachdb/drpc: plain
+	// byte counts, no per-message charge, a window equal to ours.
+	c->my_cost = c->opts.flow == DRPC_FLOW_ON ? 0 : DRPC__FLOW_MSG_COST;
+	c->tx_cost = c->my_cost;
+	if (c->opts.flow == DRPC_FLOW_ON) {
+		c->flow_on     = true;
+		c->peer_window = c->opts.stream_window;
+		c->peer_cost   = 0;
+	}
 	drpc__frame_reader_init(
 	    &c->fr, drpc__transport_read, tr, c->opts.max_msg_size);
 	c->fr.before_read     = reader_flush_ready;
@@ -247,6 +273,7 @@ fail_writer:
 	drpc__writer_fini(&c->w);
 fail_mu:
 	drpc__frame_reader_fini(&c->fr);
+	drpc__flow_budget_fini(&c->budget);
 	drpc__mutex_fini(&c->open_mu);
 	drpc__cond_fini(&c->term_cv);
 	drpc__cond_fini(&c->slot_cv);
@@ -317,9 +344,16 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 	    .w            = &c->w,
 	    .owner        = {conn_forget, conn_rele,
 		       c->opts.is_server ? reader_flush_ready : NULL, c},
+	    .budget  = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->budget,
+	    .window  = c->opts.stream_window,
+	    .rx_cost = c->my_cost,
+	    .tx_cost = c->tx_cost,
 	};
 	drpc__stream *s;
 	drpc_err      rv;
+	bool          flow_on = false;
+	uint64_t      peer_window = 0;
+	uint64_t      peer_cost   = 0;
 
 	if ((rv = drpc__stream_create(&s, &so)) != DRPC_OK) {
 		if (so.owns_ctx) {
@@ -339,6 +373,11 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 		rv = c->opts.is_server ? DRPC_ECANCELED : DRPC_EUNAVAIL;
 	} else if ((rv = drpc__idmap_put(&c->streams, id, s)) == DRPC_OK) {
 		drpc__stream_hold(s);
+		// Registered before flow control came on: conn_flow_on's
+		// snapshot has it. After: it is this call's to turn on.
+		flow_on     = c->flow_on;
+		peer_window = c->peer_window;
+		peer_cost   = c->peer_cost;
 	}
 	if (!c->opts.is_server && c->opts.max_streams != 0) {
 		c->opening--; // the slot is now the registry's (or free)
@@ -348,8 +387,60 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 		drpc__stream_rele(s);
 		return rv;
 	}
+	if (flow_on) {
+		drpc__stream_flow_on(s, peer_window, peer_cost);
+	}
 	*sp = s;
 	return DRPC_OK;
+}
+
+// conn_flow_on puts flow control in force (or updates the peer's
+// figures): every registered stream is turned on, and every later one
+// at its creation (conn_new_stream).
+static void
+conn_flow_on(drpc__conn *c, uint64_t window, uint64_t cost)
+{
+	drpc__stream **v = NULL;
+	size_t         n = 0;
+
+	drpc__mutex_lock(&c->mu);
+	c->flow_on     = true;
+	c->peer_window = window;
+	c->peer_cost   = cost;
+	if (c->streams.n > 0 &&
+	    (v = malloc(c->streams.n * sizeof(*v))) != NULL) {
+		for (size_t i = 0; i < c->streams.cap; i++) {
+			if (c->streams.slots[i].id != 0) {
+				v[n] = c->streams.slots[i].val;
+				drpc__stream_hold(v[n++]);
+			}
+		}
+	}
+	drpc__mutex_unlock(&c->mu);
+	// Without memory for the snapshot the streams already open stay
+	// as they were (ungated): only later ones are flow controlled.
+	for (size_t i = 0; i < n; i++) {
+		drpc__stream_flow_on(v[i], window, cost);
+		drpc__stream_rele(v[i]);
+	}
+	free(v);
+}
+
+bool
+drpc__conn_flow_active(drpc__conn *c)
+{
+	bool on;
+
+	drpc__mutex_lock(&c->mu);
+	on = c->flow_on;
+	drpc__mutex_unlock(&c->mu);
+	return on;
+}
+
+int64_t
+drpc__conn_flow_exposed(drpc__conn *c)
+{
+	return drpc__flow_budget_exposed(&c->budget);
 }
 
 // A client open waiting for a free slot: the context's listener wakes it.
@@ -426,6 +517,17 @@ drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
 	}
 	if ((rv = drpc__stream_watch_ctx(s)) != DRPC_OK) {
 		drpc__mutex_unlock(&c->open_mu);
+	} else if (c->opts.flow != DRPC_FLOW_OFF && !c->hello_sent) {
+		// The connection's first invoke carries the hello.
+		drpc__stream_invoke with = *inv;
+		uint8_t             body[DRPC__HELLO_BODY_MAX];
+		drpc__hello         h = {DRPC__HELLO_VERSION,
+				    c->opts.stream_window, c->my_cost};
+
+		with.hello     = body;
+		with.hello_len = drpc__hello_put(body, &h);
+		c->hello_sent  = true; // guarded by open_mu, released below
+		rv = drpc__stream_send_invoke(s, &with, &c->open_mu);
 	} else {
 		rv = drpc__stream_send_invoke(s, inv, &c->open_mu);
 	}
@@ -661,12 +763,100 @@ reader_drop(drpc__conn *c, const drpc__frame *f)
 	}
 }
 
+// reader_lookup returns the registered stream id with a reference held,
+// or NULL.
+static drpc__stream *
+reader_lookup(drpc__conn *c, uint64_t id)
+{
+	drpc__stream *s;
+
+	drpc__mutex_lock(&c->mu);
+	s = drpc__idmap_get(&c->streams, id);
+	if (s != NULL) {
+		drpc__stream_hold(s);
+	}
+	drpc__mutex_unlock(&c->mu);
+	return s;
+}
+
+// reader_on_window applies a window update; one that does not conform,
+// one for no registered stream, and any while flow control is not in
+// force are dropped (never fatal: docs/protocol.md §13).
+static void
+reader_on_window(drpc__conn *c, const drpc__frame *f)
+{
+	drpc__stream *s;
+	uint64_t      delta;
+
+	if (!drpc__window_update_parse(f, &delta) ||
+	    !drpc__conn_flow_active(c) ||
+	    (s = reader_lookup(c, f->stream_id)) == NULL) {
+		return;
+	}
+	drpc__stream_on_window(s, delta);
+	drpc__stream_rele(s);
+}
+
+// reader_on_hello handles the flow-control negotiation. A server answers
+// the first conforming hello (in its stream's sequence, before anything
+// it grants, so the client is on before any window update arrives) and
+// turns flow control on with the client's figures; a client that sent a
+// hello turns it on with the server's. Anything else is ignored.
+static void
+reader_on_hello(drpc__conn *c, const drpc__frame *f)
+{
+	drpc__hello   h;
+	drpc__stream *s;
+	bool          sent;
+
+	if (c->opts.flow == DRPC_FLOW_OFF || !drpc__hello_parse(f, &h)) {
+		return;
+	}
+	if (c->opts.is_server) {
+		uint8_t     body[DRPC__HELLO_BODY_MAX];
+		drpc__hello mine = {DRPC__HELLO_VERSION,
+		    c->opts.stream_window, c->my_cost};
+		size_t      len  = drpc__hello_put(body, &mine);
+
+		if (c->hello_seen) {
+			return;
+		}
+		c->hello_seen = true;
+		if ((s = reader_lookup(c, f->stream_id)) != NULL) {
+			(void) drpc__stream_send_control(
+			    s, DRPC__KIND_HELLO, body, len);
+			drpc__stream_rele(s);
+		} else {
+			(void) drpc__writer_control(&c->w, NULL, f->stream_id,
+			    DRPC__KIND_HELLO, body, len);
+		}
+		conn_flow_on(c, h.window, h.msg_cost);
+		return;
+	}
+	drpc__mutex_lock(&c->open_mu);
+	sent = c->hello_sent;
+	drpc__mutex_unlock(&c->open_mu);
+	if (sent) {
+		conn_flow_on(c, h.window, h.msg_cost);
+	}
+}
+
 static drpc_err
 reader_dispatch(drpc__conn *c, const drpc__frame *f)
 {
 	drpc__stream *s;
 	drpc_err      rv;
 
+	// Flow-control frames are taken out before any stream sees them:
+	// their ids are not part of the streams' message sequences.
+	if (f->kind == DRPC__KIND_WINDOW_UPDATE) {
+		reader_on_window(c, f);
+		return DRPC_OK;
+	}
+	if (f->kind == DRPC__KIND_HELLO && f->control) {
+		reader_on_hello(c, f);
+		return DRPC_OK;
+	}
 	drpc__mutex_lock(&c->mu);
 	s = drpc__idmap_get(&c->streams, f->stream_id);
 	if (s != NULL) {

@@ -19,6 +19,7 @@
 
 #include <drpc/ctx.h>
 #include <drpc/error.h>
+#include <drpc/flow.h>
 #include <drpc/transport.h>
 
 #include "stream/stream.h"
@@ -48,6 +49,11 @@ typedef struct drpc__conn_opts {
 	size_t  stack_size;       // 0: 128 KiB for the reader and drain
 	int64_t close_timeout_ms; // 0: 1000; flush bound on close
 	uint64_t id;              // names threads: drpc-rd-<id>
+	// Flow control (docs/design.md §9): the mode, our receive window per
+	// stream (0: 1 MiB) and the connection's receive budget (0: 64 MiB).
+	drpc_flow_mode flow;
+	uint64_t       stream_window;
+	uint64_t       conn_window;
 
 	// Test hook: see drpc__writer.wait_hook.
 	void (*send_wait_hook)(void *arg);
@@ -93,6 +99,14 @@ size_t drpc__conn_active(drpc__conn *c);
 // drpc__conn_send_waiters is the number of senders blocked because the
 // writer's buffer is full (for tests and statistics).
 size_t drpc__conn_send_waiters(drpc__conn *c);
+
+// drpc__conn_flow_active tells whether flow control is in force: the
+// mode is on, or it is automatic and the peer answered (or sent) a hello.
+bool drpc__conn_flow_active(drpc__conn *c);
+
+// drpc__conn_flow_exposed is the connection's receive exposure: the bytes
+// its streams hold or have allowed the peer to send (docs/design.md §9).
+int64_t drpc__conn_flow_exposed(drpc__conn *c);
 
 // drpc__conn_close flushes what is buffered (up to close_timeout_ms), ends
 // the connection and every stream on it, joins both threads and closes the

@@ -1,4 +1,5 @@
 #include <sched.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "mux/writer.h"
@@ -43,6 +44,79 @@ kind_is_bounded(unsigned kind)
 {
 	return kind == DRPC__KIND_MESSAGE || kind == DRPC__KIND_INVOKE ||
 	    kind == DRPC__KIND_INVOKE_METADATA;
+}
+
+void
+drpc__wstate_init(
+    drpc__wstate *ws, uint64_t stream_id, bool known, uint64_t msg_cost)
+{
+	memset(ws, 0, sizeof(*ws));
+	ws->stream_id   = stream_id;
+	ws->next_msg_id = 1;
+	ws->known       = known;
+	ws->msg_cost    = msg_cost;
+	atomic_init(&ws->abort, false);
+	drpc__cond_init(&ws->credit_cv);
+}
+
+void
+drpc__wstate_fini(drpc__wstate *ws)
+{
+	drpc__cond_fini(&ws->credit_cv);
+}
+
+// msg_charge is what a Message of len bytes costs ws's credit.
+static int64_t
+msg_charge(const drpc__wstate *ws, size_t len)
+{
+	return (int64_t) len + (int64_t) ws->msg_cost;
+}
+
+// credit_need is the credit a gated Message of len bytes waits for: its
+// first frame's charge, but never more than the peer's whole window (a
+// peer with a tiny window still lets one message through at a time).
+static int64_t
+credit_need(const drpc__writer *w, const drpc__wstate *ws, size_t len)
+{
+	int64_t need = msg_charge(ws, len < w->split ? len : w->split);
+
+	if (ws->peer_window < (uint64_t) need) {
+		need = (int64_t) ws->peer_window;
+	}
+	return need;
+}
+
+// writer_wait_credit_locked waits until a gated Message of len bytes may
+// start, then charges it to ws's credit (gated or not: the count runs
+// from the stream's start).
+static drpc_err
+writer_wait_credit_locked(
+    drpc__writer *w, drpc__wstate *ws, size_t len, int64_t deadline_ns)
+{
+	drpc_err rv = DRPC_OK;
+
+	while (ws->gated && ws->credit < credit_need(w, ws, len)) {
+		if (w->stopped) {
+			return w->stop_err;
+		}
+		if (ws->closed) {
+			return DRPC_ESTATE;
+		}
+		if (atomic_load(&ws->abort)) {
+			return DRPC_ECANCELED;
+		}
+		if (rv == DRPC_ETIMEDOUT) {
+			return rv;
+		}
+		ws->credit_waiters++;
+		if (w->wait_hook != NULL) {
+			w->wait_hook(w->wait_hook_arg);
+		}
+		rv = drpc__cond_wait_until(&ws->credit_cv, &w->mu, deadline_ns);
+		ws->credit_waiters--;
+	}
+	ws->credit -= msg_charge(ws, len);
+	return DRPC_OK;
 }
 
 // writer_wait_room_locked waits until need more bytes fit under the limit
@@ -159,6 +233,13 @@ writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 	for (size_t i = 0; i < n; i++) {
 		total += packet_wire_size(&pkts[i], w->split);
 		bounded = bounded || kind_is_bounded(pkts[i].kind);
+		if (pkts[i].kind == DRPC__KIND_MESSAGE && rv == DRPC_OK) {
+			rv = writer_wait_credit_locked(
+			    w, ws, pkts[i].len, deadline_ns);
+		}
+	}
+	if (rv != DRPC_OK) {
+		return rv;
 	}
 	if (!bounded) {
 		return writer_append_whole_locked(w, ws, pkts, n);
@@ -229,6 +310,13 @@ drpc__writer_send_prefix(drpc__writer *w, drpc__wstate *ws,
 			    need > w->limit - w->active.len) {
 				break;
 			}
+			if (pkts[i].kind == DRPC__KIND_MESSAGE) {
+				if (ws->gated && ws->credit <
+				    credit_need(w, ws, pkts[i].len)) {
+					break;
+				}
+				ws->credit -= msg_charge(ws, pkts[i].len);
+			}
 			rv = writer_append_whole_locked(w, ws, &pkts[i], 1);
 		}
 		writer_kick_locked(w);
@@ -257,6 +345,9 @@ drpc__writer_cancel(drpc__writer *w, drpc__wstate *ws)
 	if (w->waiters > 0) {
 		drpc__cond_broadcast(&w->space_cv);
 	}
+	if (ws->credit_waiters > 0) {
+		drpc__cond_broadcast(&ws->credit_cv);
+	}
 	drpc__mutex_unlock(&w->mu);
 }
 
@@ -268,7 +359,67 @@ drpc__writer_wake(drpc__writer *w, drpc__wstate *ws)
 	if (w->waiters > 0) {
 		drpc__cond_broadcast(&w->space_cv);
 	}
+	if (ws->credit_waiters > 0) {
+		drpc__cond_broadcast(&ws->credit_cv);
+	}
 	drpc__mutex_unlock(&w->mu);
+}
+
+void
+drpc__writer_gate(
+    drpc__writer *w, drpc__wstate *ws, uint64_t window, uint64_t msg_cost)
+{
+	drpc__mutex_lock(&w->mu);
+	if (!ws->gated) {
+		ws->gated = true;
+		ws->credit += (int64_t) window;
+	} else if (window != ws->peer_window) {
+		ws->credit += (int64_t) window - (int64_t) ws->peer_window;
+	}
+	ws->peer_window = window;
+	ws->msg_cost    = msg_cost;
+	if (ws->credit_waiters > 0) {
+		drpc__cond_broadcast(&ws->credit_cv);
+	}
+	drpc__mutex_unlock(&w->mu);
+}
+
+void
+drpc__writer_credit(drpc__writer *w, drpc__wstate *ws, uint64_t delta)
+{
+	drpc__mutex_lock(&w->mu);
+	// Saturate: a hostile peer's huge grants must not wrap the count.
+	ws->credit = delta > (uint64_t) (INT64_MAX / 2) ||
+		ws->credit > INT64_MAX / 2 - (int64_t) delta
+	    ? INT64_MAX / 2
+	    : ws->credit + (int64_t) delta;
+	if (ws->credit_waiters > 0) {
+		drpc__cond_broadcast(&ws->credit_cv);
+	}
+	drpc__mutex_unlock(&w->mu);
+}
+
+drpc_err
+drpc__writer_control(drpc__writer *w, drpc__wstate *ws, uint64_t stream_id,
+    uint8_t kind, const uint8_t *body, size_t len)
+{
+	drpc__frame f = {.stream_id = stream_id, .data = body, .len = len,
+	    .kind = kind, .done = true, .control = true};
+	drpc_err    rv;
+
+	drpc__mutex_lock(&w->mu);
+	if (w->stopped) {
+		rv = w->stop_err;
+	} else {
+		if (ws != NULL) {
+			f.message_id = ws->next_msg_id++;
+		}
+		if ((rv = drpc__frame_append(&w->active, &f)) == DRPC_OK) {
+			writer_kick_locked(w);
+		}
+	}
+	drpc__mutex_unlock(&w->mu);
+	return rv;
 }
 
 void

@@ -36,13 +36,33 @@
 
 // drpc__wstate is a stream's sending state as the writer sees it. Every
 // field is guarded by the writer's mu (abort is also read without it).
+//
+// Flow control (docs/design.md §9): credit is what the peer still lets
+// this stream send, counted like the receiver counts (a Message's body
+// plus msg_cost). It is kept from the stream's start, gated or not; once
+// gated (the peer has the extension), a Message starts only when the
+// credit covers its first frame (or the peer's whole window, if less),
+// and then goes out whole, so the credit may go negative: the next
+// Message waits until grants repay it. Other kinds are never gated.
 typedef struct drpc__wstate {
-	uint64_t    stream_id;
-	uint64_t    next_msg_id; // next message id this side sends
-	bool        known;       // the peer knows the stream (invoke sent)
-	bool        closed;      // a terminal packet went out: nothing more
-	atomic_bool abort;       // set by cancel: stop a multi-frame packet
+	uint64_t       stream_id;
+	uint64_t       next_msg_id; // next message id this side sends
+	bool           known;       // the peer knows the stream (invoke sent)
+	bool           closed;      // a terminal packet went out: nothing more
+	atomic_bool    abort;       // set by cancel: stop a multi-frame packet
+	bool           gated;       // sends wait for credit
+	int64_t        credit;      // may be negative (an overdraw)
+	uint64_t       peer_window; // the peer's window, once known
+	uint64_t       msg_cost;    // charge per Message
+	size_t         credit_waiters; // senders asleep on credit_cv
+	pthread_cond_t credit_cv;      // with the writer's mu
 } drpc__wstate;
+
+// drpc__wstate_init prepares ws for stream_id; msg_cost is the charge
+// per Message assumed until the peer says otherwise.
+void drpc__wstate_init(drpc__wstate *ws, uint64_t stream_id, bool known,
+    uint64_t msg_cost);
+void drpc__wstate_fini(drpc__wstate *ws);
 
 typedef struct drpc__writer {
 	// Immutable after drpc__writer_start.
@@ -113,6 +133,25 @@ void drpc__writer_cancel(drpc__writer *w, drpc__wstate *ws);
 // drpc__writer_wake sets ws->abort and wakes a sender of ws blocked for
 // room (its stream ended), without writing anything.
 void drpc__writer_wake(drpc__writer *w, drpc__wstate *ws);
+
+// drpc__writer_gate turns on ws's credit gate: the peer's window is
+// window bytes (its initial credit, added to what ws has already counted)
+// and it charges msg_cost per Message. A no-op if already gated, except
+// that a window or charge the peer declares later replaces the assumed one.
+void drpc__writer_gate(drpc__writer *w, drpc__wstate *ws, uint64_t window,
+    uint64_t msg_cost);
+
+// drpc__writer_credit adds delta (a grant from the peer) to ws's credit
+// and wakes a sender waiting for it.
+void drpc__writer_credit(drpc__writer *w, drpc__wstate *ws, uint64_t delta);
+
+// drpc__writer_control appends one control frame (a window update or a
+// hello) without waiting for room. With ws, the frame takes ws's next
+// message id (a hello is part of the stream's sequence), even after ws
+// closed; without, message id 0 (a window update). Errors: the stop
+// error, DRPC_ENOMEM.
+drpc_err drpc__writer_control(drpc__writer *w, drpc__wstate *ws,
+    uint64_t stream_id, uint8_t kind, const uint8_t *body, size_t len);
 
 // drpc__writer_stop stops w with err (first call wins). Never blocks. If
 // graceful, frames already buffered are still written before the thread

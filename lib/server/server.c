@@ -97,7 +97,8 @@ drpc_server_create(
 	drpc_server *s;
 	drpc_err     rv;
 
-	if (sp == NULL || mux == NULL) {
+	if (sp == NULL || mux == NULL ||
+	    (opts != NULL && (unsigned) opts->flow > DRPC_FLOW_OFF)) {
 		return DRPC_EINVAL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -408,6 +409,9 @@ drpc_server_serve_transport(drpc_server *srv, drpc_transport *tr)
 	o.ring_slots   = srv->opts.ring_slots;
 	o.max_streams  = srv->opts.max_streams;
 	o.stack_size   = srv->opts.thread_stack;
+	o.flow          = srv->opts.flow;
+	o.stream_window = srv->opts.stream_window;
+	o.conn_window   = srv->opts.conn_window;
 	o.invoke_ctx   = server_invoke_ctx;
 	o.on_invoke    = server_on_invoke;
 	o.on_end       = server_on_end;

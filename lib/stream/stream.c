@@ -19,6 +19,8 @@
 #include "stream/ring.h"
 #include "stream/stream.h"
 #include "wire/errbody.h"
+#include "wire/flowctl.h"
+#include "wire/varint.h"
 
 struct drpc_stream {
 	// Immutable after create.
@@ -30,6 +32,8 @@ struct drpc_stream {
 	int64_t            deadline_ns;
 	drpc__writer      *w;
 	drpc__stream_owner owner;
+	drpc__flow_budget *budget;  // NULL: no flow control accounting
+	size_t             ring_slots; // the ring's bound without flow control
 	drpc__ctx_listener ctx_l;   // linked in ctx while watched
 	atomic_uint        refs;    // atomic
 	atomic_bool        ended;   // atomic copy of terminated, for the reader
@@ -51,6 +55,9 @@ struct drpc_stream {
 	drpc_err   cancel_err;     // local cancel reason, or DRPC_OK
 	bool       reader_waiting; // the reader sleeps on space_cv
 	bool       user_waiting;   // a user thread sleeps on cv
+	drpc__flow_rx rx;        // receive-side flow control
+	size_t        borrowed_len; // body length of the message lent out
+	bool          serve_budget; // the budget has room for starved streams
 	uint64_t   remote_code;
 	char      *remote_msg;
 	size_t     remote_msg_len;
@@ -88,15 +95,20 @@ drpc__stream_create(drpc__stream **sp, const drpc__stream_opts *o)
 	s->ctx_l.arg    = s;
 	atomic_init(&s->refs, 1);
 	atomic_init(&s->ended, false);
-	s->ws.stream_id   = o->id;
-	s->ws.next_msg_id = 1;
-	s->ws.known       = !o->is_client; // the client told us of it
-	atomic_init(&s->ws.abort, false);
+	s->budget       = o->budget;
+	s->ring_slots   = o->ring_slots == 0 ? 256 : o->ring_slots;
+	// A server stream's peer knows it: the client told us of it.
+	drpc__wstate_init(&s->ws, o->id, !o->is_client, o->tx_cost);
+	if (s->budget != NULL) {
+		drpc__flow_rx_init(s->budget, &s->rx,
+		    o->window == 0 ? DRPC__FLOW_WINDOW : o->window, o->rx_cost,
+		    s);
+	}
 	drpc__asm_init(&s->in, s->max_msg_size);
 	drpc__mutex_init(&s->mu);
 	drpc__cond_init(&s->cv);
 	drpc__cond_init(&s->space_cv);
-	drpc__ring_init(&s->ring, o->ring_slots == 0 ? 256 : o->ring_slots);
+	drpc__ring_init(&s->ring, s->ring_slots);
 	*sp = s;
 	return DRPC_OK;
 }
@@ -127,6 +139,7 @@ drpc__stream_rele(drpc__stream *s)
 	}
 	drpc__ring_fini(&s->ring);
 	drpc__asm_fini(&s->in);
+	drpc__wstate_fini(&s->ws);
 	drpc__cond_fini(&s->space_cv);
 	drpc__cond_fini(&s->cv);
 	drpc__mutex_fini(&s->mu);
@@ -180,8 +193,65 @@ stream_terminate_locked(drpc__stream *s, drpc_err recv_err, drpc_err send_err)
 	drpc__cond_broadcast(&s->cv);
 	drpc__cond_broadcast(&s->space_cv);
 	drpc__writer_wake(s->w, &s->ws); // a sender waiting for room
+	if (s->budget != NULL && drpc__flow_rx_end(s->budget, &s->rx)) {
+		s->serve_budget = true; // by stream_unlock
+	}
 	if (s->owner.forget != NULL) {
 		s->owner.forget(s->owner.owner, s);
+	}
+}
+
+static void
+stream_hold_cb(void *arg)
+{
+	drpc__stream_hold(arg);
+}
+
+// stream_grant_locked sends the window update s is due, if any.
+static void
+stream_grant_locked(drpc__stream *s)
+{
+	uint8_t  body[10];
+	uint64_t d;
+
+	if (s->terminated || (d = drpc__flow_rx_grant(s->budget, &s->rx)) == 0) {
+		return;
+	}
+	// Best effort: if the connection is gone nobody needs the credit.
+	(void) drpc__writer_control(s->w, NULL, s->id,
+	    DRPC__KIND_WINDOW_UPDATE, body,
+	    (size_t) (drpc__varint_put(body, d) - body));
+}
+
+// stream_serve_starved gives credit to streams the connection's budget
+// had to refuse, now that it has room; no stream lock may be held.
+static void
+stream_serve_starved(drpc__flow_budget *b)
+{
+	drpc__stream *t;
+
+	// Bounded: a stream the budget still cannot serve fully goes back
+	// to the end of the FIFO.
+	for (int i = 0; i < 16 &&
+	    (t = drpc__flow_budget_pop(b, stream_hold_cb)) != NULL; i++) {
+		drpc__mutex_lock(&t->mu);
+		stream_grant_locked(t);
+		drpc__mutex_unlock(&t->mu);
+		drpc__stream_rele(t);
+	}
+}
+
+// stream_unlock releases s's lock, then serves the budget's starved
+// streams if s freed room in it.
+static void
+stream_unlock(drpc__stream *s)
+{
+	bool serve = s->serve_budget;
+
+	s->serve_budget = false;
+	drpc__mutex_unlock(&s->mu);
+	if (serve) {
+		stream_serve_starved(s->budget);
 	}
 }
 
@@ -226,7 +296,7 @@ drpc__stream_cancel(drpc__stream *s, drpc_err why)
 	s->cancel_err = why;
 	drpc__ring_clear(&s->ring);
 	stream_terminate_locked(s, why, why);
-	drpc__mutex_unlock(&s->mu);
+	stream_unlock(s);
 }
 
 static void
@@ -343,7 +413,7 @@ drpc_err
 drpc__stream_send_invoke(drpc__stream *s, const drpc__stream_invoke *inv,
     pthread_mutex_t *order_mu)
 {
-	drpc__packet pkts[4];
+	drpc__packet pkts[5];
 	size_t       n    = 0;
 	size_t       must = 1;
 	size_t       sent = 0;
@@ -362,6 +432,11 @@ drpc__stream_send_invoke(drpc__stream *s, const drpc__stream_invoke *inv,
 	}
 	pkts[n++] = (drpc__packet) {.kind = DRPC__KIND_INVOKE,
 	    .data = inv->name, .len = inv->name_len};
+	if (inv->hello != NULL) {
+		pkts[n++] = (drpc__packet) {.kind = DRPC__KIND_HELLO,
+		    .control = true, .data = inv->hello, .len = inv->hello_len};
+		must++;
+	}
 	if (inv->msg != NULL) {
 		pkts[n++] = (drpc__packet) {.kind = DRPC__KIND_MESSAGE,
 		    .data = inv->msg, .len = inv->msg_len};
@@ -383,6 +458,13 @@ drpc__stream_send_invoke(drpc__stream *s, const drpc__stream_invoke *inv,
 	}
 	drpc__buf_fini(&md);
 	return rv;
+}
+
+drpc_err
+drpc__stream_send_control(
+    drpc__stream *s, uint8_t kind, const uint8_t *body, size_t len)
+{
+	return drpc__writer_control(s->w, &s->ws, s->id, kind, body, len);
 }
 
 drpc_err
@@ -427,7 +509,8 @@ drpc__stream_recv(drpc__stream *s, const uint8_t **data, size_t *len)
 		}
 		if (drpc__ring_has_msg(&s->ring)) {
 			drpc__ring_borrow(&s->ring, data, len);
-			rv = DRPC_OK;
+			s->borrowed_len = *len;
+			rv              = DRPC_OK;
 			break;
 		}
 		if (s->ring.closed) {
@@ -449,10 +532,53 @@ drpc__stream_recv_done(drpc__stream *s)
 {
 	drpc__mutex_lock(&s->mu);
 	drpc__ring_release(&s->ring);
+	if (s->budget != NULL && !s->terminated) {
+		s->serve_budget = drpc__flow_rx_consumed(
+				      s->budget, &s->rx, s->borrowed_len) ||
+		    s->serve_budget;
+		stream_grant_locked(s);
+	}
 	if (s->reader_waiting) {
 		drpc__cond_signal(&s->space_cv);
 	}
-	drpc__mutex_unlock(&s->mu);
+	stream_unlock(s);
+}
+
+void
+drpc__stream_flow_on(drpc__stream *s, uint64_t peer_window, uint64_t peer_cost)
+{
+	size_t slots;
+
+	if (s->budget == NULL) {
+		return;
+	}
+	drpc__writer_gate(s->w, &s->ws, peer_window, peer_cost);
+	drpc__mutex_lock(&s->mu);
+	if (!s->rx.active) {
+		s->rx.active = true;
+		// The window, not the slot count, bounds the queue now; the
+		// slots only stop a peer that floods empty messages.
+		slots = s->rx.msg_cost == 0
+		    ? 65536
+		    : (size_t) (s->rx.window / s->rx.msg_cost) + 1;
+		if (slots > 65536) {
+			slots = 65536;
+		}
+		if (slots > s->ring.max) {
+			s->ring.max = slots;
+		}
+		stream_grant_locked(s); // what was consumed before counts
+		if (s->reader_waiting) {
+			drpc__cond_signal(&s->space_cv);
+		}
+	}
+	stream_unlock(s);
+}
+
+void
+drpc__stream_on_window(drpc__stream *s, uint64_t delta)
+{
+	drpc__writer_credit(s->w, &s->ws, delta);
 }
 
 drpc_err
@@ -473,7 +599,7 @@ drpc__stream_close_send(drpc__stream *s)
 	if (s->recv_closed) {
 		stream_terminate_locked(s, DRPC_EOF, DRPC_ESTATE);
 	}
-	drpc__mutex_unlock(&s->mu);
+	stream_unlock(s);
 	return rv;
 }
 
@@ -493,7 +619,7 @@ stream_end(drpc__stream *s, drpc__packet *pkt)
 		rv = DRPC_OK; // a terminal packet already went out
 	}
 	stream_terminate_locked(s, DRPC_ECLOSED, DRPC_ECLOSED);
-	drpc__mutex_unlock(&s->mu);
+	stream_unlock(s);
 	return rv == DRPC_OK ? DRPC_OK : stream_conn_err(s);
 }
 
@@ -552,10 +678,26 @@ drpc__stream_conn_lost(drpc__stream *s)
 	stream_cancel_owned_ctx(s);
 	drpc__mutex_lock(&s->mu);
 	stream_terminate_locked(s, stream_conn_err(s), stream_conn_err(s));
-	drpc__mutex_unlock(&s->mu);
+	stream_unlock(s);
 }
 
 // Reader side.
+
+// stream_ring_blocked tells whether the reader must wait before queueing
+// one more message. Without flow control that is a full ring. With it the
+// peer's window bounds what is queued, so the reader waits only for a
+// peer that ignores its window (more queued than the window and one
+// maximal message allow, or more messages than the window's charges do).
+static bool
+stream_ring_blocked(const drpc__stream *s)
+{
+	if (drpc__ring_is_full(&s->ring)) {
+		return true;
+	}
+	return s->budget != NULL && s->rx.active &&
+	    drpc__flow_rx_queued(&s->rx) >
+	    s->rx.window + s->max_msg_size + s->rx.msg_cost;
+}
 
 static drpc_err
 stream_on_message(drpc__stream *s, const drpc__packet *pkt)
@@ -563,15 +705,14 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt)
 	drpc_err rv = DRPC_OK;
 
 	drpc__mutex_lock(&s->mu);
-	// A full ring makes the reader wait for this stream's consumer; it
-	// holds no other lock meanwhile (docs/design.md, "full rings").
-	if (drpc__ring_is_full(&s->ring) && s->owner.reader_waits != NULL) {
+	// A blocked ring makes the reader wait for this stream's consumer;
+	// it holds no other lock meanwhile (docs/design.md, "full rings").
+	if (stream_ring_blocked(s) && s->owner.reader_waits != NULL) {
 		drpc__mutex_unlock(&s->mu);
 		s->owner.reader_waits(s->owner.owner); // start the consumer
 		drpc__mutex_lock(&s->mu);
 	}
-	while (drpc__ring_is_full(&s->ring) && !s->terminated &&
-	    !s->recv_closed) {
+	while (stream_ring_blocked(s) && !s->terminated && !s->recv_closed) {
 		s->reader_waiting = true;
 		drpc__cond_wait(&s->space_cv, &s->mu);
 		s->reader_waiting = false;
@@ -582,6 +723,9 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt)
 		rv = pkt->data == s->in.body.data && pkt->len == s->in.body.len
 		    ? drpc__ring_put_swap(&s->ring, &s->in.body)
 		    : drpc__ring_put(&s->ring, pkt->data, pkt->len);
+		if (rv == DRPC_OK && s->budget != NULL) {
+			drpc__flow_rx_received(s->budget, &s->rx, pkt->len);
+		}
 		if (rv == DRPC_OK && s->user_waiting) {
 			drpc__cond_signal(&s->cv);
 		}
@@ -603,7 +747,7 @@ stream_on_close_send(drpc__stream *s)
 			stream_terminate_locked(s, DRPC_EOF, DRPC_ESTATE);
 		}
 	}
-	drpc__mutex_unlock(&s->mu);
+	stream_unlock(s);
 }
 
 static void
@@ -613,7 +757,7 @@ stream_on_remote_end(
 
 	drpc__mutex_lock(&s->mu);
 	stream_terminate_locked(s, recv_err, send_err);
-	drpc__mutex_unlock(&s->mu);
+	stream_unlock(s);
 }
 
 static drpc_err
@@ -955,5 +1099,5 @@ drpc__stream_abandon(drpc__stream *s)
 {
 	drpc__mutex_lock(&s->mu);
 	stream_terminate_locked(s, DRPC_ECLOSED, DRPC_ECLOSED);
-	drpc__mutex_unlock(&s->mu);
+	stream_unlock(s);
 }

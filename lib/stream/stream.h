@@ -22,6 +22,7 @@
 #include <drpc/error.h>
 #include <drpc/stream.h>
 
+#include "flow/flow.h"
 #include "mux/writer.h"
 #include "wire/metadata.h"
 #include "wire/packet.h"
@@ -56,7 +57,25 @@ typedef struct drpc__stream_opts {
 	bool               owns_ctx;
 	drpc__writer      *w;
 	drpc__stream_owner owner;
+	// Flow control (docs/design.md §9). budget NULL: none at all.
+	drpc__flow_budget *budget;
+	uint64_t           window;   // our receive window
+	uint64_t           rx_cost;  // charge per Message we ask of the peer
+	uint64_t           tx_cost;  // charge per Message assumed for sends
 } drpc__stream_opts;
+
+// drpc__stream_flow_on turns flow control on for s once the connection
+// knows the peer has it: sends wait for credit (the peer's window is
+// peer_window, its charge per Message peer_cost), and the receive side
+// grants credit as the application consumes, never again making the
+// reader wait for this stream's consumer (unless the peer ignores its
+// window). Idempotent; a later call updates the peer's figures.
+void drpc__stream_flow_on(
+    drpc__stream *s, uint64_t peer_window, uint64_t peer_cost);
+
+// drpc__stream_on_window applies a window update (delta bytes) from the
+// peer to s's credit.
+void drpc__stream_on_window(drpc__stream *s, uint64_t delta);
 
 // drpc__stream_invoke is what a client sends to start an RPC.
 typedef struct drpc__stream_invoke {
@@ -67,7 +86,16 @@ typedef struct drpc__stream_invoke {
 	const uint8_t        *msg; // first message, or NULL for none
 	size_t                msg_len;
 	bool                  close_send; // CloseSend right after (unary)
+	// hello: a flow-control hello body to send right after the Invoke
+	// (the connection's first stream), or NULL.
+	const uint8_t        *hello;
+	size_t                hello_len;
 } drpc__stream_invoke;
+
+// drpc__stream_send_control appends one control frame of kind (a hello
+// answer) in s's message-id sequence, without waiting.
+drpc_err drpc__stream_send_control(
+    drpc__stream *s, uint8_t kind, const uint8_t *body, size_t len);
 
 // drpc__stream_create makes a stream holding one reference (the caller's).
 // It is not yet watching its context: see drpc__stream_watch_ctx.

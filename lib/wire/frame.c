@@ -22,6 +22,12 @@ drpc__kind_name(unsigned kind)
 	    [DRPC__KIND_INVOKE_METADATA] = "InvokeMetadata",
 	};
 
+	if (kind == 8) {
+		return "WindowUpdate"; // flow control (wire/flowctl.h)
+	}
+	if (kind == 32) {
+		return "Hello"; // flow-control negotiation (wire/flowctl.h)
+	}
 	if (!drpc__kind_is_known(kind)) {
 		return "Unknown";
 	}
