@@ -247,18 +247,25 @@ tu_plain(const drpc__conn_opts *o, drpc__conn_opts *out)
 }
 
 void
-tu_raw_open(tu_raw *r, const drpc__conn_opts *o)
+tu_raw_open_as(tu_raw *r, const drpc__conn_opts *o)
 {
-	drpc__conn_opts plain;
 	drpc_transport *t;
 	int             sv[2];
 
 	memset(r, 0, sizeof(*r));
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	DRPC_CHECK_OK(drpc_transport_create_fd(&t, sv[0]));
-	DRPC_CHECK_OK(drpc__conn_create(&r->conn, t, tu_plain(o, &plain)));
+	DRPC_CHECK_OK(drpc__conn_create(&r->conn, t, o));
 	r->fd = sv[1];
 	drpc__frame_reader_init(&r->fr, tu_raw_read, r, 0);
+}
+
+void
+tu_raw_open(tu_raw *r, const drpc__conn_opts *o)
+{
+	drpc__conn_opts plain;
+
+	tu_raw_open_as(r, tu_plain(o, &plain));
 }
 
 void

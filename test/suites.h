@@ -23,5 +23,6 @@ Suite *fuzz_suite(void);
 Suite *idmap_suite(void);
 Suite *interop_suite(void);
 Suite *codegen_suite(void);
+Suite *flow_suite(void);
 
 #endif // DRPC_TEST_SUITES_H

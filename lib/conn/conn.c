@@ -22,6 +22,7 @@
 #include "wire/errbody.h"
 #include "wire/flowctl.h"
 #include "wire/reader.h"
+#include "wire/varint.h"
 
 #define CONN_DEFAULT_STACK   ((size_t) 128 << 10)
 #define CONN_DEFAULT_PENDING 1024
@@ -48,7 +49,7 @@ struct drpc__conn {
 	atomic_uint     refs; // atomic
 
 	drpc__writer      w;       // internally locked
-	drpc__flow_budget budget;  // internally locked
+	drpc__flow_conn   fconn;   // internally locked
 	uint64_t          my_cost; // immutable: charge per Message we ask
 	uint64_t          tx_cost; // immutable: charge assumed of the peer
 	bool              hello_seen; // reader thread only (server)
@@ -108,7 +109,7 @@ conn_free(drpc__conn *c)
 	drpc__idmap_fini(&c->streams);
 	drpc__frame_reader_fini(&c->fr);
 	drpc__writer_fini(&c->w);
-	drpc__flow_budget_fini(&c->budget);
+	drpc__flow_conn_fini(&c->fconn);
 	drpc__cond_fini(&c->term_cv);
 	drpc__cond_fini(&c->slot_cv);
 	drpc__mutex_fini(&c->open_mu);
@@ -210,7 +211,7 @@ conn_apply_defaults(drpc__conn_opts *o)
 		o->stream_window = DRPC__FLOW_WINDOW;
 	}
 	if (o->conn_window == 0) {
-		o->conn_window = DRPC__FLOW_BUDGET;
+		o->conn_window = DRPC__FLOW_CONN_WINDOW;
 	}
 }
 
@@ -237,7 +238,7 @@ drpc__conn_create(
 	drpc__mutex_init(&c->open_mu);
 	drpc__cond_init(&c->term_cv);
 	drpc__cond_init(&c->slot_cv);
-	drpc__flow_budget_init(&c->budget, c->opts.conn_window);
+	drpc__flow_conn_init(&c->fconn);
 	// A peer configured "on" is taken to be cockroachdb/drpc: plain
 	// byte counts, no per-message charge, a window equal to ours.
 	c->my_cost = c->opts.flow == DRPC_FLOW_ON ? 0 : DRPC__FLOW_MSG_COST;
@@ -273,7 +274,7 @@ fail_writer:
 	drpc__writer_fini(&c->w);
 fail_mu:
 	drpc__frame_reader_fini(&c->fr);
-	drpc__flow_budget_fini(&c->budget);
+	drpc__flow_conn_fini(&c->fconn);
 	drpc__mutex_fini(&c->open_mu);
 	drpc__cond_fini(&c->term_cv);
 	drpc__cond_fini(&c->slot_cv);
@@ -344,7 +345,7 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 	    .w            = &c->w,
 	    .owner        = {conn_forget, conn_rele,
 		       c->opts.is_server ? reader_flush_ready : NULL, c},
-	    .budget  = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->budget,
+	    .fconn   = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->fconn,
 	    .window  = c->opts.stream_window,
 	    .rx_cost = c->my_cost,
 	    .tx_cost = c->tx_cost,
@@ -396,13 +397,26 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 
 // conn_flow_on puts flow control in force (or updates the peer's
 // figures): every registered stream is turned on, and every later one
-// at its creation (conn_new_stream).
+// at its creation (conn_new_stream). peer is the peer's hello, NULL in
+// the "on" mode before any: then the peer is taken to be configured like
+// us, without a connection window (cockroachdb/drpc).
 static void
-conn_flow_on(drpc__conn *c, uint64_t window, uint64_t cost)
+conn_flow_on(drpc__conn *c, const drpc__hello *peer)
 {
-	drpc__stream **v = NULL;
-	size_t         n = 0;
+	drpc__stream **v      = NULL;
+	size_t         n      = 0;
+	uint64_t       window = peer != NULL ? peer->window
+					     : c->opts.stream_window;
+	uint64_t       cost   = peer != NULL ? peer->msg_cost : 0;
 
+	if (peer != NULL) {
+		// Both sides have the extension and told each other their
+		// connection windows: stream-0 grants go both ways.
+		drpc__flow_conn_activate(&c->fconn, c->opts.conn_window);
+		if (peer->conn_window > 0) {
+			drpc__writer_conn_gate(&c->w, peer->conn_window);
+		}
+	}
 	drpc__mutex_lock(&c->mu);
 	c->flow_on     = true;
 	c->peer_window = window;
@@ -437,10 +451,10 @@ drpc__conn_flow_active(drpc__conn *c)
 	return on;
 }
 
-int64_t
-drpc__conn_flow_exposed(drpc__conn *c)
+uint64_t
+drpc__conn_flow_held(drpc__conn *c)
 {
-	return drpc__flow_budget_exposed(&c->budget);
+	return drpc__flow_conn_held(&c->fconn);
 }
 
 // A client open waiting for a free slot: the context's listener wakes it.
@@ -522,7 +536,8 @@ drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
 		drpc__stream_invoke with = *inv;
 		uint8_t             body[DRPC__HELLO_BODY_MAX];
 		drpc__hello         h = {DRPC__HELLO_VERSION,
-				    c->opts.stream_window, c->my_cost};
+				    c->opts.stream_window, c->my_cost,
+				    c->opts.conn_window};
 
 		with.hello     = body;
 		with.hello_len = drpc__hello_put(body, &h);
@@ -780,17 +795,30 @@ reader_lookup(drpc__conn *c, uint64_t id)
 }
 
 // reader_on_window applies a window update; one that does not conform,
-// one for no registered stream, and any while flow control is not in
-// force are dropped (never fatal: docs/protocol.md §13).
+// one for no registered stream, any while flow control is not in force,
+// and a stream-0 one unless the peer announced a connection window, are
+// dropped (never fatal: docs/protocol.md §13).
 static void
 reader_on_window(drpc__conn *c, const drpc__frame *f)
 {
 	drpc__stream *s;
 	uint64_t      delta;
+	bool          conn_gated;
 
 	if (!drpc__window_update_parse(f, &delta) ||
-	    !drpc__conn_flow_active(c) ||
-	    (s = reader_lookup(c, f->stream_id)) == NULL) {
+	    !drpc__conn_flow_active(c)) {
+		return;
+	}
+	if (f->stream_id == 0) {
+		drpc__mutex_lock(&c->w.mu);
+		conn_gated = c->w.conn_gated;
+		drpc__mutex_unlock(&c->w.mu);
+		if (conn_gated) {
+			drpc__writer_conn_credit(&c->w, delta);
+		}
+		return;
+	}
+	if ((s = reader_lookup(c, f->stream_id)) == NULL) {
 		return;
 	}
 	drpc__stream_on_window(s, delta);
@@ -815,7 +843,7 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 	if (c->opts.is_server) {
 		uint8_t     body[DRPC__HELLO_BODY_MAX];
 		drpc__hello mine = {DRPC__HELLO_VERSION,
-		    c->opts.stream_window, c->my_cost};
+		    c->opts.stream_window, c->my_cost, c->opts.conn_window};
 		size_t      len  = drpc__hello_put(body, &mine);
 
 		if (c->hello_seen) {
@@ -830,14 +858,14 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 			(void) drpc__writer_control(&c->w, NULL, f->stream_id,
 			    DRPC__KIND_HELLO, body, len);
 		}
-		conn_flow_on(c, h.window, h.msg_cost);
+		conn_flow_on(c, &h);
 		return;
 	}
 	drpc__mutex_lock(&c->open_mu);
 	sent = c->hello_sent;
 	drpc__mutex_unlock(&c->open_mu);
 	if (sent) {
-		conn_flow_on(c, h.window, h.msg_cost);
+		conn_flow_on(c, &h);
 	}
 }
 
@@ -873,6 +901,19 @@ reader_dispatch(drpc__conn *c, const drpc__frame *f)
 		return reader_on_invoke_frame(c, f);
 	}
 	reader_drop(c, f);
+	if (f->kind == DRPC__KIND_MESSAGE && c->opts.flow != DRPC_FLOW_OFF) {
+		// The peer paid connection credit for it: give it back.
+		uint64_t n = f->len + (f->done ? c->my_cost : 0);
+		uint8_t  body[10];
+		uint64_t d;
+
+		drpc__flow_conn_received(&c->fconn, n);
+		if ((d = drpc__flow_conn_consumed(&c->fconn, n)) > 0) {
+			(void) drpc__writer_control(&c->w, NULL, 0,
+			    DRPC__KIND_WINDOW_UPDATE, body,
+			    (size_t) (drpc__varint_put(body, d) - body));
+		}
+	}
 	return DRPC_OK;
 }
 

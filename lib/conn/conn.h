@@ -50,7 +50,7 @@ typedef struct drpc__conn_opts {
 	int64_t close_timeout_ms; // 0: 1000; flush bound on close
 	uint64_t id;              // names threads: drpc-rd-<id>
 	// Flow control (docs/design.md §9): the mode, our receive window per
-	// stream (0: 1 MiB) and the connection's receive budget (0: 64 MiB).
+	// stream (0: 1 MiB) and per connection (0: 16 MiB).
 	drpc_flow_mode flow;
 	uint64_t       stream_window;
 	uint64_t       conn_window;
@@ -104,9 +104,9 @@ size_t drpc__conn_send_waiters(drpc__conn *c);
 // mode is on, or it is automatic and the peer answered (or sent) a hello.
 bool drpc__conn_flow_active(drpc__conn *c);
 
-// drpc__conn_flow_exposed is the connection's receive exposure: the bytes
-// its streams hold or have allowed the peer to send (docs/design.md §9).
-int64_t drpc__conn_flow_exposed(drpc__conn *c);
+// drpc__conn_flow_held is what the connection's streams hold of the
+// peer's messages, queued or being assembled (docs/design.md §9).
+uint64_t drpc__conn_flow_held(drpc__conn *c);
 
 // drpc__conn_close flushes what is buffered (up to close_timeout_ms), ends
 // the connection and every stream on it, joins both threads and closes the

@@ -29,9 +29,11 @@ drpc__writer_start(drpc__writer *w, drpc_transport *tr, size_t limit,
 	drpc__mutex_init(&w->mu);
 	drpc__cond_init(&w->drain_cv);
 	drpc__cond_init(&w->space_cv);
+	drpc__cond_init(&w->conn_cv);
 	rv = drpc__thread_start(
 	    &w->thread, "drpc-wr", id, stack_size, writer_main, w);
 	if (rv != DRPC_OK) {
+		drpc__cond_fini(&w->conn_cv);
 		drpc__cond_fini(&w->space_cv);
 		drpc__cond_fini(&w->drain_cv);
 		drpc__mutex_fini(&w->mu);
@@ -72,30 +74,24 @@ msg_charge(const drpc__wstate *ws, size_t len)
 	return (int64_t) len + (int64_t) ws->msg_cost;
 }
 
-// credit_need is the credit a gated Message of len bytes waits for: its
-// first frame's charge, but never more than the peer's whole window (a
-// peer with a tiny window still lets one message through at a time).
-static int64_t
-credit_need(const drpc__writer *w, const drpc__wstate *ws, size_t len)
-{
-	int64_t need = msg_charge(ws, len < w->split ? len : w->split);
-
-	if (ws->peer_window < (uint64_t) need) {
-		need = (int64_t) ws->peer_window;
-	}
-	return need;
-}
-
-// writer_wait_credit_locked waits until a gated Message of len bytes may
-// start, then charges it to ws's credit (gated or not: the count runs
-// from the stream's start).
+// writer_wait_credit_locked waits until a gated Message may start: the
+// stream's credit and, if the peer has a connection window, the
+// connection's are positive. Any credit is usable, however small, so
+// credit that blocked senders hold never starves anyone. Then it charges
+// the Message to both (gated or not: the counts run from the start).
 static drpc_err
 writer_wait_credit_locked(
     drpc__writer *w, drpc__wstate *ws, size_t len, int64_t deadline_ns)
 {
 	drpc_err rv = DRPC_OK;
 
-	while (ws->gated && ws->credit < credit_need(w, ws, len)) {
+	for (;;) {
+		bool stream_short = ws->gated && ws->credit <= 0;
+		bool conn_short   = w->conn_gated && w->conn_credit <= 0;
+
+		if (!stream_short && !conn_short) {
+			break;
+		}
 		if (w->stopped) {
 			return w->stop_err;
 		}
@@ -108,15 +104,40 @@ writer_wait_credit_locked(
 		if (rv == DRPC_ETIMEDOUT) {
 			return rv;
 		}
-		ws->credit_waiters++;
 		if (w->wait_hook != NULL) {
 			w->wait_hook(w->wait_hook_arg);
 		}
-		rv = drpc__cond_wait_until(&ws->credit_cv, &w->mu, deadline_ns);
-		ws->credit_waiters--;
+		if (stream_short) {
+			ws->credit_waiters++;
+			rv = drpc__cond_wait_until(
+			    &ws->credit_cv, &w->mu, deadline_ns);
+			ws->credit_waiters--;
+		} else {
+			w->conn_waiters++;
+			rv = drpc__cond_wait_until(
+			    &w->conn_cv, &w->mu, deadline_ns);
+			w->conn_waiters--;
+		}
 	}
 	ws->credit -= msg_charge(ws, len);
+	w->conn_credit -= msg_charge(ws, len);
 	return DRPC_OK;
+}
+
+// writer_refund_locked gives back the charge of a Message that did not
+// all go out (cut off by a cancel, or never started): what the receiver
+// never gets, it never counts.
+static void
+writer_refund_locked(drpc__writer *w, drpc__wstate *ws, int64_t n)
+{
+	if (n <= 0) {
+		return;
+	}
+	ws->credit += n;
+	w->conn_credit += n;
+	if (w->conn_waiters > 0) {
+		drpc__cond_broadcast(&w->conn_cv);
+	}
 }
 
 // writer_wait_room_locked waits until need more bytes fit under the limit
@@ -191,12 +212,13 @@ writer_append_whole_locked(
 // waiting for room before each frame. A cancel or close of the stream in
 // between stops it; the peer then drops the partial packet.
 static drpc_err
-writer_append_split_locked(
-    drpc__writer *w, drpc__wstate *ws, drpc__packet *pkt, int64_t deadline)
+writer_append_split_locked(drpc__writer *w, drpc__wstate *ws,
+    drpc__packet *pkt, int64_t deadline, size_t *sent)
 {
 	size_t   off = 0;
 	drpc_err rv;
 
+	*sent = 0;
 	pkt->stream_id  = ws->stream_id;
 	pkt->message_id = ws->next_msg_id++;
 	ws->known       = true;
@@ -218,6 +240,7 @@ writer_append_split_locked(
 		}
 		writer_kick_locked(w);
 		off += n;
+		*sent = off;
 	}
 	return DRPC_OK;
 }
@@ -226,9 +249,11 @@ static drpc_err
 writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
     size_t n, int64_t deadline_ns)
 {
-	size_t   total   = 0;
-	bool     bounded = false;
-	drpc_err rv      = DRPC_OK;
+	size_t        total   = 0;
+	bool          bounded = false;
+	drpc_err      rv      = DRPC_OK;
+	drpc__packet *msg     = NULL; // the Message charged, if any
+	size_t        sent    = 0;    // its body bytes that went out
 
 	for (size_t i = 0; i < n; i++) {
 		total += packet_wire_size(&pkts[i], w->split);
@@ -236,9 +261,15 @@ writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 		if (pkts[i].kind == DRPC__KIND_MESSAGE && rv == DRPC_OK) {
 			rv = writer_wait_credit_locked(
 			    w, ws, pkts[i].len, deadline_ns);
+			msg = rv == DRPC_OK ? &pkts[i] : msg;
 		}
 	}
 	if (rv != DRPC_OK) {
+		// Nothing went out; a Message charged before the failure
+		// (there is at most one per call) is given back whole.
+		if (msg != NULL) {
+			writer_refund_locked(w, ws, msg_charge(ws, msg->len));
+		}
 		return rv;
 	}
 	if (!bounded) {
@@ -246,13 +277,25 @@ writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 	}
 	if (total <= w->limit) {
 		rv = writer_wait_room_locked(w, ws, total, deadline_ns);
-		return rv != DRPC_OK ? rv
-				     : writer_append_whole_locked(w, ws, pkts, n);
+		rv = rv != DRPC_OK ? rv
+				   : writer_append_whole_locked(w, ws, pkts, n);
+		if (rv != DRPC_OK && msg != NULL) {
+			writer_refund_locked(w, ws, msg_charge(ws, msg->len));
+		}
+		return rv;
 	}
 	for (size_t i = 0; i < n && rv == DRPC_OK; i++) {
 		if (pkts[i].kind == DRPC__KIND_MESSAGE && pkts[i].len > 0) {
 			rv = writer_append_split_locked(
-			    w, ws, &pkts[i], deadline_ns);
+			    w, ws, &pkts[i], deadline_ns, &sent);
+			if (rv != DRPC_OK) {
+				// Cut off: the receiver counts the frames
+				// that went out and drops the packet.
+				writer_refund_locked(w, ws,
+				    msg_charge(ws, pkts[i].len) -
+					(int64_t) sent);
+			}
+			msg = NULL;
 			continue;
 		}
 		rv = writer_wait_room_locked(
@@ -260,6 +303,9 @@ writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 		if (rv == DRPC_OK) {
 			rv = writer_append_whole_locked(w, ws, &pkts[i], 1);
 		}
+	}
+	if (rv != DRPC_OK && msg != NULL) {
+		writer_refund_locked(w, ws, msg_charge(ws, msg->len));
 	}
 	return rv;
 }
@@ -311,11 +357,12 @@ drpc__writer_send_prefix(drpc__writer *w, drpc__wstate *ws,
 				break;
 			}
 			if (pkts[i].kind == DRPC__KIND_MESSAGE) {
-				if (ws->gated && ws->credit <
-				    credit_need(w, ws, pkts[i].len)) {
+				if ((ws->gated && ws->credit <= 0) ||
+				    (w->conn_gated && w->conn_credit <= 0)) {
 					break;
 				}
 				ws->credit -= msg_charge(ws, pkts[i].len);
+				w->conn_credit -= msg_charge(ws, pkts[i].len);
 			}
 			rv = writer_append_whole_locked(w, ws, &pkts[i], 1);
 		}
@@ -348,6 +395,9 @@ drpc__writer_cancel(drpc__writer *w, drpc__wstate *ws)
 	if (ws->credit_waiters > 0) {
 		drpc__cond_broadcast(&ws->credit_cv);
 	}
+	if (w->conn_waiters > 0) {
+		drpc__cond_broadcast(&w->conn_cv);
+	}
 	drpc__mutex_unlock(&w->mu);
 }
 
@@ -361,6 +411,37 @@ drpc__writer_wake(drpc__writer *w, drpc__wstate *ws)
 	}
 	if (ws->credit_waiters > 0) {
 		drpc__cond_broadcast(&ws->credit_cv);
+	}
+	if (w->conn_waiters > 0) {
+		drpc__cond_broadcast(&w->conn_cv);
+	}
+	drpc__mutex_unlock(&w->mu);
+}
+
+void
+drpc__writer_conn_gate(drpc__writer *w, uint64_t window)
+{
+	drpc__mutex_lock(&w->mu);
+	if (!w->conn_gated) {
+		w->conn_gated = true;
+		w->conn_credit += (int64_t) window;
+	}
+	if (w->conn_waiters > 0) {
+		drpc__cond_broadcast(&w->conn_cv);
+	}
+	drpc__mutex_unlock(&w->mu);
+}
+
+void
+drpc__writer_conn_credit(drpc__writer *w, uint64_t delta)
+{
+	drpc__mutex_lock(&w->mu);
+	w->conn_credit = delta > (uint64_t) (INT64_MAX / 2) ||
+		w->conn_credit > INT64_MAX / 2 - (int64_t) delta
+	    ? INT64_MAX / 2
+	    : w->conn_credit + (int64_t) delta;
+	if (w->conn_waiters > 0) {
+		drpc__cond_broadcast(&w->conn_cv);
 	}
 	drpc__mutex_unlock(&w->mu);
 }
@@ -432,6 +513,7 @@ drpc__writer_stop(drpc__writer *w, drpc_err err, bool graceful)
 		w->graceful = graceful;
 		drpc__cond_broadcast(&w->drain_cv);
 		drpc__cond_broadcast(&w->space_cv);
+		drpc__cond_broadcast(&w->conn_cv);
 	}
 	drpc__mutex_unlock(&w->mu);
 }
@@ -461,6 +543,7 @@ drpc__writer_fini(drpc__writer *w)
 {
 	drpc__buf_fini(&w->active);
 	drpc__buf_fini(&w->spare);
+	drpc__cond_fini(&w->conn_cv);
 	drpc__cond_fini(&w->space_cv);
 	drpc__cond_fini(&w->drain_cv);
 	drpc__mutex_fini(&w->mu);

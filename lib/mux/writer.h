@@ -40,10 +40,12 @@
 // Flow control (docs/design.md §9): credit is what the peer still lets
 // this stream send, counted like the receiver counts (a Message's body
 // plus msg_cost). It is kept from the stream's start, gated or not; once
-// gated (the peer has the extension), a Message starts only when the
-// credit covers its first frame (or the peer's whole window, if less),
-// and then goes out whole, so the credit may go negative: the next
-// Message waits until grants repay it. Other kinds are never gated.
+// gated (the peer has the extension), a Message starts only while the
+// credit is positive, and then goes out whole, so the credit may go
+// negative (an overdraw of less than one message): the next Message waits
+// until grants repay it. Any credit is usable, however small, so credit
+// that blocked senders hold can never starve the receiver's budget.
+// Other kinds are never gated.
 typedef struct drpc__wstate {
 	uint64_t       stream_id;
 	uint64_t       next_msg_id; // next message id this side sends
@@ -91,6 +93,13 @@ typedef struct drpc__writer {
 	size_t    waiters;     // appenders sleeping on space_cv
 	uint64_t  writes;      // writev calls so far (for tests and stats)
 	bool      exited;      // the drain thread has finished
+	// Connection-level flow control (docs/design.md §9), like a
+	// stream's credit but shared by every stream: gated once the peer
+	// announced a connection window.
+	bool           conn_gated;
+	int64_t        conn_credit;
+	size_t         conn_waiters; // senders asleep on conn_cv
+	pthread_cond_t conn_cv;
 } drpc__writer;
 
 // drpc__writer_start starts the drain thread writing to tr. limit and split
@@ -140,6 +149,12 @@ void drpc__writer_wake(drpc__writer *w, drpc__wstate *ws);
 // that a window or charge the peer declares later replaces the assumed one.
 void drpc__writer_gate(drpc__writer *w, drpc__wstate *ws, uint64_t window,
     uint64_t msg_cost);
+
+// drpc__writer_conn_gate turns on the connection's credit gate with the
+// peer's connection window; drpc__writer_conn_credit adds a stream-0
+// grant.
+void drpc__writer_conn_gate(drpc__writer *w, uint64_t window);
+void drpc__writer_conn_credit(drpc__writer *w, uint64_t delta);
 
 // drpc__writer_credit adds delta (a grant from the peer) to ws's credit
 // and wakes a sender waiting for it.

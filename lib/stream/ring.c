@@ -137,14 +137,18 @@ drpc__ring_close(drpc__ring *r, drpc_err err)
 }
 
 void
-drpc__ring_clear(drpc__ring *r)
+drpc__ring_clear(drpc__ring *r, size_t *msgs, size_t *bytes)
 {
 	size_t keep = r->borrowed ? 1 : 0;
 
+	*msgs  = 0;
+	*bytes = 0;
 	while (r->count > keep) {
 		// Drop from the tail so a borrowed head stays in place.
 		drpc__buf *slot = &r->slots[(r->head + r->count - 1) % r->cap];
 
+		*msgs += 1;
+		*bytes += slot->len;
 		if (slot->cap > DRPC__RING_KEEP) {
 			drpc__buf_fini(slot);
 		}

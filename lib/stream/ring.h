@@ -66,7 +66,8 @@ void drpc__ring_release(drpc__ring *r);
 // drpc__ring_close closes the ring with err (first call wins).
 void drpc__ring_close(drpc__ring *r, drpc_err err);
 
-// drpc__ring_clear drops every queued message but a borrowed one.
-void drpc__ring_clear(drpc__ring *r);
+// drpc__ring_clear drops every queued message but a borrowed one, and
+// tells how many it dropped and their bytes.
+void drpc__ring_clear(drpc__ring *r, size_t *msgs, size_t *bytes);
 
 #endif // DRPC_STREAM_RING_H

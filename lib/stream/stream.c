@@ -32,13 +32,15 @@ struct drpc_stream {
 	int64_t            deadline_ns;
 	drpc__writer      *w;
 	drpc__stream_owner owner;
-	drpc__flow_budget *budget;  // NULL: no flow control accounting
+	drpc__flow_conn   *fconn;   // NULL: no flow control accounting
 	size_t             ring_slots; // the ring's bound without flow control
 	drpc__ctx_listener ctx_l;   // linked in ctx while watched
 	atomic_uint        refs;    // atomic
 	atomic_bool        ended;   // atomic copy of terminated, for the reader
 	drpc__wstate       ws;      // guarded by w->mu
 	drpc__asm          in;      // reader thread only
+	uint64_t           in_held; // reader thread only: frame bytes of the
+	uint64_t           in_mid;  // packet in assembly, and its message id
 	bool               watching; // creator's thread only
 
 	pthread_mutex_t mu;
@@ -57,7 +59,6 @@ struct drpc_stream {
 	bool       user_waiting;   // a user thread sleeps on cv
 	drpc__flow_rx rx;        // receive-side flow control
 	size_t        borrowed_len; // body length of the message lent out
-	bool          serve_budget; // the budget has room for starved streams
 	uint64_t   remote_code;
 	char      *remote_msg;
 	size_t     remote_msg_len;
@@ -73,6 +74,7 @@ struct drpc_stream {
 };
 
 static void stream_on_ctx(void *arg, drpc_err why);
+static void stream_conn_consumed(drpc__stream *s, uint64_t n);
 
 drpc_err
 drpc__stream_create(drpc__stream **sp, const drpc__stream_opts *o)
@@ -95,15 +97,12 @@ drpc__stream_create(drpc__stream **sp, const drpc__stream_opts *o)
 	s->ctx_l.arg    = s;
 	atomic_init(&s->refs, 1);
 	atomic_init(&s->ended, false);
-	s->budget       = o->budget;
+	s->fconn        = o->fconn;
 	s->ring_slots   = o->ring_slots == 0 ? 256 : o->ring_slots;
 	// A server stream's peer knows it: the client told us of it.
 	drpc__wstate_init(&s->ws, o->id, !o->is_client, o->tx_cost);
-	if (s->budget != NULL) {
-		drpc__flow_rx_init(s->budget, &s->rx,
-		    o->window == 0 ? DRPC__FLOW_WINDOW : o->window, o->rx_cost,
-		    s);
-	}
+	drpc__flow_rx_init(&s->rx,
+	    o->window == 0 ? DRPC__FLOW_WINDOW : o->window, o->rx_cost);
 	drpc__asm_init(&s->in, s->max_msg_size);
 	drpc__mutex_init(&s->mu);
 	drpc__cond_init(&s->cv);
@@ -137,6 +136,8 @@ drpc__stream_rele(drpc__stream *s)
 	if (atomic_fetch_sub(&s->refs, 1) != 1) {
 		return;
 	}
+	// Whatever the application never consumed leaves memory now.
+	stream_conn_consumed(s, s->rx.received - s->rx.consumed + s->in_held);
 	drpc__ring_fini(&s->ring);
 	drpc__asm_fini(&s->in);
 	drpc__wstate_fini(&s->ws);
@@ -193,66 +194,66 @@ stream_terminate_locked(drpc__stream *s, drpc_err recv_err, drpc_err send_err)
 	drpc__cond_broadcast(&s->cv);
 	drpc__cond_broadcast(&s->space_cv);
 	drpc__writer_wake(s->w, &s->ws); // a sender waiting for room
-	if (s->budget != NULL && drpc__flow_rx_end(s->budget, &s->rx)) {
-		s->serve_budget = true; // by stream_unlock
-	}
 	if (s->owner.forget != NULL) {
 		s->owner.forget(s->owner.owner, s);
 	}
 }
 
+// stream_window_update sends a window update of delta for stream_id (0:
+// the connection's), best effort: if the connection is gone nobody needs
+// the credit.
 static void
-stream_hold_cb(void *arg)
+stream_window_update(drpc__stream *s, uint64_t stream_id, uint64_t delta)
 {
-	drpc__stream_hold(arg);
+	uint8_t body[10];
+
+	if (delta > 0) {
+		(void) drpc__writer_control(s->w, NULL, stream_id,
+		    DRPC__KIND_WINDOW_UPDATE, body,
+		    (size_t) (drpc__varint_put(body, delta) - body));
+	}
+}
+
+// stream_conn_consumed counts n bytes gone from memory at the connection
+// level and sends the connection's grant if one is due. Any lock may be
+// held but the connection flow lock.
+static void
+stream_conn_consumed(drpc__stream *s, uint64_t n)
+{
+	if (s->fconn != NULL && n > 0) {
+		stream_window_update(s, 0, drpc__flow_conn_consumed(s->fconn, n));
+	}
 }
 
 // stream_grant_locked sends the window update s is due, if any.
 static void
 stream_grant_locked(drpc__stream *s)
 {
-	uint8_t  body[10];
-	uint64_t d;
-
-	if (s->terminated || (d = drpc__flow_rx_grant(s->budget, &s->rx)) == 0) {
-		return;
-	}
-	// Best effort: if the connection is gone nobody needs the credit.
-	(void) drpc__writer_control(s->w, NULL, s->id,
-	    DRPC__KIND_WINDOW_UPDATE, body,
-	    (size_t) (drpc__varint_put(body, d) - body));
-}
-
-// stream_serve_starved gives credit to streams the connection's budget
-// had to refuse, now that it has room; no stream lock may be held.
-static void
-stream_serve_starved(drpc__flow_budget *b)
-{
-	drpc__stream *t;
-
-	// Bounded: a stream the budget still cannot serve fully goes back
-	// to the end of the FIFO.
-	for (int i = 0; i < 16 &&
-	    (t = drpc__flow_budget_pop(b, stream_hold_cb)) != NULL; i++) {
-		drpc__mutex_lock(&t->mu);
-		stream_grant_locked(t);
-		drpc__mutex_unlock(&t->mu);
-		drpc__stream_rele(t);
+	if (!s->terminated) {
+		stream_window_update(s, s->id, drpc__flow_rx_grant(&s->rx));
 	}
 }
 
-// stream_unlock releases s's lock, then serves the budget's starved
-// streams if s freed room in it.
+// stream_unlock releases s's lock.
 static void
 stream_unlock(drpc__stream *s)
 {
-	bool serve = s->serve_budget;
-
-	s->serve_budget = false;
 	drpc__mutex_unlock(&s->mu);
-	if (serve) {
-		stream_serve_starved(s->budget);
-	}
+}
+
+// stream_clear_locked drops the queued messages (but a borrowed one):
+// they count as consumed.
+static void
+stream_clear_locked(drpc__stream *s)
+{
+	size_t   msgs;
+	size_t   bytes;
+	uint64_t n;
+
+	drpc__ring_clear(&s->ring, &msgs, &bytes);
+	n = (uint64_t) bytes + (uint64_t) msgs * s->rx.msg_cost;
+	s->rx.consumed += n;
+	stream_conn_consumed(s, n);
 }
 
 // stream_deadline_error_locked ends a server stream whose deadline (the
@@ -294,7 +295,7 @@ drpc__stream_cancel(drpc__stream *s, drpc_err why)
 	}
 	// Then locally: queued messages are dropped, everyone wakes.
 	s->cancel_err = why;
-	drpc__ring_clear(&s->ring);
+	stream_clear_locked(s);
 	stream_terminate_locked(s, why, why);
 	stream_unlock(s);
 }
@@ -532,11 +533,12 @@ drpc__stream_recv_done(drpc__stream *s)
 {
 	drpc__mutex_lock(&s->mu);
 	drpc__ring_release(&s->ring);
-	if (s->budget != NULL && !s->terminated) {
-		s->serve_budget = drpc__flow_rx_consumed(
-				      s->budget, &s->rx, s->borrowed_len) ||
-		    s->serve_budget;
+	if (s->fconn != NULL) {
+		uint64_t n = drpc__flow_charge(&s->rx, s->borrowed_len);
+
+		s->rx.consumed += n;
 		stream_grant_locked(s);
+		stream_conn_consumed(s, n);
 	}
 	if (s->reader_waiting) {
 		drpc__cond_signal(&s->space_cv);
@@ -549,7 +551,7 @@ drpc__stream_flow_on(drpc__stream *s, uint64_t peer_window, uint64_t peer_cost)
 {
 	size_t slots;
 
-	if (s->budget == NULL) {
+	if (s->fconn == NULL) {
 		return;
 	}
 	drpc__writer_gate(s->w, &s->ws, peer_window, peer_cost);
@@ -694,13 +696,13 @@ stream_ring_blocked(const drpc__stream *s)
 	if (drpc__ring_is_full(&s->ring)) {
 		return true;
 	}
-	return s->budget != NULL && s->rx.active &&
-	    drpc__flow_rx_queued(&s->rx) >
+	return s->fconn != NULL && s->rx.active &&
+	    s->rx.received - s->rx.consumed >
 	    s->rx.window + s->max_msg_size + s->rx.msg_cost;
 }
 
 static drpc_err
-stream_on_message(drpc__stream *s, const drpc__packet *pkt)
+stream_on_message(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 {
 	drpc_err rv = DRPC_OK;
 
@@ -723,8 +725,9 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt)
 		rv = pkt->data == s->in.body.data && pkt->len == s->in.body.len
 		    ? drpc__ring_put_swap(&s->ring, &s->in.body)
 		    : drpc__ring_put(&s->ring, pkt->data, pkt->len);
-		if (rv == DRPC_OK && s->budget != NULL) {
-			drpc__flow_rx_received(s->budget, &s->rx, pkt->len);
+		if (rv == DRPC_OK) {
+			s->rx.received += drpc__flow_charge(&s->rx, pkt->len);
+			*queued = true;
 		}
 		if (rv == DRPC_OK && s->user_waiting) {
 			drpc__cond_signal(&s->cv);
@@ -791,11 +794,11 @@ stream_on_error(drpc__stream *s, const drpc__packet *pkt)
 }
 
 static drpc_err
-stream_on_packet(drpc__stream *s, const drpc__packet *pkt)
+stream_on_packet(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 {
 	switch ((drpc__kind) pkt->kind) {
 	case DRPC__KIND_MESSAGE:
-		return stream_on_message(s, pkt);
+		return stream_on_message(s, pkt, queued);
 	case DRPC__KIND_CLOSE_SEND:
 		stream_on_close_send(s);
 		return DRPC_OK;
@@ -828,16 +831,42 @@ drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
 {
 	drpc__packet pkt;
 	bool         complete;
+	bool         queued = false;
+	uint64_t     n      = 0;
 	drpc_err     rv;
 
+	// Message frames count at the connection level as they arrive
+	// (docs/design.md §9), and as consumed once dropped.
+	if (fr->kind == DRPC__KIND_MESSAGE && s->fconn != NULL) {
+		n = fr->len + (fr->done ? s->rx.msg_cost : 0);
+		drpc__flow_conn_received(s->fconn, n);
+	}
 	if (atomic_load(&s->ended)) {
+		stream_conn_consumed(s, n);
 		return DRPC_OK; // late frames of an ended stream are dropped
+	}
+	if (n > 0) {
+		if (s->in_held > 0 && fr->message_id != s->in_mid) {
+			// A half-built packet is abandoned for a newer one.
+			stream_conn_consumed(s, s->in_held);
+			s->in_held = 0;
+		}
+		s->in_held += n;
+		s->in_mid = fr->message_id;
 	}
 	rv = drpc__asm_add(&s->in, fr, &pkt, &complete);
 	if (rv != DRPC_OK || !complete) {
 		return rv;
 	}
-	return stream_on_packet(s, &pkt);
+	rv = stream_on_packet(s, &pkt, &queued);
+	if (pkt.kind == DRPC__KIND_MESSAGE) {
+		// Queued: the stream's count (R - C) holds it from now on.
+		if (!queued) {
+			stream_conn_consumed(s, s->in_held);
+		}
+		s->in_held = 0;
+	}
+	return rv;
 }
 
 drpc_err

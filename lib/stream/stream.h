@@ -57,8 +57,8 @@ typedef struct drpc__stream_opts {
 	bool               owns_ctx;
 	drpc__writer      *w;
 	drpc__stream_owner owner;
-	// Flow control (docs/design.md §9). budget NULL: none at all.
-	drpc__flow_budget *budget;
+	// Flow control (docs/design.md §9). fconn NULL: none at all.
+	drpc__flow_conn   *fconn;
 	uint64_t           window;   // our receive window
 	uint64_t           rx_cost;  // charge per Message we ask of the peer
 	uint64_t           tx_cost;  // charge per Message assumed for sends

@@ -18,7 +18,7 @@ drpc__window_update_parse(const drpc__frame *f, uint64_t *delta)
 	size_t used;
 
 	if (f->kind != DRPC__KIND_WINDOW_UPDATE || !f->control || !f->done ||
-	    f->stream_id == 0 || f->len == 0) {
+	    f->len == 0) {
 		return false;
 	}
 	if (drpc__varint_read(f->data, f->len, delta, &used) != DRPC_OK ||
@@ -36,20 +36,24 @@ drpc__hello_put(uint8_t *out, const drpc__hello *h)
 	p = drpc__varint_put(p, h->version);
 	p = drpc__varint_put(p, h->window);
 	p = drpc__varint_put(p, h->msg_cost);
+	p = drpc__varint_put(p, h->conn_window);
 	return (size_t) (p - out);
 }
 
 bool
 drpc__hello_parse(const drpc__frame *f, drpc__hello *h)
 {
-	uint64_t v[3];
-	size_t   pos = 0;
+	uint64_t v[4] = {0};
+	size_t   pos  = 0;
 	size_t   used;
 
 	if (f->kind != DRPC__KIND_HELLO || !f->control || !f->done) {
 		return false;
 	}
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
+		if (i == 3 && pos >= f->len) {
+			break; // the optional field is absent
+		}
 		if (pos >= f->len ||
 		    drpc__varint_read(f->data + pos, f->len - pos, &v[i],
 			&used) != DRPC_OK ||
@@ -63,6 +67,7 @@ drpc__hello_parse(const drpc__frame *f, drpc__hello *h)
 	}
 	h->version  = v[0];
 	h->window   = v[1];
-	h->msg_cost = v[2];
+	h->msg_cost    = v[2];
+	h->conn_window = v[3];
 	return true;
 }

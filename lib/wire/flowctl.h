@@ -1,16 +1,19 @@
 // Flow-control frames (docs/protocol.md §13).
 //
 // Window update, frame-compatible with cockroachdb/drpc: kind 8, control
-// and done set, stream id > 0 (0 is reserved there for a connection
-// window), message id 0, body exactly one varint, the positive byte delta.
-// A frame that does not conform is dropped by the receiver, never fatal.
+// and done set, message id 0, body exactly one varint, the positive byte
+// delta, for stream id > 0. Stream 0, which cockroachdb/drpc reserves for
+// a connection-level window (and drops today), carries exactly that
+// between libdrpc peers that announced one in their hellos. A frame that
+// does not conform is dropped by the receiver, never fatal.
 //
 // Hello, libdrpc's negotiation: kind 32 with control and done set, sent
 // on a stream in that stream's message-id sequence. Every DRPC peer
 // ignores a control packet of a kind it does not know, so a peer without
-// the extension never notices it. Body: three varints, version (1), the
-// sender's receive window per stream in bytes, and the charge per Message
-// packet it wants counted against that window; later versions may append
+// the extension never notices it. Body: varints, version (1), the
+// sender's receive window per stream in bytes, the charge per Message
+// packet it wants counted against that window, and its connection window
+// (0: none); the first three are required. Later versions may append
 // fields, which a version-1 reader ignores.
 #ifndef DRPC_WIRE_FLOWCTL_H
 #define DRPC_WIRE_FLOWCTL_H
@@ -28,12 +31,13 @@
 #define DRPC__HELLO_VERSION      1
 
 // DRPC__HELLO_BODY_MAX is the longest hello body this library writes.
-#define DRPC__HELLO_BODY_MAX 30
+#define DRPC__HELLO_BODY_MAX 40
 
 typedef struct drpc__hello {
 	uint64_t version;  // >= 1
 	uint64_t window;   // receive window per stream, bytes (> 0)
 	uint64_t msg_cost; // bytes charged per Message packet on top of its body
+	uint64_t conn_window; // receive window of the connection, 0: none
 } drpc__hello;
 
 // drpc__window_update_append appends a whole window-update frame.
@@ -41,6 +45,7 @@ drpc_err drpc__window_update_append(
     drpc__buf *b, uint64_t stream_id, uint64_t delta);
 
 // drpc__window_update_parse checks that f is a conforming window update
+// (any stream id: whether stream 0 means anything is the caller's call)
 // and gives its delta; false for anything else (the caller drops it).
 bool drpc__window_update_parse(const drpc__frame *f, uint64_t *delta);
 
@@ -49,8 +54,8 @@ bool drpc__window_update_parse(const drpc__frame *f, uint64_t *delta);
 size_t drpc__hello_put(uint8_t *out, const drpc__hello *h);
 
 // drpc__hello_parse checks that f is a conforming hello (control and done
-// set, version >= 1, window > 0, the three fields present) and decodes
-// it; false for anything else (the caller ignores it).
+// set, version >= 1, window > 0, the three required fields present) and
+// decodes it; false for anything else (the caller ignores it).
 bool drpc__hello_parse(const drpc__frame *f, drpc__hello *h);
 
 #endif // DRPC_WIRE_FLOWCTL_H

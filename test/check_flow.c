@@ -1,0 +1,1069 @@
+// Flow control (docs/design.md §9, docs/protocol.md §13): the wire frames,
+// the receive accounting, negotiation with libdrpc and plain peers, and
+// the guarantees: a stream whose application stops reading stalls only its
+// own sender, memory stays under the documented bound, blocked senders
+// are cancellable. Ordered by events and hooks; the only clock reads are
+// measurements (throughput, memory), never synchronisation.
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "connutil.h"
+#include "flow/flow.h"
+#include "platform/thread.h"
+#include "suites.h"
+#include "testutil.h"
+#include "wire/flowctl.h"
+#include "wire/varint.h"
+
+#define KIB ((size_t) 1 << 10)
+#define MIB ((size_t) 1 << 20)
+
+// test_scale is CK_TIMEOUT_MULTIPLIER (sanitizer and valgrind runs): the
+// big transfers shrink by its square there, and RSS, which sanitizers
+// inflate, is checked in plain builds only.
+static size_t
+test_scale(void)
+{
+	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+	int         k = m != NULL ? atoi(m) : 1;
+
+	return k > 1 ? (size_t) k : 1;
+}
+
+static size_t
+rss_bytes(void)
+{
+	FILE         *f = fopen("/proc/self/statm", "r");
+	unsigned long size = 0;
+	unsigned long res  = 0;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%lu %lu", &size, &res), 2);
+	fclose(f);
+	return (size_t) res * (size_t) sysconf(_SC_PAGESIZE);
+}
+
+static double
+now_s(void)
+{
+	return (double) drpc__now_ns() / 1e9;
+}
+
+// pattern_fill writes message seq of a stream tagged tag.
+static void
+pattern_fill(uint8_t *p, size_t n, uint64_t tag, uint64_t seq)
+{
+	uint8_t b = (uint8_t) (tag * 131 + seq * 7);
+
+	for (size_t i = 0; i < n; i++) {
+		p[i] = (uint8_t) (b + i);
+	}
+}
+
+static bool
+pattern_ok(const uint8_t *p, size_t n, uint64_t tag, uint64_t seq)
+{
+	uint8_t b = (uint8_t) (tag * 131 + seq * 7);
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != (uint8_t) (b + i)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+// The wire frames.
+
+static drpc__frame
+parse_one(const drpc__buf *b)
+{
+	drpc__frame f;
+	size_t      used;
+
+	DRPC_CHECK_OK(drpc__frame_parse(b->data, b->len, 1 << 20, &f, &used));
+	ck_assert_uint_eq(used, b->len);
+	return f;
+}
+
+START_TEST(test_flow_wire_window)
+{
+	static const uint64_t deltas[] = {1, 127, 128, 1u << 20, UINT64_MAX};
+	drpc__buf             b        = {0};
+	drpc__frame           f;
+	uint64_t              d;
+	uint8_t               body[16];
+
+	for (size_t i = 0; i < sizeof(deltas) / sizeof(deltas[0]); i++) {
+		b.len = 0;
+		DRPC_CHECK_OK(drpc__window_update_append(&b, 7, deltas[i]));
+		f = parse_one(&b);
+		ck_assert_uint_eq(f.kind, DRPC__KIND_WINDOW_UPDATE);
+		ck_assert(f.control && f.done);
+		ck_assert_uint_eq(f.stream_id, 7);
+		ck_assert_uint_eq(f.message_id, 0);
+		ck_assert(drpc__window_update_parse(&f, &d));
+		ck_assert_uint_eq(d, deltas[i]);
+	}
+	// The worked example of docs/protocol.md §13: stream 1, 64 KiB.
+	b.len = 0;
+	DRPC_CHECK_OK(drpc__window_update_append(&b, 1, 65536));
+	ck_assert_uint_eq(b.len, 7);
+	ck_assert_mem_eq(b.data, "\x91\x01\x00\x03\x80\x80\x04", 7);
+	drpc__buf_fini(&b);
+
+	// Non-conforming frames are refused (the reader drops them).
+	f = (drpc__frame) {.stream_id = 3, .data = body, .len = 1,
+	    .kind = DRPC__KIND_WINDOW_UPDATE, .done = true, .control = true};
+	body[0] = 5;
+	ck_assert(drpc__window_update_parse(&f, &d) && d == 5);
+	f.control = false;
+	ck_assert(!drpc__window_update_parse(&f, &d));
+	f.control = true;
+	f.done    = false;
+	ck_assert(!drpc__window_update_parse(&f, &d));
+	f.done      = true;
+	f.stream_id = 0; // conforming; what it means is the caller's call
+	ck_assert(drpc__window_update_parse(&f, &d) && d == 5);
+	f.stream_id = 3;
+	body[0]     = 0; // a zero delta
+	ck_assert(!drpc__window_update_parse(&f, &d));
+	body[0] = 5;
+	body[1] = 1; // a trailing byte
+	f.len   = 2;
+	ck_assert(!drpc__window_update_parse(&f, &d));
+	f.len = 0; // no body
+	ck_assert(!drpc__window_update_parse(&f, &d));
+	body[0] = 0x85; // a varint cut short
+	f.len   = 1;
+	ck_assert(!drpc__window_update_parse(&f, &d));
+	memset(body, 0xff, 11); // a varint too long
+	f.len = 11;
+	ck_assert(!drpc__window_update_parse(&f, &d));
+	f.kind = DRPC__KIND_MESSAGE;
+	f.len  = 1;
+	body[0] = 5;
+	ck_assert(!drpc__window_update_parse(&f, &d));
+}
+END_TEST
+
+START_TEST(test_flow_wire_hello)
+{
+	drpc__hello h = {DRPC__HELLO_VERSION, 1 << 20, 64, 16 << 20};
+	drpc__hello got;
+	uint8_t     body[DRPC__HELLO_BODY_MAX + 4];
+	size_t      n = drpc__hello_put(body, &h);
+	drpc__frame f = {.stream_id = 1, .message_id = 2, .data = body,
+	    .len = n, .kind = DRPC__KIND_HELLO, .done = true, .control = true};
+
+	ck_assert_uint_eq(n, 9);
+	ck_assert_mem_eq(body, "\x01\x80\x80\x40\x40\x80\x80\x80\x08", 9);
+	ck_assert(drpc__hello_parse(&f, &got));
+	ck_assert_uint_eq(got.version, 1);
+	ck_assert_uint_eq(got.window, 1 << 20);
+	ck_assert_uint_eq(got.msg_cost, 64);
+	ck_assert_uint_eq(got.conn_window, 16 << 20);
+	f.len = 5; // without the optional connection window
+	ck_assert(drpc__hello_parse(&f, &got) && got.conn_window == 0);
+	f.len = n;
+	// A later version's extra fields are ignored.
+	body[0]   = 2;
+	body[n]   = 0x2a;
+	f.len     = n + 1;
+	ck_assert(drpc__hello_parse(&f, &got) && got.version == 2);
+	body[0] = 1;
+	f.len   = n;
+	f.control = false;
+	ck_assert(!drpc__hello_parse(&f, &got));
+	f.control = true;
+	f.done    = false;
+	ck_assert(!drpc__hello_parse(&f, &got));
+	f.done = true;
+	f.len  = 2; // a field missing
+	ck_assert(!drpc__hello_parse(&f, &got));
+	f.len   = n;
+	body[0] = 0; // version 0
+	ck_assert(!drpc__hello_parse(&f, &got));
+	body[0] = 1;
+	h.window = 0;
+	f.len    = drpc__hello_put(body, &h);
+	ck_assert(!drpc__hello_parse(&f, &got));
+}
+END_TEST
+
+// The receive accounting.
+
+START_TEST(test_flow_account_stream)
+{
+	drpc__flow_rx rx;
+
+	drpc__flow_rx_init(&rx, 100, 0);
+	rx.received = 60;
+	ck_assert_uint_eq(drpc__flow_rx_grant(&rx), 0); // not active
+	rx.active   = true;
+	rx.consumed = 10;
+	// Nothing until a quarter of the window is freed, or all is.
+	ck_assert_uint_eq(drpc__flow_rx_grant(&rx), 0);
+	rx.consumed = 30;
+	ck_assert_uint_eq(drpc__flow_rx_grant(&rx), 30); // L = C + W
+	ck_assert_uint_eq(rx.limit, 130);
+	rx.consumed = 60;
+	ck_assert_uint_eq(drpc__flow_rx_grant(&rx), 30); // drained
+	// An overdraw (a message larger than the credit, sent whole).
+	rx.received = 310;
+	ck_assert_uint_eq(drpc__flow_rx_grant(&rx), 0);
+	rx.consumed = 310;
+	ck_assert_uint_eq(drpc__flow_rx_grant(&rx), 250);
+	ck_assert_uint_eq(rx.limit, 410);
+	rx.msg_cost = 64;
+	ck_assert_uint_eq(drpc__flow_charge(&rx, 10), 74);
+}
+END_TEST
+
+START_TEST(test_flow_account_conn)
+{
+	drpc__flow_conn fc;
+
+	drpc__flow_conn_init(&fc);
+	drpc__flow_conn_received(&fc, 100);
+	ck_assert_uint_eq(drpc__flow_conn_consumed(&fc, 10), 0); // inactive
+	drpc__flow_conn_activate(&fc, 200);
+	ck_assert_uint_eq(drpc__flow_conn_held(&fc), 90);
+	ck_assert_uint_eq(drpc__flow_conn_consumed(&fc, 30), 0);
+	ck_assert_uint_eq(drpc__flow_conn_consumed(&fc, 20), 60);
+	ck_assert_uint_eq(drpc__flow_conn_held(&fc), 40);
+	// More than was received cannot be consumed; drained: all owed.
+	ck_assert_uint_eq(drpc__flow_conn_consumed(&fc, 1000), 40);
+	ck_assert_uint_eq(drpc__flow_conn_held(&fc), 0);
+	drpc__flow_conn_fini(&fc);
+}
+END_TEST
+
+// Handlers for the pair tests, chosen by method name. They never assert:
+// they record in fstate, and the test thread checks.
+
+typedef struct fstate {
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	drpc__conn     *srv; // for exposure samples (set before any call)
+	// Guarded by mu:
+	size_t  peak_rss;
+	int64_t peak_exposed;
+	size_t  bad;       // messages that were not what was sent
+	size_t  stalled;   // Stall handlers running
+	drpc_err send_rv;  // how the last Source handler's send ended
+	size_t   sources;  // Source handlers finished
+	size_t   slow_ns;  // Slow handlers' pause per message
+	bool     release;  // Stall handlers may return
+} fstate;
+
+static void
+fstate_init(fstate *st)
+{
+	memset(st, 0, sizeof(*st));
+	drpc__mutex_init(&st->mu);
+	drpc__cond_init(&st->cv);
+}
+
+static void
+fstate_fini(fstate *st)
+{
+	drpc__cond_fini(&st->cv);
+	drpc__mutex_fini(&st->mu);
+}
+
+static void
+fstate_sample(fstate *st)
+{
+	size_t  rss = rss_bytes();
+	int64_t x   = st->srv != NULL ? (int64_t) drpc__conn_flow_held(st->srv) : 0;
+
+	drpc__mutex_lock(&st->mu);
+	if (rss > st->peak_rss) {
+		st->peak_rss = rss;
+	}
+	if (x > st->peak_exposed) {
+		st->peak_exposed = x;
+	}
+	drpc__mutex_unlock(&st->mu);
+}
+
+// The request of a Sink, Slow or Source call: a tag for the pattern,
+// and for Source the message size and count.
+typedef struct freq {
+	uint64_t tag;
+	uint64_t size;
+	uint64_t count;
+} freq;
+
+// sink_handler: reads every message (checking its pattern: the first is
+// the request), then replies with the number of data messages. Slow
+// handlers pause after each message (a slow consumer).
+static drpc_err
+sink_handler(fstate *st, drpc__stream *s, bool slow)
+{
+	const uint8_t *data;
+	size_t         len;
+	freq           rq;
+	uint64_t       n = 0;
+	size_t         bad = 0;
+	drpc_err       rv;
+
+	if ((rv = drpc__stream_recv(s, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	memcpy(&rq, data, len < sizeof(rq) ? len : sizeof(rq));
+	drpc__stream_recv_done(s);
+	while ((rv = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
+		bad += !pattern_ok(data, len, rq.tag, n);
+		drpc__stream_recv_done(s);
+		if ((++n & 63) == 0) {
+			fstate_sample(st);
+		}
+		if (slow) {
+			struct timespec ts = {0, (long) st->slow_ns};
+
+			nanosleep(&ts, NULL); // the load profile, not a sync
+		}
+	}
+	fstate_sample(st);
+	drpc__mutex_lock(&st->mu);
+	st->bad += bad;
+	drpc__mutex_unlock(&st->mu);
+	if (rv != DRPC_EOF) {
+		return rv;
+	}
+	rv = drpc__stream_send(s, (const uint8_t *) &n, sizeof(n));
+	return rv == DRPC_OK ? drpc__stream_close(s) : rv;
+}
+
+// source_handler sends count messages of size bytes (count 0: until the
+// send fails), then closes.
+static drpc_err
+source_handler(fstate *st, drpc__stream *s)
+{
+	const uint8_t *data;
+	size_t         len;
+	freq           rq;
+	uint8_t       *buf;
+	drpc_err       rv;
+	uint64_t       i;
+
+	if ((rv = drpc__stream_recv(s, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	memcpy(&rq, data, len < sizeof(rq) ? len : sizeof(rq));
+	drpc__stream_recv_done(s);
+	if ((buf = malloc(rq.size)) == NULL) {
+		return DRPC_ENOMEM;
+	}
+	for (i = 0; rq.count == 0 || i < rq.count; i++) {
+		pattern_fill(buf, rq.size, rq.tag, i);
+		if ((rv = drpc__stream_send(s, buf, rq.size)) != DRPC_OK) {
+			break;
+		}
+	}
+	free(buf);
+	drpc__mutex_lock(&st->mu);
+	st->send_rv = rv;
+	st->sources++;
+	drpc__cond_broadcast(&st->cv);
+	drpc__mutex_unlock(&st->mu);
+	return rv == DRPC_OK ? drpc__stream_close(s) : DRPC_OK;
+}
+
+// stall_handler never reads: it waits until the test releases it.
+static drpc_err
+stall_handler(fstate *st, drpc__stream *s)
+{
+	(void) s;
+	drpc__mutex_lock(&st->mu);
+	st->stalled++;
+	drpc__cond_broadcast(&st->cv);
+	while (!st->release) {
+		drpc__cond_wait(&st->cv, &st->mu);
+	}
+	drpc__mutex_unlock(&st->mu);
+	return DRPC_OK;
+}
+
+static void
+stall_release(fstate *st)
+{
+	drpc__mutex_lock(&st->mu);
+	st->release = true;
+	drpc__cond_broadcast(&st->cv);
+	drpc__mutex_unlock(&st->mu);
+}
+
+static drpc_err
+flow_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
+{
+	fstate *st = arg;
+
+	(void) md;
+	if (strcmp(name, "/t/Sink") == 0) {
+		return sink_handler(st, s, false);
+	}
+	if (strcmp(name, "/t/Slow") == 0) {
+		return sink_handler(st, s, true);
+	}
+	if (strcmp(name, "/t/Source") == 0) {
+		return source_handler(st, s);
+	}
+	if (strcmp(name, "/t/Stall") == 0) {
+		return stall_handler(st, s);
+	}
+	return DRPC_ENOTFOUND;
+}
+
+static drpc__stream *
+open_call(drpc__conn *c, drpc_ctx *ctx, const char *name, freq rq)
+{
+	drpc__stream *s;
+
+	DRPC_CHECK_OK(tu_open(c, ctx, name, &rq, sizeof(rq), false, &s));
+	return s;
+}
+
+// A sender thread: sends count messages of size (0: until an error).
+typedef struct sender {
+	drpc__stream *s;
+	uint64_t      tag;
+	size_t        size;
+	size_t        count;
+	size_t        sent; // messages sent
+	drpc_err      rv;
+	sem_t         done;
+} sender;
+
+static void *
+sender_main(void *arg)
+{
+	sender  *a   = arg;
+	uint8_t *buf = malloc(a->size);
+
+	a->rv = buf == NULL ? DRPC_ENOMEM : DRPC_OK;
+	for (size_t i = 0; a->rv == DRPC_OK && (a->count == 0 || i < a->count);
+	     i++) {
+		pattern_fill(buf, a->size, a->tag, i);
+		if ((a->rv = drpc__stream_send(a->s, buf, a->size)) == DRPC_OK) {
+			a->sent++;
+		}
+	}
+	free(buf);
+	sem_post(&a->done);
+	return NULL;
+}
+
+// finish_sink half-closes s and checks the Sink's reply: n messages.
+static void
+finish_sink(drpc__stream *s, uint64_t n)
+{
+	const uint8_t *data;
+	size_t         len;
+	uint64_t       got;
+
+	DRPC_CHECK_OK(drpc__stream_close_send(s));
+	DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
+	ck_assert_uint_eq(len, sizeof(got));
+	memcpy(&got, data, sizeof(got));
+	drpc__stream_recv_done(s);
+	ck_assert_uint_eq(got, n);
+	DRPC_CHECK_ERR(drpc__stream_recv(s, &data, &len), DRPC_EOF);
+}
+
+// negotiate makes a first call on p, so that the client has the server's
+// answer to its hello: what follows is flow controlled from its first
+// byte (before the answer, a client counts but does not wait: see
+// docs/design.md §9).
+static void
+negotiate(tu_pair *p)
+{
+	drpc__stream *warm = open_call(p->cli, NULL, "/t/Sink", (freq) {0});
+
+	finish_sink(warm, 0);
+	drpc__stream_destroy(warm);
+	ck_assert(drpc__conn_flow_active(p->cli));
+}
+
+// Two libdrpc peers in the automatic mode negotiate: after the first
+// call, both connections are flow controlled; a plain transfer works.
+START_TEST(test_flow_negotiated)
+{
+	tu_leak       l = tu_leak_start();
+	fstate        st;
+	tu_pair       p;
+	drpc__stream *s;
+	sender        a = {.tag = 1, .size = 100 * KIB, .count = 64};
+	pthread_t     t;
+
+	fstate_init(&st);
+	tu_pair_open(&p, flow_handler, &st, NULL, NULL);
+	ck_assert(!drpc__conn_flow_active(p.cli));
+	s = open_call(p.cli, NULL, "/t/Sink", (freq) {1, 0, 0});
+	a.s = s;
+	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-send", 0, 0, sender_main, &a));
+	drpc__thread_join(t);
+	DRPC_CHECK_OK(a.rv);
+	finish_sink(s, 64);
+	ck_assert(drpc__conn_flow_active(p.cli));
+	ck_assert(drpc__conn_flow_active(p.srv));
+	ck_assert_uint_eq(st.bad, 0);
+	drpc__stream_destroy(s);
+	tu_pair_close(&p);
+	fstate_fini(&st);
+	sem_destroy(&a.done);
+	tu_leak_check(&l);
+}
+END_TEST
+
+// The first test: on one connection, the handler of stream A
+// never reads while stream B moves 1 GiB (less under sanitizers). B
+// completes; A's sender blocks once it has used its window (the reader
+// never waits for A's handler); memory stays under the bound of
+// docs/design.md §9 throughout; cancelling A's call unblocks its sender
+// with DRPC_ECANCELED.
+START_TEST(test_flow_stalled_neighbour)
+{
+	const size_t    window = 256 * KIB;
+	const size_t    budget = 4 * MIB;
+	const size_t    wlimit = 1 * MIB;
+	const size_t    msg    = 64 * KIB;
+	const size_t    total  = (1024 * MIB) / (test_scale() * test_scale());
+	drpc__conn_opts o = {.stream_window = window, .conn_window = budget,
+	    .writer_limit = wlimit};
+	tu_leak         l = tu_leak_start();
+	fstate          st;
+	tu_pair         p;
+	drpc_ctx       *actx;
+	sender          a = {.tag = 2, .size = msg};
+	sender          b = {.tag = 3, .size = msg, .count = total / msg};
+	pthread_t       ta;
+	pthread_t       tb;
+	size_t          base;
+	double          t0;
+	double          secs;
+	size_t          bound;
+
+	fstate_init(&st);
+	tu_pair_open(&p, flow_handler, &st, &o, &o);
+	st.srv = p.srv;
+	negotiate(&p);
+	b.s = open_call(p.cli, NULL, "/t/Sink", (freq) {3, 0, 0});
+	DRPC_CHECK_OK(drpc_ctx_create(&actx, NULL));
+	a.s = open_call(p.cli, actx, "/t/Stall", (freq) {2, 0, 0});
+	drpc__mutex_lock(&st.mu);
+	while (st.stalled == 0) {
+		drpc__cond_wait(&st.cv, &st.mu);
+	}
+	drpc__mutex_unlock(&st.mu);
+	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
+	ck_assert_int_eq(sem_init(&b.done, 0, 0), 0);
+	base = rss_bytes();
+	t0   = now_s();
+	DRPC_CHECK_OK(drpc__thread_start(&ta, "t-stall", 0, 0, sender_main, &a));
+	DRPC_CHECK_OK(drpc__thread_start(&tb, "t-bulk", 0, 0, sender_main, &b));
+	drpc__thread_join(tb);
+	secs = now_s() - t0;
+	DRPC_CHECK_OK(b.rv);
+	finish_sink(b.s, b.count);
+	ck_assert(drpc__conn_flow_active(p.cli) && drpc__conn_flow_active(p.srv));
+	// A is still blocked, having sent no more than its window allows.
+	ck_assert_int_ne(sem_trywait(&a.done), 0);
+	ck_assert_uint_le(a.sent, window / (msg + DRPC__FLOW_MSG_COST) + 1);
+	ck_assert_uint_gt(a.sent, 0);
+	// Memory: the server's receive exposure stays under max(budget,
+	// streams x window) plus one overdrawn message per stream; RSS
+	// growth under that plus both writers' buffers (2 x limit + a frame
+	// each) and 16 MiB for stacks and allocator slack.
+	ck_assert_int_le(st.peak_exposed, (int64_t) (budget + 2 * msg));
+	bound = budget + 2 * msg + 2 * (2 * wlimit + msg) + 16 * MIB;
+	if (test_scale() == 1) {
+		ck_assert_msg(st.peak_rss <= base + bound,
+		    "RSS grew %zu KiB, bound %zu KiB",
+		    (st.peak_rss - base) / KIB, bound / KIB);
+	}
+	fprintf(stderr,
+	    "flow: stalled neighbour: %zu MiB in %.2f s (%.0f MiB/s); RSS "
+	    "+%zu KiB (bound %zu KiB); peak exposure %lld KiB; stalled "
+	    "sender sent %zu messages\n",
+	    total / MIB, secs, (double) (total / MIB) / secs,
+	    (st.peak_rss > base ? st.peak_rss - base : 0) / KIB, bound / KIB,
+	    (long long) st.peak_exposed / 1024, a.sent);
+	// Cancelling A's call unblocks its sender.
+	drpc_ctx_cancel(actx);
+	drpc__thread_join(ta);
+	DRPC_CHECK_ERR(a.rv, DRPC_ECANCELED);
+	ck_assert_uint_eq(st.bad, 0);
+	drpc__stream_destroy(a.s);
+	drpc__stream_destroy(b.s);
+	drpc_ctx_destroy(actx);
+	stall_release(&st);
+	tu_pair_close(&p);
+	sem_destroy(&a.done);
+	sem_destroy(&b.done);
+	fstate_fini(&st);
+	tu_leak_check(&l);
+}
+END_TEST
+
+// The mirror image: the client never receives on stream A while it
+// receives a bulk transfer on stream B; A's handler blocks in send, and
+// the client's cancel of A ends that send.
+START_TEST(test_flow_stalled_client_stream)
+{
+	const size_t    msg   = 64 * KIB;
+	const size_t    count = (256 * MIB / msg) / (test_scale() * test_scale());
+	drpc__conn_opts o     = {.stream_window = 128 * KIB};
+	tu_leak         l     = tu_leak_start();
+	fstate          st;
+	tu_pair         p;
+	drpc_ctx       *actx;
+	drpc__stream   *a;
+	drpc__stream   *b;
+	const uint8_t  *data;
+	size_t          len;
+	size_t          n = 0;
+
+	fstate_init(&st);
+	tu_pair_open(&p, flow_handler, &st, &o, &o);
+	DRPC_CHECK_OK(drpc_ctx_create(&actx, NULL));
+	b = open_call(p.cli, NULL, "/t/Source", (freq) {5, msg, count});
+	a = open_call(p.cli, actx, "/t/Source", (freq) {4, msg, 0});
+	while (drpc__stream_recv(b, &data, &len) == DRPC_OK) {
+		ck_assert_uint_eq(len, msg);
+		ck_assert(pattern_ok(data, len, 5, n));
+		drpc__stream_recv_done(b);
+		n++;
+	}
+	ck_assert_uint_eq(n, count);
+	drpc__mutex_lock(&st.mu);
+	ck_assert_uint_eq(st.sources, 1); // only B's handler has finished
+	drpc__mutex_unlock(&st.mu);
+	drpc_ctx_cancel(actx);
+	drpc__mutex_lock(&st.mu);
+	while (st.sources < 2) {
+		drpc__cond_wait(&st.cv, &st.mu);
+	}
+	DRPC_CHECK_ERR(st.send_rv, DRPC_EOF); // the peer cancelled
+	drpc__mutex_unlock(&st.mu);
+	drpc__stream_destroy(a);
+	drpc__stream_destroy(b);
+	drpc_ctx_destroy(actx);
+	tu_pair_close(&p);
+	fstate_fini(&st);
+	tu_leak_check(&l);
+}
+END_TEST
+
+// 200 streams send as fast as they can to slow consumers: every byte
+// arrives intact and in order, and what the server holds never exceeds
+// its connection window plus one overdrawn message (200 windows would be
+// 12.5 MiB).
+#define MANY 200
+
+START_TEST(test_flow_many_slow_streams)
+{
+	const size_t    window = 64 * KIB;
+	const size_t    budget = 8 * MIB;
+	const size_t    msgs   = 48 / test_scale() + 4;
+	drpc__conn_opts o = {.stream_window = window, .conn_window = budget};
+	tu_leak         l = tu_leak_start();
+	fstate          st;
+	tu_pair         p;
+	sender         *a = calloc(MANY, sizeof(*a));
+	pthread_t      *t = calloc(MANY, sizeof(*t));
+	size_t          base;
+	size_t          bound;
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(t);
+	fstate_init(&st);
+	st.slow_ns = 200000; // 0.2 ms per message
+	tu_pair_open(&p, flow_handler, &st, &o, &o);
+	st.srv = p.srv;
+	negotiate(&p);
+	base = rss_bytes();
+	for (size_t i = 0; i < MANY; i++) {
+		a[i].tag   = 100 + i;
+		a[i].size  = 1 * KIB + (i * 997) % (24 * KIB);
+		a[i].count = msgs;
+		a[i].s     = open_call(p.cli, NULL, "/t/Slow",
+		        (freq) {100 + i, 0, 0});
+		ck_assert_int_eq(sem_init(&a[i].done, 0, 0), 0);
+		DRPC_CHECK_OK(drpc__thread_start(
+		    &t[i], "t-send", i, 64 * KIB, sender_main, &a[i]));
+	}
+	for (size_t i = 0; i < MANY; i++) {
+		drpc__thread_join(t[i]);
+		DRPC_CHECK_OK(a[i].rv);
+		finish_sink(a[i].s, msgs);
+		drpc__stream_destroy(a[i].s);
+		sem_destroy(&a[i].done);
+	}
+	ck_assert_uint_eq(st.bad, 0);
+	// The connection window and one overdrawn message.
+	bound = budget + 25 * KIB;
+	ck_assert_int_le(st.peak_exposed, (int64_t) bound);
+	if (test_scale() == 1) {
+		// Plus the client's writer (2 x 4 MiB), 200 handler and 200
+		// sender threads' touched stacks, allocator slack.
+		ck_assert_msg(st.peak_rss <= base + bound + 8 * MIB + 32 * MIB,
+		    "RSS grew %zu KiB", (st.peak_rss - base) / KIB);
+	}
+	fprintf(stderr,
+	    "flow: %d slow streams: peak exposure %lld KiB (bound %zu KiB), "
+	    "RSS +%zu KiB\n",
+	    MANY, (long long) st.peak_exposed / 1024, bound / KIB,
+	    (st.peak_rss > base ? st.peak_rss - base : 0) / KIB);
+	tu_pair_close(&p);
+	fstate_fini(&st);
+	free(a);
+	free(t);
+	tu_leak_check(&l);
+}
+END_TEST
+
+// A window far smaller than the messages: each goes whole once the
+// credit covers a frame, and the next waits for the grant of its
+// consumption; everything arrives.
+START_TEST(test_flow_big_messages)
+{
+	drpc__conn_opts o = {.stream_window = 16 * KIB};
+	tu_leak         l = tu_leak_start();
+	fstate          st;
+	tu_pair         p;
+	sender          a = {.tag = 9, .size = 1 * MIB, .count = 12};
+	pthread_t       t;
+
+	fstate_init(&st);
+	tu_pair_open(&p, flow_handler, &st, &o, &o);
+	a.s = open_call(p.cli, NULL, "/t/Sink", (freq) {9, 0, 0});
+	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-send", 0, 0, sender_main, &a));
+	drpc__thread_join(t);
+	DRPC_CHECK_OK(a.rv);
+	finish_sink(a.s, a.count);
+	ck_assert_uint_eq(st.bad, 0);
+	drpc__stream_destroy(a.s);
+	tu_pair_close(&p);
+	sem_destroy(&a.done);
+	fstate_fini(&st);
+	tu_leak_check(&l);
+}
+END_TEST
+
+static void
+post_hook(void *arg)
+{
+	sem_post(arg);
+}
+
+// A sender blocked on credit honours its call's deadline.
+START_TEST(test_flow_deadline_while_blocked)
+{
+	sem_t           waiting;
+	drpc__conn_opts co = {.stream_window = 64 * KIB,
+	    .send_wait_hook = post_hook, .send_wait_hook_arg = &waiting};
+	drpc__conn_opts so = {.stream_window = 64 * KIB};
+	tu_leak         l  = tu_leak_start();
+	fstate          st;
+	tu_pair         p;
+	drpc_ctx       *ctx;
+	sender          a = {.tag = 2, .size = 16 * KIB};
+	pthread_t       t;
+
+	ck_assert_int_eq(sem_init(&waiting, 0, 0), 0);
+	fstate_init(&st);
+	tu_pair_open(&p, flow_handler, &st, &co, &so);
+	negotiate(&p);
+	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 200));
+	a.s = open_call(p.cli, ctx, "/t/Stall", (freq) {2, 0, 0});
+	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-send", 0, 0, sender_main, &a));
+	ck_assert_int_eq(sem_wait(&waiting), 0); // it sleeps for credit
+	drpc__thread_join(t);
+	DRPC_CHECK_ERR(a.rv, DRPC_ETIMEDOUT);
+	ck_assert_uint_le(a.sent, 64 * KIB / (a.size + DRPC__FLOW_MSG_COST) + 1);
+	drpc__stream_destroy(a.s);
+	drpc_ctx_destroy(ctx);
+	stall_release(&st);
+	tu_pair_close(&p);
+	sem_destroy(&a.done);
+	sem_destroy(&waiting);
+	fstate_fini(&st);
+	tu_leak_check(&l);
+}
+END_TEST
+
+static void
+raw_send(tu_raw *r, uint8_t kind, bool control, uint64_t sid, uint64_t mid,
+    const void *body, size_t len)
+{
+	drpc__buf   b = {0};
+	drpc__frame f = {.stream_id = sid, .message_id = mid, .data = body,
+	    .len = len, .kind = kind, .done = true, .control = control};
+
+	DRPC_CHECK_OK(drpc__frame_append(&b, &f));
+	tu_raw_write(r, b.data, b.len);
+	drpc__buf_fini(&b);
+}
+
+// An automatic client against a plain DRPC peer (one that ignores the
+// hello): the hello goes once, on the first stream right after its
+// Invoke; no window update is ever sent, nothing is gated, and data
+// flows as before.
+START_TEST(test_flow_plain_peer)
+{
+	drpc__conn_opts o = {.stream_window = 64 * KIB};
+	tu_raw          r;
+	drpc__stream   *s1;
+	drpc__stream   *s2;
+	drpc__frame     f;
+	drpc__hello     h;
+	uint8_t        *big = calloc(1, 48 * KIB);
+	const uint8_t  *data;
+	size_t          len;
+	size_t          hellos = 0;
+	size_t          msgs   = 0;
+
+	ck_assert_ptr_nonnull(big);
+	tu_raw_open_as(&r, &o);
+	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t/A", "x", 1, false, &s1));
+	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t/B", "y", 1, false, &s2));
+	// More than the window on each stream, both ways.
+	for (int i = 0; i < 4; i++) {
+		DRPC_CHECK_OK(drpc__stream_send(s1, big, 48 * KIB));
+		raw_send(&r, DRPC__KIND_MESSAGE, false, 1, (uint64_t) i + 1,
+		    big, 48 * KIB);
+	}
+	for (int i = 0; i < 4; i++) {
+		DRPC_CHECK_OK(drpc__stream_recv(s1, &data, &len));
+		ck_assert_uint_eq(len, 48 * KIB);
+		drpc__stream_recv_done(s1);
+	}
+	ck_assert(!drpc__conn_flow_active(r.conn));
+	drpc__stream_destroy(s1);
+	drpc__stream_destroy(s2);
+	drpc__conn_close(r.conn);
+	while (tu_raw_next(&r, &f) == DRPC_OK) {
+		ck_assert_uint_ne(f.kind, DRPC__KIND_WINDOW_UPDATE);
+		if (f.kind == DRPC__KIND_HELLO) {
+			ck_assert_uint_eq(f.stream_id, 1);
+			ck_assert_uint_eq(f.message_id, 2); // after Invoke (1,1)
+			ck_assert(drpc__hello_parse(&f, &h));
+			ck_assert_uint_eq(h.window, 64 * KIB);
+			ck_assert_uint_eq(h.msg_cost, DRPC__FLOW_MSG_COST);
+			hellos++;
+		}
+		if (f.kind == DRPC__KIND_MESSAGE && f.stream_id == 1 && f.done) {
+			ck_assert_uint_ge(f.message_id, 3);
+			msgs++;
+		}
+	}
+	ck_assert_uint_eq(hellos, 1);
+	ck_assert_uint_eq(msgs, 5); // "x" and four 48 KiB messages
+	free(big);
+	tu_raw_close(&r);
+}
+END_TEST
+
+// A client in the "on" mode against a peer configured alike that does
+// not negotiate (cockroachdb/drpc with flow control on): the client is
+// gated at the assumed window from the start, non-conforming window
+// updates are dropped without harm, a conforming one lets exactly that
+// much through, and the client grants credit as its application reads.
+START_TEST(test_flow_on_mode_raw_peer)
+{
+	sem_t           waiting;
+	drpc__conn_opts o = {.flow = DRPC_FLOW_ON, .stream_window = 128 * KIB,
+	    .send_wait_hook = post_hook, .send_wait_hook_arg = &waiting};
+	tu_raw          r;
+	sender          a = {.tag = 1, .size = 64 * KIB};
+	pthread_t       t;
+	drpc__frame     f;
+	uint8_t         body[16];
+	uint8_t        *msg = calloc(1, 64 * KIB);
+	const uint8_t  *data;
+	size_t          len;
+	size_t          msgs   = 0;
+	uint64_t        grants = 0;
+	uint64_t        d;
+
+	ck_assert_ptr_nonnull(msg);
+	ck_assert_int_eq(sem_init(&waiting, 0, 0), 0);
+	tu_raw_open_as(&r, &o);
+	ck_assert(drpc__conn_flow_active(r.conn));
+	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t/A", NULL, 0, false, &a.s));
+	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-send", 0, 0, sender_main, &a));
+	ck_assert_int_eq(sem_wait(&waiting), 0); // blocked: window used
+	// Dropped: no control flag, no done flag, stream 0, zero delta,
+	// trailing bytes, an unknown stream.
+	body[0] = 0x80;
+	body[1] = 0x80;
+	body[2] = 0x04; // 64 KiB
+	raw_send(&r, DRPC__KIND_WINDOW_UPDATE, false, 1, 0, body, 3);
+	{
+		drpc__buf   b  = {0};
+		drpc__frame nf = {.stream_id = 1, .data = body, .len = 3,
+		    .kind = DRPC__KIND_WINDOW_UPDATE, .control = true};
+
+		DRPC_CHECK_OK(drpc__frame_append(&b, &nf));
+		tu_raw_write(&r, b.data, b.len);
+		drpc__buf_fini(&b);
+	}
+	raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 0, 0, body, 3);
+	raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 1, 0, "\x00", 1);
+	raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 1, 0,
+	    "\x80\x80\x04\x00", 4);
+	raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 99, 0, body, 3);
+	// Conforming: one message's worth.
+	raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 1, 0, body, 3);
+	ck_assert_int_eq(sem_wait(&waiting), 0); // blocked again
+	// Receiving: two messages of 64 KiB, read by the application.
+	raw_send(&r, DRPC__KIND_MESSAGE, false, 1, 1, msg, 64 * KIB);
+	raw_send(&r, DRPC__KIND_MESSAGE, false, 1, 2, msg, 64 * KIB);
+	for (int i = 0; i < 2; i++) {
+		DRPC_CHECK_OK(drpc__stream_recv(a.s, &data, &len));
+		drpc__stream_recv_done(a.s);
+	}
+	drpc__stream_cancel(a.s, DRPC_ECANCELED);
+	drpc__thread_join(t);
+	DRPC_CHECK_ERR(a.rv, DRPC_ECANCELED);
+	ck_assert_uint_eq(a.sent, 3);
+	// The wire: Invoke, Hello (cost 0), three Messages, grants, Cancel.
+	while (tu_raw_next(&r, &f) == DRPC_OK && f.kind != DRPC__KIND_CANCEL) {
+		if (f.kind == DRPC__KIND_MESSAGE && f.done) {
+			msgs++;
+		}
+		if (f.kind == DRPC__KIND_WINDOW_UPDATE) {
+			ck_assert(f.control && f.done);
+			ck_assert_uint_eq(f.stream_id, 1);
+			ck_assert_uint_eq(f.message_id, 0);
+			ck_assert(drpc__window_update_parse(&f, &d));
+			grants += d;
+		}
+	}
+	ck_assert_uint_eq(f.kind, DRPC__KIND_CANCEL);
+	ck_assert_uint_eq(msgs, 3);
+	ck_assert_uint_eq(grants, 128 * KIB); // what the application read
+	drpc__stream_destroy(a.s);
+	free(msg);
+	tu_raw_close(&r);
+	sem_destroy(&a.done);
+	sem_destroy(&waiting);
+}
+END_TEST
+
+// An automatic client and a server with flow control off: no answer to
+// the hello, nobody is gated, and a transfer larger than any window works.
+START_TEST(test_flow_server_off)
+{
+	drpc__conn_opts co = {.stream_window = 64 * KIB};
+	drpc__conn_opts so = {.flow = DRPC_FLOW_OFF};
+	fstate          st;
+	tu_pair         p;
+	sender          a = {.tag = 7, .size = 256 * KIB, .count = 16};
+	pthread_t       t;
+
+	fstate_init(&st);
+	tu_pair_open(&p, flow_handler, &st, &co, &so);
+	a.s = open_call(p.cli, NULL, "/t/Sink", (freq) {7, 0, 0});
+	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-send", 0, 0, sender_main, &a));
+	drpc__thread_join(t);
+	DRPC_CHECK_OK(a.rv);
+	finish_sink(a.s, a.count);
+	ck_assert(!drpc__conn_flow_active(p.cli));
+	ck_assert(!drpc__conn_flow_active(p.srv));
+	drpc__stream_destroy(a.s);
+	tu_pair_close(&p);
+	sem_destroy(&a.done);
+	fstate_fini(&st);
+}
+END_TEST
+
+// The connection budget: with stalled stream A holding its window, the
+// budget leaves B less than a window; B still completes (smaller grants),
+// and the exposure never passes max(budget, streams x window).
+START_TEST(test_flow_budget_shared)
+{
+	const size_t    window = 256 * KIB;
+	const size_t    budget = 384 * KIB;
+	drpc__conn_opts o = {.stream_window = window, .conn_window = budget};
+	tu_leak         l = tu_leak_start();
+	fstate          st;
+	tu_pair         p;
+	drpc_ctx       *actx;
+	sender          a = {.tag = 2, .size = 32 * KIB};
+	sender          b = {.tag = 3, .size = 32 * KIB, .count = 512};
+	pthread_t       ta;
+	pthread_t       tb;
+
+	fstate_init(&st);
+	tu_pair_open(&p, flow_handler, &st, &o, &o);
+	st.srv = p.srv;
+	negotiate(&p);
+	b.s = open_call(p.cli, NULL, "/t/Sink", (freq) {3, 0, 0});
+	DRPC_CHECK_OK(drpc_ctx_create(&actx, NULL));
+	a.s = open_call(p.cli, actx, "/t/Stall", (freq) {2, 0, 0});
+	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
+	ck_assert_int_eq(sem_init(&b.done, 0, 0), 0);
+	DRPC_CHECK_OK(drpc__thread_start(&ta, "t-stall", 0, 0, sender_main, &a));
+	DRPC_CHECK_OK(drpc__thread_start(&tb, "t-bulk", 0, 0, sender_main, &b));
+	drpc__thread_join(tb);
+	DRPC_CHECK_OK(b.rv);
+	finish_sink(b.s, b.count);
+	ck_assert_int_le(st.peak_exposed, (int64_t) (2 * window + 2 * 32 * KIB));
+	drpc_ctx_cancel(actx);
+	drpc__thread_join(ta);
+	DRPC_CHECK_ERR(a.rv, DRPC_ECANCELED);
+	ck_assert_uint_eq(st.bad, 0);
+	drpc__stream_destroy(a.s);
+	drpc__stream_destroy(b.s);
+	drpc_ctx_destroy(actx);
+	stall_release(&st);
+	tu_pair_close(&p);
+	sem_destroy(&a.done);
+	sem_destroy(&b.done);
+	fstate_fini(&st);
+	tu_leak_check(&l);
+}
+END_TEST
+
+Suite *
+flow_suite(void)
+{
+	Suite *s    = suite_create("flow");
+	TCase *wire = tcase_create("wire");
+	TCase *acct = tcase_create("account");
+	TCase *e2e  = tcase_create("e2e");
+
+	tcase_add_test(wire, test_flow_wire_window);
+	tcase_add_test(wire, test_flow_wire_hello);
+	tcase_add_test(acct, test_flow_account_stream);
+	tcase_add_test(acct, test_flow_account_conn);
+	tcase_add_test(e2e, test_flow_negotiated);
+	tcase_add_test(e2e, test_flow_stalled_neighbour);
+	tcase_add_test(e2e, test_flow_stalled_client_stream);
+	tcase_add_test(e2e, test_flow_many_slow_streams);
+	tcase_add_test(e2e, test_flow_big_messages);
+	tcase_add_test(e2e, test_flow_deadline_while_blocked);
+	tcase_add_test(e2e, test_flow_plain_peer);
+	tcase_add_test(e2e, test_flow_on_mode_raw_peer);
+	tcase_add_test(e2e, test_flow_server_off);
+	tcase_add_test(e2e, test_flow_budget_shared);
+	tcase_set_timeout(e2e, 120);
+	suite_add_tcase(s, wire);
+	suite_add_tcase(s, acct);
+	suite_add_tcase(s, e2e);
+	return s;
+}
