@@ -26,6 +26,8 @@
 
 #define CONN_DEFAULT_STACK   ((size_t) 128 << 10)
 #define CONN_DEFAULT_PENDING 1024
+#define CONN_FLOW_MAX        ((uint64_t) 1 << 48)
+#define CONN_FLOW_MAX_COST   ((uint64_t) 1 << 20)
 
 // A server stream whose invoke sequence is still arriving.
 typedef struct pending_invoke {
@@ -212,6 +214,12 @@ conn_apply_defaults(drpc__conn_opts *o)
 	}
 	if (o->conn_window == 0) {
 		o->conn_window = DRPC__FLOW_CONN_WINDOW;
+	}
+	if (o->stream_window > CONN_FLOW_MAX) {
+		o->stream_window = CONN_FLOW_MAX;
+	}
+	if (o->conn_window > CONN_FLOW_MAX) {
+		o->conn_window = CONN_FLOW_MAX;
 	}
 }
 
@@ -409,12 +417,18 @@ conn_flow_on(drpc__conn *c, const drpc__hello *peer)
 					     : c->opts.stream_window;
 	uint64_t       cost   = peer != NULL ? peer->msg_cost : 0;
 
+	// A peer's figures are clamped so no count can overflow: 2^48 bytes
+	// is as good as unlimited, a charge over 1 MiB is the peer's loss.
+	window = window > CONN_FLOW_MAX ? CONN_FLOW_MAX : window;
+	cost   = cost > CONN_FLOW_MAX_COST ? CONN_FLOW_MAX_COST : cost;
 	if (peer != NULL) {
 		// Both sides have the extension and told each other their
 		// connection windows: stream-0 grants go both ways.
 		drpc__flow_conn_activate(&c->fconn, c->opts.conn_window);
 		if (peer->conn_window > 0) {
-			drpc__writer_conn_gate(&c->w, peer->conn_window);
+			drpc__writer_conn_gate(&c->w,
+			    peer->conn_window > CONN_FLOW_MAX ? CONN_FLOW_MAX
+							      : peer->conn_window);
 		}
 	}
 	drpc__mutex_lock(&c->mu);
