@@ -454,13 +454,14 @@ static const scenario scenarios[] = {
 };
 
 int
-interop_check(const char *addr, bool one_stream)
+interop_check(const char *addr, bool one_stream, drpc_flow_mode flow)
 {
 	ck  k      = {.addr = addr};
 	int passed = 0;
 	int failed = 0;
 
 	k.opts.one_stream    = one_stream;
+	k.opts.flow          = flow;
 	k.opts.omit_deadline = one_stream; // upstream servers: exact bytes
 	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
 		drpc_conn  *c;

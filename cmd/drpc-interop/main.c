@@ -1,10 +1,13 @@
 // drpc-interop: checks libdrpc against any DRPC implementation with the
 // interop Echo service of ../shared/interop/interop.proto.
-//   drpc-interop serve ADDR            serve Echo until SIGINT/SIGTERM
-//   drpc-interop check ADDR [--one-stream]
+//   drpc-interop serve ADDR [--flow MODE]
+//                                      serve Echo until SIGINT/SIGTERM
+//   drpc-interop check ADDR [--one-stream] [--flow MODE]
 //                                      run every scenario against a server;
 //                                      --one-stream for servers that handle
 //                                      one stream at a time (Go DRPC)
+// MODE is the flow-control mode (include/drpc/flow.h): auto (the default),
+// on (for cockroachdb/drpc with flow control on) or off.
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,15 +17,32 @@
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: drpc-interop serve ADDR\n"
-			"       drpc-interop check ADDR [--one-stream]\n"
-			"ADDR: tcp://host:port or unix:///path\n");
+	fprintf(stderr, "usage: drpc-interop serve ADDR [--flow MODE]\n"
+			"       drpc-interop check ADDR [--one-stream] "
+			"[--flow MODE]\n"
+			"ADDR: tcp://host:port or unix:///path\n"
+			"MODE: auto (default), on, off\n");
 	return 2;
 }
 
-static int
-serve(const char *addr)
+static bool
+parse_flow(const char *s, drpc_flow_mode *m)
 {
+	static const char *const names[] = {"auto", "on", "off"};
+
+	for (int i = 0; i < 3; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*m = (drpc_flow_mode) i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int
+serve(const char *addr, drpc_flow_mode flow)
+{
+	drpc_server_opts o = {.flow = flow};
 	drpc_mux    *mux;
 	drpc_server *srv;
 	sigset_t     set;
@@ -36,7 +56,7 @@ serve(const char *addr)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if ((rv = drpc_mux_create(&mux)) != DRPC_OK ||
 	    (rv = interop_register(mux)) != DRPC_OK ||
-	    (rv = drpc_server_create(&srv, mux, NULL)) != DRPC_OK) {
+	    (rv = drpc_server_create(&srv, mux, &o)) != DRPC_OK) {
 		fprintf(stderr, "drpc-interop: %s\n", drpc_strerror(rv));
 		return 1;
 	}
@@ -60,16 +80,28 @@ serve(const char *addr)
 int
 main(int argc, char **argv)
 {
-	if (argc == 3 && strcmp(argv[1], "serve") == 0) {
-		return serve(argv[2]);
-	}
-	if ((argc == 3 || argc == 4) && strcmp(argv[1], "check") == 0) {
-		bool one = argc == 4 && strcmp(argv[3], "--one-stream") == 0;
+	drpc_flow_mode flow = DRPC_FLOW_AUTO;
+	bool           one  = false;
 
-		if (argc == 4 && !one) {
+	if (argc < 3) {
+		return usage();
+	}
+	for (int i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "--one-stream") == 0 &&
+		    strcmp(argv[1], "check") == 0) {
+			one = true;
+		} else if (strcmp(argv[i], "--flow") == 0 && i + 1 < argc &&
+			   parse_flow(argv[i + 1], &flow)) {
+			i++;
+		} else {
 			return usage();
 		}
-		return interop_check(argv[2], one) == 0 ? 0 : 1;
+	}
+	if (strcmp(argv[1], "serve") == 0) {
+		return serve(argv[2], flow);
+	}
+	if (strcmp(argv[1], "check") == 0) {
+		return interop_check(argv[2], one, flow) == 0 ? 0 : 1;
 	}
 	return usage();
 }
