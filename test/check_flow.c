@@ -524,95 +524,120 @@ START_TEST(test_flow_negotiated)
 }
 END_TEST
 
+// A stall fixture: on one connection, stream A's handler never reads
+// while its client thread keeps sending msg-byte messages, and stream B
+// moves count msg-byte messages to a Sink.
+typedef struct stall_fx {
+	fstate    st;
+	tu_pair   p;
+	drpc_ctx *actx;
+	sender    a;
+	sender    b;
+	pthread_t ta;
+	pthread_t tb;
+	double    secs; // B's transfer
+} stall_fx;
+
+static void
+stall_start(stall_fx *fx, const drpc__conn_opts *o, size_t msg, size_t count)
+{
+	double t0;
+
+	fstate_init(&fx->st);
+	tu_pair_open(&fx->p, flow_handler, &fx->st, o, o);
+	fx->st.srv = fx->p.srv;
+	negotiate(&fx->p);
+	fx->a = (sender) {.tag = 2, .size = msg};
+	fx->b = (sender) {.tag = 3, .size = msg, .count = count};
+	fx->b.s = open_call(fx->p.cli, NULL, "/t/Sink", (freq) {3, 0, 0});
+	DRPC_CHECK_OK(drpc_ctx_create(&fx->actx, NULL));
+	fx->a.s = open_call(fx->p.cli, fx->actx, "/t/Stall", (freq) {2, 0, 0});
+	drpc__mutex_lock(&fx->st.mu);
+	while (fx->st.stalled == 0) {
+		drpc__cond_wait(&fx->st.cv, &fx->st.mu);
+	}
+	drpc__mutex_unlock(&fx->st.mu);
+	ck_assert_int_eq(sem_init(&fx->a.done, 0, 0), 0);
+	ck_assert_int_eq(sem_init(&fx->b.done, 0, 0), 0);
+	t0 = now_s();
+	DRPC_CHECK_OK(drpc__thread_start(
+	    &fx->ta, "t-stall", 0, 0, sender_main, &fx->a));
+	DRPC_CHECK_OK(drpc__thread_start(
+	    &fx->tb, "t-bulk", 0, 0, sender_main, &fx->b));
+	drpc__thread_join(fx->tb);
+	fx->secs = now_s() - t0;
+	DRPC_CHECK_OK(fx->b.rv);
+	finish_sink(fx->b.s, fx->b.count);
+	// A is still blocked, having sent no more than its window allows.
+	ck_assert_int_ne(sem_trywait(&fx->a.done), 0);
+	ck_assert_uint_gt(fx->a.sent, 0);
+}
+
+// stall_end cancels A's call, which must unblock its sender with
+// DRPC_ECANCELED, checks every byte B sent arrived intact, and cleans up.
+static void
+stall_end(stall_fx *fx)
+{
+	drpc_ctx_cancel(fx->actx);
+	drpc__thread_join(fx->ta);
+	DRPC_CHECK_ERR(fx->a.rv, DRPC_ECANCELED);
+	ck_assert_uint_eq(fx->st.bad, 0);
+	drpc__stream_destroy(fx->a.s);
+	drpc__stream_destroy(fx->b.s);
+	drpc_ctx_destroy(fx->actx);
+	stall_release(&fx->st);
+	tu_pair_close(&fx->p);
+	sem_destroy(&fx->a.done);
+	sem_destroy(&fx->b.done);
+	fstate_fini(&fx->st);
+}
+
 // The first test: on one connection, the handler of stream A
 // never reads while stream B moves 1 GiB (less under sanitizers). B
 // completes; A's sender blocks once it has used its window (the reader
 // never waits for A's handler); memory stays under the bound of
-// docs/design.md §9 throughout; cancelling A's call unblocks its sender
+// docs/design.md §8 throughout; cancelling A's call unblocks its sender
 // with DRPC_ECANCELED.
 START_TEST(test_flow_stalled_neighbour)
 {
 	const size_t    window = 256 * KIB;
-	const size_t    budget = 4 * MIB;
+	const size_t    cwin   = 4 * MIB;
 	const size_t    wlimit = 1 * MIB;
 	const size_t    msg    = 64 * KIB;
 	const size_t    total  = (1024 * MIB) / (test_scale() * test_scale());
-	drpc__conn_opts o = {.stream_window = window, .conn_window = budget,
+	drpc__conn_opts o = {.stream_window = window, .conn_window = cwin,
 	    .writer_limit = wlimit};
 	tu_leak         l = tu_leak_start();
-	fstate          st;
-	tu_pair         p;
-	drpc_ctx       *actx;
-	sender          a = {.tag = 2, .size = msg};
-	sender          b = {.tag = 3, .size = msg, .count = total / msg};
-	pthread_t       ta;
-	pthread_t       tb;
-	size_t          base;
-	double          t0;
-	double          secs;
+	stall_fx        fx;
+	size_t          base = rss_bytes();
 	size_t          bound;
 	size_t          held_bound;
 
-	fstate_init(&st);
-	tu_pair_open(&p, flow_handler, &st, &o, &o);
-	st.srv = p.srv;
-	negotiate(&p);
-	b.s = open_call(p.cli, NULL, "/t/Sink", (freq) {3, 0, 0});
-	DRPC_CHECK_OK(drpc_ctx_create(&actx, NULL));
-	a.s = open_call(p.cli, actx, "/t/Stall", (freq) {2, 0, 0});
-	drpc__mutex_lock(&st.mu);
-	while (st.stalled == 0) {
-		drpc__cond_wait(&st.cv, &st.mu);
-	}
-	drpc__mutex_unlock(&st.mu);
-	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
-	ck_assert_int_eq(sem_init(&b.done, 0, 0), 0);
-	base = rss_bytes();
-	t0   = now_s();
-	DRPC_CHECK_OK(drpc__thread_start(&ta, "t-stall", 0, 0, sender_main, &a));
-	DRPC_CHECK_OK(drpc__thread_start(&tb, "t-bulk", 0, 0, sender_main, &b));
-	drpc__thread_join(tb);
-	secs = now_s() - t0;
-	DRPC_CHECK_OK(b.rv);
-	finish_sink(b.s, b.count);
-	ck_assert(drpc__conn_flow_active(p.cli) && drpc__conn_flow_active(p.srv));
-	// A is still blocked, having sent no more than its window allows.
-	ck_assert_int_ne(sem_trywait(&a.done), 0);
-	ck_assert_uint_le(a.sent, window / (msg + DRPC__FLOW_MSG_COST) + 1);
-	ck_assert_uint_gt(a.sent, 0);
+	stall_start(&fx, &o, msg, total / msg);
+	ck_assert(drpc__conn_flow_active(fx.p.cli));
+	ck_assert(drpc__conn_flow_active(fx.p.srv));
+	ck_assert_uint_le(fx.a.sent, window / (msg + DRPC__FLOW_MSG_COST) + 1);
 	// Memory (docs/design.md §8): what the server holds stays under
 	// min(Wc + M, N x (W + M)) with M the largest message, here 64 KiB;
 	// RSS growth under that plus both writers' buffers (2 x limit + a
 	// frame each) and 16 MiB for stacks and allocator slack.
-	held_bound = 2 * (window + msg) < budget + msg ? 2 * (window + msg)
-						       : budget + msg;
-	ck_assert_int_le(st.peak_exposed, (int64_t) held_bound);
+	held_bound = 2 * (window + msg) < cwin + msg ? 2 * (window + msg)
+						     : cwin + msg;
+	ck_assert_int_le(fx.st.peak_exposed, (int64_t) held_bound);
 	bound = held_bound + 2 * (2 * wlimit + msg) + 16 * MIB;
 	if (test_scale() == 1) {
-		ck_assert_msg(st.peak_rss <= base + bound,
+		ck_assert_msg(fx.st.peak_rss <= base + bound,
 		    "RSS grew %zu KiB, bound %zu KiB",
-		    (st.peak_rss - base) / KIB, bound / KIB);
+		    (fx.st.peak_rss - base) / KIB, bound / KIB);
 	}
 	fprintf(stderr,
 	    "flow: stalled neighbour: %zu MiB in %.2f s (%.0f MiB/s); RSS "
 	    "+%zu KiB (bound %zu KiB); server held at most %lld KiB; "
 	    "stalled sender sent %zu messages\n",
-	    total / MIB, secs, (double) (total / MIB) / secs,
-	    (st.peak_rss > base ? st.peak_rss - base : 0) / KIB, bound / KIB,
-	    (long long) st.peak_exposed / 1024, a.sent);
-	// Cancelling A's call unblocks its sender.
-	drpc_ctx_cancel(actx);
-	drpc__thread_join(ta);
-	DRPC_CHECK_ERR(a.rv, DRPC_ECANCELED);
-	ck_assert_uint_eq(st.bad, 0);
-	drpc__stream_destroy(a.s);
-	drpc__stream_destroy(b.s);
-	drpc_ctx_destroy(actx);
-	stall_release(&st);
-	tu_pair_close(&p);
-	sem_destroy(&a.done);
-	sem_destroy(&b.done);
-	fstate_fini(&st);
+	    total / MIB, fx.secs, (double) (total / MIB) / fx.secs,
+	    (fx.st.peak_rss > base ? fx.st.peak_rss - base : 0) / KIB,
+	    bound / KIB, (long long) fx.st.peak_exposed / 1024, fx.a.sent);
+	stall_end(&fx);
 	tu_leak_check(&l);
 }
 END_TEST
@@ -1000,45 +1025,14 @@ END_TEST
 // window plus one message.
 START_TEST(test_flow_conn_window_shared)
 {
-	const size_t    window = 256 * KIB;
-	const size_t    budget = 384 * KIB;
-	drpc__conn_opts o = {.stream_window = window, .conn_window = budget};
-	tu_leak         l = tu_leak_start();
-	fstate          st;
-	tu_pair         p;
-	drpc_ctx       *actx;
-	sender          a = {.tag = 2, .size = 32 * KIB};
-	sender          b = {.tag = 3, .size = 32 * KIB, .count = 512};
-	pthread_t       ta;
-	pthread_t       tb;
+	const size_t    cwin = 384 * KIB;
+	drpc__conn_opts o    = {.stream_window = 256 * KIB, .conn_window = cwin};
+	tu_leak         l    = tu_leak_start();
+	stall_fx        fx;
 
-	fstate_init(&st);
-	tu_pair_open(&p, flow_handler, &st, &o, &o);
-	st.srv = p.srv;
-	negotiate(&p);
-	b.s = open_call(p.cli, NULL, "/t/Sink", (freq) {3, 0, 0});
-	DRPC_CHECK_OK(drpc_ctx_create(&actx, NULL));
-	a.s = open_call(p.cli, actx, "/t/Stall", (freq) {2, 0, 0});
-	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
-	ck_assert_int_eq(sem_init(&b.done, 0, 0), 0);
-	DRPC_CHECK_OK(drpc__thread_start(&ta, "t-stall", 0, 0, sender_main, &a));
-	DRPC_CHECK_OK(drpc__thread_start(&tb, "t-bulk", 0, 0, sender_main, &b));
-	drpc__thread_join(tb);
-	DRPC_CHECK_OK(b.rv);
-	finish_sink(b.s, b.count);
-	ck_assert_int_le(st.peak_exposed, (int64_t) (budget + 32 * KIB + 64));
-	drpc_ctx_cancel(actx);
-	drpc__thread_join(ta);
-	DRPC_CHECK_ERR(a.rv, DRPC_ECANCELED);
-	ck_assert_uint_eq(st.bad, 0);
-	drpc__stream_destroy(a.s);
-	drpc__stream_destroy(b.s);
-	drpc_ctx_destroy(actx);
-	stall_release(&st);
-	tu_pair_close(&p);
-	sem_destroy(&a.done);
-	sem_destroy(&b.done);
-	fstate_fini(&st);
+	stall_start(&fx, &o, 32 * KIB, 512);
+	ck_assert_int_le(fx.st.peak_exposed, (int64_t) (cwin + 32 * KIB + 64));
+	stall_end(&fx);
 	tu_leak_check(&l);
 }
 END_TEST

@@ -58,6 +58,10 @@ DRPC_API drpc_err drpc_stream_open(drpc_stream **sp, drpc_conn *c,
     drpc_ctx *ctx, const char *method, const drpc_call_opts *opts);
 
 // drpc_stream_send sends one message (len bytes, copied before return).
+// It blocks while the connection's writer is full or, with flow control
+// (drpc/flow.h), while the peer's window for this stream or connection is
+// used up, that is until the peer's application reads; the stream's
+// context (cancel, deadline) ends the wait as for any blocking call.
 // Errors: DRPC_ESTATE after close_send; DRPC_EOF when the peer has ended
 // the stream (recv tells why); DRPC_ECLOSED after a Close; DRPC_ECANCELED
 // or DRPC_ETIMEDOUT after a cancel; DRPC_EUNAVAIL (client) or

@@ -124,6 +124,18 @@ writer_wait_credit_locked(
 	return DRPC_OK;
 }
 
+// credit_add adds a grant to a credit count, saturating: a hostile peer's
+// huge grants must not wrap it.
+static int64_t
+credit_add(int64_t credit, uint64_t delta)
+{
+	if (delta > (uint64_t) (INT64_MAX / 2) ||
+	    credit > INT64_MAX / 2 - (int64_t) delta) {
+		return INT64_MAX / 2;
+	}
+	return credit + (int64_t) delta;
+}
+
 // writer_refund_locked gives back the charge of a Message that did not
 // all go out (cut off by a cancel, or never started): what the receiver
 // never gets, it never counts.
@@ -436,10 +448,7 @@ void
 drpc__writer_conn_credit(drpc__writer *w, uint64_t delta)
 {
 	drpc__mutex_lock(&w->mu);
-	w->conn_credit = delta > (uint64_t) (INT64_MAX / 2) ||
-		w->conn_credit > INT64_MAX / 2 - (int64_t) delta
-	    ? INT64_MAX / 2
-	    : w->conn_credit + (int64_t) delta;
+	w->conn_credit = credit_add(w->conn_credit, delta);
 	if (w->conn_waiters > 0) {
 		drpc__cond_broadcast(&w->conn_cv);
 	}
@@ -469,11 +478,7 @@ void
 drpc__writer_credit(drpc__writer *w, drpc__wstate *ws, uint64_t delta)
 {
 	drpc__mutex_lock(&w->mu);
-	// Saturate: a hostile peer's huge grants must not wrap the count.
-	ws->credit = delta > (uint64_t) (INT64_MAX / 2) ||
-		ws->credit > INT64_MAX / 2 - (int64_t) delta
-	    ? INT64_MAX / 2
-	    : ws->credit + (int64_t) delta;
+	ws->credit = credit_add(ws->credit, delta);
 	if (ws->credit_waiters > 0) {
 		drpc__cond_broadcast(&ws->credit_cv);
 	}

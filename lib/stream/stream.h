@@ -126,7 +126,8 @@ drpc_err drpc__stream_send_invoke(drpc__stream *s,
     const drpc__stream_invoke *inv, pthread_mutex_t *order_mu);
 
 // drpc__stream_send sends one message (copied before it returns). Blocks
-// while the connection's writer is full. Errors: DRPC_ESTATE after
+// while the connection's writer is full, or while the peer's flow-control
+// window (the stream's or the connection's) is used up. Errors: DRPC_ESTATE after
 // close_send; DRPC_EOF if the peer ended the stream (Error or Cancel: recv
 // tells why); DRPC_ECLOSED if it was closed; the cancel reason
 // (DRPC_ECANCELED, DRPC_ETIMEDOUT) after a local cancel; DRPC_EUNAVAIL
