@@ -9,7 +9,8 @@
 // process. Beside its DRPC listener the server runs a raw TCP listener
 // (messages prefixed with a 4-byte big-endian length) for the baseline; a
 // client learns its port, and the server's RSS and thread count, with the
-// Info method.
+// Info method. The flow workload starts a second DRPC server of its own,
+// with flow control off, for its runs without it (in this process only).
 //
 // Repetitions run rep-major: every selected workload once, then all of
 // them again, so a libdrpc figure and the raw figure it is divided by are
@@ -56,6 +57,7 @@
 #define M_UPLOAD   "/bench.Bench/Upload"
 #define M_BIDI     "/bench.Bench/Bidi"
 #define M_IDLE     "/bench.Bench/Idle"
+#define M_STALL    "/bench.Bench/Stall"
 #define M_INFO     "/bench.Bench/Info"
 
 // The raw protocol: the client sends a 12-byte command (op, size,
@@ -85,6 +87,12 @@ static const char  *stream_size_names[] = {"16B", "4KiB", "1MiB"};
 static const char  *stream_size_text[]  = {"16 B", "4 KiB", "1 MiB"};
 static const size_t tput_callers[]      = {1, 8, 32, 128};
 
+// The flow workload: 64 KiB messages (the raw baseline it is divided by
+// is a stream of 64 KiB messages), 1 GiB per transfer (64 MiB --quick).
+#define FLOW_MSG         ((size_t) 64 << 10)
+#define FLOW_TOTAL       ((size_t) 1 << 30)
+#define FLOW_TOTAL_QUICK ((size_t) 64 << 20)
+
 // Workloads, in the order the results are printed.
 enum {
 	W_RAW         = 1u << 0,
@@ -93,7 +101,8 @@ enum {
 	W_STREAM_TPUT = 1u << 3,
 	W_BIDI_LAT    = 1u << 4,
 	W_SCALE       = 1u << 5,
-	W_ALL         = (1u << 6) - 1,
+	W_FLOW        = 1u << 6,
+	W_ALL         = (1u << 7) - 1,
 };
 
 typedef struct workload_name {
@@ -108,12 +117,13 @@ static const workload_name workload_names[] = {
     {"stream-throughput", W_STREAM_TPUT},
     {"bidi-latency", W_BIDI_LAT},
     {"streams-scale", W_SCALE},
+    {"flow", W_FLOW},
 };
 
 // The order they run in within a repetition: streams-scale first, so its
 // first repetition measures RSS growth in a process whose heap no other
 // workload has grown (freed memory is reused, hiding growth).
-static const size_t run_order[] = {5, 0, 1, 2, 3, 4};
+static const size_t run_order[] = {5, 0, 1, 2, 3, 4, 6};
 
 typedef struct bench_cfg {
 	int         reps;
@@ -128,6 +138,7 @@ typedef struct bench_cfg {
 	size_t      lat_calls;     // round trips per latency repetition
 	int64_t     tput_ns;       // unary and raw 32-connection throughput
 	int64_t     stream_ns;     // each stream-throughput case
+	size_t      flow_total;    // bytes per flow transfer
 	size_t      scale_counts[2];
 } bench_cfg;
 
@@ -1303,6 +1314,15 @@ h_idle(drpc_stream *s, void *user)
 	return rv == DRPC_EOF ? DRPC_OK : rv;
 }
 
+// h_stall never reads: it waits until the client cancels the stream or
+// the connection ends (the flow workload's stalled stream).
+static drpc_err
+h_stall(drpc_stream *s, void *user)
+{
+	(void) user;
+	return drpc_ctx_wait(drpc_stream_ctx(s), 0);
+}
+
 // h_info answers "rss_kib=R threads=T raw_port=P idle_workers=I
 // handler_stack=S" about the server.
 static drpc_err
@@ -1327,18 +1347,29 @@ h_info(drpc_stream *s, void *user)
 	return drpc_stream_send(s, text, (size_t) n);
 }
 
+// bench_server_opts is the options of the bench's servers: those of the
+// command line, and the flow control mode given.
+static drpc_server_opts
+bench_server_opts(const bench_cfg *cfg, drpc_flow_mode flow)
+{
+	drpc_server_opts o = {0};
+
+	o.handler_stack = cfg->handler_stack;
+	o.idle_workers  = cfg->idle_workers;
+	o.flow          = flow;
+	return o;
+}
+
 static drpc_err
 bench_server_start(bench_server *bs, const bench_cfg *cfg, const char *addr)
 {
-	drpc_server_opts o = {0};
+	drpc_server_opts o = bench_server_opts(cfg, DRPC_FLOW_AUTO);
 	char             host[256];
 	char             port[16];
 	drpc_err         rv;
 	int              err;
 
 	memset(bs, 0, sizeof(*bs));
-	o.handler_stack = cfg->handler_stack;
-	o.idle_workers  = cfg->idle_workers;
 	bs->idle_workers =
 	    cfg->idle_workers != 0 ? cfg->idle_workers : LIB_IDLE_WORKERS;
 	bs->handler_stack = cfg->handler_stack;
@@ -1352,6 +1383,8 @@ bench_server_start(bench_server *bs, const bench_cfg *cfg, const char *addr)
 	    (rv = drpc_mux_register(bs->mux, M_BIDI, h_bidi, NULL)) !=
 	        DRPC_OK ||
 	    (rv = drpc_mux_register(bs->mux, M_IDLE, h_idle, NULL)) !=
+	        DRPC_OK ||
+	    (rv = drpc_mux_register(bs->mux, M_STALL, h_stall, NULL)) !=
 	        DRPC_OK ||
 	    (rv = drpc_mux_register(bs->mux, M_INFO, h_info, bs)) != DRPC_OK) {
 		fprintf(stderr, "drpc-bench: mux: %s\n", drpc_strerror(rv));
@@ -1387,19 +1420,27 @@ bench_server_start(bench_server *bs, const bench_cfg *cfg, const char *addr)
 	return DRPC_OK;
 }
 
+// server_stop shuts srv down (NULL is a no-op) and frees it.
+static void
+server_stop(drpc_server *srv)
+{
+	drpc_err rv;
+
+	if (srv == NULL) {
+		return;
+	}
+	rv = drpc_server_shutdown(srv, drpc_now_ns() + 2 * NS_PER_S);
+	if (rv != DRPC_OK) {
+		fprintf(stderr, "drpc-bench: server shutdown: %s\n",
+		    drpc_strerror(rv));
+	}
+	drpc_server_destroy(srv);
+}
+
 static void
 bench_server_stop(bench_server *bs)
 {
-	if (bs->srv != NULL) {
-		drpc_err rv =
-		    drpc_server_shutdown(bs->srv, drpc_now_ns() + 2 * NS_PER_S);
-
-		if (rv != DRPC_OK) {
-			fprintf(stderr, "drpc-bench: server shutdown: %s\n",
-			    drpc_strerror(rv));
-		}
-		drpc_server_destroy(bs->srv);
-	}
+	server_stop(bs->srv);
 	if (bs->raw_up) {
 		raw_server_stop(&bs->raw);
 	}
@@ -1414,6 +1455,7 @@ typedef struct bench {
 	char        host[256]; // the raw server's host and port
 	char        raw_port[16];
 	bool        remote;           // the server is another process
+	drpc_mux   *mux;              // the local server's (NULL: remote)
 	int         rep;              // the repetition running, from 0
 	int64_t     run_ns;           // the whole run: wall time,
 	int64_t     run_busy_ns;      // every CPU's busy time,
@@ -1449,18 +1491,26 @@ report_stream(const char *what, drpc_stream *s, drpc_err rv)
 	drpc_status_reset(&st);
 }
 
+// dial_to dials addr with opts (NULL: the defaults).
 static bool
-bench_dial(const bench *b, const char *wl, drpc_conn **cp)
+dial_to(const char *wl, const char *addr, const drpc_conn_opts *opts,
+    drpc_conn **cp)
 {
-	drpc_err rv = drpc_dial(cp, b->addr, NULL);
+	drpc_err rv = drpc_dial(cp, addr, opts);
 
 	if (rv != DRPC_OK) {
-		fprintf(stderr, "drpc-bench: %s: dial %s: %s\n", wl, b->addr,
+		fprintf(stderr, "drpc-bench: %s: dial %s: %s\n", wl, addr,
 		    drpc_strerror(rv));
 		*cp = NULL;
 		return false;
 	}
 	return true;
+}
+
+static bool
+bench_dial(const bench *b, const char *wl, drpc_conn **cp)
+{
+	return dial_to(wl, b->addr, NULL, cp);
 }
 
 typedef struct server_info {
@@ -2409,6 +2459,275 @@ wl_streams_scale(bench *b)
 	return true;
 }
 
+// Flow control: one client stream moves cfg.flow_total bytes in 64 KiB
+// messages to the Upload handler, which reads and discards them and
+// answers with its count; with flow control automatic (both ends'
+// default) and off (both ends: a server of its own, with the local
+// server's handlers), then automatic again beside a stream of the same
+// connection whose handler never reads while a thread of ours keeps
+// sending to it. The stalled case is not run with flow control off: it
+// deadlocks by design (the reader stops at the stalled stream's full
+// ring, and with it every stream of the connection).
+
+// flow_stall is the stalled stream and the thread sending on it.
+typedef struct flow_stall {
+	drpc_stream   *s;
+	const uint8_t *msg; // FLOW_MSG bytes
+	pthread_t      t;
+	atomic_size_t  sent; // messages the library took
+	atomic_bool    done; // the thread has stopped sending
+	drpc_err       rv;   // why (read after the join)
+} flow_stall;
+
+static void *
+stall_main(void *arg)
+{
+	flow_stall *st = arg;
+	drpc_err    rv;
+
+	while ((rv = drpc_stream_send(st->s, st->msg, FLOW_MSG)) == DRPC_OK) {
+		atomic_fetch_add(&st->sent, 1);
+	}
+	st->rv = rv;
+	atomic_store(&st->done, true);
+	return NULL;
+}
+
+// stall_settle waits until the stalled stream's sender is blocked: it
+// has sent something and its count has not moved for 50 ms (or it has
+// stopped). The watchdog bounds the wait.
+static void
+stall_settle(flow_stall *st)
+{
+	size_t last  = 0;
+	int    still = 0;
+
+	while (still < 5 && !atomic_load(&st->done)) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		size_t          n  = atomic_load(&st->sent);
+
+		still = n > 0 && n == last ? still + 1 : 0;
+		last  = n;
+		(void) nanosleep(&ts, NULL);
+	}
+}
+
+// flow_bulk sends total bytes in FLOW_MSG-byte messages on one client
+// stream, then checks the handler's count: *elapsed runs from the open
+// until the count arrived.
+static bool
+flow_bulk(drpc_conn *c, const uint8_t *msg, size_t total, int64_t *elapsed)
+{
+	const char  *wl = "flow (bulk stream)";
+	drpc_stream *s;
+	uint64_t     n  = total / FLOW_MSG;
+	int64_t      t0 = now_ns();
+	const void  *m;
+	size_t       len;
+	drpc_err     rv;
+	bool         ok = false;
+
+	if ((rv = drpc_stream_open(&s, c, NULL, M_UPLOAD, NULL)) != DRPC_OK) {
+		report_call(wl, rv, NULL);
+		return false;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		if ((rv = drpc_stream_send(s, msg, FLOW_MSG)) != DRPC_OK) {
+			report_stream(wl, s, rv);
+			goto out;
+		}
+	}
+	if ((rv = drpc_stream_close_send(s)) != DRPC_OK ||
+	    (rv = stream_up_ack(s)) != DRPC_OK ||
+	    (rv = drpc_stream_recv_view(s, &m, &len)) != DRPC_OK) {
+		report_stream(wl, s, rv);
+		goto out;
+	}
+	*elapsed = now_ns() - t0;
+	ok       = len == 16 && get_u64(m) == n &&
+	     get_u64((const uint8_t *) m + 8) == n * FLOW_MSG;
+	drpc_stream_recv_done(s);
+	if (!ok) {
+		fprintf(stderr,
+		    "drpc-bench: %s: the server counted differently from the "
+		    "%" PRIu64 " messages sent\n",
+		    wl, n);
+	}
+out:
+	drpc_stream_destroy(s);
+	return ok;
+}
+
+// flow_run makes one transfer over a fresh connection to addr, the
+// client with flow control mode (the server at addr has its own), beside
+// a stalled stream if stalled; *mb_s gets its rate.
+static bool
+flow_run(bench *b, const char *addr, drpc_flow_mode mode, bool stalled,
+    const uint8_t *msg, double *mb_s)
+{
+	const char    *wl    = "flow";
+	size_t         total = b->cfg.flow_total;
+	drpc_conn_opts o     = {0};
+	drpc_conn     *c;
+	flow_stall     st;
+	uint8_t        req[BENCH_SMALL];
+	int64_t        elapsed   = 0;
+	size_t         neighbour = 0;
+	usage          u0        = {0, 0, 0};
+	usage          u1        = {0, 0, 0};
+	bool           started   = false;
+	drpc_err       rv;
+	bool           ok;
+	int            err;
+
+	memset(&st, 0, sizeof(st));
+	st.msg = msg;
+	atomic_init(&st.sent, 0);
+	atomic_init(&st.done, false);
+	fill_pattern(req, sizeof(req));
+	o.flow = mode;
+	if (!dial_to(wl, addr, &o, &c)) {
+		return false;
+	}
+	// At 20 MB/s, a tenth of the slowest rate seen here.
+	wd_arm(&b->wd, wl, 30 * NS_PER_S + (int64_t) total * 50);
+	wd_watch_conn(&b->wd, c);
+	// The warm-up also completes the hello exchange: in automatic mode
+	// flow control is on before the streams below open.
+	ok = unary_calls(c, wl, req, BENCH_WARMUP, NULL);
+	if (ok && stalled) {
+		rv = drpc_stream_open(&st.s, c, NULL, M_STALL, NULL);
+		if (rv != DRPC_OK) {
+			report_call("flow (stalled stream)", rv, NULL);
+			st.s = NULL;
+			ok   = false;
+		} else if ((err = start_thread(&st.t, stall_main, &st)) != 0) {
+			fprintf(stderr, "drpc-bench: %s: thread: %s\n", wl,
+			    strerror(err));
+			ok = false;
+		} else {
+			started = true;
+			stall_settle(&st);
+		}
+	}
+	if (ok) {
+		u0 = usage_now();
+		ok = flow_bulk(c, msg, total, &elapsed);
+		u1 = usage_now();
+	}
+	if (started) {
+		neighbour = atomic_load(&st.sent);
+		drpc_stream_cancel(st.s);
+		pthread_join(st.t, NULL);
+		if (ok && st.rv != DRPC_ECANCELED) {
+			report_stream("flow (stalled stream)", st.s, st.rv);
+			ok = false;
+		}
+	}
+	drpc_stream_destroy(st.s);
+	ok = !wd_disarm(&b->wd) && ok;
+	drpc_conn_destroy(c);
+	if (ok) {
+		char id[64];
+		char label[64];
+		aux  a = aux_per_op(u0, u1, (double) (total / FLOW_MSG));
+
+		*mb_s = (double) total / 1e6 / ((double) elapsed / 1e9);
+		if (stalled) {
+			snprintf(id, sizeof(id), "flow.stalled.auto.mb_s");
+			snprintf(label, sizeof(label),
+			    "bulk beside a stalled stream: MB/s");
+		} else {
+			snprintf(id, sizeof(id), "flow.bulk.%s.mb_s",
+			    mode == DRPC_FLOW_OFF ? "off" : "auto");
+			snprintf(label, sizeof(label),
+			    "bulk, flow control %s: MB/s",
+			    mode == DRPC_FLOW_OFF ? "off" : "auto");
+		}
+		table_put(
+		    &b->tab, id, wl, label, "raw.stream.64KiB.mb_s", *mb_s, &a);
+		if (stalled) {
+			table_put(&b->tab, "flow.stalled.sent_kib", wl,
+			    "stalled stream: KiB it got to send", NULL,
+			    (double) neighbour * (double) FLOW_MSG / 1024,
+			    NULL);
+		}
+	}
+	return ok;
+}
+
+// flow_server_start starts a server with flow control off, on the local
+// server's host with its handlers; the caller stops it (server_stop).
+static bool
+flow_server_start(const bench *b, drpc_server **sp, char *addr, size_t cap)
+{
+	drpc_server_opts o = bench_server_opts(&b->cfg, DRPC_FLOW_OFF);
+	char             where[300];
+	drpc_err         rv;
+
+	snprintf(where, sizeof(where),
+	    strchr(b->host, ':') != NULL ? "tcp://[%s]:0" : "tcp://%s:0",
+	    b->host);
+	if ((rv = drpc_server_create(sp, b->mux, &o)) != DRPC_OK) {
+		fprintf(stderr, "drpc-bench: flow: server: %s\n",
+		    drpc_strerror(rv));
+		*sp = NULL;
+		return false;
+	}
+	if ((rv = drpc_server_listen(*sp, where)) != DRPC_OK ||
+	    (rv = drpc_server_addr(*sp, addr, cap)) != DRPC_OK) {
+		fprintf(stderr, "drpc-bench: flow: listen %s: %s\n", where,
+		    drpc_strerror(rv));
+		return false;
+	}
+	return true;
+}
+
+static bool
+wl_flow(bench *b)
+{
+	const char  *wl  = "flow";
+	drpc_server *off = NULL;
+	char         off_addr[300];
+	uint8_t     *msg;
+	double       bulk_auto = 0;
+	double       bulk_off  = 0;
+	double       stalled   = 0;
+	bool         ok;
+
+	if ((msg = malloc(FLOW_MSG)) == NULL) {
+		fprintf(stderr, "drpc-bench: %s: out of memory\n", wl);
+		return false;
+	}
+	fill_pattern(msg, FLOW_MSG);
+	ok = flow_run(b, b->addr, DRPC_FLOW_AUTO, false, msg, &bulk_auto);
+	if (ok && b->mux != NULL) {
+		ok =
+		    flow_server_start(b, &off, off_addr, sizeof(off_addr)) &&
+		    flow_run(b, off_addr, DRPC_FLOW_OFF, false, msg, &bulk_off);
+		server_stop(off);
+	} else if (ok && b->rep == 0) {
+		fprintf(stderr,
+		    "\ndrpc-bench: %s: flow control off needs a server with "
+		    "it off too; not measured against a server in another "
+		    "process\n",
+		    wl);
+	}
+	ok = ok && flow_run(b, b->addr, DRPC_FLOW_AUTO, true, msg, &stalled);
+	free(msg);
+	if (ok && bulk_auto > 0) {
+		table_put(&b->tab, "flow.stalled_vs_bulk", wl,
+		    "beside a stalled stream ÷ alone (auto)", NULL,
+		    stalled / bulk_auto, NULL);
+	}
+	if (ok && bulk_off > 0) {
+		table_put(&b->tab, "flow.auto_vs_off", wl,
+		    "bulk: flow control auto ÷ off", NULL, bulk_auto / bulk_off,
+		    NULL);
+	}
+	return ok;
+}
+
 // The raw baseline.
 
 static int
@@ -2533,6 +2852,50 @@ raw_stream_recv(raw_reader *rd, size_t size, uint64_t *msgs)
 	}
 }
 
+// raw_stream_one receives one stream of size-byte messages (text names
+// the size) for the configured time: (msgs, elapsed, costs per message).
+static bool
+raw_stream_one(bench *b, bool batched, size_t size, const char *text,
+    uint64_t *msgs, int64_t *elapsed, aux *a)
+{
+	const char *wl = "raw-baseline";
+	raw_reader  rd;
+	int64_t     t0 = now_ns();
+	usage       u0 = usage_now();
+	usage       u1;
+	int         fd;
+	int         rv;
+
+	*msgs = 0;
+	rv    = raw_open(b, batched ? RAW_OP_SEND_BATCHED : RAW_OP_SEND,
+	       (uint32_t) size, (uint32_t) (b->cfg.stream_ns / NS_PER_MS), &fd);
+	if (rv != 0) {
+		fprintf(stderr, "drpc-bench: %s: connect %s:%s: %s\n", wl,
+		    b->host, b->raw_port, strerror(rv));
+		return false;
+	}
+	if ((rv = rd_init(&rd, fd)) == 0) {
+		wd_arm(&b->wd, "raw-baseline stream",
+		    b->cfg.stream_ns + 30 * NS_PER_S);
+		wd_watch_fd(&b->wd, fd);
+		rv = raw_stream_recv(&rd, size, msgs);
+		if (wd_disarm(&b->wd) && rv == 0) {
+			rv = ETIMEDOUT;
+		}
+		rd_fini(&rd);
+	}
+	*elapsed = now_ns() - t0;
+	u1       = usage_now();
+	close(fd);
+	if (rv != 0) {
+		fprintf(stderr, "drpc-bench: %s: stream of %s: %s\n", wl, text,
+		    raw_strerror(rv));
+		return false;
+	}
+	*a = aux_per_op(u0, u1, (double) *msgs);
+	return true;
+}
+
 // raw_stream_run measures one direction: one send() per message, or
 // (batched) 64 KiB writes, which only the small sizes differ by.
 static bool
@@ -2545,43 +2908,14 @@ raw_stream_run(bench *b, bool batched)
 		if (batched && stream_sizes[k] >= RAW_BATCH) {
 			continue;
 		}
-		raw_reader rd;
-		uint64_t   msgs = 0;
-		int64_t    t0   = now_ns();
-		int64_t    elapsed;
-		usage      u0 = usage_now();
-		usage      u1;
-		aux        a;
-		int        fd;
-		int        rv;
+		uint64_t msgs;
+		int64_t  elapsed;
+		aux      a;
 
-		rv = raw_open(b, batched ? RAW_OP_SEND_BATCHED : RAW_OP_SEND,
-		    (uint32_t) stream_sizes[k],
-		    (uint32_t) (b->cfg.stream_ns / NS_PER_MS), &fd);
-		if (rv != 0) {
-			fprintf(stderr, "drpc-bench: %s: connect %s:%s: %s\n",
-			    wl, b->host, b->raw_port, strerror(rv));
+		if (!raw_stream_one(b, batched, stream_sizes[k],
+		        stream_size_text[k], &msgs, &elapsed, &a)) {
 			return false;
 		}
-		if ((rv = rd_init(&rd, fd)) == 0) {
-			wd_arm(&b->wd, "raw-baseline stream",
-			    b->cfg.stream_ns + 30 * NS_PER_S);
-			wd_watch_fd(&b->wd, fd);
-			rv = raw_stream_recv(&rd, stream_sizes[k], &msgs);
-			if (wd_disarm(&b->wd) && rv == 0) {
-				rv = ETIMEDOUT;
-			}
-			rd_fini(&rd);
-		}
-		elapsed = now_ns() - t0;
-		u1      = usage_now();
-		close(fd);
-		if (rv != 0) {
-			fprintf(stderr, "drpc-bench: %s: stream of %s: %s\n",
-			    wl, stream_size_text[k], raw_strerror(rv));
-			return false;
-		}
-		a = aux_per_op(u0, u1, (double) msgs);
 		if (batched) {
 			record_stream(b, "raw.stream_batched", wl,
 			    "64 KiB writes, stream ", k, msgs, elapsed, &a);
@@ -2590,6 +2924,26 @@ raw_stream_run(bench *b, bool batched)
 			    elapsed, &a);
 		}
 	}
+	return true;
+}
+
+// raw_flow_run measures the stream of 64 KiB messages the flow workload
+// is divided by (one send() per message, which is also a 64 KiB write).
+static bool
+raw_flow_run(bench *b)
+{
+	uint64_t msgs;
+	int64_t  elapsed;
+	aux      a;
+
+	if (!raw_stream_one(
+	        b, false, FLOW_MSG, "64 KiB", &msgs, &elapsed, &a)) {
+		return false;
+	}
+	table_put(&b->tab, "raw.stream.64KiB.mb_s", "raw-baseline",
+	    "stream 64 KiB: MB/s", NULL,
+	    (double) msgs * (double) FLOW_MSG / 1e6 / ((double) elapsed / 1e9),
+	    &a);
 	return true;
 }
 
@@ -2731,6 +3085,9 @@ wl_raw(bench *b, unsigned parts)
 		return false;
 	}
 	if ((parts & (W_RAW | W_UNARY_TPUT)) != 0 && !raw_pp32_run(b)) {
+		return false;
+	}
+	if ((parts & (W_RAW | W_FLOW)) != 0 && !raw_flow_run(b)) {
 		return false;
 	}
 	return true;
@@ -3000,8 +3357,19 @@ print_table(bench *b)
 	printf("  ×raw:     the median divided by the raw figure of this run "
 	       "(latency: lower is better; rates: higher is better)\n");
 	printf("  vcs/op, cpu µs/op, flt/op: voluntary context switches, CPU "
-	       "time and minor page faults per operation, whole %s\n\n",
+	       "time and minor page faults per operation, whole %s\n",
 	    b->remote ? "client process" : "process (client + server)");
+	if (table_find(&b->tab, "flow.bulk.auto.mb_s") != NULL) {
+		printf("  flow:     %zu MiB per transfer in 64 KiB messages "
+		       "on one client stream, divided by the raw 64 KiB "
+		       "stream;\n"
+		       "            \"stalled\": beside a stream whose handler "
+		       "never reads, not run with flow control off\n"
+		       "            (it deadlocks by design: the reader stops "
+		       "at the stalled stream's full ring)\n",
+		    b->cfg.flow_total >> 20);
+	}
+	putchar('\n');
 	put_col("workload", 19, false);
 	put_col("figure", 42, false);
 	put_col("median", 13, true);
@@ -3210,8 +3578,8 @@ run_all(bench *b)
 			if (bit == W_RAW) {
 				// The raw parts every selected workload needs.
 				if ((only & (W_RAW | W_UNARY_LAT | W_BIDI_LAT |
-				                W_UNARY_TPUT |
-				                W_STREAM_TPUT)) == 0) {
+				                W_UNARY_TPUT | W_STREAM_TPUT |
+				                W_FLOW)) == 0) {
 					continue;
 				}
 			} else if ((only & bit) == 0) {
@@ -3238,6 +3606,9 @@ run_all(bench *b)
 				break;
 			case W_SCALE:
 				ok = wl_streams_scale(b);
+				break;
+			case W_FLOW:
+				ok = wl_flow(b);
 				break;
 			default:
 				break;
@@ -3268,7 +3639,8 @@ usage_text(FILE *f)
 	    "ADDR\n"
 	    "  --only W[,W...]    run a subset: raw-baseline, unary-latency,\n"
 	    "                     unary-throughput, stream-throughput, "
-	    "bidi-latency, streams-scale\n"
+	    "bidi-latency, streams-scale,\n"
+	    "                     flow\n"
 	    "                     (the raw figures a workload is compared "
 	    "with always run)\n"
 	    "  --reps N           repetitions per figure (default 3; 1 with "
@@ -3414,12 +3786,14 @@ parse_args(int argc, char **argv, bench_cfg *cfg)
 		cfg->stream_ns       = 150 * NS_PER_MS;
 		cfg->scale_counts[0] = 100;
 		cfg->scale_counts[1] = 1000;
+		cfg->flow_total      = FLOW_TOTAL_QUICK;
 	} else {
 		cfg->lat_calls       = 20000;
 		cfg->tput_ns         = 5 * NS_PER_S;
 		cfg->stream_ns       = 2 * NS_PER_S;
 		cfg->scale_counts[0] = 1000;
 		cfg->scale_counts[1] = 10000;
+		cfg->flow_total      = FLOW_TOTAL;
 	}
 	return true;
 }
@@ -3516,6 +3890,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 		b.addr = bs.addr;
+		b.mux  = bs.mux;
 	} else {
 		b.addr   = b.cfg.client_addr;
 		b.remote = true;

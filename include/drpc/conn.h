@@ -45,7 +45,7 @@ typedef struct drpc_conn_opts {
 	// Flow control (drpc/flow.h, docs/design.md §9). stream_window is
 	// how many bytes a peer may send on one stream ahead of the
 	// application (1 MiB); conn_window caps what all streams of the
-	// connection hold and allow together (64 MiB).
+	// connection hold and allow together (16 MiB).
 	drpc_flow_mode flow;
 	size_t         stream_window;
 	size_t         conn_window;

@@ -62,7 +62,7 @@ typedef struct drpc_server_opts {
 	// Flow control per connection, as drpc_conn_opts (drpc/flow.h).
 	drpc_flow_mode flow;
 	size_t         stream_window; // 1 MiB
-	size_t         conn_window;   // 64 MiB
+	size_t         conn_window;   // 16 MiB
 	drpc_log_fn    log;
 	void       *log_arg;
 } drpc_server_opts;
