@@ -54,7 +54,8 @@ struct drpc__conn {
 	drpc__flow_conn   fconn;   // internally locked
 	uint64_t          my_cost; // immutable: charge per Message we ask
 	uint64_t          tx_cost; // immutable: charge assumed of the peer
-	bool              hello_seen; // reader thread only (server)
+	bool              hello_seen; // reader thread only: a hello (server)
+					   // or its answer (client) was taken
 
 	// Reader thread only.
 	drpc__frame_reader fr;
@@ -878,7 +879,8 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 	drpc__mutex_lock(&c->open_mu);
 	sent = c->hello_sent;
 	drpc__mutex_unlock(&c->open_mu);
-	if (sent) {
+	if (sent && !c->hello_seen) {
+		c->hello_seen = true; // the first answer only
 		conn_flow_on(c, &h);
 	}
 }

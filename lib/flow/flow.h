@@ -20,7 +20,8 @@
 // half-built packet abandoned. So the connection window bounds what all
 // streams hold together, and idle streams' unused credit costs nothing.
 //
-// Locking: a drpc__flow_rx is guarded by its stream's mutex. A
+// Locking: a drpc__flow_rx is guarded by its stream's mutex (but for its
+// immutable fields). A
 // drpc__flow_conn has its own mu, a leaf below the stream mutexes; the
 // grant it computes is sent after mu is released.
 #ifndef DRPC_FLOW_FLOW_H
@@ -36,7 +37,9 @@
 #define DRPC__FLOW_CONN_WINDOW ((uint64_t) 16 << 20) // per connection
 #define DRPC__FLOW_MSG_COST    64 // per Message, asked of libdrpc peers
 
-// drpc__flow_rx is one stream's receive window.
+// drpc__flow_rx is one stream's receive window. window and msg_cost are
+// immutable after init (the reader reads msg_cost without the lock); the
+// rest is guarded by the stream's mutex.
 typedef struct drpc__flow_rx {
 	uint64_t window;   // W
 	uint64_t msg_cost; // charge per Message the peer was asked for

@@ -234,13 +234,6 @@ stream_grant_locked(drpc__stream *s)
 	}
 }
 
-// stream_unlock releases s's lock.
-static void
-stream_unlock(drpc__stream *s)
-{
-	drpc__mutex_unlock(&s->mu);
-}
-
 // stream_clear_locked drops the queued messages (but a borrowed one):
 // they count as consumed.
 static void
@@ -297,7 +290,7 @@ drpc__stream_cancel(drpc__stream *s, drpc_err why)
 	s->cancel_err = why;
 	stream_clear_locked(s);
 	stream_terminate_locked(s, why, why);
-	stream_unlock(s);
+	drpc__mutex_unlock(&s->mu);
 }
 
 static void
@@ -543,7 +536,7 @@ drpc__stream_recv_done(drpc__stream *s)
 	if (s->reader_waiting) {
 		drpc__cond_signal(&s->space_cv);
 	}
-	stream_unlock(s);
+	drpc__mutex_unlock(&s->mu);
 }
 
 void
@@ -574,7 +567,7 @@ drpc__stream_flow_on(drpc__stream *s, uint64_t peer_window, uint64_t peer_cost)
 			drpc__cond_signal(&s->space_cv);
 		}
 	}
-	stream_unlock(s);
+	drpc__mutex_unlock(&s->mu);
 }
 
 void
@@ -601,7 +594,7 @@ drpc__stream_close_send(drpc__stream *s)
 	if (s->recv_closed) {
 		stream_terminate_locked(s, DRPC_EOF, DRPC_ESTATE);
 	}
-	stream_unlock(s);
+	drpc__mutex_unlock(&s->mu);
 	return rv;
 }
 
@@ -621,7 +614,7 @@ stream_end(drpc__stream *s, drpc__packet *pkt)
 		rv = DRPC_OK; // a terminal packet already went out
 	}
 	stream_terminate_locked(s, DRPC_ECLOSED, DRPC_ECLOSED);
-	stream_unlock(s);
+	drpc__mutex_unlock(&s->mu);
 	return rv == DRPC_OK ? DRPC_OK : stream_conn_err(s);
 }
 
@@ -680,7 +673,7 @@ drpc__stream_conn_lost(drpc__stream *s)
 	stream_cancel_owned_ctx(s);
 	drpc__mutex_lock(&s->mu);
 	stream_terminate_locked(s, stream_conn_err(s), stream_conn_err(s));
-	stream_unlock(s);
+	drpc__mutex_unlock(&s->mu);
 }
 
 // Reader side.
@@ -750,7 +743,7 @@ stream_on_close_send(drpc__stream *s)
 			stream_terminate_locked(s, DRPC_EOF, DRPC_ESTATE);
 		}
 	}
-	stream_unlock(s);
+	drpc__mutex_unlock(&s->mu);
 }
 
 static void
@@ -760,7 +753,7 @@ stream_on_remote_end(
 
 	drpc__mutex_lock(&s->mu);
 	stream_terminate_locked(s, recv_err, send_err);
-	stream_unlock(s);
+	drpc__mutex_unlock(&s->mu);
 }
 
 static drpc_err
@@ -1128,5 +1121,5 @@ drpc__stream_abandon(drpc__stream *s)
 {
 	drpc__mutex_lock(&s->mu);
 	stream_terminate_locked(s, DRPC_ECLOSED, DRPC_ECLOSED);
-	stream_unlock(s);
+	drpc__mutex_unlock(&s->mu);
 }
