@@ -17,6 +17,7 @@
 #include "platform/thread.h"
 #include "suites.h"
 #include "testutil.h"
+#include "wire/errbody.h"
 #include "wire/flowctl.h"
 #include "wire/varint.h"
 
@@ -213,13 +214,20 @@ START_TEST(test_flow_account_stream)
 	ck_assert_uint_eq(drpc__flow_rx_grant(&rx), 30); // L = C + W
 	ck_assert_uint_eq(rx.limit, 130);
 	rx.consumed = 60;
-	ck_assert_uint_eq(drpc__flow_rx_grant(&rx), 30); // drained
+	ck_assert_uint_eq(drpc__flow_rx_grant(&rx), 30);
 	// An overdraw (a message larger than the credit, sent whole).
 	rx.received = 310;
 	ck_assert_uint_eq(drpc__flow_rx_grant(&rx), 0);
 	rx.consumed = 310;
 	ck_assert_uint_eq(drpc__flow_rx_grant(&rx), 250);
 	ck_assert_uint_eq(rx.limit, 410);
+	// A peer that has used all its credit gets even a small grant.
+	rx.received = 410;
+	rx.consumed = 320;
+	ck_assert_uint_eq(drpc__flow_rx_grant(&rx), 10);
+	rx.received = 409; // not quite: it can still start a message
+	rx.consumed = 321;
+	ck_assert_uint_eq(drpc__flow_rx_grant(&rx), 0);
 	rx.msg_cost = 64;
 	ck_assert_uint_eq(drpc__flow_charge(&rx, 10), 74);
 }
@@ -237,9 +245,20 @@ START_TEST(test_flow_account_conn)
 	ck_assert_uint_eq(drpc__flow_conn_consumed(&fc, 30), 0);
 	ck_assert_uint_eq(drpc__flow_conn_consumed(&fc, 20), 60);
 	ck_assert_uint_eq(drpc__flow_conn_held(&fc), 40);
-	// More than was received cannot be consumed; drained: all owed.
-	ck_assert_uint_eq(drpc__flow_conn_consumed(&fc, 1000), 40);
+	// More than was received cannot be consumed; 40 owed is under a
+	// quarter and the peer has credit left: no update for it yet.
+	ck_assert_uint_eq(drpc__flow_conn_consumed(&fc, 1000), 0);
 	ck_assert_uint_eq(drpc__flow_conn_held(&fc), 0);
+	// The peer uses up its credit (R >= L): what is owed goes at once.
+	drpc__flow_conn_received(&fc, 170);
+	ck_assert_uint_eq(drpc__flow_conn_consumed(&fc, 5), 45);
+	drpc__flow_conn_fini(&fc);
+	// What was consumed before activation is granted on activation.
+	drpc__flow_conn_init(&fc);
+	drpc__flow_conn_received(&fc, 100);
+	ck_assert_uint_eq(drpc__flow_conn_consumed(&fc, 100), 0);
+	ck_assert_uint_eq(drpc__flow_conn_activate(&fc, 80), 100);
+	ck_assert_uint_eq(drpc__flow_conn_activate(&fc, 80), 0); // once
 	drpc__flow_conn_fini(&fc);
 }
 END_TEST
@@ -1037,6 +1056,93 @@ START_TEST(test_flow_conn_window_shared)
 }
 END_TEST
 
+// Mixed modes between libdrpc peers: one end "on" (charge 0), the other
+// automatic (charge 64), both ways round. Each side charges at the rate
+// the receiver declared (messages charged before the hello's answer at
+// the assumed rate are recounted), so 4,000 small messages pass windows
+// of 16 and 32 KiB, every byte intact.
+START_TEST(test_flow_mixed_modes)
+{
+	for (int i = 0; i < 2; i++) {
+		drpc__conn_opts on   = {.flow = DRPC_FLOW_ON,
+		      .stream_window = 16 * KIB, .conn_window = 32 * KIB};
+		drpc__conn_opts au   = {.flow = DRPC_FLOW_AUTO,
+		      .stream_window = 16 * KIB, .conn_window = 32 * KIB};
+		fstate          st;
+		tu_pair         p;
+		sender          a = {.tag = 5, .size = 100, .count = 4000};
+		pthread_t       t;
+
+		fstate_init(&st);
+		tu_pair_open(&p, flow_handler, &st, i == 0 ? &on : &au,
+		    i == 0 ? &au : &on);
+		a.s = open_call(p.cli, NULL, "/t/Sink", (freq) {5, 0, 0});
+		ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
+		DRPC_CHECK_OK(drpc__thread_start(
+		    &t, "t-send", 0, 0, sender_main, &a));
+		drpc__thread_join(t);
+		DRPC_CHECK_OK(a.rv);
+		finish_sink(a.s, a.count);
+		ck_assert_uint_eq(st.bad, 0);
+		drpc__stream_destroy(a.s);
+		tu_pair_close(&p);
+		sem_destroy(&a.done);
+		fstate_fini(&st);
+	}
+}
+END_TEST
+
+// A peer that ignores its window: the stream it floods ends with
+// ResourceExhausted (an Error goes back), and nothing else: the reader
+// never waits for that stream's consumer, the connection keeps working.
+START_TEST(test_flow_window_violation)
+{
+	drpc__conn_opts o = {.flow = DRPC_FLOW_ON, .stream_window = 64 * KIB,
+	    .max_msg_size = 64 * KIB};
+	tu_raw          r;
+	drpc__stream   *s1;
+	drpc__stream   *s2;
+	uint8_t        *msg = calloc(1, 64 * KIB);
+	const uint8_t  *data;
+	size_t          len;
+	drpc__frame     f;
+	uint64_t        code;
+	const uint8_t  *text;
+	size_t          text_len;
+	bool            error_seen = false;
+
+	ck_assert_ptr_nonnull(msg);
+	tu_raw_open_as(&r, &o);
+	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t/A", NULL, 0, false, &s1));
+	// 2 x (W + M) = 256 KiB may be queued; the fifth 64 KiB is over.
+	for (uint64_t i = 1; i <= 6; i++) {
+		raw_send(&r, DRPC__KIND_MESSAGE, false, 1, i, msg, 64 * KIB);
+	}
+	DRPC_CHECK_ERR(drpc__stream_recv(s1, &data, &len), DRPC_ERESOURCE);
+	// The connection carries on: a new stream gets its data.
+	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t/B", NULL, 0, false, &s2));
+	raw_send(&r, DRPC__KIND_MESSAGE, false, 2, 1, "ok", 2);
+	DRPC_CHECK_OK(drpc__stream_recv(s2, &data, &len));
+	ck_assert_uint_eq(len, 2);
+	drpc__stream_recv_done(s2);
+	DRPC_CHECK_OK(drpc__conn_err(r.conn));
+	drpc__stream_destroy(s1);
+	drpc__stream_destroy(s2);
+	drpc__conn_close(r.conn);
+	while (tu_raw_next(&r, &f) == DRPC_OK) {
+		if (f.stream_id == 1 && f.kind == DRPC__KIND_ERROR) {
+			ck_assert(drpc__errbody_parse(
+			    f.data, f.len, &code, &text, &text_len));
+			ck_assert_uint_eq(code, 8);
+			error_seen = true;
+		}
+	}
+	ck_assert(error_seen);
+	free(msg);
+	tu_raw_close(&r);
+}
+END_TEST
+
 // The seed's known limitations (../shared/seed), one by one:
 //  1. "All streams serialize their writes through this single writer"
 //     (a mutex held across the transport write): here, below.
@@ -1118,6 +1224,8 @@ flow_suite(void)
 	tcase_add_test(e2e, test_flow_server_off);
 	tcase_add_test(e2e, test_flow_conn_window_shared);
 	tcase_add_test(e2e, test_flow_seed_writer_interleaves);
+	tcase_add_test(e2e, test_flow_mixed_modes);
+	tcase_add_test(e2e, test_flow_window_violation);
 	tcase_set_timeout(e2e, 120);
 	suite_add_tcase(s, wire);
 	suite_add_tcase(s, acct);

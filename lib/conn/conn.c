@@ -22,7 +22,6 @@
 #include "wire/errbody.h"
 #include "wire/flowctl.h"
 #include "wire/reader.h"
-#include "wire/varint.h"
 
 #define CONN_DEFAULT_STACK   ((size_t) 128 << 10)
 #define CONN_DEFAULT_PENDING 1024
@@ -424,8 +423,10 @@ conn_flow_on(drpc__conn *c, const drpc__hello *peer)
 	cost   = cost > CONN_FLOW_MAX_COST ? CONN_FLOW_MAX_COST : cost;
 	if (peer != NULL) {
 		// Both sides have the extension and told each other their
-		// connection windows: stream-0 grants go both ways.
-		drpc__flow_conn_activate(&c->fconn, c->opts.conn_window);
+		// connection windows: stream-0 grants go both ways, starting
+		// with what was consumed before.
+		drpc__writer_window_update(&c->w, 0, drpc__flow_conn_activate(
+					  &c->fconn, c->opts.conn_window));
 		if (peer->conn_window > 0) {
 			drpc__writer_conn_gate(&c->w,
 			    peer->conn_window > CONN_FLOW_MAX ? CONN_FLOW_MAX
@@ -920,15 +921,10 @@ reader_dispatch(drpc__conn *c, const drpc__frame *f)
 	if (f->kind == DRPC__KIND_MESSAGE && c->opts.flow != DRPC_FLOW_OFF) {
 		// The peer paid connection credit for it: give it back.
 		uint64_t n = f->len + (f->done ? c->my_cost : 0);
-		uint8_t  body[10];
-		uint64_t d;
 
 		drpc__flow_conn_received(&c->fconn, n);
-		if ((d = drpc__flow_conn_consumed(&c->fconn, n)) > 0) {
-			(void) drpc__writer_control(&c->w, NULL, 0,
-			    DRPC__KIND_WINDOW_UPDATE, body,
-			    (size_t) (drpc__varint_put(body, d) - body));
-		}
+		drpc__writer_window_update(
+		    &c->w, 0, drpc__flow_conn_consumed(&c->fconn, n));
 	}
 	return DRPC_OK;
 }

@@ -17,9 +17,11 @@ drpc__flow_charge(const drpc__flow_rx *rx, size_t len)
 }
 
 // want_grant is the grant that restores limit to consumed + window, once
-// it is worth a window update: a quarter of the window, or all that is
-// owed when nothing is left unconsumed (a sender waiting with little
-// credit then gets the whole window back).
+// it is worth a window update: a quarter of the window, or anything at
+// all when the peer has used up its credit (received >= limit: it may be
+// waiting, and would wait for ever for a quarter that never comes). So a
+// consumer that keeps up costs one update per quarter window, not one per
+// message, and a flood of tiny messages cannot make us write per message.
 static uint64_t
 want_grant(uint64_t window, uint64_t limit, uint64_t received,
     uint64_t consumed)
@@ -30,7 +32,7 @@ want_grant(uint64_t window, uint64_t limit, uint64_t received,
 		return 0;
 	}
 	want = consumed + window - limit;
-	return want >= window / 4 || received <= consumed ? want : 0;
+	return want >= window / 4 || received >= limit ? want : 0;
 }
 
 uint64_t
@@ -59,18 +61,25 @@ drpc__flow_conn_fini(drpc__flow_conn *fc)
 	drpc__mutex_fini(&fc->mu);
 }
 
-void
+uint64_t
 drpc__flow_conn_activate(drpc__flow_conn *fc, uint64_t window)
 {
+	uint64_t d = 0;
+
 	drpc__mutex_lock(&fc->mu);
 	if (!fc->active) {
 		fc->active = true;
 		fc->window = window;
 		// The count runs from the connection's start: what was
-		// received before is already inside the initial window.
+		// received before is inside the initial window, and what was
+		// consumed before is owed now.
 		fc->limit = window;
+		d = want_grant(
+		    fc->window, fc->limit, fc->received, fc->consumed);
+		fc->limit += d;
 	}
 	drpc__mutex_unlock(&fc->mu);
+	return d;
 }
 
 void

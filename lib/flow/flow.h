@@ -8,7 +8,8 @@
 //      charge the peer was asked for),
 //   C  what the application has consumed.
 // The peer may start a Message while R < L. Grants restore L to C + W once
-// the application has freed a quarter of the window (or everything), so
+// the application has freed a quarter of the window (or at once when the
+// peer has used up its credit), so
 // what a stream holds, R - C, stays under W plus one message (a Message
 // that starts with too little credit is sent whole: an overdraw).
 //
@@ -72,8 +73,9 @@ void drpc__flow_conn_init(drpc__flow_conn *fc);
 void drpc__flow_conn_fini(drpc__flow_conn *fc);
 
 // drpc__flow_conn_activate starts granting on stream 0: the peer was told
-// the window (in our hello) and has flow control.
-void drpc__flow_conn_activate(drpc__flow_conn *fc, uint64_t window);
+// the window (in our hello) and has flow control. Returns the grant owed
+// for what was consumed before (0: none), for the caller to send.
+uint64_t drpc__flow_conn_activate(drpc__flow_conn *fc, uint64_t window);
 
 // drpc__flow_conn_received counts n bytes of Message frames read.
 void drpc__flow_conn_received(drpc__flow_conn *fc, uint64_t n);

@@ -4,6 +4,8 @@
 
 #include "mux/writer.h"
 #include "platform/thread.h"
+#include "wire/flowctl.h"
+#include "wire/varint.h"
 
 #define WRITER_DEFAULT_LIMIT ((size_t) 4 << 20)
 
@@ -121,6 +123,7 @@ writer_wait_credit_locked(
 	}
 	ws->credit -= msg_charge(ws, len);
 	w->conn_credit -= msg_charge(ws, len);
+	ws->msgs++;
 	return DRPC_OK;
 }
 
@@ -136,17 +139,18 @@ credit_add(int64_t credit, uint64_t delta)
 	return credit + (int64_t) delta;
 }
 
-// writer_refund_locked gives back the charge of a Message that did not
-// all go out (cut off by a cancel, or never started): what the receiver
-// never gets, it never counts.
+// writer_refund_locked gives back the charge of a Message of len bytes
+// of which only sent bytes went out (cut off by a cancel, or never
+// started): the receiver counts the frames it gets, and no per-message
+// charge for a packet that never completes.
 static void
-writer_refund_locked(drpc__writer *w, drpc__wstate *ws, int64_t n)
+writer_refund_locked(drpc__writer *w, drpc__wstate *ws, size_t len, size_t sent)
 {
-	if (n <= 0) {
-		return;
-	}
+	int64_t n = (int64_t) (len - sent) + (int64_t) ws->msg_cost;
+
 	ws->credit += n;
 	w->conn_credit += n;
+	ws->msgs--;
 	if (w->conn_waiters > 0) {
 		drpc__cond_broadcast(&w->conn_cv);
 	}
@@ -280,7 +284,7 @@ writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 		// Nothing went out; a Message charged before the failure
 		// (there is at most one per call) is given back whole.
 		if (msg != NULL) {
-			writer_refund_locked(w, ws, msg_charge(ws, msg->len));
+			writer_refund_locked(w, ws, msg->len, 0);
 		}
 		return rv;
 	}
@@ -292,7 +296,7 @@ writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 		rv = rv != DRPC_OK ? rv
 				   : writer_append_whole_locked(w, ws, pkts, n);
 		if (rv != DRPC_OK && msg != NULL) {
-			writer_refund_locked(w, ws, msg_charge(ws, msg->len));
+			writer_refund_locked(w, ws, msg->len, 0);
 		}
 		return rv;
 	}
@@ -303,9 +307,7 @@ writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 			if (rv != DRPC_OK) {
 				// Cut off: the receiver counts the frames
 				// that went out and drops the packet.
-				writer_refund_locked(w, ws,
-				    msg_charge(ws, pkts[i].len) -
-					(int64_t) sent);
+				writer_refund_locked(w, ws, pkts[i].len, sent);
 			}
 			msg = NULL;
 			continue;
@@ -317,7 +319,7 @@ writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 		}
 	}
 	if (rv != DRPC_OK && msg != NULL) {
-		writer_refund_locked(w, ws, msg_charge(ws, msg->len));
+		writer_refund_locked(w, ws, msg->len, 0);
 	}
 	return rv;
 }
@@ -375,6 +377,7 @@ drpc__writer_send_prefix(drpc__writer *w, drpc__wstate *ws,
 				}
 				ws->credit -= msg_charge(ws, pkts[i].len);
 				w->conn_credit -= msg_charge(ws, pkts[i].len);
+				ws->msgs++;
 			}
 			rv = writer_append_whole_locked(w, ws, &pkts[i], 1);
 		}
@@ -466,6 +469,15 @@ drpc__writer_gate(
 	} else if (window != ws->peer_window) {
 		ws->credit += (int64_t) window - (int64_t) ws->peer_window;
 	}
+	// Messages charged at the assumed rate are recounted at the peer's:
+	// its counts run at its own rate from the stream's start.
+	if (msg_cost != ws->msg_cost) {
+		int64_t adj = (int64_t) ws->msgs *
+		    ((int64_t) ws->msg_cost - (int64_t) msg_cost);
+
+		ws->credit += adj;
+		w->conn_credit += adj;
+	}
 	ws->peer_window = window;
 	ws->msg_cost    = msg_cost;
 	if (ws->credit_waiters > 0) {
@@ -483,6 +495,18 @@ drpc__writer_credit(drpc__writer *w, drpc__wstate *ws, uint64_t delta)
 		drpc__cond_broadcast(&ws->credit_cv);
 	}
 	drpc__mutex_unlock(&w->mu);
+}
+
+void
+drpc__writer_window_update(drpc__writer *w, uint64_t stream_id, uint64_t delta)
+{
+	uint8_t body[10];
+
+	if (delta > 0) {
+		(void) drpc__writer_control(w, NULL, stream_id,
+		    DRPC__KIND_WINDOW_UPDATE, body,
+		    (size_t) (drpc__varint_put(body, delta) - body));
+	}
 }
 
 drpc_err

@@ -56,6 +56,7 @@ typedef struct drpc__wstate {
 	int64_t        credit;      // may be negative (an overdraw)
 	uint64_t       peer_window; // the peer's window, once known
 	uint64_t       msg_cost;    // charge per Message
+	uint64_t       msgs;        // Messages charged so far
 	size_t         credit_waiters; // senders asleep on credit_cv
 	pthread_cond_t credit_cv;      // with the writer's mu
 } drpc__wstate;
@@ -167,6 +168,12 @@ void drpc__writer_credit(drpc__writer *w, drpc__wstate *ws, uint64_t delta);
 // error, DRPC_ENOMEM.
 drpc_err drpc__writer_control(drpc__writer *w, drpc__wstate *ws,
     uint64_t stream_id, uint8_t kind, const uint8_t *body, size_t len);
+
+// drpc__writer_window_update appends a window update of delta for
+// stream_id (0: the connection), nothing if delta is 0. Best effort: if
+// the connection is gone, nobody needs the credit.
+void drpc__writer_window_update(
+    drpc__writer *w, uint64_t stream_id, uint64_t delta);
 
 // drpc__writer_stop stops w with err (first call wins). Never blocks. If
 // graceful, frames already buffered are still written before the thread

@@ -20,7 +20,6 @@
 #include "stream/stream.h"
 #include "wire/errbody.h"
 #include "wire/flowctl.h"
-#include "wire/varint.h"
 
 struct drpc_stream {
 	// Immutable after create.
@@ -199,21 +198,6 @@ stream_terminate_locked(drpc__stream *s, drpc_err recv_err, drpc_err send_err)
 	}
 }
 
-// stream_window_update sends a window update of delta for stream_id (0:
-// the connection's), best effort: if the connection is gone nobody needs
-// the credit.
-static void
-stream_window_update(drpc__stream *s, uint64_t stream_id, uint64_t delta)
-{
-	uint8_t body[10];
-
-	if (delta > 0) {
-		(void) drpc__writer_control(s->w, NULL, stream_id,
-		    DRPC__KIND_WINDOW_UPDATE, body,
-		    (size_t) (drpc__varint_put(body, delta) - body));
-	}
-}
-
 // stream_conn_consumed counts n bytes gone from memory at the connection
 // level and sends the connection's grant if one is due. Any lock may be
 // held but the connection flow lock.
@@ -221,16 +205,19 @@ static void
 stream_conn_consumed(drpc__stream *s, uint64_t n)
 {
 	if (s->fconn != NULL && n > 0) {
-		stream_window_update(s, 0, drpc__flow_conn_consumed(s->fconn, n));
+		drpc__writer_window_update(
+		    s->w, 0, drpc__flow_conn_consumed(s->fconn, n));
 	}
 }
 
-// stream_grant_locked sends the window update s is due, if any.
+// stream_grant_locked sends the window update s is due, if any: none
+// once the peer can send no more Messages on it.
 static void
 stream_grant_locked(drpc__stream *s)
 {
-	if (!s->terminated) {
-		stream_window_update(s, s->id, drpc__flow_rx_grant(&s->rx));
+	if (!s->terminated && !s->recv_closed) {
+		drpc__writer_window_update(
+		    s->w, s->id, drpc__flow_rx_grant(&s->rx));
 	}
 }
 
@@ -552,10 +539,13 @@ drpc__stream_flow_on(drpc__stream *s, uint64_t peer_window, uint64_t peer_cost)
 	if (!s->rx.active) {
 		s->rx.active = true;
 		// The window, not the slot count, bounds the queue now; the
-		// slots only stop a peer that floods empty messages.
+		// slots only stop a peer that floods messages beyond it. A
+		// conforming peer queues at most W / charge + 2 (the last one
+		// may overdraw); four times that leaves room for what a client
+		// sent before it learned of our window (protocol.md §13.3).
 		slots = s->rx.msg_cost == 0
 		    ? 65536
-		    : (size_t) (s->rx.window / s->rx.msg_cost) + 1;
+		    : 4 * (size_t) (s->rx.window / s->rx.msg_cost) + 8;
 		if (slots > 65536) {
 			slots = 65536;
 		}
@@ -678,39 +668,75 @@ drpc__stream_conn_lost(drpc__stream *s)
 
 // Reader side.
 
-// stream_ring_blocked tells whether the reader must wait before queueing
-// one more message. Without flow control that is a full ring. With it the
-// peer's window bounds what is queued, so the reader waits only for a
-// peer that ignores its window (more queued than the window and one
-// maximal message allow, or more messages than the window's charges do).
+// stream_ring_full tells whether the ring can take no more messages.
+// Without flow control that is its slot bound. With it the peer's window
+// bounds what is queued, and the slots rise to what a window admits; so a
+// full ring means the peer ignores its window: more queued than twice the
+// window and a maximal message, or more messages than the window's
+// charges allow (stream_overrun_locked).
 static bool
-stream_ring_blocked(const drpc__stream *s)
+stream_ring_full(const drpc__stream *s)
 {
 	if (drpc__ring_is_full(&s->ring)) {
 		return true;
 	}
-	return s->fconn != NULL && s->rx.active &&
-	    s->rx.received - s->rx.consumed >
-	    s->rx.window + s->max_msg_size + s->rx.msg_cost;
+	return s->rx.active && s->rx.received - s->rx.consumed >
+	    2 * (s->rx.window + s->max_msg_size + s->rx.msg_cost);
+}
+
+// stream_overrun_locked ends a stream whose peer sent beyond its window:
+// an Error (ResourceExhausted) goes to the peer, the queue is dropped,
+// local calls report DRPC_ERESOURCE. Only this stream ends; the reader
+// never waits for a consumer while flow control is on (a consumer may
+// itself be waiting for credit the reader would have to read).
+static void
+stream_overrun_locked(drpc__stream *s)
+{
+	static const char text[] = "flow control: the peer sent beyond its "
+				   "window";
+	drpc__buf         body   = {0};
+	drpc__packet      pkt    = {.kind = DRPC__KIND_ERROR};
+
+	drpc__writer_wake(s->w, &s->ws); // stop a message in progress
+	if (drpc__errbody_append(&body, DRPC_ERESOURCE, text,
+		sizeof(text) - 1) == DRPC_OK) {
+		pkt.data = body.data;
+		pkt.len  = body.len;
+		(void) drpc__writer_send(s->w, &s->ws, &pkt, 1, true, 0);
+	}
+	drpc__buf_fini(&body);
+	stream_clear_locked(s);
+	stream_terminate_locked(s, DRPC_ERESOURCE, DRPC_ERESOURCE);
 }
 
 static drpc_err
 stream_on_message(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 {
-	drpc_err rv = DRPC_OK;
+	drpc_err rv      = DRPC_OK;
+	bool     overrun = false;
 
 	drpc__mutex_lock(&s->mu);
-	// A blocked ring makes the reader wait for this stream's consumer;
-	// it holds no other lock meanwhile (docs/design.md, "full rings").
-	if (stream_ring_blocked(s) && s->owner.reader_waits != NULL) {
-		drpc__mutex_unlock(&s->mu);
-		s->owner.reader_waits(s->owner.owner); // start the consumer
-		drpc__mutex_lock(&s->mu);
-	}
-	while (stream_ring_blocked(s) && !s->terminated && !s->recv_closed) {
-		s->reader_waiting = true;
-		drpc__cond_wait(&s->space_cv, &s->mu);
-		s->reader_waiting = false;
+	if (s->rx.active) {
+		overrun = stream_ring_full(s) && !s->terminated &&
+		    !s->recv_closed;
+		if (overrun) {
+			stream_overrun_locked(s);
+		}
+	} else {
+		// Without flow control a full ring makes the reader wait for
+		// this stream's consumer; it holds no other lock meanwhile
+		// (docs/design.md §4, "Full rings").
+		if (stream_ring_full(s) && s->owner.reader_waits != NULL) {
+			drpc__mutex_unlock(&s->mu);
+			s->owner.reader_waits(s->owner.owner);
+			drpc__mutex_lock(&s->mu);
+		}
+		while (stream_ring_full(s) && !s->terminated &&
+		    !s->recv_closed && !s->rx.active) {
+			s->reader_waiting = true;
+			drpc__cond_wait(&s->space_cv, &s->mu);
+			s->reader_waiting = false;
+		}
 	}
 	if (!s->terminated && !s->recv_closed) {
 		// A packet reassembled from frames lives in the assembler's
@@ -727,6 +753,9 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 		}
 	}
 	drpc__mutex_unlock(&s->mu);
+	if (overrun) {
+		stream_cancel_owned_ctx(s); // the handler learns of it
+	}
 	return rv;
 }
 
