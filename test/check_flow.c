@@ -497,6 +497,22 @@ finish_sink(drpc__stream *s, uint64_t n)
 	DRPC_CHECK_ERR(drpc__stream_recv(s, &data, &len), DRPC_EOF);
 }
 
+// sink_transfer sends count messages of size bytes on a new Sink call of
+// p and checks that the Sink counted them all.
+static void
+sink_transfer(tu_pair *p, uint64_t tag, size_t size, size_t count)
+{
+	sender a = {.tag = tag, .size = size, .count = count};
+
+	a.s = open_call(p->cli, NULL, "/t/Sink", (freq) {tag, 0, 0});
+	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
+	(void) sender_main(&a);
+	DRPC_CHECK_OK(a.rv);
+	finish_sink(a.s, count);
+	drpc__stream_destroy(a.s);
+	sem_destroy(&a.done);
+}
+
 // negotiate makes a first call on p, so that the client has the server's
 // answer to its hello: what follows is flow controlled from its first
 // byte (before the answer, a client counts but does not wait: see
@@ -515,30 +531,19 @@ negotiate(tu_pair *p)
 // call, both connections are flow controlled; a plain transfer works.
 START_TEST(test_flow_negotiated)
 {
-	tu_leak       l = tu_leak_start();
-	fstate        st;
-	tu_pair       p;
-	drpc__stream *s;
-	sender        a = {.tag = 1, .size = 100 * KIB, .count = 64};
-	pthread_t     t;
+	tu_leak l = tu_leak_start();
+	fstate  st;
+	tu_pair p;
 
 	fstate_init(&st);
 	tu_pair_open(&p, flow_handler, &st, NULL, NULL);
 	ck_assert(!drpc__conn_flow_active(p.cli));
-	s = open_call(p.cli, NULL, "/t/Sink", (freq) {1, 0, 0});
-	a.s = s;
-	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
-	DRPC_CHECK_OK(drpc__thread_start(&t, "t-send", 0, 0, sender_main, &a));
-	drpc__thread_join(t);
-	DRPC_CHECK_OK(a.rv);
-	finish_sink(s, 64);
+	sink_transfer(&p, 1, 100 * KIB, 64);
 	ck_assert(drpc__conn_flow_active(p.cli));
 	ck_assert(drpc__conn_flow_active(p.srv));
 	ck_assert_uint_eq(st.bad, 0);
-	drpc__stream_destroy(s);
 	tu_pair_close(&p);
 	fstate_fini(&st);
-	sem_destroy(&a.done);
 	tu_leak_check(&l);
 }
 END_TEST
@@ -787,21 +792,12 @@ START_TEST(test_flow_big_messages)
 	tu_leak         l = tu_leak_start();
 	fstate          st;
 	tu_pair         p;
-	sender          a = {.tag = 9, .size = 1 * MIB, .count = 12};
-	pthread_t       t;
 
 	fstate_init(&st);
 	tu_pair_open(&p, flow_handler, &st, &o, &o);
-	a.s = open_call(p.cli, NULL, "/t/Sink", (freq) {9, 0, 0});
-	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
-	DRPC_CHECK_OK(drpc__thread_start(&t, "t-send", 0, 0, sender_main, &a));
-	drpc__thread_join(t);
-	DRPC_CHECK_OK(a.rv);
-	finish_sink(a.s, a.count);
+	sink_transfer(&p, 9, 1 * MIB, 12);
 	ck_assert_uint_eq(st.bad, 0);
-	drpc__stream_destroy(a.s);
 	tu_pair_close(&p);
-	sem_destroy(&a.done);
 	fstate_fini(&st);
 	tu_leak_check(&l);
 }
@@ -1018,22 +1014,13 @@ START_TEST(test_flow_server_off)
 	drpc__conn_opts so = {.flow = DRPC_FLOW_OFF};
 	fstate          st;
 	tu_pair         p;
-	sender          a = {.tag = 7, .size = 256 * KIB, .count = 16};
-	pthread_t       t;
 
 	fstate_init(&st);
 	tu_pair_open(&p, flow_handler, &st, &co, &so);
-	a.s = open_call(p.cli, NULL, "/t/Sink", (freq) {7, 0, 0});
-	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
-	DRPC_CHECK_OK(drpc__thread_start(&t, "t-send", 0, 0, sender_main, &a));
-	drpc__thread_join(t);
-	DRPC_CHECK_OK(a.rv);
-	finish_sink(a.s, a.count);
+	sink_transfer(&p, 7, 256 * KIB, 16);
 	ck_assert(!drpc__conn_flow_active(p.cli));
 	ck_assert(!drpc__conn_flow_active(p.srv));
-	drpc__stream_destroy(a.s);
 	tu_pair_close(&p);
-	sem_destroy(&a.done);
 	fstate_fini(&st);
 }
 END_TEST
@@ -1064,29 +1051,19 @@ END_TEST
 START_TEST(test_flow_mixed_modes)
 {
 	for (int i = 0; i < 2; i++) {
-		drpc__conn_opts on   = {.flow = DRPC_FLOW_ON,
-		      .stream_window = 16 * KIB, .conn_window = 32 * KIB};
-		drpc__conn_opts au   = {.flow = DRPC_FLOW_AUTO,
-		      .stream_window = 16 * KIB, .conn_window = 32 * KIB};
+		drpc__conn_opts on = {.flow = DRPC_FLOW_ON,
+		    .stream_window = 16 * KIB, .conn_window = 32 * KIB};
+		drpc__conn_opts au = {.flow = DRPC_FLOW_AUTO,
+		    .stream_window = 16 * KIB, .conn_window = 32 * KIB};
 		fstate          st;
 		tu_pair         p;
-		sender          a = {.tag = 5, .size = 100, .count = 4000};
-		pthread_t       t;
 
 		fstate_init(&st);
 		tu_pair_open(&p, flow_handler, &st, i == 0 ? &on : &au,
 		    i == 0 ? &au : &on);
-		a.s = open_call(p.cli, NULL, "/t/Sink", (freq) {5, 0, 0});
-		ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
-		DRPC_CHECK_OK(drpc__thread_start(
-		    &t, "t-send", 0, 0, sender_main, &a));
-		drpc__thread_join(t);
-		DRPC_CHECK_OK(a.rv);
-		finish_sink(a.s, a.count);
+		sink_transfer(&p, 5, 100, 4000);
 		ck_assert_uint_eq(st.bad, 0);
-		drpc__stream_destroy(a.s);
 		tu_pair_close(&p);
-		sem_destroy(&a.done);
 		fstate_fini(&st);
 	}
 }

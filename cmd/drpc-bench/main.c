@@ -222,12 +222,12 @@ lat_p99_us(const int64_t *v, size_t n)
 	return (double) v[i] / 1e3;
 }
 
-// proc_status_kb reads a numeric field of /proc/self/status ("VmRSS:",
-// "Threads:"); -1 if it cannot.
+// proc_file_field reads the number after field in a /proc file of
+// "Name: value" lines; -1 if it cannot.
 static long
-proc_status_field(const char *field)
+proc_file_field(const char *path, const char *field)
 {
-	FILE  *f = fopen("/proc/self/status", "r");
+	FILE  *f = fopen(path, "r");
 	char   line[256];
 	long   v   = -1;
 	size_t len = strlen(field);
@@ -243,6 +243,21 @@ proc_status_field(const char *field)
 	}
 	fclose(f);
 	return v;
+}
+
+// proc_status_field reads a numeric field of /proc/self/status ("VmRSS:",
+// "Threads:"); -1 if it cannot.
+static long
+proc_status_field(const char *field)
+{
+	return proc_file_field("/proc/self/status", field);
+}
+
+// meminfo_kib reads a field of /proc/meminfo in KiB, or -1.
+static long
+meminfo_kib(const char *field)
+{
+	return proc_file_field("/proc/meminfo", field);
 }
 
 // proc_status_text copies the text of a /proc/self/status field, trimmed.
@@ -2112,28 +2127,6 @@ typedef struct scale_mem {
 	long threads;
 	long kstack_kib; // this host's kernel stacks (client side only)
 } scale_mem;
-
-// meminfo_kib reads a field of /proc/meminfo in KiB, or -1.
-static long
-meminfo_kib(const char *field)
-{
-	FILE  *f = fopen("/proc/meminfo", "r");
-	char   line[256];
-	long   v   = -1;
-	size_t len = strlen(field);
-
-	if (f == NULL) {
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, field, len) == 0) {
-			v = strtol(line + len, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return v;
-}
 
 static bool
 scale_measure(drpc_conn *c, bool remote, scale_mem *srv, scale_mem *cli)

@@ -236,6 +236,24 @@ stream_clear_locked(drpc__stream *s)
 	stream_conn_consumed(s, n);
 }
 
+// stream_error_locked sends the stream's final Error (code, text) at
+// once, cutting off a message in progress.
+static void
+stream_error_locked(
+    drpc__stream *s, uint64_t code, const char *text, size_t len)
+{
+	drpc__buf    body = {0};
+	drpc__packet pkt  = {.kind = DRPC__KIND_ERROR};
+
+	drpc__writer_wake(s->w, &s->ws); // stop a message in progress
+	if (drpc__errbody_append(&body, code, text, len) == DRPC_OK) {
+		pkt.data = body.data;
+		pkt.len  = body.len;
+		(void) drpc__writer_send(s->w, &s->ws, &pkt, 1, true, 0);
+	}
+	drpc__buf_fini(&body);
+}
+
 // stream_deadline_error_locked ends a server stream whose deadline (the
 // client's, propagated) passed with an Error carrying DeadlineExceeded (4)
 // rather than a bare Cancel: the server's copy of the deadline fires a
@@ -245,17 +263,8 @@ static void
 stream_deadline_error_locked(drpc__stream *s)
 {
 	static const char text[] = "deadline exceeded";
-	drpc__buf         body   = {0};
-	drpc__packet      pkt    = {.kind = DRPC__KIND_ERROR};
 
-	drpc__writer_wake(s->w, &s->ws); // stop a message in progress
-	if (drpc__errbody_append(&body, DRPC_ETIMEDOUT, text,
-		sizeof(text) - 1) == DRPC_OK) {
-		pkt.data = body.data;
-		pkt.len  = body.len;
-		(void) drpc__writer_send(s->w, &s->ws, &pkt, 1, true, 0);
-	}
-	drpc__buf_fini(&body);
+	stream_error_locked(s, DRPC_ETIMEDOUT, text, sizeof(text) - 1);
 }
 
 void
@@ -694,17 +703,8 @@ stream_overrun_locked(drpc__stream *s)
 {
 	static const char text[] = "flow control: the peer sent beyond its "
 				   "window";
-	drpc__buf         body   = {0};
-	drpc__packet      pkt    = {.kind = DRPC__KIND_ERROR};
 
-	drpc__writer_wake(s->w, &s->ws); // stop a message in progress
-	if (drpc__errbody_append(&body, DRPC_ERESOURCE, text,
-		sizeof(text) - 1) == DRPC_OK) {
-		pkt.data = body.data;
-		pkt.len  = body.len;
-		(void) drpc__writer_send(s->w, &s->ws, &pkt, 1, true, 0);
-	}
-	drpc__buf_fini(&body);
+	stream_error_locked(s, DRPC_ERESOURCE, text, sizeof(text) - 1);
 	stream_clear_locked(s);
 	stream_terminate_locked(s, DRPC_ERESOURCE, DRPC_ERESOURCE);
 }
