@@ -53,6 +53,10 @@ struct drpc__conn {
 	drpc__flow_conn   fconn;   // internally locked
 	uint64_t          my_cost; // immutable: charge per Message we ask
 	uint64_t          tx_cost; // immutable: charge assumed of the peer
+	// rx_cost: the charge per Message new streams ask. A client's is
+	// my_cost for good; a server's reader lowers it to the client's
+	// charge when the hello comes (reader thread only).
+	uint64_t          rx_cost;
 	bool              hello_seen; // reader thread only: a hello (server)
 					   // or its answer (client) was taken
 
@@ -86,6 +90,7 @@ struct drpc__conn {
 	bool        flow_on;     // flow control is in force
 	uint64_t    peer_window; // the peer's window per stream, once on
 	uint64_t    peer_cost;   // the peer's charge per Message, once on
+	uint64_t    flow_gen;    // one more each time the figures change
 };
 
 static void *reader_main(void *arg);
@@ -251,10 +256,12 @@ drpc__conn_create(
 	// byte counts, no per-message charge, a window equal to ours.
 	c->my_cost = c->opts.flow == DRPC_FLOW_ON ? 0 : DRPC__FLOW_MSG_COST;
 	c->tx_cost = c->my_cost;
+	c->rx_cost = c->my_cost;
 	if (c->opts.flow == DRPC_FLOW_ON) {
 		c->flow_on     = true;
 		c->peer_window = c->opts.stream_window;
 		c->peer_cost   = 0;
+		c->flow_gen    = 1;
 	}
 	drpc__frame_reader_init(
 	    &c->fr, drpc__transport_read, tr, c->opts.max_msg_size);
@@ -355,14 +362,13 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 		       c->opts.is_server ? reader_flush_ready : NULL, c},
 	    .fconn   = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->fconn,
 	    .window  = c->opts.stream_window,
-	    .rx_cost = c->my_cost,
+	    .rx_cost = c->rx_cost,
 	    .tx_cost = c->tx_cost,
 	};
-	drpc__stream *s;
-	drpc_err      rv;
-	bool          flow_on = false;
-	uint64_t      peer_window = 0;
-	uint64_t      peer_cost   = 0;
+	drpc__stream      *s;
+	drpc_err           rv;
+	bool               flow_on = false;
+	drpc__flow_figures fig     = {0};
 
 	if ((rv = drpc__stream_create(&s, &so)) != DRPC_OK) {
 		if (so.owns_ctx) {
@@ -383,10 +389,12 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 	} else if ((rv = drpc__idmap_put(&c->streams, id, s)) == DRPC_OK) {
 		drpc__stream_hold(s);
 		// Registered before flow control came on: conn_flow_on's
-		// snapshot has it. After: it is this call's to turn on.
-		flow_on     = c->flow_on;
-		peer_window = c->peer_window;
-		peer_cost   = c->peer_cost;
+		// snapshot has it. After: it is this call's to turn on, with
+		// these figures, unless conn_flow_on's snapshot (which has it
+		// now) applies newer ones first: gen makes those win.
+		flow_on = c->flow_on;
+		fig     = (drpc__flow_figures) {c->peer_window, c->peer_cost,
+			c->rx_cost, c->flow_gen};
 	}
 	if (!c->opts.is_server && c->opts.max_streams != 0) {
 		c->opening--; // the slot is now the registry's (or free)
@@ -397,7 +405,10 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 		return rv;
 	}
 	if (flow_on) {
-		drpc__stream_flow_on(s, peer_window, peer_cost);
+		if (c->opts.open_hook != NULL) {
+			c->opts.open_hook(c->opts.hook_arg);
+		}
+		drpc__stream_flow_on(s, &fig);
 	}
 	*sp = s;
 	return DRPC_OK;
@@ -411,11 +422,12 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 static void
 conn_flow_on(drpc__conn *c, const drpc__hello *peer)
 {
-	drpc__stream **v      = NULL;
-	size_t         n      = 0;
-	uint64_t       window = peer != NULL ? peer->window
-					     : c->opts.stream_window;
-	uint64_t       cost   = peer != NULL ? peer->msg_cost : 0;
+	drpc__stream     **v      = NULL;
+	size_t             n      = 0;
+	uint64_t           window = peer != NULL ? peer->window
+						 : c->opts.stream_window;
+	uint64_t           cost   = peer != NULL ? peer->msg_cost : 0;
+	drpc__flow_figures fig;
 
 	// A peer's figures are clamped so no count can overflow: 2^48 bytes
 	// is as good as unlimited, a charge over 1 MiB is the peer's loss.
@@ -437,6 +449,7 @@ conn_flow_on(drpc__conn *c, const drpc__hello *peer)
 	c->flow_on     = true;
 	c->peer_window = window;
 	c->peer_cost   = cost;
+	fig = (drpc__flow_figures) {window, cost, c->rx_cost, ++c->flow_gen};
 	if (c->streams.n > 0 &&
 	    (v = malloc(c->streams.n * sizeof(*v))) != NULL) {
 		for (size_t i = 0; i < c->streams.cap; i++) {
@@ -450,10 +463,13 @@ conn_flow_on(drpc__conn *c, const drpc__hello *peer)
 	// Without memory for the snapshot the streams already open stay
 	// as they were (ungated): only later ones are flow controlled.
 	for (size_t i = 0; i < n; i++) {
-		drpc__stream_flow_on(v[i], window, cost);
+		drpc__stream_flow_on(v[i], &fig);
 		drpc__stream_rele(v[i]);
 	}
 	free(v);
+	if (c->opts.flow_on_hook != NULL) {
+		c->opts.flow_on_hook(c->opts.hook_arg);
+	}
 }
 
 bool
@@ -573,7 +589,16 @@ drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
 }
 
 void
-drpc__conn_close(drpc__conn *c)
+drpc__conn_close_start(drpc__conn *c)
+{
+	// Flush what streams already wrote (a final CloseSend or Error must
+	// reach the peer): the drain thread writes it, then exits. A no-op
+	// on a writer already stopped.
+	drpc__writer_stop(&c->w, DRPC_ECLOSED, true);
+}
+
+void
+drpc__conn_close_by(drpc__conn *c, int64_t deadline_ns)
 {
 	bool first;
 
@@ -584,12 +609,9 @@ drpc__conn_close(drpc__conn *c)
 	if (!first) {
 		return;
 	}
-	// Flush what streams already wrote (a final CloseSend or Error must
-	// reach the peer), but never wait on a peer that stopped reading for
-	// longer than close_timeout_ms.
-	drpc__writer_stop(&c->w, DRPC_ECLOSED, true);
-	if (drpc__writer_wait_exit(&c->w, drpc__now_ns() +
-		c->opts.close_timeout_ms * 1000000) != DRPC_OK) {
+	drpc__conn_close_start(c);
+	// Never wait on a peer that stopped reading past the deadline.
+	if (drpc__writer_wait_exit(&c->w, deadline_ns) != DRPC_OK) {
 		drpc__transport_shutdown(c->tr);
 	}
 	conn_terminate(c, DRPC_ECLOSED);
@@ -597,6 +619,12 @@ drpc__conn_close(drpc__conn *c)
 	drpc__writer_join(&c->w);
 	drpc_transport_destroy(c->tr);
 	c->tr = NULL;
+}
+
+void
+drpc__conn_close(drpc__conn *c)
+{
+	drpc__conn_close_by(c, drpc__deadline_in_ms(c->opts.close_timeout_ms));
 }
 
 void
@@ -712,8 +740,13 @@ reader_start_stream(drpc__conn *c, uint64_t id, const uint8_t *name,
 		drpc__md_fini(&info.md);
 		return DRPC_OK;
 	}
-	if (c->opts.invoke_ctx != NULL) {
-		ctx = c->opts.invoke_ctx(c->opts.arg, &info);
+	if (c->opts.invoke_ctx != NULL &&
+	    (ctx = c->opts.invoke_ctx(c->opts.arg, &info)) == NULL) {
+		// No context means no way to cancel the handler (shutdown
+		// does it through the context): refuse the RPC instead.
+		reader_refuse(c, id, "out of memory");
+		drpc__md_fini(&info.md);
+		return DRPC_OK;
 	}
 	if ((rv = conn_new_stream(c, id, ctx, &s)) != DRPC_OK) {
 		drpc__md_fini(&info.md);
@@ -858,14 +891,22 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 	}
 	if (c->opts.is_server) {
 		uint8_t     body[DRPC__HELLO_BODY_MAX];
-		drpc__hello mine = {DRPC__HELLO_VERSION,
-		    c->opts.stream_window, c->my_cost, c->opts.conn_window};
-		size_t      len  = drpc__hello_put(body, &mine);
+		drpc__hello mine;
+		size_t      len;
 
 		if (c->hello_seen) {
 			return;
 		}
 		c->hello_seen = true;
+		// Until our answer arrives a client charges its sends at its
+		// own rate: a lower one is the connection's, or it would
+		// overrun our count before it learns ours (protocol.md §13.3).
+		if (h.msg_cost < c->rx_cost) {
+			c->rx_cost = h.msg_cost;
+		}
+		mine = (drpc__hello) {DRPC__HELLO_VERSION, c->opts.stream_window,
+		    c->rx_cost, c->opts.conn_window};
+		len  = drpc__hello_put(body, &mine);
 		if ((s = reader_lookup(c, f->stream_id)) != NULL) {
 			(void) drpc__stream_send_control(
 			    s, DRPC__KIND_HELLO, body, len);
@@ -920,7 +961,7 @@ reader_dispatch(drpc__conn *c, const drpc__frame *f)
 	reader_drop(c, f);
 	if (f->kind == DRPC__KIND_MESSAGE && c->opts.flow != DRPC_FLOW_OFF) {
 		// The peer paid connection credit for it: give it back.
-		uint64_t n = f->len + (f->done ? c->my_cost : 0);
+		uint64_t n = f->len + (f->done ? c->rx_cost : 0);
 
 		drpc__flow_conn_received(&c->fconn, n);
 		drpc__writer_window_update(

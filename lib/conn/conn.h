@@ -58,10 +58,17 @@ typedef struct drpc__conn_opts {
 	// Test hook: see drpc__writer.wait_hook.
 	void (*send_wait_hook)(void *arg);
 	void *send_wait_hook_arg;
+	// Test hooks (no lock held; hook_arg is theirs). open_hook: a new
+	// stream was registered with flow control in force and is about to
+	// apply the figures it copied. flow_on_hook: the reader applied the
+	// peer's hello (or its answer) to every registered stream.
+	void (*open_hook)(void *arg);
+	void (*flow_on_hook)(void *arg);
+	void *hook_arg;
 
 	// Server only, both called on the reader thread. invoke_ctx makes
-	// the context of a new RPC (may return NULL); on_invoke receives the
-	// new stream's handle (release it with drpc__stream_destroy) and
+	// the context of a new RPC (NULL: no memory, the RPC is refused);
+	// on_invoke receives the new stream's handle (release it with drpc__stream_destroy) and
 	// info->md. on_invoke must not block: it hands the RPC to a thread.
 	drpc_ctx *(*invoke_ctx)(void *arg, const drpc__invoke_info *info);
 	void (*on_invoke)(void *arg, drpc__stream *s, drpc__invoke_info *info);
@@ -112,6 +119,16 @@ uint64_t drpc__conn_flow_held(drpc__conn *c);
 // the connection and every stream on it, joins both threads and closes the
 // transport. Safe to call more than once; not from the reader thread.
 void drpc__conn_close(drpc__conn *c);
+
+// drpc__conn_close_start begins a graceful close without blocking: the
+// writer takes nothing more and flushes what it holds. A server shutting
+// many connections down starts them all, then finishes each with
+// drpc__conn_close_by under one shared deadline.
+void drpc__conn_close_start(drpc__conn *c);
+
+// drpc__conn_close_by is drpc__conn_close with the flush bounded by the
+// monotonic deadline_ns instead of close_timeout_ms.
+void drpc__conn_close_by(drpc__conn *c, int64_t deadline_ns);
 
 // drpc__conn_destroy closes c and drops the creator's reference; the
 // memory goes when the last stream handle is released too.

@@ -109,8 +109,11 @@ drpc_ctx_create_timeout(drpc_ctx **ctxp, drpc_ctx *parent, int64_t timeout_ms)
 	if (timeout_ms < 0) {
 		timeout_ms = 0;
 	}
+	// +1: a zero timeout is a deadline (already passed), never "none".
+	int64_t dl = drpc__deadline_in_ms(timeout_ms);
+
 	return drpc_ctx_create_deadline(
-	    ctxp, parent, drpc__now_ns() + timeout_ms * 1000000 + 1);
+	    ctxp, parent, dl < INT64_MAX ? dl + 1 : dl);
 }
 
 void

@@ -459,10 +459,15 @@ drpc__writer_conn_credit(drpc__writer *w, uint64_t delta)
 }
 
 void
-drpc__writer_gate(
-    drpc__writer *w, drpc__wstate *ws, uint64_t window, uint64_t msg_cost)
+drpc__writer_gate(drpc__writer *w, drpc__wstate *ws, uint64_t window,
+    uint64_t msg_cost, uint64_t gen)
 {
 	drpc__mutex_lock(&w->mu);
+	if (gen < ws->gate_gen) {
+		drpc__mutex_unlock(&w->mu); // stale: newer figures are in
+		return;
+	}
+	ws->gate_gen = gen;
 	if (!ws->gated) {
 		ws->gated = true;
 		ws->credit += (int64_t) window;
@@ -477,6 +482,10 @@ drpc__writer_gate(
 
 		ws->credit += adj;
 		w->conn_credit += adj;
+		if (adj > 0 && w->conn_waiters > 0) {
+			// The recount raised the connection's credit too.
+			drpc__cond_broadcast(&w->conn_cv);
+		}
 	}
 	ws->peer_window = window;
 	ws->msg_cost    = msg_cost;

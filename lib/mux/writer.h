@@ -57,6 +57,7 @@ typedef struct drpc__wstate {
 	uint64_t       peer_window; // the peer's window, once known
 	uint64_t       msg_cost;    // charge per Message
 	uint64_t       msgs;        // Messages charged so far
+	uint64_t       gate_gen;    // generation of the figures applied
 	size_t         credit_waiters; // senders asleep on credit_cv
 	pthread_cond_t credit_cv;      // with the writer's mu
 } drpc__wstate;
@@ -148,8 +149,11 @@ void drpc__writer_wake(drpc__writer *w, drpc__wstate *ws);
 // window bytes (its initial credit, added to what ws has already counted)
 // and it charges msg_cost per Message. A no-op if already gated, except
 // that a window or charge the peer declares later replaces the assumed one.
+// gen orders the figures: ones older than those applied (a smaller gen,
+// from a caller that copied them before the peer's hello arrived) are
+// ignored, whatever order the calls come in.
 void drpc__writer_gate(drpc__writer *w, drpc__wstate *ws, uint64_t window,
-    uint64_t msg_cost);
+    uint64_t msg_cost, uint64_t gen);
 
 // drpc__writer_conn_gate turns on the connection's credit gate with the
 // peer's connection window; drpc__writer_conn_credit adds a stream-0

@@ -99,8 +99,8 @@ drpc__cond_wait_until(
 	struct timespec ts;
 	int             rv;
 
-	if (deadline_ns <= 0) {
-		drpc__cond_wait(cv, mu);
+	if (deadline_ns <= 0 || deadline_ns == INT64_MAX) {
+		drpc__cond_wait(cv, mu); // none, or saturated: as good as none
 		return DRPC_OK;
 	}
 	ts.tv_sec  = (time_t) (deadline_ns / 1000000000);
@@ -153,4 +153,22 @@ drpc__now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t
+drpc__deadline_in_ns(int64_t ns)
+{
+	int64_t now = drpc__now_ns();
+
+	if (ns <= 0) {
+		return now;
+	}
+	return ns > INT64_MAX - now ? INT64_MAX : now + ns;
+}
+
+int64_t
+drpc__deadline_in_ms(int64_t ms)
+{
+	return drpc__deadline_in_ns(
+	    ms > INT64_MAX / 1000000 ? INT64_MAX : ms * 1000000);
 }

@@ -51,4 +51,11 @@ void drpc__thread_join(pthread_t t);
 // drpc__now_ns is CLOCK_MONOTONIC in nanoseconds.
 int64_t drpc__now_ns(void);
 
+// drpc__deadline_in_ns is the monotonic deadline ns from now, saturating
+// at INT64_MAX (far beyond any wait) instead of overflowing: peers and
+// callers may pass any int64_t. ns <= 0 is now. drpc__deadline_in_ms does
+// the same for milliseconds.
+int64_t drpc__deadline_in_ns(int64_t ns);
+int64_t drpc__deadline_in_ms(int64_t ms);
+
 #endif // DRPC_PLATFORM_THREAD_H

@@ -23,6 +23,7 @@
 #include "conn/conn.h"
 #include "ctx/ctx.h"
 #include "platform/thread.h"
+#include "server/hooks.h"
 #include "server/mux.h"
 #include "transport/addr.h"
 #include "transport/transport.h"
@@ -30,6 +31,9 @@
 #define SERVER_IDLE_WORKERS  16
 #define SERVER_HANDLER_STACK ((size_t) 256 << 10)
 #define SERVER_MAX_LISTENERS 8
+// SERVER_GRACE_NS bounds shutdown past its deadline: cancelled handlers
+// get this long to return, and every connection's flush shares it.
+#define SERVER_GRACE_NS 1000000000ll
 
 typedef struct srv_conn srv_conn;
 struct srv_conn {
@@ -68,10 +72,13 @@ struct drpc_server {
 	pthread_mutex_t mu;
 	pthread_cond_t  work_cv; // idle workers wait for jobs
 	pthread_cond_t  reap_cv; // the reaper waits for work
-	pthread_cond_t  done_cv; // shutdown waits for handlers
+	pthread_cond_t  done_cv; // shutdown waits for handlers, adders, itself
+	drpc__server_hooks hooks; // tests only; set before any use
 	// Guarded by mu:
 	srv_conn    *conns;
 	size_t       nconns;
+	size_t       adding;   // serve_transport calls past the stopping
+			       // check whose connection is not listed yet
 	srv_job     *head;
 	srv_job     *tail;
 	size_t       idle;     // workers waiting on work_cv
@@ -84,6 +91,7 @@ struct drpc_server {
 	bool         stopping; // shutdown began: no new conns or RPCs
 	bool         stopped;  // workers and reaper must exit
 	bool         shut;     // drpc_server_shutdown finished
+	drpc_err     shut_rv;  // ...with this result
 	char         addr[300];
 };
 
@@ -328,9 +336,10 @@ server_invoke_ctx(void *arg, const drpc__invoke_info *info)
 
 		if (e->val_len > 0 && e->val_len < sizeof(num)) {
 			memcpy(num, e->val, e->val_len);
+			// strtoll saturates at LLONG_MAX; so does the sum.
 			long long ns = strtoll(num, &end, 10);
 			if (*end == '\0' && ns > 0) {
-				dl = drpc_now_ns() + ns;
+				dl = drpc__deadline_in_ns(ns);
 			}
 		}
 		*(drpc__md_entry *) e = md->entries[--md->n];
@@ -423,18 +432,30 @@ drpc_server_serve_transport(drpc_server *srv, drpc_transport *tr)
 	    : DRPC_OK;
 	if (rv == DRPC_OK) {
 		srv->nconns++; // reserve the slot
+		srv->adding++; // shutdown waits for this connection's listing
 	}
 	drpc__mutex_unlock(&srv->mu);
 	if (rv == DRPC_OK && (rv = drpc__conn_create(&sc->c, tr, &o)) != DRPC_OK) {
 		drpc__mutex_lock(&srv->mu);
 		srv->nconns--;
+		if (--srv->adding == 0) {
+			drpc__cond_broadcast(&srv->done_cv);
+		}
 		drpc__mutex_unlock(&srv->mu);
 	}
 	if (rv != DRPC_OK) {
 		free(sc);
 		return rv;
 	}
+	if (srv->hooks.conn_created != NULL) {
+		srv->hooks.conn_created(srv->hooks.arg);
+	}
+	// Listed even if shutdown began meanwhile: it waits for adding to
+	// reach zero before it closes the listed connections, this one too.
 	drpc__mutex_lock(&srv->mu);
+	if (--srv->adding == 0) {
+		drpc__cond_broadcast(&srv->done_cv);
+	}
 	sc->listed = true;
 	sc->next   = srv->conns;
 	srv->conns = sc;
@@ -617,23 +638,38 @@ server_wait_handlers(drpc_server *srv, int64_t deadline_ns)
 	return rv;
 }
 
+// server_close_conns closes every connection, each flushing what its
+// streams wrote until flush_by: all flushes run at once under that one
+// deadline, so peers that stopped reading cost one grace period in all,
+// not one each. Connections still being added are waited for first.
 static void
-server_close_conns(drpc_server *srv)
+server_close_conns(drpc_server *srv, int64_t flush_by)
 {
-	for (;;) {
-		srv_conn *sc;
+	srv_conn *all;
 
-		drpc__mutex_lock(&srv->mu);
-		if ((sc = srv->conns) != NULL) {
-			srv->conns = sc->next;
-			srv->nconns--;
+	drpc__mutex_lock(&srv->mu);
+	while (srv->adding > 0) {
+		drpc__cond_wait(&srv->done_cv, &srv->mu);
+	}
+	all        = srv->conns;
+	srv->conns = NULL;
+	for (srv_conn *sc = all; sc != NULL; sc = sc->next) {
+		srv->nconns--;
+	}
+	drpc__mutex_unlock(&srv->mu);
+	for (srv_conn *sc = all; sc != NULL; sc = sc->next) {
+		drpc__conn_close_start(sc->c);
+	}
+	while (all != NULL) {
+		srv_conn *next = all->next;
+
+		if (srv->hooks.conn_flush_by != NULL) {
+			srv->hooks.conn_flush_by(srv->hooks.arg, flush_by);
 		}
-		drpc__mutex_unlock(&srv->mu);
-		if (sc == NULL) {
-			return;
-		}
-		drpc__conn_destroy(sc->c);
-		free(sc);
+		drpc__conn_close_by(all->c, flush_by);
+		drpc__conn_destroy(all->c);
+		free(all);
+		all = next;
 	}
 }
 
@@ -654,31 +690,52 @@ drpc_err
 drpc_server_shutdown(drpc_server *srv, int64_t deadline_ns)
 {
 	drpc_err rv;
+	int64_t  grace;
 
 	if (srv == NULL) {
 		return DRPC_EINVAL;
 	}
 	drpc__mutex_lock(&srv->mu);
 	if (srv->stopping) {
+		// Another call is shutting down: return when it has, with
+		// its result, as a second caller expects everything closed.
+		if (!srv->shut && srv->hooks.shutdown_waits != NULL) {
+			srv->hooks.shutdown_waits(srv->hooks.arg);
+		}
+		while (!srv->shut) {
+			drpc__cond_wait(&srv->done_cv, &srv->mu);
+		}
+		rv = srv->shut_rv;
 		drpc__mutex_unlock(&srv->mu);
-		return DRPC_OK;
+		return rv;
 	}
 	srv->stopping = true;
 	drpc__mutex_unlock(&srv->mu);
 	server_stop_listeners(srv);
 	rv = server_wait_handlers(srv, deadline_ns);
+	// One grace period past the deadline (or past the handlers' end)
+	// covers both the cancelled handlers' return and every flush.
+	grace = drpc__deadline_in_ns(SERVER_GRACE_NS);
 	if (rv != DRPC_OK) {
 		// Past the deadline: cancel every RPC (each sends a Cancel and
 		// wakes its handler), and give them a moment to return.
 		drpc_ctx_cancel(srv->root);
-		(void) server_wait_handlers(srv, drpc_now_ns() + 1000000000);
+		(void) server_wait_handlers(srv, grace);
 	}
-	server_close_conns(srv);
+	server_close_conns(srv, grace);
 	server_stop_threads(srv);
 	drpc__mutex_lock(&srv->mu);
-	srv->shut = true;
+	srv->shut    = true;
+	srv->shut_rv = rv;
+	drpc__cond_broadcast(&srv->done_cv);
 	drpc__mutex_unlock(&srv->mu);
 	return rv;
+}
+
+void
+drpc__server_set_hooks(drpc_server *srv, const drpc__server_hooks *h)
+{
+	srv->hooks = *h;
 }
 
 void

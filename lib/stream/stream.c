@@ -536,17 +536,20 @@ drpc__stream_recv_done(drpc__stream *s)
 }
 
 void
-drpc__stream_flow_on(drpc__stream *s, uint64_t peer_window, uint64_t peer_cost)
+drpc__stream_flow_on(drpc__stream *s, const drpc__flow_figures *f)
 {
 	size_t slots;
 
 	if (s->fconn == NULL) {
 		return;
 	}
-	drpc__writer_gate(s->w, &s->ws, peer_window, peer_cost);
+	drpc__writer_gate(s->w, &s->ws, f->peer_window, f->peer_cost, f->gen);
 	drpc__mutex_lock(&s->mu);
 	if (!s->rx.active) {
 		s->rx.active = true;
+		if (s->rx.received == 0 && s->rx.msg_cost != f->rx_cost) {
+			s->rx.msg_cost = f->rx_cost; // a server's reader only
+		}
 		// The window, not the slot count, bounds the queue now; the
 		// slots only stop a peer that floods messages beyond it. A
 		// conforming peer queues at most W / charge + 2 (the last one

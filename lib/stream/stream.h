@@ -64,14 +64,27 @@ typedef struct drpc__stream_opts {
 	uint64_t           tx_cost;  // charge per Message assumed for sends
 } drpc__stream_opts;
 
+// drpc__flow_figures are the flow-control figures a connection applies to
+// its streams: the peer's window per stream and its charge per Message
+// (what our sends pay), the charge we ask of the peer (rx_cost: a server
+// lowers it to the client's, docs/protocol.md §13.3), and their
+// generation (one more each time the connection's figures change).
+typedef struct drpc__flow_figures {
+	uint64_t peer_window;
+	uint64_t peer_cost;
+	uint64_t rx_cost;
+	uint64_t gen;
+} drpc__flow_figures;
+
 // drpc__stream_flow_on turns flow control on for s once the connection
-// knows the peer has it: sends wait for credit (the peer's window is
-// peer_window, its charge per Message peer_cost), and the receive side
+// knows the peer has it: sends wait for credit, and the receive side
 // grants credit as the application consumes, never again making the
 // reader wait for this stream's consumer (unless the peer ignores its
-// window). Idempotent; a later call updates the peer's figures.
-void drpc__stream_flow_on(
-    drpc__stream *s, uint64_t peer_window, uint64_t peer_cost);
+// window). Idempotent; a later call with newer figures (a larger gen)
+// updates the peer's, one with older figures changes nothing. rx_cost
+// replaces the stream's receive charge only before any Message was
+// counted (on a server, only the reader thread calls this).
+void drpc__stream_flow_on(drpc__stream *s, const drpc__flow_figures *f);
 
 // drpc__stream_on_window applies a window update (delta bytes) from the
 // peer to s's credit.

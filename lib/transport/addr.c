@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -125,6 +126,9 @@ addr_connect(int fd, const struct sockaddr *sa, socklen_t len, int64_t dl)
 			if (left <= 0) {
 				return DRPC_ETIMEDOUT;
 			}
+			if (left > INT_MAX) {
+				left = INT_MAX; // poll again after 24 days
+			}
 		} while (poll(&pfd, 1, (int) left) < 0 && errno == EINTR);
 		if ((pfd.revents & (POLLOUT | POLLERR | POLLHUP)) == 0) {
 			return DRPC_ETIMEDOUT;
@@ -196,7 +200,7 @@ drpc__dial(const char *addr, int64_t timeout_ms, int *fdp)
 	if (addr == NULL || fdp == NULL) {
 		return DRPC_EINVAL;
 	}
-	dl = drpc__now_ns() + (timeout_ms > 0 ? timeout_ms : 10000) * 1000000;
+	dl = drpc__deadline_in_ms(timeout_ms > 0 ? timeout_ms : 10000);
 	if (strncmp(addr, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0) {
 		return dial_unix(addr, dl, fdp);
 	}

@@ -1,0 +1,29 @@
+// Test hooks of the server: each runs on the thread named, with no server
+// lock held unless stated, and must not call back into the server. Tests
+// use them to force narrow interleavings (test/README.md); production
+// code never sets them.
+#ifndef DRPC_SERVER_HOOKS_H
+#define DRPC_SERVER_HOOKS_H
+
+#include <stdint.h>
+
+#include <drpc/server.h>
+
+typedef struct drpc__server_hooks {
+	// conn_created: in drpc_server_serve_transport, after the connection
+	// was created and before it is listed (the window a concurrent
+	// shutdown must not miss).
+	void (*conn_created)(void *arg);
+	// shutdown_waits: a second drpc_server_shutdown is about to wait for
+	// the first (called with the server's mu held: it must not block).
+	void (*shutdown_waits)(void *arg);
+	// conn_flush_by: shutdown closes a connection, flushing until
+	// deadline_ns.
+	void (*conn_flush_by)(void *arg, int64_t deadline_ns);
+	void *arg;
+} drpc__server_hooks;
+
+// drpc__server_set_hooks installs h (copied) before s is used.
+void drpc__server_set_hooks(drpc_server *s, const drpc__server_hooks *h);
+
+#endif // DRPC_SERVER_HOOKS_H
