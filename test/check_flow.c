@@ -846,19 +846,6 @@ START_TEST(test_flow_deadline_while_blocked)
 }
 END_TEST
 
-static void
-raw_send(tu_raw *r, uint8_t kind, bool control, uint64_t sid, uint64_t mid,
-    const void *body, size_t len)
-{
-	drpc__buf   b = {0};
-	drpc__frame f = {.stream_id = sid, .message_id = mid, .data = body,
-	    .len = len, .kind = kind, .done = true, .control = control};
-
-	DRPC_CHECK_OK(drpc__frame_append(&b, &f));
-	tu_raw_write(r, b.data, b.len);
-	drpc__buf_fini(&b);
-}
-
 // An automatic client against a plain DRPC peer (one that ignores the
 // hello): the hello goes once, on the first stream right after its
 // Invoke; no window update is ever sent, nothing is gated, and data
@@ -884,7 +871,7 @@ START_TEST(test_flow_plain_peer)
 	// More than the window on each stream, both ways.
 	for (int i = 0; i < 4; i++) {
 		DRPC_CHECK_OK(drpc__stream_send(s1, big, 48 * KIB));
-		raw_send(&r, DRPC__KIND_MESSAGE, false, 1, (uint64_t) i + 1,
+		tu_raw_send(&r, DRPC__KIND_MESSAGE, false, 1, (uint64_t) i + 1,
 		    big, 48 * KIB);
 	}
 	for (int i = 0; i < 4; i++) {
@@ -953,7 +940,7 @@ START_TEST(test_flow_on_mode_raw_peer)
 	body[0] = 0x80;
 	body[1] = 0x80;
 	body[2] = 0x04; // 64 KiB
-	raw_send(&r, DRPC__KIND_WINDOW_UPDATE, false, 1, 0, body, 3);
+	tu_raw_send(&r, DRPC__KIND_WINDOW_UPDATE, false, 1, 0, body, 3);
 	{
 		drpc__buf   b  = {0};
 		drpc__frame nf = {.stream_id = 1, .data = body, .len = 3,
@@ -963,17 +950,17 @@ START_TEST(test_flow_on_mode_raw_peer)
 		tu_raw_write(&r, b.data, b.len);
 		drpc__buf_fini(&b);
 	}
-	raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 0, 0, body, 3);
-	raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 1, 0, "\x00", 1);
-	raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 1, 0,
+	tu_raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 0, 0, body, 3);
+	tu_raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 1, 0, "\x00", 1);
+	tu_raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 1, 0,
 	    "\x80\x80\x04\x00", 4);
-	raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 99, 0, body, 3);
+	tu_raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 99, 0, body, 3);
 	// Conforming: one message's worth.
-	raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 1, 0, body, 3);
+	tu_raw_send(&r, DRPC__KIND_WINDOW_UPDATE, true, 1, 0, body, 3);
 	ck_assert_int_eq(sem_wait(&waiting), 0); // blocked again
 	// Receiving: two messages of 64 KiB, read by the application.
-	raw_send(&r, DRPC__KIND_MESSAGE, false, 1, 1, msg, 64 * KIB);
-	raw_send(&r, DRPC__KIND_MESSAGE, false, 1, 2, msg, 64 * KIB);
+	tu_raw_send(&r, DRPC__KIND_MESSAGE, false, 1, 1, msg, 64 * KIB);
+	tu_raw_send(&r, DRPC__KIND_MESSAGE, false, 1, 2, msg, 64 * KIB);
 	for (int i = 0; i < 2; i++) {
 		DRPC_CHECK_OK(drpc__stream_recv(a.s, &data, &len));
 		drpc__stream_recv_done(a.s);
@@ -1094,7 +1081,7 @@ START_TEST(test_flow_window_violation)
 	// 2 x (W + M) = 256 KiB may be queued; the fifth 64 KiB is over.
 	// Nothing is read meanwhile (a reading consumer would keep up).
 	for (uint64_t i = 1; i <= 6; i++) {
-		raw_send(&r, DRPC__KIND_MESSAGE, false, 1, i, msg, 64 * KIB);
+		tu_raw_send(&r, DRPC__KIND_MESSAGE, false, 1, i, msg, 64 * KIB);
 	}
 	while (!error_seen && tu_raw_next(&r, &f) == DRPC_OK) {
 		if (f.stream_id == 1 && f.kind == DRPC__KIND_ERROR) {
@@ -1108,7 +1095,7 @@ START_TEST(test_flow_window_violation)
 	DRPC_CHECK_ERR(drpc__stream_recv(s1, &data, &len), DRPC_ERESOURCE);
 	// The connection carries on: a new stream gets its data.
 	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t/B", NULL, 0, false, &s2));
-	raw_send(&r, DRPC__KIND_MESSAGE, false, 2, 1, "ok", 2);
+	tu_raw_send(&r, DRPC__KIND_MESSAGE, false, 2, 1, "ok", 2);
 	DRPC_CHECK_OK(drpc__stream_recv(s2, &data, &len));
 	ck_assert_uint_eq(len, 2);
 	drpc__stream_recv_done(s2);

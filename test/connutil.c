@@ -408,3 +408,16 @@ tu_recvs_join(tu_recv_group *g, drpc_err want)
 		    drpc_err_name(g->jobs[i].rv), drpc_err_name(want));
 	}
 }
+
+void
+tu_raw_send(tu_raw *r, uint8_t kind, bool control, uint64_t sid, uint64_t mid,
+    const void *body, size_t len)
+{
+	drpc__buf   b = {0};
+	drpc__frame f = {.stream_id = sid, .message_id = mid, .data = body,
+	    .len = len, .kind = kind, .done = true, .control = control};
+
+	DRPC_CHECK_OK(drpc__frame_append(&b, &f));
+	tu_raw_write(r, b.data, b.len);
+	drpc__buf_fini(&b);
+}

@@ -81,6 +81,9 @@ void tu_raw_open_as(tu_raw *r, const drpc__conn_opts *o);
 const drpc__conn_opts *tu_plain(const drpc__conn_opts *o, drpc__conn_opts *out);
 void tu_raw_write(tu_raw *r, const void *bytes, size_t n);
 void tu_raw_hex(tu_raw *r, const char *hex);
+// tu_raw_send writes one whole frame (done set) of kind to the conn.
+void tu_raw_send(tu_raw *r, uint8_t kind, bool control, uint64_t sid,
+    uint64_t mid, const void *body, size_t len);
 // tu_raw_next reads the next frame the conn sent (5 s timeout -> fail).
 drpc_err tu_raw_next(tu_raw *r, drpc__frame *f);
 void     tu_raw_close(tu_raw *r);

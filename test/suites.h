@@ -24,5 +24,6 @@ Suite *idmap_suite(void);
 Suite *interop_suite(void);
 Suite *codegen_suite(void);
 Suite *flow_suite(void);
+Suite *lifecycle_suite(void);
 
 #endif // DRPC_TEST_SUITES_H

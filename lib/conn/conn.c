@@ -1,7 +1,10 @@
 // Design notes. The registry (stream id -> stream) is guarded by the
 // connection's mu, which is a leaf lock: it is never held while taking a
-// stream's or the writer's lock, and streams call back into it (forget)
-// only with their own lock released. The reader thread looks a stream up
+// stream's or the writer's lock. A stream calls back into it (forget)
+// with its own lock held, from its terminate, so whoever wakes on the end
+// finds the registry updated (docs/design.md §7); forget takes only mu,
+// and the registry's reference it drops is never the stream's last. The
+// reader thread looks a stream up
 // and holds a reference while it dispatches a frame, so a concurrent
 // forget cannot free it mid-dispatch.
 //

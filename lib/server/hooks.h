@@ -14,8 +14,9 @@ typedef struct drpc__server_hooks {
 	// was created and before it is listed (the window a concurrent
 	// shutdown must not miss).
 	void (*conn_created)(void *arg);
-	// shutdown_waits: a second drpc_server_shutdown is about to wait for
-	// the first (called with the server's mu held: it must not block).
+	// shutdown_waits: a drpc_server_shutdown is about to wait for a
+	// connection being added, or a second one for the first (called
+	// with the server's mu held: it must not block).
 	void (*shutdown_waits)(void *arg);
 	// conn_flush_by: shutdown closes a connection, flushing until
 	// deadline_ns.

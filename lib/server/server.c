@@ -648,6 +648,9 @@ server_close_conns(drpc_server *srv, int64_t flush_by)
 	srv_conn *all;
 
 	drpc__mutex_lock(&srv->mu);
+	if (srv->adding > 0 && srv->hooks.shutdown_waits != NULL) {
+		srv->hooks.shutdown_waits(srv->hooks.arg);
+	}
 	while (srv->adding > 0) {
 		drpc__cond_wait(&srv->done_cv, &srv->mu);
 	}

@@ -32,7 +32,8 @@ typedef struct drpc_stream drpc__stream;
 
 // drpc__stream_owner is how a stream reaches its connection without
 // knowing it: forget removes the stream from the registry (called once,
-// when it terminates); rele drops the reference the stream holds on the
+// when it terminates, with the stream's mutex held: it may take only a
+// leaf lock and must not drop the stream's last reference); rele drops the reference the stream holds on the
 // connection (called when the stream is freed).
 typedef struct drpc__stream_owner {
 	void (*forget)(void *owner, drpc__stream *s);
