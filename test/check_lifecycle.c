@@ -349,6 +349,423 @@ START_TEST(test_lifecycle_second_shutdown_waits)
 }
 END_TEST
 
+// 5. Shutdown's flush bound: connections whose peers stopped reading
+// each hold more than the socket takes, and shutdown flushes them all
+// under one shared deadline (so N such peers cost one grace period, not
+// N). The hook records the deadline each connection's flush is given.
+
+#define FLUSH_CONNS 5
+
+typedef struct flush_fx {
+	lc_event        sent;  // a handler's first message is in its writer
+	pthread_mutex_t mu;
+	int64_t         by[FLUSH_CONNS]; // guarded by mu
+	size_t          n;
+} flush_fx;
+
+static drpc_err
+h_flood(drpc_stream *s, void *user)
+{
+	flush_fx *fx  = user;
+	size_t    len = 1024 * KIB;
+	uint8_t  *buf = calloc(1, len);
+	drpc_err  rv  = buf == NULL ? DRPC_ENOMEM : DRPC_OK;
+
+	for (int i = 0; rv == DRPC_OK; i++) {
+		if ((rv = drpc_stream_send(s, buf, len)) == DRPC_OK && i == 0) {
+			ev_post(&fx->sent);
+		}
+	}
+	free(buf);
+	return rv;
+}
+
+static void
+hook_flush_by(void *arg, int64_t deadline_ns)
+{
+	flush_fx *fx = arg;
+
+	drpc__mutex_lock(&fx->mu);
+	if (fx->n < FLUSH_CONNS) {
+		fx->by[fx->n] = deadline_ns;
+	}
+	fx->n++;
+	drpc__mutex_unlock(&fx->mu);
+}
+
+START_TEST(test_lifecycle_shutdown_flush_shared)
+{
+	static const char  name[] = "/t/Flood";
+	flush_fx           fx     = {0};
+	drpc__server_hooks h      = {NULL, NULL, hook_flush_by, &fx};
+	drpc_mux          *mux;
+	drpc_server       *srv;
+	tu_raw             r[FLUSH_CONNS];
+	tu_leak            l = tu_leak_start();
+
+	ev_init(&fx.sent);
+	drpc__mutex_init(&fx.mu);
+	DRPC_CHECK_OK(drpc_mux_create(&mux));
+	DRPC_CHECK_OK(drpc_mux_register(mux, name, h_flood, &fx));
+	DRPC_CHECK_OK(drpc_server_create(&srv, mux, NULL));
+	drpc__server_set_hooks(srv, &h);
+	for (int i = 0; i < FLUSH_CONNS; i++) {
+		int sv[2];
+
+		memset(&r[i], 0, sizeof(r[i]));
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		DRPC_CHECK_OK(drpc_server_serve_fd(srv, sv[1]));
+		r[i].fd = sv[0];
+		// A client that invokes, then never reads again.
+		tu_raw_send(&r[i], DRPC__KIND_INVOKE, false, 1, 1, name,
+		    strlen(name));
+	}
+	ck_assert(ev_wait(&fx.sent, FLUSH_CONNS));
+	DRPC_CHECK_ERR(drpc_server_shutdown(srv, 0), DRPC_ETIMEDOUT);
+	ck_assert_uint_eq(fx.n, FLUSH_CONNS);
+	for (int i = 1; i < FLUSH_CONNS; i++) {
+		ck_assert_msg(fx.by[i] == fx.by[0],
+		    "connection %d flushed until %lld, the first until %lld", i,
+		    (long long) fx.by[i], (long long) fx.by[0]);
+	}
+	drpc_server_destroy(srv);
+	drpc_mux_destroy(mux);
+	for (int i = 0; i < FLUSH_CONNS; i++) {
+		close(r[i].fd);
+	}
+	drpc__mutex_fini(&fx.mu);
+	ev_fini(&fx.sent);
+	tu_leak_check(&l);
+}
+END_TEST
+
+// 3. Flow-control figures copied by an opening stream before the peer's
+// answer arrived must not replace the answer's, applied meanwhile by the
+// reader. An "on" client opens stream 1 (with the hello); the raw server
+// answers (window 16 KiB, charge 64) and the reader is held just before
+// applying it; stream 2's open registers, copies the figures (still the
+// assumed ones) and is held; the reader applies the answer to both
+// streams; then the open goes on. Stream 2 must be gated at 16 KiB:
+// 1 KiB messages stop after 16.
+
+#define FIG_MSGS 64
+
+typedef struct fig_fx {
+	drpc__conn   *c;
+	lc_event      taken;   // the reader holds the answer
+	lc_event      reader_go;
+	lc_event      in_open; // stream 2's open holds stale figures
+	lc_event      go;
+	lc_event      applied; // the reader applied the answer
+	lc_event      stop;    // the sender blocked, or finished
+	atomic_int    opens;
+	atomic_int    waited;
+	atomic_int    sent;
+	drpc__stream *s;
+	drpc_err      rv;
+} fig_fx;
+
+static void
+fig_open_hook(void *arg)
+{
+	fig_fx *fx = arg;
+
+	if (atomic_fetch_add(&fx->opens, 1) == 1) {
+		ev_post(&fx->in_open);
+		(void) ev_wait(&fx->go, 1);
+	}
+}
+
+static void
+fig_hello_hook(void *arg)
+{
+	fig_fx *fx = arg;
+
+	ev_post(&fx->taken);
+	(void) ev_wait(&fx->reader_go, 1);
+}
+
+static void
+fig_applied_hook(void *arg)
+{
+	ev_post(&((fig_fx *) arg)->applied);
+}
+
+// With the writer's mu held: posts (a leaf lock of the test's) only.
+static void
+fig_wait_hook(void *arg)
+{
+	fig_fx *fx = arg;
+
+	if (atomic_exchange(&fx->waited, 1) == 0) {
+		ev_post(&fx->stop);
+	}
+}
+
+static void *
+fig_open_main(void *arg)
+{
+	fig_fx *fx = arg;
+
+	fx->rv = tu_open(fx->c, NULL, "/t/B", NULL, 0, false, &fx->s);
+	return NULL;
+}
+
+static void *
+fig_send_main(void *arg)
+{
+	fig_fx *fx = arg;
+	uint8_t msg[1024] = {0};
+
+	for (int i = 0; i < FIG_MSGS; i++) {
+		if (drpc__stream_send(fx->s, msg, sizeof(msg)) != DRPC_OK) {
+			break;
+		}
+		atomic_fetch_add(&fx->sent, 1);
+	}
+	ev_post(&fx->stop);
+	return NULL;
+}
+
+START_TEST(test_lifecycle_stale_figures)
+{
+	fig_fx          fx = {0};
+	drpc__conn_opts o  = {.flow = DRPC_FLOW_ON, .open_hook = fig_open_hook,
+	     .hello_hook = fig_hello_hook, .flow_on_hook = fig_applied_hook, .send_wait_hook = fig_wait_hook,
+	     .hook_arg = &fx, .send_wait_hook_arg = &fx};
+	drpc__hello     ans = {DRPC__HELLO_VERSION, 16 * KIB, 64, 0};
+	uint8_t         body[DRPC__HELLO_BODY_MAX];
+	size_t          len = drpc__hello_put(body, &ans);
+	drpc__stream   *s1;
+	pthread_t       to;
+	pthread_t       ts;
+	tu_raw          r;
+
+	ev_init(&fx.taken);
+	ev_init(&fx.reader_go);
+	ev_init(&fx.in_open);
+	ev_init(&fx.go);
+	ev_init(&fx.applied);
+	ev_init(&fx.stop);
+	tu_raw_open_as(&r, &o);
+	fx.c = r.conn;
+	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t/A", NULL, 0, false, &s1));
+	tu_raw_send(&r, DRPC__KIND_HELLO, true, 1, 1, body, len);
+	ck_assert(ev_wait(&fx.taken, 1));
+	DRPC_CHECK_OK(drpc__thread_start(&to, "t-open", 0, 0, fig_open_main, &fx));
+	ck_assert(ev_wait(&fx.in_open, 1));
+	ev_post(&fx.reader_go);
+	ck_assert(ev_wait(&fx.applied, 1));
+	ev_post(&fx.go);
+	drpc__thread_join(to);
+	DRPC_CHECK_OK(fx.rv);
+	DRPC_CHECK_OK(drpc__thread_start(&ts, "t-send", 0, 0, fig_send_main, &fx));
+	ck_assert(ev_wait(&fx.stop, 1));
+	ck_assert_msg(atomic_load(&fx.waited) == 1,
+	    "stream 2 sent %d KiB without waiting: it kept stale figures",
+	    atomic_load(&fx.sent));
+	// 16 KiB / (1 KiB + 64) is 15.06: the 16th message overdraws, the
+	// 17th waits.
+	ck_assert_int_le(atomic_load(&fx.sent), 16);
+	tu_raw_close(&r); // ends the blocked send
+	drpc__thread_join(ts);
+	drpc__stream_destroy(fx.s);
+	drpc__stream_destroy(s1);
+	ev_fini(&fx.taken);
+	ev_fini(&fx.reader_go);
+	ev_fini(&fx.in_open);
+	ev_fini(&fx.go);
+	ev_fini(&fx.applied);
+	ev_fini(&fx.stop);
+}
+END_TEST
+
+// 4. A recount at the peer's lower charge raises the connection's credit
+// too, and must wake a sender asleep on it. Writer level: 100 empty
+// Messages charged at 64 each, then a 4 KiB connection window leaves the
+// connection's credit negative; a sender on another stream sleeps on it;
+// the peer's charge of 0 gives back 6,400 bytes of credit.
+
+typedef struct recount_fx {
+	drpc__writer *w;
+	drpc__wstate *ws;
+	lc_event      asleep;
+	lc_event      done;
+	drpc_err      rv;
+} recount_fx;
+
+static void
+recount_wait_hook(void *arg)
+{
+	ev_post(&((recount_fx *) arg)->asleep);
+}
+
+static void *
+recount_send_main(void *arg)
+{
+	recount_fx  *fx  = arg;
+	uint8_t      one = 1;
+	drpc__packet pkt = {.kind = DRPC__KIND_MESSAGE, .data = &one, .len = 1};
+
+	fx->rv = drpc__writer_send(fx->w, fx->ws, &pkt, 1, false, 0);
+	ev_post(&fx->done);
+	return NULL;
+}
+
+static void
+recount_on_error(void *arg, drpc_err err)
+{
+	(void) arg;
+	(void) err;
+}
+
+START_TEST(test_lifecycle_recount_wakes_conn_waiter)
+{
+	recount_fx      fx = {0};
+	drpc__writer    w  = {.wait_hook = recount_wait_hook,
+	       .wait_hook_arg = &fx};
+	drpc__wstate    ws1;
+	drpc__wstate    ws2;
+	drpc_transport *t;
+	pthread_t       th;
+	int             sv[2];
+	uint8_t         none = 0;
+
+	ev_init(&fx.asleep);
+	ev_init(&fx.done);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	DRPC_CHECK_OK(drpc_transport_create_fd(&t, sv[0]));
+	DRPC_CHECK_OK(
+	    drpc__writer_start(&w, t, 0, 0, 0, 0, recount_on_error, NULL));
+	drpc__wstate_init(&ws1, 1, true, 64);
+	drpc__wstate_init(&ws2, 3, true, 64);
+	for (int i = 0; i < 100; i++) {
+		drpc__packet pkt = {.kind = DRPC__KIND_MESSAGE, .data = &none};
+
+		DRPC_CHECK_OK(drpc__writer_send(&w, &ws1, &pkt, 1, false, 0));
+	}
+	drpc__writer_conn_gate(&w, 4 * KIB); // 4096 - 6400: short
+	fx.w  = &w;
+	fx.ws = &ws2;
+	DRPC_CHECK_OK(drpc__thread_start(
+	    &th, "t-send", 0, 0, recount_send_main, &fx));
+	ck_assert(ev_wait(&fx.asleep, 1));
+	// The hook ran with the writer's mu held, right before the wait:
+	// the gate below takes that mu, so the sender is asleep by then.
+	drpc__writer_gate(&w, &ws1, 1024 * KIB, 0, 1);
+	ck_assert_msg(ev_wait(&fx.done, 1),
+	    "the sender slept on although the recount gave credit back");
+	DRPC_CHECK_OK(fx.rv);
+	drpc__writer_stop(&w, DRPC_ECLOSED, false);
+	drpc__thread_join(th);
+	drpc__writer_join(&w);
+	drpc__writer_fini(&w);
+	drpc__wstate_fini(&ws1);
+	drpc__wstate_fini(&ws2);
+	drpc_transport_destroy(t);
+	close(sv[1]);
+	ev_fini(&fx.asleep);
+	ev_fini(&fx.done);
+}
+END_TEST
+
+// 6. An "on" client charges its sends 0 per Message and assumes the
+// server's window is its own until the server's answer arrives. A raw
+// client does exactly that and never reads the answer: an automatic
+// server (stream window 64 KiB, so 4,104 message slots at a charge of 64)
+// must take its 20,000 empty messages, since it adopts the client's lower
+// charge. A second stream's handler marks that the reader got past them.
+
+#define ON_MSGS 20000
+
+typedef struct on_fx {
+	lc_event marked;
+	lc_event release;
+	size_t   got; // messages the held handler received
+	drpc_err end; // how its receive loop ended
+} on_fx;
+
+static drpc_err
+on_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
+{
+	on_fx         *fx = arg;
+	const uint8_t *data;
+	size_t         len;
+
+	(void) md;
+	if (strcmp(name, "/t/Mark") == 0) {
+		ev_post(&fx->marked);
+		return DRPC_OK;
+	}
+	(void) ev_wait(&fx->release, 1);
+	while ((fx->end = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
+		fx->got++;
+		drpc__stream_recv_done(s);
+	}
+	return DRPC_OK;
+}
+
+START_TEST(test_lifecycle_on_client_auto_server)
+{
+	on_fx           fx = {0};
+	tu_pair         p  = {.handler = on_handler, .arg = &fx};
+	drpc__conn_opts o  = {.stream_window = 64 * KIB};
+	drpc__hello     h  = {DRPC__HELLO_VERSION, 1024 * KIB, 0, 16384 * KIB};
+	uint8_t         body[DRPC__HELLO_BODY_MAX];
+	size_t          len = drpc__hello_put(body, &h);
+	drpc__buf       b   = {0};
+	uint64_t        mid = 1;
+	tu_raw          r;
+
+	ev_init(&fx.marked);
+	ev_init(&fx.release);
+	drpc__mutex_init(&p.mu);
+	drpc__cond_init(&p.cv);
+	tu_server_opts(&o, &p);
+	tu_raw_open_as(&r, &o);
+	{
+		drpc__frame f = {.stream_id = 1, .message_id = mid++,
+		    .data = (const uint8_t *) "/t/Hold", .len = 7,
+		    .kind = DRPC__KIND_INVOKE, .done = true};
+
+		DRPC_CHECK_OK(drpc__frame_append(&b, &f));
+		f = (drpc__frame) {.stream_id = 1, .message_id = mid++,
+		    .data = body, .len = len, .kind = DRPC__KIND_HELLO,
+		    .done = true, .control = true};
+		DRPC_CHECK_OK(drpc__frame_append(&b, &f));
+		for (int i = 0; i < ON_MSGS; i++) {
+			f = (drpc__frame) {.stream_id = 1, .message_id = mid++,
+			    .kind = DRPC__KIND_MESSAGE, .done = true};
+			DRPC_CHECK_OK(drpc__frame_append(&b, &f));
+		}
+		f = (drpc__frame) {.stream_id = 1, .message_id = mid++,
+		    .kind = DRPC__KIND_CLOSE_SEND, .done = true};
+		DRPC_CHECK_OK(drpc__frame_append(&b, &f));
+		f = (drpc__frame) {.stream_id = 3, .message_id = 1,
+		    .data = (const uint8_t *) "/t/Mark", .len = 7,
+		    .kind = DRPC__KIND_INVOKE, .done = true};
+		DRPC_CHECK_OK(drpc__frame_append(&b, &f));
+	}
+	tu_raw_write(&r, b.data, b.len);
+	drpc__buf_fini(&b);
+	ck_assert(ev_wait(&fx.marked, 1)); // the reader is past them all
+	ev_post(&fx.release);
+	tu_pair_wait_started(&p, 2);
+	drpc__mutex_lock(&p.mu);
+	while (p.finished < 2) {
+		drpc__cond_wait(&p.cv, &p.mu);
+	}
+	drpc__mutex_unlock(&p.mu);
+	DRPC_CHECK_ERR(fx.end, DRPC_EOF);
+	ck_assert_uint_eq(fx.got, ON_MSGS);
+	DRPC_CHECK_OK(drpc__conn_err(r.conn));
+	tu_raw_close(&r);
+	tu_pair_close(&p);
+	ev_fini(&fx.marked);
+	ev_fini(&fx.release);
+}
+END_TEST
+
 Suite *
 lifecycle_suite(void)
 {
@@ -359,6 +776,10 @@ lifecycle_suite(void)
 	tcase_add_test(tc, test_lifecycle_huge_peer_deadline);
 	tcase_add_test(tc, test_lifecycle_serve_during_shutdown);
 	tcase_add_test(tc, test_lifecycle_second_shutdown_waits);
+	tcase_add_test(tc, test_lifecycle_shutdown_flush_shared);
+	tcase_add_test(tc, test_lifecycle_stale_figures);
+	tcase_add_test(tc, test_lifecycle_recount_wakes_conn_waiter);
+	tcase_add_test(tc, test_lifecycle_on_client_auto_server);
 	suite_add_tcase(s, tc);
 	return s;
 }

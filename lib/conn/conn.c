@@ -926,6 +926,9 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 	drpc__mutex_unlock(&c->open_mu);
 	if (sent && !c->hello_seen) {
 		c->hello_seen = true; // the first answer only
+		if (c->opts.hello_hook != NULL) {
+			c->opts.hello_hook(c->opts.hook_arg);
+		}
 		conn_flow_on(c, &h);
 	}
 }

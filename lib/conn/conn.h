@@ -60,9 +60,11 @@ typedef struct drpc__conn_opts {
 	void *send_wait_hook_arg;
 	// Test hooks (no lock held; hook_arg is theirs). open_hook: a new
 	// stream was registered with flow control in force and is about to
-	// apply the figures it copied. flow_on_hook: the reader applied the
-	// peer's hello (or its answer) to every registered stream.
+	// apply the figures it copied. hello_hook: the reader took the
+	// peer's hello (or its answer) and is about to apply it;
+	// flow_on_hook: it applied it to every registered stream.
 	void (*open_hook)(void *arg);
+	void (*hello_hook)(void *arg);
 	void (*flow_on_hook)(void *arg);
 	void *hook_arg;
 
