@@ -30,7 +30,9 @@ typedef struct drpc_ctx drpc_ctx;
 DRPC_API drpc_err drpc_ctx_create(drpc_ctx **ctxp, drpc_ctx *parent);
 
 // drpc_ctx_create_timeout is drpc_ctx_create with a deadline timeout_ms
-// milliseconds from now (the earlier of it and the parent's applies).
+// milliseconds from now (the earlier of it and the parent's applies). A
+// negative timeout is zero (already expired); a huge one saturates (as
+// good as none) instead of overflowing.
 DRPC_API drpc_err drpc_ctx_create_timeout(
     drpc_ctx **ctxp, drpc_ctx *parent, int64_t timeout_ms);
 

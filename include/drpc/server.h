@@ -94,7 +94,13 @@ DRPC_API drpc_err drpc_server_serve_transport(
 // once), then cancels the rest (their contexts end, their streams report
 // DRPC_ECANCELED), closes every connection and joins every thread.
 // Returns DRPC_OK if everything finished before the deadline,
-// DRPC_ETIMEDOUT if handlers had to be cancelled.
+// DRPC_ETIMEDOUT if handlers had to be cancelled. It returns by the
+// deadline (or the handlers' end, if earlier) plus at most one second, in
+// which cancelled handlers return and every connection flushes what was
+// written (all at once: a peer that stopped reading costs no more). A
+// connection being served concurrently (serve_fd/serve_transport) is
+// closed too. Called again, or from another thread while one runs, it
+// returns when the first call has finished, with its result.
 DRPC_API drpc_err drpc_server_shutdown(drpc_server *s, int64_t deadline_ns);
 
 // drpc_server_destroy shuts down at once (if not done) and frees s.
