@@ -712,7 +712,8 @@ START_TEST(test_faults_reset_client_100)
 {
 	tu_leak           l = tu_leak_start();
 	fstate         st;
-	drpc_conn_opts o = {.log = fs_log, .flow = DRPC_FLOW_OFF};
+	drpc_conn_opts o = {.log = fs_log, .flow = DRPC_FLOW_OFF,
+	    .multiplex = DRPC_MULTIPLEX_ON};
 	drpc_conn     *c;
 	drpc_stream   *s[NSTREAMS];
 	tu_recv_group         g;
@@ -964,7 +965,8 @@ START_TEST(test_faults_trickle_to_client)
 	tu_tcp_pair(sv);
 	ck_assert_int_ge(probe = dup(sv[0]), 0);
 	DRPC_CHECK_OK(drpc_conn_create_fd(
-	    &c, sv[0], &(drpc_conn_opts){.flow = DRPC_FLOW_OFF}));
+	    &c, sv[0], &(drpc_conn_opts){
+		.flow = DRPC_FLOW_OFF, .multiplex = DRPC_MULTIPLEX_ON}));
 	raw_init(&r, sv[1]);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, ECHO, NULL));
 	DRPC_CHECK_OK(drpc_stream_send(s, "ping", 4));
@@ -1060,7 +1062,8 @@ START_TEST(test_faults_close_flushes)
 
 	tu_tcp_pair(sv);
 	DRPC_CHECK_OK(drpc_conn_create_fd(
-	    &c, sv[0], &(drpc_conn_opts){.flow = DRPC_FLOW_OFF}));
+	    &c, sv[0], &(drpc_conn_opts){
+		.flow = DRPC_FLOW_OFF, .multiplex = DRPC_MULTIPLEX_ON}));
 	raw_init(&r, sv[1]);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, ECHO, NULL));
 	for (size_t i = 0; i < 3; i++) {
@@ -1521,7 +1524,8 @@ START_TEST(test_faults_read_fails)
 {
 	tu_leak           l = tu_leak_start();
 	fstate         st;
-	drpc_conn_opts o = {.log = fs_log, .flow = DRPC_FLOW_OFF};
+	drpc_conn_opts o = {.log = fs_log, .flow = DRPC_FLOW_OFF,
+	    .multiplex = DRPC_MULTIPLEX_ON};
 	drpc_conn     *c;
 	drpc_stream   *s[3];
 	tu_recv_group         g;

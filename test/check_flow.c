@@ -155,20 +155,25 @@ END_TEST
 
 START_TEST(test_flow_wire_hello)
 {
-	drpc__hello h = {DRPC__HELLO_VERSION, 1 << 20, 64, 16 << 20};
+	drpc__hello h = {DRPC__HELLO_VERSION, 1 << 20, 64, 16 << 20,
+	    DRPC__HELLO_FLOW | DRPC__HELLO_MUX};
 	drpc__hello got;
 	uint8_t     body[DRPC__HELLO_BODY_MAX + 4];
 	size_t      n = drpc__hello_put(body, &h);
 	drpc__frame f = {.stream_id = 1, .message_id = 2, .data = body,
 	    .len = n, .kind = DRPC__KIND_HELLO, .done = true, .control = true};
 
-	ck_assert_uint_eq(n, 9);
-	ck_assert_mem_eq(body, "\x01\x80\x80\x40\x40\x80\x80\x80\x08", 9);
+	ck_assert_uint_eq(n, 10);
+	ck_assert_mem_eq(body, "\x01\x80\x80\x40\x40\x80\x80\x80\x08\x03", 10);
 	ck_assert(drpc__hello_parse(&f, &got));
 	ck_assert_uint_eq(got.version, 1);
 	ck_assert_uint_eq(got.window, 1 << 20);
 	ck_assert_uint_eq(got.msg_cost, 64);
 	ck_assert_uint_eq(got.conn_window, 16 << 20);
+	ck_assert_uint_eq(got.features, DRPC__HELLO_FLOW | DRPC__HELLO_MUX);
+	f.len = 9; // without the features: a first libdrpc's, flow only
+	ck_assert(drpc__hello_parse(&f, &got) &&
+	    got.features == DRPC__HELLO_FLOW);
 	f.len = 5; // without the optional connection window
 	ck_assert(drpc__hello_parse(&f, &got) && got.conn_window == 0);
 	f.len = n;

@@ -533,7 +533,8 @@ START_TEST(test_lifecycle_stale_figures)
 	drpc__conn_opts o  = {.flow = DRPC_FLOW_ON, .open_hook = fig_open_hook,
 	     .hello_hook = fig_hello_hook, .flow_on_hook = fig_applied_hook, .send_wait_hook = fig_wait_hook,
 	     .hook_arg = &fx, .send_wait_hook_arg = &fx};
-	drpc__hello     ans = {DRPC__HELLO_VERSION, 16 * KIB, 64, 0};
+	drpc__hello     ans = {DRPC__HELLO_VERSION, 16 * KIB, 64, 0,
+	    DRPC__HELLO_FLOW | DRPC__HELLO_MUX};
 	uint8_t         body[DRPC__HELLO_BODY_MAX];
 	size_t          len = drpc__hello_put(body, &ans);
 	drpc__stream   *s1;
@@ -710,7 +711,8 @@ START_TEST(test_lifecycle_on_client_auto_server)
 	on_fx           fx = {0};
 	tu_pair         p  = {.handler = on_handler, .arg = &fx};
 	drpc__conn_opts o  = {.stream_window = 64 * KIB};
-	drpc__hello     h  = {DRPC__HELLO_VERSION, 1024 * KIB, 0, 16384 * KIB};
+	drpc__hello     h  = {DRPC__HELLO_VERSION, 1024 * KIB, 0, 16384 * KIB,
+	    DRPC__HELLO_FLOW | DRPC__HELLO_MUX};
 	uint8_t         body[DRPC__HELLO_BODY_MAX];
 	size_t          len = drpc__hello_put(body, &h);
 	drpc__buf       b   = {0};

@@ -243,11 +243,27 @@ tu_plain(const drpc__conn_opts *o, drpc__conn_opts *out)
 	if (out->flow == DRPC_FLOW_AUTO) {
 		out->flow = DRPC_FLOW_OFF;
 	}
+	if (out->multiplex == DRPC_MULTIPLEX_AUTO) {
+		out->multiplex = DRPC_MULTIPLEX_ON; // a raw peer never answers
+	}
 	return out;
 }
 
 void
 tu_raw_open_as(tu_raw *r, const drpc__conn_opts *o)
+{
+	drpc__conn_opts m = *o;
+
+	// A raw peer never answers as a libdrpc server would: an automatic
+	// client would take it for a plain one and run one stream at a time.
+	if (m.multiplex == DRPC_MULTIPLEX_AUTO) {
+		m.multiplex = DRPC_MULTIPLEX_ON;
+	}
+	tu_raw_open_exact(r, &m);
+}
+
+void
+tu_raw_open_exact(tu_raw *r, const drpc__conn_opts *o)
 {
 	drpc_transport *t;
 	int             sv[2];

@@ -74,10 +74,15 @@ typedef struct tu_raw {
 // (flow control against plain peers is check_flow.c's).
 void tu_raw_open(tu_raw *r, const drpc__conn_opts *o);
 
-// tu_raw_open_as is tu_raw_open keeping o's flow mode as it is.
+// tu_raw_open_as is tu_raw_open keeping o's flow mode as it is (an
+// automatic multiplexing mode becomes "on": see tu_raw_open_exact).
 void tu_raw_open_as(tu_raw *r, const drpc__conn_opts *o);
 
-// tu_plain copies o into out with an automatic flow mode turned off.
+// tu_raw_open_exact is tu_raw_open with o exactly as given.
+void tu_raw_open_exact(tu_raw *r, const drpc__conn_opts *o);
+
+// tu_plain copies o into out with an automatic flow mode turned off and an
+// automatic multiplexing mode on (a raw peer never answers a hello).
 const drpc__conn_opts *tu_plain(const drpc__conn_opts *o, drpc__conn_opts *out);
 void tu_raw_write(tu_raw *r, const void *bytes, size_t n);
 void tu_raw_hex(tu_raw *r, const char *hex);

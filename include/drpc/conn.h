@@ -16,6 +16,7 @@
 #include <drpc/error.h>
 #include <drpc/flow.h>
 #include <drpc/log.h>
+#include <drpc/multiplex.h>
 #include <drpc/stream.h>
 #include <drpc/transport.h>
 
@@ -33,9 +34,14 @@ typedef struct drpc_conn_opts {
 	size_t  max_streams;     // concurrent streams; 0: no limit
 	int64_t dial_timeout_ms; // drpc_dial's connect timeout; 10000
 	size_t  thread_stack;    // reader/drain thread stacks; 128 KiB
-	// one_stream: at most one stream at a time; later calls wait their
-	// turn (cancellably). For servers that handle one stream at a time,
-	// such as Go DRPC's upstream server.
+	// multiplex: whether calls run concurrently (drpc/multiplex.h). The
+	// default runs one at a time until the server proves it multiplexes,
+	// which a libdrpc server does in its first answer; set ON for
+	// cockroachdb/drpc with multiplexing, OFF for upstream Go DRPC to skip
+	// the hello.
+	drpc_multiplex_mode multiplex;
+	// one_stream: the same as multiplex = DRPC_MULTIPLEX_OFF (kept for
+	// existing callers).
 	bool one_stream;
 	// omit_deadline: do not send a call's deadline to the server (the
 	// reserved metadata entry of docs/protocol.md §9). A peer that does

@@ -10,6 +10,7 @@
 #include <drpc/flow.h>
 #include <drpc/log.h>
 #include <drpc/metadata.h>
+#include <drpc/multiplex.h>
 #include <drpc/pb.h>
 #include <drpc/server.h>
 #include <drpc/stream.h>

@@ -15,6 +15,7 @@
 #include <drpc/error.h>
 #include <drpc/flow.h>
 #include <drpc/log.h>
+#include <drpc/multiplex.h>
 #include <drpc/stream.h>
 #include <drpc/transport.h>
 
@@ -63,6 +64,9 @@ typedef struct drpc_server_opts {
 	drpc_flow_mode flow;
 	size_t         stream_window; // 1 MiB
 	size_t         conn_window;   // 16 MiB
+	// multiplex: AUTO/ON answer clients' hellos, telling them this server
+	// multiplexes; OFF answers none (a plain DRPC server to clients).
+	drpc_multiplex_mode multiplex;
 	drpc_log_fn    log;
 	void       *log_arg;
 } drpc_server_opts;

@@ -38,7 +38,8 @@ drpc_conn_create(drpc_conn **cp, drpc_transport *tr, const drpc_conn_opts *o)
 	drpc_err        rv;
 
 	if (cp == NULL || tr == NULL ||
-	    (o != NULL && (unsigned) o->flow > DRPC_FLOW_OFF)) {
+	    (o != NULL && ((unsigned) o->flow > DRPC_FLOW_OFF ||
+			      (unsigned) o->multiplex > DRPC_MULTIPLEX_OFF))) {
 		return DRPC_EINVAL;
 	}
 	if ((cc = calloc(1, sizeof(*cc))) == NULL) {
@@ -51,7 +52,9 @@ drpc_conn_create(drpc_conn **cp, drpc_transport *tr, const drpc_conn_opts *o)
 	co.split_size   = cc->opts.split_size;
 	co.writer_limit = cc->opts.writer_limit;
 	co.ring_slots   = cc->opts.ring_slots;
-	co.max_streams  = cc->opts.one_stream ? 1 : cc->opts.max_streams;
+	co.max_streams  = cc->opts.max_streams;
+	co.multiplex    = cc->opts.one_stream ? DRPC_MULTIPLEX_OFF
+					      : cc->opts.multiplex;
 	co.stack_size   = cc->opts.thread_stack;
 	co.flow          = cc->opts.flow;
 	co.stream_window = cc->opts.stream_window;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "common/idmap.h"
+#include "common/idwin.h"
 #include "conn/conn.h"
 #include "ctx/ctx.h"
 #include "mux/writer.h"
@@ -66,7 +67,7 @@ struct drpc__conn {
 	// Reader thread only.
 	drpc__frame_reader fr;
 	drpc__idmap        pending; // id -> pending_invoke
-	uint64_t           last_invoke;
+	drpc__idwin        taken; // server: stream ids taken (any order)
 	ready_invoke      *ready; // new streams for on_invoke, in order
 	size_t             nready;
 	size_t             ready_cap;
@@ -94,6 +95,7 @@ struct drpc__conn {
 	uint64_t    peer_window; // the peer's window per stream, once on
 	uint64_t    peer_cost;   // the peer's charge per Message, once on
 	uint64_t    flow_gen;    // one more each time the figures change
+	bool        mux_on;      // client: concurrent streams allowed
 };
 
 static void *reader_main(void *arg);
@@ -260,6 +262,8 @@ drpc__conn_create(
 	c->my_cost = c->opts.flow == DRPC_FLOW_ON ? 0 : DRPC__FLOW_MSG_COST;
 	c->tx_cost = c->my_cost;
 	c->rx_cost = c->my_cost;
+	c->mux_on  = c->opts.is_server ||
+	    c->opts.multiplex == DRPC_MULTIPLEX_ON;
 	if (c->opts.flow == DRPC_FLOW_ON) {
 		c->flow_on     = true;
 		c->peer_window = c->opts.stream_window;
@@ -377,7 +381,7 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 		if (so.owns_ctx) {
 			drpc_ctx_destroy(ctx); // the stream would have
 		}
-		if (!c->opts.is_server && c->opts.max_streams != 0) {
+		if (!c->opts.is_server) {
 			drpc__mutex_lock(&c->mu);
 			c->opening--;
 			drpc__cond_broadcast(&c->slot_cv);
@@ -399,7 +403,7 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 		fig     = (drpc__flow_figures) {c->peer_window, c->peer_cost,
 			c->rx_cost, c->flow_gen};
 	}
-	if (!c->opts.is_server && c->opts.max_streams != 0) {
+	if (!c->opts.is_server) {
 		c->opening--; // the slot is now the registry's (or free)
 	}
 	drpc__mutex_unlock(&c->mu);
@@ -510,9 +514,20 @@ conn_slot_wake(void *arg, drpc_err why)
 	drpc__mutex_unlock(&w->c->mu);
 }
 
+// conn_slot_full_locked tells whether a client open must wait: one stream
+// at a time until multiplexing is on (docs/protocol.md §9.1), then
+// max_streams (0: no limit).
+static bool
+conn_slot_full_locked(const drpc__conn *c)
+{
+	size_t limit = c->mux_on ? c->opts.max_streams : 1;
+
+	return limit != 0 && c->streams.n + c->opening >= limit;
+}
+
 // conn_wait_slot waits, cancellably, until the client may have one more
-// stream (max_streams; 1 is the one-stream-at-a-time mode), and reserves
-// it. The reservation passes to the registry in conn_new_stream.
+// stream, and reserves it. The reservation passes to the registry in
+// conn_new_stream.
 static drpc_err
 conn_wait_slot(drpc__conn *c, drpc_ctx *ctx)
 {
@@ -520,16 +535,23 @@ conn_wait_slot(drpc__conn *c, drpc_ctx *ctx)
 	int64_t   dl = drpc_ctx_deadline(ctx);
 	drpc_err  rv;
 
-	if (c->opts.is_server || c->opts.max_streams == 0) {
+	if (c->opts.is_server) {
 		return DRPC_OK;
 	}
+	drpc__mutex_lock(&c->mu);
+	if (!c->terminated && !conn_slot_full_locked(c)) {
+		c->opening++; // the common case: no wait, no listener
+		drpc__mutex_unlock(&c->mu);
+		return DRPC_OK;
+	}
+	drpc__mutex_unlock(&c->mu);
 	w.l.arg = &w;
 	if ((rv = drpc__ctx_listen(ctx, &w.l)) != DRPC_OK) {
 		return rv;
 	}
 	drpc__mutex_lock(&c->mu);
 	while (rv == DRPC_OK && w.why == DRPC_OK && !c->terminated &&
-	    c->streams.n + c->opening >= c->opts.max_streams) {
+	    conn_slot_full_locked(c)) {
 		c->slot_waiters++;
 		rv = drpc__cond_wait_until(&c->slot_cv, &c->mu, dl);
 		c->slot_waiters--;
@@ -566,13 +588,20 @@ drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
 	}
 	if ((rv = drpc__stream_watch_ctx(s)) != DRPC_OK) {
 		drpc__mutex_unlock(&c->open_mu);
-	} else if (c->opts.flow != DRPC_FLOW_OFF && !c->hello_sent) {
-		// The connection's first invoke carries the hello.
+	} else if (!c->hello_sent && (c->opts.flow != DRPC_FLOW_OFF ||
+					 c->opts.multiplex == DRPC_MULTIPLEX_AUTO)) {
+		// The connection's first invoke carries the hello: it asks
+		// for flow control (unless off) and whether the server
+		// multiplexes.
 		drpc__stream_invoke with = *inv;
 		uint8_t             body[DRPC__HELLO_BODY_MAX];
 		drpc__hello         h = {DRPC__HELLO_VERSION,
 				    c->opts.stream_window, c->my_cost,
-				    c->opts.conn_window};
+				    c->opts.conn_window,
+				    DRPC__HELLO_MUX |
+					(c->opts.flow != DRPC_FLOW_OFF
+						? DRPC__HELLO_FLOW
+						: 0)};
 
 		with.hello     = body;
 		with.hello_len = drpc__hello_put(body, &h);
@@ -736,7 +765,6 @@ reader_start_stream(drpc__conn *c, uint64_t id, const uint8_t *name,
 		info.md = *md; // moved
 		memset(md, 0, sizeof(*md));
 	}
-	c->last_invoke = id;
 	if (c->opts.max_streams != 0 &&
 	    drpc__conn_active(c) >= c->opts.max_streams) {
 		reader_refuse(c, id, "too many concurrent streams");
@@ -787,9 +815,15 @@ reader_on_invoke_frame(drpc__conn *c, const drpc__frame *f)
 	bool            complete;
 	drpc_err        rv;
 
-	if (!c->opts.is_server || f->stream_id <= c->last_invoke) {
-		// Clients never get invokes; a server never reuses an id.
-		return DRPC_EPROTO;
+	if (!c->opts.is_server) {
+		return DRPC_EPROTO; // clients never get invokes
+	}
+	if (p == NULL) {
+		// A new id starts a stream in any order, but only once.
+		if (drpc__idwin_taken(&c->taken, f->stream_id)) {
+			return DRPC_EPROTO;
+		}
+		drpc__idwin_take(&c->taken, f->stream_id);
 	}
 	if (p == NULL && f->kind == DRPC__KIND_INVOKE && f->done &&
 	    f->message_id != 0) {
@@ -888,27 +922,30 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 	drpc__hello   h;
 	drpc__stream *s;
 	bool          sent;
+	bool          flow;
 
-	if (c->opts.flow == DRPC_FLOW_OFF || !drpc__hello_parse(f, &h)) {
+	if (!drpc__hello_parse(f, &h)) {
 		return;
 	}
+	flow = c->opts.flow != DRPC_FLOW_OFF && (h.features & DRPC__HELLO_FLOW);
 	if (c->opts.is_server) {
 		uint8_t     body[DRPC__HELLO_BODY_MAX];
 		drpc__hello mine;
 		size_t      len;
 
-		if (c->hello_seen) {
-			return;
+		if (c->hello_seen || c->opts.multiplex == DRPC_MULTIPLEX_OFF) {
+			return; // answered already, or playing a plain server
 		}
 		c->hello_seen = true;
 		// Until our answer arrives a client charges its sends at its
 		// own rate: a lower one is the connection's, or it would
 		// overrun our count before it learns ours (protocol.md §13.3).
-		if (h.msg_cost < c->rx_cost) {
+		if (flow && h.msg_cost < c->rx_cost) {
 			c->rx_cost = h.msg_cost;
 		}
 		mine = (drpc__hello) {DRPC__HELLO_VERSION, c->opts.stream_window,
-		    c->rx_cost, c->opts.conn_window};
+		    c->rx_cost, c->opts.conn_window,
+		    DRPC__HELLO_MUX | (flow ? DRPC__HELLO_FLOW : 0)};
 		len  = drpc__hello_put(body, &mine);
 		if ((s = reader_lookup(c, f->stream_id)) != NULL) {
 			(void) drpc__stream_send_control(
@@ -918,18 +955,31 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 			(void) drpc__writer_control(&c->w, NULL, f->stream_id,
 			    DRPC__KIND_HELLO, body, len);
 		}
-		conn_flow_on(c, &h);
+		if (flow) {
+			conn_flow_on(c, &h);
+		}
 		return;
 	}
 	drpc__mutex_lock(&c->open_mu);
 	sent = c->hello_sent;
 	drpc__mutex_unlock(&c->open_mu);
-	if (sent && !c->hello_seen) {
-		c->hello_seen = true; // the first answer only
-		if (c->opts.hello_hook != NULL) {
-			c->opts.hello_hook(c->opts.hook_arg);
-		}
+	if (!sent || c->hello_seen) {
+		return;
+	}
+	c->hello_seen = true; // the first answer only
+	if (c->opts.hello_hook != NULL) {
+		c->opts.hello_hook(c->opts.hook_arg);
+	}
+	if (flow) {
 		conn_flow_on(c, &h);
+	}
+	if (c->opts.multiplex == DRPC_MULTIPLEX_AUTO) {
+		// Any answer comes from a libdrpc server, which multiplexes:
+		// the calls waiting their turn may all go now.
+		drpc__mutex_lock(&c->mu);
+		c->mux_on = true;
+		drpc__cond_broadcast(&c->slot_cv);
+		drpc__mutex_unlock(&c->mu);
 	}
 }
 

@@ -20,6 +20,7 @@
 #include <drpc/ctx.h>
 #include <drpc/error.h>
 #include <drpc/flow.h>
+#include <drpc/multiplex.h>
 #include <drpc/transport.h>
 
 #include "stream/stream.h"
@@ -54,6 +55,9 @@ typedef struct drpc__conn_opts {
 	drpc_flow_mode flow;
 	uint64_t       stream_window;
 	uint64_t       conn_window;
+	// Multiplexing (drpc/multiplex.h): a client's mode; a server answers
+	// hellos unless it is DRPC_MULTIPLEX_OFF.
+	drpc_multiplex_mode multiplex;
 
 	// Test hook: see drpc__writer.wait_hook.
 	void (*send_wait_hook)(void *arg);

@@ -106,7 +106,8 @@ drpc_server_create(
 	drpc_err     rv;
 
 	if (sp == NULL || mux == NULL ||
-	    (opts != NULL && (unsigned) opts->flow > DRPC_FLOW_OFF)) {
+	    (opts != NULL && ((unsigned) opts->flow > DRPC_FLOW_OFF ||
+				 (unsigned) opts->multiplex > DRPC_MULTIPLEX_OFF))) {
 		return DRPC_EINVAL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -417,6 +418,7 @@ drpc_server_serve_transport(drpc_server *srv, drpc_transport *tr)
 	o.writer_limit = srv->opts.writer_limit;
 	o.ring_slots   = srv->opts.ring_slots;
 	o.max_streams  = srv->opts.max_streams;
+	o.multiplex    = srv->opts.multiplex;
 	o.stack_size   = srv->opts.thread_stack;
 	o.flow          = srv->opts.flow;
 	o.stream_window = srv->opts.stream_window;

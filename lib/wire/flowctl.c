@@ -37,22 +37,23 @@ drpc__hello_put(uint8_t *out, const drpc__hello *h)
 	p = drpc__varint_put(p, h->window);
 	p = drpc__varint_put(p, h->msg_cost);
 	p = drpc__varint_put(p, h->conn_window);
+	p = drpc__varint_put(p, h->features);
 	return (size_t) (p - out);
 }
 
 bool
 drpc__hello_parse(const drpc__frame *f, drpc__hello *h)
 {
-	uint64_t v[4] = {0};
+	uint64_t v[5] = {0, 0, 0, 0, DRPC__HELLO_FLOW};
 	size_t   pos  = 0;
 	size_t   used;
 
 	if (f->kind != DRPC__KIND_HELLO || !f->control || !f->done) {
 		return false;
 	}
-	for (size_t i = 0; i < 4; i++) {
-		if (i == 3 && pos >= f->len) {
-			break; // the optional field is absent
+	for (size_t i = 0; i < 5; i++) {
+		if (i >= 3 && pos >= f->len) {
+			break; // the optional fields are absent
 		}
 		if (pos >= f->len ||
 		    drpc__varint_read(f->data + pos, f->len - pos, &v[i],
@@ -69,5 +70,6 @@ drpc__hello_parse(const drpc__frame *f, drpc__hello *h)
 	h->window   = v[1];
 	h->msg_cost    = v[2];
 	h->conn_window = v[3];
+	h->features    = v[4];
 	return true;
 }

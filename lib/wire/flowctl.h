@@ -12,9 +12,10 @@
 // ignores a control packet of a kind it does not know, so a peer without
 // the extension never notices it. Body: varints, version (1), the
 // sender's receive window per stream in bytes, the charge per Message
-// packet it wants counted against that window, and its connection window
-// (0: none); the first three are required. Later versions may append
-// fields, which a version-1 reader ignores.
+// packet it wants counted against that window, its connection window
+// (0: none), and the features it announces (flow control, multiplexing;
+// absent: flow control only); the first three are required. Later
+// versions may append fields, which a version-1 reader ignores.
 #ifndef DRPC_WIRE_FLOWCTL_H
 #define DRPC_WIRE_FLOWCTL_H
 
@@ -31,13 +32,19 @@
 #define DRPC__HELLO_VERSION      1
 
 // DRPC__HELLO_BODY_MAX is the longest hello body this library writes.
-#define DRPC__HELLO_BODY_MAX 40
+#define DRPC__HELLO_BODY_MAX 50
+
+// Features a hello announces (the optional fifth field; a hello without
+// it, from a first libdrpc, announces flow control).
+#define DRPC__HELLO_FLOW ((uint64_t) 1) // flow control: count and grant
+#define DRPC__HELLO_MUX  ((uint64_t) 2) // concurrent streams welcome
 
 typedef struct drpc__hello {
 	uint64_t version;  // >= 1
 	uint64_t window;   // receive window per stream, bytes (> 0)
 	uint64_t msg_cost; // bytes charged per Message packet on top of its body
 	uint64_t conn_window; // receive window of the connection, 0: none
+	uint64_t features;    // DRPC__HELLO_FLOW | DRPC__HELLO_MUX
 } drpc__hello;
 
 // drpc__window_update_append appends a whole window-update frame.

@@ -159,7 +159,7 @@ fuzz_conn_input(const uint8_t *data, size_t size, fuzz_side side)
 	drpc__conn_opts o  = {.is_server = side == FUZZ_SERVER,
 		 .max_msg_size = (size_t) 1 << 20, .ring_slots = 16,
 		 .max_streams = 64, .max_pending = 64, .stack_size = FH_STACK,
-		 .close_timeout_ms = 50};
+		 .close_timeout_ms = 50, .multiplex = DRPC_MULTIPLEX_ON};
 	drpc_transport *tr;
 	drpc__conn     *c;
 	pthread_t       ct[2];
