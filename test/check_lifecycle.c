@@ -231,8 +231,8 @@ shutdown_second_main(void *arg)
 static void
 race_init(race_fx *fx, drpc_mux **mux)
 {
-	drpc__server_hooks h = {hook_conn_created, hook_shutdown_waits, NULL,
-	    fx};
+	drpc__server_hooks h = {.conn_created = hook_conn_created,
+	    .shutdown_waits = hook_shutdown_waits, .arg = fx};
 
 	memset(fx, 0, sizeof(*fx));
 	ev_init(&fx->in_window);
@@ -349,6 +349,97 @@ START_TEST(test_lifecycle_second_shutdown_waits)
 }
 END_TEST
 
+// Shutdown from a handler: as the first call it does not wait for itself;
+// as a second call (another thread's shutdown already waits for this very
+// handler) it returns at once instead of waiting for that shutdown. Both
+// calls return DRPC_OK: nothing had to be cancelled.
+
+typedef struct self_fx {
+	drpc_server *srv;
+	lc_event     started;  // the handler runs
+	lc_event     stopping; // a shutdown has begun
+	bool         second;   // the handler's call comes second
+	drpc_err     rv;       // the handler's shutdown
+	drpc_err     main_rv;  // the other thread's
+} self_fx;
+
+static drpc_err
+h_self_shutdown(drpc_stream *s, void *user)
+{
+	self_fx *fx = user;
+
+	(void) s;
+	ev_post(&fx->started);
+	if (fx->second) {
+		(void) ev_wait(&fx->stopping, 1);
+	}
+	fx->rv = drpc_server_shutdown(fx->srv, lc_deadline());
+	return DRPC_OK;
+}
+
+static void
+hook_stopping(void *arg)
+{
+	ev_post(&((self_fx *) arg)->stopping);
+}
+
+static void *
+self_shutdown_main(void *arg)
+{
+	self_fx *fx = arg;
+
+	fx->main_rv = drpc_server_shutdown(fx->srv, lc_deadline());
+	return NULL;
+}
+
+static void
+run_self_shutdown(bool second)
+{
+	self_fx            fx = {.second = second};
+	drpc__server_hooks h  = {.stopping = hook_stopping, .arg = &fx};
+	drpc_mux          *mux;
+	drpc_conn         *c;
+	drpc_stream       *s;
+	pthread_t          t;
+	char               addr[300];
+
+	ev_init(&fx.started);
+	ev_init(&fx.stopping);
+	DRPC_CHECK_OK(drpc_mux_create(&mux));
+	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Stop", h_self_shutdown, &fx));
+	DRPC_CHECK_OK(drpc_server_create(&fx.srv, mux, NULL));
+	drpc__server_set_hooks(fx.srv, &h);
+	DRPC_CHECK_OK(drpc_server_listen(fx.srv, "tcp://127.0.0.1:0"));
+	DRPC_CHECK_OK(drpc_server_addr(fx.srv, addr, sizeof(addr)));
+	DRPC_CHECK_OK(drpc_dial(&c, addr, NULL));
+	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t/Stop", NULL));
+	ck_assert(ev_wait(&fx.started, 1));
+	if (second) {
+		DRPC_CHECK_OK(drpc__thread_start(
+		    &t, "t-shut", 0, 0, self_shutdown_main, &fx));
+		drpc__thread_join(t); // returns once the handler has
+		DRPC_CHECK_OK(fx.main_rv);
+	} else {
+		// The handler's own call does it all; ours comes after.
+		(void) ev_wait(&fx.stopping, 1);
+		DRPC_CHECK_OK(drpc_server_shutdown(fx.srv, lc_deadline()));
+	}
+	DRPC_CHECK_OK(fx.rv);
+	drpc_stream_destroy(s);
+	drpc_conn_destroy(c);
+	drpc_server_destroy(fx.srv);
+	drpc_mux_destroy(mux);
+	ev_fini(&fx.started);
+	ev_fini(&fx.stopping);
+}
+
+START_TEST(test_lifecycle_shutdown_from_handler)
+{
+	run_self_shutdown(false);
+	run_self_shutdown(true);
+}
+END_TEST
+
 // 5. Shutdown's flush bound: connections whose peers stopped reading
 // each hold more than the socket takes, and shutdown flushes them all
 // under one shared deadline (so N such peers cost one grace period, not
@@ -397,7 +488,7 @@ START_TEST(test_lifecycle_shutdown_flush_shared)
 {
 	static const char  name[] = "/t/Flood";
 	flush_fx           fx     = {0};
-	drpc__server_hooks h      = {NULL, NULL, hook_flush_by, &fx};
+	drpc__server_hooks h      = {.conn_flush_by = hook_flush_by, .arg = &fx};
 	drpc_mux          *mux;
 	drpc_server       *srv;
 	tu_raw             r[FLUSH_CONNS];
@@ -768,6 +859,115 @@ START_TEST(test_lifecycle_on_client_auto_server)
 }
 END_TEST
 
+// The other half of 6: once the answer is in, an "on" client against an
+// automatic server counts at the server's charge and waits for credit,
+// so a flood of tiny messages into a held handler is delivered whole
+// (wide slots before the answer must not turn into no bound after it).
+
+#define TINY_MSGS 70000
+
+typedef struct tiny_fx {
+	lc_event      release;
+	lc_event      stop; // the sender waited for credit, or finished
+	atomic_int    waited;
+	drpc__stream *cs;
+	size_t        got;
+	drpc_err      end;
+	drpc_err      send_rv;
+} tiny_fx;
+
+static drpc_err
+tiny_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
+{
+	tiny_fx       *fx = arg;
+	const uint8_t *data;
+	size_t         len;
+	drpc_err       rv;
+
+	(void) name;
+	(void) md;
+	// Echo the first message: the client has our hello answer (sent
+	// before it on this stream) once it has the echo.
+	if ((rv = drpc__stream_recv(s, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	drpc__stream_recv_done(s);
+	if ((rv = drpc__stream_send(s, (const uint8_t *) "e", 1)) != DRPC_OK) {
+		return rv;
+	}
+	(void) ev_wait(&fx->release, 1);
+	while ((fx->end = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
+		fx->got++;
+		drpc__stream_recv_done(s);
+	}
+	return DRPC_OK;
+}
+
+static void
+tiny_wait_hook(void *arg)
+{
+	tiny_fx *fx = arg;
+
+	if (atomic_exchange(&fx->waited, 1) == 0) {
+		ev_post(&fx->stop);
+	}
+}
+
+static void *
+tiny_send_main(void *arg)
+{
+	tiny_fx *fx = arg;
+
+	for (int i = 0; i < TINY_MSGS && fx->send_rv == DRPC_OK; i++) {
+		fx->send_rv = drpc__stream_send(fx->cs, (const uint8_t *) "x", 1);
+	}
+	if (fx->send_rv == DRPC_OK) {
+		fx->send_rv = drpc__stream_close_send(fx->cs);
+	}
+	ev_post(&fx->stop);
+	return NULL;
+}
+
+START_TEST(test_lifecycle_on_client_waits_after_answer)
+{
+	tiny_fx         fx = {0};
+	tu_pair         p;
+	drpc__conn_opts co = {.flow = DRPC_FLOW_ON,
+	    .send_wait_hook = tiny_wait_hook, .send_wait_hook_arg = &fx};
+	drpc__conn_opts so = {0};
+	const uint8_t  *data;
+	size_t          len;
+	pthread_t       t;
+
+	ev_init(&fx.release);
+	ev_init(&fx.stop);
+	tu_pair_open(&p, tiny_handler, &fx, &co, &so);
+	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Tiny", "x", 1, false, &fx.cs));
+	DRPC_CHECK_OK(drpc__stream_recv(fx.cs, &data, &len)); // answer is in
+	drpc__stream_recv_done(fx.cs);
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-tiny", 0, 0, tiny_send_main, &fx));
+	ck_assert(ev_wait(&fx.stop, 1));
+	// 70,000 one-byte messages are 70 KB, inside the 1 MiB window by
+	// bytes; at the server's charge of 64 the client must wait first.
+	ck_assert_msg(atomic_load(&fx.waited) == 1,
+	    "the client never waited: %s", drpc_err_name(fx.send_rv));
+	ev_post(&fx.release);
+	drpc__thread_join(t);
+	DRPC_CHECK_OK(fx.send_rv);
+	drpc__mutex_lock(&p.mu);
+	while (p.finished < 1) {
+		drpc__cond_wait(&p.cv, &p.mu);
+	}
+	drpc__mutex_unlock(&p.mu);
+	DRPC_CHECK_ERR(fx.end, DRPC_EOF);
+	ck_assert_uint_eq(fx.got, TINY_MSGS);
+	drpc__stream_destroy(fx.cs);
+	tu_pair_close(&p);
+	ev_fini(&fx.release);
+	ev_fini(&fx.stop);
+}
+END_TEST
+
 Suite *
 lifecycle_suite(void)
 {
@@ -778,10 +978,12 @@ lifecycle_suite(void)
 	tcase_add_test(tc, test_lifecycle_huge_peer_deadline);
 	tcase_add_test(tc, test_lifecycle_serve_during_shutdown);
 	tcase_add_test(tc, test_lifecycle_second_shutdown_waits);
+	tcase_add_test(tc, test_lifecycle_shutdown_from_handler);
 	tcase_add_test(tc, test_lifecycle_shutdown_flush_shared);
 	tcase_add_test(tc, test_lifecycle_stale_figures);
 	tcase_add_test(tc, test_lifecycle_recount_wakes_conn_waiter);
 	tcase_add_test(tc, test_lifecycle_on_client_auto_server);
+	tcase_add_test(tc, test_lifecycle_on_client_waits_after_answer);
 	suite_add_tcase(s, tc);
 	return s;
 }

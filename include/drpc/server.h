@@ -99,12 +99,16 @@ DRPC_API drpc_err drpc_server_serve_transport(
 // DRPC_ECANCELED), closes every connection and joins every thread.
 // Returns DRPC_OK if everything finished before the deadline,
 // DRPC_ETIMEDOUT if handlers had to be cancelled. It returns by the
-// deadline (or the handlers' end, if earlier) plus at most one second, in
-// which cancelled handlers return and every connection flushes what was
-// written (all at once: a peer that stopped reading costs no more). A
-// connection being served concurrently (serve_fd/serve_transport) is
-// closed too. Called again, or from another thread while one runs, it
-// returns when the first call has finished, with its result.
+// deadline (or the handlers' end, if earlier) plus one second, in which
+// cancelled handlers return and every connection flushes what was written
+// (all at once: a peer that stopped reading costs no more), and 0.1 s
+// more if handlers used that second up. A connection being served
+// concurrently (serve_fd/serve_transport) is closed too. Called again, or
+// from another thread while one runs, it returns when the first call has
+// finished, with its result. A handler may call it: it never waits for
+// the calling handler, and a second call from a handler returns DRPC_OK at
+// once (the shutdown in progress ends when the handler returns). Never
+// call it, nor drpc_server_destroy, from a log callback.
 DRPC_API drpc_err drpc_server_shutdown(drpc_server *s, int64_t deadline_ns);
 
 // drpc_server_destroy shuts down at once (if not done) and frees s.

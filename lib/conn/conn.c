@@ -57,10 +57,10 @@ struct drpc__conn {
 	drpc__flow_conn   fconn;   // internally locked
 	uint64_t          my_cost; // immutable: charge per Message we ask
 	uint64_t          tx_cost; // immutable: charge assumed of the peer
-	// rx_cost: the charge per Message new streams ask. A client's is
-	// my_cost for good; a server's reader lowers it to the client's
-	// charge when the hello comes (reader thread only).
-	uint64_t          rx_cost;
+	// wide_slots: the client charges its sends less than we ask until
+	// our answer arrives (its hello says so): its streams get the slot
+	// bound of a charge of 0 (protocol.md §13.3). Reader thread only.
+	bool              wide_slots;
 	bool              hello_seen; // reader thread only: a hello (server)
 					   // or its answer (client) was taken
 
@@ -261,7 +261,6 @@ drpc__conn_create(
 	// byte counts, no per-message charge, a window equal to ours.
 	c->my_cost = c->opts.flow == DRPC_FLOW_ON ? 0 : DRPC__FLOW_MSG_COST;
 	c->tx_cost = c->my_cost;
-	c->rx_cost = c->my_cost;
 	c->mux_on  = c->opts.is_server ||
 	    c->opts.multiplex == DRPC_MULTIPLEX_ON;
 	if (c->opts.flow == DRPC_FLOW_ON) {
@@ -369,7 +368,7 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 		       c->opts.is_server ? reader_flush_ready : NULL, c},
 	    .fconn   = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->fconn,
 	    .window  = c->opts.stream_window,
-	    .rx_cost = c->rx_cost,
+	    .rx_cost = c->my_cost,
 	    .tx_cost = c->tx_cost,
 	};
 	drpc__stream      *s;
@@ -401,7 +400,7 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 		// now) applies newer ones first: gen makes those win.
 		flow_on = c->flow_on;
 		fig     = (drpc__flow_figures) {c->peer_window, c->peer_cost,
-			c->rx_cost, c->flow_gen};
+			c->wide_slots, c->flow_gen};
 	}
 	if (!c->opts.is_server) {
 		c->opening--; // the slot is now the registry's (or free)
@@ -456,7 +455,7 @@ conn_flow_on(drpc__conn *c, const drpc__hello *peer)
 	c->flow_on     = true;
 	c->peer_window = window;
 	c->peer_cost   = cost;
-	fig = (drpc__flow_figures) {window, cost, c->rx_cost, ++c->flow_gen};
+	fig = (drpc__flow_figures) {window, cost, c->wide_slots, ++c->flow_gen};
 	if (c->streams.n > 0 &&
 	    (v = malloc(c->streams.n * sizeof(*v))) != NULL) {
 		for (size_t i = 0; i < c->streams.cap; i++) {
@@ -642,6 +641,9 @@ drpc__conn_close_by(drpc__conn *c, int64_t deadline_ns)
 		return;
 	}
 	drpc__conn_close_start(c);
+	if (c->opts.flush_hook != NULL) {
+		c->opts.flush_hook(c->opts.hook_arg, deadline_ns);
+	}
 	// Never wait on a peer that stopped reading past the deadline.
 	if (drpc__writer_wait_exit(&c->w, deadline_ns) != DRPC_OK) {
 		drpc__transport_shutdown(c->tr);
@@ -938,13 +940,13 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 		}
 		c->hello_seen = true;
 		// Until our answer arrives a client charges its sends at its
-		// own rate: a lower one is the connection's, or it would
-		// overrun our count before it learns ours (protocol.md §13.3).
-		if (flow && h.msg_cost < c->rx_cost) {
-			c->rx_cost = h.msg_cost;
-		}
+		// own rate: a lower one could fill our slots before it learns
+		// ours, so its streams get the slots of a charge of 0
+		// (protocol.md §13.3). Our charge stays: after the answer
+		// the client recounts at it, and waits as usual.
+		c->wide_slots = h.msg_cost < c->my_cost;
 		mine = (drpc__hello) {DRPC__HELLO_VERSION, c->opts.stream_window,
-		    c->rx_cost, c->opts.conn_window,
+		    c->my_cost, c->opts.conn_window,
 		    DRPC__HELLO_MUX | (flow ? DRPC__HELLO_FLOW : 0)};
 		len  = drpc__hello_put(body, &mine);
 		if ((s = reader_lookup(c, f->stream_id)) != NULL) {
@@ -1017,7 +1019,7 @@ reader_dispatch(drpc__conn *c, const drpc__frame *f)
 	reader_drop(c, f);
 	if (f->kind == DRPC__KIND_MESSAGE && c->opts.flow != DRPC_FLOW_OFF) {
 		// The peer paid connection credit for it: give it back.
-		uint64_t n = f->len + (f->done ? c->rx_cost : 0);
+		uint64_t n = f->len + (f->done ? c->my_cost : 0);
 
 		drpc__flow_conn_received(&c->fconn, n);
 		drpc__writer_window_update(

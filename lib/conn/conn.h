@@ -62,14 +62,17 @@ typedef struct drpc__conn_opts {
 	// Test hook: see drpc__writer.wait_hook.
 	void (*send_wait_hook)(void *arg);
 	void *send_wait_hook_arg;
-	// Test hooks (no lock held; hook_arg is theirs). open_hook: a new
-	// stream was registered with flow control in force and is about to
-	// apply the figures it copied. hello_hook: the reader took the
-	// peer's hello (or its answer) and is about to apply it;
-	// flow_on_hook: it applied it to every registered stream.
+	// Test hooks (hook_arg is theirs; no lock held unless stated).
+	// open_hook: a client stream was registered with flow control in
+	// force and is about to apply the figures it copied (open_mu held).
+	// hello_hook (client): the reader took the server's answer and is
+	// about to apply it; flow_on_hook: the reader applied a hello or an
+	// answer to every registered stream. flush_hook: a close is about to
+	// wait for its flush until deadline_ns.
 	void (*open_hook)(void *arg);
 	void (*hello_hook)(void *arg);
 	void (*flow_on_hook)(void *arg);
+	void (*flush_hook)(void *arg, int64_t deadline_ns);
 	void *hook_arg;
 
 	// Server only, both called on the reader thread. invoke_ctx makes

@@ -38,11 +38,9 @@
 #define DRPC__FLOW_CONN_WINDOW ((uint64_t) 16 << 20) // per connection
 #define DRPC__FLOW_MSG_COST    64 // per Message, asked of libdrpc peers
 
-// drpc__flow_rx is one stream's receive window. window is immutable after
-// init. msg_cost changes at most once, under the stream's mutex on the
-// reader thread (a server adopting a client's lower charge before any
-// Message was counted), so the reader reads it without the lock. The rest
-// is guarded by the stream's mutex.
+// drpc__flow_rx is one stream's receive window. window and msg_cost are
+// immutable after init (the reader reads msg_cost without the lock); the
+// rest is guarded by the stream's mutex.
 typedef struct drpc__flow_rx {
 	uint64_t window;   // W
 	uint64_t msg_cost; // charge per Message the peer was asked for

@@ -169,6 +169,9 @@ drpc__deadline_in_ns(int64_t ns)
 int64_t
 drpc__deadline_in_ms(int64_t ms)
 {
+	if (ms <= 0) {
+		return drpc__now_ns();
+	}
 	return drpc__deadline_in_ns(
 	    ms > INT64_MAX / 1000000 ? INT64_MAX : ms * 1000000);
 }

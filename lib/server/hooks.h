@@ -18,8 +18,10 @@ typedef struct drpc__server_hooks {
 	// connection being added, or a second one for the first (called
 	// with the server's mu held: it must not block).
 	void (*shutdown_waits)(void *arg);
-	// conn_flush_by: shutdown closes a connection, flushing until
-	// deadline_ns.
+	// stopping: a drpc_server_shutdown has begun (on its thread).
+	void (*stopping)(void *arg);
+	// conn_flush_by: a connection's close is about to wait for its flush
+	// until deadline_ns (on the closing thread).
 	void (*conn_flush_by)(void *arg, int64_t deadline_ns);
 	void *arg;
 } drpc__server_hooks;

@@ -54,6 +54,8 @@ typedef struct srv_worker {
 	drpc_server       *srv;
 	struct srv_worker *next; // guarded by srv->mu
 	struct srv_worker *prev;
+	pthread_t          self;       // guarded by srv->mu: the thread,
+	bool               in_handler; // while it runs a handler
 } srv_worker;
 
 typedef struct srv_listener {
@@ -262,11 +264,14 @@ worker_main(void *arg)
 	srv_job     *j;
 
 	drpc__mutex_lock(&srv->mu);
+	w->self = pthread_self();
 	while ((j = worker_next(srv)) != NULL) {
+		w->in_handler = true;
 		drpc__mutex_unlock(&srv->mu);
 		server_run(srv, j->s);
 		server_job_done(j);
 		drpc__mutex_lock(&srv->mu);
+		w->in_handler = false;
 		if (--srv->running == 0) {
 			drpc__cond_broadcast(&srv->done_cv);
 		}
@@ -427,6 +432,8 @@ drpc_server_serve_transport(drpc_server *srv, drpc_transport *tr)
 	o.on_invoke    = server_on_invoke;
 	o.on_end       = server_on_end;
 	o.arg          = sc;
+	o.flush_hook   = srv->hooks.conn_flush_by;
+	o.hook_arg     = srv->hooks.arg;
 	drpc__mutex_lock(&srv->mu);
 	rv = srv->stopping ? DRPC_ESTATE
 	    : (srv->opts.max_conns != 0 && srv->nconns >= srv->opts.max_conns)
@@ -622,33 +629,56 @@ server_stop_listeners(drpc_server *srv)
 	srv->nlisteners = 0;
 }
 
-// server_wait_handlers waits until no handler runs or the deadline.
+// server_in_handler_locked tells whether the caller is a handler of srv
+// (then a shutdown must not wait for itself).
+static bool
+server_in_handler_locked(const drpc_server *srv)
+{
+	for (const srv_worker *w = srv->workers; w != NULL; w = w->next) {
+		if (w->in_handler && pthread_equal(w->self, pthread_self())) {
+			return true;
+		}
+	}
+	return false;
+}
+
+// server_wait_handlers waits until no handler runs (but the caller, if it
+// is one) or the deadline.
 static drpc_err
 server_wait_handlers(drpc_server *srv, int64_t deadline_ns)
 {
 	drpc_err rv = DRPC_OK;
+	size_t   self;
 
 	drpc__mutex_lock(&srv->mu);
-	while ((srv->running > 0 || srv->head != NULL) && rv == DRPC_OK) {
+	self = server_in_handler_locked(srv) ? 1 : 0;
+	while ((srv->running > self || srv->head != NULL) && rv == DRPC_OK) {
 		rv = deadline_ns == 0 ? DRPC_ETIMEDOUT
 				      : drpc__cond_wait_until(&srv->done_cv,
 					    &srv->mu, deadline_ns);
 	}
-	rv = (srv->running > 0 || srv->head != NULL) ? DRPC_ETIMEDOUT
-						     : DRPC_OK;
+	rv = (srv->running > self || srv->head != NULL) ? DRPC_ETIMEDOUT
+							: DRPC_OK;
 	drpc__mutex_unlock(&srv->mu);
 	return rv;
 }
 
+// SERVER_FLUSH_MIN_NS is the least time every connection gets to flush,
+// even when cancelled handlers used up the grace period.
+#define SERVER_FLUSH_MIN_NS 100000000ll
+
 // server_close_conns closes every connection, each flushing what its
-// streams wrote until flush_by: all flushes run at once under that one
-// deadline, so peers that stopped reading cost one grace period in all,
-// not one each. Connections still being added are waited for first.
+// streams wrote until flush_by (or SERVER_FLUSH_MIN_NS from now, if
+// later): all flushes run at once under that one deadline, so peers that
+// stopped reading cost one grace period in all, not one each. Connections
+// still being added are waited for first.
 static void
 server_close_conns(drpc_server *srv, int64_t flush_by)
 {
 	srv_conn *all;
+	int64_t   least = drpc__deadline_in_ns(SERVER_FLUSH_MIN_NS);
 
+	flush_by = flush_by > least ? flush_by : least;
 	drpc__mutex_lock(&srv->mu);
 	if (srv->adding > 0 && srv->hooks.shutdown_waits != NULL) {
 		srv->hooks.shutdown_waits(srv->hooks.arg);
@@ -668,9 +698,6 @@ server_close_conns(drpc_server *srv, int64_t flush_by)
 	while (all != NULL) {
 		srv_conn *next = all->next;
 
-		if (srv->hooks.conn_flush_by != NULL) {
-			srv->hooks.conn_flush_by(srv->hooks.arg, flush_by);
-		}
 		drpc__conn_close_by(all->c, flush_by);
 		drpc__conn_destroy(all->c);
 		free(all);
@@ -701,6 +728,12 @@ drpc_server_shutdown(drpc_server *srv, int64_t deadline_ns)
 		return DRPC_EINVAL;
 	}
 	drpc__mutex_lock(&srv->mu);
+	if (srv->stopping && server_in_handler_locked(srv)) {
+		// A handler cannot wait for a shutdown that waits for it: the
+		// one in progress goes on, and ends when this handler returns.
+		drpc__mutex_unlock(&srv->mu);
+		return DRPC_OK;
+	}
 	if (srv->stopping) {
 		// Another call is shutting down: return when it has, with
 		// its result, as a second caller expects everything closed.
@@ -716,6 +749,9 @@ drpc_server_shutdown(drpc_server *srv, int64_t deadline_ns)
 	}
 	srv->stopping = true;
 	drpc__mutex_unlock(&srv->mu);
+	if (srv->hooks.stopping != NULL) {
+		srv->hooks.stopping(srv->hooks.arg);
+	}
 	server_stop_listeners(srv);
 	rv = server_wait_handlers(srv, deadline_ns);
 	// One grace period past the deadline (or past the handlers' end)

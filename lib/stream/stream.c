@@ -547,15 +547,14 @@ drpc__stream_flow_on(drpc__stream *s, const drpc__flow_figures *f)
 	drpc__mutex_lock(&s->mu);
 	if (!s->rx.active) {
 		s->rx.active = true;
-		if (s->rx.received == 0 && s->rx.msg_cost != f->rx_cost) {
-			s->rx.msg_cost = f->rx_cost; // a server's reader only
-		}
 		// The window, not the slot count, bounds the queue now; the
 		// slots only stop a peer that floods messages beyond it. A
 		// conforming peer queues at most W / charge + 2 (the last one
 		// may overdraw); four times that leaves room for what a client
-		// sent before it learned of our window (protocol.md §13.3).
-		slots = s->rx.msg_cost == 0
+		// sent before it learned of our window (protocol.md §13.3),
+		// and a client that charged less than we ask until then gets
+		// the slots of a charge of 0.
+		slots = s->rx.msg_cost == 0 || f->wide_slots
 		    ? 65536
 		    : 4 * (size_t) (s->rx.window / s->rx.msg_cost) + 8;
 		if (slots > 65536) {

@@ -67,13 +67,14 @@ typedef struct drpc__stream_opts {
 
 // drpc__flow_figures are the flow-control figures a connection applies to
 // its streams: the peer's window per stream and its charge per Message
-// (what our sends pay), the charge we ask of the peer (rx_cost: a server
-// lowers it to the client's, docs/protocol.md §13.3), and their
-// generation (one more each time the connection's figures change).
+// (what our sends pay), whether the peer's messages get the slot bound of
+// a charge of 0 (wide_slots: a client that charges less than we ask until
+// our answer, docs/protocol.md §13.3), and their generation (one more
+// each time the connection's figures change).
 typedef struct drpc__flow_figures {
 	uint64_t peer_window;
 	uint64_t peer_cost;
-	uint64_t rx_cost;
+	bool     wide_slots;
 	uint64_t gen;
 } drpc__flow_figures;
 
@@ -82,9 +83,7 @@ typedef struct drpc__flow_figures {
 // grants credit as the application consumes, never again making the
 // reader wait for this stream's consumer (unless the peer ignores its
 // window). Idempotent; a later call with newer figures (a larger gen)
-// updates the peer's, one with older figures changes nothing. rx_cost
-// replaces the stream's receive charge only before any Message was
-// counted (on a server, only the reader thread calls this).
+// updates the peer's, one with older figures changes nothing.
 void drpc__stream_flow_on(drpc__stream *s, const drpc__flow_figures *f);
 
 // drpc__stream_on_window applies a window update (delta bytes) from the
