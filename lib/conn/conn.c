@@ -574,6 +574,12 @@ drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
 	drpc_err      rv;
 	uint64_t      id;
 
+	// A message or name over the maximum fails this call alone, before
+	// anything is written: the peer would end the whole connection.
+	if ((inv->msg != NULL && inv->msg_len > c->opts.max_msg_size) ||
+	    inv->name_len > c->opts.max_msg_size) {
+		return DRPC_ERESOURCE;
+	}
 	// The early check: a done context costs no stream id and no bytes.
 	if ((rv = drpc_ctx_err(ctx)) != DRPC_OK ||
 	    (rv = conn_wait_slot(c, ctx)) != DRPC_OK) {
@@ -606,6 +612,13 @@ drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
 		with.hello_len = drpc__hello_put(body, &h);
 		c->hello_sent  = true; // guarded by open_mu, released below
 		rv = drpc__stream_send_invoke(s, &with, &c->open_mu);
+		if (rv == DRPC_ERESOURCE) {
+			// Refused before anything was written (metadata over
+			// the maximum): a later open carries the hello.
+			drpc__mutex_lock(&c->open_mu);
+			c->hello_sent = false;
+			drpc__mutex_unlock(&c->open_mu);
+		}
 	} else {
 		rv = drpc__stream_send_invoke(s, inv, &c->open_mu);
 	}

@@ -412,8 +412,12 @@ drpc__stream_send_invoke(drpc__stream *s, const drpc__stream_invoke *inv,
 
 	if (inv->nmd > 0) {
 		rv = drpc__md_append(&md, inv->md, inv->nmd);
+		if (rv == DRPC_OK && md.len > s->max_msg_size) {
+			rv = DRPC_ERESOURCE; // nothing written: this call fails
+		}
 		if (rv != DRPC_OK) {
 			drpc__mutex_unlock(order_mu);
+			drpc__buf_fini(&md);
 			return rv;
 		}
 		pkts[n++] = (drpc__packet) {.kind = DRPC__KIND_INVOKE_METADATA,

@@ -135,6 +135,8 @@ drpc_ctx *drpc__stream_ctx(const drpc__stream *s);
 // unit, so no Cancel can land between them. order_mu is held by the caller
 // on entry and released here as soon as the Invoke is in the writer's
 // buffer (it orders stream ids on the wire); nothing sleeps before that.
+// Encoded metadata over the maximum message size fails with
+// DRPC_ERESOURCE before anything is written.
 drpc_err drpc__stream_send_invoke(drpc__stream *s,
     const drpc__stream_invoke *inv, pthread_mutex_t *order_mu);
 
