@@ -262,6 +262,10 @@ interop-check: $(INTEROP_BIN)
 	test $$r1 -eq 0 -a $$r2 -eq 0 -a $$r3 -eq 0 -a $$r4 -eq 0 \
 		-a $$r5 -eq 0 -a $$r6 -eq 0
 
+# The multiplexing suite calls a generated stub.
+$(BUILD)/test/check_mux.o: $(TEST_GEN_HDR)
+$(BUILD)/test/check_mux.o: CPPFLAGS += -I$(GEN)/test
+
 # The codegen suite includes generated headers and reads echo.desc.
 $(BUILD)/test/check_codegen.o: $(TEST_GEN_HDR) $(INTEROP_GEN_HDR) \
 	$(PLUGIN_PB:%=%.h) $(GEN)/test/echo.desc

@@ -1,0 +1,598 @@
+// Multiplexing only where the peer can take it (issue 13): the default
+// client against a peer that behaves like upstream Go DRPC (one stream at
+// a time, ids only going up) and against a libdrpc server; the explicit
+// modes; a server that takes stream ids in any order but never twice; and
+// sends over the maximum size that fail one call, never the connection.
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include <drpc/drpc.h>
+
+#include "common/idwin.h"
+#include "connutil.h"
+#include "echo.drpc.h"
+#include "platform/thread.h"
+#include "suites.h"
+#include "testutil.h"
+#include "wire/errbody.h"
+#include "wire/flowctl.h"
+#include "wire/reader.h"
+
+#define MUX_THREADS 32
+#define MUX_CALLS   8
+
+static int64_t
+mux_deadline(void)
+{
+	const char *m    = getenv("CK_TIMEOUT_MULTIPLIER");
+	int64_t     mult = m != NULL && atoi(m) > 0 ? atoi(m) : 1;
+
+	return drpc_now_ns() + mult * 30 * (int64_t) 1000000000;
+}
+
+// An upstream-like peer: serves one stream at a time, echoing each
+// stream's last message when the client closes its side. Like upstream
+// Go DRPC it would abandon the active stream if a new Invoke came before
+// it finished, and drop the connection on a frame whose stream id is
+// below the active one; here both are counted as violations (and the
+// latter ends the connection, as upstream's would).
+typedef struct upstream {
+	int       fd;
+	pthread_t t;
+	uint64_t  active;    // the stream being served
+	bool      finished;  // ...and answered
+	uint8_t   last[64];  // its last message
+	size_t    last_len;
+	size_t    overlaps;  // an Invoke while another stream was unfinished
+	size_t    backwards; // a frame of an id below the active one
+	size_t    hellos;
+	size_t    served;
+} upstream;
+
+static void
+up_send(upstream *u, uint8_t kind, uint64_t sid, uint64_t mid,
+    const void *body, size_t len)
+{
+	drpc__buf   b = {0};
+	drpc__frame f = {.stream_id = sid, .message_id = mid, .data = body,
+	    .len = len, .kind = kind, .done = true};
+
+	if (drpc__frame_append(&b, &f) == DRPC_OK) {
+		(void) send(u->fd, b.data, b.len, MSG_NOSIGNAL);
+	}
+	drpc__buf_fini(&b);
+}
+
+static void *
+up_main(void *arg)
+{
+	upstream          *u = arg;
+	drpc__frame_reader fr;
+	drpc__frame        f;
+
+	drpc__frame_reader_init(&fr, drpc__read_fd, &u->fd, 0);
+	while (drpc__frame_reader_next(&fr, &f) == DRPC_OK) {
+		if (f.kind == DRPC__KIND_HELLO && f.control) {
+			u->hellos++; // an unknown control packet: ignored
+			continue;
+		}
+		if (f.stream_id < u->active) {
+			u->backwards++;
+			break; // upstream drops the connection
+		}
+		if (f.stream_id > u->active) {
+			if (f.kind != DRPC__KIND_INVOKE &&
+			    f.kind != DRPC__KIND_INVOKE_METADATA) {
+				continue;
+			}
+			if (u->active != 0 && !u->finished) {
+				u->overlaps++; // upstream abandons the old one
+			}
+			u->active   = f.stream_id;
+			u->finished = false;
+			u->last_len = 0;
+			continue;
+		}
+		if (f.kind == DRPC__KIND_MESSAGE && f.len <= sizeof(u->last)) {
+			memcpy(u->last, f.data, f.len);
+			u->last_len = f.len;
+		} else if (f.kind == DRPC__KIND_CLOSE_SEND && !u->finished) {
+			up_send(u, DRPC__KIND_MESSAGE, u->active, 1, u->last,
+			    u->last_len);
+			up_send(u, DRPC__KIND_CLOSE_SEND, u->active, 2, NULL, 0);
+			u->finished = true;
+			u->served++;
+		} else if (f.kind == DRPC__KIND_CANCEL ||
+		    f.kind == DRPC__KIND_CLOSE) {
+			u->finished = true;
+		}
+	}
+	drpc__frame_reader_fini(&fr);
+	shutdown(u->fd, SHUT_RDWR);
+	return NULL;
+}
+
+// A load: MUX_THREADS threads making MUX_CALLS unary calls each, every
+// reply checked against its request.
+typedef struct load {
+	drpc_conn  *c;
+	const char *method;
+	atomic_int  ok;
+	atomic_int  bad;
+	drpc_err    first_err;
+} load;
+
+static void *
+load_main(void *arg)
+{
+	load *l = arg;
+
+	for (int i = 0; i < MUX_CALLS; i++) {
+		char     req[32];
+		void    *rep = NULL;
+		size_t   len = 0;
+		int      n   = snprintf(req, sizeof(req), "%p-%d", arg, i);
+		drpc_err rv  = drpc_invoke(l->c, NULL, l->method, req,
+			     (size_t) n, NULL, &rep, &len, NULL);
+
+		if (rv == DRPC_OK && len == (size_t) n &&
+		    memcmp(rep, req, len) == 0) {
+			atomic_fetch_add(&l->ok, 1);
+		} else {
+			atomic_fetch_add(&l->bad, 1);
+			l->first_err = rv;
+		}
+		drpc_free(rep);
+	}
+	return NULL;
+}
+
+static void
+run_load(load *l)
+{
+	pthread_t t[MUX_THREADS];
+
+	for (int i = 0; i < MUX_THREADS; i++) {
+		DRPC_CHECK_OK(drpc__thread_start(&t[i], "t-load", 0, 0, load_main,
+		    l));
+	}
+	for (int i = 0; i < MUX_THREADS; i++) {
+		drpc__thread_join(t[i]);
+	}
+}
+
+// The default client against the upstream-like peer: 32 threads calling
+// at once see every call succeed, and the peer sees strictly one stream at
+// a time, ids only going up, and one hello (which it ignores).
+START_TEST(test_mux_default_upstream_serial)
+{
+	upstream u = {0};
+	load     l = {.method = "/t/Echo"};
+	int      sv[2];
+	tu_leak  lk = tu_leak_start();
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	u.fd = sv[1];
+	DRPC_CHECK_OK(drpc__thread_start(&u.t, "t-up", 0, 0, up_main, &u));
+	DRPC_CHECK_OK(drpc_conn_create_fd(&l.c, sv[0], NULL));
+	run_load(&l);
+	drpc_conn_destroy(l.c);
+	drpc__thread_join(u.t);
+	close(sv[1]);
+	ck_assert_msg(atomic_load(&l.bad) == 0, "%d calls failed (%s)",
+	    atomic_load(&l.bad), drpc_err_name(l.first_err));
+	ck_assert_int_eq(atomic_load(&l.ok), MUX_THREADS * MUX_CALLS);
+	ck_assert_uint_eq(u.overlaps, 0);
+	ck_assert_uint_eq(u.backwards, 0);
+	ck_assert_uint_eq(u.served, MUX_THREADS * MUX_CALLS);
+	ck_assert_uint_eq(u.hellos, 1);
+	tu_leak_check(&lk);
+}
+END_TEST
+
+// DRPC_MULTIPLEX_OFF (and the old one_stream) send no hello; a client in
+// DRPC_MULTIPLEX_ON runs calls at once even against a silent peer.
+START_TEST(test_mux_modes_against_upstream)
+{
+	drpc_conn_opts off = {.multiplex = DRPC_MULTIPLEX_OFF,
+	    .flow = DRPC_FLOW_OFF};
+	upstream       u   = {0};
+	load           l   = {.method = "/t/Echo"};
+	int            sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	u.fd = sv[1];
+	DRPC_CHECK_OK(drpc__thread_start(&u.t, "t-up", 0, 0, up_main, &u));
+	DRPC_CHECK_OK(drpc_conn_create_fd(&l.c, sv[0], &off));
+	run_load(&l);
+	drpc_conn_destroy(l.c);
+	drpc__thread_join(u.t);
+	close(sv[1]);
+	ck_assert_int_eq(atomic_load(&l.bad), 0);
+	ck_assert_uint_eq(u.overlaps + u.backwards + u.hellos, 0);
+	// Multiplexing on: two streams open at once, no waiting.
+	{
+		drpc_conn_opts on = {.multiplex = DRPC_MULTIPLEX_ON};
+		drpc_conn     *c;
+		drpc_stream   *s1;
+		drpc_stream   *s2;
+		tu_raw         r = {0};
+
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[0], &on));
+		DRPC_CHECK_OK(drpc_stream_open(&s1, c, NULL, "/t/A", NULL));
+		DRPC_CHECK_OK(drpc_stream_open(&s2, c, NULL, "/t/B", NULL));
+		r.fd = sv[1];
+		drpc__frame_reader_init(&r.fr, drpc__read_fd, &r.fd, 0);
+		{
+			drpc__frame f;
+			uint64_t    seen = 0;
+
+			while (seen < 2 &&
+			    drpc__frame_reader_next(&r.fr, &f) == DRPC_OK) {
+				if (f.kind == DRPC__KIND_INVOKE) {
+					ck_assert_uint_eq(f.stream_id, seen + 1);
+					seen++;
+				}
+			}
+			ck_assert_uint_eq(seen, 2);
+		}
+		drpc__frame_reader_fini(&r.fr);
+		drpc_stream_destroy(s1);
+		drpc_stream_destroy(s2);
+		drpc_conn_destroy(c);
+		close(sv[1]);
+	}
+}
+END_TEST
+
+// Against a libdrpc server the default client runs the same load at once:
+// every handler waits until all 32 are inside.
+typedef struct gather {
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	int             inside; // guarded by mu
+	int             peak;
+	int             want;
+} gather;
+
+static drpc_err
+h_gather_echo(drpc_stream *s, void *user)
+{
+	gather  *g = user;
+	void    *req;
+	size_t   len;
+	int64_t  dl = mux_deadline();
+	drpc_err rv;
+
+	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
+		return rv;
+	}
+	drpc__mutex_lock(&g->mu);
+	g->inside++;
+	g->peak = g->inside > g->peak ? g->inside : g->peak;
+	drpc__cond_broadcast(&g->cv);
+	while (g->peak < g->want &&
+	    drpc__cond_wait_until(&g->cv, &g->mu, dl) == DRPC_OK) {
+	}
+	g->inside--;
+	drpc__mutex_unlock(&g->mu);
+	rv = drpc_stream_send(s, req, len);
+	drpc_free(req);
+	return rv;
+}
+
+static void
+serve_pair(drpc_server **srv, drpc_mux *mux, const drpc_server_opts *so,
+    drpc_conn **c, const drpc_conn_opts *co)
+{
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	DRPC_CHECK_OK(drpc_server_create(srv, mux, so));
+	DRPC_CHECK_OK(drpc_server_serve_fd(*srv, sv[1]));
+	DRPC_CHECK_OK(drpc_conn_create_fd(c, sv[0], co));
+}
+
+START_TEST(test_mux_default_libdrpc_concurrent)
+{
+	gather       g = {.want = MUX_THREADS};
+	drpc_mux    *mux;
+	drpc_server *srv;
+	load         l = {.method = "/t/Gather"};
+	tu_leak      lk = tu_leak_start();
+
+	drpc__mutex_init(&g.mu);
+	drpc__cond_init(&g.cv);
+	DRPC_CHECK_OK(drpc_mux_create(&mux));
+	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Gather", h_gather_echo, &g));
+	serve_pair(&srv, mux, NULL, &l.c, NULL);
+	run_load(&l);
+	ck_assert_int_eq(atomic_load(&l.bad), 0);
+	ck_assert_int_eq(g.peak, MUX_THREADS); // all 32 inside at once
+	drpc_conn_destroy(l.c);
+	drpc_server_destroy(srv);
+	drpc_mux_destroy(mux);
+	drpc__cond_fini(&g.cv);
+	drpc__mutex_fini(&g.mu);
+	tu_leak_check(&lk);
+}
+END_TEST
+
+// A libdrpc server set not to announce multiplexing is served one call at
+// a time by the default client (want 1: nobody waits for company; the
+// peak shows the serial order).
+START_TEST(test_mux_server_off_serial)
+{
+	gather           g  = {.want = 1};
+	drpc_server_opts so = {.multiplex = DRPC_MULTIPLEX_OFF};
+	drpc_mux        *mux;
+	drpc_server     *srv;
+	load             l = {.method = "/t/Gather"};
+
+	drpc__mutex_init(&g.mu);
+	drpc__cond_init(&g.cv);
+	DRPC_CHECK_OK(drpc_mux_create(&mux));
+	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Gather", h_gather_echo, &g));
+	serve_pair(&srv, mux, &so, &l.c, NULL);
+	run_load(&l);
+	ck_assert_int_eq(atomic_load(&l.bad), 0);
+	ck_assert_int_eq(g.peak, 1);
+	drpc_conn_destroy(l.c);
+	drpc_server_destroy(srv);
+	drpc_mux_destroy(mux);
+	drpc__cond_fini(&g.cv);
+	drpc__mutex_fini(&g.mu);
+}
+END_TEST
+
+// The id window: ids in any order, each once; far below the top counts as
+// taken.
+START_TEST(test_mux_idwin)
+{
+	drpc__idwin w = {0};
+
+	ck_assert(drpc__idwin_taken(&w, 0));
+	ck_assert(!drpc__idwin_taken(&w, 7));
+	drpc__idwin_take(&w, 7);
+	ck_assert(drpc__idwin_taken(&w, 7));
+	ck_assert(!drpc__idwin_taken(&w, 3));
+	drpc__idwin_take(&w, 3);
+	ck_assert(drpc__idwin_taken(&w, 3));
+	ck_assert(!drpc__idwin_taken(&w, 5));
+	drpc__idwin_take(&w, 7 + DRPC__IDWIN_SPAN - 1);
+	ck_assert(drpc__idwin_taken(&w, 7));
+	ck_assert(!drpc__idwin_taken(&w, 9));
+	drpc__idwin_take(&w, 7 + DRPC__IDWIN_SPAN);
+	ck_assert(drpc__idwin_taken(&w, 7)); // below the window now
+	ck_assert(!drpc__idwin_taken(&w, 9)); // its old bit was cleared
+	drpc__idwin_take(&w, 1000000);
+	ck_assert(!drpc__idwin_taken(&w, 1000000 - 1));
+	ck_assert(drpc__idwin_taken(&w, 1000000 - DRPC__IDWIN_SPAN));
+	for (uint64_t id = 1000001; id < 1000000 + 3 * DRPC__IDWIN_SPAN; id++) {
+		if (drpc__idwin_taken(&w, id)) {
+			ck_abort_msg("id %llu taken before use",
+			    (unsigned long long) id);
+		}
+		drpc__idwin_take(&w, id);
+	}
+}
+END_TEST
+
+// A multiplexing client (cockroachdb/drpc picks ids at creation and writes
+// Invokes later) sends 32 Invokes with ids in a shuffled order: the server
+// serves them all. Then an Invoke reusing an ended id ends the connection.
+static drpc_err
+h_echo(drpc_stream *s, void *user)
+{
+	void    *req;
+	size_t   len;
+	drpc_err rv;
+
+	(void) user;
+	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
+		return rv;
+	}
+	rv = drpc_stream_send(s, req != NULL ? req : "", len);
+	drpc_free(req);
+	return rv;
+}
+
+static void
+raw_call(tu_raw *r, uint64_t sid)
+{
+	char name[] = "/t/Echo";
+	char msg[16];
+	int  n = snprintf(msg, sizeof(msg), "s%llu", (unsigned long long) sid);
+
+	tu_raw_send(r, DRPC__KIND_INVOKE, false, sid, 1, name, strlen(name));
+	tu_raw_send(r, DRPC__KIND_MESSAGE, false, sid, 2, msg, (size_t) n);
+	tu_raw_send(r, DRPC__KIND_CLOSE_SEND, false, sid, 3, NULL, 0);
+}
+
+START_TEST(test_mux_shuffled_ids)
+{
+	drpc_mux    *mux;
+	drpc_server *srv;
+	tu_raw       r = {0};
+	uint64_t     ids[MUX_THREADS];
+	bool         got[2 * MUX_THREADS + 2] = {false};
+	size_t       replies = 0;
+	int          sv[2];
+	drpc__frame  f;
+	char         b;
+
+	DRPC_CHECK_OK(drpc_mux_create(&mux));
+	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Echo", h_echo, NULL));
+	DRPC_CHECK_OK(drpc_server_create(&srv, mux, NULL));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	DRPC_CHECK_OK(drpc_server_serve_fd(srv, sv[1]));
+	r.fd = sv[0];
+	drpc__frame_reader_init(&r.fr, drpc__read_fd, &r.fd, 0);
+	for (size_t i = 0; i < MUX_THREADS; i++) {
+		ids[i] = 2 * i + 1;
+	}
+	srand(12345); // a fixed shuffle: the same order every run
+	for (size_t i = MUX_THREADS - 1; i > 0; i--) {
+		size_t   j = (size_t) rand() % (i + 1);
+		uint64_t x = ids[i];
+
+		ids[i] = ids[j];
+		ids[j] = x;
+	}
+	for (size_t i = 0; i < MUX_THREADS; i++) {
+		raw_call(&r, ids[i]);
+	}
+	while (replies < MUX_THREADS &&
+	    drpc__frame_reader_next(&r.fr, &f) == DRPC_OK) {
+		char want[16];
+		int  n = snprintf(want, sizeof(want), "s%llu",
+		     (unsigned long long) f.stream_id);
+
+		ck_assert_uint_ne(f.kind, DRPC__KIND_ERROR);
+		if (f.kind == DRPC__KIND_MESSAGE) {
+			ck_assert_uint_lt(f.stream_id, 2 * MUX_THREADS + 2);
+			ck_assert(!got[f.stream_id]);
+			ck_assert_uint_eq(f.len, (size_t) n);
+			ck_assert_mem_eq(f.data, want, f.len);
+			got[f.stream_id] = true;
+			replies++;
+		}
+	}
+	ck_assert_uint_eq(replies, MUX_THREADS);
+	// Reuse of an id that has ended: a protocol violation, which
+	// upstream also ends the connection for. The peer reads its end.
+	tu_raw_send(&r, DRPC__KIND_INVOKE, false, ids[0], 1, "/t/Echo", 7);
+	while (drpc__frame_reader_next(&r.fr, &f) == DRPC_OK) {
+	}
+	ck_assert_int_eq(recv(sv[0], &b, 1, 0), 0);
+	drpc__frame_reader_fini(&r.fr);
+	close(sv[0]);
+	drpc_server_destroy(srv);
+	drpc_mux_destroy(mux);
+}
+END_TEST
+
+// Sends over the maximum fail the call alone, before anything is written,
+// at every entry point, while 16 threads keep calling on the same
+// connection without a single failure.
+#define BUSY_THREADS 16
+
+typedef struct busy {
+	drpc_conn  *c;
+	atomic_int  stop;
+	atomic_int  ok;
+	atomic_int  bad;
+} busy;
+
+static void *
+busy_main(void *arg)
+{
+	busy *b = arg;
+
+	while (!atomic_load(&b->stop)) {
+		void    *rep = NULL;
+		size_t   len;
+		drpc_err rv = drpc_invoke(b->c, NULL, "/t/Echo", "ping", 4, NULL,
+		    &rep, &len, NULL);
+
+		if (rv == DRPC_OK && len == 4 && memcmp(rep, "ping", 4) == 0) {
+			atomic_fetch_add(&b->ok, 1);
+		} else {
+			atomic_fetch_add(&b->bad, 1);
+		}
+		drpc_free(rep);
+	}
+	return NULL;
+}
+
+START_TEST(test_mux_oversize_send_every_entry)
+{
+	const size_t     max = 64 * 1024;
+	drpc_conn_opts   co  = {.max_msg_size = max};
+	drpc_server_opts so  = {.max_msg_size = max};
+	drpc_mux        *mux;
+	drpc_server     *srv;
+	busy             b = {0};
+	pthread_t        t[BUSY_THREADS];
+	uint8_t         *big = calloc(1, max + 5);
+	void            *rep;
+	size_t           len;
+	drpc_stream     *s;
+	Test__Echo__Msg  req = TEST__ECHO__MSG__INIT;
+	Test__Echo__Msg *reply = NULL;
+	ProtobufCMessage *preply = NULL;
+	drpc_md_pair     md = {"k", 1, (const char *) big, max + 1};
+	drpc_call_opts   mdo = {.md = &md, .nmd = 1};
+
+	ck_assert_ptr_nonnull(big);
+	req.payload.data = big;
+	req.payload.len  = max + 1;
+	DRPC_CHECK_OK(drpc_mux_create(&mux));
+	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Echo", h_echo, NULL));
+	serve_pair(&srv, mux, &so, &b.c, &co);
+	for (int i = 0; i < BUSY_THREADS; i++) {
+		DRPC_CHECK_OK(drpc__thread_start(&t[i], "t-busy", 0, 0,
+		    busy_main, &b));
+	}
+	for (int round = 0; round < 4; round++) {
+		DRPC_CHECK_ERR(drpc_invoke(b.c, NULL, "/t/Echo", big, max + 1,
+				   NULL, &rep, &len, NULL),
+		    DRPC_ERESOURCE);
+		DRPC_CHECK_ERR(drpc_invoke(b.c, NULL, "/t/Echo", "x", 1, &mdo,
+				   &rep, &len, NULL),
+		    DRPC_ERESOURCE);
+		DRPC_CHECK_ERR(drpc_invoke_msg(b.c, NULL, "/t/Echo",
+				   &req.base, &test__echo__msg__descriptor,
+				   &preply, NULL, NULL),
+		    DRPC_ERESOURCE);
+		DRPC_CHECK_ERR(test__echo__echo_service__unary__invoke(
+				   b.c, NULL, &req, &reply, NULL, NULL),
+		    DRPC_ERESOURCE);
+		ck_assert_ptr_null(reply);
+		DRPC_CHECK_OK(drpc_stream_open(&s, b.c, NULL, "/t/Echo", NULL));
+		DRPC_CHECK_ERR(drpc_stream_send(s, big, max + 1), DRPC_ERESOURCE);
+		DRPC_CHECK_OK(drpc_stream_send(s, "ok", 2));
+		DRPC_CHECK_OK(drpc_stream_close_send(s));
+		DRPC_CHECK_OK(drpc_stream_recv(s, &rep, &len));
+		ck_assert_uint_eq(len, 2);
+		drpc_free(rep);
+		drpc_stream_destroy(s);
+	}
+	atomic_store(&b.stop, 1);
+	for (int i = 0; i < BUSY_THREADS; i++) {
+		drpc__thread_join(t[i]);
+	}
+	ck_assert_int_eq(atomic_load(&b.bad), 0);
+	ck_assert_int_gt(atomic_load(&b.ok), 0);
+	DRPC_CHECK_OK(drpc_conn_err(b.c));
+	drpc_conn_destroy(b.c);
+	drpc_server_destroy(srv);
+	drpc_mux_destroy(mux);
+	free(big);
+}
+END_TEST
+
+Suite *
+mux_suite(void)
+{
+	Suite *s  = suite_create("mux");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_mux_default_upstream_serial);
+	tcase_add_test(tc, test_mux_modes_against_upstream);
+	tcase_add_test(tc, test_mux_default_libdrpc_concurrent);
+	tcase_add_test(tc, test_mux_server_off_serial);
+	tcase_add_test(tc, test_mux_idwin);
+	tcase_add_test(tc, test_mux_shuffled_ids);
+	tcase_add_test(tc, test_mux_oversize_send_every_entry);
+	suite_add_tcase(s, tc);
+	return s;
+}
