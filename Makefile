@@ -240,27 +240,12 @@ $(BUILD)/bin/drpc-interop: $(INTEROP_OBJ) $(INTEROP_GEN_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
 
-# Check drpc-interop against itself, multiplexed and one stream at a time,
-# then with flow control off on the client (a plain DRPC client to our
-# server), then both ends configured "on" (as cockroachdb/drpc peers are).
+# Check drpc-interop against itself in every mode pair (scripts/
+# interop-check.sh): automatic, flow-controlled and hello-less servers,
+# clients multiplexing, one stream at a time, or waiting to be told.
 interop-check: $(INTEROP_BIN)
 	@test -n "$(INTEROP_BIN)" || { echo "needs $(INTEROP_PROTO)"; exit 2; }
-	@sock=unix://$(CURDIR)/build/interop-$$$$.sock; \
-	$(INTEROP_BIN) serve $$sock & pid=$$!; \
-	for i in 1 2 3 4 5 6 7 8 9 10; do \
-		test -S $${sock#unix://} && break; sleep 0.2; done; \
-	$(INTEROP_BIN) check $$sock; r1=$$?; \
-	$(INTEROP_BIN) check $$sock --one-stream; r2=$$?; \
-	$(INTEROP_BIN) check $$sock --flow off; r4=$$?; \
-	kill -INT $$pid; wait $$pid; r3=$$?; \
-	sock=unix://$(CURDIR)/build/interop-on-$$$$.sock; \
-	$(INTEROP_BIN) serve $$sock --flow on & pid=$$!; \
-	for i in 1 2 3 4 5 6 7 8 9 10; do \
-		test -S $${sock#unix://} && break; sleep 0.2; done; \
-	$(INTEROP_BIN) check $$sock --flow on; r5=$$?; \
-	kill -INT $$pid; wait $$pid; r6=$$?; \
-	test $$r1 -eq 0 -a $$r2 -eq 0 -a $$r3 -eq 0 -a $$r4 -eq 0 \
-		-a $$r5 -eq 0 -a $$r6 -eq 0
+	sh scripts/interop-check.sh $(INTEROP_BIN) $(CURDIR)/build
 
 # The multiplexing suite calls a generated stub.
 $(BUILD)/test/check_mux.o: $(TEST_GEN_HDR)

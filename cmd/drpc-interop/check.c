@@ -378,7 +378,8 @@ sc_multi_call(ck *k, drpc_conn *c)
 	return unary(k, c, "last", 4);
 }
 
-// Many threads share one connection (serialised in one-stream mode).
+// Many threads share one connection (one call at a time unless the server
+// multiplexes).
 #define CONCURRENT_THREADS 16
 
 typedef struct conc_arg {
@@ -454,15 +455,17 @@ static const scenario scenarios[] = {
 };
 
 int
-interop_check(const char *addr, bool one_stream, drpc_flow_mode flow)
+interop_check(
+    const char *addr, drpc_multiplex_mode multiplex, drpc_flow_mode flow)
 {
 	ck  k      = {.addr = addr};
 	int passed = 0;
 	int failed = 0;
 
-	k.opts.one_stream    = one_stream;
-	k.opts.flow          = flow;
-	k.opts.omit_deadline = one_stream; // upstream servers: exact bytes
+	k.opts.multiplex = multiplex;
+	k.opts.flow      = flow;
+	// Upstream servers: exact bytes.
+	k.opts.omit_deadline = multiplex == DRPC_MULTIPLEX_OFF;
 	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
 		drpc_conn  *c;
 		const char *why;

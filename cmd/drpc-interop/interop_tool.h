@@ -11,6 +11,7 @@ drpc_err interop_register(drpc_mux *mux);
 
 // interop_check runs every scenario against addr, printing one PASS/FAIL
 // line each and the totals; returns the number of failures.
-int interop_check(const char *addr, bool one_stream, drpc_flow_mode flow);
+int interop_check(
+    const char *addr, drpc_multiplex_mode multiplex, drpc_flow_mode flow);
 
 #endif // DRPC_CMD_INTEROP_TOOL_H

@@ -1,13 +1,16 @@
 // drpc-interop: checks libdrpc against any DRPC implementation with the
 // interop Echo service of ../shared/interop/interop.proto.
-//   drpc-interop serve ADDR [--flow MODE]
-//                                      serve Echo until SIGINT/SIGTERM
-//   drpc-interop check ADDR [--one-stream] [--flow MODE]
+//   drpc-interop serve ADDR [--flow MODE] [--multiplex MODE]
+//                                      serve Echo until SIGINT/SIGTERM;
+//                                      --multiplex off answers no hello
+//                                      (clients see a plain DRPC server)
+//   drpc-interop check ADDR [--one-stream] [--flow MODE] [--multiplex MODE]
 //                                      run every scenario against a server;
-//                                      --one-stream for servers that handle
-//                                      one stream at a time (Go DRPC)
-// MODE is the flow-control mode (include/drpc/flow.h): auto (the default),
-// on (for cockroachdb/drpc with flow control on) or off.
+//                                      --one-stream (= --multiplex off) for
+//                                      servers that handle one stream at a
+//                                      time (Go DRPC)
+// MODE: auto (the default), on or off: the flow-control mode
+// (include/drpc/flow.h) and the multiplexing mode (drpc/multiplex.h).
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,22 +20,24 @@
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: drpc-interop serve ADDR [--flow MODE]\n"
+	fprintf(stderr, "usage: drpc-interop serve ADDR [--flow MODE] "
+			"[--multiplex MODE]\n"
 			"       drpc-interop check ADDR [--one-stream] "
-			"[--flow MODE]\n"
+			"[--flow MODE] [--multiplex MODE]\n"
 			"ADDR: tcp://host:port or unix:///path\n"
 			"MODE: auto (default), on, off\n");
 	return 2;
 }
 
+// parse_mode reads auto, on or off as 0, 1, 2 (both modes' values).
 static bool
-parse_flow(const char *s, drpc_flow_mode *m)
+parse_mode(const char *s, int *m)
 {
 	static const char *const names[] = {"auto", "on", "off"};
 
 	for (int i = 0; i < 3; i++) {
 		if (strcmp(s, names[i]) == 0) {
-			*m = (drpc_flow_mode) i;
+			*m = i;
 			return true;
 		}
 	}
@@ -40,9 +45,9 @@ parse_flow(const char *s, drpc_flow_mode *m)
 }
 
 static int
-serve(const char *addr, drpc_flow_mode flow)
+serve(const char *addr, drpc_flow_mode flow, drpc_multiplex_mode multiplex)
 {
-	drpc_server_opts o = {.flow = flow};
+	drpc_server_opts o = {.flow = flow, .multiplex = multiplex};
 	drpc_mux    *mux;
 	drpc_server *srv;
 	sigset_t     set;
@@ -80,8 +85,8 @@ serve(const char *addr, drpc_flow_mode flow)
 int
 main(int argc, char **argv)
 {
-	drpc_flow_mode flow = DRPC_FLOW_AUTO;
-	bool           one  = false;
+	int flow      = DRPC_FLOW_AUTO;
+	int multiplex = DRPC_MULTIPLEX_AUTO;
 
 	if (argc < 3) {
 		return usage();
@@ -89,19 +94,26 @@ main(int argc, char **argv)
 	for (int i = 3; i < argc; i++) {
 		if (strcmp(argv[i], "--one-stream") == 0 &&
 		    strcmp(argv[1], "check") == 0) {
-			one = true;
+			multiplex = DRPC_MULTIPLEX_OFF;
 		} else if (strcmp(argv[i], "--flow") == 0 && i + 1 < argc &&
-			   parse_flow(argv[i + 1], &flow)) {
+			   parse_mode(argv[i + 1], &flow)) {
+			i++;
+		} else if (strcmp(argv[i], "--multiplex") == 0 &&
+			   i + 1 < argc && parse_mode(argv[i + 1], &multiplex)) {
 			i++;
 		} else {
 			return usage();
 		}
 	}
 	if (strcmp(argv[1], "serve") == 0) {
-		return serve(argv[2], flow);
+		return serve(argv[2], (drpc_flow_mode) flow,
+		    (drpc_multiplex_mode) multiplex);
 	}
 	if (strcmp(argv[1], "check") == 0) {
-		return interop_check(argv[2], one, flow) == 0 ? 0 : 1;
+		return interop_check(argv[2], (drpc_multiplex_mode) multiplex,
+			   (drpc_flow_mode) flow) == 0
+		    ? 0
+		    : 1;
 	}
 	return usage();
 }
