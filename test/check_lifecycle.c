@@ -358,6 +358,7 @@ typedef struct self_fx {
 	drpc_server *srv;
 	lc_event     started;  // the handler runs
 	lc_event     stopping; // a shutdown has begun
+	lc_event     done;     // the handler's shutdown returned (rv set)
 	bool         second;   // the handler's call comes second
 	drpc_err     rv;       // the handler's shutdown
 	drpc_err     main_rv;  // the other thread's
@@ -374,6 +375,7 @@ h_self_shutdown(drpc_stream *s, void *user)
 		(void) ev_wait(&fx->stopping, 1);
 	}
 	fx->rv = drpc_server_shutdown(fx->srv, lc_deadline());
+	ev_post(&fx->done);
 	return DRPC_OK;
 }
 
@@ -405,6 +407,7 @@ run_self_shutdown(bool second)
 
 	ev_init(&fx.started);
 	ev_init(&fx.stopping);
+	ev_init(&fx.done);
 	DRPC_CHECK_OK(drpc_mux_create(&mux));
 	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Stop", h_self_shutdown, &fx));
 	DRPC_CHECK_OK(drpc_server_create(&fx.srv, mux, NULL));
@@ -424,6 +427,7 @@ run_self_shutdown(bool second)
 		(void) ev_wait(&fx.stopping, 1);
 		DRPC_CHECK_OK(drpc_server_shutdown(fx.srv, lc_deadline()));
 	}
+	ck_assert(ev_wait(&fx.done, 1));
 	DRPC_CHECK_OK(fx.rv);
 	drpc_stream_destroy(s);
 	drpc_conn_destroy(c);
@@ -431,6 +435,7 @@ run_self_shutdown(bool second)
 	drpc_mux_destroy(mux);
 	ev_fini(&fx.started);
 	ev_fini(&fx.stopping);
+	ev_fini(&fx.done);
 }
 
 START_TEST(test_lifecycle_shutdown_from_handler)
