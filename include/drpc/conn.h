@@ -54,11 +54,21 @@ typedef struct drpc_conn_opts {
 } drpc_conn_opts;
 
 // drpc_dial connects to addr and returns a connection:
-//   "tcp://host:port" (host a name, IPv4, or [IPv6]), "unix:///path".
+//   "tcp://host:port" (host a name, IPv4, or [IPv6]; port 1-65535),
+//   "unix:///path".
 // opts may be NULL; it is copied. Errors: DRPC_EINVAL (bad address),
-// DRPC_EUNAVAIL (cannot connect), DRPC_ETIMEDOUT, DRPC_ENOMEM.
+// DRPC_EUNAVAIL (refused, unreachable, no such unix socket, name
+// resolution failed), DRPC_EPERM (permission denied), DRPC_ETIMEDOUT
+// (dial_timeout_ms passed), DRPC_ERESOURCE, DRPC_ENOMEM.
 DRPC_API drpc_err drpc_dial(
     drpc_conn **cp, const char *addr, const drpc_conn_opts *opts);
+
+// drpc_dial_cause is drpc_dial that also says why it failed: cause (may
+// be NULL) gets the code and a text such as "dial tcp://127.0.0.1:1:
+// connection refused" or "invalid address "tcp://h:99999": port 99999 is
+// out of range 1-65535 (accepted: ...)"; it is cleared on success.
+DRPC_API drpc_err drpc_dial_cause(drpc_conn **cp, const char *addr,
+    const drpc_conn_opts *opts, drpc_cause *cause);
 
 // drpc_conn_create_fd wraps an already connected socket. On DRPC_OK the
 // connection owns fd (and closes it); on error the caller still does.

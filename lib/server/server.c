@@ -19,6 +19,7 @@
 
 #include <drpc/server.h>
 
+#include "common/cause.h"
 #include "common/log.h"
 #include "conn/conn.h"
 #include "ctx/ctx.h"
@@ -559,17 +560,35 @@ accept_main(void *arg)
 	return NULL;
 }
 
+// server_listen_why explains a listen refused after the bind.
+static const char *
+server_listen_why(drpc_err rv)
+{
+	switch (rv) {
+	case DRPC_ESTATE:
+		return "the server is shutting down";
+	case DRPC_ERESOURCE:
+		return "the server has as many listeners as it takes";
+	default:
+		return "the accept thread did not start";
+	}
+}
+
 drpc_err
-drpc_server_listen(drpc_server *srv, const char *addr)
+drpc_server_listen_cause(
+    drpc_server *srv, const char *addr, drpc_cause *cause)
 {
 	srv_listener *l;
 	drpc_err      rv;
 	int           fd;
+	char          buf[DRPC__CAUSE_ADDR_MAX + 1];
 
 	if (srv == NULL || addr == NULL) {
-		return DRPC_EINVAL;
+		drpc_cause_clear(cause);
+		return drpc__cause_set(cause, DRPC_EINVAL, "listen: no %s",
+		    srv == NULL ? "server" : "address");
 	}
-	if ((rv = drpc__listen(addr, &fd)) != DRPC_OK) {
+	if ((rv = drpc__listen_cause(addr, &fd, cause)) != DRPC_OK) {
 		return rv;
 	}
 	drpc__mutex_lock(&srv->mu);
@@ -589,8 +608,16 @@ drpc_server_listen(drpc_server *srv, const char *addr)
 	drpc__mutex_unlock(&srv->mu);
 	if (rv != DRPC_OK) {
 		close(fd);
+		(void) drpc__cause_set(cause, rv, "listen %s: %s",
+		    drpc__cause_addr(addr, buf), server_listen_why(rv));
 	}
 	return rv;
+}
+
+drpc_err
+drpc_server_listen(drpc_server *srv, const char *addr)
+{
+	return drpc_server_listen_cause(srv, addr, NULL);
 }
 
 drpc_err
