@@ -96,6 +96,15 @@ DRPC_API drpc_err drpc_invoke(drpc_conn *c, drpc_ctx *ctx,
 // drpc_conn_err is DRPC_OK while the connection is up, else why it ended.
 DRPC_API drpc_err drpc_conn_err(drpc_conn *c);
 
+// drpc_conn_cause is drpc_conn_err in words: while the connection is up it
+// returns DRPC_OK and clears cause; once it has ended it returns the same
+// code as drpc_conn_err and fills cause (may be NULL) with it and a text
+// saying why: "peer closed the connection (EOF)", "peer reset the
+// connection (read): Connection reset by peer", "closed locally", "read
+// failed: ...", or the protocol rule the peer broke ("message id went
+// backwards on stream 3 (5 after 7)"). docs/api.md §8 lists them all.
+DRPC_API drpc_err drpc_conn_cause(drpc_conn *c, drpc_cause *cause);
+
 // drpc_conn_close ends the connection: buffered data is flushed (briefly),
 // every open stream ends with DRPC_EUNAVAIL, the library's threads are
 // joined and the transport closed. Idempotent; never from a handler of a

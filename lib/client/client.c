@@ -21,14 +21,14 @@ struct drpc_conn {
 };
 
 static void
-client_on_end(void *arg, drpc_err cause)
+client_on_end(void *arg, const drpc_cause *cause)
 {
 	drpc_conn *cc = arg;
 
-	if (cause != DRPC_ECLOSED) {
-		drpc__logf(cc->opts.log, cc->opts.log_arg, DRPC_LOG_WARN,
-		    "drpc: connection ended: %s", drpc_strerror(cause));
-	}
+	// A close, local or by the peer, is no news (DEBUG); the rest is.
+	drpc__logf(cc->opts.log, cc->opts.log_arg,
+	    cause->code == DRPC_ECLOSED ? DRPC_LOG_DEBUG : DRPC_LOG_WARN,
+	    "drpc: connection ended: %s", cause->text);
 }
 
 drpc_err
@@ -93,8 +93,8 @@ drpc_dial_cause(drpc_conn **cp, const char *addr, const drpc_conn_opts *o,
 
 	if (cp == NULL || addr == NULL) {
 		drpc_cause_clear(cause);
-		return drpc__cause_set(cause, DRPC_EINVAL,
-		    "dial: no %s", cp == NULL ? "connection pointer" : "address");
+		return drpc__cause_set(cause, DRPC_EINVAL, "dial: no %s",
+		    cp == NULL ? "connection pointer" : "address");
 	}
 	rv = drpc__dial_cause(
 	    addr, o != NULL ? o->dial_timeout_ms : 0, &fd, cause);
@@ -120,6 +120,16 @@ drpc_err
 drpc_conn_err(drpc_conn *c)
 {
 	return c == NULL ? DRPC_EINVAL : drpc__conn_err(c->c);
+}
+
+drpc_err
+drpc_conn_cause(drpc_conn *c, drpc_cause *cause)
+{
+	if (c == NULL) {
+		drpc_cause_clear(cause);
+		return drpc__cause_set(cause, DRPC_EINVAL, "no connection");
+	}
+	return drpc__conn_cause(c->c, cause);
 }
 
 void

@@ -29,8 +29,7 @@ drpc__cause_set(drpc_cause *c, drpc_err code, const char *fmt, ...)
 }
 
 drpc_err
-drpc__cause_errno(
-    drpc_cause *c, drpc_err code, int err, const char *fmt, ...)
+drpc__cause_errno(drpc_cause *c, drpc_err code, int err, const char *fmt, ...)
 {
 	char    why[128];
 	size_t  n;
@@ -74,8 +73,8 @@ errno_pick_ptr(char *rv, char *buf)
 	return rv;
 }
 
-#define ERRNO_PICK(rv, buf)                                                   \
-	_Generic((rv), int: errno_pick_int, char *: errno_pick_ptr)(rv, buf)
+#define ERRNO_PICK(rv, buf) \
+	_Generic((rv), int : errno_pick_int, char * : errno_pick_ptr)(rv, buf)
 
 const char *
 drpc__errno_text(int err, char *buf, size_t cap)

@@ -25,7 +25,7 @@
 #include "platform/thread.h"
 #include "transport/addr.h"
 
-#define ADDR_FORMS "tcp://host:port, tcp://[v6]:port, unix:///path"
+#define ADDR_FORMS              "tcp://host:port, tcp://[v6]:port, unix:///path"
 #define ADDR_DEFAULT_TIMEOUT_MS 10000
 // ADDR_DEADLINE is addr_connect's answer when the dial's own deadline
 // passed (errno values are positive).
@@ -53,8 +53,8 @@ addr_invalid(drpc_cause *cause, const char *addr, const char *why)
 // addr_parse_port validates the port at s: digits only, 1-65535, or
 // 0-65535 when listening (0: the system picks one).
 static drpc_err
-addr_parse_port(const char *addr, const char *s, bool listening,
-    addr_parsed *a, drpc_cause *cause)
+addr_parse_port(const char *addr, const char *s, bool listening, addr_parsed *a,
+    drpc_cause *cause)
 {
 	unsigned long v = 0;
 	char          why[64];
@@ -64,8 +64,8 @@ addr_parse_port(const char *addr, const char *s, bool listening,
 	}
 	for (const char *p = s; *p != '\0'; p++) {
 		if (*p < '0' || *p > '9') {
-			snprintf(why, sizeof(why), "port \"%.16s\" is not a number",
-			    s);
+			snprintf(why, sizeof(why),
+			    "port \"%.16s\" is not a number", s);
 			return addr_invalid(cause, addr, why);
 		}
 		if (v <= 65535) {
@@ -84,8 +84,8 @@ addr_parse_port(const char *addr, const char *s, bool listening,
 // addr_parse_tcp takes "host:port" or "[v6]:port" apart. The host may be
 // empty only when listening (any address).
 static drpc_err
-addr_parse_tcp(const char *addr, const char *s, bool listening,
-    addr_parsed *a, drpc_cause *cause)
+addr_parse_tcp(const char *addr, const char *s, bool listening, addr_parsed *a,
+    drpc_cause *cause)
 {
 	const char *host = s;
 	const char *colon;
@@ -126,7 +126,7 @@ addr_parse_unix(
 {
 	char why[64];
 
-	a->is_unix          = true;
+	a->is_unix        = true;
 	a->sun.sun_family = AF_UNIX;
 	if (path[0] == '\0') {
 		return addr_invalid(cause, addr, "missing path");
@@ -143,8 +143,7 @@ addr_parse_unix(
 // addr_parse validates addr in full: "tcp://host:port", "tcp://[v6]:port"
 // or "unix://path" (an absolute path gives unix:///path).
 static drpc_err
-addr_parse(
-    const char *addr, bool listening, addr_parsed *a, drpc_cause *cause)
+addr_parse(const char *addr, bool listening, addr_parsed *a, drpc_cause *cause)
 {
 	const char *sep = strstr(addr, "://");
 	size_t      n;
@@ -177,8 +176,8 @@ addr_resolve(const char *verb, const char *addr, const addr_parsed *a,
 	hints.ai_family   = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags    = ai_flags | AI_NUMERICSERV;
-	rc = getaddrinfo(a->host[0] == '\0' ? NULL : a->host, a->port, &hints,
-	    res);
+	rc                = getaddrinfo(
+	                   a->host[0] == '\0' ? NULL : a->host, a->port, &hints, res);
 	if (rc == EAI_SYSTEM) {
 		return drpc__cause_errno(cause, DRPC_EUNAVAIL, errno,
 		    "%s %s: name resolution failed for \"%.64s\"", verb,
@@ -207,13 +206,13 @@ addr_socket_failed(
     drpc_cause *cause, const char *verb, const char *addr, int err)
 {
 	char     buf[DRPC__CAUSE_ADDR_MAX + 1];
-	drpc_err code = err == EMFILE || err == ENFILE || err == ENOBUFS ||
-		err == ENOMEM
-	    ? DRPC_ERESOURCE
-	    : DRPC_EUNAVAIL;
+	drpc_err code =
+	    err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM
+	        ? DRPC_ERESOURCE
+	        : DRPC_EUNAVAIL;
 
-	return drpc__cause_errno(cause, code, err, "%s %s: cannot make a socket",
-	    verb, drpc__cause_addr(addr, buf));
+	return drpc__cause_errno(cause, code, err,
+	    "%s %s: cannot make a socket", verb, drpc__cause_addr(addr, buf));
 }
 
 // addr_wait_connect waits for a non-blocking connect in progress on fd
@@ -282,7 +281,8 @@ dial_failed(drpc_cause *cause, const char *addr, bool is_unix, int err,
 	switch (err) {
 	case ADDR_DEADLINE:
 		return drpc__cause_set(cause, DRPC_ETIMEDOUT,
-		    "dial %s: timed out after %lld ms", a, (long long) timeout_ms);
+		    "dial %s: timed out after %lld ms", a,
+		    (long long) timeout_ms);
 	case ETIMEDOUT:
 		return drpc__cause_set(
 		    cause, DRPC_ETIMEDOUT, "dial %s: timed out", a);
@@ -308,7 +308,8 @@ dial_failed(drpc_cause *cause, const char *addr, bool is_unix, int err,
 		return drpc__cause_set(cause, DRPC_EUNAVAIL,
 		    "dial %s: the server's listen backlog is full", a);
 	default:
-		return drpc__cause_errno(cause, DRPC_EUNAVAIL, err, "dial %s", a);
+		return drpc__cause_errno(
+		    cause, DRPC_EUNAVAIL, err, "dial %s", a);
 	}
 }
 
@@ -322,8 +323,8 @@ dial_unix(const char *addr, const addr_parsed *a, int64_t dl,
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
 		return addr_socket_failed(cause, "dial", addr, errno);
 	}
-	err = addr_connect(fd, (const struct sockaddr *) &a->sun,
-	    sizeof(a->sun), dl);
+	err = addr_connect(
+	    fd, (const struct sockaddr *) &a->sun, sizeof(a->sun), dl);
 	if (err != 0) {
 		close(fd);
 		return dial_failed(cause, addr, true, err, timeout_ms);
@@ -335,8 +336,8 @@ dial_unix(const char *addr, const addr_parsed *a, int64_t dl,
 // dial_tcp tries every address the host resolves to, in order; when all
 // fail, the last failure is the one explained.
 static drpc_err
-dial_tcp(const char *addr, const addr_parsed *a, int64_t dl,
-    int64_t timeout_ms, int *fdp, drpc_cause *cause)
+dial_tcp(const char *addr, const addr_parsed *a, int64_t dl, int64_t timeout_ms,
+    int *fdp, drpc_cause *cause)
 {
 	struct addrinfo *res;
 	drpc_err         rv;
@@ -400,8 +401,8 @@ drpc__dial(const char *addr, int64_t timeout_ms, int *fdp)
 
 // listen_failed explains a bind or listen on addr that failed with err.
 static drpc_err
-listen_failed(drpc_cause *cause, const char *addr, const addr_parsed *a,
-    int err)
+listen_failed(
+    drpc_cause *cause, const char *addr, const addr_parsed *a, int err)
 {
 	char        buf[DRPC__CAUSE_ADDR_MAX + 1];
 	const char *s = drpc__cause_addr(addr, buf);
@@ -415,7 +416,7 @@ listen_failed(drpc_cause *cause, const char *addr, const addr_parsed *a,
 		return drpc__cause_set(cause, DRPC_EPERM,
 		    "listen %s: permission denied%s", s,
 		    a->is_unix ? ""
-				: " (ports below 1024 may need privileges)");
+		               : " (ports below 1024 may need privileges)");
 	case ENOENT:
 	case ENOTDIR:
 		return drpc__cause_set(cause, DRPC_EUNAVAIL,
@@ -434,13 +435,14 @@ listen_failed(drpc_cause *cause, const char *addr, const addr_parsed *a,
 static bool
 unix_in_use(const struct sockaddr_un *sun)
 {
-	int  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	bool in_use;
 
 	if (fd < 0) {
 		return false;
 	}
-	in_use = connect(fd, (const struct sockaddr *) sun, sizeof(*sun)) == 0 ||
+	in_use =
+	    connect(fd, (const struct sockaddr *) sun, sizeof(*sun)) == 0 ||
 	    errno == EAGAIN;
 	close(fd);
 	return in_use;
@@ -450,8 +452,7 @@ unix_in_use(const struct sockaddr_un *sun)
 // server accepts on it) is replaced; a live one, or a file that is not a
 // socket, is an address in use.
 static drpc_err
-listen_unix(const char *addr, const addr_parsed *a, int *fdp,
-    drpc_cause *cause)
+listen_unix(const char *addr, const addr_parsed *a, int *fdp, drpc_cause *cause)
 {
 	char        buf[DRPC__CAUSE_ADDR_MAX + 1];
 	struct stat st;
@@ -462,8 +463,9 @@ listen_unix(const char *addr, const addr_parsed *a, int *fdp,
 			return drpc__cause_set(cause, DRPC_EEXIST,
 			    "listen %s: address in use (%s)",
 			    drpc__cause_addr(addr, buf),
-			    S_ISSOCK(st.st_mode) ? "a server listens on it"
-						 : "a file that is not a socket");
+			    S_ISSOCK(st.st_mode)
+			        ? "a server listens on it"
+			        : "a file that is not a socket");
 		}
 		unlink(a->sun.sun_path); // a stale socket from an earlier run
 	}
@@ -482,8 +484,7 @@ listen_unix(const char *addr, const addr_parsed *a, int *fdp,
 }
 
 static drpc_err
-listen_tcp(const char *addr, const addr_parsed *a, int *fdp,
-    drpc_cause *cause)
+listen_tcp(const char *addr, const addr_parsed *a, int *fdp, drpc_cause *cause)
 {
 	struct addrinfo *res;
 	drpc_err         rv;
@@ -501,7 +502,8 @@ listen_tcp(const char *addr, const addr_parsed *a, int *fdp,
 			rv = addr_socket_failed(cause, "listen", addr, errno);
 			continue;
 		}
-		(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		(void) setsockopt(
+		    fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    listen(fd, 1024) == 0) {
 			*fdp = fd;
@@ -523,7 +525,8 @@ drpc__listen_cause(const char *addr, int *fdp, drpc_cause *cause)
 
 	drpc_cause_clear(cause);
 	if (addr == NULL || fdp == NULL) {
-		return drpc__cause_set(cause, DRPC_EINVAL, "listen: no address");
+		return drpc__cause_set(
+		    cause, DRPC_EINVAL, "listen: no address");
 	}
 	if ((rv = addr_parse(addr, true, &a, cause)) != DRPC_OK) {
 		return rv;
@@ -542,32 +545,35 @@ drpc__listen(const char *addr, int *fdp)
 
 // addr_format writes the socket address ss (len bytes) in URL form.
 static drpc_err
-addr_format(const struct sockaddr_storage *ss, socklen_t len, char *buf,
-    size_t cap)
+addr_format(
+    const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t cap)
 {
 	char host[INET6_ADDRSTRLEN];
 	int  n;
 
 	if (ss->ss_family == AF_UNIX) {
 		const struct sockaddr_un *sun = (const struct sockaddr_un *) ss;
-		size_t off = offsetof(struct sockaddr_un, sun_path);
+		size_t off  = offsetof(struct sockaddr_un, sun_path);
 		size_t plen = len > off ? strnlen(sun->sun_path, len - off) : 0;
 
 		if (plen == 0) {
 			return DRPC_EINVAL; // unnamed
 		}
-		n = snprintf(buf, cap, "unix://%.*s", (int) plen, sun->sun_path);
+		n = snprintf(
+		    buf, cap, "unix://%.*s", (int) plen, sun->sun_path);
 	} else if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *) ss;
 
 		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		n = snprintf(buf, cap, "tcp://%s:%u", host, ntohs(in->sin_port));
+		n = snprintf(
+		    buf, cap, "tcp://%s:%u", host, ntohs(in->sin_port));
 	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) ss;
+		const struct sockaddr_in6 *in6 =
+		    (const struct sockaddr_in6 *) ss;
 
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		n = snprintf(buf, cap, "tcp://[%s]:%u", host,
-		    ntohs(in6->sin6_port));
+		n = snprintf(
+		    buf, cap, "tcp://[%s]:%u", host, ntohs(in6->sin6_port));
 	} else {
 		return DRPC_EINVAL;
 	}
