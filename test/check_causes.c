@@ -362,6 +362,47 @@ START_TEST(test_causes_listen_unix_in_use)
 }
 END_TEST
 
+// A host name of 256 bytes is refused before any resolution.
+START_TEST(test_causes_host_too_long)
+{
+	char addr[320];
+
+	memcpy(addr, "tcp://", 6);
+	memset(addr + 6, 'h', 256);
+	memcpy(addr + 6 + 256, ":80", 4);
+	dial_fails(addr, NULL, DRPC_EINVAL, "host name too long");
+	// The address in the text is cut, the reason kept.
+	dial_fails(addr, NULL, DRPC_EINVAL, "hhh...\": host name too long");
+}
+END_TEST
+
+// A server takes 8 listeners; one more, or one after shutdown, is
+// refused after the bind, and says so.
+START_TEST(test_causes_listen_refused)
+{
+	drpc_mux    *m;
+	drpc_server *s;
+	drpc_cause   why;
+
+	DRPC_CHECK_OK(drpc_mux_create(&m));
+	DRPC_CHECK_OK(drpc_server_create(&s, m, NULL));
+	for (int i = 0; i < 8; i++) {
+		DRPC_CHECK_OK(drpc_server_listen(s, "tcp://127.0.0.1:0"));
+	}
+	cause_is(drpc_server_listen_cause(s, "tcp://127.0.0.1:0", &why), &why,
+	    DRPC_ERESOURCE,
+	    "listen tcp://127.0.0.1:0: the server has as many listeners as it "
+	    "takes");
+	DRPC_CHECK_OK(drpc_server_shutdown(s, 0));
+	cause_is(drpc_server_listen_cause(s, "tcp://127.0.0.1:0", &why), &why,
+	    DRPC_ESTATE, "listen tcp://127.0.0.1:0: the server is shutting down");
+	cause_is(drpc_server_listen_cause(s, NULL, &why), &why, DRPC_EINVAL,
+	    "listen: no address");
+	drpc_server_destroy(s);
+	drpc_mux_destroy(m);
+}
+END_TEST
+
 START_TEST(test_causes_listen_no_dir)
 {
 	tmpdir d;
@@ -642,6 +683,7 @@ END_TEST
 typedef struct violation {
 	const char *what;
 	bool        server;
+	size_t      max;    // max_msg_size; 0: the default (4 MiB)
 	const char *hex;    // what the raw peer sends
 	bool        hangup; // then it shuts its sending side
 	drpc_err    code;
@@ -653,33 +695,43 @@ typedef struct violation {
 #define INVOKE3 "03 03 01 06 2f 63 2e 53 2f 4d "
 
 static const violation violations[] = {
-    {"message id backwards", true, INVOKE3 "05 03 07 01 61 05 03 05 01 62",
+    {"message id backwards", true, 0, INVOKE3 "05 03 07 01 61 05 03 05 01 62",
         false, DRPC_EPROTO,
         "message id went backwards on stream 3 (5 after 7)"},
     // Message (1,1) declaring 5000000 bytes (varint c0 96 b1 02).
-    {"frame too big", false, "05 01 01 c0 96 b1 02", false, DRPC_ETOOBIG,
+    {"frame too big", false, 0, "05 01 01 c0 96 b1 02", false, DRPC_ETOOBIG,
         "frame of 5000000 bytes on stream 1 exceeds the 4194304-byte "
         "maximum"},
-    {"malformed varint", false, "05 ff ff ff ff ff ff ff ff ff ff ff", false,
+    {"malformed varint", false, 0, "05 ff ff ff ff ff ff ff ff ff ff ff", false,
         DRPC_EVARINT, "malformed varint"},
     // Message (1,2) "a" without done, then CloseSend (1,2).
-    {"kind change", false, "04 01 02 01 61 0d 01 02 00", false, DRPC_EPROTO,
+    {"kind change", false, 0, "04 01 02 01 61 0d 01 02 00", false, DRPC_EPROTO,
         "kind change inside a packet on stream 1"},
-    {"unknown kind", false, "13 01 01 00", false, DRPC_EKIND,
+    {"unknown kind", false, 0, "13 01 01 00", false, DRPC_EKIND,
         "unknown packet kind 9 without the control flag on stream 1"},
-    {"invoke for an active stream", true,
+    {"invoke for an active stream", true, 0,
         INVOKE3 "03 03 02 06 2f 63 2e 53 2f 4d", false, DRPC_EPROTO,
         "an Invoke for active stream 3"},
-    {"invoke to a client", false, "03 05 01 06 2f 63 2e 53 2f 4d", false,
+    {"invoke metadata for an active stream", true, 0,
+        INVOKE3 "0f 03 02 00", false, DRPC_EPROTO,
+        "an InvokeMetadata for active stream 3"},
+    {"invoke to a client", false, 0, "03 05 01 06 2f 63 2e 53 2f 4d", false,
         DRPC_EPROTO, "an Invoke for stream 5 sent to a client"},
     // Invoke 3, Cancel (3,2), Invoke 3 again.
-    {"invoke reusing an id", true, INVOKE3 "09 03 02 00 " INVOKE3, false,
+    {"invoke reusing an id", true, 0, INVOKE3 "09 03 02 00 " INVOKE3, false,
         DRPC_EPROTO, "an Invoke for stream 3"},
     // InvokeMetadata (1,1) whose body is no metadata.
-    {"malformed metadata", true, "0f 01 01 01 ff", false, DRPC_EMETADATA,
+    {"malformed metadata", true, 0, "0f 01 01 01 ff", false, DRPC_EMETADATA,
         "malformed invoke metadata on stream 1"},
     // Message (1,1) of 10 bytes, 2 of them sent.
-    {"truncated frame", false, "05 01 01 0a 61 62", true, DRPC_ETRUNC,
+    // Two frames of Message (1,1), 10 bytes each, against a 16-byte
+    // maximum: each fits, the packet does not.
+    {"packet too big", false, 16,
+        "04 01 01 0a 30 31 32 33 34 35 36 37 38 39 "
+        "05 01 01 0a 30 31 32 33 34 35 36 37 38 39",
+        false, DRPC_ETOOBIG,
+        "packet of 20 bytes on stream 1 exceeds the 16-byte maximum"},
+    {"truncated frame", false, 0, "05 01 01 0a 61 62", true, DRPC_ETRUNC,
         "peer closed the connection in the middle of a frame (6 bytes of "
         "it received)"},
 };
@@ -708,10 +760,12 @@ held_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 }
 
 static void
-raw_open_role(tu_raw *r, bool server, held *h)
+raw_open_role(tu_raw *r, bool server, size_t max, held *h)
 {
-	drpc__conn_opts o = {
-	    .is_server = server, .on_invoke = held_on_invoke, .arg = h};
+	drpc__conn_opts o = {.is_server = server,
+	    .max_msg_size               = max,
+	    .on_invoke                  = held_on_invoke,
+	    .arg                        = h};
 
 	tu_raw_open(r, &o);
 }
@@ -744,7 +798,7 @@ START_TEST(test_causes_protocol_violation)
 	drpc__stream    *s = NULL;
 	tu_raw           r;
 
-	raw_open_role(&r, v->server, &h);
+	raw_open_role(&r, v->server, v->max, &h);
 	if (!v->server) {
 		DRPC_CHECK_OK(
 		    tu_open(r.conn, NULL, "/c.S/M", NULL, 0, false, &s));
@@ -769,7 +823,7 @@ START_TEST(test_causes_too_many_pending)
 	size_t   n   = 0;
 
 	ck_assert_ptr_nonnull(buf);
-	raw_open_role(&r, true, &h);
+	raw_open_role(&r, true, 0, &h);
 	for (uint64_t id = 1; id <= 1025; id++) {
 		buf[n++] = 0x02; // Invoke, not done
 		n += (size_t) (drpc__varint_put(buf + n, id) - (buf + n));
@@ -855,6 +909,8 @@ causes_suite(void)
 	tcase_add_test(lst, test_causes_listen_in_use);
 	tcase_add_test(lst, test_causes_listen_unix_in_use);
 	tcase_add_test(lst, test_causes_listen_no_dir);
+	tcase_add_test(lst, test_causes_listen_refused);
+	tcase_add_test(addr, test_causes_host_too_long);
 	tcase_add_test(conn, test_causes_conn_peer_eof);
 	tcase_add_test(conn, test_causes_conn_peer_reset);
 	tcase_add_test(conn, test_causes_conn_closed_locally);

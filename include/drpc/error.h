@@ -39,7 +39,7 @@ extern "C" {
 	X(DRPC_ERANGE, 11, "out of range")                                    \
 	X(DRPC_EUNIMPL, 12, "unimplemented")                                  \
 	X(DRPC_EINTERNAL, 13, "internal error")                               \
-	X(DRPC_EUNAVAIL, 14, "unavailable: connection lost")                  \
+	X(DRPC_EUNAVAIL, 14, "unavailable: no connection")                    \
 	X(DRPC_EDATALOSS, 15, "data loss")                                    \
 	X(DRPC_EUNAUTH, 16, "unauthenticated")                                \
 	X(DRPC_EOF, 100, "end of stream")                                     \
