@@ -426,6 +426,7 @@ perm_child(int out, const char *sock, const char *other)
 	drpc_cause why[2];
 	int        fd;
 
+	memset(why, 0, sizeof(why)); // every byte goes down the pipe
 	if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) {
 		_exit(2);
 	}
