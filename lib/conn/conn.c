@@ -1120,6 +1120,7 @@ reader_main(void *arg)
 	drpc_err    rv;
 
 	while ((rv = drpc__frame_reader_next(&c->fr, &f)) == DRPC_OK) {
+		c->rd_why.code = DRPC_OK; // words only for this frame's error
 		if ((rv = reader_dispatch(c, &f)) != DRPC_OK) {
 			break;
 		}
