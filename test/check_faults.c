@@ -255,15 +255,14 @@ fs_log(void *arg, drpc_log_level level, const char *msg)
 }
 
 // fs_warned checks that exactly n warnings were logged, the last one
-// (if any) being prefix followed by want's text.
+// (if any) being prefix followed by the connection's cause, whose text
+// contains want.
 static void
-fs_warned(fstate *st, size_t n, const char *prefix, drpc_err want)
+fs_warned(fstate *st, size_t n, const char *prefix, const char *want)
 {
-	char   expect[512];
 	char   last[512];
 	size_t warns;
 
-	snprintf(expect, sizeof(expect), "%s%s", prefix, drpc_strerror(want));
 	drpc__mutex_lock(&st->mu);
 	warns = st->warns;
 	memcpy(last, st->last_warn, sizeof(last));
@@ -271,7 +270,9 @@ fs_warned(fstate *st, size_t n, const char *prefix, drpc_err want)
 	ck_assert_msg(
 	    warns == n, "%zu warnings, want %zu; last: %s", warns, n, last);
 	if (n > 0) {
-		ck_assert_str_eq(last, expect);
+		ck_assert_msg(strncmp(last, prefix, strlen(prefix)) == 0 &&
+			strstr(last + strlen(prefix), want) != NULL,
+		    "warning \"%s\", want \"%s...%s...\"", last, prefix, want);
 	}
 }
 
@@ -696,7 +697,7 @@ START_TEST(test_faults_reset_server_100)
 	drpc_conn_destroy(dial_ok(&f, "second connection"));
 	drpc_conn_destroy(other);
 	fsrv_stop(&f); // joins every reader: on_end has logged by now
-	fs_warned(&st, 0, "", DRPC_OK);
+	fs_warned(&st, 0, "", "");
 	raw_fini(&r);
 	fs_fini(&st);
 	tu_leak_check(&l);
@@ -737,7 +738,7 @@ START_TEST(test_faults_reset_client_100)
 	DRPC_CHECK_ERR(drpc_conn_err(c), DRPC_ECLOSED);
 	streams_lost(c, s, NSTREAMS);
 	drpc_conn_destroy(c);
-	fs_warned(&st, 0, "", DRPC_OK);
+	fs_warned(&st, 0, "", "");
 	raw_fini(&r);
 	fs_fini(&st);
 	tu_leak_check(&l);
@@ -937,7 +938,7 @@ START_TEST(test_faults_trickle_to_server)
 	raw_expect(&r, DRPC__KIND_CLOSE_SEND, 1, 2, "");
 	raw_fini(&r); // the raw client hangs up
 	fsrv_stop(&f);
-	fs_warned(&st, 0, "", DRPC_OK);
+	fs_warned(&st, 0, "", "");
 	close(probe);
 	fs_fini(&st);
 	tu_leak_check(&l);
@@ -1036,7 +1037,7 @@ START_TEST(test_faults_burst_after_invoke)
 	}
 	raw_fini(&r);
 	fsrv_stop(&f); // closing the connection frees a stuck reader too
-	fs_warned(&st, 0, "", DRPC_OK);
+	fs_warned(&st, 0, "", "");
 	fs_fini(&st);
 	snprintf(want, sizeof(want), "%zu", nm);
 	raw_got_check(&g[0], DRPC__KIND_MESSAGE, 1, 1, want);
@@ -1094,25 +1095,26 @@ typedef struct garbage_case {
 	const char *what;
 	const char *hex;
 	bool        hangup; // the client then shuts its sending side down
-	drpc_err    want;
+	const char *want;   // in the cause the server logs
 } garbage_case;
 
 static const garbage_case garbage_cases[] = {
     // Control byte ff, then a stream id varint whose 10th byte is ff.
     {"0xff bytes", "ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff", false,
-        DRPC_EVARINT},
+        "malformed varint"},
     // A TLS ClientHello's record and handshake headers. 16 03 01 00 is an
     // empty non-final frame of kind 11 for stream 3, unknown: dropped.
     // a5 01 00 00 is a frame of kind 18 for stream 1 with message id 0,
     // below what stream 1 accepts: a protocol error.
-    {"TLS ClientHello", "16 03 01 00 a5 01 00 00 a1 03 03", false, DRPC_EPROTO},
+    {"TLS ClientHello", "16 03 01 00 a5 01 00 00 a1 03 03", false,
+        "message id 0 on stream 1"},
     // "GET / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n": "GET " is a
     // 32-byte frame of kind 35 for unknown stream 69 (dropped); the next
     // claims 115 bytes that never come before the client hangs up.
     {"HTTP request",
         "47 45 54 20 2f 20 48 54 54 50 2f 31 2e 31 0d 0a 48 6f 73 74 3a 20 "
         "6c 6f 63 61 6c 68 6f 73 74 3a 38 30 38 30 0d 0a 0d 0a",
-        true, DRPC_ETRUNC},
+        true, "peer closed the connection in the middle of a frame"},
 };
 
 START_TEST(test_faults_garbage_after_invoke)
@@ -1186,7 +1188,7 @@ START_TEST(test_faults_message_before_invoke)
 	raw_expect(&r, DRPC__KIND_CLOSE_SEND, 1, 2, "");
 	raw_fini(&r);
 	fsrv_stop(&f);
-	fs_warned(&st, 0, "", DRPC_OK);
+	fs_warned(&st, 0, "", "");
 	ck_assert_uint_eq(fs_get(&st, &st.started), 0); // Echo is not counted
 	fs_fini(&st);
 	tu_leak_check(&l);
@@ -1300,7 +1302,7 @@ START_TEST(test_faults_never_reads)
 	echo_ok(other, "after");
 	drpc_conn_destroy(other);
 	fsrv_stop(&f);
-	fs_warned(&st, 0, "", DRPC_OK);
+	fs_warned(&st, 0, "", "");
 	fs_fini(&st);
 	tu_leak_check(&l);
 }
@@ -1377,7 +1379,7 @@ START_TEST(test_faults_handler_never_returns)
 	drpc_status_reset(&a.st);
 	drpc_conn_destroy(a.c);
 	drpc_mux_destroy(f.mux);
-	fs_warned(&st, 0, "", DRPC_OK);
+	fs_warned(&st, 0, "", "");
 	fs_fini(&st);
 	tu_leak_check(&l);
 }
@@ -1554,7 +1556,8 @@ START_TEST(test_faults_read_fails)
 	raw_expect_eof(&r);
 	drpc_conn_destroy(c);
 	rtr_check(&t);
-	fs_warned(&st, 1, "drpc: connection ended: ", DRPC_EIO);
+	fs_warned(&st, 1, "drpc: connection ended: ",
+	    "read failed: transport I/O error");
 	raw_fini(&r);
 	fs_fini(&st);
 	tu_leak_check(&l);
@@ -1589,7 +1592,7 @@ START_TEST(test_faults_read_fails_server)
 	fsrv_stop(&f);
 	ck_assert_uint_eq(st.msgs[0], 0); // every thread is joined
 	rtr_check(&t);
-	fs_warned(&st, 1, ENDED_TEXT, DRPC_EIO);
+	fs_warned(&st, 1, ENDED_TEXT, "read failed: transport I/O error");
 	raw_fini(&r);
 	fs_fini(&st);
 	tu_leak_check(&l);

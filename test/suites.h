@@ -26,5 +26,6 @@ Suite *codegen_suite(void);
 Suite *flow_suite(void);
 Suite *lifecycle_suite(void);
 Suite *mux_suite(void);
+Suite *causes_suite(void);
 
 #endif // DRPC_TEST_SUITES_H

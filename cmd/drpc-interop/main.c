@@ -53,6 +53,7 @@ serve(const char *addr, drpc_flow_mode flow, drpc_multiplex_mode multiplex)
 	sigset_t     set;
 	int          sig;
 	char         bound[300];
+	drpc_cause   why;
 	drpc_err     rv;
 
 	sigemptyset(&set);
@@ -65,9 +66,8 @@ serve(const char *addr, drpc_flow_mode flow, drpc_multiplex_mode multiplex)
 		fprintf(stderr, "drpc-interop: %s\n", drpc_strerror(rv));
 		return 1;
 	}
-	if ((rv = drpc_server_listen(srv, addr)) != DRPC_OK) {
-		fprintf(stderr, "drpc-interop: listen %s: %s\n", addr,
-		    drpc_strerror(rv));
+	if (drpc_server_listen_cause(srv, addr, &why) != DRPC_OK) {
+		fprintf(stderr, "drpc-interop: %s\n", why.text);
 		drpc_server_destroy(srv);
 		drpc_mux_destroy(mux);
 		return 1;

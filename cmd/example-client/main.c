@@ -102,12 +102,12 @@ main(int argc, char **argv)
 {
 	const char *addr = argc > 1 ? argv[1] : "tcp://127.0.0.1:7070";
 	drpc_conn  *c;
-	drpc_err    rv;
+	drpc_cause  why;
 	int         failed;
 
-	if ((rv = drpc_dial(&c, addr, NULL)) != DRPC_OK) {
-		fprintf(stderr, "example-client: dial %s: %s\n", addr,
-		    drpc_strerror(rv));
+	if (drpc_dial_cause(&c, addr, NULL, &why) != DRPC_OK) {
+		// "dial tcp://127.0.0.1:7070: connection refused"
+		fprintf(stderr, "example-client: %s\n", why.text);
 		return 1;
 	}
 	failed = say_hello(c) + count_to(c, "5") + many_threads(c);

@@ -74,6 +74,7 @@ main(int argc, char **argv)
 	drpc_mux    *mux;
 	drpc_server *srv;
 	char         bound[256];
+	drpc_cause   why;
 	drpc_err     rv;
 	sigset_t     set;
 
@@ -92,9 +93,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "example-server: %s\n", drpc_strerror(rv));
 		return 1;
 	}
-	if ((rv = drpc_server_listen(srv, addr)) != DRPC_OK) {
-		fprintf(stderr, "example-server: listen %s: %s\n", addr,
-		    drpc_strerror(rv));
+	if (drpc_server_listen_cause(srv, addr, &why) != DRPC_OK) {
+		// "listen tcp://127.0.0.1:7070: address in use"
+		fprintf(stderr, "example-server: %s\n", why.text);
 		return 1;
 	}
 	drpc_server_addr(srv, bound, sizeof(bound));

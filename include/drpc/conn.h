@@ -60,11 +60,21 @@ typedef struct drpc_conn_opts {
 } drpc_conn_opts;
 
 // drpc_dial connects to addr and returns a connection:
-//   "tcp://host:port" (host a name, IPv4, or [IPv6]), "unix:///path".
+//   "tcp://host:port" (host a name, IPv4, or [IPv6]; port 1-65535),
+//   "unix:///path".
 // opts may be NULL; it is copied. Errors: DRPC_EINVAL (bad address),
-// DRPC_EUNAVAIL (cannot connect), DRPC_ETIMEDOUT, DRPC_ENOMEM.
+// DRPC_EUNAVAIL (refused, unreachable, no such unix socket, name
+// resolution failed), DRPC_EPERM (permission denied), DRPC_ETIMEDOUT
+// (dial_timeout_ms passed), DRPC_ERESOURCE, DRPC_ENOMEM.
 DRPC_API drpc_err drpc_dial(
     drpc_conn **cp, const char *addr, const drpc_conn_opts *opts);
+
+// drpc_dial_cause is drpc_dial that also says why it failed: cause (may
+// be NULL) gets the code and a text such as "dial tcp://127.0.0.1:1:
+// connection refused" or "invalid address "tcp://h:99999": port 99999 is
+// out of range 1-65535 (accepted: ...)"; it is cleared on success.
+DRPC_API drpc_err drpc_dial_cause(drpc_conn **cp, const char *addr,
+    const drpc_conn_opts *opts, drpc_cause *cause);
 
 // drpc_conn_create_fd wraps an already connected socket. On DRPC_OK the
 // connection owns fd (and closes it); on error the caller still does.
@@ -91,6 +101,15 @@ DRPC_API drpc_err drpc_invoke(drpc_conn *c, drpc_ctx *ctx,
 
 // drpc_conn_err is DRPC_OK while the connection is up, else why it ended.
 DRPC_API drpc_err drpc_conn_err(drpc_conn *c);
+
+// drpc_conn_cause is drpc_conn_err in words: while the connection is up it
+// returns DRPC_OK and clears cause; once it has ended it returns the same
+// code as drpc_conn_err and fills cause (may be NULL) with it and a text
+// saying why: "peer closed the connection (EOF)", "peer reset the
+// connection (read): Connection reset by peer", "closed locally", "read
+// failed: ...", or the protocol rule the peer broke ("message id went
+// backwards on stream 3 (5 after 7)"). docs/api.md §8 lists them all.
+DRPC_API drpc_err drpc_conn_cause(drpc_conn *c, drpc_cause *cause);
 
 // drpc_conn_close ends the connection: buffered data is flushed (briefly),
 // every open stream ends with DRPC_EUNAVAIL, the library's threads are

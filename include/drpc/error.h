@@ -1,7 +1,7 @@
 // Error codes of libdrpc.
 //
-// Thread safety: every function here is pure and may be called from any
-// thread at any time.
+// Thread safety: every function here may be called from any thread at any
+// time (drpc_cause_clear on a cause no other thread uses at once).
 //
 // Values 0 to 16 are the gRPC status codes (and the codes Go DRPC's generated
 // code and interop service use: 1 = cancelled, 3 = invalid argument,
@@ -39,7 +39,7 @@ extern "C" {
 	X(DRPC_ERANGE, 11, "out of range")                                    \
 	X(DRPC_EUNIMPL, 12, "unimplemented")                                  \
 	X(DRPC_EINTERNAL, 13, "internal error")                               \
-	X(DRPC_EUNAVAIL, 14, "unavailable: connection lost")                  \
+	X(DRPC_EUNAVAIL, 14, "unavailable: no connection")                    \
 	X(DRPC_EDATALOSS, 15, "data loss")                                    \
 	X(DRPC_EUNAUTH, 16, "unauthenticated")                                \
 	X(DRPC_EOF, 100, "end of stream")                                     \
@@ -67,6 +67,26 @@ DRPC_API const char *drpc_strerror(drpc_err err);
 // drpc_err_name returns the constant name of err ("DRPC_EPROTO"), or
 // "DRPC_E?" for an unknown value. The string is static: never free it.
 DRPC_API const char *drpc_err_name(drpc_err err);
+
+// DRPC_CAUSE_TEXT_MAX is the size of drpc_cause's text, its NUL included.
+#define DRPC_CAUSE_TEXT_MAX 256
+
+// drpc_cause explains a failure in words: the code and a text naming the
+// cause ("dial tcp://127.0.0.1:1: connection refused", "peer broke the
+// protocol: message id went backwards on stream 3 (5 after 7)").
+// drpc_dial_cause, drpc_server_listen_cause and drpc_conn_cause fill one;
+// the caller owns it (a local variable will do) and no global state is
+// involved, so any number of threads may each use their own. The text is
+// always NUL-terminated, empty when code is DRPC_OK, and never empty
+// otherwise; a long address in it may be shortened with "...".
+// docs/api.md §8 lists every text. A zeroed drpc_cause is a cleared one.
+typedef struct drpc_cause {
+	drpc_err code;
+	char     text[DRPC_CAUSE_TEXT_MAX];
+} drpc_cause;
+
+// drpc_cause_clear sets c (NULL is a no-op) to DRPC_OK with an empty text.
+DRPC_API void drpc_cause_clear(drpc_cause *c);
 
 #ifdef __cplusplus
 }

@@ -77,10 +77,19 @@ DRPC_API drpc_err drpc_server_create(
     drpc_server **sp, const drpc_mux *mux, const drpc_server_opts *opts);
 
 // drpc_server_listen binds addr ("tcp://host:port", port 0 picks a free
-// one; "unix:///path") and starts accepting on a thread of its own.
-// Errors: DRPC_EINVAL, DRPC_EUNAVAIL (cannot bind), DRPC_ESTATE (shut
-// down), DRPC_ENOMEM.
+// one, an empty host means every address; "unix:///path", where a socket
+// file no server accepts on any more is replaced) and starts accepting on
+// a thread of its own. Errors: DRPC_EINVAL (bad address), DRPC_EEXIST
+// (address in use), DRPC_EPERM (permission denied), DRPC_EUNAVAIL
+// (cannot bind there: no such directory, address not available),
+// DRPC_ESTATE (shut down), DRPC_ERESOURCE, DRPC_ENOMEM.
 DRPC_API drpc_err drpc_server_listen(drpc_server *s, const char *addr);
+
+// drpc_server_listen_cause is drpc_server_listen that also says why it
+// failed: cause (may be NULL) gets the code and a text such as "listen
+// tcp://127.0.0.1:7070: address in use"; it is cleared on success.
+DRPC_API drpc_err drpc_server_listen_cause(
+    drpc_server *s, const char *addr, drpc_cause *cause);
 
 // drpc_server_addr writes the address of the server's last listener into
 // buf (with the real port when 0 was asked for). DRPC_ESTATE if none.

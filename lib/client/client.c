@@ -9,6 +9,7 @@
 
 #include <drpc/conn.h>
 
+#include "common/cause.h"
 #include "common/log.h"
 #include "conn/conn.h"
 #include "transport/addr.h"
@@ -20,14 +21,14 @@ struct drpc_conn {
 };
 
 static void
-client_on_end(void *arg, drpc_err cause)
+client_on_end(void *arg, const drpc_cause *cause)
 {
 	drpc_conn *cc = arg;
 
-	if (cause != DRPC_ECLOSED) {
-		drpc__logf(cc->opts.log, cc->opts.log_arg, DRPC_LOG_WARN,
-		    "drpc: connection ended: %s", drpc_strerror(cause));
-	}
+	// A close, local or by the peer, is no news (DEBUG); the rest is.
+	drpc__logf(cc->opts.log, cc->opts.log_arg,
+	    cause->code == DRPC_ECLOSED ? DRPC_LOG_DEBUG : DRPC_LOG_WARN,
+	    "drpc: connection ended: %s", cause->text);
 }
 
 drpc_err
@@ -86,28 +87,52 @@ drpc_conn_create_fd(drpc_conn **cp, int fd, const drpc_conn_opts *o)
 }
 
 drpc_err
-drpc_dial(drpc_conn **cp, const char *addr, const drpc_conn_opts *o)
+drpc_dial_cause(drpc_conn **cp, const char *addr, const drpc_conn_opts *o,
+    drpc_cause *cause)
 {
+	char     buf[DRPC__CAUSE_ADDR_MAX + 1];
 	int      fd;
 	drpc_err rv;
 
 	if (cp == NULL || addr == NULL) {
-		return DRPC_EINVAL;
+		drpc_cause_clear(cause);
+		return drpc__cause_set(cause, DRPC_EINVAL, "dial: no %s",
+		    cp == NULL ? "connection pointer" : "address");
 	}
-	rv = drpc__dial(addr, o != NULL ? o->dial_timeout_ms : 0, &fd);
+	rv = drpc__dial_cause(
+	    addr, o != NULL ? o->dial_timeout_ms : 0, &fd, cause);
 	if (rv != DRPC_OK) {
 		return rv;
 	}
 	if ((rv = drpc_conn_create_fd(cp, fd, o)) != DRPC_OK) {
 		close(fd);
+		return drpc__cause_set(cause, rv,
+		    "dial %s: connected, but the connection did not start: %s",
+		    drpc__cause_addr(addr, buf), drpc_strerror(rv));
 	}
-	return rv;
+	return DRPC_OK;
+}
+
+drpc_err
+drpc_dial(drpc_conn **cp, const char *addr, const drpc_conn_opts *o)
+{
+	return drpc_dial_cause(cp, addr, o, NULL);
 }
 
 drpc_err
 drpc_conn_err(drpc_conn *c)
 {
 	return c == NULL ? DRPC_EINVAL : drpc__conn_err(c->c);
+}
+
+drpc_err
+drpc_conn_cause(drpc_conn *c, drpc_cause *cause)
+{
+	if (c == NULL) {
+		drpc_cause_clear(cause);
+		return drpc__cause_set(cause, DRPC_EINVAL, "no connection");
+	}
+	return drpc__conn_cause(c->c, cause);
 }
 
 void

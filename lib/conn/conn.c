@@ -12,10 +12,12 @@
 // and every stream one more, so a stream handle the user still holds after
 // drpc__conn_destroy stays safe to use (it reports the connection's end);
 // the memory goes with the last reference.
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cause.h"
 #include "common/idmap.h"
 #include "common/idwin.h"
 #include "conn/conn.h"
@@ -66,6 +68,7 @@ struct drpc__conn {
 
 	// Reader thread only.
 	drpc__frame_reader fr;
+	drpc_cause         rd_why;  // words for the error the reader ends on
 	drpc__idmap        pending; // id -> pending_invoke
 	drpc__idwin        taken; // server: stream ids taken (any order)
 	ready_invoke      *ready; // new streams for on_invoke, in order
@@ -90,6 +93,7 @@ struct drpc__conn {
 	bool        terminated; // terminate has begun
 	bool        ended;      // ...and finished: every stream ended
 	drpc_err    cause;
+	char        cause_text[DRPC_CAUSE_TEXT_MAX]; // the cause in words
 	bool        closed; // drpc__conn_close ran
 	bool        flow_on;     // flow control is in force
 	uint64_t    peer_window; // the peer's window per stream, once on
@@ -161,18 +165,23 @@ conn_forget(void *arg, drpc__stream *s)
 	}
 }
 
+// conn_end ends the connection (once: later calls do nothing) for the
+// cause why, which it records in words.
 static void
-conn_terminate(drpc__conn *c, drpc_err cause)
+conn_end(drpc__conn *c, const drpc_cause *why)
 {
 	drpc__stream *s;
+	drpc_cause    cause = *why;
 
+	drpc__cause_fill(&cause);
 	drpc__mutex_lock(&c->mu);
 	if (c->terminated) {
 		drpc__mutex_unlock(&c->mu);
 		return;
 	}
 	c->terminated = true;
-	c->cause      = cause;
+	c->cause      = cause.code;
+	memcpy(c->cause_text, cause.text, sizeof(c->cause_text));
 	drpc__cond_broadcast(&c->slot_cv);
 	drpc__mutex_unlock(&c->mu);
 
@@ -194,14 +203,61 @@ conn_terminate(drpc__conn *c, drpc_err cause)
 	drpc__cond_broadcast(&c->term_cv);
 	drpc__mutex_unlock(&c->mu);
 	if (c->opts.on_end != NULL) {
-		c->opts.on_end(c->opts.arg, cause);
+		c->opts.on_end(c->opts.arg, &cause);
 	}
 }
 
+// conn_io_cause words a transport's failure: code is what the transport
+// returned, err its errno (0: unknown, a user transport), dir "read" or
+// "write".
+static void
+conn_io_cause(drpc_cause *why, drpc_err code, int err, const char *dir)
+{
+	switch (err) {
+	case 0:
+		(void) drpc__cause_set(
+		    why, code, "%s failed: %s", dir, drpc_strerror(code));
+		break;
+	case ECONNRESET:
+		(void) drpc__cause_errno(
+		    why, code, err, "peer reset the connection (%s)", dir);
+		break;
+	case EPIPE:
+		(void) drpc__cause_errno(why, code, err,
+		    "peer closed or reset the connection (%s)", dir);
+		break;
+	default:
+		(void) drpc__cause_errno(why, code, err, "%s failed", dir);
+		break;
+	}
+}
+
+// conn_io_end ends the connection for a transport failure or end of
+// input. Once a local close has begun, that is the cause: its own
+// shutdown of the transport is what the reader or the writer just met.
+static void
+conn_io_end(drpc__conn *c, drpc_cause *why)
+{
+	bool closing;
+
+	drpc__mutex_lock(&c->mu);
+	closing = c->closed;
+	drpc__mutex_unlock(&c->mu);
+	if (closing) {
+		(void) drpc__cause_set(why, DRPC_ECLOSED, "closed locally");
+	}
+	conn_end(c, why);
+}
+
+// conn_on_write_error runs on the drain thread, whose write just failed.
 static void
 conn_on_write_error(void *arg, drpc_err err)
 {
-	conn_terminate(arg, err);
+	drpc__conn *c = arg;
+	drpc_cause  why;
+
+	conn_io_cause(&why, err, drpc__transport_write_errno(c->tr), "write");
+	conn_io_end(c, &why);
 }
 
 static void
@@ -305,6 +361,22 @@ fail_mu:
 }
 
 drpc_err
+drpc__conn_cause(drpc__conn *c, drpc_cause *out)
+{
+	drpc_err rv;
+
+	drpc__mutex_lock(&c->mu);
+	rv = c->terminated ? c->cause : DRPC_OK;
+	if (out != NULL) {
+		out->code = rv;
+		memcpy(out->text, rv == DRPC_OK ? "" : c->cause_text,
+		    rv == DRPC_OK ? 1 : sizeof(out->text));
+	}
+	drpc__mutex_unlock(&c->mu);
+	return rv;
+}
+
+drpc_err
 drpc__conn_err(drpc__conn *c)
 {
 	drpc_err rv;
@@ -370,6 +442,7 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 	    .window  = c->opts.stream_window,
 	    .rx_cost = c->my_cost,
 	    .tx_cost = c->tx_cost,
+	    .why     = &c->rd_why,
 	};
 	drpc__stream      *s;
 	drpc_err           rv;
@@ -661,7 +734,7 @@ drpc__conn_close_by(drpc__conn *c, int64_t deadline_ns)
 	if (drpc__writer_wait_exit(&c->w, deadline_ns) != DRPC_OK) {
 		drpc__transport_shutdown(c->tr);
 	}
-	conn_terminate(c, DRPC_ECLOSED);
+	conn_end(c, &(drpc_cause){DRPC_ECLOSED, "closed locally"});
 	drpc__thread_join(c->reader);
 	drpc__writer_join(&c->w);
 	drpc_transport_destroy(c->tr);
@@ -796,7 +869,11 @@ reader_start_stream(drpc__conn *c, uint64_t id, const uint8_t *name,
 	}
 	if ((rv = conn_new_stream(c, id, ctx, &s)) != DRPC_OK) {
 		drpc__md_fini(&info.md);
-		return rv == DRPC_ENOMEM ? rv : DRPC_OK;
+		if (rv != DRPC_ENOMEM) {
+			return DRPC_OK;
+		}
+		return drpc__cause_set(&c->rd_why, rv,
+		    "out of memory for stream %llu", (unsigned long long) id);
 	}
 	if ((rv = drpc__stream_watch_ctx(s)) != DRPC_OK) {
 		// Born cancelled (the server is shutting down): the cancel
@@ -814,12 +891,36 @@ reader_pending_packet(drpc__conn *c, pending_invoke *p, const drpc__packet *pkt)
 	if (pkt->kind == DRPC__KIND_INVOKE_METADATA) {
 		// A second InvokeMetadata replaces the first (as upstream).
 		drpc__md_fini(&p->md);
-		return drpc__md_decode(pkt->data, pkt->len, &p->md);
+		if ((rv = drpc__md_decode(pkt->data, pkt->len, &p->md)) ==
+		    DRPC_OK) {
+			return DRPC_OK;
+		}
+		return drpc__cause_set(&c->rd_why, rv,
+		    "%s invoke metadata on stream %llu",
+		    rv == DRPC_ENOMEM ? "no memory for" : "malformed",
+		    (unsigned long long) pkt->stream_id);
 	}
 	rv = reader_start_stream(c, pkt->stream_id, pkt->data, pkt->len, &p->md);
 	drpc__idmap_del(&c->pending, pkt->stream_id);
 	pending_free(p);
 	return rv;
+}
+
+// reader_bad_invoke explains an invoke the connection cannot take: one
+// sent to a client, or one for a stream id a server took before (or one
+// too far below the highest to remember: common/idwin.h).
+static drpc_err
+reader_bad_invoke(drpc__conn *c, const drpc__frame *f)
+{
+	if (!c->opts.is_server) {
+		return drpc__cause_set(&c->rd_why, DRPC_EPROTO,
+		    "an %s for stream %llu sent to a client",
+		    drpc__kind_name(f->kind),
+		    (unsigned long long) f->stream_id);
+	}
+	return drpc__cause_set(&c->rd_why, DRPC_EPROTO,
+	    "an %s for stream %llu, an id used before on this connection",
+	    drpc__kind_name(f->kind), (unsigned long long) f->stream_id);
 }
 
 static drpc_err
@@ -831,12 +932,12 @@ reader_on_invoke_frame(drpc__conn *c, const drpc__frame *f)
 	drpc_err        rv;
 
 	if (!c->opts.is_server) {
-		return DRPC_EPROTO; // clients never get invokes
+		return reader_bad_invoke(c, f); // clients never get invokes
 	}
 	if (p == NULL) {
 		// A new id starts a stream in any order, but only once.
 		if (drpc__idwin_taken(&c->taken, f->stream_id)) {
-			return DRPC_EPROTO;
+			return reader_bad_invoke(c, f);
 		}
 		drpc__idwin_take(&c->taken, f->stream_id);
 	}
@@ -846,16 +947,21 @@ reader_on_invoke_frame(drpc__conn *c, const drpc__frame *f)
 	}
 	if (p == NULL) {
 		if (c->pending.n >= c->opts.max_pending) {
-			return DRPC_ERESOURCE;
+			return drpc__cause_set(&c->rd_why, DRPC_ERESOURCE,
+			    "more than %zu half-received invokes",
+			    c->opts.max_pending);
 		}
 		if ((p = calloc(1, sizeof(*p))) == NULL) {
-			return DRPC_ENOMEM;
+			return drpc__cause_set(&c->rd_why, DRPC_ENOMEM,
+			    "out of memory for a half-received invoke");
 		}
 		drpc__asm_init(&p->asm_, c->opts.max_msg_size);
+		p->asm_.why = &c->rd_why;
 		if ((rv = drpc__idmap_put(&c->pending, f->stream_id, p)) !=
 		    DRPC_OK) {
 			pending_free(p);
-			return rv;
+			return drpc__cause_set(&c->rd_why, rv,
+			    "out of memory for a half-received invoke");
 		}
 	}
 	rv = drpc__asm_add(&p->asm_, f, &pkt, &complete);
@@ -1041,6 +1147,36 @@ reader_dispatch(drpc__conn *c, const drpc__frame *f)
 	return DRPC_OK;
 }
 
+// reader_end ends the connection with the error rv the reader stopped
+// on, in the words of the layer that found it: the frame reader (a
+// malformed header, the end of input), the transport (its errno), or the
+// dispatch (a protocol rule, in rd_why).
+static void
+reader_end(drpc__conn *c, drpc_err rv)
+{
+	drpc_cause why = {rv, ""};
+	bool       io  = false;
+
+	if (c->fr.sticky == rv && c->fr.why.code == rv) {
+		why = c->fr.why;
+		io = rv == DRPC_EOF || rv == DRPC_ETRUNC || why.text[0] == '\0';
+		if (why.text[0] == '\0') {
+			conn_io_cause(&why, rv,
+			    drpc__transport_read_errno(c->tr), "read");
+		}
+	} else if (c->rd_why.code == rv) {
+		why = c->rd_why;
+	}
+	if (rv == DRPC_EOF) {
+		why.code = DRPC_ECLOSED; // the peer closing is a clean close
+	}
+	if (io) {
+		conn_io_end(c, &why);
+	} else {
+		conn_end(c, &why);
+	}
+}
+
 static void *
 reader_main(void *arg)
 {
@@ -1049,12 +1185,12 @@ reader_main(void *arg)
 	drpc_err    rv;
 
 	while ((rv = drpc__frame_reader_next(&c->fr, &f)) == DRPC_OK) {
+		c->rd_why.code = DRPC_OK; // words only for this frame's error
 		if ((rv = reader_dispatch(c, &f)) != DRPC_OK) {
 			break;
 		}
 	}
-	// A clean end of input is the peer closing: report it as closed.
-	conn_terminate(c, rv == DRPC_EOF ? DRPC_ECLOSED : rv);
+	reader_end(c, rv);
 	reader_flush_ready(c); // their handlers see the end and return
 	free(c->ready);
 	c->ready = NULL;

@@ -83,7 +83,7 @@ typedef struct drpc__conn_opts {
 	void (*on_invoke)(void *arg, drpc__stream *s, drpc__invoke_info *info);
 	// on_end, if set, is called once when the connection ends (from the
 	// thread that ended it: the reader, the drain thread, or a closer).
-	void (*on_end)(void *arg, drpc_err cause);
+	void (*on_end)(void *arg, const drpc_cause *cause);
 	void *arg;
 } drpc__conn_opts;
 
@@ -104,6 +104,10 @@ drpc_err drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
 // drpc__conn_err is DRPC_OK while the connection is up, else the cause
 // that ended it (DRPC_ECLOSED for a clean close or peer EOF).
 drpc_err drpc__conn_err(drpc__conn *c);
+
+// drpc__conn_cause is drpc__conn_err, and fills out (may be NULL) with the
+// code and the cause in words (empty while the connection is up).
+drpc_err drpc__conn_cause(drpc__conn *c, drpc_cause *out);
 
 // drpc__conn_wait blocks until the connection has ended, or until the
 // monotonic deadline_ns (0 = none); returns the cause, or DRPC_ETIMEDOUT.

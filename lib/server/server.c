@@ -19,6 +19,7 @@
 
 #include <drpc/server.h>
 
+#include "common/cause.h"
 #include "common/log.h"
 #include "conn/conn.h"
 #include "ctx/ctx.h"
@@ -42,6 +43,7 @@ struct srv_conn {
 	bool         ended; // guarded by srv->mu
 	bool         listed;
 	srv_conn    *next; // guarded by srv->mu
+	char         peer[128]; // immutable: "tcp://..." or "" if unknown
 };
 
 typedef struct srv_job {
@@ -387,15 +389,16 @@ server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 }
 
 static void
-server_on_end(void *arg, drpc_err cause)
+server_on_end(void *arg, const drpc_cause *cause)
 {
 	srv_conn    *sc  = arg;
 	drpc_server *srv = sc->srv;
 
-	if (cause != DRPC_ECLOSED) {
-		drpc__logf(srv->opts.log, srv->opts.log_arg, DRPC_LOG_WARN,
-		    "drpc: server connection ended: %s", drpc_strerror(cause));
-	}
+	// A close, local or by the peer, is no news (DEBUG); the rest is.
+	drpc__logf(srv->opts.log, srv->opts.log_arg,
+	    cause->code == DRPC_ECLOSED ? DRPC_LOG_DEBUG : DRPC_LOG_WARN,
+	    "drpc: server connection ended: %s%s%s", cause->text,
+	    sc->peer[0] != '\0' ? "; peer " : "", sc->peer);
 	drpc__mutex_lock(&srv->mu);
 	sc->ended = true;
 	if (sc->listed) {
@@ -404,8 +407,9 @@ server_on_end(void *arg, drpc_err cause)
 	drpc__mutex_unlock(&srv->mu);
 }
 
-drpc_err
-drpc_server_serve_transport(drpc_server *srv, drpc_transport *tr)
+// server_serve serves tr; peer (may be NULL) names the other end in logs.
+static drpc_err
+server_serve(drpc_server *srv, drpc_transport *tr, const char *peer)
 {
 	drpc__conn_opts o = {.is_server = true};
 	srv_conn       *sc;
@@ -418,6 +422,9 @@ drpc_server_serve_transport(drpc_server *srv, drpc_transport *tr)
 		return DRPC_ENOMEM;
 	}
 	sc->srv        = srv;
+	if (peer != NULL) {
+		snprintf(sc->peer, sizeof(sc->peer), "%s", peer);
+	}
 	o.max_msg_size = srv->opts.max_msg_size;
 	o.split_size   = srv->opts.split_size;
 	o.writer_limit = srv->opts.writer_limit;
@@ -476,15 +483,24 @@ drpc_server_serve_transport(drpc_server *srv, drpc_transport *tr)
 }
 
 drpc_err
+drpc_server_serve_transport(drpc_server *srv, drpc_transport *tr)
+{
+	return server_serve(srv, tr, NULL);
+}
+
+drpc_err
 drpc_server_serve_fd(drpc_server *srv, int fd)
 {
 	drpc_transport *tr;
 	drpc_err        rv;
+	char            peer[128];
 
 	if ((rv = drpc_transport_create_fd(&tr, fd)) != DRPC_OK) {
 		return rv;
 	}
-	if ((rv = drpc_server_serve_transport(srv, tr)) != DRPC_OK) {
+	rv = server_serve(srv, tr,
+	    drpc__peer_addr(fd, peer, sizeof(peer)) == DRPC_OK ? peer : NULL);
+	if (rv != DRPC_OK) {
 		drpc__transport_release_fd(tr); // the fd stays the caller's
 	}
 	return rv;
@@ -568,17 +584,34 @@ accept_main(void *arg)
 	return NULL;
 }
 
+// server_listen_why explains a listen refused after the bind.
+static const char *
+server_listen_why(drpc_err rv)
+{
+	switch (rv) {
+	case DRPC_ESTATE:
+		return "the server is shutting down";
+	case DRPC_ERESOURCE:
+		return "the server has as many listeners as it takes";
+	default:
+		return "the accept thread did not start";
+	}
+}
+
 drpc_err
-drpc_server_listen(drpc_server *srv, const char *addr)
+drpc_server_listen_cause(drpc_server *srv, const char *addr, drpc_cause *cause)
 {
 	srv_listener *l;
 	drpc_err      rv;
 	int           fd;
+	char          buf[DRPC__CAUSE_ADDR_MAX + 1];
 
 	if (srv == NULL || addr == NULL) {
-		return DRPC_EINVAL;
+		drpc_cause_clear(cause);
+		return drpc__cause_set(cause, DRPC_EINVAL, "listen: no %s",
+		    srv == NULL ? "server" : "address");
 	}
-	if ((rv = drpc__listen(addr, &fd)) != DRPC_OK) {
+	if ((rv = drpc__listen_cause(addr, &fd, cause)) != DRPC_OK) {
 		return rv;
 	}
 	drpc__mutex_lock(&srv->mu);
@@ -598,8 +631,16 @@ drpc_server_listen(drpc_server *srv, const char *addr)
 	drpc__mutex_unlock(&srv->mu);
 	if (rv != DRPC_OK) {
 		close(fd);
+		(void) drpc__cause_set(cause, rv, "listen %s: %s",
+		    drpc__cause_addr(addr, buf), server_listen_why(rv));
 	}
 	return rv;
+}
+
+drpc_err
+drpc_server_listen(drpc_server *srv, const char *addr)
+{
+	return drpc_server_listen_cause(srv, addr, NULL);
 }
 
 drpc_err

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cause.h"
 #include "ctx/ctx.h"
 #include "platform/thread.h"
 #include "stream/ring.h"
@@ -103,6 +104,7 @@ drpc__stream_create(drpc__stream **sp, const drpc__stream_opts *o)
 	drpc__flow_rx_init(&s->rx,
 	    o->window == 0 ? DRPC__FLOW_WINDOW : o->window, o->rx_cost);
 	drpc__asm_init(&s->in, s->max_msg_size);
+	s->in.why = o->why;
 	drpc__mutex_init(&s->mu);
 	drpc__cond_init(&s->cv);
 	drpc__cond_init(&s->space_cv);
@@ -848,10 +850,17 @@ stream_on_packet(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 		return stream_on_error(s, pkt);
 	case DRPC__KIND_INVOKE:
 	case DRPC__KIND_INVOKE_METADATA:
-		return DRPC_EPROTO; // an invoke on an existing stream
+		return drpc__cause_set(s->in.why, DRPC_EPROTO,
+		    "an %s for active stream %llu", drpc__kind_name(pkt->kind),
+		    (unsigned long long) s->id);
 	}
 	// Unknown kinds: ignored with the control flag, fatal without.
-	return pkt->control ? DRPC_OK : DRPC_EKIND;
+	if (pkt->control) {
+		return DRPC_OK;
+	}
+	return drpc__cause_set(s->in.why, DRPC_EKIND,
+	    "unknown packet kind %u without the control flag on stream %llu",
+	    pkt->kind, (unsigned long long) s->id);
 }
 
 drpc_err
@@ -887,6 +896,11 @@ drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
 		return rv;
 	}
 	rv = stream_on_packet(s, &pkt, &queued);
+	if (rv == DRPC_ENOMEM) {
+		(void) drpc__cause_set(s->in.why, rv,
+		    "out of memory for a %s packet on stream %llu",
+		    drpc__kind_name(pkt.kind), (unsigned long long) s->id);
+	}
 	if (pkt.kind == DRPC__KIND_MESSAGE) {
 		// Queued: the stream's count (R - C) holds it from now on.
 		if (!queued) {

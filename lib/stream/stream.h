@@ -63,6 +63,9 @@ typedef struct drpc__stream_opts {
 	uint64_t           window;   // our receive window
 	uint64_t           rx_cost;  // charge per Message we ask of the peer
 	uint64_t           tx_cost;  // charge per Message assumed for sends
+	// why: where drpc__stream_on_frame explains a connection-scoped
+	// error in words (the reader's record; may be NULL).
+	drpc_cause        *why;
 } drpc__stream_opts;
 
 // drpc__flow_figures are the flow-control figures a connection applies to

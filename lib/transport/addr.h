@@ -1,5 +1,9 @@
 // Addresses: "tcp://host:port" (host: a name, IPv4, or [IPv6]) and
 // "unix:///path". Dialing with a timeout, and listening.
+//
+// Each call that can fail for a reason worth telling fills a drpc_cause
+// (which may be NULL), so the caller can say why in words; the codes are
+// in the comments and the texts in docs/api.md §8.
 #ifndef DRPC_TRANSPORT_ADDR_H
 #define DRPC_TRANSPORT_ADDR_H
 
@@ -8,19 +12,36 @@
 
 #include <drpc/error.h>
 
-// drpc__dial connects to addr within timeout_ms (0: 10 s) and returns a
-// connected, blocking socket with TCP_NODELAY set for TCP.
-// Errors: DRPC_EINVAL (malformed address), DRPC_EUNAVAIL (refused,
-// unreachable, unknown host), DRPC_ETIMEDOUT.
+// drpc__dial_cause connects to addr within timeout_ms (0: 10 s) and
+// returns a connected, blocking socket with TCP_NODELAY set for TCP.
+// Errors: DRPC_EINVAL (malformed address, a port outside 1-65535, no
+// host), DRPC_EUNAVAIL (refused, unreachable, no such unix socket, name
+// resolution failed), DRPC_EPERM, DRPC_ETIMEDOUT, DRPC_ERESOURCE (no
+// descriptor left). cause (may be NULL) is cleared on success.
+drpc_err drpc__dial_cause(
+    const char *addr, int64_t timeout_ms, int *fdp, drpc_cause *cause);
+
+// drpc__dial is drpc__dial_cause without a cause.
 drpc_err drpc__dial(const char *addr, int64_t timeout_ms, int *fdp);
 
-// drpc__listen binds and listens on addr. A unix path that exists as a
-// stale socket is replaced. Errors: DRPC_EINVAL, DRPC_EUNAVAIL.
+// drpc__listen_cause binds and listens on addr (port 0: any free port).
+// A unix socket file no server accepts on (left by an earlier run) is
+// replaced. Errors: DRPC_EINVAL, DRPC_EEXIST (address in use, a live unix
+// socket, a file that is not a socket), DRPC_EPERM, DRPC_EUNAVAIL (no
+// such directory, address not available, name resolution failed),
+// DRPC_ERESOURCE. cause (may be NULL) is cleared on success.
+drpc_err drpc__listen_cause(const char *addr, int *fdp, drpc_cause *cause);
+
+// drpc__listen is drpc__listen_cause without a cause.
 drpc_err drpc__listen(const char *addr, int *fdp);
 
 // drpc__local_addr writes the address fd is bound to, in the same URL
 // form (the real port for a TCP listener bound to port 0).
 drpc_err drpc__local_addr(int fd, char *buf, size_t cap);
+
+// drpc__peer_addr writes the address of fd's peer in URL form; for an
+// unnamed unix peer, the socket it connected to. DRPC_EINVAL if unknown.
+drpc_err drpc__peer_addr(int fd, char *buf, size_t cap);
 
 // drpc__set_nodelay turns Nagle off on a TCP socket (no-op otherwise).
 void drpc__set_nodelay(int fd);

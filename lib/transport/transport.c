@@ -48,6 +48,8 @@ drpc__transport_read(void *tr, uint8_t *buf, size_t cap, size_t *n)
 typedef struct fd_impl {
 	int  fd;
 	bool is_socket;
+	int  read_errno;  // the last failed read's; reader thread only
+	int  write_errno; // the last failed write's; drain thread only
 } fd_impl;
 
 static drpc_err
@@ -75,6 +77,7 @@ fd_read(void *impl, void *buf, size_t cap, size_t *n)
 		got = read(f->fd, buf, cap);
 	} while (got < 0 && errno == EINTR);
 	if (got < 0) {
+		f->read_errno = errno;
 		return fd_map_errno(errno);
 	}
 	*n = (size_t) got;
@@ -123,6 +126,7 @@ fd_writev(void *impl, const drpc_iovec *in, size_t n)
 			continue;
 		}
 		if (put < 0) {
+			f->write_errno = errno;
 			return fd_map_errno(errno);
 		}
 		// Drop the pieces written completely, trim a partial one.
@@ -160,6 +164,19 @@ drpc__transport_release_fd(drpc_transport *t)
 		free(t->impl);
 		free(t);
 	}
+}
+
+int
+drpc__transport_read_errno(drpc_transport *t)
+{
+	return t->ops.read == fd_read ? ((fd_impl *) t->impl)->read_errno : 0;
+}
+
+int
+drpc__transport_write_errno(drpc_transport *t)
+{
+	return t->ops.writev == fd_writev ? ((fd_impl *) t->impl)->write_errno
+					  : 0;
 }
 
 static void

@@ -17,6 +17,13 @@ void drpc__transport_release_fd(drpc_transport *t);
 // drpc__transport_read is a drpc__read_fn (wire/reader.h) over a transport.
 drpc_err drpc__transport_read(void *tr, uint8_t *buf, size_t cap, size_t *n);
 
+// drpc__transport_read_errno and drpc__transport_write_errno give the
+// errno of the last failed read (write) of a file-descriptor transport,
+// for the words of a cause; 0 for any other transport. Call each from the
+// thread that reads (writes).
+int drpc__transport_read_errno(drpc_transport *t);
+int drpc__transport_write_errno(drpc_transport *t);
+
 static inline drpc_err
 drpc__transport_writev(drpc_transport *t, const drpc_iovec *iov, size_t n)
 {

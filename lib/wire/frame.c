@@ -73,6 +73,9 @@ drpc__frame_parse(const uint8_t *buf, size_t len, size_t max_len,
 		}
 	}
 	if (length > max_len) {
+		// Say which frame: its ids are in, its length saturated.
+		fr->kind = (uint8_t) ((buf[0] >> 1) & 0x3f);
+		fr->len  = length > SIZE_MAX ? SIZE_MAX : (size_t) length;
 		return DRPC_ETOOBIG;
 	}
 	if (length > len - pos) {

@@ -60,7 +60,8 @@ const char *drpc__kind_name(unsigned kind);
 // DRPC_OK with *used == 0: buf holds a proper prefix of a frame (need more).
 // DRPC_EVARINT: a header varint is malformed.
 // DRPC_ETOOBIG: the declared body length exceeds max_len; reported as soon
-// as the header is complete, before any body byte is needed.
+// as the header is complete, before any body byte is needed. fr's ids,
+// kind and len (the declared length, saturated) then describe the frame.
 drpc_err drpc__frame_parse(const uint8_t *buf, size_t len, size_t max_len,
     drpc__frame *fr, size_t *used);
 

@@ -1,5 +1,6 @@
 #include <string.h>
 
+#include "common/cause.h"
 #include "wire/packet.h"
 
 void
@@ -39,6 +40,40 @@ asm_finish(drpc__asm *a, uint64_t message_id)
 	}
 }
 
+// asm_backwards explains a message id below the lowest one acceptable:
+// the last id seen is the packet's in progress, or the last completed.
+static drpc_err
+asm_backwards(const drpc__asm *a, const drpc__frame *fr)
+{
+	uint64_t last = a->expect - 1;
+
+	if (a->exhausted) {
+		last = UINT64_MAX;
+	} else if (a->in_progress) {
+		last = a->message_id;
+	}
+	if (last == 0) {
+		return drpc__cause_set(a->why, DRPC_EPROTO,
+		    "message id 0 on stream %llu (message ids start at 1)",
+		    (unsigned long long) fr->stream_id);
+	}
+	return drpc__cause_set(a->why, DRPC_EPROTO,
+	    "message id went backwards on stream %llu (%llu after %llu)",
+	    (unsigned long long) fr->stream_id,
+	    (unsigned long long) fr->message_id, (unsigned long long) last);
+}
+
+// asm_too_big explains a packet (or frame: what) of n bytes or more over
+// the maximum.
+static drpc_err
+asm_too_big(
+    const drpc__asm *a, const drpc__frame *fr, const char *what, size_t n)
+{
+	return drpc__cause_set(a->why, DRPC_ETOOBIG,
+	    "%s of %zu bytes on stream %llu exceeds the %zu-byte maximum", what,
+	    n, (unsigned long long) fr->stream_id, a->max_size);
+}
+
 drpc_err
 drpc__asm_add(
     drpc__asm *a, const drpc__frame *fr, drpc__packet *pkt, bool *complete)
@@ -47,10 +82,10 @@ drpc__asm_add(
 
 	*complete = false;
 	if (a->exhausted || fr->message_id < a->expect) {
-		return DRPC_EPROTO; // message id went backwards
+		return asm_backwards(a, fr);
 	}
 	if (fr->len > a->max_size) {
-		return DRPC_ETOOBIG;
+		return asm_too_big(a, fr, "frame", fr->len);
 	}
 	if (!a->in_progress || fr->message_id != a->message_id) {
 		// A newer id replaces a half-built packet (dropped silently).
@@ -66,13 +101,22 @@ drpc__asm_add(
 		}
 		asm_start(a, fr);
 	} else if (fr->kind != a->kind) {
-		return DRPC_EPROTO; // kind change inside one packet
+		return drpc__cause_set(a->why, DRPC_EPROTO,
+		    "kind change inside a packet on stream %llu (a %s frame "
+		    "in %s packet %llu)",
+		    (unsigned long long) fr->stream_id,
+		    drpc__kind_name(fr->kind), drpc__kind_name(a->kind),
+		    (unsigned long long) a->message_id);
 	}
 	if (fr->len > a->max_size - a->body.len) {
-		return DRPC_ETOOBIG;
+		return asm_too_big(a, fr, "packet",
+		    fr->len > SIZE_MAX - a->body.len ? SIZE_MAX
+						     : a->body.len + fr->len);
 	}
 	if ((rv = drpc__buf_append(&a->body, fr->data, fr->len)) != DRPC_OK) {
-		return rv;
+		return drpc__cause_set(a->why, rv,
+		    "out of memory assembling a packet on stream %llu",
+		    (unsigned long long) fr->stream_id);
 	}
 	a->control = a->control || fr->control;
 	if (!fr->done) {

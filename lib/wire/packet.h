@@ -41,6 +41,9 @@ typedef struct drpc__asm {
 	uint8_t   kind;        // of the packet in progress
 	bool      control;     // of the packet in progress
 	drpc__buf body;        // bytes of the packet in progress
+	// why, if set by the owner after init, receives the words for an
+	// error ("message id went backwards on stream 3 (5 after 7)").
+	drpc_cause *why;
 } drpc__asm;
 
 // drpc__asm_init prepares a for a new stream; max_size 0 means the default

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/cause.h"
 #include "wire/reader.h"
 
 // READER_CHUNK is the initial buffer size: large enough that a stream of
@@ -49,14 +50,16 @@ reader_make_room(drpc__frame_reader *r)
 	}
 	if (r->cap >= limit) {
 		// Cannot happen: a frame longer than limit fails to parse.
-		return DRPC_ETOOBIG;
+		return drpc__cause_set(&r->why, DRPC_ETOOBIG,
+		    "frame longer than the %zu-byte maximum", r->max_size);
 	}
 	cap = r->cap == 0 ? READER_CHUNK : r->cap * 2;
 	if (cap > limit) {
 		cap = limit;
 	}
 	if ((p = realloc(r->buf, cap)) == NULL) {
-		return DRPC_ENOMEM;
+		return drpc__cause_set(&r->why, DRPC_ENOMEM,
+		    "out of memory for a %zu-byte read buffer", cap);
 	}
 	r->buf = p;
 	r->cap = cap;
@@ -79,13 +82,40 @@ reader_fill(drpc__frame_reader *r)
 	}
 	rv = r->read(r->arg, r->buf + r->end, r->cap - r->end, &n);
 	if (rv != DRPC_OK) {
+		r->why.code    = rv; // the owner's to explain
+		r->why.text[0] = '\0';
 		return rv;
 	}
+	if (n == 0 && r->start == r->end) {
+		return drpc__cause_set(
+		    &r->why, DRPC_EOF, "peer closed the connection (EOF)");
+	}
 	if (n == 0) {
-		return r->start == r->end ? DRPC_EOF : DRPC_ETRUNC;
+		return drpc__cause_set(&r->why, DRPC_ETRUNC,
+		    "peer closed the connection in the middle of a frame (%zu "
+		    "bytes of it received)",
+		    r->end - r->start);
 	}
 	r->end += n;
 	return DRPC_OK;
+}
+
+// reader_explain words a malformed frame header: fr describes the frame
+// when its length is too big (drpc__frame_parse).
+static void
+reader_explain(drpc__frame_reader *r, drpc_err rv, const drpc__frame *fr)
+{
+	if (rv == DRPC_ETOOBIG) {
+		(void) drpc__cause_set(&r->why, rv,
+		    "frame of %zu bytes on stream %llu exceeds the %zu-byte "
+		    "maximum",
+		    fr->len, (unsigned long long) fr->stream_id, r->max_size);
+	} else {
+		(void) drpc__cause_set(&r->why, rv,
+		    "malformed varint (longer than 10 bytes or overflowing 64 "
+		    "bits) in the header of the frame at byte %llu",
+		    (unsigned long long) r->offset);
+	}
 }
 
 drpc_err
@@ -107,6 +137,8 @@ drpc__frame_reader_next(drpc__frame_reader *r, drpc__frame *fr)
 		}
 		if (rv == DRPC_OK) {
 			rv = reader_fill(r);
+		} else {
+			reader_explain(r, rv, fr);
 		}
 		r->sticky = rv;
 	}

@@ -33,6 +33,10 @@ typedef struct drpc__frame_reader {
 	size_t        end;   // one past the last byte read
 	uint64_t      offset; // input offset of buf[start], for diagnostics
 	drpc_err      sticky; // first error; DRPC_OK until then
+	// why explains sticky in words ("frame of 5000000 bytes on stream 1
+	// exceeds the 4194304-byte maximum"); the read function's own errors
+	// get the code alone, with an empty text, for the owner to explain.
+	drpc_cause why;
 	// before_read, if set, is called each time the reader is about to call
 	// read for more bytes (and so may block): its owner's moment to hand
 	// over work gathered from the bytes already parsed.
