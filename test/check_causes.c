@@ -699,10 +699,6 @@ static const violation violations[] = {
     {"message id backwards", true, 0, INVOKE3 "05 03 07 01 61 05 03 05 01 62",
         false, DRPC_EPROTO,
         "message id went backwards on stream 3 (5 after 7)"},
-    // Message (1,1) declaring 5000000 bytes (varint c0 96 b1 02).
-    {"frame too big", false, 0, "05 01 01 c0 96 b1 02", false, DRPC_ETOOBIG,
-        "frame of 5000000 bytes on stream 1 exceeds the 4194304-byte "
-        "maximum"},
     {"malformed varint", false, 0, "05 ff ff ff ff ff ff ff ff ff ff ff", false,
         DRPC_EVARINT, "malformed varint"},
     // Message (1,2) "a" without done, then CloseSend (1,2).
@@ -725,13 +721,6 @@ static const violation violations[] = {
     {"malformed metadata", true, 0, "0f 01 01 01 ff", false, DRPC_EMETADATA,
         "malformed invoke metadata on stream 1"},
     // Message (1,1) of 10 bytes, 2 of them sent.
-    // Two frames of Message (1,1), 10 bytes each, against a 16-byte
-    // maximum: each fits, the packet does not.
-    {"packet too big", false, 16,
-        "04 01 01 0a 30 31 32 33 34 35 36 37 38 39 "
-        "05 01 01 0a 30 31 32 33 34 35 36 37 38 39",
-        false, DRPC_ETOOBIG,
-        "packet of 20 bytes on stream 1 exceeds the 16-byte maximum"},
     {"truncated frame", false, 0, "05 01 01 0a 61 62", true, DRPC_ETRUNC,
         "peer closed the connection in the middle of a frame (6 bytes of "
         "it received)"},

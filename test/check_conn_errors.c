@@ -14,12 +14,14 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "connutil.h"
+#include "wire/errbody.h"
 #include "platform/thread.h"
 #include "suites.h"
 #include "testutil.h"
@@ -355,37 +357,104 @@ START_TEST(test_conn_errors_varint)
 }
 END_TEST
 
-// Row 3: a frame whose declared length exceeds max_msg_size (1024):
-// 80 x9 01 is 2^63, 81 08 is 1025. Both fail on the header alone.
-static const fatal_case too_big_cases[] = {
-    {"2^63, client", false, 1024, "05 01 01 80 80 80 80 80 80 80 80 80 01",
-        false, DRPC_ETOOBIG},
-    {"1025, client", false, 1024, "05 01 01 81 08", false, DRPC_ETOOBIG},
-    {"2^63, server", true, 1024, "05 01 02 80 80 80 80 80 80 80 80 80 01",
-        false, DRPC_ETOOBIG},
-    {"1025, server", true, 1024, "05 01 02 81 08", false, DRPC_ETOOBIG},
+// Row 3, now stream-scoped: a Message over max_msg_size (1024) ends only
+// its stream. The frame's body is skipped without being buffered; an
+// Error with code 8 (ResourceExhausted) naming the cause goes back; the
+// local recv reports DRPC_ERESOURCE; stream 2 and the connection carry on.
+// _i: 0 a 1025-byte frame (81 08, its body then sent), 1 two 600-byte
+// frames of one packet (each fits, the packet does not), 2 a frame
+// declaring 2^63 bytes (80 x9 01: the rest of the input is its body, so
+// only the stream's end is checked). Client and server conns alike.
+typedef struct big_case {
+	const char *what;
+	size_t      body;  // body bytes sent after the header(s)
+	const char *hdr;   // the first frame's flags byte and length: its
+	const char *len;   // header is "hdr 01 <message id> len"
+	const char *hdr2;  // the second frame's flags byte, or NULL
+	bool        alive; // the connection can be shown to carry on
+	const char *text;  // the Error's text
+} big_case;
+
+static const big_case big_cases[] = {
+    {"1025-byte frame", 1025, "05", "81 08", NULL, true,
+        "a Message frame of 1025 bytes on stream 1 over the 1024-byte "
+        "maximum"},
+    {"1200-byte packet", 600, "04", "d8 04", "05", true,
+        "a Message packet on stream 1 over the 1024-byte maximum"},
+    {"2^63-byte frame", 0, "05", "80 80 80 80 80 80 80 80 80 01", NULL,
+        false,
+        "a Message frame of 9223372036854775808 bytes on stream 1 over "
+        "the 1024-byte maximum"},
 };
+
+static void
+run_too_big(const big_case *bc, bool server)
+{
+	tu_leak       l = tu_leak_start();
+	drpc__stream *s[2];
+	tu_raw        r;
+	box           b;
+	char          hex[96];
+	const char   *mid = server ? "02" : "01"; // after the Invoke (1, 1)
+	uint8_t      *body = malloc(bc->body + 1);
+	drpc__frame   f;
+	uint64_t      code = 0;
+	const uint8_t *text;
+	size_t         text_len = 0;
+
+	ck_assert_ptr_nonnull(body);
+	memset(body, 'z', bc->body + 1);
+	if (server) {
+		srv_setup(&r, &b, 1024, s, 2);
+	} else {
+		cli_setup(&r, 1024, s, 2);
+	}
+	snprintf(hex, sizeof(hex), "%s 01 %s %s", bc->hdr, mid, bc->len);
+	tu_raw_hex(&r, hex);
+	tu_raw_write(&r, body, bc->body);
+	if (bc->hdr2 != NULL) {
+		snprintf(hex, sizeof(hex), "%s 01 %s %s", bc->hdr2, mid, bc->len);
+		tu_raw_hex(&r, hex);
+		tu_raw_write(&r, body, bc->body);
+	}
+	// The Error goes back on stream 1 with code 8 and the cause.
+	do {
+		DRPC_CHECK_OK(tu_raw_next(&r, &f));
+	} while (f.kind != DRPC__KIND_ERROR);
+	ck_assert_uint_eq(f.stream_id, 1);
+	ck_assert(drpc__errbody_parse(f.data, f.len, &code, &text, &text_len));
+	ck_assert_uint_eq(code, 8);
+	ck_assert_msg(text_len == strlen(bc->text) &&
+		memcmp(text, bc->text, text_len) == 0,
+	    "%s: Error text \"%.*s\"", bc->what, (int) text_len, text);
+	recv_end(s[0], DRPC_ERESOURCE);
+	DRPC_CHECK_OK(drpc__conn_err(r.conn));
+	if (bc->alive) {
+		// Stream 2 still gets its messages: Message (2, k) "k".
+		tu_raw_hex(&r, server ? "05 02 02 01 6b" : "05 02 01 01 6b");
+		recv_expect(s[1], "k");
+		DRPC_CHECK_OK(drpc__conn_err(r.conn));
+	}
+	if (server) {
+		tu_raw_close(&r);
+		box_fini(&b);
+	} else {
+		streams_destroy(s, 2);
+		tu_raw_close(&r);
+	}
+	free(body);
+	tu_leak_check(&l);
+}
 
 START_TEST(test_conn_errors_too_big)
 {
-	run_fatal(&too_big_cases[_i]);
+	run_too_big(&big_cases[_i], false);
 }
 END_TEST
 
-// Row 3, per packet: two 40-byte frames of one Message (04 then 05, 28 is
-// 40) are each under max_msg_size 64 but make an 80-byte packet.
-#define Z8  "7a 7a 7a 7a 7a 7a 7a 7a "
-#define Z40 Z8 Z8 Z8 Z8 Z8
-static const fatal_case packet_too_big_cases[] = {
-    {"80-byte packet, client", false, 64, "04 01 01 28 " Z40 "05 01 01 28 " Z40,
-        false, DRPC_ETOOBIG},
-    {"80-byte packet, server", true, 64, "04 01 02 28 " Z40 "05 01 02 28 " Z40,
-        false, DRPC_ETOOBIG},
-};
-
-START_TEST(test_conn_errors_packet_too_big)
+START_TEST(test_conn_errors_too_big_server)
 {
-	run_fatal(&packet_too_big_cases[_i]);
+	run_too_big(&big_cases[_i], true);
 }
 END_TEST
 
@@ -1624,9 +1693,9 @@ conn_scoped_tcase(void)
 	tcase_add_loop_test(
 	    tc, test_conn_errors_varint, 0, NCASES(varint_cases));
 	tcase_add_loop_test(
-	    tc, test_conn_errors_too_big, 0, NCASES(too_big_cases));
-	tcase_add_loop_test(tc, test_conn_errors_packet_too_big, 0,
-	    NCASES(packet_too_big_cases));
+	    tc, test_conn_errors_too_big, 0, NCASES(big_cases));
+	tcase_add_loop_test(
+	    tc, test_conn_errors_too_big_server, 0, NCASES(big_cases));
 	tcase_add_test(tc, test_conn_errors_max_size_ok);
 	tcase_add_loop_test(
 	    tc, test_conn_errors_assembly, 0, NCASES(assembly_cases));

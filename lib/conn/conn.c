@@ -14,6 +14,7 @@
 // the memory goes with the last reference.
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,8 @@ struct drpc__conn {
 	drpc_cause         rd_why;  // words for the error the reader ends on
 	drpc__idmap        pending; // id -> pending_invoke
 	drpc__idwin        taken; // server: stream ids taken (any order)
+	uint64_t           refused; // server: an invoke refused as too big:
+				    // the rest of its frames are dropped
 	ready_invoke      *ready; // new streams for on_invoke, in order
 	size_t             nready;
 	size_t             ready_cap;
@@ -327,6 +330,7 @@ drpc__conn_create(
 	}
 	drpc__frame_reader_init(
 	    &c->fr, drpc__transport_read, tr, c->opts.max_msg_size);
+	c->fr.skip_oversize   = true; // one stream ends, not the connection
 	c->fr.before_read     = reader_flush_ready;
 	c->fr.before_read_arg = c;
 	c->w.wait_hook     = c->opts.send_wait_hook;
@@ -923,6 +927,9 @@ reader_bad_invoke(drpc__conn *c, const drpc__frame *f)
 	    drpc__kind_name(f->kind), (unsigned long long) f->stream_id);
 }
 
+static void          reader_refuse_big(drpc__conn *c, const drpc__frame *f);
+static drpc__stream *reader_lookup(drpc__conn *c, uint64_t id);
+
 static drpc_err
 reader_on_invoke_frame(drpc__conn *c, const drpc__frame *f)
 {
@@ -933,6 +940,9 @@ reader_on_invoke_frame(drpc__conn *c, const drpc__frame *f)
 
 	if (!c->opts.is_server) {
 		return reader_bad_invoke(c, f); // clients never get invokes
+	}
+	if (p == NULL && f->stream_id == c->refused) {
+		return DRPC_OK; // the rest of an invoke refused as too big
 	}
 	if (p == NULL) {
 		// A new id starts a stream in any order, but only once.
@@ -965,10 +975,71 @@ reader_on_invoke_frame(drpc__conn *c, const drpc__frame *f)
 		}
 	}
 	rv = drpc__asm_add(&p->asm_, f, &pkt, &complete);
+	if (rv == DRPC_ETOOBIG) {
+		reader_refuse_big(c, f);
+		return DRPC_OK;
+	}
 	if (rv != DRPC_OK || !complete) {
 		return rv;
 	}
 	return reader_pending_packet(c, p, &pkt);
+}
+
+// reader_refuse_big refuses the invoke f belongs to, over the maximum
+// message size: an Error (ResourceExhausted) goes back and its other
+// frames are dropped; the connection carries on.
+static void
+reader_refuse_big(drpc__conn *c, const drpc__frame *f)
+{
+	pending_invoke *p = drpc__idmap_del(&c->pending, f->stream_id);
+	char            why[160];
+
+	if (p != NULL) {
+		pending_free(p);
+	}
+	(void) snprintf(why, sizeof(why),
+	    "an %s on stream %llu over the %zu-byte maximum",
+	    drpc__kind_name(f->kind), (unsigned long long) f->stream_id,
+	    c->opts.max_msg_size);
+	c->refused = f->stream_id;
+	reader_refuse(c, f->stream_id, why);
+}
+
+// reader_oversize handles a frame over the maximum message size, whose
+// body the frame reader skips without buffering it: only its stream ends,
+// with ResourceExhausted both ways (as cockroachdb/drpc does); a new
+// stream's invoke is refused; anything else is dropped. The connection
+// carries on.
+static drpc_err
+reader_oversize(drpc__conn *c, const drpc__frame *f)
+{
+	drpc__stream *s;
+
+	if ((s = reader_lookup(c, f->stream_id)) != NULL) {
+		char why[160];
+
+		(void) snprintf(why, sizeof(why),
+		    "a %s frame of %zu bytes on stream %llu over the %zu-byte "
+		    "maximum",
+		    drpc__kind_name(f->kind), f->len,
+		    (unsigned long long) f->stream_id, c->opts.max_msg_size);
+		drpc__stream_too_big(s, why);
+		drpc__stream_rele(s);
+		return DRPC_OK;
+	}
+	if (!c->opts.is_server || (f->kind != DRPC__KIND_INVOKE &&
+				      f->kind != DRPC__KIND_INVOKE_METADATA)) {
+		return DRPC_OK; // no stream of ours: dropped
+	}
+	if (drpc__idmap_get(&c->pending, f->stream_id) == NULL &&
+	    f->stream_id != c->refused) {
+		if (drpc__idwin_taken(&c->taken, f->stream_id)) {
+			return reader_bad_invoke(c, f);
+		}
+		drpc__idwin_take(&c->taken, f->stream_id);
+	}
+	reader_refuse_big(c, f);
+	return DRPC_OK;
 }
 
 // reader_drop handles a frame of no registered stream: dropped, except
@@ -1184,9 +1255,15 @@ reader_main(void *arg)
 	drpc__frame f;
 	drpc_err    rv;
 
-	while ((rv = drpc__frame_reader_next(&c->fr, &f)) == DRPC_OK) {
+	for (;;) {
+		rv = drpc__frame_reader_next(&c->fr, &f);
 		c->rd_why.code = DRPC_OK; // words only for this frame's error
-		if ((rv = reader_dispatch(c, &f)) != DRPC_OK) {
+		if (rv == DRPC_ETOOBIG) {
+			rv = reader_oversize(c, &f); // its body is skipped
+		} else if (rv == DRPC_OK) {
+			rv = reader_dispatch(c, &f);
+		}
+		if (rv != DRPC_OK) {
 			break;
 		}
 	}

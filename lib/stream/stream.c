@@ -11,6 +11,7 @@
 // packets (Close, Error, Cancel) close the writer state of the stream, so
 // nothing of it is written after them.
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -863,6 +864,18 @@ stream_on_packet(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 	    pkt->kind, (unsigned long long) s->id);
 }
 
+void
+drpc__stream_too_big(drpc__stream *s, const char *why)
+{
+	drpc__mutex_lock(&s->mu);
+	if (!s->terminated) {
+		stream_error_locked(s, DRPC_ERESOURCE, why, strlen(why));
+		stream_clear_locked(s);
+		stream_terminate_locked(s, DRPC_ERESOURCE, DRPC_ERESOURCE);
+	}
+	drpc__mutex_unlock(&s->mu);
+}
+
 drpc_err
 drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
 {
@@ -892,6 +905,18 @@ drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
 		s->in_mid = fr->message_id;
 	}
 	rv = drpc__asm_add(&s->in, fr, &pkt, &complete);
+	if (rv == DRPC_ETOOBIG) {
+		// A packet over the maximum across frames: only this stream
+		// ends (its frames still to come are dropped as late ones).
+		char why[160];
+
+		(void) snprintf(why, sizeof(why),
+		    "a %s packet on stream %llu over the %zu-byte maximum",
+		    drpc__kind_name(fr->kind), (unsigned long long) s->id,
+		    s->max_msg_size);
+		drpc__stream_too_big(s, why);
+		return DRPC_OK;
+	}
 	if (rv != DRPC_OK || !complete) {
 		return rv;
 	}

@@ -89,6 +89,12 @@ typedef struct drpc__flow_figures {
 // updates the peer's, one with older figures changes nothing.
 void drpc__stream_flow_on(drpc__stream *s, const drpc__flow_figures *f);
 
+// drpc__stream_too_big ends s because the peer sent a packet over the
+// maximum message size (why says which): an Error with code 8
+// (ResourceExhausted) and why goes to the peer, the queue is dropped, and
+// local calls report DRPC_ERESOURCE. The connection carries on.
+void drpc__stream_too_big(drpc__stream *s, const char *why);
+
 // drpc__stream_on_window applies a window update (delta bytes) from the
 // peer to s's credit.
 void drpc__stream_on_window(drpc__stream *s, uint64_t delta);

@@ -73,9 +73,14 @@ drpc__frame_parse(const uint8_t *buf, size_t len, size_t max_len,
 		}
 	}
 	if (length > max_len) {
-		// Say which frame: its ids are in, its length saturated.
-		fr->kind = (uint8_t) ((buf[0] >> 1) & 0x3f);
-		fr->len  = length > SIZE_MAX ? SIZE_MAX : (size_t) length;
+		// Say which frame: its ids are in, its length saturated;
+		// *used is its header, for a reader that skips the body.
+		fr->kind    = (uint8_t) ((buf[0] >> 1) & 0x3f);
+		fr->done    = (buf[0] & 0x01) != 0;
+		fr->control = (buf[0] & 0x80) != 0;
+		fr->data    = NULL;
+		fr->len     = length > SIZE_MAX ? SIZE_MAX : (size_t) length;
+		*used       = pos;
 		return DRPC_ETOOBIG;
 	}
 	if (length > len - pos) {

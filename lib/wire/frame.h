@@ -61,7 +61,8 @@ const char *drpc__kind_name(unsigned kind);
 // DRPC_EVARINT: a header varint is malformed.
 // DRPC_ETOOBIG: the declared body length exceeds max_len; reported as soon
 // as the header is complete, before any body byte is needed. fr's ids,
-// kind and len (the declared length, saturated) then describe the frame.
+// kind, flags and len (the declared length, saturated) then describe the
+// frame, fr->data is NULL and *used is the header's length.
 drpc_err drpc__frame_parse(const uint8_t *buf, size_t len, size_t max_len,
     drpc__frame *fr, size_t *used);
 

@@ -128,8 +128,36 @@ drpc__frame_reader_next(drpc__frame_reader *r, drpc__frame *fr)
 		r->sticky = reader_make_room(r);
 	}
 	while (r->sticky == DRPC_OK) {
+		if (r->skip > 0) {
+			// The body of an oversize frame: read and dropped.
+			size_t n = r->end - r->start;
+
+			n = (uint64_t) n > r->skip ? (size_t) r->skip : n;
+			r->start += n;
+			r->offset += n;
+			r->skip -= n;
+			if (r->skip > 0 && (rv = reader_fill(r)) != DRPC_OK) {
+				if (rv == DRPC_EOF) {
+					rv = drpc__cause_set(&r->why,
+					    DRPC_ETRUNC,
+					    "peer closed the connection in "
+					    "the middle of a frame (%llu "
+					    "bytes of its body missing)",
+					    (unsigned long long) r->skip);
+				}
+				r->sticky = rv;
+			}
+			continue;
+		}
 		rv = drpc__frame_parse(r->buf + r->start, r->end - r->start,
 		    r->max_size, fr, &used);
+		if (rv == DRPC_ETOOBIG && r->skip_oversize) {
+			r->start += used;
+			r->offset += used;
+			r->skip = fr->len; // saturated at SIZE_MAX: still fine
+			reader_explain(r, rv, fr);
+			return DRPC_ETOOBIG;
+		}
 		if (rv == DRPC_OK && used > 0) {
 			r->start += used;
 			r->offset += used;

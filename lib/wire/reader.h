@@ -33,6 +33,8 @@ typedef struct drpc__frame_reader {
 	size_t        end;   // one past the last byte read
 	uint64_t      offset; // input offset of buf[start], for diagnostics
 	drpc_err      sticky; // first error; DRPC_OK until then
+	bool          skip_oversize; // set by the owner: see _next
+	uint64_t      skip; // body bytes of an oversize frame still to pass
 	// why explains sticky in words ("frame of 5000000 bytes on stream 1
 	// exceeds the 4194304-byte maximum"); the read function's own errors
 	// get the code alone, with an empty text, for the owner to explain.
@@ -51,6 +53,10 @@ void drpc__frame_reader_init(
 
 // drpc__frame_reader_next blocks until a whole frame is available.
 // DRPC_OK: *fr is the next frame; fr->data is valid until the next call.
+// With skip_oversize set, a frame longer than max_size is not an error
+// for the connection: DRPC_ETOOBIG comes back (not sticky) with *fr
+// describing its header (data NULL, len the declared length, saturated),
+// and the next call first reads past its body without buffering it.
 // DRPC_EOF: the input ended cleanly at a frame boundary.
 // DRPC_ETRUNC: the input ended inside a frame.
 // DRPC_EVARINT, DRPC_ETOOBIG: malformed header (see drpc__frame_parse).
