@@ -25,5 +25,6 @@ Suite *interop_suite(void);
 Suite *codegen_suite(void);
 Suite *flow_suite(void);
 Suite *lifecycle_suite(void);
+Suite *traps_suite(void);
 
 #endif // DRPC_TEST_SUITES_H

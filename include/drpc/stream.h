@@ -125,9 +125,14 @@ DRPC_API drpc_err drpc_stream_md_get(const drpc_stream *s, const char *key,
 DRPC_API size_t       drpc_stream_md_count(const drpc_stream *s);
 DRPC_API drpc_md_pair drpc_stream_md_at(const drpc_stream *s, size_t i);
 
-// drpc_stream_set_error sets the code and text of the Error the server
-// sends if the handler returns an error (the text is copied). Without it,
-// the Error carries the returned code and its drpc_strerror text.
+// drpc_stream_set_error decides how a server stream ends: once it is
+// called, the stream ends with an Error of this code and text (copied)
+// when the handler returns, whatever the handler returns, DRPC_OK
+// included; a second call replaces the first. code goes on the wire as
+// given (1-16 are gRPC status codes). Without it, the handler's return
+// value decides (drpc_handler_fn, drpc/server.h). Messages the handler
+// sent go out before the Error, so a unary client that already has its
+// reply sees success: set the error instead of sending the reply.
 DRPC_API drpc_err drpc_stream_set_error(
     drpc_stream *s, uint64_t code, const char *message);
 

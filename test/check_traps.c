@@ -1,0 +1,252 @@
+// The small traps of the public API (issue 13, item 5), over real sockets:
+// what the client sees when a handler sets an error and returns, or
+// returns one of the library's own codes; metadata values as C strings;
+// empty messages; method names the mux refuses; per-call timeouts.
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <drpc/drpc.h>
+
+#include "suites.h"
+#include "testutil.h"
+
+// log_sink keeps every WARN line a server logged, one per row.
+#define SINK_LINES 32
+
+typedef struct log_sink {
+	pthread_mutex_t mu;
+	char            lines[SINK_LINES][512]; // guarded by mu
+	int             n;
+} log_sink;
+
+static void
+sink_log(void *arg, drpc_log_level level, const char *msg)
+{
+	log_sink *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	if (level == DRPC_LOG_WARN && l->n < SINK_LINES) {
+		snprintf(l->lines[l->n++], sizeof(l->lines[0]), "%s", msg);
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+// sink_count is how many WARN lines were logged so far.
+static int
+sink_count(log_sink *l)
+{
+	int n;
+
+	pthread_mutex_lock(&l->mu);
+	n = l->n;
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+// Handlers.
+
+// h_set_ok sets an error, then returns DRPC_OK.
+static drpc_err
+h_set_ok(drpc_stream *s, void *user)
+{
+	(void) user;
+	return drpc_stream_set_error(s, DRPC_ENOTFOUND, "no such key");
+}
+
+// h_set_fail sets an error, then returns one of the library's codes.
+static drpc_err
+h_set_fail(drpc_stream *s, void *user)
+{
+	(void) user;
+	if (drpc_stream_set_error(s, 42, "custom") != DRPC_OK) {
+		return DRPC_ENOMEM;
+	}
+	return DRPC_EIO;
+}
+
+// h_return returns the code the request gives in decimal.
+static drpc_err
+h_return(drpc_stream *s, void *user)
+{
+	void    *data;
+	size_t   len;
+	char     num[24] = {0};
+	drpc_err rv;
+
+	(void) user;
+	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	memcpy(num, data, len < sizeof(num) - 1 ? len : sizeof(num) - 1);
+	drpc_free(data);
+	return (drpc_err) atoi(num);
+}
+
+typedef struct fixture {
+	log_sink     sink;
+	drpc_mux    *mux;
+	drpc_server *srv;
+	drpc_conn   *c;
+	char         addr[256];
+} fixture;
+
+static const struct {
+	const char     *name;
+	drpc_handler_fn fn;
+} handlers[] = {
+    {"/traps.T/SetOk", h_set_ok},
+    {"/traps.T/SetFail", h_set_fail},
+    {"/traps.T/Return", h_return},
+};
+
+// fixture_start serves the handlers on loopback TCP (user is every
+// handler's user pointer) and dials it with co (may be NULL).
+static void
+fixture_start(fixture *f, void *user, const drpc_conn_opts *co)
+{
+	drpc_server_opts so = {.log = sink_log};
+
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->sink.mu, NULL);
+	so.log_arg = &f->sink;
+	DRPC_CHECK_OK(drpc_mux_create(&f->mux));
+	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
+		DRPC_CHECK_OK(drpc_mux_register(
+		    f->mux, handlers[i].name, handlers[i].fn, user));
+	}
+	DRPC_CHECK_OK(drpc_server_create(&f->srv, f->mux, &so));
+	DRPC_CHECK_OK(drpc_server_listen(f->srv, "tcp://127.0.0.1:0"));
+	DRPC_CHECK_OK(drpc_server_addr(f->srv, f->addr, sizeof(f->addr)));
+	DRPC_CHECK_OK(drpc_dial(&f->c, f->addr, co));
+}
+
+static void
+fixture_stop(fixture *f)
+{
+	drpc_conn_destroy(f->c);
+	DRPC_CHECK_OK(drpc_server_shutdown(f->srv, drpc_now_ns() + 2000000000));
+	drpc_server_destroy(f->srv);
+	drpc_mux_destroy(f->mux);
+	pthread_mutex_destroy(&f->sink.mu);
+}
+
+// call invokes method with req and returns what the client saw; a reply,
+// if any, is freed.
+static drpc_err
+call(fixture *f, const char *method, const char *req, drpc_status *st)
+{
+	void    *reply = NULL;
+	size_t   len;
+	drpc_err rv;
+
+	rv = drpc_invoke(
+	    f->c, NULL, method, req, strlen(req), NULL, &reply, &len, st);
+	if (rv == DRPC_OK) {
+		drpc_free(reply);
+	}
+	return rv;
+}
+
+// set_error, then DRPC_OK: the call fails with the error that was set.
+START_TEST(test_traps_set_error_then_ok)
+{
+	fixture     f;
+	drpc_status st = {0};
+
+	fixture_start(&f, NULL, NULL);
+	DRPC_CHECK_ERR(call(&f, "/traps.T/SetOk", "", &st), DRPC_ENOTFOUND);
+	ck_assert(st.remote);
+	ck_assert_uint_eq(st.remote_code, DRPC_ENOTFOUND);
+	ck_assert_str_eq(st.message, "no such key");
+	drpc_status_reset(&st);
+	fixture_stop(&f);
+}
+END_TEST
+
+// set_error, then an error (even a library code): the error that was set
+// goes out as given, and nothing is logged as a library failure.
+START_TEST(test_traps_set_error_then_error)
+{
+	fixture     f;
+	drpc_status st = {0};
+
+	fixture_start(&f, NULL, NULL);
+	DRPC_CHECK_ERR(call(&f, "/traps.T/SetFail", "", &st), DRPC_EREMOTE);
+	ck_assert(st.remote);
+	ck_assert_uint_eq(st.remote_code, 42);
+	ck_assert_str_eq(st.message, "custom");
+	ck_assert_int_eq(sink_count(&f.sink), 0);
+	drpc_status_reset(&st);
+	fixture_stop(&f);
+}
+END_TEST
+
+// A gRPC code (1-16) a handler returns travels as it is, with its text.
+START_TEST(test_traps_status_travels)
+{
+	fixture     f;
+	drpc_status st = {0};
+	char        req[16];
+
+	fixture_start(&f, NULL, NULL);
+	for (int code = DRPC_ECANCELED; code <= DRPC_EUNAUTH; code++) {
+		snprintf(req, sizeof(req), "%d", code);
+		DRPC_CHECK_ERR(
+		    call(&f, "/traps.T/Return", req, &st), (drpc_err) code);
+		ck_assert_uint_eq(st.remote_code, (uint64_t) code);
+		ck_assert_str_eq(st.message, drpc_strerror((drpc_err) code));
+	}
+	ck_assert_int_eq(sink_count(&f.sink), 0);
+	drpc_status_reset(&st);
+	fixture_stop(&f);
+}
+END_TEST
+
+// Any other code a handler returns (the library's own, 100 and up, or an
+// unassigned one) reaches the client as Internal with a neutral text; the
+// server's log has the method and the real error at WARN level.
+static const drpc_err hidden[] = {DRPC_EOF, DRPC_ENOMEM, DRPC_EPROTO,
+    DRPC_EVARINT, DRPC_ETOOBIG, DRPC_EKIND, DRPC_ETRUNC, DRPC_EMETADATA,
+    DRPC_EIO, DRPC_ECLOSED, DRPC_EREMOTE, (drpc_err) 17};
+
+START_TEST(test_traps_library_code_is_internal)
+{
+	fixture     f;
+	drpc_status st   = {0};
+	drpc_err    code = hidden[_i];
+	char        req[16];
+
+	fixture_start(&f, NULL, NULL);
+	snprintf(req, sizeof(req), "%d", (int) code);
+	DRPC_CHECK_ERR(call(&f, "/traps.T/Return", req, &st), DRPC_EINTERNAL);
+	ck_assert(st.remote);
+	ck_assert_uint_eq(st.remote_code, DRPC_EINTERNAL);
+	ck_assert_str_eq(st.message, "internal error");
+	// The line is logged before the Error is sent: it is there already.
+	ck_assert_int_eq(sink_count(&f.sink), 1);
+	ck_assert_msg(strstr(f.sink.lines[0], "/traps.T/Return") != NULL &&
+	                  strstr(f.sink.lines[0], drpc_strerror(code)) != NULL,
+	    "log: %s", f.sink.lines[0]);
+	drpc_status_reset(&st);
+	fixture_stop(&f);
+}
+END_TEST
+
+Suite *
+traps_suite(void)
+{
+	Suite *s      = suite_create("traps");
+	TCase *status = tcase_create("status");
+
+	tcase_add_test(status, test_traps_set_error_then_ok);
+	tcase_add_test(status, test_traps_set_error_then_error);
+	tcase_add_test(status, test_traps_status_travels);
+	tcase_add_loop_test(status, test_traps_library_code_is_internal, 0,
+	    (int) (sizeof(hidden) / sizeof(hidden[0])));
+	tcase_set_timeout(status, 30);
+	suite_add_tcase(s, status);
+	return s;
+}
