@@ -85,6 +85,35 @@ h_return(drpc_stream *s, void *user)
 	return (drpc_err) atoi(num);
 }
 
+// h_md answers "key=value;" for every pair, read as C strings (so a
+// value that is not terminated shows up as garbage), after checking that
+// every key and value is terminated where its length says and that
+// md_get's length is exact ("nul" holds "x\0y").
+static drpc_err
+h_md(drpc_stream *s, void *user)
+{
+	char        out[512] = {0};
+	size_t      n        = 0;
+	const char *v;
+	size_t      len;
+
+	(void) user;
+	for (size_t i = 0; i < drpc_stream_md_count(s); i++) {
+		drpc_md_pair p = drpc_stream_md_at(s, i);
+
+		if (p.key[p.key_len] != '\0' || p.value[p.value_len] != '\0') {
+			return DRPC_EDATALOSS;
+		}
+		n += (size_t) snprintf(
+		    out + n, sizeof(out) - n, "%s=%s;", p.key, p.value);
+	}
+	if (drpc_stream_md_get(s, "nul", &v, &len) != DRPC_OK || len != 3 ||
+	    memcmp(v, "x\0y", 4) != 0) {
+		return DRPC_EDATALOSS;
+	}
+	return drpc_stream_send(s, out, n);
+}
+
 typedef struct fixture {
 	log_sink     sink;
 	drpc_mux    *mux;
@@ -100,6 +129,7 @@ static const struct {
     {"/traps.T/SetOk", h_set_ok},
     {"/traps.T/SetFail", h_set_fail},
     {"/traps.T/Return", h_return},
+    {"/traps.T/Md", h_md},
 };
 
 // fixture_start serves the handlers on loopback TCP (user is every
@@ -235,18 +265,43 @@ START_TEST(test_traps_library_code_is_internal)
 }
 END_TEST
 
+// Metadata values reach the handler NUL-terminated, lengths exact.
+START_TEST(test_traps_md_values_terminated)
+{
+	fixture        f;
+	drpc_md_pair   md[] = {drpc_md_str("a", "one"), drpc_md_str("b", ""),
+	      drpc_md_str("c", "three"), {"nul", 3, "x\0y", 3}};
+	drpc_call_opts o    = {md, 4};
+	const char    *want = "a=one;b=;c=three;nul=x;";
+	void          *reply;
+	size_t         len;
+
+	fixture_start(&f, NULL, NULL);
+	DRPC_CHECK_OK(drpc_invoke(
+	    f.c, NULL, "/traps.T/Md", "", 0, &o, &reply, &len, NULL));
+	ck_assert_uint_eq(len, strlen(want));
+	ck_assert_mem_eq(reply, want, len);
+	drpc_free(reply);
+	fixture_stop(&f);
+}
+END_TEST
+
 Suite *
 traps_suite(void)
 {
 	Suite *s      = suite_create("traps");
 	TCase *status = tcase_create("status");
+	TCase *calls  = tcase_create("calls");
 
 	tcase_add_test(status, test_traps_set_error_then_ok);
 	tcase_add_test(status, test_traps_set_error_then_error);
 	tcase_add_test(status, test_traps_status_travels);
 	tcase_add_loop_test(status, test_traps_library_code_is_internal, 0,
 	    (int) (sizeof(hidden) / sizeof(hidden[0])));
+	tcase_add_test(calls, test_traps_md_values_terminated);
 	tcase_set_timeout(status, 30);
+	tcase_set_timeout(calls, 30);
 	suite_add_tcase(s, status);
+	suite_add_tcase(s, calls);
 	return s;
 }

@@ -117,11 +117,14 @@ DRPC_API const char *drpc_stream_method(const drpc_stream *s);
 DRPC_API drpc_ctx *drpc_stream_ctx(const drpc_stream *s);
 
 // drpc_stream_md_get finds a metadata value the client sent: DRPC_OK with
-// *value/*len (borrowed, valid while the handler runs), or DRPC_ENOTFOUND.
+// *value and *len (borrowed, valid while the handler runs), or
+// DRPC_ENOTFOUND. *value is NUL-terminated (value[len] == '\0'), so it
+// may be used as a C string; len is exact (a value may hold NULs).
 DRPC_API drpc_err drpc_stream_md_get(const drpc_stream *s, const char *key,
     const char **value, size_t *len);
 
-// drpc_stream_md_count and drpc_stream_md_at list every pair (i < count).
+// drpc_stream_md_count and drpc_stream_md_at list every pair (i < count),
+// keys and values NUL-terminated as drpc_stream_md_get's.
 DRPC_API size_t       drpc_stream_md_count(const drpc_stream *s);
 DRPC_API drpc_md_pair drpc_stream_md_at(const drpc_stream *s, size_t i);
 
