@@ -67,7 +67,8 @@ h_set_fail(drpc_stream *s, void *user)
 	return DRPC_EIO;
 }
 
-// h_return returns the code the request gives in decimal.
+// h_return returns the code the request gives in decimal; to an empty
+// request (len 0, data NULL) it answers an empty message.
 static drpc_err
 h_return(drpc_stream *s, void *user)
 {
@@ -79,6 +80,10 @@ h_return(drpc_stream *s, void *user)
 	(void) user;
 	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
 		return rv;
+	}
+	if (len == 0) {
+		return data == NULL ? drpc_stream_send(s, NULL, 0)
+		                    : DRPC_EDATALOSS;
 	}
 	memcpy(num, data, len < sizeof(num) - 1 ? len : sizeof(num) - 1);
 	drpc_free(data);
@@ -114,6 +119,38 @@ h_md(drpc_stream *s, void *user)
 	return drpc_stream_send(s, out, n);
 }
 
+// h_empty expects two empty messages, one by drpc_stream_recv (len 0,
+// data NULL) and one by drpc_stream_recv_view (len 0), then the end of
+// the client's messages; it answers with one empty message.
+static drpc_err
+h_empty(drpc_stream *s, void *user)
+{
+	void       *data = &data;
+	const void *view;
+	size_t      len = 99;
+	drpc_err    rv;
+
+	(void) user;
+	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	if (data != NULL || len != 0) {
+		drpc_free(data);
+		return DRPC_EDATALOSS;
+	}
+	if ((rv = drpc_stream_recv_view(s, &view, &len)) != DRPC_OK) {
+		return rv;
+	}
+	drpc_stream_recv_done(s);
+	if (len != 0) {
+		return DRPC_EDATALOSS;
+	}
+	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_EOF) {
+		return rv == DRPC_OK ? DRPC_EDATALOSS : rv;
+	}
+	return drpc_stream_send(s, NULL, 0);
+}
+
 typedef struct fixture {
 	log_sink     sink;
 	drpc_mux    *mux;
@@ -130,6 +167,7 @@ static const struct {
     {"/traps.T/SetFail", h_set_fail},
     {"/traps.T/Return", h_return},
     {"/traps.T/Md", h_md},
+    {"/traps.T/Empty", h_empty},
 };
 
 // fixture_start serves the handlers on loopback TCP (user is every
@@ -286,6 +324,36 @@ START_TEST(test_traps_md_values_terminated)
 }
 END_TEST
 
+// Empty messages both ways: len 0 and a NULL pointer, then the end.
+START_TEST(test_traps_empty_message)
+{
+	fixture      f;
+	drpc_stream *s;
+	drpc_status  st   = {0};
+	void        *data = &data;
+	size_t       len  = 99;
+
+	fixture_start(&f, NULL, NULL);
+	DRPC_CHECK_OK(drpc_stream_open(&s, f.c, NULL, "/traps.T/Empty", NULL));
+	DRPC_CHECK_OK(drpc_stream_send(s, NULL, 0));
+	DRPC_CHECK_OK(drpc_stream_send(s, "", 0));
+	DRPC_CHECK_OK(drpc_stream_close_send(s));
+	DRPC_CHECK_OK(drpc_stream_recv(s, &data, &len));
+	ck_assert_uint_eq(len, 0);
+	ck_assert_ptr_null(data);
+	DRPC_CHECK_ERR(drpc_stream_recv(s, &data, &len), DRPC_EOF);
+	drpc_stream_destroy(s);
+	// A unary call: an empty request, an empty reply.
+	data = &data;
+	DRPC_CHECK_OK(drpc_invoke(
+	    f.c, NULL, "/traps.T/Return", NULL, 0, NULL, &data, &len, &st));
+	ck_assert_uint_eq(len, 0);
+	ck_assert_ptr_null(data);
+	drpc_status_reset(&st);
+	fixture_stop(&f);
+}
+END_TEST
+
 Suite *
 traps_suite(void)
 {
@@ -299,6 +367,7 @@ traps_suite(void)
 	tcase_add_loop_test(status, test_traps_library_code_is_internal, 0,
 	    (int) (sizeof(hidden) / sizeof(hidden[0])));
 	tcase_add_test(calls, test_traps_md_values_terminated);
+	tcase_add_test(calls, test_traps_empty_message);
 	tcase_set_timeout(status, 30);
 	tcase_set_timeout(calls, 30);
 	suite_add_tcase(s, status);

@@ -71,15 +71,18 @@ DRPC_API drpc_err drpc_stream_send(
     drpc_stream *s, const void *data, size_t len);
 
 // drpc_stream_recv waits for the next message and returns a copy in
-// *data (malloc'd; the caller frees it with drpc_free) and *len. A clean
-// end of the peer's messages is DRPC_EOF, distinct from every error: the
-// peer's error (DRPC_EREMOTE or the gRPC-range code it sent; details from
-// drpc_stream_status), DRPC_ECANCELED, DRPC_ETIMEDOUT, DRPC_EUNAVAIL.
-// Nothing is allocated on error.
+// *data (malloc'd; the caller frees it with drpc_free) and *len. An empty
+// message (a valid message: an empty protobuf, say) is DRPC_OK with *len
+// 0 and *data NULL: test *len, not *data (drpc_free(NULL) is a no-op).
+// A clean end of the peer's messages is DRPC_EOF, distinct from every
+// error: the peer's error (DRPC_EREMOTE or the gRPC-range code it sent;
+// details from drpc_stream_status), DRPC_ECANCELED, DRPC_ETIMEDOUT,
+// DRPC_EUNAVAIL. Nothing is allocated on error.
 DRPC_API drpc_err drpc_stream_recv(drpc_stream *s, void **data, size_t *len);
 
 // drpc_stream_recv_view is drpc_stream_recv without the copy: *data is
-// lent until drpc_stream_recv_done, which must follow every DRPC_OK.
+// lent until drpc_stream_recv_done, which must follow every DRPC_OK. For
+// an empty message *len is 0 and *data may be NULL.
 DRPC_API drpc_err drpc_stream_recv_view(
     drpc_stream *s, const void **data, size_t *len);
 DRPC_API void drpc_stream_recv_done(drpc_stream *s);
