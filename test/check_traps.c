@@ -354,6 +354,28 @@ START_TEST(test_traps_empty_message)
 }
 END_TEST
 
+// The mux takes only names a client can call: a leading slash and
+// something after it.
+START_TEST(test_traps_mux_names)
+{
+	drpc_mux *m;
+
+	DRPC_CHECK_OK(drpc_mux_create(&m));
+	DRPC_CHECK_ERR(drpc_mux_register(m, "", h_return, NULL), DRPC_EINVAL);
+	DRPC_CHECK_ERR(drpc_mux_register(m, "/", h_return, NULL), DRPC_EINVAL);
+	DRPC_CHECK_ERR(drpc_mux_register(m, "traps.T/Return", h_return, NULL),
+	    DRPC_EINVAL);
+	DRPC_CHECK_ERR(
+	    drpc_mux_register(m, "Return", h_return, NULL), DRPC_EINVAL);
+	DRPC_CHECK_ERR(drpc_mux_register(m, NULL, h_return, NULL), DRPC_EINVAL);
+	DRPC_CHECK_OK(drpc_mux_register(m, "/traps.T/Return", h_return, NULL));
+	DRPC_CHECK_OK(drpc_mux_register(m, "/T/Return", h_return, NULL));
+	DRPC_CHECK_ERR(
+	    drpc_mux_register(m, "/T/Return", h_return, NULL), DRPC_EEXIST);
+	drpc_mux_destroy(m);
+}
+END_TEST
+
 Suite *
 traps_suite(void)
 {
@@ -368,6 +390,7 @@ traps_suite(void)
 	    (int) (sizeof(hidden) / sizeof(hidden[0])));
 	tcase_add_test(calls, test_traps_md_values_terminated);
 	tcase_add_test(calls, test_traps_empty_message);
+	tcase_add_test(calls, test_traps_mux_names);
 	tcase_set_timeout(status, 30);
 	tcase_set_timeout(calls, 30);
 	suite_add_tcase(s, status);

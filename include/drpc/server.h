@@ -44,8 +44,11 @@ typedef struct drpc_mux drpc_mux;
 
 DRPC_API drpc_err drpc_mux_create(drpc_mux **mp);
 
-// drpc_mux_register adds method (copied). Errors: DRPC_EEXIST (already
-// registered), DRPC_EINVAL, DRPC_ENOMEM.
+// drpc_mux_register adds method (copied), the name clients call:
+// "/pkg.Service/Method", or "/Service/Method" without a package. Errors:
+// DRPC_EINVAL (NULL arguments, or a name that does not start with '/' or
+// has nothing after it: "", "/", "pkg.Service/Method"), DRPC_EEXIST
+// (already registered), DRPC_ENOMEM.
 DRPC_API drpc_err drpc_mux_register(
     drpc_mux *m, const char *method, drpc_handler_fn fn, void *user);
 
