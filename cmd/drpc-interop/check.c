@@ -266,7 +266,7 @@ sc_metadata(ck *k, drpc_conn *c)
 	static const char want[] =
 	    "authorization=Bearer t0k3n\nempty=\nx-request-id=req-0001\n";
 	drpc_md_pair   md[3];
-	drpc_call_opts o   = {md, 3};
+	drpc_call_opts o   = {.md = md, .nmd = 3};
 	Interop__Msg   req = INTEROP__MSG__INIT;
 	Interop__Msg  *reply;
 	drpc_err       rv;

@@ -1,5 +1,8 @@
 // Servers: a handler table, listeners, and a thread per RPC.
 //
+// Time: drpc_server_shutdown takes a deadline in drpc_now_ns() time, as
+// every deadline_ns of the API (docs/api.md, "Time").
+//
 // Thread safety: drpc_mux_register must finish before the mux is given to
 // a server; after that the mux is read-only and may be shared by many
 // servers. Every drpc_server function may be called from any thread,

@@ -5,6 +5,9 @@
 // and drpc_stream_close may be called from any thread at any time, even
 // while another thread is blocked in send or recv on the same stream.
 //
+// Time: drpc_call_opts.timeout_ms is in milliseconds from the call, as
+// every timeout of the API (docs/api.md, "Time").
+//
 // Ownership: a client stream belongs to the caller of drpc_stream_open,
 // who releases it with drpc_stream_destroy. A server stream belongs to the
 // library; its handler borrows it until the handler returns.
@@ -40,10 +43,19 @@ typedef struct drpc_status {
 // drpc_status_reset frees st's message and zeroes it. NULL is a no-op.
 DRPC_API void drpc_status_reset(drpc_status *st);
 
-// drpc_call_opts carries per-call options; NULL means none.
+// drpc_call_opts carries per-call options; NULL (or all zero) means none.
+// Every call takes them: drpc_invoke, drpc_stream_open, drpc_invoke_msg
+// and the generated stubs.
 typedef struct drpc_call_opts {
 	const drpc_md_pair *md; // invoke metadata, borrowed for the call
 	size_t              nmd;
+	// timeout_ms bounds the whole call (for a stream: until it is
+	// destroyed), in milliseconds from the call that opens it; 0: no
+	// timeout of its own; negative: already expired. The earlier of it
+	// and ctx's deadline applies; the call then ends with
+	// DRPC_ETIMEDOUT, and the deadline travels to the server as a ctx's
+	// does. No context needs to be made for it. docs/api.md, "Time".
+	int64_t timeout_ms;
 } drpc_call_opts;
 
 // drpc_stream_open starts a streaming call of method ("/pkg.Service/M")
