@@ -668,6 +668,56 @@ START_TEST(test_codegen_timeout)
 }
 END_TEST
 
+// A call that fails leaves its out-parameter NULL, whatever it held: the
+// handle of every __open (so a caller may destroy it unconditionally, as
+// drpc-interop's checker does when a connection drops mid-run) and the
+// reply of __invoke. Here the connection is closed first.
+START_TEST(test_codegen_failed_open_null)
+{
+	Test__Echo__EchoService_Server impl = echo_impl();
+	fixture                        f;
+	Test__Echo__Msg                req  = msg_of("x");
+	Test__Echo__CountRequest       creq = TEST__ECHO__COUNT_REQUEST__INIT;
+	int                            junk;
+	Test__Echo__Msg               *m                 = (void *) &junk;
+	Test__Echo__EchoService__ServerStream_Client *ss = (void *) &junk;
+	Test__Echo__EchoService__ClientStream_Client *cs = (void *) &junk;
+	Test__Echo__EchoService__Bidi_Client         *bd = (void *) &junk;
+
+	fixture_start(&f, &impl);
+	drpc_conn_close(f.c);
+	DRPC_CHECK_ERR(test__echo__echo_service__unary__invoke(
+	                   f.c, NULL, &req, &m, NULL, NULL),
+	    DRPC_EUNAVAIL);
+	ck_assert_ptr_null(m);
+	DRPC_CHECK_ERR(test__echo__echo_service__server_stream__open(
+	                   &ss, f.c, NULL, &creq, NULL),
+	    DRPC_EUNAVAIL);
+	ck_assert_ptr_null(ss);
+	DRPC_CHECK_ERR(
+	    test__echo__echo_service__client_stream__open(&cs, f.c, NULL, NULL),
+	    DRPC_EUNAVAIL);
+	ck_assert_ptr_null(cs);
+	DRPC_CHECK_ERR(
+	    test__echo__echo_service__bidi__open(&bd, f.c, NULL, NULL),
+	    DRPC_EUNAVAIL);
+	ck_assert_ptr_null(bd);
+	ss = (void *) &junk; // bad arguments too
+	DRPC_CHECK_ERR(test__echo__echo_service__server_stream__open(
+	                   &ss, f.c, NULL, NULL, NULL),
+	    DRPC_EINVAL);
+	ck_assert_ptr_null(ss);
+	m = (void *) &junk;
+	DRPC_CHECK_ERR(
+	    test__echo__echo_service__bidi__recv(NULL, &m), DRPC_EINVAL);
+	ck_assert_ptr_null(m);
+	test__echo__echo_service__server_stream__destroy(ss);
+	test__echo__echo_service__client_stream__destroy(cs);
+	test__echo__echo_service__bidi__destroy(bd);
+	fixture_stop(&f);
+}
+END_TEST
+
 START_TEST(test_codegen_bad_args)
 {
 	Test__Echo__EchoService_Server                impl = echo_impl();
@@ -1494,6 +1544,7 @@ codegen_suite(void)
 	tcase_add_test(calls, test_codegen_handler_error);
 	tcase_add_test(calls, test_codegen_cancel);
 	tcase_add_test(calls, test_codegen_timeout);
+	tcase_add_test(calls, test_codegen_failed_open_null);
 	tcase_add_test(calls, test_codegen_bad_args);
 	tcase_add_test(edges, test_codegen_edge_names);
 	tcase_add_test(edges, test_codegen_edge_escaped);
