@@ -106,7 +106,8 @@ endif
 # Keep object files make would otherwise treat as intermediate.
 .SECONDARY:
 
-all: lib $(CMD_BINS) $(TESTS) $(STRESS) $(PLUGIN) $(DEMO) $(INTEROP_BIN)
+# all is defined below the tools' variables ($(DEMO), $(INTEROP_BIN)):
+# make expands a rule's prerequisites when it reads the rule.
 
 lib: $(STATIC) $(SHLIB)
 
@@ -239,6 +240,9 @@ $(INTEROP_OBJ): CPPFLAGS += -I$(GEN)/interop
 $(BUILD)/bin/drpc-interop: $(INTEROP_OBJ) $(INTEROP_GEN_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+
+# Everything: the libraries, every tool the README names, the tests.
+all: lib $(CMD_BINS) $(TESTS) $(STRESS) $(PLUGIN) $(DEMO) $(INTEROP_BIN)
 
 # Check drpc-interop against itself, multiplexed and one stream at a time,
 # then with flow control off on the client (a plain DRPC client to our
@@ -432,3 +436,4 @@ clean:
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CMDS:%=$(BUILD)/cmd/%/main.d)
 -include $(BUILD)/test/stress.d
 -include $(PLUGIN_OBJ:.o=.d) $(TEST_GEN_OBJ:.o=.d) $(INTEROP_GEN_OBJ:.o=.d)
+-include $(BUILD)/cmd/drpc-demo/main.d $(INTEROP_OBJ:.o=.d)
