@@ -399,7 +399,13 @@ fuzz-codegen: build/fuzz/fuzz_codegen
 bench: $(BUILD)/bin/drpc-bench
 	$(BUILD)/bin/drpc-bench
 
-install: lib $(CMD_BINS) $(PLUGIN)
+# install: what a program using libdrpc needs, and nothing else: the
+# headers, both libraries, drpc.pc and the protoc plugin. The tools
+# (drpc-dump, drpc-interop, drpc-bench, drpc-demo) and the examples run
+# from $(BUILD)/bin. As root into /usr or /usr/local (no DESTDIR), it
+# runs ldconfig so the dynamic linker finds the new library; for any
+# other prefix see README.md, "Using an installed libdrpc".
+install: lib $(PLUGIN)
 	install -d $(DESTDIR)$(PREFIX)/include/drpc $(DESTDIR)$(PREFIX)/lib \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/drpc/*.h $(DESTDIR)$(PREFIX)/include/drpc/
@@ -407,15 +413,16 @@ install: lib $(CMD_BINS) $(PLUGIN)
 	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf $(LIBNAME).$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/$(LIBNAME)
-	install -m 755 $(CMD_BINS) $(PLUGIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(PLUGIN) $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 		drpc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/drpc.pc
+	@case "$(DESTDIR)$(PREFIX)" in /usr|/usr/local) \
+		if [ "$$(id -u)" -eq 0 ]; then ldconfig; fi;; esac
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/drpc
 	rm -f $(DESTDIR)$(PREFIX)/lib/libdrpc.* \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig/drpc.pc \
-		$(CMDS:%=$(DESTDIR)$(PREFIX)/bin/%) \
 		$(DESTDIR)$(PREFIX)/bin/protoc-gen-drpc-c
 
 # Every public header compiles on its own.
