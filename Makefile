@@ -2,7 +2,9 @@
 #
 # Every variant builds into build/<variant>/ (release, debug, asan, tsan).
 # The first build runs scripts/install-deps.sh, which installs the Debian
-# packages the project needs when any is missing.
+# packages the project needs when any is missing: what builds the library
+# and its tools first, the test tools (Check, valgrind, clang) only when a
+# target needs them.
 
 VARIANT ?= release
 BUILD   := build/$(VARIANT)
@@ -59,7 +61,8 @@ SHLIB  := $(BUILD)/$(LIBNAME).$(VERSION)
 TESTS  := $(BUILD)/test/check_drpc
 STRESS := $(BUILD)/test/drpc-stress
 
-DEPS_STAMP := build/.deps-ok
+DEPS_STAMP      := build/.deps-ok
+TEST_DEPS_STAMP := build/.deps-test-ok
 
 # Code generation (docs/codegen.md). protoc-gen-drpc-c is built from
 # cmd/protoc-gen-drpc-c/ and descriptor.proto + plugin.proto, which
@@ -99,7 +102,7 @@ INTEROP_GEN_HDR := $(INTEROP_GEN_SRC:.c=.h)
 endif
 
 .PHONY: all lib check test asan tsan valgrind fuzz run install uninstall \
-	clean deps help headers format format-check bench \
+	clean deps deps-test help headers format format-check bench \
 	stress stress-run stress-tsan stress-asan proto codegen-golden \
 	codegen-format-check fuzz-codegen interop-check
 .DEFAULT_GOAL := all
@@ -127,9 +130,15 @@ help:
 	@echo "make clean"
 
 deps: $(DEPS_STAMP)
+deps-test: $(TEST_DEPS_STAMP)
 
 $(DEPS_STAMP): scripts/install-deps.sh
 	@sh scripts/install-deps.sh
+	@mkdir -p build && touch $@
+
+# After the build packages, never beside them: apt-get runs one at a time.
+$(TEST_DEPS_STAMP): scripts/install-deps.sh $(DEPS_STAMP)
+	@sh scripts/install-deps.sh --test
 	@mkdir -p build && touch $@
 
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
@@ -139,7 +148,7 @@ $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 # Only the thread wrapper needs GNU extensions (pthread_setname_np).
 $(BUILD)/lib/platform/thread.o: CPPFLAGS += -D_GNU_SOURCE
 
-$(BUILD)/test/%.o: test/%.c | $(DEPS_STAMP)
+$(BUILD)/test/%.o: test/%.c | $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -DDRPC_SHARED_DIR='"$(SHARED)"' \
 		-DDRPC_SOURCE_DIR='"$(CURDIR)"' $(CFLAGS) \
@@ -354,7 +363,7 @@ FUZZ_FLAGS   := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	-Iinclude -Ilib -Itest/fuzz -pthread
 FUZZ_HARNESS := $(wildcard test/fuzz/*_harness.c)
 
-build/fuzz/%: test/fuzz/%.c $(FUZZ_HARNESS) $(LIB_SRC) | $(DEPS_STAMP)
+build/fuzz/%: test/fuzz/%.c $(FUZZ_HARNESS) $(LIB_SRC) | $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $^ $(PB_LIBS)
 
@@ -375,7 +384,7 @@ FUZZ_CODEGEN_SRC := test/fuzz/fuzz_codegen.c \
 	$(filter-out %/main.c,$(wildcard cmd/protoc-gen-drpc-c/*.c))
 
 build/fuzz/fuzz_codegen: $(FUZZ_CODEGEN_SRC) $(PLUGIN_PB:%=%.c) \
-	| $(DEPS_STAMP)
+	| $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -I$(GEN) -Icmd/protoc-gen-drpc-c -o $@ $^ $(PB_LIBS)
 
