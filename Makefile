@@ -102,7 +102,7 @@ INTEROP_GEN_HDR := $(INTEROP_GEN_SRC:.c=.h)
 endif
 
 .PHONY: all lib check test asan tsan valgrind fuzz run install uninstall \
-	clean deps deps-test help headers format format-check bench \
+	clean deps deps-test help check-examples headers format format-check bench \
 	stress stress-run stress-tsan stress-asan proto codegen-golden \
 	codegen-format-check fuzz-codegen interop-check
 .DEFAULT_GOAL := all
@@ -119,6 +119,7 @@ help:
 	@echo "make run          the main job: the client/server demo (drpc-demo)"
 	@echo "make interop-check  drpc-interop check against drpc-interop serve"
 	@echo "make check        run every Check suite"
+	@echo "make check-examples  build and run README's and docs' examples"
 	@echo "make asan / tsan  the suites under ASan+UBSan / ThreadSanitizer"
 	@echo "make valgrind     the suites under valgrind memcheck"
 	@echo "make stress       drpc-stress, release, 20 s (stress-tsan, stress-asan: 60 s)"
@@ -312,6 +313,11 @@ $(STRESS): $(BUILD)/test/stress.o $(STATIC)
 # The suites run from the project's root, so tests find ../shared.
 check test: $(TESTS)
 	$(TESTS)
+
+# The examples of README.md, docs/api.md and docs/codegen.md, built against
+# an installed copy (build/examples/inst) as a user builds them, and run.
+check-examples: lib $(PLUGIN)
+	MAKE="$(MAKE)" bash scripts/check-examples.sh
 
 asan:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
