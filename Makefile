@@ -2,7 +2,9 @@
 #
 # Every variant builds into build/<variant>/ (release, debug, asan, tsan).
 # The first build runs scripts/install-deps.sh, which installs the Debian
-# packages the project needs when any is missing.
+# packages the project needs when any is missing: what builds the library
+# and its tools first, the test tools (Check, valgrind, clang) only when a
+# target needs them.
 
 VARIANT ?= release
 BUILD   := build/$(VARIANT)
@@ -59,7 +61,8 @@ SHLIB  := $(BUILD)/$(LIBNAME).$(VERSION)
 TESTS  := $(BUILD)/test/check_drpc
 STRESS := $(BUILD)/test/drpc-stress
 
-DEPS_STAMP := build/.deps-ok
+DEPS_STAMP      := build/.deps-ok
+TEST_DEPS_STAMP := build/.deps-test-ok
 
 # Code generation (docs/codegen.md). protoc-gen-drpc-c is built from
 # cmd/protoc-gen-drpc-c/ and descriptor.proto + plugin.proto, which
@@ -99,14 +102,15 @@ INTEROP_GEN_HDR := $(INTEROP_GEN_SRC:.c=.h)
 endif
 
 .PHONY: all lib check test asan tsan valgrind fuzz run install uninstall \
-	clean deps help headers format format-check bench \
+	clean deps deps-test help check-examples headers format format-check bench \
 	stress stress-run stress-tsan stress-asan proto codegen-golden \
 	codegen-format-check fuzz-codegen interop-check
 .DEFAULT_GOAL := all
 # Keep object files make would otherwise treat as intermediate.
 .SECONDARY:
 
-all: lib $(CMD_BINS) $(TESTS) $(STRESS) $(PLUGIN) $(DEMO) $(INTEROP_BIN)
+# all is defined below the tools' variables ($(DEMO), $(INTEROP_BIN)):
+# make expands a rule's prerequisites when it reads the rule.
 
 lib: $(STATIC) $(SHLIB)
 
@@ -115,6 +119,7 @@ help:
 	@echo "make run          the main job: the client/server demo (drpc-demo)"
 	@echo "make interop-check  drpc-interop check against drpc-interop serve"
 	@echo "make check        run every Check suite"
+	@echo "make check-examples  build and run README's and docs' examples"
 	@echo "make asan / tsan  the suites under ASan+UBSan / ThreadSanitizer"
 	@echo "make valgrind     the suites under valgrind memcheck"
 	@echo "make stress       drpc-stress, release, 20 s (stress-tsan, stress-asan: 60 s)"
@@ -126,9 +131,15 @@ help:
 	@echo "make clean"
 
 deps: $(DEPS_STAMP)
+deps-test: $(TEST_DEPS_STAMP)
 
 $(DEPS_STAMP): scripts/install-deps.sh
 	@sh scripts/install-deps.sh
+	@mkdir -p build && touch $@
+
+# After the build packages, never beside them: apt-get runs one at a time.
+$(TEST_DEPS_STAMP): scripts/install-deps.sh $(DEPS_STAMP)
+	@sh scripts/install-deps.sh --test
 	@mkdir -p build && touch $@
 
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
@@ -138,7 +149,7 @@ $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 # Only the thread wrapper needs GNU extensions (pthread_setname_np).
 $(BUILD)/lib/platform/thread.o: CPPFLAGS += -D_GNU_SOURCE
 
-$(BUILD)/test/%.o: test/%.c | $(DEPS_STAMP)
+$(BUILD)/test/%.o: test/%.c | $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -DDRPC_SHARED_DIR='"$(SHARED)"' \
 		-DDRPC_SOURCE_DIR='"$(CURDIR)"' $(CFLAGS) \
@@ -240,6 +251,9 @@ $(BUILD)/bin/drpc-interop: $(INTEROP_OBJ) $(INTEROP_GEN_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
 
+# Everything: the libraries, every tool the README names, the tests.
+all: lib $(CMD_BINS) $(TESTS) $(STRESS) $(PLUGIN) $(DEMO) $(INTEROP_BIN)
+
 # Check drpc-interop against itself in every mode pair (scripts/
 # interop-check.sh): automatic, flow-controlled and hello-less servers,
 # clients multiplexing, one stream at a time, or waiting to be told.
@@ -288,6 +302,11 @@ $(STRESS): $(BUILD)/test/stress.o $(STATIC)
 # The suites run from the project's root, so tests find ../shared.
 check test: $(TESTS)
 	$(TESTS)
+
+# The examples of README.md, docs/api.md and docs/codegen.md, built against
+# an installed copy (build/examples/inst) as a user builds them, and run.
+check-examples: lib $(PLUGIN)
+	MAKE="$(MAKE)" bash scripts/check-examples.sh
 
 asan:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -339,7 +358,7 @@ FUZZ_FLAGS   := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	-Iinclude -Ilib -Itest/fuzz -pthread
 FUZZ_HARNESS := $(wildcard test/fuzz/*_harness.c)
 
-build/fuzz/%: test/fuzz/%.c $(FUZZ_HARNESS) $(LIB_SRC) | $(DEPS_STAMP)
+build/fuzz/%: test/fuzz/%.c $(FUZZ_HARNESS) $(LIB_SRC) | $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $^ $(PB_LIBS)
 
@@ -360,7 +379,7 @@ FUZZ_CODEGEN_SRC := test/fuzz/fuzz_codegen.c \
 	$(filter-out %/main.c,$(wildcard cmd/protoc-gen-drpc-c/*.c))
 
 build/fuzz/fuzz_codegen: $(FUZZ_CODEGEN_SRC) $(PLUGIN_PB:%=%.c) \
-	| $(DEPS_STAMP)
+	| $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -I$(GEN) -Icmd/protoc-gen-drpc-c -o $@ $^ $(PB_LIBS)
 
@@ -384,7 +403,13 @@ fuzz-codegen: build/fuzz/fuzz_codegen
 bench: $(BUILD)/bin/drpc-bench
 	$(BUILD)/bin/drpc-bench
 
-install: lib $(CMD_BINS) $(PLUGIN)
+# install: what a program using libdrpc needs, and nothing else: the
+# headers, both libraries, drpc.pc and the protoc plugin. The tools
+# (drpc-dump, drpc-interop, drpc-bench, drpc-demo) and the examples run
+# from $(BUILD)/bin. As root into /usr or /usr/local (no DESTDIR), it
+# runs ldconfig so the dynamic linker finds the new library; for any
+# other prefix see README.md, "Using an installed libdrpc".
+install: lib $(PLUGIN)
 	install -d $(DESTDIR)$(PREFIX)/include/drpc $(DESTDIR)$(PREFIX)/lib \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/drpc/*.h $(DESTDIR)$(PREFIX)/include/drpc/
@@ -392,15 +417,16 @@ install: lib $(CMD_BINS) $(PLUGIN)
 	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf $(LIBNAME).$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/$(LIBNAME)
-	install -m 755 $(CMD_BINS) $(PLUGIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(PLUGIN) $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 		drpc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/drpc.pc
+	@case "$(DESTDIR)$(PREFIX)" in /usr|/usr/local) \
+		if [ "$$(id -u)" -eq 0 ]; then ldconfig; fi;; esac
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/drpc
 	rm -f $(DESTDIR)$(PREFIX)/lib/libdrpc.* \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig/drpc.pc \
-		$(CMDS:%=$(DESTDIR)$(PREFIX)/bin/%) \
 		$(DESTDIR)$(PREFIX)/bin/protoc-gen-drpc-c
 
 # Every public header compiles on its own.
@@ -421,3 +447,4 @@ clean:
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CMDS:%=$(BUILD)/cmd/%/main.d)
 -include $(BUILD)/test/stress.d
 -include $(PLUGIN_OBJ:.o=.d) $(TEST_GEN_OBJ:.o=.d) $(INTEROP_GEN_OBJ:.o=.d)
+-include $(BUILD)/cmd/drpc-demo/main.d $(INTEROP_OBJ:.o=.d)

@@ -1,11 +1,34 @@
 #!/bin/sh
-# Installs the Debian packages libdrpc needs, when any is missing.
-# Called by make before the first build; safe to run again (it only checks).
+# Installs the Debian packages libdrpc needs, when any is missing; safe to
+# run again (it only checks). make calls it before the first build.
+#
+#   sh scripts/install-deps.sh          building the library, its tools and
+#                                       protoc-gen-drpc-c (make run, make
+#                                       install, make lib)
+#   sh scripts/install-deps.sh --test   that, plus the test tools: Check
+#                                       (make, make check), valgrind (make
+#                                       valgrind), clang with libFuzzer
+#                                       (make fuzz)
+#
+# A program linked with an installed libdrpc needs only protobuf-c's
+# runtime library (libprotobuf-c1) to run, and libprotobuf-c-dev and
+# pkg-config to build.
 set -eu
 
-PACKAGES="build-essential check libprotobuf-c-dev protobuf-c-compiler \
-protobuf-compiler libprotobuf-dev libprotoc-dev pkg-config clang \
-libclang-rt-14-dev valgrind"
+# protoc-c and protoc generate code (the plugin's own protos, the demo's);
+# libprotobuf-dev and libprotoc-dev hold descriptor.proto and plugin.proto.
+BUILD_PACKAGES="build-essential pkg-config libprotobuf-c-dev \
+protobuf-c-compiler protobuf-compiler libprotobuf-dev libprotoc-dev"
+TEST_PACKAGES="check valgrind clang libclang-rt-14-dev"
+
+case "${1:-}" in
+"") PACKAGES=$BUILD_PACKAGES ;;
+--test) PACKAGES="$BUILD_PACKAGES $TEST_PACKAGES" ;;
+*)
+	echo "usage: sh scripts/install-deps.sh [--test]" >&2
+	exit 2
+	;;
+esac
 
 missing=""
 for p in $PACKAGES; do

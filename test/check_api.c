@@ -365,7 +365,7 @@ START_TEST(test_api_metadata_roundtrip)
 	size_t         len;
 	drpc_md_pair   md[] = {drpc_md_str("authorization", "Bearer t0k3n"),
 	      drpc_md_str("empty", ""), drpc_md_str("x-id", "req-1")};
-	drpc_call_opts o    = {md, 3};
+	drpc_call_opts o    = {.md = md, .nmd = 3};
 	const char    *want = "authorization=Bearer t0k3n;empty=;x-id=req-1;";
 
 	fixture_start(&f, listen_addr(0), NULL);

@@ -205,7 +205,8 @@ typedef struct echo_state {
 
 // Unary echoes the request, or the value of metadata "echo-md" when the
 // client sent one (in memory the handler allocates, freed by
-// free_reply), or fails with PermissionDenied for "fail".
+// free_reply), or fails with PermissionDenied for "fail", or never
+// answers "hang" (it waits until the call is cancelled or times out).
 static drpc_err
 echo_unary(void *user, drpc_stream *s, const Test__Echo__Msg *req,
     Test__Echo__Msg *reply)
@@ -217,6 +218,10 @@ echo_unary(void *user, drpc_stream *s, const Test__Echo__Msg *req,
 	if (req->payload.len == 4 &&
 	    memcmp(req->payload.data, "fail", 4) == 0) {
 		return DRPC_EPERM;
+	}
+	if (req->payload.len == 4 &&
+	    memcmp(req->payload.data, "hang", 4) == 0) {
+		return drpc_ctx_wait(drpc_stream_ctx(s), 0);
 	}
 	if (drpc_stream_md_get(s, "echo-md", &v, &len) != DRPC_OK) {
 		reply->payload = req->payload; // points into req
@@ -412,7 +417,7 @@ START_TEST(test_codegen_metadata)
 	fixture                        f;
 	Test__Echo__Msg                req  = msg_of("ignored");
 	drpc_md_pair                   md[] = {drpc_md_str("echo-md", "v=1")};
-	drpc_call_opts                 o    = {md, 1};
+	drpc_call_opts                 o    = {.md = md, .nmd = 1};
 	Test__Echo__Msg               *reply;
 
 	fixture_start(&f, &impl);
@@ -626,6 +631,89 @@ START_TEST(test_codegen_cancel)
 	    DRPC_ETIMEDOUT);
 	test__echo__echo_service__server_stream__destroy(ss);
 	drpc_ctx_destroy(ctx);
+	fixture_stop(&f);
+}
+END_TEST
+
+// The stubs honour drpc_call_opts.timeout_ms: a unary call and a server
+// stream to handlers that never answer end with DRPC_ETIMEDOUT, no
+// context made (check_traps.c orders the handler's start before the
+// deadline; here the stubs only have to pass the options through).
+START_TEST(test_codegen_timeout)
+{
+	Test__Echo__EchoService_Server impl = echo_impl();
+	fixture                        f;
+	Test__Echo__Msg                req  = msg_of("hang");
+	Test__Echo__CountRequest       creq = TEST__ECHO__COUNT_REQUEST__INIT;
+	drpc_call_opts                 o    = {.timeout_ms = 100};
+	Test__Echo__Msg               *m;
+	Test__Echo__EchoService__ServerStream_Client *ss;
+	drpc_err                                      rv;
+
+	fixture_start(&f, &impl);
+	DRPC_CHECK_ERR(test__echo__echo_service__unary__invoke(
+	                   f.c, NULL, &req, &m, &o, NULL),
+	    DRPC_ETIMEDOUT);
+	creq.count = -1; // the handler waits to be cancelled
+	// On a slow machine the deadline may pass before the open: that is
+	// the same timeout, reported by the open.
+	rv = test__echo__echo_service__server_stream__open(
+	    &ss, f.c, NULL, &creq, &o);
+	if (rv == DRPC_OK) {
+		rv = test__echo__echo_service__server_stream__recv(ss, &m);
+	}
+	DRPC_CHECK_ERR(rv, DRPC_ETIMEDOUT);
+	test__echo__echo_service__server_stream__destroy(ss); // NULL: no-op
+	fixture_stop(&f);
+}
+END_TEST
+
+// A call that fails leaves its out-parameter NULL, whatever it held: the
+// handle of every __open (so a caller may destroy it unconditionally, as
+// drpc-interop's checker does when a connection drops mid-run) and the
+// reply of __invoke. Here the connection is closed first.
+START_TEST(test_codegen_failed_open_null)
+{
+	Test__Echo__EchoService_Server impl = echo_impl();
+	fixture                        f;
+	Test__Echo__Msg                req  = msg_of("x");
+	Test__Echo__CountRequest       creq = TEST__ECHO__COUNT_REQUEST__INIT;
+	int                            junk;
+	Test__Echo__Msg               *m                 = (void *) &junk;
+	Test__Echo__EchoService__ServerStream_Client *ss = (void *) &junk;
+	Test__Echo__EchoService__ClientStream_Client *cs = (void *) &junk;
+	Test__Echo__EchoService__Bidi_Client         *bd = (void *) &junk;
+
+	fixture_start(&f, &impl);
+	drpc_conn_close(f.c);
+	DRPC_CHECK_ERR(test__echo__echo_service__unary__invoke(
+	                   f.c, NULL, &req, &m, NULL, NULL),
+	    DRPC_EUNAVAIL);
+	ck_assert_ptr_null(m);
+	DRPC_CHECK_ERR(test__echo__echo_service__server_stream__open(
+	                   &ss, f.c, NULL, &creq, NULL),
+	    DRPC_EUNAVAIL);
+	ck_assert_ptr_null(ss);
+	DRPC_CHECK_ERR(
+	    test__echo__echo_service__client_stream__open(&cs, f.c, NULL, NULL),
+	    DRPC_EUNAVAIL);
+	ck_assert_ptr_null(cs);
+	DRPC_CHECK_ERR(
+	    test__echo__echo_service__bidi__open(&bd, f.c, NULL, NULL),
+	    DRPC_EUNAVAIL);
+	ck_assert_ptr_null(bd);
+	ss = (void *) &junk; // bad arguments too
+	DRPC_CHECK_ERR(test__echo__echo_service__server_stream__open(
+	                   &ss, f.c, NULL, NULL, NULL),
+	    DRPC_EINVAL);
+	ck_assert_ptr_null(ss);
+	m = (void *) &junk;
+	DRPC_CHECK_ERR(
+	    test__echo__echo_service__bidi__recv(NULL, &m), DRPC_EINVAL);
+	ck_assert_ptr_null(m);
+	test__echo__echo_service__server_stream__destroy(ss);
+	test__echo__echo_service__client_stream__destroy(cs);
+	test__echo__echo_service__bidi__destroy(bd);
 	fixture_stop(&f);
 }
 END_TEST
@@ -1455,6 +1543,8 @@ codegen_suite(void)
 	tcase_add_test(calls, test_codegen_unimplemented);
 	tcase_add_test(calls, test_codegen_handler_error);
 	tcase_add_test(calls, test_codegen_cancel);
+	tcase_add_test(calls, test_codegen_timeout);
+	tcase_add_test(calls, test_codegen_failed_open_null);
 	tcase_add_test(calls, test_codegen_bad_args);
 	tcase_add_test(edges, test_codegen_edge_names);
 	tcase_add_test(edges, test_codegen_edge_escaped);

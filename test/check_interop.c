@@ -1232,7 +1232,7 @@ static void
 metadata(outcome *o, drpc_conn *c, const drpc_md_pair *md, size_t n,
     const char *want)
 {
-	drpc_call_opts opts = {md, n};
+	drpc_call_opts opts = {.md = md, .nmd = n};
 
 	call_check(o, c,
 	    &(call){.method = "/interop.Echo/Metadata",
@@ -2049,7 +2049,7 @@ START_TEST(test_interop_service_metadata)
 	    &(call){.method = "/interop.Echo/Metadata",
 	        .req        = (const uint8_t *) "",
 	        .ctx        = ctx,
-	        .opts       = &(drpc_call_opts){md, 3},
+	        .opts       = &(drpc_call_opts){.md = md, .nmd = 3},
 	        .want       = "a=first\nab=\nzeta=last\n",
 	        .want_len   = 22});
 	metadata(&o, v.c, NULL, 0, "");

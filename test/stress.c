@@ -687,7 +687,7 @@ call_recv_eof(call *c, drpc_stream *s)
 static drpc_err
 call_open(call *c, drpc_stream **sp)
 {
-	drpc_call_opts o = {&c->md, 1};
+	drpc_call_opts o = {.md = &c->md, .nmd = 1};
 	drpc_err       rv;
 
 	call_step(c, S_OPEN);
@@ -720,7 +720,7 @@ do_unary(call *c)
 	size_t         body = rand_size(&c->w->rng);
 	size_t         len  = msg_build(m, body, 0, c->tag);
 	expect         e    = {0, c->tag, body, true};
-	drpc_call_opts o    = {&c->md, 1};
+	drpc_call_opts o    = {.md = &c->md, .nmd = 1};
 	drpc_status    st   = {0};
 	void          *reply;
 	size_t         rlen;

@@ -27,5 +27,6 @@ Suite *flow_suite(void);
 Suite *lifecycle_suite(void);
 Suite *mux_suite(void);
 Suite *causes_suite(void);
+Suite *traps_suite(void);
 
 #endif // DRPC_TEST_SUITES_H

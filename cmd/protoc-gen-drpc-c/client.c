@@ -169,6 +169,25 @@ def_head(cg_buf *b, const char *ret, const char *name,
 	cg_buf_puts(b, "{\n");
 }
 
+// null_check writes the guard of a handle function.
+static void
+null_check(cg_buf *b, const char *cond)
+{
+	cg_buf_printf(b, "\tif (%s) {\n\t\treturn DRPC_EINVAL;\n\t}\n", cond);
+}
+
+// out_guard writes the guard of an out-parameter: EINVAL if it is NULL,
+// else it starts NULL, so that every failure below leaves it NULL (a
+// caller may destroy or free it whatever happened). The blank line after
+// keeps clang-format from aligning the next assignment with this one.
+static void
+out_guard(cg_buf *b, const char *out)
+{
+	cg_buf_printf(
+	    b, "\tif (%s == NULL) {\n\t\treturn DRPC_EINVAL;\n\t}\n", out);
+	cg_buf_printf(b, "\t*%s = NULL;\n\n", out);
+}
+
 // recv_into writes the lines that receive a message of type t from stream
 // expression s into *out.
 static void
@@ -199,8 +218,8 @@ def_invoke(cg_buf *b, cg_arena *a, const cg_method *m)
 
 	def_head(b, "drpc_err", fn(a, m, "invoke"), params, 6);
 	cg_lay_locals(b, 1, types, names, 2);
-	cg_buf_puts(
-	    b, "\n\tif (reply == NULL) {\n\t\treturn DRPC_EINVAL;\n\t}\n");
+	cg_buf_putc(b, '\n');
+	out_guard(b, "reply");
 	cg_lay_call(b, 1, "rv = drpc_invoke_msg", args, 8, ";");
 	cg_buf_printf(b,
 	    "\tif (rv == DRPC_OK) {\n\t\t*reply = (%s *) msg;\n\t}\n"
@@ -224,22 +243,17 @@ def_open(cg_buf *b, cg_arena *a, const cg_method *m)
 
 	def_head(b, "drpc_err", fn(a, m, "open"), params, req ? 5 : 4);
 	cg_lay_locals(b, 1, types, names, 2);
-	cg_buf_printf(b,
-	    "\n\tif (hp == NULL%s) {\n\t\treturn DRPC_EINVAL;\n\t}\n",
-	    req ? " || req == NULL" : "");
+	cg_buf_putc(b, '\n');
+	out_guard(b, "hp");
+	if (req) {
+		null_check(b, "req == NULL");
+	}
 	cg_lay_call(b, 1, "rv = stub_open", args, 6, ";");
 	cg_buf_puts(b, "\tif (rv != DRPC_OK) {\n\t\treturn rv;\n\t}\n"
 	               "\tif ((*hp = malloc(sizeof(**hp))) == NULL) {\n"
 	               "\t\tdrpc_stream_destroy(s);\n"
 	               "\t\treturn DRPC_ENOMEM;\n\t}\n"
 	               "\t(*hp)->s = s;\n\treturn DRPC_OK;\n}\n\n");
-}
-
-// null_check writes the guard of a handle function.
-static void
-null_check(cg_buf *b, const char *cond)
-{
-	cg_buf_printf(b, "\tif (%s) {\n\t\treturn DRPC_EINVAL;\n\t}\n", cond);
 }
 
 static void
@@ -266,7 +280,8 @@ def_recv(cg_buf *b, cg_arena *a, const cg_method *m, const char *h, bool close)
 	    params, 2);
 	cg_lay_locals(b, 1, types, names, 2);
 	cg_buf_putc(b, '\n');
-	null_check(b, cg_sprintf(a, "h == NULL || %s == NULL", out));
+	out_guard(b, out);
+	null_check(b, "h == NULL");
 	if (close) {
 		cg_buf_puts(b, "\tif ((rv = drpc_stream_close_send(h->s)) != "
 		               "DRPC_OK) {\n\t\treturn rv;\n\t}\n");

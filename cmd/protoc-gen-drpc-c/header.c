@@ -14,7 +14,9 @@
 	"to "                                                                 \
 	"the caller, who frees it with "                                      \
 	"protobuf_c_message_free_unpacked((ProtobufCMessage *) m, NULL); "    \
-	"nothing is returned on error.\n"                                     \
+	"nothing is returned on error: every out-parameter (a reply, a "      \
+	"received message, a handle) is NULL after a failure, and destroying " \
+	"a NULL handle is a no-op.\n"                                         \
 	"\n"                                                                  \
 	"Threads: every function may be called from any thread. A client "    \
 	"handle is used as its drpc_stream is: by one sending and one "       \

@@ -272,8 +272,9 @@ def_helpers(cg_buf *b, cg_arena *a, const cg_method *m)
 		    recv, 2, "");
 		cg_buf_puts(b, "{\n");
 		cg_lay_locals(b, 1, types, names, 2);
-		cg_buf_puts(
-		    b, "\n\tif (m == NULL) {\n\t\treturn DRPC_EINVAL;\n\t}\n");
+		cg_buf_puts(b,
+		    "\n\tif (m == NULL) {\n\t\treturn DRPC_EINVAL;\n\t}\n"
+		    "\t*m = NULL;\n\n");
 		cg_lay_call(b, 1, "rv = drpc_stream_recv_msg", rargs, 3, ";");
 		cg_buf_printf(b,
 		    "\tif (rv == DRPC_OK) {\n\t\t*m = (%s *) msg;\n\t}\n"

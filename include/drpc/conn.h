@@ -1,6 +1,10 @@
 // Client connections: one transport shared by any number of threads, each
 // call a stream of its own, multiplexed.
 //
+// Time: as every time argument of the API (docs/api.md, "Time"), a
+// timeout is in milliseconds relative to the call (dial_timeout_ms; a
+// call's own: drpc_call_opts.timeout_ms).
+//
 // Thread safety: every function may be called from any thread at once on
 // the same connection, except drpc_conn_destroy, which must be the last
 // call (after every stream opened on it has been destroyed or, at least,

@@ -7,6 +7,11 @@
 // DRPC_ETIMEDOUT. NULL is accepted wherever a context is, meaning "never
 // cancelled, no deadline".
 //
+// Time: timeouts are relative int64_t milliseconds (names end in _ms),
+// deadlines absolute int64_t nanoseconds on drpc_now_ns()'s monotonic
+// clock (deadline_ns); docs/api.md, "Time", says what 0 means for each.
+// A single call's deadline needs no context: drpc_call_opts.timeout_ms.
+//
 // Thread safety: every function may be called from any thread at any time,
 // except drpc_ctx_destroy, which must be the last use of a context: after
 // every stream opened with it has been closed, and after its children are
@@ -37,7 +42,8 @@ DRPC_API drpc_err drpc_ctx_create_timeout(
     drpc_ctx **ctxp, drpc_ctx *parent, int64_t timeout_ms);
 
 // drpc_ctx_create_deadline is drpc_ctx_create with an absolute deadline on
-// the drpc_now_ns() clock (CLOCK_MONOTONIC).
+// the drpc_now_ns() clock (CLOCK_MONOTONIC); 0 is none (as
+// drpc_ctx_create), a negative one DRPC_EINVAL.
 DRPC_API drpc_err drpc_ctx_create_deadline(
     drpc_ctx **ctxp, drpc_ctx *parent, int64_t deadline_ns);
 

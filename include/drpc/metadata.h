@@ -1,6 +1,9 @@
 // Invoke metadata: key/value pairs a client sends with a call and the
-// server's handler reads. Keys and values are byte strings (not
-// necessarily NUL-terminated); the order of pairs carries no meaning.
+// server's handler reads. Keys and values are byte strings with explicit
+// lengths: what a client passes need not be NUL-terminated; what a
+// handler reads (drpc_stream_md_get, drpc_stream_md_at) is terminated as
+// well, so it may be used as a C string, while the length stays exact (a
+// value may hold NUL bytes). The order of pairs carries no meaning.
 //
 // Thread safety: pairs are plain data; see each function's owner.
 #ifndef DRPC_METADATA_H

@@ -1,5 +1,8 @@
 // Servers: a handler table, listeners, and a thread per RPC.
 //
+// Time: drpc_server_shutdown takes a deadline in drpc_now_ns() time, as
+// every deadline_ns of the API (docs/api.md, "Time").
+//
 // Thread safety: drpc_mux_register must finish before the mux is given to
 // a server; after that the mux is read-only and may be shared by many
 // servers. Every drpc_server function may be called from any thread,
@@ -24,12 +27,20 @@ extern "C" {
 #endif
 
 // drpc_handler_fn runs one RPC on its own thread. It reads the request(s)
-// with drpc_stream_recv, answers with drpc_stream_send, and returns:
-// DRPC_OK ends the stream normally (CloseSend); any other code ends it
-// with an Error carrying that code (1-16 go over the wire as the gRPC
-// status; the library's own codes as Internal, 13) and its text, or the
-// code and text given to drpc_stream_set_error. user is the pointer given
-// at registration. The stream belongs to the library: do not destroy it.
+// with drpc_stream_recv, answers with drpc_stream_send, and returns. How
+// the stream ends, in this order:
+//   - drpc_stream_set_error was called: an Error with its code and text,
+//     whatever the handler returned (DRPC_OK included);
+//   - DRPC_OK: a normal end (CloseSend);
+//   - a gRPC status code (1-16): an Error with that code and its
+//     drpc_strerror text;
+//   - any other code (the library's own, 100 and up: DRPC_EIO,
+//     DRPC_ECLOSED, ...): an Error with Internal (13) and the text
+//     "internal error"; the method and the real error go to the server's
+//     log hook at DRPC_LOG_WARN (the client learns nothing of the
+//     server's internals).
+// user is the pointer given at registration. The stream belongs to the
+// library: do not destroy it.
 typedef drpc_err (*drpc_handler_fn)(drpc_stream *s, void *user);
 
 // drpc_mux maps method names ("/pkg.Service/Method") to handlers.
@@ -37,8 +48,11 @@ typedef struct drpc_mux drpc_mux;
 
 DRPC_API drpc_err drpc_mux_create(drpc_mux **mp);
 
-// drpc_mux_register adds method (copied). Errors: DRPC_EEXIST (already
-// registered), DRPC_EINVAL, DRPC_ENOMEM.
+// drpc_mux_register adds method (copied), the name clients call:
+// "/pkg.Service/Method", or "/Service/Method" without a package. Errors:
+// DRPC_EINVAL (NULL arguments, or a name that does not start with '/' or
+// has nothing after it: "", "/", "pkg.Service/Method"), DRPC_EEXIST
+// (already registered), DRPC_ENOMEM.
 DRPC_API drpc_err drpc_mux_register(
     drpc_mux *m, const char *method, drpc_handler_fn fn, void *user);
 

@@ -5,6 +5,9 @@
 // and drpc_stream_close may be called from any thread at any time, even
 // while another thread is blocked in send or recv on the same stream.
 //
+// Time: drpc_call_opts.timeout_ms is in milliseconds from the call, as
+// every timeout of the API (docs/api.md, "Time").
+//
 // Ownership: a client stream belongs to the caller of drpc_stream_open,
 // who releases it with drpc_stream_destroy. A server stream belongs to the
 // library; its handler borrows it until the handler returns.
@@ -40,10 +43,19 @@ typedef struct drpc_status {
 // drpc_status_reset frees st's message and zeroes it. NULL is a no-op.
 DRPC_API void drpc_status_reset(drpc_status *st);
 
-// drpc_call_opts carries per-call options; NULL means none.
+// drpc_call_opts carries per-call options; NULL (or all zero) means none.
+// Every call takes them: drpc_invoke, drpc_stream_open, drpc_invoke_msg
+// and the generated stubs.
 typedef struct drpc_call_opts {
 	const drpc_md_pair *md; // invoke metadata, borrowed for the call
 	size_t              nmd;
+	// timeout_ms bounds the whole call (for a stream: until it is
+	// destroyed), in milliseconds from the call that opens it; 0: no
+	// timeout of its own; negative: already expired. The earlier of it
+	// and ctx's deadline applies; the call then ends with
+	// DRPC_ETIMEDOUT, and the deadline travels to the server as a ctx's
+	// does. No context needs to be made for it. docs/api.md, "Time".
+	int64_t timeout_ms;
 } drpc_call_opts;
 
 // drpc_stream_open starts a streaming call of method ("/pkg.Service/M")
@@ -71,15 +83,18 @@ DRPC_API drpc_err drpc_stream_send(
     drpc_stream *s, const void *data, size_t len);
 
 // drpc_stream_recv waits for the next message and returns a copy in
-// *data (malloc'd; the caller frees it with drpc_free) and *len. A clean
-// end of the peer's messages is DRPC_EOF, distinct from every error: the
-// peer's error (DRPC_EREMOTE or the gRPC-range code it sent; details from
-// drpc_stream_status), DRPC_ECANCELED, DRPC_ETIMEDOUT, DRPC_EUNAVAIL.
-// Nothing is allocated on error.
+// *data (malloc'd; the caller frees it with drpc_free) and *len. An empty
+// message (a valid message: an empty protobuf, say) is DRPC_OK with *len
+// 0 and *data NULL: test *len, not *data (drpc_free(NULL) is a no-op).
+// A clean end of the peer's messages is DRPC_EOF, distinct from every
+// error: the peer's error (DRPC_EREMOTE or the gRPC-range code it sent;
+// details from drpc_stream_status), DRPC_ECANCELED, DRPC_ETIMEDOUT,
+// DRPC_EUNAVAIL. Nothing is allocated on error.
 DRPC_API drpc_err drpc_stream_recv(drpc_stream *s, void **data, size_t *len);
 
 // drpc_stream_recv_view is drpc_stream_recv without the copy: *data is
-// lent until drpc_stream_recv_done, which must follow every DRPC_OK.
+// lent until drpc_stream_recv_done, which must follow every DRPC_OK. For
+// an empty message *len is 0 and *data may be NULL.
 DRPC_API drpc_err drpc_stream_recv_view(
     drpc_stream *s, const void **data, size_t *len);
 DRPC_API void drpc_stream_recv_done(drpc_stream *s);
@@ -117,17 +132,25 @@ DRPC_API const char *drpc_stream_method(const drpc_stream *s);
 DRPC_API drpc_ctx *drpc_stream_ctx(const drpc_stream *s);
 
 // drpc_stream_md_get finds a metadata value the client sent: DRPC_OK with
-// *value/*len (borrowed, valid while the handler runs), or DRPC_ENOTFOUND.
+// *value and *len (borrowed, valid while the handler runs), or
+// DRPC_ENOTFOUND. *value is NUL-terminated (value[len] == '\0'), so it
+// may be used as a C string; len is exact (a value may hold NULs).
 DRPC_API drpc_err drpc_stream_md_get(const drpc_stream *s, const char *key,
     const char **value, size_t *len);
 
-// drpc_stream_md_count and drpc_stream_md_at list every pair (i < count).
+// drpc_stream_md_count and drpc_stream_md_at list every pair (i < count),
+// keys and values NUL-terminated as drpc_stream_md_get's.
 DRPC_API size_t       drpc_stream_md_count(const drpc_stream *s);
 DRPC_API drpc_md_pair drpc_stream_md_at(const drpc_stream *s, size_t i);
 
-// drpc_stream_set_error sets the code and text of the Error the server
-// sends if the handler returns an error (the text is copied). Without it,
-// the Error carries the returned code and its drpc_strerror text.
+// drpc_stream_set_error decides how a server stream ends: once it is
+// called, the stream ends with an Error of this code and text (copied)
+// when the handler returns, whatever the handler returns, DRPC_OK
+// included; a second call replaces the first. code goes on the wire as
+// given (1-16 are gRPC status codes). Without it, the handler's return
+// value decides (drpc_handler_fn, drpc/server.h). Messages the handler
+// sent go out before the Error, so a unary client that already has its
+// reply sees success: set the error instead of sending the reply.
 DRPC_API drpc_err drpc_stream_set_error(
     drpc_stream *s, uint64_t code, const char *message);
 

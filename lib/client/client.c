@@ -191,9 +191,9 @@ client_md(const drpc_conn *c, drpc_ctx *ctx, const drpc_call_opts *o,
 	return DRPC_OK;
 }
 
-// client_open opens a stream with an optional first message.
+// client_open_ctx opens a stream with an optional first message.
 static drpc_err
-client_open(drpc_conn *c, drpc_ctx *ctx, const char *method,
+client_open_ctx(drpc_conn *c, drpc_ctx *ctx, const char *method,
     const drpc_call_opts *o, const void *msg, size_t len, bool unary,
     drpc__stream **sp)
 {
@@ -222,6 +222,33 @@ client_open(drpc_conn *c, drpc_ctx *ctx, const char *method,
 	rv = drpc__conn_open(c->c, ctx, &inv, sp);
 	free(md);
 	return rv;
+}
+
+// client_open is client_open_ctx with the call's timeout_ms, if any: a
+// child of ctx with that deadline, owned by the stream (so it travels to
+// the server as any deadline does, and the earlier of the two applies).
+static drpc_err
+client_open(drpc_conn *c, drpc_ctx *ctx, const char *method,
+    const drpc_call_opts *o, const void *msg, size_t len, bool unary,
+    drpc__stream **sp)
+{
+	drpc_ctx *call;
+	drpc_err  rv;
+
+	if (o == NULL || o->timeout_ms == 0) {
+		return client_open_ctx(c, ctx, method, o, msg, len, unary, sp);
+	}
+	if ((rv = drpc_ctx_create_timeout(&call, ctx, o->timeout_ms)) !=
+	    DRPC_OK) {
+		return rv;
+	}
+	rv = client_open_ctx(c, call, method, o, msg, len, unary, sp);
+	if (rv != DRPC_OK) {
+		drpc_ctx_destroy(call);
+		return rv;
+	}
+	drpc__stream_adopt_ctx(*sp);
+	return DRPC_OK;
 }
 
 drpc_err

@@ -69,7 +69,10 @@ drpc_mux_register(
 	bool   found;
 	char  *name;
 
-	if (m == NULL || method == NULL || fn == NULL || method[0] == '\0') {
+	// Clients send "/pkg.Service/Method": a name without the leading
+	// slash could never be called.
+	if (m == NULL || method == NULL || fn == NULL || method[0] != '/' ||
+	    method[1] == '\0') {
 		return DRPC_EINVAL;
 	}
 	len = strlen(method);

@@ -152,13 +152,35 @@ drpc_server_create(
 
 // Handlers.
 
-// server_fail_code is the wire code of a handler's returned error: gRPC
-// codes travel as they are, the library's own become Internal.
-static uint64_t
-server_fail_code(drpc_err rv)
+// server_fail sends the Error that ends a failed RPC (drpc/server.h):
+// the code and text given to drpc_stream_set_error if the handler set
+// one, whatever it returned; else a gRPC code (1-16) as it is, with its
+// text. Any other code is the library's own (an I/O failure, a closed
+// stream): the client gets Internal with a neutral text, and the log
+// the detail, which is about this server and none of the client's.
+static void
+server_fail(drpc_server *srv, drpc__stream *s, const char *method, drpc_err rv)
 {
-	return (rv >= DRPC_ECANCELED && rv <= DRPC_EUNAUTH) ? (uint64_t) rv
-							    : DRPC_EINTERNAL;
+	uint64_t    code;
+	const char *msg;
+	bool        set = drpc__stream_error_override(s, &code, &msg);
+
+	if (set || (rv >= DRPC_ECANCELED && rv <= DRPC_EUNAUTH)) {
+		if (!set) {
+			code = (uint64_t) rv;
+			msg  = drpc_strerror(rv);
+		}
+		drpc__logf(srv->opts.log, srv->opts.log_arg, DRPC_LOG_DEBUG,
+		    "drpc: %s failed: %s (code %" PRIu64 ")", method, msg,
+		    code);
+	} else {
+		code = DRPC_EINTERNAL;
+		msg  = drpc_strerror(DRPC_EINTERNAL);
+		drpc__logf(srv->opts.log, srv->opts.log_arg, DRPC_LOG_WARN,
+		    "drpc: %s failed: %s (%s); the client gets Internal",
+		    method, drpc_strerror(rv), drpc_err_name(rv));
+	}
+	(void) drpc__stream_send_error(s, code, msg, strlen(msg));
 }
 
 static void
@@ -179,17 +201,12 @@ server_run(drpc_server *srv, drpc__stream *s)
 		    strlen(text));
 		return;
 	}
-	if ((rv = e->fn(s, e->user)) == DRPC_OK) {
+	rv = e->fn(s, e->user);
+	if (rv == DRPC_OK && !drpc__stream_error_override(s, &code, &msg)) {
 		(void) drpc__stream_close_send(s);
 		return;
 	}
-	if (!drpc__stream_error_override(s, &code, &msg)) {
-		code = server_fail_code(rv);
-		msg  = drpc_strerror(rv);
-	}
-	drpc__logf(srv->opts.log, srv->opts.log_arg, DRPC_LOG_DEBUG,
-	    "drpc: %s failed: %s (code %" PRIu64 ")", method, msg, code);
-	(void) drpc__stream_send_error(s, code, msg, strlen(msg));
+	server_fail(srv, s, method, rv);
 }
 
 static void

@@ -43,6 +43,7 @@ struct drpc_stream {
 	uint64_t           in_held; // reader thread only: frame bytes of the
 	uint64_t           in_mid;  // packet in assembly, and its message id
 	bool               watching; // creator's thread only
+	bool               adopted;  // creator's thread only: destroy ctx
 
 	pthread_mutex_t mu;
 	pthread_cond_t  cv;       // the user's threads wait here
@@ -322,7 +323,19 @@ drpc__stream_destroy(drpc__stream *s)
 		drpc__ctx_unlisten(s->ctx, &s->ctx_l);
 		s->watching = false;
 	}
+	if (s->adopted) {
+		// Nothing reads a client stream's ctx once its creator has
+		// let go (as with a caller's ctx destroyed after the stream).
+		drpc_ctx_destroy(s->ctx);
+		s->adopted = false;
+	}
 	drpc__stream_rele(s);
+}
+
+void
+drpc__stream_adopt_ctx(drpc__stream *s)
+{
+	s->adopted = true;
 }
 
 drpc_err

@@ -136,6 +136,11 @@ void drpc__stream_rele(drpc__stream *s);
 // not be used afterwards by the caller.
 void drpc__stream_destroy(drpc__stream *s);
 
+// drpc__stream_adopt_ctx makes a client stream own its context (a child
+// made for the call's timeout_ms): drpc__stream_destroy destroys it once
+// the stream no longer watches it.
+void drpc__stream_adopt_ctx(drpc__stream *s);
+
 uint64_t drpc__stream_id(const drpc__stream *s);
 drpc_ctx *drpc__stream_ctx(const drpc__stream *s);
 

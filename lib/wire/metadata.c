@@ -145,6 +145,39 @@ md_decode_entries(drpc__md *md, const uint8_t *buf, size_t len)
 	return DRPC_OK;
 }
 
+// md_store_terminated copies every key and value into one new store,
+// each followed by a NUL that its length does not count, and points the
+// entries there: the public API hands them out as C strings too
+// (drpc_stream_md_get), while the length stays exact (a value may hold
+// NULs).
+static drpc_err
+md_store_terminated(drpc__md *md)
+{
+	size_t   need = 0;
+	uint8_t *p;
+
+	for (size_t i = 0; i < md->n; i++) {
+		need += md->entries[i].key_len + md->entries[i].val_len + 2;
+	}
+	if ((md->store = malloc(need)) == NULL) {
+		return DRPC_ENOMEM;
+	}
+	p = md->store;
+	for (size_t i = 0; i < md->n; i++) {
+		drpc__md_entry *e = &md->entries[i];
+
+		memcpy(p, e->key, e->key_len);
+		p[e->key_len] = '\0';
+		e->key        = p;
+		p += e->key_len + 1;
+		memcpy(p, e->val, e->val_len);
+		p[e->val_len] = '\0';
+		e->val        = p;
+		p += e->val_len + 1;
+	}
+	return DRPC_OK;
+}
+
 drpc_err
 drpc__md_decode(const uint8_t *body, size_t len, drpc__md *md)
 {
@@ -155,14 +188,16 @@ drpc__md_decode(const uint8_t *body, size_t len, drpc__md *md)
 		return DRPC_OK;
 	}
 	// Every entry takes at least 6 bytes (three tags, three lengths).
-	md->store   = malloc(len);
 	md->entries = calloc(len / 6 + 1, sizeof(*md->entries));
-	if (md->store == NULL || md->entries == NULL) {
-		drpc__md_fini(md);
+	if (md->entries == NULL) {
 		return DRPC_ENOMEM;
 	}
-	memcpy(md->store, body, len);
-	if ((rv = md_decode_entries(md, md->store, len)) != DRPC_OK) {
+	// Decoded in place first (the entries point into body, in wire
+	// order, as md_dedup needs), then copied into the map's own store.
+	if ((rv = md_decode_entries(md, body, len)) == DRPC_OK) {
+		rv = md_store_terminated(md);
+	}
+	if (rv != DRPC_OK) {
 		drpc__md_fini(md);
 	}
 	return rv;

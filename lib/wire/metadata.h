@@ -21,7 +21,9 @@ typedef struct drpc__md_entry {
 } drpc__md_entry;
 
 // drpc__md is a decoded metadata map. entries point into store, which the
-// map owns. Keys are unique (a repeated key on the wire: the last wins).
+// map owns; every key and value there is followed by a NUL that its length
+// does not count. Keys are unique (a repeated key on the wire: the last
+// wins).
 typedef struct drpc__md {
 	drpc__md_entry *entries;
 	size_t          n;

@@ -210,6 +210,8 @@ test__echo__echo_service__unary__invoke(drpc_conn *c, drpc_ctx *ctx,
 	if (reply == NULL) {
 		return DRPC_EINVAL;
 	}
+	*reply = NULL;
+
 	rv = drpc_invoke_msg(c, ctx, TEST__ECHO__ECHO_SERVICE__UNARY__METHOD,
 	    (const ProtobufCMessage *) req, &test__echo__msg__descriptor, &msg,
 	    opts, st);
@@ -234,7 +236,12 @@ test__echo__echo_service__server_stream__open(
 	drpc_stream *s;
 	drpc_err     rv;
 
-	if (hp == NULL || req == NULL) {
+	if (hp == NULL) {
+		return DRPC_EINVAL;
+	}
+	*hp = NULL;
+
+	if (req == NULL) {
 		return DRPC_EINVAL;
 	}
 	rv = stub_open(&s, c, ctx,
@@ -258,7 +265,12 @@ test__echo__echo_service__server_stream__recv(
 	ProtobufCMessage *msg;
 	drpc_err          rv;
 
-	if (h == NULL || m == NULL) {
+	if (m == NULL) {
+		return DRPC_EINVAL;
+	}
+	*m = NULL;
+
+	if (h == NULL) {
 		return DRPC_EINVAL;
 	}
 	rv = drpc_stream_recv_msg(h->s, &test__echo__msg__descriptor, &msg);
@@ -302,6 +314,8 @@ test__echo__echo_service__client_stream__open(
 	if (hp == NULL) {
 		return DRPC_EINVAL;
 	}
+	*hp = NULL;
+
 	rv = stub_open(&s, c, ctx,
 	    TEST__ECHO__ECHO_SERVICE__CLIENT_STREAM__METHOD, NULL, opts);
 	if (rv != DRPC_OK) {
@@ -333,7 +347,12 @@ test__echo__echo_service__client_stream__close_and_recv(
 	ProtobufCMessage *msg;
 	drpc_err          rv;
 
-	if (h == NULL || reply == NULL) {
+	if (reply == NULL) {
+		return DRPC_EINVAL;
+	}
+	*reply = NULL;
+
+	if (h == NULL) {
 		return DRPC_EINVAL;
 	}
 	if ((rv = drpc_stream_close_send(h->s)) != DRPC_OK) {
@@ -380,6 +399,8 @@ test__echo__echo_service__bidi__open(Test__Echo__EchoService__Bidi_Client **hp,
 	if (hp == NULL) {
 		return DRPC_EINVAL;
 	}
+	*hp = NULL;
+
 	rv = stub_open(
 	    &s, c, ctx, TEST__ECHO__ECHO_SERVICE__BIDI__METHOD, NULL, opts);
 	if (rv != DRPC_OK) {
@@ -410,7 +431,12 @@ test__echo__echo_service__bidi__recv(
 	ProtobufCMessage *msg;
 	drpc_err          rv;
 
-	if (h == NULL || m == NULL) {
+	if (m == NULL) {
+		return DRPC_EINVAL;
+	}
+	*m = NULL;
+
+	if (h == NULL) {
 		return DRPC_EINVAL;
 	}
 	rv = drpc_stream_recv_msg(h->s, &test__echo__msg__descriptor, &msg);
@@ -588,6 +614,8 @@ test__echo__echo_service__client_stream__server_recv(
 	if (m == NULL) {
 		return DRPC_EINVAL;
 	}
+	*m = NULL;
+
 	rv = drpc_stream_recv_msg(s, &test__echo__msg__descriptor, &msg);
 	if (rv == DRPC_OK) {
 		*m = (Test__Echo__Msg *) msg;
@@ -611,6 +639,8 @@ test__echo__echo_service__bidi__server_recv(drpc_stream *s, Test__Echo__Msg **m)
 	if (m == NULL) {
 		return DRPC_EINVAL;
 	}
+	*m = NULL;
+
 	rv = drpc_stream_recv_msg(s, &test__echo__msg__descriptor, &msg);
 	if (rv == DRPC_OK) {
 		*m = (Test__Echo__Msg *) msg;
