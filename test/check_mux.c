@@ -556,6 +556,18 @@ START_TEST(test_mux_oversize_send_every_entry)
 				   b.c, NULL, &req, &reply, NULL, NULL),
 		    DRPC_ERESOURCE);
 		ck_assert_ptr_null(reply);
+		// Opening a server stream with its request (what the
+		// generated server-streaming stubs do).
+		s = (drpc_stream *) &b;
+		DRPC_CHECK_ERR(drpc_stream_open_request(&s, b.c, NULL,
+				   "/t/Echo", big, max + 1, NULL),
+		    DRPC_ERESOURCE);
+		ck_assert_ptr_null(s);
+		s = (drpc_stream *) &b;
+		DRPC_CHECK_ERR(drpc_stream_open_request_msg(&s, b.c, NULL,
+				   "/t/Echo", &req.base, NULL),
+		    DRPC_ERESOURCE);
+		ck_assert_ptr_null(s);
 		DRPC_CHECK_OK(drpc_stream_open(&s, b.c, NULL, "/t/Echo", NULL));
 		DRPC_CHECK_ERR(drpc_stream_send(s, big, max + 1), DRPC_ERESOURCE);
 		DRPC_CHECK_OK(drpc_stream_send(s, "ok", 2));

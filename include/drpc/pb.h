@@ -15,6 +15,12 @@
 extern "C" {
 #endif
 
+// drpc_stream_open_request_msg is drpc_stream_open_request with req
+// packed (borrowed): a server-streaming call, opened with its request.
+DRPC_API drpc_err drpc_stream_open_request_msg(drpc_stream **sp,
+    drpc_conn *c, drpc_ctx *ctx, const char *method,
+    const ProtobufCMessage *req, const drpc_call_opts *opts);
+
 // drpc_stream_send_msg packs m and sends it (m is borrowed).
 DRPC_API drpc_err drpc_stream_send_msg(
     drpc_stream *s, const ProtobufCMessage *m);

@@ -69,6 +69,15 @@ typedef struct drpc_call_opts {
 DRPC_API drpc_err drpc_stream_open(drpc_stream **sp, drpc_conn *c,
     drpc_ctx *ctx, const char *method, const drpc_call_opts *opts);
 
+// drpc_stream_open_request starts a server-streaming call: as
+// drpc_stream_open, with the request (req_len bytes, borrowed; NULL and 0
+// for an empty one) sent and the sending side closed in the Invoke's own
+// write. A request over the maximum message size fails with
+// DRPC_ERESOURCE before anything is written; *sp is NULL on any error.
+DRPC_API drpc_err drpc_stream_open_request(drpc_stream **sp, drpc_conn *c,
+    drpc_ctx *ctx, const char *method, const void *req, size_t req_len,
+    const drpc_call_opts *opts);
+
 // drpc_stream_send sends one message (len bytes, copied before return).
 // It blocks while the connection's writer is full or, with flow control
 // (drpc/flow.h), while the peer's window for this stream or connection is

@@ -252,6 +252,22 @@ client_open(drpc_conn *c, drpc_ctx *ctx, const char *method,
 }
 
 drpc_err
+drpc_stream_open_request(drpc_stream **sp, drpc_conn *c, drpc_ctx *ctx,
+    const char *method, const void *req, size_t req_len,
+    const drpc_call_opts *opts)
+{
+	drpc__stream *s = NULL;
+	drpc_err      rv;
+
+	if (sp == NULL || (req == NULL && req_len > 0)) {
+		return DRPC_EINVAL;
+	}
+	rv  = client_open(c, ctx, method, opts, req, req_len, true, &s);
+	*sp = rv == DRPC_OK ? s : NULL;
+	return rv;
+}
+
+drpc_err
 drpc_stream_open(drpc_stream **sp, drpc_conn *c, drpc_ctx *ctx,
     const char *method, const drpc_call_opts *opts)
 {

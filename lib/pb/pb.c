@@ -103,6 +103,27 @@ drpc_stream_recv_msg(drpc_stream *s, const ProtobufCMessageDescriptor *desc,
 }
 
 drpc_err
+drpc_stream_open_request_msg(drpc_stream **sp, drpc_conn *c, drpc_ctx *ctx,
+    const char *method, const ProtobufCMessage *req,
+    const drpc_call_opts *opts)
+{
+	uint8_t *buf;
+	size_t   len;
+	drpc_err rv;
+
+	if (sp == NULL || req == NULL) {
+		return DRPC_EINVAL;
+	}
+	*sp = NULL;
+	if ((rv = pb_pack(req, &buf, &len)) != DRPC_OK) {
+		return rv;
+	}
+	rv = drpc_stream_open_request(sp, c, ctx, method, buf, len, opts);
+	free(buf);
+	return rv;
+}
+
+drpc_err
 drpc_invoke_msg(drpc_conn *c, drpc_ctx *ctx, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
     ProtobufCMessage **reply, const drpc_call_opts *opts, drpc_status *st)

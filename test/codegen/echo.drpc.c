@@ -169,32 +169,19 @@ stub_register(drpc_mux *mux, const stub_method *table, size_t n,
 	return DRPC_OK;
 }
 
-// stub_open opens a stream for method and, given req (server
-// streaming), sends it and closes the sending side. If the server has
-// ended the call already, the stream is returned all the same: its
-// first receive tells why.
+// stub_open opens a stream for method; given req (server streaming)
+// the request goes with the Invoke and the sending side is closed, in
+// one write (a request over the maximum size fails before anything
+// is written).
 static drpc_err
 stub_open(drpc_stream **sp, drpc_conn *c, drpc_ctx *ctx, const char *method,
     const ProtobufCMessage *req, const drpc_call_opts *opts)
 {
-	drpc_stream *s;
-	drpc_err     rv;
-
-	if ((rv = drpc_stream_open(&s, c, ctx, method, opts)) != DRPC_OK) {
-		return rv;
-	}
 	if (req != NULL) {
-		rv = drpc_stream_send_msg(s, req);
-		if (rv == DRPC_OK) {
-			rv = drpc_stream_close_send(s);
-		}
-		if (rv != DRPC_OK && rv != DRPC_EOF) {
-			drpc_stream_destroy(s);
-			return rv;
-		}
+		return drpc_stream_open_request_msg(
+		    sp, c, ctx, method, req, opts);
 	}
-	*sp = s;
-	return DRPC_OK;
+	return drpc_stream_open(sp, c, ctx, method, opts);
 }
 
 // /test.echo.EchoService/Unary: client
