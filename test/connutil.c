@@ -318,6 +318,24 @@ tu_open(drpc__conn *c, drpc_ctx *ctx, const char *name, const void *msg,
 	return drpc__conn_open(c, ctx, &inv, sp);
 }
 
+drpc_err
+tu_open_timeout(drpc__conn *c, int64_t ms, drpc_ctx **ctx, const char *name,
+    const void *msg, size_t len, bool close_send, drpc__stream **sp)
+{
+	drpc_err rv;
+
+	for (;;) {
+		DRPC_CHECK_OK(drpc_ctx_create_timeout(ctx, NULL, ms));
+		rv = tu_open(c, *ctx, name, msg, len, close_send, sp);
+		if (rv != DRPC_ETIMEDOUT ||
+		    ms > tu_bound_ns(TU_WAIT_NS) / 1000000) {
+			return rv;
+		}
+		drpc_ctx_destroy(*ctx);
+		ms *= 2;
+	}
+}
+
 tu_leak
 tu_leak_start(void)
 {

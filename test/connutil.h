@@ -99,6 +99,16 @@ drpc_err tu_wait_conn_err(drpc__conn *c);
 drpc_err tu_open(drpc__conn *c, drpc_ctx *ctx, const char *name,
     const void *msg, size_t len, bool close_send, drpc__stream **sp);
 
+// tu_open_timeout is tu_open under a new context (*ctx, the caller's to
+// destroy) whose deadline is ms from now. An open whose deadline has
+// already passed (the thread stalled) fails at once, writing nothing; it
+// is then tried again with twice the time, so that a test of what happens
+// when a deadline passes never fails the open itself. It may take a
+// stream id each try.
+drpc_err tu_open_timeout(drpc__conn *c, int64_t ms, drpc_ctx **ctx,
+    const char *name, const void *msg, size_t len, bool close_send,
+    drpc__stream **sp);
+
 // Resource accounting: thread and fd counts before setup, compared after
 // teardown. The kernel wakes pthread_join a moment before it unlists the
 // joined task, so tu_leak_check re-reads the thread count (yielding, no
