@@ -32,8 +32,8 @@
 
 #define HOLD_METHOD "/t.S/Hold"
 #define ECHO_METHOD "/t.S/Echo"
-#define WAIT_NS     (30 * 1000000000ll)
-#define READ_MS     30000
+#define WAIT_NS     tu_bound_ns(30 * 1000000000ll)
+#define READ_MS     ((int) (WAIT_NS / 1000000))
 
 // The stream flood: FLOOD_STREAMS invokes against a limit of FLOOD_LIMIT
 // per connection, written FLOOD_CHUNK at a time.
