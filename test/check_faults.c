@@ -356,6 +356,7 @@ flood_loop(fstate *st, drpc_stream *s, const uint8_t *msg)
 	do {
 		drpc__mutex_lock(&st->mu);
 		st->in_send++;
+		drpc__cond_broadcast(&st->cv);
 		drpc__mutex_unlock(&st->mu);
 		rv = drpc_stream_send(s, msg, FLOOD_MSG);
 		drpc__mutex_lock(&st->mu);
