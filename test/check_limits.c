@@ -184,8 +184,7 @@ lim_start(lim_server *ls, const drpc_server_opts *o)
 static void
 lim_stop(lim_server *ls)
 {
-	DRPC_CHECK_OK(
-	    drpc_server_shutdown(ls->srv, drpc_now_ns() + 10 * 1000000000ll));
+	DRPC_CHECK_OK(drpc_server_shutdown(ls->srv, drpc_now_ns() + WAIT_NS));
 	drpc_server_destroy(ls->srv);
 	drpc_mux_destroy(ls->mux);
 	drpc__cond_fini(&ls->h.cv);
