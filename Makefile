@@ -103,7 +103,7 @@ endif
 
 .PHONY: all lib check test asan tsan valgrind fuzz run install uninstall \
 	clean deps deps-test help check-examples headers format format-check bench \
-	stress stress-run stress-tsan stress-asan proto codegen-golden \
+	stress stress-run stress-tsan stress-asan soak proto codegen-golden \
 	codegen-format-check fuzz-codegen interop-check
 .DEFAULT_GOAL := all
 # Keep object files make would otherwise treat as intermediate.
@@ -122,6 +122,8 @@ help:
 	@echo "make check-examples  build and run README's and docs' examples"
 	@echo "make asan / tsan  the suites under ASan+UBSan / ThreadSanitizer"
 	@echo "make valgrind     the suites under valgrind memcheck"
+	@echo "make soak         the suites 20 times (SOAK_RUNS), TSan and ASan 5 times"
+	@echo "                  (SOAK_SAN_RUNS), each beside a second copy of itself"
 	@echo "make stress       drpc-stress, release, 20 s (stress-tsan, stress-asan: 60 s)"
 	@echo "make fuzz         libFuzzer: wire, server conn, client conn (FUZZ_SECONDS=60 each)"
 	@echo "make install      PREFIX=/usr/local: headers, libraries, drpc.pc, protoc-gen-drpc-c"
@@ -317,6 +319,21 @@ tsan:
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/test/tsan.supp" \
 	CK_TIMEOUT_MULTIPLIER=8 $(MAKE) VARIANT=tsan check
 
+# The soak (scripts/soak.sh, test/README.md): every suite again and again
+# on a fully loaded machine, each run beside a second copy of itself, to
+# show that no test depends on timing. SOAK_RUNS release runs, then
+# SOAK_SAN_RUNS under TSan and under ASan (SOAK_BUILDS picks the builds);
+# one summary line per build; the logs of failed runs stay in build/soak/.
+SOAK_RUNS     ?= 20
+SOAK_SAN_RUNS ?= 5
+SOAK_BUILDS   ?= release tsan asan
+soak:
+	@for v in $(SOAK_BUILDS); do \
+		$(MAKE) VARIANT=$$v build/$$v/test/check_drpc || exit 1; \
+	done
+	SOAK_RUNS=$(SOAK_RUNS) SOAK_SAN_RUNS=$(SOAK_SAN_RUNS) \
+		SOAK_BUILDS="$(SOAK_BUILDS)" sh scripts/soak.sh
+
 # drpc-stress (test/stress.c): 64 threads, every kind of call, random
 # sizes, deadlines and cancels, every byte checked; bounded by its watchdog.
 STRESS_SECONDS ?= 20
@@ -337,7 +354,7 @@ stress-asan:
 	$(MAKE) VARIANT=asan BUILD=build/asan STRESS_SECONDS=60 stress-run
 
 valgrind: $(TESTS)
-	DRPC_TEST_NO_TIMING=1 CK_FORK=no CK_TIMEOUT_MULTIPLIER=20 valgrind --quiet \
+	CK_FORK=no CK_TIMEOUT_MULTIPLIER=20 valgrind --quiet \
 		--max-threads=2000 \
 		--leak-check=full --show-leak-kinds=definite,indirect,possible \
 		--errors-for-leak-kinds=definite,indirect,possible \

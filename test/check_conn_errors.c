@@ -27,7 +27,7 @@
 #include "testutil.h"
 
 #define MAX_STREAMS 8
-#define WAIT_NS     (5 * 1000000000ll)
+#define WAIT_NS     tu_bound_ns(TU_WAIT_NS)
 
 static const uint8_t *
 u8(const char *s)
@@ -948,7 +948,8 @@ ftr_close(void *impl)
 }
 
 // raw_read is the raw peer's read function (tu_raw_read is private to
-// connutil.c): poll with a 5 s limit, so a missing frame fails the test.
+// connutil.c): poll with a WAIT_NS limit, so a missing frame fails the
+// test.
 static drpc_err
 raw_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
 {
@@ -956,7 +957,7 @@ raw_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
 	struct pollfd pfd = {r->fd, POLLIN, 0};
 	ssize_t       got;
 
-	if (poll(&pfd, 1, 5000) != 1) {
+	if (poll(&pfd, 1, (int) (WAIT_NS / 1000000)) != 1) {
 		return DRPC_ETIMEDOUT;
 	}
 	if ((got = read(r->fd, buf, cap)) < 0) {
@@ -1181,8 +1182,9 @@ START_TEST(test_conn_errors_end_wakes_blocked_sender)
 	tu_leak_check(&l);
 	ck_assert_msg(res.woken,
 	    "stream %s, but the send waiting for room was not woken (still "
-	    "blocked after 5 s; it returned %s once the writer drained)",
-	    res.ended ? "ended" : "NOT ended", drpc_err_name(res.send_rv));
+	    "blocked after %lld s; it returned %s once the writer drained)",
+	    res.ended ? "ended" : "NOT ended",
+	    (long long) (WAIT_NS / 1000000000), drpc_err_name(res.send_rv));
 	DRPC_CHECK_ERR(res.send_rv, wc->send_rv);
 	DRPC_CHECK_ERR(res.recv_rv, wc->recv_rv);
 	DRPC_CHECK_OK(res.cause);
@@ -1435,7 +1437,8 @@ END_TEST
 // recv gives the context's error, the Cancel reaches the handler
 // (DRPC_ECANCELED), the conn stays up and a new stream opened afterwards
 // echoes. _i 0: the test thread cancels the context (DRPC_ECANCELED);
-// _i 1: its 300 ms deadline passes (DRPC_ETIMEDOUT), the event under test.
+// _i 1: its 300 ms deadline passes (DRPC_ETIMEDOUT), the event under test
+// (tu_open_timeout: the open itself never meets the deadline).
 START_TEST(test_conn_errors_ctx_cancel)
 {
 	tu_leak          l   = tu_leak_start();
@@ -1449,13 +1452,15 @@ START_TEST(test_conn_errors_ctx_cancel)
 	hstate        h;
 
 	pair_open(&p, &h);
+	a = open_echo(&p, "before");
 	if (_i == 0) {
 		DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
+		DRPC_CHECK_OK(
+		    tu_open(p.cli, ctx, "/t/Wait", NULL, 0, false, &b));
 	} else {
-		DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 300));
+		DRPC_CHECK_OK(tu_open_timeout(
+		    p.cli, 300, &ctx, "/t/Wait", NULL, 0, false, &b));
 	}
-	a = open_echo(&p, "before");
-	DRPC_CHECK_OK(tu_open(p.cli, ctx, "/t/Wait", NULL, 0, false, &b));
 	tu_pair_wait_started(&p, 2);
 	tu_recvs_start(&g, &b, 1, tu_recv_internal);
 	if (_i == 0) {

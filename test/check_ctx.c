@@ -60,23 +60,31 @@ START_TEST(test_ctx_child_of_done)
 }
 END_TEST
 
-// The earlier deadline wins; a passed deadline reads as DeadlineExceeded.
+// The earlier deadline wins, the parent's or the child's own; a passed
+// deadline reads as DeadlineExceeded. (The deadlines that have not passed
+// are an hour away: nothing here depends on how long the test takes.)
 START_TEST(test_ctx_deadline)
 {
-	drpc_ctx *root;
-	drpc_ctx *child;
-	drpc_ctx *late;
-	int64_t   now = drpc_now_ns();
+	const int64_t hour = 3600 * 1000000000ll;
+	drpc_ctx     *root;
+	drpc_ctx     *child;
+	drpc_ctx     *early;
+	drpc_ctx     *late;
+	int64_t       now = drpc_now_ns();
 
-	DRPC_CHECK_OK(drpc_ctx_create_deadline(&root, NULL, now + 1000000000));
-	DRPC_CHECK_OK(drpc_ctx_create_timeout(&child, root, 60000));
+	DRPC_CHECK_OK(drpc_ctx_create_deadline(&root, NULL, now + hour));
+	DRPC_CHECK_OK(drpc_ctx_create_timeout(&child, root, 2 * 3600 * 1000));
+	DRPC_CHECK_OK(drpc_ctx_create_deadline(&early, root, now + hour / 2));
 	DRPC_CHECK_OK(drpc_ctx_create_deadline(&late, root, now - 1));
-	ck_assert_int_eq(drpc_ctx_deadline(child), now + 1000000000);
+	ck_assert_int_eq(drpc_ctx_deadline(child), now + hour);
+	ck_assert_int_eq(drpc_ctx_deadline(early), now + hour / 2);
 	ck_assert_int_eq(drpc_ctx_deadline(late), now - 1);
 	DRPC_CHECK_OK(drpc_ctx_err(child));
+	DRPC_CHECK_OK(drpc_ctx_err(early));
 	DRPC_CHECK_ERR(drpc_ctx_err(late), DRPC_ETIMEDOUT);
 	DRPC_CHECK_OK(drpc_ctx_err(root));
 	drpc_ctx_destroy(late);
+	drpc_ctx_destroy(early);
 	drpc_ctx_destroy(child);
 	drpc_ctx_destroy(root);
 	DRPC_CHECK_ERR(drpc_ctx_create(NULL, NULL), DRPC_EINVAL);

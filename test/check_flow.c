@@ -3,7 +3,8 @@
 // the guarantees: a stream whose application stops reading stalls only its
 // own sender, memory stays under the documented bound, blocked senders
 // are cancellable. Ordered by events and hooks; the only clock reads are
-// measurements (throughput, memory), never synchronisation.
+// measurements (throughput, memory) and one precondition (did a sender
+// sleep before its deadline?), never synchronisation.
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,6 +285,10 @@ typedef struct fstate {
 	size_t   sources;  // Source handlers finished
 	size_t   slow_ns;  // Slow handlers' pause per message
 	bool     release;  // Stall handlers may return
+	// Set before any call: the Source handler of this tag posts blocked
+	// when it is about to sleep in a send (the server conn's hook).
+	uint64_t blocked_tag;
+	sem_t    blocked;
 } fstate;
 
 static void
@@ -292,11 +297,13 @@ fstate_init(fstate *st)
 	memset(st, 0, sizeof(*st));
 	drpc__mutex_init(&st->mu);
 	drpc__cond_init(&st->cv);
+	ck_assert_int_eq(sem_init(&st->blocked, 0, 0), 0);
 }
 
 static void
 fstate_fini(fstate *st)
 {
+	sem_destroy(&st->blocked);
 	drpc__cond_fini(&st->cv);
 	drpc__mutex_fini(&st->mu);
 }
@@ -315,6 +322,48 @@ fstate_sample(fstate *st)
 		st->peak_exposed = x;
 	}
 	drpc__mutex_unlock(&st->mu);
+}
+
+// A sender thread: sends count messages of size (0: until an error).
+// blocked, if set, is posted when the sender is about to sleep in a send
+// (for credit or for room in the writer), once per value of sent, so a
+// spurious wake-up posts nothing more: see sender_blocked_hook.
+typedef struct sender {
+	drpc__stream *s;
+	uint64_t      tag;
+	size_t        size;
+	size_t        count;
+	size_t        sent; // messages sent
+	drpc_err      rv;
+	sem_t         done;
+	sem_t        *blocked;
+	size_t        posted;     // 1 + sent when blocked was last posted
+	int64_t       blocked_at; // when it first went to sleep; 0: never
+} sender;
+
+// tl_sender is the sender running on this thread (a sender thread's, or
+// a Source handler's own), for sender_blocked_hook.
+static _Thread_local sender *tl_sender;
+
+// sender_blocked_hook is the client conns' send_wait_hook (the server's,
+// for Source handlers): called, with the writer's lock held, on the
+// thread of a send about to sleep. It takes no lock and never blocks.
+static void
+sender_blocked_hook(void *arg)
+{
+	sender *a = tl_sender;
+
+	(void) arg;
+	if (a == NULL) {
+		return;
+	}
+	if (a->blocked_at == 0) {
+		a->blocked_at = drpc__now_ns();
+	}
+	if (a->blocked != NULL && a->posted != a->sent + 1) {
+		a->posted = a->sent + 1;
+		sem_post(a->blocked);
+	}
 }
 
 // The request of a Sink, Slow or Source call: a tag for the pattern,
@@ -377,6 +426,7 @@ source_handler(fstate *st, drpc__stream *s)
 	uint8_t       *buf;
 	drpc_err       rv;
 	uint64_t       i;
+	sender         me = {.size = 0};
 
 	if ((rv = drpc__stream_recv(s, &data, &len)) != DRPC_OK) {
 		return rv;
@@ -386,12 +436,17 @@ source_handler(fstate *st, drpc__stream *s)
 	if ((buf = malloc(rq.size)) == NULL) {
 		return DRPC_ENOMEM;
 	}
+	me.blocked =
+	    rq.tag != 0 && rq.tag == st->blocked_tag ? &st->blocked : NULL;
+	tl_sender = &me;
 	for (i = 0; rq.count == 0 || i < rq.count; i++) {
 		pattern_fill(buf, rq.size, rq.tag, i);
 		if ((rv = drpc__stream_send(s, buf, rq.size)) != DRPC_OK) {
 			break;
 		}
+		me.sent++;
 	}
+	tl_sender = NULL;
 	free(buf);
 	drpc__mutex_lock(&st->mu);
 	st->send_rv = rv;
@@ -455,22 +510,13 @@ open_call(drpc__conn *c, drpc_ctx *ctx, const char *name, freq rq)
 	return s;
 }
 
-// A sender thread: sends count messages of size (0: until an error).
-typedef struct sender {
-	drpc__stream *s;
-	uint64_t      tag;
-	size_t        size;
-	size_t        count;
-	size_t        sent; // messages sent
-	drpc_err      rv;
-	sem_t         done;
-} sender;
-
 static void *
 sender_main(void *arg)
 {
 	sender  *a   = arg;
 	uint8_t *buf = malloc(a->size);
+
+	tl_sender = a;
 
 	a->rv = buf == NULL ? DRPC_ENOMEM : DRPC_OK;
 	for (size_t i = 0; a->rv == DRPC_OK && (a->count == 0 || i < a->count);
@@ -481,6 +527,7 @@ sender_main(void *arg)
 		}
 	}
 	free(buf);
+	tl_sender = NULL;
 	sem_post(&a->done);
 	return NULL;
 }
@@ -555,13 +602,16 @@ END_TEST
 
 // A stall fixture: on one connection, stream A's handler never reads
 // while its client thread keeps sending msg-byte messages, and stream B
-// moves count msg-byte messages to a Sink.
+// moves count msg-byte messages to a Sink. B starts once A's sender is
+// blocked, having used its window (with only A sending, nothing else
+// makes it wait), so B's whole transfer runs beside a stalled stream.
 typedef struct stall_fx {
 	fstate    st;
 	tu_pair   p;
 	drpc_ctx *actx;
 	sender    a;
 	sender    b;
+	sem_t     a_blocked;
 	pthread_t ta;
 	pthread_t tb;
 	double    secs; // B's transfer
@@ -570,13 +620,15 @@ typedef struct stall_fx {
 static void
 stall_start(stall_fx *fx, const drpc__conn_opts *o, size_t msg, size_t count)
 {
-	double t0;
+	drpc__conn_opts co = *o;
+	double          t0;
 
+	co.send_wait_hook = sender_blocked_hook;
 	fstate_init(&fx->st);
-	tu_pair_open(&fx->p, flow_handler, &fx->st, o, o);
+	tu_pair_open(&fx->p, flow_handler, &fx->st, &co, o);
 	fx->st.srv = fx->p.srv;
 	negotiate(&fx->p);
-	fx->a = (sender) {.tag = 2, .size = msg};
+	fx->a   = (sender){.tag = 2, .size = msg, .blocked = &fx->a_blocked};
 	fx->b = (sender) {.tag = 3, .size = msg, .count = count};
 	fx->b.s = open_call(fx->p.cli, NULL, "/t/Sink", (freq) {3, 0, 0});
 	DRPC_CHECK_OK(drpc_ctx_create(&fx->actx, NULL));
@@ -588,9 +640,12 @@ stall_start(stall_fx *fx, const drpc__conn_opts *o, size_t msg, size_t count)
 	drpc__mutex_unlock(&fx->st.mu);
 	ck_assert_int_eq(sem_init(&fx->a.done, 0, 0), 0);
 	ck_assert_int_eq(sem_init(&fx->b.done, 0, 0), 0);
-	t0 = now_s();
+	ck_assert_int_eq(sem_init(&fx->a_blocked, 0, 0), 0);
 	DRPC_CHECK_OK(drpc__thread_start(
 	    &fx->ta, "t-stall", 0, 0, sender_main, &fx->a));
+	ck_assert_int_eq(sem_wait(&fx->a_blocked), 0); // its window is used
+	ck_assert_uint_gt(fx->a.sent, 0);
+	t0 = now_s();
 	DRPC_CHECK_OK(drpc__thread_start(
 	    &fx->tb, "t-bulk", 0, 0, sender_main, &fx->b));
 	drpc__thread_join(fx->tb);
@@ -599,7 +654,6 @@ stall_start(stall_fx *fx, const drpc__conn_opts *o, size_t msg, size_t count)
 	finish_sink(fx->b.s, fx->b.count);
 	// A is still blocked, having sent no more than its window allows.
 	ck_assert_int_ne(sem_trywait(&fx->a.done), 0);
-	ck_assert_uint_gt(fx->a.sent, 0);
 }
 
 // stall_end cancels A's call, which must unblock its sender with
@@ -618,6 +672,7 @@ stall_end(stall_fx *fx)
 	tu_pair_close(&fx->p);
 	sem_destroy(&fx->a.done);
 	sem_destroy(&fx->b.done);
+	sem_destroy(&fx->a_blocked);
 	fstate_fini(&fx->st);
 }
 
@@ -672,13 +727,15 @@ START_TEST(test_flow_stalled_neighbour)
 END_TEST
 
 // The mirror image: the client never receives on stream A while it
-// receives a bulk transfer on stream B; A's handler blocks in send, and
-// the client's cancel of A ends that send.
+// receives a bulk transfer on stream B; A's handler blocks in send (its
+// conn's hook says so), and the client's cancel of A ends that send.
 START_TEST(test_flow_stalled_client_stream)
 {
 	const size_t    msg   = 64 * KIB;
 	const size_t    count = (256 * MIB / msg) / (test_scale() * test_scale());
 	drpc__conn_opts o     = {.stream_window = 128 * KIB};
+	drpc__conn_opts so    = {
+	       .stream_window = 128 * KIB, .send_wait_hook = sender_blocked_hook};
 	tu_leak         l     = tu_leak_start();
 	fstate          st;
 	tu_pair         p;
@@ -690,7 +747,8 @@ START_TEST(test_flow_stalled_client_stream)
 	size_t          n = 0;
 
 	fstate_init(&st);
-	tu_pair_open(&p, flow_handler, &st, &o, &o);
+	st.blocked_tag = 4; // A's
+	tu_pair_open(&p, flow_handler, &st, &o, &so);
 	DRPC_CHECK_OK(drpc_ctx_create(&actx, NULL));
 	b = open_call(p.cli, NULL, "/t/Source", (freq) {5, msg, count});
 	a = open_call(p.cli, actx, "/t/Source", (freq) {4, msg, 0});
@@ -704,6 +762,7 @@ START_TEST(test_flow_stalled_client_stream)
 	drpc__mutex_lock(&st.mu);
 	ck_assert_uint_eq(st.sources, 1); // only B's handler has finished
 	drpc__mutex_unlock(&st.mu);
+	ck_assert_int_eq(sem_wait(&st.blocked), 0); // A's handler is blocked
 	drpc_ctx_cancel(actx);
 	drpc__mutex_lock(&st.mu);
 	while (st.sources < 2) {
@@ -808,36 +867,34 @@ START_TEST(test_flow_big_messages)
 }
 END_TEST
 
-static void
-post_hook(void *arg)
+// A sender blocked on credit honours its call's deadline: it went to
+// sleep for credit before the deadline (the hook times it; a run whose
+// thread stalled until the deadline had passed proves nothing and is
+// tried again with twice the time), and the deadline ends its send with
+// DRPC_ETIMEDOUT, having sent no more than the window allows.
+static bool
+deadline_round(int64_t ms)
 {
-	sem_post(arg);
-}
-
-// A sender blocked on credit honours its call's deadline.
-START_TEST(test_flow_deadline_while_blocked)
-{
-	sem_t           waiting;
-	drpc__conn_opts co = {.stream_window = 64 * KIB,
-	    .send_wait_hook = post_hook, .send_wait_hook_arg = &waiting};
+	drpc__conn_opts co = {
+	    .stream_window = 64 * KIB, .send_wait_hook = sender_blocked_hook};
 	drpc__conn_opts so = {.stream_window = 64 * KIB};
-	tu_leak         l  = tu_leak_start();
 	fstate          st;
 	tu_pair         p;
 	drpc_ctx       *ctx;
 	sender          a = {.tag = 2, .size = 16 * KIB};
 	pthread_t       t;
+	freq            rq = {2, 0, 0};
+	bool            slept;
 
-	ck_assert_int_eq(sem_init(&waiting, 0, 0), 0);
 	fstate_init(&st);
 	tu_pair_open(&p, flow_handler, &st, &co, &so);
 	negotiate(&p);
-	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 200));
-	a.s = open_call(p.cli, ctx, "/t/Stall", (freq) {2, 0, 0});
+	DRPC_CHECK_OK(tu_open_timeout(
+	    p.cli, ms, &ctx, "/t/Stall", &rq, sizeof(rq), false, &a.s));
 	ck_assert_int_eq(sem_init(&a.done, 0, 0), 0);
 	DRPC_CHECK_OK(drpc__thread_start(&t, "t-send", 0, 0, sender_main, &a));
-	ck_assert_int_eq(sem_wait(&waiting), 0); // it sleeps for credit
 	drpc__thread_join(t);
+	slept = a.blocked_at != 0 && a.blocked_at < drpc_ctx_deadline(ctx);
 	DRPC_CHECK_ERR(a.rv, DRPC_ETIMEDOUT);
 	ck_assert_uint_le(a.sent, 64 * KIB / (a.size + DRPC__FLOW_MSG_COST) + 1);
 	drpc__stream_destroy(a.s);
@@ -845,8 +902,20 @@ START_TEST(test_flow_deadline_while_blocked)
 	stall_release(&st);
 	tu_pair_close(&p);
 	sem_destroy(&a.done);
-	sem_destroy(&waiting);
 	fstate_fini(&st);
+	return slept;
+}
+
+START_TEST(test_flow_deadline_while_blocked)
+{
+	tu_leak l  = tu_leak_start();
+	int64_t ms = 200;
+
+	while (!deadline_round(ms)) {
+		ck_assert_msg(ms < tu_bound_ns(TU_WAIT_NS) / 1000000,
+		    "the sender never slept for credit before its deadline");
+		ms *= 2;
+	}
 	tu_leak_check(&l);
 }
 END_TEST
@@ -857,7 +926,11 @@ END_TEST
 // flows as before.
 START_TEST(test_flow_plain_peer)
 {
-	drpc__conn_opts o = {.stream_window = 64 * KIB};
+	// The peer reads once the client has closed: what the client wrote
+	// fits in the socket, and the close may flush it for as long as the
+	// drain thread needs to be scheduled (not the default 1 s).
+	drpc__conn_opts o = {.stream_window = 64 * KIB,
+	    .close_timeout_ms = tu_bound_ns(TU_WAIT_NS) / 1000000};
 	tu_raw          r;
 	drpc__stream   *s1;
 	drpc__stream   *s2;
@@ -918,10 +991,11 @@ END_TEST
 START_TEST(test_flow_on_mode_raw_peer)
 {
 	sem_t           waiting;
-	drpc__conn_opts o = {.flow = DRPC_FLOW_ON, .stream_window = 128 * KIB,
-	    .send_wait_hook = post_hook, .send_wait_hook_arg = &waiting};
+	drpc__conn_opts o = {.flow = DRPC_FLOW_ON,
+	    .stream_window         = 128 * KIB,
+	    .send_wait_hook        = sender_blocked_hook};
 	tu_raw          r;
-	sender          a = {.tag = 1, .size = 64 * KIB};
+	sender          a = {.tag = 1, .size = 64 * KIB, .blocked = &waiting};
 	pthread_t       t;
 	drpc__frame     f;
 	uint8_t         body[16];
@@ -1130,10 +1204,10 @@ END_TEST
 START_TEST(test_flow_seed_writer_interleaves)
 {
 	sem_t           waiting;
-	drpc__conn_opts o = {.writer_limit = 256 * KIB,
-	    .send_wait_hook = post_hook, .send_wait_hook_arg = &waiting};
+	drpc__conn_opts o = {
+	    .writer_limit = 256 * KIB, .send_wait_hook = sender_blocked_hook};
 	tu_raw          r;
-	sender          a = {.tag = 1, .size = 2 * MIB, .count = 1};
+	sender a = {.tag = 1, .size = 2 * MIB, .count = 1, .blocked = &waiting};
 	drpc__stream   *b;
 	pthread_t       t;
 	drpc__frame     f;

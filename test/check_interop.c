@@ -18,13 +18,17 @@
 // deadline as an InvokeMetadata packet holding the single entry
 // "drpc-timeout-ns" (include/drpc/metadata.h), which upstream does not
 // send, so that stream's later message ids are one higher than recorded.
+// The recorded client gave up after a 100 ms deadline; ours has a long
+// one (CANCEL_DEADLINE_MS) and its call is cancelled by the scripted
+// server when the recording has the client's Cancel next: the same bytes,
+// at a moment that does not depend on timing.
 // Likewise, in the automatic flow mode the connection's first Invoke is
 // followed by a flow-control hello (docs/protocol.md §13), which a plain
 // peer ignores and which takes one message id of its stream.
 //
 // Timeouts here are failures, never synchronisation: every wait is for a
 // specific event (bytes, a packet count, end of file, an observer
-// callback), bounded by IO_TIMEOUT_MS.
+// callback), bounded by io_timeout_ms().
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -57,18 +61,26 @@
 #define MAX_STREAMS 16
 #define MAX_SID     64 // stream ids the comparisons track
 
-// IO_TIMEOUT_MS bounds every wait for the peer; running out is a failure.
-#define IO_TIMEOUT_MS 5000
+// SLEEP_MS is what the tests ask Sleep for: an interrupted Sleep ends
+// with an error, one that was not ends with DRPC_OK after SLEEP_MS.
+#define SLEEP_MS 5000
 
-// CANCEL_TIMEOUT_MS bounds how long a Sleep(5000) handler may keep running
-// after its Cancel (or the connection's end): well under the 5 s it would
-// sleep if it were not interrupted.
-#define CANCEL_TIMEOUT_MS 3000
+// CANCEL_DEADLINE_MS is sleep_cancel's deadline: sent as the deadline
+// entry, never reached (the scripted server has the call cancelled).
+#define CANCEL_DEADLINE_MS (3600 * 1000)
 
 // UPSTREAM_SPLIT is the largest frame body upstream writes.
 #define UPSTREAM_SPLIT ((size_t) 64 << 10)
 
 #define NS_PER_MS 1000000LL
+
+// io_timeout_ms bounds every wait for the peer or a handler (TU_WAIT_NS,
+// scaled); running out is a failure.
+static int
+io_timeout_ms(void)
+{
+	return (int) (tu_bound_ns(TU_WAIT_NS) / NS_PER_MS);
+}
 
 // Transcript names.
 
@@ -490,7 +502,7 @@ pkt_same(const tpkt *a, const tpkt *b)
 	       a->control == b->control && pkt_same_body(a, b);
 }
 
-// I/O with the peer, bounded by IO_TIMEOUT_MS. No ck_assert: the helpers
+// I/O with the peer, bounded by io_timeout_ms(). No ck_assert: the helpers
 // report why they failed in why.
 
 typedef enum io_res { IO_DATA, IO_EOF, IO_TIMEOUT, IO_ERROR } io_res;
@@ -499,8 +511,9 @@ static int
 ms_left(int64_t deadline_ns)
 {
 	int64_t left = (deadline_ns - drpc_now_ns()) / NS_PER_MS;
+	int64_t cap  = io_timeout_ms();
 
-	return left < 0 ? 0 : left > IO_TIMEOUT_MS ? IO_TIMEOUT_MS : (int) left;
+	return left < 0 ? 0 : (int) (left > cap ? cap : left);
 }
 
 // io_read reads what fd has (waiting up to timeout_ms) into pl.
@@ -561,7 +574,7 @@ static bool
 wait_packets(
     int fd, pktlog *pl, pkt_counter count, size_t want, char *why, size_t cap)
 {
-	int64_t deadline = drpc_now_ns() + IO_TIMEOUT_MS * NS_PER_MS;
+	int64_t deadline = drpc_now_ns() + io_timeout_ms() * NS_PER_MS;
 
 	while (count(pl) < want && pl->err[0] == '\0') {
 		if (pl->eof) {
@@ -579,7 +592,7 @@ wait_packets(
 			snprintf(why, cap,
 			    "timed out (%d ms) waiting for packet %zu; %zu "
 			    "arrived",
-			    IO_TIMEOUT_MS, want, count(pl));
+			    io_timeout_ms(), want, count(pl));
 			return false;
 		case IO_ERROR:
 			snprintf(why, cap, "read: %s", strerror(errno));
@@ -597,7 +610,7 @@ wait_packets(
 static bool
 wait_eof(int fd, pktlog *pl, char *why, size_t cap)
 {
-	int64_t deadline = drpc_now_ns() + IO_TIMEOUT_MS * NS_PER_MS;
+	int64_t deadline = drpc_now_ns() + io_timeout_ms() * NS_PER_MS;
 
 	while (!pl->eof) {
 		switch (io_read(fd, pl, ms_left(deadline))) {
@@ -608,7 +621,7 @@ wait_eof(int fd, pktlog *pl, char *why, size_t cap)
 			snprintf(why, cap,
 			    "the peer did not close the connection within %d "
 			    "ms",
-			    IO_TIMEOUT_MS);
+			    io_timeout_ms());
 			return false;
 		case IO_ERROR:
 			snprintf(why, cap, "read: %s", strerror(errno));
@@ -639,11 +652,11 @@ thread_count(void)
 }
 
 // check_no_leak compares with the counts taken before the test, re-reading
-// the thread count (yielding) until it matches or IO_TIMEOUT_MS pass.
+// the thread count (yielding) until it matches or io_timeout_ms() pass.
 static void
 check_no_leak(size_t threads, size_t fds)
 {
-	int64_t deadline = drpc_now_ns() + IO_TIMEOUT_MS * NS_PER_MS;
+	int64_t deadline = drpc_now_ns() + io_timeout_ms() * NS_PER_MS;
 	size_t  n;
 
 	while ((n = tu_threads()) != threads && drpc_now_ns() < deadline) {
@@ -662,16 +675,20 @@ typedef struct sleep_obs {
 	pthread_cond_t  cv;
 	size_t          started; // guarded by mu
 	size_t          done;
-	drpc_err        why; // of the last Sleep that ended
+	drpc_err        why;        // of the last Sleep that ended
+	int64_t         started_ns; // when the first Sleep began
 } sleep_obs;
 
 static void
 obs_started(void *arg)
 {
-	sleep_obs *o = arg;
+	sleep_obs *o   = arg;
+	int64_t    now = drpc_now_ns();
 
 	drpc__mutex_lock(&o->mu);
-	o->started++;
+	if (o->started++ == 0) {
+		o->started_ns = now;
+	}
 	drpc__cond_broadcast(&o->cv);
 	drpc__mutex_unlock(&o->mu);
 }
@@ -727,7 +744,7 @@ typedef struct srv_walk {
 	pktlog       *got; // what the server sent
 	sleep_obs    *obs;
 	bool          sleeps;    // the client calls Sleep
-	int64_t       cancel_ns; // when the Sleep was cancelled; 0 if not
+	bool          cancelled; // the cancel point was reached
 	size_t        pend_off;  // client bytes to write: [off, off + len)
 	size_t        pend_len;
 	size_t        want; // server packets the script has waited for
@@ -750,16 +767,16 @@ srv_flush(srv_walk *w)
 static void
 srv_cancel_point(srv_walk *w)
 {
-	int64_t deadline = drpc_now_ns() + IO_TIMEOUT_MS * NS_PER_MS;
+	int64_t deadline = drpc_now_ns() + io_timeout_ms() * NS_PER_MS;
 
-	if (!w->sleeps || w->cancel_ns != 0) {
+	if (!w->sleeps || w->cancelled) {
 		return;
 	}
 	srv_flush(w);
 	ck_assert_msg(obs_wait(w->obs, &w->obs->started, 1, deadline),
 	    "%s: the Sleep handler did not start within %d ms", w->sc->name,
-	    IO_TIMEOUT_MS);
-	w->cancel_ns = drpc_now_ns();
+	    io_timeout_ms());
+	w->cancelled = true;
 }
 
 static void
@@ -825,18 +842,20 @@ script_calls_sleep(const script *sc)
 	return found;
 }
 
-// srv_check_cancelled: the Sleep handler stopped early, and nothing was
-// sent on the Sleep's stream (the first: both Sleep transcripts begin so).
+// srv_check_cancelled: the Sleep handler, sleeping when the client
+// cancelled, was interrupted (it ended with an error, where one that was
+// not ends with DRPC_OK after SLEEP_MS), and nothing was sent on the
+// Sleep's stream (the first: both Sleep transcripts begin so).
 static void
 srv_check_cancelled(srv_walk *w)
 {
 	text t;
 
-	ck_assert_msg(w->cancel_ns != 0, "%s: no cancel point", w->sc->name);
+	ck_assert_msg(w->cancelled, "%s: no cancel point", w->sc->name);
 	ck_assert_msg(obs_wait(w->obs, &w->obs->done, 1,
-	                  w->cancel_ns + CANCEL_TIMEOUT_MS * NS_PER_MS),
+	                  drpc_now_ns() + io_timeout_ms() * NS_PER_MS),
 	    "%s: the Sleep handler was still running %d ms after the cancel",
-	    w->sc->name, CANCEL_TIMEOUT_MS);
+	    w->sc->name, io_timeout_ms());
 	drpc__mutex_lock(&w->obs->mu);
 	drpc_err why = w->obs->why;
 	drpc__mutex_unlock(&w->obs->mu);
@@ -961,9 +980,12 @@ END_TEST
 // outcome records the first failed expectation of a client scenario; it
 // runs while the scripted server's thread is alive, so it does not
 // ck_assert (a failure would leave that thread behind in CK_FORK=no).
+// cancel is the context of the scenario's call that the scripted server
+// cancels (sleep_cancel's), with a CANCEL_DEADLINE_MS deadline.
 typedef struct outcome {
-	bool failed;
-	char why[400];
+	bool      failed;
+	char      why[400];
+	drpc_ctx *cancel;
 } outcome;
 
 static bool expect(outcome *o, bool ok, const char *fmt, ...)
@@ -1334,25 +1356,21 @@ cs_metadata(drpc_conn *c, outcome *o)
 }
 
 // sleep_cancel: our client cancels softly (a Cancel packet, the
-// connection kept), as this transcript's upstream client did.
+// connection kept), as this transcript's upstream client did. The call's
+// context (o->cancel) is cancelled by the scripted server once it has the
+// whole call, where the recording has the client's Cancel.
 static void
 cs_sleep_cancel(drpc_conn *c, outcome *o)
 {
-	uint8_t   req[ECHO_REQ_MAX];
-	size_t    len = echo_sleep_req_put(req, 5000);
-	drpc_ctx *ctx;
+	uint8_t req[ECHO_REQ_MAX];
+	size_t  len = echo_sleep_req_put(req, SLEEP_MS);
 
-	if (!expect(o, drpc_ctx_create_timeout(&ctx, NULL, 100) == DRPC_OK,
-	        "ctx")) {
-		return;
-	}
 	call_check(o, c,
 	    &(call){.method = "/interop.Echo/Sleep",
 	        .req        = req,
 	        .req_len    = len,
-	        .ctx        = ctx,
-	        .want_rv    = DRPC_ETIMEDOUT});
-	drpc_ctx_destroy(ctx);
+	        .ctx        = o->cancel,
+	        .want_rv    = DRPC_ECANCELED});
 	unary_str(o, c, "after cancel");
 }
 
@@ -1459,11 +1477,13 @@ count_client(const pktlog *pl)
 	return n;
 }
 
-// peer is the scripted server, on a thread of its own.
+// peer is the scripted server, on a thread of its own. cancel, if set,
+// is cancelled the first time the recording has a client Cancel next.
 typedef struct peer {
 	const script *sc;
 	int           fd;
 	pktlog       *got;         // what the client sent
+	drpc_ctx     *cancel;
 	bool          client_gone; // a write found the client closed
 	bool          failed;
 	char          why[300];
@@ -1501,6 +1521,10 @@ peer_step(peer *p, const ev *e, size_t *want)
 		ok = peer_write(p, e, why, sizeof(why));
 	} else if (e->dir == 'C' && !e->eof && e->done &&
 	           e->kind != DRPC__KIND_CLOSE) {
+		if (e->kind == DRPC__KIND_CANCEL && p->cancel != NULL) {
+			drpc_ctx_cancel(p->cancel); // the client's cue
+			p->cancel = NULL;
+		}
 		ok = wait_packets(
 		    p->fd, p->got, count_client, ++*want, why, sizeof(why));
 	} else if (e->dir == 'C' && e->eof) {
@@ -1611,7 +1635,7 @@ cli_pkt_check(const cli_cmp *k, size_t j, const tpkt *want, const tpkt *got)
 
 // cli_deadline_md accepts the deadline's InvokeMetadata where the calls
 // have a deadline: message 1 of its stream, a positive number of
-// nanoseconds no larger than the 100 ms timeout, once per scenario.
+// nanoseconds no larger than CANCEL_DEADLINE_MS, once per scenario.
 static void
 cli_deadline_md(cli_cmp *k, size_t j, const tpkt *got, uint64_t ns)
 {
@@ -1625,7 +1649,7 @@ cli_deadline_md(cli_cmp *k, size_t j, const tpkt *got, uint64_t ns)
 	    got->mid == 1 && got->sid < MAX_SID && k->deadline_mds == 0,
 	    "%s: client packet %zu: unexpected %s", k->sc->name, j,
 	    pkt_desc(got, &t));
-	ck_assert_msg(ns > 0 && ns <= 100 * (uint64_t) NS_PER_MS,
+	ck_assert_msg(ns > 0 && ns <= CANCEL_DEADLINE_MS * (uint64_t) NS_PER_MS,
 	    "%s: %s is %" PRIu64 " ns", k->sc->name, DRPC_MD_TIMEOUT_KEY, ns);
 	k->shift[got->sid]++;
 	k->deadline_mds++;
@@ -1729,11 +1753,15 @@ run_client_scenario(const client_case *cc, int mode)
 	ck_assert_ptr_nonnull(p.got);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	p.fd = sv[1];
+	DRPC_CHECK_OK(
+	    drpc_ctx_create_timeout(&o.cancel, NULL, CANCEL_DEADLINE_MS));
+	p.cancel = o.cancel;
 	DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[0], &co));
 	DRPC_CHECK_OK(drpc__thread_start(&t, "t-peer", 0, 0, peer_main, &p));
 	cc->run(c, &o);
 	drpc_conn_destroy(c); // the client's EOF
 	drpc__thread_join(t);
+	drpc_ctx_destroy(o.cancel);
 	ck_assert_msg(!p.failed, "%s: scripted server: %s", sc->name, p.why);
 	ck_assert_msg(!o.failed, "%s: client: %s", sc->name, o.why);
 	cli_compare(sc, p.got, cc->deadline && mode != 2, mode != 2);
@@ -2044,7 +2072,7 @@ START_TEST(test_interop_service_metadata)
 	drpc_ctx    *ctx;
 
 	svc_open(&v);
-	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 30000));
+	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 3600 * 1000));
 	call_check(&o, v.c,
 	    &(call){.method = "/interop.Echo/Metadata",
 	        .req        = (const uint8_t *) "",
@@ -2059,31 +2087,65 @@ START_TEST(test_interop_service_metadata)
 }
 END_TEST
 
-// A Sleep whose client gives up (deadline) is interrupted on the server.
-START_TEST(test_interop_service_sleep_deadline)
+// A Sleep whose client gives up (deadline) is interrupted on the server:
+// it ends with an error, early, where one that was not ends with DRPC_OK
+// after SLEEP_MS. Whichever side's deadline fires first ends it: the
+// client's (its Cancel) or the server's copy; the client reports
+// DRPC_ETIMEDOUT, or DRPC_ECANCELED (the service's answer to its own
+// deadline) if that came before the client's deadline woke it. The
+// handler must have begun sleeping before the deadline, else nothing was
+// interrupted: a round whose threads stalled past the deadline first is
+// run again with twice the time.
+static bool
+sleep_deadline_round(int64_t ms)
 {
 	svc       v;
-	outcome   o = {0};
 	uint8_t   r[ECHO_REQ_MAX];
-	size_t    n = echo_sleep_req_put(r, 5000);
+	size_t    n     = echo_sleep_req_put(r, SLEEP_MS);
+	void     *reply = NULL;
+	size_t    len;
 	drpc_ctx *ctx;
-	int64_t   start;
+	int64_t   dl;
+	drpc_err  rv;
+	bool      slept;
+	drpc_err  why = DRPC_OK;
 
 	svc_open(&v);
-	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 50));
-	start = drpc_now_ns();
-	call_check(&o, v.c,
-	    &(call){.method = "/interop.Echo/Sleep",
-	        .req        = r,
-	        .req_len    = n,
-	        .ctx        = ctx,
-	        .want_rv    = DRPC_ETIMEDOUT});
+	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, ms));
+	dl = drpc_ctx_deadline(ctx);
+	rv = drpc_invoke(
+	    v.c, ctx, "/interop.Echo/Sleep", r, n, NULL, &reply, &len, NULL);
+	drpc_free(reply);
 	drpc_ctx_destroy(ctx);
-	ck_assert_msg(!o.failed, "%s", o.why);
-	ck_assert(obs_wait(
-	    &v.obs, &v.obs.done, 1, start + CANCEL_TIMEOUT_MS * NS_PER_MS));
-	ck_assert_int_ne(v.obs.why, DRPC_OK);
+	ck_assert_msg(rv == DRPC_ETIMEDOUT || rv == DRPC_ECANCELED,
+	    "Sleep: %s, want DRPC_ETIMEDOUT or DRPC_ECANCELED",
+	    drpc_err_name(rv));
+	drpc__mutex_lock(&v.obs.mu);
+	slept = v.obs.started > 0 && v.obs.started_ns < dl;
+	drpc__mutex_unlock(&v.obs.mu);
+	if (slept) {
+		ck_assert(obs_wait(&v.obs, &v.obs.done, 1,
+		    drpc_now_ns() + io_timeout_ms() * NS_PER_MS));
+		drpc__mutex_lock(&v.obs.mu);
+		why = v.obs.why;
+		drpc__mutex_unlock(&v.obs.mu);
+	}
 	svc_close(&v);
+	ck_assert_msg(
+	    !slept || why != DRPC_OK, "the Sleep was not interrupted");
+	return slept;
+}
+
+START_TEST(test_interop_service_sleep_deadline)
+{
+	int64_t ms = 50;
+
+	while (!sleep_deadline_round(ms)) {
+		ck_assert_msg(
+		    ms < io_timeout_ms(), "the Sleep handler never began "
+		                          "before the client's deadline");
+		ms *= 2;
+	}
 }
 END_TEST
 

@@ -32,8 +32,8 @@
 
 #define HOLD_METHOD "/t.S/Hold"
 #define ECHO_METHOD "/t.S/Echo"
-#define WAIT_NS     (30 * 1000000000ll)
-#define READ_MS     30000
+#define WAIT_NS     tu_bound_ns(30 * 1000000000ll)
+#define READ_MS     ((int) (WAIT_NS / 1000000))
 
 // The stream flood: FLOOD_STREAMS invokes against a limit of FLOOD_LIMIT
 // per connection, written FLOOD_CHUNK at a time.
@@ -184,8 +184,7 @@ lim_start(lim_server *ls, const drpc_server_opts *o)
 static void
 lim_stop(lim_server *ls)
 {
-	DRPC_CHECK_OK(
-	    drpc_server_shutdown(ls->srv, drpc_now_ns() + 10 * 1000000000ll));
+	DRPC_CHECK_OK(drpc_server_shutdown(ls->srv, drpc_now_ns() + WAIT_NS));
 	drpc_server_destroy(ls->srv);
 	drpc_mux_destroy(ls->mux);
 	drpc__cond_fini(&ls->h.cv);

@@ -154,7 +154,7 @@ tu_pair_open_tcp(tu_pair *p, tu_handler h, void *arg,
 void
 tu_pair_wait_started(tu_pair *p, size_t n)
 {
-	int64_t deadline = drpc__now_ns() + 10 * 1000000000ll;
+	int64_t deadline = drpc__now_ns() + tu_bound_ns(TU_WAIT_NS);
 
 	drpc__mutex_lock(&p->mu);
 	while (p->started < n) {
@@ -225,7 +225,7 @@ tu_raw_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
 	struct pollfd pfd = {r->fd, POLLIN, 0};
 	ssize_t       got;
 
-	if (poll(&pfd, 1, 5000) != 1) {
+	if (poll(&pfd, 1, (int) (tu_bound_ns(TU_WAIT_NS) / 1000000)) != 1) {
 		return DRPC_ETIMEDOUT;
 	}
 	got = read(r->fd, buf, cap);
@@ -316,7 +316,7 @@ tu_raw_close(tu_raw *r)
 drpc_err
 tu_wait_conn_err(drpc__conn *c)
 {
-	return drpc__conn_wait(c, drpc__now_ns() + 5 * 1000000000ll);
+	return drpc__conn_wait(c, drpc__now_ns() + tu_bound_ns(TU_WAIT_NS));
 }
 
 drpc_err
@@ -334,6 +334,24 @@ tu_open(drpc__conn *c, drpc_ctx *ctx, const char *name, const void *msg,
 	return drpc__conn_open(c, ctx, &inv, sp);
 }
 
+drpc_err
+tu_open_timeout(drpc__conn *c, int64_t ms, drpc_ctx **ctx, const char *name,
+    const void *msg, size_t len, bool close_send, drpc__stream **sp)
+{
+	drpc_err rv;
+
+	for (;;) {
+		DRPC_CHECK_OK(drpc_ctx_create_timeout(ctx, NULL, ms));
+		rv = tu_open(c, *ctx, name, msg, len, close_send, sp);
+		if (rv != DRPC_ETIMEDOUT ||
+		    ms > tu_bound_ns(TU_WAIT_NS) / 1000000) {
+			return rv;
+		}
+		drpc_ctx_destroy(*ctx);
+		ms *= 2;
+	}
+}
+
 tu_leak
 tu_leak_start(void)
 {
@@ -343,10 +361,8 @@ tu_leak_start(void)
 void
 tu_leak_check(const tu_leak *l)
 {
-	const char *mult     = getenv("CK_TIMEOUT_MULTIPLIER");
-	int64_t     scale    = mult != NULL && atoi(mult) > 1 ? atoi(mult) : 1;
-	int64_t     deadline = drpc__now_ns() + scale * 5 * 1000000000ll;
-	size_t      n;
+	int64_t deadline = drpc__now_ns() + tu_bound_ns(TU_WAIT_NS);
+	size_t  n;
 
 	while ((n = tu_threads()) != l->threads && drpc__now_ns() < deadline) {
 		sched_yield();

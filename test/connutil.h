@@ -12,6 +12,11 @@
 #include "conn/conn.h"
 #include "wire/reader.h"
 
+// TU_WAIT_NS bounds every wait of these fixtures for an event (a handler
+// starting, a frame arriving, a connection ending), times tu_scale()
+// (testutil.h). It is a failure bound, never a synchronisation.
+#define TU_WAIT_NS (10 * 1000000000ll)
+
 // A handler runs on its own thread with the server stream; its result, if
 // not DRPC_OK, is recorded in the pair's handler_errs.
 typedef drpc_err (*tu_handler)(void *arg, drpc__stream *s, const char *name,
@@ -47,7 +52,7 @@ void tu_pair_open_tcp(tu_pair *p, tu_handler h, void *arg,
 // tu_tcp_pair makes a connected pair of loopback TCP sockets.
 void tu_tcp_pair(int sv[2]);
 
-// tu_pair_wait_started waits until n handlers have started.
+// tu_pair_wait_started waits until n handlers have started (TU_WAIT_NS).
 void tu_pair_wait_started(tu_pair *p, size_t n);
 
 // tu_pair_close destroys both conns and joins every handler thread.
@@ -89,21 +94,33 @@ void tu_raw_hex(tu_raw *r, const char *hex);
 // tu_raw_send writes one whole frame (done set) of kind to the conn.
 void tu_raw_send(tu_raw *r, uint8_t kind, bool control, uint64_t sid,
     uint64_t mid, const void *body, size_t len);
-// tu_raw_next reads the next frame the conn sent (5 s timeout -> fail).
+// tu_raw_next reads the next frame the conn sent (DRPC_ETIMEDOUT after
+// TU_WAIT_NS).
 drpc_err tu_raw_next(tu_raw *r, drpc__frame *f);
 void     tu_raw_close(tu_raw *r);
 
-// tu_wait_conn_err waits (up to 5 s) until c has terminated; returns why.
+// tu_wait_conn_err waits (up to TU_WAIT_NS) until c has terminated;
+// returns why.
 drpc_err tu_wait_conn_err(drpc__conn *c);
 
 // tu_open_simple opens a client stream for name with an optional message.
 drpc_err tu_open(drpc__conn *c, drpc_ctx *ctx, const char *name,
     const void *msg, size_t len, bool close_send, drpc__stream **sp);
 
+// tu_open_timeout is tu_open under a new context (*ctx, the caller's to
+// destroy) whose deadline is ms from now. An open whose deadline has
+// already passed (the thread stalled) fails at once, writing nothing; it
+// is then tried again with twice the time, so that a test of what happens
+// when a deadline passes never fails the open itself. It may take a
+// stream id each try.
+drpc_err tu_open_timeout(drpc__conn *c, int64_t ms, drpc_ctx **ctx,
+    const char *name, const void *msg, size_t len, bool close_send,
+    drpc__stream **sp);
+
 // Resource accounting: thread and fd counts before setup, compared after
 // teardown. The kernel wakes pthread_join a moment before it unlists the
 // joined task, so tu_leak_check re-reads the thread count (yielding, no
-// sleep) for up to 5 s (scaled by CK_TIMEOUT_MULTIPLIER).
+// sleep) for up to TU_WAIT_NS.
 typedef struct tu_leak {
 	size_t threads;
 	size_t fds;

@@ -4,6 +4,21 @@
 
 #include "testutil.h"
 
+int64_t
+tu_scale(void)
+{
+	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+	long long   k = m != NULL ? atoll(m) : 1;
+
+	return k > 1 ? (int64_t) k : 1;
+}
+
+int64_t
+tu_bound_ns(int64_t base_ns)
+{
+	return base_ns * tu_scale();
+}
+
 const char *
 tu_shared_path(char *out, size_t cap, const char *rel)
 {

@@ -25,6 +25,15 @@
 		    #expr, drpc_err_name(drpc_rv_), drpc_err_name(want));     \
 	} while (0)
 
+// tu_scale is CK_TIMEOUT_MULTIPLIER (at least 1): the sanitizer and
+// valgrind runs set it, as Check stretches test timeouts with it.
+int64_t tu_scale(void);
+
+// tu_bound_ns is the bound on a wait for an event: base_ns times
+// tu_scale(). Tests wait for events, never for time (test/README.md);
+// running out of a bound means the event never came, and fails the test.
+int64_t tu_bound_ns(int64_t base_ns);
+
 // tu_shared_path returns DRPC_SHARED_DIR (or $DRPC_SHARED) joined with rel,
 // in a static-free buffer the caller provides.
 const char *tu_shared_path(char *out, size_t cap, const char *rel);

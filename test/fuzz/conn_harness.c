@@ -4,8 +4,9 @@
 // streams; a client-side connection has two open streams with a consumer
 // thread each. The harness writes the input while reading (and dropping)
 // what the connection writes, half-closes, waits for the connection to
-// end, and tears everything down. A hang (10 s) aborts, so libFuzzer
-// reports it.
+// end, and tears everything down. A hang (10 s, times
+// CK_TIMEOUT_MULTIPLIER when the Check suite replays under a sanitizer)
+// aborts, so libFuzzer reports it.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -73,10 +74,12 @@ fh_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 static void
 fh_pump(int fd, const uint8_t *data, size_t size)
 {
-	uint8_t buf[16384];
-	size_t  off      = 0;
-	bool    shut     = false;
-	int64_t deadline = drpc__now_ns() + FH_HANG_NS;
+	const char *mult = getenv("CK_TIMEOUT_MULTIPLIER");
+	int64_t     k    = mult != NULL ? atoll(mult) : 1;
+	uint8_t     buf[16384];
+	size_t      off      = 0;
+	bool        shut     = false;
+	int64_t     deadline = drpc__now_ns() + (k > 1 ? k : 1) * FH_HANG_NS;
 
 	(void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	for (;;) {
