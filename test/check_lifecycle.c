@@ -28,70 +28,12 @@
 
 #define KIB ((size_t) 1024)
 
-// A generous bound for an event that must come: only a broken library
-// misses it (the suite's timeout would catch it too, with less to say).
-static int64_t
-lc_deadline(void)
-{
-	const char *m    = getenv("CK_TIMEOUT_MULTIPLIER");
-	int64_t     mult = m != NULL && atoi(m) > 0 ? atoi(m) : 1;
-
-	return drpc_now_ns() + mult * 30 * (int64_t) 1000000000;
-}
-
-// A flag with a condition variable: the test's way to wait for an event.
-typedef struct lc_event {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	int             n; // guarded by mu
-} lc_event;
-
-static void
-ev_init(lc_event *e)
-{
-	drpc__mutex_init(&e->mu);
-	drpc__cond_init(&e->cv);
-	e->n = 0;
-}
-
-static void
-ev_fini(lc_event *e)
-{
-	drpc__cond_fini(&e->cv);
-	drpc__mutex_fini(&e->mu);
-}
-
-static void
-ev_post(lc_event *e)
-{
-	drpc__mutex_lock(&e->mu);
-	e->n++;
-	drpc__cond_broadcast(&e->cv);
-	drpc__mutex_unlock(&e->mu);
-}
-
-// ev_wait waits until the event has happened n times; false if it never
-// does (the generous deadline passed).
-static bool
-ev_wait(lc_event *e, int n)
-{
-	int64_t dl = lc_deadline();
-	bool    ok;
-
-	drpc__mutex_lock(&e->mu);
-	while (e->n < n && drpc__cond_wait_until(&e->cv, &e->mu, dl) == DRPC_OK) {
-	}
-	ok = e->n >= n;
-	drpc__mutex_unlock(&e->mu);
-	return ok;
-}
-
 // 1. A client-sent deadline of 2^63-1 ns: the handler gets a context that
 // is a child of the server's root (so shutdown cancels it), not NULL, and
 // nothing overflows (UBSan would stop the test).
 
 typedef struct deadline_fx {
-	lc_event   started;
+	tu_event   started;
 	drpc_ctx  *ctx;      // the handler's, set before started
 	int64_t    deadline; // its deadline
 	drpc_err   end;      // the context's error once done
@@ -105,7 +47,7 @@ h_block(drpc_stream *s, void *user)
 
 	fx->ctx      = drpc_stream_ctx(s);
 	fx->deadline = drpc_ctx_deadline(fx->ctx);
-	ev_post(&fx->started);
+	tu_event_post(&fx->started);
 	if (fx->ctx != NULL) {
 		fx->end = drpc_ctx_wait(fx->ctx, 0); // until shutdown cancels
 	}
@@ -134,7 +76,7 @@ START_TEST(test_lifecycle_huge_peer_deadline)
 	DRPC_CHECK_OK(drpc_ctx_err(c));
 	drpc_ctx_destroy(c);
 
-	ev_init(&fx.started);
+	tu_event_init(&fx.started);
 	DRPC_CHECK_OK(drpc_mux_create(&mux));
 	DRPC_CHECK_OK(drpc_mux_register(mux, name, h_block, &fx));
 	DRPC_CHECK_OK(drpc_server_create(&srv, mux, NULL));
@@ -145,7 +87,7 @@ START_TEST(test_lifecycle_huge_peer_deadline)
 	tu_raw_send(&r, DRPC__KIND_INVOKE_METADATA, false, 1, 1, md.data, md.len);
 	tu_raw_send(&r, DRPC__KIND_INVOKE, false, 1, 2, name, strlen(name));
 	drpc__buf_fini(&md);
-	ck_assert(ev_wait(&fx.started, 1));
+	ck_assert(tu_event_wait(&fx.started, 1));
 	ck_assert_msg(fx.ctx != NULL, "the handler ran without a context");
 	ck_assert_int_gt(fx.deadline, drpc_now_ns());
 	ck_assert_int_eq(atomic_load(&fx.returned), 0);
@@ -156,7 +98,7 @@ START_TEST(test_lifecycle_huge_peer_deadline)
 	drpc_server_destroy(srv);
 	drpc_mux_destroy(mux);
 	close(sv[0]);
-	ev_fini(&fx.started);
+	tu_event_fini(&fx.started);
 }
 END_TEST
 
@@ -168,9 +110,9 @@ END_TEST
 
 typedef struct race_fx {
 	drpc_server *srv;
-	lc_event     in_window; // serve_transport is between create and list
-	lc_event     waits;     // a shutdown waits, or returned
-	lc_event     go;        // the conn_created hook may return
+	tu_event     in_window; // serve_transport is between create and list
+	tu_event     waits;     // a shutdown waits, or returned
+	tu_event     go;        // the conn_created hook may return
 	atomic_int   released;  // the held handler was let go
 	int          first_after; // released, as seen when shutdown returned
 	int          second_after;
@@ -185,8 +127,8 @@ hook_conn_created(void *arg)
 {
 	race_fx *fx = arg;
 
-	ev_post(&fx->in_window);
-	(void) ev_wait(&fx->go, 1);
+	tu_event_post(&fx->in_window);
+	(void) tu_event_wait(&fx->go, 1);
 }
 
 static void
@@ -194,7 +136,7 @@ hook_shutdown_waits(void *arg)
 {
 	race_fx *fx = arg;
 
-	ev_post(&fx->waits); // with the server's mu held: no blocking
+	tu_event_post(&fx->waits); // with the server's mu held: no blocking
 }
 
 static void *
@@ -213,7 +155,7 @@ shutdown_first_main(void *arg)
 
 	fx->first_rv    = drpc_server_shutdown(fx->srv, fx->deadline);
 	fx->first_after = atomic_load(&fx->released);
-	ev_post(&fx->waits);
+	tu_event_post(&fx->waits);
 	return NULL;
 }
 
@@ -224,7 +166,7 @@ shutdown_second_main(void *arg)
 
 	fx->second_rv    = drpc_server_shutdown(fx->srv, fx->deadline);
 	fx->second_after = atomic_load(&fx->released);
-	ev_post(&fx->waits);
+	tu_event_post(&fx->waits);
 	return NULL;
 }
 
@@ -235,9 +177,9 @@ race_init(race_fx *fx, drpc_mux **mux)
 	    .shutdown_waits = hook_shutdown_waits, .arg = fx};
 
 	memset(fx, 0, sizeof(*fx));
-	ev_init(&fx->in_window);
-	ev_init(&fx->waits);
-	ev_init(&fx->go);
+	tu_event_init(&fx->in_window);
+	tu_event_init(&fx->waits);
+	tu_event_init(&fx->go);
 	DRPC_CHECK_OK(drpc_mux_create(mux));
 	DRPC_CHECK_OK(drpc_server_create(&fx->srv, *mux, NULL));
 	drpc__server_set_hooks(fx->srv, &h);
@@ -248,9 +190,9 @@ race_fini(race_fx *fx, drpc_mux *mux)
 {
 	drpc_server_destroy(fx->srv);
 	drpc_mux_destroy(mux);
-	ev_fini(&fx->in_window);
-	ev_fini(&fx->waits);
-	ev_fini(&fx->go);
+	tu_event_fini(&fx->in_window);
+	tu_event_fini(&fx->waits);
+	tu_event_fini(&fx->go);
 }
 
 START_TEST(test_lifecycle_serve_during_shutdown)
@@ -267,12 +209,12 @@ START_TEST(test_lifecycle_serve_during_shutdown)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	fx.fd = sv[1];
 	DRPC_CHECK_OK(drpc__thread_start(&ts, "t-serve", 0, 0, serve_main, &fx));
-	ck_assert(ev_wait(&fx.in_window, 1));
+	ck_assert(tu_event_wait(&fx.in_window, 1));
 	// The connection exists but is not listed: shut down now.
 	DRPC_CHECK_OK(drpc__thread_start(
 	    &td, "t-shut", 0, 0, shutdown_first_main, &fx));
-	ck_assert(ev_wait(&fx.waits, 1));
-	ev_post(&fx.go); // only now may serve_transport list it
+	ck_assert(tu_event_wait(&fx.waits, 1));
+	tu_event_post(&fx.go); // only now may serve_transport list it
 	drpc__thread_join(td);
 	drpc__thread_join(ts);
 	DRPC_CHECK_OK(fx.first_rv);
@@ -287,8 +229,8 @@ END_TEST
 
 // A handler that holds shutdown until the test lets it go.
 typedef struct hold_fx {
-	lc_event started;
-	lc_event release;
+	tu_event started;
+	tu_event release;
 } hold_fx;
 
 static drpc_err
@@ -297,8 +239,8 @@ h_hold(drpc_stream *s, void *user)
 	hold_fx *h = user;
 
 	(void) s;
-	ev_post(&h->started);
-	(void) ev_wait(&h->release, 1);
+	tu_event_post(&h->started);
+	(void) tu_event_wait(&h->release, 1);
 	return DRPC_OK;
 }
 
@@ -314,27 +256,27 @@ START_TEST(test_lifecycle_second_shutdown_waits)
 	char         addr[300];
 
 	race_init(&fx, &mux);
-	ev_init(&h.started);
-	ev_init(&h.release);
-	ev_post(&fx.go); // serve_transport's hook passes at once here
+	tu_event_init(&h.started);
+	tu_event_init(&h.release);
+	tu_event_post(&fx.go); // serve_transport's hook passes at once here
 	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Hold", h_hold, &h));
 	DRPC_CHECK_OK(drpc_server_listen(fx.srv, "tcp://127.0.0.1:0"));
 	DRPC_CHECK_OK(drpc_server_addr(fx.srv, addr, sizeof(addr)));
 	DRPC_CHECK_OK(drpc_dial(&c, addr, NULL));
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t/Hold", NULL));
-	ck_assert(ev_wait(&h.started, 1));
+	ck_assert(tu_event_wait(&h.started, 1));
 	// Whichever shutdown comes first waits for the held handler (the
 	// deadline is far); the other must wait for it, so both return only
 	// after the handler is released.
-	fx.deadline = lc_deadline();
+	fx.deadline = tu_deadline();
 	DRPC_CHECK_OK(drpc__thread_start(
 	    &t1, "t-shut1", 0, 0, shutdown_first_main, &fx));
 	DRPC_CHECK_OK(drpc__thread_start(
 	    &t2, "t-shut2", 0, 0, shutdown_second_main, &fx));
 	// Either the later call waits (hook), or, were it broken, returned.
-	ck_assert(ev_wait(&fx.waits, 1));
+	ck_assert(tu_event_wait(&fx.waits, 1));
 	atomic_store(&fx.released, 1);
-	ev_post(&h.release);
+	tu_event_post(&h.release);
 	drpc__thread_join(t1);
 	drpc__thread_join(t2);
 	DRPC_CHECK_OK(fx.first_rv);
@@ -344,8 +286,8 @@ START_TEST(test_lifecycle_second_shutdown_waits)
 	drpc_stream_destroy(s);
 	drpc_conn_destroy(c);
 	race_fini(&fx, mux);
-	ev_fini(&h.started);
-	ev_fini(&h.release);
+	tu_event_fini(&h.started);
+	tu_event_fini(&h.release);
 }
 END_TEST
 
@@ -356,9 +298,9 @@ END_TEST
 
 typedef struct self_fx {
 	drpc_server *srv;
-	lc_event     started;  // the handler runs
-	lc_event     stopping; // a shutdown has begun
-	lc_event     done;     // the handler's shutdown returned (rv set)
+	tu_event     started;  // the handler runs
+	tu_event     stopping; // a shutdown has begun
+	tu_event     done;     // the handler's shutdown returned (rv set)
 	bool         second;   // the handler's call comes second
 	drpc_err     rv;       // the handler's shutdown
 	drpc_err     main_rv;  // the other thread's
@@ -370,19 +312,19 @@ h_self_shutdown(drpc_stream *s, void *user)
 	self_fx *fx = user;
 
 	(void) s;
-	ev_post(&fx->started);
+	tu_event_post(&fx->started);
 	if (fx->second) {
-		(void) ev_wait(&fx->stopping, 1);
+		(void) tu_event_wait(&fx->stopping, 1);
 	}
-	fx->rv = drpc_server_shutdown(fx->srv, lc_deadline());
-	ev_post(&fx->done);
+	fx->rv = drpc_server_shutdown(fx->srv, tu_deadline());
+	tu_event_post(&fx->done);
 	return DRPC_OK;
 }
 
 static void
 hook_stopping(void *arg)
 {
-	ev_post(&((self_fx *) arg)->stopping);
+	tu_event_post(&((self_fx *) arg)->stopping);
 }
 
 static void *
@@ -390,7 +332,7 @@ self_shutdown_main(void *arg)
 {
 	self_fx *fx = arg;
 
-	fx->main_rv = drpc_server_shutdown(fx->srv, lc_deadline());
+	fx->main_rv = drpc_server_shutdown(fx->srv, tu_deadline());
 	return NULL;
 }
 
@@ -405,9 +347,9 @@ run_self_shutdown(bool second)
 	pthread_t          t;
 	char               addr[300];
 
-	ev_init(&fx.started);
-	ev_init(&fx.stopping);
-	ev_init(&fx.done);
+	tu_event_init(&fx.started);
+	tu_event_init(&fx.stopping);
+	tu_event_init(&fx.done);
 	DRPC_CHECK_OK(drpc_mux_create(&mux));
 	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Stop", h_self_shutdown, &fx));
 	DRPC_CHECK_OK(drpc_server_create(&fx.srv, mux, NULL));
@@ -416,7 +358,7 @@ run_self_shutdown(bool second)
 	DRPC_CHECK_OK(drpc_server_addr(fx.srv, addr, sizeof(addr)));
 	DRPC_CHECK_OK(drpc_dial(&c, addr, NULL));
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t/Stop", NULL));
-	ck_assert(ev_wait(&fx.started, 1));
+	ck_assert(tu_event_wait(&fx.started, 1));
 	if (second) {
 		DRPC_CHECK_OK(drpc__thread_start(
 		    &t, "t-shut", 0, 0, self_shutdown_main, &fx));
@@ -424,18 +366,18 @@ run_self_shutdown(bool second)
 		DRPC_CHECK_OK(fx.main_rv);
 	} else {
 		// The handler's own call does it all; ours comes after.
-		(void) ev_wait(&fx.stopping, 1);
-		DRPC_CHECK_OK(drpc_server_shutdown(fx.srv, lc_deadline()));
+		(void) tu_event_wait(&fx.stopping, 1);
+		DRPC_CHECK_OK(drpc_server_shutdown(fx.srv, tu_deadline()));
 	}
-	ck_assert(ev_wait(&fx.done, 1));
+	ck_assert(tu_event_wait(&fx.done, 1));
 	DRPC_CHECK_OK(fx.rv);
 	drpc_stream_destroy(s);
 	drpc_conn_destroy(c);
 	drpc_server_destroy(fx.srv);
 	drpc_mux_destroy(mux);
-	ev_fini(&fx.started);
-	ev_fini(&fx.stopping);
-	ev_fini(&fx.done);
+	tu_event_fini(&fx.started);
+	tu_event_fini(&fx.stopping);
+	tu_event_fini(&fx.done);
 }
 
 START_TEST(test_lifecycle_shutdown_from_handler)
@@ -453,7 +395,7 @@ END_TEST
 #define FLUSH_CONNS 5
 
 typedef struct flush_fx {
-	lc_event        sent;  // a handler's first message is in its writer
+	tu_event        sent;  // a handler's first message is in its writer
 	pthread_mutex_t mu;
 	int64_t         by[FLUSH_CONNS]; // guarded by mu
 	size_t          n;
@@ -469,7 +411,7 @@ h_flood(drpc_stream *s, void *user)
 
 	for (int i = 0; rv == DRPC_OK; i++) {
 		if ((rv = drpc_stream_send(s, buf, len)) == DRPC_OK && i == 0) {
-			ev_post(&fx->sent);
+			tu_event_post(&fx->sent);
 		}
 	}
 	free(buf);
@@ -499,7 +441,7 @@ START_TEST(test_lifecycle_shutdown_flush_shared)
 	tu_raw             r[FLUSH_CONNS];
 	tu_leak            l = tu_leak_start();
 
-	ev_init(&fx.sent);
+	tu_event_init(&fx.sent);
 	drpc__mutex_init(&fx.mu);
 	DRPC_CHECK_OK(drpc_mux_create(&mux));
 	DRPC_CHECK_OK(drpc_mux_register(mux, name, h_flood, &fx));
@@ -516,7 +458,7 @@ START_TEST(test_lifecycle_shutdown_flush_shared)
 		tu_raw_send(&r[i], DRPC__KIND_INVOKE, false, 1, 1, name,
 		    strlen(name));
 	}
-	ck_assert(ev_wait(&fx.sent, FLUSH_CONNS));
+	ck_assert(tu_event_wait(&fx.sent, FLUSH_CONNS));
 	DRPC_CHECK_ERR(drpc_server_shutdown(srv, 0), DRPC_ETIMEDOUT);
 	ck_assert_uint_eq(fx.n, FLUSH_CONNS);
 	for (int i = 1; i < FLUSH_CONNS; i++) {
@@ -530,7 +472,7 @@ START_TEST(test_lifecycle_shutdown_flush_shared)
 		close(r[i].fd);
 	}
 	drpc__mutex_fini(&fx.mu);
-	ev_fini(&fx.sent);
+	tu_event_fini(&fx.sent);
 	tu_leak_check(&l);
 }
 END_TEST
@@ -548,12 +490,12 @@ END_TEST
 
 typedef struct fig_fx {
 	drpc__conn   *c;
-	lc_event      taken;   // the reader holds the answer
-	lc_event      reader_go;
-	lc_event      in_open; // stream 2's open holds stale figures
-	lc_event      go;
-	lc_event      applied; // the reader applied the answer
-	lc_event      stop;    // the sender blocked, or finished
+	tu_event      taken;   // the reader holds the answer
+	tu_event      reader_go;
+	tu_event      in_open; // stream 2's open holds stale figures
+	tu_event      go;
+	tu_event      applied; // the reader applied the answer
+	tu_event      stop;    // the sender blocked, or finished
 	atomic_int    opens;
 	atomic_int    waited;
 	atomic_int    sent;
@@ -567,8 +509,8 @@ fig_open_hook(void *arg)
 	fig_fx *fx = arg;
 
 	if (atomic_fetch_add(&fx->opens, 1) == 1) {
-		ev_post(&fx->in_open);
-		(void) ev_wait(&fx->go, 1);
+		tu_event_post(&fx->in_open);
+		(void) tu_event_wait(&fx->go, 1);
 	}
 }
 
@@ -577,14 +519,14 @@ fig_hello_hook(void *arg)
 {
 	fig_fx *fx = arg;
 
-	ev_post(&fx->taken);
-	(void) ev_wait(&fx->reader_go, 1);
+	tu_event_post(&fx->taken);
+	(void) tu_event_wait(&fx->reader_go, 1);
 }
 
 static void
 fig_applied_hook(void *arg)
 {
-	ev_post(&((fig_fx *) arg)->applied);
+	tu_event_post(&((fig_fx *) arg)->applied);
 }
 
 // With the writer's mu held: posts (a leaf lock of the test's) only.
@@ -594,7 +536,7 @@ fig_wait_hook(void *arg)
 	fig_fx *fx = arg;
 
 	if (atomic_exchange(&fx->waited, 1) == 0) {
-		ev_post(&fx->stop);
+		tu_event_post(&fx->stop);
 	}
 }
 
@@ -619,7 +561,7 @@ fig_send_main(void *arg)
 		}
 		atomic_fetch_add(&fx->sent, 1);
 	}
-	ev_post(&fx->stop);
+	tu_event_post(&fx->stop);
 	return NULL;
 }
 
@@ -638,26 +580,26 @@ START_TEST(test_lifecycle_stale_figures)
 	pthread_t       ts;
 	tu_raw          r;
 
-	ev_init(&fx.taken);
-	ev_init(&fx.reader_go);
-	ev_init(&fx.in_open);
-	ev_init(&fx.go);
-	ev_init(&fx.applied);
-	ev_init(&fx.stop);
+	tu_event_init(&fx.taken);
+	tu_event_init(&fx.reader_go);
+	tu_event_init(&fx.in_open);
+	tu_event_init(&fx.go);
+	tu_event_init(&fx.applied);
+	tu_event_init(&fx.stop);
 	tu_raw_open_as(&r, &o);
 	fx.c = r.conn;
 	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t/A", NULL, 0, false, &s1));
 	tu_raw_send(&r, DRPC__KIND_HELLO, true, 1, 1, body, len);
-	ck_assert(ev_wait(&fx.taken, 1));
+	ck_assert(tu_event_wait(&fx.taken, 1));
 	DRPC_CHECK_OK(drpc__thread_start(&to, "t-open", 0, 0, fig_open_main, &fx));
-	ck_assert(ev_wait(&fx.in_open, 1));
-	ev_post(&fx.reader_go);
-	ck_assert(ev_wait(&fx.applied, 1));
-	ev_post(&fx.go);
+	ck_assert(tu_event_wait(&fx.in_open, 1));
+	tu_event_post(&fx.reader_go);
+	ck_assert(tu_event_wait(&fx.applied, 1));
+	tu_event_post(&fx.go);
 	drpc__thread_join(to);
 	DRPC_CHECK_OK(fx.rv);
 	DRPC_CHECK_OK(drpc__thread_start(&ts, "t-send", 0, 0, fig_send_main, &fx));
-	ck_assert(ev_wait(&fx.stop, 1));
+	ck_assert(tu_event_wait(&fx.stop, 1));
 	ck_assert_msg(atomic_load(&fx.waited) == 1,
 	    "stream 2 sent %d KiB without waiting: it kept stale figures",
 	    atomic_load(&fx.sent));
@@ -668,12 +610,12 @@ START_TEST(test_lifecycle_stale_figures)
 	drpc__thread_join(ts);
 	drpc__stream_destroy(fx.s);
 	drpc__stream_destroy(s1);
-	ev_fini(&fx.taken);
-	ev_fini(&fx.reader_go);
-	ev_fini(&fx.in_open);
-	ev_fini(&fx.go);
-	ev_fini(&fx.applied);
-	ev_fini(&fx.stop);
+	tu_event_fini(&fx.taken);
+	tu_event_fini(&fx.reader_go);
+	tu_event_fini(&fx.in_open);
+	tu_event_fini(&fx.go);
+	tu_event_fini(&fx.applied);
+	tu_event_fini(&fx.stop);
 }
 END_TEST
 
@@ -686,15 +628,15 @@ END_TEST
 typedef struct recount_fx {
 	drpc__writer *w;
 	drpc__wstate *ws;
-	lc_event      asleep;
-	lc_event      done;
+	tu_event      asleep;
+	tu_event      done;
 	drpc_err      rv;
 } recount_fx;
 
 static void
 recount_wait_hook(void *arg)
 {
-	ev_post(&((recount_fx *) arg)->asleep);
+	tu_event_post(&((recount_fx *) arg)->asleep);
 }
 
 static void *
@@ -705,7 +647,7 @@ recount_send_main(void *arg)
 	drpc__packet pkt = {.kind = DRPC__KIND_MESSAGE, .data = &one, .len = 1};
 
 	fx->rv = drpc__writer_send(fx->w, fx->ws, &pkt, 1, false, 0);
-	ev_post(&fx->done);
+	tu_event_post(&fx->done);
 	return NULL;
 }
 
@@ -728,8 +670,8 @@ START_TEST(test_lifecycle_recount_wakes_conn_waiter)
 	int             sv[2];
 	uint8_t         none = 0;
 
-	ev_init(&fx.asleep);
-	ev_init(&fx.done);
+	tu_event_init(&fx.asleep);
+	tu_event_init(&fx.done);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	DRPC_CHECK_OK(drpc_transport_create_fd(&t, sv[0]));
 	DRPC_CHECK_OK(
@@ -746,11 +688,11 @@ START_TEST(test_lifecycle_recount_wakes_conn_waiter)
 	fx.ws = &ws2;
 	DRPC_CHECK_OK(drpc__thread_start(
 	    &th, "t-send", 0, 0, recount_send_main, &fx));
-	ck_assert(ev_wait(&fx.asleep, 1));
+	ck_assert(tu_event_wait(&fx.asleep, 1));
 	// The hook ran with the writer's mu held, right before the wait:
 	// the gate below takes that mu, so the sender is asleep by then.
 	drpc__writer_gate(&w, &ws1, 1024 * KIB, 0, 1);
-	ck_assert_msg(ev_wait(&fx.done, 1),
+	ck_assert_msg(tu_event_wait(&fx.done, 1),
 	    "the sender slept on although the recount gave credit back");
 	DRPC_CHECK_OK(fx.rv);
 	drpc__writer_stop(&w, DRPC_ECLOSED, false);
@@ -761,8 +703,8 @@ START_TEST(test_lifecycle_recount_wakes_conn_waiter)
 	drpc__wstate_fini(&ws2);
 	drpc_transport_destroy(t);
 	close(sv[1]);
-	ev_fini(&fx.asleep);
-	ev_fini(&fx.done);
+	tu_event_fini(&fx.asleep);
+	tu_event_fini(&fx.done);
 }
 END_TEST
 
@@ -776,8 +718,8 @@ END_TEST
 #define ON_MSGS 20000
 
 typedef struct on_fx {
-	lc_event marked;
-	lc_event release;
+	tu_event marked;
+	tu_event release;
 	size_t   got; // messages the held handler received
 	drpc_err end; // how its receive loop ended
 } on_fx;
@@ -791,10 +733,10 @@ on_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
 
 	(void) md;
 	if (strcmp(name, "/t/Mark") == 0) {
-		ev_post(&fx->marked);
+		tu_event_post(&fx->marked);
 		return DRPC_OK;
 	}
-	(void) ev_wait(&fx->release, 1);
+	(void) tu_event_wait(&fx->release, 1);
 	while ((fx->end = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
 		fx->got++;
 		drpc__stream_recv_done(s);
@@ -815,8 +757,8 @@ START_TEST(test_lifecycle_on_client_auto_server)
 	uint64_t        mid = 1;
 	tu_raw          r;
 
-	ev_init(&fx.marked);
-	ev_init(&fx.release);
+	tu_event_init(&fx.marked);
+	tu_event_init(&fx.release);
 	drpc__mutex_init(&p.mu);
 	drpc__cond_init(&p.cv);
 	tu_server_opts(&o, &p);
@@ -846,8 +788,8 @@ START_TEST(test_lifecycle_on_client_auto_server)
 	}
 	tu_raw_write(&r, b.data, b.len);
 	drpc__buf_fini(&b);
-	ck_assert(ev_wait(&fx.marked, 1)); // the reader is past them all
-	ev_post(&fx.release);
+	ck_assert(tu_event_wait(&fx.marked, 1)); // the reader is past them all
+	tu_event_post(&fx.release);
 	tu_pair_wait_started(&p, 2);
 	drpc__mutex_lock(&p.mu);
 	while (p.finished < 2) {
@@ -859,8 +801,8 @@ START_TEST(test_lifecycle_on_client_auto_server)
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	tu_raw_close(&r);
 	tu_pair_close(&p);
-	ev_fini(&fx.marked);
-	ev_fini(&fx.release);
+	tu_event_fini(&fx.marked);
+	tu_event_fini(&fx.release);
 }
 END_TEST
 
@@ -872,8 +814,8 @@ END_TEST
 #define TINY_MSGS 70000
 
 typedef struct tiny_fx {
-	lc_event      release;
-	lc_event      stop; // the sender waited for credit, or finished
+	tu_event      release;
+	tu_event      stop; // the sender waited for credit, or finished
 	atomic_int    waited;
 	drpc__stream *cs;
 	size_t        got;
@@ -900,7 +842,7 @@ tiny_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
 	if ((rv = drpc__stream_send(s, (const uint8_t *) "e", 1)) != DRPC_OK) {
 		return rv;
 	}
-	(void) ev_wait(&fx->release, 1);
+	(void) tu_event_wait(&fx->release, 1);
 	while ((fx->end = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
 		fx->got++;
 		drpc__stream_recv_done(s);
@@ -914,7 +856,7 @@ tiny_wait_hook(void *arg)
 	tiny_fx *fx = arg;
 
 	if (atomic_exchange(&fx->waited, 1) == 0) {
-		ev_post(&fx->stop);
+		tu_event_post(&fx->stop);
 	}
 }
 
@@ -929,7 +871,7 @@ tiny_send_main(void *arg)
 	if (fx->send_rv == DRPC_OK) {
 		fx->send_rv = drpc__stream_close_send(fx->cs);
 	}
-	ev_post(&fx->stop);
+	tu_event_post(&fx->stop);
 	return NULL;
 }
 
@@ -944,19 +886,19 @@ START_TEST(test_lifecycle_on_client_waits_after_answer)
 	size_t          len;
 	pthread_t       t;
 
-	ev_init(&fx.release);
-	ev_init(&fx.stop);
+	tu_event_init(&fx.release);
+	tu_event_init(&fx.stop);
 	tu_pair_open(&p, tiny_handler, &fx, &co, &so);
 	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Tiny", "x", 1, false, &fx.cs));
 	DRPC_CHECK_OK(drpc__stream_recv(fx.cs, &data, &len)); // answer is in
 	drpc__stream_recv_done(fx.cs);
 	DRPC_CHECK_OK(drpc__thread_start(&t, "t-tiny", 0, 0, tiny_send_main, &fx));
-	ck_assert(ev_wait(&fx.stop, 1));
+	ck_assert(tu_event_wait(&fx.stop, 1));
 	// 70,000 one-byte messages are 70 KB, inside the 1 MiB window by
 	// bytes; at the server's charge of 64 the client must wait first.
 	ck_assert_msg(atomic_load(&fx.waited) == 1,
 	    "the client never waited: %s", drpc_err_name(fx.send_rv));
-	ev_post(&fx.release);
+	tu_event_post(&fx.release);
 	drpc__thread_join(t);
 	DRPC_CHECK_OK(fx.send_rv);
 	drpc__mutex_lock(&p.mu);
@@ -968,8 +910,8 @@ START_TEST(test_lifecycle_on_client_waits_after_answer)
 	ck_assert_uint_eq(fx.got, TINY_MSGS);
 	drpc__stream_destroy(fx.cs);
 	tu_pair_close(&p);
-	ev_fini(&fx.release);
-	ev_fini(&fx.stop);
+	tu_event_fini(&fx.release);
+	tu_event_fini(&fx.stop);
 }
 END_TEST
 

@@ -27,15 +27,6 @@
 #define MUX_THREADS 32
 #define MUX_CALLS   8
 
-static int64_t
-mux_deadline(void)
-{
-	const char *m    = getenv("CK_TIMEOUT_MULTIPLIER");
-	int64_t     mult = m != NULL && atoi(m) > 0 ? atoi(m) : 1;
-
-	return drpc_now_ns() + mult * 30 * (int64_t) 1000000000;
-}
-
 // An upstream-like peer: serves one stream at a time, echoing each
 // stream's last message when the client closes its side. Like upstream
 // Go DRPC it would abandon the active stream if a new Invoke came before
@@ -268,7 +259,7 @@ h_gather_echo(drpc_stream *s, void *user)
 	gather  *g = user;
 	void    *req;
 	size_t   len;
-	int64_t  dl = mux_deadline();
+	int64_t  dl = tu_deadline();
 	drpc_err rv;
 
 	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {

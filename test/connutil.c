@@ -453,3 +453,47 @@ tu_raw_send(tu_raw *r, uint8_t kind, bool control, uint64_t sid, uint64_t mid,
 	tu_raw_write(r, b.data, b.len);
 	drpc__buf_fini(&b);
 }
+
+int64_t
+tu_deadline(void)
+{
+	return drpc__now_ns() + TU_WAIT_NS * tu_scale();
+}
+
+void
+tu_event_init(tu_event *e)
+{
+	drpc__mutex_init(&e->mu);
+	drpc__cond_init(&e->cv);
+	e->n = 0;
+}
+
+void
+tu_event_fini(tu_event *e)
+{
+	drpc__cond_fini(&e->cv);
+	drpc__mutex_fini(&e->mu);
+}
+
+void
+tu_event_post(tu_event *e)
+{
+	drpc__mutex_lock(&e->mu);
+	e->n++;
+	drpc__cond_broadcast(&e->cv);
+	drpc__mutex_unlock(&e->mu);
+}
+
+bool
+tu_event_wait(tu_event *e, int n)
+{
+	int64_t dl = tu_deadline();
+	bool    ok;
+
+	drpc__mutex_lock(&e->mu);
+	while (e->n < n && drpc__cond_wait_until(&e->cv, &e->mu, dl) == DRPC_OK) {
+	}
+	ok = e->n >= n;
+	drpc__mutex_unlock(&e->mu);
+	return ok;
+}

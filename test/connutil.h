@@ -17,6 +17,26 @@
 // (testutil.h). It is a failure bound, never a synchronisation.
 #define TU_WAIT_NS (10 * 1000000000ll)
 
+// tu_deadline is the monotonic time TU_WAIT_NS (scaled) from now.
+int64_t tu_deadline(void);
+
+// tu_event: a count with a condition variable, a test's way to wait for
+// something to happen (a hook ran, a handler started) without sleeping.
+// tu_event_post counts one occurrence (it takes only the event's own
+// mutex, so hooks that run under library locks may call it);
+// tu_event_wait waits until n have happened, false if they never do (by
+// tu_deadline()).
+typedef struct tu_event {
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	int             n; // guarded by mu
+} tu_event;
+
+void tu_event_init(tu_event *e);
+void tu_event_fini(tu_event *e);
+void tu_event_post(tu_event *e);
+bool tu_event_wait(tu_event *e, int n);
+
 // A handler runs on its own thread with the server stream; its result, if
 // not DRPC_OK, is recorded in the pair's handler_errs.
 typedef drpc_err (*tu_handler)(void *arg, drpc__stream *s, const char *name,
