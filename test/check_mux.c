@@ -22,6 +22,7 @@
 #include "testutil.h"
 #include "wire/errbody.h"
 #include "wire/flowctl.h"
+#include "mux/writer.h"
 #include "wire/reader.h"
 
 #define MUX_THREADS 32
@@ -582,6 +583,53 @@ START_TEST(test_mux_oversize_send_every_entry)
 }
 END_TEST
 
+// A stream that has ended frees its slot for the next one at once, so a
+// CloseSend its own thread appends late could follow the next stream's
+// Invoke on the wire, which an upstream-like peer takes as an id going
+// backwards. The writer takes nothing but a terminal packet once a
+// stream's writing is aborted (as every end does): checked on the writer.
+static void
+mux_on_error(void *arg, drpc_err err)
+{
+	(void) arg;
+	(void) err;
+}
+
+START_TEST(test_mux_nothing_after_end)
+{
+	drpc__writer    w = {0};
+	drpc__wstate    ws;
+	drpc_transport *t;
+	int             sv[2];
+	drpc__packet    cs   = {.kind = DRPC__KIND_CLOSE_SEND};
+	drpc__packet    err  = {.kind = DRPC__KIND_ERROR,
+	       .data = (const uint8_t *) "\0\0\0\0\0\0\0\x08", .len = 8};
+	drpc__frame_reader fr;
+	drpc__frame     f;
+	int             rfd;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	rfd = sv[1];
+	DRPC_CHECK_OK(drpc_transport_create_fd(&t, sv[0]));
+	DRPC_CHECK_OK(drpc__writer_start(&w, t, 0, 0, 0, 0, mux_on_error, NULL));
+	drpc__wstate_init(&ws, 1, true, 0);
+	drpc__writer_wake(&w, &ws); // what a stream's end does first
+	DRPC_CHECK_ERR(drpc__writer_send(&w, &ws, &cs, 1, false, 0),
+	    DRPC_ECANCELED);
+	DRPC_CHECK_OK(drpc__writer_send(&w, &ws, &err, 1, true, 0));
+	drpc__writer_stop(&w, DRPC_ECLOSED, true);
+	drpc__writer_join(&w);
+	drpc__frame_reader_init(&fr, drpc__read_fd, &rfd, 0);
+	DRPC_CHECK_OK(drpc__frame_reader_next(&fr, &f));
+	ck_assert_uint_eq(f.kind, DRPC__KIND_ERROR); // no CloseSend first
+	drpc__frame_reader_fini(&fr);
+	drpc__writer_fini(&w);
+	drpc__wstate_fini(&ws);
+	drpc_transport_destroy(t);
+	close(sv[1]);
+}
+END_TEST
+
 Suite *
 mux_suite(void)
 {
@@ -594,6 +642,7 @@ mux_suite(void)
 	tcase_add_test(tc, test_mux_default_libdrpc_concurrent);
 	tcase_add_test(tc, test_mux_server_off_serial);
 	tcase_add_test(tc, test_mux_idwin);
+	tcase_add_test(tc, test_mux_nothing_after_end);
 	tcase_add_test(tc, test_mux_shuffled_ids);
 	tcase_add_test(tc, test_mux_oversize_send_every_entry);
 	suite_add_tcase(s, tc);

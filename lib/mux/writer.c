@@ -335,6 +335,12 @@ drpc__writer_send(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 		rv = w->stop_err;
 	} else if (ws->closed) {
 		rv = DRPC_ESTATE;
+	} else if (!terminal && atomic_load(&ws->abort)) {
+		// The stream has ended (or is being cancelled): nothing but
+		// its final packet may follow. A CloseSend appended now could
+		// land after the next stream's Invoke, which a one-stream
+		// peer (upstream Go DRPC) takes as an id going backwards.
+		rv = DRPC_ECANCELED;
 	} else if (terminal && n == 1 && !ws->known) {
 		ws->closed = true; // the peer never heard of it: say nothing
 		rv         = DRPC_OK;

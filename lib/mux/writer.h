@@ -120,7 +120,8 @@ drpc_err drpc__writer_start(drpc__writer *w, drpc_transport *tr,
 // Blocks while the buffer is full, until room, deadline_ns (0 = none),
 // ws->abort, or stop. Errors: the stop error (DRPC_ECLOSED, ...),
 // DRPC_ESTATE if ws is already closed, DRPC_ECANCELED on abort (the packet
-// may have been partly sent; the peer drops a partial packet),
+// may have been partly sent; the peer drops a partial packet; once abort is
+// set only a terminal packet is taken),
 // DRPC_ETIMEDOUT, DRPC_ENOMEM.
 drpc_err drpc__writer_send(drpc__writer *w, drpc__wstate *ws,
     drpc__packet *pkts, size_t n, bool terminal, int64_t deadline_ns);
