@@ -317,32 +317,6 @@ START_TEST(test_mux_default_libdrpc_concurrent)
 }
 END_TEST
 
-// A libdrpc server set not to announce multiplexing is served one call at
-// a time by the default client (want 1: nobody waits for company; the
-// peak shows the serial order).
-START_TEST(test_mux_server_off_serial)
-{
-	gather           g  = {.want = 1};
-	drpc_server_opts so = {.multiplex = DRPC_MULTIPLEX_OFF};
-	drpc_mux        *mux;
-	drpc_server     *srv;
-	load             l = {.method = "/t/Gather"};
-
-	drpc__mutex_init(&g.mu);
-	drpc__cond_init(&g.cv);
-	DRPC_CHECK_OK(drpc_mux_create(&mux));
-	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Gather", h_gather_echo, &g));
-	serve_pair(&srv, mux, &so, &l.c, NULL);
-	run_load(&l);
-	ck_assert_int_eq(atomic_load(&l.bad), 0);
-	ck_assert_int_eq(g.peak, 1);
-	drpc_conn_destroy(l.c);
-	drpc_server_destroy(srv);
-	drpc_mux_destroy(mux);
-	drpc__cond_fini(&g.cv);
-	drpc__mutex_fini(&g.mu);
-}
-END_TEST
 
 // The id window: ids in any order, each once; far below the top counts as
 // taken.
@@ -471,6 +445,155 @@ START_TEST(test_mux_shuffled_ids)
 }
 END_TEST
 
+// A libdrpc server set not to announce multiplexing answers no hello, so
+// clients take it for a plain DRPC server; the default server answers the
+// first one, before its reply. A raw client sends Invoke, hello, Message
+// and CloseSend on stream 1 and reads until the server's CloseSend.
+static size_t
+hellos_answered(const drpc_server_opts *so)
+{
+	drpc__hello  h = {DRPC__HELLO_VERSION, 1 << 20, 64, 16 << 20,
+	     DRPC__HELLO_FLOW | DRPC__HELLO_MUX};
+	uint8_t      body[DRPC__HELLO_BODY_MAX];
+	size_t       len = drpc__hello_put(body, &h);
+	drpc_mux    *mux;
+	drpc_server *srv;
+	tu_raw       r = {0};
+	int          sv[2];
+	drpc__frame  f;
+	size_t       hellos = 0;
+
+	DRPC_CHECK_OK(drpc_mux_create(&mux));
+	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Echo", h_echo, NULL));
+	DRPC_CHECK_OK(drpc_server_create(&srv, mux, so));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	DRPC_CHECK_OK(drpc_server_serve_fd(srv, sv[1]));
+	r.fd = sv[0];
+	drpc__frame_reader_init(&r.fr, drpc__read_fd, &r.fd, 0);
+	tu_raw_send(&r, DRPC__KIND_INVOKE, false, 1, 1, "/t/Echo", 7);
+	tu_raw_send(&r, DRPC__KIND_HELLO, true, 1, 2, body, len);
+	tu_raw_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "m", 1);
+	tu_raw_send(&r, DRPC__KIND_CLOSE_SEND, false, 1, 4, NULL, 0);
+	do {
+		DRPC_CHECK_OK(drpc__frame_reader_next(&r.fr, &f));
+		hellos += f.kind == DRPC__KIND_HELLO && f.control;
+	} while (f.kind != DRPC__KIND_CLOSE_SEND);
+	drpc__frame_reader_fini(&r.fr);
+	close(sv[0]);
+	drpc_server_destroy(srv);
+	drpc_mux_destroy(mux);
+	return hellos;
+}
+
+START_TEST(test_mux_server_off_no_hello)
+{
+	drpc_server_opts off = {.multiplex = DRPC_MULTIPLEX_OFF};
+
+	ck_assert_uint_eq(hellos_answered(NULL), 1);
+	ck_assert_uint_eq(hellos_answered(&off), 0);
+}
+END_TEST
+
+// A frame over a server's maximum that the reader skips still gives the
+// connection credit it used back: ten refused 60 KB calls (600 KB) to a
+// server with a 16 KiB maximum and a 256 KiB connection window, then a
+// 1-byte call must go through.
+START_TEST(test_mux_skip_returns_credit)
+{
+	drpc_server_opts so = {.max_msg_size = 16 * 1024,
+	    .conn_window = 256 * 1024};
+	drpc_call_opts   to = {.timeout_ms = tu_bound_ns(TU_WAIT_NS) / 1000000};
+	drpc_mux        *mux;
+	drpc_server     *srv;
+	drpc_conn       *c;
+	uint8_t         *big = calloc(1, 60000);
+	void            *rep;
+	size_t           len;
+
+	ck_assert_ptr_nonnull(big);
+	DRPC_CHECK_OK(drpc_mux_create(&mux));
+	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Echo", h_echo, NULL));
+	serve_pair(&srv, mux, &so, &c, NULL);
+	DRPC_CHECK_OK(drpc_invoke(c, NULL, "/t/Echo", "a", 1, &to, &rep, &len,
+	    NULL)); // negotiated: the connection window is in force
+	drpc_free(rep);
+	for (int i = 0; i < 10; i++) {
+		DRPC_CHECK_ERR(drpc_invoke(c, NULL, "/t/Echo", big, 60000, &to,
+				   &rep, &len, NULL),
+		    DRPC_ERESOURCE);
+	}
+	DRPC_CHECK_OK(drpc_invoke(c, NULL, "/t/Echo", "b", 1, &to, &rep, &len,
+	    NULL));
+	ck_assert_uint_eq(len, 1);
+	drpc_free(rep);
+	drpc_conn_destroy(c);
+	drpc_server_destroy(srv);
+	drpc_mux_destroy(mux);
+	free(big);
+}
+END_TEST
+
+// Two invokes over the maximum, their frames interleaved (as a
+// multiplexing client may write them): both are refused with code 8, the
+// rest of their frames dropped, and the connection serves stream 5.
+START_TEST(test_mux_refused_invokes_interleaved)
+{
+	drpc_server_opts so = {.max_msg_size = 1024};
+	drpc_mux        *mux;
+	drpc_server     *srv;
+	tu_raw           r = {0};
+	int              sv[2];
+	uint8_t          md[1500];
+	drpc__frame      f;
+	size_t           refused = 0;
+	bool             served  = false;
+
+	memset(md, 0, sizeof(md));
+	DRPC_CHECK_OK(drpc_mux_create(&mux));
+	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Echo", h_echo, NULL));
+	DRPC_CHECK_OK(drpc_server_create(&srv, mux, &so));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	DRPC_CHECK_OK(drpc_server_serve_fd(srv, sv[1]));
+	r.fd = sv[0];
+	drpc__frame_reader_init(&r.fr, drpc__read_fd, &r.fd, 0);
+	// InvokeMetadata frames of 1500 bytes (over the maximum), not done.
+	{
+		drpc__buf   b = {0};
+		drpc__frame m = {.stream_id = 1, .message_id = 1, .data = md,
+		    .len = sizeof(md), .kind = DRPC__KIND_INVOKE_METADATA};
+
+		DRPC_CHECK_OK(drpc__frame_append(&b, &m));
+		m.stream_id = 3;
+		DRPC_CHECK_OK(drpc__frame_append(&b, &m));
+		tu_raw_write(&r, b.data, b.len);
+		drpc__buf_fini(&b);
+	}
+	tu_raw_send(&r, DRPC__KIND_INVOKE, false, 1, 2, "/t/Echo", 7);
+	tu_raw_send(&r, DRPC__KIND_INVOKE, false, 3, 2, "/t/Echo", 7);
+	raw_call(&r, 5);
+	while (!served && drpc__frame_reader_next(&r.fr, &f) == DRPC_OK) {
+		if (f.kind == DRPC__KIND_ERROR) {
+			uint64_t       code;
+			const uint8_t *text;
+			size_t         tl;
+
+			ck_assert(f.stream_id == 1 || f.stream_id == 3);
+			ck_assert(drpc__errbody_parse(f.data, f.len, &code, &text,
+			    &tl));
+			ck_assert_uint_eq(code, 8);
+			refused++;
+		}
+		served = f.kind == DRPC__KIND_MESSAGE && f.stream_id == 5;
+	}
+	ck_assert(served);
+	ck_assert_uint_eq(refused, 2);
+	drpc__frame_reader_fini(&r.fr);
+	close(sv[0]);
+	drpc_server_destroy(srv);
+	drpc_mux_destroy(mux);
+}
+END_TEST
+
 // Sends over the maximum fail the call alone, before anything is written,
 // at every entry point, while 16 threads keep calling on the same
 // connection without a single failure.
@@ -504,11 +627,40 @@ busy_main(void *arg)
 	return NULL;
 }
 
+// h_small answers "ok" whatever it gets: a call the client wrongly wrote
+// would succeed (the server's maximum is larger than the client's).
+static drpc_err
+h_small(drpc_stream *s, void *user)
+{
+	void    *req;
+	size_t   len;
+	drpc_err rv;
+
+	(void) user;
+	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
+		return rv;
+	}
+	drpc_free(req);
+	return drpc_stream_send(s, "ok", 2);
+}
+
+static drpc_err
+h_unary_small(void *user, drpc_stream *s, const Test__Echo__Msg *req,
+    Test__Echo__Msg *reply)
+{
+	(void) user;
+	(void) s;
+	(void) req;
+	(void) reply; // an empty Msg
+	return DRPC_OK;
+}
+
 START_TEST(test_mux_oversize_send_every_entry)
 {
 	const size_t     max = 64 * 1024;
 	drpc_conn_opts   co  = {.max_msg_size = max};
-	drpc_server_opts so  = {.max_msg_size = max};
+	drpc_server_opts so  = {.max_msg_size = 16 * max};
+	Test__Echo__EchoService_Server impl = {.unary = h_unary_small};
 	drpc_mux        *mux;
 	drpc_server     *srv;
 	busy             b = {0};
@@ -528,19 +680,21 @@ START_TEST(test_mux_oversize_send_every_entry)
 	req.payload.len  = max + 1;
 	DRPC_CHECK_OK(drpc_mux_create(&mux));
 	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Echo", h_echo, NULL));
+	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Small", h_small, NULL));
+	DRPC_CHECK_OK(test__echo__echo_service__register(mux, &impl));
 	serve_pair(&srv, mux, &so, &b.c, &co);
 	for (int i = 0; i < BUSY_THREADS; i++) {
 		DRPC_CHECK_OK(drpc__thread_start(&t[i], "t-busy", 0, 0,
 		    busy_main, &b));
 	}
 	for (int round = 0; round < 4; round++) {
-		DRPC_CHECK_ERR(drpc_invoke(b.c, NULL, "/t/Echo", big, max + 1,
+		DRPC_CHECK_ERR(drpc_invoke(b.c, NULL, "/t/Small", big, max + 1,
 				   NULL, &rep, &len, NULL),
 		    DRPC_ERESOURCE);
-		DRPC_CHECK_ERR(drpc_invoke(b.c, NULL, "/t/Echo", "x", 1, &mdo,
+		DRPC_CHECK_ERR(drpc_invoke(b.c, NULL, "/t/Small", "x", 1, &mdo,
 				   &rep, &len, NULL),
 		    DRPC_ERESOURCE);
-		DRPC_CHECK_ERR(drpc_invoke_msg(b.c, NULL, "/t/Echo",
+		DRPC_CHECK_ERR(drpc_invoke_msg(b.c, NULL, "/t/Small",
 				   &req.base, &test__echo__msg__descriptor,
 				   &preply, NULL, NULL),
 		    DRPC_ERESOURCE);
@@ -552,12 +706,12 @@ START_TEST(test_mux_oversize_send_every_entry)
 		// generated server-streaming stubs do).
 		s = (drpc_stream *) &b;
 		DRPC_CHECK_ERR(drpc_stream_open_request(&s, b.c, NULL,
-				   "/t/Echo", big, max + 1, NULL),
+				   "/t/Small", big, max + 1, NULL),
 		    DRPC_ERESOURCE);
 		ck_assert_ptr_null(s);
 		s = (drpc_stream *) &b;
 		DRPC_CHECK_ERR(drpc_stream_open_request_msg(&s, b.c, NULL,
-				   "/t/Echo", &req.base, NULL),
+				   "/t/Small", &req.base, NULL),
 		    DRPC_ERESOURCE);
 		ck_assert_ptr_null(s);
 		DRPC_CHECK_OK(drpc_stream_open(&s, b.c, NULL, "/t/Echo", NULL));
@@ -640,7 +794,9 @@ mux_suite(void)
 	tcase_add_test(tc, test_mux_default_upstream_serial);
 	tcase_add_test(tc, test_mux_modes_against_upstream);
 	tcase_add_test(tc, test_mux_default_libdrpc_concurrent);
-	tcase_add_test(tc, test_mux_server_off_serial);
+	tcase_add_test(tc, test_mux_server_off_no_hello);
+	tcase_add_test(tc, test_mux_skip_returns_credit);
+	tcase_add_test(tc, test_mux_refused_invokes_interleaved);
 	tcase_add_test(tc, test_mux_idwin);
 	tcase_add_test(tc, test_mux_nothing_after_end);
 	tcase_add_test(tc, test_mux_shuffled_ids);

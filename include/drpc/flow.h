@@ -16,7 +16,11 @@ extern "C" {
 //                   peer's answer: for peers configured alike that do not
 //                   negotiate (cockroachdb/drpc with flow control on).
 //                   The peer's window is assumed equal to ours.
-//   DRPC_FLOW_OFF   never (no hello is sent, none is answered).
+//   DRPC_FLOW_OFF   never: a hello still goes (and is answered) to find
+//                   out whether the peer multiplexes (drpc/multiplex.h),
+//                   but it asks for no flow control.
+// ON expects the peer to count too: against a libdrpc peer set to OFF, or
+// a plain peer, an ON connection stalls once it has sent a window.
 typedef enum drpc_flow_mode {
 	DRPC_FLOW_AUTO = 0,
 	DRPC_FLOW_ON   = 1,

@@ -39,6 +39,8 @@
 typedef struct pending_invoke {
 	drpc__asm asm_;
 	drpc__md  md;
+	bool      refused; // over the maximum: refused, its frames dropped
+			   // until its last Invoke frame
 } pending_invoke;
 
 // A new server stream, registered but not yet handed to on_invoke.
@@ -72,8 +74,6 @@ struct drpc__conn {
 	drpc_cause         rd_why;  // words for the error the reader ends on
 	drpc__idmap        pending; // id -> pending_invoke
 	drpc__idwin        taken; // server: stream ids taken (any order)
-	uint64_t           refused; // server: an invoke refused as too big:
-				    // the rest of its frames are dropped
 	ready_invoke      *ready; // new streams for on_invoke, in order
 	size_t             nready;
 	size_t             ready_cap;
@@ -481,6 +481,9 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 	}
 	if (!c->opts.is_server) {
 		c->opening--; // the slot is now the registry's (or free)
+		if (rv != DRPC_OK && c->slot_waiters > 0) {
+			drpc__cond_broadcast(&c->slot_cv);
+		}
 	}
 	drpc__mutex_unlock(&c->mu);
 	if (rv != DRPC_OK) {
@@ -689,9 +692,10 @@ drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
 		with.hello_len = drpc__hello_put(body, &h);
 		c->hello_sent  = true; // guarded by open_mu, released below
 		rv = drpc__stream_send_invoke(s, &with, &c->open_mu);
-		if (rv == DRPC_ERESOURCE) {
-			// Refused before anything was written (metadata over
-			// the maximum): a later open carries the hello.
+		if (rv != DRPC_OK && !drpc__stream_invoked(s)) {
+			// Nothing went out (metadata over the maximum, a
+			// cancel in between, no memory): a later open
+			// carries the hello.
 			drpc__mutex_lock(&c->open_mu);
 			c->hello_sent = false;
 			drpc__mutex_unlock(&c->open_mu);
@@ -766,6 +770,9 @@ drpc__conn_destroy(drpc__conn *c)
 static void
 pending_free(pending_invoke *p)
 {
+	if (p == NULL) {
+		return;
+	}
 	drpc__asm_fini(&p->asm_);
 	drpc__md_fini(&p->md);
 	free(p);
@@ -927,7 +934,7 @@ reader_bad_invoke(drpc__conn *c, const drpc__frame *f)
 	    drpc__kind_name(f->kind), (unsigned long long) f->stream_id);
 }
 
-static void          reader_refuse_big(drpc__conn *c, const drpc__frame *f);
+static drpc_err      reader_refuse_big(drpc__conn *c, const drpc__frame *f);
 static drpc__stream *reader_lookup(drpc__conn *c, uint64_t id);
 
 static drpc_err
@@ -941,8 +948,13 @@ reader_on_invoke_frame(drpc__conn *c, const drpc__frame *f)
 	if (!c->opts.is_server) {
 		return reader_bad_invoke(c, f); // clients never get invokes
 	}
-	if (p == NULL && f->stream_id == c->refused) {
-		return DRPC_OK; // the rest of an invoke refused as too big
+	if (p != NULL && p->refused) {
+		// The rest of an invoke refused as too big: dropped, and
+		// forgotten with its last Invoke frame.
+		if (f->kind == DRPC__KIND_INVOKE && f->done) {
+			pending_free(drpc__idmap_del(&c->pending, f->stream_id));
+		}
+		return DRPC_OK;
 	}
 	if (p == NULL) {
 		// A new id starts a stream in any order, but only once.
@@ -976,8 +988,7 @@ reader_on_invoke_frame(drpc__conn *c, const drpc__frame *f)
 	}
 	rv = drpc__asm_add(&p->asm_, f, &pkt, &complete);
 	if (rv == DRPC_ETOOBIG) {
-		reader_refuse_big(c, f);
-		return DRPC_OK;
+		return reader_refuse_big(c, f);
 	}
 	if (rv != DRPC_OK || !complete) {
 		return rv;
@@ -986,23 +997,45 @@ reader_on_invoke_frame(drpc__conn *c, const drpc__frame *f)
 }
 
 // reader_refuse_big refuses the invoke f belongs to, over the maximum
-// message size: an Error (ResourceExhausted) goes back and its other
-// frames are dropped; the connection carries on.
-static void
+// message size (its id already taken): an Error (ResourceExhausted) goes
+// back, and until its last Invoke frame a pending entry marked refused
+// drops its other frames (max_pending bounds them as any pending invoke);
+// the connection carries on.
+static drpc_err
 reader_refuse_big(drpc__conn *c, const drpc__frame *f)
 {
-	pending_invoke *p = drpc__idmap_del(&c->pending, f->stream_id);
+	pending_invoke *p = drpc__idmap_get(&c->pending, f->stream_id);
 	char            why[160];
+	drpc_err        rv = DRPC_OK;
 
-	if (p != NULL) {
-		pending_free(p);
-	}
 	(void) snprintf(why, sizeof(why),
 	    "an %s on stream %llu over the %zu-byte maximum",
 	    drpc__kind_name(f->kind), (unsigned long long) f->stream_id,
 	    c->opts.max_msg_size);
-	c->refused = f->stream_id;
 	reader_refuse(c, f->stream_id, why);
+	if (f->kind == DRPC__KIND_INVOKE && f->done) {
+		pending_free(drpc__idmap_del(&c->pending, f->stream_id));
+		return DRPC_OK; // nothing of it is left to come
+	}
+	if (p == NULL) {
+		if (c->pending.n >= c->opts.max_pending) {
+			return drpc__cause_set(&c->rd_why, DRPC_ERESOURCE,
+			    "more than %zu half-received invokes",
+			    c->opts.max_pending);
+		}
+		if ((p = calloc(1, sizeof(*p))) == NULL ||
+		    (rv = drpc__idmap_put(&c->pending, f->stream_id, p)) !=
+			DRPC_OK) {
+			free(p);
+			return drpc__cause_set(&c->rd_why, DRPC_ENOMEM,
+			    "out of memory for a half-received invoke");
+		}
+	}
+	drpc__asm_fini(&p->asm_); // nothing more is assembled
+	drpc__md_fini(&p->md);
+	memset(p, 0, sizeof(*p));
+	p->refused = true;
+	return rv;
 }
 
 // reader_oversize handles a frame over the maximum message size, whose
@@ -1015,6 +1048,17 @@ reader_oversize(drpc__conn *c, const drpc__frame *f)
 {
 	drpc__stream *s;
 
+	if (f->kind == DRPC__KIND_MESSAGE && c->opts.flow != DRPC_FLOW_OFF) {
+		// The peer paid connection credit for the frame: give it
+		// back, as for any frame dropped (the count is clamped: a
+		// conforming peer never sends more than its credit).
+		uint64_t n = f->len > CONN_FLOW_MAX ? CONN_FLOW_MAX : f->len;
+
+		n += f->done ? c->my_cost : 0;
+		drpc__flow_conn_received(&c->fconn, n);
+		drpc__writer_window_update(
+		    &c->w, 0, drpc__flow_conn_consumed(&c->fconn, n));
+	}
 	if ((s = reader_lookup(c, f->stream_id)) != NULL) {
 		char why[160];
 
@@ -1031,15 +1075,21 @@ reader_oversize(drpc__conn *c, const drpc__frame *f)
 				      f->kind != DRPC__KIND_INVOKE_METADATA)) {
 		return DRPC_OK; // no stream of ours: dropped
 	}
-	if (drpc__idmap_get(&c->pending, f->stream_id) == NULL &&
-	    f->stream_id != c->refused) {
+	pending_invoke *p = drpc__idmap_get(&c->pending, f->stream_id);
+
+	if (p != NULL && p->refused) {
+		if (f->kind == DRPC__KIND_INVOKE && f->done) {
+			pending_free(drpc__idmap_del(&c->pending, f->stream_id));
+		}
+		return DRPC_OK; // refused already
+	}
+	if (p == NULL) {
 		if (drpc__idwin_taken(&c->taken, f->stream_id)) {
 			return reader_bad_invoke(c, f);
 		}
 		drpc__idwin_take(&c->taken, f->stream_id);
 	}
-	reader_refuse_big(c, f);
-	return DRPC_OK;
+	return reader_refuse_big(c, f);
 }
 
 // reader_drop handles a frame of no registered stream: dropped, except

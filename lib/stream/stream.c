@@ -877,6 +877,17 @@ stream_on_packet(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 	    pkt->kind, (unsigned long long) s->id);
 }
 
+bool
+drpc__stream_invoked(drpc__stream *s)
+{
+	bool known;
+
+	drpc__mutex_lock(&s->w->mu);
+	known = s->ws.known;
+	drpc__mutex_unlock(&s->w->mu);
+	return known;
+}
+
 void
 drpc__stream_too_big(drpc__stream *s, const char *why)
 {

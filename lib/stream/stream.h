@@ -89,6 +89,9 @@ typedef struct drpc__flow_figures {
 // updates the peer's, one with older figures changes nothing.
 void drpc__stream_flow_on(drpc__stream *s, const drpc__flow_figures *f);
 
+// drpc__stream_invoked tells whether s's Invoke went to the writer.
+bool drpc__stream_invoked(drpc__stream *s);
+
 // drpc__stream_too_big ends s because the peer sent a packet over the
 // maximum message size (why says which): an Error with code 8
 // (ResourceExhausted) and why goes to the peer, the queue is dropped, and
