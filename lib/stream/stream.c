@@ -465,6 +465,14 @@ drpc__stream_send_invoke(drpc__stream *s, const drpc__stream_invoke *inv,
 		rv = stream_send_failed(s, rv);
 	} else if (sent < n) {
 		rv = stream_write(s, pkts + sent, n - sent, false);
+		drpc__mutex_lock(&s->mu);
+		if (rv != DRPC_OK && s->terminated && s->cancel_err == DRPC_OK) {
+			// The peer ended the stream before the rest went
+			// out (the writer takes nothing after an end): the
+			// invoke stands, and recv tells how it ended.
+			rv = DRPC_OK;
+		}
+		drpc__mutex_unlock(&s->mu);
 	}
 	drpc__buf_fini(&md);
 	return rv;
@@ -612,6 +620,11 @@ drpc__stream_close_send(drpc__stream *s)
 	drpc__mutex_unlock(&s->mu);
 	rv = stream_write(s, &pkt, 1, false);
 	drpc__mutex_lock(&s->mu);
+	if (rv != DRPC_OK && s->terminated) {
+		// The stream ended meanwhile (the writer takes nothing after
+		// an end): as if it had ended before the call.
+		rv = DRPC_OK;
+	}
 	if (s->recv_closed) {
 		stream_terminate_locked(s, DRPC_EOF, DRPC_ESTATE);
 	}
