@@ -617,18 +617,24 @@ drpc__stream_close_send(drpc__stream *s)
 		return DRPC_OK;
 	}
 	s->send_closed = true;
-	drpc__mutex_unlock(&s->mu);
-	rv = stream_write(s, &pkt, 1, false);
-	drpc__mutex_lock(&s->mu);
-	if (rv != DRPC_OK && s->terminated) {
-		// The stream ended meanwhile (the writer takes nothing after
-		// an end): as if it had ended before the call.
-		rv = DRPC_OK;
-	}
-	if (s->recv_closed) {
+	// Appended under mu (a CloseSend never waits for room), so the
+	// stream cannot end, and free its slot for the next stream's
+	// Invoke, before its CloseSend is in the writer: a one-stream peer
+	// must not see the CloseSend after the next Invoke (protocol.md
+	// §9.1), and an end that comes later does not lose it.
+	rv = drpc__writer_send(s->w, &s->ws, &pkt, 1, false, s->deadline_ns);
+	if (rv == DRPC_OK && s->recv_closed) {
 		stream_terminate_locked(s, DRPC_EOF, DRPC_ESTATE);
 	}
 	drpc__mutex_unlock(&s->mu);
+	if (rv != DRPC_OK) {
+		rv = stream_send_failed(s, rv);
+		drpc__mutex_lock(&s->mu);
+		if (s->recv_closed) {
+			stream_terminate_locked(s, DRPC_EOF, DRPC_ESTATE);
+		}
+		drpc__mutex_unlock(&s->mu);
+	}
 	return rv;
 }
 
