@@ -60,6 +60,10 @@ struct drpc__conn {
 
 	drpc__writer      w;       // internally locked
 	drpc__flow_conn   fconn;   // internally locked
+	// rxmem: what the streams hold of the peer's packets (atomic; its
+	// strikes are the reader thread's), bounded by conn_window + the
+	// largest message whatever the flow mode (docs/design.md §8).
+	drpc__rxmem       rxmem;
 	uint64_t          my_cost; // immutable: charge per Message we ask
 	uint64_t          tx_cost; // immutable: charge assumed of the peer
 	// wide_slots: the client charges its sends less than we ask until
@@ -316,6 +320,8 @@ drpc__conn_create(
 	drpc__cond_init(&c->term_cv);
 	drpc__cond_init(&c->slot_cv);
 	drpc__flow_conn_init(&c->fconn);
+	drpc__rxmem_init(&c->rxmem, c->opts.conn_window +
+	    c->opts.max_msg_size + DRPC__RXMEM_MSG);
 	// A peer configured "on" is taken to be cockroachdb/drpc: plain
 	// byte counts, no per-message charge, a window equal to ours.
 	c->my_cost = c->opts.flow == DRPC_FLOW_ON ? 0 : DRPC__FLOW_MSG_COST;
@@ -443,6 +449,7 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 	    .owner        = {conn_forget, conn_rele,
 		       c->opts.is_server ? reader_flush_ready : NULL, c},
 	    .fconn   = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->fconn,
+	    .rxmem   = &c->rxmem,
 	    .window  = c->opts.stream_window,
 	    .rx_cost = c->my_cost,
 	    .tx_cost = c->tx_cost,
@@ -567,6 +574,12 @@ drpc__conn_flow_active(drpc__conn *c)
 	on = c->flow_on;
 	drpc__mutex_unlock(&c->mu);
 	return on;
+}
+
+int64_t
+drpc__conn_mem_held(drpc__conn *c)
+{
+	return drpc__rxmem_held(&c->rxmem);
 }
 
 uint64_t
@@ -1312,6 +1325,11 @@ reader_main(void *arg)
 			rv = reader_oversize(c, &f); // its body is skipped
 		} else if (rv == DRPC_OK) {
 			rv = reader_dispatch(c, &f);
+		}
+		if (rv == DRPC_OK && c->rxmem.strikes >= DRPC__RXMEM_STRIKES) {
+			rv = drpc__cause_set(&c->rd_why, DRPC_ERESOURCE,
+			    "the peer sent beyond its limits again and again: "
+			    "%u streams ended for it", c->rxmem.strikes);
 		}
 		if (rv != DRPC_OK) {
 			break;

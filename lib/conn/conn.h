@@ -128,6 +128,12 @@ bool drpc__conn_flow_active(drpc__conn *c);
 // peer's messages, queued or being assembled (docs/design.md §9).
 uint64_t drpc__conn_flow_held(drpc__conn *c);
 
+// drpc__conn_mem_held is what the connection holds in memory of the
+// peer's packets: queued messages (each its length + 64) and half-built
+// packets, whatever the flow mode; at most conn_window + max_msg_size +
+// 64 (docs/design.md §8).
+int64_t drpc__conn_mem_held(drpc__conn *c);
+
 // drpc__conn_close flushes what is buffered (up to close_timeout_ms), ends
 // the connection and every stream on it, joins both threads and closes the
 // transport. Safe to call more than once; not from the reader thread.

@@ -118,3 +118,31 @@ drpc__flow_conn_held(drpc__flow_conn *fc)
 	drpc__mutex_unlock(&fc->mu);
 	return n;
 }
+
+void
+drpc__rxmem_init(drpc__rxmem *m, uint64_t limit)
+{
+	atomic_init(&m->held, 0);
+	m->limit   = limit > (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) limit;
+	m->strikes = 0;
+}
+
+bool
+drpc__rxmem_fits(const drpc__rxmem *m, uint64_t n)
+{
+	int64_t held = atomic_load_explicit(&m->held, memory_order_relaxed);
+
+	return n <= (uint64_t) INT64_MAX && held <= m->limit - (int64_t) n;
+}
+
+void
+drpc__rxmem_add(drpc__rxmem *m, int64_t n)
+{
+	atomic_fetch_add_explicit(&m->held, n, memory_order_relaxed);
+}
+
+int64_t
+drpc__rxmem_held(const drpc__rxmem *m)
+{
+	return atomic_load_explicit(&m->held, memory_order_relaxed);
+}

@@ -29,6 +29,7 @@
 #define DRPC_FLOW_FLOW_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -86,5 +87,33 @@ uint64_t drpc__flow_conn_consumed(drpc__flow_conn *fc, uint64_t n);
 
 // drpc__flow_conn_held is R - C: what the connection's streams hold.
 uint64_t drpc__flow_conn_held(drpc__flow_conn *fc);
+
+// drpc__rxmem is the memory a connection holds of what its peer sent,
+// counted whatever the flow mode (docs/design.md §8): the bytes of
+// half-built packets in the streams' assemblers, and every queued message
+// as its length plus DRPC__RXMEM_MSG (its slot and the allocator's
+// overhead). The reader thread is the only one that adds, and it checks
+// drpc__rxmem_fits first, so held never exceeds limit; anyone gives back
+// (a consumer done with a message, a queue dropped, a stream freed).
+// held is atomic; limit is immutable; strikes is the reader thread's.
+#define DRPC__RXMEM_MSG     64
+#define DRPC__RXMEM_STRIKES 16 // streams ended for it before the connection
+
+typedef struct drpc__rxmem {
+	_Atomic int64_t held;
+	int64_t         limit;
+	unsigned        strikes; // streams ended for going past the limit
+} drpc__rxmem;
+
+void drpc__rxmem_init(drpc__rxmem *m, uint64_t limit);
+
+// drpc__rxmem_fits tells whether n more bytes stay within the limit.
+bool drpc__rxmem_fits(const drpc__rxmem *m, uint64_t n);
+
+// drpc__rxmem_add counts n bytes more (negative: given back).
+void drpc__rxmem_add(drpc__rxmem *m, int64_t n);
+
+// drpc__rxmem_held is what is held now.
+int64_t drpc__rxmem_held(const drpc__rxmem *m);
 
 #endif // DRPC_FLOW_FLOW_H

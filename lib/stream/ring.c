@@ -18,7 +18,36 @@ drpc__ring_fini(drpc__ring *r)
 		drpc__buf_fini(&r->slots[i]);
 	}
 	free(r->slots);
+	drpc__buf_fini(&r->spare);
 	memset(r, 0, sizeof(*r));
+}
+
+// ring_drop gives up a slot's storage: it becomes the spare if there is
+// none and it is small enough, or it is freed.
+static void
+ring_drop(drpc__ring *r, drpc__buf *slot)
+{
+	if (r->spare.data == NULL && slot->cap <= DRPC__RING_KEEP) {
+		r->spare     = *slot;
+		r->spare.len = 0;
+	} else {
+		drpc__buf_fini(slot);
+	}
+	*slot = (drpc__buf) {0};
+}
+
+// ring_slot takes the slot for the next put, giving it the spare storage.
+static drpc__buf *
+ring_slot(drpc__ring *r)
+{
+	drpc__buf *slot = &r->slots[(r->head + r->count) % r->cap];
+
+	if (slot->data == NULL) {
+		*slot   = r->spare;
+		r->spare = (drpc__buf) {0};
+	}
+	slot->len = 0;
+	return slot;
 }
 
 bool
@@ -60,12 +89,12 @@ drpc__ring_put(drpc__ring *r, const uint8_t *data, size_t len)
 	if (r->count == r->cap && (rv = ring_grow(r)) != DRPC_OK) {
 		return rv;
 	}
-	slot      = &r->slots[(r->head + r->count) % r->cap];
-	slot->len = 0;
+	slot = ring_slot(r);
 	if ((rv = drpc__buf_append(slot, data, len)) != DRPC_OK) {
 		return rv;
 	}
 	r->count++;
+	r->bytes += len;
 	return DRPC_OK;
 }
 
@@ -80,12 +109,13 @@ drpc__ring_put_swap(drpc__ring *r, drpc__buf *b)
 	if (r->count == r->cap && (rv = ring_grow(r)) != DRPC_OK) {
 		return rv;
 	}
-	slot     = &r->slots[(r->head + r->count) % r->cap];
-	old      = *slot;
-	*slot    = *b;
-	*b       = old;
-	b->len   = 0;
+	slot   = &r->slots[(r->head + r->count) % r->cap];
+	old    = *slot; // empty: released slots give their storage up
+	*slot  = *b;
+	*b     = old;
+	b->len = 0;
 	r->count++;
+	r->bytes += slot->len;
 	return DRPC_OK;
 }
 
@@ -106,17 +136,28 @@ drpc__ring_borrow(drpc__ring *r, const uint8_t **data, size_t *len)
 	*len        = slot->len;
 }
 
+// ring_shrink frees the slot array of an empty ring that grew large.
+static void
+ring_shrink(drpc__ring *r)
+{
+	if (r->count == 0 && r->cap > DRPC__RING_SHRINK) {
+		free(r->slots); // every slot gave its storage up
+		r->slots = NULL;
+		r->cap   = 0;
+		r->head  = 0;
+	}
+}
+
 static void
 ring_pop(drpc__ring *r)
 {
 	drpc__buf *slot = &r->slots[r->head];
 
-	if (slot->cap > DRPC__RING_KEEP) {
-		drpc__buf_fini(slot);
-	}
-	slot->len = 0;
-	r->head   = (r->head + 1) % r->cap;
+	r->bytes -= slot->len;
+	ring_drop(r, slot);
+	r->head = (r->head + 1) % r->cap;
 	r->count--;
+	ring_shrink(r);
 }
 
 void
@@ -149,10 +190,9 @@ drpc__ring_clear(drpc__ring *r, size_t *msgs, size_t *bytes)
 
 		*msgs += 1;
 		*bytes += slot->len;
-		if (slot->cap > DRPC__RING_KEEP) {
-			drpc__buf_fini(slot);
-		}
-		slot->len = 0;
+		r->bytes -= slot->len;
+		ring_drop(r, slot);
 		r->count--;
 	}
+	ring_shrink(r);
 }

@@ -4,9 +4,13 @@
 // thread receiving on the stream). Put copies the message into a slot;
 // borrow lends the oldest slot to the consumer, who holds it until release,
 // so a message is handed over without a second copy. The slot array grows
-// on demand up to max slots, so an idle stream costs a few bytes, and slot
-// buffers larger than DRPC__RING_KEEP are freed on release so one big
-// message does not pin its memory.
+// on demand up to max slots and is freed again when the ring empties (if it
+// grew past DRPC__RING_SHRINK slots), so an idle stream costs a few bytes.
+// What a ring keeps allocated beyond its queued messages is one spare
+// buffer of at most DRPC__RING_KEEP bytes, reused by the next put: a
+// released slot's storage becomes the spare if there is none and it is
+// small enough, else it is freed, so neither one big message nor a burst of
+// many pins memory (docs/design.md §8).
 //
 // Close records an error (the first one wins) that borrow returns only
 // after every queued message has been consumed: a graceful end delivers all
@@ -22,7 +26,8 @@
 
 #include "common/buf.h"
 
-#define DRPC__RING_KEEP ((size_t) 64 << 10)
+#define DRPC__RING_KEEP   ((size_t) 16 << 10)
+#define DRPC__RING_SHRINK ((size_t) 64)
 
 typedef struct drpc__ring {
 	drpc__buf *slots;
@@ -30,6 +35,8 @@ typedef struct drpc__ring {
 	size_t     max;      // slots allowed
 	size_t     head;     // index of the oldest message
 	size_t     count;    // messages queued (a borrowed one included)
+	size_t     bytes;    // their bodies' bytes
+	drpc__buf  spare;    // storage kept for the next put (<= KEEP)
 	bool       borrowed; // the head slot is lent to the consumer
 	bool       closed;
 	drpc_err   err; // the close error

@@ -34,6 +34,7 @@ struct drpc_stream {
 	drpc__writer      *w;
 	drpc__stream_owner owner;
 	drpc__flow_conn   *fconn;   // NULL: no flow control accounting
+	drpc__rxmem       *rxmem;   // NULL: no memory accounting
 	size_t             ring_slots; // the ring's bound without flow control
 	drpc__ctx_listener ctx_l;   // linked in ctx while watched
 	atomic_uint        refs;    // atomic
@@ -42,6 +43,7 @@ struct drpc_stream {
 	drpc__asm          in;      // reader thread only
 	uint64_t           in_held; // reader thread only: frame bytes of the
 	uint64_t           in_mid;  // packet in assembly, and its message id
+	uint64_t           in_mem;  // reader thread only: its bytes in rxmem
 	bool               watching; // creator's thread only
 	bool               adopted;  // creator's thread only: destroy ctx
 
@@ -78,6 +80,17 @@ struct drpc_stream {
 static void stream_on_ctx(void *arg, drpc_err why);
 static void stream_conn_consumed(drpc__stream *s, uint64_t n);
 
+// stream_mem_gone gives back to the connection's memory account the
+// bytes of msgs queued messages that left memory.
+static void
+stream_mem_gone(drpc__stream *s, size_t bytes, size_t msgs)
+{
+	if (s->rxmem != NULL && (bytes > 0 || msgs > 0)) {
+		drpc__rxmem_add(s->rxmem,
+		    -(int64_t) (bytes + msgs * (size_t) DRPC__RXMEM_MSG));
+	}
+}
+
 drpc_err
 drpc__stream_create(drpc__stream **sp, const drpc__stream_opts *o)
 {
@@ -100,6 +113,7 @@ drpc__stream_create(drpc__stream **sp, const drpc__stream_opts *o)
 	atomic_init(&s->refs, 1);
 	atomic_init(&s->ended, false);
 	s->fconn        = o->fconn;
+	s->rxmem        = o->rxmem;
 	s->ring_slots   = o->ring_slots == 0 ? 256 : o->ring_slots;
 	// A server stream's peer knows it: the client told us of it.
 	drpc__wstate_init(&s->ws, o->id, !o->is_client, o->tx_cost);
@@ -141,6 +155,10 @@ drpc__stream_rele(drpc__stream *s)
 	}
 	// Whatever the application never consumed leaves memory now.
 	stream_conn_consumed(s, s->rx.received - s->rx.consumed + s->in_held);
+	stream_mem_gone(s, s->ring.bytes, s->ring.count);
+	if (s->rxmem != NULL) {
+		drpc__rxmem_add(s->rxmem, -(int64_t) s->in_mem);
+	}
 	drpc__ring_fini(&s->ring);
 	drpc__asm_fini(&s->in);
 	drpc__wstate_fini(&s->ws);
@@ -235,6 +253,7 @@ stream_clear_locked(drpc__stream *s)
 	uint64_t n;
 
 	drpc__ring_clear(&s->ring, &msgs, &bytes);
+	stream_mem_gone(s, bytes, msgs);
 	n = (uint64_t) bytes + (uint64_t) msgs * s->rx.msg_cost;
 	s->rx.consumed += n;
 	stream_conn_consumed(s, n);
@@ -550,6 +569,7 @@ drpc__stream_recv_done(drpc__stream *s)
 {
 	drpc__mutex_lock(&s->mu);
 	drpc__ring_release(&s->ring);
+	stream_mem_gone(s, s->borrowed_len, 1);
 	if (s->fconn != NULL) {
 		uint64_t n = drpc__flow_charge(&s->rx, s->borrowed_len);
 
@@ -719,7 +739,8 @@ drpc__stream_conn_lost(drpc__stream *s)
 // Reader side.
 
 // stream_ring_full tells whether the ring can take no more messages.
-// Without flow control that is its slot bound. With it the peer's window
+// Without flow control that is its slot bound, or the stream's window in
+// bytes (so a stream queues at most W plus one message). With it the peer's window
 // bounds what is queued, and the slots rise to what a window admits; so a
 // full ring means the peer ignores its window: more queued than twice the
 // window and a maximal message, or more messages than the window's
@@ -730,7 +751,10 @@ stream_ring_full(const drpc__stream *s)
 	if (drpc__ring_is_full(&s->ring)) {
 		return true;
 	}
-	return s->rx.active && s->rx.received - s->rx.consumed >
+	if (!s->rx.active) {
+		return s->ring.bytes >= s->rx.window;
+	}
+	return s->rx.received - s->rx.consumed >
 	    2 * (s->rx.window + s->max_msg_size + s->rx.msg_cost);
 }
 
@@ -762,6 +786,9 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 		    !s->recv_closed;
 		if (overrun) {
 			stream_overrun_locked(s);
+			if (s->rxmem != NULL) {
+				s->rxmem->strikes++; // the reader's
+			}
 		}
 	} else {
 		// Without flow control a full ring makes the reader wait for
@@ -780,11 +807,21 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 		}
 	}
 	if (!s->terminated && !s->recv_closed) {
+		int64_t mem = (int64_t) pkt->len + DRPC__RXMEM_MSG;
+
+		// Counted before it is queued: a consumer may give it back
+		// as soon as it is (drpc__stream_on_frame checked it fits).
+		if (s->rxmem != NULL) {
+			drpc__rxmem_add(s->rxmem, mem);
+		}
 		// A packet reassembled from frames lives in the assembler's
 		// buffer: hand that buffer to the ring instead of copying it.
 		rv = pkt->data == s->in.body.data && pkt->len == s->in.body.len
 		    ? drpc__ring_put_swap(&s->ring, &s->in.body)
 		    : drpc__ring_put(&s->ring, pkt->data, pkt->len);
+		if (rv != DRPC_OK && s->rxmem != NULL) {
+			drpc__rxmem_add(s->rxmem, -mem);
+		}
 		if (rv == DRPC_OK) {
 			s->rx.received += drpc__flow_charge(&s->rx, pkt->len);
 			*queued = true;
@@ -919,6 +956,71 @@ drpc__stream_too_big(drpc__stream *s, const char *why)
 	drpc__mutex_unlock(&s->mu);
 }
 
+// stream_mem_fits tells whether what fr adds to memory (a Message's
+// bytes and its slot; the bytes of any frame kept while its packet is
+// built) fits in the connection's account.
+static bool
+stream_mem_fits(const drpc__stream *s, const drpc__frame *fr)
+{
+	uint64_t n = 0;
+
+	if (fr->kind == DRPC__KIND_MESSAGE) {
+		n = fr->len + (fr->done ? DRPC__RXMEM_MSG : 0);
+	} else if (!fr->done) {
+		n = fr->len;
+	}
+	return n == 0 || drpc__rxmem_fits(s->rxmem, n);
+}
+
+// stream_asm_drop frees the half-built packet of an ended stream (its
+// later frames are dropped, so the assembler is never used again).
+static void
+stream_asm_drop(drpc__stream *s)
+{
+	if (s->rxmem != NULL) {
+		drpc__rxmem_add(s->rxmem, -(int64_t) s->in_mem);
+	}
+	s->in_mem = 0;
+	drpc__buf_fini(&s->in.body);
+}
+
+// stream_mem_overrun ends s because the peer sent more than the
+// connection may hold of its packets (docs/design.md §8): an Error
+// (ResourceExhausted) both ways, the queue and the half-built packet
+// dropped; a strike against the peer (the reader ends the connection
+// after DRPC__RXMEM_STRIKES).
+static void
+stream_mem_overrun(drpc__stream *s)
+{
+	char why[160];
+
+	(void) snprintf(why, sizeof(why),
+	    "stream %llu ended: the peer sent beyond the %lld bytes a "
+	    "connection may hold of its messages",
+	    (unsigned long long) s->id, (long long) s->rxmem->limit);
+	drpc__stream_too_big(s, why);
+	stream_cancel_owned_ctx(s); // the handler learns of it
+	s->rxmem->strikes++;
+	stream_asm_drop(s);
+}
+
+// stream_asm_settle brings the account of the assembler's bytes up to
+// date after a frame, and frees its buffer once no packet is in progress
+// if it grew large.
+static void
+stream_asm_settle(drpc__stream *s)
+{
+	uint64_t now = s->in.in_progress ? s->in.body.len : 0;
+
+	if (!s->in.in_progress && s->in.body.cap > DRPC__RING_KEEP) {
+		drpc__buf_fini(&s->in.body);
+	}
+	if (s->rxmem != NULL && now != s->in_mem) {
+		drpc__rxmem_add(s->rxmem, (int64_t) now - (int64_t) s->in_mem);
+		s->in_mem = now;
+	}
+}
+
 drpc_err
 drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
 {
@@ -947,6 +1049,10 @@ drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
 		s->in_held += n;
 		s->in_mid = fr->message_id;
 	}
+	if (s->rxmem != NULL && !stream_mem_fits(s, fr)) {
+		stream_mem_overrun(s);
+		return DRPC_OK;
+	}
 	rv = drpc__asm_add(&s->in, fr, &pkt, &complete);
 	if (rv == DRPC_ETOOBIG) {
 		// A packet over the maximum across frames: only this stream
@@ -958,12 +1064,15 @@ drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
 		    drpc__kind_name(fr->kind), (unsigned long long) s->id,
 		    s->max_msg_size);
 		drpc__stream_too_big(s, why);
+		stream_asm_drop(s);
 		return DRPC_OK;
 	}
 	if (rv != DRPC_OK || !complete) {
+		stream_asm_settle(s);
 		return rv;
 	}
 	rv = stream_on_packet(s, &pkt, &queued);
+	stream_asm_settle(s);
 	if (rv == DRPC_ENOMEM) {
 		(void) drpc__cause_set(s->in.why, rv,
 		    "out of memory for a %s packet on stream %llu",

@@ -60,6 +60,8 @@ typedef struct drpc__stream_opts {
 	drpc__stream_owner owner;
 	// Flow control (docs/design.md §9). fconn NULL: none at all.
 	drpc__flow_conn   *fconn;
+	// rxmem: the connection's memory account (flow/flow.h), NULL: none.
+	drpc__rxmem       *rxmem;
 	uint64_t           window;   // our receive window
 	uint64_t           rx_cost;  // charge per Message we ask of the peer
 	uint64_t           tx_cost;  // charge per Message assumed for sends
