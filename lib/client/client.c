@@ -52,6 +52,7 @@ drpc_conn_create(drpc_conn **cp, drpc_transport *tr, const drpc_conn_opts *o)
 	co.max_msg_size = cc->opts.max_msg_size;
 	co.split_size   = cc->opts.split_size;
 	co.writer_limit = cc->opts.writer_limit;
+	co.write_timeout_ms = cc->opts.write_timeout_ms;
 	co.ring_slots   = cc->opts.ring_slots;
 	co.max_streams  = cc->opts.max_streams;
 	co.multiplex    = cc->opts.one_stream ? DRPC_MULTIPLEX_OFF

@@ -32,6 +32,7 @@
 
 #define CONN_DEFAULT_STACK   ((size_t) 128 << 10)
 #define CONN_DEFAULT_PENDING 1024
+#define CONN_DEFAULT_WRITE_TIMEOUT_MS 30000
 #define CONN_FLOW_MAX        ((uint64_t) 1 << 48)
 #define CONN_FLOW_MAX_COST   ((uint64_t) 1 << 20)
 
@@ -111,6 +112,7 @@ struct drpc__conn {
 
 static void *reader_main(void *arg);
 static void  reader_flush_ready(void *arg);
+static void  reader_ring_waits(void *arg);
 
 static void
 conn_hold(drpc__conn *c)
@@ -282,6 +284,9 @@ conn_apply_defaults(drpc__conn_opts *o)
 	if (o->close_timeout_ms == 0) {
 		o->close_timeout_ms = 1000;
 	}
+	if (o->write_timeout_ms == 0) {
+		o->write_timeout_ms = CONN_DEFAULT_WRITE_TIMEOUT_MS;
+	}
 	if (o->stream_window == 0) {
 		o->stream_window = DRPC__FLOW_WINDOW;
 	}
@@ -446,8 +451,7 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 	    .ctx          = ctx,
 	    .owns_ctx     = c->opts.is_server,
 	    .w            = &c->w,
-	    .owner        = {conn_forget, conn_rele,
-		       c->opts.is_server ? reader_flush_ready : NULL, c},
+	    .owner        = {conn_forget, conn_rele, reader_ring_waits, c},
 	    .fconn   = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->fconn,
 	    .rxmem   = &c->rxmem,
 	    .window  = c->opts.stream_window,
@@ -829,6 +833,19 @@ reader_flush_ready(void *arg)
 		free(r->name);
 	}
 	c->nready = 0;
+}
+
+// reader_ring_waits: the reader is about to wait for room in a stream's
+// full ring; the handlers it has not started yet may be what frees it.
+static void
+reader_ring_waits(void *arg)
+{
+	drpc__conn *c = arg;
+
+	reader_flush_ready(c);
+	if (c->opts.ring_wait_hook != NULL) {
+		c->opts.ring_wait_hook(c->opts.hook_arg);
+	}
 }
 
 #define READER_READY_MAX 64
@@ -1311,6 +1328,36 @@ reader_end(drpc__conn *c, drpc_err rv)
 	}
 }
 
+// reader_backlog stops reading while the writer has a backlog (2 x
+// writer_limit bytes unwritten): most of what the writer holds beyond its
+// limit is the reader's own doing (errors for refused invokes, window
+// updates, replies to what it reads), so a peer that sends and never
+// reads is stopped here, and one that stays stopped past the write
+// timeout is cut off.
+static drpc_err
+reader_backlog(drpc__conn *c)
+{
+	int64_t  ms = c->opts.write_timeout_ms;
+	size_t   unwritten = 0;
+	drpc_err rv;
+
+	reader_flush_ready(c); // the handlers need not wait meanwhile
+	if (c->opts.backlog_hook != NULL) {
+		c->opts.backlog_hook(
+		    c->opts.hook_arg, drpc__writer_unwritten(&c->w));
+	}
+	rv = drpc__writer_wait_backlog(&c->w,
+	    ms > 0 ? (ms > INT64_MAX / 1000000 ? INT64_MAX : ms * 1000000) : 0,
+	    &unwritten);
+	if (rv != DRPC_ETIMEDOUT) {
+		return DRPC_OK;
+	}
+	return drpc__cause_set(&c->rd_why, DRPC_ETIMEDOUT,
+	    "the peer stopped reading: %zu bytes unwritten and no write "
+	    "completed in %lld ms",
+	    unwritten, (long long) ms);
+}
+
 static void *
 reader_main(void *arg)
 {
@@ -1319,6 +1366,10 @@ reader_main(void *arg)
 	drpc_err    rv;
 
 	for (;;) {
+		if (drpc__writer_backlog(&c->w) &&
+		    (rv = reader_backlog(c)) != DRPC_OK) {
+			break;
+		}
 		rv = drpc__frame_reader_next(&c->fr, &f);
 		c->rd_why.code = DRPC_OK; // words only for this frame's error
 		if (rv == DRPC_ETOOBIG) {

@@ -49,6 +49,11 @@ typedef struct drpc__conn_opts {
 	size_t  max_pending;      // 0: 1024 half-received invokes at most
 	size_t  stack_size;       // 0: 128 KiB for the reader and drain
 	int64_t close_timeout_ms; // 0: 1000; flush bound on close
+	// write_timeout_ms: while 2 x writer_limit bytes wait to be written
+	// the reader stops reading; if no write completes for this long
+	// meanwhile, the peer is taken to have stopped reading and the
+	// connection ends (DRPC_ETIMEDOUT). 0: 30000; negative: never.
+	int64_t write_timeout_ms;
 	uint64_t id;              // names threads: drpc-rd-<id>
 	// Flow control (docs/design.md §9): the mode, our receive window per
 	// stream (0: 1 MiB) and per connection (0: 16 MiB).
@@ -73,6 +78,11 @@ typedef struct drpc__conn_opts {
 	void (*hello_hook)(void *arg);
 	void (*flow_on_hook)(void *arg);
 	void (*flush_hook)(void *arg, int64_t deadline_ns);
+	// ring_wait_hook: the reader is about to wait for room in a stream's
+	// full ring (no flow control). backlog_hook: it is about to stop
+	// reading until the writer's backlog of unwritten bytes clears.
+	void (*ring_wait_hook)(void *arg);
+	void (*backlog_hook)(void *arg, size_t unwritten);
 	void *hook_arg;
 
 	// Server only, both called on the reader thread. invoke_ctx makes

@@ -31,11 +31,14 @@ drpc__writer_start(drpc__writer *w, drpc_transport *tr, size_t limit,
 	drpc__mutex_init(&w->mu);
 	drpc__cond_init(&w->drain_cv);
 	drpc__cond_init(&w->space_cv);
+	drpc__cond_init(&w->back_cv);
 	drpc__cond_init(&w->conn_cv);
+	atomic_init(&w->backlog, false);
 	rv = drpc__thread_start(
 	    &w->thread, "drpc-wr", id, stack_size, writer_main, w);
 	if (rv != DRPC_OK) {
 		drpc__cond_fini(&w->conn_cv);
+		drpc__cond_fini(&w->back_cv);
 		drpc__cond_fini(&w->space_cv);
 		drpc__cond_fini(&w->drain_cv);
 		drpc__mutex_fini(&w->mu);
@@ -195,9 +198,22 @@ packet_wire_size(const drpc__packet *p, size_t split)
 	    drpc__packet_frames(p->kind, p->len, split) * DRPC__FRAME_HEADER_MAX;
 }
 
+// writer_unwritten_locked is what waits to be written: the active buffer
+// and the one the drain thread is writing.
+static size_t
+writer_unwritten_locked(const drpc__writer *w)
+{
+	return w->active.len + w->spare.len;
+}
+
+// writer_kick_locked follows every append: it notes a backlog and wakes
+// the drain thread if it sleeps.
 static void
 writer_kick_locked(drpc__writer *w)
 {
+	if (writer_unwritten_locked(w) >= 2 * w->limit) {
+		atomic_store_explicit(&w->backlog, true, memory_order_relaxed);
+	}
 	if (w->idle) {
 		w->idle = false; // one signal is enough until it sleeps again
 		drpc__cond_signal(&w->drain_cv);
@@ -557,9 +573,65 @@ drpc__writer_stop(drpc__writer *w, drpc_err err, bool graceful)
 		w->graceful = graceful;
 		drpc__cond_broadcast(&w->drain_cv);
 		drpc__cond_broadcast(&w->space_cv);
+		drpc__cond_broadcast(&w->back_cv);
 		drpc__cond_broadcast(&w->conn_cv);
 	}
 	drpc__mutex_unlock(&w->mu);
+}
+
+size_t
+drpc__writer_unwritten(drpc__writer *w)
+{
+	size_t n;
+
+	drpc__mutex_lock(&w->mu);
+	n = writer_unwritten_locked(w);
+	drpc__mutex_unlock(&w->mu);
+	return n;
+}
+
+bool
+drpc__writer_backlog(drpc__writer *w)
+{
+	return atomic_load_explicit(&w->backlog, memory_order_relaxed);
+}
+
+drpc_err
+drpc__writer_wait_backlog(
+    drpc__writer *w, int64_t timeout_ns, size_t *unwritten)
+{
+	int64_t  start = drpc__now_ns();
+	drpc_err rv    = DRPC_OK;
+
+	drpc__mutex_lock(&w->mu);
+	for (;;) {
+		int64_t last  = w->wrote_ns > start ? w->wrote_ns : start;
+		int64_t until = 0;
+
+		if (timeout_ns > 0) {
+			until = last > INT64_MAX - timeout_ns ? INT64_MAX
+							      : last + timeout_ns;
+		}
+
+		if (w->stopped) {
+			break;
+		}
+		if (writer_unwritten_locked(w) < 2 * w->limit) {
+			atomic_store_explicit(
+			    &w->backlog, false, memory_order_relaxed);
+			break;
+		}
+		if (until != 0 && drpc__now_ns() >= until) {
+			*unwritten = writer_unwritten_locked(w);
+			rv         = DRPC_ETIMEDOUT;
+			break;
+		}
+		w->back_waiting = true;
+		(void) drpc__cond_wait_until(&w->back_cv, &w->mu, until);
+		w->back_waiting = false;
+	}
+	drpc__mutex_unlock(&w->mu);
+	return rv;
 }
 
 drpc_err
@@ -588,6 +660,7 @@ drpc__writer_fini(drpc__writer *w)
 	drpc__buf_fini(&w->active);
 	drpc__buf_fini(&w->spare);
 	drpc__cond_fini(&w->conn_cv);
+	drpc__cond_fini(&w->back_cv);
 	drpc__cond_fini(&w->space_cv);
 	drpc__cond_fini(&w->drain_cv);
 	drpc__mutex_fini(&w->mu);
@@ -605,6 +678,7 @@ writer_fail_locked(drpc__writer *w, drpc_err rv)
 	}
 	w->graceful = false;
 	drpc__cond_broadcast(&w->space_cv);
+	drpc__cond_broadcast(&w->back_cv);
 	drpc__mutex_unlock(&w->mu);
 	w->on_error(w->arg, rv);
 	drpc__mutex_lock(&w->mu);
@@ -665,6 +739,10 @@ writer_main(void *arg)
 		w->writing   = false;
 		w->spare.len = 0;
 		w->writes++;
+		w->wrote_ns = drpc__now_ns();
+		if (w->back_waiting) {
+			drpc__cond_broadcast(&w->back_cv);
+		}
 		if (rv != DRPC_OK) {
 			writer_fail_locked(w, rv);
 			break;
@@ -672,6 +750,7 @@ writer_main(void *arg)
 	}
 	w->exited = true;
 	drpc__cond_broadcast(&w->space_cv);
+	drpc__cond_broadcast(&w->back_cv);
 	drpc__mutex_unlock(&w->mu);
 	return NULL;
 }

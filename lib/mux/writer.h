@@ -11,9 +11,14 @@
 // Bounded: appenders of Invoke, InvokeMetadata and Message packets wait
 // while the active buffer holds limit bytes or more (unless it is empty, so
 // one packet larger than the limit still goes out, frame by frame). The
-// pending bytes are therefore at most 2 * limit + one split frame per
-// waiting appender. Small terminal packets (Cancel, Close, CloseSend, Error)
-// never wait: they are what unblocks a stuck peer.
+// message bytes pending are therefore at most 2 * limit + one split frame
+// per waiting appender. Terminal and control packets (Cancel, Close,
+// CloseSend, Error, window updates, hellos) never wait: they are what
+// unblocks a stuck peer, and some come from threads that must not block.
+// They still count: once the bytes not yet written reach 2 * limit the
+// writer has a backlog (drpc__writer_backlog), and the connection's
+// reader, which is what makes most of them (replies to what it reads),
+// stops reading until it clears (drpc__writer_wait_backlog).
 //
 // Shutdown has two phases: drpc__writer_stop never blocks (it marks the
 // writer stopped and wakes everyone); drpc__writer_join waits for the drain
@@ -84,6 +89,10 @@ typedef struct drpc__writer {
 	pthread_mutex_t mu;
 	pthread_cond_t  drain_cv; // the drain thread waits here
 	pthread_cond_t  space_cv; // appenders wait here for room
+	pthread_cond_t  back_cv;  // the backlog waiter waits here
+	// backlog: the bytes not yet written (active + spare) reached 2 *
+	// limit. Set and cleared under mu; read without it as a hint.
+	atomic_bool backlog;
 	// Guarded by mu:
 	drpc__buf active;      // frames waiting to be written
 	drpc__buf spare;       // being written by the drain thread
@@ -94,6 +103,8 @@ typedef struct drpc__writer {
 	drpc_err  stop_err;    // why it stopped
 	size_t    waiters;     // appenders sleeping on space_cv
 	uint64_t  writes;      // writev calls so far (for tests and stats)
+	int64_t   wrote_ns;    // when the last writev completed (0: none)
+	bool      back_waiting; // a thread sleeps on back_cv
 	bool      exited;      // the drain thread has finished
 	// Connection-level flow control (docs/design.md §9), like a
 	// stream's credit but shared by every stream: gated once the peer
@@ -179,6 +190,21 @@ drpc_err drpc__writer_control(drpc__writer *w, drpc__wstate *ws,
 // the connection is gone, nobody needs the credit.
 void drpc__writer_window_update(
     drpc__writer *w, uint64_t stream_id, uint64_t delta);
+
+// drpc__writer_backlog tells, without locking, whether w may have a
+// backlog: 2 * limit bytes or more not yet written.
+bool drpc__writer_backlog(drpc__writer *w);
+
+// drpc__writer_unwritten is the number of bytes not yet written.
+size_t drpc__writer_unwritten(drpc__writer *w);
+
+// drpc__writer_wait_backlog waits while w has a backlog: until the bytes
+// not yet written drop below 2 * limit (DRPC_OK), w stops (DRPC_OK: the
+// connection is ending anyway), or no write has completed for timeout_ns
+// (> 0; 0 waits without a bound): DRPC_ETIMEDOUT, with *unwritten the
+// bytes still waiting.
+drpc_err drpc__writer_wait_backlog(
+    drpc__writer *w, int64_t timeout_ns, size_t *unwritten);
 
 // drpc__writer_stop stops w with err (first call wins). Never blocks. If
 // graceful, frames already buffered are still written before the thread

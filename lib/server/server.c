@@ -445,6 +445,7 @@ server_serve(drpc_server *srv, drpc_transport *tr, const char *peer)
 	o.max_msg_size = srv->opts.max_msg_size;
 	o.split_size   = srv->opts.split_size;
 	o.writer_limit = srv->opts.writer_limit;
+	o.write_timeout_ms = srv->opts.write_timeout_ms;
 	o.ring_slots   = srv->opts.ring_slots;
 	o.max_streams  = srv->opts.max_streams;
 	o.multiplex    = srv->opts.multiplex;

@@ -1,0 +1,518 @@
+// The memory a peer can make a connection hold (docs/design.md §8), one
+// part at a time, over a socketpair with a raw peer playing the hostile
+// side: what the streams hold of its messages (the connection's memory
+// account, whatever the flow mode), a stream's queue in bytes without flow
+// control, the writer's backlog of replies to a peer that never reads, and
+// what a receive ring keeps allocated once drained. docs/reliability.md §3
+// quotes these bounds; test/check_hostile.c attacks a whole server.
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "connutil.h"
+#include "platform/thread.h"
+#include "stream/ring.h"
+#include "suites.h"
+#include "testutil.h"
+#include "wire/errbody.h"
+
+#define BOX_MAX 64
+
+// A server conn whose on_invoke keeps each new stream (unread) for the
+// test, and the events the tests wait for.
+typedef struct box {
+	pthread_mutex_t mu;
+	drpc__stream   *s[BOX_MAX]; // guarded by mu
+	size_t          n;          // guarded by mu
+	tu_event        invoked;
+	tu_event        ring_waits; // the reader waits for ring room
+	tu_event        backlogs;   // the reader stops for the writer
+	size_t          unwritten;  // at the last backlog (guarded by mu)
+} box;
+
+static void
+box_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
+{
+	box *b = arg;
+
+	drpc__md_fini(&info->md);
+	drpc__mutex_lock(&b->mu);
+	ck_assert_uint_lt(b->n, BOX_MAX);
+	b->s[b->n++] = s;
+	drpc__mutex_unlock(&b->mu);
+	tu_event_post(&b->invoked);
+}
+
+static void
+box_ring_wait(void *arg)
+{
+	tu_event_post(&((box *) arg)->ring_waits);
+}
+
+static void
+box_backlog(void *arg, size_t unwritten)
+{
+	box *b = arg;
+
+	drpc__mutex_lock(&b->mu);
+	b->unwritten = unwritten;
+	drpc__mutex_unlock(&b->mu);
+	tu_event_post(&b->backlogs);
+}
+
+static void
+box_init(box *b, drpc__conn_opts *o)
+{
+	memset(b, 0, sizeof(*b));
+	drpc__mutex_init(&b->mu);
+	tu_event_init(&b->invoked);
+	tu_event_init(&b->ring_waits);
+	tu_event_init(&b->backlogs);
+	o->is_server      = true;
+	o->on_invoke      = box_on_invoke;
+	o->arg            = b;
+	o->ring_wait_hook = box_ring_wait;
+	o->backlog_hook   = box_backlog;
+	o->hook_arg       = b;
+}
+
+static drpc__stream *
+box_get(box *b, size_t i)
+{
+	drpc__stream *s;
+
+	ck_assert(tu_event_wait(&b->invoked, (int) i + 1));
+	drpc__mutex_lock(&b->mu);
+	s = b->s[i];
+	drpc__mutex_unlock(&b->mu);
+	return s;
+}
+
+// box_release destroys every stream handle kept.
+static void
+box_release(box *b)
+{
+	drpc__mutex_lock(&b->mu);
+	for (size_t i = 0; i < b->n; i++) {
+		drpc__stream_destroy(b->s[i]);
+	}
+	b->n = 0;
+	drpc__mutex_unlock(&b->mu);
+}
+
+static void
+box_fini(box *b)
+{
+	box_release(b);
+	tu_event_fini(&b->invoked);
+	tu_event_fini(&b->ring_waits);
+	tu_event_fini(&b->backlogs);
+	drpc__mutex_fini(&b->mu);
+}
+
+// raw_frame writes one frame of len bytes of fill, done or not.
+static void
+raw_frame(tu_raw *r, uint8_t kind, uint64_t sid, uint64_t mid, size_t len,
+    bool done)
+{
+	uint8_t    *body = malloc(len + 1);
+	drpc__buf   b    = {0};
+	drpc__frame f    = {.stream_id = sid, .message_id = mid, .data = body,
+	       .len = len, .kind = kind, .done = done};
+
+	ck_assert_ptr_nonnull(body);
+	memset(body, (int) ('a' + sid % 26), len);
+	DRPC_CHECK_OK(drpc__frame_append(&b, &f));
+	tu_raw_write(r, b.data, b.len);
+	drpc__buf_fini(&b);
+	free(body);
+}
+
+static void
+raw_invoke(tu_raw *r, uint64_t sid)
+{
+	tu_raw_send(r, DRPC__KIND_INVOKE, false, sid, 1, "/t", 2);
+}
+
+// raw_expect_error reads frames until an Error for sid and checks its code
+// (other frames are skipped).
+static void
+raw_expect_error(tu_raw *r, uint64_t sid, uint64_t code)
+{
+	drpc__frame    f;
+	uint64_t       got;
+	const uint8_t *msg;
+	size_t         len;
+
+	for (;;) {
+		DRPC_CHECK_OK(tu_raw_next(r, &f));
+		if (f.kind == DRPC__KIND_ERROR && f.stream_id == sid) {
+			break;
+		}
+	}
+	ck_assert(drpc__errbody_parse(f.data, f.len, &got, &msg, &len));
+	ck_assert_uint_eq(got, code);
+}
+
+#define KIB ((size_t) 1024)
+
+// Small figures keep the tests quick: the connection may hold
+// conn_window + max_msg_size + 64 bytes of the peer's messages.
+#define T_WINDOW   (16 * KIB)
+#define T_CONN_WIN (64 * KIB)
+#define T_MAX_MSG  (32 * KIB)
+#define T_LIMIT    (T_CONN_WIN + T_MAX_MSG + 64)
+#define T_PIECE    (8 * KIB)
+
+static void
+bounds_opts(drpc__conn_opts *o, box *b, drpc_flow_mode flow)
+{
+	*o = (drpc__conn_opts) {
+	    .flow          = flow,
+	    .multiplex     = DRPC_MULTIPLEX_ON,
+	    .stream_window = T_WINDOW,
+	    .conn_window   = T_CONN_WIN,
+	    .max_msg_size  = T_MAX_MSG,
+	};
+	box_init(b, o);
+}
+
+// Half-built messages on many streams: the connection holds what fits in
+// its account and ends each stream that would go past it with
+// ResourceExhausted; the others, and the connection, carry on, and every
+// byte is given back when the streams go.
+START_TEST(test_bounds_half_built)
+{
+	tu_leak         leak = tu_leak_start();
+	size_t          fit  = T_LIMIT / T_PIECE; // 12
+	size_t          n    = fit + 3;
+	drpc__conn_opts o;
+	box             b;
+	tu_raw          r;
+
+	bounds_opts(&o, &b, DRPC_FLOW_OFF);
+	tu_raw_open_exact(&r, &o);
+	for (size_t i = 1; i <= n; i++) {
+		raw_invoke(&r, i);
+		raw_frame(&r, DRPC__KIND_MESSAGE, i, 2, T_PIECE, false);
+	}
+	(void) box_get(&b, n - 1);
+	for (size_t i = fit + 1; i <= n; i++) {
+		raw_expect_error(&r, i, 8);
+	}
+	ck_assert_int_eq(drpc__conn_mem_held(r.conn), (int64_t) (fit * T_PIECE));
+	ck_assert_int_le(drpc__conn_mem_held(r.conn), (int64_t) T_LIMIT);
+	DRPC_CHECK_OK(drpc__conn_err(r.conn));
+
+	// The first stream completes its message with an empty last frame
+	// (the 64 its slot costs still fit): it is queued, len + 64, and
+	// delivered whole.
+	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 2, 0, true);
+	{
+		const uint8_t *data;
+		size_t         len;
+		drpc__stream  *s = box_get(&b, 0);
+
+		DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
+		ck_assert_uint_eq(len, T_PIECE);
+		ck_assert_int_eq(drpc__conn_mem_held(r.conn),
+		    (int64_t) (fit * T_PIECE + 64));
+		drpc__stream_recv_done(s);
+	}
+	ck_assert_int_eq(
+	    drpc__conn_mem_held(r.conn), (int64_t) ((fit - 1) * T_PIECE));
+	box_release(&b); // half-built packets go with their streams
+	ck_assert_int_eq(drpc__conn_mem_held(r.conn), 0);
+	DRPC_CHECK_OK(drpc__conn_err(r.conn));
+	tu_raw_close(&r);
+	box_fini(&b);
+	tu_leak_check(&leak);
+}
+END_TEST
+
+// A peer that keeps sending past the account loses the connection after
+// DRPC__RXMEM_STRIKES streams were ended for it.
+START_TEST(test_bounds_strikes_end_connection)
+{
+	tu_leak         leak = tu_leak_start();
+	size_t          fit  = T_LIMIT / T_PIECE;
+	drpc__conn_opts o;
+	drpc_cause      why;
+	box             b;
+	tu_raw          r;
+
+	bounds_opts(&o, &b, DRPC_FLOW_AUTO);
+	tu_raw_open_exact(&r, &o);
+	for (size_t i = 1; i <= fit + DRPC__RXMEM_STRIKES; i++) {
+		raw_invoke(&r, i);
+		raw_frame(&r, DRPC__KIND_MESSAGE, i, 2, T_PIECE, false);
+	}
+	DRPC_CHECK_ERR(tu_wait_conn_err(r.conn), DRPC_ERESOURCE);
+	(void) drpc__conn_cause(r.conn, &why);
+	ck_assert_ptr_nonnull(strstr(why.text, "16 streams ended"));
+	tu_raw_close(&r);
+	box_fini(&b);
+	tu_leak_check(&leak);
+}
+END_TEST
+
+// Without flow control a stream's queue is bounded in bytes (its window),
+// not only in slots: the reader waits for the consumer once the stream
+// holds that much, and nothing is lost.
+START_TEST(test_bounds_queue_bytes_without_flow)
+{
+	tu_leak         leak = tu_leak_start();
+	size_t          msgs = 12;
+	size_t          len  = 4 * KIB;
+	drpc__conn_opts o;
+	drpc__stream   *s;
+	box             b;
+	tu_raw          r;
+	int64_t         held;
+
+	bounds_opts(&o, &b, DRPC_FLOW_OFF);
+	tu_raw_open_exact(&r, &o);
+	raw_invoke(&r, 1);
+	for (size_t i = 0; i < msgs; i++) {
+		raw_frame(&r, DRPC__KIND_MESSAGE, 1, 2 + i, len, true);
+	}
+	s = box_get(&b, 0);
+	ck_assert(tu_event_wait(&b.ring_waits, 1));
+	held = drpc__conn_mem_held(r.conn);
+	// Full at the window: W / len messages, each len + 64.
+	ck_assert_int_eq(held, (int64_t) ((T_WINDOW / len) * (len + 64)));
+	for (size_t i = 0; i < msgs; i++) {
+		const uint8_t *data;
+		size_t         got;
+
+		DRPC_CHECK_OK(drpc__stream_recv(s, &data, &got));
+		ck_assert_uint_eq(got, len);
+		ck_assert_uint_eq(data[0], 'b');
+		drpc__stream_recv_done(s);
+	}
+	ck_assert_int_eq(drpc__conn_mem_held(r.conn), 0);
+	tu_raw_close(&r);
+	box_fini(&b);
+	tu_leak_check(&leak);
+}
+END_TEST
+
+// A client faces a hostile server the same way: a stream that would take
+// the connection past its account ends with DRPC_ERESOURCE locally (and
+// an Error to the server); its neighbour is untouched.
+START_TEST(test_bounds_client_side)
+{
+	tu_leak         leak = tu_leak_start();
+	drpc__conn_opts o    = {
+		   .flow         = DRPC_FLOW_OFF,
+		   .multiplex    = DRPC_MULTIPLEX_ON,
+		   .conn_window  = 32 * KIB,
+		   .max_msg_size = 64 * KIB,
+        };
+	size_t         limit = 96 * KIB + 64;
+	size_t         first = 7; // pieces stream 1 half-builds
+	drpc__stream  *s[2];
+	const uint8_t *data;
+	size_t         len;
+	tu_raw         r;
+
+	tu_raw_open_exact(&r, &o);
+	for (size_t i = 0; i < 2; i++) {
+		DRPC_CHECK_OK(
+		    tu_open(r.conn, NULL, "/t", NULL, 0, false, &s[i]));
+	}
+	// Stream 1 half-builds a message, then stream 2 sends one piece
+	// more than the rest of the account takes.
+	for (size_t i = 0; i < first; i++) {
+		raw_frame(&r, DRPC__KIND_MESSAGE, 1, 1, T_PIECE, false);
+	}
+	for (size_t i = 0; i <= (limit - first * T_PIECE) / T_PIECE; i++) {
+		raw_frame(&r, DRPC__KIND_MESSAGE, 2, 1, T_PIECE, false);
+	}
+	raw_expect_error(&r, 2, 8);
+	DRPC_CHECK_ERR(drpc__stream_recv(s[1], &data, &len), DRPC_ERESOURCE);
+	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 1, 0, true);
+	DRPC_CHECK_OK(drpc__stream_recv(s[0], &data, &len));
+	ck_assert_uint_eq(len, first * T_PIECE);
+	drpc__stream_recv_done(s[0]);
+	DRPC_CHECK_OK(drpc__conn_err(r.conn));
+	drpc__stream_destroy(s[0]);
+	drpc__stream_destroy(s[1]);
+	ck_assert_int_eq(drpc__conn_mem_held(r.conn), 0);
+	tu_raw_close(&r);
+	tu_leak_check(&leak);
+}
+END_TEST
+
+// The flood of a peer that never reads: invokes the server refuses (one
+// stream at most), each answered with an Error from the reader thread.
+
+#define FLOOD_LIMIT ((size_t) 1024) // the writer's limit
+#define FLOOD_N     20000
+
+typedef struct flood {
+	int       fd;
+	pthread_t t;
+	size_t    sent; // invokes written (the thread's until joined)
+} flood;
+
+static void *
+flood_main(void *arg)
+{
+	flood   *fl = arg;
+	drpc__buf b = {0};
+
+	for (uint64_t id = 2; id < 2 + FLOOD_N; id++) {
+		drpc__frame f = {.stream_id = id, .message_id = 1,
+		    .data = (const uint8_t *) "/t", .len = 2,
+		    .kind = DRPC__KIND_INVOKE, .done = true};
+
+		b.len = 0;
+		DRPC_CHECK_OK(drpc__frame_append(&b, &f));
+		if (send(fl->fd, b.data, b.len, MSG_NOSIGNAL) !=
+		    (ssize_t) b.len) {
+			break; // the server cut us off
+		}
+		fl->sent++;
+	}
+	drpc__buf_fini(&b);
+	return NULL;
+}
+
+static void
+flood_start(flood *fl, tu_raw *r)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->fd = r->fd;
+	raw_invoke(r, 1); // takes the one slot
+	ck_assert_int_eq(pthread_create(&fl->t, NULL, flood_main, fl), 0);
+}
+
+static void
+flood_opts(drpc__conn_opts *o, box *b, int64_t write_timeout_ms)
+{
+	*o = (drpc__conn_opts) {
+	    .flow             = DRPC_FLOW_OFF,
+	    .multiplex        = DRPC_MULTIPLEX_ON,
+	    .max_streams      = 1,
+	    .writer_limit     = FLOOD_LIMIT,
+	    .write_timeout_ms = write_timeout_ms,
+	};
+	box_init(b, o);
+}
+
+// The reader stops reading once twice the writer's limit waits unwritten:
+// what the writer holds stays under that plus one frame's replies. When
+// the peer reads again every refused invoke gets its Error: nothing lost.
+START_TEST(test_bounds_backlog_stops_reader)
+{
+	tu_leak         leak = tu_leak_start();
+	drpc__conn_opts o;
+	drpc__frame     f;
+	size_t          errors = 0;
+	size_t          unwritten;
+	flood           fl;
+	box             b;
+	tu_raw          r;
+
+	flood_opts(&o, &b, -1);
+	tu_raw_open_exact(&r, &o);
+	flood_start(&fl, &r);
+	ck_assert(tu_event_wait(&b.backlogs, 1));
+	drpc__mutex_lock(&b.mu);
+	unwritten = b.unwritten;
+	drpc__mutex_unlock(&b.mu);
+	ck_assert_uint_le(unwritten, 2 * FLOOD_LIMIT + 128);
+	while (errors < FLOOD_N) {
+		DRPC_CHECK_OK(tu_raw_next(&r, &f));
+		if (f.kind == DRPC__KIND_ERROR) {
+			errors++;
+		}
+	}
+	pthread_join(fl.t, NULL);
+	ck_assert_uint_eq(fl.sent, FLOOD_N);
+	DRPC_CHECK_OK(drpc__conn_err(r.conn));
+	tu_raw_close(&r);
+	box_fini(&b);
+	tu_leak_check(&leak);
+}
+END_TEST
+
+// A peer that never reads at all is cut off after the write timeout, with
+// a cause that says so.
+START_TEST(test_bounds_backlog_write_timeout)
+{
+	tu_leak         leak = tu_leak_start();
+	drpc__conn_opts o;
+	drpc_cause      why;
+	flood           fl;
+	box             b;
+	tu_raw          r;
+
+	flood_opts(&o, &b, 50);
+	tu_raw_open_exact(&r, &o);
+	flood_start(&fl, &r);
+	DRPC_CHECK_ERR(tu_wait_conn_err(r.conn), DRPC_ETIMEDOUT);
+	(void) drpc__conn_cause(r.conn, &why);
+	ck_assert_ptr_nonnull(strstr(why.text, "the peer stopped reading"));
+	ck_assert(tu_event_wait(&b.backlogs, 1));
+	shutdown(r.fd, SHUT_RDWR); // the flood ends, whatever it sent
+	pthread_join(fl.t, NULL);
+	tu_raw_close(&r);
+	box_fini(&b);
+	tu_leak_check(&leak);
+}
+END_TEST
+
+// A drained ring keeps at most one spare buffer of DRPC__RING_KEEP bytes,
+// and frees a slot array that grew large.
+START_TEST(test_bounds_ring_keeps_little)
+{
+	static uint8_t big[100 * 1024];
+	drpc__ring     rg;
+	const uint8_t *data;
+	size_t         len;
+
+	drpc__ring_init(&rg, 1000);
+	for (size_t i = 0; i < 200; i++) {
+		DRPC_CHECK_OK(drpc__ring_put(&rg, big, 1000));
+	}
+	ck_assert_uint_eq(rg.bytes, 200 * 1000);
+	ck_assert_uint_gt(rg.cap, DRPC__RING_SHRINK);
+	for (size_t i = 0; i < 200; i++) {
+		drpc__ring_borrow(&rg, &data, &len);
+		drpc__ring_release(&rg);
+	}
+	ck_assert_uint_eq(rg.bytes, 0);
+	ck_assert_ptr_null(rg.slots);
+	ck_assert_uint_eq(rg.cap, 0);
+	ck_assert_uint_le(rg.spare.cap, DRPC__RING_KEEP);
+	DRPC_CHECK_OK(drpc__ring_put(&rg, big, sizeof(big)));
+	drpc__ring_borrow(&rg, &data, &len);
+	ck_assert_uint_eq(len, sizeof(big));
+	drpc__ring_release(&rg);
+	ck_assert_uint_le(rg.spare.cap, DRPC__RING_KEEP);
+	drpc__ring_fini(&rg);
+}
+END_TEST
+
+Suite *
+bounds_suite(void)
+{
+	Suite *s  = suite_create("bounds");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_bounds_half_built);
+	tcase_add_test(tc, test_bounds_strikes_end_connection);
+	tcase_add_test(tc, test_bounds_queue_bytes_without_flow);
+	tcase_add_test(tc, test_bounds_client_side);
+	tcase_add_test(tc, test_bounds_backlog_stops_reader);
+	tcase_add_test(tc, test_bounds_backlog_write_timeout);
+	tcase_add_test(tc, test_bounds_ring_keeps_little);
+	suite_add_tcase(s, tc);
+	return s;
+}
