@@ -68,10 +68,10 @@ typedef struct drpc_server_opts {
 	size_t max_msg_size; // 4 MiB
 	size_t split_size;   // 64 KiB
 	size_t writer_limit; // 4 MiB
-	// write_timeout_ms: a client that reads nothing while 2 x
-	// writer_limit bytes wait for it is disconnected once no write has
-	// completed for this long (meanwhile its connection is not read);
-	// 0: 30000, negative: never.
+	// write_timeout_ms: a client that reads nothing is disconnected
+	// once no write has completed for this long while its connection
+	// holds writer_limit bytes of errors and control packets for it
+	// (meanwhile the connection is not read); 0: 30000, negative: never.
 	int64_t write_timeout_ms;
 	size_t ring_slots;   // 256
 	size_t thread_stack; // stacks of the library's threads; 128 KiB

@@ -1328,12 +1328,12 @@ reader_end(drpc__conn *c, drpc_err rv)
 	}
 }
 
-// reader_backlog stops reading while the writer has a backlog (2 x
-// writer_limit bytes unwritten): most of what the writer holds beyond its
-// limit is the reader's own doing (errors for refused invokes, window
-// updates, replies to what it reads), so a peer that sends and never
-// reads is stopped here, and one that stays stopped past the write
-// timeout is cut off.
+// reader_backlog stops reading while the writer has a backlog
+// (writer_limit bytes of terminal and control packets unwritten: errors
+// for refused invokes, window updates, replies to what the reader reads,
+// none of which wait for room): a peer that sends and never reads is
+// stopped here, and one that stays stopped past the write timeout is cut
+// off. Messages wait for room instead, and never make a backlog.
 static drpc_err
 reader_backlog(drpc__conn *c)
 {

@@ -49,10 +49,11 @@ typedef struct drpc__conn_opts {
 	size_t  max_pending;      // 0: 1024 half-received invokes at most
 	size_t  stack_size;       // 0: 128 KiB for the reader and drain
 	int64_t close_timeout_ms; // 0: 1000; flush bound on close
-	// write_timeout_ms: while 2 x writer_limit bytes wait to be written
-	// the reader stops reading; if no write completes for this long
-	// meanwhile, the peer is taken to have stopped reading and the
-	// connection ends (DRPC_ETIMEDOUT). 0: 30000; negative: never.
+	// write_timeout_ms: while writer_limit bytes of terminal and control
+	// packets wait to be written the reader stops reading; if no write
+	// completes for this long meanwhile, the peer is taken to have
+	// stopped reading and the connection ends (DRPC_ETIMEDOUT). 0: 30000;
+	// negative: never.
 	int64_t write_timeout_ms;
 	uint64_t id;              // names threads: drpc-rd-<id>
 	// Flow control (docs/design.md §9): the mode, our receive window per

@@ -206,12 +206,20 @@ writer_unwritten_locked(const drpc__writer *w)
 	return w->active.len + w->spare.len;
 }
 
+// writer_unheld_locked is what waits to be written of the packets that
+// never wait for room (terminal and control ones).
+static size_t
+writer_unheld_locked(const drpc__writer *w)
+{
+	return w->active_unheld + w->spare_unheld;
+}
+
 // writer_kick_locked follows every append: it notes a backlog and wakes
 // the drain thread if it sleeps.
 static void
 writer_kick_locked(drpc__writer *w)
 {
-	if (writer_unwritten_locked(w) >= 2 * w->limit) {
+	if (writer_unheld_locked(w) >= w->limit) {
 		atomic_store_explicit(&w->backlog, true, memory_order_relaxed);
 	}
 	if (w->idle) {
@@ -228,11 +236,16 @@ writer_append_whole_locked(
 	drpc_err rv;
 
 	for (size_t i = 0; i < n; i++) {
+		size_t before = w->active.len;
+
 		pkts[i].stream_id  = ws->stream_id;
 		pkts[i].message_id = ws->next_msg_id;
 		rv = drpc__packet_append(&w->active, &pkts[i], w->split);
 		if (rv != DRPC_OK) {
 			return rv;
+		}
+		if (!kind_is_bounded(pkts[i].kind)) {
+			w->active_unheld += w->active.len - before;
 		}
 		ws->next_msg_id++;
 		ws->known = true;
@@ -419,9 +432,12 @@ drpc__writer_cancel(drpc__writer *w, drpc__wstate *ws)
 	atomic_store(&ws->abort, true);
 	drpc__mutex_lock(&w->mu);
 	if (!ws->closed && ws->known && !w->stopped) {
+		size_t before = w->active.len;
+
 		cancel.message_id = ws->next_msg_id++;
 		if (drpc__packet_append(&w->active, &cancel, w->split) ==
 		    DRPC_OK) {
+			w->active_unheld += w->active.len - before;
 			writer_kick_locked(w);
 		}
 	}
@@ -552,10 +568,13 @@ drpc__writer_control(drpc__writer *w, drpc__wstate *ws, uint64_t stream_id,
 	if (w->stopped) {
 		rv = w->stop_err;
 	} else {
+		size_t before = w->active.len;
+
 		if (ws != NULL) {
 			f.message_id = ws->next_msg_id++;
 		}
 		if ((rv = drpc__frame_append(&w->active, &f)) == DRPC_OK) {
+			w->active_unheld += w->active.len - before;
 			writer_kick_locked(w);
 		}
 	}
@@ -616,7 +635,7 @@ drpc__writer_wait_backlog(
 		if (w->stopped) {
 			break;
 		}
-		if (writer_unwritten_locked(w) < 2 * w->limit) {
+		if (writer_unheld_locked(w) < w->limit) {
 			atomic_store_explicit(
 			    &w->backlog, false, memory_order_relaxed);
 			break;
@@ -725,9 +744,11 @@ writer_main(void *arg)
 		if (w->active.len == 0 || (w->stopped && !w->graceful)) {
 			break;
 		}
-		tmp       = w->spare;
-		w->spare  = w->active;
-		w->active = tmp;
+		tmp              = w->spare;
+		w->spare         = w->active;
+		w->active        = tmp;
+		w->spare_unheld  = w->active_unheld;
+		w->active_unheld = 0;
 		w->writing = true;
 		if (w->waiters > 0) {
 			drpc__cond_broadcast(&w->space_cv);
@@ -736,8 +757,9 @@ writer_main(void *arg)
 		drpc__mutex_unlock(&w->mu);
 		rv = drpc__transport_writev(w->tr, &iov, 1);
 		drpc__mutex_lock(&w->mu);
-		w->writing   = false;
-		w->spare.len = 0;
+		w->writing      = false;
+		w->spare.len    = 0;
+		w->spare_unheld = 0;
 		w->writes++;
 		w->wrote_ns = drpc__now_ns();
 		if (w->back_waiting) {

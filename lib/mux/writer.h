@@ -15,10 +15,12 @@
 // per waiting appender. Terminal and control packets (Cancel, Close,
 // CloseSend, Error, window updates, hellos) never wait: they are what
 // unblocks a stuck peer, and some come from threads that must not block.
-// They still count: once the bytes not yet written reach 2 * limit the
-// writer has a backlog (drpc__writer_backlog), and the connection's
-// reader, which is what makes most of them (replies to what it reads),
-// stops reading until it clears (drpc__writer_wait_backlog).
+// They count against the limit all the same (a Message waits while they
+// fill it), and once limit bytes of them wait unwritten the writer has a
+// backlog (drpc__writer_backlog): the connection's reader, which makes
+// most of them (replies to what it reads), stops reading until it clears
+// (drpc__writer_wait_backlog). Messages alone never make a backlog, so
+// two peers sending each other bulk data both keep reading.
 //
 // Shutdown has two phases: drpc__writer_stop never blocks (it marks the
 // writer stopped and wakes everyone); drpc__writer_join waits for the drain
@@ -90,7 +92,7 @@ typedef struct drpc__writer {
 	pthread_cond_t  drain_cv; // the drain thread waits here
 	pthread_cond_t  space_cv; // appenders wait here for room
 	pthread_cond_t  back_cv;  // the backlog waiter waits here
-	// backlog: the bytes not yet written (active + spare) reached 2 *
+	// backlog: the terminal and control bytes not yet written reached
 	// limit. Set and cleared under mu; read without it as a hint.
 	atomic_bool backlog;
 	// Guarded by mu:
@@ -105,6 +107,8 @@ typedef struct drpc__writer {
 	uint64_t  writes;      // writev calls so far (for tests and stats)
 	int64_t   wrote_ns;    // when the last writev completed (0: none)
 	bool      back_waiting; // a thread sleeps on back_cv
+	size_t    active_unheld; // terminal/control bytes in active
+	size_t    spare_unheld;  // ...and in spare
 	bool      exited;      // the drain thread has finished
 	// Connection-level flow control (docs/design.md §9), like a
 	// stream's credit but shared by every stream: gated once the peer
@@ -192,14 +196,15 @@ void drpc__writer_window_update(
     drpc__writer *w, uint64_t stream_id, uint64_t delta);
 
 // drpc__writer_backlog tells, without locking, whether w may have a
-// backlog: 2 * limit bytes or more not yet written.
+// backlog: limit bytes or more of terminal and control packets not yet
+// written.
 bool drpc__writer_backlog(drpc__writer *w);
 
 // drpc__writer_unwritten is the number of bytes not yet written.
 size_t drpc__writer_unwritten(drpc__writer *w);
 
-// drpc__writer_wait_backlog waits while w has a backlog: until the bytes
-// not yet written drop below 2 * limit (DRPC_OK), w stops (DRPC_OK: the
+// drpc__writer_wait_backlog waits while w has a backlog: until those
+// bytes drop below limit (DRPC_OK), w stops (DRPC_OK: the
 // connection is ending anyway), or no write has completed for timeout_ns
 // (> 0; 0 waits without a bound): DRPC_ETIMEDOUT, with *unwritten the
 // bytes still waiting.

@@ -807,18 +807,23 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 		}
 	}
 	if (!s->terminated && !s->recv_closed) {
-		int64_t mem = (int64_t) pkt->len + DRPC__RXMEM_MSG;
+		int64_t mem  = (int64_t) pkt->len + DRPC__RXMEM_MSG;
+		bool    swap = pkt->data == s->in.body.data &&
+		    pkt->len == s->in.body.len;
 
 		// Counted before it is queued: a consumer may give it back
 		// as soon as it is (drpc__stream_on_frame checked it fits).
+		// A packet built from frames was counted as the assembler's
+		// bytes so far: that count moves to the queue.
 		if (s->rxmem != NULL) {
-			drpc__rxmem_add(s->rxmem, mem);
+			drpc__rxmem_add(s->rxmem,
+			    mem - (swap ? (int64_t) s->in_mem : 0));
+			s->in_mem = swap ? 0 : s->in_mem;
 		}
 		// A packet reassembled from frames lives in the assembler's
 		// buffer: hand that buffer to the ring instead of copying it.
-		rv = pkt->data == s->in.body.data && pkt->len == s->in.body.len
-		    ? drpc__ring_put_swap(&s->ring, &s->in.body)
-		    : drpc__ring_put(&s->ring, pkt->data, pkt->len);
+		rv = swap ? drpc__ring_put_swap(&s->ring, &s->in.body)
+			  : drpc__ring_put(&s->ring, pkt->data, pkt->len);
 		if (rv != DRPC_OK && s->rxmem != NULL) {
 			drpc__rxmem_add(s->rxmem, -mem);
 		}
