@@ -56,20 +56,17 @@ drpc__ring_is_full(const drpc__ring *r)
 	return r->count >= r->max;
 }
 
-// ring_grow doubles the slot array, keeping messages in order from 0.
+// ring_resize moves the queued messages, in order from 0, to a new slot
+// array of cap >= count slots (emptied slots hold no storage).
 static drpc_err
-ring_grow(drpc__ring *r)
+ring_resize(drpc__ring *r, size_t cap)
 {
-	size_t     cap   = r->cap == 0 ? 4 : r->cap * 2;
 	drpc__buf *slots;
 
-	if (cap > r->max) {
-		cap = r->max;
-	}
 	if ((slots = calloc(cap, sizeof(*slots))) == NULL) {
 		return DRPC_ENOMEM;
 	}
-	for (size_t i = 0; i < r->cap; i++) {
+	for (size_t i = 0; i < r->count; i++) {
 		slots[i] = r->slots[(r->head + i) % r->cap];
 	}
 	free(r->slots);
@@ -77,6 +74,15 @@ ring_grow(drpc__ring *r)
 	r->cap   = cap;
 	r->head  = 0;
 	return DRPC_OK;
+}
+
+// ring_grow doubles the slot array.
+static drpc_err
+ring_grow(drpc__ring *r)
+{
+	size_t cap = r->cap == 0 ? 4 : r->cap * 2;
+
+	return ring_resize(r, cap > r->max ? r->max : cap);
 }
 
 drpc_err
@@ -136,15 +142,23 @@ drpc__ring_borrow(drpc__ring *r, const uint8_t **data, size_t *len)
 	*len        = slot->len;
 }
 
-// ring_shrink frees the slot array of an empty ring that grew large.
+// ring_shrink frees the slot array of an empty ring that grew to
+// DRPC__RING_SHRINK slots, and halves a larger one a quarter full, so the array stays within four slots per
+// queued message (beyond DRPC__RING_SHRINK). A borrowed head slot moves
+// too: the borrower holds its storage, not the slot.
 static void
 ring_shrink(drpc__ring *r)
 {
-	if (r->count == 0 && r->cap > DRPC__RING_SHRINK) {
+	if (r->cap < DRPC__RING_SHRINK) {
+		return;
+	}
+	if (r->count == 0) {
 		free(r->slots); // every slot gave its storage up
 		r->slots = NULL;
 		r->cap   = 0;
 		r->head  = 0;
+	} else if (r->cap > DRPC__RING_SHRINK && r->count < r->cap / 4) {
+		(void) ring_resize(r, r->cap / 2); // no memory: keep it
 	}
 }
 

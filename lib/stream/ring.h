@@ -4,8 +4,9 @@
 // thread receiving on the stream). Put copies the message into a slot;
 // borrow lends the oldest slot to the consumer, who holds it until release,
 // so a message is handed over without a second copy. The slot array grows
-// on demand up to max slots and is freed again when the ring empties (if it
-// grew past DRPC__RING_SHRINK slots), so an idle stream costs a few bytes.
+// on demand up to max slots, halves as the queue drains below a quarter of
+// it (down to DRPC__RING_SHRINK slots) and is freed when the ring empties
+// (if it had grown to that many), so an idle stream costs a few bytes.
 // What a ring keeps allocated beyond its queued messages is one spare
 // buffer of at most DRPC__RING_KEEP bytes, reused by the next put: a
 // released slot's storage becomes the spare if there is none and it is
