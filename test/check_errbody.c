@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include "suites.h"
@@ -60,6 +61,87 @@ START_TEST(test_errbody_short)
 }
 END_TEST
 
+// check_text parses b and checks its code and that its text is want_len
+// bytes: the first keep bytes of full, then marker (may be "").
+static void
+check_text(const drpc__buf *b, const char *full, size_t keep,
+    const char *marker, size_t want_len)
+{
+	uint64_t       code;
+	const uint8_t *msg;
+	size_t         msg_len;
+
+	ck_assert(drpc__errbody_parse(b->data, b->len, &code, &msg, &msg_len));
+	ck_assert_uint_eq(code, 13);
+	ck_assert_uint_eq(msg_len, want_len);
+	ck_assert_uint_eq(keep + strlen(marker), want_len);
+	ck_assert_mem_eq(msg, full, keep);
+	ck_assert_mem_eq(msg + keep, marker, strlen(marker));
+}
+
+// A text over DRPC__ERRBODY_TEXT_MAX (16 KiB) is cut to it and ends with
+// a marker giving its length; one of exactly the limit is kept whole.
+START_TEST(test_errbody_text_cut)
+{
+	const size_t big    = (size_t) 1 << 20;
+	const char  *marker = " ... (truncated from 1048576 bytes)";
+	char        *text   = malloc(big);
+	drpc__buf    b      = {0};
+	size_t       keep   = DRPC__ERRBODY_TEXT_MAX - strlen(marker);
+
+	ck_assert_ptr_nonnull(text);
+	for (size_t i = 0; i < big; i++) {
+		text[i] = (char) ('a' + i % 26);
+	}
+	ck_assert_uint_eq(DRPC__ERRBODY_TEXT_MAX, 16384);
+	DRPC_CHECK_OK(drpc__errbody_append(&b, 13, text, big));
+	check_text(&b, text, keep, marker, DRPC__ERRBODY_TEXT_MAX);
+	b.len = 0;
+	DRPC_CHECK_OK(
+	    drpc__errbody_append(&b, 13, text, DRPC__ERRBODY_TEXT_MAX));
+	check_text(&b, text, DRPC__ERRBODY_TEXT_MAX, "",
+	    DRPC__ERRBODY_TEXT_MAX);
+	drpc__buf_fini(&b);
+	free(text);
+}
+END_TEST
+
+// The cut never splits a UTF-8 character: a text of 3-byte characters
+// (U+20AC, e2 82 ac) keeps whole characters before the marker, wherever
+// the limit falls (_i moves it by one byte).
+START_TEST(test_errbody_text_cut_utf8)
+{
+	const char *marker = " ... (truncated from 3000 bytes)";
+	char        text[3000];
+	drpc__buf   b    = {0};
+	size_t      max  = 200 + (size_t) _i;
+	size_t      room = max - strlen(marker);
+	size_t      keep = room - room % 3;
+
+	for (size_t i = 0; i < sizeof(text); i += 3) {
+		memcpy(text + i, "\xe2\x82\xac", 3);
+	}
+	DRPC_CHECK_OK(
+	    drpc__errbody_append_max(&b, 13, text, sizeof(text), max));
+	check_text(&b, text, keep, marker, keep + strlen(marker));
+	ck_assert_uint_le(keep + strlen(marker), max);
+	drpc__buf_fini(&b);
+}
+END_TEST
+
+// A limit smaller than the marker (a tiny peer maximum) still holds: the
+// text is cut to it, without the marker.
+START_TEST(test_errbody_text_cut_tiny)
+{
+	drpc__buf b = {0};
+
+	DRPC_CHECK_OK(
+	    drpc__errbody_append_max(&b, 13, "abcdefghijklmnop", 16, 10));
+	check_text(&b, "abcdefghij", 10, "", 10);
+	drpc__buf_fini(&b);
+}
+END_TEST
+
 Suite *
 errbody_suite(void)
 {
@@ -69,6 +151,9 @@ errbody_suite(void)
 	tcase_add_test(tc, test_errbody_example_b);
 	tcase_add_test(tc, test_errbody_big_code);
 	tcase_add_test(tc, test_errbody_short);
+	tcase_add_test(tc, test_errbody_text_cut);
+	tcase_add_loop_test(tc, test_errbody_text_cut_utf8, 0, 3);
+	tcase_add_test(tc, test_errbody_text_cut_tiny);
 	suite_add_tcase(s, tc);
 	return s;
 }

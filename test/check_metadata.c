@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,6 +148,108 @@ START_TEST(test_md_many_entries)
 }
 END_TEST
 
+// The entries array is sized for the entries present, not for the body's
+// length: two entries with 30,000-byte values take two entries and their
+// bytes (before: room for len / 6 + 1 entries, about 10,000).
+START_TEST(test_md_sized_for_entries)
+{
+	static char    big[2][30001];
+	drpc__md_entry in[2];
+	drpc__buf      b = {0};
+	drpc__md       md;
+
+	for (size_t i = 0; i < 2; i++) {
+		memset(big[i], (int) ('a' + i), sizeof(big[i]) - 1);
+		in[i] = entry(i == 0 ? "k0" : "k1", big[i]);
+	}
+	DRPC_CHECK_OK(drpc__md_append(&b, in, 2));
+	DRPC_CHECK_OK(drpc__md_decode(b.data, b.len, &md));
+	ck_assert_uint_eq(md.n, 2);
+	ck_assert_uint_eq(md.cap, 2);
+	check_entry(&md, "k1", big[1]);
+	ck_assert_uint_eq(drpc__md_cost(&md),
+	    2 * sizeof(drpc__md_entry) + 2 * (2 + 30000 + 2));
+	drpc__md_fini(&md);
+	drpc__buf_fini(&b);
+}
+END_TEST
+
+// 100,000 distinct tiny entries all decode, into exactly 100,000 entries;
+// 100,000 repeats of one key end in one entry, their room given back.
+START_TEST(test_md_many_tiny_entries_sized)
+{
+	const size_t count = 100000;
+	drpc__buf    b     = {0};
+	drpc__md     md;
+	char         key[24];
+	size_t       bad = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		drpc__md_entry e;
+
+		snprintf(key, sizeof(key), "%05zu", i);
+		e = entry(key, "");
+		DRPC_CHECK_OK(drpc__md_append(&b, &e, 1));
+	}
+	DRPC_CHECK_OK(drpc__md_decode(b.data, b.len, &md));
+	ck_assert_uint_eq(md.n, count);
+	ck_assert_uint_eq(md.cap, count);
+	for (size_t i = 0; i < count; i++) {
+		snprintf(key, sizeof(key), "%05zu", i);
+		bad += drpc__md_get(&md, key, 5) == NULL ? 1 : 0;
+		if (i > 1000) {
+			i += 997; // a sample: drpc__md_get is a linear search
+		}
+	}
+	ck_assert_uint_eq(bad, 0);
+	drpc__md_fini(&md);
+	b.len = 0;
+	for (size_t i = 0; i < count; i++) {
+		drpc__md_entry e = entry("k", "v");
+
+		DRPC_CHECK_OK(drpc__md_append(&b, &e, 1));
+	}
+	DRPC_CHECK_OK(drpc__md_decode(b.data, b.len, &md));
+	ck_assert_uint_eq(md.n, 1);
+	ck_assert_uint_eq(md.cap, 1);
+	ck_assert_uint_eq(drpc__md_cost(&md), sizeof(drpc__md_entry) + 4);
+	drpc__md_fini(&md);
+	drpc__buf_fini(&b);
+}
+END_TEST
+
+// drpc__md_decode_max refuses a body whose decoded map would cost more
+// than the limit, before allocating anything: 1,000 tiny entries (6,000
+// bytes on the wire) cost 1,000 entries and 2,000 bytes of store. A body
+// that is malformed is still DRPC_EMETADATA.
+START_TEST(test_md_decode_max)
+{
+	const size_t cost = 1000 * sizeof(drpc__md_entry) + 2000;
+	drpc__buf    b    = {0};
+	drpc__md     md;
+	uint8_t      bad[8];
+	size_t       n = tu_hex("0a 06 0a 01 6b 12 01", bad, sizeof(bad));
+
+	for (size_t i = 0; i < 1000; i++) {
+		drpc__md_entry e = entry("", "");
+
+		DRPC_CHECK_OK(drpc__md_append(&b, &e, 1));
+	}
+	ck_assert_uint_eq(b.len, 6000);
+	DRPC_CHECK_ERR(drpc__md_decode_max(b.data, b.len, cost - 1, &md),
+	    DRPC_ETOOBIG);
+	ck_assert_ptr_null(md.entries);
+	ck_assert_ptr_null(md.store);
+	ck_assert_uint_eq(md.cap, 0);
+	DRPC_CHECK_OK(drpc__md_decode_max(b.data, b.len, cost, &md));
+	ck_assert_uint_eq(md.n, 1);
+	ck_assert_uint_le(drpc__md_cost(&md), cost);
+	drpc__md_fini(&md);
+	DRPC_CHECK_ERR(drpc__md_decode_max(bad, n, 1, &md), DRPC_EMETADATA);
+	drpc__buf_fini(&b);
+}
+END_TEST
+
 Suite *
 metadata_suite(void)
 {
@@ -161,6 +264,9 @@ metadata_suite(void)
 	tcase_add_loop_test(hostile, test_md_bad_bodies, 0,
 	    (int) (sizeof(bad_bodies) / sizeof(bad_bodies[0])));
 	tcase_add_test(hostile, test_md_many_entries);
+	tcase_add_test(hostile, test_md_sized_for_entries);
+	tcase_add_test(hostile, test_md_many_tiny_entries_sized);
+	tcase_add_test(hostile, test_md_decode_max);
 	tcase_set_timeout(hostile, 20);
 	suite_add_tcase(s, codec);
 	suite_add_tcase(s, hostile);

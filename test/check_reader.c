@@ -154,6 +154,130 @@ START_TEST(test_reader_large_frames)
 }
 END_TEST
 
+// A memsrc that also records, at each read, the reader's capacity.
+typedef struct capsrc {
+	memsrc                    m;
+	const drpc__frame_reader *r;
+	size_t                    reads_big; // reads while cap > 64 KiB
+} capsrc;
+
+static drpc_err
+capsrc_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
+{
+	capsrc *c = arg;
+
+	if (c->r->cap > ((size_t) 64 << 10)) {
+		c->reads_big++;
+	}
+	return memsrc_read(&c->m, buf, cap, n);
+}
+
+// The buffer grows to exactly a large frame's size while it arrives and
+// returns to 64 KiB once the frame has been consumed: no read after it
+// (for the small frame that follows, then for the end of the input) sees
+// a larger buffer. _i picks the read size (0: all that fits).
+START_TEST(test_reader_shrinks_after_large_frame)
+{
+	static const size_t chunks[] = {0, 1, 4096};
+	const size_t       big  = 300000;
+	const size_t       rest = (size_t) 64 << 10;
+	drpc__buf          in   = {0};
+	uint8_t           *body = calloc(1, big);
+	drpc__frame        f    = {.stream_id = 1, .message_id = 1,
+			   .data = body, .len = big, .kind = 2, .done = true};
+	capsrc             c;
+	drpc__frame_reader r;
+	drpc__frame        fr;
+
+	ck_assert_ptr_nonnull(body);
+	DRPC_CHECK_OK(drpc__frame_append(&in, &f));
+	f.message_id = 2;
+	f.len        = 3;
+	DRPC_CHECK_OK(drpc__frame_append(&in, &f));
+	c = (capsrc) {{in.data, in.len, 0, chunks[_i], 0, DRPC_OK, 0}, &r, 0};
+	drpc__frame_reader_init(&r, capsrc_read, &c, 0);
+	DRPC_CHECK_OK(drpc__frame_reader_next(&r, &fr));
+	ck_assert_uint_eq(fr.len, big);
+	// Exactly the frame: its header (1 + 1 + 1 + 3 bytes) and body.
+	ck_assert_uint_eq(r.cap, big + 6);
+	c.reads_big = 0;
+	DRPC_CHECK_OK(drpc__frame_reader_next(&r, &fr));
+	ck_assert_uint_eq(fr.len, 3);
+	DRPC_CHECK_ERR(drpc__frame_reader_next(&r, &fr), DRPC_EOF);
+	ck_assert_uint_eq(c.reads_big, 0);
+	ck_assert_uint_eq(r.cap, rest);
+	drpc__frame_reader_fini(&r);
+	drpc__buf_fini(&in);
+	free(body);
+}
+END_TEST
+
+// Two large frames back to back: the buffer is resized from one to the
+// other (never to the maximum) and still ends at 64 KiB.
+START_TEST(test_reader_large_then_larger)
+{
+	const size_t       sizes[] = {200000, 250000, 100000};
+	drpc__buf          in      = {0};
+	uint8_t           *body    = calloc(1, 250000);
+	memsrc             m;
+	drpc__frame_reader r;
+	drpc__frame        fr;
+
+	ck_assert_ptr_nonnull(body);
+	for (size_t i = 0; i < 3; i++) {
+		drpc__frame f = {.stream_id = 1, .message_id = i + 1,
+		    .data = body, .len = sizes[i], .kind = 2, .done = true};
+
+		DRPC_CHECK_OK(drpc__frame_append(&in, &f));
+	}
+	m = (memsrc) {in.data, in.len, 0, 100000, 0, DRPC_OK, 0};
+	drpc__frame_reader_init(&r, memsrc_read, &m, 0);
+	for (size_t i = 0; i < 3; i++) {
+		DRPC_CHECK_OK(drpc__frame_reader_next(&r, &fr));
+		ck_assert_uint_eq(fr.len, sizes[i]);
+		ck_assert_uint_eq(r.cap, sizes[i] + 6);
+	}
+	DRPC_CHECK_ERR(drpc__frame_reader_next(&r, &fr), DRPC_EOF);
+	ck_assert_uint_eq(r.cap, (size_t) 64 << 10);
+	drpc__frame_reader_fini(&r);
+	drpc__buf_fini(&in);
+	free(body);
+}
+END_TEST
+
+// A reader whose maximum is below 64 KiB never allocates more than the
+// maximum plus a header, at rest or not.
+START_TEST(test_reader_small_max)
+{
+	const size_t       max   = 100;
+	uint8_t            body[100];
+	drpc__buf          in    = {0};
+	memsrc             m;
+	drpc__frame_reader r;
+	drpc__frame        fr;
+
+	memset(body, 'b', sizeof(body));
+	for (size_t i = 0; i < 4; i++) {
+		drpc__frame f = {.stream_id = 1, .message_id = i + 1,
+		    .data = body, .len = i % 2 == 0 ? max : 3, .kind = 2,
+		    .done = true};
+
+		DRPC_CHECK_OK(drpc__frame_append(&in, &f));
+	}
+	m = (memsrc) {in.data, in.len, 0, 7, 0, DRPC_OK, 0};
+	drpc__frame_reader_init(&r, memsrc_read, &m, max);
+	for (size_t i = 0; i < 4; i++) {
+		DRPC_CHECK_OK(drpc__frame_reader_next(&r, &fr));
+		ck_assert_uint_eq(fr.len, i % 2 == 0 ? max : 3);
+		ck_assert_uint_le(r.cap, max + DRPC__FRAME_HEADER_MAX);
+	}
+	DRPC_CHECK_ERR(drpc__frame_reader_next(&r, &fr), DRPC_EOF);
+	ck_assert_uint_eq(r.cap, max + DRPC__FRAME_HEADER_MAX);
+	drpc__frame_reader_fini(&r);
+	drpc__buf_fini(&in);
+}
+END_TEST
+
 // The file-descriptor source over a pipe.
 START_TEST(test_reader_fd)
 {
@@ -193,6 +317,9 @@ reader_suite(void)
 	tcase_add_loop_test(read, test_reader_chunks, 0, 12);
 	tcase_add_test(read, test_reader_empty_input);
 	tcase_add_test(read, test_reader_large_frames);
+	tcase_add_loop_test(read, test_reader_shrinks_after_large_frame, 0, 3);
+	tcase_add_test(read, test_reader_large_then_larger);
+	tcase_add_test(read, test_reader_small_max);
 	tcase_add_test(read, test_reader_fd);
 	tcase_add_loop_test(hostile, test_reader_truncated, 1,
 	    (int) sizeof(two_frames));

@@ -29,5 +29,6 @@ Suite *mux_suite(void);
 Suite *causes_suite(void);
 Suite *traps_suite(void);
 Suite *bounds_suite(void);
+Suite *invokes_suite(void);
 
 #endif // DRPC_TEST_SUITES_H

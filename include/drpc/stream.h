@@ -159,7 +159,12 @@ DRPC_API drpc_md_pair drpc_stream_md_at(const drpc_stream *s, size_t i);
 // given (1-16 are gRPC status codes). Without it, the handler's return
 // value decides (drpc_handler_fn, drpc/server.h). Messages the handler
 // sent go out before the Error, so a unary client that already has its
-// reply sees success: set the error instead of sending the reply.
+// reply sees success: set the error instead of sending the reply. The
+// text sent is at most 16 KiB (and at most the connection's maximum
+// message size less 8): a longer message is cut at a UTF-8 character
+// boundary and ends with " ... (truncated from N bytes)", N its length,
+// so the client can tell (docs/protocol.md §5.3). Every Error the library
+// sends is held to the same limit.
 DRPC_API drpc_err drpc_stream_set_error(
     drpc_stream *s, uint64_t code, const char *message);
 

@@ -35,6 +35,13 @@
 #define CONN_DEFAULT_WRITE_TIMEOUT_MS 30000
 #define CONN_FLOW_MAX        ((uint64_t) 1 << 48)
 #define CONN_FLOW_MAX_COST   ((uint64_t) 1 << 20)
+// CONN_INVOKE_MAX (I) bounds what one half-received invoke may cost, and
+// CONN_PENDING_MAX (P) what all of a connection's cost together; each is
+// also held to max_msg_size. The cost counts the wire bytes of the packet
+// being assembled and the metadata decoded (drpc__md_cost): an invoke past
+// either limit is refused with ResourceExhausted (docs/design.md §4).
+#define CONN_INVOKE_MAX  ((size_t) 64 << 10)
+#define CONN_PENDING_MAX ((size_t) 1 << 20)
 
 // A server stream whose invoke sequence is still arriving.
 typedef struct pending_invoke {
@@ -42,6 +49,7 @@ typedef struct pending_invoke {
 	drpc__md  md;
 	bool      refused; // over the maximum: refused, its frames dropped
 			   // until its last Invoke frame
+	size_t    cost;    // what it holds, counted in conn.pending_bytes
 } pending_invoke;
 
 // A new server stream, registered but not yet handed to on_invoke.
@@ -67,6 +75,8 @@ struct drpc__conn {
 	drpc__rxmem       rxmem;
 	uint64_t          my_cost; // immutable: charge per Message we ask
 	uint64_t          tx_cost; // immutable: charge assumed of the peer
+	size_t            invoke_max;  // immutable: I, for one pending invoke
+	size_t            pending_max; // immutable: P, for all of them
 	// wide_slots: the client charges its sends less than we ask until
 	// our answer arrives (its hello says so): its streams get the slot
 	// bound of a charge of 0 (protocol.md §13.3). Reader thread only.
@@ -78,6 +88,7 @@ struct drpc__conn {
 	drpc__frame_reader fr;
 	drpc_cause         rd_why;  // words for the error the reader ends on
 	drpc__idmap        pending; // id -> pending_invoke
+	size_t             pending_bytes; // the sum of their cost (<= P)
 	drpc__idwin        taken; // server: stream ids taken (any order)
 	ready_invoke      *ready; // new streams for on_invoke, in order
 	size_t             nready;
@@ -301,6 +312,12 @@ conn_apply_defaults(drpc__conn_opts *o)
 	}
 }
 
+static size_t
+conn_min(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
 drpc_err
 drpc__conn_create(
     drpc__conn **cp, drpc_transport *tr, const drpc__conn_opts *opts)
@@ -317,6 +334,8 @@ drpc__conn_create(
 	}
 	c->opts = *opts;
 	conn_apply_defaults(&c->opts);
+	c->invoke_max  = conn_min(CONN_INVOKE_MAX, c->opts.max_msg_size);
+	c->pending_max = conn_min(CONN_PENDING_MAX, c->opts.max_msg_size);
 	c->tr      = tr;
 	c->next_id = 1;
 	atomic_init(&c->refs, 1);
@@ -795,6 +814,60 @@ pending_free(pending_invoke *p)
 	free(p);
 }
 
+// pending_charge makes cost what p holds, in the connection's total too.
+static void
+pending_charge(drpc__conn *c, pending_invoke *p, size_t cost)
+{
+	c->pending_bytes = c->pending_bytes - p->cost + cost;
+	p->cost          = cost;
+}
+
+// reader_pending_drop forgets the half-received invoke of id, if any.
+static void
+reader_pending_drop(drpc__conn *c, uint64_t id)
+{
+	pending_invoke *p = drpc__idmap_del(&c->pending, id);
+
+	if (p != NULL) {
+		pending_charge(c, p, 0);
+		pending_free(p);
+	}
+}
+
+// reader_invoke_why words why the invoke of stream id is refused: it
+// would cost more than I (per_invoke), or take the connection's pending
+// invokes past P.
+static void
+reader_invoke_why(
+    drpc__conn *c, uint64_t id, bool per_invoke, char *why, size_t n)
+{
+	if (per_invoke) {
+		(void) snprintf(why, n,
+		    "an invoke on stream %llu over the %zu-byte invoke limit",
+		    (unsigned long long) id, c->invoke_max);
+	} else {
+		(void) snprintf(why, n,
+		    "an invoke on stream %llu refused: half-received invokes "
+		    "over the %zu-byte limit",
+		    (unsigned long long) id, c->pending_max);
+	}
+}
+
+// reader_invoke_over tells whether p (NULL: a new invoke) would break a
+// limit once it costs cost bytes, and if so words why.
+static bool
+reader_invoke_over(drpc__conn *c, const pending_invoke *p, uint64_t id,
+    size_t cost, char *why, size_t n)
+{
+	size_t others = c->pending_bytes - (p != NULL ? p->cost : 0);
+
+	if (cost <= c->invoke_max && cost <= c->pending_max - others) {
+		return false;
+	}
+	reader_invoke_why(c, id, cost > c->invoke_max, why, n);
+	return true;
+}
+
 // reader_refuse answers an invoke the server will not take with an Error
 // (code ResourceExhausted), without creating a stream.
 static void
@@ -924,26 +997,48 @@ reader_start_stream(drpc__conn *c, uint64_t id, const uint8_t *name,
 	return reader_queue_ready(c, s, &info);
 }
 
+static drpc_err reader_refuse_invoke(
+    drpc__conn *c, uint64_t id, bool last, const char *why);
+
+// reader_pending_md decodes an invoke's metadata, refusing it, before
+// anything is allocated, if its decoded cost would break a limit. A second
+// InvokeMetadata replaces the first (as upstream).
+static drpc_err
+reader_pending_md(drpc__conn *c, pending_invoke *p, const drpc__packet *pkt)
+{
+	size_t   room = c->pending_max - (c->pending_bytes - p->cost);
+	size_t   max  = room < c->invoke_max ? room : c->invoke_max;
+	char     why[160];
+	drpc_err rv;
+
+	drpc__md_fini(&p->md);
+	rv = drpc__md_decode_max(pkt->data, pkt->len, max, &p->md);
+	drpc__asm_trim(&p->asm_); // its body is decoded: not kept
+	pending_charge(c, p, drpc__md_cost(&p->md));
+	if (rv == DRPC_ETOOBIG) {
+		reader_invoke_why(
+		    c, pkt->stream_id, max == c->invoke_max, why, sizeof(why));
+		return reader_refuse_invoke(c, pkt->stream_id, false, why);
+	}
+	if (rv != DRPC_OK) {
+		return drpc__cause_set(&c->rd_why, rv,
+		    "%s invoke metadata on stream %llu",
+		    rv == DRPC_ENOMEM ? "no memory for" : "malformed",
+		    (unsigned long long) pkt->stream_id);
+	}
+	return DRPC_OK;
+}
+
 static drpc_err
 reader_pending_packet(drpc__conn *c, pending_invoke *p, const drpc__packet *pkt)
 {
 	drpc_err rv;
 
 	if (pkt->kind == DRPC__KIND_INVOKE_METADATA) {
-		// A second InvokeMetadata replaces the first (as upstream).
-		drpc__md_fini(&p->md);
-		if ((rv = drpc__md_decode(pkt->data, pkt->len, &p->md)) ==
-		    DRPC_OK) {
-			return DRPC_OK;
-		}
-		return drpc__cause_set(&c->rd_why, rv,
-		    "%s invoke metadata on stream %llu",
-		    rv == DRPC_ENOMEM ? "no memory for" : "malformed",
-		    (unsigned long long) pkt->stream_id);
+		return reader_pending_md(c, p, pkt);
 	}
 	rv = reader_start_stream(c, pkt->stream_id, pkt->data, pkt->len, &p->md);
-	drpc__idmap_del(&c->pending, pkt->stream_id);
-	pending_free(p);
+	reader_pending_drop(c, pkt->stream_id);
 	return rv;
 }
 
@@ -967,22 +1062,90 @@ reader_bad_invoke(drpc__conn *c, const drpc__frame *f)
 static drpc_err      reader_refuse_big(drpc__conn *c, const drpc__frame *f);
 static drpc__stream *reader_lookup(drpc__conn *c, uint64_t id);
 
+// reader_pending_new adds a pending entry for a new invoke on f's stream.
+static drpc_err
+reader_pending_new(drpc__conn *c, const drpc__frame *f, pending_invoke **pp)
+{
+	pending_invoke *p;
+	drpc_err        rv;
+
+	if (c->pending.n >= c->opts.max_pending) {
+		return drpc__cause_set(&c->rd_why, DRPC_ERESOURCE,
+		    "more than %zu half-received invokes", c->opts.max_pending);
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		return drpc__cause_set(&c->rd_why, DRPC_ENOMEM,
+		    "out of memory for a half-received invoke");
+	}
+	drpc__asm_init(&p->asm_, c->opts.max_msg_size);
+	p->asm_.why = &c->rd_why;
+	if ((rv = drpc__idmap_put(&c->pending, f->stream_id, p)) != DRPC_OK) {
+		pending_free(p);
+		return drpc__cause_set(&c->rd_why, rv,
+		    "out of memory for a half-received invoke");
+	}
+	*pp = p;
+	return DRPC_OK;
+}
+
+// pending_wire is what p's assembler will hold once frame f is in: a
+// newer message id replaces the packet in progress.
+static size_t
+pending_wire(const pending_invoke *p, const drpc__frame *f)
+{
+	const drpc__asm *a = &p->asm_;
+
+	if (a->in_progress && a->message_id == f->message_id) {
+		return a->body.len + f->len;
+	}
+	return f->len;
+}
+
+// reader_pending_frame feeds f to its pending entry p, refusing the invoke
+// first if the bytes it would then hold break a limit (before they are
+// copied).
+static drpc_err
+reader_pending_frame(drpc__conn *c, pending_invoke *p, const drpc__frame *f)
+{
+	size_t       cost = drpc__md_cost(&p->md) + pending_wire(p, f);
+	drpc__packet pkt;
+	bool         complete;
+	char         why[160];
+	drpc_err     rv;
+
+	if (reader_invoke_over(c, p, f->stream_id, cost, why, sizeof(why))) {
+		return reader_refuse_invoke(c, f->stream_id,
+		    f->kind == DRPC__KIND_INVOKE && f->done, why);
+	}
+	rv = drpc__asm_add(&p->asm_, f, &pkt, &complete);
+	if (rv == DRPC_ETOOBIG) {
+		return reader_refuse_big(c, f);
+	}
+	if (rv != DRPC_OK) {
+		return rv;
+	}
+	if (!complete) {
+		pending_charge(c, p, cost);
+		return DRPC_OK;
+	}
+	return reader_pending_packet(c, p, &pkt);
+}
+
 static drpc_err
 reader_on_invoke_frame(drpc__conn *c, const drpc__frame *f)
 {
 	pending_invoke *p = drpc__idmap_get(&c->pending, f->stream_id);
-	drpc__packet    pkt;
-	bool            complete;
+	char            why[160];
 	drpc_err        rv;
 
 	if (!c->opts.is_server) {
 		return reader_bad_invoke(c, f); // clients never get invokes
 	}
 	if (p != NULL && p->refused) {
-		// The rest of an invoke refused as too big: dropped, and
-		// forgotten with its last Invoke frame.
+		// The rest of a refused invoke: dropped, and forgotten with
+		// its last Invoke frame.
 		if (f->kind == DRPC__KIND_INVOKE && f->done) {
-			pending_free(drpc__idmap_del(&c->pending, f->stream_id));
+			reader_pending_drop(c, f->stream_id);
 		}
 		return DRPC_OK;
 	}
@@ -995,56 +1158,33 @@ reader_on_invoke_frame(drpc__conn *c, const drpc__frame *f)
 	}
 	if (p == NULL && f->kind == DRPC__KIND_INVOKE && f->done &&
 	    f->message_id != 0) {
+		if (f->len > c->invoke_max) { // a method name alone
+			reader_invoke_why(c, f->stream_id, true, why, sizeof(why));
+			return reader_refuse_invoke(c, f->stream_id, true, why);
+		}
 		return reader_start_stream(c, f->stream_id, f->data, f->len, NULL);
 	}
-	if (p == NULL) {
-		if (c->pending.n >= c->opts.max_pending) {
-			return drpc__cause_set(&c->rd_why, DRPC_ERESOURCE,
-			    "more than %zu half-received invokes",
-			    c->opts.max_pending);
-		}
-		if ((p = calloc(1, sizeof(*p))) == NULL) {
-			return drpc__cause_set(&c->rd_why, DRPC_ENOMEM,
-			    "out of memory for a half-received invoke");
-		}
-		drpc__asm_init(&p->asm_, c->opts.max_msg_size);
-		p->asm_.why = &c->rd_why;
-		if ((rv = drpc__idmap_put(&c->pending, f->stream_id, p)) !=
-		    DRPC_OK) {
-			pending_free(p);
-			return drpc__cause_set(&c->rd_why, rv,
-			    "out of memory for a half-received invoke");
-		}
-	}
-	rv = drpc__asm_add(&p->asm_, f, &pkt, &complete);
-	if (rv == DRPC_ETOOBIG) {
-		return reader_refuse_big(c, f);
-	}
-	if (rv != DRPC_OK || !complete) {
+	if (p == NULL && (rv = reader_pending_new(c, f, &p)) != DRPC_OK) {
 		return rv;
 	}
-	return reader_pending_packet(c, p, &pkt);
+	return reader_pending_frame(c, p, f);
 }
 
-// reader_refuse_big refuses the invoke f belongs to, over the maximum
-// message size (its id already taken): an Error (ResourceExhausted) goes
-// back, and until its last Invoke frame a pending entry marked refused
-// drops its other frames (max_pending bounds them as any pending invoke);
-// the connection carries on.
+// reader_refuse_invoke refuses the invoke of stream id (its id already
+// taken) for the reason why: an Error (ResourceExhausted) goes back; unless
+// the frame at hand is its last Invoke frame (last), a pending entry
+// marked refused, holding nothing, drops its other frames until then
+// (max_pending bounds them as any pending invoke); the connection carries
+// on.
 static drpc_err
-reader_refuse_big(drpc__conn *c, const drpc__frame *f)
+reader_refuse_invoke(drpc__conn *c, uint64_t id, bool last, const char *why)
 {
-	pending_invoke *p = drpc__idmap_get(&c->pending, f->stream_id);
-	char            why[160];
-	drpc_err        rv = DRPC_OK;
+	pending_invoke *p = drpc__idmap_get(&c->pending, id);
+	drpc_err        rv;
 
-	(void) snprintf(why, sizeof(why),
-	    "an %s on stream %llu over the %zu-byte maximum",
-	    drpc__kind_name(f->kind), (unsigned long long) f->stream_id,
-	    c->opts.max_msg_size);
-	reader_refuse(c, f->stream_id, why);
-	if (f->kind == DRPC__KIND_INVOKE && f->done) {
-		pending_free(drpc__idmap_del(&c->pending, f->stream_id));
+	reader_refuse(c, id, why);
+	if (last) {
+		reader_pending_drop(c, id);
 		return DRPC_OK; // nothing of it is left to come
 	}
 	if (p == NULL) {
@@ -1054,18 +1194,33 @@ reader_refuse_big(drpc__conn *c, const drpc__frame *f)
 			    c->opts.max_pending);
 		}
 		if ((p = calloc(1, sizeof(*p))) == NULL ||
-		    (rv = drpc__idmap_put(&c->pending, f->stream_id, p)) !=
-			DRPC_OK) {
+		    (rv = drpc__idmap_put(&c->pending, id, p)) != DRPC_OK) {
 			free(p);
 			return drpc__cause_set(&c->rd_why, DRPC_ENOMEM,
 			    "out of memory for a half-received invoke");
 		}
 	}
+	pending_charge(c, p, 0);
 	drpc__asm_fini(&p->asm_); // nothing more is assembled
 	drpc__md_fini(&p->md);
 	memset(p, 0, sizeof(*p));
 	p->refused = true;
-	return rv;
+	return DRPC_OK;
+}
+
+// reader_refuse_big refuses the invoke f belongs to, over the maximum
+// message size (reader_refuse_invoke).
+static drpc_err
+reader_refuse_big(drpc__conn *c, const drpc__frame *f)
+{
+	char why[160];
+
+	(void) snprintf(why, sizeof(why),
+	    "an %s on stream %llu over the %zu-byte maximum",
+	    drpc__kind_name(f->kind), (unsigned long long) f->stream_id,
+	    c->opts.max_msg_size);
+	return reader_refuse_invoke(c, f->stream_id,
+	    f->kind == DRPC__KIND_INVOKE && f->done, why);
 }
 
 // reader_oversize handles a frame over the maximum message size, whose
@@ -1109,7 +1264,7 @@ reader_oversize(drpc__conn *c, const drpc__frame *f)
 
 	if (p != NULL && p->refused) {
 		if (f->kind == DRPC__KIND_INVOKE && f->done) {
-			pending_free(drpc__idmap_del(&c->pending, f->stream_id));
+			reader_pending_drop(c, f->stream_id);
 		}
 		return DRPC_OK; // refused already
 	}
@@ -1127,12 +1282,8 @@ reader_oversize(drpc__conn *c, const drpc__frame *f)
 static void
 reader_drop(drpc__conn *c, const drpc__frame *f)
 {
-	pending_invoke *p;
-
 	if (f->kind == DRPC__KIND_CANCEL || f->kind == DRPC__KIND_CLOSE) {
-		if ((p = drpc__idmap_del(&c->pending, f->stream_id)) != NULL) {
-			pending_free(p);
-		}
+		reader_pending_drop(c, f->stream_id);
 	}
 }
 

@@ -46,7 +46,9 @@ typedef struct drpc__conn_opts {
 	// (ResourceExhausted). Client: opens past it wait their turn,
 	// cancellably (1 = one stream at a time).
 	size_t  max_streams;
-	size_t  max_pending;      // 0: 1024 half-received invokes at most
+	// max_pending: 0: 1024 half-received invokes at most. Their bytes
+	// are bounded too: 64 KiB each, 1 MiB in all (docs/design.md §4).
+	size_t  max_pending;
 	size_t  stack_size;       // 0: 128 KiB for the reader and drain
 	int64_t close_timeout_ms; // 0: 1000; flush bound on close
 	// write_timeout_ms: while writer_limit bytes of terminal and control

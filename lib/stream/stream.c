@@ -692,12 +692,14 @@ drpc__stream_send_error(
 {
 	drpc__buf    body = {0};
 	drpc__packet pkt  = {.kind = DRPC__KIND_ERROR};
+	size_t       max  = 0; // the text's room within the peer's maximum
 	drpc_err     rv;
 
-	if (msg_len > s->max_msg_size - DRPC__ERRBODY_CODE_LEN) {
-		msg_len = s->max_msg_size - DRPC__ERRBODY_CODE_LEN;
+	if (s->max_msg_size > DRPC__ERRBODY_CODE_LEN) {
+		max = s->max_msg_size - DRPC__ERRBODY_CODE_LEN;
 	}
-	if ((rv = drpc__errbody_append(&body, code, msg, msg_len)) != DRPC_OK) {
+	rv = drpc__errbody_append_max(&body, code, msg, msg_len, max);
+	if (rv != DRPC_OK) {
 		return rv;
 	}
 	pkt.data = body.data;

@@ -51,26 +51,44 @@ frame_read_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v,
 	return DRPC_OK;
 }
 
-drpc_err
-drpc__frame_parse(const uint8_t *buf, size_t len, size_t max_len,
-    drpc__frame *fr, size_t *used)
+// frame_header reads the three header varints of the frame at buf: on
+// DRPC_OK without *more, *pos is the header's length and *length the
+// declared body length.
+static drpc_err
+frame_header(const uint8_t *buf, size_t len, uint64_t *stream_id,
+    uint64_t *message_id, uint64_t *length, size_t *pos, bool *more)
 {
-	uint64_t *fields[3] = {&fr->stream_id, &fr->message_id, NULL};
-	uint64_t  length    = 0;
-	size_t    pos       = 1;
-	bool      more      = false;
+	uint64_t *fields[3] = {stream_id, message_id, length};
 	drpc_err  rv;
 
-	fields[2] = &length;
-	*used     = 0;
+	*pos  = 1;
+	*more = true;
 	if (len < 4) {
 		return DRPC_OK; // 4 bytes is the smallest frame
 	}
 	for (size_t i = 0; i < 3; i++) {
-		rv = frame_read_varint(buf, len, &pos, fields[i], &more);
-		if (rv != DRPC_OK || more) {
+		rv = frame_read_varint(buf, len, pos, fields[i], more);
+		if (rv != DRPC_OK || *more) {
 			return rv;
 		}
+	}
+	return DRPC_OK;
+}
+
+drpc_err
+drpc__frame_parse(const uint8_t *buf, size_t len, size_t max_len,
+    drpc__frame *fr, size_t *used)
+{
+	uint64_t length = 0;
+	size_t   pos;
+	bool     more;
+	drpc_err rv;
+
+	*used = 0;
+	rv = frame_header(buf, len, &fr->stream_id, &fr->message_id, &length,
+	    &pos, &more);
+	if (rv != DRPC_OK || more) {
+		return rv;
 	}
 	if (length > max_len) {
 		// Say which frame: its ids are in, its length saturated;
@@ -93,6 +111,22 @@ drpc__frame_parse(const uint8_t *buf, size_t len, size_t max_len,
 	fr->len     = (size_t) length;
 	*used       = pos + (size_t) length;
 	return DRPC_OK;
+}
+
+size_t
+drpc__frame_size(const uint8_t *buf, size_t len)
+{
+	uint64_t ids[2];
+	uint64_t length;
+	size_t   pos;
+	bool     more;
+
+	if (frame_header(buf, len, &ids[0], &ids[1], &length, &pos, &more) !=
+		DRPC_OK ||
+	    more) {
+		return 0;
+	}
+	return length > SIZE_MAX - pos ? SIZE_MAX : pos + (size_t) length;
 }
 
 size_t

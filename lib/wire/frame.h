@@ -66,6 +66,11 @@ const char *drpc__kind_name(unsigned kind);
 drpc_err drpc__frame_parse(const uint8_t *buf, size_t len, size_t max_len,
     drpc__frame *fr, size_t *used);
 
+// drpc__frame_size is the number of bytes, header and body, of the frame
+// that the len bytes at buf begin, as its header declares (saturated at
+// SIZE_MAX); 0 while the header is incomplete or malformed.
+size_t drpc__frame_size(const uint8_t *buf, size_t len);
+
 // drpc__frame_header_put encodes the header of fr (fr->len is the body
 // length) into out, which has room for DRPC__FRAME_HEADER_MAX bytes, and
 // returns the number of bytes written.

@@ -119,30 +119,67 @@ md_dedup(drpc__md *md)
 	md->n = out;
 }
 
+// md_read_entry reads the entry at *pos: its key and value point into buf.
 static drpc_err
-md_decode_entries(drpc__md *md, const uint8_t *buf, size_t len)
+md_read_entry(const uint8_t *buf, size_t len, size_t *pos, drpc__md_entry *e)
+{
+	const uint8_t *inner;
+	size_t         inner_len;
+	size_t         ipos = 0;
+
+	if (md_read_field(buf, len, pos, MD_TAG_ENTRY, &inner, &inner_len) !=
+		DRPC_OK ||
+	    md_read_field(inner, inner_len, &ipos, MD_TAG_KEY, &e->key,
+		&e->key_len) != DRPC_OK ||
+	    md_read_field(inner, inner_len, &ipos, MD_TAG_VALUE, &e->val,
+		&e->val_len) != DRPC_OK ||
+	    ipos != inner_len) {
+		return DRPC_EMETADATA;
+	}
+	return DRPC_OK;
+}
+
+// md_scan checks the whole body and counts its entries and the bytes
+// their keys and values will take in the store (NULs included), so that
+// nothing is allocated before the body is known to be well formed and
+// what it costs is known.
+static drpc_err
+md_scan(const uint8_t *buf, size_t len, size_t *count, size_t *bytes)
 {
 	size_t pos = 0;
 
+	*count = 0;
+	*bytes = 0;
 	while (pos < len) {
-		const uint8_t *inner;
-		size_t         inner_len;
-		size_t         ipos = 0;
 		drpc__md_entry e;
 
-		if (md_read_field(buf, len, &pos, MD_TAG_ENTRY, &inner,
-			&inner_len) != DRPC_OK ||
-		    md_read_field(inner, inner_len, &ipos, MD_TAG_KEY, &e.key,
-			&e.key_len) != DRPC_OK ||
-		    md_read_field(inner, inner_len, &ipos, MD_TAG_VALUE, &e.val,
-			&e.val_len) != DRPC_OK ||
-		    ipos != inner_len) {
+		if (md_read_entry(buf, len, &pos, &e) != DRPC_OK) {
 			return DRPC_EMETADATA;
 		}
-		md->entries[md->n++] = e;
+		(*count)++;
+		*bytes += e.key_len + e.val_len + 2; // both lie within len
+	}
+	return DRPC_OK;
+}
+
+// md_decode_entries fills md->entries (room for every entry of the body,
+// which md_scan has checked) in wire order, drops repeated keys, and
+// gives back the room the dropped ones took.
+static void
+md_decode_entries(drpc__md *md, const uint8_t *buf, size_t len)
+{
+	size_t          pos = 0;
+	drpc__md_entry *p;
+
+	while (pos < len) {
+		(void) md_read_entry(buf, len, &pos, &md->entries[md->n++]);
 	}
 	md_dedup(md);
-	return DRPC_OK;
+	if (md->n < md->cap &&
+	    (p = realloc(md->entries, md->n * sizeof(*p))) != NULL) {
+		md->entries = p; // n > 0: a non-empty body has an entry
+		md->cap     = md->n;
+	}
 }
 
 // md_store_terminated copies every key and value into one new store,
@@ -162,7 +199,8 @@ md_store_terminated(drpc__md *md)
 	if ((md->store = malloc(need)) == NULL) {
 		return DRPC_ENOMEM;
 	}
-	p = md->store;
+	md->store_len = need;
+	p             = md->store;
 	for (size_t i = 0; i < md->n; i++) {
 		drpc__md_entry *e = &md->entries[i];
 
@@ -179,28 +217,47 @@ md_store_terminated(drpc__md *md)
 }
 
 drpc_err
-drpc__md_decode(const uint8_t *body, size_t len, drpc__md *md)
+drpc__md_decode_max(
+    const uint8_t *body, size_t len, size_t max_cost, drpc__md *md)
 {
+	size_t   count;
+	size_t   bytes;
 	drpc_err rv;
 
 	memset(md, 0, sizeof(*md));
 	if (len == 0) {
 		return DRPC_OK;
 	}
-	// Every entry takes at least 6 bytes (three tags, three lengths).
-	md->entries = calloc(len / 6 + 1, sizeof(*md->entries));
-	if (md->entries == NULL) {
+	if ((rv = md_scan(body, len, &count, &bytes)) != DRPC_OK) {
+		return rv;
+	}
+	// count <= len / 6 and bytes <= len: no overflow.
+	if (count * sizeof(*md->entries) + bytes > max_cost) {
+		return DRPC_ETOOBIG;
+	}
+	if ((md->entries = calloc(count, sizeof(*md->entries))) == NULL) {
 		return DRPC_ENOMEM;
 	}
+	md->cap = count;
 	// Decoded in place first (the entries point into body, in wire
 	// order, as md_dedup needs), then copied into the map's own store.
-	if ((rv = md_decode_entries(md, body, len)) == DRPC_OK) {
-		rv = md_store_terminated(md);
-	}
-	if (rv != DRPC_OK) {
+	md_decode_entries(md, body, len);
+	if ((rv = md_store_terminated(md)) != DRPC_OK) {
 		drpc__md_fini(md);
 	}
 	return rv;
+}
+
+drpc_err
+drpc__md_decode(const uint8_t *body, size_t len, drpc__md *md)
+{
+	return drpc__md_decode_max(body, len, SIZE_MAX, md);
+}
+
+size_t
+drpc__md_cost(const drpc__md *md)
+{
+	return md->cap * sizeof(*md->entries) + md->store_len;
 }
 
 const drpc__md_entry *

@@ -18,6 +18,14 @@ drpc__asm_fini(drpc__asm *a)
 	a->in_progress = false;
 }
 
+void
+drpc__asm_trim(drpc__asm *a)
+{
+	if (!a->in_progress) {
+		drpc__buf_fini(&a->body);
+	}
+}
+
 static void
 asm_start(drpc__asm *a, const drpc__frame *fr)
 {

@@ -53,6 +53,11 @@ void drpc__asm_init(drpc__asm *a, size_t max_size);
 // drpc__asm_fini frees a's storage.
 void drpc__asm_fini(drpc__asm *a);
 
+// drpc__asm_trim frees the storage a's last packet left behind, unless a
+// packet is in progress: the next packet allocates again. For an owner
+// that keeps an assembler between packets at rest.
+void drpc__asm_trim(drpc__asm *a);
+
 // drpc__asm_add feeds one frame of a's stream.
 // DRPC_OK with *complete: *pkt is a whole packet; its data is borrowed from
 // fr or from a and valid until the next call.

@@ -6,7 +6,7 @@
 #include "common/cause.h"
 #include "wire/reader.h"
 
-// READER_CHUNK is the initial buffer size: large enough that a stream of
+// READER_CHUNK is the buffer's size at rest: large enough that a stream of
 // small frames costs one read() per many frames.
 #define READER_CHUNK ((size_t) 64 << 10)
 
@@ -31,13 +31,40 @@ drpc__frame_reader_fini(drpc__frame_reader *r)
 	r->cap = r->start = r->end = 0;
 }
 
+// reader_rest is the buffer's size at rest: READER_CHUNK, or less if no
+// frame can be that long.
+static size_t
+reader_rest(const drpc__frame_reader *r)
+{
+	size_t limit = r->max_size + DRPC__FRAME_HEADER_MAX;
+
+	return limit < READER_CHUNK ? limit : READER_CHUNK;
+}
+
+// reader_want is the capacity the buffer should have when more bytes are
+// needed: its size at rest, or the whole frame the unconsumed bytes (at
+// the front) begin when its header says it is larger. Those bytes are
+// always a proper prefix of one frame: the reader asks for more only when
+// no whole frame is left.
+static size_t
+reader_want(const drpc__frame_reader *r)
+{
+	size_t need = drpc__frame_size(r->buf, r->end);
+	size_t rest = reader_rest(r);
+
+	return need > rest ? need : rest;
+}
+
 // reader_make_room ensures free space after end: first by moving the
-// unconsumed bytes to the front, then by growing up to the largest frame.
+// unconsumed bytes to the front, then by resizing the buffer to what the
+// frame in progress needs. So the buffer is reader_rest at rest, grows to
+// exactly a larger frame's size while it arrives (one realloc), and
+// shrinks back once it has been consumed: an idle connection does not keep
+// the largest frame it ever received.
 static drpc_err
 reader_make_room(drpc__frame_reader *r)
 {
-	size_t   limit = r->max_size + DRPC__FRAME_HEADER_MAX;
-	size_t   cap;
+	size_t   want;
 	uint8_t *p;
 
 	if (r->start > 0) {
@@ -45,24 +72,27 @@ reader_make_room(drpc__frame_reader *r)
 		r->end -= r->start;
 		r->start = 0;
 	}
-	if (r->end < r->cap) {
-		return DRPC_OK;
+	if (r->end < r->cap && r->cap == reader_rest(r)) {
+		return DRPC_OK; // the common case: room, and the usual size
 	}
-	if (r->cap >= limit) {
-		// Cannot happen: a frame longer than limit fails to parse.
+	want = reader_want(r);
+	if (want == r->cap) {
+		return DRPC_OK; // a large frame in progress, with room for it
+	}
+	if (want > r->max_size + DRPC__FRAME_HEADER_MAX) {
+		// Cannot happen: a frame longer than that fails to parse.
 		return drpc__cause_set(&r->why, DRPC_ETOOBIG,
 		    "frame longer than the %zu-byte maximum", r->max_size);
 	}
-	cap = r->cap == 0 ? READER_CHUNK : r->cap * 2;
-	if (cap > limit) {
-		cap = limit;
-	}
-	if ((p = realloc(r->buf, cap)) == NULL) {
+	if ((p = realloc(r->buf, want)) == NULL) {
+		if (want < r->cap) {
+			return DRPC_OK; // could not shrink: keep the larger one
+		}
 		return drpc__cause_set(&r->why, DRPC_ENOMEM,
-		    "out of memory for a %zu-byte read buffer", cap);
+		    "out of memory for a %zu-byte read buffer", want);
 	}
 	r->buf = p;
-	r->cap = cap;
+	r->cap = want;
 	return DRPC_OK;
 }
 

@@ -3,7 +3,11 @@
 // It reads in large chunks, hands out frames that point into its buffer,
 // and never allocates more than max_size + DRPC__FRAME_HEADER_MAX bytes: a
 // declared length beyond max_size is rejected as soon as the header is
-// complete, without waiting for (or allocating) the claimed body.
+// complete, without waiting for (or allocating) the claimed body. The
+// buffer is 64 KiB at rest; a larger frame gets a buffer of exactly its
+// size while it arrives, and the buffer returns to 64 KiB once that frame
+// has been consumed: whenever the reader reads, cap is 64 KiB or the size
+// of the frame in progress, whichever is larger.
 // Errors are sticky: after one, every later call returns it again.
 // Not thread-safe: one reader has one owner (the connection's reader
 // thread).
