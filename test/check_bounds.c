@@ -347,6 +347,45 @@ START_TEST(test_bounds_client_side)
 }
 END_TEST
 
+// A peer's Error text is kept (until the stream is freed) only up to what
+// we would send ourselves, and the cut is marked.
+START_TEST(test_bounds_remote_error_text)
+{
+	tu_leak         leak = tu_leak_start();
+	drpc__conn_opts o    = {.flow = DRPC_FLOW_OFF};
+	size_t          big  = 100 * KIB;
+	const char     *mark = " ... (truncated from 102400 bytes)";
+	drpc__buf       body = {0};
+	char           *text = malloc(big);
+	drpc__stream   *s;
+	const uint8_t  *data;
+	const char     *msg;
+	size_t          len;
+	uint64_t        code;
+	tu_raw          r;
+
+	ck_assert_ptr_nonnull(text);
+	memset(text, 'x', big);
+	tu_raw_open_exact(&r, &o);
+	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t", NULL, 0, false, &s));
+	// A raw body: code 13 and the whole text (our own append would cut).
+	DRPC_CHECK_OK(drpc__buf_append(&body, "\0\0\0\0\0\0\0\x0d", 8));
+	DRPC_CHECK_OK(drpc__buf_append(&body, text, big));
+	tu_raw_send(&r, DRPC__KIND_ERROR, false, 1, 1, body.data, body.len);
+	DRPC_CHECK_ERR(drpc__stream_recv(s, &data, &len), DRPC_EREMOTE);
+	DRPC_CHECK_OK(drpc__stream_remote_err(s, &code, &msg, &len));
+	ck_assert_uint_eq(code, 13);
+	ck_assert_uint_le(len, DRPC__ERRBODY_TEXT_MAX);
+	ck_assert_uint_gt(len, strlen(mark));
+	ck_assert_str_eq(msg + len - strlen(mark), mark);
+	drpc__stream_destroy(s);
+	tu_raw_close(&r);
+	drpc__buf_fini(&body);
+	free(text);
+	tu_leak_check(&leak);
+}
+END_TEST
+
 // The flood of a peer that never reads: invokes the server refuses (one
 // stream at most), each answered with an Error from the reader thread.
 
@@ -514,6 +553,7 @@ bounds_suite(void)
 	tcase_add_test(tc, test_bounds_strikes_end_connection);
 	tcase_add_test(tc, test_bounds_queue_bytes_without_flow);
 	tcase_add_test(tc, test_bounds_client_side);
+	tcase_add_test(tc, test_bounds_remote_error_text);
 	tcase_add_test(tc, test_bounds_backlog_stops_reader);
 	tcase_add_test(tc, test_bounds_backlog_write_timeout);
 	tcase_add_test(tc, test_bounds_ring_keeps_little);

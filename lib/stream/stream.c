@@ -877,15 +877,27 @@ stream_on_error(drpc__stream *s, const drpc__packet *pkt)
 	const uint8_t *msg;
 	size_t         len;
 	char          *copy;
+	drpc__buf      cut = {0};
 
 	(void) drpc__errbody_parse(pkt->data, pkt->len, &code, &msg, &len);
+	if (len > DRPC__ERRBODY_TEXT_MAX) {
+		// Kept until the stream is freed: a peer's text is held to
+		// what we would send ourselves, cut the same way (marked).
+		if (drpc__errbody_append(&cut, code, (const char *) msg, len) !=
+		    DRPC_OK) {
+			return DRPC_ENOMEM;
+		}
+		(void) drpc__errbody_parse(cut.data, cut.len, &code, &msg, &len);
+	}
 	if ((copy = malloc(len + 1)) == NULL) {
+		drpc__buf_fini(&cut);
 		return DRPC_ENOMEM;
 	}
 	if (len > 0) {
 		memcpy(copy, msg, len);
 	}
 	copy[len] = '\0';
+	drpc__buf_fini(&cut);
 	drpc__mutex_lock(&s->mu);
 	if (!s->terminated && !s->has_remote) {
 		s->has_remote     = true;
