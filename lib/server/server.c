@@ -834,7 +834,10 @@ drpc_server_shutdown(drpc_server *srv, int64_t deadline_ns)
 void
 drpc__server_set_hooks(drpc_server *srv, const drpc__server_hooks *h)
 {
+	// Under mu: the reaper, already running, reads swept under it.
+	drpc__mutex_lock(&srv->mu);
 	srv->hooks = *h;
+	drpc__mutex_unlock(&srv->mu);
 }
 
 void

@@ -66,7 +66,7 @@ struct drpc_server {
 	pthread_cond_t  reap_cv; // the reaper waits for work
 	pthread_cond_t  done_cv; // shutdown waits for handlers, adders, itself
 	pthread_cond_t  accept_cv; // accept threads pause on it (stopping)
-	drpc__server_hooks hooks;  // tests only; set before any use
+	drpc__server_hooks hooks;  // tests only; set (under mu) before any use
 	// Guarded by mu:
 	srv_conn *conns;
 	size_t    nconns;
