@@ -30,5 +30,6 @@ Suite *causes_suite(void);
 Suite *traps_suite(void);
 Suite *bounds_suite(void);
 Suite *invokes_suite(void);
+Suite *caps_suite(void);
 
 #endif // DRPC_TEST_SUITES_H

@@ -1372,6 +1372,12 @@ bench_server_opts(const bench_cfg *cfg, drpc_flow_mode flow)
 	o.handler_stack = cfg->handler_stack;
 	o.idle_workers  = cfg->idle_workers;
 	o.flow          = flow;
+	// streams-scale holds 10,000 idle streams (and handlers) on one
+	// connection: past the server's default caps (256 streams per
+	// connection, 1024 handlers), which guard servers facing clients
+	// they do not control.
+	o.max_streams  = SIZE_MAX;
+	o.max_handlers = SIZE_MAX;
 	return o;
 }
 

@@ -62,17 +62,38 @@ DRPC_API void drpc_mux_destroy(drpc_mux *m);
 typedef struct drpc_server drpc_server;
 
 // drpc_server_opts configures a server; zero means the default everywhere.
+// The defaults bound what a hostile or broken client can hold
+// (docs/reliability.md §3); raise them for workloads that need more.
 typedef struct drpc_server_opts {
-	size_t max_conns;    // connections served at once; 0: no limit
-	size_t max_streams;  // per connection; excess get ResourceExhausted
-	size_t max_msg_size; // 4 MiB
-	size_t split_size;   // 64 KiB
-	size_t writer_limit; // 4 MiB
+	size_t max_conns; // connections served at once; 0: no limit
+	// max_streams: streams open at once per connection; an invoke past
+	// it gets an Error (ResourceExhausted, 8) at once and the connection
+	// carries on. 0: 256; SIZE_MAX: no limit. (A client's
+	// drpc_conn_opts.max_streams differs: there 0 means no limit, and
+	// opens past it wait for a slot.)
+	size_t max_streams;
+	// max_handlers: handlers running at once in the whole server (over
+	// every connection and listener); an invoke past it gets an Error
+	// (ResourceExhausted, 8) at once, without a thread, and its
+	// connection carries on. A handler counts from its invoke's arrival
+	// until it returns. 0: 1024; SIZE_MAX: no limit.
+	size_t max_handlers;
+	// handshake_timeout_ms: a connection that has not delivered one
+	// complete frame this long after it was accepted (or served) is
+	// closed. 0: 10000; negative: no limit.
+	int64_t handshake_timeout_ms;
+	// idle_timeout_ms: a connection with no stream open for this long
+	// (since its last stream ended, or since it was accepted) is closed.
+	// 0: 300000 (5 minutes); negative: no limit.
+	int64_t idle_timeout_ms;
 	// write_timeout_ms: a client that reads nothing is disconnected
 	// once no write has completed for this long while its connection
 	// holds writer_limit bytes of errors and control packets for it
 	// (meanwhile the connection is not read); 0: 30000, negative: never.
 	int64_t write_timeout_ms;
+	size_t  max_msg_size; // 4 MiB
+	size_t split_size;   // 64 KiB
+	size_t writer_limit; // 4 MiB
 	size_t ring_slots;   // 256
 	size_t thread_stack; // stacks of the library's threads; 128 KiB
 	// handler_stack: stack of handler threads; 0 = 256 KiB.
@@ -98,7 +119,11 @@ DRPC_API drpc_err drpc_server_create(
 // drpc_server_listen binds addr ("tcp://host:port", port 0 picks a free
 // one, an empty host means every address; "unix:///path", where a socket
 // file no server accepts on any more is replaced) and starts accepting on
-// a thread of its own. Errors: DRPC_EINVAL (bad address), DRPC_EEXIST
+// a thread of its own. That thread ends only at shutdown: an accept that
+// fails (out of descriptors, EMFILE; out of memory; anything but the one
+// connection's own error) is logged once at DRPC_LOG_WARN, retried after
+// a pause of 5 ms doubling up to 1 s while it keeps failing, and logged
+// again when accepting resumes. Errors: DRPC_EINVAL (bad address), DRPC_EEXIST
 // (address in use), DRPC_EPERM (permission denied), DRPC_EUNAVAIL
 // (cannot bind there: no such directory, address not available),
 // DRPC_ESTATE (shut down), DRPC_ERESOURCE, DRPC_ENOMEM.

@@ -66,6 +66,9 @@ struct drpc__conn {
 	drpc_transport *tr;
 	pthread_t       reader;
 	atomic_uint     refs; // atomic
+	// framed: a whole frame has arrived (set once by the reader; read by
+	// a server's timeouts through drpc__conn_idle).
+	atomic_bool framed;
 
 	drpc__writer      w;       // internally locked
 	drpc__flow_conn   fconn;   // internally locked
@@ -119,6 +122,9 @@ struct drpc__conn {
 	uint64_t    peer_cost;   // the peer's charge per Message, once on
 	uint64_t    flow_gen;    // one more each time the figures change
 	bool        mux_on;      // client: concurrent streams allowed
+	// idle_since: when the registry last became empty (drpc__now_ns()
+	// time; the creation at first), 0 while it holds a stream.
+	int64_t idle_since;
 };
 
 static void *reader_main(void *arg);
@@ -175,6 +181,9 @@ conn_forget(void *arg, drpc__stream *s)
 	if (drpc__idmap_get(&c->streams, drpc__stream_id(s)) == s) {
 		drpc__idmap_del(&c->streams, drpc__stream_id(s));
 		found = true;
+		if (c->streams.n == 0) {
+			c->idle_since = drpc__now_ns();
+		}
 		if (c->slot_waiters > 0) {
 			drpc__cond_broadcast(&c->slot_cv);
 		}
@@ -338,7 +347,9 @@ drpc__conn_create(
 	c->pending_max = conn_min(CONN_PENDING_MAX, c->opts.max_msg_size);
 	c->tr      = tr;
 	c->next_id = 1;
+	c->idle_since = drpc__now_ns();
 	atomic_init(&c->refs, 1);
+	atomic_init(&c->framed, false);
 	drpc__mutex_init(&c->mu);
 	drpc__mutex_init(&c->open_mu);
 	drpc__cond_init(&c->term_cv);
@@ -457,6 +468,24 @@ drpc__conn_active(drpc__conn *c)
 	return n;
 }
 
+void
+drpc__conn_idle(drpc__conn *c, bool *framed, int64_t *idle_since)
+{
+	*framed = atomic_load(&c->framed);
+	drpc__mutex_lock(&c->mu);
+	*idle_since = c->idle_since;
+	drpc__mutex_unlock(&c->mu);
+}
+
+void
+drpc__conn_abort(drpc__conn *c, drpc_err code, const char *text)
+{
+	drpc_cause why = {code, ""};
+
+	(void) snprintf(why.text, sizeof(why.text), "%s", text);
+	conn_end(c, &why);
+}
+
 // conn_new_stream creates a stream and registers it (the registry's
 // reference plus the caller's handle).
 static drpc_err
@@ -501,6 +530,7 @@ conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 		rv = c->opts.is_server ? DRPC_ECANCELED : DRPC_EUNAVAIL;
 	} else if ((rv = drpc__idmap_put(&c->streams, id, s)) == DRPC_OK) {
 		drpc__stream_hold(s);
+		c->idle_since = 0;
 		// Registered before flow control came on: conn_flow_on's
 		// snapshot has it. After: it is this call's to turn on, with
 		// these figures, unless conn_flow_on's snapshot (which has it
@@ -1523,6 +1553,10 @@ reader_main(void *arg)
 		}
 		rv = drpc__frame_reader_next(&c->fr, &f);
 		c->rd_why.code = DRPC_OK; // words only for this frame's error
+		if ((rv == DRPC_OK || rv == DRPC_ETOOBIG) &&
+		    !atomic_load_explicit(&c->framed, memory_order_relaxed)) {
+			atomic_store(&c->framed, true);
+		}
 		if (rv == DRPC_ETOOBIG) {
 			rv = reader_oversize(c, &f); // its body is skipped
 		} else if (rv == DRPC_OK) {

@@ -129,6 +129,20 @@ drpc_err drpc__conn_wait(drpc__conn *c, int64_t deadline_ns);
 // drpc__conn_active is the number of registered streams.
 size_t drpc__conn_active(drpc__conn *c);
 
+// drpc__conn_idle tells a server's timeouts whether a whole frame has
+// arrived (*framed) and since when no stream has been registered
+// (*idle_since, drpc__now_ns() time: the connection's creation at first;
+// 0 while a stream is). It takes only the connection's mu, a leaf lock.
+void drpc__conn_idle(drpc__conn *c, bool *framed, int64_t *idle_since);
+
+// drpc__conn_abort ends c now for the cause code and text (copied), as a
+// failure ends it: the writer stops without flushing, the transport is
+// shut down, every stream ends, and on_end runs on the calling thread.
+// It never waits for the connection's threads (drpc__conn_destroy joins
+// them). A connection that has ended already keeps its first cause. Not
+// from on_end.
+void drpc__conn_abort(drpc__conn *c, drpc_err code, const char *text);
+
 // drpc__conn_send_waiters is the number of senders blocked because the
 // writer's buffer is full (for tests and statistics).
 size_t drpc__conn_send_waiters(drpc__conn *c);

@@ -23,6 +23,10 @@ typedef struct drpc__server_hooks {
 	// conn_flush_by: a connection's close is about to wait for its flush
 	// until deadline_ns (on the closing thread).
 	void (*conn_flush_by)(void *arg, int64_t deadline_ns);
+	// swept: the reaper has swept the connections for their handshake
+	// and idle timeouts as of now_ns (drpc__now_ns() time) and ended
+	// those due (called with the server's mu held: it must not block).
+	void (*swept)(void *arg, int64_t now_ns);
 	void *arg;
 } drpc__server_hooks;
 

@@ -1,6 +1,7 @@
 // Design notes. A server owns: one accept thread per listener, one reaper
-// thread (destroys connections that ended, joins workers that retired),
-// and a pool of handler workers. A connection's reader thread hands each
+// thread (destroys connections that ended, joins workers that retired,
+// ends connections past their handshake or idle timeout), and a pool of
+// handler workers. A connection's reader thread hands each
 // new RPC to the pool (on_invoke) without blocking: an idle worker takes
 // it, or a new worker is started. Workers beyond idle_workers retire when
 // they find nothing to do. Every RPC's context is a child of the server's
@@ -8,99 +9,50 @@
 //
 // Lock order: server mu is taken with no connection, stream or context
 // lock held, and nothing of theirs is called while it is held (a
-// connection's on_end takes it, so it is never held around a close).
-#include <errno.h>
+// connection's on_end takes it, so it is never held around a close),
+// but for drpc__conn_idle, which takes only the connection's mu, a leaf
+// lock.
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <drpc/server.h>
 
-#include "common/cause.h"
 #include "common/log.h"
 #include "conn/conn.h"
 #include "ctx/ctx.h"
 #include "platform/thread.h"
 #include "server/hooks.h"
 #include "server/mux.h"
+#include "server/server_impl.h"
 #include "transport/addr.h"
 #include "transport/transport.h"
 
 #define SERVER_IDLE_WORKERS  16
 #define SERVER_HANDLER_STACK ((size_t) 256 << 10)
-#define SERVER_MAX_LISTENERS 8
+#define SERVER_MAX_STREAMS   256  // per connection
+#define SERVER_MAX_HANDLERS  1024 // in the whole server
+#define SERVER_HANDSHAKE_MS  10000
+#define SERVER_IDLE_MS       300000
 // SERVER_GRACE_NS bounds shutdown past its deadline: cancelled handlers
 // get this long to return, and every connection's flush shares it.
 #define SERVER_GRACE_NS 1000000000ll
 
-typedef struct srv_conn srv_conn;
-struct srv_conn {
-	drpc_server *srv;
-	drpc__conn  *c;     // set before the conn is listed
-	bool         ended; // guarded by srv->mu
-	bool         listed;
-	srv_conn    *next; // guarded by srv->mu
-	char         peer[128]; // immutable: "tcp://..." or "" if unknown
-};
-
-typedef struct srv_job {
-	drpc__stream   *s; // owns its context (a child of the root)
-	struct srv_job *next;
-} srv_job;
-
-typedef struct srv_worker {
-	pthread_t          t;
-	drpc_server       *srv;
-	struct srv_worker *next; // guarded by srv->mu
-	struct srv_worker *prev;
-	pthread_t          self;       // guarded by srv->mu: the thread,
-	bool               in_handler; // while it runs a handler
-} srv_worker;
-
-typedef struct srv_listener {
-	drpc_server *srv;
-	int          fd;
-	pthread_t    t;
-} srv_listener;
-
-struct drpc_server {
-	// Immutable after create.
-	const drpc_mux  *mux;
-	drpc_server_opts opts;
-	drpc_ctx        *root;
-	pthread_t        reaper;
-
-	pthread_mutex_t mu;
-	pthread_cond_t  work_cv; // idle workers wait for jobs
-	pthread_cond_t  reap_cv; // the reaper waits for work
-	pthread_cond_t  done_cv; // shutdown waits for handlers, adders, itself
-	drpc__server_hooks hooks; // tests only; set before any use
-	// Guarded by mu:
-	srv_conn    *conns;
-	size_t       nconns;
-	size_t       adding;   // serve_transport calls past the stopping
-			       // check whose connection is not listed yet
-	srv_job     *head;
-	srv_job     *tail;
-	size_t       idle;     // workers waiting on work_cv
-	size_t       queued;   // jobs in the queue
-	size_t       running;  // handlers running
-	srv_worker  *workers;  // live workers
-	srv_worker  *retired;  // exited, to be joined by the reaper
-	srv_listener listeners[SERVER_MAX_LISTENERS];
-	size_t       nlisteners;
-	bool         stopping; // shutdown began: no new conns or RPCs
-	bool         stopped;  // workers and reaper must exit
-	bool         shut;     // drpc_server_shutdown finished
-	drpc_err     shut_rv;  // ...with this result
-	char         addr[300];
-};
-
 static void *reaper_main(void *arg);
 static void *worker_main(void *arg);
+
+// server_timeout_ns converts a timeout option: 0 is the default def (ms),
+// a negative one none (0 ns), a huge one saturates.
+static int64_t
+server_timeout_ns(int64_t ms, int64_t def)
+{
+	ms = ms == 0 ? def : ms;
+	if (ms < 0) {
+		return 0;
+	}
+	return ms > INT64_MAX / 1000000 ? INT64_MAX : ms * 1000000;
+}
 
 drpc_err
 drpc_server_create(
@@ -127,6 +79,19 @@ drpc_server_create(
 	if (s->opts.handler_stack == 0) {
 		s->opts.handler_stack = SERVER_HANDLER_STACK;
 	}
+	if (s->opts.max_streams == 0) {
+		s->opts.max_streams = SERVER_MAX_STREAMS;
+	}
+	if (s->opts.max_handlers == 0) {
+		s->opts.max_handlers = SERVER_MAX_HANDLERS;
+	}
+	s->handshake_ns = server_timeout_ns(
+	    s->opts.handshake_timeout_ms, SERVER_HANDSHAKE_MS);
+	s->idle_ns = server_timeout_ns(s->opts.idle_timeout_ms, SERVER_IDLE_MS);
+	s->sweep_ns = s->handshake_ns == 0           ? s->idle_ns
+	              : s->idle_ns == 0              ? s->handshake_ns
+	              : s->handshake_ns < s->idle_ns ? s->handshake_ns
+	                                             : s->idle_ns;
 	if ((rv = drpc_ctx_create(&s->root, NULL)) != DRPC_OK) {
 		free(s);
 		return rv;
@@ -135,9 +100,11 @@ drpc_server_create(
 	drpc__cond_init(&s->work_cv);
 	drpc__cond_init(&s->reap_cv);
 	drpc__cond_init(&s->done_cv);
+	drpc__cond_init(&s->accept_cv);
 	rv = drpc__thread_start(&s->reaper, "drpc-reap", 0,
 	    s->opts.thread_stack, reaper_main, s);
 	if (rv != DRPC_OK) {
+		drpc__cond_fini(&s->accept_cv);
 		drpc__cond_fini(&s->done_cv);
 		drpc__cond_fini(&s->reap_cv);
 		drpc__cond_fini(&s->work_cv);
@@ -183,6 +150,17 @@ server_fail(drpc_server *srv, drpc__stream *s, const char *method, drpc_err rv)
 	(void) drpc__stream_send_error(s, code, msg, strlen(msg));
 }
 
+// server_handler_done releases the RPC's place under max_handlers. It is
+// done before the RPC's last packet goes out, so a client that saw its
+// call end may count on that place being free for its next call.
+static void
+server_handler_done(drpc_server *srv)
+{
+	drpc__mutex_lock(&srv->mu);
+	srv->handlers--;
+	drpc__mutex_unlock(&srv->mu);
+}
+
 static void
 server_run(drpc_server *srv, drpc__stream *s)
 {
@@ -195,6 +173,7 @@ server_run(drpc_server *srv, drpc__stream *s)
 
 	e = drpc__mux_lookup(srv->mux, method, strlen(method));
 	if (e == NULL) {
+		server_handler_done(srv);
 		snprintf(text, sizeof(text),
 		    "protocol error: unknown rpc: \"%s\"", method);
 		(void) drpc__stream_send_error(s, DRPC_EUNIMPL, text,
@@ -202,6 +181,7 @@ server_run(drpc_server *srv, drpc__stream *s)
 		return;
 	}
 	rv = e->fn(s, e->user);
+	server_handler_done(srv);
 	if (rv == DRPC_OK && !drpc__stream_error_override(s, &code, &msg)) {
 		(void) drpc__stream_close_send(s);
 		return;
@@ -375,13 +355,20 @@ server_invoke_ctx(void *arg, const drpc__invoke_info *info)
 	return ctx;
 }
 
+// SERVER_BUSY is the text of the Error an invoke past max_handlers gets.
+#define SERVER_BUSY "server busy: too many handlers running (max_handlers)"
+
+// server_on_invoke dispatches a new RPC, or refuses it with an Error at
+// once: Unavailable during shutdown, ResourceExhausted past max_handlers
+// or without memory or a thread. Its connection carries on either way.
 static void
 server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 {
-	srv_conn    *sc  = arg;
-	drpc_server *srv = sc->srv;
-	srv_job     *j   = calloc(1, sizeof(*j));
-	drpc_err     rv  = DRPC_ENOMEM;
+	srv_conn    *sc   = arg;
+	drpc_server *srv  = sc->srv;
+	srv_job     *j    = calloc(1, sizeof(*j));
+	drpc_err     rv   = DRPC_ENOMEM;
+	bool         busy = false;
 
 	if (j != NULL) {
 		j->s = s;
@@ -390,12 +377,23 @@ server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 	drpc__md_fini(&info->md);
 	if (rv == DRPC_OK) {
 		drpc__mutex_lock(&srv->mu);
-		rv = srv->stopping ? DRPC_EUNAVAIL
-				   : server_dispatch_locked(srv, j);
+		if (srv->stopping) {
+			rv = DRPC_EUNAVAIL;
+		} else if (srv->handlers >= srv->opts.max_handlers) {
+			rv   = DRPC_ERESOURCE;
+			busy = true;
+		} else if ((rv = server_dispatch_locked(srv, j)) == DRPC_OK) {
+			srv->handlers++;
+		}
 		drpc__mutex_unlock(&srv->mu);
 	}
+	if (busy) {
+		drpc__logf(srv->opts.log, srv->opts.log_arg, DRPC_LOG_DEBUG,
+		    "drpc: %s refused: %zu handlers running (max_handlers)",
+		    drpc_stream_method(s), srv->opts.max_handlers);
+	}
 	if (rv != DRPC_OK) {
-		const char *why = drpc_strerror(rv);
+		const char *why = busy ? SERVER_BUSY : drpc_strerror(rv);
 
 		(void) drpc__stream_send_error(s,
 		    rv == DRPC_EUNAVAIL ? DRPC_EUNAVAIL : DRPC_ERESOURCE, why,
@@ -447,7 +445,9 @@ server_serve(drpc_server *srv, drpc_transport *tr, const char *peer)
 	o.writer_limit = srv->opts.writer_limit;
 	o.write_timeout_ms = srv->opts.write_timeout_ms;
 	o.ring_slots   = srv->opts.ring_slots;
-	o.max_streams  = srv->opts.max_streams;
+	// The connection's 0 is no limit, as the server's SIZE_MAX.
+	o.max_streams =
+	    srv->opts.max_streams == SIZE_MAX ? 0 : srv->opts.max_streams;
 	o.multiplex    = srv->opts.multiplex;
 	o.stack_size   = srv->opts.thread_stack;
 	o.flow          = srv->opts.flow;
@@ -469,6 +469,7 @@ server_serve(drpc_server *srv, drpc_transport *tr, const char *peer)
 		srv->adding++; // shutdown waits for this connection's listing
 	}
 	drpc__mutex_unlock(&srv->mu);
+	sc->since = drpc__now_ns(); // before the connection's own clock
 	if (rv == DRPC_OK && (rv = drpc__conn_create(&sc->c, tr, &o)) != DRPC_OK) {
 		drpc__mutex_lock(&srv->mu);
 		srv->nconns--;
@@ -542,15 +543,114 @@ reaper_take_locked(drpc_server *srv)
 	return NULL;
 }
 
+// Timeouts. The reaper sweeps the listed connections at the earliest time
+// one of them is due, and ends those whose time has come. Nobody wakes it
+// for them: a new connection, or one that goes idle, is due a whole
+// timeout later, and the reaper sweeps at least once per the shorter
+// timeout (sweep_ns), so its next sweep always comes in time. A
+// connection's state is read through drpc__conn_idle (the connection
+// keeps it), so user transports are covered as sockets are.
+
+static int64_t
+server_add_sat(int64_t t, int64_t ns)
+{
+	return ns > INT64_MAX - t ? INT64_MAX : t + ns;
+}
+
+// server_due_locked is when sc is due to end for a timeout (INT64_MAX:
+// never); *idle tells whether for idleness, else for its handshake.
+static int64_t
+server_due_locked(const drpc_server *srv, const srv_conn *sc, bool *idle)
+{
+	bool    framed;
+	int64_t idle_since;
+	int64_t due = INT64_MAX;
+
+	drpc__conn_idle(sc->c, &framed, &idle_since);
+	*idle = false;
+	if (!framed && srv->handshake_ns != 0) {
+		due = server_add_sat(sc->since, srv->handshake_ns);
+	}
+	if (idle_since != 0 && srv->idle_ns != 0 &&
+	    server_add_sat(idle_since, srv->idle_ns) < due) {
+		due   = server_add_sat(idle_since, srv->idle_ns);
+		*idle = true;
+	}
+	return due;
+}
+
+// reaper_sweep_locked unlinks every connection due at now and returns
+// them (linked through next), and sets *next to the time of the next
+// sweep: the first due time, within sweep_ns, and no sooner than 1/64 of
+// it (connections due close together end in one sweep, a little late).
+static srv_conn *
+reaper_sweep_locked(drpc_server *srv, int64_t now, int64_t *next)
+{
+	srv_conn *due   = NULL;
+	int64_t   first = server_add_sat(now, srv->sweep_ns);
+	int64_t   least = server_add_sat(now, srv->sweep_ns / 64);
+
+	for (srv_conn **pp = &srv->conns; *pp != NULL;) {
+		srv_conn *sc   = *pp;
+		bool      idle = false;
+		int64_t   at;
+
+		at = sc->ended ? INT64_MAX : server_due_locked(srv, sc, &idle);
+		if (at > now) {
+			first = at < first ? at : first;
+			pp    = &sc->next;
+			continue;
+		}
+		*pp = sc->next;
+		srv->nconns--;
+		sc->due_idle = idle;
+		sc->next     = due;
+		due          = sc;
+	}
+	*next = first > least ? first : least;
+	return due;
+}
+
+// reaper_end_due ends the connections of the list due with their cause,
+// all first, then destroys them (the joins overlap).
+static void
+reaper_end_due(drpc_server *srv, srv_conn *due)
+{
+	for (srv_conn *sc = due; sc != NULL; sc = sc->next) {
+		char why[96];
+
+		if (sc->due_idle) {
+			(void) snprintf(why, sizeof(why),
+			    "idle: no stream for %lld ms",
+			    (long long) (srv->idle_ns / 1000000));
+		} else {
+			(void) snprintf(why, sizeof(why),
+			    "no frame within %lld ms of connecting",
+			    (long long) (srv->handshake_ns / 1000000));
+		}
+		drpc__conn_abort(sc->c, DRPC_ETIMEDOUT, why);
+	}
+	while (due != NULL) {
+		srv_conn *next = due->next;
+
+		drpc__conn_destroy(due->c);
+		free(due);
+		due = next;
+	}
+}
+
 static void *
 reaper_main(void *arg)
 {
-	drpc_server *srv = arg;
+	drpc_server *srv  = arg;
+	int64_t      next = 0; // the next sweep for timeouts
+	int64_t      now;
 
 	drpc__mutex_lock(&srv->mu);
 	for (;;) {
 		srv_conn   *sc = reaper_take_locked(srv);
 		srv_worker *w  = srv->retired;
+		bool        sweeps = srv->sweep_ns != 0 && !srv->stopping;
 
 		if (sc != NULL) {
 			drpc__mutex_unlock(&srv->mu);
@@ -565,128 +665,27 @@ reaper_main(void *arg)
 			drpc__mutex_lock(&srv->mu);
 		} else if (srv->stopped) {
 			break;
-		} else {
-			drpc__cond_wait(&srv->reap_cv, &srv->mu);
-		}
-	}
-	drpc__mutex_unlock(&srv->mu);
-	return NULL;
-}
+		} else if (sweeps && (now = drpc__now_ns()) >= next) {
+			srv_conn *due = reaper_sweep_locked(srv, now, &next);
 
-// Listening.
-
-static void *
-accept_main(void *arg)
-{
-	srv_listener *l   = arg;
-	drpc_server  *srv = l->srv;
-	int           fd;
-
-	for (;;) {
-		fd = accept(l->fd, NULL, NULL);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED) {
-				continue;
+			if (due != NULL) {
+				drpc__mutex_unlock(&srv->mu);
+				reaper_end_due(srv, due);
+				drpc__mutex_lock(&srv->mu);
 			}
-			break; // shut down (EINVAL) or a hard failure
-		}
-		drpc__set_nodelay(fd);
-		drpc_err rv = drpc_server_serve_fd(srv, fd);
-		if (rv != DRPC_OK) {
-			drpc__logf(srv->opts.log, srv->opts.log_arg,
-			    DRPC_LOG_WARN, "drpc: refusing a connection: %s",
-			    drpc_strerror(rv));
-			close(fd);
+			if (srv->hooks.swept != NULL) {
+				srv->hooks.swept(srv->hooks.arg, now);
+			}
+		} else {
+			(void) drpc__cond_wait_until(
+			    &srv->reap_cv, &srv->mu, sweeps ? next : 0);
 		}
 	}
+	drpc__mutex_unlock(&srv->mu);
 	return NULL;
-}
-
-// server_listen_why explains a listen refused after the bind.
-static const char *
-server_listen_why(drpc_err rv)
-{
-	switch (rv) {
-	case DRPC_ESTATE:
-		return "the server is shutting down";
-	case DRPC_ERESOURCE:
-		return "the server has as many listeners as it takes";
-	default:
-		return "the accept thread did not start";
-	}
-}
-
-drpc_err
-drpc_server_listen_cause(drpc_server *srv, const char *addr, drpc_cause *cause)
-{
-	srv_listener *l;
-	drpc_err      rv;
-	int           fd;
-	char          buf[DRPC__CAUSE_ADDR_MAX + 1];
-
-	if (srv == NULL || addr == NULL) {
-		drpc_cause_clear(cause);
-		return drpc__cause_set(cause, DRPC_EINVAL, "listen: no %s",
-		    srv == NULL ? "server" : "address");
-	}
-	if ((rv = drpc__listen_cause(addr, &fd, cause)) != DRPC_OK) {
-		return rv;
-	}
-	drpc__mutex_lock(&srv->mu);
-	if (srv->stopping || srv->nlisteners == SERVER_MAX_LISTENERS) {
-		rv = srv->stopping ? DRPC_ESTATE : DRPC_ERESOURCE;
-	} else {
-		l      = &srv->listeners[srv->nlisteners];
-		l->srv = srv;
-		l->fd  = fd;
-		rv = drpc__thread_start(&l->t, "drpc-acc", srv->nlisteners,
-		    srv->opts.thread_stack, accept_main, l);
-		if (rv == DRPC_OK) {
-			srv->nlisteners++;
-			(void) drpc__local_addr(fd, srv->addr, sizeof(srv->addr));
-		}
-	}
-	drpc__mutex_unlock(&srv->mu);
-	if (rv != DRPC_OK) {
-		close(fd);
-		(void) drpc__cause_set(cause, rv, "listen %s: %s",
-		    drpc__cause_addr(addr, buf), server_listen_why(rv));
-	}
-	return rv;
-}
-
-drpc_err
-drpc_server_listen(drpc_server *srv, const char *addr)
-{
-	return drpc_server_listen_cause(srv, addr, NULL);
-}
-
-drpc_err
-drpc_server_addr(drpc_server *srv, char *buf, size_t cap)
-{
-	drpc_err rv = DRPC_ESTATE;
-
-	drpc__mutex_lock(&srv->mu);
-	if (srv->addr[0] != '\0' && strlen(srv->addr) < cap) {
-		strcpy(buf, srv->addr);
-		rv = DRPC_OK;
-	}
-	drpc__mutex_unlock(&srv->mu);
-	return rv;
 }
 
 // Shutdown.
-
-static void
-server_stop_listeners(drpc_server *srv)
-{
-	for (size_t i = 0; i < srv->nlisteners; i++) {
-		(void) shutdown(srv->listeners[i].fd, SHUT_RDWR);
-		drpc__thread_join(srv->listeners[i].t);
-		close(srv->listeners[i].fd);
-	}
-	srv->nlisteners = 0;
-}
 
 // server_in_handler_locked tells whether the caller is a handler of srv
 // (then a shutdown must not wait for itself).
@@ -807,11 +806,12 @@ drpc_server_shutdown(drpc_server *srv, int64_t deadline_ns)
 		return rv;
 	}
 	srv->stopping = true;
+	drpc__cond_broadcast(&srv->accept_cv); // a paused listener ends
 	drpc__mutex_unlock(&srv->mu);
 	if (srv->hooks.stopping != NULL) {
 		srv->hooks.stopping(srv->hooks.arg);
 	}
-	server_stop_listeners(srv);
+	drpc__server_stop_listeners(srv);
 	rv = server_wait_handlers(srv, deadline_ns);
 	// One grace period past the deadline (or past the handlers' end)
 	// covers both the cancelled handlers' return and every flush.
@@ -835,7 +835,10 @@ drpc_server_shutdown(drpc_server *srv, int64_t deadline_ns)
 void
 drpc__server_set_hooks(drpc_server *srv, const drpc__server_hooks *h)
 {
+	// Under mu: the reaper, already running, reads swept under it.
+	drpc__mutex_lock(&srv->mu);
 	srv->hooks = *h;
+	drpc__mutex_unlock(&srv->mu);
 }
 
 void
@@ -863,6 +866,7 @@ drpc_server_destroy(drpc_server *srv)
 		free(w);
 		w = next;
 	}
+	drpc__cond_fini(&srv->accept_cv);
 	drpc__cond_fini(&srv->done_cv);
 	drpc__cond_fini(&srv->reap_cv);
 	drpc__cond_fini(&srv->work_cv);

@@ -1,0 +1,97 @@
+// The server's objects, shared by server.c (connections, handlers, the
+// reaper, shutdown) and listen.c (listeners and their accept threads).
+#ifndef DRPC_SERVER_SERVER_IMPL_H
+#define DRPC_SERVER_SERVER_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <drpc/server.h>
+
+#include "conn/conn.h"
+#include "server/hooks.h"
+
+#define SERVER_MAX_LISTENERS 8
+
+typedef struct srv_conn srv_conn;
+struct srv_conn {
+	drpc_server *srv;
+	drpc__conn  *c;     // set before the conn is listed
+	bool         ended; // guarded by srv->mu
+	bool         listed;
+	srv_conn    *next;      // guarded by srv->mu
+	char         peer[128]; // immutable: "tcp://..." or "" if unknown
+	int64_t      since;     // immutable: when it was served
+	bool         due_idle;  // guarded by srv->mu: swept for idleness
+	                        // (else for its handshake)
+};
+
+typedef struct srv_job {
+	drpc__stream   *s; // owns its context (a child of the root)
+	struct srv_job *next;
+} srv_job;
+
+typedef struct srv_worker {
+	pthread_t          t;
+	drpc_server       *srv;
+	struct srv_worker *next; // guarded by srv->mu
+	struct srv_worker *prev;
+	pthread_t          self;       // guarded by srv->mu: the thread,
+	bool               in_handler; // while it runs a handler
+} srv_worker;
+
+typedef struct srv_listener {
+	drpc_server *srv;
+	int          fd;
+	pthread_t    t;
+	char         name[128]; // immutable: the address, for logs
+} srv_listener;
+
+struct drpc_server {
+	// Immutable after create.
+	const drpc_mux  *mux;
+	drpc_server_opts opts;
+	drpc_ctx        *root;
+	pthread_t        reaper;
+	// The timeouts in ns (0: none), and the reaper's sweep period: a
+	// sweep at least this often, so none is missed (reaper_main).
+	int64_t handshake_ns;
+	int64_t idle_ns;
+	int64_t sweep_ns;
+
+	pthread_mutex_t mu;
+	pthread_cond_t  work_cv; // idle workers wait for jobs
+	pthread_cond_t  reap_cv; // the reaper waits for work
+	pthread_cond_t  done_cv; // shutdown waits for handlers, adders, itself
+	pthread_cond_t  accept_cv; // accept threads pause on it (stopping)
+	drpc__server_hooks hooks;  // tests only; set (under mu) before any use
+	// Guarded by mu:
+	srv_conn *conns;
+	size_t    nconns;
+	size_t    adding; // serve_transport calls past the stopping
+	                  // check whose connection is not listed yet
+	srv_job *head;
+	srv_job *tail;
+	size_t   idle;        // workers waiting on work_cv
+	size_t   queued;      // jobs in the queue
+	size_t   running;     // handlers running
+	size_t   handlers;    // RPCs dispatched whose handler has not
+	                      // returned (max_handlers)
+	srv_worker  *workers; // live workers
+	srv_worker  *retired; // exited, to be joined by the reaper
+	srv_listener listeners[SERVER_MAX_LISTENERS];
+	size_t       nlisteners;
+	bool         stopping; // shutdown began: no new conns or RPCs
+	bool         stopped;  // workers and reaper must exit
+	bool         shut;     // drpc_server_shutdown finished
+	drpc_err     shut_rv;  // ...with this result
+	char         addr[300];
+};
+
+// drpc__server_stop_listeners ends every accept thread (shutdown has set
+// stopping, which ends a paused one) and closes the listening sockets.
+void drpc__server_stop_listeners(drpc_server *srv);
+
+#endif // DRPC_SERVER_SERVER_IMPL_H
