@@ -600,6 +600,13 @@ START_TEST(test_caps_max_handlers)
 		ck_assert_ptr_nonnull(strstr(st.message, "max_handlers"));
 		drpc_status_reset(&st);
 	}
+	// An unknown method needs no handler: it is answered at once, by
+	// its name, even with every handler place taken.
+	DRPC_CHECK_ERR(drpc_invoke(b, NULL, "/nope.Svc/Missing", "y", 1, NULL,
+	                   &data, &len, &st),
+	    DRPC_EUNIMPL);
+	ck_assert_ptr_nonnull(strstr(st.message, "unknown rpc"));
+	drpc_status_reset(&st);
 	caps_open_gate(&f);
 	for (int i = 0; i < 2; i++) {
 		DRPC_CHECK_OK(drpc_stream_recv(s[i], &data, &len));

@@ -162,24 +162,13 @@ server_handler_done(drpc_server *srv)
 }
 
 static void
-server_run(drpc_server *srv, drpc__stream *s)
+server_run(drpc_server *srv, drpc__stream *s, const drpc__mux_entry *e)
 {
-	const char            *method = drpc_stream_method(s);
-	const drpc__mux_entry *e;
-	char                   text[400];
-	drpc_err               rv;
-	uint64_t               code;
-	const char            *msg;
+	const char *method = drpc_stream_method(s);
+	drpc_err    rv;
+	uint64_t    code;
+	const char *msg;
 
-	e = drpc__mux_lookup(srv->mux, method, strlen(method));
-	if (e == NULL) {
-		server_handler_done(srv);
-		snprintf(text, sizeof(text),
-		    "protocol error: unknown rpc: \"%s\"", method);
-		(void) drpc__stream_send_error(s, DRPC_EUNIMPL, text,
-		    strlen(text));
-		return;
-	}
 	rv = e->fn(s, e->user);
 	server_handler_done(srv);
 	if (rv == DRPC_OK && !drpc__stream_error_override(s, &code, &msg)) {
@@ -267,7 +256,7 @@ worker_main(void *arg)
 	while ((j = worker_next(srv)) != NULL) {
 		w->in_handler = true;
 		drpc__mutex_unlock(&srv->mu);
-		server_run(srv, j->s);
+		server_run(srv, j->s, j->e);
 		server_job_done(j);
 		drpc__mutex_lock(&srv->mu);
 		w->in_handler = false;
@@ -361,6 +350,18 @@ server_invoke_ctx(void *arg, const drpc__invoke_info *info)
 // server_on_invoke dispatches a new RPC, or refuses it with an Error at
 // once: Unavailable during shutdown, ResourceExhausted past max_handlers
 // or without memory or a thread. Its connection carries on either way.
+// server_unknown answers an RPC for a method nobody registered, in the
+// words Go DRPC uses.
+static void
+server_unknown(drpc__stream *s)
+{
+	char text[400];
+
+	(void) snprintf(text, sizeof(text),
+	    "protocol error: unknown rpc: \"%s\"", drpc_stream_method(s));
+	(void) drpc__stream_send_error(s, DRPC_EUNIMPL, text, strlen(text));
+}
+
 static void
 server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 {
@@ -375,6 +376,19 @@ server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 		rv = drpc__stream_set_call(s, info->name, info->name_len, &info->md);
 	}
 	drpc__md_fini(&info->md);
+	if (rv == DRPC_OK) {
+		const char *method = drpc_stream_method(s);
+
+		j->e = drpc__mux_lookup(srv->mux, method, strlen(method));
+	}
+	if (rv == DRPC_OK && j->e == NULL) {
+		// An unknown method is answered here, on the reader thread:
+		// a flood of them costs no handler thread and no slot.
+		server_unknown(s);
+		drpc__stream_destroy(s);
+		free(j);
+		return;
+	}
 	if (rv == DRPC_OK) {
 		drpc__mutex_lock(&srv->mu);
 		if (srv->stopping) {

@@ -12,6 +12,7 @@
 
 #include "conn/conn.h"
 #include "server/hooks.h"
+#include "server/mux.h"
 
 #define SERVER_MAX_LISTENERS 8
 
@@ -29,8 +30,9 @@ struct srv_conn {
 };
 
 typedef struct srv_job {
-	drpc__stream   *s; // owns its context (a child of the root)
-	struct srv_job *next;
+	drpc__stream          *s; // owns its context (a child of the root)
+	const drpc__mux_entry *e; // the method's handler
+	struct srv_job        *next;
 } srv_job;
 
 typedef struct srv_worker {
