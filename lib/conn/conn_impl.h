@@ -1,0 +1,143 @@
+// The connection's internals, shared by its files: conn.c (creation,
+// the registry, client opens, close), invoke.c (the reader's handling of
+// new server streams: half-received invokes, refusals, handing streams
+// to on_invoke) and reader.c (the reader thread: dispatch, flow-control
+// frames, backlog, end). Not for use outside lib/conn.
+#ifndef DRPC_CONN_CONN_IMPL_H
+#define DRPC_CONN_CONN_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cause.h"
+#include "common/idmap.h"
+#include "common/idwin.h"
+#include "conn/conn.h"
+#include "flow/flow.h"
+#include "mux/writer.h"
+#include "wire/flowctl.h"
+#include "wire/packet.h"
+#include "wire/reader.h"
+
+#define CONN_DEFAULT_STACK   ((size_t) 128 << 10)
+#define CONN_DEFAULT_PENDING 1024
+#define CONN_DEFAULT_WRITE_TIMEOUT_MS 30000
+#define CONN_FLOW_MAX        ((uint64_t) 1 << 48)
+#define CONN_FLOW_MAX_COST   ((uint64_t) 1 << 20)
+// CONN_INVOKE_MAX (I) bounds what one half-received invoke may cost, and
+// CONN_PENDING_MAX (P) what all of a connection's cost together; each is
+// also held to max_msg_size. The cost counts the wire bytes of the packet
+// being assembled and the metadata decoded (drpc__md_cost): an invoke past
+// either limit is refused with ResourceExhausted (docs/design.md §4).
+#define CONN_INVOKE_MAX  ((size_t) 64 << 10)
+#define CONN_PENDING_MAX ((size_t) 1 << 20)
+
+// A server stream whose invoke sequence is still arriving.
+typedef struct pending_invoke {
+	drpc__asm asm_;
+	drpc__md  md;
+	bool      refused; // over the maximum: refused, its frames dropped
+			   // until its last Invoke frame
+	size_t    cost;    // what it holds, counted in conn.pending_bytes
+} pending_invoke;
+
+// A new server stream, registered but not yet handed to on_invoke.
+typedef struct ready_invoke {
+	drpc__stream *s;
+	drpc__md      md;
+	uint8_t      *name; // malloc'd copy
+	size_t        name_len;
+} ready_invoke;
+
+struct drpc__conn {
+	// Immutable after create.
+	drpc__conn_opts opts;
+	drpc_transport *tr;
+	pthread_t       reader;
+	atomic_uint     refs; // atomic
+	// framed: a whole frame has arrived (set once by the reader; read by
+	// a server's timeouts through drpc__conn_idle).
+	atomic_bool framed;
+
+	drpc__writer      w;       // internally locked
+	drpc__flow_conn   fconn;   // internally locked
+	// rxmem: what the streams hold of the peer's packets (atomic; its
+	// strikes are the reader thread's), bounded by conn_window + the
+	// largest message whatever the flow mode (docs/design.md §8).
+	drpc__rxmem       rxmem;
+	uint64_t          my_cost; // immutable: charge per Message we ask
+	uint64_t          tx_cost; // immutable: charge assumed of the peer
+	size_t            invoke_max;  // immutable: I, for one pending invoke
+	size_t            pending_max; // immutable: P, for all of them
+	// wide_slots: the client charges its sends less than we ask until
+	// our answer arrives (its hello says so): its streams get the slot
+	// bound of a charge of 0 (protocol.md §13.3). Reader thread only.
+	bool              wide_slots;
+	bool              hello_seen; // reader thread only: a hello (server)
+					   // or its answer (client) was taken
+
+	// Reader thread only.
+	drpc__frame_reader fr;
+	drpc_cause         rd_why;  // words for the error the reader ends on
+	drpc__idmap        pending; // id -> pending_invoke
+	size_t             pending_bytes; // the sum of their cost (<= P)
+	drpc__idwin        taken; // server: stream ids taken (any order)
+	ready_invoke      *ready; // new streams for on_invoke, in order
+	size_t             nready;
+	size_t             ready_cap;
+
+	// open_mu orders client stream opens: an id is taken and its Invoke
+	// appended under it, so ids reach the wire strictly increasing (as
+	// servers may require). Lock order: open_mu before ctx, stream and
+	// writer locks; nothing sleeps while it is held.
+	pthread_mutex_t open_mu;
+	uint64_t        next_id;    // guarded by open_mu
+	bool            hello_sent; // guarded by open_mu (client)
+
+	pthread_mutex_t mu;
+	pthread_cond_t  term_cv; // broadcast when the connection ends
+	pthread_cond_t  slot_cv; // client opens wait here under max_streams
+	// Guarded by mu:
+	drpc__idmap streams; // id -> stream, one reference each
+	size_t      opening;      // client opens past the slot wait
+	size_t      slot_waiters; // client opens sleeping on slot_cv
+	bool        terminated; // terminate has begun
+	bool        ended;      // ...and finished: every stream ended
+	drpc_err    cause;
+	char        cause_text[DRPC_CAUSE_TEXT_MAX]; // the cause in words
+	bool        closed; // drpc__conn_close ran
+	bool        flow_on;     // flow control is in force
+	uint64_t    peer_window; // the peer's window per stream, once on
+	uint64_t    peer_cost;   // the peer's charge per Message, once on
+	uint64_t    flow_gen;    // one more each time the figures change
+	bool        mux_on;      // client: concurrent streams allowed
+	// idle_since: when the registry last became empty (drpc__now_ns()
+	// time; the creation at first), 0 while it holds a stream.
+	int64_t idle_since;
+};
+
+// conn.c
+drpc_err drpc__conn_new_stream(
+    drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp);
+void          drpc__conn_flow_on(drpc__conn *c, const drpc__hello *peer);
+void          drpc__conn_end(drpc__conn *c, const drpc_cause *why);
+void          drpc__conn_io_cause(
+    drpc_cause *why, drpc_err code, int err, const char *dir);
+void          drpc__conn_io_end(drpc__conn *c, drpc_cause *why);
+drpc__stream *drpc__conn_lookup(drpc__conn *c, uint64_t id);
+
+// invoke.c (reader thread)
+void     drpc__conn_pending_free(pending_invoke *p);
+void     drpc__conn_flush_ready(void *arg);
+void     drpc__conn_ring_waits(void *arg);
+drpc_err drpc__conn_on_invoke_frame(drpc__conn *c, const drpc__frame *f);
+drpc_err drpc__conn_oversize(drpc__conn *c, const drpc__frame *f);
+void     drpc__conn_drop(drpc__conn *c, const drpc__frame *f);
+
+// reader.c
+void *drpc__conn_reader_main(void *arg);
+
+#endif // DRPC_CONN_CONN_IMPL_H
