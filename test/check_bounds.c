@@ -507,37 +507,57 @@ START_TEST(test_bounds_backlog_write_timeout)
 }
 END_TEST
 
-// A drained ring keeps at most one spare buffer of DRPC__RING_KEEP bytes,
-// shrinks a slot array that grew large as it drains, and frees it empty.
+// A ring that once held many messages keeps at most DRPC__RING_RETAIN
+// bytes allocated once drained, whatever their sizes; while it holds
+// messages, at most two blocks more than they need.
 START_TEST(test_bounds_ring_keeps_little)
 {
 	static uint8_t big[100 * 1024];
 	drpc__ring     rg;
 	const uint8_t *data;
 	size_t         len;
+	size_t         msgs;
+	size_t         bytes;
 
-	drpc__ring_init(&rg, 1000);
-	for (size_t i = 0; i < 200; i++) {
-		DRPC_CHECK_OK(drpc__ring_put(&rg, big, 1000));
+	drpc__ring_init(&rg, 100000);
+	for (int round = 0; round < 3; round++) {
+		size_t sizes[] = {16, 1000, 20000};
+
+		for (size_t i = 0; i < 1000; i++) {
+			DRPC_CHECK_OK(drpc__ring_put(&rg, big, sizes[i % 3]));
+		}
+		ck_assert_uint_eq(rg.count, 1000);
+		for (size_t i = 0; i < 1000; i++) {
+			size_t need = (rg.count / DRPC__RING_BLOCK + 3) *
+			    sizeof(drpc__ring_block);
+
+			drpc__ring_borrow(&rg, &data, &len);
+			ck_assert_uint_eq(len, sizes[i % 3]);
+			drpc__ring_release(&rg);
+			// Blocks: what the queue needs, plus two.
+			ck_assert_uint_le(
+			    drpc__ring_retained(&rg), need + DRPC__RING_KEEP);
+		}
+		ck_assert_uint_eq(rg.bytes, 0);
+		ck_assert_uint_le(drpc__ring_retained(&rg), DRPC__RING_RETAIN);
 	}
-	ck_assert_uint_eq(rg.bytes, 200 * 1000);
-	ck_assert_uint_gt(rg.cap, DRPC__RING_SHRINK);
-	for (size_t i = 0; i < 200; i++) {
-		drpc__ring_borrow(&rg, &data, &len);
-		ck_assert_uint_eq(len, 1000);
-		drpc__ring_release(&rg);
-		// At most four slots per queued message beyond the floor.
-		ck_assert(rg.cap <= DRPC__RING_SHRINK || rg.cap <= 4 * rg.count);
+	// A cleared queue with a borrowed head keeps that one message.
+	for (size_t i = 0; i < 300; i++) {
+		DRPC_CHECK_OK(drpc__ring_put(&rg, big, i == 0 ? 7 : 1000));
 	}
-	ck_assert_uint_eq(rg.bytes, 0);
-	ck_assert_ptr_null(rg.slots);
-	ck_assert_uint_eq(rg.cap, 0);
-	ck_assert_uint_le(rg.spare.cap, DRPC__RING_KEEP);
+	drpc__ring_borrow(&rg, &data, &len);
+	drpc__ring_clear(&rg, &msgs, &bytes);
+	ck_assert_uint_eq(msgs, 299);
+	ck_assert_uint_eq(bytes, 299 * 1000);
+	ck_assert_uint_eq(rg.count, 1);
+	ck_assert_uint_eq(rg.bytes, 7);
+	ck_assert_uint_eq(len, 7);
+	drpc__ring_release(&rg);
 	DRPC_CHECK_OK(drpc__ring_put(&rg, big, sizeof(big)));
 	drpc__ring_borrow(&rg, &data, &len);
 	ck_assert_uint_eq(len, sizeof(big));
 	drpc__ring_release(&rg);
-	ck_assert_uint_le(rg.spare.cap, DRPC__RING_KEEP);
+	ck_assert_uint_le(drpc__ring_retained(&rg), DRPC__RING_RETAIN);
 	drpc__ring_fini(&rg);
 }
 END_TEST

@@ -122,27 +122,36 @@ drpc__flow_conn_held(drpc__flow_conn *fc)
 void
 drpc__rxmem_init(drpc__rxmem *m, uint64_t limit)
 {
-	atomic_init(&m->held, 0);
+	atomic_init(&m->taken, 0);
+	atomic_init(&m->given, 0);
 	m->limit   = limit > (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) limit;
 	m->strikes = 0;
-}
-
-bool
-drpc__rxmem_fits(const drpc__rxmem *m, uint64_t n)
-{
-	int64_t held = atomic_load_explicit(&m->held, memory_order_relaxed);
-
-	return n <= (uint64_t) INT64_MAX && held <= m->limit - (int64_t) n;
-}
-
-void
-drpc__rxmem_add(drpc__rxmem *m, int64_t n)
-{
-	atomic_fetch_add_explicit(&m->held, n, memory_order_relaxed);
 }
 
 int64_t
 drpc__rxmem_held(const drpc__rxmem *m)
 {
-	return atomic_load_explicit(&m->held, memory_order_relaxed);
+	return atomic_load_explicit(&m->taken, memory_order_relaxed) -
+	    atomic_load_explicit(&m->given, memory_order_relaxed);
+}
+
+bool
+drpc__rxmem_fits(const drpc__rxmem *m, uint64_t n)
+{
+	return n <= (uint64_t) INT64_MAX &&
+	    drpc__rxmem_held(m) <= m->limit - (int64_t) n;
+}
+
+void
+drpc__rxmem_take(drpc__rxmem *m, int64_t n)
+{
+	int64_t t = atomic_load_explicit(&m->taken, memory_order_relaxed);
+
+	atomic_store_explicit(&m->taken, t + n, memory_order_relaxed);
+}
+
+void
+drpc__rxmem_give(drpc__rxmem *m, int64_t n)
+{
+	atomic_fetch_add_explicit(&m->given, n, memory_order_relaxed);
 }

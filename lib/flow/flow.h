@@ -92,26 +92,34 @@ uint64_t drpc__flow_conn_held(drpc__flow_conn *fc);
 // counted whatever the flow mode (docs/design.md §8): the bytes of
 // half-built packets in the streams' assemblers, and every queued message
 // as its length plus DRPC__RXMEM_MSG (its slot and the allocator's
-// overhead). The reader thread is the only one that adds, and it checks
-// drpc__rxmem_fits first, so held never exceeds limit; anyone gives back
-// (a consumer done with a message, a queue dropped, a stream freed).
-// held is atomic; limit is immutable; strikes is the reader thread's.
+// overhead). The reader thread is the only one that takes (and it checks
+// drpc__rxmem_fits first, so what is held never exceeds limit); anyone
+// gives back (a consumer done with a message, a queue dropped, a stream
+// freed). Two counters keep the hot path cheap: taken is written by the
+// reader alone (a plain store, read by others for statistics), given is
+// added to atomically by the others; held is taken - given.
 #define DRPC__RXMEM_MSG     64
 #define DRPC__RXMEM_STRIKES 16 // streams ended for it before the connection
 
 typedef struct drpc__rxmem {
-	_Atomic int64_t held;
-	int64_t         limit;
-	unsigned        strikes; // streams ended for going past the limit
+	_Atomic int64_t taken;   // the reader thread writes it
+	_Atomic int64_t given;   // anyone adds to it
+	int64_t         limit;   // immutable
+	unsigned        strikes; // the reader thread's: streams ended for it
 } drpc__rxmem;
 
 void drpc__rxmem_init(drpc__rxmem *m, uint64_t limit);
 
-// drpc__rxmem_fits tells whether n more bytes stay within the limit.
+// drpc__rxmem_fits tells whether n more bytes stay within the limit
+// (reader thread).
 bool drpc__rxmem_fits(const drpc__rxmem *m, uint64_t n);
 
-// drpc__rxmem_add counts n bytes more (negative: given back).
-void drpc__rxmem_add(drpc__rxmem *m, int64_t n);
+// drpc__rxmem_take counts n bytes more, or gives n back if negative
+// (reader thread only).
+void drpc__rxmem_take(drpc__rxmem *m, int64_t n);
+
+// drpc__rxmem_give gives n bytes back (any thread).
+void drpc__rxmem_give(drpc__rxmem *m, int64_t n);
 
 // drpc__rxmem_held is what is held now.
 int64_t drpc__rxmem_held(const drpc__rxmem *m);

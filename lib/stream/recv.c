@@ -95,7 +95,7 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 		// A packet built from frames was counted as the assembler's
 		// bytes so far: that count moves to the queue.
 		if (s->rxmem != NULL) {
-			drpc__rxmem_add(s->rxmem,
+			drpc__rxmem_take(s->rxmem,
 			    mem - (swap ? (int64_t) s->in_mem : 0));
 			s->in_mem = swap ? 0 : s->in_mem;
 		}
@@ -104,7 +104,7 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 		rv = swap ? drpc__ring_put_swap(&s->ring, &s->in.body)
 			  : drpc__ring_put(&s->ring, pkt->data, pkt->len);
 		if (rv != DRPC_OK && s->rxmem != NULL) {
-			drpc__rxmem_add(s->rxmem, -mem);
+			drpc__rxmem_take(s->rxmem, -mem);
 		}
 		if (rv == DRPC_OK) {
 			s->rx.received += drpc__flow_charge(&s->rx, pkt->len);
@@ -274,7 +274,7 @@ static void
 stream_asm_drop(drpc__stream *s)
 {
 	if (s->rxmem != NULL) {
-		drpc__rxmem_add(s->rxmem, -(int64_t) s->in_mem);
+		drpc__rxmem_take(s->rxmem, -(int64_t) s->in_mem);
 	}
 	s->in_mem = 0;
 	drpc__buf_fini(&s->in.body);
@@ -312,7 +312,7 @@ stream_asm_settle(drpc__stream *s)
 		drpc__buf_fini(&s->in.body);
 	}
 	if (s->rxmem != NULL && now != s->in_mem) {
-		drpc__rxmem_add(s->rxmem, (int64_t) now - (int64_t) s->in_mem);
+		drpc__rxmem_take(s->rxmem, (int64_t) now - (int64_t) s->in_mem);
 		s->in_mem = now;
 	}
 }

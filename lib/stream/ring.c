@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,43 +12,36 @@ drpc__ring_init(drpc__ring *r, size_t max)
 	r->max = max == 0 ? 1 : max;
 }
 
+// ring_block_free frees a block and the buffers its slots own (a slot
+// whose cap is 0 lives in the block's arena).
+static void
+ring_block_free(drpc__ring_block *b)
+{
+	if (b == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < DRPC__RING_BLOCK; i++) {
+		if (b->slot[i].cap > 0) {
+			drpc__buf_fini(&b->slot[i]);
+		}
+	}
+	free(b);
+}
+
 void
 drpc__ring_fini(drpc__ring *r)
 {
-	for (size_t i = 0; i < r->cap; i++) {
-		drpc__buf_fini(&r->slots[i]);
+	drpc__ring_block *b = r->first;
+
+	while (b != NULL) {
+		drpc__ring_block *next = b->next;
+
+		ring_block_free(b);
+		b = next;
 	}
-	free(r->slots);
+	ring_block_free(r->idle);
 	drpc__buf_fini(&r->spare);
 	memset(r, 0, sizeof(*r));
-}
-
-// ring_drop gives up a slot's storage: it becomes the spare if there is
-// none and it is small enough, or it is freed.
-static void
-ring_drop(drpc__ring *r, drpc__buf *slot)
-{
-	if (r->spare.data == NULL && slot->cap <= DRPC__RING_KEEP) {
-		r->spare     = *slot;
-		r->spare.len = 0;
-	} else {
-		drpc__buf_fini(slot);
-	}
-	*slot = (drpc__buf) {0};
-}
-
-// ring_slot takes the slot for the next put, giving it the spare storage.
-static drpc__buf *
-ring_slot(drpc__ring *r)
-{
-	drpc__buf *slot = &r->slots[(r->head + r->count) % r->cap];
-
-	if (slot->data == NULL) {
-		*slot   = r->spare;
-		r->spare = (drpc__buf) {0};
-	}
-	slot->len = 0;
-	return slot;
 }
 
 bool
@@ -56,33 +50,82 @@ drpc__ring_is_full(const drpc__ring *r)
 	return r->count >= r->max;
 }
 
-// ring_resize moves the queued messages, in order from 0, to a new slot
-// array of cap >= count slots (emptied slots hold no storage).
-static drpc_err
-ring_resize(drpc__ring *r, size_t cap)
+// ring_store_put takes a released slot's storage: an arena slot's is the
+// block's; an own buffer becomes the spare if there is none and it is
+// small enough, or it is freed. The slot is left empty.
+static void
+ring_store_put(drpc__ring *r, drpc__buf *slot)
 {
-	drpc__buf *slots;
-
-	if ((slots = calloc(cap, sizeof(*slots))) == NULL) {
-		return DRPC_ENOMEM;
+	if (slot->cap == 0) {
+		// In the block's arena: it goes with the block.
+	} else if (r->spare.data == NULL && slot->cap <= DRPC__RING_KEEP) {
+		r->spare     = *slot;
+		r->spare.len = 0;
+	} else {
+		drpc__buf_fini(slot);
 	}
-	for (size_t i = 0; i < r->count; i++) {
-		slots[i] = r->slots[(r->head + i) % r->cap];
-	}
-	free(r->slots);
-	r->slots = slots;
-	r->cap   = cap;
-	r->head  = 0;
-	return DRPC_OK;
+	*slot = (drpc__buf) {0};
 }
 
-// ring_grow doubles the slot array.
+// ring_store_fill copies len bytes into the empty slot of block b:
+// into b's arena if they fit, else into the spare buffer if it is large
+// enough, else into a new buffer.
 static drpc_err
-ring_grow(drpc__ring *r)
+ring_store_fill(drpc__ring *r, drpc__ring_block *b, drpc__buf *slot,
+    const uint8_t *data, size_t len)
 {
-	size_t cap = r->cap == 0 ? 4 : r->cap * 2;
+	size_t room = DRPC__RING_ARENA - b->used;
 
-	return ring_resize(r, cap > r->max ? r->max : cap);
+	if (len <= room) {
+		slot->data = b->arena + b->used;
+		slot->len  = len;
+		slot->cap  = 0;
+		if (len > 0) {
+			memcpy(slot->data, data, len);
+		}
+		b->used += (len + 7) & ~(size_t) 7; // the next starts aligned
+		if (b->used > DRPC__RING_ARENA) {
+			b->used = DRPC__RING_ARENA;
+		}
+		return DRPC_OK;
+	}
+	if (r->spare.data != NULL && len <= r->spare.cap) {
+		*slot    = r->spare;
+		r->spare = (drpc__buf) {0};
+	}
+	slot->len = 0;
+	return drpc__buf_append(slot, data, len);
+}
+
+// ring_next_slot returns the slot the next put fills, adding a block if
+// the last one is full (or there is none). NULL: no memory.
+static drpc__buf *
+ring_next_slot(drpc__ring *r)
+{
+	if (r->last == NULL || r->tail == DRPC__RING_BLOCK) {
+		drpc__ring_block *b = r->idle;
+
+		if (b != NULL) {
+			r->idle = NULL;
+		} else if ((b = malloc(sizeof(*b))) == NULL) {
+			return NULL;
+		} else {
+			// The arena needs no zeroing: only what is copied
+			// there is ever read.
+			memset(b, 0, offsetof(drpc__ring_block, arena));
+		}
+		b->next = NULL;
+		b->used = 0;
+		if (r->last != NULL) {
+			r->last->next = b;
+		} else {
+			r->first = b;
+			r->head  = 0;
+		}
+		r->last = b;
+		r->tail = 0;
+	}
+	return &r->last->slot[r->tail];
 }
 
 drpc_err
@@ -92,13 +135,14 @@ drpc__ring_put(drpc__ring *r, const uint8_t *data, size_t len)
 	drpc_err   rv;
 
 	DRPC__ASSERT(r->count < r->max);
-	if (r->count == r->cap && (rv = ring_grow(r)) != DRPC_OK) {
+	if ((slot = ring_next_slot(r)) == NULL) {
+		return DRPC_ENOMEM;
+	}
+	if ((rv = ring_store_fill(r, r->last, slot, data, len)) != DRPC_OK) {
+		ring_store_put(r, slot);
 		return rv;
 	}
-	slot = ring_slot(r);
-	if ((rv = drpc__buf_append(slot, data, len)) != DRPC_OK) {
-		return rv;
-	}
+	r->tail++;
 	r->count++;
 	r->bytes += len;
 	return DRPC_OK;
@@ -108,18 +152,14 @@ drpc_err
 drpc__ring_put_swap(drpc__ring *r, drpc__buf *b)
 {
 	drpc__buf *slot;
-	drpc__buf  old;
-	drpc_err   rv;
 
 	DRPC__ASSERT(r->count < r->max);
-	if (r->count == r->cap && (rv = ring_grow(r)) != DRPC_OK) {
-		return rv;
+	if ((slot = ring_next_slot(r)) == NULL) {
+		return DRPC_ENOMEM;
 	}
-	slot   = &r->slots[(r->head + r->count) % r->cap];
-	old    = *slot; // empty: released slots give their storage up
-	*slot  = *b;
-	*b     = old;
-	b->len = 0;
+	*slot = *b;
+	*b    = (drpc__buf) {0};
+	r->tail++;
 	r->count++;
 	r->bytes += slot->len;
 	return DRPC_OK;
@@ -134,7 +174,7 @@ drpc__ring_has_msg(const drpc__ring *r)
 void
 drpc__ring_borrow(drpc__ring *r, const uint8_t **data, size_t *len)
 {
-	drpc__buf *slot = &r->slots[r->head];
+	drpc__buf *slot = &r->first->slot[r->head];
 
 	DRPC__ASSERT(drpc__ring_has_msg(r));
 	r->borrowed = true;
@@ -142,36 +182,42 @@ drpc__ring_borrow(drpc__ring *r, const uint8_t **data, size_t *len)
 	*len        = slot->len;
 }
 
-// ring_shrink frees the slot array of an empty ring that grew to
-// DRPC__RING_SHRINK slots, and halves a larger one a quarter full, so the array stays within four slots per
-// queued message (beyond DRPC__RING_SHRINK). A borrowed head slot moves
-// too: the borrower holds its storage, not the slot.
+// ring_block_done recycles a block no message uses any more: kept as the
+// idle block if there is none, else freed.
 static void
-ring_shrink(drpc__ring *r)
+ring_block_done(drpc__ring *r, drpc__ring_block *b)
 {
-	if (r->cap < DRPC__RING_SHRINK) {
-		return;
-	}
-	if (r->count == 0) {
-		free(r->slots); // every slot gave its storage up
-		r->slots = NULL;
-		r->cap   = 0;
-		r->head  = 0;
-	} else if (r->cap > DRPC__RING_SHRINK && r->count < r->cap / 4) {
-		(void) ring_resize(r, r->cap / 2); // no memory: keep it
+	if (r->idle == NULL) {
+		r->idle = b;
+	} else {
+		ring_block_free(b);
 	}
 }
 
+// ring_pop releases the oldest message.
 static void
 ring_pop(drpc__ring *r)
 {
-	drpc__buf *slot = &r->slots[r->head];
+	drpc__buf *slot = &r->first->slot[r->head];
 
 	r->bytes -= slot->len;
-	ring_drop(r, slot);
-	r->head = (r->head + 1) % r->cap;
+	ring_store_put(r, slot);
 	r->count--;
-	ring_shrink(r);
+	r->head++;
+	if (r->count == 0 && r->first == r->last) {
+		r->head        = 0; // empty: the block is reused from its start
+		r->tail        = 0;
+		r->first->used = 0;
+	} else if (r->head == DRPC__RING_BLOCK) {
+		drpc__ring_block *b = r->first;
+
+		r->first = b->next;
+		r->head  = 0;
+		if (r->first == NULL) {
+			r->last = NULL;
+		}
+		ring_block_done(r, b);
+	}
 }
 
 void
@@ -194,19 +240,55 @@ drpc__ring_close(drpc__ring *r, drpc_err err)
 void
 drpc__ring_clear(drpc__ring *r, size_t *msgs, size_t *bytes)
 {
-	size_t keep = r->borrowed ? 1 : 0;
+	drpc__ring_block *b;
+	size_t            keep = r->borrowed ? 1 : 0;
+	size_t            i;
 
 	*msgs  = 0;
 	*bytes = 0;
-	while (r->count > keep) {
-		// Drop from the tail so a borrowed head stays in place.
-		drpc__buf *slot = &r->slots[(r->head + r->count - 1) % r->cap];
-
-		*msgs += 1;
-		*bytes += slot->len;
-		r->bytes -= slot->len;
-		ring_drop(r, slot);
-		r->count--;
+	if (r->count <= keep) {
+		return;
 	}
-	ring_shrink(r);
+	// Every message after the kept ones, block by block from the head.
+	b = r->first;
+	i = r->head + keep;
+	for (size_t n = r->count - keep; n > 0; n--, i++) {
+		if (i == DRPC__RING_BLOCK) {
+			b = b->next;
+			i = 0;
+		}
+		*msgs += 1;
+		*bytes += b->slot[i].len;
+		ring_store_put(r, &b->slot[i]);
+	}
+	r->bytes -= *bytes;
+	r->count = keep;
+	// What is left ends in the head block, right after the kept slot.
+	b = r->first->next;
+	r->first->next = NULL;
+	r->last        = r->first;
+	r->tail        = r->head + keep;
+	if (keep == 0) {
+		r->head        = 0;
+		r->tail        = 0;
+		r->first->used = 0;
+	}
+	while (b != NULL) {
+		drpc__ring_block *next = b->next;
+
+		ring_block_done(r, b);
+		b = next;
+	}
+}
+
+size_t
+drpc__ring_retained(const drpc__ring *r)
+{
+	size_t n = r->spare.cap;
+
+	for (const drpc__ring_block *b = r->first; b != NULL; b = b->next) {
+		n += sizeof(*b);
+	}
+	n += r->idle != NULL ? sizeof(*r->idle) : 0;
+	return n;
 }

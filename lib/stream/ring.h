@@ -3,15 +3,20 @@
 // Single producer (the connection's reader thread) and single consumer (the
 // thread receiving on the stream). Put copies the message into a slot;
 // borrow lends the oldest slot to the consumer, who holds it until release,
-// so a message is handed over without a second copy. The slot array grows
-// on demand up to max slots, halves as the queue drains below a quarter of
-// it (down to DRPC__RING_SHRINK slots) and is freed when the ring empties
-// (if it had grown to that many), so an idle stream costs a few bytes.
-// What a ring keeps allocated beyond its queued messages is one spare
-// buffer of at most DRPC__RING_KEEP bytes, reused by the next put: a
-// released slot's storage becomes the spare if there is none and it is
-// small enough, else it is freed, so neither one big message nor a burst of
-// many pins memory (docs/design.md §8).
+// so a message is handed over without a second copy.
+//
+// The slots live in blocks of DRPC__RING_BLOCK, linked in queue order: the
+// queue grows and shrinks a block at a time, never copying or reallocating
+// a large array, and holds at most two blocks more than its messages need
+// (one partly used at each end) plus one empty block kept for reuse. A
+// block also carries a small arena: a small message is copied there (its
+// slot's cap is 0: the storage is the block's), so the common small
+// message costs no allocation and its memory goes when its block is
+// recycled. A larger one gets its own buffer, freed when it is released
+// unless it becomes the ring's one spare buffer (at most DRPC__RING_KEEP
+// bytes, reused by the next put). So what a ring keeps allocated beyond
+// its queued messages is bounded (DRPC__RING_RETAIN), however many
+// messages it once held (docs/design.md §8).
 //
 // Close records an error (the first one wins) that borrow returns only
 // after every queued message has been consumed: a graceful end delivers all
@@ -27,23 +32,37 @@
 
 #include "common/buf.h"
 
-#define DRPC__RING_KEEP   ((size_t) 16 << 10)
-#define DRPC__RING_SHRINK ((size_t) 64)
+#define DRPC__RING_BLOCK 64                  // slots per block
+#define DRPC__RING_ARENA ((size_t) 4 << 10)  // a block's arena
+#define DRPC__RING_KEEP  ((size_t) 16 << 10) // the spare buffer, at most
+
+typedef struct drpc__ring_block {
+	struct drpc__ring_block *next;
+	size_t                   used; // arena bytes handed out
+	drpc__buf                slot[DRPC__RING_BLOCK];
+	_Alignas(8) uint8_t      arena[DRPC__RING_ARENA];
+} drpc__ring_block;
+
+// DRPC__RING_RETAIN bounds what an idle ring keeps allocated: two blocks
+// (the current one and the one kept) and the spare buffer.
+#define DRPC__RING_RETAIN (2 * sizeof(drpc__ring_block) + DRPC__RING_KEEP)
 
 typedef struct drpc__ring {
-	drpc__buf *slots;
-	size_t     cap;      // slots allocated
-	size_t     max;      // slots allowed
-	size_t     head;     // index of the oldest message
-	size_t     count;    // messages queued (a borrowed one included)
-	size_t     bytes;    // their bodies' bytes
-	drpc__buf  spare;    // storage kept for the next put (<= KEEP)
-	bool       borrowed; // the head slot is lent to the consumer
-	bool       closed;
-	drpc_err   err; // the close error
+	drpc__ring_block *first;    // block of the oldest message
+	drpc__ring_block *last;     // block the next put goes into
+	drpc__ring_block *idle;     // an empty block kept for reuse
+	size_t            head;     // the oldest message's slot in first
+	size_t            tail;     // the next put's slot in last
+	size_t            max;      // messages allowed
+	size_t            count;    // messages queued (a borrowed one included)
+	size_t            bytes;    // their bodies' bytes
+	bool              borrowed; // the head slot is lent to the consumer
+	bool              closed;
+	drpc_err          err;      // the close error
+	drpc__buf         spare;    // storage kept for the next put
 } drpc__ring;
 
-// drpc__ring_init prepares an empty ring of at most max slots (>= 1).
+// drpc__ring_init prepares an empty ring of at most max messages (>= 1).
 void drpc__ring_init(drpc__ring *r, size_t max);
 
 // drpc__ring_fini frees every slot.
@@ -57,8 +76,8 @@ bool drpc__ring_is_full(const drpc__ring *r);
 drpc_err drpc__ring_put(drpc__ring *r, const uint8_t *data, size_t len);
 
 // drpc__ring_put_swap queues the bytes of *b without copying them: the
-// new slot takes b's storage and b gets the slot's old (empty) storage.
-// For a large packet reassembled from many frames. Errors: DRPC_ENOMEM.
+// new slot takes b's storage, and b is left empty. For a large packet
+// reassembled from many frames. Errors: DRPC_ENOMEM.
 drpc_err drpc__ring_put_swap(drpc__ring *r, drpc__buf *b);
 
 // drpc__ring_has_msg tells whether a message is queued and not lent.
@@ -77,5 +96,9 @@ void drpc__ring_close(drpc__ring *r, drpc_err err);
 // drpc__ring_clear drops every queued message but a borrowed one, and
 // tells how many it dropped and their bytes.
 void drpc__ring_clear(drpc__ring *r, size_t *msgs, size_t *bytes);
+
+// drpc__ring_retained is what r has allocated beyond its queued messages'
+// own buffers (blocks, arenas included, and the spare), for tests.
+size_t drpc__ring_retained(const drpc__ring *r);
 
 #endif // DRPC_STREAM_RING_H

@@ -31,8 +31,8 @@ void
 drpc__stream_mem_gone(drpc__stream *s, size_t bytes, size_t msgs)
 {
 	if (s->rxmem != NULL && (bytes > 0 || msgs > 0)) {
-		drpc__rxmem_add(s->rxmem,
-		    -(int64_t) (bytes + msgs * (size_t) DRPC__RXMEM_MSG));
+		drpc__rxmem_give(s->rxmem,
+		    (int64_t) (bytes + msgs * (size_t) DRPC__RXMEM_MSG));
 	}
 }
 
@@ -102,7 +102,7 @@ drpc__stream_rele(drpc__stream *s)
 	drpc__stream_conn_consumed(s, s->rx.received - s->rx.consumed + s->in_held);
 	drpc__stream_mem_gone(s, s->ring.bytes, s->ring.count);
 	if (s->rxmem != NULL) {
-		drpc__rxmem_add(s->rxmem, -(int64_t) s->in_mem);
+		drpc__rxmem_give(s->rxmem, (int64_t) s->in_mem);
 	}
 	drpc__ring_fini(&s->ring);
 	drpc__asm_fini(&s->in);
