@@ -33,6 +33,7 @@ main(void)
 	srunner_add_suite(sr, mux_suite());
 	srunner_add_suite(sr, causes_suite());
 	srunner_add_suite(sr, traps_suite());
+	srunner_add_suite(sr, hostile_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

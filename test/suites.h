@@ -28,5 +28,6 @@ Suite *lifecycle_suite(void);
 Suite *mux_suite(void);
 Suite *causes_suite(void);
 Suite *traps_suite(void);
+Suite *hostile_suite(void);
 
 #endif // DRPC_TEST_SUITES_H
