@@ -217,12 +217,17 @@ silent_closed(int fd)
 	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
+// SILENT_TIMEOUT_MS: the server's handshake timeout, times tu_scale():
+// the good client, slowed down by a sanitizer, must still send its first
+// frame in time.
+#define SILENT_TIMEOUT_MS 500
+
 START_TEST(test_hostile_silent_conns)
 {
-	static const char *const flags[] = {
-	    "--handshake-timeout-ms", "500", NULL};
-	size_t      limit = hostile_raise_nofile();
-	size_t      n     = (size_t) hostile_scaled(SILENT_CONNS, 300);
+	char        ms[32];
+	const char *flags[] = {"--handshake-timeout-ms", ms, NULL};
+	size_t      limit   = hostile_raise_nofile();
+	size_t      n       = (size_t) hostile_scaled(SILENT_CONNS, 300);
 	int        *fds;
 	hostile_run r;
 	size_t      closed = 0;
@@ -233,12 +238,14 @@ START_TEST(test_hostile_silent_conns)
 	if (n + 256 > limit) {
 		n = limit - 256;
 	}
+	snprintf(ms, sizeof(ms), "%lld",
+	    (long long) (SILENT_TIMEOUT_MS * tu_scale()));
 	hostile_begin(&r, "silent_conns", flags);
 	ck_assert_ptr_nonnull(fds = calloc(n, sizeof(*fds)));
 	snprintf(r.params, sizeof(r.params),
 	    "conns=%zu,half_send_nothing,half_send_2_of_a_header,"
-	    "handshake_timeout=0.5s",
-	    n);
+	    "handshake_timeout=%sms",
+	    n, ms);
 	r.bound_kib = hostile_rss_bound(0, n, 0) / HOSTILE_KIB;
 	for (size_t i = 0; i < n; i++) {
 		fds[i] = silent_open(&r.srv, i % 2 == 1);
