@@ -253,6 +253,10 @@ $(BUILD)/bin/drpc-interop: $(INTEROP_OBJ) $(INTEROP_GEN_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
 
+# The hostile suite (test/check_hostile*.c) attacks drpc-interop serve,
+# built in the same variant, in a child process.
+$(TESTS): | $(INTEROP_BIN)
+
 # Everything: the libraries, every tool the README names, the tests.
 all: lib $(CMD_BINS) $(TESTS) $(STRESS) $(PLUGIN) $(DEMO) $(INTEROP_BIN)
 

@@ -36,6 +36,7 @@ main(void)
 	srunner_add_suite(sr, bounds_suite());
 	srunner_add_suite(sr, invokes_suite());
 	srunner_add_suite(sr, caps_suite());
+	srunner_add_suite(sr, hostile_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

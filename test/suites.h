@@ -31,5 +31,6 @@ Suite *traps_suite(void);
 Suite *bounds_suite(void);
 Suite *invokes_suite(void);
 Suite *caps_suite(void);
+Suite *hostile_suite(void);
 
 #endif // DRPC_TEST_SUITES_H
