@@ -300,6 +300,35 @@ START_TEST(test_bounds_queue_bytes_without_flow)
 }
 END_TEST
 
+// A stream whose application reads nothing, its queue full and no flow
+// control: the reader waits, reading nothing, so not even the peer's
+// close could get through; after the stall timeout the connection ends.
+START_TEST(test_bounds_stall_timeout)
+{
+	tu_leak         leak = tu_leak_start();
+	drpc__conn_opts o;
+	drpc_cause      why;
+	box             b;
+	tu_raw          r;
+
+	bounds_opts(&o, &b, DRPC_FLOW_OFF);
+	o.write_timeout_ms = 50;
+	tu_raw_open_exact(&r, &o);
+	raw_invoke(&r, 1);
+	for (size_t i = 0; i < 8; i++) {
+		raw_frame(&r, DRPC__KIND_MESSAGE, 1, 2 + i, 4 * KIB, true);
+	}
+	(void) box_get(&b, 0);
+	ck_assert(tu_event_wait(&b.ring_waits, 1));
+	DRPC_CHECK_ERR(tu_wait_conn_err(r.conn), DRPC_ETIMEDOUT);
+	(void) drpc__conn_cause(r.conn, &why);
+	ck_assert_ptr_nonnull(strstr(why.text, "stalled: stream 1"));
+	tu_raw_close(&r);
+	box_fini(&b);
+	tu_leak_check(&leak);
+}
+END_TEST
+
 // A client faces a hostile server the same way: a stream that would take
 // the connection past its account ends with DRPC_ERESOURCE locally (and
 // an Error to the server); its neighbour is untouched.
@@ -572,6 +601,7 @@ bounds_suite(void)
 	tcase_add_test(tc, test_bounds_half_built);
 	tcase_add_test(tc, test_bounds_strikes_end_connection);
 	tcase_add_test(tc, test_bounds_queue_bytes_without_flow);
+	tcase_add_test(tc, test_bounds_stall_timeout);
 	tcase_add_test(tc, test_bounds_client_side);
 	tcase_add_test(tc, test_bounds_remote_error_text);
 	tcase_add_test(tc, test_bounds_backlog_stops_reader);

@@ -464,18 +464,25 @@ END_TEST
 // 6. Without flow control (no hello): streams each sent 20 largest
 // messages to a handler that never reads them. A stream's queue is
 // bounded in bytes: the server stops reading the connection (a plain
-// peer's only brake) or refuses the stream.
+// peer's only brake) or refuses the stream, and a connection stalled so
+// (its reader waiting for a handler that never reads) ends after the
+// stall timeout.
 
 START_TEST(test_hostile_no_flow_unread)
 {
-	unread_gen   g = {.n = hostile_scaled(40, 4), .msgs = 20};
-	hostile_run  r;
-	hostile_peer p;
-	hostile_end  end;
+	// The reader waits for the handler that never reads; the peer's
+	// close waits behind the bytes nobody reads, so only the stall
+	// timeout (write_timeout_ms) frees the connection.
+	static const char *const flags[] = {"--write-timeout-ms", "1000", NULL};
+	unread_gen               g = {.n = hostile_scaled(40, 4), .msgs = 20};
+	hostile_run              r;
+	hostile_peer             p;
+	hostile_end              end;
 
-	hostile_begin(&r, "no_flow_unread", NULL);
+	hostile_begin(&r, "no_flow_unread", flags);
 	snprintf(r.params, sizeof(r.params),
-	    "flow=off,streams=%llu,each=20x4MiB_unread,method=Sleep",
+	    "flow=off,streams=%llu,each=20x4MiB_unread,method=Sleep,"
+	    "stall_timeout=1s",
 	    (unsigned long long) g.n);
 	r.bound_kib = hostile_rss_bound(1, 0, HOSTILE_S) / HOSTILE_KIB;
 	hostile_peer_open(&p, &r, true);

@@ -37,10 +37,13 @@ typedef struct drpc_conn_opts {
 	size_t  ring_slots;      // received messages queued per stream; 256
 	size_t  max_streams;     // concurrent streams; 0: no limit
 	int64_t dial_timeout_ms; // drpc_dial's connect timeout; 10000
-	// write_timeout_ms: a server that reads nothing is cut off
-	// (DRPC_ETIMEDOUT) once no write has completed for this long while
-	// the connection holds writer_limit bytes of replies and control
-	// packets for it (meanwhile it is not read); 30000; negative: never.
+	// write_timeout_ms: the stall timeout (docs/reliability.md §3). A
+	// server that reads nothing is cut off (DRPC_ETIMEDOUT) once no write
+	// has completed for this long while the connection holds writer_limit
+	// bytes of control packets for it (meanwhile it is not read); and,
+	// without flow control, a connection whose reader waited this long
+	// for room in a stream nobody reads ends the same way. 30000;
+	// negative: never.
 	int64_t write_timeout_ms;
 	size_t  thread_stack;    // reader/drain thread stacks; 128 KiB
 	// multiplex: whether calls run concurrently (drpc/multiplex.h). The

@@ -86,10 +86,13 @@ typedef struct drpc_server_opts {
 	// (since its last stream ended, or since it was accepted) is closed.
 	// 0: 300000 (5 minutes); negative: no limit.
 	int64_t idle_timeout_ms;
-	// write_timeout_ms: a client that reads nothing is disconnected
-	// once no write has completed for this long while its connection
-	// holds writer_limit bytes of errors and control packets for it
-	// (meanwhile the connection is not read); 0: 30000, negative: never.
+	// write_timeout_ms: the stall timeout (docs/reliability.md §3). A
+	// client that reads nothing is disconnected once no write has
+	// completed for this long while its connection holds writer_limit
+	// bytes of errors and control packets for it (meanwhile the
+	// connection is not read); and, without flow control, a connection
+	// whose reader waited this long for room in a stream whose handler
+	// reads nothing is ended the same way. 0: 30000, negative: never.
 	int64_t write_timeout_ms;
 	size_t  max_msg_size; // 4 MiB
 	size_t split_size;   // 64 KiB

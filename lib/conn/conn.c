@@ -401,6 +401,11 @@ drpc__conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **
 	    .owner        = {conn_forget, conn_rele, drpc__conn_ring_waits, c},
 	    .fconn   = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->fconn,
 	    .rxmem   = &c->rxmem,
+	    .stall_ns = c->opts.write_timeout_ms > 0
+		? (c->opts.write_timeout_ms > INT64_MAX / 1000000
+			  ? INT64_MAX
+			  : c->opts.write_timeout_ms * 1000000)
+		: 0,
 	    .window  = c->opts.stream_window,
 	    .rx_cost = c->my_cost,
 	    .tx_cost = c->tx_cost,

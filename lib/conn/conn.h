@@ -51,10 +51,12 @@ typedef struct drpc__conn_opts {
 	size_t  max_pending;
 	size_t  stack_size;       // 0: 128 KiB for the reader and drain
 	int64_t close_timeout_ms; // 0: 1000; flush bound on close
-	// write_timeout_ms: while writer_limit bytes of terminal and control
-	// packets wait to be written the reader stops reading; if no write
-	// completes for this long meanwhile, the peer is taken to have
-	// stopped reading and the connection ends (DRPC_ETIMEDOUT). 0: 30000;
+	// write_timeout_ms, the stall timeout: while writer_limit bytes of
+	// terminal and control packets wait to be written the reader stops
+	// reading; if no write completes for this long meanwhile, the peer
+	// is taken to have stopped reading and the connection ends
+	// (DRPC_ETIMEDOUT). Likewise when, without flow control, the reader
+	// waits this long for room in a stream's full ring. 0: 30000;
 	// negative: never.
 	int64_t write_timeout_ms;
 	uint64_t id;              // names threads: drpc-rd-<id>

@@ -53,6 +53,21 @@ stream_overrun_locked(drpc__stream *s)
 	drpc__stream_terminate_locked(s, DRPC_ERESOURCE, DRPC_ERESOURCE);
 }
 
+// stream_stalled explains why the connection ends: without flow control
+// the reader waited stall_ns for this stream's application to make room,
+// reading nothing meanwhile. Whatever the peer does (even closing: its
+// FIN waits behind the bytes nobody reads), nothing else can unstick the
+// connection, and a peer can fill a stream whose handler never reads.
+static drpc_err
+stream_stalled(drpc__stream *s)
+{
+	return drpc__cause_set(s->in.why, DRPC_ETIMEDOUT,
+	    "stalled: stream %llu's application read nothing for %lld ms "
+	    "while its queue was full (no flow control), and the connection "
+	    "could not be read meanwhile",
+	    (unsigned long long) s->id, (long long) (s->stall_ns / 1000000));
+}
+
 static drpc_err
 stream_on_message(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 {
@@ -78,11 +93,22 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 			s->owner.reader_waits(s->owner.owner);
 			drpc__mutex_lock(&s->mu);
 		}
+		int64_t until = s->stall_ns > 0
+		    ? drpc__deadline_in_ns(s->stall_ns)
+		    : 0;
+
 		while (stream_ring_full(s) && !s->terminated &&
 		    !s->recv_closed && !s->rx.active) {
 			s->reader_waiting = true;
-			drpc__cond_wait(&s->space_cv, &s->mu);
+			rv = drpc__cond_wait_until(&s->space_cv, &s->mu, until);
 			s->reader_waiting = false;
+			if (rv == DRPC_ETIMEDOUT && stream_ring_full(s) &&
+			    !s->terminated && !s->recv_closed &&
+			    !s->rx.active) {
+				drpc__mutex_unlock(&s->mu);
+				return stream_stalled(s);
+			}
+			rv = DRPC_OK;
 		}
 	}
 	if (!s->terminated && !s->recv_closed) {

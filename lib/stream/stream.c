@@ -59,6 +59,7 @@ drpc__stream_create(drpc__stream **sp, const drpc__stream_opts *o)
 	atomic_init(&s->ended, false);
 	s->fconn        = o->fconn;
 	s->rxmem        = o->rxmem;
+	s->stall_ns     = o->stall_ns;
 	s->ring_slots   = o->ring_slots == 0 ? 256 : o->ring_slots;
 	// A server stream's peer knows it: the client told us of it.
 	drpc__wstate_init(&s->ws, o->id, !o->is_client, o->tx_cost);

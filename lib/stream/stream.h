@@ -65,6 +65,10 @@ typedef struct drpc__stream_opts {
 	uint64_t           window;   // our receive window
 	uint64_t           rx_cost;  // charge per Message we ask of the peer
 	uint64_t           tx_cost;  // charge per Message assumed for sends
+	// stall_ns: without flow control, how long the reader waits for
+	// room in this stream's full ring before it gives the connection up
+	// (drpc__stream_on_frame returns DRPC_ETIMEDOUT); 0: no limit.
+	int64_t            stall_ns;
 	// why: where drpc__stream_on_frame explains a connection-scoped
 	// error in words (the reader's record; may be NULL).
 	drpc_cause        *why;

@@ -28,6 +28,7 @@ struct drpc_stream {
 	drpc__flow_conn   *fconn;   // NULL: no flow control accounting
 	drpc__rxmem       *rxmem;   // NULL: no memory accounting
 	size_t             ring_slots; // the ring's bound without flow control
+	int64_t            stall_ns;   // see drpc__stream_opts
 	drpc__ctx_listener ctx_l;   // linked in ctx while watched
 	atomic_uint        refs;    // atomic
 	atomic_bool        ended;   // atomic copy of terminated, for the reader
