@@ -376,6 +376,39 @@ START_TEST(test_bounds_client_side)
 }
 END_TEST
 
+// A frame over the maximum (its body skipped unread) ends a stream that
+// has a message half built: the half-built bytes leave the memory account,
+// and the connection's flow count, when the stream ends, not when its
+// handle goes (the handler may hold it long after). _i 0: no flow
+// control; 1: automatic (the connection's counts run from the start).
+START_TEST(test_bounds_oversize_drops_half_built)
+{
+	tu_leak         leak = tu_leak_start();
+	drpc__conn_opts o;
+	drpc__stream   *s;
+	const uint8_t  *data;
+	size_t          len;
+	box             b;
+	tu_raw          r;
+
+	bounds_opts(&o, &b, _i == 0 ? DRPC_FLOW_OFF : DRPC_FLOW_AUTO);
+	tu_raw_open_exact(&r, &o);
+	raw_invoke(&r, 1);
+	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 2, T_PIECE, false);
+	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 3, T_MAX_MSG + 1, true);
+	raw_expect_error(&r, 1, 8);
+	s = box_get(&b, 0); // held, as a handler would
+	DRPC_CHECK_ERR(drpc__stream_recv(s, &data, &len), DRPC_ERESOURCE);
+	ck_assert_int_eq(drpc__conn_mem_held(r.conn), 0);
+	ck_assert_uint_eq(drpc__conn_flow_held(r.conn), 0);
+	DRPC_CHECK_OK(drpc__conn_err(r.conn));
+	box_release(&b);
+	tu_raw_close(&r);
+	box_fini(&b);
+	tu_leak_check(&leak);
+}
+END_TEST
+
 // A peer's Error text is kept (until the stream is freed) only up to what
 // we would send ourselves, and the cut is marked.
 START_TEST(test_bounds_remote_error_text)
@@ -603,6 +636,7 @@ bounds_suite(void)
 	tcase_add_test(tc, test_bounds_queue_bytes_without_flow);
 	tcase_add_test(tc, test_bounds_stall_timeout);
 	tcase_add_test(tc, test_bounds_client_side);
+	tcase_add_loop_test(tc, test_bounds_oversize_drops_half_built, 0, 2);
 	tcase_add_test(tc, test_bounds_remote_error_text);
 	tcase_add_test(tc, test_bounds_backlog_stops_reader);
 	tcase_add_test(tc, test_bounds_backlog_write_timeout);

@@ -266,17 +266,6 @@ drpc__stream_invoked(drpc__stream *s)
 	return known;
 }
 
-void
-drpc__stream_too_big(drpc__stream *s, const char *why)
-{
-	drpc__mutex_lock(&s->mu);
-	if (!s->terminated) {
-		drpc__stream_error_locked(s, DRPC_ERESOURCE, why, strlen(why));
-		drpc__stream_clear_locked(s);
-		drpc__stream_terminate_locked(s, DRPC_ERESOURCE, DRPC_ERESOURCE);
-	}
-	drpc__mutex_unlock(&s->mu);
-}
 
 // stream_mem_fits tells whether what fr adds to memory (a Message's
 // bytes and its slot; the bytes of any frame kept while its packet is
@@ -295,7 +284,9 @@ stream_mem_fits(const drpc__stream *s, const drpc__frame *fr)
 }
 
 // stream_asm_drop frees the half-built packet of an ended stream (its
-// later frames are dropped, so the assembler is never used again).
+// later frames are dropped, so the assembler is never used again): its
+// bytes leave the memory account, and count as consumed at the connection
+// level, now rather than when the last handle goes.
 static void
 stream_asm_drop(drpc__stream *s)
 {
@@ -303,7 +294,22 @@ stream_asm_drop(drpc__stream *s)
 		drpc__rxmem_take(s->rxmem, -(int64_t) s->in_mem);
 	}
 	s->in_mem = 0;
+	drpc__stream_conn_consumed(s, s->in_held);
+	s->in_held = 0;
 	drpc__buf_fini(&s->in.body);
+}
+
+void
+drpc__stream_too_big(drpc__stream *s, const char *why)
+{
+	drpc__mutex_lock(&s->mu);
+	if (!s->terminated) {
+		drpc__stream_error_locked(s, DRPC_ERESOURCE, why, strlen(why));
+		drpc__stream_clear_locked(s);
+		drpc__stream_terminate_locked(s, DRPC_ERESOURCE, DRPC_ERESOURCE);
+	}
+	drpc__mutex_unlock(&s->mu);
+	stream_asm_drop(s);
 }
 
 // stream_mem_overrun ends s because the peer sent more than the
@@ -323,7 +329,6 @@ stream_mem_overrun(drpc__stream *s)
 	drpc__stream_too_big(s, why);
 	drpc__stream_cancel_owned_ctx(s); // the handler learns of it
 	s->rxmem->strikes++;
-	stream_asm_drop(s);
 }
 
 // stream_asm_settle brings the account of the assembler's bytes up to
@@ -386,7 +391,6 @@ drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
 		    drpc__kind_name(fr->kind), (unsigned long long) s->id,
 		    s->max_msg_size);
 		drpc__stream_too_big(s, why);
-		stream_asm_drop(s);
 		return DRPC_OK;
 	}
 	if (rv != DRPC_OK || !complete) {

@@ -100,8 +100,9 @@ bool drpc__stream_invoked(drpc__stream *s);
 
 // drpc__stream_too_big ends s because the peer sent a packet over the
 // maximum message size (why says which): an Error with code 8
-// (ResourceExhausted) and why goes to the peer, the queue is dropped, and
-// local calls report DRPC_ERESOURCE. The connection carries on.
+// (ResourceExhausted) and why goes to the peer, the queue and any packet
+// half built are dropped, and local calls report DRPC_ERESOURCE. The
+// connection carries on. Reader thread only (the assembler is its own).
 void drpc__stream_too_big(drpc__stream *s, const char *why);
 
 // drpc__stream_on_window applies a window update (delta bytes) from the
