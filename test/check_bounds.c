@@ -180,10 +180,11 @@ bounds_opts(drpc__conn_opts *o, box *b, drpc_flow_mode flow)
 	box_init(b, o);
 }
 
-// Half-built messages on many streams: the connection holds what fits in
-// its account and ends each stream that would go past it with
-// ResourceExhausted; the others, and the connection, carry on, and every
-// byte is given back when the streams go.
+// Half-built messages on many streams, flow control in force: the
+// connection holds what fits in its account and ends each stream that
+// would go past it with ResourceExhausted (the peer ignored its windows);
+// the others, and the connection, carry on, and every byte is given back
+// when the streams go.
 START_TEST(test_bounds_half_built)
 {
 	tu_leak         leak = tu_leak_start();
@@ -193,7 +194,7 @@ START_TEST(test_bounds_half_built)
 	box             b;
 	tu_raw          r;
 
-	bounds_opts(&o, &b, DRPC_FLOW_OFF);
+	bounds_opts(&o, &b, DRPC_FLOW_ON);
 	tu_raw_open_exact(&r, &o);
 	for (size_t i = 1; i <= n; i++) {
 		raw_invoke(&r, i);
@@ -233,6 +234,88 @@ START_TEST(test_bounds_half_built)
 }
 END_TEST
 
+// Without flow control the peer cannot be asked to wait: a full account
+// makes the reader wait for the applications instead, as a full ring
+// does. A consumer's release lets it go on, and nothing is lost.
+START_TEST(test_bounds_no_flow_waits)
+{
+	tu_leak         leak = tu_leak_start();
+	size_t          fit  = T_LIMIT / T_PIECE; // 12
+	size_t          n    = fit + 1; // one piece more than fits
+	drpc__conn_opts o;
+	box             b;
+	tu_raw          r;
+
+	bounds_opts(&o, &b, DRPC_FLOW_OFF);
+	tu_raw_open_exact(&r, &o);
+	// Stream 1 gets one whole message of a piece, then every stream
+	// half-builds one: the account fills before the last streams fit.
+	raw_invoke(&r, 1);
+	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 2, T_PIECE, true);
+	for (size_t i = 2; i <= n; i++) {
+		raw_invoke(&r, i);
+		raw_frame(&r, DRPC__KIND_MESSAGE, i, 2, T_PIECE, false);
+	}
+	(void) box_get(&b, n - 1); // its invoke came before the piece
+	// The reader waits with everything it could take: stream 1's
+	// message and fit - 1 half-built ones.
+	ck_assert(tu_event_wait(&b.ring_waits, 1));
+	ck_assert_int_le(drpc__conn_mem_held(r.conn), (int64_t) T_LIMIT);
+	{
+		const uint8_t *data;
+		size_t         len;
+		drpc__stream  *s = box_get(&b, 0);
+
+		DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
+		ck_assert_uint_eq(len, T_PIECE);
+		drpc__stream_recv_done(s); // room for the rest
+	}
+	// The last piece got in: the stream completes its message.
+	raw_frame(&r, DRPC__KIND_MESSAGE, n, 2, 0, true);
+	{
+		const uint8_t *data;
+		size_t         len;
+		drpc__stream  *s = box_get(&b, n - 1);
+
+		DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
+		ck_assert_uint_eq(len, T_PIECE);
+		drpc__stream_recv_done(s);
+	}
+	DRPC_CHECK_OK(drpc__conn_err(r.conn));
+	tu_raw_close(&r);
+	box_fini(&b);
+	tu_leak_check(&leak);
+}
+END_TEST
+
+// Without flow control, an account full of half-built packets (nothing a
+// consumer could release): the reader waits the stall timeout, then the
+// connection ends.
+START_TEST(test_bounds_no_flow_stall)
+{
+	tu_leak         leak = tu_leak_start();
+	size_t          n    = T_LIMIT / T_PIECE + 1;
+	drpc__conn_opts o;
+	drpc_cause      why;
+	box             b;
+	tu_raw          r;
+
+	bounds_opts(&o, &b, DRPC_FLOW_OFF);
+	o.write_timeout_ms = 50;
+	tu_raw_open_exact(&r, &o);
+	for (size_t i = 1; i <= n; i++) {
+		raw_invoke(&r, i);
+		raw_frame(&r, DRPC__KIND_MESSAGE, i, 2, T_PIECE, false);
+	}
+	DRPC_CHECK_ERR(tu_wait_conn_err(r.conn), DRPC_ETIMEDOUT);
+	(void) drpc__conn_cause(r.conn, &why);
+	ck_assert_ptr_nonnull(strstr(why.text, "stalled: the 98368 bytes"));
+	tu_raw_close(&r);
+	box_fini(&b);
+	tu_leak_check(&leak);
+}
+END_TEST
+
 // A peer that keeps sending past the account loses the connection after
 // DRPC__RXMEM_STRIKES streams were ended for it.
 START_TEST(test_bounds_strikes_end_connection)
@@ -244,7 +327,7 @@ START_TEST(test_bounds_strikes_end_connection)
 	box             b;
 	tu_raw          r;
 
-	bounds_opts(&o, &b, DRPC_FLOW_AUTO);
+	bounds_opts(&o, &b, DRPC_FLOW_ON);
 	tu_raw_open_exact(&r, &o);
 	for (size_t i = 1; i <= fit + DRPC__RXMEM_STRIKES; i++) {
 		raw_invoke(&r, i);
@@ -336,7 +419,7 @@ START_TEST(test_bounds_client_side)
 {
 	tu_leak         leak = tu_leak_start();
 	drpc__conn_opts o    = {
-		   .flow         = DRPC_FLOW_OFF,
+		   .flow         = DRPC_FLOW_ON ,
 		   .multiplex    = DRPC_MULTIPLEX_ON,
 		   .conn_window  = 32 * KIB,
 		   .max_msg_size = 64 * KIB,
@@ -633,6 +716,8 @@ bounds_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_bounds_half_built);
 	tcase_add_test(tc, test_bounds_strikes_end_connection);
+	tcase_add_test(tc, test_bounds_no_flow_waits);
+	tcase_add_test(tc, test_bounds_no_flow_stall);
 	tcase_add_test(tc, test_bounds_queue_bytes_without_flow);
 	tcase_add_test(tc, test_bounds_stall_timeout);
 	tcase_add_test(tc, test_bounds_client_side);

@@ -51,6 +51,7 @@ conn_free(drpc__conn *c)
 	drpc__frame_reader_fini(&c->fr);
 	drpc__writer_fini(&c->w);
 	drpc__flow_conn_fini(&c->fconn);
+	drpc__rxmem_fini(&c->rxmem);
 	drpc__cond_fini(&c->term_cv);
 	drpc__cond_fini(&c->slot_cv);
 	drpc__mutex_fini(&c->open_mu);
@@ -115,6 +116,7 @@ drpc__conn_end(drpc__conn *c, const drpc_cause *why)
 
 	drpc__writer_stop(&c->w, DRPC_ECLOSED, false);
 	drpc__transport_shutdown(c->tr);
+	drpc__rxmem_stop(&c->rxmem); // a reader waiting for room wakes
 	for (;;) {
 		drpc__mutex_lock(&c->mu);
 		s = drpc__idmap_take_any(&c->streams);
@@ -296,6 +298,7 @@ fail_writer:
 fail_mu:
 	drpc__frame_reader_fini(&c->fr);
 	drpc__flow_conn_fini(&c->fconn);
+	drpc__rxmem_fini(&c->rxmem);
 	drpc__mutex_fini(&c->open_mu);
 	drpc__cond_fini(&c->term_cv);
 	drpc__cond_fini(&c->slot_cv);

@@ -84,7 +84,7 @@ typedef struct drpc__conn_opts {
 	void (*flow_on_hook)(void *arg);
 	void (*flush_hook)(void *arg, int64_t deadline_ns);
 	// ring_wait_hook: the reader is about to wait for room in a stream's
-	// full ring (no flow control). backlog_hook: it is about to stop
+	// full ring or in the connection's memory account (no flow control). backlog_hook: it is about to stop
 	// reading until the writer's backlog of unwritten bytes clears.
 	void (*ring_wait_hook)(void *arg);
 	void (*backlog_hook)(void *arg, size_t unwritten);

@@ -124,8 +124,60 @@ drpc__rxmem_init(drpc__rxmem *m, uint64_t limit)
 {
 	atomic_init(&m->taken, 0);
 	atomic_init(&m->given, 0);
+	atomic_init(&m->waiting, false);
 	m->limit   = limit > (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) limit;
 	m->strikes = 0;
+	m->stopped = false;
+	drpc__mutex_init(&m->mu);
+	drpc__cond_init(&m->cv);
+}
+
+void
+drpc__rxmem_fini(drpc__rxmem *m)
+{
+	drpc__cond_fini(&m->cv);
+	drpc__mutex_fini(&m->mu);
+}
+
+drpc_err
+drpc__rxmem_wait(drpc__rxmem *m, uint64_t n, int64_t deadline_ns)
+{
+	drpc_err rv = DRPC_OK;
+
+	drpc__mutex_lock(&m->mu);
+	// waiting is set before held is read again (both sequentially
+	// consistent), and a giver adds before it reads waiting: one of the
+	// two sees the other, so no wake-up is lost.
+	atomic_store(&m->waiting, true);
+	for (;;) {
+		int64_t held = atomic_load(&m->taken) - atomic_load(&m->given);
+
+		if (m->stopped) {
+			rv = DRPC_ECLOSED;
+			break;
+		}
+		if (n <= (uint64_t) INT64_MAX && held <= m->limit - (int64_t) n) {
+			break;
+		}
+		if (drpc__cond_wait_until(&m->cv, &m->mu, deadline_ns) ==
+			DRPC_ETIMEDOUT &&
+		    deadline_ns != 0 && drpc__now_ns() >= deadline_ns) {
+			rv = DRPC_ETIMEDOUT;
+			break;
+		}
+	}
+	atomic_store(&m->waiting, false);
+	drpc__mutex_unlock(&m->mu);
+	return rv;
+}
+
+void
+drpc__rxmem_stop(drpc__rxmem *m)
+{
+	drpc__mutex_lock(&m->mu);
+	m->stopped = true;
+	drpc__cond_broadcast(&m->cv);
+	drpc__mutex_unlock(&m->mu);
 }
 
 int64_t
@@ -153,5 +205,10 @@ drpc__rxmem_take(drpc__rxmem *m, int64_t n)
 void
 drpc__rxmem_give(drpc__rxmem *m, int64_t n)
 {
-	atomic_fetch_add_explicit(&m->given, n, memory_order_relaxed);
+	atomic_fetch_add(&m->given, n);
+	if (atomic_load(&m->waiting)) {
+		drpc__mutex_lock(&m->mu);
+		drpc__cond_broadcast(&m->cv);
+		drpc__mutex_unlock(&m->mu);
+	}
 }

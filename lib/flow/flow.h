@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <drpc/error.h>
+
 // Defaults (public: drpc_conn_opts, drpc_server_opts).
 #define DRPC__FLOW_WINDOW      ((uint64_t) 1 << 20)  // per stream
 #define DRPC__FLOW_CONN_WINDOW ((uint64_t) 16 << 20) // per connection
@@ -106,9 +108,23 @@ typedef struct drpc__rxmem {
 	_Atomic int64_t given;   // anyone adds to it
 	int64_t         limit;   // immutable
 	unsigned        strikes; // the reader thread's: streams ended for it
+	atomic_bool     waiting; // the reader sleeps in drpc__rxmem_wait
+	pthread_mutex_t mu;      // with cv, for drpc__rxmem_wait
+	pthread_cond_t  cv;
+	bool            stopped; // guarded by mu: drpc__rxmem_stop ran
 } drpc__rxmem;
 
 void drpc__rxmem_init(drpc__rxmem *m, uint64_t limit);
+void drpc__rxmem_fini(drpc__rxmem *m);
+
+// drpc__rxmem_wait waits (reader thread) until n more bytes fit: DRPC_OK;
+// or until the monotonic deadline_ns (0: none): DRPC_ETIMEDOUT; or
+// drpc__rxmem_stop: DRPC_ECLOSED. Without flow control a full account
+// makes the reader wait for consumers, as a full ring does.
+drpc_err drpc__rxmem_wait(drpc__rxmem *m, uint64_t n, int64_t deadline_ns);
+
+// drpc__rxmem_stop wakes a waiter for good (the connection ends).
+void drpc__rxmem_stop(drpc__rxmem *m);
 
 // drpc__rxmem_fits tells whether n more bytes stay within the limit
 // (reader thread).
@@ -118,7 +134,8 @@ bool drpc__rxmem_fits(const drpc__rxmem *m, uint64_t n);
 // (reader thread only).
 void drpc__rxmem_take(drpc__rxmem *m, int64_t n);
 
-// drpc__rxmem_give gives n bytes back (any thread).
+// drpc__rxmem_give gives n bytes back (any thread), waking the reader if
+// it waits for room.
 void drpc__rxmem_give(drpc__rxmem *m, int64_t n);
 
 // drpc__rxmem_held is what is held now.

@@ -312,6 +312,46 @@ drpc__stream_too_big(drpc__stream *s, const char *why)
 	stream_asm_drop(s);
 }
 
+// stream_rx_active tells whether flow control is in force on s.
+static bool
+stream_rx_active(drpc__stream *s)
+{
+	bool active;
+
+	drpc__mutex_lock(&s->mu);
+	active = s->rx.active;
+	drpc__mutex_unlock(&s->mu);
+	return active;
+}
+
+// stream_mem_wait makes the reader wait, without flow control, until fr
+// fits in the connection's account: a peer that cannot be asked to wait
+// is slowed down by not being read, as a full ring does. A consumer's
+// release wakes it; the stall timeout bounds it (nothing queued may be
+// consumable: half-built packets only), and the connection's end stops it.
+static drpc_err
+stream_mem_wait(drpc__stream *s, const drpc__frame *fr)
+{
+	uint64_t n = fr->len + (fr->kind == DRPC__KIND_MESSAGE && fr->done
+				       ? DRPC__RXMEM_MSG
+				       : 0);
+	drpc_err rv;
+
+	if (s->owner.reader_waits != NULL) {
+		s->owner.reader_waits(s->owner.owner); // handlers not started
+	}
+	rv = drpc__rxmem_wait(s->rxmem, n,
+	    s->stall_ns > 0 ? drpc__deadline_in_ns(s->stall_ns) : 0);
+	if (rv != DRPC_ETIMEDOUT) {
+		return rv;
+	}
+	return drpc__cause_set(s->in.why, DRPC_ETIMEDOUT,
+	    "stalled: the %lld bytes a connection may hold of its peer's "
+	    "messages stayed full for %lld ms (no flow control), and the "
+	    "connection could not be read meanwhile",
+	    (long long) s->rxmem->limit, (long long) (s->stall_ns / 1000000));
+}
+
 // stream_mem_overrun ends s because the peer sent more than the
 // connection may hold of its packets (docs/design.md §8): an Error
 // (ResourceExhausted) both ways, the queue and the half-built packet
@@ -377,8 +417,16 @@ drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
 		s->in_mid = fr->message_id;
 	}
 	if (s->rxmem != NULL && !stream_mem_fits(s, fr)) {
-		stream_mem_overrun(s);
-		return DRPC_OK;
+		if (stream_rx_active(s)) {
+			stream_mem_overrun(s); // the peer ignored its windows
+			return DRPC_OK;
+		}
+		if ((rv = stream_mem_wait(s, fr)) != DRPC_OK) {
+			return rv;
+		}
+		if (atomic_load(&s->ended)) {
+			return DRPC_OK; // ended meanwhile: the frame is late
+		}
 	}
 	rv = drpc__asm_add(&s->in, fr, &pkt, &complete);
 	if (rv == DRPC_ETOOBIG) {
