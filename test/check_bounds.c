@@ -18,6 +18,7 @@
 #include "suites.h"
 #include "testutil.h"
 #include "wire/errbody.h"
+#include "wire/flowctl.h"
 
 #define BOX_MAX 64
 
@@ -113,6 +114,16 @@ box_fini(box *b)
 	drpc__mutex_fini(&b->mu);
 }
 
+#define KIB ((size_t) 1024)
+
+// Small figures keep the tests quick: the connection may hold
+// conn_window + max_msg_size + 64 bytes of the peer's messages.
+#define T_WINDOW   (16 * KIB)
+#define T_CONN_WIN (64 * KIB)
+#define T_MAX_MSG  (32 * KIB)
+#define T_LIMIT    (T_CONN_WIN + T_MAX_MSG + 64)
+#define T_PIECE    (8 * KIB)
+
 // raw_frame writes one frame of len bytes of fill, done or not.
 static void
 raw_frame(tu_raw *r, uint8_t kind, uint64_t sid, uint64_t mid, size_t len,
@@ -137,6 +148,20 @@ raw_invoke(tu_raw *r, uint64_t sid)
 	tu_raw_send(r, DRPC__KIND_INVOKE, false, sid, 1, "/t", 2);
 }
 
+// raw_hello sends a hello on stream sid, message id mid, asking for flow
+// control and multiplexing with the connection's test figures: the
+// conn then knows the raw peer honours its windows.
+static void
+raw_hello(tu_raw *r, uint64_t sid, uint64_t mid)
+{
+	uint8_t     body[DRPC__HELLO_BODY_MAX];
+	drpc__hello h = {DRPC__HELLO_VERSION, T_WINDOW, DRPC__RXMEM_MSG,
+	    T_CONN_WIN, DRPC__HELLO_FLOW | DRPC__HELLO_MUX};
+	size_t      len = drpc__hello_put(body, &h);
+
+	tu_raw_send(r, DRPC__KIND_HELLO, true, sid, mid, body, len);
+}
+
 // raw_expect_error reads frames until an Error for sid and checks its code
 // (other frames are skipped).
 static void
@@ -157,15 +182,7 @@ raw_expect_error(tu_raw *r, uint64_t sid, uint64_t code)
 	ck_assert_uint_eq(got, code);
 }
 
-#define KIB ((size_t) 1024)
 
-// Small figures keep the tests quick: the connection may hold
-// conn_window + max_msg_size + 64 bytes of the peer's messages.
-#define T_WINDOW   (16 * KIB)
-#define T_CONN_WIN (64 * KIB)
-#define T_MAX_MSG  (32 * KIB)
-#define T_LIMIT    (T_CONN_WIN + T_MAX_MSG + 64)
-#define T_PIECE    (8 * KIB)
 
 static void
 bounds_opts(drpc__conn_opts *o, box *b, drpc_flow_mode flow)
@@ -194,9 +211,12 @@ START_TEST(test_bounds_half_built)
 	box             b;
 	tu_raw          r;
 
-	bounds_opts(&o, &b, DRPC_FLOW_ON);
+	bounds_opts(&o, &b, DRPC_FLOW_AUTO);
 	tu_raw_open_exact(&r, &o);
-	for (size_t i = 1; i <= n; i++) {
+	raw_invoke(&r, 1);
+	raw_hello(&r, 1, 2);
+	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 3, T_PIECE, false);
+	for (size_t i = 2; i <= n; i++) {
 		raw_invoke(&r, i);
 		raw_frame(&r, DRPC__KIND_MESSAGE, i, 2, T_PIECE, false);
 	}
@@ -211,7 +231,7 @@ START_TEST(test_bounds_half_built)
 	// The first stream completes its message with an empty last frame
 	// (the 64 its slot costs still fit): it is queued, len + 64, and
 	// delivered whole.
-	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 2, 0, true);
+	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 3, 0, true);
 	{
 		const uint8_t *data;
 		size_t         len;
@@ -327,9 +347,12 @@ START_TEST(test_bounds_strikes_end_connection)
 	box             b;
 	tu_raw          r;
 
-	bounds_opts(&o, &b, DRPC_FLOW_ON);
+	bounds_opts(&o, &b, DRPC_FLOW_AUTO);
 	tu_raw_open_exact(&r, &o);
-	for (size_t i = 1; i <= fit + DRPC__RXMEM_STRIKES; i++) {
+	raw_invoke(&r, 1);
+	raw_hello(&r, 1, 2);
+	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 3, T_PIECE, false);
+	for (size_t i = 2; i <= fit + DRPC__RXMEM_STRIKES; i++) {
 		raw_invoke(&r, i);
 		raw_frame(&r, DRPC__KIND_MESSAGE, i, 2, T_PIECE, false);
 	}
@@ -419,7 +442,7 @@ START_TEST(test_bounds_client_side)
 {
 	tu_leak         leak = tu_leak_start();
 	drpc__conn_opts o    = {
-		   .flow         = DRPC_FLOW_ON ,
+		   .flow         = DRPC_FLOW_ON,
 		   .multiplex    = DRPC_MULTIPLEX_ON,
 		   .conn_window  = 32 * KIB,
 		   .max_msg_size = 64 * KIB,
@@ -436,17 +459,19 @@ START_TEST(test_bounds_client_side)
 		DRPC_CHECK_OK(
 		    tu_open(r.conn, NULL, "/t", NULL, 0, false, &s[i]));
 	}
-	// Stream 1 half-builds a message, then stream 2 sends one piece
+	// The server answers the hello: the client's windows are known to
+	// it. Stream 1 half-builds a message, then stream 2 sends one piece
 	// more than the rest of the account takes.
+	raw_hello(&r, 1, 1);
 	for (size_t i = 0; i < first; i++) {
-		raw_frame(&r, DRPC__KIND_MESSAGE, 1, 1, T_PIECE, false);
+		raw_frame(&r, DRPC__KIND_MESSAGE, 1, 2, T_PIECE, false);
 	}
 	for (size_t i = 0; i <= (limit - first * T_PIECE) / T_PIECE; i++) {
 		raw_frame(&r, DRPC__KIND_MESSAGE, 2, 1, T_PIECE, false);
 	}
 	raw_expect_error(&r, 2, 8);
 	DRPC_CHECK_ERR(drpc__stream_recv(s[1], &data, &len), DRPC_ERESOURCE);
-	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 1, 0, true);
+	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 2, 0, true);
 	DRPC_CHECK_OK(drpc__stream_recv(s[0], &data, &len));
 	ck_assert_uint_eq(len, first * T_PIECE);
 	drpc__stream_recv_done(s[0]);

@@ -390,6 +390,15 @@ drpc__conn_abort(drpc__conn *c, drpc_err code, const char *text)
 
 // drpc__conn_new_stream creates a stream and registers it (the registry's
 // reference plus the caller's handle).
+// conn_peer_bound tells a stream (on the reader thread) whether the peer
+// honours our connection window: then going past the memory account is a
+// violation that ends the stream, else the reader waits for room.
+static bool
+conn_peer_bound(void *arg)
+{
+	return ((drpc__conn *) arg)->peer_bound;
+}
+
 drpc_err
 drpc__conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **sp)
 {
@@ -401,7 +410,8 @@ drpc__conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **
 	    .ctx          = ctx,
 	    .owns_ctx     = c->opts.is_server,
 	    .w            = &c->w,
-	    .owner        = {conn_forget, conn_rele, drpc__conn_ring_waits, c},
+	    .owner        = {conn_forget, conn_rele, drpc__conn_ring_waits,
+		       conn_peer_bound, c},
 	    .fconn   = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->fconn,
 	    .rxmem   = &c->rxmem,
 	    .stall_ns = c->opts.write_timeout_ms > 0

@@ -76,6 +76,9 @@ struct drpc__conn {
 	// our answer arrives (its hello says so): its streams get the slot
 	// bound of a charge of 0 (protocol.md §13.3). Reader thread only.
 	bool              wide_slots;
+	// peer_bound: the peer knows and honours our connection window
+	// (flow control was negotiated by hello). Reader thread only.
+	bool              peer_bound;
 	bool              hello_seen; // reader thread only: a hello (server)
 					   // or its answer (client) was taken
 

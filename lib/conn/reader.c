@@ -97,6 +97,7 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 		}
 		if (flow) {
 			drpc__conn_flow_on(c, &h);
+			c->peer_bound = true;
 		}
 		return;
 	}
@@ -112,6 +113,7 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 	}
 	if (flow) {
 		drpc__conn_flow_on(c, &h);
+		c->peer_bound = true;
 	}
 	if (c->opts.multiplex == DRPC_MULTIPLEX_AUTO) {
 		// Any answer comes from a libdrpc server, which multiplexes:

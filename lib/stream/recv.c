@@ -312,21 +312,10 @@ drpc__stream_too_big(drpc__stream *s, const char *why)
 	stream_asm_drop(s);
 }
 
-// stream_rx_active tells whether flow control is in force on s.
-static bool
-stream_rx_active(drpc__stream *s)
-{
-	bool active;
-
-	drpc__mutex_lock(&s->mu);
-	active = s->rx.active;
-	drpc__mutex_unlock(&s->mu);
-	return active;
-}
-
-// stream_mem_wait makes the reader wait, without flow control, until fr
-// fits in the connection's account: a peer that cannot be asked to wait
-// is slowed down by not being read, as a full ring does. A consumer's
+// stream_mem_wait makes the reader wait until fr fits in the connection's
+// account, when the peer does not know our connection window (no flow
+// control, or cockroachdb/drpc's, per stream only): a peer that cannot be
+// asked to wait is slowed down by not being read, as a full ring does. A consumer's
 // release wakes it; the stall timeout bounds it (nothing queued may be
 // consumable: half-built packets only), and the connection's end stops it.
 static drpc_err
@@ -417,7 +406,8 @@ drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
 		s->in_mid = fr->message_id;
 	}
 	if (s->rxmem != NULL && !stream_mem_fits(s, fr)) {
-		if (stream_rx_active(s)) {
+		if (s->owner.peer_bound != NULL &&
+		    s->owner.peer_bound(s->owner.owner)) {
 			stream_mem_overrun(s); // the peer ignored its windows
 			return DRPC_OK;
 		}

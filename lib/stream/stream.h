@@ -43,6 +43,10 @@ typedef struct drpc__stream_owner {
 	// the owner hands over any work it deferred (handlers not yet
 	// started), which may be what frees the ring.
 	void (*reader_waits)(void *owner);
+	// peer_bound, if set, tells (on the reader thread) whether the peer
+	// knows and honours our connection window: a frame past the memory
+	// account then ends its stream; otherwise the reader waits for room.
+	bool (*peer_bound)(void *owner);
 	void *owner;
 } drpc__stream_owner;
 
