@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -677,6 +678,43 @@ START_TEST(test_bounds_backlog_write_timeout)
 }
 END_TEST
 
+// A connection that sent one large message does not keep its writer's
+// buffers at that size: the drain thread frees them before it sleeps.
+START_TEST(test_bounds_writer_shrinks)
+{
+	tu_leak         leak = tu_leak_start();
+	drpc__conn_opts o    = {.flow = DRPC_FLOW_OFF};
+	size_t          big  = 1 << 20;
+	uint8_t        *msg  = calloc(1, big);
+	size_t          got  = 0;
+	int64_t         until;
+	drpc__stream   *s;
+	drpc__frame     f;
+	tu_raw          r;
+
+	ck_assert_ptr_nonnull(msg);
+	tu_raw_open_exact(&r, &o);
+	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t", msg, big, false, &s));
+	while (got < big) { // the peer reads it all
+		DRPC_CHECK_OK(tu_raw_next(&r, &f));
+		got += f.kind == DRPC__KIND_MESSAGE ? f.len : 0;
+	}
+	// Wait (polling, bounded) for the drain thread to have gone to sleep.
+	until = drpc__now_ns() + tu_bound_ns(TU_WAIT_NS);
+	while (drpc__conn_out_retained(r.conn) > 2 * (256 * KIB) &&
+	    drpc__now_ns() < until) {
+		struct timespec ms = {0, 1000000};
+
+		(void) nanosleep(&ms, NULL);
+	}
+	ck_assert_uint_le(drpc__conn_out_retained(r.conn), 2 * (256 * KIB));
+	drpc__stream_destroy(s);
+	tu_raw_close(&r);
+	free(msg);
+	tu_leak_check(&leak);
+}
+END_TEST
+
 // A ring that once held many messages keeps at most DRPC__RING_RETAIN
 // bytes allocated once drained, whatever their sizes; while it holds
 // messages, at most two blocks more than they need.
@@ -748,6 +786,7 @@ bounds_suite(void)
 	tcase_add_test(tc, test_bounds_client_side);
 	tcase_add_loop_test(tc, test_bounds_oversize_drops_half_built, 0, 2);
 	tcase_add_test(tc, test_bounds_remote_error_text);
+	tcase_add_test(tc, test_bounds_writer_shrinks);
 	tcase_add_test(tc, test_bounds_backlog_stops_reader);
 	tcase_add_test(tc, test_bounds_backlog_write_timeout);
 	tcase_add_test(tc, test_bounds_ring_keeps_little);

@@ -546,6 +546,12 @@ drpc__conn_flow_active(drpc__conn *c)
 	return on;
 }
 
+size_t
+drpc__conn_out_retained(drpc__conn *c)
+{
+	return drpc__writer_retained(&c->w);
+}
+
 int64_t
 drpc__conn_mem_held(drpc__conn *c)
 {

@@ -163,6 +163,10 @@ uint64_t drpc__conn_flow_held(drpc__conn *c);
 // 64 (docs/design.md §8).
 int64_t drpc__conn_mem_held(drpc__conn *c);
 
+// drpc__conn_out_retained is what the connection's writer holds allocated
+// (for tests).
+size_t drpc__conn_out_retained(drpc__conn *c);
+
 // drpc__conn_close flushes what is buffered (up to close_timeout_ms), ends
 // the connection and every stream on it, joins both threads and closes the
 // transport. Safe to call more than once; not from the reader thread.

@@ -722,6 +722,35 @@ writer_linger_locked(drpc__writer *w)
 	}
 }
 
+// WRITER_KEEP is the largest buffer the writer keeps while idle: a
+// connection that once sent a large message does not hold twice its size
+// for good (docs/design.md §8, "Retention").
+#define WRITER_KEEP ((size_t) 256 << 10)
+
+// writer_shrink_locked frees the buffers that grew past WRITER_KEEP, when
+// the drain thread is about to sleep (both are empty then).
+static void
+writer_shrink_locked(drpc__writer *w)
+{
+	if (w->spare.cap > WRITER_KEEP) {
+		drpc__buf_fini(&w->spare);
+	}
+	if (w->active.len == 0 && w->active.cap > WRITER_KEEP) {
+		drpc__buf_fini(&w->active);
+	}
+}
+
+size_t
+drpc__writer_retained(drpc__writer *w)
+{
+	size_t n;
+
+	drpc__mutex_lock(&w->mu);
+	n = w->active.cap + w->spare.cap;
+	drpc__mutex_unlock(&w->mu);
+	return n;
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -735,6 +764,9 @@ writer_main(void *arg)
 
 		if (w->active.len == 0 && !w->stopped && w->writes > 0) {
 			writer_linger_locked(w);
+		}
+		if (w->active.len == 0 && !w->stopped) {
+			writer_shrink_locked(w); // about to sleep: nothing due
 		}
 		while (w->active.len == 0 && !w->stopped) {
 			w->idle = true;

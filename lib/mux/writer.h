@@ -200,6 +200,10 @@ void drpc__writer_window_update(
 // written.
 bool drpc__writer_backlog(drpc__writer *w);
 
+// drpc__writer_retained is what w's two buffers hold allocated (for
+// tests: at most 2 x 256 KiB once the drain thread sleeps).
+size_t drpc__writer_retained(drpc__writer *w);
+
 // drpc__writer_unwritten is the number of bytes not yet written.
 size_t drpc__writer_unwritten(drpc__writer *w);
 
