@@ -255,6 +255,34 @@ START_TEST(test_bounds_half_built)
 }
 END_TEST
 
+// A conforming peer that pays nothing per message (our "on" mode asks a
+// charge of 0) may queue empty messages the account counts at 64 each:
+// it is waited for, never refused.
+START_TEST(test_bounds_zero_charge_waits)
+{
+	tu_leak         leak = tu_leak_start();
+	size_t          msgs = T_LIMIT / 64 + 10;
+	drpc__conn_opts o;
+	box             b;
+	tu_raw          r;
+
+	bounds_opts(&o, &b, DRPC_FLOW_ON);
+	tu_raw_open_exact(&r, &o);
+	raw_invoke(&r, 1);
+	raw_hello(&r, 1, 2);
+	for (size_t i = 0; i < msgs; i++) {
+		raw_frame(&r, DRPC__KIND_MESSAGE, 1, 3 + i, 0, true);
+	}
+	(void) box_get(&b, 0);
+	ck_assert(tu_event_wait(&b.ring_waits, 1)); // waits, not refuses
+	DRPC_CHECK_OK(drpc__conn_err(r.conn));
+	ck_assert_int_le(drpc__conn_mem_held(r.conn), (int64_t) T_LIMIT);
+	tu_raw_close(&r);
+	box_fini(&b);
+	tu_leak_check(&leak);
+}
+END_TEST
+
 // Without flow control the peer cannot be asked to wait: a full account
 // makes the reader wait for the applications instead, as a full ring
 // does. A consumer's release lets it go on, and nothing is lost.
@@ -443,7 +471,7 @@ START_TEST(test_bounds_client_side)
 {
 	tu_leak         leak = tu_leak_start();
 	drpc__conn_opts o    = {
-		   .flow         = DRPC_FLOW_ON,
+		   .flow         = DRPC_FLOW_AUTO,
 		   .multiplex    = DRPC_MULTIPLEX_ON,
 		   .conn_window  = 32 * KIB,
 		   .max_msg_size = 64 * KIB,
@@ -780,6 +808,7 @@ bounds_suite(void)
 	tcase_add_test(tc, test_bounds_half_built);
 	tcase_add_test(tc, test_bounds_strikes_end_connection);
 	tcase_add_test(tc, test_bounds_no_flow_waits);
+	tcase_add_test(tc, test_bounds_zero_charge_waits);
 	tcase_add_test(tc, test_bounds_no_flow_stall);
 	tcase_add_test(tc, test_bounds_queue_bytes_without_flow);
 	tcase_add_test(tc, test_bounds_stall_timeout);

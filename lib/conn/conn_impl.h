@@ -77,7 +77,10 @@ struct drpc__conn {
 	// bound of a charge of 0 (protocol.md §13.3). Reader thread only.
 	bool              wide_slots;
 	// peer_bound: the peer knows and honours our connection window
-	// (flow control was negotiated by hello). Reader thread only.
+	// (flow control was negotiated by hello) and pays for each message
+	// at least what the memory account charges (in the "on" mode our
+	// charge is 0: a conforming peer may queue empty messages the account
+	// counts, so it is waited for, never refused). Reader thread only.
 	bool              peer_bound;
 	bool              hello_seen; // reader thread only: a hello (server)
 					   // or its answer (client) was taken

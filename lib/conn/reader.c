@@ -97,7 +97,7 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 		}
 		if (flow) {
 			drpc__conn_flow_on(c, &h);
-			c->peer_bound = true;
+			c->peer_bound = c->my_cost >= DRPC__RXMEM_MSG;
 		}
 		return;
 	}
@@ -113,7 +113,7 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 	}
 	if (flow) {
 		drpc__conn_flow_on(c, &h);
-		c->peer_bound = true;
+		c->peer_bound = c->my_cost >= DRPC__RXMEM_MSG;
 	}
 	if (c->opts.multiplex == DRPC_MULTIPLEX_AUTO) {
 		// Any answer comes from a libdrpc server, which multiplexes:
