@@ -302,6 +302,9 @@ stream_asm_drop(drpc__stream *s)
 void
 drpc__stream_too_big(drpc__stream *s, const char *why)
 {
+	// The half-built packet goes first: by the time the peer reads the
+	// Error, or a local call sees the end, its bytes are given back.
+	stream_asm_drop(s);
 	drpc__mutex_lock(&s->mu);
 	if (!s->terminated) {
 		drpc__stream_error_locked(s, DRPC_ERESOURCE, why, strlen(why));
@@ -309,7 +312,6 @@ drpc__stream_too_big(drpc__stream *s, const char *why)
 		drpc__stream_terminate_locked(s, DRPC_ERESOURCE, DRPC_ERESOURCE);
 	}
 	drpc__mutex_unlock(&s->mu);
-	stream_asm_drop(s);
 }
 
 // stream_mem_wait makes the reader wait until fr fits in the connection's
