@@ -256,6 +256,11 @@ drpc__conn_create(
 	drpc__cond_init(&c->term_cv);
 	drpc__cond_init(&c->slot_cv);
 	drpc__flow_conn_init(&c->fconn);
+	c->stall_ns = c->opts.write_timeout_ms > 0
+	    ? (c->opts.write_timeout_ms > INT64_MAX / 1000000
+		      ? INT64_MAX
+		      : c->opts.write_timeout_ms * 1000000)
+	    : 0;
 	drpc__rxmem_init(&c->rxmem, c->opts.conn_window +
 	    c->opts.max_msg_size + DRPC__RXMEM_MSG);
 	// A peer configured "on" is taken to be cockroachdb/drpc: plain
@@ -414,11 +419,7 @@ drpc__conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **
 		       conn_peer_bound, c},
 	    .fconn   = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->fconn,
 	    .rxmem   = &c->rxmem,
-	    .stall_ns = c->opts.write_timeout_ms > 0
-		? (c->opts.write_timeout_ms > INT64_MAX / 1000000
-			  ? INT64_MAX
-			  : c->opts.write_timeout_ms * 1000000)
-		: 0,
+	    .stall_ns = c->stall_ns,
 	    .window  = c->opts.stream_window,
 	    .rx_cost = c->my_cost,
 	    .tx_cost = c->tx_cost,

@@ -68,6 +68,10 @@ struct drpc__conn {
 	// strikes are the reader thread's), bounded by conn_window + the
 	// largest message whatever the flow mode (docs/design.md §8).
 	drpc__rxmem       rxmem;
+	// stall_ns: write_timeout_ms in ns, 0 for none (immutable): how
+	// long the reader waits for the writer's backlog, and (no flow
+	// control) for room in a ring or the memory account.
+	int64_t           stall_ns;
 	uint64_t          my_cost; // immutable: charge per Message we ask
 	uint64_t          tx_cost; // immutable: charge assumed of the peer
 	size_t            invoke_max;  // immutable: I, for one pending invoke

@@ -216,9 +216,7 @@ reader_backlog(drpc__conn *c)
 		c->opts.backlog_hook(
 		    c->opts.hook_arg, drpc__writer_unwritten(&c->w));
 	}
-	rv = drpc__writer_wait_backlog(&c->w,
-	    ms > 0 ? (ms > INT64_MAX / 1000000 ? INT64_MAX : ms * 1000000) : 0,
-	    &unwritten);
+	rv = drpc__writer_wait_backlog(&c->w, c->stall_ns, &unwritten);
 	if (rv != DRPC_ETIMEDOUT) {
 		return DRPC_OK;
 	}
