@@ -19,8 +19,8 @@
 
 // stream_ring_full tells whether the ring can take no more messages.
 // Without flow control that is its slot bound, or the stream's window in
-// bytes (so a stream queues at most W plus one message). With it the peer's window
-// bounds what is queued, and the slots rise to what a window admits; so a
+// bytes (so a stream queues at most W plus one message). With it the
+// peer's window bounds what is queued, and the slots rise to what a window admits; so a
 // full ring means the peer ignores its window: more queued than twice the
 // window and a maximal message, or more messages than the window's
 // charges allow (stream_overrun_locked).
@@ -317,9 +317,10 @@ drpc__stream_too_big(drpc__stream *s, const char *why)
 // stream_mem_wait makes the reader wait until fr fits in the connection's
 // account, when the peer does not know our connection window (no flow
 // control, or cockroachdb/drpc's, per stream only): a peer that cannot be
-// asked to wait is slowed down by not being read, as a full ring does. A consumer's
-// release wakes it; the stall timeout bounds it (nothing queued may be
-// consumable: half-built packets only), and the connection's end stops it.
+// asked to wait is slowed down by not being read, as a full ring does. A
+// consumer's release wakes it; the stall timeout bounds it (nothing queued
+// may be consumable: half-built packets only), and the connection's end
+// stops it.
 static drpc_err
 stream_mem_wait(drpc__stream *s, const drpc__frame *fr)
 {
