@@ -646,7 +646,7 @@ recount_send_main(void *arg)
 	uint8_t      one = 1;
 	drpc__packet pkt = {.kind = DRPC__KIND_MESSAGE, .data = &one, .len = 1};
 
-	fx->rv = drpc__writer_send(fx->w, fx->ws, &pkt, 1, false, 0);
+	fx->rv = drpc__writer_send(fx->w, fx->ws, &pkt, 1, 0, 0);
 	tu_event_post(&fx->done);
 	return NULL;
 }
@@ -681,7 +681,7 @@ START_TEST(test_lifecycle_recount_wakes_conn_waiter)
 	for (int i = 0; i < 100; i++) {
 		drpc__packet pkt = {.kind = DRPC__KIND_MESSAGE, .data = &none};
 
-		DRPC_CHECK_OK(drpc__writer_send(&w, &ws1, &pkt, 1, false, 0));
+		DRPC_CHECK_OK(drpc__writer_send(&w, &ws1, &pkt, 1, 0, 0));
 	}
 	drpc__writer_conn_gate(&w, 4 * KIB); // 4096 - 6400: short
 	fx.w  = &w;

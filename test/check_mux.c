@@ -768,9 +768,9 @@ START_TEST(test_mux_nothing_after_end)
 	DRPC_CHECK_OK(drpc__writer_start(&w, t, 0, 0, 0, 0, mux_on_error, NULL));
 	drpc__wstate_init(&ws, 1, true, 0);
 	drpc__writer_wake(&w, &ws); // what a stream's end does first
-	DRPC_CHECK_ERR(drpc__writer_send(&w, &ws, &cs, 1, false, 0),
+	DRPC_CHECK_ERR(drpc__writer_send(&w, &ws, &cs, 1, 0, 0),
 	    DRPC_ECANCELED);
-	DRPC_CHECK_OK(drpc__writer_send(&w, &ws, &err, 1, true, 0));
+	DRPC_CHECK_OK(drpc__writer_send(&w, &ws, &err, 1, DRPC__WS_TERMINAL, 0));
 	drpc__writer_stop(&w, DRPC_ECLOSED, true);
 	drpc__writer_join(&w);
 	drpc__frame_reader_init(&fr, drpc__read_fd, &rfd, 0);

@@ -104,7 +104,8 @@ reader_refuse(drpc__conn *c, uint64_t id, const char *why)
 	    DRPC_OK) {
 		pkt.data = body.data;
 		pkt.len  = body.len;
-		(void) drpc__writer_send(&c->w, &ws, &pkt, 1, true, 0);
+		(void) drpc__writer_send(
+		    &c->w, &ws, &pkt, 1, DRPC__WS_TERMINAL, 0);
 	}
 	drpc__buf_fini(&body);
 }

@@ -1,4 +1,3 @@
-#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -28,6 +27,7 @@ drpc__writer_start(drpc__writer *w, drpc_transport *tr, size_t limit,
 	w->split    = split == 0 ? DRPC__DEFAULT_SPLIT_SIZE : split;
 	w->on_error = on_error;
 	w->arg      = arg;
+	w->self_write = drpc__transport_can_try(tr);
 	drpc__mutex_init(&w->mu);
 	drpc__cond_init(&w->drain_cv);
 	drpc__cond_init(&w->space_cv);
@@ -199,11 +199,11 @@ packet_wire_size(const drpc__packet *p, size_t split)
 }
 
 // writer_unwritten_locked is what waits to be written: the active buffer
-// and the one the drain thread is writing.
+// and what is left of the one being written.
 static size_t
 writer_unwritten_locked(const drpc__writer *w)
 {
-	return w->active.len + w->spare.len;
+	return w->active.len + w->spare.len - w->spare_off;
 }
 
 // writer_unheld_locked is what waits to be written of the packets that
@@ -214,18 +214,37 @@ writer_unheld_locked(const drpc__writer *w)
 	return w->active_unheld + w->spare_unheld;
 }
 
-// writer_kick_locked follows every append: it notes a backlog and wakes
-// the drain thread if it sleeps.
+// writer_note_locked follows every append: it notes a backlog.
 static void
-writer_kick_locked(drpc__writer *w)
+writer_note_locked(drpc__writer *w)
 {
 	if (writer_unheld_locked(w) >= w->limit) {
 		atomic_store_explicit(&w->backlog, true, memory_order_relaxed);
 	}
-	if (w->idle) {
+}
+
+// writer_pass_locked wakes the sleeping drain thread if what is buffered
+// has nobody else to write it: no holder of the write token (who looks
+// again when it lets go) and no sender that owes a flush; or if a
+// sender's partial write, a sender's failed write or a stop needs it.
+static void
+writer_pass_locked(drpc__writer *w)
+{
+	bool due = w->spare.len > 0 || w->late_err != DRPC_OK ||
+	    w->stopped || (w->active.len > 0 && w->flushers == 0);
+
+	if (due && w->idle && !w->writing) {
 		w->idle = false; // one signal is enough until it sleeps again
 		drpc__cond_signal(&w->drain_cv);
 	}
+}
+
+// writer_kick_locked follows an append that nobody flushes.
+static void
+writer_kick_locked(drpc__writer *w)
+{
+	writer_note_locked(w);
+	writer_pass_locked(w);
 }
 
 // writer_append_whole_locked appends every packet with no wait in between.
@@ -353,10 +372,26 @@ writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 	return rv;
 }
 
+// writer_appended_locked ends an append: a caller that will flush owes
+// one drpc__writer_flush (counted in flushers, so that nobody wakes the
+// drain thread for what it is about to write itself); any other append
+// wakes the drain thread if nobody else will write.
+static void
+writer_appended_locked(drpc__writer *w, bool flush)
+{
+	if (flush && w->self_write) {
+		w->flushers++;
+		writer_note_locked(w);
+		return;
+	}
+	writer_kick_locked(w);
+}
+
 drpc_err
 drpc__writer_send(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
-    size_t n, bool terminal, int64_t deadline_ns)
+    size_t n, unsigned flags, int64_t deadline_ns)
 {
+	bool     terminal = (flags & DRPC__WS_TERMINAL) != 0;
 	drpc_err rv;
 
 	drpc__mutex_lock(&w->mu);
@@ -378,15 +413,15 @@ drpc__writer_send(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 		if (rv == DRPC_OK && terminal) {
 			ws->closed = true;
 		}
-		writer_kick_locked(w);
 	}
+	writer_appended_locked(w, rv == DRPC_OK && (flags & DRPC__WS_FLUSH));
 	drpc__mutex_unlock(&w->mu);
 	return rv;
 }
 
 drpc_err
 drpc__writer_send_prefix(drpc__writer *w, drpc__wstate *ws,
-    drpc__packet *pkts, size_t n, size_t must, size_t *sent)
+    drpc__packet *pkts, size_t n, size_t must, bool flush, size_t *sent)
 {
 	drpc_err rv = DRPC_OK;
 	size_t   i  = 0;
@@ -416,8 +451,8 @@ drpc__writer_send_prefix(drpc__writer *w, drpc__wstate *ws,
 			}
 			rv = writer_append_whole_locked(w, ws, &pkts[i], 1);
 		}
-		writer_kick_locked(w);
 	}
+	writer_appended_locked(w, rv == DRPC_OK && flush);
 	drpc__mutex_unlock(&w->mu);
 	*sent = rv == DRPC_OK ? i : 0;
 	return rv;
@@ -703,25 +738,6 @@ writer_fail_locked(drpc__writer *w, drpc_err rv)
 	drpc__mutex_lock(&w->mu);
 }
 
-// WRITER_LINGER_NS is how long the drain thread stays awake after a write
-// before sleeping. A reply's Message and its CloseSend, or a burst of
-// sends, are appended a few microseconds apart; catching them awake saves
-// a sleep and a wake-up (tens of microseconds on these VMs) per packet.
-// It yields the CPU while it waits, so a sender on the same CPU runs.
-#define WRITER_LINGER_NS 20000
-
-static void
-writer_linger_locked(drpc__writer *w)
-{
-	int64_t until = drpc__now_ns() + WRITER_LINGER_NS;
-
-	while (w->active.len == 0 && !w->stopped && drpc__now_ns() < until) {
-		drpc__mutex_unlock(&w->mu);
-		sched_yield();
-		drpc__mutex_lock(&w->mu);
-	}
-}
-
 // WRITER_KEEP is the largest buffer the writer keeps while idle: a
 // connection that once sent a large message does not hold twice its size
 // for good (docs/design.md §8, "Retention").
@@ -751,6 +767,101 @@ drpc__writer_retained(drpc__writer *w)
 	return n;
 }
 
+// writer_take_locked takes the write token to write what is buffered:
+// the active buffer becomes the spare (unless the spare still holds the
+// rest of a sender's partial write, which goes first), and senders
+// waiting for room may fill the new active one.
+static void
+writer_take_locked(drpc__writer *w)
+{
+	if (w->spare.len == 0) {
+		drpc__buf tmp = w->spare;
+
+		w->spare         = w->active;
+		w->active        = tmp;
+		w->spare_off     = 0;
+		w->spare_unheld  = w->active_unheld;
+		w->active_unheld = 0;
+	}
+	w->writing = true;
+	if (w->waiters > 0) {
+		drpc__cond_broadcast(&w->space_cv);
+	}
+}
+
+// writer_wrote_locked records put more bytes of the spare written: once
+// all of it is, the spare is empty again.
+static void
+writer_wrote_locked(drpc__writer *w, size_t put)
+{
+	if (put > 0) {
+		w->wrote_ns = drpc__now_ns();
+	}
+	w->spare_off += put;
+	if (w->spare_off == w->spare.len) {
+		w->spare.len    = 0;
+		w->spare_off    = 0;
+		w->spare_unheld = 0;
+	}
+	w->writes++;
+	if (w->back_waiting && put > 0) {
+		drpc__cond_broadcast(&w->back_cv);
+	}
+}
+
+// WRITER_FLUSH_ROUNDS bounds the writes one flushing sender makes for
+// others (what they appended while it wrote) before it leaves the rest
+// to the drain thread.
+#define WRITER_FLUSH_ROUNDS 2
+
+void
+drpc__writer_flush(drpc__writer *w)
+{
+	if (!w->self_write) {
+		return; // the send woke the drain thread: nothing is owed
+	}
+	drpc__mutex_lock(&w->mu);
+	w->flushers--;
+	for (int round = 0; round < WRITER_FLUSH_ROUNDS; round++) {
+		drpc_iovec iov;
+		size_t     put = 0;
+		drpc_err   rv;
+
+		if (w->writing || w->stopped || w->late_err != DRPC_OK ||
+		    w->spare.len > 0 || w->active.len == 0 ||
+		    (round > 0 && w->flushers > 0)) {
+			break;
+		}
+		writer_take_locked(w);
+		iov = (drpc_iovec) {w->spare.data, w->spare.len};
+		drpc__mutex_unlock(&w->mu);
+		rv = drpc__transport_try_writev(w->tr, &iov, 1, &put);
+		drpc__mutex_lock(&w->mu);
+		w->writing = false;
+		writer_wrote_locked(w, put);
+		if (rv != DRPC_OK) {
+			w->late_err = rv; // the drain thread reports it
+		}
+	}
+	writer_pass_locked(w);
+	drpc__mutex_unlock(&w->mu);
+}
+
+// writer_sleep_locked is true while the drain thread has nothing to do:
+// nothing buffered, or a sender holds the write token (it looks again
+// when it lets go). Once stopped it only waits for such a sender.
+static bool
+writer_sleep_locked(const drpc__writer *w)
+{
+	if (w->writing) {
+		return true;
+	}
+	if (w->stopped || w->late_err != DRPC_OK) {
+		return false;
+	}
+	return w->active.len == 0 && w->spare.len == 0;
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -758,45 +869,33 @@ writer_main(void *arg)
 
 	drpc__mutex_lock(&w->mu);
 	for (;;) {
-		drpc__buf  tmp;
 		drpc_iovec iov;
 		drpc_err   rv;
 
-		if (w->active.len == 0 && !w->stopped && w->writes > 0) {
-			writer_linger_locked(w);
-		}
-		if (w->active.len == 0 && !w->stopped) {
+		if (writer_sleep_locked(w) && !w->writing) {
 			writer_shrink_locked(w); // about to sleep: nothing due
 		}
-		while (w->active.len == 0 && !w->stopped) {
+		while (writer_sleep_locked(w)) {
 			w->idle = true;
 			drpc__cond_wait(&w->drain_cv, &w->mu);
 			w->idle = false;
 		}
-		if (w->active.len == 0 || (w->stopped && !w->graceful)) {
+		if (w->late_err != DRPC_OK) {
+			writer_fail_locked(w, w->late_err);
 			break;
 		}
-		tmp              = w->spare;
-		w->spare         = w->active;
-		w->active        = tmp;
-		w->spare_unheld  = w->active_unheld;
-		w->active_unheld = 0;
-		w->writing = true;
-		if (w->waiters > 0) {
-			drpc__cond_broadcast(&w->space_cv);
+		if ((w->stopped && !w->graceful) ||
+		    (w->active.len == 0 && w->spare.len == 0)) {
+			break; // stopped, and nothing (more) to write
 		}
-		iov = (drpc_iovec) {w->spare.data, w->spare.len};
+		writer_take_locked(w);
+		iov = (drpc_iovec) {
+		    w->spare.data + w->spare_off, w->spare.len - w->spare_off};
 		drpc__mutex_unlock(&w->mu);
 		rv = drpc__transport_writev(w->tr, &iov, 1);
 		drpc__mutex_lock(&w->mu);
-		w->writing      = false;
-		w->spare.len    = 0;
-		w->spare_unheld = 0;
-		w->writes++;
-		w->wrote_ns = drpc__now_ns();
-		if (w->back_waiting) {
-			drpc__cond_broadcast(&w->back_cv);
-		}
+		w->writing = false;
+		writer_wrote_locked(w, rv == DRPC_OK ? iov.len : 0);
 		if (rv != DRPC_OK) {
 			writer_fail_locked(w, rv);
 			break;

@@ -1,12 +1,32 @@
 // drpc__writer: the connection's shared writer and its drain thread.
 //
-// Design notes. Streams never touch the transport: they encode whole frames
-// into the writer's active buffer under its mutex (a memcpy) and the drain
-// thread, the only writer to the transport, swaps the active buffer with
-// its spare (double buffering) and writes the spare with one writev. Frames
-// appended while a write is in flight are coalesced into the next write, so
-// batching is natural and there is no flush. The drain thread is signalled
-// only when it sleeps (idle), so a busy connection costs no wake-ups.
+// Design notes (docs/design.md §4). Streams encode whole frames into the
+// writer's active buffer under its mutex (a memcpy). Whoever holds the
+// write token (`writing`) swaps the active buffer with the spare (double
+// buffering) and writes the spare with one writev while others keep
+// appending to the new active buffer; frames appended during a write are
+// coalesced into the next one, so batching is natural.
+//
+// Who writes. A sender that appends on a latency path (a call's invoke,
+// the first Message after a receive, a stream's last packet) and finds the
+// token free takes it and writes itself, without ever blocking: one
+// non-blocking writev (drpc__transport_try_writev) after it has released
+// its own locks (drpc__writer_flush). If the transport takes only part,
+// or cannot be written that way (not a socket), or fails, the rest is the
+// drain thread's: it finishes the spare first, then goes on with the
+// active buffer. Every other append (a stream's bulk Messages, control
+// and terminal packets from the reader, cancels) wakes the drain thread,
+// which writes with blocking writevs until the buffers are empty. The
+// drain thread is woken only when it sleeps and nobody else will write
+// what is buffered, so a busy connection costs no wake-ups, and a
+// request-reply costs none at all.
+//
+// Order: one token, and the spare always written to its end before the
+// next swap, so bytes reach the transport in the order they were
+// appended: frames never reorder, whoever writes them. No stream waits on
+// another's write: a flushing sender writes at most twice for others
+// (WRITER_FLUSH_ROUNDS) and never blocks, so the drain thread or the next
+// sender always finds the token free soon.
 //
 // Bounded: appenders of Invoke, InvokeMetadata and Message packets wait
 // while the active buffer holds limit bytes or more (unless it is empty, so
@@ -24,10 +44,13 @@
 //
 // Shutdown has two phases: drpc__writer_stop never blocks (it marks the
 // writer stopped and wakes everyone); drpc__writer_join waits for the drain
-// thread. A write failure makes the drain thread stop the writer itself and
-// then call on_error, which may call stop again (a no-op) without ever
-// waiting on the thread that calls it. A graceful stop writes what is
-// already buffered before the thread exits.
+// thread, which exits only once no sender holds the token (a stopped
+// writer gives it to nobody new), so nothing writes to the transport after
+// the join. A write failure makes the drain thread stop the writer itself
+// (a sender's failure is handed to it in late_err) and then call
+// on_error, which may call stop again (a no-op) without ever waiting on
+// the thread that calls it. A graceful stop writes what is already
+// buffered before the thread exits.
 //
 // Lock order: stream mu before writer mu. Never held across transport I/O.
 #ifndef DRPC_MUX_WRITER_H
@@ -78,6 +101,7 @@ void drpc__wstate_fini(drpc__wstate *ws);
 typedef struct drpc__writer {
 	// Immutable after drpc__writer_start.
 	drpc_transport *tr;
+	bool            self_write; // senders may write (a socket)
 	size_t          limit;
 	size_t          split;
 	void (*on_error)(void *arg, drpc_err err);
@@ -99,7 +123,11 @@ typedef struct drpc__writer {
 	drpc__buf active;      // frames waiting to be written
 	drpc__buf spare;       // being written by the drain thread
 	bool      idle;        // the drain thread sleeps on drain_cv
-	bool      writing;     // the drain thread is inside writev
+	bool      writing;     // the write token: its holder writes spare
+	size_t    spare_off;   // bytes of spare written (a partial write)
+	size_t    flushers;    // senders that owe a drpc__writer_flush
+	drpc_err  late_err;    // a sender's write failed: the drain thread
+			       // reports it
 	bool      stopped;     // no more appends; the thread exits
 	bool      graceful;    // write what is buffered before exiting
 	drpc_err  stop_err;    // why it stopped
@@ -126,12 +154,20 @@ drpc_err drpc__writer_start(drpc__writer *w, drpc_transport *tr,
     size_t limit, size_t split, size_t stack_size, uint64_t id,
     void (*on_error)(void *, drpc_err), void *arg);
 
+// Flags of drpc__writer_send.
+#define DRPC__WS_TERMINAL 1u // the last packet is the stream's final one
+#define DRPC__WS_FLUSH    2u // the caller writes it itself (see below)
+
 // drpc__writer_send appends the n packets of ws's stream (their stream and
 // message ids are filled in here, from ws) as one unit where they fit: no
 // frame of any packet of this stream can land between them, so an Invoke
 // sent with its InvokeMetadata is atomic with respect to a Cancel.
-// terminal marks the last packet as the stream's final one (ws->closed);
-// a terminal packet for a stream the peer never heard of is not written.
+// DRPC__WS_TERMINAL marks the last packet as the stream's final one
+// (ws->closed); a terminal packet for a stream the peer never heard of is
+// not written. With DRPC__WS_FLUSH, a DRPC_OK return means the caller owes
+// one drpc__writer_flush, to be called as soon as it has released its own
+// locks (and before it blocks on anything); without, the drain thread
+// writes the packets.
 // Blocks while the buffer is full, until room, deadline_ns (0 = none),
 // ws->abort, or stop. Errors: the stop error (DRPC_ECLOSED, ...),
 // DRPC_ESTATE if ws is already closed, DRPC_ECANCELED on abort (the packet
@@ -139,16 +175,22 @@ drpc_err drpc__writer_start(drpc__writer *w, drpc_transport *tr,
 // set only a terminal packet is taken),
 // DRPC_ETIMEDOUT, DRPC_ENOMEM.
 drpc_err drpc__writer_send(drpc__writer *w, drpc__wstate *ws,
-    drpc__packet *pkts, size_t n, bool terminal, int64_t deadline_ns);
+    drpc__packet *pkts, size_t n, unsigned flags, int64_t deadline_ns);
+
+// drpc__writer_flush pays the flush a DRPC__WS_FLUSH send owes: if nobody
+// is writing, it writes what is buffered itself, with one non-blocking
+// writev (two if others appended meanwhile); whatever the transport does
+// not take at once is left to the drain thread. Never blocks on I/O.
+void drpc__writer_flush(drpc__writer *w);
 
 // drpc__writer_send_prefix appends the first must packets without waiting
 // for room, then as many of the rest as fit without waiting; *sent is how
 // many went in (the caller sends the others with drpc__writer_send). Used
 // for the invoke sequence, which a client appends under its connection's
 // ordering lock so stream ids reach the wire in increasing order, and which
-// must therefore never sleep.
+// must therefore never sleep. flush is as DRPC__WS_FLUSH.
 drpc_err drpc__writer_send_prefix(drpc__writer *w, drpc__wstate *ws,
-    drpc__packet *pkts, size_t n, size_t must, size_t *sent);
+    drpc__packet *pkts, size_t n, size_t must, bool flush, size_t *sent);
 
 // drpc__writer_cancel ends ws's writing with a Cancel packet: it sets
 // ws->abort (a multi-frame message in progress stops at a frame boundary;

@@ -57,6 +57,7 @@ drpc__stream_create(drpc__stream **sp, const drpc__stream_opts *o)
 	s->ctx_l.arg    = s;
 	atomic_init(&s->refs, 1);
 	atomic_init(&s->ended, false);
+	atomic_init(&s->sends_run, 0);
 	s->fconn        = o->fconn;
 	s->rxmem        = o->rxmem;
 	s->stall_ns     = o->stall_ns;
@@ -218,7 +219,8 @@ drpc__stream_error_locked(
 	if (drpc__errbody_append(&body, code, text, len) == DRPC_OK) {
 		pkt.data = body.data;
 		pkt.len  = body.len;
-		(void) drpc__writer_send(s->w, &s->ws, &pkt, 1, true, 0);
+		(void) drpc__writer_send(
+		    s->w, &s->ws, &pkt, 1, DRPC__WS_TERMINAL, 0);
 	}
 	drpc__buf_fini(&body);
 }
@@ -371,13 +373,21 @@ stream_send_failed(drpc__stream *s, drpc_err rv)
 	return out;
 }
 
+// stream_write appends pkts and, with DRPC__WS_FLUSH in flags, writes
+// them itself if nobody else is writing.
 static drpc_err
-stream_write(drpc__stream *s, drpc__packet *pkts, size_t n, bool terminal)
+stream_write(drpc__stream *s, drpc__packet *pkts, size_t n, unsigned flags)
 {
 	drpc_err rv = drpc__writer_send(
-	    s->w, &s->ws, pkts, n, terminal, s->deadline_ns);
+	    s->w, &s->ws, pkts, n, flags, s->deadline_ns);
 
-	return rv == DRPC_OK ? DRPC_OK : stream_send_failed(s, rv);
+	if (rv != DRPC_OK) {
+		return stream_send_failed(s, rv);
+	}
+	if ((flags & DRPC__WS_FLUSH) != 0) {
+		drpc__writer_flush(s->w);
+	}
+	return DRPC_OK;
 }
 
 drpc_err
@@ -424,12 +434,16 @@ drpc__stream_send_invoke(drpc__stream *s, const drpc__stream_invoke *inv,
 	}
 	// The invoke goes in under order_mu and never waits; whatever did
 	// not fit follows with the usual waits, after order_mu is released.
-	rv = drpc__writer_send_prefix(s->w, &s->ws, pkts, n, must, &sent);
+	rv = drpc__writer_send_prefix(
+	    s->w, &s->ws, pkts, n, must, true, &sent);
 	drpc__mutex_unlock(order_mu);
+	if (rv == DRPC_OK) {
+		drpc__writer_flush(s->w); // after order_mu: it may write
+	}
 	if (rv != DRPC_OK) {
 		rv = stream_send_failed(s, rv);
 	} else if (sent < n) {
-		rv = stream_write(s, pkts + sent, n - sent, false);
+		rv = stream_write(s, pkts + sent, n - sent, DRPC__WS_FLUSH);
 		drpc__mutex_lock(&s->mu);
 		if (rv != DRPC_OK && s->terminated && s->cancel_err == DRPC_OK) {
 			// The peer ended the stream before the rest went
@@ -463,7 +477,15 @@ drpc__stream_send(drpc__stream *s, const uint8_t *data, size_t len)
 	if ((rv = stream_send_check(s)) != DRPC_OK) {
 		return rv;
 	}
-	return stream_write(s, &pkt, 1, false);
+	// The first Message since the stream last received is likely what
+	// its peer waits for (a reply, a ping): written at once by this
+	// thread. The ones after it are a burst, for the drain thread to
+	// batch while this thread goes on appending.
+	if (atomic_fetch_add_explicit(&s->sends_run, 1, memory_order_relaxed) ==
+	    0) {
+		return stream_write(s, &pkt, 1, DRPC__WS_FLUSH);
+	}
+	return stream_write(s, &pkt, 1, 0);
 }
 
 // stream_wait_locked sleeps on cv until woken or the deadline passes.
@@ -484,6 +506,7 @@ drpc__stream_recv(drpc__stream *s, const uint8_t **data, size_t *len)
 {
 	drpc_err rv;
 
+	atomic_store_explicit(&s->sends_run, 0, memory_order_relaxed);
 	drpc__mutex_lock(&s->mu);
 	for (;;) {
 		if (s->cancel_err != DRPC_OK) {
@@ -588,12 +611,15 @@ drpc__stream_close_send(drpc__stream *s)
 	// Invoke, before its CloseSend is in the writer: a one-stream peer
 	// must not see the CloseSend after the next Invoke (protocol.md
 	// §9.1), and an end that comes later does not lose it.
-	rv = drpc__writer_send(s->w, &s->ws, &pkt, 1, false, s->deadline_ns);
+	rv = drpc__writer_send(
+	    s->w, &s->ws, &pkt, 1, DRPC__WS_FLUSH, s->deadline_ns);
 	if (rv == DRPC_OK && s->recv_closed) {
 		drpc__stream_terminate_locked(s, DRPC_EOF, DRPC_ESTATE);
 	}
 	drpc__mutex_unlock(&s->mu);
-	if (rv != DRPC_OK) {
+	if (rv == DRPC_OK) {
+		drpc__writer_flush(s->w);
+	} else {
 		rv = stream_send_failed(s, rv);
 		drpc__mutex_lock(&s->mu);
 		if (s->recv_closed) {
@@ -608,6 +634,7 @@ drpc__stream_close_send(drpc__stream *s)
 static drpc_err
 stream_end(drpc__stream *s, drpc__packet *pkt)
 {
+	bool     flush = false;
 	drpc_err rv;
 
 	drpc__mutex_lock(&s->mu);
@@ -615,12 +642,18 @@ stream_end(drpc__stream *s, drpc__packet *pkt)
 		drpc__mutex_unlock(&s->mu);
 		return DRPC_OK;
 	}
-	rv = drpc__writer_send(s->w, &s->ws, pkt, 1, true, 0);
-	if (rv == DRPC_ESTATE) {
+	rv = drpc__writer_send(
+	    s->w, &s->ws, pkt, 1, DRPC__WS_TERMINAL | DRPC__WS_FLUSH, 0);
+	if (rv == DRPC_OK) {
+		flush = true;
+	} else if (rv == DRPC_ESTATE) {
 		rv = DRPC_OK; // a terminal packet already went out
 	}
 	drpc__stream_terminate_locked(s, DRPC_ECLOSED, DRPC_ECLOSED);
 	drpc__mutex_unlock(&s->mu);
+	if (flush) {
+		drpc__writer_flush(s->w);
+	}
 	return rv == DRPC_OK ? DRPC_OK : drpc__stream_conn_err(s);
 }
 

@@ -49,7 +49,8 @@ typedef struct fd_impl {
 	int  fd;
 	bool is_socket;
 	int  read_errno;  // the last failed read's; reader thread only
-	int  write_errno; // the last failed write's; drain thread only
+	int  write_errno; // the last failed write's; whoever holds the
+			  // writer's write token (mux/writer.h)
 } fd_impl;
 
 static drpc_err
@@ -144,6 +145,49 @@ fd_writev(void *impl, const drpc_iovec *in, size_t n)
 		}
 		cnt -= done;
 	}
+	return DRPC_OK;
+}
+
+bool
+drpc__transport_can_try(const drpc_transport *t)
+{
+	return t->ops.writev == fd_writev && ((fd_impl *) t->impl)->is_socket;
+}
+
+drpc_err
+drpc__transport_try_writev(
+    drpc_transport *t, const drpc_iovec *in, size_t n, size_t *put)
+{
+	fd_impl      *f = t->impl;
+	struct iovec  iov[FD_IOV_MAX];
+	struct msghdr msg = {0};
+	size_t        cnt = 0;
+	ssize_t       got;
+
+	for (size_t i = 0; i < n && cnt < FD_IOV_MAX; i++) {
+		if (in[i].len > 0) {
+			iov[cnt].iov_base = (void *) (uintptr_t) in[i].base;
+			iov[cnt].iov_len  = in[i].len;
+			cnt++;
+		}
+	}
+	*put = 0;
+	if (cnt == 0) {
+		return DRPC_OK;
+	}
+	msg.msg_iov    = iov;
+	msg.msg_iovlen = cnt;
+	do {
+		got = sendmsg(f->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	} while (got < 0 && errno == EINTR);
+	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		return DRPC_OK;
+	}
+	if (got < 0) {
+		f->write_errno = errno;
+		return fd_map_errno(errno);
+	}
+	*put = (size_t) got;
 	return DRPC_OK;
 }
 

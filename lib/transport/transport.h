@@ -20,7 +20,7 @@ drpc_err drpc__transport_read(void *tr, uint8_t *buf, size_t cap, size_t *n);
 // drpc__transport_read_errno and drpc__transport_write_errno give the
 // errno of the last failed read (write) of a file-descriptor transport,
 // for the words of a cause; 0 for any other transport. Call each from the
-// thread that reads (writes).
+// thread that reads (writes), or one ordered after it by a lock.
 int drpc__transport_read_errno(drpc_transport *t);
 int drpc__transport_write_errno(drpc_transport *t);
 
@@ -29,6 +29,17 @@ drpc__transport_writev(drpc_transport *t, const drpc_iovec *iov, size_t n)
 {
 	return t->ops.writev(t->impl, iov, n);
 }
+
+// drpc__transport_can_try tells whether t supports drpc__transport_try_writev
+// (a file-descriptor transport over a socket). Fixed for t's lifetime.
+bool drpc__transport_can_try(const drpc_transport *t);
+
+// drpc__transport_try_writev writes what the transport takes at once of
+// iov[0..n) without ever blocking: *put is the bytes written (0 if none
+// fit). Errors as for writev. Only where drpc__transport_can_try; calls
+// are serialised with every other write by the caller, as writev's are.
+drpc_err drpc__transport_try_writev(
+    drpc_transport *t, const drpc_iovec *iov, size_t n, size_t *put);
 
 static inline void
 drpc__transport_shutdown(drpc_transport *t)
