@@ -1204,7 +1204,7 @@ h_unary(drpc_stream *s, void *user)
 	if ((rv = drpc_stream_recv_view(s, &req, &len)) != DRPC_OK) {
 		return rv;
 	}
-	rv = drpc_stream_send(s, len > 0 ? req : "", len);
+	rv = drpc_stream_send_last(s, len > 0 ? req : "", len);
 	drpc_stream_recv_done(s);
 	return rv;
 }

@@ -138,7 +138,7 @@ static const char runtime_server[] =
     "\trv = m->call(impl, s, req, reply);\n"
     "\tif (reply != NULL) {\n"
     "\t\tif (rv == DRPC_OK) {\n"
-    "\t\t\trv = drpc_stream_send_msg(s, reply);\n"
+    "\t\t\trv = drpc_stream_send_msg_last(s, reply);\n"
     "\t\t}\n"
     "\t\trelease(impl, reply);\n"
     "\t}\n"

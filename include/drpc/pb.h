@@ -25,6 +25,12 @@ DRPC_API drpc_err drpc_stream_open_request_msg(drpc_stream **sp,
 DRPC_API drpc_err drpc_stream_send_msg(
     drpc_stream *s, const ProtobufCMessage *m);
 
+// drpc_stream_send_msg_last packs m and sends it with drpc_stream_send_last
+// (the message and the end of this side in one write). Generated handlers
+// send a unary or client-streaming reply with it.
+DRPC_API drpc_err drpc_stream_send_msg_last(
+    drpc_stream *s, const ProtobufCMessage *m);
+
 // drpc_stream_recv_msg receives one message and unpacks it as desc.
 // *m belongs to the caller: free it with
 // protobuf_c_message_free_unpacked(*m, NULL). End of stream is DRPC_EOF;

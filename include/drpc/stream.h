@@ -108,6 +108,14 @@ DRPC_API drpc_err drpc_stream_recv_view(
     drpc_stream *s, const void **data, size_t *len);
 DRPC_API void drpc_stream_recv_done(drpc_stream *s);
 
+// drpc_stream_send_last sends one message and closes the sending side,
+// as drpc_stream_send then drpc_stream_close_send, but the peer gets both
+// in one write: a handler's final reply (unary and client-streaming
+// calls), a client's last message. Errors as drpc_stream_send; on error
+// the sending side stays open (a close_send may follow).
+DRPC_API drpc_err drpc_stream_send_last(
+    drpc_stream *s, const void *data, size_t len);
+
 // drpc_stream_close_send tells the peer this side sends no more messages.
 // Idempotent; a no-op on an ended stream.
 DRPC_API drpc_err drpc_stream_close_send(drpc_stream *s);

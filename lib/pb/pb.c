@@ -65,12 +65,14 @@ pb_unpack(const ProtobufCMessageDescriptor *desc, const void *data,
 	return DRPC_OK;
 }
 
-drpc_err
-drpc_stream_send_msg(drpc_stream *s, const ProtobufCMessage *m)
+// pb_send packs m and sends it, as the last message if last.
+static drpc_err
+pb_send(drpc_stream *s, const ProtobufCMessage *m, bool last)
 {
-	uint8_t *buf;
-	size_t   len;
-	drpc_err rv;
+	uint8_t    *buf;
+	size_t      len;
+	const void *p;
+	drpc_err    rv;
 
 	if (s == NULL || m == NULL) {
 		return DRPC_EINVAL;
@@ -78,9 +80,23 @@ drpc_stream_send_msg(drpc_stream *s, const ProtobufCMessage *m)
 	if ((rv = pb_pack(m, &buf, &len)) != DRPC_OK) {
 		return rv;
 	}
-	rv = drpc_stream_send(s, buf != NULL ? buf : (const void *) "", len);
+	p  = buf != NULL ? buf : (const void *) "";
+	rv = last ? drpc_stream_send_last(s, p, len)
+		  : drpc_stream_send(s, p, len);
 	free(buf);
 	return rv;
+}
+
+drpc_err
+drpc_stream_send_msg(drpc_stream *s, const ProtobufCMessage *m)
+{
+	return pb_send(s, m, false);
+}
+
+drpc_err
+drpc_stream_send_msg_last(drpc_stream *s, const ProtobufCMessage *m)
+{
+	return pb_send(s, m, true);
 }
 
 drpc_err

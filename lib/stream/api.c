@@ -32,6 +32,15 @@ drpc_stream_send(drpc_stream *s, const void *data, size_t len)
 }
 
 drpc_err
+drpc_stream_send_last(drpc_stream *s, const void *data, size_t len)
+{
+	if (s == NULL || (data == NULL && len > 0)) {
+		return DRPC_EINVAL;
+	}
+	return drpc__stream_send_last(s, data, len);
+}
+
+drpc_err
 drpc_stream_recv_view(drpc_stream *s, const void **data, size_t *len)
 {
 	const uint8_t *p;

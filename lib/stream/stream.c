@@ -488,6 +488,39 @@ drpc__stream_send(drpc__stream *s, const uint8_t *data, size_t len)
 	return stream_write(s, &pkt, 1, 0);
 }
 
+drpc_err
+drpc__stream_send_last(drpc__stream *s, const uint8_t *data, size_t len)
+{
+	drpc__packet pkts[2] = {
+	    {.kind = DRPC__KIND_MESSAGE, .data = data, .len = len},
+	    {.kind = DRPC__KIND_CLOSE_SEND}};
+	drpc_err     rv;
+
+	if (len > s->max_msg_size) {
+		return DRPC_ERESOURCE;
+	}
+	if ((rv = stream_send_check(s)) != DRPC_OK) {
+		return rv;
+	}
+	// Appended as one unit, without mu (the Message may wait for room
+	// or credit, and the reader needs mu meanwhile). An end that comes
+	// first aborts the append, as for any send; one that comes after
+	// finds send_closed set below, or sets recv_closed for it to see.
+	rv = drpc__writer_send(
+	    s->w, &s->ws, pkts, 2, DRPC__WS_FLUSH, s->deadline_ns);
+	if (rv != DRPC_OK) {
+		return stream_send_failed(s, rv);
+	}
+	drpc__mutex_lock(&s->mu);
+	s->send_closed = true;
+	if (s->recv_closed) {
+		drpc__stream_terminate_locked(s, DRPC_EOF, DRPC_ESTATE);
+	}
+	drpc__mutex_unlock(&s->mu);
+	drpc__writer_flush(s->w);
+	return DRPC_OK;
+}
+
 // stream_wait_locked sleeps on cv until woken or the deadline passes.
 // Returns false on timeout (the lock is still held).
 static bool

@@ -178,6 +178,12 @@ drpc_err drpc__stream_send_invoke(drpc__stream *s,
 // DRPC_ERESOURCE for a message over max_msg_size.
 drpc_err drpc__stream_send(drpc__stream *s, const uint8_t *data, size_t len);
 
+// drpc__stream_send_last sends one message and a CloseSend as one unit
+// (one write when nobody else is writing). Errors as drpc__stream_send;
+// on error the sending side stays open.
+drpc_err drpc__stream_send_last(
+    drpc__stream *s, const uint8_t *data, size_t len);
+
 // drpc__stream_recv waits for the next message and lends it: *data and
 // *len stay valid until drpc__stream_recv_done, which must follow every
 // DRPC_OK. Ends: DRPC_EOF (the peer finished sending: a normal end),

@@ -127,7 +127,7 @@ stub_serve(drpc_stream *s, const void *impl, const stub_method *table, size_t n,
 	rv = m->call(impl, s, req, reply);
 	if (reply != NULL) {
 		if (rv == DRPC_OK) {
-			rv = drpc_stream_send_msg(s, reply);
+			rv = drpc_stream_send_msg_last(s, reply);
 		}
 		release(impl, reply);
 	}
