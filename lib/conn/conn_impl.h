@@ -44,6 +44,10 @@ typedef struct pending_invoke {
 	size_t    cost;    // what it holds, counted in conn.pending_bytes
 } pending_invoke;
 
+// DRPC__CONN_WAKES bounds the wake-ups the reader gathers before it hands
+// them out (drpc__conn_flush_ready).
+#define DRPC__CONN_WAKES 32
+
 // A new server stream, registered but not yet handed to on_invoke.
 typedef struct ready_invoke {
 	drpc__stream *s;
@@ -98,6 +102,10 @@ struct drpc__conn {
 	ready_invoke      *ready; // new streams for on_invoke, in order
 	size_t             nready;
 	size_t             ready_cap;
+	// Streams whose waiting thread is woken once the reader is about to
+	// wait (drpc__stream_on_frame), each with a reference held.
+	drpc__stream *wakes[DRPC__CONN_WAKES];
+	size_t        nwakes;
 
 	// open_mu orders client stream opens: an id is taken and its Invoke
 	// appended under it, so ids reach the wire strictly increasing (as
@@ -142,6 +150,9 @@ drpc__stream *drpc__conn_lookup(drpc__conn *c, uint64_t id);
 // invoke.c (reader thread)
 void     drpc__conn_pending_free(pending_invoke *p);
 void     drpc__conn_flush_ready(void *arg);
+// drpc__conn_defer_wake queues s (its reference with it) to be woken by
+// the next drpc__conn_flush_ready. Reader thread only.
+void drpc__conn_defer_wake(drpc__conn *c, drpc__stream *s);
 void     drpc__conn_ring_waits(void *arg);
 drpc_err drpc__conn_on_invoke_frame(drpc__conn *c, const drpc__frame *f);
 drpc_err drpc__conn_oversize(drpc__conn *c, const drpc__frame *f);

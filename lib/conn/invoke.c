@@ -110,7 +110,8 @@ reader_refuse(drpc__conn *c, uint64_t id, const char *why)
 	drpc__buf_fini(&body);
 }
 
-// drpc__conn_flush_ready hands every new stream to on_invoke. The reader does
+// drpc__conn_flush_ready wakes the threads whose streams got what they
+// wait for, and hands every new stream to on_invoke. The reader does
 // it only when it is about to wait for more bytes (or its queue is long):
 // by then the request that usually follows an Invoke in the same read is
 // already in the stream's ring, so the handler thread it wakes finds it
@@ -120,6 +121,11 @@ drpc__conn_flush_ready(void *arg)
 {
 	drpc__conn *c = arg;
 
+	for (size_t i = 0; i < c->nwakes; i++) {
+		drpc__stream_wake(c->wakes[i]);
+		drpc__stream_rele(c->wakes[i]);
+	}
+	c->nwakes = 0;
 	for (size_t i = 0; i < c->nready; i++) {
 		ready_invoke     *r    = &c->ready[i];
 		drpc__invoke_info info = {drpc__stream_id(r->s), r->name,
@@ -129,6 +135,19 @@ drpc__conn_flush_ready(void *arg)
 		free(r->name);
 	}
 	c->nready = 0;
+}
+
+void
+drpc__conn_defer_wake(drpc__conn *c, drpc__stream *s)
+{
+	if (c->nwakes > 0 && c->wakes[c->nwakes - 1] == s) {
+		drpc__stream_rele(s); // already due (a reply and its CloseSend)
+		return;
+	}
+	if (c->nwakes == DRPC__CONN_WAKES) {
+		drpc__conn_flush_ready(c);
+	}
+	c->wakes[c->nwakes++] = s;
 }
 
 // drpc__conn_ring_waits: the reader is about to wait for room in a stream's

@@ -148,8 +148,14 @@ reader_dispatch(drpc__conn *c, const drpc__frame *f)
 	}
 	drpc__mutex_unlock(&c->mu);
 	if (s != NULL) {
-		rv = drpc__stream_on_frame(s, f);
-		drpc__stream_rele(s);
+		bool wake = false;
+
+		rv = drpc__stream_on_frame(s, f, &wake);
+		if (wake) {
+			drpc__conn_defer_wake(c, s); // takes the reference
+		} else {
+			drpc__stream_rele(s);
+		}
 		return rv;
 	}
 	if (f->kind == DRPC__KIND_INVOKE ||

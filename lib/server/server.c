@@ -272,9 +272,10 @@ worker_main(void *arg)
 // server_dispatch_locked queues j for a worker, starting one unless an
 // idle worker is left for it: every queued job has a worker of its own,
 // so a burst of RPCs never waits behind a handler that blocks. On error
-// nothing is queued.
+// nothing is queued. *wake says an idle worker is to be signalled, which
+// the caller does once it released mu (the worker would only wait for it).
 static drpc_err
-server_dispatch_locked(drpc_server *srv, srv_job *j)
+server_dispatch_locked(drpc_server *srv, srv_job *j, bool *wake)
 {
 	srv_worker *w;
 	drpc_err    rv;
@@ -304,9 +305,7 @@ server_dispatch_locked(drpc_server *srv, srv_job *j)
 	}
 	srv->tail = j;
 	srv->queued++;
-	if (srv->idle > 0) {
-		drpc__cond_signal(&srv->work_cv);
-	}
+	*wake = srv->idle > 0;
 	return DRPC_OK;
 }
 
@@ -370,6 +369,7 @@ server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 	srv_job     *j    = calloc(1, sizeof(*j));
 	drpc_err     rv   = DRPC_ENOMEM;
 	bool         busy = false;
+	bool         wake = false;
 
 	if (j != NULL) {
 		j->s = s;
@@ -396,10 +396,14 @@ server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 		} else if (srv->handlers >= srv->opts.max_handlers) {
 			rv   = DRPC_ERESOURCE;
 			busy = true;
-		} else if ((rv = server_dispatch_locked(srv, j)) == DRPC_OK) {
+		} else if ((rv = server_dispatch_locked(srv, j, &wake)) ==
+		    DRPC_OK) {
 			srv->handlers++;
 		}
 		drpc__mutex_unlock(&srv->mu);
+		if (wake) {
+			drpc__cond_signal(&srv->work_cv);
+		}
 	}
 	if (busy) {
 		drpc__logf(srv->opts.log, srv->opts.log_arg, DRPC_LOG_DEBUG,

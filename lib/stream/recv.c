@@ -69,7 +69,8 @@ stream_stalled(drpc__stream *s)
 }
 
 static drpc_err
-stream_on_message(drpc__stream *s, const drpc__packet *pkt, bool *queued)
+stream_on_message(
+    drpc__stream *s, const drpc__packet *pkt, bool *queued, bool *wake)
 {
 	drpc_err rv      = DRPC_OK;
 	bool     overrun = false;
@@ -137,7 +138,7 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 			*queued = true;
 		}
 		if (rv == DRPC_OK && s->user_waiting) {
-			drpc__cond_signal(&s->cv);
+			*wake = true; // by the caller, once it released mu
 		}
 	}
 	drpc__mutex_unlock(&s->mu);
@@ -148,17 +149,16 @@ stream_on_message(drpc__stream *s, const drpc__packet *pkt, bool *queued)
 }
 
 static void
-stream_on_close_send(drpc__stream *s)
+stream_on_close_send(drpc__stream *s, bool *wake)
 {
-
 	drpc__mutex_lock(&s->mu);
 	if (!s->recv_closed) {
 		s->recv_closed = true;
 		drpc__ring_close(&s->ring, DRPC_EOF);
-		drpc__cond_broadcast(&s->cv);
 		if (s->send_closed) {
-			drpc__stream_terminate_locked(s, DRPC_EOF, DRPC_ESTATE);
+			drpc__stream_end_quiet_locked(s, DRPC_EOF, DRPC_ESTATE);
 		}
+		*wake = *wake || s->user_waiting;
 	}
 	drpc__mutex_unlock(&s->mu);
 }
@@ -216,13 +216,14 @@ stream_on_error(drpc__stream *s, const drpc__packet *pkt)
 }
 
 static drpc_err
-stream_on_packet(drpc__stream *s, const drpc__packet *pkt, bool *queued)
+stream_on_packet(
+    drpc__stream *s, const drpc__packet *pkt, bool *queued, bool *wake)
 {
 	switch ((drpc__kind) pkt->kind) {
 	case DRPC__KIND_MESSAGE:
-		return stream_on_message(s, pkt, queued);
+		return stream_on_message(s, pkt, queued, wake);
 	case DRPC__KIND_CLOSE_SEND:
-		stream_on_close_send(s);
+		stream_on_close_send(s, wake);
 		return DRPC_OK;
 	case DRPC__KIND_CLOSE:
 		stream_on_remote_end(s, DRPC_EOF, DRPC_ECLOSED);
@@ -380,8 +381,16 @@ stream_asm_settle(drpc__stream *s)
 	}
 }
 
+void
+drpc__stream_wake(drpc__stream *s)
+{
+	// No lock: the state it wakes for was set under mu, and a thread
+	// that has not gone to sleep yet sees it before it does.
+	drpc__cond_broadcast(&s->cv);
+}
+
 drpc_err
-drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
+drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr, bool *wake)
 {
 	drpc__packet pkt;
 	bool         complete;
@@ -438,7 +447,7 @@ drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr)
 		stream_asm_settle(s);
 		return rv;
 	}
-	rv = stream_on_packet(s, &pkt, &queued);
+	rv = stream_on_packet(s, &pkt, &queued, wake);
 	stream_asm_settle(s);
 	if (rv == DRPC_ENOMEM) {
 		(void) drpc__cause_set(s->in.why, rv,

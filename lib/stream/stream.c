@@ -154,12 +154,22 @@ drpc__stream_terminate_locked(drpc__stream *s, drpc_err recv_err, drpc_err send_
 	if (s->terminated) {
 		return;
 	}
+	drpc__stream_end_quiet_locked(s, recv_err, send_err);
+	drpc__cond_broadcast(&s->cv);
+}
+
+void
+drpc__stream_end_quiet_locked(
+    drpc__stream *s, drpc_err recv_err, drpc_err send_err)
+{
+	if (s->terminated) {
+		return;
+	}
 	s->terminated = true;
 	atomic_store(&s->ended, true);
 	s->recv_err = recv_err;
 	s->send_err = send_err;
 	drpc__ring_close(&s->ring, recv_err);
-	drpc__cond_broadcast(&s->cv);
 	drpc__cond_broadcast(&s->space_cv);
 	drpc__writer_wake(s->w, &s->ws); // a sender waiting for room
 	if (s->owner.forget != NULL) {

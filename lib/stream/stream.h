@@ -227,7 +227,18 @@ bool drpc__stream_is_terminated(drpc__stream *s);
 // Reader side. drpc__stream_on_frame feeds one frame of this stream;
 // frames of an ended stream are dropped. A non-OK result is a
 // connection-scoped error (protocol violation) for the caller to act on.
-drpc_err drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr);
+// If a thread waits in recv for what the frame delivered (a message, the
+// end of the peer's sending), *wake is set and nobody is woken yet: the
+// caller calls drpc__stream_wake(s) before it waits for anything (the
+// reader gathers them until it is about to read, so that a reply and the
+// CloseSend behind it in the same read wake their caller once, and the
+// caller never finds the reader holding the stream's lock).
+drpc_err drpc__stream_on_frame(
+    drpc__stream *s, const drpc__frame *fr, bool *wake);
+
+// drpc__stream_wake wakes the thread waiting in recv on s (see
+// drpc__stream_on_frame). Takes no lock.
+void drpc__stream_wake(drpc__stream *s);
 
 // drpc__stream_conn_lost ends the stream because its connection ended.
 void drpc__stream_conn_lost(drpc__stream *s);

@@ -78,6 +78,9 @@ void     drpc__stream_cancel_owned_ctx(drpc__stream *s);
 drpc_err drpc__stream_conn_err(const drpc__stream *s);
 void     drpc__stream_terminate_locked(
     drpc__stream *s, drpc_err recv_err, drpc_err send_err);
+// ...without waking the thread in recv: for the reader, which defers it.
+void drpc__stream_end_quiet_locked(
+    drpc__stream *s, drpc_err recv_err, drpc_err send_err);
 void drpc__stream_conn_consumed(drpc__stream *s, uint64_t n);
 void drpc__stream_mem_gone(drpc__stream *s, size_t bytes, size_t msgs);
 void drpc__stream_grant_locked(drpc__stream *s);
