@@ -405,7 +405,7 @@ static drpc_err
 h_flood(drpc_stream *s, void *user)
 {
 	flush_fx *fx  = user;
-	size_t    len = 1024 * KIB;
+	size_t    len = 32 * KIB; // copied into the writer (not direct)
 	uint8_t  *buf = calloc(1, len);
 	drpc_err  rv  = buf == NULL ? DRPC_ENOMEM : DRPC_OK;
 

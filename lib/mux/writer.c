@@ -1,14 +1,13 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "mux/writer.h"
+#include "mux/writer_impl.h"
 #include "platform/thread.h"
 #include "wire/flowctl.h"
 #include "wire/varint.h"
 
 #define WRITER_DEFAULT_LIMIT ((size_t) 4 << 20)
 
-static void *writer_main(void *arg);
 
 drpc_err
 drpc__writer_start(drpc__writer *w, drpc_transport *tr, size_t limit,
@@ -35,7 +34,7 @@ drpc__writer_start(drpc__writer *w, drpc_transport *tr, size_t limit,
 	drpc__cond_init(&w->conn_cv);
 	atomic_init(&w->backlog, false);
 	rv = drpc__thread_start(
-	    &w->thread, "drpc-wr", id, stack_size, writer_main, w);
+	    &w->thread, "drpc-wr", id, stack_size, drpc__writer_main, w);
 	if (rv != DRPC_OK) {
 		drpc__cond_fini(&w->conn_cv);
 		drpc__cond_fini(&w->back_cv);
@@ -198,53 +197,12 @@ packet_wire_size(const drpc__packet *p, size_t split)
 	    drpc__packet_frames(p->kind, p->len, split) * DRPC__FRAME_HEADER_MAX;
 }
 
-// writer_unwritten_locked is what waits to be written: the active buffer
+// drpc__writer_unwritten_locked is what waits to be written: the active buffer
 // and what is left of the one being written.
-static size_t
-writer_unwritten_locked(const drpc__writer *w)
+size_t
+drpc__writer_unwritten_locked(const drpc__writer *w)
 {
 	return w->active.len + w->spare.len - w->spare_off;
-}
-
-// writer_unheld_locked is what waits to be written of the packets that
-// never wait for room (terminal and control ones).
-static size_t
-writer_unheld_locked(const drpc__writer *w)
-{
-	return w->active_unheld + w->spare_unheld;
-}
-
-// writer_note_locked follows every append: it notes a backlog.
-static void
-writer_note_locked(drpc__writer *w)
-{
-	if (writer_unheld_locked(w) >= w->limit) {
-		atomic_store_explicit(&w->backlog, true, memory_order_relaxed);
-	}
-}
-
-// writer_pass_locked wakes the sleeping drain thread if what is buffered
-// has nobody else to write it: no holder of the write token (who looks
-// again when it lets go) and no sender that owes a flush; or if a
-// sender's partial write, a sender's failed write or a stop needs it.
-static void
-writer_pass_locked(drpc__writer *w)
-{
-	bool due = w->spare.len > 0 || w->late_err != DRPC_OK ||
-	    w->stopped || (w->active.len > 0 && w->flushers == 0);
-
-	if (due && w->idle && !w->writing) {
-		w->idle = false; // one signal is enough until it sleeps again
-		drpc__cond_signal(&w->drain_cv);
-	}
-}
-
-// writer_kick_locked follows an append that nobody flushes.
-static void
-writer_kick_locked(drpc__writer *w)
-{
-	writer_note_locked(w);
-	writer_pass_locked(w);
 }
 
 // writer_append_whole_locked appends every packet with no wait in between.
@@ -302,7 +260,7 @@ writer_append_split_locked(drpc__writer *w, drpc__wstate *ws,
 		if ((rv = drpc__frame_append(&w->active, &fr)) != DRPC_OK) {
 			return rv;
 		}
-		writer_kick_locked(w);
+		drpc__writer_kick_locked(w);
 		off += n;
 		*sent = off;
 	}
@@ -339,7 +297,8 @@ writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 	if (!bounded) {
 		return writer_append_whole_locked(w, ws, pkts, n);
 	}
-	if (total <= w->limit) {
+	if (total <= w->limit && !(msg != NULL && w->self_write &&
+				     msg->len >= DRPC__WRITER_DIRECT_MIN)) {
 		rv = writer_wait_room_locked(w, ws, total, deadline_ns);
 		rv = rv != DRPC_OK ? rv
 				   : writer_append_whole_locked(w, ws, pkts, n);
@@ -349,6 +308,16 @@ writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 		return rv;
 	}
 	for (size_t i = 0; i < n && rv == DRPC_OK; i++) {
+		if (pkts[i].kind == DRPC__KIND_MESSAGE &&
+		    pkts[i].len >= DRPC__WRITER_DIRECT_MIN && w->self_write) {
+			rv = drpc__writer_send_direct_locked(
+			    w, ws, &pkts[i], deadline_ns, &sent);
+			if (rv != DRPC_OK) {
+				writer_refund_locked(w, ws, pkts[i].len, sent);
+			}
+			msg = NULL;
+			continue;
+		}
 		if (pkts[i].kind == DRPC__KIND_MESSAGE && pkts[i].len > 0) {
 			rv = writer_append_split_locked(
 			    w, ws, &pkts[i], deadline_ns, &sent);
@@ -381,10 +350,10 @@ writer_appended_locked(drpc__writer *w, bool flush)
 {
 	if (flush && w->self_write) {
 		w->flushers++;
-		writer_note_locked(w);
+		drpc__writer_note_locked(w);
 		return;
 	}
-	writer_kick_locked(w);
+	drpc__writer_kick_locked(w);
 }
 
 drpc_err
@@ -473,7 +442,7 @@ drpc__writer_cancel(drpc__writer *w, drpc__wstate *ws)
 		if (drpc__packet_append(&w->active, &cancel, w->split) ==
 		    DRPC_OK) {
 			w->active_unheld += w->active.len - before;
-			writer_kick_locked(w);
+			drpc__writer_kick_locked(w);
 		}
 	}
 	ws->closed = true;
@@ -610,7 +579,7 @@ drpc__writer_control(drpc__writer *w, drpc__wstate *ws, uint64_t stream_id,
 		}
 		if ((rv = drpc__frame_append(&w->active, &f)) == DRPC_OK) {
 			w->active_unheld += w->active.len - before;
-			writer_kick_locked(w);
+			drpc__writer_kick_locked(w);
 		}
 	}
 	drpc__mutex_unlock(&w->mu);
@@ -639,7 +608,7 @@ drpc__writer_unwritten(drpc__writer *w)
 	size_t n;
 
 	drpc__mutex_lock(&w->mu);
-	n = writer_unwritten_locked(w);
+	n = drpc__writer_unwritten_locked(w);
 	drpc__mutex_unlock(&w->mu);
 	return n;
 }
@@ -670,13 +639,13 @@ drpc__writer_wait_backlog(
 		if (w->stopped) {
 			break;
 		}
-		if (writer_unheld_locked(w) < w->limit) {
+		if (drpc__writer_unheld_locked(w) < w->limit) {
 			atomic_store_explicit(
 			    &w->backlog, false, memory_order_relaxed);
 			break;
 		}
 		if (until != 0 && drpc__now_ns() >= until) {
-			*unwritten = writer_unwritten_locked(w);
+			*unwritten = drpc__writer_unwritten_locked(w);
 			rv         = DRPC_ETIMEDOUT;
 			break;
 		}
@@ -720,190 +689,3 @@ drpc__writer_fini(drpc__writer *w)
 	drpc__mutex_fini(&w->mu);
 }
 
-// writer_fail_locked stops the writer because a write failed, and reports
-// it. The stop happens here, before on_error, so that on_error's own stop
-// call finds the writer stopped and returns at once.
-static void
-writer_fail_locked(drpc__writer *w, drpc_err rv)
-{
-	if (!w->stopped) {
-		w->stopped  = true;
-		w->stop_err = rv;
-	}
-	w->graceful = false;
-	drpc__cond_broadcast(&w->space_cv);
-	drpc__cond_broadcast(&w->back_cv);
-	drpc__mutex_unlock(&w->mu);
-	w->on_error(w->arg, rv);
-	drpc__mutex_lock(&w->mu);
-}
-
-// WRITER_KEEP is the largest buffer the writer keeps while idle: a
-// connection that once sent a large message does not hold twice its size
-// for good (docs/design.md §8, "Retention").
-#define WRITER_KEEP ((size_t) 256 << 10)
-
-// writer_shrink_locked frees the buffers that grew past WRITER_KEEP, when
-// the drain thread is about to sleep (both are empty then).
-static void
-writer_shrink_locked(drpc__writer *w)
-{
-	if (w->spare.cap > WRITER_KEEP) {
-		drpc__buf_fini(&w->spare);
-	}
-	if (w->active.len == 0 && w->active.cap > WRITER_KEEP) {
-		drpc__buf_fini(&w->active);
-	}
-}
-
-size_t
-drpc__writer_retained(drpc__writer *w)
-{
-	size_t n;
-
-	drpc__mutex_lock(&w->mu);
-	n = w->active.cap + w->spare.cap;
-	drpc__mutex_unlock(&w->mu);
-	return n;
-}
-
-// writer_take_locked takes the write token to write what is buffered:
-// the active buffer becomes the spare (unless the spare still holds the
-// rest of a sender's partial write, which goes first), and senders
-// waiting for room may fill the new active one.
-static void
-writer_take_locked(drpc__writer *w)
-{
-	if (w->spare.len == 0) {
-		drpc__buf tmp = w->spare;
-
-		w->spare         = w->active;
-		w->active        = tmp;
-		w->spare_off     = 0;
-		w->spare_unheld  = w->active_unheld;
-		w->active_unheld = 0;
-	}
-	w->writing = true;
-	if (w->waiters > 0) {
-		drpc__cond_broadcast(&w->space_cv);
-	}
-}
-
-// writer_wrote_locked records put more bytes of the spare written: once
-// all of it is, the spare is empty again.
-static void
-writer_wrote_locked(drpc__writer *w, size_t put)
-{
-	if (put > 0) {
-		w->wrote_ns = drpc__now_ns();
-	}
-	w->spare_off += put;
-	if (w->spare_off == w->spare.len) {
-		w->spare.len    = 0;
-		w->spare_off    = 0;
-		w->spare_unheld = 0;
-	}
-	w->writes++;
-	if (w->back_waiting && put > 0) {
-		drpc__cond_broadcast(&w->back_cv);
-	}
-}
-
-// WRITER_FLUSH_ROUNDS bounds the writes one flushing sender makes for
-// others (what they appended while it wrote) before it leaves the rest
-// to the drain thread.
-#define WRITER_FLUSH_ROUNDS 2
-
-void
-drpc__writer_flush(drpc__writer *w)
-{
-	if (!w->self_write) {
-		return; // the send woke the drain thread: nothing is owed
-	}
-	drpc__mutex_lock(&w->mu);
-	w->flushers--;
-	for (int round = 0; round < WRITER_FLUSH_ROUNDS; round++) {
-		drpc_iovec iov;
-		size_t     put = 0;
-		drpc_err   rv;
-
-		if (w->writing || w->stopped || w->late_err != DRPC_OK ||
-		    w->spare.len > 0 || w->active.len == 0 ||
-		    (round > 0 && w->flushers > 0)) {
-			break;
-		}
-		writer_take_locked(w);
-		iov = (drpc_iovec) {w->spare.data, w->spare.len};
-		drpc__mutex_unlock(&w->mu);
-		rv = drpc__transport_try_writev(w->tr, &iov, 1, &put);
-		drpc__mutex_lock(&w->mu);
-		w->writing = false;
-		writer_wrote_locked(w, put);
-		if (rv != DRPC_OK) {
-			w->late_err = rv; // the drain thread reports it
-		}
-	}
-	writer_pass_locked(w);
-	drpc__mutex_unlock(&w->mu);
-}
-
-// writer_sleep_locked is true while the drain thread has nothing to do:
-// nothing buffered, or a sender holds the write token (it looks again
-// when it lets go). Once stopped it only waits for such a sender.
-static bool
-writer_sleep_locked(const drpc__writer *w)
-{
-	if (w->writing) {
-		return true;
-	}
-	if (w->stopped || w->late_err != DRPC_OK) {
-		return false;
-	}
-	return w->active.len == 0 && w->spare.len == 0;
-}
-
-static void *
-writer_main(void *arg)
-{
-	drpc__writer *w = arg;
-
-	drpc__mutex_lock(&w->mu);
-	for (;;) {
-		drpc_iovec iov;
-		drpc_err   rv;
-
-		if (writer_sleep_locked(w) && !w->writing) {
-			writer_shrink_locked(w); // about to sleep: nothing due
-		}
-		while (writer_sleep_locked(w)) {
-			w->idle = true;
-			drpc__cond_wait(&w->drain_cv, &w->mu);
-			w->idle = false;
-		}
-		if (w->late_err != DRPC_OK) {
-			writer_fail_locked(w, w->late_err);
-			break;
-		}
-		if ((w->stopped && !w->graceful) ||
-		    (w->active.len == 0 && w->spare.len == 0)) {
-			break; // stopped, and nothing (more) to write
-		}
-		writer_take_locked(w);
-		iov = (drpc_iovec) {
-		    w->spare.data + w->spare_off, w->spare.len - w->spare_off};
-		drpc__mutex_unlock(&w->mu);
-		rv = drpc__transport_writev(w->tr, &iov, 1);
-		drpc__mutex_lock(&w->mu);
-		w->writing = false;
-		writer_wrote_locked(w, rv == DRPC_OK ? iov.len : 0);
-		if (rv != DRPC_OK) {
-			writer_fail_locked(w, rv);
-			break;
-		}
-	}
-	w->exited = true;
-	drpc__cond_broadcast(&w->space_cv);
-	drpc__cond_broadcast(&w->back_cv);
-	drpc__mutex_unlock(&w->mu);
-	return NULL;
-}

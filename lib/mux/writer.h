@@ -107,8 +107,9 @@ typedef struct drpc__writer {
 	void (*on_error)(void *arg, drpc_err err);
 	void     *arg;
 	pthread_t thread;
-	// Test hook: called (with mu held) each time a sender is about to
-	// sleep for room. It must not block or take locks.
+	// Test hook: called each time a sender is about to sleep for room
+	// (with mu held), or a direct sender for the transport to take more
+	// (without). It must not block or take locks.
 	void (*wait_hook)(void *arg);
 	void *wait_hook_arg;
 
@@ -126,6 +127,7 @@ typedef struct drpc__writer {
 	bool      writing;     // the write token: its holder writes spare
 	size_t    spare_off;   // bytes of spare written (a partial write)
 	size_t    flushers;    // senders that owe a drpc__writer_flush
+	size_t    direct_waiters; // direct senders waiting for the token
 	drpc_err  late_err;    // a sender's write failed: the drain thread
 			       // reports it
 	bool      stopped;     // no more appends; the thread exits

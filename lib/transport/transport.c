@@ -1,9 +1,11 @@
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "platform/thread.h"
 #include "transport/transport.h"
 
 drpc_err
@@ -189,6 +191,31 @@ drpc__transport_try_writev(
 	}
 	*put = (size_t) got;
 	return DRPC_OK;
+}
+
+drpc_err
+drpc__transport_wait_writable(drpc_transport *t, int64_t until_ns)
+{
+	fd_impl      *f  = t->impl;
+	struct pollfd pf = {.fd = f->fd, .events = POLLOUT};
+	int           rv;
+
+	do {
+		int ms = -1;
+
+		if (until_ns != 0) {
+			int64_t left = until_ns - drpc__now_ns();
+
+			if (left <= 0) {
+				return DRPC_ETIMEDOUT;
+			}
+			left = (left + 999999) / 1000000;
+			ms   = left > 60000 ? 60000 : (int) left;
+		}
+		rv = poll(&pf, 1, ms);
+	} while ((rv < 0 && errno == EINTR) ||
+	    (rv == 0 && (until_ns == 0 || drpc__now_ns() < until_ns)));
+	return rv == 0 ? DRPC_ETIMEDOUT : DRPC_OK;
 }
 
 static void

@@ -41,6 +41,11 @@ bool drpc__transport_can_try(const drpc_transport *t);
 drpc_err drpc__transport_try_writev(
     drpc_transport *t, const drpc_iovec *iov, size_t n, size_t *put);
 
+// drpc__transport_wait_writable waits until t can take more bytes, has
+// failed, or until_ns (monotonic; 0: no bound) passes (DRPC_ETIMEDOUT).
+// Only where drpc__transport_can_try.
+drpc_err drpc__transport_wait_writable(drpc_transport *t, int64_t until_ns);
+
 static inline void
 drpc__transport_shutdown(drpc_transport *t)
 {
