@@ -78,7 +78,10 @@ DRPC_API drpc_err drpc_stream_open_request(drpc_stream **sp, drpc_conn *c,
     drpc_ctx *ctx, const char *method, const void *req, size_t req_len,
     const drpc_call_opts *opts);
 
-// drpc_stream_send sends one message (len bytes, copied before return).
+// drpc_stream_send sends one message (len bytes; the caller's buffer is
+// free again when it returns: a message under 64 KiB is copied into the
+// connection's writer, a larger one written from the buffer while the call
+// waits for the socket to take it).
 // It blocks while the connection's writer is full or, with flow control
 // (drpc/flow.h), while the peer's window for this stream or connection is
 // used up, that is until the peer's application reads; the stream's
