@@ -170,6 +170,13 @@ $(BUILD)/bin/%: $(BUILD)/cmd/%/main.o $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
 
+# drpc-bench is several files (cmd/drpc-bench/bench.h lists them).
+BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard cmd/drpc-bench/*.c)))
+
+$(BUILD)/bin/drpc-bench: $(BENCH_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+
 $(TESTS): $(TEST_OBJ) $(TEST_GEN_OBJ) $(INTEROP_GEN_OBJ) $(PLUGIN_CORE) \
 	$(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PB_LIBS)
@@ -466,6 +473,7 @@ clean:
 	rm -rf build/release build/debug build/asan build/tsan build/fuzz
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CMDS:%=$(BUILD)/cmd/%/main.d)
+-include $(BENCH_OBJ:.o=.d)
 -include $(BUILD)/test/stress.d
 -include $(PLUGIN_OBJ:.o=.d) $(TEST_GEN_OBJ:.o=.d) $(INTEROP_GEN_OBJ:.o=.d)
 -include $(BUILD)/cmd/drpc-demo/main.d $(INTEROP_OBJ:.o=.d)
