@@ -39,19 +39,26 @@
 //   wl_raw.c    the raw baseline's client side
 //   report.c    the results table, the targets, text and JSON output
 //   main.c      arguments, the run loop, main
+//   twoproc.c   --two-process: the servers in child processes, raw TCP,
+//               libdrpc and gRPC C++ (grpc/, drpc-bench-grpc) per workload
+//   procs.c     child processes: spawn, read, stop, reap; signals
+//   tp_report.c --two-process's table, summary, targets and JSON
 //
 // Thread safety: the run is driven by one thread (main's); a workload's
-// own threads share only what its file says. No file keeps mutable state
-// outside the structures below.
+// own threads, the watchdog and (two-process mode) the signal thread share
+// only what their files say. No file keeps mutable state outside the
+// structures below.
 #ifndef DRPC_CMD_BENCH_H
 #define DRPC_CMD_BENCH_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <drpc/drpc.h>
 
@@ -70,16 +77,20 @@
 #define M_IDLE     "/bench.Bench/Idle"
 #define M_STALL    "/bench.Bench/Stall"
 #define M_INFO     "/bench.Bench/Info"
+#define M_USAGE    "/bench.Bench/Usage"
 
 // The raw protocol: the client sends a 12-byte command (op, size,
 // duration in ms, each a big-endian uint32), then messages flow as a
 // 4-byte big-endian length and the body. RAW_OP_ECHO echoes every message;
 // RAW_OP_SEND sends messages of `size` bytes back-to-back for the
 // duration, one send() each, then the length RAW_END; RAW_OP_SEND_BATCHED
-// does the same but gathers whole messages into 64 KiB writes.
+// does the same but gathers whole messages into 64 KiB writes;
+// RAW_OP_USAGE answers with the server process's usage (USAGE_WIRE_LEN
+// bytes, usage_encode) and closes.
 #define RAW_OP_ECHO         1u
 #define RAW_OP_SEND         2u
 #define RAW_OP_SEND_BATCHED 3u
+#define RAW_OP_USAGE        4u
 #define RAW_BATCH           ((size_t) 64 << 10)
 #define RAW_END             UINT32_MAX
 #define RAW_CMD_LEN         12
@@ -141,6 +152,9 @@ typedef struct bench_cfg {
 	int64_t     stream_ns;     // each stream-throughput case
 	size_t      flow_total;    // bytes per flow transfer
 	size_t      scale_counts[2];
+	bool        two_process; // --two-process (twoproc.c)
+	const char *grpc_peer;   // --grpc-peer: the gRPC peer's binary
+	long        parent_pid;  // --parent-pid: serve while it lives
 } bench_cfg;
 
 // Utilities (util.c).
@@ -163,31 +177,54 @@ double lat_p99_us(const int64_t *v, size_t n);
 long proc_status_field(const char *field);
 // meminfo_kib reads a field of /proc/meminfo in KiB, or -1.
 long meminfo_kib(const char *field);
-// proc_status_text copies the text of a /proc/self/status field, trimmed.
+// proc_status_text copies the text of a /proc/self/status field, trimmed;
+// proc_pid_status_text that of process pid ("?" if it cannot).
 void proc_status_text(const char *field, char *buf, size_t cap);
+void proc_pid_status_text(long pid, const char *field, char *buf, size_t cap);
+// proc_pid_cpu_ns is the CPU time process pid has used (/proc/PID/stat:
+// utime + stime), or -1.
+int64_t proc_pid_cpu_ns(long pid);
+// children_cpu_ns is the CPU time of the children this process has
+// waited for (getrusage RUSAGE_CHILDREN).
+int64_t children_cpu_ns(void);
 // read_long_file reads the number a file holds, or -1.
 long read_long_file(const char *path);
 
-// usage is the process's CPU time and voluntary context switches (every
-// thread's, including threads that have exited).
+// usage is the process's CPU time and context switches (every thread's,
+// including threads that have exited).
 typedef struct usage {
 	int64_t cpu_ns;
-	long    vcs;
+	long    vcs;    // voluntary context switches: a thread blocked
+	long    ivcs;   // involuntary ones: a thread was preempted
 	long    minflt; // minor page faults
 } usage;
 
 usage usage_now(void);
 
-// aux is what a figure cost per operation: voluntary context switches
-// and CPU microseconds, over the whole process (client and server when
-// they share it).
+// usage_encode writes u in USAGE_WIRE_LEN bytes (four big-endian
+// uint64: cpu_ns, vcs, ivcs, minflt); usage_decode reads it back.
+#define USAGE_WIRE_LEN 32
+void  usage_encode(uint8_t *p, usage u);
+usage usage_decode(const uint8_t *p);
+
+// aux is what a figure cost per operation: context switches, CPU
+// microseconds and page faults of this process (client and server when
+// they share it), and, in two-process mode, the server process's
+// switches and CPU as the server reports them (srv_* -1: not known).
 typedef struct aux {
 	double vcs;
+	double ivcs;
 	double cpu_us;
 	double flt;
+	double srv_vcs;
+	double srv_ivcs;
+	double srv_cpu_us;
 } aux;
 
-aux aux_per_op(usage u0, usage u1, double ops);
+// aux_per_op gives the costs per operation between u0 and u1 (all -1 if
+// there were no operations); aux_add_server adds the server's.
+aux  aux_per_op(usage u0, usage u1, double ops);
+void aux_add_server(aux *a, usage s0, usage s1, double ops);
 
 // machine_busy_ns is the CPU time every CPU of the machine spent running
 // processes (/proc/stat: user, nice, system, steal), or -1.
@@ -225,6 +262,9 @@ typedef struct watchdog {
 	size_t     nconns;
 	int        fds[WD_MAX_FDS];
 	size_t     nfds;
+	pid_t      pid;          // a child process the workload runs; 0: none
+	void (*on_exit)(void *); // called before the watchdog exits
+	void *on_exit_arg;
 } watchdog;
 
 int  wd_start(watchdog *wd);
@@ -233,6 +273,10 @@ void wd_stop(watchdog *wd);
 void wd_arm(watchdog *wd, const char *what, int64_t budget_ns);
 void wd_watch_conn(watchdog *wd, drpc_conn *c);
 void wd_watch_fd(watchdog *wd, int fd);
+// wd_watch_pid: the watchdog kills pid (SIGKILL) when it fires.
+void wd_watch_pid(watchdog *wd, pid_t pid);
+// wd_on_exit: fn(arg) runs before the watchdog exits the process.
+void wd_on_exit(watchdog *wd, void (*fn)(void *), void *arg);
 // wd_disarm ends the watch (it must come before the watched connections
 // and sockets are destroyed) and tells whether the watchdog fired.
 bool wd_disarm(watchdog *wd);
@@ -317,9 +361,7 @@ typedef struct bench_row {
 	char   what[48];     // for people: "16 B: median µs"
 	char   ratio_to[64]; // id of the row it is divided by, or ""
 	double v[BENCH_MAX_REPS];
-	double vcs[BENCH_MAX_REPS];
-	double cpu[BENCH_MAX_REPS];
-	double flt[BENCH_MAX_REPS];
+	aux    a[BENCH_MAX_REPS]; // the costs of each repetition that has them
 	int    n;
 	int    naux;
 } bench_row;
@@ -343,9 +385,126 @@ bool table_median(bench_table *t, const char *id, double *m);
 // order they were first recorded in within a workload.
 void table_sort(bench_table *t);
 
+// A cost of a row's repetitions: this process's, the server's, or both
+// together (client + server, two-process mode).
+typedef enum aux_field {
+	AUX_VCS,
+	AUX_IVCS,
+	AUX_CPU,
+	AUX_FLT,
+	AUX_SRV_VCS,
+	AUX_SRV_IVCS,
+	AUX_SRV_CPU,
+	AUX_ALL_VCS,
+	AUX_ALL_IVCS,
+	AUX_ALL_CPU,
+} aux_field;
+
+// row_aux_median is the median of a cost over the repetitions; false if
+// the row has none (or, for the server's, the server did not report).
+bool row_aux_median(const bench_row *r, aux_field f, double *m);
+
+// Targets: a bound on a figure, or on its ratio to another.
+typedef enum target_op { T_LE, T_LT, T_GE } target_op;
+
+bool target_ok(target_op op, double v, double bound);
+
+// Child processes (procs.c), for --two-process.
+
+#define PROCS_MAX 8
+
+typedef struct proc_child {
+	pid_t pid;
+	int   out; // the read end of its stdout pipe; -1: closed
+	bool  reaped;
+	int   status; // its wait status, once reaped
+	char  name[48];
+} proc_child;
+
+typedef struct procs {
+	pthread_mutex_t mu;
+	proc_child      kids[PROCS_MAX]; // guarded by mu
+	size_t          n;               // guarded by mu
+	bool            quit; // guarded by mu: the signal thread ends
+	sigset_t        sigs; // what the signal thread waits for; immutable
+	pthread_t       sig;  // the signal thread
+} procs;
+
+// procs_start blocks SIGINT, SIGTERM, SIGHUP and SIGUSR1 in the calling
+// thread and starts the signal thread; call it before any other thread
+// starts. 0 or an errno. procs_stop stops every child still running and
+// the signal thread.
+int  procs_start(procs *ps);
+void procs_stop(procs *ps);
+// procs_spawn starts argv (argv[0] a path) with its stdout on a pipe
+// whose read end is *outp (procs owns it: it closes it when the child is
+// reaped); false (with a message) if it cannot.
+bool procs_spawn(
+    procs *ps, const char *name, char *const argv[], pid_t *pidp, int *outp);
+// procs_read_line reads a child's first line (without its newline) within
+// timeout_ns; false if the child printed none (buf has what came).
+bool procs_read_line(int fd, char *buf, size_t cap, int64_t timeout_ns);
+// procs_read_all reads until the child closes its stdout, keeping the
+// first cap - 1 bytes; false on a read error.
+bool procs_read_all(int fd, char *buf, size_t cap);
+// procs_wait waits for pid to exit and reaps it; procs_end stops it
+// (SIGTERM, then SIGKILL after 3 s) and reaps it. Both return its wait
+// status.
+int procs_wait(procs *ps, pid_t pid);
+int procs_end(procs *ps, pid_t pid);
+// procs_kill_all stops and reaps every child (arg is the procs): the
+// signal thread's and the watchdog's last act.
+void procs_kill_all(void *arg);
+// procs_describe_status writes "exit status N" or "killed by signal N".
+void procs_describe_status(int status, char *buf, size_t cap);
+
+typedef struct bench bench;
+
+// Two-process mode (twoproc.c runs it, tp_report.c prints it): for each
+// workload ("step") raw TCP, then libdrpc, then gRPC C++, each client
+// against a server in another process.
+
+typedef enum tp_peer { TP_RAW, TP_DRPC, TP_GRPC, TP_PEERS } tp_peer;
+
+#define TP_STEPS 6
+
+typedef struct tp_step {
+	const char *name; // for people: "server stream 4 KiB"
+	unsigned    bit;  // the W_* workload it belongs to (--only)
+	size_t      k;    // the stream size, for stream steps
+} tp_step;
+
+extern const tp_step tp_steps[TP_STEPS];
+extern const char   *tp_peer_names[TP_PEERS];
+
+typedef struct tp_server {
+	pid_t pid; // 0: not running
+	char  addr[300];
+	char  affinity[128]; // its Cpus_allowed_list
+	char  version[32];   // gRPC's version
+} tp_server;
+
+typedef struct tp_state {
+	procs     ps;
+	tp_server drpc; // drpc-bench --server: libdrpc and the raw baseline
+	tp_server grpc; // drpc-bench-grpc --server
+	char      grpc_peer[512]; // the gRPC peer's binary
+	bool      grpc_built;     // it exists
+	bool      grpc_up;        // its server runs
+	bool      selected[TP_STEPS];
+	bool      failed[TP_STEPS][TP_PEERS];
+} tp_state;
+
+// run_two_process is --two-process: start the servers, run, report;
+// the exit status.
+int run_two_process(bench *b);
+// tp_print_table and tp_print_json print the run (tp_report.c).
+void tp_print_table(bench *b);
+void tp_print_json(bench *b);
+
 // The run (main.c holds it; the workloads read cfg and record into tab).
 
-typedef struct bench {
+struct bench {
 	bench_cfg   cfg;
 	const char *addr;      // the DRPC server the workloads dial
 	char        host[256]; // the raw server's host and port
@@ -359,12 +518,29 @@ typedef struct bench {
 	size_t      srv_idle_workers; // as the server reports them
 	size_t      srv_handler_stack;
 	unsigned    failed; // W_* bits of workloads that failed
+	tp_state   *tp;     // --two-process only
 	watchdog    wd;
 	bench_table tab;
-} bench;
+};
 
 void print_table(bench *b);
 void print_json(bench *b);
+// bench_connect asks the server at b->addr where its raw baseline is.
+bool bench_connect(bench *b);
+
+// Output helpers (report.c). fmt_num prints v with precision by
+// magnitude, thousands grouped; put_col prints s left- or right-aligned in
+// width columns (UTF-8 aware); put_aux a cost's median (blank if none).
+double min_of(const double *v, int n);
+double max_of(const double *v, int n);
+void   fmt_num(char *buf, size_t cap, double v);
+void   put_col(const char *s, int width, bool right);
+void   put_aux(const bench_row *r, aux_field f, int width);
+// json_str prints s as a JSON string, json_array the n values, json_aux
+// `key: median` if the row has that cost.
+void json_str(const char *s);
+void json_array(const double *v, int n);
+void json_aux(const bench_row *r, const char *key, aux_field f);
 
 // The client side's helpers (wl_rpc.c).
 
@@ -402,13 +578,46 @@ int64_t latency_budget(const bench *b);
 // stream_up_ack reads the handler's acknowledgement of the first message.
 drpc_err stream_up_ack(drpc_stream *s);
 
+// Costs around a timed loop. In two-process mode the server reports its
+// own usage: a DRPC server through its Usage method on the workload's
+// connection c, the raw server (c NULL) through RAW_OP_USAGE on a
+// connection of its own. mark_begin asks the server first, then reads
+// this process's usage; mark_end reads this process's, then asks the
+// server: both processes' snapshots enclose the timed loop. Otherwise
+// (one process, --client) only this process's usage is read. False (with
+// a message) if the server could not be asked.
+typedef struct cost_mark {
+	usage self;
+	usage srv;
+	bool  srv_ok;
+} cost_mark;
+
+bool mark_begin(bench *b, drpc_conn *c, cost_mark *m);
+bool mark_end(bench *b, drpc_conn *c, cost_mark *m);
+aux  aux_between(const cost_mark *m0, const cost_mark *m1, double ops);
+
 // The workloads: each true if it ran (a failure is on stderr).
 bool wl_unary_latency(bench *b);
 bool wl_unary_throughput(bench *b);
 bool wl_stream_throughput(bench *b);
 bool wl_bidi_latency(bench *b);
+// tput_run: nthreads callers on one connection; stream_case: one stream
+// (client stream if up) of stream_sizes[k] messages.
+bool tput_run(bench *b, size_t nthreads);
+bool stream_case(bench *b, bool up, size_t k);
 bool wl_streams_scale(bench *b);       // wl_scale.c
 bool wl_flow(bench *b);                // wl_flow.c
 bool wl_raw(bench *b, unsigned parts); // wl_raw.c: W_* bits needing raw
+
+// The raw baseline's parts (wl_raw.c). raw_latency_run: the 16-byte
+// ping-pong, recorded as prefix.median_us and prefix.p99_us (what names
+// it); raw_stream_size: the stream of stream_sizes[k] messages (one
+// send() each, or 64 KiB writes if batched); raw_pp32_run: the
+// 32-connection ping-pong; raw_srv_usage asks the raw server for its
+// process's usage.
+bool raw_latency_run(bench *b, const char *prefix, const char *what);
+bool raw_stream_size(bench *b, bool batched, size_t k);
+bool raw_pp32_run(bench *b);
+bool raw_srv_usage(const bench *b, usage *u);
 
 #endif // DRPC_CMD_BENCH_H

@@ -131,6 +131,18 @@ usage_text(FILE *f)
 	    "at a time; the client\n"
 	    "                     stream waits for its handler's "
 	    "acknowledgement (docs/benchmarks.md)\n"
+	    "  --two-process      raw TCP, libdrpc and gRPC C++ side by side, "
+	    "each client and server in\n"
+	    "                     two processes: starts drpc-bench --server "
+	    "and drpc-bench-grpc --server\n"
+	    "                     (make bench-grpc) itself; --only picks "
+	    "among unary-latency,\n"
+	    "                     unary-throughput, stream-throughput, "
+	    "bidi-latency\n"
+	    "  --grpc-peer PATH   the gRPC peer (default: drpc-bench-grpc "
+	    "beside drpc-bench)\n"
+	    "  --parent-pid PID   with --server: stop when process PID "
+	    "exits\n"
 	    "Pinned figures: taskset -c 0 drpc-bench (the header shows the "
 	    "CPU affinity).\n",
 	    BENCH_MAX_REPS);
@@ -180,6 +192,44 @@ parse_size(const char *s, size_t *v)
 	return true;
 }
 
+// check_two_process checks the options that go with --two-process (or
+// only with another mode).
+static bool
+check_two_process(const bench_cfg *cfg)
+{
+	unsigned tp_bits =
+	    W_UNARY_LAT | W_UNARY_TPUT | W_STREAM_TPUT | W_BIDI_LAT;
+
+	if (cfg->parent_pid != 0 && cfg->serve_addr == NULL) {
+		fprintf(
+		    stderr, "drpc-bench: --parent-pid goes with --server\n");
+		return false;
+	}
+	if (!cfg->two_process) {
+		if (cfg->grpc_peer != NULL) {
+			fprintf(stderr, "drpc-bench: --grpc-peer goes with "
+			                "--two-process\n");
+			return false;
+		}
+		return true;
+	}
+	if (cfg->serve_addr != NULL || cfg->client_addr != NULL ||
+	    cfg->workarounds) {
+		fprintf(stderr, "drpc-bench: --two-process starts its own "
+		                "servers: no --server, --client or "
+		                "--workarounds\n");
+		return false;
+	}
+	if (cfg->only != W_ALL && (cfg->only & ~tp_bits) != 0) {
+		fprintf(stderr,
+		    "drpc-bench: --two-process runs unary-latency, "
+		    "unary-throughput, stream-throughput and bidi-latency "
+		    "(each beside its raw baseline)\n");
+		return false;
+	}
+	return true;
+}
+
 static bool
 parse_args(int argc, char **argv, bench_cfg *cfg)
 {
@@ -199,6 +249,8 @@ parse_args(int argc, char **argv, bench_cfg *cfg)
 			cfg->json = true;
 		} else if (strcmp(a, "--workarounds") == 0) {
 			cfg->workarounds = true;
+		} else if (strcmp(a, "--two-process") == 0) {
+			cfg->two_process = true;
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage_text(stdout);
 			exit(0);
@@ -213,6 +265,17 @@ parse_args(int argc, char **argv, bench_cfg *cfg)
 			i++;
 		} else if (strcmp(a, "--client") == 0) {
 			cfg->client_addr = val;
+			i++;
+		} else if (strcmp(a, "--grpc-peer") == 0) {
+			cfg->grpc_peer = val;
+			i++;
+		} else if (strcmp(a, "--parent-pid") == 0) {
+			if (!parse_size(val, &v) || v < 2 || v > INT32_MAX) {
+				fprintf(
+				    stderr, "drpc-bench: --parent-pid PID\n");
+				return false;
+			}
+			cfg->parent_pid = (long) v;
 			i++;
 		} else if (strcmp(a, "--only") == 0) {
 			if (!parse_only(val, &cfg->only)) {
@@ -253,6 +316,9 @@ parse_args(int argc, char **argv, bench_cfg *cfg)
 		                "each other\n");
 		return false;
 	}
+	if (!check_two_process(cfg)) {
+		return false;
+	}
 	cfg->reps = reps != 0 ? reps : cfg->quick ? 1 : 3;
 	if (cfg->quick) {
 		cfg->lat_calls       = 2000;
@@ -272,8 +338,7 @@ parse_args(int argc, char **argv, bench_cfg *cfg)
 	return true;
 }
 
-// bench_connect finds the raw baseline of the server at b->addr.
-static bool
+bool
 bench_connect(bench *b)
 {
 	drpc_conn  *c;
@@ -321,6 +386,9 @@ main(int argc, char **argv)
 	}
 	if (b.cfg.serve_addr != NULL) {
 		return run_server(&b.cfg);
+	}
+	if (b.cfg.two_process) {
+		return run_two_process(&b);
 	}
 	local = b.cfg.client_addr == NULL;
 	if (local) {

@@ -358,6 +358,11 @@ raw_conn_main(void *arg)
 		} else if (op == RAW_OP_SEND_BATCHED &&
 		           size <= ((uint32_t) 64 << 20)) {
 			raw_serve_send_batched(rc->fd, size, ms);
+		} else if (op == RAW_OP_USAGE) {
+			uint8_t u[USAGE_WIRE_LEN];
+
+			usage_encode(u, usage_now());
+			(void) sock_write_all(rc->fd, u, sizeof(u));
 		}
 	}
 	rd_fini(&rd);

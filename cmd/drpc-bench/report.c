@@ -47,12 +47,60 @@ table_put(bench_table *t, const char *id, const char *workload,
 	}
 	r->v[r->n] = v;
 	if (a != NULL && a->vcs >= 0) {
-		r->vcs[r->naux] = a->vcs;
-		r->cpu[r->naux] = a->cpu_us;
-		r->flt[r->naux] = a->flt;
-		r->naux++;
+		r->a[r->naux++] = *a;
 	}
 	r->n++;
+}
+
+// aux_get is one cost of a repetition; negative if not known.
+static double
+aux_get(const aux *a, aux_field f)
+{
+	bool srv = a->srv_cpu_us >= 0;
+
+	switch (f) {
+	case AUX_VCS:
+		return a->vcs;
+	case AUX_IVCS:
+		return a->ivcs;
+	case AUX_CPU:
+		return a->cpu_us;
+	case AUX_FLT:
+		return a->flt;
+	case AUX_SRV_VCS:
+		return a->srv_vcs;
+	case AUX_SRV_IVCS:
+		return a->srv_ivcs;
+	case AUX_SRV_CPU:
+		return a->srv_cpu_us;
+	case AUX_ALL_VCS:
+		return srv ? a->vcs + a->srv_vcs : -1;
+	case AUX_ALL_IVCS:
+		return srv ? a->ivcs + a->srv_ivcs : -1;
+	case AUX_ALL_CPU:
+		return srv ? a->cpu_us + a->srv_cpu_us : -1;
+	}
+	return -1;
+}
+
+bool
+row_aux_median(const bench_row *r, aux_field f, double *m)
+{
+	double v[BENCH_MAX_REPS];
+	int    n = 0;
+
+	for (int i = 0; i < r->naux; i++) {
+		double x = aux_get(&r->a[i], f);
+
+		if (x >= 0) {
+			v[n++] = x;
+		}
+	}
+	if (n == 0) {
+		return false;
+	}
+	*m = median_of(v, n);
+	return true;
 }
 
 double
@@ -68,7 +116,7 @@ median_of(const double *v, int n)
 	return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-static double
+double
 min_of(const double *v, int n)
 {
 	double m = v[0];
@@ -79,7 +127,7 @@ min_of(const double *v, int n)
 	return m;
 }
 
-static double
+double
 max_of(const double *v, int n)
 {
 	double m = v[0];
@@ -105,8 +153,6 @@ table_median(bench_table *t, const char *id, double *m)
 
 // Targets (docs/benchmarks.md): each a bound on a figure, or on its
 // ratio to another figure of the same run.
-
-typedef enum target_op { T_LE, T_LT, T_GE } target_op;
 
 typedef struct target {
 	const char *text;
@@ -143,7 +189,7 @@ static const target targets[] = {
         "scale.10000.server_rss_per_stream_kib", NULL, T_LE, 16, 0},
 };
 
-static bool
+bool
 target_ok(target_op op, double v, double bound)
 {
 	switch (op) {
@@ -225,7 +271,7 @@ foreign_cpus(const bench *b)
 }
 
 // fmt_num prints v with precision by magnitude, thousands grouped.
-static void
+void
 fmt_num(char *buf, size_t cap, double v)
 {
 	char   tmp[48];
@@ -254,7 +300,7 @@ fmt_num(char *buf, size_t cap, double v)
 }
 
 // put_col prints s left- or right-aligned in width columns (UTF-8 aware).
-static void
+void
 put_col(const char *s, int width, bool right)
 {
 	int cols = 0;
@@ -273,6 +319,18 @@ put_col(const char *s, int width, bool right)
 			putchar(' ');
 		}
 	}
+}
+
+void
+put_aux(const bench_row *r, aux_field f, int width)
+{
+	char   num[48] = "";
+	double m;
+
+	if (row_aux_median(r, f, &m)) {
+		fmt_num(num, sizeof(num), m);
+	}
+	put_col(num, width, true);
 }
 
 typedef struct host_info {
@@ -410,12 +468,9 @@ print_table(bench *b)
 		}
 		put_col(cell, 8, true);
 		if (r->naux > 0) {
-			fmt_num(num, sizeof(num), median_of(r->vcs, r->naux));
-			put_col(num, 8, true);
-			fmt_num(num, sizeof(num), median_of(r->cpu, r->naux));
-			put_col(num, 11, true);
-			fmt_num(num, sizeof(num), median_of(r->flt, r->naux));
-			put_col(num, 9, true);
+			put_aux(r, AUX_VCS, 8);
+			put_aux(r, AUX_CPU, 11);
+			put_aux(r, AUX_FLT, 9);
 		}
 		putchar('\n');
 	}
@@ -450,7 +505,7 @@ print_table(bench *b)
 	}
 }
 
-static void
+void
 json_str(const char *s)
 {
 	putchar('"');
@@ -468,7 +523,7 @@ json_str(const char *s)
 	putchar('"');
 }
 
-static void
+void
 json_array(const double *v, int n)
 {
 	putchar('[');
@@ -476,6 +531,16 @@ json_array(const double *v, int n)
 		printf("%s%.3f", i > 0 ? "," : "", v[i]);
 	}
 	putchar(']');
+}
+
+void
+json_aux(const bench_row *r, const char *key, aux_field f)
+{
+	double m;
+
+	if (row_aux_median(r, f, &m)) {
+		printf("%s: %.3f", key, m);
+	}
 }
 
 void
@@ -522,12 +587,9 @@ print_json(bench *b)
 			    ", \"ratio\": %.4f", median_of(r->v, r->n) / ref);
 		}
 		if (r->naux > 0) {
-			printf(
-			    ", \"vcs_per_op\": %.3f, \"cpu_us_per_op\": %.3f, "
-			    "\"faults_per_op\": %.3f",
-			    median_of(r->vcs, r->naux),
-			    median_of(r->cpu, r->naux),
-			    median_of(r->flt, r->naux));
+			json_aux(r, ", \"vcs_per_op\"", AUX_VCS);
+			json_aux(r, ", \"cpu_us_per_op\"", AUX_CPU);
+			json_aux(r, ", \"faults_per_op\"", AUX_FLT);
 		}
 		putchar('}');
 	}

@@ -1,11 +1,14 @@
 // drpc-bench's DRPC server: the bench's handlers, the server that
 // serves them beside the raw baseline's listener, and --server.
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include <drpc/drpc.h>
 
@@ -181,6 +184,25 @@ h_info(drpc_stream *s, void *user)
 	return drpc_stream_send(s, text, (size_t) n);
 }
 
+// h_usage answers with this process's usage (usage_encode): what the
+// server has cost so far, for drpc-bench --two-process.
+static drpc_err
+h_usage(drpc_stream *s, void *user)
+{
+	const void *m;
+	size_t      len;
+	uint8_t     u[USAGE_WIRE_LEN];
+	drpc_err    rv;
+
+	(void) user;
+	if ((rv = drpc_stream_recv_view(s, &m, &len)) != DRPC_OK) {
+		return rv;
+	}
+	drpc_stream_recv_done(s);
+	usage_encode(u, usage_now());
+	return drpc_stream_send(s, u, sizeof(u));
+}
+
 // bench_server_opts is the options of the bench's servers: those of the
 // command line, and the flow control mode given.
 drpc_server_opts
@@ -226,7 +248,9 @@ bench_server_start(bench_server *bs, const bench_cfg *cfg, const char *addr)
 	        DRPC_OK ||
 	    (rv = drpc_mux_register(bs->mux, M_STALL, h_stall, NULL)) !=
 	        DRPC_OK ||
-	    (rv = drpc_mux_register(bs->mux, M_INFO, h_info, bs)) != DRPC_OK) {
+	    (rv = drpc_mux_register(bs->mux, M_INFO, h_info, bs)) != DRPC_OK ||
+	    (rv = drpc_mux_register(bs->mux, M_USAGE, h_usage, NULL)) !=
+	        DRPC_OK) {
 		fprintf(stderr, "drpc-bench: mux: %s\n", drpc_strerror(rv));
 		return rv;
 	}
@@ -286,6 +310,24 @@ bench_server_stop(bench_server *bs)
 	}
 	drpc_mux_destroy(bs->mux);
 }
+// watch_parent makes the kernel send SIGTERM (which --server waits for)
+// when process parent exits (prctl PR_SET_PDEATHSIG), so a server that
+// drpc-bench --two-process started never outlives it.
+static bool
+watch_parent(long parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
+		fprintf(stderr, "drpc-bench: prctl: %s\n", strerror(errno));
+		return false;
+	}
+	// If it exited before the prctl, we were re-parented already.
+	if ((long) getppid() != parent) {
+		fprintf(stderr, "drpc-bench: parent %ld is gone\n", parent);
+		return false;
+	}
+	return true;
+}
+
 int
 run_server(const bench_cfg *cfg)
 {
@@ -302,6 +344,9 @@ run_server(const bench_cfg *cfg)
 	if ((err = pthread_sigmask(SIG_BLOCK, &set, NULL)) != 0) {
 		fprintf(
 		    stderr, "drpc-bench: pthread_sigmask: %s\n", strerror(err));
+		return 1;
+	}
+	if (cfg->parent_pid != 0 && !watch_parent(cfg->parent_pid)) {
 		return 1;
 	}
 	if (bench_server_start(&bs, cfg, cfg->serve_addr) != DRPC_OK) {

@@ -129,16 +129,27 @@ meminfo_kib(const char *field)
 	return proc_file_field("/proc/meminfo", field);
 }
 
-// proc_status_text copies the text of a /proc/self/status field, trimmed.
 void
 proc_status_text(const char *field, char *buf, size_t cap)
 {
-	FILE  *f = fopen("/proc/self/status", "r");
+	proc_pid_status_text(0, field, buf, cap);
+}
+
+void
+proc_pid_status_text(long pid, const char *field, char *buf, size_t cap)
+{
+	char   path[64];
+	FILE  *f;
 	char   line[512];
 	size_t len = strlen(field);
 
+	if (pid > 0) {
+		snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	} else {
+		snprintf(path, sizeof(path), "/proc/self/status");
+	}
 	snprintf(buf, cap, "?");
-	if (f == NULL) {
+	if ((f = fopen(path, "r")) == NULL) {
 		return;
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
@@ -152,6 +163,50 @@ proc_status_text(const char *field, char *buf, size_t cap)
 		}
 	}
 	fclose(f);
+}
+
+int64_t
+proc_pid_cpu_ns(long pid)
+{
+	char          path[64];
+	char          line[1024];
+	unsigned long ut;
+	unsigned long st;
+	long          hz = sysconf(_SC_CLK_TCK);
+	FILE         *f;
+	char         *p = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return -1;
+	}
+	if (fgets(line, sizeof(line), f) != NULL) {
+		p = strrchr(line, ')'); // the command name may hold anything
+	}
+	fclose(f);
+	// After the name: state ppid pgrp session tty_nr tpgid flags minflt
+	// cminflt majflt cmajflt utime stime (proc(5)).
+	if (p == NULL || hz <= 0 ||
+	    sscanf(p + 1,
+	        " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+	        &st) != 2) {
+		return -1;
+	}
+	return (int64_t) (ut + st) * (NS_PER_S / hz);
+}
+
+int64_t
+children_cpu_ns(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_CHILDREN, &ru) != 0) {
+		return 0;
+	}
+	return ((int64_t) ru.ru_utime.tv_sec + (int64_t) ru.ru_stime.tv_sec) *
+	           NS_PER_S +
+	       ((int64_t) ru.ru_utime.tv_usec + (int64_t) ru.ru_stime.tv_usec) *
+	           1000;
 }
 
 long
@@ -173,7 +228,7 @@ usage
 usage_now(void)
 {
 	struct rusage ru;
-	usage         u = {0, 0, 0};
+	usage         u = {0};
 
 	if (getrusage(RUSAGE_SELF, &ru) == 0) {
 		u.cpu_ns = ((int64_t) ru.ru_utime.tv_sec +
@@ -183,22 +238,55 @@ usage_now(void)
 		               (int64_t) ru.ru_stime.tv_usec) *
 		               1000;
 		u.vcs    = ru.ru_nvcsw;
+		u.ivcs   = ru.ru_nivcsw;
 		u.minflt = ru.ru_minflt;
 	}
+	return u;
+}
+
+void
+usage_encode(uint8_t *p, usage u)
+{
+	put_u64(p, (uint64_t) u.cpu_ns);
+	put_u64(p + 8, (uint64_t) u.vcs);
+	put_u64(p + 16, (uint64_t) u.ivcs);
+	put_u64(p + 24, (uint64_t) u.minflt);
+}
+
+usage
+usage_decode(const uint8_t *p)
+{
+	usage u;
+
+	u.cpu_ns = (int64_t) get_u64(p);
+	u.vcs    = (long) get_u64(p + 8);
+	u.ivcs   = (long) get_u64(p + 16);
+	u.minflt = (long) get_u64(p + 24);
 	return u;
 }
 
 aux
 aux_per_op(usage u0, usage u1, double ops)
 {
-	aux a = {-1, -1, -1};
+	aux a = {-1, -1, -1, -1, -1, -1, -1};
 
 	if (ops > 0) {
 		a.vcs    = (double) (u1.vcs - u0.vcs) / ops;
+		a.ivcs   = (double) (u1.ivcs - u0.ivcs) / ops;
 		a.cpu_us = (double) (u1.cpu_ns - u0.cpu_ns) / 1e3 / ops;
 		a.flt    = (double) (u1.minflt - u0.minflt) / ops;
 	}
 	return a;
+}
+
+void
+aux_add_server(aux *a, usage s0, usage s1, double ops)
+{
+	aux srv = aux_per_op(s0, s1, ops);
+
+	a->srv_vcs    = srv.vcs;
+	a->srv_ivcs   = srv.ivcs;
+	a->srv_cpu_us = srv.cpu_us;
 }
 
 // machine_busy_ns is the CPU time every CPU of the machine spent running

@@ -1,9 +1,12 @@
 // drpc-bench's watchdog. Every workload runs under it with a time
 // budget: past the budget it closes the workload's connections and shuts
 // its sockets down, so every blocked call fails and the workload aborts
-// with a message; if the workload still has not returned WD_GRACE_NS
-// later the process exits with status 3.
+// with a message (and kills the child process it runs, if any); if the
+// workload still has not returned WD_GRACE_NS later the process exits
+// with status 3, after its exit hook (two-process mode: stop the
+// servers).
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,6 +31,9 @@ wd_fire_locked(watchdog *wd)
 	}
 	for (size_t i = 0; i < wd->nfds; i++) {
 		(void) shutdown(wd->fds[i], SHUT_RDWR);
+	}
+	if (wd->pid > 0) {
+		(void) kill(wd->pid, SIGKILL);
 	}
 	wd->deadline_ns = now_ns() + WD_GRACE_NS;
 }
@@ -60,6 +66,9 @@ wd_main(void *arg)
 		    "drpc-bench: %s: did not end 15 s after its connections "
 		    "were closed; exiting\n",
 		    wd->what);
+		if (wd->on_exit != NULL) {
+			wd->on_exit(wd->on_exit_arg);
+		}
 		_exit(3);
 	}
 	pthread_mutex_unlock(&wd->mu);
@@ -111,6 +120,7 @@ wd_arm(watchdog *wd, const char *what, int64_t budget_ns)
 	wd->fired       = false;
 	wd->nconns      = 0;
 	wd->nfds        = 0;
+	wd->pid         = 0;
 	pthread_cond_signal(&wd->cv);
 	pthread_mutex_unlock(&wd->mu);
 }
@@ -135,6 +145,23 @@ wd_watch_fd(watchdog *wd, int fd)
 	pthread_mutex_unlock(&wd->mu);
 }
 
+void
+wd_watch_pid(watchdog *wd, pid_t pid)
+{
+	pthread_mutex_lock(&wd->mu);
+	wd->pid = pid;
+	pthread_mutex_unlock(&wd->mu);
+}
+
+void
+wd_on_exit(watchdog *wd, void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&wd->mu);
+	wd->on_exit     = fn;
+	wd->on_exit_arg = arg;
+	pthread_mutex_unlock(&wd->mu);
+}
+
 // wd_disarm ends the watch (it must come before the watched connections
 // and sockets are destroyed) and tells whether the watchdog fired.
 bool
@@ -148,6 +175,7 @@ wd_disarm(watchdog *wd)
 	wd->fired       = false;
 	wd->nconns      = 0;
 	wd->nfds        = 0;
+	wd->pid         = 0;
 	pthread_mutex_unlock(&wd->mu);
 	return fired;
 }

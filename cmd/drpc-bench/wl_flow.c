@@ -126,8 +126,8 @@ flow_run(bench *b, const char *addr, drpc_flow_mode mode, bool stalled,
 	uint8_t        req[BENCH_SMALL];
 	int64_t        elapsed   = 0;
 	size_t         neighbour = 0;
-	usage          u0        = {0, 0, 0};
-	usage          u1        = {0, 0, 0};
+	usage          u0        = {0};
+	usage          u1        = {0};
 	bool           started   = false;
 	drpc_err       rv;
 	bool           ok;

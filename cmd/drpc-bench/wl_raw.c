@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <drpc/drpc.h>
@@ -60,8 +62,38 @@ raw_pingpong(raw_reader *rd, size_t n, int64_t *lat)
 	return 0;
 }
 
-static bool
-raw_latency_run(bench *b)
+// raw_srv_usage asks the raw server for its process's usage; a socket
+// timeout bounds the wait.
+bool
+raw_srv_usage(const bench *b, usage *u)
+{
+	struct timeval tv = {10, 0};
+	raw_reader     rd;
+	int            fd;
+	int            rv;
+
+	if ((rv = raw_open(b, RAW_OP_USAGE, 0, 0, &fd)) != 0) {
+		fprintf(stderr, "drpc-bench: raw server usage: connect: %s\n",
+		    strerror(rv));
+		return false;
+	}
+	(void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if ((rv = rd_init(&rd, fd)) == 0) {
+		if ((rv = rd_need(&rd, USAGE_WIRE_LEN)) == 0) {
+			*u = usage_decode(rd.buf);
+		}
+		rd_fini(&rd);
+	}
+	close(fd);
+	if (rv != 0) {
+		fprintf(stderr, "drpc-bench: raw server usage: %s\n",
+		    raw_strerror(rv));
+	}
+	return rv == 0;
+}
+
+bool
+raw_latency_run(bench *b, const char *prefix, const char *what)
 {
 	const char *wl = "raw-baseline";
 	size_t      n  = b->cfg.lat_calls;
@@ -69,8 +101,9 @@ raw_latency_run(bench *b)
 	raw_reader  rd;
 	int         fd;
 	int         rv;
-	usage       u0;
-	usage       u1 = {0, 0, 0};
+	cost_mark   m0     = {0};
+	cost_mark   m1     = {0};
+	bool        marked = false;
 
 	if ((lat = malloc(n * sizeof(*lat))) == NULL) {
 		fprintf(stderr, "drpc-bench: %s: out of memory\n", wl);
@@ -86,10 +119,9 @@ raw_latency_run(bench *b)
 		wd_arm(&b->wd, "raw-baseline ping-pong", latency_budget(b));
 		wd_watch_fd(&b->wd, fd);
 		rv = raw_pingpong(&rd, BENCH_WARMUP, NULL);
-		if (rv == 0) {
-			u0 = usage_now();
-			rv = raw_pingpong(&rd, n, lat);
-			u1 = usage_now();
+		if (rv == 0 && mark_begin(b, NULL, &m0)) {
+			rv     = raw_pingpong(&rd, n, lat);
+			marked = rv == 0 && mark_end(b, NULL, &m1);
 		}
 		if (wd_disarm(&b->wd) && rv == 0) {
 			rv = ETIMEDOUT;
@@ -100,12 +132,13 @@ raw_latency_run(bench *b)
 	if (rv != 0) {
 		fprintf(stderr, "drpc-bench: %s: ping-pong: %s\n", wl,
 		    raw_strerror(rv));
+	}
+	if (rv != 0 || !marked) {
 		free(lat);
 		return false;
 	}
-	aux a = aux_per_op(u0, u1, (double) n);
-	record_latency(
-	    b, "raw.pingpong", wl, "ping-pong 16 B", NULL, lat, n, &a);
+	aux a = aux_between(&m0, &m1, (double) n);
+	record_latency(b, prefix, wl, what, NULL, lat, n, &a);
 	free(lat);
 	return true;
 }
@@ -145,15 +178,19 @@ raw_stream_one(bench *b, bool batched, size_t size, const char *text,
 {
 	const char *wl = "raw-baseline";
 	raw_reader  rd;
-	int64_t     t0 = now_ns();
-	usage       u0 = usage_now();
-	usage       u1;
+	int64_t     t0;
+	cost_mark   m0 = {0};
+	cost_mark   m1 = {0};
 	int         fd;
 	int         rv;
 
 	*msgs = 0;
-	rv    = raw_open(b, batched ? RAW_OP_SEND_BATCHED : RAW_OP_SEND,
-	       (uint32_t) size, (uint32_t) (b->cfg.stream_ns / NS_PER_MS), &fd);
+	if (!mark_begin(b, NULL, &m0)) {
+		return false;
+	}
+	t0 = now_ns();
+	rv = raw_open(b, batched ? RAW_OP_SEND_BATCHED : RAW_OP_SEND,
+	    (uint32_t) size, (uint32_t) (b->cfg.stream_ns / NS_PER_MS), &fd);
 	if (rv != 0) {
 		fprintf(stderr, "drpc-bench: %s: connect %s:%s: %s\n", wl,
 		    b->host, b->raw_port, strerror(rv));
@@ -170,14 +207,39 @@ raw_stream_one(bench *b, bool batched, size_t size, const char *text,
 		rd_fini(&rd);
 	}
 	*elapsed = now_ns() - t0;
-	u1       = usage_now();
+	if (rv == 0 && !mark_end(b, NULL, &m1)) {
+		close(fd);
+		return false;
+	}
 	close(fd);
 	if (rv != 0) {
 		fprintf(stderr, "drpc-bench: %s: stream of %s: %s\n", wl, text,
 		    raw_strerror(rv));
 		return false;
 	}
-	*a = aux_per_op(u0, u1, (double) *msgs);
+	*a = aux_between(&m0, &m1, (double) *msgs);
+	return true;
+}
+
+bool
+raw_stream_size(bench *b, bool batched, size_t k)
+{
+	const char *wl = "raw-baseline";
+	uint64_t    msgs;
+	int64_t     elapsed;
+	aux         a;
+
+	if (!raw_stream_one(b, batched, stream_sizes[k], stream_size_text[k],
+	        &msgs, &elapsed, &a)) {
+		return false;
+	}
+	if (batched) {
+		record_stream(b, "raw.stream_batched", wl,
+		    "64 KiB writes, stream ", k, msgs, elapsed, &a);
+	} else {
+		record_stream(
+		    b, "raw.stream", wl, "stream ", k, msgs, elapsed, &a);
+	}
 	return true;
 }
 
@@ -186,27 +248,12 @@ raw_stream_one(bench *b, bool batched, size_t size, const char *text,
 static bool
 raw_stream_run(bench *b, bool batched)
 {
-	const char *wl = "raw-baseline";
-	size_t      nk = sizeof(stream_sizes) / sizeof(*stream_sizes);
-
-	for (size_t k = 0; k < nk; k++) {
+	for (size_t k = 0; k < STREAM_NSIZES; k++) {
 		if (batched && stream_sizes[k] >= RAW_BATCH) {
 			continue;
 		}
-		uint64_t msgs;
-		int64_t  elapsed;
-		aux      a;
-
-		if (!raw_stream_one(b, batched, stream_sizes[k],
-		        stream_size_text[k], &msgs, &elapsed, &a)) {
+		if (!raw_stream_size(b, batched, k)) {
 			return false;
-		}
-		if (batched) {
-			record_stream(b, "raw.stream_batched", wl,
-			    "64 KiB writes, stream ", k, msgs, elapsed, &a);
-		} else {
-			record_stream(b, "raw.stream", wl, "stream ", k, msgs,
-			    elapsed, &a);
 		}
 	}
 	return true;
@@ -268,7 +315,7 @@ rawpp_main(void *arg)
 	return NULL;
 }
 
-static bool
+bool
 raw_pp32_run(bench *b)
 {
 	const char   *wl = "raw-baseline";
@@ -279,8 +326,8 @@ raw_pp32_run(bench *b)
 	uint64_t      trips   = 0;
 	int64_t       t0;
 	int64_t       t1;
-	usage         u0;
-	usage         u1;
+	cost_mark     m0 = {0};
+	cost_mark     m1 = {0};
 	bool          ok = true;
 	int           rv;
 
@@ -323,10 +370,10 @@ raw_pp32_run(bench *b)
 			break;
 		}
 	}
+	ok = ok && mark_begin(b, NULL, &m0);
 	if (!ok) {
 		atomic_store(&sh.abort, true);
 	}
-	u0         = usage_now();
 	t0         = now_ns();
 	sh.stop_ns = t0 + b->cfg.tput_ns;
 	gate_open(&sh.start);
@@ -340,7 +387,7 @@ raw_pp32_run(bench *b)
 		}
 	}
 	t1 = now_ns();
-	u1 = usage_now();
+	ok = ok && mark_end(b, NULL, &m1);
 	ok = !wd_disarm(&b->wd) && ok;
 	for (size_t i = 0; i < nconn; i++) {
 		close(w[i].rd.fd);
@@ -349,7 +396,7 @@ raw_pp32_run(bench *b)
 	gate_fini(&sh.start);
 	free(w);
 	if (ok) {
-		aux a = aux_per_op(u0, u1, (double) trips);
+		aux a = aux_between(&m0, &m1, (double) trips);
 
 		table_put(&b->tab, "raw.pingpong32.rt_s", wl,
 		    "32 conns ping-pong: trips/s", NULL,
@@ -362,7 +409,7 @@ bool
 wl_raw(bench *b, unsigned parts)
 {
 	if ((parts & (W_RAW | W_UNARY_LAT | W_BIDI_LAT)) != 0 &&
-	    !raw_latency_run(b)) {
+	    !raw_latency_run(b, "raw.pingpong", "ping-pong 16 B")) {
 		return false;
 	}
 	if ((parts & (W_RAW | W_STREAM_TPUT)) != 0 &&

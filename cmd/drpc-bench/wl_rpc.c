@@ -96,6 +96,71 @@ bench_info(drpc_conn *c, server_info *si)
 	return true;
 }
 
+// drpc_srv_usage asks the DRPC server at the other end of c for its usage.
+static bool
+drpc_srv_usage(drpc_conn *c, usage *u)
+{
+	void       *reply;
+	size_t      len;
+	drpc_status st = {0};
+	drpc_err    rv;
+
+	rv = drpc_invoke(c, NULL, M_USAGE, "", 0, NULL, &reply, &len, &st);
+	if (rv != DRPC_OK) {
+		report_call("server usage call", rv, &st);
+		drpc_status_reset(&st);
+		return false;
+	}
+	if (len != USAGE_WIRE_LEN) {
+		fprintf(stderr,
+		    "drpc-bench: server usage: a %zu-byte reply, expected %d\n",
+		    len, USAGE_WIRE_LEN);
+		drpc_free(reply);
+		return false;
+	}
+	*u = usage_decode(reply);
+	drpc_free(reply);
+	return true;
+}
+
+// srv_usage asks the server for its usage: through c, or the raw server
+// when c is NULL.
+static bool
+srv_usage(const bench *b, drpc_conn *c, usage *u)
+{
+	return c != NULL ? drpc_srv_usage(c, u) : raw_srv_usage(b, u);
+}
+
+bool
+mark_begin(bench *b, drpc_conn *c, cost_mark *m)
+{
+	m->srv_ok = b->cfg.two_process;
+	if (m->srv_ok && !srv_usage(b, c, &m->srv)) {
+		return false;
+	}
+	m->self = usage_now();
+	return true;
+}
+
+bool
+mark_end(bench *b, drpc_conn *c, cost_mark *m)
+{
+	m->self   = usage_now();
+	m->srv_ok = b->cfg.two_process;
+	return !m->srv_ok || srv_usage(b, c, &m->srv);
+}
+
+aux
+aux_between(const cost_mark *m0, const cost_mark *m1, double ops)
+{
+	aux a = aux_per_op(m0->self, m1->self, ops);
+
+	if (m0->srv_ok && m1->srv_ok) {
+		aux_add_server(&a, m0->srv, m1->srv, ops);
+	}
+	return a;
+}
+
 // unary_one makes one echo call and checks the reply.
 static bool
 unary_one(drpc_conn *c, const char *wl, const uint8_t *req, size_t i)
@@ -181,8 +246,8 @@ wl_unary_latency(bench *b)
 	int64_t    *lat;
 	drpc_conn  *c;
 	uint8_t     req[BENCH_SMALL];
-	usage       u0;
-	usage       u1 = {0, 0, 0};
+	cost_mark   m0 = {0};
+	cost_mark   m1 = {0};
 	bool        ok;
 	aux         a;
 
@@ -197,17 +262,15 @@ wl_unary_latency(bench *b)
 	}
 	wd_arm(&b->wd, wl, latency_budget(b));
 	wd_watch_conn(&b->wd, c);
-	u0 = usage_now();
-	ok = unary_calls(c, wl, req, BENCH_WARMUP, NULL);
+	ok = unary_calls(c, wl, req, BENCH_WARMUP, NULL) &&
+	     mark_begin(b, c, &m0);
 	if (ok) {
-		u0 = usage_now();
-		ok = unary_calls(c, wl, req, n, lat);
-		u1 = usage_now();
+		ok = unary_calls(c, wl, req, n, lat) && mark_end(b, c, &m1);
 	}
 	ok = !wd_disarm(&b->wd) && ok;
 	drpc_conn_destroy(c);
 	if (ok) {
-		a = aux_per_op(u0, u1, (double) n);
+		a = aux_between(&m0, &m1, (double) n);
 		record_latency(
 		    b, "unary.latency", wl, "16 B", "raw.pingpong", lat, n, &a);
 	}
@@ -253,7 +316,7 @@ tput_main(void *arg)
 	return NULL;
 }
 
-static bool
+bool
 tput_run(bench *b, size_t nthreads)
 {
 	const char  *wl = "unary-throughput";
@@ -264,8 +327,8 @@ tput_run(bench *b, size_t nthreads)
 	int64_t      t0;
 	int64_t      t1;
 	uint8_t      req[BENCH_SMALL];
-	usage        u0;
-	usage        u1;
+	cost_mark    m0 = {0};
+	cost_mark    m1 = {0};
 	bool         ok = true;
 	int          err;
 
@@ -301,11 +364,11 @@ tput_run(bench *b, size_t nthreads)
 			break;
 		}
 	}
+	ok = ok && mark_begin(b, sh.c, &m0);
 	if (!ok) {
 		// The callers that started stop at once.
 		atomic_store(&sh.abort, true);
 	}
-	u0         = usage_now();
 	t0         = now_ns();
 	sh.stop_ns = t0 + b->cfg.tput_ns;
 	gate_open(&sh.start);
@@ -315,7 +378,7 @@ tput_run(bench *b, size_t nthreads)
 		ok = ok && !w[i].failed;
 	}
 	t1 = now_ns();
-	u1 = usage_now();
+	ok = ok && mark_end(b, sh.c, &m1);
 	ok = !wd_disarm(&b->wd) && ok;
 	gate_fini(&sh.start);
 	drpc_conn_destroy(sh.c);
@@ -323,7 +386,7 @@ tput_run(bench *b, size_t nthreads)
 	if (ok) {
 		char id[64];
 		char label[64];
-		aux  a = aux_per_op(u0, u1, (double) calls);
+		aux  a = aux_between(&m0, &m1, (double) calls);
 
 		snprintf(id, sizeof(id), "unary.tput.%zu.calls_s", nthreads);
 		snprintf(label, sizeof(label), "%zu caller%s: calls/s",
@@ -515,41 +578,45 @@ record_stream(bench *b, const char *prefix, const char *wl, const char *dir,
 }
 
 bool
+stream_case(bench *b, bool up, size_t k)
+{
+	const char *wl      = "stream-throughput";
+	uint64_t    msgs    = 0;
+	int64_t     elapsed = 0;
+	cost_mark   m0      = {0};
+	cost_mark   m1      = {0};
+	drpc_conn  *c;
+	bool        ok;
+	aux         a;
+
+	if (!bench_dial(b, wl, &c)) {
+		return false;
+	}
+	wd_arm(&b->wd, wl, b->cfg.stream_ns + 30 * NS_PER_S);
+	wd_watch_conn(&b->wd, c);
+	ok = mark_begin(b, c, &m0) &&
+	     (up ? stream_up(b, c, stream_sizes[k], &msgs, &elapsed)
+	         : stream_down(b, c, stream_sizes[k], &msgs, &elapsed)) &&
+	     mark_end(b, c, &m1);
+	ok = !wd_disarm(&b->wd) && ok;
+	drpc_conn_destroy(c);
+	if (!ok) {
+		return false;
+	}
+	a = aux_between(&m0, &m1, (double) msgs);
+	record_stream(b, up ? "stream.client" : "stream.server", wl,
+	    up ? "client stream " : "server stream ", k, msgs, elapsed, &a);
+	return true;
+}
+
+bool
 wl_stream_throughput(bench *b)
 {
-	const char *wl = "stream-throughput";
-	size_t      nk = sizeof(stream_sizes) / sizeof(*stream_sizes);
-
 	for (int up = 0; up < 2; up++) {
-		for (size_t k = 0; k < nk; k++) {
-			drpc_conn *c;
-			uint64_t   msgs    = 0;
-			int64_t    elapsed = 0;
-			usage      u0;
-			usage      u1;
-			bool       ok;
-			aux        a;
-
-			if (!bench_dial(b, wl, &c)) {
+		for (size_t k = 0; k < STREAM_NSIZES; k++) {
+			if (!stream_case(b, up == 1, k)) {
 				return false;
 			}
-			wd_arm(&b->wd, wl, b->cfg.stream_ns + 30 * NS_PER_S);
-			wd_watch_conn(&b->wd, c);
-			u0 = usage_now();
-			ok = up ? stream_up(
-			              b, c, stream_sizes[k], &msgs, &elapsed)
-			        : stream_down(
-			              b, c, stream_sizes[k], &msgs, &elapsed);
-			u1 = usage_now();
-			ok = !wd_disarm(&b->wd) && ok;
-			drpc_conn_destroy(c);
-			if (!ok) {
-				return false;
-			}
-			a = aux_per_op(u0, u1, (double) msgs);
-			record_stream(b, up ? "stream.client" : "stream.server",
-			    wl, up ? "client stream " : "server stream ", k,
-			    msgs, elapsed, &a);
 		}
 	}
 	return true;
@@ -603,8 +670,8 @@ wl_bidi_latency(bench *b)
 	uint8_t      msg[BENCH_SMALL];
 	const void  *m;
 	size_t       len;
-	usage        u0;
-	usage        u1 = {0, 0, 0};
+	cost_mark    m0 = {0};
+	cost_mark    m1 = {0};
 	drpc_err     rv;
 	bool         ok = false;
 
@@ -619,14 +686,12 @@ wl_bidi_latency(bench *b)
 	}
 	wd_arm(&b->wd, wl, latency_budget(b));
 	wd_watch_conn(&b->wd, c);
-	u0 = usage_now();
 	if ((rv = drpc_stream_open(&s, c, NULL, M_BIDI, NULL)) != DRPC_OK) {
 		report_call(wl, rv, NULL);
 		s = NULL;
-	} else if (bidi_round_trips(s, msg, BENCH_WARMUP, NULL)) {
-		u0 = usage_now();
-		ok = bidi_round_trips(s, msg, n, lat);
-		u1 = usage_now();
+	} else if (bidi_round_trips(s, msg, BENCH_WARMUP, NULL) &&
+	           mark_begin(b, c, &m0)) {
+		ok = bidi_round_trips(s, msg, n, lat) && mark_end(b, c, &m1);
 	}
 	if (ok && ((rv = drpc_stream_close_send(s)) != DRPC_OK ||
 	              (rv = drpc_stream_recv_view(s, &m, &len)) != DRPC_EOF)) {
@@ -640,7 +705,7 @@ wl_bidi_latency(bench *b)
 	ok = !wd_disarm(&b->wd) && ok;
 	drpc_conn_destroy(c);
 	if (ok) {
-		aux a = aux_per_op(u0, u1, (double) n);
+		aux a = aux_between(&m0, &m1, (double) n);
 
 		record_latency(b, "bidi.latency", wl, "16 B on one stream",
 		    "raw.pingpong", lat, n, &a);

@@ -9,13 +9,12 @@
 // ceil(0.99 n)-th for p99); cpu_ns, vcs, ivcs, minflt: this process's
 // getrusage delta over the timed loop; srv_cpu_ns, srv_vcs, srv_ivcs,
 // srv_minflt: the server's, from GetUsage just before and just after it.
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <grpcpp/grpcpp.h>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,7 +24,8 @@
 #include "bench.grpc.pb.h"
 #include "peer.h"
 
-namespace {
+namespace
+{
 
 using drpcbench::Bench;
 using drpcbench::DownloadRequest;
@@ -45,7 +45,8 @@ struct costs {
 	peer::usage self0, self1, srv0, srv1;
 };
 
-class bench_client {
+class bench_client
+{
       public:
 	explicit bench_client(const peer::options &o) : o_(o)
 	{
@@ -64,7 +65,7 @@ class bench_client {
 	void print(uint64_t ops, int64_t elapsed_ns, const costs &c,
 	    const std::string &extra) const;
 
-	const peer::options          &o_;
+	const peer::options           &o_;
 	std::shared_ptr<grpc::Channel> channel_;
 	std::unique_ptr<Bench::Stub>   stub_;
 };
@@ -74,8 +75,8 @@ bench_client::connect()
 {
 	channel_ = grpc::CreateChannel(
 	    o_.client_addr, grpc::InsecureChannelCredentials());
-	if (!channel_->WaitForConnected(std::chrono::system_clock::now() +
-	                                std::chrono::seconds(10))) {
+	if (!channel_->WaitForConnected(
+	        std::chrono::system_clock::now() + std::chrono::seconds(10))) {
 		std::fprintf(stderr, "drpc-bench-grpc: cannot connect to %s\n",
 		    o_.client_addr.c_str());
 		return false;
@@ -87,9 +88,9 @@ bench_client::connect()
 bool
 bench_client::srv_usage(peer::usage *u)
 {
-	ClientContext       ctx;
-	drpcbench::Usage    reply;
-	Status              st;
+	ClientContext    ctx;
+	drpcbench::Usage reply;
+	Status           st;
 
 	ctx.set_deadline(
 	    std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -223,8 +224,8 @@ bench_client::unary_latency()
 struct tput_shared {
 	std::mutex              mu;
 	std::condition_variable cv;
-	bool                    open = false; // guarded by mu
-	int64_t                 stop_ns = 0;  // set before open
+	bool                    open    = false; // guarded by mu
+	int64_t                 stop_ns = 0;     // set before open
 	std::atomic<bool>       abort{false};
 };
 
@@ -412,15 +413,15 @@ bench_client::bidi_latency()
 
 } // namespace
 
-namespace peer {
+namespace peer
+{
 
 int
 run_client(const options &o)
 {
 	bench_client c(o);
 
-	if (o.workload != "unary-latency" &&
-	    o.workload != "unary-throughput" &&
+	if (o.workload != "unary-latency" && o.workload != "unary-throughput" &&
 	    o.workload != "server-stream" && o.workload != "bidi-latency") {
 		std::fprintf(stderr, "drpc-bench-grpc: unknown workload %s\n",
 		    o.workload.c_str());

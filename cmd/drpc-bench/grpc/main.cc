@@ -1,19 +1,19 @@
 // drpc-bench-grpc's arguments, shared helpers and main (peer.h describes
 // the tool).
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "peer.h"
 
-namespace peer {
+namespace peer
+{
 
 usage
 usage_now()
@@ -71,7 +71,8 @@ watch_parent(long parent)
 
 } // namespace peer
 
-namespace {
+namespace
+{
 
 void
 usage_text(FILE *f)
@@ -111,7 +112,8 @@ parse_args(int argc, char **argv, peer::options *o)
 		long long   v   = 0;
 		bool        ok  = true;
 
-		if (std::strcmp(a, "--help") == 0 || std::strcmp(a, "-h") == 0) {
+		if (std::strcmp(a, "--help") == 0 ||
+		    std::strcmp(a, "-h") == 0) {
 			usage_text(stdout);
 			std::exit(0);
 		}
@@ -130,8 +132,8 @@ parse_args(int argc, char **argv, peer::options *o)
 		} else if (std::strcmp(a, "--workload") == 0) {
 			o->workload = val;
 		} else if (std::strcmp(a, "--calls") == 0) {
-			ok        = parse_num(val, 1, 100000000, &v);
-			o->calls  = static_cast<size_t>(v);
+			ok       = parse_num(val, 1, 100000000, &v);
+			o->calls = static_cast<size_t>(v);
 		} else if (std::strcmp(a, "--warmup") == 0) {
 			ok        = parse_num(val, 0, 100000000, &v);
 			o->warmup = static_cast<size_t>(v);
@@ -142,8 +144,8 @@ parse_args(int argc, char **argv, peer::options *o)
 			ok    = parse_num(val, 1, 3600000, &v);
 			o->ms = v;
 		} else if (std::strcmp(a, "--size") == 0) {
-			ok      = parse_num(val, 1,
-			         static_cast<long long>(peer::kMaxSize), &v);
+			ok = parse_num(
+			    val, 1, static_cast<long long>(peer::kMaxSize), &v);
 			o->size = static_cast<size_t>(v);
 		} else if (std::strcmp(a, "--parent-pid") == 0) {
 			ok        = parse_num(val, 1, 1LL << 31, &v);
@@ -186,8 +188,8 @@ main(int argc, char **argv)
 	// A peer whose reader went away gets EPIPE, not a signal.
 	std::signal(SIGPIPE, SIG_IGN);
 	if (!peer::watch_parent(o.parent)) {
-		std::fprintf(stderr, "drpc-bench-grpc: parent %ld is gone\n",
-		    o.parent);
+		std::fprintf(
+		    stderr, "drpc-bench-grpc: parent %ld is gone\n", o.parent);
 		return 1;
 	}
 	return o.server_addr.empty() ? peer::run_client(o)

@@ -26,7 +26,8 @@
 #include <cstdint>
 #include <string>
 
-namespace peer {
+namespace peer
+{
 
 constexpr int64_t kNsPerMs = 1000000;
 constexpr size_t  kSmall   = 16;  // the small payload, bytes
@@ -35,15 +36,15 @@ constexpr size_t  kMaxSize = static_cast<size_t>(4) << 20;
 
 // options is the command line.
 struct options {
-	std::string server_addr; // --server
-	std::string client_addr; // --client
-	std::string workload;    // --workload
-	size_t      calls    = 20000; // --calls: timed round trips
-	size_t      warmup   = kWarmup;
-	size_t      callers  = 32;   // --callers
-	int64_t     ms       = 2000; // --ms: duration of a timed workload
-	size_t      size     = kSmall;
-	long        parent   = 0; // --parent-pid: exit when it does (0: no)
+	std::string server_addr;     // --server
+	std::string client_addr;     // --client
+	std::string workload;        // --workload
+	size_t      calls   = 20000; // --calls: timed round trips
+	size_t      warmup  = kWarmup;
+	size_t      callers = 32;   // --callers
+	int64_t     ms      = 2000; // --ms: duration of a timed workload
+	size_t      size    = kSmall;
+	long        parent  = 0; // --parent-pid: exit when it does (0: no)
 };
 
 // usage is getrusage(RUSAGE_SELF) of a process: every thread's.

@@ -2,20 +2,20 @@
 // grpc::Server built the way a user would build one (ServerBuilder,
 // insecure credentials, default thread pool settings), serving until
 // SIGINT or SIGTERM.
-#include <grpcpp/grpcpp.h>
-#include <pthread.h>
-
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <grpcpp/grpcpp.h>
 #include <memory>
+#include <pthread.h>
 #include <string>
 
 #include "bench.grpc.pb.h"
 #include "peer.h"
 
-namespace {
+namespace
+{
 
 using drpcbench::DownloadRequest;
 using drpcbench::Payload;
@@ -24,11 +24,12 @@ using drpcbench::UsageRequest;
 using grpc::ServerContext;
 using grpc::Status;
 
-class bench_service final : public drpcbench::Bench::Service {
+class bench_service final : public drpcbench::Bench::Service
+{
       public:
 	// Unary echoes the request.
-	Status
-	Unary(ServerContext *, const Payload *req, Payload *reply) override
+	Status Unary(
+	    ServerContext *, const Payload *req, Payload *reply) override
 	{
 		reply->set_data(req->data());
 		return Status::OK;
@@ -36,8 +37,7 @@ class bench_service final : public drpcbench::Bench::Service {
 
 	// Download sends messages of req->size() bytes back to back for
 	// req->duration_ms(), as drpc-bench's Download handler does.
-	Status
-	Download(ServerContext *ctx, const DownloadRequest *req,
+	Status Download(ServerContext *ctx, const DownloadRequest *req,
 	    grpc::ServerWriter<Payload> *w) override
 	{
 		Payload msg;
@@ -48,8 +48,9 @@ class bench_service final : public drpcbench::Bench::Service {
 			    "size out of range");
 		}
 		peer::fill_pattern(msg.mutable_data(), req->size());
-		stop = peer::now_ns() +
-		       static_cast<int64_t>(req->duration_ms()) * peer::kNsPerMs;
+		stop =
+		    peer::now_ns() +
+		    static_cast<int64_t>(req->duration_ms()) * peer::kNsPerMs;
 		do {
 			if (!w->Write(msg)) {
 				return Status(grpc::StatusCode::CANCELLED,
@@ -60,8 +61,7 @@ class bench_service final : public drpcbench::Bench::Service {
 	}
 
 	// Bidi echoes every message until the client ends its side.
-	Status
-	Bidi(ServerContext *,
+	Status Bidi(ServerContext *,
 	    grpc::ServerReaderWriter<Payload, Payload> *stream) override
 	{
 		Payload m;
@@ -76,8 +76,8 @@ class bench_service final : public drpcbench::Bench::Service {
 	}
 
 	// GetUsage reports this process's getrusage.
-	Status
-	GetUsage(ServerContext *, const UsageRequest *, Usage *u) override
+	Status GetUsage(
+	    ServerContext *, const UsageRequest *, Usage *u) override
 	{
 		peer::usage now = peer::usage_now();
 
@@ -101,7 +101,8 @@ with_port(const std::string &addr, int port)
 
 } // namespace
 
-namespace peer {
+namespace peer
+{
 
 int
 run_server(const options &o)
