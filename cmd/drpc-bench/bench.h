@@ -447,11 +447,14 @@ bool procs_read_line(int fd, char *buf, size_t cap, int64_t timeout_ns);
 // procs_read_all reads until the child closes its stdout, keeping the
 // first cap - 1 bytes; false on a read error.
 bool procs_read_all(int fd, char *buf, size_t cap);
-// procs_wait waits for pid to exit and reaps it; procs_end stops it
+// procs_await waits until pid has exited, without reaping it (its pid
+// stays taken until procs_wait). procs_wait waits for pid to exit and
+// reaps it; procs_end stops it
 // (SIGTERM, then SIGKILL after 3 s) and reaps it. Both return its wait
 // status.
-int procs_wait(procs *ps, pid_t pid);
-int procs_end(procs *ps, pid_t pid);
+void procs_await(pid_t pid);
+int  procs_wait(procs *ps, pid_t pid);
+int  procs_end(procs *ps, pid_t pid);
 // procs_kill_all stops and reaps every child (arg is the procs): the
 // signal thread's and the watchdog's last act.
 void procs_kill_all(void *arg);

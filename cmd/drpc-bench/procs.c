@@ -365,6 +365,16 @@ procs_read_all(int fd, char *buf, size_t cap)
 	}
 }
 
+void
+procs_await(pid_t pid)
+{
+	siginfo_t info;
+
+	while (waitid(P_PID, (id_t) pid, &info, WEXITED | WNOWAIT) != 0 &&
+	       errno == EINTR) {
+	}
+}
+
 int
 procs_wait(procs *ps, pid_t pid)
 {

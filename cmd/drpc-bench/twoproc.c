@@ -300,8 +300,11 @@ tp_run_grpc(bench *b, const tp_step *st)
 	}
 	wd_watch_pid(&b->wd, pid);
 	(void) procs_read_all(fd, out, sizeof(out));
-	status = procs_wait(&b->tp->ps, pid);
+	// The watch ends while the child is a zombie, so the watchdog can
+	// never signal a pid that was reaped and reused.
+	procs_await(pid);
 	fired  = wd_disarm(&b->wd);
+	status = procs_wait(&b->tp->ps, pid);
 	if (fired || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		procs_describe_status(status, what, sizeof(what));
 		fprintf(stderr, "drpc-bench: gRPC client (%s): %s%s\n",
