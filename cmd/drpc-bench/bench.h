@@ -335,9 +335,12 @@ typedef struct bench_server {
 	drpc_server *srv;
 	raw_server   raw;
 	bool         raw_up;
-	size_t       idle_workers; // the pool's effective setting
-	size_t       handler_stack;
-	char         addr[300];
+	// raw.port, published once the raw listener is up: h_info reads it
+	// on handler threads, which the DRPC listener may start earlier.
+	atomic_uint raw_port;
+	size_t      idle_workers; // the pool's effective setting
+	size_t      handler_stack;
+	char        addr[300];
 } bench_server;
 
 // bench_server_opts is the options of the bench's servers: those of the

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,12 +166,12 @@ h_stall(drpc_stream *s, void *user)
 static drpc_err
 h_info(drpc_stream *s, void *user)
 {
-	const bench_server *bs = user;
-	const void         *m;
-	size_t              len;
-	char                text[192];
-	int                 n;
-	drpc_err            rv;
+	bench_server *bs = user;
+	const void   *m;
+	size_t        len;
+	char          text[192];
+	int           n;
+	drpc_err      rv;
 
 	if ((rv = drpc_stream_recv_view(s, &m, &len)) != DRPC_OK) {
 		return rv;
@@ -180,7 +181,7 @@ h_info(drpc_stream *s, void *user)
 	    "rss_kib=%ld threads=%ld raw_port=%u idle_workers=%zu "
 	    "handler_stack=%zu",
 	    proc_status_field("VmRSS:"), proc_status_field("Threads:"),
-	    (unsigned) bs->raw.port, bs->idle_workers, bs->handler_stack);
+	    atomic_load(&bs->raw_port), bs->idle_workers, bs->handler_stack);
 	return drpc_stream_send(s, text, (size_t) n);
 }
 
@@ -232,6 +233,7 @@ bench_server_start(bench_server *bs, const bench_cfg *cfg, const char *addr)
 	int              err;
 
 	memset(bs, 0, sizeof(*bs));
+	atomic_init(&bs->raw_port, 0);
 	bs->idle_workers =
 	    cfg->idle_workers != 0 ? cfg->idle_workers : LIB_IDLE_WORKERS;
 	bs->handler_stack = cfg->handler_stack;
@@ -281,6 +283,7 @@ bench_server_start(bench_server *bs, const bench_cfg *cfg, const char *addr)
 		return DRPC_EUNAVAIL;
 	}
 	bs->raw_up = true;
+	atomic_store(&bs->raw_port, (unsigned) bs->raw.port);
 	return DRPC_OK;
 }
 
