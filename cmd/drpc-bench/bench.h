@@ -106,9 +106,9 @@
 
 // The stream sizes (wl_rpc.c): bytes, names in ids, names for people.
 #define STREAM_NSIZES 3
-extern const size_t stream_sizes[STREAM_NSIZES];
-extern const char  *stream_size_names[STREAM_NSIZES];
-extern const char  *stream_size_text[STREAM_NSIZES];
+extern const size_t      stream_sizes[STREAM_NSIZES];
+extern const char *const stream_size_names[STREAM_NSIZES];
+extern const char *const stream_size_text[STREAM_NSIZES];
 
 // The flow workload: 64 KiB messages (the raw baseline it is divided by
 // is a stream of 64 KiB messages), 1 GiB per transfer (64 MiB --quick).
@@ -480,8 +480,8 @@ typedef struct tp_step {
 	size_t      k;    // the stream size, for stream steps
 } tp_step;
 
-extern const tp_step tp_steps[TP_STEPS];
-extern const char   *tp_peer_names[TP_PEERS];
+extern const tp_step     tp_steps[TP_STEPS];
+extern const char *const tp_peer_names[TP_PEERS];
 
 typedef struct tp_server {
 	pid_t pid; // 0: not running

@@ -1,6 +1,6 @@
 // drpc-bench --two-process: raw TCP, libdrpc and gRPC C++ side by side,
 // each client and its server in two processes (docs/benchmarks.md, "Two
-// processes, three peers").
+// processes: raw TCP, libdrpc and gRPC C++").
 //
 // Design notes. This process starts the servers itself: a `drpc-bench
 // --server` child (its own binary), which serves libdrpc and the raw
@@ -49,7 +49,7 @@ const tp_step tp_steps[TP_STEPS] = {
     {"bidi-latency", W_BIDI_LAT, 0},
 };
 
-const char *tp_peer_names[TP_PEERS] = {"raw TCP", "libdrpc", "gRPC C++"};
+const char *const tp_peer_names[TP_PEERS] = {"raw TCP", "libdrpc", "gRPC C++"};
 
 // The raw and libdrpc runs of a step: the workloads of the one-process
 // mode, with the server's costs (mark_begin) since cfg.two_process is set.

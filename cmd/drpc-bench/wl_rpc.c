@@ -13,9 +13,9 @@
 
 #include "bench.h"
 
-const size_t stream_sizes[STREAM_NSIZES]      = {16, 4096, (size_t) 1 << 20};
-const char  *stream_size_names[STREAM_NSIZES] = {"16B", "4KiB", "1MiB"};
-const char  *stream_size_text[STREAM_NSIZES]  = {"16 B", "4 KiB", "1 MiB"};
+const size_t      stream_sizes[STREAM_NSIZES] = {16, 4096, (size_t) 1 << 20};
+const char *const stream_size_names[STREAM_NSIZES] = {"16B", "4KiB", "1MiB"};
+const char *const stream_size_text[STREAM_NSIZES]  = {"16 B", "4 KiB", "1 MiB"};
 
 static const size_t tput_callers[] = {1, 8, 32, 128};
 

@@ -1,5 +1,6 @@
 // drpc-bench-grpc: the gRPC C++ (sync API) peer of drpc-bench's
-// two-process mode (docs/benchmarks.md, "Two processes, three peers").
+// two-process mode (docs/benchmarks.md, "Two processes: raw TCP, libdrpc and
+// gRPC C++").
 //
 //   drpc-bench-grpc --server ADDR                    serve bench.proto's
 //       Bench service with a sync grpc::Server (ServerBuilder, default
