@@ -103,6 +103,7 @@ endif
 
 .PHONY: all lib check test asan tsan valgrind fuzz run install uninstall \
 	clean deps deps-test help check-examples headers format format-check bench \
+	bench-grpc bench-two-process \
 	stress stress-run stress-tsan stress-asan soak proto codegen-golden \
 	codegen-format-check fuzz-codegen interop-check
 .DEFAULT_GOAL := all
@@ -126,6 +127,9 @@ help:
 	@echo "                  (SOAK_SAN_RUNS), each beside a second copy of itself"
 	@echo "make stress       drpc-stress, release, 20 s (stress-tsan, stress-asan: 60 s)"
 	@echo "make fuzz         libFuzzer: wire, server conn, client conn (FUZZ_SECONDS=60 each)"
+	@echo "make bench        drpc-bench: libdrpc against raw TCP (docs/benchmarks.md)"
+	@echo "make bench-grpc   drpc-bench-grpc, the gRPC C++ peer (needs libgrpc++-dev)"
+	@echo "make bench-two-process  raw, libdrpc and gRPC C++, two processes each"
 	@echo "make install      PREFIX=/usr/local: headers, libraries, drpc.pc, protoc-gen-drpc-c"
 	@echo "make proto PROTO=x.proto [PROTO_PATH=dir] [PROTO_OUT=dir]"
 	@echo "                  protoc-c and protoc-gen-drpc-c code for x.proto"
@@ -167,6 +171,13 @@ $(SHLIB): $(LIB_OBJ)
 	ln -sf $(SONAME) $(BUILD)/$(LIBNAME)
 
 $(BUILD)/bin/%: $(BUILD)/cmd/%/main.o $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+
+# drpc-bench is several files (cmd/drpc-bench/bench.h lists them).
+BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard cmd/drpc-bench/*.c)))
+
+$(BUILD)/bin/drpc-bench: $(BENCH_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
 
@@ -424,6 +435,59 @@ fuzz-codegen: build/fuzz/fuzz_codegen
 bench: $(BUILD)/bin/drpc-bench
 	$(BUILD)/bin/drpc-bench
 
+# drpc-bench-grpc, the gRPC C++ peer of drpc-bench --two-process
+# (cmd/drpc-bench/grpc/, docs/benchmarks.md). Built only by make
+# bench-grpc, never by all or check: it needs Debian's libgrpc++-dev,
+# libprotobuf-dev, protobuf-compiler and protobuf-compiler-grpc. Its
+# protobuf and gRPC code is generated into $(GEN)/bench-grpc.
+GRPC_PEER_DIR := cmd/drpc-bench/grpc
+GRPC_PEER_GEN := $(GEN)/bench-grpc
+GRPC_PEER     := $(BUILD)/bin/drpc-bench-grpc
+GRPC_PEER_SRC := $(sort $(wildcard $(GRPC_PEER_DIR)/*.cc))
+GRPC_PEER_OBJ := $(GRPC_PEER_SRC:%.cc=$(BUILD)/%.o) \
+	$(GRPC_PEER_GEN)/bench.pb.o $(GRPC_PEER_GEN)/bench.grpc.pb.o
+GRPC_CPP_PLUGIN ?= grpc_cpp_plugin
+GRPC_CXXFLAGS = -std=c++17 -g $(OPT) -pthread -Wall -Wextra -Werror \
+	-I$(GRPC_PEER_GEN) $(shell pkg-config --cflags grpc++ protobuf)
+GRPC_LIBS     = $(shell pkg-config --libs grpc++ protobuf)
+
+bench-grpc:
+	@pkg-config --exists grpc++ protobuf 2>/dev/null || { \
+		echo "make bench-grpc: pkg-config finds no grpc++ or protobuf;" \
+			"install libgrpc++-dev, libprotobuf-dev, protobuf-compiler" \
+			"and protobuf-compiler-grpc" >&2; exit 2; }
+	@command -v $(GRPC_CPP_PLUGIN) >/dev/null || { \
+		echo "make bench-grpc: no $(GRPC_CPP_PLUGIN);" \
+			"install protobuf-compiler-grpc" >&2; exit 2; }
+	@$(MAKE) --no-print-directory $(GRPC_PEER) $(BUILD)/bin/drpc-bench
+
+$(GRPC_PEER_GEN)/.stamp: $(GRPC_PEER_DIR)/bench.proto
+	@mkdir -p $(dir $@)
+	$(PROTOC) --proto_path=$(GRPC_PEER_DIR) --cpp_out=$(GRPC_PEER_GEN) \
+		--grpc_out=$(GRPC_PEER_GEN) \
+		--plugin=protoc-gen-grpc=$$(command -v $(GRPC_CPP_PLUGIN)) \
+		$(GRPC_PEER_DIR)/bench.proto
+	@touch $@
+
+$(GRPC_PEER_GEN)/bench.pb.cc $(GRPC_PEER_GEN)/bench.grpc.pb.cc: \
+	$(GRPC_PEER_GEN)/.stamp ;
+
+$(GRPC_PEER_GEN)/%.o: $(GRPC_PEER_GEN)/%.cc
+	$(CXX) $(GRPC_CXXFLAGS) -c -o $@ $<
+
+$(BUILD)/$(GRPC_PEER_DIR)/%.o: $(GRPC_PEER_DIR)/%.cc $(GRPC_PEER_GEN)/.stamp
+	@mkdir -p $(dir $@)
+	$(CXX) $(GRPC_CXXFLAGS) -MMD -MP -c -o $@ $<
+
+$(GRPC_PEER): $(GRPC_PEER_OBJ)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(GRPC_LIBS)
+
+# Raw TCP, libdrpc and gRPC C++ side by side, each client and server in
+# two processes (the gRPC column needs make bench-grpc first).
+bench-two-process: $(BUILD)/bin/drpc-bench
+	$(BUILD)/bin/drpc-bench --two-process
+
 # install: what a program using libdrpc needs, and nothing else: the
 # headers, both libraries, drpc.pc and the protoc plugin. The tools
 # (drpc-dump, drpc-interop, drpc-bench, drpc-demo) and the examples run
@@ -466,6 +530,7 @@ clean:
 	rm -rf build/release build/debug build/asan build/tsan build/fuzz
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CMDS:%=$(BUILD)/cmd/%/main.d)
+-include $(BENCH_OBJ:.o=.d) $(GRPC_PEER_SRC:%.cc=$(BUILD)/%.d)
 -include $(BUILD)/test/stress.d
 -include $(PLUGIN_OBJ:.o=.d) $(TEST_GEN_OBJ:.o=.d) $(INTEROP_GEN_OBJ:.o=.d)
 -include $(BUILD)/cmd/drpc-demo/main.d $(INTEROP_OBJ:.o=.d)
