@@ -487,10 +487,11 @@ drpc__stream_send(drpc__stream *s, const uint8_t *data, size_t len)
 	if ((rv = stream_send_check(s)) != DRPC_OK) {
 		return rv;
 	}
-	// The first Message since the stream last received is likely what
-	// its peer waits for (a reply, a ping): written at once by this
-	// thread. The ones after it are a burst, for the drain thread to
-	// batch while this thread goes on appending.
+	// The stream's first Message, and the first since a receive that had
+	// to wait for the peer, is likely what the peer waits for (a reply, a
+	// ping): written at once by this thread. The ones after it are a
+	// burst, for the drain thread to batch while this thread goes on
+	// appending.
 	if (atomic_fetch_add_explicit(&s->sends_run, 1, memory_order_relaxed) ==
 	    0) {
 		return stream_write(s, &pkt, 1, DRPC__WS_FLUSH);
@@ -547,9 +548,9 @@ stream_wait_locked(drpc__stream *s)
 drpc_err
 drpc__stream_recv(drpc__stream *s, const uint8_t **data, size_t *len)
 {
+	bool     waited = false;
 	drpc_err rv;
 
-	atomic_store_explicit(&s->sends_run, 0, memory_order_relaxed);
 	drpc__mutex_lock(&s->mu);
 	for (;;) {
 		if (s->cancel_err != DRPC_OK) {
@@ -566,6 +567,7 @@ drpc__stream_recv(drpc__stream *s, const uint8_t **data, size_t *len)
 			rv = s->ring.err;
 			break;
 		}
+		waited = true;
 		if (!stream_wait_locked(s)) {
 			drpc__mutex_unlock(&s->mu);
 			drpc__stream_cancel(s, DRPC_ETIMEDOUT);
@@ -573,6 +575,13 @@ drpc__stream_recv(drpc__stream *s, const uint8_t **data, size_t *len)
 		}
 	}
 	drpc__mutex_unlock(&s->mu);
+	if (waited) {
+		// It waited for the peer: what it sends next is likely what
+		// the peer waits for in turn (drpc__stream_send). A receiver
+		// that finds messages queued is streaming: its thread's sends,
+		// if any, stay a burst.
+		atomic_store_explicit(&s->sends_run, 0, memory_order_relaxed);
+	}
 	return rv;
 }
 

@@ -32,8 +32,8 @@ struct drpc_stream {
 	drpc__ctx_listener ctx_l;   // linked in ctx while watched
 	atomic_uint        refs;    // atomic
 	atomic_bool        ended;   // atomic copy of terminated, for the reader
-	// Messages sent since the last receive (relaxed): the first one is
-	// flushed by its sender (mux/writer.h), a burst is not.
+	// Messages sent since the last receive that waited (relaxed): the
+	// first one is flushed by its sender (mux/writer.h), a burst is not.
 	atomic_uint        sends_run;
 	drpc__wstate       ws;      // guarded by w->mu
 	drpc__asm          in;      // reader thread only
