@@ -32,5 +32,6 @@ Suite *bounds_suite(void);
 Suite *invokes_suite(void);
 Suite *caps_suite(void);
 Suite *hostile_suite(void);
+Suite *writepath_suite(void);
 
 #endif // DRPC_TEST_SUITES_H

@@ -547,6 +547,12 @@ drpc__conn_flow_active(drpc__conn *c)
 	return on;
 }
 
+void
+drpc__conn_write_stats(drpc__conn *c, drpc__writer_stats *st)
+{
+	drpc__writer_get_stats(&c->w, st);
+}
+
 size_t
 drpc__conn_out_retained(drpc__conn *c)
 {

@@ -163,6 +163,10 @@ uint64_t drpc__conn_flow_held(drpc__conn *c);
 // 64 (docs/design.md §8).
 int64_t drpc__conn_mem_held(drpc__conn *c);
 
+// drpc__conn_write_stats is who wrote what on the connection so far (for
+// tests and stats: drain thread, flushing senders, direct bytes).
+void drpc__conn_write_stats(drpc__conn *c, drpc__writer_stats *st);
+
 // drpc__conn_out_retained is what the connection's writer holds allocated
 // (for tests).
 size_t drpc__conn_out_retained(drpc__conn *c);

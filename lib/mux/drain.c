@@ -223,6 +223,7 @@ drpc__writer_send_direct_locked(drpc__writer *w, drpc__wstate *ws,
 		if (put >= lead) {
 			drpc__writer_wrote_locked(w, lead); // the buffered part
 			ours = put - lead;
+			w->direct_bytes += ours;
 		} else {
 			drpc__writer_wrote_locked(w, put);
 		}
@@ -400,6 +401,7 @@ drpc__writer_flush(drpc__writer *w)
 		rv = drpc__transport_try_writev(w->tr, &iov, 1, &put);
 		drpc__mutex_lock(&w->mu);
 		w->writing = false;
+		w->flush_writes++;
 		drpc__writer_wrote_locked(w, put);
 		if (rv != DRPC_OK) {
 			w->late_err = rv; // the drain thread reports it
@@ -461,6 +463,7 @@ drpc__writer_main(void *arg)
 		rv = drpc__transport_writev(w->tr, &iov, 1);
 		drpc__mutex_lock(&w->mu);
 		w->writing = false;
+		w->drain_writes++;
 		drpc__writer_wrote_locked(w, rv == DRPC_OK ? iov.len : 0);
 		if (rv != DRPC_OK) {
 			writer_fail_locked(w, rv);

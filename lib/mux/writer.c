@@ -602,6 +602,15 @@ drpc__writer_stop(drpc__writer *w, drpc_err err, bool graceful)
 	drpc__mutex_unlock(&w->mu);
 }
 
+void
+drpc__writer_get_stats(drpc__writer *w, drpc__writer_stats *st)
+{
+	drpc__mutex_lock(&w->mu);
+	*st = (drpc__writer_stats) {w->writes, w->drain_writes,
+	    w->flush_writes, w->direct_bytes};
+	drpc__mutex_unlock(&w->mu);
+}
+
 size_t
 drpc__writer_unwritten(drpc__writer *w)
 {

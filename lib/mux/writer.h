@@ -135,6 +135,9 @@ typedef struct drpc__writer {
 	drpc_err  stop_err;    // why it stopped
 	size_t    waiters;     // appenders sleeping on space_cv
 	uint64_t  writes;      // writev calls so far (for tests and stats)
+	uint64_t  drain_writes; // ...of them by the drain thread
+	uint64_t  flush_writes; // ...by senders paying a flush
+	uint64_t  direct_bytes; // frame bytes written from senders' memory
 	int64_t   wrote_ns;    // when the last writev completed (0: none)
 	bool      back_waiting; // a thread sleeps on back_cv
 	size_t    active_unheld; // terminal/control bytes in active
@@ -247,6 +250,16 @@ bool drpc__writer_backlog(drpc__writer *w);
 // drpc__writer_retained is what w's two buffers hold allocated (for
 // tests: at most 2 x 256 KiB once the drain thread sleeps).
 size_t drpc__writer_retained(drpc__writer *w);
+
+// drpc__writer_stats is who wrote what so far (for tests and stats).
+typedef struct drpc__writer_stats {
+	uint64_t writes;       // writev calls
+	uint64_t drain_writes; // by the drain thread
+	uint64_t flush_writes; // by senders paying a flush
+	uint64_t direct_bytes; // frame bytes written from senders' memory
+} drpc__writer_stats;
+
+void drpc__writer_get_stats(drpc__writer *w, drpc__writer_stats *st);
 
 // drpc__writer_unwritten is the number of bytes not yet written.
 size_t drpc__writer_unwritten(drpc__writer *w);
