@@ -2,6 +2,7 @@
 // drain thread, the flush a sender on a latency path pays itself, and the
 // direct path for large Messages. Everything here runs under the writer's
 // mu except the transport writes, which only the token's holder makes.
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -434,12 +435,27 @@ void *
 drpc__writer_main(void *arg)
 {
 	drpc__writer *w = arg;
+	bool          wrote = false;
 
 	drpc__mutex_lock(&w->mu);
 	for (;;) {
 		drpc_iovec iov;
 		drpc_err   rv;
 
+		if (writer_sleep_locked(w) && !w->writing && wrote) {
+			// One yield, not a linger: after a write, a sender of
+			// a burst on this CPU gets one chance to append more
+			// before this thread sleeps and must be woken for it
+			// (one syscall per sleep; where nothing else is ready
+			// to run it returns at once). Measured pinned: server
+			// streams of 16 B 59 -> 70 MB/s, of 4 KiB 1.9 -> 2.8
+			// GB/s. Bursts are all the drain thread writes now.
+			drpc__mutex_unlock(&w->mu);
+			sched_yield();
+			drpc__mutex_lock(&w->mu);
+			wrote = false;
+			continue;
+		}
 		if (writer_sleep_locked(w) && !w->writing) {
 			writer_shrink_locked(w); // about to sleep: nothing due
 		}
@@ -464,6 +480,7 @@ drpc__writer_main(void *arg)
 		drpc__mutex_lock(&w->mu);
 		w->writing = false;
 		w->drain_writes++;
+		wrote = true;
 		drpc__writer_wrote_locked(w, rv == DRPC_OK ? iov.len : 0);
 		if (rv != DRPC_OK) {
 			writer_fail_locked(w, rv);
