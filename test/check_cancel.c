@@ -304,6 +304,149 @@ START_TEST(test_cancel_cuts_large_message)
 }
 END_TEST
 
+// Large Messages go by the direct path (mux/drain.c): the sender waits for
+// the write token, then writes from its own memory. Stream A's 8 MiB
+// Message holds the token, the peer reading nothing; stream B's 1 MiB
+// Message waits for it. B's end (a cancel, the peer's Close) must end B's
+// wait at once, as it ends a wait for room: A may hold the token for good.
+// tok_hook tells each sender's thread apart (a thread-local pointer): A's
+// fires once its socket is full, B's once it sleeps for the token.
+typedef struct tok_sender {
+	drpc__stream *s;
+	size_t        size;
+	drpc_err      rv;
+	bool          posted;  // this sender's thread only
+	tu_event      blocked; // its send sleeps
+	tu_event      done;    // its send returned
+} tok_sender;
+
+static _Thread_local tok_sender *tl_tok;
+
+static void
+tok_hook(void *arg)
+{
+	tok_sender *a = tl_tok;
+
+	(void) arg;
+	if (a != NULL && !a->posted) {
+		a->posted = true;
+		tu_event_post(&a->blocked);
+	}
+}
+
+static void *
+tok_send_main(void *arg)
+{
+	tok_sender *a   = arg;
+	uint8_t    *buf = calloc(1, a->size);
+
+	tl_tok = a;
+	a->rv  = buf == NULL ? DRPC_ENOMEM : drpc__stream_send(a->s, buf, a->size);
+	free(buf);
+	tu_event_post(&a->done);
+	return NULL;
+}
+
+typedef struct tok_fx {
+	tu_raw     r;
+	drpc_ctx  *actx;
+	drpc_ctx  *bctx;
+	tok_sender a;
+	tok_sender b;
+	pthread_t  ta;
+	pthread_t  tb;
+} tok_fx;
+
+// tok_open starts A, waits until it holds the token with the socket full,
+// then starts B and waits until B sleeps for the token.
+static void
+tok_open(tok_fx *fx)
+{
+	drpc__conn_opts o = {
+	    .max_msg_size = 16 << 20, .send_wait_hook = tok_hook};
+
+	memset(fx, 0, sizeof(*fx));
+	fx->a.size = 8 << 20;
+	fx->b.size = 1 << 20;
+	tu_event_init(&fx->a.blocked);
+	tu_event_init(&fx->a.done);
+	tu_event_init(&fx->b.blocked);
+	tu_event_init(&fx->b.done);
+	tu_raw_open(&fx->r, &o);
+	DRPC_CHECK_OK(drpc_ctx_create(&fx->actx, NULL));
+	DRPC_CHECK_OK(drpc_ctx_create(&fx->bctx, NULL));
+	DRPC_CHECK_OK(
+	    tu_open(fx->r.conn, fx->actx, "/t/Sink", NULL, 0, false, &fx->a.s));
+	DRPC_CHECK_OK(
+	    tu_open(fx->r.conn, fx->bctx, "/t/Sink", NULL, 0, false, &fx->b.s));
+	DRPC_CHECK_OK(drpc__thread_start(
+	    &fx->ta, "t-send-a", 0, 0, tok_send_main, &fx->a));
+	ck_assert(tu_event_wait(&fx->a.blocked, 1));
+	DRPC_CHECK_OK(drpc__thread_start(
+	    &fx->tb, "t-send-b", 0, 0, tok_send_main, &fx->b));
+	ck_assert(tu_event_wait(&fx->b.blocked, 1));
+}
+
+// tok_finish lets A go (its cancel), joins both senders, reads what the
+// peer got up to A's Cancel (whole frames: the reader parses each) and
+// closes. woke says whether B's send returned before A let go.
+static void
+tok_finish(tok_fx *fx, bool woke)
+{
+	drpc__frame f;
+	uint64_t    aid = drpc__stream_id(fx->a.s);
+	bool        cancelled = false;
+
+	drpc_ctx_cancel(fx->actx);
+	drpc__thread_join(fx->ta);
+	drpc__thread_join(fx->tb);
+	ck_assert_msg(woke, "stream B's send slept on for the write token "
+			    "after its stream ended");
+	ck_assert_int_eq(fx->a.rv, DRPC_ECANCELED);
+	while (!cancelled && tu_raw_next(&fx->r, &f) == DRPC_OK) {
+		cancelled = f.kind == DRPC__KIND_CANCEL && f.stream_id == aid;
+	}
+	ck_assert(cancelled);
+	drpc__stream_destroy(fx->a.s);
+	drpc__stream_destroy(fx->b.s);
+	drpc__conn_close(fx->r.conn);
+	drpc_ctx_destroy(fx->actx);
+	drpc_ctx_destroy(fx->bctx);
+	tu_raw_close(&fx->r);
+	tu_event_fini(&fx->a.blocked);
+	tu_event_fini(&fx->a.done);
+	tu_event_fini(&fx->b.blocked);
+	tu_event_fini(&fx->b.done);
+}
+
+START_TEST(test_cancel_wakes_token_waiter)
+{
+	tok_fx fx;
+	bool   woke;
+
+	tok_open(&fx);
+	drpc_ctx_cancel(fx.bctx);
+	woke = tu_event_wait(&fx.b.done, 1);
+	tok_finish(&fx, woke);
+	ck_assert_int_eq(fx.b.rv, DRPC_ECANCELED);
+}
+END_TEST
+
+// The same, B's stream ended by the peer (a Close).
+START_TEST(test_cancel_remote_end_wakes_token_waiter)
+{
+	tok_fx fx;
+	bool   woke;
+
+	tok_open(&fx);
+	tu_raw_send(&fx.r, DRPC__KIND_CLOSE, false, drpc__stream_id(fx.b.s), 1,
+	    NULL, 0);
+	woke = tu_event_wait(&fx.b.done, 1);
+	tok_finish(&fx, woke);
+	ck_assert_int_eq(fx.b.rv, DRPC_ECLOSED);
+}
+END_TEST
+
 // The server's connection goes away while 100 client streams block in
 // recv: each wakes with Unavailable; nothing leaks.
 #define BLOCKED 100
@@ -526,6 +669,8 @@ cancel_suite(void)
 	tcase_add_test(tc, test_cancel_blocked_send);
 	tcase_add_test(tc, test_cancel_deadline_send);
 	tcase_add_test(tc, test_cancel_cuts_large_message);
+	tcase_add_test(tc, test_cancel_wakes_token_waiter);
+	tcase_add_test(tc, test_cancel_remote_end_wakes_token_waiter);
 	tcase_add_test(tc, test_cancel_remote);
 	tcase_add_test(tc, test_cancel_unary_outcomes);
 	tcase_add_test(term, test_cancel_termination_wakes_all);

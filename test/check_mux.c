@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -784,6 +785,79 @@ START_TEST(test_mux_nothing_after_end)
 }
 END_TEST
 
+// A large Message goes by the direct path (mux/drain.c); when its send
+// stops inside a frame, the rest of that frame is copied for the drain
+// thread, so the peer gets it whole. If that frame is the Message's last,
+// the peer gets the whole Message and charges it (its bytes and the
+// per-message charge): so must the sender, and the send succeeded. Forced
+// with a deadline already past: the sender makes one write, which a small
+// socket buffer takes only part of (the peer reads nothing meanwhile).
+START_TEST(test_mux_direct_cut_last_frame_charged)
+{
+	const size_t       len    = 64 << 10; // one frame, the direct path
+	const int64_t      window = 1 << 20;
+	const int64_t      cost   = 64;
+	const int64_t      charge = (int64_t) len + cost;
+	int                sndbuf = 16 << 10;
+	struct timeval     bound  = {0};
+	drpc__writer       w      = {0};
+	drpc__wstate       ws;
+	drpc_transport    *t;
+	int                sv[2];
+	uint8_t           *body = calloc(1, len);
+	drpc__packet       msg  = {.kind = DRPC__KIND_MESSAGE, .data = body,
+		   .len = len};
+	drpc__frame_reader fr;
+	drpc__frame        f = {0};
+	size_t             got = 0;
+	int                rfd;
+	drpc_err           rv;
+	int64_t            credit, conn_credit;
+	uint64_t           msgs;
+
+	ck_assert_ptr_nonnull(body);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+			     sizeof(sndbuf)), 0);
+	bound.tv_sec = (time_t) (tu_bound_ns(TU_WAIT_NS) / 1000000000);
+	ck_assert_int_eq(setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &bound,
+			     sizeof(bound)), 0); // reads below never hang
+	rfd = sv[1];
+	DRPC_CHECK_OK(drpc_transport_create_fd(&t, sv[0]));
+	DRPC_CHECK_OK(drpc__writer_start(&w, t, 0, 0, 0, 0, mux_on_error, NULL));
+	drpc__wstate_init(&ws, 1, true, (uint64_t) cost);
+	drpc__writer_gate(&w, &ws, (uint64_t) window, (uint64_t) cost, 1);
+	drpc__writer_conn_gate(&w, (uint64_t) window);
+	rv = drpc__writer_send(&w, &ws, &msg, 1, 0, 1); // deadline long past
+	// The peer gets the whole Message, and nothing more.
+	drpc__frame_reader_init(&fr, drpc__read_fd, &rfd, 0);
+	while (!f.done && drpc__frame_reader_next(&fr, &f) == DRPC_OK) {
+		ck_assert_uint_eq(f.kind, DRPC__KIND_MESSAGE);
+		ck_assert_uint_eq(f.message_id, 1);
+		got += f.len;
+	}
+	ck_assert(f.done);
+	ck_assert_uint_eq(got, len);
+	drpc__mutex_lock(&w.mu);
+	credit      = ws.credit;
+	conn_credit = w.conn_credit;
+	msgs        = ws.msgs;
+	drpc__mutex_unlock(&w.mu);
+	ck_assert_int_eq(credit, window - charge);
+	ck_assert_int_eq(conn_credit, window - charge);
+	ck_assert_uint_eq(msgs, 1);
+	DRPC_CHECK_OK(rv);
+	drpc__writer_stop(&w, DRPC_ECLOSED, true);
+	drpc__writer_join(&w);
+	drpc__frame_reader_fini(&fr);
+	drpc__writer_fini(&w);
+	drpc__wstate_fini(&ws);
+	drpc_transport_destroy(t);
+	close(sv[1]);
+	free(body);
+}
+END_TEST
+
 Suite *
 mux_suite(void)
 {
@@ -799,6 +873,7 @@ mux_suite(void)
 	tcase_add_test(tc, test_mux_refused_invokes_interleaved);
 	tcase_add_test(tc, test_mux_idwin);
 	tcase_add_test(tc, test_mux_nothing_after_end);
+	tcase_add_test(tc, test_mux_direct_cut_last_frame_charged);
 	tcase_add_test(tc, test_mux_shuffled_ids);
 	tcase_add_test(tc, test_mux_oversize_send_every_entry);
 	suite_add_tcase(s, tc);

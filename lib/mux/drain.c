@@ -270,7 +270,12 @@ drpc__writer_send_direct_locked(drpc__writer *w, drpc__wstate *ws,
 			break;
 		}
 		off = *sent;
-		if (rv == DRPC_OK && ours + lead < total) {
+		if (off == pkt->len) {
+			// Its last frame goes out whole: the peer gets the
+			// Message and charges it, so it was sent, whatever cut
+			// the write short (a cancel's Cancel comes after it).
+			rv = DRPC_OK;
+		} else if (rv == DRPC_OK && ours + lead < total) {
 			rv = DRPC_ECANCELED; // cut short without a reason: abort
 		}
 	}

@@ -446,7 +446,8 @@ drpc__writer_cancel(drpc__writer *w, drpc__wstate *ws)
 		}
 	}
 	ws->closed = true;
-	if (w->waiters > 0) {
+	if (w->waiters > 0 || w->direct_waiters > 0) {
+		// Senders waiting for room, or for the write token (drain.c).
 		drpc__cond_broadcast(&w->space_cv);
 	}
 	if (ws->credit_waiters > 0) {
@@ -463,7 +464,7 @@ drpc__writer_wake(drpc__writer *w, drpc__wstate *ws)
 {
 	atomic_store(&ws->abort, true);
 	drpc__mutex_lock(&w->mu);
-	if (w->waiters > 0) {
+	if (w->waiters > 0 || w->direct_waiters > 0) {
 		drpc__cond_broadcast(&w->space_cv);
 	}
 	if (ws->credit_waiters > 0) {

@@ -200,12 +200,13 @@ drpc_err drpc__writer_send_prefix(drpc__writer *w, drpc__wstate *ws,
 // drpc__writer_cancel ends ws's writing with a Cancel packet: it sets
 // ws->abort (a multi-frame message in progress stops at a frame boundary;
 // the peer drops the partial packet), appends the Cancel at once without
-// waiting for room, and wakes a sender of ws blocked for room. If the peer
-// never heard of the stream nothing is written. A no-op once ws is closed.
+// waiting for room, and wakes a sender of ws blocked for room or for the
+// write token (a large Message's, drain.c). If the peer never heard of
+// the stream nothing is written. A no-op once ws is closed.
 void drpc__writer_cancel(drpc__writer *w, drpc__wstate *ws);
 
 // drpc__writer_wake sets ws->abort and wakes a sender of ws blocked for
-// room (its stream ended), without writing anything.
+// room or for the write token (its stream ended), without writing anything.
 void drpc__writer_wake(drpc__writer *w, drpc__wstate *ws);
 
 // drpc__writer_gate turns on ws's credit gate: the peer's window is
