@@ -420,6 +420,10 @@ drpc__writer_flush(drpc__writer *w)
 // writer_sleep_locked is true while the drain thread has nothing to do:
 // nothing buffered, or a sender holds the write token (it looks again
 // when it lets go). Once stopped it only waits for such a sender.
+// WRITER_LINGER_NS is how long the drain thread stays awake after a write
+// (yielding) before it sleeps.
+#define WRITER_LINGER_NS 20000
+
 static bool
 writer_sleep_locked(const drpc__writer *w)
 {
@@ -448,16 +452,25 @@ drpc__writer_main(void *arg)
 		drpc_err   rv;
 
 		if (writer_sleep_locked(w) && !w->writing && wrote) {
-			// One yield, not a linger: after a write, a sender of
-			// a burst on this CPU gets one chance to append more
-			// before this thread sleeps and must be woken for it
-			// (one syscall per sleep; where nothing else is ready
-			// to run it returns at once). Measured pinned: server
-			// streams of 16 B 59 -> 70 MB/s, of 4 KiB 1.9 -> 2.8
-			// GB/s. Bursts are all the drain thread writes now.
-			drpc__mutex_unlock(&w->mu);
-			sched_yield();
-			drpc__mutex_lock(&w->mu);
+			// After a write it lingers for up to
+			// WRITER_LINGER_NS, yielding the CPU, before it
+			// sleeps: a burst's sender (on this CPU, or on the
+			// other one) appends more meanwhile, and the next
+			// write goes without a wake-up. Only bursts and
+			// control frames reach the drain thread now, never a
+			// call's own packets (senders flush those), so this
+			// costs the call path nothing. Measured, 4 KiB server
+			// streams: unpinned 1.2 -> 2.8 GB/s against no
+			// linger, pinned 16 B 59 -> 71 MB/s.
+			int64_t until = drpc__now_ns() + WRITER_LINGER_NS;
+
+			while (w->active.len == 0 && w->spare.len == 0 &&
+			    !w->stopped && w->late_err == DRPC_OK &&
+			    drpc__now_ns() < until) {
+				drpc__mutex_unlock(&w->mu);
+				sched_yield();
+				drpc__mutex_lock(&w->mu);
+			}
 			wrote = false;
 			continue;
 		}
