@@ -706,27 +706,52 @@ START_TEST(test_bounds_backlog_write_timeout)
 }
 END_TEST
 
-// A connection that sent one large message does not keep its writer's
-// buffers at that size: the drain thread frees them before it sleeps.
+// A connection that sent large messages and a burst does not keep its
+// writer's buffers large: a 1 MiB message goes from the sender's memory
+// (the direct path), a burst of 64 x 32 KiB waits for room past 256 KiB
+// (the room on a socket), and once the drain thread sleeps it holds at
+// most 2 x 256 KiB. The sends run on their own thread, since they wait
+// for the peer, which reads on this one.
+typedef struct big_send {
+	drpc__stream *s;
+	uint8_t      *msg;
+	drpc_err      rv;
+} big_send;
+
+static void *
+big_send_main(void *arg)
+{
+	big_send *b = arg;
+
+	b->rv = drpc__stream_send(b->s, b->msg, 1 << 20);
+	for (int i = 0; b->rv == DRPC_OK && i < 64; i++) {
+		b->rv = drpc__stream_send(b->s, b->msg, 32 * KIB);
+	}
+	return NULL;
+}
+
 START_TEST(test_bounds_writer_shrinks)
 {
 	tu_leak         leak = tu_leak_start();
 	drpc__conn_opts o    = {.flow = DRPC_FLOW_OFF};
-	size_t          big  = 1 << 20;
-	uint8_t        *msg  = calloc(1, big);
+	size_t          want = (1 << 20) + 64 * 32 * KIB;
 	size_t          got  = 0;
+	big_send        b    = {.msg = calloc(1, 1 << 20)};
+	pthread_t       t;
 	int64_t         until;
-	drpc__stream   *s;
 	drpc__frame     f;
 	tu_raw          r;
 
-	ck_assert_ptr_nonnull(msg);
+	ck_assert_ptr_nonnull(b.msg);
 	tu_raw_open_exact(&r, &o);
-	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t", msg, big, false, &s));
-	while (got < big) { // the peer reads it all
+	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t", NULL, 0, false, &b.s));
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-big", 0, 0, big_send_main, &b));
+	while (got < want) { // the peer reads it all
 		DRPC_CHECK_OK(tu_raw_next(&r, &f));
 		got += f.kind == DRPC__KIND_MESSAGE ? f.len : 0;
 	}
+	drpc__thread_join(t);
+	DRPC_CHECK_OK(b.rv);
 	// Wait (polling, bounded) for the drain thread to have gone to sleep.
 	until = drpc__now_ns() + tu_bound_ns(TU_WAIT_NS);
 	while (drpc__conn_out_retained(r.conn) > 2 * (256 * KIB) &&
@@ -736,9 +761,9 @@ START_TEST(test_bounds_writer_shrinks)
 		(void) nanosleep(&ms, NULL);
 	}
 	ck_assert_uint_le(drpc__conn_out_retained(r.conn), 2 * (256 * KIB));
-	drpc__stream_destroy(s);
+	drpc__stream_destroy(b.s);
 	tu_raw_close(&r);
-	free(msg);
+	free(b.msg);
 	tu_leak_check(&leak);
 }
 END_TEST

@@ -34,6 +34,7 @@ typedef struct drpc_conn_opts {
 	size_t  max_msg_size;    // largest message sent/received; 4 MiB
 	size_t  split_size;      // largest frame body written; 64 KiB
 	size_t  writer_limit;    // bytes buffered before senders wait; 4 MiB
+	                         // (Messages: at most 256 KiB on a socket)
 	size_t  ring_slots;      // received messages queued per stream; 256
 	size_t  max_streams;     // concurrent streams; 0: no limit
 	int64_t dial_timeout_ms; // drpc_dial's connect timeout; 10000

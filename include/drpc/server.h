@@ -96,7 +96,7 @@ typedef struct drpc_server_opts {
 	int64_t write_timeout_ms;
 	size_t  max_msg_size; // 4 MiB
 	size_t split_size;   // 64 KiB
-	size_t writer_limit; // 4 MiB
+	size_t writer_limit; // 4 MiB (Messages: at most 256 KiB on a socket)
 	size_t ring_slots;   // 256
 	size_t thread_stack; // stacks of the library's threads; 128 KiB
 	// handler_stack: stack of handler threads; 0 = 256 KiB.

@@ -7,6 +7,7 @@
 #include "wire/varint.h"
 
 #define WRITER_DEFAULT_LIMIT ((size_t) 4 << 20)
+#define WRITER_SOCKET_ROOM   ((size_t) 256 << 10)
 
 
 drpc_err
@@ -27,6 +28,13 @@ drpc__writer_start(drpc__writer *w, drpc_transport *tr, size_t limit,
 	w->on_error = on_error;
 	w->arg      = arg;
 	w->self_write = drpc__transport_can_try(tr);
+	// On a socket the kernel's buffer gives the depth, and Messages of
+	// 64 KiB or more go direct: Messages wait for room past 256 KiB, so
+	// the buffers never grow to writer_limit and back (each time
+	// costing the pages' faults: measured, 4 KiB streams lost 40%).
+	w->room = w->self_write && w->limit > WRITER_SOCKET_ROOM
+	    ? WRITER_SOCKET_ROOM
+	    : w->limit;
 	drpc__mutex_init(&w->mu);
 	drpc__cond_init(&w->drain_cv);
 	drpc__cond_init(&w->space_cv);
@@ -174,8 +182,8 @@ writer_wait_room_locked(
 		if (ws->closed) {
 			return DRPC_ESTATE;
 		}
-		if (w->active.len == 0 || (w->active.len < w->limit &&
-					      need <= w->limit - w->active.len)) {
+		if (w->active.len == 0 || (w->active.len < w->room &&
+					      need <= w->room - w->active.len)) {
 			return DRPC_OK;
 		}
 		if (deadline_ns != 0 && drpc__now_ns() >= deadline_ns) {
@@ -297,7 +305,7 @@ writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 	if (!bounded) {
 		return writer_append_whole_locked(w, ws, pkts, n);
 	}
-	if (total <= w->limit && !(msg != NULL && w->self_write &&
+	if (total <= w->room && !(msg != NULL && w->self_write &&
 				     msg->len >= DRPC__WRITER_DIRECT_MIN)) {
 		rv = writer_wait_room_locked(w, ws, total, deadline_ns);
 		rv = rv != DRPC_OK ? rv
@@ -329,8 +337,12 @@ writer_send_locked(drpc__writer *w, drpc__wstate *ws, drpc__packet *pkts,
 			msg = NULL;
 			continue;
 		}
-		rv = writer_wait_room_locked(
-		    w, ws, packet_wire_size(&pkts[i], w->split), deadline_ns);
+		// Terminal and control packets never wait for room (a
+		// CloseSend after a direct Message, say).
+		if (kind_is_bounded(pkts[i].kind)) {
+			rv = writer_wait_room_locked(w, ws,
+			    packet_wire_size(&pkts[i], w->split), deadline_ns);
+		}
 		if (rv == DRPC_OK) {
 			rv = writer_append_whole_locked(w, ws, &pkts[i], 1);
 		}
@@ -405,8 +417,8 @@ drpc__writer_send_prefix(drpc__writer *w, drpc__wstate *ws,
 		for (i = must; rv == DRPC_OK && i < n; i++) {
 			size_t need = packet_wire_size(&pkts[i], w->split);
 
-			if (w->active.len >= w->limit ||
-			    need > w->limit - w->active.len) {
+			if (w->active.len >= w->room ||
+			    need > w->room - w->active.len) {
 				break;
 			}
 			if (pkts[i].kind == DRPC__KIND_MESSAGE) {

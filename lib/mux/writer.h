@@ -8,30 +8,35 @@
 // coalesced into the next one, so batching is natural.
 //
 // Who writes. A sender that appends on a latency path (a call's invoke,
-// the first Message after a receive, a stream's last packet) and finds the
-// token free takes it and writes itself, without ever blocking: one
-// non-blocking writev (drpc__transport_try_writev) after it has released
-// its own locks (drpc__writer_flush). If the transport takes only part,
-// or cannot be written that way (not a socket), or fails, the rest is the
-// drain thread's: it finishes the spare first, then goes on with the
-// active buffer. Every other append (a stream's bulk Messages, control
-// and terminal packets from the reader, cancels) wakes the drain thread,
-// which writes with blocking writevs until the buffers are empty. The
-// drain thread is woken only when it sleeps and nobody else will write
-// what is buffered, so a busy connection costs no wake-ups, and a
-// request-reply costs none at all.
+// the first Message after a receive that waited, a stream's last packet)
+// and finds the token free takes it and writes itself, without ever
+// blocking: one non-blocking writev (drpc__transport_try_writev) after it
+// has released its own locks (drpc__writer_flush). If the transport takes
+// only part, or cannot be written that way (not a socket), or fails, the
+// rest is the drain thread's: it finishes the spare first, then goes on
+// with the active buffer. A Message of 64 KiB or more takes the direct
+// path (drain.c): its sender waits for the token (cancellably, with its
+// deadline), then writes what is buffered and its own frames straight from
+// its memory, waiting for the transport to take them in slices of at most
+// 100 ms. Every other append (a burst's Messages, control and terminal
+// packets from the reader, cancels) wakes the drain thread, which writes
+// with blocking writevs until the buffers are empty. The drain thread is
+// woken only when it sleeps and nobody else will write what is buffered,
+// so a busy connection costs no wake-ups, and a request-reply costs none
+// at all.
 //
 // Order: one token, and the spare always written to its end before the
 // next swap, so bytes reach the transport in the order they were
-// appended: frames never reorder, whoever writes them. No stream waits on
-// another's write: a flushing sender writes at most twice for others
-// (WRITER_FLUSH_ROUNDS) and never blocks, so the drain thread or the next
-// sender always finds the token free soon.
+// appended: frames never reorder, whoever writes them. A flushing sender
+// writes at most twice for others (WRITER_FLUSH_ROUNDS) and never blocks;
+// only a direct sender holds the token while the transport is full, and
+// one waiting for it gives up on its deadline or a cancel.
 //
 // Bounded: appenders of Invoke, InvokeMetadata and Message packets wait
-// while the active buffer holds limit bytes or more (unless it is empty, so
-// one packet larger than the limit still goes out, frame by frame). The
-// message bytes pending are therefore at most 2 * limit + one split frame
+// while the active buffer holds room bytes or more (unless it is empty, so
+// one packet larger than that still goes out, frame by frame); room is
+// limit, or 256 KiB on a socket, whose own buffer gives the depth. The
+// message bytes pending are therefore at most 2 * room + one split frame
 // per waiting appender. Terminal and control packets (Cancel, Close,
 // CloseSend, Error, window updates, hellos) never wait: they are what
 // unblocks a stuck peer, and some come from threads that must not block.
@@ -102,6 +107,8 @@ typedef struct drpc__writer {
 	// Immutable after drpc__writer_start.
 	drpc_transport *tr;
 	bool            self_write; // senders may write (a socket)
+	size_t          room; // Messages wait past this: limit, or at most
+			      // 256 KiB on a socket
 	size_t          limit;
 	size_t          split;
 	void (*on_error)(void *arg, drpc_err err);

@@ -152,10 +152,15 @@ server_fail(drpc_server *srv, drpc__stream *s, const char *method, drpc_err rv)
 
 // server_handler_done releases the RPC's place under max_handlers. It is
 // done before the RPC's last packet goes out, so a client that saw its
-// call end may count on that place being free for its next call.
+// call end may count on that place being free for its next call: when
+// the handler returns, or earlier, when it sends its reply with
+// drpc_stream_send_last after the client finished sending (the stream's
+// on_last; the RPC cannot go on after that, whatever the client does).
 static void
-server_handler_done(drpc_server *srv)
+server_handler_done(void *arg)
 {
+	drpc_server *srv = arg;
+
 	drpc__mutex_lock(&srv->mu);
 	srv->handlers--;
 	drpc__mutex_unlock(&srv->mu);
@@ -170,7 +175,7 @@ server_run(drpc_server *srv, drpc__stream *s, const drpc__mux_entry *e)
 	const char *msg;
 
 	rv = e->fn(s, e->user);
-	server_handler_done(srv);
+	drpc__stream_last(s); // server_handler_done, unless done already
 	if (rv == DRPC_OK && !drpc__stream_error_override(s, &code, &msg)) {
 		(void) drpc__stream_close_send(s);
 		return;
@@ -399,6 +404,8 @@ server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 		} else if ((rv = server_dispatch_locked(srv, j, &wake)) ==
 		    DRPC_OK) {
 			srv->handlers++;
+			// Before a worker can take it (it needs mu).
+			drpc__stream_set_on_last(s, server_handler_done, srv);
 		}
 		drpc__mutex_unlock(&srv->mu);
 		if (wake) {

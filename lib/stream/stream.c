@@ -58,6 +58,7 @@ drpc__stream_create(drpc__stream **sp, const drpc__stream_opts *o)
 	atomic_init(&s->refs, 1);
 	atomic_init(&s->ended, false);
 	atomic_init(&s->sends_run, 0);
+	atomic_init(&s->on_last_due, false);
 	s->fconn        = o->fconn;
 	s->rxmem        = o->rxmem;
 	s->stall_ns     = o->stall_ns;
@@ -499,19 +500,49 @@ drpc__stream_send(drpc__stream *s, const uint8_t *data, size_t len)
 	return stream_write(s, &pkt, 1, 0);
 }
 
+void
+drpc__stream_set_on_last(drpc__stream *s, void (*fn)(void *), void *arg)
+{
+	s->on_last     = fn;
+	s->on_last_arg = arg;
+	atomic_store(&s->on_last_due, fn != NULL);
+}
+
+void
+drpc__stream_last(drpc__stream *s)
+{
+	if (atomic_exchange(&s->on_last_due, false)) {
+		s->on_last(s->on_last_arg);
+	}
+}
+
 drpc_err
 drpc__stream_send_last(drpc__stream *s, const uint8_t *data, size_t len)
 {
 	drpc__packet pkts[2] = {
 	    {.kind = DRPC__KIND_MESSAGE, .data = data, .len = len},
 	    {.kind = DRPC__KIND_CLOSE_SEND}};
+	bool         last;
 	drpc_err     rv;
 
+	if (!s->is_client && s->err_set) {
+		// The handler set the RPC's error (drpc_stream_set_error):
+		// the Error, not a CloseSend, must end this side.
+		return drpc__stream_send(s, data, len);
+	}
 	if (len > s->max_msg_size) {
 		return DRPC_ERESOURCE;
 	}
 	if ((rv = stream_send_check(s)) != DRPC_OK) {
 		return rv;
+	}
+	drpc__mutex_lock(&s->mu);
+	last = !s->is_client && s->recv_closed;
+	drpc__mutex_unlock(&s->mu);
+	if (last) {
+		// The RPC ends with this write: its handler's place under
+		// max_handlers is free before the peer can see the end.
+		drpc__stream_last(s);
 	}
 	// Appended as one unit, without mu (the Message may wait for room
 	// or credit, and the reader needs mu meanwhile). An end that comes

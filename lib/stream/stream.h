@@ -184,6 +184,14 @@ drpc_err drpc__stream_send(drpc__stream *s, const uint8_t *data, size_t len);
 drpc_err drpc__stream_send_last(
     drpc__stream *s, const uint8_t *data, size_t len);
 
+// drpc__stream_set_on_last sets fn(arg) to run once, when the RPC's last
+// packet is about to go from this (server) stream: by drpc__stream_last,
+// which drpc__stream_send_last calls when the peer has finished sending,
+// and the server calls when the handler returns. Set it before anyone
+// else uses the stream.
+void drpc__stream_set_on_last(drpc__stream *s, void (*fn)(void *), void *arg);
+void drpc__stream_last(drpc__stream *s);
+
 // drpc__stream_recv waits for the next message and lends it: *data and
 // *len stay valid until drpc__stream_recv_done, which must follow every
 // DRPC_OK. Ends: DRPC_EOF (the peer finished sending: a normal end),

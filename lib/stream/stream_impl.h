@@ -35,6 +35,12 @@ struct drpc_stream {
 	// Messages sent since the last receive that waited (relaxed): the
 	// first one is flushed by its sender (mux/writer.h), a burst is not.
 	atomic_uint        sends_run;
+	// on_last(on_last_arg) runs once (on_last_due, atomic), when a
+	// server stream's last packet is about to go (drpc__stream_last).
+	// Set before the handler starts, then immutable.
+	void (*on_last)(void *arg);
+	void       *on_last_arg;
+	atomic_bool on_last_due;
 	drpc__wstate       ws;      // guarded by w->mu
 	drpc__asm          in;      // reader thread only
 	uint64_t           in_held; // reader thread only: frame bytes of the
