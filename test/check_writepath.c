@@ -7,8 +7,13 @@
 // Every test runs over a real socketpair (the writers can write without
 // blocking) and counts with drpc__conn_write_stats: which thread wrote is
 // decided by the rule, not by timing, so the counts are exact.
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <drpc/drpc.h>
 
 #include <check.h>
 
@@ -299,6 +304,134 @@ START_TEST(test_writepath_reply_and_end_together)
 }
 END_TEST
 
+// A public server on one end of a socketpair, a public client on the
+// other, with the server's options.
+typedef struct pub {
+	drpc_mux    *mux;
+	drpc_server *srv;
+	drpc_conn   *c;
+} pub;
+
+static void
+pub_open(pub *p, drpc_handler_fn fn, void *user, const drpc_server_opts *o)
+{
+	int sv[2];
+
+	DRPC_CHECK_OK(drpc_mux_create(&p->mux));
+	DRPC_CHECK_OK(drpc_mux_register(p->mux, "/t/M", fn, user));
+	DRPC_CHECK_OK(drpc_server_create(&p->srv, p->mux, o));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	DRPC_CHECK_OK(drpc_server_serve_fd(p->srv, sv[1]));
+	DRPC_CHECK_OK(drpc_conn_create_fd(&p->c, sv[0], NULL));
+}
+
+static void
+pub_close(pub *p)
+{
+	drpc_conn_destroy(p->c);
+	DRPC_CHECK_OK(drpc_server_shutdown(p->srv, 0));
+	drpc_server_destroy(p->srv);
+	drpc_mux_destroy(p->mux);
+}
+
+// h_err_last sets the RPC's error, then replies with send_last and
+// returns OK: the error must still end the RPC (docs/api.md, rule 1).
+static drpc_err
+h_err_last(drpc_stream *s, void *user)
+{
+	void    *req;
+	size_t   len;
+	drpc_err rv;
+
+	(void) user;
+	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
+		return rv;
+	}
+	drpc_free(req);
+	DRPC_CHECK_OK(drpc_stream_set_error(s, 7, "not you"));
+	return drpc_stream_send_last(s, "x", 1);
+}
+
+START_TEST(test_writepath_send_last_keeps_error)
+{
+	tu_leak      l = tu_leak_start();
+	pub          p;
+	drpc_stream *s;
+	void        *msg;
+	size_t       len;
+	drpc_status  st = {0};
+
+	pub_open(&p, h_err_last, NULL, NULL);
+	DRPC_CHECK_OK(drpc_stream_open_request(&s, p.c, NULL, "/t/M", "q", 1,
+	    NULL));
+	DRPC_CHECK_OK(drpc_stream_recv(s, &msg, &len)); // the reply
+	drpc_free(msg);
+	DRPC_CHECK_ERR(drpc_stream_recv(s, &msg, &len), 7); // then the Error
+	DRPC_CHECK_OK(drpc_stream_status(s, &st));
+	ck_assert_str_eq(st.message, "not you");
+	drpc_status_reset(&st);
+	drpc_stream_destroy(s);
+	pub_close(&p);
+	tu_leak_check(&l);
+}
+END_TEST
+
+// h_slow_tail replies with send_last, then (the first call only) stays
+// in the handler until the second call's handler has started.
+typedef struct tail {
+	tu_event    second; // the second handler started
+	atomic_int  calls;
+} tail;
+
+static drpc_err
+h_slow_tail(drpc_stream *s, void *user)
+{
+	tail    *t = user;
+	void    *req;
+	size_t   len;
+	drpc_err rv;
+	int      n = atomic_fetch_add(&t->calls, 1);
+
+	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
+		return rv;
+	}
+	drpc_free(req);
+	if (n == 1) {
+		tu_event_post(&t->second);
+	}
+	rv = drpc_stream_send_last(s, "r", 1);
+	if (n == 0) {
+		(void) tu_event_wait(&t->second, 1);
+	}
+	return rv;
+}
+
+// With max_handlers 1, a handler that replied with send_last frees its
+// place before the client can see the end of its call: the client's next
+// call is served while the first handler has not returned yet.
+START_TEST(test_writepath_place_free_at_send_last)
+{
+	tu_leak          l = tu_leak_start();
+	drpc_server_opts o = {.max_handlers = 1};
+	pub              p;
+	tail             t;
+	void            *reply;
+	size_t           len;
+
+	tu_event_init(&t.second);
+	atomic_init(&t.calls, 0);
+	pub_open(&p, h_slow_tail, &t, &o);
+	for (int i = 0; i < 2; i++) {
+		DRPC_CHECK_OK(drpc_invoke(
+		    p.c, NULL, "/t/M", "q", 1, NULL, &reply, &len, NULL));
+		drpc_free(reply);
+	}
+	pub_close(&p);
+	tu_event_fini(&t.second);
+	tu_leak_check(&l);
+}
+END_TEST
+
 Suite *
 writepath_suite(void)
 {
@@ -311,6 +444,8 @@ writepath_suite(void)
 	tcase_add_test(tc, test_writepath_large_direct);
 	tcase_add_test(tc, test_writepath_large_deadline);
 	tcase_add_test(tc, test_writepath_reply_and_end_together);
+	tcase_add_test(tc, test_writepath_send_last_keeps_error);
+	tcase_add_test(tc, test_writepath_place_free_at_send_last);
 	suite_add_tcase(s, tc);
 	return s;
 }
