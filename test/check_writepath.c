@@ -432,6 +432,38 @@ START_TEST(test_writepath_place_free_at_send_last)
 }
 END_TEST
 
+// With more than two streams open, senders leave their packets to the
+// drain thread (it batches them): two idle streams opened first (each
+// written by its opener, one or two streams being open), then every
+// unary call's invoke is the drain thread's.
+START_TEST(test_writepath_many_streams_drained)
+{
+	tu_leak            l = tu_leak_start();
+	tu_pair            p;
+	drpc__stream      *idle[2];
+	drpc__writer_stats c;
+
+	tu_pair_open(&p, h_echo, NULL, NULL, NULL);
+	for (int i = 0; i < 2; i++) {
+		DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Idle", NULL, 0, false,
+		    &idle[i]));
+	}
+	tu_pair_wait_started(&p, 2);
+	for (int i = 0; i < 20; i++) {
+		unary(p.cli, "0123456789abcdef");
+	}
+	drpc__conn_close(p.cli);
+	drpc__conn_write_stats(p.cli, &c);
+	ck_assert_uint_eq(c.flush_writes, 2);
+	ck_assert_uint_ge(c.drain_writes, 1);
+	for (int i = 0; i < 2; i++) {
+		drpc__stream_destroy(idle[i]);
+	}
+	tu_pair_close(&p);
+	tu_leak_check(&l);
+}
+END_TEST
+
 Suite *
 writepath_suite(void)
 {
@@ -446,6 +478,7 @@ writepath_suite(void)
 	tcase_add_test(tc, test_writepath_reply_and_end_together);
 	tcase_add_test(tc, test_writepath_send_last_keeps_error);
 	tcase_add_test(tc, test_writepath_place_free_at_send_last);
+	tcase_add_test(tc, test_writepath_many_streams_drained);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -69,6 +69,15 @@ conn_rele(void *arg)
 	}
 }
 
+// conn_open_streams is the streams registered (a hint, without mu).
+static size_t
+conn_open_streams(void *arg)
+{
+	drpc__conn *c = arg;
+
+	return atomic_load_explicit(&c->nstreams, memory_order_relaxed);
+}
+
 // conn_forget removes s from the registry (if still there) and drops the
 // registry's reference.
 static void
@@ -80,6 +89,8 @@ conn_forget(void *arg, drpc__stream *s)
 	drpc__mutex_lock(&c->mu);
 	if (drpc__idmap_get(&c->streams, drpc__stream_id(s)) == s) {
 		drpc__idmap_del(&c->streams, drpc__stream_id(s));
+		atomic_store_explicit(
+		    &c->nstreams, c->streams.n, memory_order_relaxed);
 		found = true;
 		if (c->streams.n == 0) {
 			c->idle_since = drpc__now_ns();
@@ -120,6 +131,8 @@ drpc__conn_end(drpc__conn *c, const drpc_cause *why)
 	for (;;) {
 		drpc__mutex_lock(&c->mu);
 		s = drpc__idmap_take_any(&c->streams);
+		atomic_store_explicit(
+		    &c->nstreams, c->streams.n, memory_order_relaxed);
 		drpc__mutex_unlock(&c->mu);
 		if (s == NULL) {
 			break;
@@ -250,6 +263,7 @@ drpc__conn_create(
 	c->next_id = 1;
 	c->idle_since = drpc__now_ns();
 	atomic_init(&c->refs, 1);
+	atomic_init(&c->nstreams, 0);
 	atomic_init(&c->framed, false);
 	drpc__mutex_init(&c->mu);
 	drpc__mutex_init(&c->open_mu);
@@ -416,7 +430,7 @@ drpc__conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **
 	    .owns_ctx     = c->opts.is_server,
 	    .w            = &c->w,
 	    .owner        = {conn_forget, conn_rele, drpc__conn_ring_waits,
-		       conn_peer_bound, c},
+		       conn_peer_bound, conn_open_streams, c},
 	    .fconn   = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->fconn,
 	    .rxmem   = &c->rxmem,
 	    .stall_ns = c->stall_ns,
@@ -447,6 +461,8 @@ drpc__conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **
 	if (c->terminated) {
 		rv = c->opts.is_server ? DRPC_ECANCELED : DRPC_EUNAVAIL;
 	} else if ((rv = drpc__idmap_put(&c->streams, id, s)) == DRPC_OK) {
+		atomic_store_explicit(
+		    &c->nstreams, c->streams.n, memory_order_relaxed);
 		drpc__stream_hold(s);
 		c->idle_since = 0;
 		// Registered before flow control came on: drpc__conn_flow_on's

@@ -62,6 +62,9 @@ struct drpc__conn {
 	drpc_transport *tr;
 	pthread_t       reader;
 	atomic_uint     refs; // atomic
+	// nstreams: streams.n, stored under mu whenever it changes, read
+	// without it (a sender's hint: stream.h, open_streams).
+	atomic_size_t   nstreams;
 	// framed: a whole frame has arrived (set once by the reader; read by
 	// a server's timeouts through drpc__conn_idle).
 	atomic_bool framed;

@@ -8,8 +8,9 @@
 // coalesced into the next one, so batching is natural.
 //
 // Who writes. A sender that appends on a latency path (a call's invoke,
-// the first Message after a receive that waited, a stream's last packet)
-// and finds the token free takes it and writes itself, without ever
+// the first Message after a receive that waited, a stream's last packet),
+// while its connection has at most two streams open, and finds the token
+// free takes it and writes itself, without ever
 // blocking: one non-blocking writev (drpc__transport_try_writev) after it
 // has released its own locks (drpc__writer_flush). If the transport takes
 // only part, or cannot be written that way (not a socket), or fails, the

@@ -47,6 +47,10 @@ typedef struct drpc__stream_owner {
 	// knows and honours our connection window: a frame past the memory
 	// account then ends its stream; otherwise the reader waits for room.
 	bool (*peer_bound)(void *owner);
+	// open_streams, if set, tells (any thread, no lock) how many streams
+	// the connection has open: a sender writes its own packets only
+	// while there are few (mux/writer.h, stream.c's stream_flush).
+	size_t (*open_streams)(void *owner);
 	void *owner;
 } drpc__stream_owner;
 
