@@ -40,6 +40,7 @@ drpc__writer_pass_locked(drpc__writer *w)
 
 	if (due && w->idle && !w->writing) {
 		w->idle = false; // one signal is enough until it sleeps again
+		w->drain_wakes += w->stopped ? 0 : 1; // a stop's is not
 		drpc__cond_signal(&w->drain_cv);
 	}
 }

@@ -144,6 +144,7 @@ typedef struct drpc__writer {
 	size_t    waiters;     // appenders sleeping on space_cv
 	uint64_t  writes;      // writev calls so far (for tests and stats)
 	uint64_t  drain_writes; // ...of them by the drain thread
+	uint64_t  drain_wakes;  // signals that woke the drain thread
 	uint64_t  flush_writes; // ...by senders paying a flush
 	uint64_t  direct_bytes; // frame bytes written from senders' memory
 	int64_t   wrote_ns;    // when the last writev completed (0: none)
@@ -264,6 +265,8 @@ size_t drpc__writer_retained(drpc__writer *w);
 typedef struct drpc__writer_stats {
 	uint64_t writes;       // writev calls
 	uint64_t drain_writes; // by the drain thread
+	uint64_t drain_wakes;  // signals that woke the drain thread (not
+			       // counting a stop, nor spurious wake-ups)
 	uint64_t flush_writes; // by senders paying a flush
 	uint64_t direct_bytes; // frame bytes written from senders' memory
 } drpc__writer_stats;
