@@ -4,6 +4,7 @@
 #ifndef DRPC_DRPC_H
 #define DRPC_DRPC_H
 
+#include <drpc/channel.h>
 #include <drpc/conn.h>
 #include <drpc/ctx.h>
 #include <drpc/error.h>

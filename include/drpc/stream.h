@@ -56,6 +56,11 @@ typedef struct drpc_call_opts {
 	// DRPC_ETIMEDOUT, and the deadline travels to the server as a ctx's
 	// does. No context needs to be made for it. docs/api.md, "Time".
 	int64_t timeout_ms;
+	// wait_for_ready (channels only, drpc/channel.h): when no backend is
+	// ready, the call waits for one (within its deadline, cancellably)
+	// instead of failing at once with DRPC_EUNAVAIL. Ignored on a plain
+	// connection.
+	bool wait_for_ready;
 } drpc_call_opts;
 
 // drpc_stream_open starts a streaming call of method ("/pkg.Service/M")

@@ -7,17 +7,24 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <drpc/channel.h>
 #include <drpc/conn.h>
 
+#include "channel/channel.h"
+#include "client/client.h"
 #include "common/cause.h"
 #include "common/log.h"
 #include "conn/conn.h"
 #include "transport/addr.h"
 #include "transport/transport.h"
 
+// A drpc_conn is either a connection (c) or a channel's call handle (ch):
+// exactly one is set, for good, at creation.
 struct drpc_conn {
-	drpc__conn    *c; // immutable
-	drpc_conn_opts opts;
+	drpc__conn        *c;  // immutable
+	drpc_channel      *ch; // immutable; the channel owns this handle
+	drpc_conn_opts     opts;
+	drpc__client_hooks hooks; // immutable: a channel's backend's
 };
 
 static void
@@ -29,10 +36,20 @@ client_on_end(void *arg, const drpc_cause *cause)
 	drpc__logf(cc->opts.log, cc->opts.log_arg,
 	    cause->code == DRPC_ECLOSED ? DRPC_LOG_DEBUG : DRPC_LOG_WARN,
 	    "drpc: connection ended: %s", cause->text);
+	if (cc->hooks.on_end != NULL) {
+		cc->hooks.on_end(cc->hooks.arg, cause);
+	}
 }
 
 drpc_err
 drpc_conn_create(drpc_conn **cp, drpc_transport *tr, const drpc_conn_opts *o)
+{
+	return drpc__client_create(cp, tr, o, NULL);
+}
+
+drpc_err
+drpc__client_create(drpc_conn **cp, drpc_transport *tr,
+    const drpc_conn_opts *o, const drpc__client_hooks *h)
 {
 	drpc_conn      *cc;
 	drpc__conn_opts co = {0};
@@ -48,6 +65,9 @@ drpc_conn_create(drpc_conn **cp, drpc_transport *tr, const drpc_conn_opts *o)
 	}
 	if (o != NULL) {
 		cc->opts = *o;
+	}
+	if (h != NULL) {
+		cc->hooks = *h;
 	}
 	co.max_msg_size = cc->opts.max_msg_size;
 	co.split_size   = cc->opts.split_size;
@@ -75,13 +95,20 @@ drpc_conn_create(drpc_conn **cp, drpc_transport *tr, const drpc_conn_opts *o)
 drpc_err
 drpc_conn_create_fd(drpc_conn **cp, int fd, const drpc_conn_opts *o)
 {
+	return drpc__client_create_fd(cp, fd, o, NULL);
+}
+
+drpc_err
+drpc__client_create_fd(drpc_conn **cp, int fd, const drpc_conn_opts *o,
+    const drpc__client_hooks *h)
+{
 	drpc_transport *tr;
 	drpc_err        rv;
 
 	if ((rv = drpc_transport_create_fd(&tr, fd)) != DRPC_OK) {
 		return rv;
 	}
-	if ((rv = drpc_conn_create(cp, tr, o)) != DRPC_OK) {
+	if ((rv = drpc__client_create(cp, tr, o, h)) != DRPC_OK) {
 		drpc__transport_release_fd(tr); // the fd stays the caller's
 	}
 	return rv;
@@ -121,8 +148,37 @@ drpc_dial(drpc_conn **cp, const char *addr, const drpc_conn_opts *o)
 }
 
 drpc_err
+drpc__client_view(drpc_conn **cp, drpc_channel *ch, const drpc_conn_opts *o)
+{
+	drpc_conn *cc = calloc(1, sizeof(*cc));
+
+	if (cc == NULL) {
+		return DRPC_ENOMEM;
+	}
+	cc->ch   = ch;
+	cc->opts = *o;
+	*cp      = cc;
+	return DRPC_OK;
+}
+
+void
+drpc__client_view_free(drpc_conn *c)
+{
+	free(c);
+}
+
+drpc__conn *
+drpc__client_core(drpc_conn *c)
+{
+	return c->c;
+}
+
+drpc_err
 drpc_conn_err(drpc_conn *c)
 {
+	if (c != NULL && c->ch != NULL) {
+		return drpc__channel_err(c->ch, NULL);
+	}
 	return c == NULL ? DRPC_EINVAL : drpc__conn_err(c->c);
 }
 
@@ -133,13 +189,16 @@ drpc_conn_cause(drpc_conn *c, drpc_cause *cause)
 		drpc_cause_clear(cause);
 		return drpc__cause_set(cause, DRPC_EINVAL, "no connection");
 	}
+	if (c->ch != NULL) {
+		return drpc__channel_err(c->ch, cause);
+	}
 	return drpc__conn_cause(c->c, cause);
 }
 
 void
 drpc_conn_close(drpc_conn *c)
 {
-	if (c != NULL) {
+	if (c != NULL && c->ch == NULL) { // a channel's handle: the channel's
 		drpc__conn_close(c->c);
 	}
 }
@@ -147,7 +206,7 @@ drpc_conn_close(drpc_conn *c)
 void
 drpc_conn_destroy(drpc_conn *c)
 {
-	if (c == NULL) {
+	if (c == NULL || c->ch != NULL) { // a channel's handle: the channel's
 		return;
 	}
 	drpc__conn_destroy(c->c);
@@ -196,7 +255,7 @@ client_md(const drpc_conn *c, drpc_ctx *ctx, const drpc_call_opts *o,
 static drpc_err
 client_open_ctx(drpc_conn *c, drpc_ctx *ctx, const char *method,
     const drpc_call_opts *o, const void *msg, size_t len, bool unary,
-    drpc__stream **sp)
+    drpc__stream **sp, drpc_cause *why)
 {
 	char                tbuf[32];
 	drpc__md_entry     *md;
@@ -220,7 +279,12 @@ client_open_ctx(drpc_conn *c, drpc_ctx *ctx, const char *method,
 		inv.msg_len    = len;
 		inv.close_send = true;
 	}
-	rv = drpc__conn_open(c->c, ctx, &inv, sp);
+	if (c->ch != NULL) {
+		rv = drpc__channel_open(c->ch, ctx, &inv,
+		    o != NULL && o->wait_for_ready, sp, why);
+	} else {
+		rv = drpc__conn_open(c->c, ctx, &inv, sp);
+	}
 	free(md);
 	return rv;
 }
@@ -231,19 +295,20 @@ client_open_ctx(drpc_conn *c, drpc_ctx *ctx, const char *method,
 static drpc_err
 client_open(drpc_conn *c, drpc_ctx *ctx, const char *method,
     const drpc_call_opts *o, const void *msg, size_t len, bool unary,
-    drpc__stream **sp)
+    drpc__stream **sp, drpc_cause *why)
 {
 	drpc_ctx *call;
 	drpc_err  rv;
 
 	if (o == NULL || o->timeout_ms == 0) {
-		return client_open_ctx(c, ctx, method, o, msg, len, unary, sp);
+		return client_open_ctx(
+		    c, ctx, method, o, msg, len, unary, sp, why);
 	}
 	if ((rv = drpc_ctx_create_timeout(&call, ctx, o->timeout_ms)) !=
 	    DRPC_OK) {
 		return rv;
 	}
-	rv = client_open_ctx(c, call, method, o, msg, len, unary, sp);
+	rv = client_open_ctx(c, call, method, o, msg, len, unary, sp, why);
 	if (rv != DRPC_OK) {
 		drpc_ctx_destroy(call);
 		return rv;
@@ -263,7 +328,7 @@ drpc_stream_open_request(drpc_stream **sp, drpc_conn *c, drpc_ctx *ctx,
 	if (sp == NULL || (req == NULL && req_len > 0)) {
 		return DRPC_EINVAL;
 	}
-	rv  = client_open(c, ctx, method, opts, req, req_len, true, &s);
+	rv  = client_open(c, ctx, method, opts, req, req_len, true, &s, NULL);
 	*sp = rv == DRPC_OK ? s : NULL;
 	return rv;
 }
@@ -273,7 +338,8 @@ drpc_stream_open(drpc_stream **sp, drpc_conn *c, drpc_ctx *ctx,
     const char *method, const drpc_call_opts *opts)
 {
 	drpc__stream *s;
-	drpc_err      rv = client_open(c, ctx, method, opts, NULL, 0, false, &s);
+	drpc_err      rv =
+	    client_open(c, ctx, method, opts, NULL, 0, false, &s, NULL);
 
 	if (rv == DRPC_OK) {
 		*sp = s;
@@ -310,28 +376,35 @@ drpc_invoke(drpc_conn *c, drpc_ctx *ctx, const char *method, const void *req,
     size_t req_len, const drpc_call_opts *opts, void **reply,
     size_t *reply_len, drpc_status *st)
 {
-	drpc__stream *s = NULL;
+	drpc__stream *s   = NULL;
+	drpc_cause    why = {0};
 	drpc_err      rv;
 
 	if (reply == NULL || reply_len == NULL || (req == NULL && req_len > 0)) {
 		return DRPC_EINVAL;
 	}
-	rv = client_open(c, ctx, method, opts, req, req_len, true, &s);
+	rv = client_open(c, ctx, method, opts, req, req_len, true, &s, &why);
 	if (rv == DRPC_OK) {
 		rv = client_unary_reply(s, reply, reply_len);
 	}
 	if (rv != DRPC_OK && s != NULL) {
 		// A cancelled call reports the cancel, whatever it saw.
-		drpc_err why = drpc__stream_cancel_reason(s);
+		drpc_err cancel = drpc__stream_cancel_reason(s);
 
-		rv = why != DRPC_OK ? why : drpc__stream_public_err(s, rv, st);
+		rv = cancel != DRPC_OK ? cancel
+				       : drpc__stream_public_err(s, rv, st);
 	}
 	if (rv != DRPC_OK && st != NULL && st->code != rv) {
+		// A channel that refused the call says why (its last
+		// connection error); otherwise the code's own words.
+		const char *text = s == NULL && why.code == rv && why.text[0]
+		    ? why.text
+		    : drpc_strerror(rv);
+
 		drpc_status_reset(st);
 		st->code = rv;
-		if ((st->message = malloc(strlen(drpc_strerror(rv)) + 1)) !=
-		    NULL) {
-			strcpy(st->message, drpc_strerror(rv));
+		if ((st->message = malloc(strlen(text) + 1)) != NULL) {
+			strcpy(st->message, text);
 		}
 	}
 	drpc__stream_destroy(s);

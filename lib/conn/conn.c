@@ -407,6 +407,37 @@ drpc__conn_abort(drpc__conn *c, drpc_err code, const char *text)
 	drpc__conn_end(c, &why);
 }
 
+void
+drpc__conn_cancel_streams(drpc__conn *c, drpc_err why)
+{
+	drpc__stream **all = NULL;
+	size_t         n   = 0;
+
+	drpc__mutex_lock(&c->mu);
+	if (c->streams.n > 0 &&
+	    (all = calloc(c->streams.n, sizeof(*all))) != NULL) {
+		for (size_t i = 0; i < c->streams.cap; i++) {
+			drpc__stream *s = c->streams.slots[i].val;
+
+			if (c->streams.slots[i].id != 0 && s != NULL) {
+				drpc__stream_hold(s);
+				all[n++] = s;
+			}
+		}
+	}
+	drpc__mutex_unlock(&c->mu);
+	if (all == NULL) {
+		// Nothing registered, or no memory for the list: then the
+		// streams end as the connection closes (DRPC_EUNAVAIL).
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		drpc__stream_cancel(all[i], why);
+		drpc__stream_rele(all[i]);
+	}
+	free(all);
+}
+
 // drpc__conn_new_stream creates a stream and registers it (the registry's
 // reference plus the caller's handle).
 // conn_peer_bound tells a stream (on the reader thread) whether the peer

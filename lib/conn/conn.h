@@ -145,6 +145,11 @@ void drpc__conn_idle(drpc__conn *c, bool *framed, int64_t *idle_since);
 // from on_end.
 void drpc__conn_abort(drpc__conn *c, drpc_err code, const char *text);
 
+// drpc__conn_cancel_streams cancels every stream registered on c with why
+// (drpc__stream_cancel: a Cancel goes out, blocked operations return why).
+// A channel being destroyed ends its calls with DRPC_ECANCELED this way.
+void drpc__conn_cancel_streams(drpc__conn *c, drpc_err why);
+
 // drpc__conn_send_waiters is the number of senders blocked because the
 // writer's buffer is full (for tests and statistics).
 size_t drpc__conn_send_waiters(drpc__conn *c);

@@ -30,6 +30,8 @@
 // ADDR_DEADLINE is addr_connect's answer when the dial's own deadline
 // passed (errno values are positive).
 #define ADDR_DEADLINE (-1)
+// ADDR_CANCELED is its answer when the dial's cancel_fd became readable.
+#define ADDR_CANCELED (-2)
 
 // An address taken apart: a unix path in sun, or a host and a validated
 // port (digits, normalised) for getaddrinfo.
@@ -216,11 +218,12 @@ addr_socket_failed(
 }
 
 // addr_wait_connect waits for a non-blocking connect in progress on fd
-// until the monotonic deadline dl.
+// until the monotonic deadline dl, or until cancel_fd (-1: none) is
+// readable.
 static int
-addr_wait_connect(int fd, int64_t dl)
+addr_wait_connect(int fd, int64_t dl, int cancel_fd)
 {
-	struct pollfd pfd  = {fd, POLLOUT, 0};
+	struct pollfd pfd[2] = {{fd, POLLOUT, 0}, {cancel_fd, POLLIN, 0}};
 	int           err  = 0;
 	socklen_t     elen = sizeof(err);
 	int64_t       left;
@@ -234,11 +237,15 @@ addr_wait_connect(int fd, int64_t dl)
 		if (left > INT_MAX) {
 			left = INT_MAX; // poll again after 24 days
 		}
-	} while ((rc = poll(&pfd, 1, (int) left)) < 0 && errno == EINTR);
+	} while ((rc = poll(pfd, cancel_fd >= 0 ? 2 : 1, (int) left)) < 0 &&
+	    errno == EINTR);
 	if (rc < 0) {
 		return errno;
 	}
-	if ((pfd.revents & (POLLOUT | POLLERR | POLLHUP)) == 0) {
+	if (cancel_fd >= 0 && pfd[1].revents != 0) {
+		return ADDR_CANCELED;
+	}
+	if ((pfd[0].revents & (POLLOUT | POLLERR | POLLHUP)) == 0) {
 		return ADDR_DEADLINE;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) {
@@ -250,7 +257,8 @@ addr_wait_connect(int fd, int64_t dl)
 // addr_connect connects fd to sa, giving up at the monotonic deadline dl.
 // Returns 0, the errno the connect failed with, or ADDR_DEADLINE.
 static int
-addr_connect(int fd, const struct sockaddr *sa, socklen_t len, int64_t dl)
+addr_connect(int fd, const struct sockaddr *sa, socklen_t len, int64_t dl,
+    int cancel_fd)
 {
 	int flags = fcntl(fd, F_GETFL);
 	int err   = 0;
@@ -262,7 +270,7 @@ addr_connect(int fd, const struct sockaddr *sa, socklen_t len, int64_t dl)
 		if (errno != EINPROGRESS) {
 			return errno;
 		}
-		if ((err = addr_wait_connect(fd, dl)) != 0) {
+		if ((err = addr_wait_connect(fd, dl, cancel_fd)) != 0) {
 			return err;
 		}
 	}
@@ -283,6 +291,9 @@ dial_failed(drpc_cause *cause, const char *addr, bool is_unix, int err,
 		return drpc__cause_set(cause, DRPC_ETIMEDOUT,
 		    "dial %s: timed out after %lld ms", a,
 		    (long long) timeout_ms);
+	case ADDR_CANCELED:
+		return drpc__cause_set(
+		    cause, DRPC_ECANCELED, "dial %s: canceled", a);
 	case ETIMEDOUT:
 		return drpc__cause_set(
 		    cause, DRPC_ETIMEDOUT, "dial %s: timed out", a);
@@ -315,7 +326,7 @@ dial_failed(drpc_cause *cause, const char *addr, bool is_unix, int err,
 
 static drpc_err
 dial_unix(const char *addr, const addr_parsed *a, int64_t dl,
-    int64_t timeout_ms, int *fdp, drpc_cause *cause)
+    int64_t timeout_ms, int cancel_fd, int *fdp, drpc_cause *cause)
 {
 	int fd;
 	int err;
@@ -323,8 +334,8 @@ dial_unix(const char *addr, const addr_parsed *a, int64_t dl,
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
 		return addr_socket_failed(cause, "dial", addr, errno);
 	}
-	err = addr_connect(
-	    fd, (const struct sockaddr *) &a->sun, sizeof(a->sun), dl);
+	err = addr_connect(fd, (const struct sockaddr *) &a->sun,
+	    sizeof(a->sun), dl, cancel_fd);
 	if (err != 0) {
 		close(fd);
 		return dial_failed(cause, addr, true, err, timeout_ms);
@@ -337,7 +348,7 @@ dial_unix(const char *addr, const addr_parsed *a, int64_t dl,
 // fail, the last failure is the one explained.
 static drpc_err
 dial_tcp(const char *addr, const addr_parsed *a, int64_t dl, int64_t timeout_ms,
-    int *fdp, drpc_cause *cause)
+    int cancel_fd, int *fdp, drpc_cause *cause)
 {
 	struct addrinfo *res;
 	drpc_err         rv;
@@ -354,8 +365,9 @@ dial_tcp(const char *addr, const addr_parsed *a, int64_t dl, int64_t timeout_ms,
 			rv = addr_socket_failed(cause, "dial", addr, errno);
 			continue;
 		}
-		if ((err = addr_connect(fd, ai->ai_addr, ai->ai_addrlen, dl)) ==
-		    0) {
+		err = addr_connect(
+		    fd, ai->ai_addr, ai->ai_addrlen, dl, cancel_fd);
+		if (err == 0) {
 			drpc__set_nodelay(fd);
 			*fdp = fd;
 			rv   = DRPC_OK;
@@ -363,14 +375,17 @@ dial_tcp(const char *addr, const addr_parsed *a, int64_t dl, int64_t timeout_ms,
 		}
 		close(fd);
 		rv = dial_failed(cause, addr, false, err, timeout_ms);
+		if (err == ADDR_CANCELED) {
+			break;
+		}
 	}
 	freeaddrinfo(res);
 	return rv;
 }
 
 drpc_err
-drpc__dial_cause(
-    const char *addr, int64_t timeout_ms, int *fdp, drpc_cause *cause)
+drpc__dial_cancel(const char *addr, int64_t timeout_ms, int cancel_fd,
+    int *fdp, drpc_cause *cause)
 {
 	addr_parsed a;
 	drpc_err    rv;
@@ -388,9 +403,16 @@ drpc__dial_cause(
 	}
 	dl = drpc__deadline_in_ms(timeout_ms);
 	if (a.is_unix) {
-		return dial_unix(addr, &a, dl, timeout_ms, fdp, cause);
+		return dial_unix(addr, &a, dl, timeout_ms, cancel_fd, fdp, cause);
 	}
-	return dial_tcp(addr, &a, dl, timeout_ms, fdp, cause);
+	return dial_tcp(addr, &a, dl, timeout_ms, cancel_fd, fdp, cause);
+}
+
+drpc_err
+drpc__dial_cause(
+    const char *addr, int64_t timeout_ms, int *fdp, drpc_cause *cause)
+{
+	return drpc__dial_cancel(addr, timeout_ms, -1, fdp, cause);
 }
 
 drpc_err
@@ -607,4 +629,79 @@ drpc__peer_addr(int fd, char *buf, size_t cap)
 		return drpc__local_addr(fd, buf, cap);
 	}
 	return addr_format(&ss, len, buf, cap);
+}
+
+drpc_err
+drpc__addr_check(const char *addr, drpc_cause *cause)
+{
+	addr_parsed a;
+
+	drpc_cause_clear(cause);
+	if (addr == NULL) {
+		return drpc__cause_set(cause, DRPC_EINVAL, "no address");
+	}
+	return addr_parse(addr, false, &a, cause);
+}
+
+// resolve_add appends s to out unless it is there already (a name may
+// resolve to one address twice, once per protocol family entry).
+static void
+resolve_add(drpc__addr_list *out, size_t max, const char *s)
+{
+	for (size_t i = 0; i < out->n; i++) {
+		if (strcmp(out->addr[i], s) == 0) {
+			return;
+		}
+	}
+	if (out->n < max && out->n < DRPC__RESOLVE_MAX) {
+		snprintf(out->addr[out->n++], DRPC__ADDR_MAX, "%s", s);
+	}
+}
+
+drpc_err
+drpc__resolve(
+    const char *addr, drpc__addr_list *out, size_t max, drpc_cause *cause)
+{
+	addr_parsed      a;
+	struct addrinfo *res;
+	drpc_err         rv;
+	bool             any = false;
+
+	drpc_cause_clear(cause);
+	if ((rv = addr_parse(addr, false, &a, cause)) != DRPC_OK) {
+		return rv;
+	}
+	if (a.is_unix) {
+		resolve_add(out, max, addr);
+		return DRPC_OK;
+	}
+	if ((rv = addr_resolve("resolve", addr, &a, 0, &res, cause)) !=
+	    DRPC_OK) {
+		return rv;
+	}
+	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+		char host[INET6_ADDRSTRLEN];
+		char s[DRPC__ADDR_MAX];
+
+		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host,
+			sizeof(host), NULL, 0, NI_NUMERICHOST) != 0) {
+			continue;
+		}
+		if (ai->ai_family == AF_INET6) {
+			snprintf(s, sizeof(s), "tcp://[%s]:%s", host, a.port);
+		} else {
+			snprintf(s, sizeof(s), "tcp://%s:%s", host, a.port);
+		}
+		resolve_add(out, max, s);
+		any = true;
+	}
+	freeaddrinfo(res);
+	if (!any) {
+		char buf[DRPC__CAUSE_ADDR_MAX + 1];
+
+		return drpc__cause_set(cause, DRPC_EUNAVAIL,
+		    "resolve %s: no usable address",
+		    drpc__cause_addr(addr, buf));
+	}
+	return DRPC_OK;
 }

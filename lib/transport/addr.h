@@ -21,6 +21,35 @@
 drpc_err drpc__dial_cause(
     const char *addr, int64_t timeout_ms, int *fdp, drpc_cause *cause);
 
+// drpc__dial_cancel is drpc__dial_cause that gives up, with DRPC_ECANCELED
+// ("dial ...: canceled"), as soon as cancel_fd (-1: none) is readable.
+// Name resolution is not interrupted.
+drpc_err drpc__dial_cancel(const char *addr, int64_t timeout_ms,
+    int cancel_fd, int *fdp, drpc_cause *cause);
+
+// drpc__addr_check validates addr as drpc__dial_cause would, without
+// resolving or connecting anything. DRPC_EINVAL with the cause if bad.
+drpc_err drpc__addr_check(const char *addr, drpc_cause *cause);
+
+// DRPC__ADDR_MAX bounds an address in URL form: "unix://" and a 107-byte
+// path, or a numeric TCP address.
+#define DRPC__ADDR_MAX    120
+#define DRPC__RESOLVE_MAX 256
+
+// drpc__addr_list is a list of addresses in URL form.
+typedef struct drpc__addr_list {
+	size_t n;
+	char   addr[DRPC__RESOLVE_MAX][DRPC__ADDR_MAX];
+} drpc__addr_list;
+
+// drpc__resolve appends to out every address addr stands for, numeric
+// and in URL form ("tcp://10.0.0.1:7070", "tcp://[::1]:7070"; a unix
+// address as it is), skipping ones out has already, and at most max in
+// all. Errors: DRPC_EINVAL (malformed), DRPC_EUNAVAIL (resolution failed,
+// nothing usable), with the cause in words; out keeps what it had.
+drpc_err drpc__resolve(
+    const char *addr, drpc__addr_list *out, size_t max, drpc_cause *cause);
+
 // drpc__dial is drpc__dial_cause without a cause.
 drpc_err drpc__dial(const char *addr, int64_t timeout_ms, int *fdp);
 

@@ -1,0 +1,124 @@
+// The channel's objects, shared by channel.c (creation, destruction,
+// names), backend.c (each backend's thread: dial, backoff, liveness) and
+// pick.c (calls: picking a backend, waiting for one).
+//
+// Locking: one mutex per channel (mu) guards everything mutable below,
+// for every backend and connection of the channel. It is a leaf with
+// respect to the library's own locks except a connection's mu (taken by
+// drpc__conn_active, itself a leaf): nothing that may end a connection,
+// wait for the peer or take a context's lock runs with it held
+// (drpc__conn_open, drpc_conn_destroy, drpc__conn_keepalive, dials,
+// drpc__ctx_listen), because the connection's end hook and a context's
+// listener take it (lock order: context mu, then channel mu).
+#ifndef DRPC_CHANNEL_CHANNEL_IMPL_H
+#define DRPC_CHANNEL_CHANNEL_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <drpc/channel.h>
+
+#include "channel/channel.h"
+#include "transport/addr.h"
+
+#define CHAN_DEFAULT_BACKOFF_INITIAL_MS 1000
+#define CHAN_DEFAULT_BACKOFF_MULT       1.6
+#define CHAN_DEFAULT_BACKOFF_MAX_MS     120000
+#define CHAN_DEFAULT_JITTER             0.2
+#define CHAN_DEFAULT_PING_INTERVAL_MS   30000
+#define CHAN_DEFAULT_PING_TIMEOUT_MS    20000
+#define CHAN_DEFAULT_MAX_BACKENDS       64
+// CHAN_RETIRED_POLL_NS: how often a backend looks at connections it
+// retired that may end without telling it (their last stream's end is
+// not signalled): a removed address's connection, closed once idle.
+#define CHAN_RETIRED_POLL_NS 1000000000ll
+
+typedef struct chan_backend chan_backend;
+
+// One connection of a backend, from its dial to its destruction.
+typedef struct chan_conn {
+	drpc_conn    *cc; // immutable once listed
+	chan_backend *b;  // immutable
+	// Guarded by the channel's mu:
+	unsigned          users;    // opens using it right now
+	bool              ended;    // its end hook ran
+	bool              draining; // the server sent GOAWAY, or an open
+	                            // found it unusable
+	bool              closed;   // closing: its backend closed it
+	struct chan_conn *next;     // in b->retired
+} chan_conn;
+
+typedef enum chan_bstate {
+	CHAN_B_IDLE       = 0, // not wanted: not dialing
+	CHAN_B_CONNECTING = 1, // dialing, or waiting to redial
+	CHAN_B_READY      = 2, // cur takes calls
+} chan_bstate;
+
+struct chan_backend {
+	drpc_channel *ch;                   // immutable
+	char          addr[DRPC__ADDR_MAX]; // immutable
+	pthread_t     t;                    // joined by destroy or a reap
+	pthread_cond_t cv; // its thread waits here, under the channel's mu
+	// Guarded by the channel's mu:
+	chan_bstate   state;
+	bool          failing;  // failed since it was last ready (or made)
+	bool          removed;  // no longer resolved: its thread winds down
+	bool          exited;   // its thread has returned (join it)
+	unsigned      attempts; // failed attempts in a row
+	int64_t       retry_at; // no dial before this (drpc__now_ns time)
+	chan_conn    *cur;      // READY: where calls go
+	chan_conn    *retired;  // broken, draining or removed connections
+	chan_backend *next;
+};
+
+struct drpc_channel {
+	// Immutable after create.
+	drpc_channel_opts opts;   // with every default filled in
+	drpc_conn_opts    copts;  // what each connection is created with
+	char            **targets; // the comma-separated parts of the target
+	size_t            ntargets;
+	drpc_conn        *view;    // the call handle
+	int               cancel_fd[2]; // a pipe: readable once destroy began
+	int64_t           ping_interval_ns; // 0: no pings
+	int64_t           ping_timeout_ns;
+
+	pthread_mutex_t mu;
+	pthread_cond_t  ready_cv; // calls waiting for a ready backend
+	pthread_cond_t  done_cv;  // destroy waits for opens to leave
+	// Guarded by mu:
+	chan_backend       *backends;
+	size_t              nbackends; // listed, removed ones included
+	bool                wanted;    // dialing has begun (eager, or used)
+	bool                closing;   // destroy began
+	bool                cancelled; // ...and cancelled every stream
+	size_t              opens;     // threads inside drpc__channel_open
+	uint64_t            rr;        // round-robin cursor
+	chan_backend       *chosen;    // pick-first: the backend dialed
+	uint64_t            rng;       // the jitter's generator state
+	drpc_cause          last;      // the last connection error
+	drpc__channel_hooks hooks;
+};
+
+// channel.c
+// chan_refresh resolves the targets again and brings the backend list up
+// to date: new addresses get a backend (and a thread), vanished ones are
+// marked removed. Called without mu.
+void chan_refresh(drpc_channel *ch);
+// chan_set_last records why a connection failed (mu held).
+void chan_set_last_locked(drpc_channel *ch, const drpc_cause *why);
+// chan_wanted_locked tells whether b should be connected now.
+bool chan_wanted_locked(const drpc_channel *ch, const chan_backend *b);
+// chan_start_locked marks the channel wanted and wakes the backends
+// that now should dial (mu held).
+void chan_start_locked(drpc_channel *ch);
+
+// backend.c
+// chan_backend_new makes a backend for addr and starts its thread.
+drpc_err chan_backend_new(drpc_channel *ch, const char *addr,
+    chan_backend **bp);
+// chan_usable_locked: cn takes new calls.
+bool chan_usable_locked(const chan_conn *cn);
+
+#endif // DRPC_CHANNEL_CHANNEL_IMPL_H

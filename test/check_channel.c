@@ -1,0 +1,664 @@
+// Channels (issue 16): a client handle that survives server restarts,
+// spreads calls over several servers and notices dead peers. The servers
+// run in child processes (srvproc.h) so a test can kill, stop and restart
+// them at the same address; what they served is counted in shared memory.
+//
+// Nothing waits for time: a test waits for counts (calls completed,
+// handlers started, backoffs taken) or states (the channel not READY).
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include <drpc/drpc.h>
+
+#include "channel/channel.h"
+#include "platform/thread.h"
+#include "srvproc.h"
+#include "suites.h"
+#include "testutil.h"
+#include "transport/addr.h"
+
+#define WAIT_NS tu_bound_ns(20 * 1000000000ll)
+
+// Small backoff, so a restarted server is found soon; the bounds are not
+// under test here (test_channel_backoff_bounds is).
+static drpc_channel_opts
+fast_opts(drpc_lb_policy lb)
+{
+	drpc_channel_opts o = {0};
+
+	o.lb                 = lb;
+	o.backoff_initial_ms = 2;
+	o.backoff_multiplier = 2;
+	o.backoff_max_ms     = 20;
+	o.ping_interval_ms   = -1;
+	return o;
+}
+
+// call makes one Call with id; *slot gets the server's slot.
+static drpc_err
+call(drpc_channel *ch, uint64_t id, bool wfr, int *slot, drpc_status *st)
+{
+	drpc_call_opts o = {0};
+	void          *reply = NULL;
+	size_t         len   = 0;
+	drpc_err       rv;
+
+	o.wait_for_ready = wfr;
+	rv = drpc_invoke(drpc_channel_conn(ch), NULL, SP_CALL, &id, sizeof(id),
+	    &o, &reply, &len, st);
+	if (rv == DRPC_OK && slot != NULL) {
+		*slot = len == 1 ? ((uint8_t *) reply)[0] : -1;
+	}
+	drpc_free(reply);
+	return rv;
+}
+
+// wait_until polls cond (a count the servers keep in shared memory, or
+// the channel's state) every millisecond until it holds or WAIT_NS passes:
+// the servers are other processes, nothing can signal us.
+#define WAIT_UNTIL(cond)                                                       \
+	do {                                                                   \
+		int64_t dl_ = drpc_now_ns() + WAIT_NS;                         \
+		while (!(cond) && drpc_now_ns() < dl_) {                       \
+			nanosleep(&(struct timespec) {0, 1000000}, NULL);      \
+		}                                                              \
+		ck_assert_msg((cond), "timed out waiting for " #cond);         \
+	} while (0)
+
+START_TEST(test_channel_basic)
+{
+	sp_mgr            m;
+	drpc_channel     *ch;
+	drpc_channel_opts o = fast_opts(DRPC_LB_PICK_FIRST);
+	drpc_cause        why;
+	int               slot = -1;
+
+	sp_start(&m);
+	sp_up(&m, 0);
+	DRPC_CHECK_OK(drpc_channel_create(&ch, m.addr[0], &o, &why));
+	ck_assert_int_eq(drpc_channel_get_state(ch, false), DRPC_CHANNEL_IDLE);
+	DRPC_CHECK_OK(call(ch, 1, false, &slot, NULL));
+	ck_assert_int_eq(slot, 0);
+	ck_assert_int_eq(drpc_channel_get_state(ch, false), DRPC_CHANNEL_READY);
+	DRPC_CHECK_OK(drpc_conn_err(drpc_channel_conn(ch)));
+	ck_assert_uint_eq(atomic_load(&m.sh->seen[1]), 1);
+	// The handle is the channel's: destroying it is a no-op.
+	drpc_conn_destroy(drpc_channel_conn(ch));
+	DRPC_CHECK_OK(call(ch, 2, false, &slot, NULL));
+	drpc_channel_destroy(ch);
+	sp_end(&m);
+}
+END_TEST
+
+START_TEST(test_channel_bad_targets)
+{
+	drpc_channel     *ch = NULL;
+	drpc_channel_opts o  = {0};
+	drpc_cause        why;
+
+	DRPC_CHECK_ERR(drpc_channel_create(&ch, "tcp://h:99999", NULL, &why),
+	    DRPC_EINVAL);
+	ck_assert_ptr_nonnull(strstr(why.text, "port 99999"));
+	DRPC_CHECK_ERR(drpc_channel_create(&ch, "tcp://a:1,,tcp://b:2", NULL,
+			   &why),
+	    DRPC_EINVAL);
+	DRPC_CHECK_ERR(drpc_channel_create(&ch, NULL, NULL, &why), DRPC_EINVAL);
+	o.backoff_multiplier = 0.5;
+	DRPC_CHECK_ERR(drpc_channel_create(&ch, "tcp://a:1", &o, &why),
+	    DRPC_EINVAL);
+	ck_assert_ptr_nonnull(strstr(why.text, "multiplier"));
+	o.backoff_multiplier = 0;
+	o.lb                 = (drpc_lb_policy) 7;
+	DRPC_CHECK_ERR(drpc_channel_create(&ch, "tcp://a:1", &o, &why),
+	    DRPC_EINVAL);
+	ck_assert_ptr_null(ch);
+}
+END_TEST
+
+START_TEST(test_channel_resolve)
+{
+	drpc__addr_list *l = calloc(1, sizeof(*l));
+	drpc_cause       why;
+
+	ck_assert_ptr_nonnull(l);
+	DRPC_CHECK_OK(drpc__resolve("tcp://localhost:7070", l, 64, &why));
+	ck_assert_uint_ge(l->n, 1);
+	for (size_t i = 0; i < l->n; i++) {
+		ck_assert_msg(strcmp(l->addr[i], "tcp://127.0.0.1:7070") == 0 ||
+			strcmp(l->addr[i], "tcp://[::1]:7070") == 0,
+		    "%s", l->addr[i]);
+	}
+	// Duplicates are skipped; max bounds the list.
+	DRPC_CHECK_OK(drpc__resolve("tcp://127.0.0.1:7070", l, 64, &why));
+	ck_assert_uint_le(l->n, 2);
+	l->n = 0;
+	DRPC_CHECK_OK(drpc__resolve("unix:///tmp/x.sock", l, 64, &why));
+	ck_assert_str_eq(l->addr[0], "unix:///tmp/x.sock");
+	DRPC_CHECK_ERR(drpc__resolve("tcp://no-such-host.invalid:1", l, 64,
+			   &why),
+	    DRPC_EUNAVAIL);
+	ck_assert_ptr_nonnull(strstr(why.text, "name resolution failed"));
+	ck_assert_uint_eq(l->n, 1);
+	free(l);
+}
+END_TEST
+
+// Fail-fast: with no server, a call fails with Unavailable once the first
+// attempt has failed, and says why in its status.
+START_TEST(test_channel_fail_fast)
+{
+	sp_mgr            m;
+	drpc_channel     *ch;
+	drpc_channel_opts o  = fast_opts(DRPC_LB_PICK_FIRST);
+	drpc_status       st = {0};
+	drpc_cause        why;
+
+	sp_start(&m); // nothing up
+	DRPC_CHECK_OK(drpc_channel_create(&ch, m.addr[0], &o, &why));
+	DRPC_CHECK_ERR(call(ch, 1, false, NULL, &st), DRPC_EUNAVAIL);
+	ck_assert_ptr_nonnull(st.message);
+	ck_assert_msg(strstr(st.message, "no backend ready: dial unix://") !=
+		NULL,
+	    "%s", st.message);
+	drpc_status_reset(&st);
+	ck_assert_int_eq(
+	    drpc_channel_cause(ch, &why), DRPC_EUNAVAIL);
+	ck_assert_ptr_nonnull(strstr(why.text, "dial unix://"));
+	ck_assert_int_ne(drpc_channel_get_state(ch, false), DRPC_CHANNEL_READY);
+	drpc_channel_destroy(ch);
+	sp_end(&m);
+}
+END_TEST
+
+// The restart test: 16 threads call with wait-for-ready while the server is
+// killed and started again 5 times. Calls begun while the channel knew the
+// server was down all complete once it is back; calls in flight at a kill
+// may fail, with Unavailable only; no call is served twice.
+
+#define R_THREADS  16
+#define R_RESTARTS 5
+
+typedef struct restart {
+	drpc_channel   *ch;
+	atomic_bool     down;  // the channel has seen the server go
+	atomic_bool     stop;
+	atomic_uint     next;  // call ids
+	atomic_uint     made, ok, unavail, other, down_made, down_failed;
+	atomic_uint     inside; // threads inside a call
+	drpc_err        odd;   // an unexpected result (guarded by nothing:
+	                       // written once, read after the joins)
+} restart;
+
+static void *
+restart_caller(void *arg)
+{
+	restart *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		uint64_t id   = atomic_fetch_add(&r->next, 1);
+		bool     down = atomic_load(&r->down);
+		drpc_err rv;
+
+		if (id >= SP_IDS) {
+			break;
+		}
+		atomic_fetch_add(&r->made, 1);
+		if (down) {
+			atomic_fetch_add(&r->down_made, 1);
+		}
+		atomic_fetch_add(&r->inside, 1);
+		rv = call(r->ch, id, true, NULL, NULL);
+		atomic_fetch_sub(&r->inside, 1);
+		if (rv == DRPC_OK) {
+			atomic_fetch_add(&r->ok, 1);
+		} else if (rv == DRPC_EUNAVAIL) {
+			atomic_fetch_add(&r->unavail, 1);
+		} else {
+			atomic_fetch_add(&r->other, 1);
+			r->odd = rv;
+		}
+		if (down && rv != DRPC_OK) {
+			atomic_fetch_add(&r->down_failed, 1);
+		}
+	}
+	return NULL;
+}
+
+// down_caller makes one call, begun while the server is down.
+static void *
+down_caller(void *arg)
+{
+	restart *r = arg;
+	uint64_t id = atomic_fetch_add(&r->next, 1);
+	drpc_err rv;
+
+	atomic_fetch_add(&r->made, 1);
+	atomic_fetch_add(&r->down_made, 1);
+	atomic_fetch_add(&r->inside, 1);
+	rv = call(r->ch, id, true, NULL, NULL);
+	atomic_fetch_sub(&r->inside, 1);
+	if (rv == DRPC_OK) {
+		atomic_fetch_add(&r->ok, 1);
+	} else {
+		atomic_fetch_add(&r->down_failed, 1);
+		r->odd = rv;
+	}
+	return NULL;
+}
+
+START_TEST(test_channel_restarts)
+{
+	sp_mgr            m;
+	restart           r = {0};
+	pthread_t         t[R_THREADS];
+	pthread_t         d[R_RESTARTS][R_THREADS];
+	drpc_channel_opts o = fast_opts(DRPC_LB_PICK_FIRST);
+	drpc_cause        why;
+	unsigned          dup = 0, lost = 0;
+
+	sp_start(&m);
+	sp_up(&m, 0);
+	DRPC_CHECK_OK(drpc_channel_create(&r.ch, m.addr[0], &o, &why));
+	for (int i = 0; i < R_THREADS; i++) {
+		ck_assert_int_eq(
+		    pthread_create(&t[i], NULL, restart_caller, &r), 0);
+	}
+	for (int k = 0; k < R_RESTARTS; k++) {
+		unsigned before = atomic_load(&r.ok);
+
+		WAIT_UNTIL(atomic_load(&r.ok) >= before + 200);
+		sp_kill(&m, 0);
+		WAIT_UNTIL(drpc_channel_get_state(r.ch, false) !=
+		    DRPC_CHANNEL_READY);
+		atomic_store(&r.down, true);
+		// Calls begun now, while the channel knows the server is
+		// gone: with the load's, every thread is inside a call, and
+		// none can complete (each waits for the server).
+		for (int i = 0; i < R_THREADS; i++) {
+			ck_assert_int_eq(pthread_create(&d[k][i], NULL,
+					     down_caller, &r),
+			    0);
+		}
+		WAIT_UNTIL(atomic_load(&r.inside) == 2 * R_THREADS);
+		atomic_store(&r.down, false);
+		sp_up(&m, 0);
+	}
+	for (int k = 0; k < R_RESTARTS; k++) {
+		for (int i = 0; i < R_THREADS; i++) {
+			pthread_join(d[k][i], NULL);
+		}
+	}
+	WAIT_UNTIL(atomic_load(&r.ok) >= 200);
+	atomic_store(&r.stop, true);
+	for (int i = 0; i < R_THREADS; i++) {
+		pthread_join(t[i], NULL);
+	}
+	drpc_channel_destroy(r.ch);
+	for (unsigned id = 0; id < atomic_load(&r.next) && id < SP_IDS; id++) {
+		unsigned n = atomic_load(&m.sh->seen[id]);
+
+		dup += n > 1;
+	}
+	lost = atomic_load(&r.down_failed);
+	fprintf(stderr,
+	    "channel restarts: %u calls made, %u completed, %u failed "
+	    "(Unavailable, in flight at a kill), %u other, %u made while "
+	    "down (%u of them failed), %u duplicated\n",
+	    atomic_load(&r.made), atomic_load(&r.ok), atomic_load(&r.unavail),
+	    atomic_load(&r.other), atomic_load(&r.down_made), lost, dup);
+	ck_assert_msg(atomic_load(&r.other) == 0, "unexpected result %s",
+	    drpc_strerror(r.odd));
+	ck_assert_uint_eq(lost, 0);
+	ck_assert_uint_eq(dup, 0);
+	ck_assert_uint_ge(atomic_load(&r.down_made), R_RESTARTS * R_THREADS);
+	sp_end(&m);
+}
+END_TEST
+
+// Round-robin over three servers, one killed mid-load: the others carry
+// on, at most the calls in flight on it fail, and once it restarts it is
+// back in rotation.
+
+typedef struct rr_load {
+	drpc_channel *ch;
+	atomic_bool   stop;
+	atomic_bool   seen; // the channel has seen the kill
+	atomic_uint   next, ok, unavail, other, late;
+	atomic_uint   by_slot[SP_SLOTS];
+} rr_load;
+
+static void *
+rr_caller(void *arg)
+{
+	rr_load *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		uint64_t id   = atomic_fetch_add(&r->next, 1);
+		int      slot = -1;
+		bool     seen = atomic_load(&r->seen);
+		drpc_err rv;
+
+		if (id >= SP_IDS) {
+			break;
+		}
+		rv = call(r->ch, id, true, &slot, NULL);
+		if (rv != DRPC_OK && seen) {
+			atomic_fetch_add(&r->late, 1);
+		}
+		if (rv == DRPC_OK && slot >= 0 && slot < SP_SLOTS) {
+			atomic_fetch_add(&r->ok, 1);
+			atomic_fetch_add(&r->by_slot[slot], 1);
+		} else if (rv == DRPC_EUNAVAIL) {
+			atomic_fetch_add(&r->unavail, 1);
+		} else {
+			atomic_fetch_add(&r->other, 1);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_channel_round_robin_kill)
+{
+	sp_mgr            m;
+	rr_load           r = {0};
+	pthread_t         t[8];
+	drpc_channel_opts o = fast_opts(DRPC_LB_ROUND_ROBIN);
+	drpc_cause        why;
+	char              target[512];
+	unsigned          at_kill, s1;
+
+	sp_start(&m);
+	for (int i = 0; i < SP_SLOTS; i++) {
+		sp_up(&m, i);
+	}
+	snprintf(target, sizeof(target), "%s, %s,%s", m.addr[0], m.addr[1],
+	    m.addr[2]);
+	o.eager = true;
+	DRPC_CHECK_OK(drpc_channel_create(&r.ch, target, &o, &why));
+	for (int i = 0; i < 8; i++) {
+		ck_assert_int_eq(pthread_create(&t[i], NULL, rr_caller, &r), 0);
+	}
+	// Every server takes calls.
+	WAIT_UNTIL(atomic_load(&r.by_slot[0]) > 50 &&
+	    atomic_load(&r.by_slot[1]) > 50 && atomic_load(&r.by_slot[2]) > 50);
+	sp_kill(&m, 1);
+	WAIT_UNTIL(drpc__channel_ready_count(r.ch) == 2);
+	atomic_store(&r.seen, true);
+	at_kill = atomic_load(&r.ok);
+	// The other two carry on, and only calls made before the channel saw
+	// the kill failed.
+	WAIT_UNTIL(atomic_load(&r.ok) >= at_kill + 600);
+	ck_assert_uint_eq(atomic_load(&r.late), 0);
+	ck_assert_uint_eq(atomic_load(&r.other), 0);
+	s1 = atomic_load(&m.sh->served[1]);
+	sp_up(&m, 1);
+	// Back in rotation.
+	WAIT_UNTIL(atomic_load(&m.sh->served[1]) > s1 + 50);
+	atomic_store(&r.stop, true);
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+	}
+	fprintf(stderr,
+	    "channel round-robin: %u ok (%u/%u/%u), %u failed at the kill\n",
+	    atomic_load(&r.ok), atomic_load(&r.by_slot[0]),
+	    atomic_load(&r.by_slot[1]), atomic_load(&r.by_slot[2]),
+	    atomic_load(&r.unavail));
+	ck_assert_uint_eq(atomic_load(&r.late), 0);
+	ck_assert_uint_eq(atomic_load(&r.other), 0);
+	drpc_channel_destroy(r.ch);
+	sp_end(&m);
+}
+END_TEST
+
+// Pick-first: the first address is down, so calls go to the second.
+START_TEST(test_channel_pick_first)
+{
+	sp_mgr            m;
+	drpc_channel     *ch;
+	drpc_channel_opts o = fast_opts(DRPC_LB_PICK_FIRST);
+	drpc_cause        why;
+	char              target[512];
+	int               slot = -1;
+
+	sp_start(&m);
+	sp_up(&m, 1);
+	snprintf(target, sizeof(target), "%s,%s", m.addr[0], m.addr[1]);
+	DRPC_CHECK_OK(drpc_channel_create(&ch, target, &o, &why));
+	DRPC_CHECK_OK(drpc_channel_wait_ready(ch, drpc_now_ns() + WAIT_NS));
+	for (uint64_t i = 0; i < 20; i++) {
+		DRPC_CHECK_OK(call(ch, i, false, &slot, NULL));
+		ck_assert_int_eq(slot, 1);
+	}
+	drpc_channel_destroy(ch);
+	sp_end(&m);
+}
+END_TEST
+
+// Backoff: the n-th failed attempt in a row waits min(initial * mult^(n-1),
+// max), jittered within the bounds. Counted through the hook, never timed.
+
+typedef struct boff {
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	unsigned        n;
+	unsigned        attempt[32];
+	int64_t         base[32], delay[32];
+} boff;
+
+static void
+boff_hook(void *arg, const char *addr, unsigned attempt, int64_t base_ns,
+    int64_t delay_ns)
+{
+	boff *b = arg;
+
+	(void) addr;
+	drpc__mutex_lock(&b->mu);
+	if (b->n < 32) {
+		b->attempt[b->n] = attempt;
+		b->base[b->n]    = base_ns;
+		b->delay[b->n]   = delay_ns;
+	}
+	b->n++;
+	drpc__cond_broadcast(&b->cv);
+	drpc__mutex_unlock(&b->mu);
+}
+
+START_TEST(test_channel_backoff_bounds)
+{
+	boff                b = {0};
+	drpc__channel_hooks h = {0};
+	drpc_channel       *ch;
+	drpc_channel_opts   o = {0};
+	drpc_cause          why;
+	char                addr[128];
+	int64_t             want = 1000000;
+
+	snprintf(addr, sizeof(addr), "unix:///tmp/drpc-nobody-%d.sock",
+	    (int) getpid());
+	drpc__mutex_init(&b.mu);
+	drpc__cond_init(&b.cv);
+	o.backoff_initial_ms = 1;
+	o.backoff_multiplier = 2;
+	o.backoff_max_ms     = 16;
+	o.backoff_jitter     = 0.2;
+	o.ping_interval_ms   = -1;
+	DRPC_CHECK_OK(drpc_channel_create(&ch, addr, &o, &why));
+	h.on_backoff = boff_hook;
+	h.arg        = &b;
+	drpc__channel_set_hooks(ch, &h);
+	ck_assert_int_eq(drpc_channel_get_state(ch, true) ==
+		    DRPC_CHANNEL_READY,
+	    0);
+	drpc__mutex_lock(&b.mu);
+	while (b.n < 10) {
+		ck_assert_int_eq(drpc__cond_wait_until(
+				     &b.cv, &b.mu, drpc_now_ns() + WAIT_NS),
+		    DRPC_OK);
+	}
+	drpc__mutex_unlock(&b.mu);
+	drpc_channel_destroy(ch);
+	for (unsigned i = 0; i < 10; i++) {
+		ck_assert_uint_eq(b.attempt[i], i + 1);
+		ck_assert_int_eq(b.base[i], want);
+		ck_assert_int_ge(b.delay[i], want * 8 / 10);
+		ck_assert_int_le(b.delay[i], want * 12 / 10);
+		if (want < 16000000) {
+			want *= 2;
+		}
+	}
+	drpc__cond_fini(&b.cv);
+	drpc__mutex_fini(&b.mu);
+}
+END_TEST
+
+// Destroy while 16 threads are inside a call: each ends with Canceled.
+
+typedef struct mid {
+	drpc_channel *ch;
+	drpc_err      rv[16];
+	atomic_uint   back;
+} mid;
+
+typedef struct mid_arg {
+	mid *m;
+	int  i;
+} mid_arg;
+
+static void *
+mid_caller(void *arg)
+{
+	mid_arg *a = arg;
+	void    *reply = NULL;
+	size_t   len;
+
+	a->m->rv[a->i] = drpc_invoke(drpc_channel_conn(a->m->ch), NULL,
+	    SP_BLOCK, "", 0, NULL, &reply, &len, NULL);
+	drpc_free(reply);
+	atomic_fetch_add(&a->m->back, 1);
+	return NULL;
+}
+
+START_TEST(test_channel_destroy_mid_call)
+{
+	sp_mgr            m;
+	mid               x = {0};
+	mid_arg           a[16];
+	pthread_t         t[16];
+	drpc_channel_opts o = fast_opts(DRPC_LB_ROUND_ROBIN);
+	drpc_cause        why;
+
+	sp_start(&m);
+	sp_up(&m, 0);
+	DRPC_CHECK_OK(drpc_channel_create(&x.ch, m.addr[0], &o, &why));
+	for (int i = 0; i < 16; i++) {
+		a[i] = (mid_arg) {&x, i};
+		ck_assert_int_eq(pthread_create(&t[i], NULL, mid_caller, &a[i]), 0);
+	}
+	WAIT_UNTIL(atomic_load(&m.sh->blocked[0]) == 16);
+	ck_assert_uint_eq(atomic_load(&x.back), 0);
+	drpc_channel_destroy(x.ch);
+	for (int i = 0; i < 16; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_msg(x.rv[i] == DRPC_ECANCELED, "call %d: %s", i,
+		    drpc_strerror(x.rv[i]));
+	}
+	sp_end(&m);
+}
+END_TEST
+
+// A stream opened on a channel outlives the channel: its handle stays
+// valid (ended with Canceled) until the caller destroys it.
+START_TEST(test_channel_stream_outlives)
+{
+	sp_mgr            m;
+	drpc_channel     *ch;
+	drpc_stream      *s;
+	drpc_channel_opts o = fast_opts(DRPC_LB_PICK_FIRST);
+	drpc_cause        why;
+	void             *data;
+	size_t            len;
+
+	sp_start(&m);
+	sp_up(&m, 0);
+	DRPC_CHECK_OK(drpc_channel_create(&ch, m.addr[0], &o, &why));
+	DRPC_CHECK_OK(drpc_stream_open(&s, drpc_channel_conn(ch), NULL,
+	    SP_BLOCK, NULL));
+	WAIT_UNTIL(atomic_load(&m.sh->blocked[0]) == 1);
+	drpc_channel_destroy(ch);
+	DRPC_CHECK_ERR(drpc_stream_recv(s, &data, &len), DRPC_ECANCELED);
+	drpc_stream_destroy(s);
+	sp_end(&m);
+}
+END_TEST
+
+// Wait-for-ready waits for a server that is not there yet.
+START_TEST(test_channel_wait_for_ready)
+{
+	sp_mgr            m;
+	drpc_channel     *ch;
+	drpc_channel_opts o = fast_opts(DRPC_LB_PICK_FIRST);
+	drpc_cause        why;
+	restart           r = {0};
+	pthread_t         t;
+
+	sp_start(&m);
+	DRPC_CHECK_OK(drpc_channel_create(&ch, m.addr[0], &o, &why));
+	r.ch = ch;
+	atomic_store(&r.down, true);
+	ck_assert_int_eq(pthread_create(&t, NULL, restart_caller, &r), 0);
+	WAIT_UNTIL(atomic_load(&r.down_made) == 1 &&
+	    drpc_channel_get_state(ch, false) ==
+		DRPC_CHANNEL_TRANSIENT_FAILURE);
+	ck_assert_uint_eq(atomic_load(&r.ok), 0);
+	sp_up(&m, 0);
+	WAIT_UNTIL(atomic_load(&r.ok) >= 1);
+	atomic_store(&r.stop, true);
+	pthread_join(t, NULL);
+	ck_assert_uint_eq(atomic_load(&r.down_failed), 0);
+	// A context's deadline bounds the wait.
+	sp_kill(&m, 0);
+	WAIT_UNTIL(drpc_channel_get_state(ch, false) != DRPC_CHANNEL_READY);
+	{
+		drpc_call_opts co = {0};
+		void          *reply = NULL;
+		size_t         len;
+
+		co.wait_for_ready = true;
+		co.timeout_ms     = 50;
+		DRPC_CHECK_ERR(drpc_invoke(drpc_channel_conn(ch), NULL, SP_CALL,
+				   "", 0, &co, &reply, &len, NULL),
+		    DRPC_ETIMEDOUT);
+	}
+	drpc_channel_destroy(ch);
+	sp_end(&m);
+}
+END_TEST
+
+Suite *
+channel_suite(void)
+{
+	Suite *s = suite_create("channel");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_channel_basic);
+	tcase_add_test(tc, test_channel_bad_targets);
+	tcase_add_test(tc, test_channel_resolve);
+	tcase_add_test(tc, test_channel_fail_fast);
+	tcase_add_test(tc, test_channel_pick_first);
+	tcase_add_test(tc, test_channel_wait_for_ready);
+	tcase_add_test(tc, test_channel_backoff_bounds);
+	tcase_add_test(tc, test_channel_destroy_mid_call);
+	tcase_add_test(tc, test_channel_stream_outlives);
+	tcase_add_test(tc, test_channel_restarts);
+	tcase_add_test(tc, test_channel_round_robin_kill);
+	suite_add_tcase(s, tc);
+	return s;
+}
