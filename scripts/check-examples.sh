@@ -176,6 +176,7 @@ stop_server
 bin=$out/api/01
 start_server "$bin" "$ld" || fail "api.md's server would not listen"
 expect "api.md client" "hello, world" "$(env "$ld" "$out/api/02")"
+expect "api.md channel client" "hello, world" "$(env "$ld" "$out/api/08")"
 expect "api.md fragments" "$(printf '%s\n' 1 2 3 4 5 '[03] DRPC_EOF' \
 	'hello, x' '[04] DRPC_OK' 'hello, x' '[05] DRPC_OK' \
 	'hello, x' '[06] DRPC_OK' '[07] DRPC_OK')" \

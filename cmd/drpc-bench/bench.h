@@ -610,6 +610,8 @@ bool wl_bidi_latency(bench *b);
 // tput_run: nthreads callers on one connection; stream_case: one stream
 // (client stream if up) of stream_sizes[k] messages.
 bool tput_run(bench *b, size_t nthreads);
+// tput_run_on is tput_run, through a channel (drpc/channel.h) if channel.
+bool tput_run_on(bench *b, size_t nthreads, bool channel);
 bool stream_case(bench *b, bool up, size_t k);
 bool wl_streams_scale(bench *b);       // wl_scale.c
 bool wl_flow(bench *b);                // wl_flow.c

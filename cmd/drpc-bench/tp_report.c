@@ -29,6 +29,8 @@ static const tp_figure tp_figures[] = {
         "unary.latency.p99_us", false},
     {1, "32 callers, one connection: calls/s", "tput32.calls_s",
         "raw.pingpong32.rt_s", "unary.tput.32.calls_s", true},
+    {1, "32 callers, one channel: calls/s", "tput32ch.calls_s",
+        "raw.pingpong32.rt_s", "unary.tput.32.channel.calls_s", false},
     {2, "server stream 16 B: MB/s", "stream.16B.mb_s", "raw.stream.16B.mb_s",
         "stream.server.16B.mb_s", true},
     {2, "server stream 16 B: msgs/s", "stream.16B.msgs_s",

@@ -78,7 +78,8 @@ tp_run_drpc(bench *b, const tp_step *st)
 	case W_UNARY_LAT:
 		return wl_unary_latency(b);
 	case W_UNARY_TPUT:
-		return tput_run(b, TP_CALLERS);
+		return tput_run(b, TP_CALLERS) &&
+		    tput_run_on(b, TP_CALLERS, true);
 	case W_STREAM_TPUT:
 		return stream_case(b, false, st->k);
 	default:

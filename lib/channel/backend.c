@@ -30,6 +30,33 @@ chan_usable_locked(const chan_conn *cn)
 	return cn != NULL && !cn->ended && !cn->draining;
 }
 
+void
+chan_conn_release(chan_conn *cn)
+{
+	// seq_cst on both sides: retire_locked stores retired, then its
+	// reap reads users; here users drops, then retired is read. One of
+	// the two sees the other's write.
+	if (atomic_fetch_sub(&cn->users, 1) == 1 &&
+	    atomic_load(&cn->retired)) {
+		drpc_channel *ch = cn->b->ch;
+
+		drpc__mutex_lock(&ch->mu);
+		drpc__cond_broadcast(&cn->b->cv);
+		drpc__mutex_unlock(&ch->mu);
+	}
+}
+
+void
+chan_leave(drpc_channel *ch)
+{
+	if (atomic_fetch_sub(&ch->opens, 1) == 1 &&
+	    atomic_load(&ch->closing_a)) {
+		drpc__mutex_lock(&ch->mu);
+		drpc__cond_broadcast(&ch->done_cv);
+		drpc__mutex_unlock(&ch->mu);
+	}
+}
+
 // The connection's hooks: they only flag and wake (client.h).
 static void
 conn_on_end(void *arg, const drpc_cause *cause)
@@ -113,7 +140,7 @@ reap_locked(chan_backend *b, chan_conn **out, bool all)
 
 	while (*pp != NULL) {
 		chan_conn *cn = *pp;
-		bool       go = cn->users == 0 &&
+		bool       go = atomic_load(&cn->users) == 0 &&
 		    (cn->ended || all ||
 			drpc__conn_active(drpc__client_core(cn->cc)) == 0);
 
@@ -131,6 +158,7 @@ static void
 retire_locked(chan_backend *b)
 {
 	if (b->cur != NULL) {
+		atomic_store(&b->cur->retired, true);
 		b->cur->next = b->retired;
 		b->retired   = b->cur;
 		b->cur       = NULL;
@@ -149,11 +177,11 @@ close_one_locked(chan_backend *b)
 	for (chan_conn *cn = b->retired; cn != NULL; cn = cn->next) {
 		if (!cn->closed) {
 			cn->closed = true;
-			cn->users++;
+			atomic_fetch_add(&cn->users, 1);
 			drpc__mutex_unlock(&b->ch->mu);
 			drpc_conn_close(cn->cc);
 			drpc__mutex_lock(&b->ch->mu);
-			cn->users--;
+			atomic_fetch_sub(&cn->users, 1);
 			return true;
 		}
 	}
@@ -299,12 +327,13 @@ backend_main(void *arg)
 			chan_conn *cn = b->cur;
 			int64_t    next;
 
-			cn->users++; // keeps it listed while unlocked
+			// Its own thread retires it, so no wake is owed.
+			atomic_fetch_add(&cn->users, 1);
 			drpc__mutex_unlock(&ch->mu);
 			next = ch->ping_interval_ns > 0 ? backend_keepalive(cn)
 							: 0;
 			drpc__mutex_lock(&ch->mu);
-			cn->users--;
+			atomic_fetch_sub(&cn->users, 1);
 			if (next != 0 && (wake == 0 || next < wake)) {
 				wake = next;
 			}

@@ -389,7 +389,7 @@ chan_hold_all_locked(drpc_channel *ch, size_t *np)
 		}
 	}
 	for (size_t i = 0; i < *np; i++) {
-		all[i]->users++;
+		atomic_fetch_add(&all[i]->users, 1);
 	}
 	return all;
 }
@@ -406,6 +406,7 @@ drpc_channel_destroy(drpc_channel *ch)
 	}
 	drpc__mutex_lock(&ch->mu);
 	ch->closing = true;
+	atomic_store(&ch->closing_a, true);
 	all         = chan_hold_all_locked(ch, &n);
 	drpc__cond_broadcast(&ch->ready_cv);
 	drpc__mutex_unlock(&ch->mu);
@@ -419,7 +420,7 @@ drpc_channel_destroy(drpc_channel *ch)
 	drpc__mutex_lock(&ch->mu);
 	ch->cancelled = true;
 	for (size_t i = 0; i < n; i++) {
-		all[i]->users--;
+		atomic_fetch_sub(&all[i]->users, 1); // woken just below
 	}
 	for (chan_backend *b = ch->backends; b != NULL; b = b->next) {
 		drpc__cond_broadcast(&b->cv);
@@ -432,7 +433,7 @@ drpc_channel_destroy(drpc_channel *ch)
 		drpc__thread_join(b->t);
 	}
 	drpc__mutex_lock(&ch->mu);
-	while (ch->opens > 0) {
+	while (atomic_load(&ch->opens) > 0) {
 		drpc__cond_wait(&ch->done_cv, &ch->mu);
 	}
 	drpc__mutex_unlock(&ch->mu);

@@ -14,6 +14,7 @@
 #define DRPC_CHANNEL_CHANNEL_IMPL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,8 +42,14 @@ typedef struct chan_backend chan_backend;
 typedef struct chan_conn {
 	drpc_conn    *cc; // immutable once listed
 	chan_backend *b;  // immutable
+	// users: threads using it right now (opens, the keepalive, destroy).
+	// Taken only under the channel's mu (so a reap, deciding under mu,
+	// never races with a new user); released anywhere, and whoever
+	// releases the last one of a retired connection wakes its backend
+	// (chan_conn_release).
+	atomic_uint users;
+	atomic_bool retired; // set under the channel's mu, never cleared
 	// Guarded by the channel's mu:
-	unsigned          users;    // opens using it right now
 	bool              ended;    // its end hook ran
 	bool              draining; // the server sent GOAWAY, or an open
 	                            // found it unusable
@@ -84,6 +91,12 @@ struct drpc_channel {
 	int64_t           ping_interval_ns; // 0: no pings
 	int64_t           ping_timeout_ns;
 
+	// opens: threads inside drpc__channel_open or wait_ready (atomic:
+	// a call takes the channel's lock once, to pick). closing_a mirrors
+	// closing for them; the last one out after it wakes destroy.
+	atomic_size_t opens;
+	atomic_bool   closing_a;
+
 	pthread_mutex_t mu;
 	pthread_cond_t  ready_cv; // calls waiting for a ready backend
 	pthread_cond_t  done_cv;  // destroy waits for opens to leave
@@ -93,7 +106,6 @@ struct drpc_channel {
 	bool                wanted;    // dialing has begun (eager, or used)
 	bool                closing;   // destroy began
 	bool                cancelled; // ...and cancelled every stream
-	size_t              opens;     // threads inside drpc__channel_open
 	uint64_t            rr;        // round-robin cursor
 	chan_backend       *chosen;    // pick-first: the backend dialed
 	uint64_t            rng;       // the jitter's generator state
@@ -120,5 +132,9 @@ drpc_err chan_backend_new(drpc_channel *ch, const char *addr,
     chan_backend **bp);
 // chan_usable_locked: cn takes new calls.
 bool chan_usable_locked(const chan_conn *cn);
+// chan_conn_release drops a user of cn (mu not held).
+void chan_conn_release(chan_conn *cn);
+// chan_leave drops the caller's place in ch->opens (mu not held).
+void chan_leave(drpc_channel *ch);
 
 #endif // DRPC_CHANNEL_CHANNEL_IMPL_H

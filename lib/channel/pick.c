@@ -131,8 +131,8 @@ drpc__channel_open(drpc_channel *ch, drpc_ctx *ctx,
 	if ((rv = drpc_ctx_err(ctx)) != DRPC_OK) {
 		return rv;
 	}
+	atomic_fetch_add(&ch->opens, 1);
 	drpc__mutex_lock(&ch->mu);
-	ch->opens++;
 	for (;;) {
 		chan_conn *cn;
 		bool       gone;
@@ -145,22 +145,23 @@ drpc__channel_open(drpc_channel *ch, drpc_ctx *ctx,
 			chan_start_locked(ch);
 		}
 		if ((cn = pick_locked(ch)) != NULL) {
-			cn->users++;
+			atomic_fetch_add(&cn->users, 1);
 			if (ch->hooks.on_pick != NULL) {
 				ch->hooks.on_pick(ch->hooks.arg, cn->b->addr);
 			}
 			drpc__mutex_unlock(&ch->mu);
 			rv = open_on(cn, ctx, inv, sp, &gone);
-			drpc__mutex_lock(&ch->mu);
-			if (--cn->users == 0) {
-				drpc__cond_broadcast(&cn->b->cv);
-			}
 			if (!gone) {
-				break;
+				chan_conn_release(cn);
+				goto out; // the one lock of a call: the pick's
 			}
 			// Never reached the wire: off the rotation, next one.
+			drpc__mutex_lock(&ch->mu);
 			cn->draining = true;
 			drpc__cond_broadcast(&cn->b->cv);
+			drpc__mutex_unlock(&ch->mu);
+			chan_conn_release(cn);
+			drpc__mutex_lock(&ch->mu);
 			continue;
 		}
 		if (!wait_for_ready &&
@@ -189,8 +190,9 @@ drpc__channel_open(drpc_channel *ch, drpc_ctx *ctx,
 		}
 		(void) drpc__cond_wait_until(&ch->ready_cv, &ch->mu, dl);
 	}
-	closing = ch->closing;
 	drpc__mutex_unlock(&ch->mu);
+out:
+	closing = atomic_load(&ch->closing_a);
 	if (listening) {
 		drpc__ctx_unlisten(ctx, &l);
 	}
@@ -207,11 +209,7 @@ drpc__channel_open(drpc_channel *ch, drpc_ctx *ctx,
 		rv = DRPC_ECANCELED;
 		(void) drpc__cause_set(why, rv, "channel destroyed");
 	}
-	drpc__mutex_lock(&ch->mu);
-	if (--ch->opens == 0 && ch->closing) {
-		drpc__cond_broadcast(&ch->done_cv);
-	}
-	drpc__mutex_unlock(&ch->mu);
+	chan_leave(ch);
 	return rv;
 }
 
@@ -278,12 +276,15 @@ drpc_channel_wait_ready(drpc_channel *ch, int64_t deadline_ns)
 			rv = DRPC_ETIMEDOUT;
 			break;
 		}
-		ch->opens++; // destroy waits for this thread to leave
+		// destroy waits for this thread to leave: it is counted
+		// while it waits (and wakes it: ready_cv).
+		atomic_fetch_add(&ch->opens, 1);
 		(void) drpc__cond_wait_until(
 		    &ch->ready_cv, &ch->mu, deadline_ns);
-		if (--ch->opens == 0 && ch->closing) {
-			drpc__cond_broadcast(&ch->done_cv);
-		}
+		atomic_fetch_sub(&ch->opens, 1);
+	}
+	if (atomic_load(&ch->opens) == 0 && ch->closing) {
+		drpc__cond_broadcast(&ch->done_cv);
 	}
 	drpc__mutex_unlock(&ch->mu);
 	return rv;
