@@ -33,5 +33,6 @@ Suite *invokes_suite(void);
 Suite *caps_suite(void);
 Suite *hostile_suite(void);
 Suite *writepath_suite(void);
+Suite *ctrl_suite(void);
 
 #endif // DRPC_TEST_SUITES_H

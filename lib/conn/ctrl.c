@@ -272,9 +272,15 @@ ctrl_step_locked(drpc__conn *c, int64_t now, uint64_t *seq, bool *dead)
 	// Not blocked in read(): the peer's silence is not being measured.
 	since = since == 0 || since > now ? now : since;
 	if (c->ping_sent_ns != 0) {
+		int64_t due;
+
 		since = since > c->ping_sent_ns ? since : c->ping_sent_ns;
 		*dead = now - since >= to;
-		return ctrl_add_sat(since, to);
+		// Called again an interval on at the latest: the ACK, which
+		// nobody announces, is usually long in by then, and the next
+		// PING is due an interval after it.
+		due = ctrl_add_sat(since, to);
+		return due < ctrl_add_sat(now, iv) ? due : ctrl_add_sat(now, iv);
 	}
 	if (now - since < iv) {
 		return ctrl_add_sat(since, iv);
@@ -282,7 +288,7 @@ ctrl_step_locked(drpc__conn *c, int64_t now, uint64_t *seq, bool *dead)
 	*seq            = ++c->ping_seq;
 	c->ping_sent_ns = now > 0 ? now : 1;
 	c->pings_sent++;
-	return ctrl_add_sat(now, to);
+	return ctrl_add_sat(now, to < iv ? to : iv);
 }
 
 int64_t
