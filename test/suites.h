@@ -34,5 +34,6 @@ Suite *caps_suite(void);
 Suite *hostile_suite(void);
 Suite *writepath_suite(void);
 Suite *ctrl_suite(void);
+Suite *ctrl_server_suite(void);
 
 #endif // DRPC_TEST_SUITES_H

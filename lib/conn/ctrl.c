@@ -52,8 +52,8 @@ drpc__conn_ctrl_init(drpc__conn *c)
 	// multiplexing mode is automatic (conn.c, drpc__conn_open); a server
 	// answers none when its multiplexing is off.
 	bool never = o->is_server ? o->multiplex == DRPC_MULTIPLEX_OFF
-				  : o->flow == DRPC_FLOW_OFF &&
-		    o->multiplex != DRPC_MULTIPLEX_AUTO;
+	                          : o->flow == DRPC_FLOW_OFF &&
+	                                o->multiplex != DRPC_MULTIPLEX_AUTO;
 
 	atomic_init(&c->ctrl, never ? CONN_CTRL_NO : CONN_CTRL_UNKNOWN);
 	atomic_init(&c->rx_wait_since, 0);
@@ -91,7 +91,7 @@ ctrl_send(drpc__conn *c, uint8_t kind, uint64_t v)
 	uint8_t body[DRPC__CTRL_BODY_MAX];
 
 	return drpc__writer_control(&c->w, NULL, 0, kind, body,
-		   drpc__ctrl_put(body, v)) == DRPC_OK;
+	           drpc__ctrl_put(body, v)) == DRPC_OK;
 }
 
 // ctrl_goaway_send sends the GOAWAY asked for, once.
@@ -101,7 +101,7 @@ ctrl_goaway_send(drpc__conn *c)
 	int wanted = CONN_GOAWAY_WANTED;
 
 	if (atomic_compare_exchange_strong(
-		&c->goaway, &wanted, CONN_GOAWAY_SENT)) {
+	        &c->goaway, &wanted, CONN_GOAWAY_SENT)) {
 		(void) ctrl_send(c, DRPC__KIND_GOAWAY, 0);
 	}
 }
@@ -126,8 +126,8 @@ drpc__conn_goaway(drpc__conn *c)
 {
 	int none = CONN_GOAWAY_NONE;
 
-	if (!c->opts.is_server || !atomic_compare_exchange_strong(&c->goaway,
-				      &none, CONN_GOAWAY_WANTED)) {
+	if (!c->opts.is_server || !atomic_compare_exchange_strong(
+	                              &c->goaway, &none, CONN_GOAWAY_WANTED)) {
 		return;
 	}
 	if (atomic_load(&c->ctrl) == CONN_CTRL_YES) {
@@ -171,7 +171,7 @@ bool
 drpc__conn_before_goaway_ack(drpc__conn *c)
 {
 	return atomic_load(&c->ctrl) == CONN_CTRL_YES &&
-	    atomic_load(&c->goaway) != CONN_GOAWAY_ACKED;
+	       atomic_load(&c->goaway) != CONN_GOAWAY_ACKED;
 }
 
 // ctrl_on_goaway (client): no more opens, then the ACK, then the owner.
@@ -264,10 +264,10 @@ drpc__conn_on_ctrl(drpc__conn *c, const drpc__frame *f)
 static int64_t
 ctrl_step_locked(drpc__conn *c, int64_t now, uint64_t *seq, bool *dead)
 {
-	int64_t iv    = c->opts.ping_interval_ns;
-	int64_t to    = c->opts.ping_timeout_ns;
-	int64_t since = atomic_load_explicit(
-	    &c->rx_wait_since, memory_order_relaxed);
+	int64_t iv = c->opts.ping_interval_ns;
+	int64_t to = c->opts.ping_timeout_ns;
+	int64_t since =
+	    atomic_load_explicit(&c->rx_wait_since, memory_order_relaxed);
 
 	// Not blocked in read(): the peer's silence is not being measured.
 	since = since == 0 || since > now ? now : since;
@@ -280,7 +280,8 @@ ctrl_step_locked(drpc__conn *c, int64_t now, uint64_t *seq, bool *dead)
 		// nobody announces, is usually long in by then, and the next
 		// PING is due an interval after it.
 		due = ctrl_add_sat(since, to);
-		return due < ctrl_add_sat(now, iv) ? due : ctrl_add_sat(now, iv);
+		return due < ctrl_add_sat(now, iv) ? due
+		                                   : ctrl_add_sat(now, iv);
 	}
 	if (now - since < iv) {
 		return ctrl_add_sat(since, iv);
@@ -309,8 +310,8 @@ drpc__conn_keepalive(drpc__conn *c, int64_t now_ns)
 		return 0;
 	}
 	next = ctrl == CONN_CTRL_UNKNOWN
-	    ? ctrl_add_sat(now_ns, c->opts.ping_interval_ns)
-	    : ctrl_step_locked(c, now_ns, &seq, &dead);
+	           ? ctrl_add_sat(now_ns, c->opts.ping_interval_ns)
+	           : ctrl_step_locked(c, now_ns, &seq, &dead);
 	drpc__mutex_unlock(&c->mu);
 	if (dead) {
 		(void) snprintf(why, sizeof(why),
@@ -335,7 +336,7 @@ drpc__conn_ctrl_stats_get(drpc__conn *c, drpc__conn_ctrl_stats *st)
 	st->acks_taken     = c->acks_taken;
 	st->pings_answered = c->pings_answered;
 	drpc__mutex_unlock(&c->mu);
-	st->goaway = c->opts.is_server ? g >= CONN_GOAWAY_SENT
-				       : drpc__conn_draining(c);
+	st->goaway =
+	    c->opts.is_server ? g >= CONN_GOAWAY_SENT : drpc__conn_draining(c);
 	st->goaway_acked = g == CONN_GOAWAY_ACKED;
 }

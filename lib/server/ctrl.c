@@ -100,7 +100,8 @@ drpc__server_drain(drpc_server *srv, int64_t deadline_ns)
 		}
 	}
 	while (rv == DRPC_OK && ctrl_pending_locked(srv)) {
-		rv = drpc__cond_wait_until(&srv->done_cv, &srv->mu, deadline_ns);
+		rv =
+		    drpc__cond_wait_until(&srv->done_cv, &srv->mu, deadline_ns);
 	}
 	rv            = ctrl_pending_locked(srv) ? DRPC_ETIMEDOUT : DRPC_OK;
 	srv->draining = false; // from now on every new RPC is refused

@@ -1,4 +1,5 @@
 #include "wire/control.h"
+
 #include "wire/varint.h"
 
 bool
@@ -17,8 +18,8 @@ drpc_err
 drpc__ctrl_append(drpc__buf *b, uint8_t kind, uint64_t v)
 {
 	uint8_t     body[DRPC__CTRL_BODY_MAX];
-	drpc__frame f = {.data = body, .kind = kind, .done = true,
-	    .control = true};
+	drpc__frame f = {
+	    .data = body, .kind = kind, .done = true, .control = true};
 
 	f.len = drpc__ctrl_put(body, v);
 	return drpc__frame_append(b, &f);
@@ -34,5 +35,5 @@ drpc__ctrl_parse(const drpc__frame *f, uint64_t *v)
 		return false;
 	}
 	return drpc__varint_read(f->data, f->len, v, &used) == DRPC_OK &&
-	    used == f->len;
+	       used == f->len;
 }
