@@ -230,11 +230,14 @@ bool drpc__conn_ctrl_ok(drpc__conn *c);
 // and no ping is outstanding; it ends the connection (drpc__conn_abort,
 // DRPC_EUNAVAIL, "peer did not answer a ping within N ms") once a ping
 // has been outstanding for ping_timeout_ns with nothing at all read from
-// the peer meanwhile. Returns the time at which it next has something to
-// do; 0 for never: no ping_interval_ns, the connection ended, or the peer
-// is known not to have the extension. While that is not known yet (a
-// client whose hello is unanswered, a server before any hello), it asks
-// to be called again an interval later. Never blocks on the peer.
+// the peer meanwhile (time this side's reader spends not reading, waiting
+// for room, does not count). Returns the time at which it next has
+// something to do (while a PING is outstanding, at most an interval on:
+// its ACK is nobody's event); 0 for never: no ping_interval_ns, the
+// connection ended, or the peer is known not to have the extension. While
+// that is not known yet (a client whose hello is unanswered, a server
+// before any hello), it asks to be called again an interval later. Never
+// blocks on the peer.
 int64_t drpc__conn_keepalive(drpc__conn *c, int64_t now_ns);
 
 // drpc__conn_draining tells whether a client connection took a GOAWAY:
