@@ -102,13 +102,14 @@ typedef struct drpc__conn_opts {
 	// else read either (0: 20 s when pinging).
 	int64_t ping_interval_ns;
 	int64_t ping_timeout_ns;
-	// on_goaway (client, may be NULL): called once, on the reader
-	// thread, after a GOAWAY was taken: opens are already refused and
-	// the GOAWAY ACK is appended. It must not block.
+	// on_goaway (client, may be NULL): on_goaway(arg) is called once,
+	// on the reader thread, after a GOAWAY was taken: opens are already
+	// refused and the GOAWAY ACK is appended. It must not block.
 	void (*on_goaway)(void *arg);
-	// on_goaway_acked (server, may be NULL): called once, on the reader
-	// thread, when the peer's GOAWAY ACK was read (every Invoke the peer
-	// wrote before it has been handed to on_invoke). It must not block.
+	// on_goaway_acked (server, may be NULL): on_goaway_acked(arg) is
+	// called once, on the reader thread, when the peer's GOAWAY ACK was
+	// read (every Invoke the peer wrote before it has been handed to
+	// on_invoke). It must not block.
 	void (*on_goaway_acked)(void *arg);
 	// Test hook (hook_arg): ctrl_hook runs on the reader thread for each
 	// conforming control frame of a peer with the extension (kind

@@ -1,18 +1,19 @@
 // Design notes. A server owns: one accept thread per listener, one reaper
 // thread (destroys connections that ended, joins workers that retired,
 // ends connections past their handshake or idle timeout, pings clients:
-// ctrl.c), and a pool of
-// handler workers. A connection's reader thread hands each
-// new RPC to the pool (on_invoke) without blocking: an idle worker takes
-// it, or a new worker is started. Workers beyond idle_workers retire when
-// they find nothing to do. Every RPC's context is a child of the server's
-// root context, so shutdown cancels them all by cancelling the root.
+// ctrl.c), and a pool of handler workers. A connection's reader thread
+// hands each new RPC to the pool (on_invoke) without blocking: an idle
+// worker takes it, or a new worker is started. Workers beyond
+// idle_workers retire when they find nothing to do. Every RPC's context
+// is a child of the server's root context, so shutdown cancels them all
+// by cancelling the root.
 //
 // Lock order: server mu is taken with no connection, stream or context
 // lock held, and nothing of theirs is called while it is held (a
 // connection's on_end takes it, so it is never held around a close),
-// but for drpc__conn_idle, which takes only the connection's mu, a leaf
-// lock.
+// but for drpc__conn_idle, drpc__conn_goaway and
+// drpc__conn_goaway_pending, which take only the connection's leaf locks
+// (its mu, its writer's mu).
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -776,15 +777,6 @@ server_wait_handlers(drpc_server *srv, int64_t deadline_ns)
 	return rv;
 }
 
-// SERVER_FLUSH_MIN_NS is the least time every connection gets to flush,
-// even when cancelled handlers used up the grace period.
-#define SERVER_FLUSH_MIN_NS 100000000ll
-
-// server_close_conns closes every connection, each flushing what its
-// streams wrote until flush_by (or SERVER_FLUSH_MIN_NS from now, if
-// later): all flushes run at once under that one deadline, so peers that
-// stopped reading cost one grace period in all, not one each. Connections
-// still being added are waited for first.
 void
 drpc__server_wait_adding_locked(drpc_server *srv)
 {
@@ -796,6 +788,15 @@ drpc__server_wait_adding_locked(drpc_server *srv)
 	}
 }
 
+// SERVER_FLUSH_MIN_NS is the least time every connection gets to flush,
+// even when cancelled handlers used up the grace period.
+#define SERVER_FLUSH_MIN_NS 100000000ll
+
+// server_close_conns closes every connection, each flushing what its
+// streams wrote until flush_by (or SERVER_FLUSH_MIN_NS from now, if
+// later): all flushes run at once under that one deadline, so peers that
+// stopped reading cost one grace period in all, not one each. Connections
+// still being added are waited for first.
 static void
 server_close_conns(drpc_server *srv, int64_t flush_by)
 {
