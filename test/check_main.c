@@ -38,6 +38,8 @@ main(void)
 	srunner_add_suite(sr, caps_suite());
 	srunner_add_suite(sr, hostile_suite());
 	srunner_add_suite(sr, writepath_suite());
+	srunner_add_suite(sr, ctrl_suite());
+	srunner_add_suite(sr, ctrl_server_suite());
 	srunner_add_suite(sr, channel_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

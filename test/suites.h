@@ -33,6 +33,8 @@ Suite *invokes_suite(void);
 Suite *caps_suite(void);
 Suite *hostile_suite(void);
 Suite *writepath_suite(void);
+Suite *ctrl_suite(void);
+Suite *ctrl_server_suite(void);
 Suite *channel_suite(void);
 
 #endif // DRPC_TEST_SUITES_H

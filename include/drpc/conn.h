@@ -70,6 +70,24 @@ typedef struct drpc_conn_opts {
 	size_t         conn_window;
 	drpc_log_fn log; // may be NULL: nothing is logged
 	void       *log_arg;
+	// Liveness (docs/reliability.md §3). tcp_keepalive_ms: TCP keepalive
+	// on a socket drpc_dial connects: the first probe after this long
+	// without traffic, then one every 10 s (or this long, if shorter),
+	// and the connection fails after 3 unanswered. 0: 60000; negative:
+	// off. Not applied to sockets the caller connects.
+	int64_t tcp_keepalive_ms;
+	// ping_interval_ms: between libdrpc peers (the server announced the
+	// extension, docs/protocol.md §14), a ping goes to the server once
+	// nothing has been read from it for this long, from a thread of the
+	// connection's own ("drpc-ka"); if nothing at all (the answer or
+	// anything else) is read for ping_timeout_ms after a ping, the
+	// connection ends with DRPC_EUNAVAIL ("peer did not answer a ping
+	// within N ms") and so do its calls: a stopped server is detected
+	// within ping_interval_ms + ping_timeout_ms. 0: no pings (the
+	// server's pings are answered all the same). ping_timeout_ms: 0:
+	// 20000.
+	int64_t ping_interval_ms;
+	int64_t ping_timeout_ms;
 } drpc_conn_opts;
 
 // drpc_dial connects to addr and returns a connection:
@@ -111,6 +129,11 @@ DRPC_API drpc_err drpc_invoke(drpc_conn *c, drpc_ctx *ctx,
     const char *method, const void *req, size_t req_len,
     const drpc_call_opts *opts, void **reply, size_t *reply_len,
     drpc_status *st);
+
+// A server that shuts down gracefully tells a libdrpc client so (GOAWAY,
+// docs/protocol.md §14): calls in flight go on, and a new call on that
+// connection fails at once with DRPC_EUNAVAIL; the server closes the
+// connection once they are done. Dial again for new calls.
 
 // drpc_conn_err is DRPC_OK while the connection is up, else why it ended.
 DRPC_API drpc_err drpc_conn_err(drpc_conn *c);

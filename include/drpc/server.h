@@ -112,6 +112,18 @@ typedef struct drpc_server_opts {
 	drpc_multiplex_mode multiplex;
 	drpc_log_fn    log;
 	void       *log_arg;
+	// tcp_keepalive_ms: TCP keepalive on every connection a listener
+	// accepts, as drpc_conn_opts.tcp_keepalive_ms (0: 60000; negative:
+	// off). Not applied to serve_fd's sockets.
+	int64_t tcp_keepalive_ms;
+	// ping_interval_ms: the server pings each client with the extension
+	// (docs/protocol.md §14) once nothing has been read from it for this
+	// long, and closes a connection that answers nothing within
+	// ping_timeout_ms (0: 20000): a client that stopped is detected
+	// within the sum. 0: no pings (the default); clients' pings are
+	// answered all the same.
+	int64_t ping_interval_ms;
+	int64_t ping_timeout_ms;
 } drpc_server_opts;
 
 // drpc_server_create makes a server for mux (borrowed; it must outlive
@@ -153,6 +165,13 @@ DRPC_API drpc_err drpc_server_serve_transport(
 // the monotonic deadline_ns (drpc_now_ns() time; 0 = cancel them at
 // once), then cancels the rest (their contexts end, their streams report
 // DRPC_ECANCELED), closes every connection and joins every thread.
+// With a deadline, the shutdown is graceful towards libdrpc clients
+// (docs/protocol.md §14): each connection whose client has the extension
+// gets a GOAWAY (open no new streams here), and until that client
+// acknowledges it, or the deadline, its calls are still served (it may
+// have sent them before it knew); the handlers are then waited for as
+// above. Other clients' new calls are refused (DRPC_EUNAVAIL) as soon as
+// the shutdown begins.
 // Returns DRPC_OK if everything finished before the deadline,
 // DRPC_ETIMEDOUT if handlers had to be cancelled. It returns by the
 // deadline (or the handlers' end, if earlier) plus one second, in which

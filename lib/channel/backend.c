@@ -206,7 +206,7 @@ backend_dial(chan_backend *b)
 {
 	drpc_channel      *ch = b->ch;
 	chan_conn         *cn = calloc(1, sizeof(*cn));
-	drpc__client_hooks h  = {conn_on_end, conn_on_goaway, cn};
+	drpc__client_hooks h  = {conn_on_end, conn_on_goaway, cn, true};
 	drpc_cause         why = {0};
 	drpc_err           rv  = DRPC_ENOMEM;
 	int                fd  = -1;
@@ -214,8 +214,9 @@ backend_dial(chan_backend *b)
 
 	if (cn != NULL) {
 		cn->b = b;
-		rv    = drpc__dial_cancel(b->addr, ch->copts.dial_timeout_ms,
-			   ch->cancel_fd[0], &fd, &why);
+		rv    = drpc__dial_with(b->addr, ch->copts.dial_timeout_ms,
+			   ch->copts.tcp_keepalive_ms, ch->cancel_fd[0], &fd,
+			   &why);
 	} else {
 		(void) drpc__cause_set(&why, rv, "dial %s: out of memory",
 		    b->addr);
@@ -273,8 +274,7 @@ backend_dial(chan_backend *b)
 static int64_t
 backend_keepalive(chan_conn *cn)
 {
-	(void) cn; // TEMP until the ctrl branch lands
-	return 0;
+	return drpc__conn_keepalive(drpc__client_core(cn->cc), drpc__now_ns());
 }
 
 static void *

@@ -300,7 +300,12 @@ drpc_channel_create(drpc_channel **chp, const char *target,
 		chan_free(ch);
 		return rv;
 	}
+	// The connections ping as the channel says; its backend threads run
+	// their keepalive (drpc__client_hooks.keepalive: no keeper threads).
 	ch->copts = ch->opts.conn;
+	ch->copts.ping_interval_ms =
+	    ch->opts.ping_interval_ms > 0 ? ch->opts.ping_interval_ms : 0;
+	ch->copts.ping_timeout_ms = ch->opts.ping_timeout_ms;
 	if (ch->opts.ping_interval_ms > 0) {
 		ch->ping_interval_ns = ch->opts.ping_interval_ms * 1000000;
 		ch->ping_timeout_ns  = ch->opts.ping_timeout_ms * 1000000;

@@ -111,7 +111,7 @@ open_on(chan_conn *cn, drpc_ctx *ctx, const drpc__stream_invoke *inv,
 	drpc_err    rv   = drpc__conn_open(core, ctx, inv, sp);
 
 	*gone = rv == DRPC_EUNAVAIL &&
-	    (drpc__conn_err(core) != DRPC_OK /* TEMP || drpc__conn_draining(core) */);
+	    (drpc__conn_err(core) != DRPC_OK || drpc__conn_draining(core));
 	return rv;
 }
 

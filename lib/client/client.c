@@ -2,6 +2,7 @@
 // layer over the connection core. A unary call is one stream whose
 // Invoke, request Message and CloseSend go out in one append.
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +16,68 @@
 #include "common/cause.h"
 #include "common/log.h"
 #include "conn/conn.h"
+#include "platform/thread.h"
 #include "transport/addr.h"
 #include "transport/transport.h"
 
 // A drpc_conn is either a connection (c) or a channel's call handle (ch):
 // exactly one is set, for good, at creation.
 struct drpc_conn {
-	drpc__conn        *c;  // immutable
+	drpc__conn        *c;  // immutable once keeper_mu is first released
 	drpc_channel      *ch; // immutable; the channel owns this handle
 	drpc_conn_opts     opts;
 	drpc__client_hooks hooks; // immutable: a channel's backend's
+	// The keeper thread, with pings on and no channel to run them
+	// (client_keeper_main). keeper_mu is held by the creator until c is
+	// set (or the creation failed, c NULL); keeper_joined: its first
+	// closer joins it (atomic).
+	bool            has_keeper; // immutable
+	pthread_t       keeper;
+	pthread_mutex_t keeper_mu;
+	atomic_bool     keeper_joined;
 };
+
+// client_ms_ns converts a positive ms option to ns (saturating); 0 else.
+static int64_t
+client_ms_ns(int64_t ms)
+{
+	if (ms <= 0) {
+		return 0;
+	}
+	return ms > INT64_MAX / 1000000 ? INT64_MAX : ms * 1000000;
+}
+
+// client_keeper_main is the keeper thread of a connection that pings: it
+// calls drpc__conn_keepalive whenever that asks to be, until the
+// connection ends (docs/design.md §2).
+static void *
+client_keeper_main(void *arg)
+{
+	drpc_conn  *cc = arg;
+	drpc__conn *c;
+	int64_t     next;
+
+	drpc__mutex_lock(&cc->keeper_mu); // until the creator is done
+	c = cc->c;
+	drpc__mutex_unlock(&cc->keeper_mu);
+	if (c == NULL) {
+		return NULL; // the connection did not start
+	}
+	while ((next = drpc__conn_keepalive(c, drpc__now_ns())) != 0) {
+		(void) drpc__conn_wait(c, next);
+	}
+	(void) drpc__conn_wait(c, 0); // nothing more to do before the end
+	return NULL;
+}
+
+// client_keeper_join joins the keeper, once (from close or destroy).
+static void
+client_keeper_join(drpc_conn *cc)
+{
+	if (cc->has_keeper && !atomic_exchange(&cc->keeper_joined, true)) {
+		drpc__thread_join(cc->keeper);
+	}
+}
 
 static void
 client_on_end(void *arg, const drpc_cause *cause)
@@ -39,6 +91,14 @@ client_on_end(void *arg, const drpc_cause *cause)
 	if (cc->hooks.on_end != NULL) {
 		cc->hooks.on_end(cc->hooks.arg, cause);
 	}
+}
+
+static void
+client_on_goaway(void *arg)
+{
+	drpc_conn *cc = arg;
+
+	cc->hooks.on_goaway(cc->hooks.arg);
 }
 
 drpc_err
@@ -84,12 +144,37 @@ drpc__client_create(drpc_conn **cp, drpc_transport *tr,
 	co.id           = (uint64_t) (uintptr_t) cc % 100000;
 	co.on_end       = client_on_end;
 	co.arg          = cc;
-	if ((rv = drpc__conn_create(&cc->c, tr, &co)) != DRPC_OK) {
-		free(cc);
-		return rv;
+	co.ping_interval_ns = client_ms_ns(cc->opts.ping_interval_ms);
+	co.ping_timeout_ns  = client_ms_ns(cc->opts.ping_timeout_ms);
+	co.on_goaway        = cc->hooks.on_goaway != NULL ? client_on_goaway
+							  : NULL;
+	drpc__mutex_init(&cc->keeper_mu);
+	atomic_init(&cc->keeper_joined, false);
+	// The keeper starts first (it waits for keeper_mu), so a thread
+	// that cannot start fails the call while tr is still the caller's.
+	drpc__mutex_lock(&cc->keeper_mu);
+	if (co.ping_interval_ns > 0 && !cc->hooks.keepalive) {
+		rv = drpc__thread_start(&cc->keeper, "drpc-ka", co.id,
+		    cc->opts.thread_stack, client_keeper_main, cc);
+		if (rv != DRPC_OK) {
+			drpc__mutex_unlock(&cc->keeper_mu);
+			goto fail;
+		}
+		cc->has_keeper = true;
+	}
+	rv = drpc__conn_create(&cc->c, tr, &co);
+	drpc__mutex_unlock(&cc->keeper_mu);
+	if (rv != DRPC_OK) {
+		client_keeper_join(cc); // it finds no connection and returns
+		goto fail;
 	}
 	*cp = cc;
 	return DRPC_OK;
+
+fail:
+	drpc__mutex_fini(&cc->keeper_mu);
+	free(cc);
+	return rv;
 }
 
 drpc_err
@@ -127,8 +212,8 @@ drpc_dial_cause(drpc_conn **cp, const char *addr, const drpc_conn_opts *o,
 		return drpc__cause_set(cause, DRPC_EINVAL, "dial: no %s",
 		    cp == NULL ? "connection pointer" : "address");
 	}
-	rv = drpc__dial_cause(
-	    addr, o != NULL ? o->dial_timeout_ms : 0, &fd, cause);
+	rv = drpc__dial_with(addr, o != NULL ? o->dial_timeout_ms : 0,
+	    o != NULL ? o->tcp_keepalive_ms : 0, -1, &fd, cause);
 	if (rv != DRPC_OK) {
 		return rv;
 	}
@@ -200,6 +285,7 @@ drpc_conn_close(drpc_conn *c)
 {
 	if (c != NULL && c->ch == NULL) { // a channel's handle: the channel's
 		drpc__conn_close(c->c);
+		client_keeper_join(c); // it sees the end and returns
 	}
 }
 
@@ -209,7 +295,10 @@ drpc_conn_destroy(drpc_conn *c)
 	if (c == NULL || c->ch != NULL) { // a channel's handle: the channel's
 		return;
 	}
+	drpc__conn_close(c->c);
+	client_keeper_join(c);
 	drpc__conn_destroy(c->c);
+	drpc__mutex_fini(&c->keeper_mu);
 	free(c);
 }
 

@@ -13,10 +13,13 @@
 // Both run on whichever thread ends the connection or reads the GOAWAY
 // (never with a lock of the channel's held by the library): they must only
 // flag and wake.
+// keepalive: the owner runs drpc__conn_keepalive itself (no keeper
+// thread, whatever ping_interval_ms says).
 typedef struct drpc__client_hooks {
 	void (*on_end)(void *arg, const drpc_cause *cause);
 	void (*on_goaway)(void *arg);
 	void *arg;
+	bool  keepalive;
 } drpc__client_hooks;
 
 // drpc__client_create and drpc__client_create_fd are drpc_conn_create and

@@ -289,8 +289,15 @@ drpc__conn_create(
 		c->peer_cost   = 0;
 		c->flow_gen    = 1;
 	}
-	drpc__frame_reader_init(
-	    &c->fr, drpc__transport_read, tr, c->opts.max_msg_size);
+	drpc__conn_ctrl_init(c);
+	// Only a connection that pings notes when its reader waits (ctrl.c).
+	if (c->opts.ping_interval_ns > 0) {
+		drpc__frame_reader_init(
+		    &c->fr, drpc__conn_read_timed, c, c->opts.max_msg_size);
+	} else {
+		drpc__frame_reader_init(
+		    &c->fr, drpc__transport_read, tr, c->opts.max_msg_size);
+	}
 	c->fr.skip_oversize   = true; // one stream ends, not the connection
 	c->fr.before_read     = drpc__conn_flush_ready;
 	c->fr.before_read_arg = c;
@@ -673,20 +680,36 @@ conn_wait_slot(drpc__conn *c, drpc_ctx *ctx)
 	}
 	drpc__mutex_lock(&c->mu);
 	while (rv == DRPC_OK && w.why == DRPC_OK && !c->terminated &&
-	    conn_slot_full_locked(c)) {
+	    !drpc__conn_draining(c) && conn_slot_full_locked(c)) {
 		c->slot_waiters++;
 		rv = drpc__cond_wait_until(&c->slot_cv, &c->mu, dl);
 		c->slot_waiters--;
 	}
-	rv = w.why != DRPC_OK ? w.why
-	    : c->terminated   ? DRPC_EUNAVAIL
-			      : rv;
+	rv = w.why != DRPC_OK                                ? w.why
+	    : c->terminated || drpc__conn_draining(c) ? DRPC_EUNAVAIL
+							  : rv;
 	if (rv == DRPC_OK) {
 		c->opening++;
 	}
 	drpc__mutex_unlock(&c->mu);
 	drpc__ctx_unlisten(ctx, &w.l);
 	return rv;
+}
+
+// conn_slot_release gives back a slot conn_wait_slot reserved, for an
+// open that fails before drpc__conn_new_stream takes it over.
+static void
+conn_slot_release(drpc__conn *c)
+{
+	if (c->opts.is_server) {
+		return;
+	}
+	drpc__mutex_lock(&c->mu);
+	c->opening--;
+	if (c->slot_waiters > 0) {
+		drpc__cond_broadcast(&c->slot_cv);
+	}
+	drpc__mutex_unlock(&c->mu);
 }
 
 drpc_err
@@ -704,11 +727,23 @@ drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
 		return DRPC_ERESOURCE;
 	}
 	// The early check: a done context costs no stream id and no bytes.
-	if ((rv = drpc_ctx_err(ctx)) != DRPC_OK ||
-	    (rv = conn_wait_slot(c, ctx)) != DRPC_OK) {
+	if ((rv = drpc_ctx_err(ctx)) != DRPC_OK) {
+		return rv;
+	}
+	if (drpc__conn_draining(c)) {
+		return DRPC_EUNAVAIL; // the server said GOAWAY (ctrl.c)
+	}
+	if ((rv = conn_wait_slot(c, ctx)) != DRPC_OK) {
 		return rv;
 	}
 	drpc__mutex_lock(&c->open_mu);
+	if (drpc__conn_draining(c)) {
+		// Checked under open_mu: a GOAWAY ACK taken after this would
+		// follow our Invoke; one taken before, we must not precede.
+		drpc__mutex_unlock(&c->open_mu);
+		conn_slot_release(c);
+		return DRPC_EUNAVAIL;
+	}
 	id = c->next_id++;
 	if ((rv = drpc__conn_new_stream(c, id, ctx, &s)) != DRPC_OK) {
 		drpc__mutex_unlock(&c->open_mu);
@@ -726,7 +761,7 @@ drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
 		drpc__hello         h = {DRPC__HELLO_VERSION,
 				    c->opts.stream_window, c->my_cost,
 				    c->opts.conn_window,
-				    DRPC__HELLO_MUX |
+				    DRPC__HELLO_MUX | DRPC__HELLO_CTRL |
 					(c->opts.flow != DRPC_FLOW_OFF
 						? DRPC__HELLO_FLOW
 						: 0)};

@@ -34,6 +34,11 @@ typedef struct drpc__invoke_info {
 	const uint8_t *name; // valid during the callback only
 	size_t         name_len;
 	drpc__md       md; // owned by the callee of on_invoke
+	// before_goaway_ack: the peer announced DRPC__HELLO_CTRL and had
+	// not acknowledged a GOAWAY when this invoke arrived, so it may have
+	// written it before it learnt that the server is stopping: a server
+	// draining its connections serves it (docs/protocol.md §14.3).
+	bool before_goaway_ack;
 } drpc__invoke_info;
 
 typedef struct drpc__conn_opts {
@@ -90,6 +95,29 @@ typedef struct drpc__conn_opts {
 	void (*backlog_hook)(void *arg, size_t unwritten);
 	void *hook_arg;
 
+	// Liveness (docs/protocol.md §14, drpc__conn_keepalive): pings go
+	// only to a peer that announced DRPC__HELLO_CTRL. ping_interval_ns:
+	// 0, no pings from this side (the reader still answers the peer's);
+	// ping_timeout_ns: how long a ping may go unanswered, with nothing
+	// else read either (0: 20 s when pinging).
+	int64_t ping_interval_ns;
+	int64_t ping_timeout_ns;
+	// on_goaway (client, may be NULL): on_goaway(arg) is called once,
+	// on the reader thread, after a GOAWAY was taken: opens are already
+	// refused and the GOAWAY ACK is appended. It must not block.
+	void (*on_goaway)(void *arg);
+	// on_goaway_acked (server, may be NULL): on_goaway_acked(arg) is
+	// called once, on the reader thread, when the peer's GOAWAY ACK was
+	// read (every Invoke the peer wrote before it has been handed to
+	// on_invoke). It must not block.
+	void (*on_goaway_acked)(void *arg);
+	// Test hook (hook_arg): ctrl_hook runs on the reader thread for each
+	// conforming control frame of a peer with the extension (kind
+	// DRPC__KIND_PING ... _GOAWAY_ACK, wire/control.h), before it is
+	// acted on. It may block: the reader waits for it (a test holds a
+	// GOAWAY back this way while it opens a stream).
+	void (*ctrl_hook)(void *arg, unsigned kind);
+
 	// Server only, both called on the reader thread. invoke_ctx makes
 	// the context of a new RPC (NULL: no memory, the RPC is refused);
 	// on_invoke receives the new stream's handle (release it with drpc__stream_destroy) and
@@ -112,7 +140,9 @@ drpc_err drpc__conn_create(
 // registers a stream with the next id, links it to ctx, and writes the
 // invoke sequence atomically. *sp is the caller's handle
 // (drpc__stream_destroy). Errors: the context's error, DRPC_EUNAVAIL
-// (connection ended), DRPC_ERESOURCE, DRPC_ENOMEM.
+// (connection ended: drpc__conn_cause says why; or the server sent
+// GOAWAY: drpc__conn_draining, drpc__conn_drain_cause), DRPC_ERESOURCE,
+// DRPC_ENOMEM.
 drpc_err drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
     const drpc__stream_invoke *inv, drpc__stream **sp);
 
@@ -190,6 +220,66 @@ void drpc__conn_close_start(drpc__conn *c);
 // drpc__conn_close_by is drpc__conn_close with the flush bounded by the
 // monotonic deadline_ns instead of close_timeout_ms.
 void drpc__conn_close_by(drpc__conn *c, int64_t deadline_ns);
+
+// Liveness and drain (docs/protocol.md §14, lib/conn/ctrl.c).
+
+// drpc__conn_ctrl_ok tells whether the peer announced DRPC__HELLO_CTRL
+// (in its hello, or in the answer to ours): only then do pings and
+// GOAWAYs go out. Lock-free; false until the hellos were exchanged.
+bool drpc__conn_ctrl_ok(drpc__conn *c);
+
+// drpc__conn_keepalive does c's liveness work as of now_ns (drpc__now_ns()
+// time) and says when it wants to be called next. Call it from an owner
+// thread (never the reader or the drain thread), as often as it likes,
+// from several threads at once if need be. It sends a PING when
+// ping_interval_ns has passed since anything was last read from the peer
+// and no ping is outstanding; it ends the connection (drpc__conn_abort,
+// DRPC_EUNAVAIL, "peer did not answer a ping within N ms") once a ping
+// has been outstanding for ping_timeout_ns with nothing at all read from
+// the peer meanwhile (time this side's reader spends not reading, waiting
+// for room, does not count). Returns the time at which it next has
+// something to do (while a PING is outstanding, at most an interval on:
+// its ACK is nobody's event); 0 for never: no ping_interval_ns, the
+// connection ended, or the peer is known not to have the extension. While
+// that is not known yet (a client whose hello is unanswered, a server
+// before any hello), it asks to be called again an interval later. Never
+// blocks on the peer.
+int64_t drpc__conn_keepalive(drpc__conn *c, int64_t now_ns);
+
+// drpc__conn_draining tells whether a client connection took a GOAWAY:
+// it opens no more streams (drpc__conn_open fails with DRPC_EUNAVAIL)
+// while those in flight go on. Lock-free.
+bool drpc__conn_draining(drpc__conn *c);
+
+// drpc__conn_drain_cause fills out (may be NULL) with why an open on a
+// draining connection failed and returns DRPC_EUNAVAIL; DRPC_OK (out
+// cleared) if c is not draining. (An ended connection's cause is
+// drpc__conn_cause's.)
+drpc_err drpc__conn_drain_cause(drpc__conn *c, drpc_cause *out);
+
+// drpc__conn_goaway (server) sends the peer a GOAWAY if it announced
+// DRPC__HELLO_CTRL; if the hellos have not been exchanged yet, the
+// reader sends it as soon as they are, should the peer announce it.
+// Idempotent; never blocks. Takes only the connection's leaf locks (the
+// writer's mu), so a server may call it under its own lock.
+void drpc__conn_goaway(drpc__conn *c);
+
+// drpc__conn_goaway_pending (server) tells whether a GOAWAY went out and
+// its ACK has not been read, on a connection that has not ended. Takes
+// only the connection's mu, a leaf lock.
+bool drpc__conn_goaway_pending(drpc__conn *c);
+
+// drpc__conn_ctrl_stats is what c did with control frames so far (for
+// tests and statistics).
+typedef struct drpc__conn_ctrl_stats {
+	uint64_t pings_sent;     // PINGs this side sent
+	uint64_t acks_taken;     // ...and the ACKs that answered them
+	uint64_t pings_answered; // the peer's PINGs this side ACKed
+	bool     goaway;         // client: a GOAWAY was taken; server: sent
+	bool     goaway_acked;   // server: its ACK was read
+} drpc__conn_ctrl_stats;
+
+void drpc__conn_ctrl_stats_get(drpc__conn *c, drpc__conn_ctrl_stats *st);
 
 // drpc__conn_destroy closes c and drops the creator's reference; the
 // memory goes when the last stream handle is released too.

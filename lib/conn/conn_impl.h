@@ -110,6 +110,25 @@ struct drpc__conn {
 	drpc__stream *wakes[DRPC__CONN_WAKES];
 	size_t        nwakes;
 
+	// Liveness and drain (ctrl.c, docs/protocol.md §14). All atomic.
+	// ctrl: whether the peer has the control-frame extension
+	// (CONN_CTRL_*): settled by the reader when it takes the hello (a
+	// server, once its answer is appended) or the answer (a client), or
+	// at create when no hello will ever be exchanged.
+	atomic_int ctrl;
+	// rx_wait_since: since when the reader has been blocked in read()
+	// for the peer's bytes; 0 while it is not (it is handling what it
+	// read, or waiting for room: the peer's silence is not measured
+	// then). Stored by the reader around each read (relaxed), only
+	// when ping_interval_ns is set.
+	_Atomic(int64_t) rx_wait_since;
+	// goaway (server): CONN_GOAWAY_*; moved forward only, by CAS.
+	atomic_int goaway;
+	// draining (client): a GOAWAY was taken. Stored under open_mu (so
+	// an open that holds it has appended its Invoke before the GOAWAY
+	// ACK goes out), read without it.
+	atomic_bool draining;
+
 	// open_mu orders client stream opens: an id is taken and its Invoke
 	// appended under it, so ids reach the wire strictly increasing (as
 	// servers may require). Lock order: open_mu before ctx, stream and
@@ -138,6 +157,26 @@ struct drpc__conn {
 	// idle_since: when the registry last became empty (drpc__now_ns()
 	// time; the creation at first), 0 while it holds a stream.
 	int64_t idle_since;
+	// Pings (ctrl.c): the last PING's sequence number, when it went out
+	// (0: no PING outstanding), and the counts of drpc__conn_ctrl_stats.
+	uint64_t ping_seq;
+	int64_t  ping_sent_ns;
+	uint64_t pings_sent;
+	uint64_t acks_taken;
+	uint64_t pings_answered;
+};
+
+// States of drpc__conn.ctrl and drpc__conn.goaway.
+enum {
+	CONN_CTRL_UNKNOWN = 0, // the hellos have not been exchanged (yet)
+	CONN_CTRL_NO      = 1, // the peer does not have the extension
+	CONN_CTRL_YES     = 2, // it announced DRPC__HELLO_CTRL
+};
+enum {
+	CONN_GOAWAY_NONE   = 0,
+	CONN_GOAWAY_WANTED = 1, // asked for before the hellos were exchanged
+	CONN_GOAWAY_SENT   = 2,
+	CONN_GOAWAY_ACKED  = 3, // the peer's GOAWAY ACK was read
 };
 
 // conn.c
@@ -163,5 +202,24 @@ void     drpc__conn_drop(drpc__conn *c, const drpc__frame *f);
 
 // reader.c
 void *drpc__conn_reader_main(void *arg);
+
+// ctrl.c
+// drpc__conn_ctrl_init sets the liveness and drain state up at create.
+void drpc__conn_ctrl_init(drpc__conn *c);
+// drpc__conn_read_timed is the frame reader's read function when pings
+// are on: drpc__transport_read(c->tr), noting when it waits
+// (rx_wait_since).
+drpc_err drpc__conn_read_timed(void *arg, uint8_t *buf, size_t cap, size_t *n);
+// drpc__conn_ctrl_settled (reader thread) records whether the peer's
+// hello or answer announced DRPC__HELLO_CTRL; a server calls it once its
+// answer is appended (then it sends a GOAWAY asked for meanwhile).
+void drpc__conn_ctrl_settled(drpc__conn *c, uint64_t features);
+// drpc__conn_on_ctrl (reader thread) takes a frame of a control kind
+// with the control flag: a conforming one from a peer with the
+// extension is acted on, anything else dropped.
+void drpc__conn_on_ctrl(drpc__conn *c, const drpc__frame *f);
+// drpc__conn_before_goaway_ack (reader thread) is the invoke_info flag of
+// an invoke handed to on_invoke now.
+bool drpc__conn_before_goaway_ack(drpc__conn *c);
 
 #endif // DRPC_CONN_CONN_IMPL_H

@@ -129,7 +129,7 @@ drpc__conn_flush_ready(void *arg)
 	for (size_t i = 0; i < c->nready; i++) {
 		ready_invoke     *r    = &c->ready[i];
 		drpc__invoke_info info = {drpc__stream_id(r->s), r->name,
-		    r->name_len, r->md};
+		    r->name_len, r->md, drpc__conn_before_goaway_ack(c)};
 
 		c->opts.on_invoke(c->opts.arg, r->s, &info);
 		free(r->name);
@@ -190,6 +190,7 @@ reader_queue_ready(drpc__conn *c, drpc__stream *s, drpc__invoke_info *info)
 	return DRPC_OK;
 
 now: // no memory to defer: hand it over at once
+	info->before_goaway_ack = drpc__conn_before_goaway_ack(c);
 	c->opts.on_invoke(c->opts.arg, s, info);
 	return DRPC_OK;
 }
@@ -200,7 +201,7 @@ static drpc_err
 reader_start_stream(drpc__conn *c, uint64_t id, const uint8_t *name,
     size_t name_len, drpc__md *md)
 {
-	drpc__invoke_info info = {id, name, name_len, {0}};
+	drpc__invoke_info info = {id, name, name_len, {0}, false};
 	drpc__stream     *s;
 	drpc_ctx         *ctx = NULL;
 	drpc_err          rv;

@@ -16,6 +16,7 @@
 #include "mux/writer.h"
 #include "platform/thread.h"
 #include "transport/transport.h"
+#include "wire/control.h"
 #include "wire/errbody.h"
 #include "wire/flowctl.h"
 #include "wire/reader.h"
@@ -85,7 +86,8 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 		c->wide_slots = h.msg_cost < c->my_cost;
 		mine = (drpc__hello) {DRPC__HELLO_VERSION, c->opts.stream_window,
 		    c->my_cost, c->opts.conn_window,
-		    DRPC__HELLO_MUX | (flow ? DRPC__HELLO_FLOW : 0)};
+		    DRPC__HELLO_MUX | (flow ? DRPC__HELLO_FLOW : 0) |
+			(h.features & DRPC__HELLO_CTRL)};
 		len  = drpc__hello_put(body, &mine);
 		if ((s = drpc__conn_lookup(c, f->stream_id)) != NULL) {
 			(void) drpc__stream_send_control(
@@ -95,6 +97,9 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 			(void) drpc__writer_control(&c->w, NULL, f->stream_id,
 			    DRPC__KIND_HELLO, body, len);
 		}
+		// Settled once the answer is appended: whatever control frame
+		// goes out from now on follows it (ctrl.c).
+		drpc__conn_ctrl_settled(c, h.features);
 		if (flow) {
 			drpc__conn_flow_on(c, &h);
 			c->peer_bound = c->my_cost >= DRPC__RXMEM_MSG;
@@ -111,6 +116,7 @@ reader_on_hello(drpc__conn *c, const drpc__frame *f)
 	if (c->opts.hello_hook != NULL) {
 		c->opts.hello_hook(c->opts.hook_arg);
 	}
+	drpc__conn_ctrl_settled(c, h.features);
 	if (flow) {
 		drpc__conn_flow_on(c, &h);
 		c->peer_bound = c->my_cost >= DRPC__RXMEM_MSG;
@@ -139,6 +145,10 @@ reader_dispatch(drpc__conn *c, const drpc__frame *f)
 	}
 	if (f->kind == DRPC__KIND_HELLO && f->control) {
 		reader_on_hello(c, f);
+		return DRPC_OK;
+	}
+	if (drpc__ctrl_kind(f->kind) && f->control) {
+		drpc__conn_on_ctrl(c, f); // pings and goaways (ctrl.c)
 		return DRPC_OK;
 	}
 	drpc__mutex_lock(&c->mu);

@@ -39,7 +39,7 @@
 // limit, or 256 KiB on a socket, whose own buffer gives the depth. The
 // message bytes pending are therefore at most 2 * room + one split frame
 // per waiting appender. Terminal and control packets (Cancel, Close,
-// CloseSend, Error, window updates, hellos) never wait: they are what
+// CloseSend, Error, window updates, hellos, pings and goaways) never wait: they are what
 // unblocks a stuck peer, and some come from threads that must not block.
 // They count against the limit all the same (a Message waits while they
 // fill it), and once limit bytes of them wait unwritten the writer has a

@@ -27,6 +27,16 @@ typedef struct drpc__server_hooks {
 	// and idle timeouts as of now_ns (drpc__now_ns() time) and ended
 	// those due (called with the server's mu held: it must not block).
 	void (*swept)(void *arg, int64_t now_ns);
+	// pinged: the reaper's ping pass as of now_ns is done: every
+	// connection due has had its drpc__conn_keepalive (called with the
+	// server's mu held: it must not block).
+	void (*pinged)(void *arg, int64_t now_ns);
+	// ctrl: a connection's reader took a control frame of kind
+	// (drpc__conn_opts.ctrl_hook, on that reader thread; it may block).
+	void (*ctrl)(void *arg, unsigned kind);
+	// drained: a graceful shutdown has sent its GOAWAYs and waited for
+	// them, with result rv (on the shutdown's thread, no lock held).
+	void (*drained)(void *arg, drpc_err rv);
 	void *arg;
 } drpc__server_hooks;
 

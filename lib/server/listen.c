@@ -147,6 +147,7 @@ accept_main(void *arg)
 			last   = 0;
 		}
 		drpc__set_nodelay(fd);
+		drpc__set_keepalive(fd, srv->opts.tcp_keepalive_ms);
 		drpc_err rv = drpc_server_serve_fd(srv, fd);
 		if (rv != DRPC_OK) {
 			drpc__logf(srv->opts.log, srv->opts.log_arg,

@@ -1,17 +1,19 @@
 // Design notes. A server owns: one accept thread per listener, one reaper
 // thread (destroys connections that ended, joins workers that retired,
-// ends connections past their handshake or idle timeout), and a pool of
-// handler workers. A connection's reader thread hands each
-// new RPC to the pool (on_invoke) without blocking: an idle worker takes
-// it, or a new worker is started. Workers beyond idle_workers retire when
-// they find nothing to do. Every RPC's context is a child of the server's
-// root context, so shutdown cancels them all by cancelling the root.
+// ends connections past their handshake or idle timeout, pings clients:
+// ctrl.c), and a pool of handler workers. A connection's reader thread
+// hands each new RPC to the pool (on_invoke) without blocking: an idle
+// worker takes it, or a new worker is started. Workers beyond
+// idle_workers retire when they find nothing to do. Every RPC's context
+// is a child of the server's root context, so shutdown cancels them all
+// by cancelling the root.
 //
 // Lock order: server mu is taken with no connection, stream or context
 // lock held, and nothing of theirs is called while it is held (a
 // connection's on_end takes it, so it is never held around a close),
-// but for drpc__conn_idle, which takes only the connection's mu, a leaf
-// lock.
+// but for drpc__conn_idle, drpc__conn_goaway and
+// drpc__conn_goaway_pending, which take only the connection's leaf locks
+// (its mu, its writer's mu).
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,12 @@ server_timeout_ns(int64_t ms, int64_t def)
 	return ms > INT64_MAX / 1000000 ? INT64_MAX : ms * 1000000;
 }
 
+static int64_t
+server_add_sat(int64_t t, int64_t ns)
+{
+	return ns > INT64_MAX - t ? INT64_MAX : t + ns;
+}
+
 drpc_err
 drpc_server_create(
     drpc_server **sp, const drpc_mux *mux, const drpc_server_opts *opts)
@@ -92,6 +100,9 @@ drpc_server_create(
 	              : s->idle_ns == 0              ? s->handshake_ns
 	              : s->handshake_ns < s->idle_ns ? s->handshake_ns
 	                                             : s->idle_ns;
+	s->ping_ns  = s->opts.ping_interval_ms > 0
+	     ? server_timeout_ns(s->opts.ping_interval_ms, 0)
+	     : 0;
 	if ((rv = drpc_ctx_create(&s->root, NULL)) != DRPC_OK) {
 		free(s);
 		return rv;
@@ -396,7 +407,10 @@ server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 	}
 	if (rv == DRPC_OK) {
 		drpc__mutex_lock(&srv->mu);
-		if (srv->stopping) {
+		// A stopping server still serves what a client with the
+		// extension sent before it took the GOAWAY (ctrl.c).
+		if (srv->stopping &&
+		    !(srv->draining && info->before_goaway_ack)) {
 			rv = DRPC_EUNAVAIL;
 		} else if (srv->handlers >= srv->opts.max_handlers) {
 			rv   = DRPC_ERESOURCE;
@@ -444,6 +458,7 @@ server_on_end(void *arg, const drpc_cause *cause)
 	if (sc->listed) {
 		drpc__cond_signal(&srv->reap_cv);
 	}
+	drpc__cond_broadcast(&srv->done_cv); // a drain waits for it (ctrl.c)
 	drpc__mutex_unlock(&srv->mu);
 }
 
@@ -483,7 +498,13 @@ server_serve(drpc_server *srv, drpc_transport *tr, const char *peer)
 	o.on_end       = server_on_end;
 	o.arg          = sc;
 	o.flush_hook   = srv->hooks.conn_flush_by;
+	o.ctrl_hook    = srv->hooks.ctrl;
 	o.hook_arg     = srv->hooks.arg;
+	o.ping_interval_ns = srv->ping_ns;
+	o.ping_timeout_ns  = srv->ping_ns != 0
+	     ? server_timeout_ns(srv->opts.ping_timeout_ms, 0)
+	     : 0;
+	o.on_goaway_acked = drpc__server_on_goaway_acked;
 	drpc__mutex_lock(&srv->mu);
 	rv = srv->stopping ? DRPC_ESTATE
 	    : (srv->opts.max_conns != 0 && srv->nconns >= srv->opts.max_conns)
@@ -517,6 +538,8 @@ server_serve(drpc_server *srv, drpc_transport *tr, const char *peer)
 		drpc__cond_broadcast(&srv->done_cv);
 	}
 	sc->listed = true;
+	sc->ka_at  = srv->ping_ns != 0 ? server_add_sat(sc->since, srv->ping_ns)
+				       : INT64_MAX;
 	sc->next   = srv->conns;
 	srv->conns = sc;
 	if (sc->ended) {
@@ -575,12 +598,6 @@ reaper_take_locked(drpc_server *srv)
 // timeout (sweep_ns), so its next sweep always comes in time. A
 // connection's state is read through drpc__conn_idle (the connection
 // keeps it), so user transports are covered as sockets are.
-
-static int64_t
-server_add_sat(int64_t t, int64_t ns)
-{
-	return ns > INT64_MAX - t ? INT64_MAX : t + ns;
-}
 
 // server_due_locked is when sc is due to end for a timeout (INT64_MAX:
 // never); *idle tells whether for idleness, else for its handshake.
@@ -664,6 +681,17 @@ reaper_end_due(drpc_server *srv, srv_conn *due)
 	}
 }
 
+// reaper_wake is when the reaper next has timed work: the earlier of a
+// sweep at next (if sweeps) and a ping pass (if pings); 0: none.
+static int64_t
+reaper_wake(const drpc_server *srv, bool sweeps, int64_t next, bool pings)
+{
+	if (!pings) {
+		return sweeps ? next : 0;
+	}
+	return sweeps && next < srv->ping_next ? next : srv->ping_next;
+}
+
 static void *
 reaper_main(void *arg)
 {
@@ -676,6 +704,7 @@ reaper_main(void *arg)
 		srv_conn   *sc = reaper_take_locked(srv);
 		srv_worker *w  = srv->retired;
 		bool        sweeps = srv->sweep_ns != 0 && !srv->stopping;
+		bool        pings  = srv->ping_ns != 0;
 
 		if (sc != NULL) {
 			drpc__mutex_unlock(&srv->mu);
@@ -701,9 +730,11 @@ reaper_main(void *arg)
 			if (srv->hooks.swept != NULL) {
 				srv->hooks.swept(srv->hooks.arg, now);
 			}
+		} else if (pings && (now = drpc__now_ns()) >= srv->ping_next) {
+			drpc__server_ping_locked(srv, now);
 		} else {
-			(void) drpc__cond_wait_until(
-			    &srv->reap_cv, &srv->mu, sweeps ? next : 0);
+			(void) drpc__cond_wait_until(&srv->reap_cv, &srv->mu,
+			    reaper_wake(srv, sweeps, next, pings));
 		}
 	}
 	drpc__mutex_unlock(&srv->mu);
@@ -746,6 +777,17 @@ server_wait_handlers(drpc_server *srv, int64_t deadline_ns)
 	return rv;
 }
 
+void
+drpc__server_wait_adding_locked(drpc_server *srv)
+{
+	if (srv->adding > 0 && srv->hooks.shutdown_waits != NULL) {
+		srv->hooks.shutdown_waits(srv->hooks.arg);
+	}
+	while (srv->adding > 0) {
+		drpc__cond_wait(&srv->done_cv, &srv->mu);
+	}
+}
+
 // SERVER_FLUSH_MIN_NS is the least time every connection gets to flush,
 // even when cancelled handlers used up the grace period.
 #define SERVER_FLUSH_MIN_NS 100000000ll
@@ -763,10 +805,8 @@ server_close_conns(drpc_server *srv, int64_t flush_by)
 
 	flush_by = flush_by > least ? flush_by : least;
 	drpc__mutex_lock(&srv->mu);
-	if (srv->adding > 0 && srv->hooks.shutdown_waits != NULL) {
-		srv->hooks.shutdown_waits(srv->hooks.arg);
-	}
-	while (srv->adding > 0) {
+	drpc__server_wait_adding_locked(srv);
+	while (srv->pinging) { // the reaper is calling into them (ctrl.c)
 		drpc__cond_wait(&srv->done_cv, &srv->mu);
 	}
 	all        = srv->conns;
@@ -831,12 +871,19 @@ drpc_server_shutdown(drpc_server *srv, int64_t deadline_ns)
 		return rv;
 	}
 	srv->stopping = true;
+	srv->draining = deadline_ns != 0;
 	drpc__cond_broadcast(&srv->accept_cv); // a paused listener ends
 	drpc__mutex_unlock(&srv->mu);
 	if (srv->hooks.stopping != NULL) {
 		srv->hooks.stopping(srv->hooks.arg);
 	}
 	drpc__server_stop_listeners(srv);
+	if (deadline_ns != 0) {
+		// GOAWAY to the clients with the extension; the RPCs they sent
+		// before they knew are served (ctrl.c). Its result is the
+		// handlers': a drain past the deadline leaves them cancelled.
+		(void) drpc__server_drain(srv, deadline_ns);
+	}
 	rv = server_wait_handlers(srv, deadline_ns);
 	// One grace period past the deadline (or past the handlers' end)
 	// covers both the cancelled handlers' return and every flush.

@@ -27,6 +27,9 @@ struct srv_conn {
 	int64_t      since;     // immutable: when it was served
 	bool         due_idle;  // guarded by srv->mu: swept for idleness
 	                        // (else for its handshake)
+	// ka_at: when the reaper next calls drpc__conn_keepalive for it
+	// (INT64_MAX: never). Guarded by srv->mu.
+	int64_t ka_at;
 };
 
 typedef struct srv_job {
@@ -62,6 +65,8 @@ struct drpc_server {
 	int64_t handshake_ns;
 	int64_t idle_ns;
 	int64_t sweep_ns;
+	// ping_ns: ping_interval_ms in ns, 0: the reaper pings nobody.
+	int64_t ping_ns;
 
 	pthread_mutex_t mu;
 	pthread_cond_t  work_cv; // idle workers wait for jobs
@@ -86,6 +91,14 @@ struct drpc_server {
 	srv_listener listeners[SERVER_MAX_LISTENERS];
 	size_t       nlisteners;
 	bool         stopping; // shutdown began: no new conns or RPCs
+	// draining: a graceful shutdown is waiting for its GOAWAYs'
+	// acknowledgements; meanwhile an RPC that arrived before its
+	// connection's acknowledgement is served (ctrl.c).
+	bool         draining;
+	int64_t      ping_next; // the reaper's next ping pass
+	// pinging: the reaper calls into listed connections without mu
+	// (ctrl.c); none is unlisted by anyone else meanwhile.
+	bool         pinging;
 	bool         stopped;  // workers and reaper must exit
 	bool         shut;     // drpc_server_shutdown finished
 	drpc_err     shut_rv;  // ...with this result
@@ -95,5 +108,21 @@ struct drpc_server {
 // drpc__server_stop_listeners ends every accept thread (shutdown has set
 // stopping, which ends a paused one) and closes the listening sockets.
 void drpc__server_stop_listeners(drpc_server *srv);
+
+// server.c: drpc__server_wait_adding_locked waits (mu held) until every
+// connection being served concurrently is listed.
+void drpc__server_wait_adding_locked(drpc_server *srv);
+
+// ctrl.c: liveness and drain (docs/protocol.md §14).
+// drpc__server_ping_locked is the reaper's ping pass as of now (mu held;
+// released while it calls into connections): drpc__conn_keepalive for
+// every connection due, and ping_next set.
+void drpc__server_ping_locked(drpc_server *srv, int64_t now);
+// drpc__server_drain sends every listed connection a GOAWAY and waits
+// until each that got one acknowledged it or ended, or deadline_ns
+// (DRPC_ETIMEDOUT); then draining ends.
+drpc_err drpc__server_drain(drpc_server *srv, int64_t deadline_ns);
+// drpc__server_on_goaway_acked is the connections' on_goaway_acked.
+void drpc__server_on_goaway_acked(void *arg);
 
 #endif // DRPC_SERVER_SERVER_IMPL_H

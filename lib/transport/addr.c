@@ -201,6 +201,43 @@ drpc__set_nodelay(int fd)
 	(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+// addr_ms_to_s rounds ms up to whole seconds, within 1 s .. INT_MAX s.
+static int
+addr_ms_to_s(int64_t ms)
+{
+	int64_t s = ms / 1000 + (ms % 1000 != 0 ? 1 : 0);
+
+	return s < 1 ? 1 : s > INT_MAX ? INT_MAX : (int) s;
+}
+
+void
+drpc__set_keepalive(int fd, int64_t idle_ms)
+{
+	struct sockaddr_storage ss;
+	socklen_t               len = sizeof(ss);
+	int                     on  = idle_ms >= 0 ? 1 : 0;
+
+	if (getsockname(fd, (struct sockaddr *) &ss, &len) < 0 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+		return; // a unix socket: nothing to probe
+	}
+	(void) setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	if (!on) {
+		return;
+	}
+#if defined(TCP_KEEPIDLE) && defined(TCP_KEEPINTVL) && defined(TCP_KEEPCNT)
+	int idle  = addr_ms_to_s(idle_ms == 0 ? DRPC__KEEPALIVE_IDLE_MS : idle_ms);
+	int intvl = addr_ms_to_s(DRPC__KEEPALIVE_INTVL_MS);
+	int cnt   = DRPC__KEEPALIVE_CNT;
+
+	intvl = idle < intvl ? idle : intvl;
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	(void) setsockopt(
+	    fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+#endif
+}
+
 // addr_socket_failed explains a failed socket(): out of descriptors or
 // memory is a resource limit, anything else leaves the peer unreachable.
 static drpc_err
@@ -348,7 +385,7 @@ dial_unix(const char *addr, const addr_parsed *a, int64_t dl,
 // fail, the last failure is the one explained.
 static drpc_err
 dial_tcp(const char *addr, const addr_parsed *a, int64_t dl, int64_t timeout_ms,
-    int cancel_fd, int *fdp, drpc_cause *cause)
+    int64_t keepalive_ms, int cancel_fd, int *fdp, drpc_cause *cause)
 {
 	struct addrinfo *res;
 	drpc_err         rv;
@@ -369,6 +406,7 @@ dial_tcp(const char *addr, const addr_parsed *a, int64_t dl, int64_t timeout_ms,
 		    fd, ai->ai_addr, ai->ai_addrlen, dl, cancel_fd);
 		if (err == 0) {
 			drpc__set_nodelay(fd);
+			drpc__set_keepalive(fd, keepalive_ms);
 			*fdp = fd;
 			rv   = DRPC_OK;
 			break;
@@ -384,7 +422,8 @@ dial_tcp(const char *addr, const addr_parsed *a, int64_t dl, int64_t timeout_ms,
 }
 
 drpc_err
-drpc__dial_cancel(const char *addr, int64_t timeout_ms, int cancel_fd,
+drpc__dial_with(const char *addr, int64_t timeout_ms, int64_t keepalive_ms,
+    int cancel_fd,
     int *fdp, drpc_cause *cause)
 {
 	addr_parsed a;
@@ -405,14 +444,15 @@ drpc__dial_cancel(const char *addr, int64_t timeout_ms, int cancel_fd,
 	if (a.is_unix) {
 		return dial_unix(addr, &a, dl, timeout_ms, cancel_fd, fdp, cause);
 	}
-	return dial_tcp(addr, &a, dl, timeout_ms, cancel_fd, fdp, cause);
+	return dial_tcp(
+	    addr, &a, dl, timeout_ms, keepalive_ms, cancel_fd, fdp, cause);
 }
 
 drpc_err
 drpc__dial_cause(
     const char *addr, int64_t timeout_ms, int *fdp, drpc_cause *cause)
 {
-	return drpc__dial_cancel(addr, timeout_ms, -1, fdp, cause);
+	return drpc__dial_with(addr, timeout_ms, 0, -1, fdp, cause);
 }
 
 drpc_err

@@ -13,7 +13,8 @@
 #include <drpc/error.h>
 
 // drpc__dial_cause connects to addr within timeout_ms (0: 10 s) and
-// returns a connected, blocking socket with TCP_NODELAY set for TCP.
+// returns a connected, blocking socket with TCP_NODELAY and the default
+// TCP keepalive (drpc__set_keepalive) set for TCP.
 // Errors: DRPC_EINVAL (malformed address, a port outside 1-65535, no
 // host), DRPC_EUNAVAIL (refused, unreachable, no such unix socket, name
 // resolution failed), DRPC_EPERM, DRPC_ETIMEDOUT, DRPC_ERESOURCE (no
@@ -21,11 +22,13 @@
 drpc_err drpc__dial_cause(
     const char *addr, int64_t timeout_ms, int *fdp, drpc_cause *cause);
 
-// drpc__dial_cancel is drpc__dial_cause that gives up, with DRPC_ECANCELED
-// ("dial ...: canceled"), as soon as cancel_fd (-1: none) is readable.
-// Name resolution is not interrupted.
-drpc_err drpc__dial_cancel(const char *addr, int64_t timeout_ms,
-    int cancel_fd, int *fdp, drpc_cause *cause);
+// drpc__dial_with is drpc__dial_cause with the TCP keepalive's idle time
+// keepalive_ms as drpc__set_keepalive takes it (0: the default, 60 s;
+// negative: no keepalive), and which gives up, with DRPC_ECANCELED ("dial
+// ...: canceled"), as soon as cancel_fd (-1: none) is readable. Name
+// resolution is not interrupted.
+drpc_err drpc__dial_with(const char *addr, int64_t timeout_ms,
+    int64_t keepalive_ms, int cancel_fd, int *fdp, drpc_cause *cause);
 
 // drpc__addr_check validates addr as drpc__dial_cause would, without
 // resolving or connecting anything. DRPC_EINVAL with the cause if bad.
@@ -74,5 +77,21 @@ drpc_err drpc__peer_addr(int fd, char *buf, size_t cap);
 
 // drpc__set_nodelay turns Nagle off on a TCP socket (no-op otherwise).
 void drpc__set_nodelay(int fd);
+
+// DRPC__KEEPALIVE_IDLE_MS, _INTVL_MS and _CNT are the TCP keepalive's
+// defaults: the first probe after 60 s without traffic, then one every
+// 10 s, and the connection fails after 3 unanswered ones.
+#define DRPC__KEEPALIVE_IDLE_MS  60000
+#define DRPC__KEEPALIVE_INTVL_MS 10000
+#define DRPC__KEEPALIVE_CNT      3
+
+// drpc__set_keepalive turns TCP keepalive on for a TCP socket (no-op
+// otherwise): SO_KEEPALIVE, with the first probe after idle_ms without
+// traffic (0: DRPC__KEEPALIVE_IDLE_MS; rounded up to whole seconds),
+// probes every DRPC__KEEPALIVE_INTVL_MS (or idle_ms if shorter), and
+// DRPC__KEEPALIVE_CNT probes unanswered ending the connection. A
+// negative idle_ms turns keepalive off. Best effort: a system that
+// refuses an option keeps its own.
+void drpc__set_keepalive(int fd, int64_t idle_ms);
 
 #endif // DRPC_TRANSPORT_ADDR_H

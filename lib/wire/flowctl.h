@@ -13,8 +13,8 @@
 // the extension never notices it. Body: varints, version (1), the
 // sender's receive window per stream in bytes, the charge per Message
 // packet it wants counted against that window, its connection window
-// (0: none), and the features it announces (flow control, multiplexing;
-// absent: flow control only); the first three are required. Later
+// (0: none), and the features it announces (flow control, multiplexing,
+// control frames; absent: flow control only); the first three are required. Later
 // versions may append fields, which a version-1 reader ignores.
 #ifndef DRPC_WIRE_FLOWCTL_H
 #define DRPC_WIRE_FLOWCTL_H
@@ -35,16 +35,19 @@
 #define DRPC__HELLO_BODY_MAX 50
 
 // Features a hello announces (the optional fifth field; a hello without
-// it, from a first libdrpc, announces flow control).
+// it, from a first libdrpc, announces flow control). A receiver ignores
+// bits it does not know, so new ones reach older peers harmlessly.
 #define DRPC__HELLO_FLOW ((uint64_t) 1) // flow control: count and grant
 #define DRPC__HELLO_MUX  ((uint64_t) 2) // concurrent streams welcome
+#define DRPC__HELLO_CTRL ((uint64_t) 4) // ping and goaway frames understood
+					// (wire/control.h)
 
 typedef struct drpc__hello {
 	uint64_t version;  // >= 1
 	uint64_t window;   // receive window per stream, bytes (> 0)
 	uint64_t msg_cost; // bytes charged per Message packet on top of its body
 	uint64_t conn_window; // receive window of the connection, 0: none
-	uint64_t features;    // DRPC__HELLO_FLOW | DRPC__HELLO_MUX
+	uint64_t features;    // DRPC__HELLO_FLOW | _MUX | _CTRL
 } drpc__hello;
 
 // drpc__window_update_append appends a whole window-update frame.

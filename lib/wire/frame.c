@@ -28,6 +28,13 @@ drpc__kind_name(unsigned kind)
 	if (kind == 32) {
 		return "Hello"; // flow-control negotiation (wire/flowctl.h)
 	}
+	if (kind >= 33 && kind <= 36) {
+		// Connection control frames (wire/control.h).
+		static const char *const ctrl[] = {
+		    "Ping", "PingAck", "GoAway", "GoAwayAck"};
+
+		return ctrl[kind - 33];
+	}
 	if (!drpc__kind_is_known(kind)) {
 		return "Unknown";
 	}
