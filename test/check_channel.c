@@ -330,6 +330,7 @@ typedef struct rr_load {
 	drpc_channel *ch;
 	atomic_bool   stop;
 	atomic_bool   seen; // the channel has seen the kill
+	bool          fail_fast; // set before the callers start
 	atomic_uint   next, ok, unavail, other, late;
 	atomic_uint   by_slot[SP_SLOTS];
 } rr_load;
@@ -348,7 +349,7 @@ rr_caller(void *arg)
 		if (id >= SP_IDS) {
 			break;
 		}
-		rv = call(r->ch, id, true, &slot, NULL);
+		rv = call(r->ch, id, !r->fail_fast, &slot, NULL);
 		if (rv != DRPC_OK && seen) {
 			atomic_fetch_add(&r->late, 1);
 		}
@@ -641,6 +642,107 @@ START_TEST(test_channel_wait_for_ready)
 }
 END_TEST
 
+// A stopped server (SIGSTOP) answers no ping: a call without a deadline
+// on it ends with Unavailable once the ping timeout passes, instead of
+// hanging. The time it took is printed, never asserted.
+
+typedef struct stopped {
+	drpc_channel *ch;
+	drpc_err      rv;
+	atomic_bool   back;
+} stopped;
+
+static void *
+stopped_caller(void *arg)
+{
+	stopped *x     = arg;
+	void    *reply = NULL;
+	size_t   len;
+
+	x->rv = drpc_invoke(drpc_channel_conn(x->ch), NULL, SP_BLOCK, "", 0,
+	    NULL, &reply, &len, NULL);
+	drpc_free(reply);
+	atomic_store(&x->back, true);
+	return NULL;
+}
+
+START_TEST(test_channel_stopped_peer)
+{
+	sp_mgr            m;
+	stopped           x = {0};
+	pthread_t         t;
+	drpc_channel_opts o = fast_opts(DRPC_LB_PICK_FIRST);
+	drpc_cause        why;
+	int64_t           t0;
+
+	sp_start(&m);
+	sp_up(&m, 0);
+	o.ping_interval_ms = 100;
+	o.ping_timeout_ms  = 200;
+	DRPC_CHECK_OK(drpc_channel_create(&x.ch, m.addr[0], &o, &why));
+	ck_assert_int_eq(pthread_create(&t, NULL, stopped_caller, &x), 0);
+	WAIT_UNTIL(atomic_load(&m.sh->blocked[0]) == 1);
+	sp_stop(&m, 0);
+	t0 = drpc_now_ns();
+	WAIT_UNTIL(atomic_load(&x.back));
+	fprintf(stderr,
+	    "channel: a stopped server detected after %.0f ms (ping interval "
+	    "100 ms + timeout 200 ms)\n",
+	    (double) (drpc_now_ns() - t0) / 1e6);
+	pthread_join(t, NULL);
+	ck_assert_msg(x.rv == DRPC_EUNAVAIL, "%s", drpc_strerror(x.rv));
+	ck_assert_int_eq(drpc_channel_cause(x.ch, &why), DRPC_EUNAVAIL);
+	ck_assert_msg(strstr(why.text, "ping") != NULL, "%s", why.text);
+	sp_cont(&m, 0);
+	drpc_channel_destroy(x.ch);
+	sp_end(&m);
+}
+END_TEST
+
+// Graceful shutdown of one of two servers: its GOAWAY moves new calls to
+// the other, and no call fails, fail-fast as they are.
+START_TEST(test_channel_graceful_drain)
+{
+	sp_mgr            m;
+	rr_load           r = {0};
+	pthread_t         t[8];
+	drpc_channel_opts o = fast_opts(DRPC_LB_ROUND_ROBIN);
+	drpc_cause        why;
+	char              target[512];
+	unsigned          at;
+
+	sp_start(&m);
+	sp_up(&m, 0);
+	sp_up(&m, 1);
+	snprintf(target, sizeof(target), "%s,%s", m.addr[0], m.addr[1]);
+	o.eager = true;
+	DRPC_CHECK_OK(drpc_channel_create(&r.ch, target, &o, &why));
+	WAIT_UNTIL(drpc__channel_ready_count(r.ch) == 2);
+	r.fail_fast = true;
+	for (int i = 0; i < 8; i++) {
+		ck_assert_int_eq(pthread_create(&t[i], NULL, rr_caller, &r), 0);
+	}
+	WAIT_UNTIL(atomic_load(&r.by_slot[0]) > 50 &&
+	    atomic_load(&r.by_slot[1]) > 50);
+	sp_graceful(&m, 0); // returns once server 0 has exited
+	at = atomic_load(&r.ok);
+	WAIT_UNTIL(atomic_load(&r.ok) >= at + 300);
+	atomic_store(&r.stop, true);
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+	}
+	fprintf(stderr,
+	    "channel graceful drain: %u ok (%u/%u), %u failed\n",
+	    atomic_load(&r.ok), atomic_load(&r.by_slot[0]),
+	    atomic_load(&r.by_slot[1]),
+	    atomic_load(&r.unavail) + atomic_load(&r.other));
+	ck_assert_uint_eq(atomic_load(&r.unavail), 0);
+	ck_assert_uint_eq(atomic_load(&r.other), 0);
+	drpc_channel_destroy(r.ch);
+	sp_end(&m);
+}
+END_TEST
+
 Suite *
 channel_suite(void)
 {
@@ -659,6 +761,11 @@ channel_suite(void)
 	tcase_add_test(tc, test_channel_stream_outlives);
 	tcase_add_test(tc, test_channel_restarts);
 	tcase_add_test(tc, test_channel_round_robin_kill);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("liveness");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_channel_stopped_peer);
+	tcase_add_test(tc, test_channel_graceful_drain);
 	suite_add_tcase(s, tc);
 	return s;
 }

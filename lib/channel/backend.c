@@ -5,8 +5,9 @@
 // The thread's loop, all decisions under the channel's mu:
 //   - destroy the retired connections nobody uses any more;
 //   - closing, or removed with nothing left: exit;
-//   - cur broke or drains: retire it, and redial at once (a connection that
-//     was ready gets one immediate attempt; only failures back off);
+//   - cur broke or drains: retire it, resolve the names again, and redial
+//     at once (a connection that was ready gets one immediate attempt; only
+//     failures back off);
 //   - cur is up: run its keepalive when due, else sleep until then;
 //   - not wanted (lazy channel unused, or pick-first chose another): sleep;
 //   - before retry_at: sleep until then;
@@ -317,6 +318,7 @@ backend_main(void *arg)
 			b->failing  = true;
 			b->attempts = 0;
 			b->retry_at = 0;
+			b->resolve  = true; // the name may have moved
 			drpc__cond_broadcast(&ch->ready_cv);
 			continue;
 		}
@@ -354,6 +356,15 @@ backend_main(void *arg)
 				wake = b->retry_at;
 			}
 			(void) drpc__cond_wait_until(&b->cv, &ch->mu, wake);
+			continue;
+		}
+		if (b->resolve) {
+			// Resolved again first: if the address went away
+			// meanwhile, this backend is removed, not dialed.
+			b->resolve = false;
+			drpc__mutex_unlock(&ch->mu);
+			chan_refresh(ch);
+			drpc__mutex_lock(&ch->mu);
 			continue;
 		}
 		if (ch->hooks.on_attempt != NULL) {

@@ -74,6 +74,7 @@ struct chan_backend {
 	bool          removed;  // no longer resolved: its thread winds down
 	bool          exited;   // its thread has returned (join it)
 	unsigned      attempts; // failed attempts in a row
+	bool          resolve;  // resolve the names before the next dial
 	int64_t       retry_at; // no dial before this (drpc__now_ns time)
 	chan_conn    *cur;      // READY: where calls go
 	chan_conn    *retired;  // broken, draining or removed connections
