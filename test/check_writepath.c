@@ -84,10 +84,15 @@ START_TEST(test_writepath_unary_no_drain)
 	drpc__conn_close(p.srv);
 	drpc__conn_write_stats(p.cli, &c);
 	drpc__conn_write_stats(p.srv, &sv);
-	// Nobody ever woke either drain thread (a drain thread woken
-	// spuriously may still write what a flusher was about to).
-	ck_assert_uint_eq(c.drain_wakes, 0);
-	ck_assert_uint_eq(sv.drain_wakes, 0);
+	// Nobody woke either drain thread, but for a flush that used up its
+	// rounds writing for others: a loaded machine can chain calls so
+	// (the reply written in a flush's first round brings the next call,
+	// whose handler finds the token still taken, and so on), which a
+	// test cannot prevent and which is no fault. A drain thread woken
+	// spuriously may still write what a flusher was about to, so writes
+	// are not attributed.
+	ck_assert_uint_le(c.drain_wakes, c.handoffs);
+	ck_assert_uint_le(sv.drain_wakes, sv.handoffs);
 	// One write per call each way: the invoke (with its message and
 	// CloseSend), the reply (with its CloseSend). No Close follows.
 	ck_assert_uint_eq(c.flush_writes + c.drain_writes, UNARY_CALLS);

@@ -390,9 +390,11 @@ drpc__writer_flush(drpc__writer *w)
 	if (!w->self_write) {
 		return; // the send woke the drain thread: nothing is owed
 	}
+	int round;
+
 	drpc__mutex_lock(&w->mu);
 	w->flushers--;
-	for (int round = 0; round < WRITER_FLUSH_ROUNDS; round++) {
+	for (round = 0; round < WRITER_FLUSH_ROUNDS; round++) {
 		drpc_iovec iov;
 		size_t     put = 0;
 		drpc_err   rv;
@@ -413,6 +415,13 @@ drpc__writer_flush(drpc__writer *w)
 		if (rv != DRPC_OK) {
 			w->late_err = rv; // the drain thread reports it
 		}
+	}
+	if (round == WRITER_FLUSH_ROUNDS && w->active.len > 0) {
+		// Senders appended while it wrote, found the token taken and
+		// left their packets to it (a chain: on a loaded machine, the
+		// reply written in round 0 may bring the next call, and its
+		// reply, before this sender has even let go of the token).
+		w->handoffs++;
 	}
 	drpc__writer_pass_locked(w);
 	drpc__mutex_unlock(&w->mu);

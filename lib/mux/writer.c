@@ -620,7 +620,7 @@ drpc__writer_get_stats(drpc__writer *w, drpc__writer_stats *st)
 {
 	drpc__mutex_lock(&w->mu);
 	*st = (drpc__writer_stats) {w->writes, w->drain_writes,
-	    w->drain_wakes, w->flush_writes, w->direct_bytes};
+	    w->drain_wakes, w->flush_writes, w->direct_bytes, w->handoffs};
 	drpc__mutex_unlock(&w->mu);
 }
 

@@ -146,6 +146,8 @@ typedef struct drpc__writer {
 	uint64_t  drain_writes; // ...of them by the drain thread
 	uint64_t  drain_wakes;  // signals that woke the drain thread
 	uint64_t  flush_writes; // ...by senders paying a flush
+	uint64_t  handoffs;     // flushes that used up their rounds with
+	                        // bytes left over (drpc__writer_flush)
 	uint64_t  direct_bytes; // frame bytes written from senders' memory
 	int64_t   wrote_ns;    // when the last writev completed (0: none)
 	bool      back_waiting; // a thread sleeps on back_cv
@@ -269,6 +271,10 @@ typedef struct drpc__writer_stats {
 			       // counting a stop, nor spurious wake-ups)
 	uint64_t flush_writes; // by senders paying a flush
 	uint64_t direct_bytes; // frame bytes written from senders' memory
+	// handoffs: flushes that wrote their rounds for others and still
+	// left bytes (appended meanwhile by senders who found the token
+	// taken) to the drain thread: the one way a call's packets reach it.
+	uint64_t handoffs;
 } drpc__writer_stats;
 
 void drpc__writer_get_stats(drpc__writer *w, drpc__writer_stats *st);
