@@ -135,7 +135,9 @@ DRPC_API drpc_err drpc_invoke(drpc_conn *c, drpc_ctx *ctx,
 // connection fails at once with DRPC_EUNAVAIL; the server closes the
 // connection once they are done. Dial again for new calls.
 
-// drpc_conn_err is DRPC_OK while the connection is up, else why it ended.
+// drpc_conn_err is DRPC_OK while the connection is up and takes calls,
+// else why not: why it ended, or DRPC_EUNAVAIL while it drains after the
+// server's GOAWAY (its calls in flight go on; dial again for new ones).
 DRPC_API drpc_err drpc_conn_err(drpc_conn *c);
 
 // drpc_conn_cause is drpc_conn_err in words: while the connection is up it
@@ -144,7 +146,9 @@ DRPC_API drpc_err drpc_conn_err(drpc_conn *c);
 // saying why: "peer closed the connection (EOF)", "peer reset the
 // connection (read): Connection reset by peer", "closed locally", "read
 // failed: ...", or the protocol rule the peer broke ("message id went
-// backwards on stream 3 (5 after 7)"). docs/api.md §8 lists them all.
+// backwards on stream 3 (5 after 7)"); while it drains after a GOAWAY,
+// DRPC_EUNAVAIL and "the server is shutting down: ...". docs/api.md §8
+// lists them all.
 DRPC_API drpc_err drpc_conn_cause(drpc_conn *c, drpc_cause *cause);
 
 // drpc_conn_close ends the connection: buffered data is flushed (briefly),

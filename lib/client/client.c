@@ -261,10 +261,19 @@ drpc__client_core(drpc_conn *c)
 drpc_err
 drpc_conn_err(drpc_conn *c)
 {
+	drpc_err rv;
+
 	if (c != NULL && c->ch != NULL) {
 		return drpc__channel_err(c->ch, NULL);
 	}
-	return c == NULL ? DRPC_EINVAL : drpc__conn_err(c->c);
+	if (c == NULL) {
+		return DRPC_EINVAL;
+	}
+	// Up but draining (the server said GOAWAY): it takes no new call.
+	if ((rv = drpc__conn_err(c->c)) == DRPC_OK) {
+		rv = drpc__conn_drain_cause(c->c, NULL);
+	}
+	return rv;
 }
 
 drpc_err
@@ -276,6 +285,9 @@ drpc_conn_cause(drpc_conn *c, drpc_cause *cause)
 	}
 	if (c->ch != NULL) {
 		return drpc__channel_err(c->ch, cause);
+	}
+	if (drpc__conn_cause(c->c, cause) == DRPC_OK) {
+		return drpc__conn_drain_cause(c->c, cause);
 	}
 	return drpc__conn_cause(c->c, cause);
 }
