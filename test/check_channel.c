@@ -18,6 +18,7 @@
 #include <drpc/drpc.h>
 
 #include "channel/channel.h"
+#include "connutil.h"
 #include "platform/thread.h"
 #include "srvproc.h"
 #include "suites.h"
@@ -147,6 +148,35 @@ START_TEST(test_channel_resolve)
 	ck_assert_ptr_nonnull(strstr(why.text, "name resolution failed"));
 	ck_assert_uint_eq(l->n, 1);
 	free(l);
+}
+END_TEST
+
+// Bounds: a target of more addresses than max_backends gets max_backends
+// backends, one thread each (plus the connections' own, here none: nothing
+// listens); destroy leaves no thread and no descriptor behind.
+START_TEST(test_channel_bounds)
+{
+	tu_leak           l = tu_leak_start();
+	drpc_channel     *ch;
+	drpc_channel_opts o = fast_opts(DRPC_LB_ROUND_ROBIN);
+	drpc_cause        why;
+	char              target[1024] = "";
+	size_t            before;
+
+	for (int i = 0; i < 5; i++) {
+		char a[128];
+
+		snprintf(a, sizeof(a), "%sunix:///tmp/drpc-nobody-%d-%d.sock",
+		    i > 0 ? "," : "", (int) getpid(), i);
+		strcat(target, a);
+	}
+	o.max_backends = 2;
+	before         = tu_threads();
+	DRPC_CHECK_OK(drpc_channel_create(&ch, target, &o, &why));
+	ck_assert_uint_eq(drpc__channel_backend_count(ch), 2);
+	ck_assert_uint_eq(tu_threads(), before + 2);
+	drpc_channel_destroy(ch);
+	tu_leak_check(&l);
 }
 END_TEST
 
@@ -758,6 +788,7 @@ channel_suite(void)
 	tcase_add_test(tc, test_channel_basic);
 	tcase_add_test(tc, test_channel_bad_targets);
 	tcase_add_test(tc, test_channel_resolve);
+	tcase_add_test(tc, test_channel_bounds);
 	tcase_add_test(tc, test_channel_fail_fast);
 	tcase_add_test(tc, test_channel_pick_first);
 	tcase_add_test(tc, test_channel_wait_for_ready);

@@ -42,7 +42,9 @@ typedef struct drpc__channel_hooks {
 
 void drpc__channel_set_hooks(drpc_channel *ch, const drpc__channel_hooks *h);
 
-// drpc__channel_ready_count is how many backends take calls now (tests).
+// drpc__channel_ready_count is how many backends take calls now, and
+// drpc__channel_backend_count how many are listed and resolved (tests).
 size_t drpc__channel_ready_count(drpc_channel *ch);
+size_t drpc__channel_backend_count(drpc_channel *ch);
 
 #endif // DRPC_CHANNEL_CHANNEL_H

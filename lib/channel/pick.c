@@ -302,3 +302,16 @@ drpc__channel_ready_count(drpc_channel *ch)
 	drpc__mutex_unlock(&ch->mu);
 	return n;
 }
+
+size_t
+drpc__channel_backend_count(drpc_channel *ch)
+{
+	size_t n = 0;
+
+	drpc__mutex_lock(&ch->mu);
+	for (const chan_backend *b = ch->backends; b != NULL; b = b->next) {
+		n += !b->removed && !b->exited;
+	}
+	drpc__mutex_unlock(&ch->mu);
+	return n;
+}
