@@ -772,5 +772,6 @@ channel_suite(void)
 	tcase_add_test(tc, test_channel_stopped_peer);
 	tcase_add_test(tc, test_channel_graceful_drain);
 	suite_add_tcase(s, tc);
+	suite_add_tcase(s, channel_races_tcase());
 	return s;
 }

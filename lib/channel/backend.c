@@ -50,8 +50,16 @@ chan_conn_release(chan_conn *cn)
 void
 chan_leave(drpc_channel *ch)
 {
-	if (atomic_fetch_sub(&ch->opens, 1) == 1 &&
-	    atomic_load(&ch->closing_a)) {
+	void (*hook)(void *) = ch->hooks.on_leave; // set before any call
+	void *hook_arg       = ch->hooks.arg;
+
+	if (atomic_fetch_sub(&ch->opens, 1) != 1) {
+		return;
+	}
+	if (hook != NULL) {
+		hook(hook_arg);
+	}
+	if (atomic_load(&ch->closing_a)) {
 		drpc__mutex_lock(&ch->mu);
 		drpc__cond_broadcast(&ch->done_cv);
 		drpc__mutex_unlock(&ch->mu);

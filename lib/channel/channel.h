@@ -31,12 +31,15 @@ drpc_err drpc__channel_err(drpc_channel *ch, drpc_cause *cause);
 // Test hooks (drpc__channel_set_hooks, before any call). on_attempt: a
 // backend is about to dial (its attempt number, 1 after a success or at
 // first). on_backoff: after attempt failed, it waits delay_ns (before
-// jitter: base_ns). on_pick: a call got a connection to addr.
+// jitter: base_ns). on_pick: a call got a connection to addr. on_leave: a
+// call leaving the channel was the last one inside and is about to look
+// at the channel again (mu not held; it may block).
 typedef struct drpc__channel_hooks {
 	void (*on_attempt)(void *arg, const char *addr, unsigned attempt);
 	void (*on_backoff)(void *arg, const char *addr, unsigned attempt,
 	    int64_t base_ns, int64_t delay_ns);
 	void (*on_pick)(void *arg, const char *addr);
+	void (*on_leave)(void *arg);
 	void *arg;
 } drpc__channel_hooks;
 

@@ -1,0 +1,160 @@
+// Channels: the interleavings of a call leaving the channel with the
+// channel's destruction and its backends' reaping, forced through the
+// channel's test hooks (channel/channel.h), never by timing. Part of the
+// channel suite (check_channel.c adds this test case).
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include <drpc/drpc.h>
+
+#include "channel/channel.h"
+#include "platform/thread.h"
+#include "suites.h"
+#include "testutil.h"
+
+#define RACE_WAIT_NS tu_bound_ns(20 * 1000000000ll)
+
+// Destroy racing the last call out: a waiting call whose context ends
+// leaves the channel, and destroy, begun right then (the call is still
+// in flight, which destroy allows), must not free the channel before that
+// call is done with it. The hook runs destroy on another thread the
+// moment the call has left, and notes whether destroy returned while the
+// call was still inside the channel's code.
+
+typedef struct leave_race {
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	drpc_channel   *ch;
+	pthread_t       destroyer;
+	// Guarded by mu:
+	bool armed;     // the next last-leave is the test's call
+	bool fired;     // ...and it came: the destroyer runs
+	bool destroyed; // drpc_channel_destroy returned
+	bool early;     // it returned while the leaver was still inside
+} leave_race;
+
+static void *
+leave_destroyer(void *arg)
+{
+	leave_race *x = arg;
+
+	drpc_channel_destroy(x->ch);
+	drpc__mutex_lock(&x->mu);
+	x->destroyed = true;
+	drpc__cond_broadcast(&x->cv);
+	drpc__mutex_unlock(&x->mu);
+	return NULL;
+}
+
+static void
+leave_hook(void *arg)
+{
+	leave_race *x  = arg;
+	int64_t     dl = drpc__now_ns() + RACE_WAIT_NS;
+
+	drpc__mutex_lock(&x->mu);
+	if (x->armed) {
+		x->armed = false;
+		x->fired =
+		    pthread_create(&x->destroyer, NULL, leave_destroyer, x) == 0;
+		// A correct destroy waits for this thread to leave: the bound
+		// then runs out (never, here: see the test).
+		while (x->fired && !x->destroyed && drpc__now_ns() < dl) {
+			(void) drpc__cond_wait_until(&x->cv, &x->mu, dl);
+		}
+		x->early = x->destroyed;
+	}
+	drpc__mutex_unlock(&x->mu);
+}
+
+typedef struct leave_call {
+	drpc_channel *ch;
+	drpc_ctx     *ctx;
+	drpc_err      rv;
+} leave_call;
+
+static void *
+leave_caller(void *arg)
+{
+	leave_call    *c = arg;
+	drpc_call_opts o = {0};
+	void          *reply = NULL;
+	size_t         len;
+
+	o.wait_for_ready = true;
+	c->rv = drpc_invoke(drpc_channel_conn(c->ch), c->ctx, "/x.S/M", "", 0,
+	    &o, &reply, &len, NULL);
+	drpc_free(reply);
+	return NULL;
+}
+
+START_TEST(test_channel_destroy_last_leave)
+{
+	leave_race          x = {0};
+	leave_call          c = {0};
+	drpc__channel_hooks h = {0};
+	drpc_channel_opts   o = {0};
+	drpc_cause          why;
+	char                target[128];
+	pthread_t           t;
+	bool                fired;
+	int64_t             dl;
+
+	drpc__mutex_init(&x.mu);
+	drpc__cond_init(&x.cv);
+	// Nothing listens there: the call waits for a backend for good.
+	snprintf(target, sizeof(target), "unix:///tmp/drpc-chan-none-%d",
+	    (int) getpid());
+	o.backoff_initial_ms = 2;
+	o.backoff_max_ms     = 20;
+	o.ping_interval_ms   = -1;
+	DRPC_CHECK_OK(drpc_channel_create(&x.ch, target, &o, &why));
+	h.on_leave = leave_hook;
+	h.arg      = &x;
+	drpc__channel_set_hooks(x.ch, &h);
+	x.armed = true;
+	c.ch    = x.ch;
+	DRPC_CHECK_OK(drpc_ctx_create(&c.ctx, NULL));
+	ck_assert_int_eq(pthread_create(&t, NULL, leave_caller, &c), 0);
+	// The call started the lazy channel: it is inside.
+	dl = drpc_now_ns() + RACE_WAIT_NS;
+	while (drpc_channel_get_state(x.ch, false) == DRPC_CHANNEL_IDLE &&
+	    drpc_now_ns() < dl) {
+		nanosleep(&(struct timespec) {0, 1000000}, NULL);
+	}
+	ck_assert_int_ne(drpc_channel_get_state(x.ch, false),
+	    DRPC_CHANNEL_IDLE);
+	drpc_ctx_cancel(c.ctx);
+	pthread_join(t, NULL);
+	ck_assert_msg(c.rv == DRPC_ECANCELED, "%s", drpc_strerror(c.rv));
+	drpc__mutex_lock(&x.mu);
+	fired   = x.fired;
+	x.armed = false;
+	drpc__mutex_unlock(&x.mu);
+	if (fired) {
+		pthread_join(x.destroyer, NULL);
+	} else {
+		drpc_channel_destroy(x.ch);
+	}
+	ck_assert_msg(!x.early,
+	    "destroy freed the channel while a call was still leaving it");
+	drpc_ctx_destroy(c.ctx);
+	drpc__cond_fini(&x.cv);
+	drpc__mutex_fini(&x.mu);
+}
+END_TEST
+
+TCase *
+channel_races_tcase(void)
+{
+	TCase *tc = tcase_create("races");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_channel_destroy_last_leave);
+	return tc;
+}
