@@ -53,16 +53,27 @@ chan_leave(drpc_channel *ch)
 	void (*hook)(void *) = ch->hooks.on_leave; // set before any call
 	void *hook_arg       = ch->hooks.arg;
 
+	// Not the last one out: destroy still holds its own place, so ch
+	// may be freed from here on.
 	if (atomic_fetch_sub(&ch->opens, 1) != 1) {
 		return;
 	}
+	// The last one, after destroy dropped its place: it waits for left.
 	if (hook != NULL) {
 		hook(hook_arg);
 	}
-	if (atomic_load(&ch->closing_a)) {
-		drpc__mutex_lock(&ch->mu);
+	drpc__mutex_lock(&ch->mu);
+	ch->left = true;
+	drpc__cond_broadcast(&ch->done_cv);
+	drpc__mutex_unlock(&ch->mu);
+}
+
+void
+chan_left_locked(drpc_channel *ch)
+{
+	if (atomic_fetch_sub(&ch->opens, 1) == 1) {
+		ch->left = true;
 		drpc__cond_broadcast(&ch->done_cv);
-		drpc__mutex_unlock(&ch->mu);
 	}
 }
 

@@ -93,8 +93,11 @@ struct drpc_channel {
 	int64_t           ping_timeout_ns;
 
 	// opens: threads inside drpc__channel_open or wait_ready (atomic:
-	// a call takes the channel's lock once, to pick). closing_a mirrors
-	// closing for them; the last one out after it wakes destroy.
+	// a call takes the channel's lock once, to pick), plus one for the
+	// channel itself, which destroy drops: whoever takes opens to 0 is
+	// the last one out after destroy began, and sets left (under mu)
+	// for destroy, touching the channel no more after that. closing_a
+	// mirrors closing for the opens.
 	atomic_size_t opens;
 	atomic_bool   closing_a;
 
@@ -107,6 +110,7 @@ struct drpc_channel {
 	bool                wanted;    // dialing has begun (eager, or used)
 	bool                closing;   // destroy began
 	bool                cancelled; // ...and cancelled every stream
+	bool                left;      // opens reached 0 (destroy may free)
 	uint64_t            rr;        // round-robin cursor
 	chan_backend       *chosen;    // pick-first: the backend dialed
 	uint64_t            rng;       // the jitter's generator state
@@ -135,7 +139,10 @@ drpc_err chan_backend_new(drpc_channel *ch, const char *addr,
 bool chan_usable_locked(const chan_conn *cn);
 // chan_conn_release drops a user of cn (mu not held).
 void chan_conn_release(chan_conn *cn);
-// chan_leave drops the caller's place in ch->opens (mu not held).
+// chan_leave drops the caller's place in ch->opens (mu not held); the
+// caller must not touch ch afterwards. chan_left_locked: the same, mu
+// held.
 void chan_leave(drpc_channel *ch);
+void chan_left_locked(drpc_channel *ch);
 
 #endif // DRPC_CHANNEL_CHANNEL_IMPL_H

@@ -281,10 +281,7 @@ drpc_channel_wait_ready(drpc_channel *ch, int64_t deadline_ns)
 		atomic_fetch_add(&ch->opens, 1);
 		(void) drpc__cond_wait_until(
 		    &ch->ready_cv, &ch->mu, deadline_ns);
-		atomic_fetch_sub(&ch->opens, 1);
-	}
-	if (atomic_load(&ch->opens) == 0 && ch->closing) {
-		drpc__cond_broadcast(&ch->done_cv);
+		chan_left_locked(ch);
 	}
 	drpc__mutex_unlock(&ch->mu);
 	return rv;
