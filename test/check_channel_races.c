@@ -14,6 +14,7 @@
 
 #include "channel/channel.h"
 #include "platform/thread.h"
+#include "srvproc.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -149,6 +150,146 @@ START_TEST(test_channel_destroy_last_leave)
 }
 END_TEST
 
+// The last user of a retired connection lets go of it while its backend
+// reaps it: the release must not touch the connection (or wake through
+// it) once its count is down, for the backend may have destroyed it by
+// then. A call blocked opening on a connection (max_streams 1, the slot
+// held by a stream) is failed by a kill; the hook, on its release, waits
+// until the backend destroyed the connection before the release goes on.
+
+typedef struct rel_race {
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	drpc_channel   *ch;
+	// Guarded by mu:
+	bool armed;  // the next last release is the test call's
+	bool picked; // the test call has its connection
+	bool fired;  // the hook ran for it
+	bool reaped; // ...and saw its connection destroyed
+} rel_race;
+
+static void
+rel_pick_hook(void *arg, const char *addr)
+{
+	rel_race *x = arg;
+
+	(void) addr;
+	drpc__mutex_lock(&x->mu);
+	if (x->armed) {
+		x->picked = true;
+		drpc__cond_broadcast(&x->cv);
+	}
+	drpc__mutex_unlock(&x->mu);
+}
+
+static void
+rel_release_hook(void *arg)
+{
+	rel_race *x  = arg;
+	int64_t   dl = drpc__now_ns() + RACE_WAIT_NS;
+	bool      armed;
+
+	drpc__mutex_lock(&x->mu);
+	armed    = x->armed;
+	x->armed = false;
+	x->fired = x->fired || armed;
+	drpc__mutex_unlock(&x->mu);
+	if (!armed) {
+		return;
+	}
+	// The backend destroys the connection at its next look (it redials
+	// a dead server every few ms): polled, nothing signals it.
+	while (drpc__channel_conn_count(x->ch) > 0 && drpc__now_ns() < dl) {
+		nanosleep(&(struct timespec) {0, 1000000}, NULL);
+	}
+	drpc__mutex_lock(&x->mu);
+	x->reaped = drpc__channel_conn_count(x->ch) == 0;
+	drpc__mutex_unlock(&x->mu);
+}
+
+typedef struct rel_call {
+	drpc_channel *ch;
+	drpc_err      rv;
+} rel_call;
+
+static void *
+rel_caller(void *arg)
+{
+	rel_call *c     = arg;
+	uint64_t  id    = 1;
+	void     *reply = NULL;
+	size_t    len;
+
+	c->rv = drpc_invoke(drpc_channel_conn(c->ch), NULL, SP_CALL, &id,
+	    sizeof(id), NULL, &reply, &len, NULL);
+	drpc_free(reply);
+	return NULL;
+}
+
+START_TEST(test_channel_release_reaped)
+{
+	sp_mgr              m;
+	rel_race            x = {0};
+	rel_call            c = {0};
+	drpc__channel_hooks h = {0};
+	drpc_channel_opts   o = {0};
+	drpc_cause          why;
+	drpc_stream        *s;
+	pthread_t           t;
+	void               *data;
+	size_t              len;
+	int64_t             dl;
+
+	sp_start(&m);
+	sp_up(&m, 0);
+	drpc__mutex_init(&x.mu);
+	drpc__cond_init(&x.cv);
+	o.backoff_initial_ms = 2;
+	o.backoff_max_ms     = 20;
+	o.ping_interval_ms   = -1;
+	o.conn.max_streams   = 1;
+	DRPC_CHECK_OK(drpc_channel_create(&x.ch, m.addr[0], &o, &why));
+	h.on_pick    = rel_pick_hook;
+	h.on_release = rel_release_hook;
+	h.arg        = &x;
+	drpc__channel_set_hooks(x.ch, &h);
+	// The one slot, held.
+	DRPC_CHECK_OK(drpc_stream_open(&s, drpc_channel_conn(x.ch), NULL,
+	    SP_BLOCK, NULL));
+	dl = drpc_now_ns() + RACE_WAIT_NS;
+	while (atomic_load(&m.sh->blocked[0]) < 1 && drpc_now_ns() < dl) {
+		nanosleep(&(struct timespec) {0, 1000000}, NULL);
+	}
+	ck_assert_uint_eq(atomic_load(&m.sh->blocked[0]), 1);
+	drpc__mutex_lock(&x.mu);
+	x.armed = true;
+	drpc__mutex_unlock(&x.mu);
+	c.ch = x.ch;
+	ck_assert_int_eq(pthread_create(&t, NULL, rel_caller, &c), 0);
+	drpc__mutex_lock(&x.mu);
+	while (!x.picked && drpc__now_ns() < dl) {
+		(void) drpc__cond_wait_until(&x.cv, &x.mu, dl);
+	}
+	ck_assert(x.picked);
+	drpc__mutex_unlock(&x.mu);
+	// The call waits for the slot (or is about to): the connection
+	// breaks under it, before anything of it was written.
+	sp_kill(&m, 0);
+	pthread_join(t, NULL);
+	ck_assert_msg(c.rv == DRPC_EUNAVAIL, "%s", drpc_strerror(c.rv));
+	drpc__mutex_lock(&x.mu);
+	ck_assert(x.fired);
+	ck_assert(x.reaped);
+	drpc__mutex_unlock(&x.mu);
+	DRPC_CHECK_ERR(drpc_stream_recv(s, &data, &len), DRPC_EUNAVAIL);
+	drpc_stream_destroy(s);
+	drpc_channel_destroy(x.ch);
+	drpc__cond_fini(&x.cv);
+	drpc__mutex_fini(&x.mu);
+	sp_end(&m);
+}
+END_TEST
+
 TCase *
 channel_races_tcase(void)
 {
@@ -156,5 +297,6 @@ channel_races_tcase(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_channel_destroy_last_leave);
+	tcase_add_test(tc, test_channel_release_reaped);
 	return tc;
 }

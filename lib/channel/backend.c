@@ -34,13 +34,19 @@ chan_usable_locked(const chan_conn *cn)
 void
 chan_conn_release(chan_conn *cn)
 {
+	drpc_channel *ch = cn->b->ch;
+	void (*hook)(void *) = ch->hooks.on_release; // set before any call
+
 	// seq_cst on both sides: retire_locked stores retired, then its
 	// reap reads users; here users drops, then retired is read. One of
 	// the two sees the other's write.
-	if (atomic_fetch_sub(&cn->users, 1) == 1 &&
-	    atomic_load(&cn->retired)) {
-		drpc_channel *ch = cn->b->ch;
-
+	if (atomic_fetch_sub(&cn->users, 1) != 1) {
+		return;
+	}
+	if (hook != NULL) {
+		hook(ch->hooks.arg);
+	}
+	if (atomic_load(&cn->retired)) {
 		drpc__mutex_lock(&ch->mu);
 		drpc__cond_broadcast(&cn->b->cv);
 		drpc__mutex_unlock(&ch->mu);

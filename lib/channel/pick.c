@@ -299,3 +299,20 @@ drpc__channel_ready_count(drpc_channel *ch)
 	drpc__mutex_unlock(&ch->mu);
 	return n;
 }
+
+size_t
+drpc__channel_conn_count(drpc_channel *ch)
+{
+	size_t n = 0;
+
+	drpc__mutex_lock(&ch->mu);
+	for (const chan_backend *b = ch->backends; b != NULL; b = b->next) {
+		n += b->cur != NULL;
+		for (const chan_conn *cn = b->retired; cn != NULL;
+		     cn = cn->next) {
+			n++;
+		}
+	}
+	drpc__mutex_unlock(&ch->mu);
+	return n;
+}
