@@ -36,19 +36,26 @@ chan_conn_release(chan_conn *cn)
 {
 	drpc_channel *ch = cn->b->ch;
 	void (*hook)(void *) = ch->hooks.on_release; // set before any call
+	unsigned was;
 
-	// seq_cst on both sides: retire_locked stores retired, then its
-	// reap reads users; here users drops, then retired is read. One of
-	// the two sees the other's write.
-	if (atomic_fetch_sub(&cn->users, 1) != 1) {
+	// One step drops the user and reads the retired flag: once the count
+	// is down, cn's backend may reap it (and, if removed, exit and be
+	// freed by a refresh), so neither is touched afterwards. retire_locked
+	// sets the flag, then its reap reads the count: of the two, the later
+	// one sees the other.
+	was = atomic_fetch_sub(&cn->users, 1);
+	if ((was & ~CHAN_CONN_RETIRED) != 1) {
 		return;
 	}
 	if (hook != NULL) {
 		hook(ch->hooks.arg);
 	}
-	if (atomic_load(&cn->retired)) {
+	if ((was & CHAN_CONN_RETIRED) != 0) {
+		// Its backend, if still listed, is among these.
 		drpc__mutex_lock(&ch->mu);
-		drpc__cond_broadcast(&cn->b->cv);
+		for (chan_backend *b = ch->backends; b != NULL; b = b->next) {
+			drpc__cond_broadcast(&b->cv);
+		}
 		drpc__mutex_unlock(&ch->mu);
 	}
 }
@@ -166,7 +173,8 @@ reap_locked(chan_backend *b, chan_conn **out, bool all)
 
 	while (*pp != NULL) {
 		chan_conn *cn = *pp;
-		bool       go = atomic_load(&cn->users) == 0 &&
+		bool       go =
+		    (atomic_load(&cn->users) & ~CHAN_CONN_RETIRED) == 0 &&
 		    (cn->ended || all ||
 			drpc__conn_active(drpc__client_core(cn->cc)) == 0);
 
@@ -184,7 +192,7 @@ static void
 retire_locked(chan_backend *b)
 {
 	if (b->cur != NULL) {
-		atomic_store(&b->cur->retired, true);
+		atomic_fetch_or(&b->cur->users, CHAN_CONN_RETIRED);
 		b->cur->next = b->retired;
 		b->retired   = b->cur;
 		b->cur       = NULL;

@@ -38,17 +38,21 @@
 
 typedef struct chan_backend chan_backend;
 
+// CHAN_CONN_RETIRED: chan_conn.users' flag for a retired connection.
+#define CHAN_CONN_RETIRED 0x80000000u
+
 // One connection of a backend, from its dial to its destruction.
 typedef struct chan_conn {
 	drpc_conn    *cc; // immutable once listed
 	chan_backend *b;  // immutable
-	// users: threads using it right now (opens, the keepalive, destroy).
-	// Taken only under the channel's mu (so a reap, deciding under mu,
-	// never races with a new user); released anywhere, and whoever
-	// releases the last one of a retired connection wakes its backend
-	// (chan_conn_release).
+	// users: threads using it right now (opens, the keepalive, destroy),
+	// plus CHAN_CONN_RETIRED once it is retired (set under the channel's
+	// mu, never cleared). Taken only under the channel's mu (so a reap,
+	// deciding under mu, never races with a new user); released anywhere,
+	// and whoever releases the last one of a retired connection (one
+	// atomic step tells both: the connection may be gone right after)
+	// wakes the backends (chan_conn_release).
 	atomic_uint users;
-	atomic_bool retired; // set under the channel's mu, never cleared
 	// Guarded by the channel's mu:
 	bool              ended;    // its end hook ran
 	bool              draining; // the server sent GOAWAY, or an open
@@ -137,7 +141,8 @@ drpc_err chan_backend_new(drpc_channel *ch, const char *addr,
     chan_backend **bp);
 // chan_usable_locked: cn takes new calls.
 bool chan_usable_locked(const chan_conn *cn);
-// chan_conn_release drops a user of cn (mu not held).
+// chan_conn_release drops a user of cn (mu not held; the caller is
+// inside ch->opens, so the channel stays). cn may be gone once it returns.
 void chan_conn_release(chan_conn *cn);
 // chan_leave drops the caller's place in ch->opens (mu not held); the
 // caller must not touch ch afterwards. chan_left_locked: the same, mu
