@@ -2,9 +2,12 @@
 // channel's destruction and its backends' reaping, forced through the
 // channel's test hooks (channel/channel.h), never by timing. Part of the
 // channel suite (check_channel.c adds this test case).
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -290,6 +293,132 @@ START_TEST(test_channel_release_reaped)
 }
 END_TEST
 
+// A server that accepts every connection and closes it at once (a
+// libdrpc server at max_conns, or one shutting down, does just that): the
+// channel's connection is made, then breaks before the peer said a thing.
+// That is a failed attempt, not a connection that was ready: each redial
+// must follow a backoff, or the channel dials in a loop as fast as the
+// server accepts. Counted through the hooks: an attempt never comes
+// without a backoff before it, but for the first.
+
+typedef struct flap {
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	int             lfd;     // the listener
+	int             stop[2]; // a pipe: readable once the test is done
+	pthread_t       t;
+	// Guarded by mu:
+	unsigned attempts, backoffs;
+	bool     unbacked; // an attempt came with no backoff before it
+} flap;
+
+static void *
+flap_server(void *arg)
+{
+	flap *f = arg;
+
+	for (;;) {
+		struct pollfd p[2] = {{f->lfd, POLLIN, 0}, {f->stop[0], POLLIN, 0}};
+		int           fd;
+
+		if (poll(p, 2, -1) < 0 || p[1].revents != 0) {
+			break;
+		}
+		if ((fd = accept(f->lfd, NULL, NULL)) >= 0) {
+			close(fd);
+		}
+	}
+	return NULL;
+}
+
+static void
+flap_attempt(void *arg, const char *addr, unsigned attempt)
+{
+	flap *f = arg;
+
+	(void) addr;
+	(void) attempt;
+	drpc__mutex_lock(&f->mu);
+	f->attempts++;
+	if (f->backoffs + 1 < f->attempts) {
+		f->unbacked = true;
+	}
+	drpc__cond_broadcast(&f->cv);
+	drpc__mutex_unlock(&f->mu);
+}
+
+static void
+flap_backoff(void *arg, const char *addr, unsigned attempt, int64_t base_ns,
+    int64_t delay_ns)
+{
+	flap *f = arg;
+
+	(void) addr;
+	(void) attempt;
+	(void) base_ns;
+	(void) delay_ns;
+	drpc__mutex_lock(&f->mu);
+	f->backoffs++;
+	drpc__mutex_unlock(&f->mu);
+}
+
+START_TEST(test_channel_backoff_accept_close)
+{
+	flap                f = {0};
+	drpc__channel_hooks h = {0};
+	drpc_channel_opts   o = {0};
+	drpc_channel       *ch;
+	drpc_cause          why;
+	struct sockaddr_un  sun = {0};
+	char                target[160];
+	int64_t             dl;
+
+	drpc__mutex_init(&f.mu);
+	drpc__cond_init(&f.cv);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "/tmp/drpc-chan-flap-%d",
+	    (int) getpid());
+	(void) unlink(sun.sun_path);
+	f.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(f.lfd, 0);
+	ck_assert_int_eq(
+	    bind(f.lfd, (struct sockaddr *) &sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(f.lfd, 64), 0);
+	ck_assert_int_eq(pipe(f.stop), 0);
+	ck_assert_int_eq(pthread_create(&f.t, NULL, flap_server, &f), 0);
+	snprintf(target, sizeof(target), "unix://%s", sun.sun_path);
+	o.backoff_initial_ms = 2;
+	o.backoff_multiplier = 2;
+	o.backoff_max_ms     = 20;
+	o.ping_interval_ms   = -1;
+	DRPC_CHECK_OK(drpc_channel_create(&ch, target, &o, &why));
+	h.on_attempt = flap_attempt;
+	h.on_backoff = flap_backoff;
+	h.arg        = &f;
+	drpc__channel_set_hooks(ch, &h);
+	(void) drpc_channel_get_state(ch, true); // start dialing
+	dl = drpc_now_ns() + RACE_WAIT_NS;
+	drpc__mutex_lock(&f.mu);
+	while (f.attempts < 6 && drpc__now_ns() < dl) {
+		(void) drpc__cond_wait_until(&f.cv, &f.mu, dl);
+	}
+	drpc__mutex_unlock(&f.mu);
+	drpc_channel_destroy(ch);
+	ck_assert_int_eq(write(f.stop[1], "x", 1), 1);
+	pthread_join(f.t, NULL);
+	close(f.lfd);
+	close(f.stop[0]);
+	close(f.stop[1]);
+	(void) unlink(sun.sun_path);
+	ck_assert_uint_ge(f.attempts, 6);
+	ck_assert_msg(!f.unbacked,
+	    "redialed with no backoff: %u attempts, %u backoffs", f.attempts,
+	    f.backoffs);
+	drpc__cond_fini(&f.cv);
+	drpc__mutex_fini(&f.mu);
+}
+END_TEST
+
 TCase *
 channel_races_tcase(void)
 {
@@ -298,5 +427,6 @@ channel_races_tcase(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_channel_destroy_last_leave);
 	tcase_add_test(tc, test_channel_release_reaped);
+	tcase_add_test(tc, test_channel_backoff_accept_close);
 	return tc;
 }
