@@ -7,7 +7,8 @@
 //   - closing, or removed with nothing left: exit;
 //   - cur broke or drains: retire it, resolve the names again, and redial
 //     at once (a connection that was ready gets one immediate attempt; only
-//     failures back off);
+//     failures back off, and a connection that broke before its peer sent
+//     a frame is one);
 //   - cur is up: run its keepalive when due, else sleep until then;
 //   - not wanted (lazy channel unused, or pick-first chose another): sleep;
 //   - before retry_at: sleep until then;
@@ -147,6 +148,20 @@ backoff_locked(drpc_channel *ch, unsigned attempts, int64_t *base)
 	return (int64_t) ((double) *base * (1.0 + j));
 }
 
+// back_off_locked sets b's next dial after its attempts-th failure.
+static void
+back_off_locked(drpc_channel *ch, chan_backend *b)
+{
+	int64_t base;
+	int64_t delay = backoff_locked(ch, b->attempts, &base);
+
+	b->retry_at = drpc__now_ns() + delay;
+	if (ch->hooks.on_backoff != NULL) {
+		ch->hooks.on_backoff(
+		    ch->hooks.arg, b->addr, b->attempts, base, delay);
+	}
+}
+
 // next_chosen_locked moves pick-first on from b to the next listed
 // backend still resolved (b itself if it is the only one).
 static void
@@ -279,18 +294,10 @@ backend_dial(chan_backend *b)
 	free(cn);
 	refresh = !ch->closing;
 	if (!ch->closing) {
-		int64_t base;
-		int64_t delay;
-
 		b->attempts++;
 		b->failing = true;
 		chan_set_last_locked(ch, &why);
-		delay       = backoff_locked(ch, b->attempts, &base);
-		b->retry_at = drpc__now_ns() + delay;
-		if (ch->hooks.on_backoff != NULL) {
-			ch->hooks.on_backoff(
-			    ch->hooks.arg, b->addr, b->attempts, base, delay);
-		}
+		back_off_locked(ch, b);
 		if (ch->opts.lb == DRPC_LB_PICK_FIRST && ch->chosen == b) {
 			next_chosen_locked(ch, b);
 		}
@@ -347,11 +354,24 @@ backend_main(void *arg)
 			continue;
 		}
 		if (b->cur != NULL && !chan_usable_locked(b->cur)) {
+			bool    framed;
+			int64_t idle;
+
+			// Its peer sent a frame (a reply, a hello, a GOAWAY):
+			// it was ready, so it is redialed at once. One that
+			// broke before, the peer accepted and closed: a failed
+			// attempt, backed off, or it is redialed in a loop.
+			drpc__conn_idle(
+			    drpc__client_core(b->cur->cc), &framed, &idle);
 			retire_locked(b);
 			b->failing  = true;
-			b->attempts = 0;
+			b->flaps    = framed ? 0 : b->flaps + 1;
+			b->attempts = b->flaps;
 			b->retry_at = 0;
-			b->resolve  = true; // the name may have moved
+			if (b->flaps > 0) {
+				back_off_locked(ch, b);
+			}
+			b->resolve = true; // the name may have moved
 			drpc__cond_broadcast(&ch->ready_cv);
 			continue;
 		}

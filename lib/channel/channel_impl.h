@@ -78,6 +78,9 @@ struct chan_backend {
 	bool          removed;  // no longer resolved: its thread winds down
 	bool          exited;   // its thread has returned (join it)
 	unsigned      attempts; // failed attempts in a row
+	// flaps: connections in a row that broke before their peer sent a
+	// frame (a server that accepts and closes): each is a failed attempt.
+	unsigned      flaps;
 	bool          resolve;  // resolve the names before the next dial
 	int64_t       retry_at; // no dial before this (drpc__now_ns time)
 	chan_conn    *cur;      // READY: where calls go
