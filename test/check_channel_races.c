@@ -191,6 +191,7 @@ rel_release_hook(void *arg)
 	rel_race *x  = arg;
 	int64_t   dl = drpc__now_ns() + RACE_WAIT_NS;
 	bool      armed;
+	bool      reaped;
 
 	drpc__mutex_lock(&x->mu);
 	armed    = x->armed;
@@ -205,8 +206,10 @@ rel_release_hook(void *arg)
 	while (drpc__channel_conn_count(x->ch) > 0 && drpc__now_ns() < dl) {
 		nanosleep(&(struct timespec) {0, 1000000}, NULL);
 	}
+	// Counted outside mu: on_pick, under the channel's lock, takes it.
+	reaped = drpc__channel_conn_count(x->ch) == 0;
 	drpc__mutex_lock(&x->mu);
-	x->reaped = drpc__channel_conn_count(x->ch) == 0;
+	x->reaped = reaped;
 	drpc__mutex_unlock(&x->mu);
 }
 
