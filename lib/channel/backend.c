@@ -354,17 +354,20 @@ backend_main(void *arg)
 			continue;
 		}
 		if (b->cur != NULL && !chan_usable_locked(b->cur)) {
-			bool    framed;
-			int64_t idle;
+			drpc__conn *core = drpc__client_core(b->cur->cc);
+			bool        framed;
+			int64_t     idle;
 
 			// Its peer sent a frame (a reply, a hello, a GOAWAY):
 			// it was ready, so it is redialed at once. One that
 			// broke before, the peer accepted and closed: a failed
 			// attempt, backed off, or it is redialed in a loop.
-			drpc__conn_idle(
-			    drpc__client_core(b->cur->cc), &framed, &idle);
+			// A GOAWAY is no failure (the server asked the channel
+			// to move): calls wait for the redial, or for the next
+			// backend, instead of failing fast.
+			drpc__conn_idle(core, &framed, &idle);
 			retire_locked(b);
-			b->failing  = true;
+			b->failing  = !drpc__conn_draining(core);
 			b->flaps    = framed ? 0 : b->flaps + 1;
 			b->attempts = b->flaps;
 			b->retry_at = 0;
