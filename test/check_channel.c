@@ -778,6 +778,51 @@ START_TEST(test_channel_graceful_drain)
 }
 END_TEST
 
+// The same under pick-first, with the chosen server the one that shuts
+// down: the channel redials it (refused: its listener is closed), moves
+// on to the other, and the calls made meanwhile wait for that instead of
+// failing fast: a GOAWAY is no connection failure.
+START_TEST(test_channel_graceful_drain_pick_first)
+{
+	sp_mgr            m;
+	rr_load           r = {0};
+	pthread_t         t[8];
+	drpc_channel_opts o = fast_opts(DRPC_LB_PICK_FIRST);
+	drpc_cause        why;
+	char              target[512];
+	unsigned          at;
+
+	sp_start(&m);
+	sp_up(&m, 0);
+	sp_up(&m, 1);
+	snprintf(target, sizeof(target), "%s,%s", m.addr[0], m.addr[1]);
+	o.eager = true;
+	DRPC_CHECK_OK(drpc_channel_create(&r.ch, target, &o, &why));
+	WAIT_UNTIL(drpc__channel_ready_count(r.ch) == 1);
+	r.fail_fast = true;
+	for (int i = 0; i < 8; i++) {
+		ck_assert_int_eq(pthread_create(&t[i], NULL, rr_caller, &r), 0);
+	}
+	WAIT_UNTIL(atomic_load(&r.by_slot[0]) > 50);
+	sp_graceful(&m, 0); // returns once server 0 has exited
+	at = atomic_load(&r.ok);
+	WAIT_UNTIL(atomic_load(&r.ok) >= at + 300);
+	atomic_store(&r.stop, true);
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+	}
+	fprintf(stderr,
+	    "channel graceful drain, pick-first: %u ok (%u/%u), %u failed\n",
+	    atomic_load(&r.ok), atomic_load(&r.by_slot[0]),
+	    atomic_load(&r.by_slot[1]),
+	    atomic_load(&r.unavail) + atomic_load(&r.other));
+	ck_assert_uint_eq(atomic_load(&r.unavail), 0);
+	ck_assert_uint_eq(atomic_load(&r.other), 0);
+	drpc_channel_destroy(r.ch);
+	sp_end(&m);
+}
+END_TEST
+
 Suite *
 channel_suite(void)
 {
@@ -802,6 +847,8 @@ channel_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_channel_stopped_peer);
 	tcase_add_test(tc, test_channel_graceful_drain);
+	tcase_add_test(tc, test_channel_graceful_drain_pick_first);
 	suite_add_tcase(s, tc);
+	suite_add_tcase(s, channel_races_tcase());
 	return s;
 }

@@ -72,8 +72,9 @@ typedef struct drpc_channel_opts {
 	// Backoff between failed attempts on one backend: the n-th failure
 	// in a row waits min(initial * multiplier^(n-1), max) times a random
 	// factor in [1 - jitter, 1 + jitter]. A connection that was ready
-	// and broke is redialed at once. Defaults as gRPC's: 1000 ms, 1.6,
-	// 120000 ms, 0.2.
+	// (its peer sent something) and broke is redialed at once; one the
+	// peer closed before sending anything is a failed attempt. Defaults
+	// as gRPC's: 1000 ms, 1.6, 120000 ms, 0.2.
 	int64_t backoff_initial_ms;
 	double  backoff_multiplier; // >= 1
 	int64_t backoff_max_ms;

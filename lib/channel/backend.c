@@ -7,7 +7,8 @@
 //   - closing, or removed with nothing left: exit;
 //   - cur broke or drains: retire it, resolve the names again, and redial
 //     at once (a connection that was ready gets one immediate attempt; only
-//     failures back off);
+//     failures back off, and a connection that broke before its peer sent
+//     a frame is one);
 //   - cur is up: run its keepalive when due, else sleep until then;
 //   - not wanted (lazy channel unused, or pick-first chose another): sleep;
 //   - before retry_at: sleep until then;
@@ -34,15 +35,28 @@ chan_usable_locked(const chan_conn *cn)
 void
 chan_conn_release(chan_conn *cn)
 {
-	// seq_cst on both sides: retire_locked stores retired, then its
-	// reap reads users; here users drops, then retired is read. One of
-	// the two sees the other's write.
-	if (atomic_fetch_sub(&cn->users, 1) == 1 &&
-	    atomic_load(&cn->retired)) {
-		drpc_channel *ch = cn->b->ch;
+	drpc_channel *ch = cn->b->ch;
+	void (*hook)(void *) = ch->hooks.on_release; // set before any call
+	unsigned was;
 
+	// One step drops the user and reads the retired flag: once the count
+	// is down, cn's backend may reap it (and, if removed, exit and be
+	// freed by a refresh), so neither is touched afterwards. retire_locked
+	// sets the flag, then its reap reads the count: of the two, the later
+	// one sees the other.
+	was = atomic_fetch_sub(&cn->users, 1);
+	if ((was & ~CHAN_CONN_RETIRED) != 1) {
+		return;
+	}
+	if (hook != NULL) {
+		hook(ch->hooks.arg);
+	}
+	if ((was & CHAN_CONN_RETIRED) != 0) {
+		// Its backend, if still listed, is among these.
 		drpc__mutex_lock(&ch->mu);
-		drpc__cond_broadcast(&cn->b->cv);
+		for (chan_backend *b = ch->backends; b != NULL; b = b->next) {
+			drpc__cond_broadcast(&b->cv);
+		}
 		drpc__mutex_unlock(&ch->mu);
 	}
 }
@@ -50,11 +64,30 @@ chan_conn_release(chan_conn *cn)
 void
 chan_leave(drpc_channel *ch)
 {
-	if (atomic_fetch_sub(&ch->opens, 1) == 1 &&
-	    atomic_load(&ch->closing_a)) {
-		drpc__mutex_lock(&ch->mu);
+	void (*hook)(void *) = ch->hooks.on_leave; // set before any call
+	void *hook_arg       = ch->hooks.arg;
+
+	// Not the last one out: destroy still holds its own place, so ch
+	// may be freed from here on.
+	if (atomic_fetch_sub(&ch->opens, 1) != 1) {
+		return;
+	}
+	// The last one, after destroy dropped its place: it waits for left.
+	if (hook != NULL) {
+		hook(hook_arg);
+	}
+	drpc__mutex_lock(&ch->mu);
+	ch->left = true;
+	drpc__cond_broadcast(&ch->done_cv);
+	drpc__mutex_unlock(&ch->mu);
+}
+
+void
+chan_left_locked(drpc_channel *ch)
+{
+	if (atomic_fetch_sub(&ch->opens, 1) == 1) {
+		ch->left = true;
 		drpc__cond_broadcast(&ch->done_cv);
-		drpc__mutex_unlock(&ch->mu);
 	}
 }
 
@@ -115,6 +148,20 @@ backoff_locked(drpc_channel *ch, unsigned attempts, int64_t *base)
 	return (int64_t) ((double) *base * (1.0 + j));
 }
 
+// back_off_locked sets b's next dial after its attempts-th failure.
+static void
+back_off_locked(drpc_channel *ch, chan_backend *b)
+{
+	int64_t base;
+	int64_t delay = backoff_locked(ch, b->attempts, &base);
+
+	b->retry_at = drpc__now_ns() + delay;
+	if (ch->hooks.on_backoff != NULL) {
+		ch->hooks.on_backoff(
+		    ch->hooks.arg, b->addr, b->attempts, base, delay);
+	}
+}
+
 // next_chosen_locked moves pick-first on from b to the next listed
 // backend still resolved (b itself if it is the only one).
 static void
@@ -141,7 +188,8 @@ reap_locked(chan_backend *b, chan_conn **out, bool all)
 
 	while (*pp != NULL) {
 		chan_conn *cn = *pp;
-		bool       go = atomic_load(&cn->users) == 0 &&
+		bool       go =
+		    (atomic_load(&cn->users) & ~CHAN_CONN_RETIRED) == 0 &&
 		    (cn->ended || all ||
 			drpc__conn_active(drpc__client_core(cn->cc)) == 0);
 
@@ -159,7 +207,7 @@ static void
 retire_locked(chan_backend *b)
 {
 	if (b->cur != NULL) {
-		atomic_store(&b->cur->retired, true);
+		atomic_fetch_or(&b->cur->users, CHAN_CONN_RETIRED);
 		b->cur->next = b->retired;
 		b->retired   = b->cur;
 		b->cur       = NULL;
@@ -236,7 +284,9 @@ backend_dial(chan_backend *b)
 		b->state    = CHAN_B_READY;
 		b->failing  = false;
 		b->attempts = 0;
-		if (ch->opts.lb == DRPC_LB_PICK_FIRST) {
+		if (ch->opts.lb == DRPC_LB_PICK_FIRST && !b->removed) {
+			// (A backend removed while it dialed is not chosen:
+			// its thread retires the connection next.)
 			ch->chosen = b;
 		}
 		drpc__cond_broadcast(&ch->ready_cv);
@@ -246,18 +296,10 @@ backend_dial(chan_backend *b)
 	free(cn);
 	refresh = !ch->closing;
 	if (!ch->closing) {
-		int64_t base;
-		int64_t delay;
-
 		b->attempts++;
 		b->failing = true;
 		chan_set_last_locked(ch, &why);
-		delay       = backoff_locked(ch, b->attempts, &base);
-		b->retry_at = drpc__now_ns() + delay;
-		if (ch->hooks.on_backoff != NULL) {
-			ch->hooks.on_backoff(
-			    ch->hooks.arg, b->addr, b->attempts, base, delay);
-		}
+		back_off_locked(ch, b);
 		if (ch->opts.lb == DRPC_LB_PICK_FIRST && ch->chosen == b) {
 			next_chosen_locked(ch, b);
 		}
@@ -314,11 +356,27 @@ backend_main(void *arg)
 			continue;
 		}
 		if (b->cur != NULL && !chan_usable_locked(b->cur)) {
+			drpc__conn *core = drpc__client_core(b->cur->cc);
+			bool        framed;
+			int64_t     idle;
+
+			// Its peer sent a frame (a reply, a hello, a GOAWAY):
+			// it was ready, so it is redialed at once. One that
+			// broke before, the peer accepted and closed: a failed
+			// attempt, backed off, or it is redialed in a loop.
+			// A GOAWAY is no failure (the server asked the channel
+			// to move): calls wait for the redial, or for the next
+			// backend, instead of failing fast.
+			drpc__conn_idle(core, &framed, &idle);
 			retire_locked(b);
-			b->failing  = true;
-			b->attempts = 0;
+			b->failing  = !drpc__conn_draining(core);
+			b->flaps    = framed ? 0 : b->flaps + 1;
+			b->attempts = b->flaps;
 			b->retry_at = 0;
-			b->resolve  = true; // the name may have moved
+			if (b->flaps > 0) {
+				back_off_locked(ch, b);
+			}
+			b->resolve = true; // the name may have moved
 			drpc__cond_broadcast(&ch->ready_cv);
 			continue;
 		}

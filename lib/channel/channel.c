@@ -12,7 +12,8 @@
 //   3. each backend's thread, seeing both, closes its connections (an
 //      open racing with this fails, and reports Canceled), waits for
 //      their users to leave, destroys them and exits; destroy joins them;
-//   4. destroy waits until no thread is inside an open, and frees.
+//   4. destroy drops the channel's own place in opens, waits until no
+//      thread is inside an open (left), and frees.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -289,6 +290,7 @@ drpc_channel_create(drpc_channel **chp, const char *target,
 		return drpc__cause_set(cause, DRPC_ENOMEM, "out of memory");
 	}
 	ch->cancel_fd[0] = ch->cancel_fd[1] = -1;
+	atomic_init(&ch->opens, 1); // the channel's own (destroy drops it)
 	drpc__mutex_init(&ch->mu);
 	drpc__cond_init(&ch->ready_cv);
 	drpc__cond_init(&ch->done_cv);
@@ -437,8 +439,11 @@ drpc_channel_destroy(drpc_channel *ch)
 	for (chan_backend *b = ch->backends; b != NULL; b = b->next) {
 		drpc__thread_join(b->t);
 	}
+	// Drop the channel's own place in opens: the thread that takes it to
+	// 0 sets left, and touches the channel no more once it has.
 	drpc__mutex_lock(&ch->mu);
-	while (atomic_load(&ch->opens) > 0) {
+	chan_left_locked(ch);
+	while (!ch->left) {
 		drpc__cond_wait(&ch->done_cv, &ch->mu);
 	}
 	drpc__mutex_unlock(&ch->mu);

@@ -31,12 +31,18 @@ drpc_err drpc__channel_err(drpc_channel *ch, drpc_cause *cause);
 // Test hooks (drpc__channel_set_hooks, before any call). on_attempt: a
 // backend is about to dial (its attempt number, 1 after a success or at
 // first). on_backoff: after attempt failed, it waits delay_ns (before
-// jitter: base_ns). on_pick: a call got a connection to addr.
+// jitter: base_ns). on_pick: a call got a connection to addr. on_leave: a
+// call leaving the channel was the last one inside and is about to look
+// at the channel again (mu not held; it may block). on_release: a call
+// was the last user of the connection it picked and let go of it (mu not
+// held; it may block).
 typedef struct drpc__channel_hooks {
 	void (*on_attempt)(void *arg, const char *addr, unsigned attempt);
 	void (*on_backoff)(void *arg, const char *addr, unsigned attempt,
 	    int64_t base_ns, int64_t delay_ns);
 	void (*on_pick)(void *arg, const char *addr);
+	void (*on_leave)(void *arg);
+	void (*on_release)(void *arg);
 	void *arg;
 } drpc__channel_hooks;
 
@@ -46,5 +52,9 @@ void drpc__channel_set_hooks(drpc_channel *ch, const drpc__channel_hooks *h);
 // drpc__channel_backend_count how many are listed and resolved (tests).
 size_t drpc__channel_ready_count(drpc_channel *ch);
 size_t drpc__channel_backend_count(drpc_channel *ch);
+
+// drpc__channel_conn_count is how many connections the channel holds,
+// taking calls or retired and not destroyed yet (tests).
+size_t drpc__channel_conn_count(drpc_channel *ch);
 
 #endif // DRPC_CHANNEL_CHANNEL_H

@@ -38,17 +38,21 @@
 
 typedef struct chan_backend chan_backend;
 
+// CHAN_CONN_RETIRED: chan_conn.users' flag for a retired connection.
+#define CHAN_CONN_RETIRED 0x80000000u
+
 // One connection of a backend, from its dial to its destruction.
 typedef struct chan_conn {
 	drpc_conn    *cc; // immutable once listed
 	chan_backend *b;  // immutable
-	// users: threads using it right now (opens, the keepalive, destroy).
-	// Taken only under the channel's mu (so a reap, deciding under mu,
-	// never races with a new user); released anywhere, and whoever
-	// releases the last one of a retired connection wakes its backend
-	// (chan_conn_release).
+	// users: threads using it right now (opens, the keepalive, destroy),
+	// plus CHAN_CONN_RETIRED once it is retired (set under the channel's
+	// mu, never cleared). Taken only under the channel's mu (so a reap,
+	// deciding under mu, never races with a new user); released anywhere,
+	// and whoever releases the last one of a retired connection (one
+	// atomic step tells both: the connection may be gone right after)
+	// wakes the backends (chan_conn_release).
 	atomic_uint users;
-	atomic_bool retired; // set under the channel's mu, never cleared
 	// Guarded by the channel's mu:
 	bool              ended;    // its end hook ran
 	bool              draining; // the server sent GOAWAY, or an open
@@ -74,6 +78,9 @@ struct chan_backend {
 	bool          removed;  // no longer resolved: its thread winds down
 	bool          exited;   // its thread has returned (join it)
 	unsigned      attempts; // failed attempts in a row
+	// flaps: connections in a row that broke before their peer sent a
+	// frame (a server that accepts and closes): each is a failed attempt.
+	unsigned      flaps;
 	bool          resolve;  // resolve the names before the next dial
 	int64_t       retry_at; // no dial before this (drpc__now_ns time)
 	chan_conn    *cur;      // READY: where calls go
@@ -93,8 +100,11 @@ struct drpc_channel {
 	int64_t           ping_timeout_ns;
 
 	// opens: threads inside drpc__channel_open or wait_ready (atomic:
-	// a call takes the channel's lock once, to pick). closing_a mirrors
-	// closing for them; the last one out after it wakes destroy.
+	// a call takes the channel's lock once, to pick), plus one for the
+	// channel itself, which destroy drops: whoever takes opens to 0 is
+	// the last one out after destroy began, and sets left (under mu)
+	// for destroy, touching the channel no more after that. closing_a
+	// mirrors closing for the opens.
 	atomic_size_t opens;
 	atomic_bool   closing_a;
 
@@ -107,6 +117,7 @@ struct drpc_channel {
 	bool                wanted;    // dialing has begun (eager, or used)
 	bool                closing;   // destroy began
 	bool                cancelled; // ...and cancelled every stream
+	bool                left;      // opens reached 0 (destroy may free)
 	uint64_t            rr;        // round-robin cursor
 	chan_backend       *chosen;    // pick-first: the backend dialed
 	uint64_t            rng;       // the jitter's generator state
@@ -133,9 +144,13 @@ drpc_err chan_backend_new(drpc_channel *ch, const char *addr,
     chan_backend **bp);
 // chan_usable_locked: cn takes new calls.
 bool chan_usable_locked(const chan_conn *cn);
-// chan_conn_release drops a user of cn (mu not held).
+// chan_conn_release drops a user of cn (mu not held; the caller is
+// inside ch->opens, so the channel stays). cn may be gone once it returns.
 void chan_conn_release(chan_conn *cn);
-// chan_leave drops the caller's place in ch->opens (mu not held).
+// chan_leave drops the caller's place in ch->opens (mu not held); the
+// caller must not touch ch afterwards. chan_left_locked: the same, mu
+// held.
 void chan_leave(drpc_channel *ch);
+void chan_left_locked(drpc_channel *ch);
 
 #endif // DRPC_CHANNEL_CHANNEL_IMPL_H

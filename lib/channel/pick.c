@@ -281,10 +281,7 @@ drpc_channel_wait_ready(drpc_channel *ch, int64_t deadline_ns)
 		atomic_fetch_add(&ch->opens, 1);
 		(void) drpc__cond_wait_until(
 		    &ch->ready_cv, &ch->mu, deadline_ns);
-		atomic_fetch_sub(&ch->opens, 1);
-	}
-	if (atomic_load(&ch->opens) == 0 && ch->closing) {
-		drpc__cond_broadcast(&ch->done_cv);
+		chan_left_locked(ch);
 	}
 	drpc__mutex_unlock(&ch->mu);
 	return rv;
@@ -311,6 +308,23 @@ drpc__channel_backend_count(drpc_channel *ch)
 	drpc__mutex_lock(&ch->mu);
 	for (const chan_backend *b = ch->backends; b != NULL; b = b->next) {
 		n += !b->removed && !b->exited;
+	}
+	drpc__mutex_unlock(&ch->mu);
+	return n;
+}
+
+size_t
+drpc__channel_conn_count(drpc_channel *ch)
+{
+	size_t n = 0;
+
+	drpc__mutex_lock(&ch->mu);
+	for (const chan_backend *b = ch->backends; b != NULL; b = b->next) {
+		n += b->cur != NULL;
+		for (const chan_conn *cn = b->retired; cn != NULL;
+		     cn = cn->next) {
+			n++;
+		}
 	}
 	drpc__mutex_unlock(&ch->mu);
 	return n;
