@@ -36,6 +36,7 @@ Suite *writepath_suite(void);
 Suite *ctrl_suite(void);
 Suite *ctrl_server_suite(void);
 Suite *channel_suite(void);
+Suite *peer_suite(void);
 TCase *channel_races_tcase(void); // check_channel_races.c
 
 #endif // DRPC_TEST_SUITES_H

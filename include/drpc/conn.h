@@ -88,6 +88,13 @@ typedef struct drpc_conn_opts {
 	// 20000.
 	int64_t ping_interval_ms;
 	int64_t ping_timeout_ms;
+	// migrate_header: send drpcmigrate's 8-byte header "DRPC!!!1" first
+	// thing on the connection (docs/protocol.md §15), for a server whose
+	// port is shared with gRPC or HTTP (Go's drpcmigrate.ListenMux, or
+	// drpc_server_opts.migrate). drpc_dial and drpc_conn_create_fd
+	// write it on the socket, drpc_conn_create through the transport;
+	// a write that fails fails the call.
+	bool migrate_header;
 } drpc_conn_opts;
 
 // drpc_dial connects to addr and returns a connection:

@@ -13,6 +13,7 @@
 #include <drpc/metadata.h>
 #include <drpc/multiplex.h>
 #include <drpc/pb.h>
+#include <drpc/peer.h>
 #include <drpc/server.h>
 #include <drpc/stream.h>
 #include <drpc/transport.h>

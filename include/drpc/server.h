@@ -61,6 +61,22 @@ DRPC_API void drpc_mux_destroy(drpc_mux *m);
 
 typedef struct drpc_server drpc_server;
 
+// drpc_migrate_mode: whether a server's connections start with
+// drpcmigrate's header "DRPC!!!1" (docs/protocol.md §15), as a client
+// behind Go's drpcmigrate.DialWithHeader (or with
+// drpc_conn_opts.migrate_header) sends it. OFF: never (the default);
+// REQUIRE: a connection must, or it is closed (the cause is logged at
+// DRPC_LOG_WARN); OPTIONAL: the header is taken off if it is there, and a
+// connection without it is served as it is. The server reads it on the
+// connection's own reader thread, never the accept thread: a client that
+// sends part of it and stalls holds only its own connection, until the
+// handshake timeout closes it.
+typedef enum drpc_migrate_mode {
+	DRPC_MIGRATE_OFF      = 0,
+	DRPC_MIGRATE_REQUIRE  = 1,
+	DRPC_MIGRATE_OPTIONAL = 2,
+} drpc_migrate_mode;
+
 // drpc_server_opts configures a server; zero means the default everywhere.
 // The defaults bound what a hostile or broken client can hold
 // (docs/reliability.md §3); raise them for workloads that need more.
@@ -124,6 +140,9 @@ typedef struct drpc_server_opts {
 	// answered all the same.
 	int64_t ping_interval_ms;
 	int64_t ping_timeout_ms;
+	// migrate: drpcmigrate's header on every connection served
+	// (listeners', serve_fd's and serve_transport's), drpc_migrate_mode.
+	drpc_migrate_mode migrate;
 } drpc_server_opts;
 
 // drpc_server_create makes a server for mux (borrowed; it must outlive

@@ -18,6 +18,7 @@
 #include "conn/conn.h"
 #include "platform/thread.h"
 #include "transport/addr.h"
+#include "transport/migrate.h"
 #include "transport/transport.h"
 
 // A drpc_conn is either a connection (c) or a channel's call handle (ch):
@@ -101,9 +102,28 @@ client_on_goaway(void *arg)
 	cc->hooks.on_goaway(cc->hooks.arg);
 }
 
+// client_migrate_header writes drpcmigrate's header on tr before anything
+// else, when o asks for it (its writer has not started yet).
+static drpc_err
+client_migrate_header(drpc_transport *tr, const drpc_conn_opts *o)
+{
+	drpc_iovec v = {DRPC__MIGRATE_HEADER, DRPC__MIGRATE_HEADER_LEN};
+
+	if (o == NULL || !o->migrate_header) {
+		return DRPC_OK;
+	}
+	return drpc__transport_writev(tr, &v, 1);
+}
+
 drpc_err
 drpc_conn_create(drpc_conn **cp, drpc_transport *tr, const drpc_conn_opts *o)
 {
+	drpc_err rv;
+
+	if (cp != NULL && tr != NULL &&
+	    (rv = client_migrate_header(tr, o)) != DRPC_OK) {
+		return rv;
+	}
 	return drpc__client_create(cp, tr, o, NULL);
 }
 
@@ -193,7 +213,12 @@ drpc__client_create_fd(drpc_conn **cp, int fd, const drpc_conn_opts *o,
 	if ((rv = drpc_transport_create_fd(&tr, fd)) != DRPC_OK) {
 		return rv;
 	}
-	if ((rv = drpc__client_create(cp, tr, o, h)) != DRPC_OK) {
+	// (No header for a call bound to fail: cp NULL.)
+	rv = cp == NULL ? DRPC_EINVAL : client_migrate_header(tr, o);
+	if (rv == DRPC_OK) {
+		rv = drpc__client_create(cp, tr, o, h);
+	}
+	if (rv != DRPC_OK) {
 		drpc__transport_release_fd(tr); // the fd stays the caller's
 	}
 	return rv;
@@ -256,6 +281,18 @@ drpc__conn *
 drpc__client_core(drpc_conn *c)
 {
 	return c->c;
+}
+
+drpc_err
+drpc_conn_peer(drpc_conn *c, drpc_peer *out)
+{
+	if (out != NULL) {
+		drpc_peer_reset(out);
+	}
+	if (c == NULL || out == NULL || c->ch != NULL) {
+		return DRPC_EINVAL; // a channel's handle has no one peer
+	}
+	return drpc__conn_peer(c->c, out);
 }
 
 drpc_err

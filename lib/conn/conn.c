@@ -48,6 +48,7 @@ conn_free(drpc__conn *c)
 	}
 	drpc__idmap_fini(&c->pending);
 	drpc__idmap_fini(&c->streams);
+	drpc_peer_reset(&c->peer);
 	drpc__frame_reader_fini(&c->fr);
 	drpc__writer_fini(&c->w);
 	drpc__flow_conn_fini(&c->fconn);
@@ -290,6 +291,10 @@ drpc__conn_create(
 		c->flow_gen    = 1;
 	}
 	drpc__conn_ctrl_init(c);
+	// Before the threads start: the hook may assume no read is running.
+	// A hook that fails leaves the peer unknown, not the connection.
+	(void) drpc__transport_peer(tr, &c->peer);
+	c->peer_again = tr->peer != NULL;
 	// Only a connection that pings notes when its reader waits (ctrl.c).
 	if (c->opts.ping_interval_ns > 0) {
 		drpc__frame_reader_init(
@@ -325,12 +330,50 @@ fail_mu:
 	drpc__frame_reader_fini(&c->fr);
 	drpc__flow_conn_fini(&c->fconn);
 	drpc__rxmem_fini(&c->rxmem);
+	drpc_peer_reset(&c->peer);
 	drpc__mutex_fini(&c->open_mu);
 	drpc__cond_fini(&c->term_cv);
 	drpc__cond_fini(&c->slot_cv);
 	drpc__mutex_fini(&c->mu);
 	free(c);
 	return rv;
+}
+
+drpc_err
+drpc__conn_peer(drpc__conn *c, drpc_peer *out)
+{
+	drpc_err rv;
+
+	drpc__mutex_lock(&c->mu);
+	rv = drpc__peer_copy(out, &c->peer);
+	drpc__mutex_unlock(&c->mu);
+	return rv;
+}
+
+// drpc__conn_peer_again asks a transport with a peer hook again, once,
+// when the reader has read its first frame: a server's TLS handshake is
+// done by then, and no server stream exists yet. Reader thread.
+void
+drpc__conn_peer_again(drpc__conn *c)
+{
+	drpc_peer p;
+
+	c->peer_again = false;
+	if (drpc__transport_peer(c->tr, &p) != DRPC_OK) {
+		return; // keep what the creation found
+	}
+	drpc__mutex_lock(&c->mu);
+	drpc_peer old = c->peer;
+	c->peer       = p;
+	drpc__mutex_unlock(&c->mu);
+	drpc_peer_reset(&old);
+}
+
+// conn_stream_peer is the streams' way to their connection's peer.
+static drpc_err
+conn_stream_peer(void *arg, drpc_peer *out)
+{
+	return drpc__conn_peer(arg, out);
 }
 
 drpc_err
@@ -468,7 +511,7 @@ drpc__conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **
 	    .owns_ctx     = c->opts.is_server,
 	    .w            = &c->w,
 	    .owner        = {conn_forget, conn_rele, drpc__conn_ring_waits,
-		       conn_peer_bound, conn_open_streams, c},
+		       conn_peer_bound, conn_open_streams, conn_stream_peer, c},
 	    .fconn   = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->fconn,
 	    .rxmem   = &c->rxmem,
 	    .stall_ns = c->stall_ns,

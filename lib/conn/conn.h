@@ -21,6 +21,7 @@
 #include <drpc/error.h>
 #include <drpc/flow.h>
 #include <drpc/multiplex.h>
+#include <drpc/peer.h>
 #include <drpc/transport.h>
 
 #include "stream/stream.h"
@@ -73,6 +74,13 @@ typedef struct drpc__conn_opts {
 	// Multiplexing (drpc/multiplex.h): a client's mode; a server answers
 	// hellos unless it is DRPC_MULTIPLEX_OFF.
 	drpc_multiplex_mode multiplex;
+	// migrate (server): the input must start with drpcmigrate's header
+	// (transport/migrate.h), which the reader thread takes before the
+	// first frame; with migrate_optional, one that does not is served
+	// as it is. A connection that does not start with it when it must
+	// ends with DRPC_EPROTO and the cause in words.
+	bool migrate;
+	bool migrate_optional;
 
 	// Test hook: see drpc__writer.wait_hook.
 	void (*send_wait_hook)(void *arg);
@@ -145,6 +153,11 @@ drpc_err drpc__conn_create(
 // DRPC_ENOMEM.
 drpc_err drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
     const drpc__stream_invoke *inv, drpc__stream **sp);
+
+// drpc__conn_peer fills out (zeroed first; left empty on error) with a
+// copy of the peer c recorded (include/drpc/peer.h). Any thread; takes
+// only the connection's mu. Errors: DRPC_ENOMEM.
+drpc_err drpc__conn_peer(drpc__conn *c, drpc_peer *out);
 
 // drpc__conn_err is DRPC_OK while the connection is up, else the cause
 // that ended it (DRPC_ECLOSED for a clean close or peer EOF).

@@ -93,6 +93,7 @@ struct drpc__conn {
 	// charge is 0: a conforming peer may queue empty messages the account
 	// counts, so it is waited for, never refused). Reader thread only.
 	bool              peer_bound;
+	bool              peer_again; // reader thread only: see peer
 	bool              hello_seen; // reader thread only: a hello (server)
 					   // or its answer (client) was taken
 
@@ -154,6 +155,10 @@ struct drpc__conn {
 	uint64_t    peer_cost;   // the peer's charge per Message, once on
 	uint64_t    flow_gen;    // one more each time the figures change
 	bool        mux_on;      // client: concurrent streams allowed
+	// peer: who is at the other end (drpc__transport_peer), taken at
+	// create and, where the transport has a peer hook, again by the
+	// reader after its first read (peer_again, reader thread only).
+	drpc_peer peer;
 	// idle_since: when the registry last became empty (drpc__now_ns()
 	// time; the creation at first), 0 while it holds a stream.
 	int64_t idle_since;
@@ -188,6 +193,8 @@ void          drpc__conn_io_cause(
     drpc_cause *why, drpc_err code, int err, const char *dir);
 void          drpc__conn_io_end(drpc__conn *c, drpc_cause *why);
 drpc__stream *drpc__conn_lookup(drpc__conn *c, uint64_t id);
+// drpc__conn_peer_again: see drpc__conn.peer (reader thread, once).
+void          drpc__conn_peer_again(drpc__conn *c);
 
 // invoke.c (reader thread)
 void     drpc__conn_pending_free(pending_invoke *p);

@@ -15,6 +15,7 @@
 #include "ctx/ctx.h"
 #include "mux/writer.h"
 #include "platform/thread.h"
+#include "transport/migrate.h"
 #include "transport/transport.h"
 #include "wire/control.h"
 #include "wire/errbody.h"
@@ -242,19 +243,66 @@ reader_backlog(drpc__conn *c)
 	    unwritten, (long long) ms);
 }
 
+// reader_migrate takes drpcmigrate's header off the input before the
+// first frame (drpc__conn_opts.migrate), on this thread: a peer that
+// sends part of it and stalls holds only its own connection, until the
+// server's handshake timeout (no frame yet) ends it. Bytes read that
+// were not the header go to the frame reader first.
+static drpc_err
+reader_migrate(drpc__conn *c)
+{
+	uint8_t  kept[DRPC__MIGRATE_HEADER_LEN];
+	size_t   n;
+	drpc_err rv;
+
+	rv = drpc__migrate_take(c->fr.read, c->fr.arg,
+	    !c->opts.migrate_optional, kept, &n, &c->rd_why);
+	if (rv == DRPC_OK) {
+		rv = drpc__frame_reader_prime(&c->fr, kept, n);
+		if (rv != DRPC_OK) {
+			(void) drpc__cause_set(&c->rd_why, rv, "%s",
+			    "out of memory for the read buffer");
+		}
+	} else if (rv == DRPC_EOF) {
+		c->rd_why.code = DRPC_ECLOSED; // a close, if an early one
+		rv             = DRPC_ECLOSED;
+	} else if (c->rd_why.text[0] == '\0') {
+		// The transport's own failure, in its words.
+		drpc__conn_io_cause(&c->rd_why, rv,
+		    drpc__transport_read_errno(c->tr), "read");
+	}
+	return rv;
+}
+
 void *
 drpc__conn_reader_main(void *arg)
 {
 	drpc__conn *c = arg;
 	drpc__frame f;
-	drpc_err    rv;
+	drpc_err    rv = DRPC_OK;
 
+	if (c->opts.migrate && (rv = reader_migrate(c)) != DRPC_OK) {
+		drpc_cause why = c->rd_why;
+
+		// A refusal is the peer's fault; an early close or a failed
+		// read is the transport's (or a local close, if one began).
+		if (rv == DRPC_EPROTO || rv == DRPC_ENOMEM) {
+			drpc__conn_end(c, &why);
+		} else {
+			drpc__conn_io_end(c, &why);
+		}
+		return NULL;
+	}
 	for (;;) {
 		if (drpc__writer_backlog(&c->w) &&
 		    (rv = reader_backlog(c)) != DRPC_OK) {
 			break;
 		}
 		rv = drpc__frame_reader_next(&c->fr, &f);
+		if (c->peer_again && (rv == DRPC_OK || rv == DRPC_ETOOBIG)) {
+			// On a server, before any stream exists.
+			drpc__conn_peer_again(c);
+		}
 		c->rd_why.code = DRPC_OK; // words only for this frame's error
 		if ((rv == DRPC_OK || rv == DRPC_ETOOBIG) &&
 		    !atomic_load_explicit(&c->framed, memory_order_relaxed)) {

@@ -71,7 +71,8 @@ drpc_server_create(
 
 	if (sp == NULL || mux == NULL ||
 	    (opts != NULL && ((unsigned) opts->flow > DRPC_FLOW_OFF ||
-				 (unsigned) opts->multiplex > DRPC_MULTIPLEX_OFF))) {
+				 (unsigned) opts->multiplex > DRPC_MULTIPLEX_OFF ||
+				 (unsigned) opts->migrate > DRPC_MIGRATE_OPTIONAL))) {
 		return DRPC_EINVAL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -505,6 +506,8 @@ server_serve(drpc_server *srv, drpc_transport *tr, const char *peer)
 	     ? server_timeout_ns(srv->opts.ping_timeout_ms, 0)
 	     : 0;
 	o.on_goaway_acked = drpc__server_on_goaway_acked;
+	o.migrate          = srv->opts.migrate != DRPC_MIGRATE_OFF;
+	o.migrate_optional = srv->opts.migrate == DRPC_MIGRATE_OPTIONAL;
 	drpc__mutex_lock(&srv->mu);
 	rv = srv->stopping ? DRPC_ESTATE
 	    : (srv->opts.max_conns != 0 && srv->nconns >= srv->opts.max_conns)

@@ -140,6 +140,21 @@ drpc_stream_method(const drpc_stream *s)
 	return s->method != NULL ? s->method : "";
 }
 
+drpc_err
+drpc_stream_peer(const drpc_stream *s, drpc_peer *out)
+{
+	if (out != NULL) {
+		drpc_peer_reset(out);
+	}
+	if (s == NULL || out == NULL) {
+		return DRPC_EINVAL;
+	}
+	if (s->owner.peer == NULL) {
+		return DRPC_OK; // a stream of no connection: nobody known
+	}
+	return s->owner.peer(s->owner.owner, out);
+}
+
 drpc_ctx *
 drpc_stream_ctx(const drpc_stream *s)
 {

@@ -20,6 +20,7 @@
 
 #include <drpc/ctx.h>
 #include <drpc/error.h>
+#include <drpc/peer.h>
 #include <drpc/stream.h>
 
 #include "flow/flow.h"
@@ -51,6 +52,9 @@ typedef struct drpc__stream_owner {
 	// the connection has open: a sender writes its own packets only
 	// while there are few (mux/writer.h, stream.c's stream_flush).
 	size_t (*open_streams)(void *owner);
+	// peer, if set, fills out (zeroed; include/drpc/peer.h) with a copy
+	// of the connection's peer (any thread, no lock held).
+	drpc_err (*peer)(void *owner, drpc_peer *out);
 	void *owner;
 } drpc__stream_owner;
 

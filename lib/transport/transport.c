@@ -237,6 +237,13 @@ drpc__transport_release_fd(drpc_transport *t)
 	}
 }
 
+// drpc__transport_fd is the fd of an fd transport, -1 for any other.
+int
+drpc__transport_fd(const drpc_transport *t)
+{
+	return t->ops.read == fd_read ? ((const fd_impl *) t->impl)->fd : -1;
+}
+
 int
 drpc__transport_read_errno(drpc_transport *t)
 {

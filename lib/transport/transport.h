@@ -2,17 +2,42 @@
 #ifndef DRPC_TRANSPORT_TRANSPORT_H
 #define DRPC_TRANSPORT_TRANSPORT_H
 
+#include <drpc/peer.h>
 #include <drpc/transport.h>
 
 struct drpc_transport {
 	drpc_transport_ops ops;
 	void              *impl;
+	// peer, if set, fills out (zeroed) with the peer's identity: addr,
+	// and for TLS the certificate's fields (allocated: drpc_peer_reset
+	// frees them). NULL: the peer is what the fd says (an fd transport,
+	// drpc__peer_addr) or unknown (a user transport). A connection calls
+	// it on its creator's thread before its own threads start, and, if
+	// it is set, once more on its reader thread as soon as the first
+	// whole frame has been read (a server's TLS handshake has completed
+	// by then), possibly while the drain thread writes; never at the
+	// same time as read.
+	drpc_err (*peer)(void *impl, drpc_peer *out);
 };
+
+// drpc__transport_peer fills out (zeroed first; on error it is left
+// empty) with t's peer: the peer hook's answer, the address of an fd
+// transport's socket's peer, or nothing for a user transport. Errors:
+// DRPC_ENOMEM, or the hook's.
+drpc_err drpc__transport_peer(drpc_transport *t, drpc_peer *out);
+
+// drpc__peer_copy makes dst (zeroed first) a deep copy of src. On
+// DRPC_ENOMEM dst is left empty.
+drpc_err drpc__peer_copy(drpc_peer *dst, const drpc_peer *src);
 
 // drpc__transport_release_fd frees a transport made by
 // drpc_transport_create_fd without closing its fd: for when handing the
 // transport on failed and the fd stays the caller's.
 void drpc__transport_release_fd(drpc_transport *t);
+
+// drpc__transport_fd is the fd of a transport made by
+// drpc_transport_create_fd, -1 for any other.
+int drpc__transport_fd(const drpc_transport *t);
 
 // drpc__transport_read is a drpc__read_fn (wire/reader.h) over a transport.
 drpc_err drpc__transport_read(void *tr, uint8_t *buf, size_t cap, size_t *n);

@@ -96,6 +96,27 @@ reader_make_room(drpc__frame_reader *r)
 	return DRPC_OK;
 }
 
+drpc_err
+drpc__frame_reader_prime(drpc__frame_reader *r, const uint8_t *p, size_t n)
+{
+	size_t cap = reader_rest(r);
+
+	if (r->buf != NULL || r->end != 0 || n > cap) {
+		return DRPC_ESTATE;
+	}
+	if (n == 0) {
+		return DRPC_OK;
+	}
+	if ((r->buf = malloc(cap)) == NULL) {
+		return drpc__cause_set(&r->why, DRPC_ENOMEM,
+		    "out of memory for a %zu-byte read buffer", cap);
+	}
+	r->cap = cap;
+	memcpy(r->buf, p, n);
+	r->end = n;
+	return DRPC_OK;
+}
+
 static drpc_err
 reader_fill(drpc__frame_reader *r)
 {

@@ -67,6 +67,13 @@ void drpc__frame_reader_init(
 // DRPC_ENOMEM, or the read function's own error.
 drpc_err drpc__frame_reader_next(drpc__frame_reader *r, drpc__frame *fr);
 
+// drpc__frame_reader_prime puts n bytes read from the input by someone
+// else (at most DRPC__FRAME_HEADER_MAX) before what the reader will read:
+// only before the first read. Errors: DRPC_ESTATE (too late, or too many
+// bytes), DRPC_ENOMEM.
+drpc_err drpc__frame_reader_prime(
+    drpc__frame_reader *r, const uint8_t *p, size_t n);
+
 // drpc__frame_reader_fini frees r's buffer.
 void drpc__frame_reader_fini(drpc__frame_reader *r);
 

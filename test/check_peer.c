@@ -1,0 +1,579 @@
+// Peer identity (include/drpc/peer.h) and drpcmigrate's header
+// (drpc_conn_opts.migrate_header, drpc_server_opts.migrate), over real
+// loopback TCP and unix sockets. Every wait is for its event (a reply, a
+// log line, the end of a connection), bounded by tu_bound_ns.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <drpc/drpc.h>
+
+#include "connutil.h"
+#include "platform/thread.h"
+#include "suites.h"
+#include "testutil.h"
+#include "transport/addr.h"
+#include "transport/transport.h"
+
+#define PEER_METHOD "/peer.Test/Who"
+
+// What the handler saw of its client (it never asserts: rule 6).
+typedef struct seen {
+	pthread_mutex_t mu;
+	drpc_err        rv;
+	drpc_peer       peer;
+	int             calls;
+} seen;
+
+static void
+seen_init(seen *w)
+{
+	memset(w, 0, sizeof(*w));
+	drpc__mutex_init(&w->mu);
+}
+
+static void
+seen_fini(seen *w)
+{
+	drpc_peer_reset(&w->peer);
+	drpc__mutex_fini(&w->mu);
+}
+
+// h_who records the stream's peer and answers with its address.
+static drpc_err
+h_who(drpc_stream *s, void *user)
+{
+	seen     *w = user;
+	drpc_peer p = {0};
+	drpc_err  rv;
+	void     *req;
+	size_t    len;
+
+	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
+		return rv;
+	}
+	drpc_free(req);
+	rv = drpc_stream_peer(s, &p);
+	drpc__mutex_lock(&w->mu);
+	drpc_peer_reset(&w->peer);
+	w->peer = p; // moved: w frees it
+	w->rv   = rv;
+	w->calls++;
+	drpc__mutex_unlock(&w->mu);
+	return drpc_stream_send(s, w->peer.addr, strlen(w->peer.addr));
+}
+
+// A server with the one method, and what its log said at WARN.
+typedef struct srv {
+	drpc_mux       *mux;
+	drpc_server    *s;
+	seen            who;
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	char            log[4096]; // WARN lines, one after the other
+	char            addr[128];
+} srv;
+
+static void
+srv_log(void *arg, drpc_log_level level, const char *msg)
+{
+	srv *v = arg;
+
+	if (level < DRPC_LOG_WARN) {
+		return;
+	}
+	drpc__mutex_lock(&v->mu);
+	size_t at = strlen(v->log);
+	(void) snprintf(v->log + at, sizeof(v->log) - at, "%s\n", msg);
+	drpc__cond_broadcast(&v->cv);
+	drpc__mutex_unlock(&v->mu);
+}
+
+// srv_wait_log waits until the log holds want; false at the bound.
+static bool
+srv_wait_log(srv *v, const char *want)
+{
+	int64_t until = drpc_now_ns() + tu_bound_ns(TU_WAIT_NS);
+	bool    found;
+
+	drpc__mutex_lock(&v->mu);
+	while (!(found = strstr(v->log, want) != NULL) &&
+	    drpc__cond_wait_until(&v->cv, &v->mu, until) == DRPC_OK) {
+	}
+	drpc__mutex_unlock(&v->mu);
+	return found;
+}
+
+static void
+srv_start(srv *v, const char *addr, drpc_server_opts *o)
+{
+	drpc_server_opts def = {0};
+
+	memset(v, 0, sizeof(*v));
+	seen_init(&v->who);
+	drpc__mutex_init(&v->mu);
+	drpc__cond_init(&v->cv);
+	o = o != NULL ? o : &def;
+	o->log     = srv_log;
+	o->log_arg = v;
+	DRPC_CHECK_OK(drpc_mux_create(&v->mux));
+	DRPC_CHECK_OK(drpc_mux_register(v->mux, PEER_METHOD, h_who, &v->who));
+	DRPC_CHECK_OK(drpc_server_create(&v->s, v->mux, o));
+	if (addr != NULL) {
+		DRPC_CHECK_OK(drpc_server_listen(v->s, addr));
+		DRPC_CHECK_OK(drpc_server_addr(v->s, v->addr, sizeof(v->addr)));
+	}
+}
+
+static void
+srv_stop(srv *v)
+{
+	drpc_server_destroy(v->s);
+	drpc_mux_destroy(v->mux);
+	seen_fini(&v->who);
+	drpc__cond_fini(&v->cv);
+	drpc__mutex_fini(&v->mu);
+}
+
+// call_who makes the call on c; the reply (the address the server saw)
+// goes into out.
+static drpc_err
+call_who(drpc_conn *c, char *out, size_t cap)
+{
+	void    *reply = NULL;
+	size_t   len   = 0;
+	drpc_err rv;
+
+	rv = drpc_invoke(c, NULL, PEER_METHOD, "x", 1, NULL, &reply, &len, NULL);
+	if (rv == DRPC_OK) {
+		(void) snprintf(out, cap, "%.*s", (int) len, (char *) reply);
+	}
+	drpc_free(reply);
+	return rv;
+}
+
+// The server's handler sees the client's address (its socket's local
+// one), the client sees the server's (drpc_conn_peer, and drpc_stream_peer
+// on a call); neither is TLS.
+static void
+peer_both_ways(const char *listen, const char *client_name)
+{
+	srv         v;
+	drpc_conn  *c;
+	drpc_stream *st;
+	drpc_peer   p = {0};
+	char        mine[128] = "";
+	char        got[128];
+	int         fd;
+
+	srv_start(&v, listen, NULL);
+	if (client_name != NULL) {
+		// A unix client bound to a name of its own, so it has one.
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		ck_assert_int_ge(fd, 0);
+		(void) unlink(client_name);
+		ck_assert_uint_lt(strlen(client_name), sizeof(sun.sun_path));
+		memcpy(sun.sun_path, client_name, strlen(client_name) + 1);
+		ck_assert_int_eq(
+		    bind(fd, (struct sockaddr *) &sun, sizeof(sun)), 0);
+		ck_assert_uint_lt(strlen(v.addr), sizeof(sun.sun_path));
+		memcpy(sun.sun_path, v.addr + strlen("unix://"),
+		    strlen(v.addr) - strlen("unix://") + 1);
+		ck_assert_int_eq(
+		    connect(fd, (struct sockaddr *) &sun, sizeof(sun)), 0);
+	} else {
+		DRPC_CHECK_OK(drpc__dial(v.addr, 0, &fd));
+	}
+	if (drpc__local_addr(fd, mine, sizeof(mine)) != DRPC_OK) {
+		// An unnamed unix client: the server names it by the socket
+		// it reached (peer.h).
+		snprintf(mine, sizeof(mine), "%s", v.addr);
+	}
+	DRPC_CHECK_OK(drpc_conn_create_fd(&c, fd, NULL));
+	DRPC_CHECK_OK(call_who(c, got, sizeof(got)));
+	ck_assert_str_eq(got, mine);
+	drpc__mutex_lock(&v.who.mu);
+	ck_assert_int_eq(v.who.rv, DRPC_OK);
+	ck_assert_str_eq(v.who.peer.addr, mine);
+	ck_assert(!v.who.peer.tls && !v.who.peer.verified);
+	ck_assert_ptr_null(v.who.peer.subject);
+	ck_assert_uint_eq(v.who.peer.nsans, 0);
+	ck_assert_ptr_null(v.who.peer.der);
+	drpc__mutex_unlock(&v.who.mu);
+
+	// The client's view: the server it reached.
+	DRPC_CHECK_OK(drpc_conn_peer(c, &p));
+	ck_assert_str_eq(p.addr, v.addr);
+	ck_assert(!p.tls && !p.verified);
+	DRPC_CHECK_OK(drpc_stream_open(&st, c, NULL, PEER_METHOD, NULL));
+	DRPC_CHECK_OK(drpc_stream_peer(st, &p)); // resets p first
+	ck_assert_str_eq(p.addr, v.addr);
+	drpc_stream_destroy(st);
+	drpc_peer_reset(&p);
+	ck_assert_str_eq(p.addr, "");
+
+	drpc_conn_destroy(c);
+	// Still valid once the connection has ended: nothing to read now.
+	DRPC_CHECK_ERR(drpc_conn_peer(NULL, &p), DRPC_EINVAL);
+	DRPC_CHECK_ERR(drpc_stream_peer(NULL, &p), DRPC_EINVAL);
+	srv_stop(&v);
+	if (client_name != NULL) {
+		(void) unlink(client_name);
+	}
+}
+
+START_TEST(test_peer_tcp)
+{
+	peer_both_ways("tcp://127.0.0.1:0", NULL);
+}
+END_TEST
+
+START_TEST(test_peer_unix)
+{
+	char dir[] = "/tmp/drpc-peer-XXXXXX";
+	char addr[128];
+	char name[128];
+	char path[128];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(addr, sizeof(addr), "unix://%s/s", dir);
+	snprintf(name, sizeof(name), "%s/c", dir);
+	peer_both_ways(addr, name);  // a named client
+	peer_both_ways(addr, NULL);  // an unnamed one
+	snprintf(path, sizeof(path), "%s/s", dir);
+	(void) unlink(path);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+// A transport with a peer hook, standing in for TLS: its first answer
+// (at the connection's creation) has no certificate yet, as a TLS server
+// before its handshake; later ones have the client's.
+typedef struct hooked {
+	atomic_int calls;
+} hooked;
+
+static const char *const fake_sans[] = {"DNS:client.test", "IP:127.0.0.1"};
+static const uint8_t     fake_der[]  = {0x30, 0x82, 0x01, 0x0a};
+
+static char *
+dup_str(const char *s)
+{
+	char *d = malloc(strlen(s) + 1);
+
+	if (d != NULL) {
+		strcpy(d, s);
+	}
+	return d;
+}
+
+static drpc_err
+hook_peer(hooked *h, drpc_peer *out)
+{
+	snprintf(out->addr, sizeof(out->addr), "tcp://192.0.2.7:4433");
+	out->tls = true;
+	if (atomic_fetch_add(&h->calls, 1) == 0) {
+		return DRPC_OK; // the handshake has not happened yet
+	}
+	out->verified = true;
+	out->subject  = dup_str("CN=client.test,O=libdrpc tests");
+	out->sans     = calloc(2, sizeof(char *));
+	out->der      = malloc(sizeof(fake_der));
+	if (out->subject == NULL || out->sans == NULL || out->der == NULL) {
+		return DRPC_ENOMEM;
+	}
+	for (size_t i = 0; i < 2; i++) {
+		if ((out->sans[i] = dup_str(fake_sans[i])) == NULL) {
+			return DRPC_ENOMEM;
+		}
+		out->nsans++;
+	}
+	memcpy(out->der, fake_der, sizeof(fake_der));
+	out->der_len = sizeof(fake_der);
+	return DRPC_OK;
+}
+
+// The hook finds its state through a small wrapper transport over a
+// socket: read, writev and shutdown pass through.
+typedef struct wrap {
+	drpc_transport *inner;
+	hooked          h;
+} wrap;
+
+static drpc_err
+wrap_read(void *impl, void *buf, size_t cap, size_t *n)
+{
+	wrap *w = impl;
+
+	return w->inner->ops.read(w->inner->impl, buf, cap, n);
+}
+
+static drpc_err
+wrap_writev(void *impl, const drpc_iovec *iov, size_t n)
+{
+	wrap *w = impl;
+
+	return w->inner->ops.writev(w->inner->impl, iov, n);
+}
+
+static void
+wrap_shutdown(void *impl)
+{
+	wrap *w = impl;
+
+	w->inner->ops.shutdown(w->inner->impl);
+}
+
+static void
+wrap_close(void *impl)
+{
+	wrap *w = impl;
+
+	drpc_transport_destroy(w->inner);
+	free(w);
+}
+
+static drpc_err
+wrap_peer(void *impl, drpc_peer *out)
+{
+	return hook_peer(&((wrap *) impl)->h, out);
+}
+
+START_TEST(test_peer_hook)
+{
+	static const drpc_transport_ops ops = {
+	    wrap_read, wrap_writev, wrap_shutdown, wrap_close};
+	srv             v;
+	int             sv[2];
+	wrap           *w = calloc(1, sizeof(*w));
+	drpc_transport *t;
+	drpc_conn      *c;
+	char            got[128];
+
+	ck_assert_ptr_nonnull(w);
+	srv_start(&v, NULL, NULL);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	DRPC_CHECK_OK(drpc_transport_create_fd(&w->inner, sv[0]));
+	DRPC_CHECK_OK(drpc_transport_create(&t, &ops, w));
+	t->peer = wrap_peer;
+	DRPC_CHECK_OK(drpc_server_serve_transport(v.s, t));
+	DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[1], NULL));
+	DRPC_CHECK_OK(call_who(c, got, sizeof(got)));
+	ck_assert_str_eq(got, "tcp://192.0.2.7:4433");
+
+	drpc__mutex_lock(&v.who.mu);
+	ck_assert_int_eq(v.who.rv, DRPC_OK);
+	ck_assert(v.who.peer.tls);
+	// Asked again once the first frame was read: the certificate.
+	ck_assert(v.who.peer.verified);
+	ck_assert_ptr_nonnull(v.who.peer.subject);
+	ck_assert_str_eq(v.who.peer.subject, "CN=client.test,O=libdrpc tests");
+	ck_assert_uint_eq(v.who.peer.nsans, 2);
+	ck_assert_str_eq(v.who.peer.sans[0], fake_sans[0]);
+	ck_assert_str_eq(v.who.peer.sans[1], fake_sans[1]);
+	ck_assert_uint_eq(v.who.peer.der_len, sizeof(fake_der));
+	ck_assert_mem_eq(v.who.peer.der, fake_der, sizeof(fake_der));
+	drpc__mutex_unlock(&v.who.mu);
+	// Once at creation, once after the first frame, and no more.
+	ck_assert_int_eq(atomic_load(&w->h.calls), 2);
+
+	drpc_conn_destroy(c);
+	srv_stop(&v);
+}
+END_TEST
+
+// A channel's handle has no one peer; its calls' streams do.
+START_TEST(test_peer_channel)
+{
+	srv           v;
+	drpc_channel *ch;
+	drpc_stream  *st;
+	drpc_peer     p = {0};
+
+	srv_start(&v, "tcp://127.0.0.1:0", NULL);
+	DRPC_CHECK_OK(drpc_channel_create(&ch, v.addr, NULL, NULL));
+	DRPC_CHECK_ERR(drpc_conn_peer(drpc_channel_conn(ch), &p), DRPC_EINVAL);
+	ck_assert_str_eq(p.addr, "");
+	DRPC_CHECK_OK(drpc_stream_open(
+	    &st, drpc_channel_conn(ch), NULL, PEER_METHOD, NULL));
+	DRPC_CHECK_OK(drpc_stream_peer(st, &p));
+	ck_assert_str_eq(p.addr, v.addr);
+	drpc_peer_reset(&p);
+	drpc_stream_destroy(st);
+	drpc_channel_destroy(ch);
+	srv_stop(&v);
+}
+END_TEST
+
+// drpcmigrate's header.
+
+#define HDR "DRPC!!!1"
+
+// dial_who dials addr (with the header or not) and makes the call.
+static drpc_err
+dial_who(const char *addr, bool header)
+{
+	drpc_conn_opts o = {.migrate_header = header};
+	drpc_conn     *c;
+	char           got[128];
+	drpc_err       rv;
+
+	if ((rv = drpc_dial(&c, addr, &o)) != DRPC_OK) {
+		return rv;
+	}
+	rv = call_who(c, got, sizeof(got));
+	drpc_conn_destroy(c);
+	return rv;
+}
+
+// The client writes exactly the 8 bytes first, before any frame.
+START_TEST(test_migrate_client_bytes)
+{
+	struct sockaddr_in a   = {.sin_family = AF_INET};
+	socklen_t          len = sizeof(a);
+	int                lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int                fd;
+	char               addr[64];
+	uint8_t            buf[8];
+	size_t             have = 0;
+	drpc_conn         *c;
+	drpc_conn_opts     o = {.migrate_header = true};
+
+	ck_assert_int_ge(lfd, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *) &a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(lfd, 4), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *) &a, &len), 0);
+	snprintf(addr, sizeof(addr), "tcp://127.0.0.1:%u", ntohs(a.sin_port));
+	DRPC_CHECK_OK(drpc_dial(&c, addr, &o));
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	while (have < sizeof(buf)) {
+		ssize_t got = read(fd, buf + have, sizeof(buf) - have);
+
+		ck_assert_int_gt(got, 0);
+		have += (size_t) got;
+	}
+	ck_assert_mem_eq(buf, HDR, 8);
+	close(fd);
+	drpc_conn_destroy(c);
+	close(lfd);
+}
+END_TEST
+
+// REQUIRE: a client with the header is served, one without is closed and
+// the cause logged; OFF (the default) serves only clients without it.
+START_TEST(test_migrate_require)
+{
+	drpc_server_opts o = {.migrate = DRPC_MIGRATE_REQUIRE};
+	srv              v;
+
+	srv_start(&v, "tcp://127.0.0.1:0", &o);
+	DRPC_CHECK_OK(dial_who(v.addr, true));
+	ck_assert_int_ne(dial_who(v.addr, false), DRPC_OK);
+	ck_assert_msg(srv_wait_log(&v, "did not start with the drpcmigrate "
+				      "header \"DRPC!!!1\""),
+	    "log: %s", v.log);
+	srv_stop(&v);
+
+	srv_start(&v, "tcp://127.0.0.1:0", NULL);
+	DRPC_CHECK_OK(dial_who(v.addr, false));
+	ck_assert_int_ne(dial_who(v.addr, true), DRPC_OK);
+	srv_stop(&v);
+}
+END_TEST
+
+// OPTIONAL: both kinds of clients are served, over TCP and unix.
+START_TEST(test_migrate_optional)
+{
+	drpc_server_opts o = {.migrate = DRPC_MIGRATE_OPTIONAL};
+	char             dir[] = "/tmp/drpc-peer-XXXXXX";
+	char             addr[128];
+	srv              v;
+
+	srv_start(&v, "tcp://127.0.0.1:0", &o);
+	DRPC_CHECK_OK(dial_who(v.addr, true));
+	DRPC_CHECK_OK(dial_who(v.addr, false));
+	DRPC_CHECK_OK(dial_who(v.addr, true));
+	drpc__mutex_lock(&v.who.mu);
+	ck_assert_int_eq(v.who.calls, 3);
+	drpc__mutex_unlock(&v.who.mu);
+	srv_stop(&v);
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(addr, sizeof(addr), "unix://%s/s", dir);
+	srv_start(&v, addr, &o);
+	DRPC_CHECK_OK(dial_who(v.addr, false));
+	DRPC_CHECK_OK(dial_who(v.addr, true));
+	srv_stop(&v);
+	snprintf(addr, sizeof(addr), "%s/s", dir);
+	(void) unlink(addr);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+// A peer that sends 3 bytes of the header and stalls holds only its own
+// connection: other clients are accepted and served meanwhile, and the
+// stalled one is closed by the handshake timeout, with the cause logged.
+static void
+migrate_stall(drpc_migrate_mode mode)
+{
+	drpc_server_opts o = {.migrate = mode, .handshake_timeout_ms = 200};
+	srv              v;
+	int              fd;
+	char             b;
+
+	srv_start(&v, "tcp://127.0.0.1:0", &o);
+	DRPC_CHECK_OK(drpc__dial(v.addr, 0, &fd));
+	ck_assert_int_eq(write(fd, "DRP", 3), 3);
+	for (int i = 0; i < 4; i++) {
+		DRPC_CHECK_OK(dial_who(v.addr, true));
+	}
+	// The stalled peer is closed (by the handshake timeout): EOF.
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+	ck_assert_int_eq(poll(&pf, 1, (int) (tu_bound_ns(TU_WAIT_NS) / 1000000)), 1);
+	ck_assert_int_eq(read(fd, &b, 1), 0);
+	ck_assert_msg(srv_wait_log(&v, "no frame within 200 ms"), "log: %s",
+	    v.log);
+	close(fd);
+	srv_stop(&v);
+}
+
+START_TEST(test_migrate_stall)
+{
+	migrate_stall(DRPC_MIGRATE_REQUIRE);
+	migrate_stall(DRPC_MIGRATE_OPTIONAL);
+}
+END_TEST
+
+Suite *
+peer_suite(void)
+{
+	Suite *s  = suite_create("peer");
+	TCase *tp = tcase_create("peer");
+	TCase *tm = tcase_create("migrate");
+
+	tcase_set_timeout(tp, 30);
+	tcase_add_test(tp, test_peer_tcp);
+	tcase_add_test(tp, test_peer_unix);
+	tcase_add_test(tp, test_peer_hook);
+	tcase_add_test(tp, test_peer_channel);
+	suite_add_tcase(s, tp);
+	tcase_set_timeout(tm, 30);
+	tcase_add_test(tm, test_migrate_client_bytes);
+	tcase_add_test(tm, test_migrate_require);
+	tcase_add_test(tm, test_migrate_optional);
+	tcase_add_test(tm, test_migrate_stall);
+	suite_add_tcase(s, tm);
+	return s;
+}
