@@ -472,7 +472,7 @@ START_TEST(test_migrate_client_bytes)
 END_TEST
 
 // REQUIRE: a client with the header is served, one without is closed and
-// the cause logged; OFF (the default) serves only clients without it.
+// the cause logged.
 START_TEST(test_migrate_require)
 {
 	drpc_server_opts o = {.migrate = DRPC_MIGRATE_REQUIRE};
@@ -486,10 +486,6 @@ START_TEST(test_migrate_require)
 	    "log: %s", v.log);
 	srv_stop(&v);
 
-	srv_start(&v, "tcp://127.0.0.1:0", NULL);
-	DRPC_CHECK_OK(dial_who(v.addr, false));
-	ck_assert_int_ne(dial_who(v.addr, true), DRPC_OK);
-	srv_stop(&v);
 }
 END_TEST
 
@@ -528,7 +524,10 @@ END_TEST
 static void
 migrate_stall(drpc_migrate_mode mode)
 {
-	drpc_server_opts o = {.migrate = mode, .handshake_timeout_ms = 200};
+	// Long enough for the other clients' first frames on a loaded
+	// machine: they must not meet it (rule 8); the stalled peer does.
+	drpc_server_opts o = {
+	    .migrate = mode, .handshake_timeout_ms = 2000 * tu_scale()};
 	srv              v;
 	int              fd;
 	char             b;
@@ -543,8 +542,7 @@ migrate_stall(drpc_migrate_mode mode)
 	struct pollfd pf = {.fd = fd, .events = POLLIN};
 	ck_assert_int_eq(poll(&pf, 1, (int) (tu_bound_ns(TU_WAIT_NS) / 1000000)), 1);
 	ck_assert_int_eq(read(fd, &b, 1), 0);
-	ck_assert_msg(srv_wait_log(&v, "no frame within 200 ms"), "log: %s",
-	    v.log);
+	ck_assert_msg(srv_wait_log(&v, "no frame within"), "log: %s", v.log);
 	close(fd);
 	srv_stop(&v);
 }
