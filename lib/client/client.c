@@ -17,8 +17,12 @@
 #include "common/log.h"
 #include "conn/conn.h"
 #include "platform/thread.h"
+#include "tls/tls.h"
 #include "transport/addr.h"
 #include "transport/transport.h"
+
+// CLIENT_DIAL_TIMEOUT_MS is drpc_conn_opts.dial_timeout_ms's default.
+#define CLIENT_DIAL_TIMEOUT_MS 10000
 
 // A drpc_conn is either a connection (c) or a channel's call handle (ch):
 // exactly one is set, for good, at creation.
@@ -124,7 +128,8 @@ drpc__client_create(drpc_conn **cp, drpc_transport *tr,
 		return DRPC_ENOMEM;
 	}
 	if (o != NULL) {
-		cc->opts = *o;
+		cc->opts     = *o;
+		cc->opts.tls = NULL; // the dial's: its transport holds it
 	}
 	if (h != NULL) {
 		cc->hooks = *h;
@@ -199,6 +204,47 @@ drpc__client_create_fd(drpc_conn **cp, int fd, const drpc_conn_opts *o,
 	return rv;
 }
 
+// client_dial_tls dials addr, then handshakes with the rest of the dial
+// timeout; the server's name to verify is o->tls's, else addr's host.
+static drpc_err
+client_dial_tls(drpc_conn **cp, const char *addr, const drpc_conn_opts *o,
+    drpc_cause *cause)
+{
+	char            buf[DRPC__CAUSE_ADDR_MAX + 1];
+	char            host[256];
+	int64_t         ms = o->dial_timeout_ms > 0 ? o->dial_timeout_ms
+						    : CLIENT_DIAL_TIMEOUT_MS;
+	int64_t         deadline = drpc__deadline_in_ms(ms);
+	const char     *name     = NULL;
+	drpc_transport *tr;
+	drpc_cause      why;
+	int             fd;
+	drpc_err        rv;
+
+	rv = drpc__dial_with(addr, ms, o->tcp_keepalive_ms, -1, &fd, cause);
+	if (rv != DRPC_OK) {
+		return rv;
+	}
+	if (o->tls->server_name == NULL &&
+	    drpc__addr_host(addr, host, sizeof(host)) == DRPC_OK) {
+		name = host;
+	}
+	rv = drpc_transport_create_tls(&tr, fd, o->tls, name, deadline, &why);
+	if (rv != DRPC_OK) {
+		close(fd);
+		// why says "tls handshake with <the socket's peer>: ...".
+		return drpc__cause_set(cause, rv, "dial %s: %s",
+		    drpc__cause_addr(addr, buf), why.text);
+	}
+	if ((rv = drpc_conn_create(cp, tr, o)) != DRPC_OK) {
+		drpc_transport_destroy(tr);
+		return drpc__cause_set(cause, rv,
+		    "dial %s: connected, but the connection did not start: %s",
+		    drpc__cause_addr(addr, buf), drpc_strerror(rv));
+	}
+	return DRPC_OK;
+}
+
 drpc_err
 drpc_dial_cause(drpc_conn **cp, const char *addr, const drpc_conn_opts *o,
     drpc_cause *cause)
@@ -211,6 +257,15 @@ drpc_dial_cause(drpc_conn **cp, const char *addr, const drpc_conn_opts *o,
 		drpc_cause_clear(cause);
 		return drpc__cause_set(cause, DRPC_EINVAL, "dial: no %s",
 		    cp == NULL ? "connection pointer" : "address");
+	}
+	if (o != NULL && o->tls != NULL) {
+		return client_dial_tls(cp, addr, o, cause);
+	}
+	if (drpc__addr_is_tls(addr)) {
+		drpc_cause_clear(cause);
+		return drpc__cause_set(cause, DRPC_EINVAL,
+		    "dial %s: a tls:// address needs drpc_conn_opts.tls",
+		    drpc__cause_addr(addr, buf));
 	}
 	rv = drpc__dial_with(addr, o != NULL ? o->dial_timeout_ms : 0,
 	    o != NULL ? o->tcp_keepalive_ms : 0, -1, &fd, cause);
