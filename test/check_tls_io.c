@@ -193,9 +193,9 @@ tw_reader_main(void *arg)
 }
 
 // The writer's paths over TLS: try_writev until the socket is full leaves
-// a record half sent (all of it reported written but its last byte); the
+// ciphertext unsent (all it took reported written but its last byte); the
 // next try_writev, while still full, writes nothing; the drain thread's
-// blocking writev finishes the record first; more try_writev and
+// blocking writev sends what was left first; more try_writev and
 // wait_writable finish the rest. The peer gets every byte, in order.
 START_TEST(test_tls_try_writev)
 {

@@ -37,6 +37,11 @@
 #include "transport/transport.h"
 
 #define TLS_RECORD 16384
+// TLS_RECORD_MAX bounds a record's ciphertext (and what SSL_write may
+// put before it): TLS 1.2's CBC padding and MAC are the largest.
+#define TLS_RECORD_MAX (TLS_RECORD + 512)
+// TLS_OBUF is the ciphertext gathered before a send (tls_bio_write).
+#define TLS_OBUF (4 * TLS_RECORD_MAX)
 // TLS_READ_RETRY_MS bounds a writer's wait for input OpenSSL asked for
 // (it never should: renegotiation is off), as the reader consumes it.
 #define TLS_READ_RETRY_MS 10
@@ -55,37 +60,83 @@ typedef struct tls_impl {
 	int             hs;     // 0: not yet, 1: done, -1: failed
 	bool            fatal;  // an SSL call failed: no close_notify
 	bool            wbusy;  // a record may be pending in a write
-	bool            wpend;  // try_writev left a record half sent:
-	size_t          wpend_len; // its length, in stage
-	uint8_t         held;   // its last byte, reported unwritten
+	bool            pend;   // try_writev left bytes in obuf: held,
+	uint8_t         held;   // the last it took, reported unwritten
+	size_t          olen;   // ciphertext gathered in obuf
+	uint8_t        *obuf;   // TLS_OBUF bytes
 	bool            closed; // close_notify sent
 	bool            eof;    // the socket's input ended (the BIO's)
 
 	drpc_cause rd_why;     // the last read failure; reader thread
 	drpc_cause wr_why;     // the last write failure; writer
+	bool       rd_empty;   // SSL_read left nothing buffered; reader
 	size_t     stage_len;  // writer
 	uint8_t    stage[TLS_RECORD];
 } tls_impl;
 
 // The socket BIO. Its data is the tls_impl; called under mu.
 
+// tls_oflush sends what obuf holds, without blocking: 0 once it is all
+// out, 1 if the socket is full, -1 on failure (errno). Under mu.
+static int
+tls_oflush(tls_impl *t)
+{
+	size_t off = 0;
+	int    rv  = 0;
+
+	while (off < t->olen) {
+		ssize_t r = send(t->fd, t->obuf + off, t->olen - off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (r < 0 && errno == EINTR) {
+			continue;
+		}
+		if (r < 0) {
+			rv = errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
+			break;
+		}
+		off += (size_t) r;
+	}
+	if (off > 0) {
+		memmove(t->obuf, t->obuf + off, t->olen - off);
+		t->olen -= off;
+	}
+	return rv;
+}
+
+// tls_bio_write gathers records in obuf, sent when it is full or flushed:
+// a write of many records costs a send per TLS_OBUF, not per record.
 static int
 tls_bio_write(BIO *b, const char *data, size_t len, size_t *put)
 {
 	tls_impl *t = BIO_get_data(b);
-	ssize_t   r;
 
-	do {
-		r = send(t->fd, data, len, MSG_NOSIGNAL);
-	} while (r < 0 && errno == EINTR);
 	BIO_clear_retry_flags(b);
-	if (r < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			BIO_set_retry_write(b);
-		}
+	if (t->olen + len > TLS_OBUF && tls_oflush(t) < 0) {
 		return 0;
 	}
-	*put = (size_t) r;
+	if (t->olen + len > TLS_OBUF) {
+		ssize_t r;
+
+		if (t->olen > 0) {
+			BIO_set_retry_write(b); // the socket is full
+			return 0;
+		}
+		do { // larger than the buffer: straight out
+			r = send(t->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		} while (r < 0 && errno == EINTR);
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				BIO_set_retry_write(b);
+			}
+			return 0;
+		}
+		*put = (size_t) r;
+		return 1;
+	}
+	memcpy(t->obuf + t->olen, data, len);
+	t->olen += len;
+	*put     = len;
 	return 1;
 }
 
@@ -120,9 +171,14 @@ tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 
 	(void) num;
 	(void) ptr;
+	int       r;
+
 	switch (cmd) {
-	case BIO_CTRL_FLUSH:
-		return 1;
+	case BIO_CTRL_FLUSH: // after a handshake flight, an alert
+		if ((r = tls_oflush(t)) > 0) {
+			BIO_set_retry_write(b);
+		}
+		return r == 0;
 	case BIO_CTRL_EOF:
 		return t != NULL && t->eof;
 	default:
@@ -268,6 +324,16 @@ tls_read(void *impl, void *buf, size_t cap, size_t *n)
 	} else if (t->hs < 0) {
 		return DRPC_ECLOSED;
 	}
+	if (t->rd_empty) {
+		// OpenSSL holds nothing more: wait for the socket first,
+		// rather than make SSL_read find it empty (a recv for nothing).
+		drpc_err rv = tls_poll(t, POLLIN, 0, -1);
+
+		t->rd_empty = false;
+		if (rv != DRPC_OK) {
+			return rv;
+		}
+	}
 	for (;;) {
 		size_t   got = 0;
 		int      r;
@@ -285,6 +351,8 @@ tls_read(void *impl, void *buf, size_t cap, size_t *n)
 			tls_words(t, e, sys, words, sizeof(words));
 			t->fatal = true;
 		}
+		t->rd_empty = e == SSL_ERROR_NONE && got < cap &&
+		              SSL_has_pending(t->ssl) == 0;
 		drpc__mutex_unlock(&t->mu);
 		switch (e) {
 		case SSL_ERROR_NONE:
@@ -466,41 +534,66 @@ tls_cur_take(tls_cur *c, uint8_t *dst, size_t cap)
 	return k;
 }
 
-// tls_unpend finishes the record a try_writev left half sent (wpend),
-// blocking unless try, and takes the held byte off c: the writer's next
-// write always starts where its last one stopped (docs/design.md §12).
-// *done: whether the record is out (else: try, and it would block).
+// tls_out sends what obuf gathered, blocking unless try: DRPC_OK with
+// *done false if try and the socket is full. Called by the writer.
 static drpc_err
-tls_unpend(tls_impl *t, tls_cur *c, bool try, bool *done)
+tls_out(tls_impl *t, bool try, bool *done)
 {
-	uint8_t first;
-	int     e;
+	for (;;) {
+		int      r;
+		int      sys;
+		drpc_err rv;
 
-	*done = false;
-	if (try) {
-		e = tls_write_once(t, t->stage, t->wpend_len);
-		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		drpc__mutex_lock(&t->mu);
+		r   = tls_oflush(t);
+		sys = errno;
+		if (r < 0) {
+			t->fatal = true;
+		}
+		drpc__mutex_unlock(&t->mu);
+		*done = r == 0;
+		if (r == 0 || (r > 0 && try)) {
 			return DRPC_OK;
 		}
-		if (e != SSL_ERROR_NONE) {
-			return tls_write_fail(t, e);
-		}
-	} else {
-		drpc_err rv = tls_write_all(t, t->stage, t->wpend_len);
+		if (r < 0) {
+			char e[96];
 
-		if (rv != DRPC_OK) {
+			if (atomic_load(&t->shut)) {
+				return DRPC_ECLOSED;
+			}
+			rv = sys == EPIPE || sys == ECONNRESET ? DRPC_ECLOSED
+							       : DRPC_EIO;
+			return drpc__cause_set(&t->wr_why, rv,
+			    "tls write to %s: %s", t->peer,
+			    drpc__errno_text(sys, e, sizeof(e)));
+		}
+		if ((rv = tls_poll(t, POLLOUT, 0, -1)) != DRPC_OK) {
 			return rv;
 		}
 	}
+}
+
+// tls_unpend sends what a try_writev left in obuf (pend), blocking
+// unless try, then takes the held byte off c: the writer's next write
+// always starts where its last one stopped (docs/design.md §12). *done:
+// whether all is out (else: try, and it would block).
+static drpc_err
+tls_unpend(tls_impl *t, tls_cur *c, bool try, bool *done)
+{
+	uint8_t  first;
+	drpc_err rv;
+
+	if ((rv = tls_out(t, try, done)) != DRPC_OK || !*done) {
+		return rv;
+	}
 	drpc__mutex_lock(&t->mu);
-	t->wpend = false;
+	t->pend = false;
 	drpc__mutex_unlock(&t->mu);
 	if (tls_cur_take(c, &first, 1) != 1 || first != t->held) {
 		return drpc__cause_set(&t->wr_why, DRPC_EINTERNAL,
 		    "tls write to %s: a write did not start where the last "
 		    "one stopped", t->peer);
 	}
-	*done = true;
 	return DRPC_OK;
 }
 
@@ -517,7 +610,7 @@ tls_writev(void *impl, const drpc_iovec *iov, size_t n)
 	if (tls_hs_wait(t, 0) != 1) {
 		return DRPC_ECLOSED;
 	}
-	if (t->wpend && (rv = tls_unpend(t, &c, false, &done)) != DRPC_OK) {
+	if (t->pend && (rv = tls_unpend(t, &c, false, &done)) != DRPC_OK) {
 		return rv;
 	}
 	tls_cur_skip(&c);
@@ -539,14 +632,61 @@ tls_writev(void *impl, const drpc_iovec *iov, size_t n)
 		}
 		tls_cur_skip(&c);
 	}
-	return rv;
+	return rv == DRPC_OK ? tls_out(t, false, &done) : rv;
 }
 
-// tls_try_writev writes what the socket takes now, a record at a time
-// from the staging buffer. A record the socket took only part of is
-// committed (encrypted): it is reported written but for its last byte,
-// which the writer presents again first (held), so whoever writes next
-// finishes the record, and nothing waits for a thread that left.
+// tls_try_record encrypts len bytes at p into obuf, under one lock with
+// the sends that make room before (false if the socket is too full) and,
+// when last, the send of all obuf holds after. *bad: the socket failed
+// (tls_out words it); 0 if not.
+static bool
+tls_try_record(tls_impl *t, const uint8_t *p, size_t len, bool last, int *bad)
+{
+	char   words[160];
+	size_t put = 0;
+	int    r   = 0;
+	int    e;
+	int    sys;
+
+	*bad = 0;
+	drpc__mutex_lock(&t->mu);
+	if (t->olen + TLS_RECORD_MAX > TLS_OBUF) {
+		r = tls_oflush(t);
+	}
+	if (r < 0 || t->olen + TLS_RECORD_MAX > TLS_OBUF) {
+		*bad = r < 0 ? -1 : 0;
+		drpc__mutex_unlock(&t->mu);
+		return false;
+	}
+	ERR_clear_error();
+	errno = 0;
+	r   = SSL_write_ex(t->ssl, p, len, &put);
+	sys = errno;
+	e   = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
+	if (e == SSL_ERROR_NONE && last) {
+		(void) tls_oflush(t); // tls_out tells a failure
+	} else if (e != SSL_ERROR_NONE) {
+		// Room was made, so SSL_write only appends: it never should.
+		tls_words(t, e, sys, words, sizeof(words));
+		t->fatal = true;
+		*bad     = 1;
+	}
+	drpc__mutex_unlock(&t->mu);
+	if (*bad > 0) {
+		(void) drpc__cause_set(&t->wr_why, DRPC_EIO,
+		    "tls write to %s: %s", t->peer, words);
+	}
+	return e == SSL_ERROR_NONE;
+}
+
+// tls_try_writev writes what the socket takes now. A record is made only
+// while obuf has room for its ciphertext, so SSL_write never has to be
+// retried (and a large piece is encrypted from the caller's memory, which
+// is the caller's again once this returns); small pieces fill a record in
+// the staging buffer. What obuf holds at the end, unsent, is reported
+// written but for the last byte taken, which the writer presents again
+// first (held): whoever writes next sends the rest, and nothing waits for
+// a thread that left.
 static drpc_err
 tls_try_writev(void *impl, const drpc_iovec *iov, size_t n, size_t *put)
 {
@@ -555,6 +695,7 @@ tls_try_writev(void *impl, const drpc_iovec *iov, size_t n, size_t *put)
 	bool      done;
 	drpc_err  rv;
 	int       hs;
+	uint8_t   last = 0;
 
 	*put = 0;
 	drpc__mutex_lock(&t->mu);
@@ -563,36 +704,52 @@ tls_try_writev(void *impl, const drpc_iovec *iov, size_t n, size_t *put)
 	if (hs != 1) {
 		return DRPC_OK; // not yet: the drain thread's writev waits
 	}
-	if (t->wpend) {
+	if (t->pend) {
 		if ((rv = tls_unpend(t, &c, true, &done)) != DRPC_OK ||
 		    !done) {
 			return rv;
 		}
 		*put = 1;
+		last = t->held;
 	}
-	for (;;) {
-		size_t k = tls_cur_take(&c, t->stage, TLS_RECORD);
-		int    e;
+	for (tls_cur_skip(&c); c.i < c.n; tls_cur_skip(&c)) {
+		const drpc_iovec *v = &c.iov[c.i];
+		tls_cur           at = c;
+		const uint8_t    *p;
+		size_t            k;
+		int               bad;
 
-		if (k == 0) {
-			return DRPC_OK;
+		if (v->len - c.off >= TLS_RECORD) {
+			p     = (const uint8_t *) v->base + c.off;
+			k     = TLS_RECORD;
+			c.off += k;
+		} else {
+			p = t->stage;
+			k = tls_cur_take(&c, t->stage, TLS_RECORD);
 		}
-		e = tls_write_once(t, t->stage, k);
-		if (e == SSL_ERROR_NONE) {
-			*put += k;
-			continue;
+		tls_cur_skip(&c);
+		if (!tls_try_record(t, p, k, c.i == c.n, &bad)) {
+			if (bad < 0) {
+				return tls_out(t, true, &done); // words it
+			}
+			if (bad > 0) {
+				return DRPC_EIO;
+			}
+			c = at; // the socket is full: not taken
+			break;
 		}
-		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-			return tls_write_fail(t, e);
-		}
-		drpc__mutex_lock(&t->mu);
-		t->wpend     = true;
-		t->wpend_len = k;
-		t->held      = t->stage[k - 1];
-		drpc__mutex_unlock(&t->mu);
-		*put += k - 1;
-		return DRPC_OK;
+		*put += k;
+		last  = p[k - 1];
 	}
+	if ((rv = tls_out(t, true, &done)) != DRPC_OK || done || *put == 0) {
+		return rv;
+	}
+	drpc__mutex_lock(&t->mu);
+	t->pend = true;
+	t->held = last;
+	drpc__mutex_unlock(&t->mu);
+	*put -= 1;
+	return DRPC_OK;
 }
 
 static drpc_err
@@ -615,7 +772,7 @@ tls_shutdown(void *impl)
 
 	atomic_store(&t->shut, true);
 	drpc__mutex_lock(&t->mu);
-	if (t->hs == 1 && !t->fatal && !t->wbusy && !t->wpend && !t->closed) {
+	if (t->hs == 1 && !t->fatal && !t->wbusy && !t->pend && !t->closed) {
 		// close_notify, if the socket takes it now: best effort.
 		ERR_clear_error();
 		(void) SSL_shutdown(t->ssl);
@@ -634,6 +791,7 @@ tls_free(tls_impl *t)
 	drpc_tls_config_destroy(t->cfg);
 	drpc__cond_fini(&t->hs_cv);
 	drpc__mutex_fini(&t->mu);
+	free(t->obuf);
 	free(t);
 }
 
@@ -758,6 +916,10 @@ drpc_transport_create_tls(drpc_transport **tp, int fd,
 		return drpc__cause_errno(why, DRPC_EINVAL, errno, "tls: fcntl");
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		return drpc__cause_set(why, DRPC_ENOMEM, "tls: out of memory");
+	}
+	if ((t->obuf = malloc(TLS_OBUF)) == NULL) {
+		free(t);
 		return drpc__cause_set(why, DRPC_ENOMEM, "tls: out of memory");
 	}
 	t->fd       = fd;
