@@ -564,6 +564,28 @@ raw_wait_closed(int fd)
 	return false;
 }
 
+// drpc_conn_create_fd with a TLS config handshakes on the caller's socket.
+START_TEST(test_tls_create_fd)
+{
+	tsrv             t;
+	drpc_conn       *c;
+	drpc_conn_opts   o = {0};
+	drpc_tls_config *cc;
+	int              fd;
+
+	tsrv_start(&t, DRPC_TLS_CLIENT_AUTH_NONE);
+	cc = client_config(&t.certs, t.certs.ca.cert, false);
+	DRPC_CHECK_OK(drpc_tls_config_set_server_name(cc, "localhost"));
+	o.tls = cc;
+	fd    = raw_connect(t.port);
+	DRPC_CHECK_OK(drpc_conn_create_fd(&c, fd, &o));
+	drpc_tls_config_destroy(cc);
+	DRPC_CHECK_OK(call_unary(c, 3000, 14));
+	drpc_conn_destroy(c); // closes fd
+	tsrv_stop(&t);
+}
+END_TEST
+
 // A client that connects and never starts the handshake blocks nobody,
 // and the server's handshake timeout closes it.
 START_TEST(test_tls_silent_client)
@@ -713,6 +735,7 @@ tls_suite(void)
 	tcase_add_test(tc, test_tls_hostname_mismatch);
 	tcase_add_test(tc, test_tls_version);
 	tcase_add_test(tc, test_tls_client_cert_required);
+	tcase_add_test(tc, test_tls_create_fd);
 	tcase_add_test(tc, test_tls_silent_client);
 	tcase_add_test(tc, test_tls_garbage);
 	tcase_add_test(tc, test_tls_64_threads);

@@ -93,7 +93,10 @@ typedef struct drpc_conn_opts {
 	// scheme: "tls://host:port" needs it, and "tcp://host:port" with it
 	// is TLS too. The handshake is part of the dial, within
 	// dial_timeout_ms. drpc_dial takes its own reference: the caller may
-	// destroy its handle after. NULL: plain TCP.
+	// destroy its handle after. drpc_conn_create_fd handshakes on its
+	// socket the same way (verifying the config's server name, if it has
+	// one, else only the chain); drpc_conn_create's transport is what it
+	// is. NULL: plain.
 	const drpc_tls_config *tls;
 } drpc_conn_opts;
 

@@ -195,6 +195,21 @@ drpc__client_create_fd(drpc_conn **cp, int fd, const drpc_conn_opts *o,
 	drpc_transport *tr;
 	drpc_err        rv;
 
+	if (o != NULL && o->tls != NULL) {
+		// TLS on the caller's socket: the handshake within the dial
+		// timeout, the name verified only if the config has one.
+		int64_t ms = o->dial_timeout_ms > 0 ? o->dial_timeout_ms
+						    : CLIENT_DIAL_TIMEOUT_MS;
+
+		if ((rv = drpc_transport_create_tls(&tr, fd, o->tls, NULL,
+			 drpc__deadline_in_ms(ms), NULL)) != DRPC_OK) {
+			return rv;
+		}
+		if ((rv = drpc__client_create(cp, tr, o, h)) != DRPC_OK) {
+			drpc__transport_release_tls(tr); // fd: the caller's
+		}
+		return rv;
+	}
 	if ((rv = drpc_transport_create_fd(&tr, fd)) != DRPC_OK) {
 		return rv;
 	}
