@@ -47,6 +47,9 @@ LDFLAGS := -pthread $(filter -fsanitize=%,$(OPT))
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 PB_LIBS      = $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
+# OpenSSL (libssl-dev), for the TLS transport (lib/tls/).
+SSL_CFLAGS   = $(shell pkg-config --cflags openssl 2>/dev/null)
+SSL_LIBS     = $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 
 LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -150,14 +153,14 @@ $(TEST_DEPS_STAMP): scripts/install-deps.sh $(DEPS_STAMP)
 
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(SSL_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 # Only the thread wrapper needs GNU extensions (pthread_setname_np).
 $(BUILD)/lib/platform/thread.o: CPPFLAGS += -D_GNU_SOURCE
 
 $(BUILD)/test/%.o: test/%.c | $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -DDRPC_SHARED_DIR='"$(SHARED)"' \
+	$(CC) $(CPPFLAGS) $(SSL_CFLAGS) -DDRPC_SHARED_DIR='"$(SHARED)"' \
 		-DDRPC_SOURCE_DIR='"$(CURDIR)"' $(CFLAGS) \
 		$(CHECK_CFLAGS) -c -o $@ $<
 
@@ -166,24 +169,24 @@ $(STATIC): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(SHLIB): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 	ln -sf $(LIBNAME).$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/$(LIBNAME)
 
 $(BUILD)/bin/%: $(BUILD)/cmd/%/main.o $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
 # drpc-bench is several files (cmd/drpc-bench/bench.h lists them).
 BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard cmd/drpc-bench/*.c)))
 
 $(BUILD)/bin/drpc-bench: $(BENCH_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
 $(TESTS): $(TEST_OBJ) $(TEST_GEN_OBJ) $(INTEROP_GEN_OBJ) $(PLUGIN_CORE) \
 	$(STATIC)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PB_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PB_LIBS) $(SSL_LIBS)
 
 # The generator. Its own protos come from protoc-c at build time.
 $(GEN)/google/protobuf/%.pb-c.c $(GEN)/google/protobuf/%.pb-c.h: $(DEPS_STAMP)
@@ -196,7 +199,7 @@ $(PLUGIN_OBJ): $(PLUGIN_PB:%=%.h)
 
 $(PLUGIN): $(PLUGIN_OBJ) $(PLUGIN_PB:%=%.o)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
 # Generated C builds with the project's flags, protoc-c's output included.
 $(GEN)/%.o: $(GEN)/%.c
@@ -251,7 +254,7 @@ $(BUILD)/cmd/drpc-demo/main.o: CPPFLAGS += -I$(GEN)/demo
 
 $(DEMO): $(BUILD)/cmd/drpc-demo/main.o $(DEMO_GEN_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
 # drpc-interop, on interop.proto's generated stubs (needs ../shared).
 INTEROP_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cmd/drpc-interop/*.c))
@@ -262,7 +265,7 @@ $(INTEROP_OBJ): CPPFLAGS += -I$(GEN)/interop
 
 $(BUILD)/bin/drpc-interop: $(INTEROP_OBJ) $(INTEROP_GEN_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
 # The hostile suite (test/check_hostile*.c) attacks drpc-interop serve,
 # built in the same variant, in a child process.
@@ -314,7 +317,7 @@ codegen-format-check: $(GEN)/test/.stamp $(INTEROP_GEN_SRC)
 
 # The stress program is not a Check suite: test/stress.c has its own main.
 $(STRESS): $(BUILD)/test/stress.o $(STATIC)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
 # The suites run from the project's root, so tests find ../shared.
 check test: $(TESTS)
@@ -392,7 +395,7 @@ FUZZ_HARNESS := $(wildcard test/fuzz/*_harness.c)
 
 build/fuzz/%: test/fuzz/%.c $(FUZZ_HARNESS) $(LIB_SRC) | $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -o $@ $^ $(PB_LIBS)
+	clang $(FUZZ_FLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
 fuzz: $(FUZZ_TARGETS:%=build/fuzz/%)
 	@for t in $(FUZZ_TARGETS); do \
@@ -413,7 +416,7 @@ FUZZ_CODEGEN_SRC := test/fuzz/fuzz_codegen.c \
 build/fuzz/fuzz_codegen: $(FUZZ_CODEGEN_SRC) $(PLUGIN_PB:%=%.c) \
 	| $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -I$(GEN) -Icmd/protoc-gen-drpc-c -o $@ $^ $(PB_LIBS)
+	clang $(FUZZ_FLAGS) -I$(GEN) -Icmd/protoc-gen-drpc-c -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
 fuzz-codegen: build/fuzz/fuzz_codegen
 	@mkdir -p build/fuzz/corpus-codegen

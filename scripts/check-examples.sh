@@ -154,7 +154,7 @@ build_c() {
 	# README's client once more, linked statically.
 	# shellcheck disable=SC2086,SC2046
 	cc "${warn[@]}" "$out/readme/02.c.port.c" $drpc_cflags \
-		"$inst/lib/libdrpc.a" $(pkg-config --libs libprotobuf-c) \
+		"$inst/lib/libdrpc.a" $(pkg-config --libs libprotobuf-c openssl) \
 		-pthread -o "$out/readme/client-static"
 }
 

@@ -10,14 +10,15 @@
 #                                       valgrind), clang with libFuzzer
 #                                       (make fuzz)
 #
-# A program linked with an installed libdrpc needs only protobuf-c's
-# runtime library (libprotobuf-c1) to run, and libprotobuf-c-dev and
-# pkg-config to build.
+# A program linked with an installed libdrpc needs only protobuf-c's and
+# OpenSSL's runtime libraries (libprotobuf-c1, libssl3) to run, and
+# libprotobuf-c-dev, libssl-dev and pkg-config to build.
 set -eu
 
 # protoc-c and protoc generate code (the plugin's own protos, the demo's);
-# libprotobuf-dev and libprotoc-dev hold descriptor.proto and plugin.proto.
-BUILD_PACKAGES="build-essential pkg-config libprotobuf-c-dev \
+# libprotobuf-dev and libprotoc-dev hold descriptor.proto and plugin.proto;
+# libssl-dev is OpenSSL, for the TLS transport.
+BUILD_PACKAGES="build-essential pkg-config libprotobuf-c-dev libssl-dev \
 protobuf-c-compiler protobuf-compiler libprotobuf-dev libprotoc-dev"
 TEST_PACKAGES="check valgrind clang libclang-rt-14-dev"
 

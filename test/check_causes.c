@@ -26,7 +26,8 @@
 #include "transport/addr.h"
 #include "wire/varint.h"
 
-#define FORMS "accepted: tcp://host:port, tcp://[v6]:port, unix:///path"
+#define FORMS \
+	"accepted: tcp://host:port, tcp://[v6]:port, tls://host:port, unix:///path"
 
 // cause_is checks that rv and the cause agree on code, and that the text
 // contains want.

@@ -22,6 +22,7 @@
 #include <drpc/log.h>
 #include <drpc/multiplex.h>
 #include <drpc/stream.h>
+#include <drpc/tls.h>
 #include <drpc/transport.h>
 
 #ifdef __cplusplus
@@ -95,10 +96,20 @@ typedef struct drpc_conn_opts {
 	// write it on the socket, drpc_conn_create through the transport;
 	// a write that fails fails the call.
 	bool migrate_header;
+	// tls: dial with TLS (drpc/tls.h; a client config), whatever the
+	// scheme: "tls://host:port" needs it, and "tcp://host:port" with it
+	// is TLS too. The handshake is part of the dial, within
+	// dial_timeout_ms. drpc_dial takes its own reference: the caller may
+	// destroy its handle after. drpc_conn_create_fd handshakes on its
+	// socket the same way (verifying the config's server name, if it has
+	// one, else only the chain); drpc_conn_create's transport is what it
+	// is. NULL: plain.
+	const drpc_tls_config *tls;
 } drpc_conn_opts;
 
 // drpc_dial connects to addr and returns a connection:
 //   "tcp://host:port" (host a name, IPv4, or [IPv6]; port 1-65535),
+//   "tls://host:port" (TLS over TCP: opts->tls is required),
 //   "unix:///path".
 // opts may be NULL; it is copied. Errors: DRPC_EINVAL (bad address),
 // DRPC_EUNAVAIL (refused, unreachable, no such unix socket, name

@@ -20,6 +20,7 @@
 #include <drpc/log.h>
 #include <drpc/multiplex.h>
 #include <drpc/stream.h>
+#include <drpc/tls.h>
 #include <drpc/transport.h>
 
 #ifdef __cplusplus
@@ -142,7 +143,16 @@ typedef struct drpc_server_opts {
 	int64_t ping_timeout_ms;
 	// migrate: drpcmigrate's header on every connection served
 	// (listeners', serve_fd's and serve_transport's), drpc_migrate_mode.
+	// Not with tls yet: drpc_server_create fails with DRPC_EUNIMPL.
 	drpc_migrate_mode migrate;
+	// tls: every connection a listener accepts, and every fd given to
+	// drpc_server_serve_fd, is TLS with this server config (drpc/tls.h),
+	// whatever the listening address's scheme ("tls://" needs it). The
+	// handshake runs on the connection's reader thread, never the
+	// accept thread, bounded by handshake_timeout_ms. The server keeps a
+	// reference: the caller may destroy its handle after
+	// drpc_server_create. NULL: plain.
+	const drpc_tls_config *tls;
 } drpc_server_opts;
 
 // drpc_server_create makes a server for mux (borrowed; it must outlive
@@ -151,7 +161,8 @@ DRPC_API drpc_err drpc_server_create(
     drpc_server **sp, const drpc_mux *mux, const drpc_server_opts *opts);
 
 // drpc_server_listen binds addr ("tcp://host:port", port 0 picks a free
-// one, an empty host means every address; "unix:///path", where a socket
+// one, an empty host means every address; "tls://host:port" the same, for
+// a server with opts.tls, DRPC_EINVAL without; "unix:///path", where a socket
 // file no server accepts on any more is replaced) and starts accepting on
 // a thread of its own. That thread ends only at shutdown: an accept that
 // fails (out of descriptors, EMFILE; out of memory; anything but the one

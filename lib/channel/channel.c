@@ -286,6 +286,12 @@ drpc_channel_create(drpc_channel **chp, const char *target,
 		return drpc__cause_set(cause, DRPC_EINVAL, "channel: no %s",
 		    chp == NULL ? "channel pointer" : "target");
 	}
+	if ((opts != NULL && opts->conn.tls != NULL) ||
+	    strstr(target, "tls://") != NULL) {
+		// Its backends dial plain TCP: refuse rather than go plain.
+		return drpc__cause_set(cause, DRPC_EUNIMPL,
+		    "channel: TLS is not supported by channels yet");
+	}
 	if ((ch = calloc(1, sizeof(*ch))) == NULL) {
 		return drpc__cause_set(cause, DRPC_ENOMEM, "out of memory");
 	}

@@ -1,12 +1,14 @@
 // The public client API (include/drpc/conn.h, drpc_stream_open): a thin
 // layer over the connection core. A unary call is one stream whose
 // Invoke, request Message and CloseSend go out in one append.
+#include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include <drpc/channel.h>
 #include <drpc/conn.h>
@@ -17,9 +19,13 @@
 #include "common/log.h"
 #include "conn/conn.h"
 #include "platform/thread.h"
+#include "tls/tls.h"
 #include "transport/addr.h"
 #include "transport/migrate.h"
 #include "transport/transport.h"
+
+// CLIENT_DIAL_TIMEOUT_MS is drpc_conn_opts.dial_timeout_ms's default.
+#define CLIENT_DIAL_TIMEOUT_MS 10000
 
 // A drpc_conn is either a connection (c) or a channel's call handle (ch):
 // exactly one is set, for good, at creation.
@@ -115,6 +121,32 @@ client_migrate_header(drpc_transport *tr, const drpc_conn_opts *o)
 	return drpc__transport_writev(tr, &v, 1);
 }
 
+// client_migrate_fd writes drpcmigrate's header straight on a socket fd
+// about to carry TLS: the header goes before the handshake, in clear, as
+// Go's drpcmigrate puts it (docs/protocol.md §15).
+static drpc_err
+client_migrate_fd(int fd, const drpc_conn_opts *o)
+{
+	size_t off = 0;
+
+	if (o == NULL || !o->migrate_header) {
+		return DRPC_OK;
+	}
+	while (off < DRPC__MIGRATE_HEADER_LEN) {
+		ssize_t n = send(fd, DRPC__MIGRATE_HEADER + off,
+		    DRPC__MIGRATE_HEADER_LEN - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			return DRPC_EIO;
+		}
+		off += (size_t) n;
+	}
+	return DRPC_OK;
+}
+
 drpc_err
 drpc_conn_create(drpc_conn **cp, drpc_transport *tr, const drpc_conn_opts *o)
 {
@@ -144,7 +176,8 @@ drpc__client_create(drpc_conn **cp, drpc_transport *tr,
 		return DRPC_ENOMEM;
 	}
 	if (o != NULL) {
-		cc->opts = *o;
+		cc->opts     = *o;
+		cc->opts.tls = NULL; // the dial's: its transport holds it
 	}
 	if (h != NULL) {
 		cc->hooks = *h;
@@ -210,6 +243,25 @@ drpc__client_create_fd(drpc_conn **cp, int fd, const drpc_conn_opts *o,
 	drpc_transport *tr;
 	drpc_err        rv;
 
+	if (o != NULL && o->tls != NULL) {
+		// TLS on the caller's socket: the handshake within the dial
+		// timeout, the name verified only if the config has one.
+		int64_t ms = o->dial_timeout_ms > 0 ? o->dial_timeout_ms
+						    : CLIENT_DIAL_TIMEOUT_MS;
+
+		if (cp == NULL) {
+			return DRPC_EINVAL;
+		}
+		if ((rv = client_migrate_fd(fd, o)) != DRPC_OK ||
+		    (rv = drpc_transport_create_tls(&tr, fd, o->tls, NULL,
+			 drpc__deadline_in_ms(ms), NULL)) != DRPC_OK) {
+			return rv;
+		}
+		if ((rv = drpc__client_create(cp, tr, o, h)) != DRPC_OK) {
+			drpc__transport_release_tls(tr); // fd: the caller's
+		}
+		return rv;
+	}
 	if ((rv = drpc_transport_create_fd(&tr, fd)) != DRPC_OK) {
 		return rv;
 	}
@@ -224,6 +276,54 @@ drpc__client_create_fd(drpc_conn **cp, int fd, const drpc_conn_opts *o,
 	return rv;
 }
 
+// client_dial_tls dials addr, then handshakes with the rest of the dial
+// timeout; the server's name to verify is o->tls's, else addr's host.
+static drpc_err
+client_dial_tls(drpc_conn **cp, const char *addr, const drpc_conn_opts *o,
+    drpc_cause *cause)
+{
+	char            buf[DRPC__CAUSE_ADDR_MAX + 1];
+	char            host[256];
+	int64_t         ms = o->dial_timeout_ms > 0 ? o->dial_timeout_ms
+						    : CLIENT_DIAL_TIMEOUT_MS;
+	int64_t         deadline = drpc__deadline_in_ms(ms);
+	const char     *name     = NULL;
+	drpc_transport *tr;
+	drpc_cause      why;
+	int             fd;
+	drpc_err        rv;
+
+	rv = drpc__dial_with(addr, ms, o->tcp_keepalive_ms, -1, &fd, cause);
+	if (rv != DRPC_OK) {
+		return rv;
+	}
+	if (o->tls->server_name == NULL &&
+	    drpc__addr_host(addr, host, sizeof(host)) == DRPC_OK) {
+		name = host;
+	}
+	if ((rv = client_migrate_fd(fd, o)) != DRPC_OK) {
+		close(fd);
+		return drpc__cause_set(cause, rv,
+		    "dial %s: writing drpcmigrate's header failed",
+		    drpc__cause_addr(addr, buf));
+	}
+	rv = drpc_transport_create_tls(&tr, fd, o->tls, name, deadline, &why);
+	if (rv != DRPC_OK) {
+		close(fd);
+		// why says "tls handshake with <the socket's peer>: ...".
+		return drpc__cause_set(cause, rv, "dial %s: %s",
+		    drpc__cause_addr(addr, buf), why.text);
+	}
+	// The header went in clear above: not through drpc_conn_create.
+	if ((rv = drpc__client_create(cp, tr, o, NULL)) != DRPC_OK) {
+		drpc_transport_destroy(tr);
+		return drpc__cause_set(cause, rv,
+		    "dial %s: connected, but the connection did not start: %s",
+		    drpc__cause_addr(addr, buf), drpc_strerror(rv));
+	}
+	return DRPC_OK;
+}
+
 drpc_err
 drpc_dial_cause(drpc_conn **cp, const char *addr, const drpc_conn_opts *o,
     drpc_cause *cause)
@@ -236,6 +336,15 @@ drpc_dial_cause(drpc_conn **cp, const char *addr, const drpc_conn_opts *o,
 		drpc_cause_clear(cause);
 		return drpc__cause_set(cause, DRPC_EINVAL, "dial: no %s",
 		    cp == NULL ? "connection pointer" : "address");
+	}
+	if (o != NULL && o->tls != NULL) {
+		return client_dial_tls(cp, addr, o, cause);
+	}
+	if (drpc__addr_is_tls(addr)) {
+		drpc_cause_clear(cause);
+		return drpc__cause_set(cause, DRPC_EINVAL,
+		    "dial %s: a tls:// address needs drpc_conn_opts.tls",
+		    drpc__cause_addr(addr, buf));
 	}
 	rv = drpc__dial_with(addr, o != NULL ? o->dial_timeout_ms : 0,
 	    o != NULL ? o->tcp_keepalive_ms : 0, -1, &fd, cause);

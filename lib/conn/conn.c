@@ -200,7 +200,10 @@ conn_on_write_error(void *arg, drpc_err err)
 	drpc__conn *c = arg;
 	drpc_cause  why;
 
-	drpc__conn_io_cause(&why, err, drpc__transport_write_errno(c->tr), "write");
+	if (!drpc__transport_why(c->tr, false, &why)) {
+		drpc__conn_io_cause(
+		    &why, err, drpc__transport_write_errno(c->tr), "write");
+	}
 	drpc__conn_io_end(c, &why);
 }
 

@@ -198,7 +198,8 @@ reader_end(drpc__conn *c, drpc_err rv)
 	if (c->fr.sticky == rv && c->fr.why.code == rv) {
 		why = c->fr.why;
 		io = rv == DRPC_EOF || rv == DRPC_ETRUNC || why.text[0] == '\0';
-		if (why.text[0] == '\0') {
+		if (why.text[0] == '\0' &&
+		    !drpc__transport_why(c->tr, true, &why)) {
 			drpc__conn_io_cause(&why, rv,
 			    drpc__transport_read_errno(c->tr), "read");
 		}

@@ -186,6 +186,12 @@ drpc_server_listen_cause(drpc_server *srv, const char *addr, drpc_cause *cause)
 		return drpc__cause_set(cause, DRPC_EINVAL, "listen: no %s",
 		    srv == NULL ? "server" : "address");
 	}
+	if (drpc__addr_is_tls(addr) && srv->opts.tls == NULL) {
+		drpc_cause_clear(cause);
+		return drpc__cause_set(cause, DRPC_EINVAL,
+		    "listen %s: a tls:// address needs drpc_server_opts.tls",
+		    drpc__cause_addr(addr, buf));
+	}
 	if ((rv = drpc__listen_cause(addr, &fd, cause)) != DRPC_OK) {
 		return rv;
 	}

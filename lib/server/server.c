@@ -28,6 +28,7 @@
 #include "server/hooks.h"
 #include "server/mux.h"
 #include "server/server_impl.h"
+#include "tls/tls.h"
 #include "transport/addr.h"
 #include "transport/transport.h"
 
@@ -75,12 +76,19 @@ drpc_server_create(
 				 (unsigned) opts->migrate > DRPC_MIGRATE_OPTIONAL))) {
 		return DRPC_EINVAL;
 	}
+	if (opts != NULL && opts->tls != NULL &&
+	    opts->migrate != DRPC_MIGRATE_OFF) {
+		// The header comes in clear before the TLS handshake; taking it
+		// off the raw socket before OpenSSL reads is not done yet.
+		return DRPC_EUNIMPL;
+	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		return DRPC_ENOMEM;
 	}
 	s->mux = mux;
 	if (opts != NULL) {
-		s->opts = *opts;
+		s->opts     = *opts;
+		s->opts.tls = drpc__tls_config_ref(opts->tls); // till destroy
 	}
 	if (s->opts.idle_workers == 0) {
 		s->opts.idle_workers = SERVER_IDLE_WORKERS;
@@ -105,6 +113,7 @@ drpc_server_create(
 	     ? server_timeout_ns(s->opts.ping_interval_ms, 0)
 	     : 0;
 	if ((rv = drpc_ctx_create(&s->root, NULL)) != DRPC_OK) {
+		drpc_tls_config_destroy((drpc_tls_config *) (uintptr_t) s->opts.tls);
 		free(s);
 		return rv;
 	}
@@ -122,6 +131,7 @@ drpc_server_create(
 		drpc__cond_fini(&s->work_cv);
 		drpc__mutex_fini(&s->mu);
 		drpc_ctx_destroy(s->root);
+		drpc_tls_config_destroy((drpc_tls_config *) (uintptr_t) s->opts.tls);
 		free(s);
 		return rv;
 	}
@@ -565,6 +575,24 @@ drpc_server_serve_fd(drpc_server *srv, int fd)
 	drpc_err        rv;
 	char            peer[128];
 
+	if (srv->opts.tls != NULL) {
+		// The handshake is the reader thread's (its first read).
+		drpc_cause why;
+
+		rv = drpc_transport_create_tls(&tr, fd, srv->opts.tls, NULL, 0, &why);
+		if (rv != DRPC_OK) {
+			drpc__logf(srv->opts.log, srv->opts.log_arg,
+			    DRPC_LOG_WARN, "drpc: %s", why.text);
+			return rv;
+		}
+		rv = server_serve(srv, tr,
+		    drpc__peer_addr(fd, peer, sizeof(peer)) == DRPC_OK ? peer
+								   : NULL);
+		if (rv != DRPC_OK) {
+			drpc__transport_release_tls(tr); // fd: the caller's
+		}
+		return rv;
+	}
 	if ((rv = drpc_transport_create_fd(&tr, fd)) != DRPC_OK) {
 		return rv;
 	}
@@ -947,5 +975,6 @@ drpc_server_destroy(drpc_server *srv)
 	drpc__cond_fini(&srv->work_cv);
 	drpc__mutex_fini(&srv->mu);
 	drpc_ctx_destroy(srv->root);
+	drpc_tls_config_destroy((drpc_tls_config *) (uintptr_t) srv->opts.tls);
 	free(srv);
 }

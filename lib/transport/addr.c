@@ -25,7 +25,8 @@
 #include "platform/thread.h"
 #include "transport/addr.h"
 
-#define ADDR_FORMS              "tcp://host:port, tcp://[v6]:port, unix:///path"
+#define ADDR_FORMS \
+	"tcp://host:port, tcp://[v6]:port, tls://host:port, unix:///path"
 #define ADDR_DEFAULT_TIMEOUT_MS 10000
 // ADDR_DEADLINE is addr_connect's answer when the dial's own deadline
 // passed (errno values are positive).
@@ -143,7 +144,8 @@ addr_parse_unix(
 }
 
 // addr_parse validates addr in full: "tcp://host:port", "tcp://[v6]:port"
-// or "unix://path" (an absolute path gives unix:///path).
+// (or the same with "tls://", TCP too) or "unix://path" (an absolute path
+// gives unix:///path).
 static drpc_err
 addr_parse(const char *addr, bool listening, addr_parsed *a, drpc_cause *cause)
 {
@@ -159,7 +161,8 @@ addr_parse(const char *addr, bool listening, addr_parsed *a, drpc_cause *cause)
 	if (n == 4 && strncmp(addr, "unix", 4) == 0) {
 		return addr_parse_unix(addr, sep + 3, a, cause);
 	}
-	if (n == 3 && strncmp(addr, "tcp", 3) == 0) {
+	if (n == 3 && (strncmp(addr, "tcp", 3) == 0 ||
+			  strncmp(addr, "tls", 3) == 0)) {
 		return addr_parse_tcp(addr, sep + 3, listening, a, cause);
 	}
 	snprintf(why, sizeof(why), "unknown scheme \"%.*s\"",
@@ -743,5 +746,27 @@ drpc__resolve(
 		    "resolve %s: no usable address",
 		    drpc__cause_addr(addr, buf));
 	}
+	return DRPC_OK;
+}
+
+bool
+drpc__addr_is_tls(const char *addr)
+{
+	return addr != NULL && strncmp(addr, "tls://", 6) == 0;
+}
+
+drpc_err
+drpc__addr_host(const char *addr, char *buf, size_t cap)
+{
+	addr_parsed a;
+	drpc_err    rv;
+
+	if ((rv = addr_parse(addr, false, &a, NULL)) != DRPC_OK) {
+		return rv;
+	}
+	if (a.is_unix || strlen(a.host) >= cap) {
+		return DRPC_EINVAL;
+	}
+	strcpy(buf, a.host);
 	return DRPC_OK;
 }

@@ -1,5 +1,5 @@
-// Addresses: "tcp://host:port" (host: a name, IPv4, or [IPv6]) and
-// "unix:///path". Dialing with a timeout, and listening.
+// Addresses: "tcp://host:port" (host: a name, IPv4, or [IPv6]),
+// "tls://host:port" (TCP, with TLS on top: lib/tls/) and "unix:///path". Dialing with a timeout, and listening.
 //
 // Each call that can fail for a reason worth telling fills a drpc_cause
 // (which may be NULL), so the caller can say why in words; the codes are
@@ -7,6 +7,7 @@
 #ifndef DRPC_TRANSPORT_ADDR_H
 #define DRPC_TRANSPORT_ADDR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,6 +75,14 @@ drpc_err drpc__local_addr(int fd, char *buf, size_t cap);
 // drpc__peer_addr writes the address of fd's peer in URL form; for an
 // unnamed unix peer, the socket it connected to. DRPC_EINVAL if unknown.
 drpc_err drpc__peer_addr(int fd, char *buf, size_t cap);
+
+// drpc__addr_is_tls tells whether addr's scheme is "tls://".
+bool drpc__addr_is_tls(const char *addr);
+
+// drpc__addr_host writes the host of a TCP or TLS address ("localhost",
+// "127.0.0.1", "::1" without its brackets) into buf. DRPC_EINVAL for a
+// malformed or unix address, or one whose host does not fit.
+drpc_err drpc__addr_host(const char *addr, char *buf, size_t cap);
 
 // drpc__set_nodelay turns Nagle off on a TCP socket (no-op otherwise).
 void drpc__set_nodelay(int fd);

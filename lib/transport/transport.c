@@ -153,7 +153,8 @@ fd_writev(void *impl, const drpc_iovec *in, size_t n)
 bool
 drpc__transport_can_try(const drpc_transport *t)
 {
-	return t->ops.writev == fd_writev && ((fd_impl *) t->impl)->is_socket;
+	return t->try_writev != NULL ||
+	       (t->ops.writev == fd_writev && ((fd_impl *) t->impl)->is_socket);
 }
 
 drpc_err
@@ -166,6 +167,9 @@ drpc__transport_try_writev(
 	size_t        cnt = 0;
 	ssize_t       got;
 
+	if (t->try_writev != NULL) {
+		return t->try_writev(t->impl, in, n, put);
+	}
 	for (size_t i = 0; i < n && cnt < FD_IOV_MAX; i++) {
 		if (in[i].len > 0) {
 			iov[cnt].iov_base = (void *) (uintptr_t) in[i].base;
@@ -200,6 +204,9 @@ drpc__transport_wait_writable(drpc_transport *t, int64_t until_ns)
 	struct pollfd pf = {.fd = f->fd, .events = POLLOUT};
 	int           rv;
 
+	if (t->wait_writable != NULL) {
+		return t->wait_writable(t->impl, until_ns);
+	}
 	do {
 		int ms = -1;
 

@@ -18,6 +18,17 @@ struct drpc_transport {
 	// by then), possibly while the drain thread writes; never at the
 	// same time as read.
 	drpc_err (*peer)(void *impl, drpc_peer *out);
+	// why, if set, words the transport's last failure of a read
+	// (write: false) in out, and returns true; false when it has no
+	// words of its own (then the errno's are used). Called by the thread
+	// that got the failure (the reader, or the writer's token holder).
+	bool (*why)(void *impl, bool read, drpc_cause *out);
+	// try_writev and wait_writable, if set, are the transport's own
+	// drpc__transport_try_writev and drpc__transport_wait_writable
+	// (TLS): with them it can_try. NULL: only a socket fd transport can.
+	drpc_err (*try_writev)(
+	    void *impl, const drpc_iovec *iov, size_t n, size_t *put);
+	drpc_err (*wait_writable)(void *impl, int64_t until_ns);
 };
 
 // drpc__transport_peer fills out (zeroed first; on error it is left
@@ -49,6 +60,14 @@ drpc_err drpc__transport_read(void *tr, uint8_t *buf, size_t cap, size_t *n);
 int drpc__transport_read_errno(drpc_transport *t);
 int drpc__transport_write_errno(drpc_transport *t);
 
+// drpc__transport_why gives t's own words for its last read (write)
+// failure, if it has any (the why hook).
+static inline bool
+drpc__transport_why(drpc_transport *t, bool read, drpc_cause *out)
+{
+	return t->why != NULL && t->why(t->impl, read, out);
+}
+
 static inline drpc_err
 drpc__transport_writev(drpc_transport *t, const drpc_iovec *iov, size_t n)
 {
@@ -56,7 +75,8 @@ drpc__transport_writev(drpc_transport *t, const drpc_iovec *iov, size_t n)
 }
 
 // drpc__transport_can_try tells whether t supports drpc__transport_try_writev
-// (a file-descriptor transport over a socket). Fixed for t's lifetime.
+// (a file-descriptor transport over a socket, or one with the try_writev
+// hook: TLS). Fixed for t's lifetime.
 bool drpc__transport_can_try(const drpc_transport *t);
 
 // drpc__transport_try_writev writes what the transport takes at once of
