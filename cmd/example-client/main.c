@@ -2,10 +2,12 @@
 // server stream, then runs 8 threads making 100 unary calls each, all on
 // ONE connection, which multiplexes them.
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <drpc/drpc.h>
+#include <drpc/tls.h>
 
 #define THREADS 8
 #define CALLS   100
@@ -97,15 +99,76 @@ many_threads(drpc_conn *c)
 	return ok == THREADS * CALLS ? 0 : 1;
 }
 
+// tls_config makes the client's TLS configuration from the command line:
+// --tls CA (the CA that signed the server's certificate; "system" for the
+// system's store), --cert CERT KEY for mutual TLS, --server-name NAME
+// when the address's host is not the name in the certificate.
+static drpc_tls_config *
+tls_config(const char *ca, const char *cert, const char *key,
+    const char *name)
+{
+	drpc_tls_config *tls;
+	drpc_cause       why;
+	bool             system = strcmp(ca, "system") == 0;
+
+	if (drpc_tls_config_create(&tls, DRPC_TLS_CLIENT, &why) != DRPC_OK ||
+	    drpc_tls_config_set_ca(tls, system ? NULL : ca, NULL, &why) !=
+		DRPC_OK ||
+	    (cert != NULL && drpc_tls_config_set_cert_files(
+				 tls, cert, key, &why) != DRPC_OK)) {
+		fprintf(stderr, "example-client: %s\n", why.text);
+		return NULL;
+	}
+	if (name != NULL) {
+		(void) drpc_tls_config_set_server_name(tls, name);
+	}
+	return tls;
+}
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: example-client [--tls CA [--cert CERT KEY] "
+			"[--server-name NAME]] [ADDR]\n");
+	return 2;
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *addr = argc > 1 ? argv[1] : "tcp://127.0.0.1:7070";
-	drpc_conn  *c;
-	drpc_cause  why;
-	int         failed;
+	const char     *addr = "tcp://127.0.0.1:7070";
+	const char     *ca = NULL, *cert = NULL, *key = NULL, *name = NULL;
+	drpc_conn_opts  co = {0};
+	drpc_conn      *c;
+	drpc_cause      why;
+	int             failed;
+	drpc_err        rv;
 
-	if (drpc_dial_cause(&c, addr, NULL, &why) != DRPC_OK) {
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--tls") == 0 && i + 1 < argc) {
+			ca = argv[++i];
+		} else if (strcmp(argv[i], "--cert") == 0 && i + 2 < argc) {
+			cert = argv[++i];
+			key  = argv[++i];
+		} else if (strcmp(argv[i], "--server-name") == 0 &&
+		    i + 1 < argc) {
+			name = argv[++i];
+		} else if (argv[i][0] != '-') {
+			addr = argv[i];
+		} else {
+			return usage();
+		}
+	}
+	if ((cert != NULL || name != NULL) && ca == NULL) {
+		return usage();
+	}
+	if (ca != NULL && (co.tls = tls_config(ca, cert, key, name)) == NULL) {
+		return 1;
+	}
+	rv = drpc_dial_cause(&c, addr, &co, &why);
+	// The connection holds its own reference to the config.
+	drpc_tls_config_destroy((drpc_tls_config *) co.tls);
+	if (rv != DRPC_OK) {
 		// "dial tcp://127.0.0.1:7070: connection refused"
 		fprintf(stderr, "example-client: %s\n", why.text);
 		return 1;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <drpc/drpc.h>
+#include <drpc/tls.h>
 
 static drpc_err
 hello(drpc_stream *s, void *user)
@@ -67,16 +68,67 @@ wait_for_signal(void)
 	sigwait(&set, &sig);
 }
 
+// tls_config makes the server's TLS configuration from the command line:
+// --tls CERT KEY (its chain and key, PEM files), and --client-ca CA to
+// require client certificates signed by CA (mutual TLS).
+static drpc_tls_config *
+tls_config(const char *cert, const char *key, const char *client_ca)
+{
+	drpc_tls_config *tls;
+	drpc_cause       why;
+
+	if (drpc_tls_config_create(&tls, DRPC_TLS_SERVER, &why) != DRPC_OK ||
+	    drpc_tls_config_set_cert_files(tls, cert, key, &why) != DRPC_OK ||
+	    (client_ca != NULL &&
+		drpc_tls_config_set_ca(tls, client_ca, NULL, &why) != DRPC_OK)) {
+		fprintf(stderr, "example-server: %s\n", why.text);
+		return NULL;
+	}
+	if (client_ca != NULL) {
+		drpc_tls_config_set_client_auth(tls, DRPC_TLS_CLIENT_AUTH_REQUIRE);
+	}
+	return tls;
+}
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: example-server [--tls CERT KEY [--client-ca CA]] "
+			"[ADDR]\n");
+	return 2;
+}
+
 int
 main(int argc, char **argv)
 {
-	const char  *addr = argc > 1 ? argv[1] : "tcp://127.0.0.1:7070";
-	drpc_mux    *mux;
-	drpc_server *srv;
-	char         bound[256];
-	drpc_cause   why;
-	drpc_err     rv;
-	sigset_t     set;
+	const char      *addr = "tcp://127.0.0.1:7070";
+	const char      *cert = NULL, *key = NULL, *client_ca = NULL;
+	drpc_server_opts so   = {0};
+	drpc_mux        *mux;
+	drpc_server     *srv;
+	char             bound[256];
+	drpc_cause       why;
+	drpc_err         rv;
+	sigset_t         set;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc) {
+			cert = argv[++i];
+			key  = argv[++i];
+		} else if (strcmp(argv[i], "--client-ca") == 0 && i + 1 < argc) {
+			client_ca = argv[++i];
+		} else if (argv[i][0] != '-') {
+			addr = argv[i];
+		} else {
+			return usage();
+		}
+	}
+	if (client_ca != NULL && cert == NULL) {
+		return usage();
+	}
+	if (cert != NULL && (so.tls = tls_config(cert, key, client_ca)) == NULL) {
+		return 1;
+	}
 
 	// Block the signals before any thread starts, so only sigwait gets
 	// them.
@@ -89,7 +141,7 @@ main(int argc, char **argv)
 		 NULL)) != DRPC_OK ||
 	    (rv = drpc_mux_register(mux, "/example.Greeter/Count", count,
 		 NULL)) != DRPC_OK ||
-	    (rv = drpc_server_create(&srv, mux, NULL)) != DRPC_OK) {
+	    (rv = drpc_server_create(&srv, mux, &so)) != DRPC_OK) {
 		fprintf(stderr, "example-server: %s\n", drpc_strerror(rv));
 		return 1;
 	}
@@ -106,6 +158,7 @@ main(int argc, char **argv)
 	drpc_server_shutdown(srv, drpc_now_ns() + 2000000000);
 	drpc_server_destroy(srv);
 	drpc_mux_destroy(mux);
+	drpc_tls_config_destroy((drpc_tls_config *) so.tls);
 	printf("example-server: stopped\n");
 	return 0;
 }
