@@ -481,6 +481,50 @@ START_TEST(test_tls_hostname_mismatch)
 }
 END_TEST
 
+// A channel over TLS: its backends dial the numeric address a name
+// resolved to and verify the name itself ("localhost" is in the
+// certificate, "127.0.0.1"'s own IP SAN would not prove the name). A
+// certificate for another name fails the backend with the verifier's
+// words, and a tls:// target without a config is refused.
+START_TEST(test_tls_channel)
+{
+	tsrv              t;
+	drpc_channel     *ch;
+	drpc_channel_opts o = {0};
+	drpc_cause        why;
+	char              target[128];
+
+	tsrv_start(&t, DRPC_TLS_CLIENT_AUTH_NONE);
+	snprintf(target, sizeof(target), "tls://localhost:%d", t.port);
+	o.conn.tls          = client_config(&t.certs, t.certs.ca.cert, false);
+	o.ping_interval_ms  = -1;
+	o.backoff_initial_ms = 5;
+	DRPC_CHECK_OK(drpc_channel_create(&ch, target, &o, &why));
+	drpc_tls_config_destroy((drpc_tls_config *) o.conn.tls);
+	DRPC_CHECK_OK(drpc_channel_wait_ready(ch, drpc_now_ns() + tu_bound_ns(TU_WAIT_NS)));
+	for (unsigned i = 0; i < 20; i++) {
+		DRPC_CHECK_OK(call_unary(drpc_channel_conn(ch), 100 + i, i));
+	}
+	drpc_channel_destroy(ch);
+
+	// The config names another server: every backend fails to verify.
+	o.conn.tls = client_config(&t.certs, t.certs.ca.cert, false);
+	DRPC_CHECK_OK(drpc_tls_config_set_server_name(
+	    (drpc_tls_config *) o.conn.tls, "other.example"));
+	DRPC_CHECK_OK(drpc_channel_create(&ch, target, &o, &why));
+	drpc_tls_config_destroy((drpc_tls_config *) o.conn.tls);
+	DRPC_CHECK_ERR(call_unary(drpc_channel_conn(ch), 5, 1), DRPC_EUNAVAIL);
+	ck_assert_int_eq(drpc_channel_cause(ch, &why), DRPC_EUNAVAIL);
+	ck_assert_msg(strstr(why.text, "hostname mismatch") != NULL, "%s",
+	    why.text);
+	drpc_channel_destroy(ch);
+
+	o.conn.tls = NULL;
+	DRPC_CHECK_ERR(drpc_channel_create(&ch, target, &o, &why), DRPC_EINVAL);
+	tsrv_stop(&t);
+}
+END_TEST
+
 // A server that takes TLS 1.3 only, and a client that speaks at most 1.2.
 START_TEST(test_tls_version)
 {
@@ -733,6 +777,7 @@ tls_suite(void)
 	tcase_add_test(tc, test_tls_expired);
 	tcase_add_test(tc, test_tls_unknown_ca);
 	tcase_add_test(tc, test_tls_hostname_mismatch);
+	tcase_add_test(tc, test_tls_channel);
 	tcase_add_test(tc, test_tls_version);
 	tcase_add_test(tc, test_tls_client_cert_required);
 	tcase_add_test(tc, test_tls_create_fd);

@@ -63,7 +63,10 @@ typedef enum drpc_channel_state {
 // field, so `drpc_channel_opts o = {0};` (or NULL) is the default.
 typedef struct drpc_channel_opts {
 	// conn: the options of every connection (dial_timeout_ms,
-	// max_msg_size, flow, multiplex, log, ...). ping_interval_ms and
+	// max_msg_size, flow, multiplex, log, tls, ...). With conn.tls each
+	// backend verifies the target's host name (or the config's server
+	// name), not the numeric address it dials; the channel keeps its own
+	// reference to the config. ping_interval_ms and
 	// ping_timeout_ms here apply to the channel's connections too.
 	drpc_conn_opts conn;
 	drpc_lb_policy lb;

@@ -25,6 +25,7 @@
 #include "common/cause.h"
 #include "conn/conn.h"
 #include "platform/thread.h"
+#include "tls/tls.h"
 
 bool
 chan_usable_locked(const chan_conn *cn)
@@ -270,7 +271,24 @@ backend_dial(chan_backend *b)
 		(void) drpc__cause_set(&why, rv, "dial %s: out of memory",
 		    b->addr);
 	}
-	if (rv == DRPC_OK &&
+	if (rv == DRPC_OK && ch->copts.tls != NULL) {
+		// The handshake verifies the name the target gave (the address
+		// dialed is a numeric one it resolved to), within the dial
+		// timeout; destroy waits for one in progress.
+		int64_t     ms   = ch->copts.dial_timeout_ms > 0
+			    ? ch->copts.dial_timeout_ms
+			    : CHAN_DEFAULT_DIAL_TIMEOUT_MS;
+		const char *name = ch->copts.tls->server_name == NULL &&
+			b->host[0] != '\0'
+		    ? b->host
+		    : NULL;
+
+		rv = drpc__client_start_tls(&cn->cc, fd, b->addr, name,
+		    &ch->copts, drpc__deadline_in_ms(ms), &h, &why);
+		if (rv != DRPC_OK) {
+			close(fd);
+		}
+	} else if (rv == DRPC_OK &&
 	    (rv = drpc__client_create_fd(&cn->cc, fd, &ch->copts, &h)) !=
 		DRPC_OK) {
 		close(fd);
@@ -440,7 +458,8 @@ backend_main(void *arg)
 }
 
 drpc_err
-chan_backend_new(drpc_channel *ch, const char *addr, chan_backend **bp)
+chan_backend_new(
+    drpc_channel *ch, const char *addr, const char *host, chan_backend **bp)
 {
 	chan_backend *b = calloc(1, sizeof(*b));
 	drpc_err      rv;
@@ -450,6 +469,7 @@ chan_backend_new(drpc_channel *ch, const char *addr, chan_backend **bp)
 	}
 	b->ch = ch;
 	(void) snprintf(b->addr, sizeof(b->addr), "%s", addr);
+	(void) snprintf(b->host, sizeof(b->host), "%s", host);
 	drpc__cond_init(&b->cv);
 	rv = drpc__thread_start(&b->t, "drpc-chan", 0,
 	    ch->copts.thread_stack, backend_main, b);

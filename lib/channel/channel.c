@@ -26,6 +26,7 @@
 #include "common/cause.h"
 #include "conn/conn.h"
 #include "platform/thread.h"
+#include "tls/tls.h"
 
 void
 chan_set_last_locked(drpc_channel *ch, const drpc_cause *why)
@@ -80,7 +81,7 @@ list_has(const drpc__addr_list *l, const char *addr)
 // follows), and backends whose thread exited are unlinked into *dead.
 static void
 chan_sync_locked(drpc_channel *ch, const drpc__addr_list *l,
-    chan_backend **dead)
+    const uint16_t *origin, chan_backend **dead)
 {
 	chan_backend **pp = &ch->backends;
 
@@ -106,7 +107,11 @@ chan_sync_locked(drpc_channel *ch, const drpc__addr_list *l,
 		if (chan_find_locked(ch, l->addr[i]) != NULL) {
 			continue;
 		}
-		if (chan_backend_new(ch, l->addr[i], &b) != DRPC_OK) {
+		char host[256] = "";
+
+		(void) drpc__addr_host(
+		    ch->targets[origin[i]], host, sizeof(host));
+		if (chan_backend_new(ch, l->addr[i], host, &b) != DRPC_OK) {
 			continue; // the next refresh tries again
 		}
 		*pp = b;
@@ -131,11 +136,14 @@ chan_refresh(drpc_channel *ch)
 	drpc__addr_list *l = calloc(1, sizeof(*l));
 	chan_backend    *dead = NULL;
 	drpc_cause       why;
+	uint16_t         origin[DRPC__RESOLVE_MAX]; // each address's target
 
 	if (l == NULL) {
 		return; // the next refresh tries again
 	}
 	for (size_t i = 0; i < ch->ntargets; i++) {
+		size_t n0 = l->n;
+
 		if (drpc__resolve(ch->targets[i], l, ch->opts.max_backends,
 			&why) != DRPC_OK) {
 			// Kept as it is: dialing it fails for the same cause
@@ -149,10 +157,13 @@ chan_refresh(drpc_channel *ch)
 			chan_set_last_locked(ch, &why);
 			drpc__mutex_unlock(&ch->mu);
 		}
+		for (size_t k = n0; k < l->n; k++) {
+			origin[k] = (uint16_t) i; // what it was resolved from
+		}
 	}
 	drpc__mutex_lock(&ch->mu);
 	if (!ch->closing) {
-		chan_sync_locked(ch, l, &dead);
+		chan_sync_locked(ch, l, origin, &dead);
 	}
 	drpc__mutex_unlock(&ch->mu);
 	free(l);
@@ -257,6 +268,7 @@ chan_targets(drpc_channel *ch, const char *target, drpc_cause *cause)
 static void
 chan_free(drpc_channel *ch)
 {
+	drpc_tls_config_destroy((drpc_tls_config *) ch->copts.tls);
 	for (size_t i = 0; i < ch->ntargets; i++) {
 		free(ch->targets[i]);
 	}
@@ -286,11 +298,10 @@ drpc_channel_create(drpc_channel **chp, const char *target,
 		return drpc__cause_set(cause, DRPC_EINVAL, "channel: no %s",
 		    chp == NULL ? "channel pointer" : "target");
 	}
-	if ((opts != NULL && opts->conn.tls != NULL) ||
+	if ((opts == NULL || opts->conn.tls == NULL) &&
 	    strstr(target, "tls://") != NULL) {
-		// Its backends dial plain TCP: refuse rather than go plain.
-		return drpc__cause_set(cause, DRPC_EUNIMPL,
-		    "channel: TLS is not supported by channels yet");
+		return drpc__cause_set(cause, DRPC_EINVAL,
+		    "channel: a tls:// target needs opts.conn.tls");
 	}
 	if ((ch = calloc(1, sizeof(*ch))) == NULL) {
 		return drpc__cause_set(cause, DRPC_ENOMEM, "out of memory");
@@ -311,6 +322,9 @@ drpc_channel_create(drpc_channel **chp, const char *target,
 	// The connections ping as the channel says; its backend threads run
 	// their keepalive (drpc__client_hooks.keepalive: no keeper threads).
 	ch->copts = ch->opts.conn;
+	// Its own reference: the caller may destroy its handle at once.
+	ch->copts.tls = drpc__tls_config_ref(ch->opts.conn.tls);
+	ch->opts.conn.tls = ch->copts.tls;
 	ch->copts.ping_interval_ms =
 	    ch->opts.ping_interval_ms > 0 ? ch->opts.ping_interval_ms : 0;
 	ch->copts.ping_timeout_ms = ch->opts.ping_timeout_ms;

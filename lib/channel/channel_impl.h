@@ -31,6 +31,7 @@
 #define CHAN_DEFAULT_PING_INTERVAL_MS   30000
 #define CHAN_DEFAULT_PING_TIMEOUT_MS    20000
 #define CHAN_DEFAULT_MAX_BACKENDS       64
+#define CHAN_DEFAULT_DIAL_TIMEOUT_MS    10000
 // CHAN_RETIRED_POLL_NS: how often a backend looks at connections it
 // retired that may end without telling it (their last stream's end is
 // not signalled): a removed address's connection, closed once idle.
@@ -70,6 +71,7 @@ typedef enum chan_bstate {
 struct chan_backend {
 	drpc_channel *ch;                   // immutable
 	char          addr[DRPC__ADDR_MAX]; // immutable
+	char          host[256]; // immutable: the target's host, for TLS
 	pthread_t     t;                    // joined by destroy or a reap
 	pthread_cond_t cv; // its thread waits here, under the channel's mu
 	// Guarded by the channel's mu:
@@ -140,7 +142,8 @@ void chan_start_locked(drpc_channel *ch);
 
 // backend.c
 // chan_backend_new makes a backend for addr and starts its thread.
-drpc_err chan_backend_new(drpc_channel *ch, const char *addr,
+// host: the name TLS verifies (the target's host; "" for none).
+drpc_err chan_backend_new(drpc_channel *ch, const char *addr, const char *host,
     chan_backend **bp);
 // chan_usable_locked: cn takes new calls.
 bool chan_usable_locked(const chan_conn *cn);

@@ -276,22 +276,50 @@ drpc__client_create_fd(drpc_conn **cp, int fd, const drpc_conn_opts *o,
 	return rv;
 }
 
+drpc_err
+drpc__client_start_tls(drpc_conn **cp, int fd, const char *addr,
+    const char *name, const drpc_conn_opts *o, int64_t deadline_ns,
+    const drpc__client_hooks *h, drpc_cause *cause)
+{
+	char            buf[DRPC__CAUSE_ADDR_MAX + 1];
+	drpc_transport *tr;
+	drpc_cause      why;
+	drpc_err        rv;
+
+	if ((rv = client_migrate_fd(fd, o)) != DRPC_OK) {
+		return drpc__cause_set(cause, rv,
+		    "dial %s: writing drpcmigrate's header failed",
+		    drpc__cause_addr(addr, buf));
+	}
+	rv = drpc_transport_create_tls(&tr, fd, o->tls, name, deadline_ns, &why);
+	if (rv != DRPC_OK) {
+		// why says "tls handshake with <the socket's peer>: ...".
+		return drpc__cause_set(cause, rv, "dial %s: %s",
+		    drpc__cause_addr(addr, buf), why.text);
+	}
+	// The header went in clear above: not through drpc_conn_create.
+	if ((rv = drpc__client_create(cp, tr, o, h)) != DRPC_OK) {
+		drpc__transport_release_tls(tr); // the fd: the caller's
+		return drpc__cause_set(cause, rv,
+		    "dial %s: connected, but the connection did not start: %s",
+		    drpc__cause_addr(addr, buf), drpc_strerror(rv));
+	}
+	return DRPC_OK;
+}
+
 // client_dial_tls dials addr, then handshakes with the rest of the dial
-// timeout; the server's name to verify is o->tls's, else addr's host.
+// timeout, verifying the address's host unless the config names another.
 static drpc_err
 client_dial_tls(drpc_conn **cp, const char *addr, const drpc_conn_opts *o,
     drpc_cause *cause)
 {
-	char            buf[DRPC__CAUSE_ADDR_MAX + 1];
-	char            host[256];
-	int64_t         ms = o->dial_timeout_ms > 0 ? o->dial_timeout_ms
-						    : CLIENT_DIAL_TIMEOUT_MS;
-	int64_t         deadline = drpc__deadline_in_ms(ms);
-	const char     *name     = NULL;
-	drpc_transport *tr;
-	drpc_cause      why;
-	int             fd;
-	drpc_err        rv;
+	char        host[256];
+	int64_t     ms = o->dial_timeout_ms > 0 ? o->dial_timeout_ms
+					        : CLIENT_DIAL_TIMEOUT_MS;
+	int64_t     deadline = drpc__deadline_in_ms(ms);
+	const char *name     = NULL;
+	int         fd;
+	drpc_err    rv;
 
 	rv = drpc__dial_with(addr, ms, o->tcp_keepalive_ms, -1, &fd, cause);
 	if (rv != DRPC_OK) {
@@ -301,27 +329,11 @@ client_dial_tls(drpc_conn **cp, const char *addr, const drpc_conn_opts *o,
 	    drpc__addr_host(addr, host, sizeof(host)) == DRPC_OK) {
 		name = host;
 	}
-	if ((rv = client_migrate_fd(fd, o)) != DRPC_OK) {
-		close(fd);
-		return drpc__cause_set(cause, rv,
-		    "dial %s: writing drpcmigrate's header failed",
-		    drpc__cause_addr(addr, buf));
-	}
-	rv = drpc_transport_create_tls(&tr, fd, o->tls, name, deadline, &why);
+	rv = drpc__client_start_tls(cp, fd, addr, name, o, deadline, NULL, cause);
 	if (rv != DRPC_OK) {
 		close(fd);
-		// why says "tls handshake with <the socket's peer>: ...".
-		return drpc__cause_set(cause, rv, "dial %s: %s",
-		    drpc__cause_addr(addr, buf), why.text);
 	}
-	// The header went in clear above: not through drpc_conn_create.
-	if ((rv = drpc__client_create(cp, tr, o, NULL)) != DRPC_OK) {
-		drpc_transport_destroy(tr);
-		return drpc__cause_set(cause, rv,
-		    "dial %s: connected, but the connection did not start: %s",
-		    drpc__cause_addr(addr, buf), drpc_strerror(rv));
-	}
-	return DRPC_OK;
+	return rv;
 }
 
 drpc_err

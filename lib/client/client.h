@@ -29,6 +29,15 @@ drpc_err drpc__client_create(drpc_conn **cp, drpc_transport *tr,
 drpc_err drpc__client_create_fd(drpc_conn **cp, int fd,
     const drpc_conn_opts *o, const drpc__client_hooks *h);
 
+// drpc__client_start_tls starts a TLS client connection on fd (connected;
+// it stays the caller's on error): drpcmigrate's header in clear if o asks
+// for it, the handshake until deadline_ns verifying name (NULL: the
+// config's, else only the chain), then the connection with hooks h (may
+// be NULL). addr names the peer in the cause.
+drpc_err drpc__client_start_tls(drpc_conn **cp, int fd, const char *addr,
+    const char *name, const drpc_conn_opts *o, int64_t deadline_ns,
+    const drpc__client_hooks *h, drpc_cause *cause);
+
 // drpc__client_core is the connection under a client handle (not a
 // channel's handle).
 drpc__conn *drpc__client_core(drpc_conn *c);
