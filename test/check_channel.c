@@ -735,16 +735,23 @@ START_TEST(test_channel_stopped_peer)
 END_TEST
 
 // Graceful shutdown of one of two servers: its GOAWAY moves new calls to
-// the other, and no call fails, fail-fast as they are.
-START_TEST(test_channel_graceful_drain)
+// the other, and no call fails, fail-fast as they are. Under round-robin
+// both servers take calls until then; under pick-first the chosen one
+// (server 0) is the one that shuts down: the channel redials it (refused:
+// its listener is closed), moves on to the other, and the calls made
+// meanwhile wait for that instead of failing fast (a GOAWAY is no
+// connection failure).
+static void
+graceful_drain(drpc_lb_policy lb, const char *what)
 {
 	sp_mgr            m;
 	rr_load           r = {0};
 	pthread_t         t[8];
-	drpc_channel_opts o = fast_opts(DRPC_LB_ROUND_ROBIN);
+	drpc_channel_opts o = fast_opts(lb);
 	drpc_cause        why;
 	char              target[512];
 	unsigned          at;
+	bool              rr = lb == DRPC_LB_ROUND_ROBIN;
 
 	sp_start(&m);
 	sp_up(&m, 0);
@@ -752,13 +759,13 @@ START_TEST(test_channel_graceful_drain)
 	snprintf(target, sizeof(target), "%s,%s", m.addr[0], m.addr[1]);
 	o.eager = true;
 	DRPC_CHECK_OK(drpc_channel_create(&r.ch, target, &o, &why));
-	WAIT_UNTIL(drpc__channel_ready_count(r.ch) == 2);
+	WAIT_UNTIL(drpc__channel_ready_count(r.ch) == (rr ? 2 : 1));
 	r.fail_fast = true;
 	for (int i = 0; i < 8; i++) {
 		ck_assert_int_eq(pthread_create(&t[i], NULL, rr_caller, &r), 0);
 	}
 	WAIT_UNTIL(atomic_load(&r.by_slot[0]) > 50 &&
-	    atomic_load(&r.by_slot[1]) > 50);
+	    (!rr || atomic_load(&r.by_slot[1]) > 50));
 	sp_graceful(&m, 0); // returns once server 0 has exited
 	at = atomic_load(&r.ok);
 	WAIT_UNTIL(atomic_load(&r.ok) >= at + 300);
@@ -766,9 +773,8 @@ START_TEST(test_channel_graceful_drain)
 	for (int i = 0; i < 8; i++) {
 		pthread_join(t[i], NULL);
 	}
-	fprintf(stderr,
-	    "channel graceful drain: %u ok (%u/%u), %u failed\n",
-	    atomic_load(&r.ok), atomic_load(&r.by_slot[0]),
+	fprintf(stderr, "channel graceful drain%s: %u ok (%u/%u), %u failed\n",
+	    what, atomic_load(&r.ok), atomic_load(&r.by_slot[0]),
 	    atomic_load(&r.by_slot[1]),
 	    atomic_load(&r.unavail) + atomic_load(&r.other));
 	ck_assert_uint_eq(atomic_load(&r.unavail), 0);
@@ -776,50 +782,16 @@ START_TEST(test_channel_graceful_drain)
 	drpc_channel_destroy(r.ch);
 	sp_end(&m);
 }
+
+START_TEST(test_channel_graceful_drain)
+{
+	graceful_drain(DRPC_LB_ROUND_ROBIN, "");
+}
 END_TEST
 
-// The same under pick-first, with the chosen server the one that shuts
-// down: the channel redials it (refused: its listener is closed), moves
-// on to the other, and the calls made meanwhile wait for that instead of
-// failing fast: a GOAWAY is no connection failure.
 START_TEST(test_channel_graceful_drain_pick_first)
 {
-	sp_mgr            m;
-	rr_load           r = {0};
-	pthread_t         t[8];
-	drpc_channel_opts o = fast_opts(DRPC_LB_PICK_FIRST);
-	drpc_cause        why;
-	char              target[512];
-	unsigned          at;
-
-	sp_start(&m);
-	sp_up(&m, 0);
-	sp_up(&m, 1);
-	snprintf(target, sizeof(target), "%s,%s", m.addr[0], m.addr[1]);
-	o.eager = true;
-	DRPC_CHECK_OK(drpc_channel_create(&r.ch, target, &o, &why));
-	WAIT_UNTIL(drpc__channel_ready_count(r.ch) == 1);
-	r.fail_fast = true;
-	for (int i = 0; i < 8; i++) {
-		ck_assert_int_eq(pthread_create(&t[i], NULL, rr_caller, &r), 0);
-	}
-	WAIT_UNTIL(atomic_load(&r.by_slot[0]) > 50);
-	sp_graceful(&m, 0); // returns once server 0 has exited
-	at = atomic_load(&r.ok);
-	WAIT_UNTIL(atomic_load(&r.ok) >= at + 300);
-	atomic_store(&r.stop, true);
-	for (int i = 0; i < 8; i++) {
-		pthread_join(t[i], NULL);
-	}
-	fprintf(stderr,
-	    "channel graceful drain, pick-first: %u ok (%u/%u), %u failed\n",
-	    atomic_load(&r.ok), atomic_load(&r.by_slot[0]),
-	    atomic_load(&r.by_slot[1]),
-	    atomic_load(&r.unavail) + atomic_load(&r.other));
-	ck_assert_uint_eq(atomic_load(&r.unavail), 0);
-	ck_assert_uint_eq(atomic_load(&r.other), 0);
-	drpc_channel_destroy(r.ch);
-	sp_end(&m);
+	graceful_drain(DRPC_LB_PICK_FIRST, ", pick-first");
 }
 END_TEST
 

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -589,6 +590,17 @@ START_TEST(test_ctrl_goaway)
 	gcli_open(&g, f.addr);
 	DRPC_CHECK_OK(tu_open(g.c, NULL, HOLD, "h", 1, true, &held));
 	ck_assert(fx_wait_held(&f, 1));
+	// The server's answer to the hello (on the held stream) was appended
+	// before the handler started, but may not have reached the client
+	// yet: wait for the client to take it (a poll of the flag, within a
+	// bound; nothing signals it).
+	{
+		int64_t until = drpc_now_ns() + WAIT_NS;
+
+		while (!drpc__conn_ctrl_ok(g.c) && drpc_now_ns() < until) {
+			nanosleep(&(struct timespec) {0, 1000000}, NULL);
+		}
+	}
 	ck_assert(drpc__conn_ctrl_ok(g.c));
 	stopper_start(&st, f.srv);
 	ck_assert(gcli_wait(&g, &g.in_hook, NULL)); // GOAWAY read, held
