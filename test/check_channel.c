@@ -221,6 +221,11 @@ typedef struct restart {
 	atomic_bool     stop;
 	atomic_uint     next;  // call ids
 	atomic_uint     made, ok, unavail, other, down_made, down_failed;
+	// kills: how many times the server was killed so far. A call made
+	// while down that fails is lost only if no kill came while it ran
+	// (a thread may be descheduled between noting "down" and calling, and
+	// call into the next kill: then it was in flight at a restart).
+	atomic_uint     kills;
 	atomic_uint     inside; // threads inside a call
 	drpc_err        odd;   // an unexpected result (guarded by nothing:
 	                       // written once, read after the joins)
@@ -234,6 +239,7 @@ restart_caller(void *arg)
 	while (!atomic_load(&r->stop)) {
 		uint64_t id   = atomic_fetch_add(&r->next, 1);
 		bool     down = atomic_load(&r->down);
+		unsigned k0   = atomic_load(&r->kills);
 		drpc_err rv;
 
 		if (id >= SP_IDS) {
@@ -254,7 +260,7 @@ restart_caller(void *arg)
 			atomic_fetch_add(&r->other, 1);
 			r->odd = rv;
 		}
-		if (down && rv != DRPC_OK) {
+		if (down && rv != DRPC_OK && atomic_load(&r->kills) == k0) {
 			atomic_fetch_add(&r->down_failed, 1);
 		}
 	}
@@ -267,6 +273,7 @@ down_caller(void *arg)
 {
 	restart *r = arg;
 	uint64_t id = atomic_fetch_add(&r->next, 1);
+	unsigned k0 = atomic_load(&r->kills);
 	drpc_err rv;
 
 	atomic_fetch_add(&r->made, 1);
@@ -276,8 +283,13 @@ down_caller(void *arg)
 	atomic_fetch_sub(&r->inside, 1);
 	if (rv == DRPC_OK) {
 		atomic_fetch_add(&r->ok, 1);
-	} else {
+	} else if (atomic_load(&r->kills) == k0) {
 		atomic_fetch_add(&r->down_failed, 1);
+		r->odd = rv;
+	} else if (rv == DRPC_EUNAVAIL) {
+		atomic_fetch_add(&r->unavail, 1); // in flight at the next kill
+	} else {
+		atomic_fetch_add(&r->other, 1);
 		r->odd = rv;
 	}
 	return NULL;
@@ -304,6 +316,7 @@ START_TEST(test_channel_restarts)
 		unsigned before = atomic_load(&r.ok);
 
 		WAIT_UNTIL(atomic_load(&r.ok) >= before + 200);
+		atomic_fetch_add(&r.kills, 1);
 		sp_kill(&m, 0);
 		WAIT_UNTIL(drpc_channel_get_state(r.ch, false) !=
 		    DRPC_CHANNEL_READY);
