@@ -287,45 +287,50 @@ drpc_channel_wait_ready(drpc_channel *ch, int64_t deadline_ns)
 	return rv;
 }
 
-size_t
-drpc__channel_ready_count(drpc_channel *ch)
+// chan_count is what the tests' counters count, one walk for the three.
+typedef enum { COUNT_READY, COUNT_BACKENDS, COUNT_CONNS } chan_counted;
+
+static size_t
+chan_count(drpc_channel *ch, chan_counted what)
 {
 	size_t n = 0;
 
 	drpc__mutex_lock(&ch->mu);
 	for (const chan_backend *b = ch->backends; b != NULL; b = b->next) {
-		n += !b->removed && chan_usable_locked(b->cur);
+		switch (what) {
+		case COUNT_READY:
+			n += !b->removed && chan_usable_locked(b->cur);
+			break;
+		case COUNT_BACKENDS:
+			n += !b->removed && !b->exited;
+			break;
+		case COUNT_CONNS:
+			n += b->cur != NULL;
+			for (const chan_conn *cn = b->retired; cn != NULL;
+			     cn = cn->next) {
+				n++;
+			}
+			break;
+		}
 	}
 	drpc__mutex_unlock(&ch->mu);
 	return n;
+}
+
+size_t
+drpc__channel_ready_count(drpc_channel *ch)
+{
+	return chan_count(ch, COUNT_READY);
 }
 
 size_t
 drpc__channel_backend_count(drpc_channel *ch)
 {
-	size_t n = 0;
-
-	drpc__mutex_lock(&ch->mu);
-	for (const chan_backend *b = ch->backends; b != NULL; b = b->next) {
-		n += !b->removed && !b->exited;
-	}
-	drpc__mutex_unlock(&ch->mu);
-	return n;
+	return chan_count(ch, COUNT_BACKENDS);
 }
 
 size_t
 drpc__channel_conn_count(drpc_channel *ch)
 {
-	size_t n = 0;
-
-	drpc__mutex_lock(&ch->mu);
-	for (const chan_backend *b = ch->backends; b != NULL; b = b->next) {
-		n += b->cur != NULL;
-		for (const chan_conn *cn = b->retired; cn != NULL;
-		     cn = cn->next) {
-			n++;
-		}
-	}
-	drpc__mutex_unlock(&ch->mu);
-	return n;
+	return chan_count(ch, COUNT_CONNS);
 }
