@@ -63,7 +63,7 @@
 #include <drpc/drpc.h>
 
 #define BENCH_MAX_REPS 15
-#define BENCH_MAX_ROWS 128
+#define BENCH_MAX_ROWS 160
 #define BENCH_SMALL    16                   // the small payload, bytes
 #define BENCH_STACK    ((size_t) 256 << 10) // stacks of our own threads
 #define BENCH_WARMUP   200                  // untimed calls before a loop
@@ -125,7 +125,8 @@ enum {
 	W_BIDI_LAT    = 1u << 4,
 	W_SCALE       = 1u << 5,
 	W_FLOW        = 1u << 6,
-	W_ALL         = (1u << 7) - 1,
+	W_TLS         = 1u << 7,
+	W_ALL         = (1u << 8) - 1,
 };
 
 typedef struct workload_name {
@@ -134,7 +135,7 @@ typedef struct workload_name {
 } workload_name;
 
 // Every workload, in the order of the W_* bits (main.c).
-#define WORKLOAD_COUNT 7
+#define WORKLOAD_COUNT 8
 extern const workload_name workload_names[WORKLOAD_COUNT];
 
 typedef struct bench_cfg {
@@ -155,6 +156,8 @@ typedef struct bench_cfg {
 	bool        two_process; // --two-process (twoproc.c)
 	const char *grpc_peer;   // --grpc-peer: the gRPC peer's binary
 	long        parent_pid;  // --parent-pid: serve while it lives
+	const char *tls_cert;    // --tls-cert, --tls-key: --server's TLS
+	const char *tls_key;     // listener's certificate chain and key
 } bench_cfg;
 
 // Utilities (util.c).
@@ -333,6 +336,7 @@ void raw_server_stop(raw_server *rs);
 typedef struct bench_server {
 	drpc_mux    *mux;
 	drpc_server *srv;
+	drpc_server *tls_srv; // the TLS listener's (NULL: none)
 	raw_server   raw;
 	bool         raw_up;
 	// raw.port, published once the raw listener is up: h_info reads it
@@ -341,6 +345,8 @@ typedef struct bench_server {
 	size_t      idle_workers; // the pool's effective setting
 	size_t      handler_stack;
 	char        addr[300];
+	// tls_port: the TLS listener's (0: none), published as raw_port.
+	atomic_uint tls_port;
 } bench_server;
 
 // bench_server_opts is the options of the bench's servers: those of the
@@ -348,8 +354,10 @@ typedef struct bench_server {
 drpc_server_opts bench_server_opts(const bench_cfg *cfg, drpc_flow_mode flow);
 // bench_server_start starts the DRPC server and its raw listener on
 // addr; whatever it started, bench_server_stop stops, on failure too.
-drpc_err bench_server_start(
-    bench_server *bs, const bench_cfg *cfg, const char *addr);
+// bench_server_start serves addr (and the raw baseline beside it); with
+// tls (may be NULL) a TLS listener too, on the same host.
+drpc_err bench_server_start(bench_server *bs, const bench_cfg *cfg,
+    const char *addr, const drpc_tls_config *tls);
 void bench_server_stop(bench_server *bs);
 // server_stop shuts srv down (NULL is a no-op) and frees it.
 void server_stop(drpc_server *srv);
@@ -466,13 +474,44 @@ void procs_describe_status(int status, char *buf, size_t cap);
 
 typedef struct bench bench;
 
+// The tls workload (wl_tls.c): a CA and a server certificate made at run
+// time with OpenSSL's API (PEM, in memory), the client's config trusting
+// the CA, and the server's TLS address once known.
+typedef struct bench_tls {
+	char            *ca_pem;
+	char            *cert_pem; // CN=localhost, IP:127.0.0.1
+	char            *key_pem;
+	drpc_tls_config *client;
+	char             dir[64]; // two-process: the files for the server
+	char             addr[300];
+} bench_tls;
+
+// tls_setup makes the certificates and configs; tls_server_config a
+// server config from them (or, for --server, from files); tls_write_files
+// writes cert and key into a new temporary directory for a --server
+// child; tls_teardown frees and removes everything. False (with a
+// message) on failure.
+bool             tls_setup(bench_tls *t);
+drpc_tls_config *tls_server_config(const bench_tls *t, const bench_cfg *cfg);
+bool             tls_write_files(bench_tls *t, char *cert, char *key,
+                size_t cap);
+void             tls_teardown(bench_tls *t);
+// heap_bytes is the bytes malloc has handed out and not taken back.
+long heap_bytes(void);
+bool wl_tls(bench *b);
+// tls_print prints the tls workload's targets (and, if rows, its figures
+// first) as text; tls_json its figures as a JSON member ("tls": {...}),
+// with a comma first. Both print nothing if it did not run.
+void tls_print(bench *b, bool rows);
+void tls_json(bench *b);
+
 // Two-process mode (twoproc.c runs it, tp_report.c prints it): for each
 // workload ("step") raw TCP, then libdrpc, then gRPC C++, each client
 // against a server in another process.
 
 typedef enum tp_peer { TP_RAW, TP_DRPC, TP_GRPC, TP_PEERS } tp_peer;
 
-#define TP_STEPS 6
+#define TP_STEPS 7
 
 typedef struct tp_step {
 	const char *name; // for people: "server stream 4 KiB"
@@ -525,6 +564,7 @@ struct bench {
 	size_t      srv_handler_stack;
 	unsigned    failed; // W_* bits of workloads that failed
 	tp_state   *tp;     // --two-process only
+	bench_tls   tls;    // the tls workload's (wl_tls.c)
 	watchdog    wd;
 	bench_table tab;
 };
@@ -565,6 +605,8 @@ typedef struct server_info {
 	unsigned raw_port;
 	size_t   idle_workers;
 	size_t   handler_stack;
+	long     heap_kib; // malloc'd bytes in use (heap_bytes)
+	unsigned tls_port; // 0: no TLS listener
 } server_info;
 
 // bench_info asks the server about itself.
@@ -615,6 +657,12 @@ bool tput_run_on(bench *b, size_t nthreads, bool channel);
 bool stream_case(bench *b, bool up, size_t k);
 bool wl_streams_scale(bench *b);       // wl_scale.c
 bool wl_flow(bench *b);                // wl_flow.c
+// stream_down receives, stream_up sends, size-byte messages on c for
+// cfg.stream_ns: (messages, elapsed).
+bool stream_down(
+    bench *b, drpc_conn *c, size_t size, uint64_t *msgs, int64_t *elapsed);
+bool stream_up(
+    bench *b, drpc_conn *c, size_t size, uint64_t *msgs, int64_t *elapsed);
 bool wl_raw(bench *b, unsigned parts); // wl_raw.c: W_* bits needing raw
 
 // The raw baseline's parts (wl_raw.c). raw_latency_run: the 16-byte

@@ -20,12 +20,13 @@ const workload_name workload_names[WORKLOAD_COUNT] = {
     {"bidi-latency", W_BIDI_LAT},
     {"streams-scale", W_SCALE},
     {"flow", W_FLOW},
+    {"tls", W_TLS},
 };
 
 // The order they run in within a repetition: streams-scale first, so its
 // first repetition measures RSS growth in a process whose heap no other
 // workload has grown (freed memory is reused, hiding growth).
-static const size_t run_order[] = {5, 0, 1, 2, 3, 4, 6};
+static const size_t run_order[] = {5, 0, 1, 2, 3, 4, 6, 7};
 
 // Running.
 
@@ -84,6 +85,9 @@ run_all(bench *b)
 			case W_FLOW:
 				ok = wl_flow(b);
 				break;
+			case W_TLS:
+				ok = wl_tls(b);
+				break;
 			default:
 				break;
 			}
@@ -114,13 +118,19 @@ usage_text(FILE *f)
 	    "  --only W[,W...]    run a subset: raw-baseline, unary-latency,\n"
 	    "                     unary-throughput, stream-throughput, "
 	    "bidi-latency, streams-scale,\n"
-	    "                     flow\n"
+	    "                     flow, tls (TLS against plain: latency, "
+	    "1 MiB streams,\n"
+	    "                     handshakes, memory)\n"
 	    "                     (the raw figures a workload is compared "
 	    "with always run)\n"
 	    "  --reps N           repetitions per figure (default 3; 1 with "
 	    "--quick; at most %d)\n"
 	    "  --quick            a fast smoke run with small counts\n"
 	    "  --json             machine-readable output\n"
+	    "  --tls-cert F, --tls-key F\n"
+	    "                     --server: also serve TLS (tls://, same "
+	    "host, port 0) with this\n"
+	    "                     certificate chain and key (PEM files)\n"
 	    "  --handler-stack K  server handler thread stack, KiB (default "
 	    "64)\n"
 	    "  --idle-workers N   server idle handler threads kept (default: "
@@ -198,8 +208,14 @@ static bool
 check_two_process(const bench_cfg *cfg)
 {
 	unsigned tp_bits =
-	    W_UNARY_LAT | W_UNARY_TPUT | W_STREAM_TPUT | W_BIDI_LAT;
+	    W_UNARY_LAT | W_UNARY_TPUT | W_STREAM_TPUT | W_BIDI_LAT | W_TLS;
 
+	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL) ||
+	    (cfg->tls_cert != NULL && cfg->serve_addr == NULL)) {
+		fprintf(stderr, "drpc-bench: --tls-cert and --tls-key go "
+		                "together, with --server\n");
+		return false;
+	}
 	if (cfg->parent_pid != 0 && cfg->serve_addr == NULL) {
 		fprintf(
 		    stderr, "drpc-bench: --parent-pid goes with --server\n");
@@ -224,7 +240,7 @@ check_two_process(const bench_cfg *cfg)
 		fprintf(stderr,
 		    "drpc-bench: --two-process runs unary-latency, "
 		    "unary-throughput, stream-throughput and bidi-latency "
-		    "(each beside its raw baseline)\n");
+		    "(each beside its raw baseline), and tls\n");
 		return false;
 	}
 	return true;
@@ -269,6 +285,16 @@ parse_args(int argc, char **argv, bench_cfg *cfg)
 		} else if (strcmp(a, "--grpc-peer") == 0) {
 			cfg->grpc_peer = val;
 			i++;
+		} else if (strcmp(a, "--tls-cert") == 0) {
+			if (++i >= argc) {
+				return false;
+			}
+			cfg->tls_cert = argv[i];
+		} else if (strcmp(a, "--tls-key") == 0) {
+			if (++i >= argc) {
+				return false;
+			}
+			cfg->tls_key = argv[i];
 		} else if (strcmp(a, "--parent-pid") == 0) {
 			if (!parse_size(val, &v) || v < 2 || v > INT32_MAX) {
 				fprintf(
@@ -358,6 +384,10 @@ bench_connect(bench *b)
 	drpc_conn_destroy(c);
 	if (ok) {
 		snprintf(b->raw_port, sizeof(b->raw_port), "%u", si.raw_port);
+		if (si.tls_port != 0) {
+			snprintf(b->tls.addr, sizeof(b->tls.addr),
+			    "tls://%s:%u", b->host, si.tls_port);
+		}
 		b->srv_idle_workers  = si.idle_workers;
 		b->srv_handler_stack = si.handler_stack;
 	}
@@ -387,14 +417,30 @@ main(int argc, char **argv)
 	if (b.cfg.serve_addr != NULL) {
 		return run_server(&b.cfg);
 	}
+	if ((b.cfg.only & W_TLS) != 0 && !tls_setup(&b.tls)) {
+		tls_teardown(&b.tls);
+		return 1;
+	}
 	if (b.cfg.two_process) {
-		return run_two_process(&b);
+		status = run_two_process(&b);
+		tls_teardown(&b.tls);
+		return status;
 	}
 	local = b.cfg.client_addr == NULL;
+	memset(&bs, 0, sizeof(bs));
 	if (local) {
-		if (bench_server_start(&bs, &b.cfg, "tcp://127.0.0.1:0") !=
-		    DRPC_OK) {
+		drpc_tls_config *tls = NULL;
+		drpc_err         rv  = DRPC_ENOMEM;
+
+		if (b.tls.client == NULL ||
+		    (tls = tls_server_config(&b.tls, &b.cfg)) != NULL) {
+			rv = bench_server_start(
+			    &bs, &b.cfg, "tcp://127.0.0.1:0", tls);
+		}
+		drpc_tls_config_destroy(tls); // the server holds its own
+		if (rv != DRPC_OK) {
 			bench_server_stop(&bs);
+			tls_teardown(&b.tls);
 			return 1;
 		}
 		b.addr = bs.addr;
@@ -424,5 +470,6 @@ main(int argc, char **argv)
 	if (local) {
 		bench_server_stop(&bs);
 	}
+	tls_teardown(&b.tls);
 	return status;
 }

@@ -492,6 +492,7 @@ print_table(bench *b)
 		    : goal       ? " (goal met)"
 		                 : " (goal not met)");
 	}
+	tls_print(b, false);
 	if (b->failed != 0) {
 		printf("\nFAILED workloads:");
 		for (size_t i = 0;

@@ -162,14 +162,14 @@ h_stall(drpc_stream *s, void *user)
 }
 
 // h_info answers "rss_kib=R threads=T raw_port=P idle_workers=I
-// handler_stack=S" about the server.
+// handler_stack=S heap_kib=H tls_port=T" about the server.
 static drpc_err
 h_info(drpc_stream *s, void *user)
 {
 	bench_server *bs = user;
 	const void   *m;
 	size_t        len;
-	char          text[192];
+	char          text[256];
 	int           n;
 	drpc_err      rv;
 
@@ -179,9 +179,10 @@ h_info(drpc_stream *s, void *user)
 	drpc_stream_recv_done(s);
 	n = snprintf(text, sizeof(text),
 	    "rss_kib=%ld threads=%ld raw_port=%u idle_workers=%zu "
-	    "handler_stack=%zu",
+	    "handler_stack=%zu heap_kib=%ld tls_port=%u",
 	    proc_status_field("VmRSS:"), proc_status_field("Threads:"),
-	    atomic_load(&bs->raw_port), bs->idle_workers, bs->handler_stack);
+	    atomic_load(&bs->raw_port), bs->idle_workers, bs->handler_stack,
+	    heap_bytes() >> 10, atomic_load(&bs->tls_port));
 	return drpc_stream_send(s, text, (size_t) n);
 }
 
@@ -223,8 +224,48 @@ bench_server_opts(const bench_cfg *cfg, drpc_flow_mode flow)
 	return o;
 }
 
+// server_listen_tls starts the TLS server (a server's listeners all
+// share its TLS setting, so it is a second server on the same mux) on host
+// (port 0) and publishes its port.
+static drpc_err
+server_listen_tls(bench_server *bs, const bench_cfg *cfg, const char *host,
+    const drpc_tls_config *tls)
+{
+	drpc_server_opts o = bench_server_opts(cfg, DRPC_FLOW_AUTO);
+	char             addr[300];
+	char             h[256];
+	char             port[16];
+	drpc_err         rv;
+
+	o.tls = tls;
+	if ((rv = drpc_server_create(&bs->tls_srv, bs->mux, &o)) != DRPC_OK) {
+		fprintf(stderr, "drpc-bench: TLS server: %s\n",
+		    drpc_strerror(rv));
+		return rv;
+	}
+	snprintf(addr, sizeof(addr), "tls://%s:0", host);
+	if ((rv = drpc_server_listen(bs->tls_srv, addr)) != DRPC_OK) {
+		fprintf(stderr, "drpc-bench: listen %s: %s\n", addr,
+		    drpc_strerror(rv));
+		return rv;
+	}
+	// The last listener's address, whatever scheme it is named with.
+	if ((rv = drpc_server_addr(bs->tls_srv, addr, sizeof(addr))) !=
+	    DRPC_OK) {
+		return rv;
+	}
+	memcpy(addr, "tcp", 3);
+	if (!split_tcp_addr(addr, h, sizeof(h), port, sizeof(port))) {
+		fprintf(stderr, "drpc-bench: %s: unexpected address\n", addr);
+		return DRPC_EINVAL;
+	}
+	atomic_store(&bs->tls_port, (unsigned) atoi(port));
+	return DRPC_OK;
+}
+
 drpc_err
-bench_server_start(bench_server *bs, const bench_cfg *cfg, const char *addr)
+bench_server_start(bench_server *bs, const bench_cfg *cfg, const char *addr,
+    const drpc_tls_config *tls)
 {
 	drpc_server_opts o = bench_server_opts(cfg, DRPC_FLOW_AUTO);
 	char             host[256];
@@ -234,6 +275,7 @@ bench_server_start(bench_server *bs, const bench_cfg *cfg, const char *addr)
 
 	memset(bs, 0, sizeof(*bs));
 	atomic_init(&bs->raw_port, 0);
+	atomic_init(&bs->tls_port, 0);
 	bs->idle_workers =
 	    cfg->idle_workers != 0 ? cfg->idle_workers : LIB_IDLE_WORKERS;
 	bs->handler_stack = cfg->handler_stack;
@@ -284,7 +326,7 @@ bench_server_start(bench_server *bs, const bench_cfg *cfg, const char *addr)
 	}
 	bs->raw_up = true;
 	atomic_store(&bs->raw_port, (unsigned) bs->raw.port);
-	return DRPC_OK;
+	return tls != NULL ? server_listen_tls(bs, cfg, host, tls) : DRPC_OK;
 }
 
 // server_stop shuts srv down (NULL is a no-op) and frees it.
@@ -308,6 +350,7 @@ void
 bench_server_stop(bench_server *bs)
 {
 	server_stop(bs->srv);
+	server_stop(bs->tls_srv);
 	if (bs->raw_up) {
 		raw_server_stop(&bs->raw);
 	}
@@ -334,10 +377,12 @@ watch_parent(long parent)
 int
 run_server(const bench_cfg *cfg)
 {
-	bench_server bs;
-	sigset_t     set;
-	int          sig;
-	int          err;
+	bench_server     bs;
+	drpc_tls_config *tls = NULL;
+	sigset_t         set;
+	int              sig;
+	int              err;
+	drpc_err         rv;
 
 	// Block the signals before any thread starts, so only sigwait
 	// gets them.
@@ -352,7 +397,14 @@ run_server(const bench_cfg *cfg)
 	if (cfg->parent_pid != 0 && !watch_parent(cfg->parent_pid)) {
 		return 1;
 	}
-	if (bench_server_start(&bs, cfg, cfg->serve_addr) != DRPC_OK) {
+	if (cfg->tls_cert != NULL &&
+	    (tls = tls_server_config(NULL, cfg)) == NULL) {
+		return 1;
+	}
+	// The server keeps its own reference to the config.
+	rv = bench_server_start(&bs, cfg, cfg->serve_addr, tls);
+	drpc_tls_config_destroy(tls);
+	if (rv != DRPC_OK) {
 		bench_server_stop(&bs);
 		return 1;
 	}

@@ -484,6 +484,7 @@ tp_print_table(bench *b)
 	tp_table(b);
 	tp_summary(b);
 	tp_targets_text(b);
+	tls_print(b, true);
 	for (size_t i = 0; i < TP_STEPS; i++) {
 		for (int p = 0; p < TP_PEERS; p++) {
 			if (b->tp->failed[i][p]) {
@@ -623,7 +624,9 @@ tp_print_json(bench *b)
 		}
 	}
 	tp_json_targets(b);
-	printf("\n  ],\n  \"failed\": [");
+	printf("\n  ]");
+	tls_json(b);
+	printf(",\n  \"failed\": [");
 	first = true;
 	for (size_t i = 0; i < TP_STEPS; i++) {
 		for (int p = 0; p < TP_PEERS; p++) {

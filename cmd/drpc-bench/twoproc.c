@@ -47,6 +47,7 @@ const tp_step tp_steps[TP_STEPS] = {
     {"server stream 4 KiB", W_STREAM_TPUT, 1},
     {"server stream 1 MiB", W_STREAM_TPUT, 2},
     {"bidi-latency", W_BIDI_LAT, 0},
+    {"tls (libdrpc, TLS against plain)", W_TLS, 0},
 };
 
 const char *const tp_peer_names[TP_PEERS] = {"raw TCP", "libdrpc", "gRPC C++"};
@@ -82,6 +83,8 @@ tp_run_drpc(bench *b, const tp_step *st)
 		    tput_run_on(b, TP_CALLERS, true);
 	case W_STREAM_TPUT:
 		return stream_case(b, false, st->k);
+	case W_TLS:
+		return wl_tls(b);
 	default:
 		return wl_bidi_latency(b);
 	}
@@ -402,6 +405,18 @@ tp_start_drpc(bench *b)
 	args_add(&a, "%zu", b->cfg.idle_workers);
 	args_add(&a, "--parent-pid");
 	args_add(&a, "%ld", (long) getpid());
+	if (b->tls.client != NULL) {
+		char cert[128];
+		char key[128];
+
+		if (!tls_write_files(&b->tls, cert, key, sizeof(cert))) {
+			return false;
+		}
+		args_add(&a, "--tls-cert");
+		args_add(&a, "%s", cert);
+		args_add(&a, "--tls-key");
+		args_add(&a, "%s", key);
+	}
 	return server_start(
 	    b, &b->tp->drpc, "drpc-bench --server", &a, "serving on ", ',');
 }
@@ -500,7 +515,8 @@ tp_run_peer(bench *b, size_t i, tp_peer p)
 	int64_t        t0 = now_ns();
 	bool           ok;
 
-	if (b->tp->failed[i][p] || (p == TP_GRPC && !b->tp->grpc_up)) {
+	if (b->tp->failed[i][p] || (p == TP_GRPC && !b->tp->grpc_up) ||
+	    (st->bit == W_TLS && p != TP_DRPC)) {
 		return;
 	}
 	fprintf(stderr, "%s %s", p > TP_RAW ? "," : "", tp_peer_names[p]);

@@ -71,7 +71,7 @@ bench_info(drpc_conn *c, server_info *si)
 {
 	void       *reply;
 	size_t      len;
-	char        text[192];
+	char        text[256];
 	drpc_status st = {0};
 	drpc_err    rv;
 
@@ -86,9 +86,9 @@ bench_info(drpc_conn *c, server_info *si)
 	drpc_free(reply);
 	if (sscanf(text,
 	        "rss_kib=%ld threads=%ld raw_port=%u idle_workers=%zu "
-	        "handler_stack=%zu",
+	        "handler_stack=%zu heap_kib=%ld tls_port=%u",
 	        &si->rss_kib, &si->threads, &si->raw_port, &si->idle_workers,
-	        &si->handler_stack) != 5) {
+	        &si->handler_stack, &si->heap_kib, &si->tls_port) != 7) {
 		fprintf(stderr, "drpc-bench: info: unexpected reply \"%s\"\n",
 		    text);
 		return false;
@@ -460,7 +460,7 @@ wl_unary_throughput(bench *b)
 
 // stream_down receives size-byte messages from the server for the
 // configured time: (msgs, elapsed).
-static bool
+bool
 stream_down(
     bench *b, drpc_conn *c, size_t size, uint64_t *msgs, int64_t *elapsed)
 {
@@ -529,7 +529,7 @@ stream_up_ack(drpc_stream *s)
 // With --workarounds it waits for the handler's acknowledgement of the
 // first message before it streams the rest (see h_upload); otherwise it
 // reads the acknowledgement at the end.
-static bool
+bool
 stream_up(bench *b, drpc_conn *c, size_t size, uint64_t *msgs, int64_t *elapsed)
 {
 	const char  *wl = "stream-throughput (client stream)";
