@@ -442,13 +442,27 @@ call_opts(void)
 	    .timeout_ms = tu_bound_ns(TU_WAIT_NS) / 1000000};
 }
 
+// flood_opts is call_opts for a call whose answer comes after the peer
+// has written budget bytes: the deadline is only a net against a hang,
+// so it allows for a machine that moves them at 20 MiB/s (the soak, two
+// loaded copies, once took more than 10 s for 1 GiB), within the test
+// case's own timeout.
+static drpc_call_opts
+flood_opts(uint64_t budget)
+{
+	int64_t ms = tu_bound_ns(TU_WAIT_NS) / 1000000 +
+	             (int64_t) (budget / (20u << 20)) * 1000;
+
+	return (drpc_call_opts){.timeout_ms = ms < 100000 ? ms : 100000};
+}
+
 // A unary call answered with endless messages: the call returns the
 // first; the rest, for a stream that has ended, are dropped as they come.
 START_TEST(test_hostile_client_endless)
 {
 	evil           e = {.kind = EVIL_ENDLESS,
 	              .budget = hostile_scaled((uint64_t) 1 << 30, 64 << 20)};
-	drpc_call_opts o = call_opts();
+	drpc_call_opts o = flood_opts(e.budget);
 	client_run     c;
 	drpc_conn     *conn;
 	void          *reply = NULL;
@@ -525,7 +539,7 @@ START_TEST(test_hostile_client_unknown_streams)
 {
 	evil           e = {.kind = EVIL_UNKNOWN,
 	              .budget = hostile_scaled((uint64_t) 1 << 30, 64 << 20)};
-	drpc_call_opts o = call_opts();
+	drpc_call_opts o = flood_opts(e.budget);
 	client_run     c;
 	drpc_conn     *conn;
 	void          *reply = NULL;
