@@ -181,7 +181,8 @@ DRPC_API drpc_err drpc_server_listen_cause(
     drpc_server *s, const char *addr, drpc_cause *cause);
 
 // drpc_server_addr writes the address of the server's last listener into
-// buf (with the real port when 0 was asked for). DRPC_ESTATE if none.
+// buf (with the real port when 0 was asked for; "tls://" for a TCP
+// listener of a server with drpc_server_opts.tls). DRPC_ESTATE if none.
 DRPC_API drpc_err drpc_server_addr(drpc_server *s, char *buf, size_t cap);
 
 // drpc_server_serve_fd serves one connected socket (the server owns fd on
