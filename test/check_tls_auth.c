@@ -1,9 +1,9 @@
 // TLS servers, seen from their clients: the address a TLS listener is
 // named by, client certificates asked for but not required
-// (DRPC_TLS_CLIENT_AUTH_REQUEST) and what handlers learn of them.
-// Certificates are made at run time (tlsutil.c); every wait is for its
-// event (a reply, a log line, the end of a connection), bounded by
-// tu_bound_ns.
+// (DRPC_TLS_CLIENT_AUTH_REQUEST) and what handlers learn of them, and
+// drpcmigrate's header in clear before the handshake. Certificates are
+// made at run time (tlsutil.c); every wait is for its event (a reply, a
+// log line, the end of a connection), bounded by tu_bound_ns.
 #include <check.h>
 #include <ctype.h>
 #include <poll.h>
@@ -283,6 +283,102 @@ START_TEST(test_tls_client_auth_request)
 }
 END_TEST
 
+// drpcmigrate's header before the handshake.
+
+// REQUIRE: a client that sends the header first is served (and verified:
+// the header does not disturb the handshake); one that starts with its
+// ClientHello is closed, and the cause logged.
+START_TEST(test_tls_migrate_require)
+{
+	asrv       a;
+	drpc_cause why;
+
+	asrv_start(&a, DRPC_TLS_CLIENT_AUTH_REQUIRE, DRPC_MIGRATE_REQUIRE, 0,
+	    "tls://127.0.0.1:0");
+	DRPC_CHECK_OK(a_call(&a, trusting(&a, true), true, &why));
+	drpc__mutex_lock(&a.mu);
+	ck_assert(a.peer.verified);
+	drpc__mutex_unlock(&a.mu);
+	ck_assert_int_ne(a_call(&a, trusting(&a, true), false, &why), DRPC_OK);
+	ck_assert_msg(alog_wait(&a, "did not start with the drpcmigrate header "
+				    "\"DRPC!!!1\" (it began \"\\x16"),
+	    "log: %s", a.log);
+	DRPC_CHECK_OK(a_call(&a, trusting(&a, true), true, &why));
+	drpc__mutex_lock(&a.mu);
+	ck_assert_int_eq(a.calls, 2);
+	drpc__mutex_unlock(&a.mu);
+	asrv_stop(&a);
+}
+END_TEST
+
+// OPTIONAL: clients with and without the header are served; the first
+// byte of a ClientHello (not the header's) goes to OpenSSL first.
+START_TEST(test_tls_migrate_optional)
+{
+	asrv       a;
+	drpc_cause why;
+
+	asrv_start(&a, DRPC_TLS_CLIENT_AUTH_NONE, DRPC_MIGRATE_OPTIONAL, 0,
+	    "tls://127.0.0.1:0");
+	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), true, &why));
+	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), false, &why));
+	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), true, &why));
+	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), false, &why));
+	drpc__mutex_lock(&a.mu);
+	ck_assert_int_eq(a.calls, 4);
+	drpc__mutex_unlock(&a.mu);
+	asrv_stop(&a);
+}
+END_TEST
+
+// raw_closed waits (bounded) for the server to close fd: EOF or a reset.
+static bool
+raw_closed(int fd)
+{
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+	char          b;
+	ssize_t       n;
+
+	if (poll(&pf, 1, (int) (tu_bound_ns(TU_WAIT_NS) / 1000000)) != 1) {
+		return false;
+	}
+	n = read(fd, &b, 1);
+	return n == 0 || n < 0;
+}
+
+// A peer that sends 3 bytes of the header and stalls holds only its own
+// connection (the header is read on its reader thread, not the accept
+// thread): others are served meanwhile, and the stalled one is closed by
+// the handshake timeout, with the cause logged.
+static void
+tls_migrate_stall(drpc_migrate_mode mode)
+{
+	asrv       a;
+	drpc_cause why;
+	int        fd;
+
+	// Long enough for the other clients' first frames on a loaded
+	// machine: they must not meet it (rule 8); the stalled peer does.
+	asrv_start(&a, DRPC_TLS_CLIENT_AUTH_NONE, mode, 2000 * tu_scale(),
+	    "tls://127.0.0.1:0");
+	DRPC_CHECK_OK(drpc__dial(a.addr, 0, &fd));
+	ck_assert_int_eq(write(fd, "DRP", 3), 3);
+	for (int i = 0; i < 4; i++) {
+		DRPC_CHECK_OK(a_call(&a, trusting(&a, false), true, &why));
+	}
+	ck_assert(raw_closed(fd));
+	ck_assert_msg(alog_wait(&a, "no frame within"), "log: %s", a.log);
+	close(fd);
+	asrv_stop(&a);
+}
+
+START_TEST(test_tls_migrate_stall)
+{
+	tls_migrate_stall(DRPC_MIGRATE_REQUIRE);
+	tls_migrate_stall(DRPC_MIGRATE_OPTIONAL);
+}
+END_TEST
+
 TCase *
 tls_auth_tcase(void)
 {
@@ -291,5 +387,8 @@ tls_auth_tcase(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_tls_server_addr);
 	tcase_add_test(tc, test_tls_client_auth_request);
+	tcase_add_test(tc, test_tls_migrate_require);
+	tcase_add_test(tc, test_tls_migrate_optional);
+	tcase_add_test(tc, test_tls_migrate_stall);
 	return tc;
 }

@@ -143,7 +143,8 @@ typedef struct drpc_server_opts {
 	int64_t ping_timeout_ms;
 	// migrate: drpcmigrate's header on every connection served
 	// (listeners', serve_fd's and serve_transport's), drpc_migrate_mode.
-	// Not with tls yet: drpc_server_create fails with DRPC_EUNIMPL.
+	// With tls, it comes in clear before the TLS handshake and is taken
+	// off the socket before OpenSSL reads (as Go's ListenMux does).
 	drpc_migrate_mode migrate;
 	// tls: every connection a listener accepts, and every fd given to
 	// drpc_server_serve_fd, is TLS with this server config (drpc/tls.h),
