@@ -129,7 +129,8 @@ help:
 	@echo "make soak         the suites 20 times (SOAK_RUNS), TSan and ASan 5 times"
 	@echo "                  (SOAK_SAN_RUNS), each beside a second copy of itself"
 	@echo "make stress       drpc-stress, release, 20 s (stress-tsan, stress-asan: 60 s)"
-	@echo "make fuzz         libFuzzer: wire, server conn, client conn (FUZZ_SECONDS=60 each)"
+	@echo "make fuzz         libFuzzer: wire, server conn, client conn, TLS server conn"
+	@echo "                  (FUZZ_SECONDS=60 each)"
 	@echo "make bench        drpc-bench: libdrpc against raw TCP (docs/benchmarks.md)"
 	@echo "make bench-grpc   drpc-bench-grpc, the gRPC C++ peer (needs libgrpc++-dev)"
 	@echo "make bench-two-process  raw, libdrpc and gRPC C++, two processes each"
@@ -382,12 +383,13 @@ valgrind: $(TESTS)
 run: $(DEMO)
 	$(DEMO)
 
-# libFuzzer: the wire layer, and whole server- and client-side connections,
-# seeded with the recorded transcripts. Each target runs FUZZ_SECONDS; the
+# libFuzzer: the wire layer, and whole server- and client-side connections
+# (a TLS server's too, behind a completed handshake), seeded with the
+# recorded transcripts. Each target runs FUZZ_SECONDS; the
 # corpora grow under build/fuzz/. Inputs worth keeping go in
 # test/fuzz/regressions/, which the Check suite replays on every run.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz_wire fuzz_conn_server fuzz_conn_client
+FUZZ_TARGETS := fuzz_wire fuzz_conn_server fuzz_conn_client fuzz_tls_server
 FUZZ_FLAGS   := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -D_POSIX_C_SOURCE=200809L -D_GNU_SOURCE \
 	-Iinclude -Ilib -Itest/fuzz -pthread

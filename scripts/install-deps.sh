@@ -8,7 +8,8 @@
 #   sh scripts/install-deps.sh --test   that, plus the test tools: Check
 #                                       (make, make check), valgrind (make
 #                                       valgrind), clang with libFuzzer
-#                                       (make fuzz)
+#                                       (make fuzz), the openssl CLI (the
+#                                       tls_interop suite's peer)
 #
 # A program linked with an installed libdrpc needs only protobuf-c's and
 # OpenSSL's runtime libraries (libprotobuf-c1, libssl3) to run, and
@@ -20,7 +21,7 @@ set -eu
 # libssl-dev is OpenSSL, for the TLS transport.
 BUILD_PACKAGES="build-essential pkg-config libprotobuf-c-dev libssl-dev \
 protobuf-c-compiler protobuf-compiler libprotobuf-dev libprotoc-dev"
-TEST_PACKAGES="check valgrind clang libclang-rt-14-dev"
+TEST_PACKAGES="check valgrind clang libclang-rt-14-dev openssl"
 
 case "${1:-}" in
 "") PACKAGES=$BUILD_PACKAGES ;;

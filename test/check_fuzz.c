@@ -44,6 +44,7 @@ replay_one(const char *path)
 	fuzz_wire_input(data, len);
 	fuzz_conn_input(data, len, FUZZ_SERVER);
 	fuzz_conn_input(data, len, FUZZ_CLIENT);
+	fuzz_tls_server_input(data, len);
 	free(data);
 }
 

@@ -786,5 +786,6 @@ tls_suite(void)
 	tcase_add_test(tc, test_tls_64_threads);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, tls_io_tcase());
+	suite_add_tcase(s, tls_auth_tcase());
 	return s;
 }

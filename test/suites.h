@@ -38,7 +38,9 @@ Suite *ctrl_server_suite(void);
 Suite *channel_suite(void);
 Suite *peer_suite(void);
 Suite *tls_suite(void);
+Suite *tls_interop_suite(void);
 TCase *tls_io_tcase(void); // check_tls_io.c
+TCase *tls_auth_tcase(void); // check_tls_auth.c
 TCase *channel_races_tcase(void); // check_channel_races.c
 
 #endif // DRPC_TEST_SUITES_H

@@ -143,7 +143,8 @@ typedef struct drpc_server_opts {
 	int64_t ping_timeout_ms;
 	// migrate: drpcmigrate's header on every connection served
 	// (listeners', serve_fd's and serve_transport's), drpc_migrate_mode.
-	// Not with tls yet: drpc_server_create fails with DRPC_EUNIMPL.
+	// With tls, it comes in clear before the TLS handshake and is taken
+	// off the socket before OpenSSL reads (as Go's ListenMux does).
 	drpc_migrate_mode migrate;
 	// tls: every connection a listener accepts, and every fd given to
 	// drpc_server_serve_fd, is TLS with this server config (drpc/tls.h),
@@ -181,7 +182,8 @@ DRPC_API drpc_err drpc_server_listen_cause(
     drpc_server *s, const char *addr, drpc_cause *cause);
 
 // drpc_server_addr writes the address of the server's last listener into
-// buf (with the real port when 0 was asked for). DRPC_ESTATE if none.
+// buf (with the real port when 0 was asked for; "tls://" for a TCP
+// listener of a server with drpc_server_opts.tls). DRPC_ESTATE if none.
 DRPC_API drpc_err drpc_server_addr(drpc_server *s, char *buf, size_t cap);
 
 // drpc_server_serve_fd serves one connected socket (the server owns fd on

@@ -248,16 +248,23 @@ reader_backlog(drpc__conn *c)
 // first frame (drpc__conn_opts.migrate), on this thread: a peer that
 // sends part of it and stalls holds only its own connection, until the
 // server's handshake timeout (no frame yet) ends it. Bytes read that
-// were not the header go to the frame reader first.
+// were not the header go to the frame reader first; a transport with a
+// protocol of its own (TLS) takes the header off beneath it and keeps
+// them (its migrate hook).
 static drpc_err
 reader_migrate(drpc__conn *c)
 {
 	uint8_t  kept[DRPC__MIGRATE_HEADER_LEN];
-	size_t   n;
+	size_t   n = 0;
 	drpc_err rv;
 
-	rv = drpc__migrate_take(c->fr.read, c->fr.arg,
-	    !c->opts.migrate_optional, kept, &n, &c->rd_why);
+	if (c->tr->migrate != NULL) {
+		rv = c->tr->migrate(
+		    c->tr->impl, !c->opts.migrate_optional, &c->rd_why);
+	} else {
+		rv = drpc__migrate_take(c->fr.read, c->fr.arg,
+		    !c->opts.migrate_optional, kept, &n, &c->rd_why);
+	}
 	if (rv == DRPC_OK) {
 		rv = drpc__frame_reader_prime(&c->fr, kept, n);
 		if (rv != DRPC_OK) {

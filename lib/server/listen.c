@@ -159,6 +159,16 @@ accept_main(void *arg)
 	return NULL;
 }
 
+// listen_scheme names a TCP listener of a TLS server (drpc_server_opts.tls:
+// all its connections are TLS) "tls://", the scheme a client dials it by.
+static void
+listen_scheme(const drpc_server *srv, char *name)
+{
+	if (srv->opts.tls != NULL && strncmp(name, "tcp://", 6) == 0) {
+		memcpy(name, "tls", 3);
+	}
+}
+
 // server_listen_why explains a listen refused after the bind.
 static const char *
 server_listen_why(drpc_err rv)
@@ -206,12 +216,14 @@ drpc_server_listen_cause(drpc_server *srv, const char *addr, drpc_cause *cause)
 			(void) snprintf(l->name, sizeof(l->name), "%s",
 			    drpc__cause_addr(addr, buf));
 		}
+		listen_scheme(srv, l->name);
 		rv = drpc__thread_start(&l->t, "drpc-acc", srv->nlisteners,
 		    srv->opts.thread_stack, accept_main, l);
 		if (rv == DRPC_OK) {
 			srv->nlisteners++;
 			(void) drpc__local_addr(
 			    fd, srv->addr, sizeof(srv->addr));
+			listen_scheme(srv, srv->addr);
 		}
 	}
 	drpc__mutex_unlock(&srv->mu);

@@ -76,12 +76,6 @@ drpc_server_create(
 				 (unsigned) opts->migrate > DRPC_MIGRATE_OPTIONAL))) {
 		return DRPC_EINVAL;
 	}
-	if (opts != NULL && opts->tls != NULL &&
-	    opts->migrate != DRPC_MIGRATE_OFF) {
-		// The header comes in clear before the TLS handshake; taking it
-		// off the raw socket before OpenSSL reads is not done yet.
-		return DRPC_EUNIMPL;
-	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		return DRPC_ENOMEM;
 	}

@@ -9,6 +9,7 @@
 
 #include <drpc/tls.h>
 
+#include "transport/migrate.h"
 #include "transport/transport.h"
 
 struct drpc_tls_config {
@@ -49,5 +50,15 @@ drpc_err drpc__tls_peer_cert(X509 *x, drpc_peer *out);
 // thread (its error queue, emptied here; or the certificate verification
 // result of ssl, may be NULL) into buf, in words.
 void drpc__tls_reason(SSL *ssl, char *buf, size_t cap);
+
+// drpc__tls_migrate is drpc__migrate_take (transport/migrate.h) on the
+// raw socket fd of a server's TLS transport before its handshake (on the
+// connection's reader thread; peer names it in causes): it waits for
+// input in poll until shut is set (the transport's shutdown, whose
+// shutdown(2) wakes the poll: DRPC_ECLOSED). Errors as
+// drpc__migrate_take's, with why in words always.
+drpc_err drpc__tls_migrate(int fd, const atomic_bool *shut, const char *peer,
+    bool required, uint8_t kept[DRPC__MIGRATE_HEADER_LEN], size_t *nkept,
+    drpc_cause *why);
 
 #endif // DRPC_TLS_TLS_H

@@ -66,6 +66,8 @@ typedef struct tls_impl {
 	uint8_t        *obuf;   // TLS_OBUF bytes
 	bool            closed; // close_notify sent
 	bool            eof;    // the socket's input ended (the BIO's)
+	uint8_t         pre[DRPC__MIGRATE_HEADER_LEN]; // OpenSSL's first
+	size_t          npre, pre_at; // input: tls_migrate's
 
 	drpc_cause rd_why;     // the last read failure; reader thread
 	drpc_cause wr_why;     // the last write failure; writer
@@ -146,6 +148,12 @@ tls_bio_read(BIO *b, char *buf, size_t cap, size_t *got)
 	tls_impl *t = BIO_get_data(b);
 	ssize_t   r;
 
+	if (t->pre_at < t->npre) { // before the socket's (tls_migrate)
+		*got = t->npre - t->pre_at < cap ? t->npre - t->pre_at : cap;
+		memcpy(buf, t->pre + t->pre_at, *got);
+		t->pre_at += *got;
+		return 1;
+	}
 	do {
 		r = recv(t->fd, buf, cap, 0);
 	} while (r < 0 && errno == EINTR);
@@ -831,6 +839,19 @@ tls_why(void *impl, bool read, drpc_cause *out)
 	return true;
 }
 
+// tls_migrate is a server's migrate hook (transport.h): drpcmigrate's
+// header, off the socket before the ClientHello (migrate.c); what was not
+// the header is OpenSSL's first input (tls_bio_read). On the reader
+// thread, before the handshake it makes: pre is its own until then.
+static drpc_err
+tls_migrate(void *impl, bool required, drpc_cause *out)
+{
+	tls_impl *t = impl;
+
+	return drpc__tls_migrate(
+	    t->fd, &t->shut, t->peer, required, t->pre, &t->npre, out);
+}
+
 // Peer identity (the transport's peer hook; the fields: peer.c).
 
 static drpc_err
@@ -980,5 +1001,6 @@ drpc_transport_create_tls(drpc_transport **tp, int fd,
 	(*tp)->why            = tls_why;
 	(*tp)->try_writev     = tls_try_writev;
 	(*tp)->wait_writable  = tls_wait_writable;
+	(*tp)->migrate        = t->server ? tls_migrate : NULL;
 	return DRPC_OK;
 }

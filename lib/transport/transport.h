@@ -29,6 +29,15 @@ struct drpc_transport {
 	drpc_err (*try_writev)(
 	    void *impl, const drpc_iovec *iov, size_t n, size_t *put);
 	drpc_err (*wait_writable)(void *impl, int64_t until_ns);
+	// migrate, if set, takes drpcmigrate's header (transport/migrate.h)
+	// off the transport's raw input, beneath its own protocol (a TLS
+	// server: off the socket, before the handshake), as
+	// drpc__migrate_take would (required: not optional); bytes that
+	// were not the header stay the transport's, read first. A server
+	// connection with drpc__conn_opts.migrate calls it on its reader
+	// thread before the first read, instead of reading the header
+	// through read. Errors as drpc__migrate_take's, with out in words.
+	drpc_err (*migrate)(void *impl, bool required, drpc_cause *out);
 };
 
 // drpc__transport_peer fills out (zeroed first; on error it is left

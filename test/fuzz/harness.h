@@ -21,4 +21,10 @@ typedef enum fuzz_side {
 // returns.
 void fuzz_conn_input(const uint8_t *data, size_t size, fuzz_side side);
 
+// fuzz_tls_server_input runs a libdrpc TLS server's connection fed data
+// as a client's application data after a completed handshake (tls_harness.c),
+// then checks that the server still serves a well-formed call, and tears
+// it all down.
+void fuzz_tls_server_input(const uint8_t *data, size_t size);
+
 #endif // DRPC_TEST_FUZZ_HARNESS_H
