@@ -133,7 +133,7 @@ client_migrate_fd(int fd, const drpc_conn_opts *o)
 		return DRPC_OK;
 	}
 	while (off < DRPC__MIGRATE_HEADER_LEN) {
-		ssize_t n = send(fd, DRPC__MIGRATE_HEADER + off,
+		ssize_t n = send(fd, &DRPC__MIGRATE_HEADER[off],
 		    DRPC__MIGRATE_HEADER_LEN - off, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR) {

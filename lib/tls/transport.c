@@ -17,7 +17,7 @@
 // reported written but for its last byte, which the writer's next write
 // presents again first; that write finishes the record (tls_unpend).
 //
-// The socket is reached through a BIO of our own (tls_bio_*): send with
+// The socket is reached through a BIO of our own (bio.c): send with
 // MSG_NOSIGNAL, so a peer that went away never raises SIGPIPE.
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,182 +32,11 @@
 
 #include "common/cause.h"
 #include "platform/thread.h"
-#include "tls/tls.h"
 #include "transport/addr.h"
 #include "transport/transport.h"
 
-#define TLS_RECORD 16384
-// TLS_RECORD_MAX bounds a record's ciphertext (and what SSL_write may
-// put before it): TLS 1.2's CBC padding and MAC are the largest.
-#define TLS_RECORD_MAX (TLS_RECORD + 512)
-// TLS_OBUF is the ciphertext gathered before a send (tls_bio_write).
-#define TLS_OBUF (4 * TLS_RECORD_MAX)
-// TLS_READ_RETRY_MS bounds a writer's wait for input OpenSSL asked for
-// (it never should: renegotiation is off), as the reader consumes it.
-#define TLS_READ_RETRY_MS 10
+#include "tls/conn.h"
 
-typedef struct tls_impl {
-	int              fd;
-	int              fd_flags; // as the caller gave it
-	bool             server;
-	drpc_tls_config *cfg;
-	char             peer[DRPC__ADDR_MAX]; // names it in causes
-	atomic_bool      shut;                 // shutdown was called
-
-	pthread_mutex_t mu; // guards ssl and the fields below it
-	pthread_cond_t  hs_cv; // hs left 0, or shut
-	SSL            *ssl;
-	int             hs;     // 0: not yet, 1: done, -1: failed
-	bool            fatal;  // an SSL call failed: no close_notify
-	bool            wbusy;  // a record may be pending in a write
-	bool            pend;   // try_writev left bytes in obuf: held,
-	uint8_t         held;   // the last it took, reported unwritten
-	size_t          olen;   // ciphertext gathered in obuf
-	uint8_t        *obuf;   // TLS_OBUF bytes
-	bool            closed; // close_notify sent
-	bool            eof;    // the socket's input ended (the BIO's)
-	uint8_t         pre[DRPC__MIGRATE_HEADER_LEN]; // OpenSSL's first
-	size_t          npre, pre_at; // input: tls_migrate's
-
-	drpc_cause rd_why;     // the last read failure; reader thread
-	drpc_cause wr_why;     // the last write failure; writer
-	bool       rd_empty;   // SSL_read left nothing buffered; reader
-	size_t     stage_len;  // writer
-	uint8_t    stage[TLS_RECORD];
-} tls_impl;
-
-// The socket BIO. Its data is the tls_impl; called under mu.
-
-// tls_oflush sends what obuf holds, without blocking: 0 once it is all
-// out, 1 if the socket is full, -1 on failure (errno). Under mu.
-static int
-tls_oflush(tls_impl *t)
-{
-	size_t off = 0;
-	int    rv  = 0;
-
-	while (off < t->olen) {
-		ssize_t r = send(t->fd, t->obuf + off, t->olen - off,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
-		if (r < 0) {
-			rv = errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
-			break;
-		}
-		off += (size_t) r;
-	}
-	if (off > 0) {
-		memmove(t->obuf, t->obuf + off, t->olen - off);
-		t->olen -= off;
-	}
-	return rv;
-}
-
-// tls_bio_write gathers records in obuf, sent when it is full or flushed:
-// a write of many records costs a send per TLS_OBUF, not per record.
-static int
-tls_bio_write(BIO *b, const char *data, size_t len, size_t *put)
-{
-	tls_impl *t = BIO_get_data(b);
-
-	BIO_clear_retry_flags(b);
-	if (t->olen + len > TLS_OBUF && tls_oflush(t) < 0) {
-		return 0;
-	}
-	if (t->olen + len > TLS_OBUF) {
-		ssize_t r;
-
-		if (t->olen > 0) {
-			BIO_set_retry_write(b); // the socket is full
-			return 0;
-		}
-		do { // larger than the buffer: straight out
-			r = send(t->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		} while (r < 0 && errno == EINTR);
-		if (r < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				BIO_set_retry_write(b);
-			}
-			return 0;
-		}
-		*put = (size_t) r;
-		return 1;
-	}
-	memcpy(t->obuf + t->olen, data, len);
-	t->olen += len;
-	*put     = len;
-	return 1;
-}
-
-static int
-tls_bio_read(BIO *b, char *buf, size_t cap, size_t *got)
-{
-	tls_impl *t = BIO_get_data(b);
-	ssize_t   r;
-
-	if (t->pre_at < t->npre) { // before the socket's (tls_migrate)
-		*got = t->npre - t->pre_at < cap ? t->npre - t->pre_at : cap;
-		memcpy(buf, t->pre + t->pre_at, *got);
-		t->pre_at += *got;
-		return 1;
-	}
-	do {
-		r = recv(t->fd, buf, cap, 0);
-	} while (r < 0 && errno == EINTR);
-	BIO_clear_retry_flags(b);
-	if (r < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			BIO_set_retry_read(b);
-		}
-		return 0;
-	}
-	if (r == 0) {
-		t->eof = true;
-		return 0;
-	}
-	*got = (size_t) r;
-	return 1;
-}
-
-static long
-tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-	tls_impl *t = BIO_get_data(b);
-
-	(void) num;
-	(void) ptr;
-	int       r;
-
-	switch (cmd) {
-	case BIO_CTRL_FLUSH: // after a handshake flight, an alert
-		if ((r = tls_oflush(t)) > 0) {
-			BIO_set_retry_write(b);
-		}
-		return r == 0;
-	case BIO_CTRL_EOF:
-		return t != NULL && t->eof;
-	default:
-		return 0;
-	}
-}
-
-BIO_METHOD *
-drpc__tls_bio_method(void)
-{
-	BIO_METHOD *m = BIO_meth_new(
-	    BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "drpc socket");
-
-	if (m != NULL && (BIO_meth_set_write_ex(m, tls_bio_write) != 1 ||
-			     BIO_meth_set_read_ex(m, tls_bio_read) != 1 ||
-			     BIO_meth_set_ctrl(m, tls_bio_ctrl) != 1)) {
-		BIO_meth_free(m);
-		m = NULL;
-	}
-	return m;
-}
 
 // tls_poll waits until the socket is ready for ev (or failed), until
 // deadline (0: none). DRPC_ECLOSED once shut down.
@@ -553,7 +382,7 @@ tls_out(tls_impl *t, bool try, bool *done)
 		drpc_err rv;
 
 		drpc__mutex_lock(&t->mu);
-		r   = tls_oflush(t);
+		r   = drpc__tls_oflush(t);
 		sys = errno;
 		if (r < 0) {
 			t->fatal = true;
@@ -659,7 +488,7 @@ tls_try_record(tls_impl *t, const uint8_t *p, size_t len, bool last, int *bad)
 	*bad = 0;
 	drpc__mutex_lock(&t->mu);
 	if (t->olen + TLS_RECORD_MAX > TLS_OBUF) {
-		r = tls_oflush(t);
+		r = drpc__tls_oflush(t);
 	}
 	if (r < 0 || t->olen + TLS_RECORD_MAX > TLS_OBUF) {
 		*bad = r < 0 ? -1 : 0;
@@ -672,7 +501,7 @@ tls_try_record(tls_impl *t, const uint8_t *p, size_t len, bool last, int *bad)
 	sys = errno;
 	e   = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
 	if (e == SSL_ERROR_NONE && last) {
-		(void) tls_oflush(t); // tls_out tells a failure
+		(void) drpc__tls_oflush(t); // tls_out tells a failure
 	} else if (e != SSL_ERROR_NONE) {
 		// Room was made, so SSL_write only appends: it never should.
 		tls_words(t, e, sys, words, sizeof(words));
