@@ -397,8 +397,9 @@ main(int argc, char **argv)
 			bench_server_stop(&bs);
 			return 1;
 		}
-		b.addr = bs.addr;
-		b.mux  = bs.mux;
+		b.addr      = bs.addr;
+		b.addr_icpt = bs.addr_icpt;
+		b.mux       = bs.mux;
 	} else {
 		b.addr   = b.cfg.client_addr;
 		b.remote = true;
