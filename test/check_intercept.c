@@ -673,7 +673,7 @@ START_TEST(test_icpt_wrap_bidi)
 	fx_start(&f, &so, &co);
 	DRPC_CHECK_OK(drpc_stream_open(&s, f.c, NULL, "/interop.Echo/Bidi", NULL));
 	for (int i = 0; i < 5; i++) {
-		char payload[32];
+		char payload[48];
 
 		snprintf(payload, sizeof(payload), "message %d%s", i,
 		    i == 3 ? " with more bytes" : "");
