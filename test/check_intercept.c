@@ -108,6 +108,7 @@ typedef struct st_end {
 	bool         client;
 	drpc_rpc_end e;
 	char         message[128];
+	char         peer[128]; // rpc->peer_addr at end
 } st_end;
 
 typedef struct stats_rec {
@@ -193,6 +194,7 @@ st_end_cb(void *arg, const drpc_rpc_info *rpc, const drpc_rpc_end *e)
 		snprintf(d->method, sizeof(d->method), "%s", rpc->method);
 		snprintf(d->message, sizeof(d->message), "%s",
 		    e->message != NULL ? e->message : "");
+		snprintf(d->peer, sizeof(d->peer), "%s", rpc->peer_addr);
 		d->client = rpc->client;
 		d->e      = *e;
 		d->e.message = NULL;
@@ -1027,6 +1029,244 @@ START_TEST(test_icpt_bad_opts)
 }
 END_TEST
 
+
+// Review tests (lifetimes and bad input).
+
+// A stream opened on a channel may be destroyed after the channel
+// (drpc/channel.h): its stats' end must not reach into the channel's
+// freed memory (ASan: heap-use-after-free in drpc__obs_end before the fix).
+START_TEST(test_icpt_channel_stream_outlives)
+{
+	fixture           f;
+	drpc_channel_opts o = {0};
+	drpc_channel     *ch;
+	drpc_cause        why;
+	drpc_stream      *s;
+	uint8_t          *enc;
+	size_t            n;
+	void             *out;
+	size_t            len;
+
+	fx_start(&f, NULL, NULL);
+	o.conn.stats = &f.ch;
+	DRPC_CHECK_OK(drpc_channel_create(&ch, f.addr, &o, &why));
+	DRPC_CHECK_OK(drpc_stream_open(
+	    &s, drpc_channel_conn(ch), NULL, "/interop.Echo/Bidi", NULL));
+	DRPC_CHECK_OK(echo_msg_encode("ping", 4, &enc, &n));
+	DRPC_CHECK_OK(drpc_stream_send(s, enc, n));
+	DRPC_CHECK_OK(drpc_stream_recv(s, &out, &len));
+	drpc_free(out);
+	free(enc);
+	drpc_channel_destroy(ch);
+	drpc_stream_destroy(s); // after the channel, as channel.h allows
+	pthread_mutex_lock(&f.j.mu);
+	ck_assert_int_eq(f.cs.begins, 1);
+	ck_assert_int_eq(f.cs.nends, 1);
+	pthread_mutex_unlock(&f.j.mu);
+	fx_stop(&f);
+}
+END_TEST
+
+// A unary call in flight on a channel's handle while the channel is
+// destroyed ends DRPC_ECANCELED (drpc/channel.h); its interceptor is
+// held after next returned until drpc_channel_destroy has returned, so
+// the call's stats end comes after the channel is gone.
+typedef struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	int             returned; // next returned in the interceptor
+	int             go;       // the channel is destroyed: go on
+	drpc_err        rv;       // the call's result
+} gate;
+
+static drpc_err
+ci_hold(drpc_client_call *c, drpc_next *next, void *arg)
+{
+	gate    *g  = arg;
+	drpc_err rv = drpc_next_call(next, c);
+
+	pthread_mutex_lock(&g->mu);
+	g->returned = 1;
+	pthread_cond_broadcast(&g->cv);
+	while (!g->go) {
+		pthread_cond_wait(&g->cv, &g->mu);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return rv;
+}
+
+typedef struct inflight {
+	drpc_conn *c;
+	gate      *g;
+} inflight;
+
+static void *
+inflight_main(void *arg)
+{
+	inflight *a = arg;
+	uint8_t   req[ECHO_REQ_MAX];
+	size_t    n = echo_sleep_req_put(req, 3600 * 1000);
+	void     *out = NULL;
+	size_t    len;
+	drpc_err  rv;
+
+	rv = drpc_invoke(a->c, NULL, "/interop.Echo/Sleep", req, n, NULL, &out,
+	    &len, NULL);
+	drpc_free(out);
+	pthread_mutex_lock(&a->g->mu);
+	a->g->rv = rv;
+	pthread_mutex_unlock(&a->g->mu);
+	return NULL;
+}
+
+START_TEST(test_icpt_channel_destroy_inflight)
+{
+	fixture                 f;
+	gate                    g = {.rv = DRPC_OK};
+	drpc_client_interceptor cv[1] = {{ci_hold, &g}};
+	drpc_channel_opts       o = {0};
+	drpc_channel           *ch;
+	drpc_cause              why;
+	inflight                a;
+	pthread_t               t;
+
+	pthread_mutex_init(&g.mu, NULL);
+	pthread_cond_init(&g.cv, NULL);
+	fx_start(&f, NULL, NULL);
+	o.conn.stats         = &f.ch;
+	o.conn.interceptors  = cv;
+	o.conn.ninterceptors = 1;
+	DRPC_CHECK_OK(drpc_channel_create(&ch, f.addr, &o, &why));
+	a = (inflight) {drpc_channel_conn(ch), &g};
+	ck_assert_int_eq(pthread_create(&t, NULL, inflight_main, &a), 0);
+	ck_assert(jr_wait_int(&f.j, &f.sleeping, 1));
+	drpc_channel_destroy(ch); // the call is cancelled
+	pthread_mutex_lock(&g.mu);
+	while (!g.returned) {
+		pthread_cond_wait(&g.cv, &g.mu);
+	}
+	g.go = 1; // the interceptor returns: the call's stats end
+	pthread_cond_broadcast(&g.cv);
+	pthread_mutex_unlock(&g.mu);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(g.rv, DRPC_ECANCELED);
+	pthread_mutex_lock(&f.j.mu);
+	ck_assert_int_eq(f.cs.begins, 1);
+	ck_assert_int_eq(f.cs.nends, 1);
+	pthread_mutex_unlock(&f.j.mu);
+	fx_stop(&f);
+	pthread_cond_destroy(&g.cv);
+	pthread_mutex_destroy(&g.mu);
+}
+END_TEST
+
+// Bad call options (md NULL with nmd > 0) get DRPC_EINVAL with an
+// interceptor that adds metadata as without one, never a crash.
+START_TEST(test_icpt_bad_call_md)
+{
+	fixture                 f;
+	drpc_client_interceptor cv[1] = {{ci_gate, &f.j}};
+	drpc_conn_opts          co = {.interceptors = cv, .ninterceptors = 1};
+	drpc_call_opts          o  = {.md = NULL, .nmd = 2};
+	drpc_status             st = {0};
+	drpc_stream            *s  = NULL;
+	void                   *out = NULL;
+	size_t                  len;
+
+	fx_start(&f, NULL, &co);
+	DRPC_CHECK_ERR(drpc_invoke(f.c, NULL, "/t/Plain", "x", 1, &o, &out,
+			   &len, &st),
+	    DRPC_EINVAL);
+	DRPC_CHECK_ERR(
+	    drpc_stream_open(&s, f.c, NULL, "/interop.Echo/Bidi", &o),
+	    DRPC_EINVAL);
+	ck_assert_ptr_null(s);
+	drpc_status_reset(&st);
+	fx_stop(&f);
+}
+END_TEST
+
+// An interceptor adding metadata over the message size limit gets a
+// clean DRPC_ERESOURCE, and the call's stats end once.
+static drpc_err
+ci_huge(drpc_client_call *c, drpc_next *next, void *arg)
+{
+	size_t   n = *(size_t *) arg;
+	char    *v = malloc(n + 1);
+	drpc_err rv;
+
+	if (strcmp(drpc_client_call_method(c), "/t/Plain") != 0) {
+		free(v);
+		return drpc_next_call(next, c);
+	}
+	if (v == NULL) {
+		return DRPC_ENOMEM;
+	}
+	memset(v, 'v', n);
+	v[n] = '\0';
+	rv = drpc_client_call_add_md(c, "huge", v);
+	free(v);
+	return rv != DRPC_OK ? rv : drpc_next_call(next, c);
+}
+
+START_TEST(test_icpt_huge_md)
+{
+	fixture                 f;
+	size_t                  big = 8u << 20;
+	drpc_client_interceptor cv[1] = {{ci_huge, &big}};
+	drpc_conn_opts          co = {.interceptors = cv, .ninterceptors = 1,
+		     .max_msg_size = 1u << 20, .stats = &f.ch};
+	drpc_status             st = {0};
+	void                   *out = NULL;
+	size_t                  len;
+
+	fx_start(&f, NULL, &co);
+	DRPC_CHECK_ERR(drpc_invoke(f.c, NULL, "/t/Plain", "x", 1, NULL, &out,
+			   &len, &st),
+	    DRPC_ERESOURCE);
+	ck_assert_int_eq(st.code, DRPC_ERESOURCE);
+	ck_assert_ptr_nonnull(st.message);
+	drpc_status_reset(&st);
+	// The connection carries on.
+	DRPC_CHECK_ERR(call_plain(f.c, "/t/Nobody", NULL), DRPC_EUNIMPL);
+	pthread_mutex_lock(&f.j.mu);
+	ck_assert_int_eq(f.j.handled, 0);
+	ck_assert_int_eq(f.cs.begins, 2);
+	ck_assert_int_eq(f.cs.nends, 2);
+	pthread_mutex_unlock(&f.j.mu);
+	fx_stop(&f);
+}
+END_TEST
+
+
+// A unary call on a channel's handle learns its backend's address once
+// the call is open, as a stream does: its stats end names the peer.
+START_TEST(test_icpt_channel_unary_peer)
+{
+	fixture           f;
+	drpc_channel_opts o = {0};
+	drpc_channel     *ch;
+	drpc_cause        why;
+	drpc_stream      *s;
+	const st_end     *e;
+
+	fx_start(&f, NULL, NULL);
+	o.conn.stats = &f.ch;
+	DRPC_CHECK_OK(drpc_channel_create(&ch, f.addr, &o, &why));
+	DRPC_CHECK_ERR(call_plain(drpc_channel_conn(ch), "/t/Nobody", NULL),
+	    DRPC_EUNIMPL);
+	DRPC_CHECK_OK(drpc_stream_open(
+	    &s, drpc_channel_conn(ch), NULL, "/interop.Echo/Bidi", NULL));
+	drpc_stream_destroy(s);
+	ck_assert_ptr_nonnull(e = st_last_of(&f.cs, "/interop.Echo/Bidi"));
+	ck_assert_str_eq(e->peer, f.addr);
+	ck_assert_ptr_nonnull(e = st_last_of(&f.cs, "/t/Nobody"));
+	ck_assert_str_eq(e->peer, f.addr);
+	drpc_channel_destroy(ch);
+	fx_stop(&f);
+}
+END_TEST
+
 Suite *
 intercept_suite(void)
 {
@@ -1044,6 +1284,11 @@ intercept_suite(void)
 	tcase_add_test(wrap, test_icpt_generated_stubs);
 	tcase_add_test(stats, test_icpt_stats_counts);
 	tcase_add_test(stats, test_icpt_stats_bidi_cancel);
+	tcase_add_test(chain, test_icpt_bad_call_md);
+	tcase_add_test(chain, test_icpt_huge_md);
+	tcase_add_test(stats, test_icpt_channel_stream_outlives);
+	tcase_add_test(stats, test_icpt_channel_destroy_inflight);
+	tcase_add_test(stats, test_icpt_channel_unary_peer);
 	tcase_set_timeout(chain, 60);
 	tcase_set_timeout(wrap, 60);
 	tcase_set_timeout(stats, 60);

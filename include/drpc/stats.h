@@ -11,7 +11,10 @@
 // connection's reader). For one RPC, begin happens before every msg,
 // which happen before end; the msg callbacks of one direction come in
 // order; end comes exactly once for every begun RPC. rpc is valid during
-// the callback only. Without a handler set the library pays one pointer
+// the callback only. Each RPC keeps its own copy of the handler: a client
+// stream may end after its connection or channel is destroyed
+// (drpc/channel.h), so arg must stay valid until every RPC begun with it
+// has ended. Without a handler set the library pays one pointer
 // test per operation: no lock, no atomic.
 #ifndef DRPC_STATS_H
 #define DRPC_STATS_H

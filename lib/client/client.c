@@ -698,6 +698,7 @@ drpc__client_invoke(drpc_conn *c, drpc_ctx *ctx, const char *method,
 	rv = client_open(c, ctx, method, opts, req, req_len, true, &s, &why);
 	if (rv == DRPC_OK && obs != NULL) {
 		drpc__stream_set_obs(s, obs); // lent for the call
+		drpc__obs_learn_peer(obs, s); // a channel's backend
 		drpc__obs_count(obs, true, req_len);
 	}
 	if (rv == DRPC_OK) {

@@ -94,6 +94,9 @@ call_md(const drpc_client_call *c, const drpc_md_pair **md, size_t *n,
 	size_t own = c->opts != NULL ? c->opts->nmd : 0;
 
 	*owned = NULL;
+	if (own > 0 && c->opts->md == NULL) {
+		return DRPC_EINVAL; // as the plain call says (client.c)
+	}
 	*md    = own > 0 ? c->opts->md : c->md;
 	*n     = own + c->nmd;
 	if (own == 0 || c->nmd == 0) {
@@ -122,6 +125,13 @@ call_make(drpc_client_call *c)
 	o.timeout_ms = c->timeout_ms;
 	c->made      = true;
 	if ((rv = call_md(c, &o.md, &o.nmd, &owned)) != DRPC_OK) {
+		// Nothing went out; the status says why, as a call's would.
+		const char *text = drpc_strerror(rv);
+
+		if ((c->st.message = malloc(strlen(text) + 1)) != NULL) {
+			strcpy(c->st.message, text);
+		}
+		c->st.code = rv;
 		return c->result = rv;
 	}
 	if (c->kind == DRPC_CALL_UNARY) {
@@ -131,13 +141,7 @@ call_make(drpc_client_call *c)
 		rv = drpc__client_open(&c->s, c->conn, c->ctx, c->method,
 		    c->req, c->req_len, c->request, &o, c->obs);
 		if (rv == DRPC_OK && c->obs != NULL) {
-			drpc_peer p = {0};
-
-			if (c->obs->peer[0] == '\0' &&
-			    drpc_stream_peer(c->s, &p) == DRPC_OK) {
-				drpc__obs_set_peer(c->obs, p.addr); // a channel's
-			}
-			drpc_peer_reset(&p);
+			drpc__obs_learn_peer(c->obs, c->s); // a channel's
 			c->obs = NULL; // the stream's now
 		}
 	}

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <drpc/peer.h>
+
 #include "stream/observe.h"
 #include "stream/stream_impl.h"
 
@@ -41,7 +43,8 @@ drpc__obs_begin(drpc__obs *o, const drpc_stats_handler *h,
 		return DRPC_ENOMEM;
 	}
 	memcpy(o->method, method, n + 1);
-	o->stats         = h;
+	o->handler       = *h;
+	o->stats         = &o->handler;
 	o->info.method   = o->method;
 	o->info.client   = client;
 	// TODO(#18): the connection's id (drpc_stream_conn_id) once
@@ -49,8 +52,8 @@ drpc__obs_begin(drpc__obs *o, const drpc_stats_handler *h,
 	o->info.conn_id  = 0;
 	o->info.begin_ns = drpc_now_ns();
 	drpc__obs_set_peer(o, peer);
-	if (h->begin != NULL) {
-		h->begin(h->arg, &o->info);
+	if (o->handler.begin != NULL) {
+		o->handler.begin(o->handler.arg, &o->info);
 	}
 	return DRPC_OK;
 }
@@ -65,6 +68,17 @@ drpc__obs_set_peer(drpc__obs *o, const char *peer)
 		memcpy(o->peer, peer, n);
 	}
 	o->peer[n] = '\0';
+}
+
+void
+drpc__obs_learn_peer(drpc__obs *o, drpc__stream *s)
+{
+	drpc_peer p = {0};
+
+	if (o->peer[0] == '\0' && drpc_stream_peer(s, &p) == DRPC_OK) {
+		drpc__obs_set_peer(o, p.addr);
+	}
+	drpc_peer_reset(&p);
 }
 
 void

@@ -33,9 +33,12 @@ typedef struct drpc__obs_value {
 } drpc__obs_value;
 
 typedef struct drpc__obs {
-	// Stats: handler NULL for none. info.method and info.peer_addr point
-	// into method (owned) and peer.
+	// Stats: handler NULL for none, else &handler, the observer's own
+	// copy (a client stream may outlive the connection or channel whose
+	// options it came from: drpc/channel.h). info.method and
+	// info.peer_addr point into method (owned) and peer.
 	const drpc_stats_handler *stats;
+	drpc_stats_handler        handler;
 	drpc_rpc_info             info;
 	char                     *method;
 	char                      peer[128];
@@ -58,8 +61,7 @@ drpc_err drpc__obs_create(drpc__obs **op);
 // had no wrapper.
 void drpc__obs_free(drpc__obs *o);
 
-// drpc__obs_begin starts o's stats with h (borrowed: it outlives the
-// RPC): copies method, takes peer (may be NULL) as the peer's address,
+// drpc__obs_begin starts o's stats with h (copied): copies method, takes peer (may be NULL) as the peer's address,
 // stamps the time and calls h->begin.
 drpc_err drpc__obs_begin(drpc__obs *o, const drpc_stats_handler *h,
     const char *method, bool client, const char *peer);
@@ -67,6 +69,10 @@ drpc_err drpc__obs_begin(drpc__obs *o, const drpc_stats_handler *h,
 // drpc__obs_set_peer sets the peer's address after begin (a channel's
 // call learns its backend once it is open), before the stream is shared.
 void drpc__obs_set_peer(drpc__obs *o, const char *peer);
+
+// drpc__obs_learn_peer sets o's peer from s's connection if o has none
+// yet (a channel's call learns its backend once it is open).
+void drpc__obs_learn_peer(drpc__obs *o, drpc__stream *s);
 
 // drpc__obs_count reports one message of len bytes sent (out) or
 // received to the stats handler, if any.
