@@ -285,6 +285,8 @@ interop-check: $(INTEROP_BIN)
 # The multiplexing suite calls a generated stub.
 $(BUILD)/test/check_mux.o: $(TEST_GEN_HDR)
 $(BUILD)/test/check_mux.o: CPPFLAGS += -I$(GEN)/test
+$(BUILD)/test/check_intercept.o: $(TEST_GEN_HDR)
+$(BUILD)/test/check_intercept.o: CPPFLAGS += -I$(GEN)/test
 
 # The codegen suite includes generated headers and reads echo.desc.
 $(BUILD)/test/check_codegen.o: $(TEST_GEN_HDR) $(INTEROP_GEN_HDR) \

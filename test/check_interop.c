@@ -919,9 +919,57 @@ srv_compare(const script *sc, const pktlog *got)
 	pktlog_destroy(want);
 }
 
-static void
-run_server_scenario(const char *name)
+// With interceptors (icpt): every transcript runs again with a no-op
+// interceptor on each side that wraps each stream with a pass-through
+// wrapper, and no-op stats: the bytes on the wire must not change.
+static drpc_err
+noop_send(void *arg, drpc_stream *s, const void *data, size_t len)
 {
+	(void) arg;
+	(void) s;
+	(void) data;
+	(void) len;
+	return DRPC_OK;
+}
+
+static const drpc_stream_wrapper noop_wrapper = {noop_send, NULL, NULL};
+
+static drpc_err
+noop_server_icpt(drpc_stream *s, drpc_next *next, void *arg)
+{
+	drpc_err rv = drpc_stream_wrap(s, &noop_wrapper, arg);
+
+	return rv != DRPC_OK ? rv : drpc_next_handle(next, s);
+}
+
+static drpc_err
+noop_client_icpt(drpc_client_call *c, drpc_next *next, void *arg)
+{
+	drpc_err rv = drpc_next_call(next, c);
+
+	if (rv == DRPC_OK && drpc_client_call_stream(c) != NULL) {
+		rv = drpc_stream_wrap(drpc_client_call_stream(c), &noop_wrapper, arg);
+	}
+	return rv;
+}
+
+static void
+noop_msg(void *arg, const drpc_rpc_info *rpc, bool out, size_t len)
+{
+	(void) arg;
+	(void) rpc;
+	(void) out;
+	(void) len;
+}
+
+static const drpc_server_interceptor noop_sv[]    = {{noop_server_icpt, NULL}};
+static const drpc_client_interceptor noop_cv[]    = {{noop_client_icpt, NULL}};
+static const drpc_stats_handler      noop_stats = {NULL, noop_msg, NULL, NULL};
+
+static void
+run_server_scenario(const char *name, bool icpt)
+{
+	drpc_server_opts so = {0};
 	size_t       threads = thread_count();
 	size_t       fds     = tu_fds();
 	script      *sc      = script_load(name);
@@ -937,7 +985,12 @@ run_server_scenario(const char *name)
 	w.sleeps = script_calls_sleep(sc);
 	DRPC_CHECK_OK(drpc_mux_create(&mux));
 	DRPC_CHECK_OK(echo_register_observed(mux, &obs.eo));
-	DRPC_CHECK_OK(drpc_server_create(&srv, mux, NULL));
+	if (icpt) {
+		so.interceptors  = noop_sv;
+		so.ninterceptors = 1;
+		so.stats         = &noop_stats;
+	}
+	DRPC_CHECK_OK(drpc_server_create(&srv, mux, &so));
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	DRPC_CHECK_OK(drpc_server_serve_fd(srv, sv[1]));
 	w.fd = sv[0];
@@ -963,7 +1016,16 @@ START_TEST(test_interop_server)
 	names nm;
 
 	ck_assert_uint_gt(list_transcripts(&nm), (size_t) _i);
-	run_server_scenario(nm.v[_i]);
+	run_server_scenario(nm.v[_i], false);
+}
+END_TEST
+
+START_TEST(test_interop_server_icpt)
+{
+	names nm;
+
+	ck_assert_uint_gt(list_transcripts(&nm), (size_t) _i);
+	run_server_scenario(nm.v[_i], true);
 }
 END_TEST
 
@@ -1736,7 +1798,7 @@ cli_compare(const script *sc, const pktlog *got, bool deadline, bool hello)
 // deadline entry, so every scenario, sleep_cancel included, must match
 // the recording packet for packet.
 static void
-run_client_scenario(const client_case *cc, int mode)
+run_client_scenario(const client_case *cc, int mode, bool icpt)
 {
 	size_t         threads = thread_count();
 	size_t         fds     = tu_fds();
@@ -1751,6 +1813,11 @@ run_client_scenario(const client_case *cc, int mode)
 	int            sv[2];
 
 	ck_assert_ptr_nonnull(p.got);
+	if (icpt) {
+		co.interceptors  = noop_cv;
+		co.ninterceptors = 1;
+		co.stats         = &noop_stats;
+	}
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	p.fd = sv[1];
 	DRPC_CHECK_OK(
@@ -1775,7 +1842,14 @@ run_client_scenario(const client_case *cc, int mode)
 // configuration for upstream Go DRPC servers, which gives its exact bytes.
 START_TEST(test_interop_client)
 {
-	run_client_scenario(&client_cases[_i / 3], _i % 3);
+	run_client_scenario(&client_cases[_i / 3], _i % 3, false);
+}
+END_TEST
+
+// With interceptors, in the default mode and the exact-bytes mode.
+START_TEST(test_interop_client_icpt)
+{
+	run_client_scenario(&client_cases[_i / 2], _i % 2 == 0 ? 0 : 2, true);
 }
 END_TEST
 
@@ -2157,6 +2231,7 @@ interop_suite(void)
 	TCase *cli     = tcase_create("client");
 	TCase *codec   = tcase_create("codec");
 	TCase *service = tcase_create("service");
+	TCase *icpt    = tcase_create("intercept");
 	names  nm;
 
 	// The directory is read again by each test, which fails loudly if
@@ -2167,6 +2242,10 @@ interop_suite(void)
 	tcase_add_test(cli, test_interop_client_cases_cover);
 	tcase_add_loop_test(
 	    cli, test_interop_client, 0, (int) (3 * N_CLIENT_CASES));
+	tcase_add_loop_test(
+	    icpt, test_interop_server_icpt, 0, (int) list_transcripts(&nm));
+	tcase_add_loop_test(
+	    icpt, test_interop_client_icpt, 0, (int) (2 * N_CLIENT_CASES));
 	tcase_add_test(codec, test_interop_codec_golden);
 	tcase_add_test(codec, test_interop_codec_int32);
 	tcase_add_test(codec, test_interop_codec_decode);
@@ -2178,9 +2257,11 @@ interop_suite(void)
 	tcase_set_timeout(cli, 60);
 	tcase_set_timeout(codec, 60);
 	tcase_set_timeout(service, 60);
+	tcase_set_timeout(icpt, 60);
 	suite_add_tcase(s, srv);
 	suite_add_tcase(s, cli);
 	suite_add_tcase(s, codec);
 	suite_add_tcase(s, service);
+	suite_add_tcase(s, icpt);
 	return s;
 }

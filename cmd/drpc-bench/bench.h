@@ -347,6 +347,10 @@ typedef struct bench_server {
 	char        addr[300];
 	// tls_port: the TLS listener's (0: none), published as raw_port.
 	atomic_uint tls_port;
+	// srv_icpt: the same service behind one no-op interceptor (and
+	// nothing else), for the interceptor rows (wl_rpc.c); addr_icpt.
+	drpc_server *srv_icpt;
+	char         addr_icpt[300];
 } bench_server;
 
 // bench_server_opts is the options of the bench's servers: those of the
@@ -552,6 +556,9 @@ void tp_print_json(bench *b);
 struct bench {
 	bench_cfg   cfg;
 	const char *addr;      // the DRPC server the workloads dial
+	// addr_icpt: the in-process server with a no-op interceptor; NULL
+	// (a remote server): no interceptor rows.
+	const char *addr_icpt;
 	char        host[256]; // the raw server's host and port
 	char        raw_port[16];
 	bool        remote;           // the server is another process
@@ -654,6 +661,8 @@ bool wl_bidi_latency(bench *b);
 bool tput_run(bench *b, size_t nthreads);
 // tput_run_on is tput_run, through a channel (drpc/channel.h) if channel.
 bool tput_run_on(bench *b, size_t nthreads, bool channel);
+// bench_noop_client_opts: conn opts with one no-op client interceptor.
+drpc_conn_opts bench_noop_client_opts(void);
 bool stream_case(bench *b, bool up, size_t k);
 bool wl_streams_scale(bench *b);       // wl_scale.c
 bool wl_flow(bench *b);                // wl_flow.c

@@ -443,8 +443,9 @@ main(int argc, char **argv)
 			tls_teardown(&b.tls);
 			return 1;
 		}
-		b.addr = bs.addr;
-		b.mux  = bs.mux;
+		b.addr      = bs.addr;
+		b.addr_icpt = bs.addr_icpt;
+		b.mux       = bs.mux;
 	} else {
 		b.addr   = b.cfg.client_addr;
 		b.remote = true;

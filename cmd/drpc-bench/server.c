@@ -205,6 +205,37 @@ h_usage(drpc_stream *s, void *user)
 	return drpc_stream_send(s, u, sizeof(u));
 }
 
+// noop_server_icpt is the interceptor rows' server interceptor: it only
+// passes the call on.
+static drpc_err
+noop_server_icpt(drpc_stream *s, drpc_next *next, void *arg)
+{
+	(void) arg;
+	return drpc_next_handle(next, s);
+}
+
+// icpt_server_start starts bs's second server: the same mux behind one
+// no-op interceptor, on host's loopback (the interceptor rows).
+static drpc_err
+icpt_server_start(bench_server *bs, const bench_cfg *cfg)
+{
+	static const drpc_server_interceptor noop[] = {{noop_server_icpt, NULL}};
+	drpc_server_opts o = bench_server_opts(cfg, DRPC_FLOW_AUTO);
+	drpc_err         rv;
+
+	o.interceptors  = noop;
+	o.ninterceptors = 1;
+	if ((rv = drpc_server_create(&bs->srv_icpt, bs->mux, &o)) != DRPC_OK ||
+	    (rv = drpc_server_listen(bs->srv_icpt, "tcp://127.0.0.1:0")) !=
+	        DRPC_OK ||
+	    (rv = drpc_server_addr(bs->srv_icpt, bs->addr_icpt,
+	         sizeof(bs->addr_icpt))) != DRPC_OK) {
+		fprintf(stderr, "drpc-bench: interceptor server: %s\n",
+		    drpc_strerror(rv));
+	}
+	return rv;
+}
+
 // bench_server_opts is the options of the bench's servers: those of the
 // command line, and the flow control mode given.
 drpc_server_opts
@@ -326,7 +357,11 @@ bench_server_start(bench_server *bs, const bench_cfg *cfg, const char *addr,
 	}
 	bs->raw_up = true;
 	atomic_store(&bs->raw_port, (unsigned) bs->raw.port);
-	return tls != NULL ? server_listen_tls(bs, cfg, host, tls) : DRPC_OK;
+	if (tls != NULL && (rv = server_listen_tls(bs, cfg, host, tls)) !=
+	    DRPC_OK) {
+		return rv;
+	}
+	return icpt_server_start(bs, cfg);
 }
 
 // server_stop shuts srv down (NULL is a no-op) and frees it.
@@ -351,6 +386,7 @@ bench_server_stop(bench_server *bs)
 {
 	server_stop(bs->srv);
 	server_stop(bs->tls_srv);
+	server_stop(bs->srv_icpt);
 	if (bs->raw_up) {
 		raw_server_stop(&bs->raw);
 	}

@@ -238,11 +238,34 @@ latency_budget(const bench *b)
 	return 20 * NS_PER_S + (int64_t) b->cfg.lat_calls * 2 * NS_PER_MS;
 }
 
-bool
-wl_unary_latency(bench *b)
+// noop_client_icpt is the interceptor rows' client interceptor: it only
+// passes the call on.
+static drpc_err
+noop_client_icpt(drpc_client_call *c, drpc_next *next, void *arg)
 {
-	const char *wl = "unary-latency";
-	size_t      n  = b->cfg.lat_calls;
+	(void) arg;
+	return drpc_next_call(next, c);
+}
+
+drpc_conn_opts
+bench_noop_client_opts(void)
+{
+	static const drpc_client_interceptor noop[] = {{noop_client_icpt, NULL}};
+	drpc_conn_opts o = {0};
+
+	o.interceptors  = noop;
+	o.ninterceptors = 1;
+	return o;
+}
+
+// unary_latency_on measures unary latency against addr: plainly, or with
+// a no-op interceptor on each side (icpt: addr is the interceptor server).
+static bool
+unary_latency_on(bench *b, const char *addr, bool icpt)
+{
+	const char    *wl = "unary-latency";
+	size_t         n  = b->cfg.lat_calls;
+	drpc_conn_opts co = bench_noop_client_opts();
 	int64_t    *lat;
 	drpc_conn  *c;
 	uint8_t     req[BENCH_SMALL];
@@ -256,7 +279,7 @@ wl_unary_latency(bench *b)
 		fprintf(stderr, "drpc-bench: %s: out of memory\n", wl);
 		return false;
 	}
-	if (!bench_dial(b, wl, &c)) {
+	if (!dial_to(wl, addr, icpt ? &co : NULL, &c)) {
 		free(lat);
 		return false;
 	}
@@ -271,11 +294,22 @@ wl_unary_latency(bench *b)
 	drpc_conn_destroy(c);
 	if (ok) {
 		a = aux_between(&m0, &m1, (double) n);
-		record_latency(
-		    b, "unary.latency", wl, "16 B", "raw.pingpong", lat, n, &a);
+		record_latency(b, icpt ? "unary.latency.icpt" : "unary.latency",
+		    wl, icpt ? "16 B, no-op interceptors" : "16 B",
+		    icpt ? "unary.latency" : "raw.pingpong", lat, n, &a);
 	}
 	free(lat);
 	return ok;
+}
+
+bool
+wl_unary_latency(bench *b)
+{
+	// With interceptors only in process (the server's own second
+	// listener); its ratio is to the plain row (issue 18: within 3%).
+	return unary_latency_on(b, b->addr, false) &&
+	       (b->addr_icpt == NULL ||
+	           unary_latency_on(b, b->addr_icpt, true));
 }
 
 // Unary throughput: N callers on one connection.
@@ -319,11 +353,16 @@ tput_main(void *arg)
 // tput_dial gives the throughput run its handle: a connection, or the
 // handle of a channel over the same server (*ch, destroyed by the caller).
 static bool
-tput_dial(bench *b, const char *wl, drpc_channel **ch, drpc_conn **cp)
+tput_dial(bench *b, const char *wl, drpc_channel **ch, drpc_conn **cp,
+    bool icpt)
 {
-	drpc_channel_opts o = {0};
+	drpc_channel_opts o  = {0};
+	drpc_conn_opts    co = bench_noop_client_opts();
 	drpc_cause        why;
 
+	if (icpt) {
+		return dial_to(wl, b->addr_icpt, &co, cp);
+	}
 	if (ch == NULL) {
 		return bench_dial(b, wl, cp);
 	}
@@ -358,8 +397,19 @@ tput_run(bench *b, size_t nthreads)
 	return tput_run_on(b, nthreads, false);
 }
 
+static bool tput_run_with(
+    bench *b, size_t nthreads, bool channel, bool icpt);
+
 bool
 tput_run_on(bench *b, size_t nthreads, bool channel)
+{
+	return tput_run_with(b, nthreads, channel, false);
+}
+
+// tput_run_with is tput_run_on, or (icpt) against the interceptor server
+// with a no-op client interceptor.
+static bool
+tput_run_with(bench *b, size_t nthreads, bool channel, bool icpt)
 {
 	const char  *wl = "unary-throughput";
 	drpc_channel *ch = NULL;
@@ -382,7 +432,7 @@ tput_run_on(bench *b, size_t nthreads, bool channel)
 		fprintf(stderr, "drpc-bench: %s: out of memory\n", wl);
 		return false;
 	}
-	if (!tput_dial(b, wl, channel ? &ch : NULL, &sh.c)) {
+	if (!tput_dial(b, wl, channel ? &ch : NULL, &sh.c, icpt)) {
 		free(w);
 		return false;
 	}
@@ -431,12 +481,18 @@ tput_run_on(bench *b, size_t nthreads, bool channel)
 		char label[64];
 		aux  a = aux_between(&m0, &m1, (double) calls);
 
+		char ref[64];
+
 		snprintf(id, sizeof(id), "unary.tput.%zu%s.calls_s", nthreads,
-		    channel ? ".channel" : "");
+		    channel ? ".channel" : icpt ? ".icpt" : "");
 		snprintf(label, sizeof(label), "%zu caller%s%s: calls/s",
 		    nthreads, nthreads == 1 ? "" : "s",
-		    channel ? ", one channel" : "");
-		table_put(&b->tab, id, wl, label, "raw.pingpong32.rt_s",
+		    channel ? ", one channel"
+		    : icpt  ? ", no-op interceptors"
+			    : "");
+		snprintf(ref, sizeof(ref), "unary.tput.%zu.calls_s", nthreads);
+		table_put(&b->tab, id, wl, label,
+		    icpt ? ref : "raw.pingpong32.rt_s",
 		    (double) calls * 1e9 / (double) (t1 - t0), &a);
 	}
 	return ok;
@@ -452,8 +508,10 @@ wl_unary_throughput(bench *b)
 		}
 	}
 	// The same 32 callers through a channel over the same server: what
-	// the channel costs (issue 16: under 5%).
-	return tput_run_on(b, 32, true);
+	// the channel costs (issue 16: under 5%); and with a no-op
+	// interceptor on each side (issue 18: within 3%), in process only.
+	return tput_run_on(b, 32, true) &&
+	       (b->addr_icpt == NULL || tput_run_with(b, 32, false, true));
 }
 
 // Stream throughput.

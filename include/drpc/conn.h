@@ -19,8 +19,10 @@
 #include <drpc/ctx.h>
 #include <drpc/error.h>
 #include <drpc/flow.h>
+#include <drpc/intercept.h>
 #include <drpc/log.h>
 #include <drpc/multiplex.h>
+#include <drpc/stats.h>
 #include <drpc/stream.h>
 #include <drpc/tls.h>
 #include <drpc/transport.h>
@@ -105,6 +107,15 @@ typedef struct drpc_conn_opts {
 	// one, else only the chain); drpc_conn_create's transport is what it
 	// is. NULL: plain.
 	const drpc_tls_config *tls;
+	// interceptors: ninterceptors of them run around every call made on
+	// the connection, interceptors[0] outermost (drpc/intercept.h); on a
+	// channel (drpc/channel.h) once per call on its handle, not per
+	// backend. The array is copied. stats: per-RPC callbacks
+	// (drpc/stats.h), copied; on a channel per call on its handle. NULL:
+	// none, at the cost of one pointer test per call and per message.
+	const drpc_client_interceptor *interceptors;
+	size_t                         ninterceptors;
+	const drpc_stats_handler      *stats;
 } drpc_conn_opts;
 
 // drpc_dial connects to addr and returns a connection:

@@ -9,12 +9,14 @@
 #include <drpc/ctx.h>
 #include <drpc/error.h>
 #include <drpc/flow.h>
+#include <drpc/intercept.h>
 #include <drpc/log.h>
 #include <drpc/metadata.h>
 #include <drpc/multiplex.h>
 #include <drpc/pb.h>
 #include <drpc/peer.h>
 #include <drpc/server.h>
+#include <drpc/stats.h>
 #include <drpc/stream.h>
 #include <drpc/transport.h>
 

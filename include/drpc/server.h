@@ -17,8 +17,10 @@
 #include <drpc/ctx.h>
 #include <drpc/error.h>
 #include <drpc/flow.h>
+#include <drpc/intercept.h>
 #include <drpc/log.h>
 #include <drpc/multiplex.h>
+#include <drpc/stats.h>
 #include <drpc/stream.h>
 #include <drpc/tls.h>
 #include <drpc/transport.h>
@@ -154,6 +156,13 @@ typedef struct drpc_server_opts {
 	// reference: the caller may destroy its handle after
 	// drpc_server_create. NULL: plain.
 	const drpc_tls_config *tls;
+	// interceptors: ninterceptors of them run around every RPC's handler,
+	// interceptors[0] outermost (drpc/intercept.h); the array is copied.
+	// stats: per-RPC callbacks (drpc/stats.h), copied. NULL: none, at the
+	// cost of one pointer test per RPC and per message.
+	const drpc_server_interceptor *interceptors;
+	size_t                         ninterceptors;
+	const drpc_stats_handler      *stats;
 } drpc_server_opts;
 
 // drpc_server_create makes a server for mux (borrowed; it must outlive

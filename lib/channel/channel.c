@@ -344,8 +344,18 @@ drpc_channel_create(drpc_channel **chp, const char *target,
 	(void) fcntl(ch->cancel_fd[1], F_SETFD, FD_CLOEXEC);
 	if ((rv = drpc__client_view(&ch->view, ch, &ch->copts)) != DRPC_OK) {
 		chan_free(ch);
-		return drpc__cause_set(cause, rv, "out of memory");
+		return drpc__cause_set(cause, rv, "channel: %s",
+		    rv == DRPC_EINVAL ? "bad opts.conn.interceptors"
+				      : drpc_strerror(rv));
 	}
+	// The handle runs the interceptors and stats, once per call; the
+	// backends' calls do not (and the caller's arrays may go now).
+	ch->copts.interceptors  = NULL;
+	ch->copts.ninterceptors = 0;
+	ch->copts.stats         = NULL;
+	ch->opts.conn.interceptors  = NULL;
+	ch->opts.conn.ninterceptors = 0;
+	ch->opts.conn.stats         = NULL;
 	chan_refresh(ch);
 	if (ch->opts.eager) {
 		drpc__mutex_lock(&ch->mu);

@@ -15,6 +15,7 @@
 
 #include "channel/channel.h"
 #include "client/client.h"
+#include "client/intercept.h"
 #include "common/cause.h"
 #include "common/log.h"
 #include "conn/conn.h"
@@ -34,6 +35,9 @@ struct drpc_conn {
 	drpc_channel      *ch; // immutable; the channel owns this handle
 	drpc_conn_opts     opts;
 	drpc__client_hooks hooks; // immutable: a channel's backend's
+	// icpt: the opts' interceptors and stats (client/intercept.h),
+	// immutable; NULL when it has neither: calls pay one test.
+	drpc__cli_icpt *icpt;
 	// The keeper thread, with pings on and no channel to run them
 	// (client_keeper_main). keeper_mu is held by the creator until c is
 	// set (or the creation failed, c NULL); keeper_joined: its first
@@ -175,6 +179,10 @@ drpc__client_create(drpc_conn **cp, drpc_transport *tr,
 	if ((cc = calloc(1, sizeof(*cc))) == NULL) {
 		return DRPC_ENOMEM;
 	}
+	if ((rv = drpc__cli_icpt_create(&cc->icpt, o)) != DRPC_OK) {
+		free(cc);
+		return rv;
+	}
 	if (o != NULL) {
 		cc->opts     = *o;
 		cc->opts.tls = NULL; // the dial's: its transport holds it
@@ -226,6 +234,7 @@ drpc__client_create(drpc_conn **cp, drpc_transport *tr,
 
 fail:
 	drpc__mutex_fini(&cc->keeper_mu);
+	drpc__cli_icpt_free(cc->icpt);
 	free(cc);
 	return rv;
 }
@@ -382,9 +391,14 @@ drpc_err
 drpc__client_view(drpc_conn **cp, drpc_channel *ch, const drpc_conn_opts *o)
 {
 	drpc_conn *cc = calloc(1, sizeof(*cc));
+	drpc_err   rv;
 
 	if (cc == NULL) {
 		return DRPC_ENOMEM;
+	}
+	if ((rv = drpc__cli_icpt_create(&cc->icpt, o)) != DRPC_OK) {
+		free(cc);
+		return rv;
 	}
 	cc->ch   = ch;
 	cc->opts = *o;
@@ -395,7 +409,10 @@ drpc__client_view(drpc_conn **cp, drpc_channel *ch, const drpc_conn_opts *o)
 void
 drpc__client_view_free(drpc_conn *c)
 {
-	free(c);
+	if (c != NULL) {
+		drpc__cli_icpt_free(c->icpt);
+		free(c);
+	}
 }
 
 drpc__conn *
@@ -469,6 +486,7 @@ drpc_conn_destroy(drpc_conn *c)
 	client_keeper_join(c);
 	drpc__conn_destroy(c->c);
 	drpc__mutex_fini(&c->keeper_mu);
+	drpc__cli_icpt_free(c->icpt);
 	free(c);
 }
 
@@ -577,33 +595,54 @@ client_open(drpc_conn *c, drpc_ctx *ctx, const char *method,
 }
 
 drpc_err
-drpc_stream_open_request(drpc_stream **sp, drpc_conn *c, drpc_ctx *ctx,
-    const char *method, const void *req, size_t req_len,
-    const drpc_call_opts *opts)
+drpc__client_open(drpc_stream **sp, drpc_conn *c, drpc_ctx *ctx,
+    const char *method, const void *req, size_t req_len, bool request,
+    const drpc_call_opts *opts, drpc__obs *obs)
 {
 	drpc__stream *s = NULL;
 	drpc_err      rv;
 
+	if (sp == NULL) {
+		return DRPC_EINVAL;
+	}
+	rv = client_open(c, ctx, method, opts, req, req_len, request, &s, NULL);
+	if (rv == DRPC_OK && obs != NULL) {
+		drpc__stream_set_obs(s, obs);
+		if (request) {
+			drpc__obs_count(obs, true, req_len);
+		}
+	}
+	if (rv == DRPC_OK || request) {
+		*sp = rv == DRPC_OK ? s : NULL;
+	}
+	return rv;
+}
+
+drpc_err
+drpc_stream_open_request(drpc_stream **sp, drpc_conn *c, drpc_ctx *ctx,
+    const char *method, const void *req, size_t req_len,
+    const drpc_call_opts *opts)
+{
 	if (sp == NULL || (req == NULL && req_len > 0)) {
 		return DRPC_EINVAL;
 	}
-	rv  = client_open(c, ctx, method, opts, req, req_len, true, &s, NULL);
-	*sp = rv == DRPC_OK ? s : NULL;
-	return rv;
+	if (c != NULL && c->icpt != NULL) {
+		return drpc__cli_icpt_open(
+		    sp, c, c->icpt, ctx, method, req, req_len, true, opts);
+	}
+	return drpc__client_open(
+	    sp, c, ctx, method, req, req_len, true, opts, NULL);
 }
 
 drpc_err
 drpc_stream_open(drpc_stream **sp, drpc_conn *c, drpc_ctx *ctx,
     const char *method, const drpc_call_opts *opts)
 {
-	drpc__stream *s;
-	drpc_err      rv =
-	    client_open(c, ctx, method, opts, NULL, 0, false, &s, NULL);
-
-	if (rv == DRPC_OK) {
-		*sp = s;
+	if (c != NULL && c->icpt != NULL && sp != NULL) {
+		return drpc__cli_icpt_open(
+		    sp, c, c->icpt, ctx, method, NULL, 0, false, opts);
 	}
-	return rv;
+	return drpc__client_open(sp, c, ctx, method, NULL, 0, false, opts, NULL);
 }
 
 // client_unary_reply reads the one reply, then ends the stream as Go DRPC
@@ -635,6 +674,20 @@ drpc_invoke(drpc_conn *c, drpc_ctx *ctx, const char *method, const void *req,
     size_t req_len, const drpc_call_opts *opts, void **reply,
     size_t *reply_len, drpc_status *st)
 {
+	if (c != NULL && c->icpt != NULL && reply != NULL &&
+	    reply_len != NULL && (req != NULL || req_len == 0)) {
+		return drpc__cli_icpt_invoke(c, c->icpt, ctx, method, req,
+		    req_len, opts, reply, reply_len, st);
+	}
+	return drpc__client_invoke(c, ctx, method, req, req_len, opts, reply,
+	    reply_len, st, NULL);
+}
+
+drpc_err
+drpc__client_invoke(drpc_conn *c, drpc_ctx *ctx, const char *method,
+    const void *req, size_t req_len, const drpc_call_opts *opts,
+    void **reply, size_t *reply_len, drpc_status *st, drpc__obs *obs)
+{
 	drpc__stream *s   = NULL;
 	drpc_cause    why = {0};
 	drpc_err      rv;
@@ -643,6 +696,11 @@ drpc_invoke(drpc_conn *c, drpc_ctx *ctx, const char *method, const void *req,
 		return DRPC_EINVAL;
 	}
 	rv = client_open(c, ctx, method, opts, req, req_len, true, &s, &why);
+	if (rv == DRPC_OK && obs != NULL) {
+		drpc__stream_set_obs(s, obs); // lent for the call
+		drpc__obs_learn_peer(obs, s); // a channel's backend
+		drpc__obs_count(obs, true, req_len);
+	}
 	if (rv == DRPC_OK) {
 		rv = client_unary_reply(s, reply, reply_len);
 	}
@@ -665,6 +723,9 @@ drpc_invoke(drpc_conn *c, drpc_ctx *ctx, const char *method, const void *req,
 		if ((st->message = malloc(strlen(text) + 1)) != NULL) {
 			strcpy(st->message, text);
 		}
+	}
+	if (s != NULL && obs != NULL) {
+		drpc__stream_set_obs(s, NULL); // the caller's again
 	}
 	drpc__stream_destroy(s);
 	return rv;

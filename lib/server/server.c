@@ -26,6 +26,7 @@
 #include "ctx/ctx.h"
 #include "platform/thread.h"
 #include "server/hooks.h"
+#include "server/intercept.h"
 #include "server/mux.h"
 #include "server/server_impl.h"
 #include "tls/tls.h"
@@ -80,9 +81,17 @@ drpc_server_create(
 		return DRPC_ENOMEM;
 	}
 	s->mux = mux;
+	if (opts != NULL && (rv = drpc__srv_icpt_create(&s->icpt, opts)) !=
+	    DRPC_OK) {
+		free(s);
+		return rv;
+	}
 	if (opts != NULL) {
 		s->opts     = *opts;
 		s->opts.tls = drpc__tls_config_ref(opts->tls); // till destroy
+		s->opts.interceptors  = NULL; // the copies are in icpt
+		s->opts.ninterceptors = 0;
+		s->opts.stats         = NULL;
 	}
 	if (s->opts.idle_workers == 0) {
 		s->opts.idle_workers = SERVER_IDLE_WORKERS;
@@ -108,6 +117,7 @@ drpc_server_create(
 	     : 0;
 	if ((rv = drpc_ctx_create(&s->root, NULL)) != DRPC_OK) {
 		drpc_tls_config_destroy((drpc_tls_config *) (uintptr_t) s->opts.tls);
+		drpc__srv_icpt_free(s->icpt);
 		free(s);
 		return rv;
 	}
@@ -126,6 +136,7 @@ drpc_server_create(
 		drpc__mutex_fini(&s->mu);
 		drpc_ctx_destroy(s->root);
 		drpc_tls_config_destroy((drpc_tls_config *) (uintptr_t) s->opts.tls);
+		drpc__srv_icpt_free(s->icpt);
 		free(s);
 		return rv;
 	}
@@ -190,13 +201,15 @@ server_run(drpc_server *srv, drpc__stream *s, const drpc__mux_entry *e)
 	uint64_t    code;
 	const char *msg;
 
-	rv = e->fn(s, e->user);
+	rv = srv->icpt == NULL ? e->fn(s, e->user)
+			       : drpc__srv_icpt_run(srv->icpt, s, e->fn, e->user);
 	drpc__stream_last(s); // server_handler_done, unless done already
 	if (rv == DRPC_OK && !drpc__stream_error_override(s, &code, &msg)) {
 		(void) drpc__stream_close_send(s);
-		return;
+	} else {
+		server_fail(srv, s, method, rv);
 	}
-	server_fail(srv, s, method, rv);
+	drpc__srv_rpc_done(s, rv); // stats and wrappers, if any
 }
 
 static void
@@ -380,6 +393,7 @@ server_unknown(drpc__stream *s)
 	(void) snprintf(text, sizeof(text),
 	    "protocol error: unknown rpc: \"%s\"", drpc_stream_method(s));
 	(void) drpc__stream_send_error(s, DRPC_EUNIMPL, text, strlen(text));
+	drpc__srv_rpc_refused(s, DRPC_EUNIMPL, text);
 }
 
 static void
@@ -397,6 +411,9 @@ server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 		rv = drpc__stream_set_call(s, info->name, info->name_len, &info->md);
 	}
 	drpc__md_fini(&info->md);
+	if (rv == DRPC_OK && srv->icpt != NULL) {
+		rv = drpc__srv_icpt_begin(srv->icpt, s); // stats, if any
+	}
 	if (rv == DRPC_OK) {
 		const char *method = drpc_stream_method(s);
 
@@ -439,9 +456,9 @@ server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 	if (rv != DRPC_OK) {
 		const char *why = busy ? SERVER_BUSY : drpc_strerror(rv);
 
-		(void) drpc__stream_send_error(s,
-		    rv == DRPC_EUNAVAIL ? DRPC_EUNAVAIL : DRPC_ERESOURCE, why,
-		    strlen(why));
+		rv = rv == DRPC_EUNAVAIL ? DRPC_EUNAVAIL : DRPC_ERESOURCE;
+		(void) drpc__stream_send_error(s, rv, why, strlen(why));
+		drpc__srv_rpc_refused(s, rv, why);
 		drpc__stream_destroy(s);
 		free(j);
 	}
@@ -970,5 +987,6 @@ drpc_server_destroy(drpc_server *srv)
 	drpc__mutex_fini(&srv->mu);
 	drpc_ctx_destroy(srv->root);
 	drpc_tls_config_destroy((drpc_tls_config *) (uintptr_t) srv->opts.tls);
+	drpc__srv_icpt_free(srv->icpt);
 	free(srv);
 }

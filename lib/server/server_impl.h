@@ -67,6 +67,9 @@ struct drpc_server {
 	int64_t sweep_ns;
 	// ping_ns: ping_interval_ms in ns, 0: the reaper pings nobody.
 	int64_t ping_ns;
+	// icpt: the interceptors and stats handler (server/intercept.h);
+	// NULL when opts had neither (opts' own pointers are cleared).
+	struct drpc__srv_icpt *icpt;
 
 	pthread_mutex_t mu;
 	pthread_cond_t  work_cv; // idle workers wait for jobs

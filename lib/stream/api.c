@@ -8,6 +8,7 @@
 #include "common/cause.h"
 #include "ctx/ctx.h"
 #include "platform/thread.h"
+#include "stream/observe.h"
 #include "stream/ring.h"
 #include "stream/stream_impl.h"
 #include "wire/errbody.h"
@@ -131,6 +132,9 @@ drpc_stream_status(drpc_stream *s, drpc_status *st)
 void
 drpc_stream_destroy(drpc_stream *s)
 {
+	if (s != NULL && s->obs != NULL) {
+		drpc__stream_obs_end_client(s, DRPC_OK); // the RPC ends here
+	}
 	drpc__stream_destroy(s);
 }
 
@@ -230,4 +234,42 @@ drpc_md_str(const char *key, const char *value)
 	drpc_md_pair p = {key, strlen(key), value, strlen(value)};
 
 	return p;
+}
+
+drpc_err
+drpc__stream_public_err(drpc__stream *s, drpc_err rv, drpc_status *st)
+{
+	uint64_t    code = 0;
+	const char *msg  = NULL;
+	size_t      len  = 0;
+	bool        remote;
+
+	remote = rv == DRPC_EREMOTE &&
+	    drpc__stream_remote_err(s, &code, &msg, &len) == DRPC_OK;
+	if (remote && code >= 1 && code <= 16) {
+		rv = (drpc_err) code;
+	}
+	if (st != NULL) {
+		drpc_status_reset(st);
+		st->code        = rv;
+		st->remote      = remote;
+		st->remote_code = code;
+		if (!remote) {
+			msg = drpc_strerror(rv);
+			len = strlen(msg);
+		}
+		if ((st->message = malloc(len + 1)) != NULL) {
+			memcpy(st->message, msg, len);
+			st->message[len] = '\0';
+		}
+	}
+	return rv;
+}
+
+void
+drpc__stream_abandon(drpc__stream *s)
+{
+	drpc__mutex_lock(&s->mu);
+	drpc__stream_terminate_locked(s, DRPC_ECLOSED, DRPC_ECLOSED);
+	drpc__mutex_unlock(&s->mu);
 }

@@ -18,6 +18,7 @@
 #include "common/cause.h"
 #include "ctx/ctx.h"
 #include "platform/thread.h"
+#include "stream/observe.h"
 #include "stream/ring.h"
 #include "stream/stream_impl.h"
 #include "wire/errbody.h"
@@ -116,6 +117,7 @@ drpc__stream_rele(drpc__stream *s)
 	free(s->remote_msg);
 	free(s->method);
 	free(s->err_msg);
+	drpc__obs_free(s->obs);
 	drpc__md_fini(&s->md);
 	if (s->owns_ctx) {
 		drpc_ctx_destroy(s->ctx);
@@ -498,6 +500,13 @@ drpc__stream_send_control(
 drpc_err
 drpc__stream_send(drpc__stream *s, const uint8_t *data, size_t len)
 {
+	return s->obs == NULL ? drpc__stream_send_plain(s, data, len)
+			      : drpc__stream_obs_send(s, data, len, false);
+}
+
+drpc_err
+drpc__stream_send_plain(drpc__stream *s, const uint8_t *data, size_t len)
+{
 	drpc__packet pkt = {.kind = DRPC__KIND_MESSAGE, .data = data,
 	    .len = len};
 	drpc_err     rv;
@@ -539,6 +548,14 @@ drpc__stream_last(drpc__stream *s)
 drpc_err
 drpc__stream_send_last(drpc__stream *s, const uint8_t *data, size_t len)
 {
+	return s->obs == NULL ? drpc__stream_send_last_plain(s, data, len)
+			      : drpc__stream_obs_send(s, data, len, true);
+}
+
+drpc_err
+drpc__stream_send_last_plain(
+    drpc__stream *s, const uint8_t *data, size_t len)
+{
 	drpc__packet pkts[2] = {
 	    {.kind = DRPC__KIND_MESSAGE, .data = data, .len = len},
 	    {.kind = DRPC__KIND_CLOSE_SEND}};
@@ -549,7 +566,7 @@ drpc__stream_send_last(drpc__stream *s, const uint8_t *data, size_t len)
 	if (!s->is_client && s->err_set) {
 		// The handler set the RPC's error (drpc_stream_set_error):
 		// the Error, not a CloseSend, must end this side.
-		return drpc__stream_send(s, data, len);
+		return drpc__stream_send_plain(s, data, len);
 	}
 	if (len > s->max_msg_size) {
 		return DRPC_ERESOURCE;
@@ -635,6 +652,10 @@ drpc__stream_recv(drpc__stream *s, const uint8_t **data, size_t *len)
 		// that finds messages queued is streaming: its thread's sends,
 		// if any, stay a burst.
 		atomic_store_explicit(&s->sends_run, 0, memory_order_relaxed);
+	}
+	if (s->obs != NULL) {
+		drpc__stream_obs_recv(s, rv, rv == DRPC_OK ? *data : NULL,
+		    rv == DRPC_OK ? *len : 0);
 	}
 	return rv;
 }
@@ -852,44 +873,4 @@ drpc__stream_error_override(drpc__stream *s, uint64_t *code, const char **msg)
 	*code = s->err_code;
 	*msg  = s->err_msg != NULL ? s->err_msg : "";
 	return true;
-}
-
-// The public API (include/drpc/stream.h) on top of the internal calls.
-
-drpc_err
-drpc__stream_public_err(drpc__stream *s, drpc_err rv, drpc_status *st)
-{
-	uint64_t    code = 0;
-	const char *msg  = NULL;
-	size_t      len  = 0;
-	bool        remote;
-
-	remote = rv == DRPC_EREMOTE &&
-	    drpc__stream_remote_err(s, &code, &msg, &len) == DRPC_OK;
-	if (remote && code >= 1 && code <= 16) {
-		rv = (drpc_err) code;
-	}
-	if (st != NULL) {
-		drpc_status_reset(st);
-		st->code        = rv;
-		st->remote      = remote;
-		st->remote_code = code;
-		if (!remote) {
-			msg = drpc_strerror(rv);
-			len = strlen(msg);
-		}
-		if ((st->message = malloc(len + 1)) != NULL) {
-			memcpy(st->message, msg, len);
-			st->message[len] = '\0';
-		}
-	}
-	return rv;
-}
-
-void
-drpc__stream_abandon(drpc__stream *s)
-{
-	drpc__mutex_lock(&s->mu);
-	drpc__stream_terminate_locked(s, DRPC_ECLOSED, DRPC_ECLOSED);
-	drpc__mutex_unlock(&s->mu);
 }

@@ -186,6 +186,13 @@ drpc_err drpc__stream_send_invoke(drpc__stream *s,
 // DRPC_ERESOURCE for a message over max_msg_size.
 drpc_err drpc__stream_send(drpc__stream *s, const uint8_t *data, size_t len);
 
+// drpc__stream_send_plain and drpc__stream_send_last_plain are the two
+// sends without the stream's observer (stream/observe.h), which calls them.
+drpc_err drpc__stream_send_plain(
+    drpc__stream *s, const uint8_t *data, size_t len);
+drpc_err drpc__stream_send_last_plain(
+    drpc__stream *s, const uint8_t *data, size_t len);
+
 // drpc__stream_send_last sends one message and a CloseSend as one unit
 // (one write when nobody else is writing). Errors as drpc__stream_send;
 // on error the sending side stays open.

@@ -77,6 +77,11 @@ struct drpc_stream {
 	bool     err_set;
 	uint64_t err_code;
 	char    *err_msg;
+
+	// obs: interceptors' wrappers and values, per-RPC stats
+	// (stream/observe.h); NULL: none, the only test the hot path makes.
+	// Set while nobody else uses the stream, then owned by it.
+	struct drpc__obs *obs;
 };
 
 // stream.c
