@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <drpc/conninfo.h>
 #include <drpc/ctx.h>
 #include <drpc/error.h>
 #include <drpc/flow.h>
@@ -105,6 +106,10 @@ typedef struct drpc_conn_opts {
 	// one, else only the chain); drpc_conn_create's transport is what it
 	// is. NULL: plain.
 	const drpc_tls_config *tls;
+	// conn_hooks: called when the connection opens and closes
+	// (drpc/conninfo.h); copied, NULL: none. A channel gives them to
+	// every backend connection it makes.
+	const drpc_conn_hooks *conn_hooks;
 } drpc_conn_opts;
 
 // drpc_dial connects to addr and returns a connection:

@@ -29,6 +29,11 @@ struct drpc_transport {
 	drpc_err (*try_writev)(
 	    void *impl, const drpc_iovec *iov, size_t n, size_t *put);
 	drpc_err (*wait_writable)(void *impl, int64_t until_ns);
+	// Bytes through drpc__transport_read (the reader thread's only) and
+	// written by drpc__transport_writev/try_writev (whoever holds the
+	// writer's write token, mux/writer.h), for drpc_conn_stats.
+	uint64_t bytes_in;
+	uint64_t bytes_out;
 };
 
 // drpc__transport_peer fills out (zeroed first; on error it is left
@@ -71,7 +76,14 @@ drpc__transport_why(drpc_transport *t, bool read, drpc_cause *out)
 static inline drpc_err
 drpc__transport_writev(drpc_transport *t, const drpc_iovec *iov, size_t n)
 {
-	return t->ops.writev(t->impl, iov, n);
+	drpc_err rv = t->ops.writev(t->impl, iov, n);
+
+	if (rv == DRPC_OK) {
+		for (size_t i = 0; i < n; i++) {
+			t->bytes_out += iov[i].len;
+		}
+	}
+	return rv;
 }
 
 // drpc__transport_can_try tells whether t supports drpc__transport_try_writev
