@@ -308,6 +308,7 @@ START_TEST(test_traps_status_travels)
 	fixture     f;
 	drpc_status st = {0};
 	char        req[16];
+	char        want[32];
 
 	fixture_start(&f, NULL, NULL);
 	for (int code = DRPC_ECANCELED; code <= DRPC_EUNAUTH; code++) {
@@ -318,8 +319,8 @@ START_TEST(test_traps_status_travels)
 		ck_assert_str_eq(st.message, drpc_strerror((drpc_err) code));
 		// Logged before the Error is sent: it is there already.
 		ck_assert_int_eq(sink_count(&f.sink), code);
-		snprintf(req, sizeof(req), "code %d ", code);
-		ck_assert_msg(strstr(f.sink.lines[code - 1], req) != NULL,
+		snprintf(want, sizeof(want), "code %d ", code);
+		ck_assert_msg(strstr(f.sink.lines[code - 1], want) != NULL,
 		    "log: %s", f.sink.lines[code - 1]);
 	}
 	drpc_status_reset(&st);
