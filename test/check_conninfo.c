@@ -17,6 +17,7 @@
 #include "platform/thread.h"
 #include "suites.h"
 #include "testutil.h"
+#include "tlsutil.h"
 #include "transport/addr.h"
 
 #define CI_ECHO  "/ci.S/Echo"
@@ -45,6 +46,8 @@ typedef struct ci_row {
 	bool            hold_early; // closed while its Hold handler ran
 	drpc_conn_stats st;
 	drpc_err        cause;
+	bool            verified;    // what open saw of the peer
+	char            subject[96];
 } ci_row;
 
 #define CI_ROWS 512
@@ -99,8 +102,11 @@ ci_open(void *arg, const drpc_conn_info *ci)
 	u->id    = ci->id;
 	u->slot  = st->opens++;
 	u->index = -1;
-	st->rows[u->slot].id    = ci->id;
-	st->rows[u->slot].index = -1;
+	st->rows[u->slot].id       = ci->id;
+	st->rows[u->slot].index    = -1;
+	st->rows[u->slot].verified = ci->peer->verified;
+	snprintf(st->rows[u->slot].subject, sizeof(st->rows[0].subject), "%s",
+	    ci->peer->subject != NULL ? ci->peer->subject : "");
 	drpc__cond_broadcast(&st->cv);
 	drpc__mutex_unlock(&st->mu);
 	return u;
@@ -253,11 +259,11 @@ typedef struct ci_server {
 } ci_server;
 
 static void
-ci_server_start(ci_server *cs, ci_state *st)
+ci_server_start_tls(ci_server *cs, ci_state *st, drpc_tls_config *tls)
 {
 	drpc_conn_hooks  hooks = {ci_open, ci_close, st};
 	drpc_server_opts o     = {.conn_hooks = &hooks, .log = ci_log,
-		    .log_arg = st};
+		    .log_arg = st, .tls = tls};
 
 	DRPC_CHECK_OK(drpc_mux_create(&cs->mux));
 	DRPC_CHECK_OK(drpc_mux_register(cs->mux, CI_ECHO, h_echo, st));
@@ -265,8 +271,15 @@ ci_server_start(ci_server *cs, ci_state *st)
 	DRPC_CHECK_OK(drpc_mux_register(cs->mux, CI_HOLD, h_hold, st));
 	// hooks is a local: the server copies it.
 	DRPC_CHECK_OK(drpc_server_create(&cs->s, cs->mux, &o));
-	DRPC_CHECK_OK(drpc_server_listen(cs->s, "tcp://127.0.0.1:0"));
+	DRPC_CHECK_OK(drpc_server_listen(
+	    cs->s, tls != NULL ? "tls://127.0.0.1:0" : "tcp://127.0.0.1:0"));
 	DRPC_CHECK_OK(drpc_server_addr(cs->s, cs->addr, sizeof(cs->addr)));
+}
+
+static void
+ci_server_start(ci_server *cs, ci_state *st)
+{
+	ci_server_start_tls(cs, st, NULL);
 }
 
 static void
@@ -555,6 +568,47 @@ START_TEST(test_conn_hooks_channel)
 }
 END_TEST
 
+// A TLS server connection opens once its handshake is done: the open hook
+// sees the client's verified certificate. One whose handshake never
+// happens (a socket closed at once) is never opened, nor closed.
+START_TEST(test_conn_hooks_tls)
+{
+	ci_state         st;
+	ci_server        cs;
+	tls_certs        certs;
+	drpc_tls_config *scfg, *ccfg;
+	drpc_conn_opts   o = {0};
+	drpc_conn       *c;
+	char             tcp[160];
+
+	ci_init(&st);
+	tls_certs_make(&certs);
+	scfg = server_config(&certs.server, certs.ca.cert,
+	    DRPC_TLS_CLIENT_AUTH_REQUIRE);
+	ccfg = client_config(&certs, certs.ca.cert, true);
+	ci_server_start_tls(&cs, &st, scfg);
+	drpc_tls_config_destroy(scfg); // the server holds its own
+	snprintf(tcp, sizeof(tcp), "tcp://%s", cs.addr + strlen("tls://"));
+	ci_raw(tcp); // no handshake
+	o.tls = ccfg;
+	DRPC_CHECK_OK(drpc_dial(&c, cs.addr, &o));
+	DRPC_CHECK_OK(ci_call(c, CI_ECHO, 3, NULL));
+	drpc_conn_destroy(c);
+	ci_server_stop(&cs);
+	drpc_tls_config_destroy(ccfg);
+	tls_certs_free(&certs);
+
+	ck_assert_uint_eq(st.bad, 0);
+	ck_assert_uint_eq(st.opens, 1);
+	ck_assert_uint_eq(st.closes, 1);
+	ck_assert(st.rows[0].verified);
+	ck_assert_msg(strstr(st.rows[0].subject, "CN=client") != NULL,
+	    "subject \"%s\"", st.rows[0].subject);
+	ck_assert_uint_eq(st.rows[0].st.streams_opened, 1);
+	ci_fini(&st);
+}
+END_TEST
+
 Suite *
 conninfo_suite(void)
 {
@@ -566,6 +620,7 @@ conninfo_suite(void)
 	tcase_add_test(tc, test_conn_fail_logged);
 	tcase_add_test(tc, test_conn_hooks_client);
 	tcase_add_test(tc, test_conn_hooks_channel);
+	tcase_add_test(tc, test_conn_hooks_tls);
 	suite_add_tcase(s, tc);
 	return s;
 }
