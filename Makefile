@@ -84,6 +84,11 @@ PLUGIN_PB     := $(GEN)/google/protobuf/descriptor.pb-c \
 # The plugin minus its main(): the codegen suite links it to call cg_run.
 PLUGIN_CORE   := $(filter-out %/main.o,$(PLUGIN_OBJ)) $(PLUGIN_PB:%=%.o)
 
+# The health service's messages (lib/health/health.proto): protoc-c
+# output, compiled into the library.
+HEALTH_PB := $(GEN)/health/health.pb-c
+LIB_OBJ   += $(HEALTH_PB).o
+
 # Test protos (test/proto/): every file is generated; these have .pb-c
 # files (edge_names asks protoc-c for none) and these have services.
 TEST_PROTOS    := $(sort $(wildcard test/proto/*.proto))
@@ -194,6 +199,13 @@ $(GEN)/google/protobuf/%.pb-c.c $(GEN)/google/protobuf/%.pb-c.h: $(DEPS_STAMP)
 	@mkdir -p $(GEN)
 	$(PROTOC_C) --proto_path=$(PROTO_INCLUDE) --c_out=$(GEN) \
 		google/protobuf/$*.proto
+
+$(GEN)/health/%.pb-c.c $(GEN)/health/%.pb-c.h: lib/health/%.proto | $(DEPS_STAMP)
+	@mkdir -p $(GEN)/health
+	$(PROTOC_C) --proto_path=lib/health --c_out=$(GEN)/health $*.proto
+
+$(BUILD)/lib/health/health.o: CPPFLAGS += -I$(GEN)/health
+$(BUILD)/lib/health/health.o: $(HEALTH_PB).h
 
 $(PLUGIN_OBJ): CPPFLAGS += -I$(GEN)
 $(PLUGIN_OBJ): $(PLUGIN_PB:%=%.h)

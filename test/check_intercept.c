@@ -188,6 +188,11 @@ st_end_cb(void *arg, const drpc_rpc_info *rpc, const drpc_rpc_end *e)
 	if (p != NULL) {
 		*p = r->live[--r->nlive];
 	}
+	if (rpc->conn_id == 0 && e->code != DRPC_EUNAUTH) {
+		// Every RPC here is on a plain connection, known at begin;
+		// a client interceptor's refusal (EUNAUTH) too.
+		st_bad(r, "an RPC without its connection's id");
+	}
 	if (r->nends < ST_MAX) {
 		st_end *d = &r->ends[r->nends];
 

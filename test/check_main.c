@@ -45,6 +45,8 @@ main(void)
 	srunner_add_suite(sr, tls_suite());
 	srunner_add_suite(sr, tls_interop_suite());
 	srunner_add_suite(sr, intercept_suite());
+	srunner_add_suite(sr, conninfo_suite());
+	srunner_add_suite(sr, health_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

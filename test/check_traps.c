@@ -279,7 +279,8 @@ START_TEST(test_traps_set_error_then_ok)
 END_TEST
 
 // set_error, then an error (even a library code): the error that was set
-// goes out as given, and nothing is logged as a library failure.
+// goes out as given, and the failure is logged at WARN with that code,
+// not as a library failure (docs/api.md, "Logging").
 START_TEST(test_traps_set_error_then_error)
 {
 	fixture     f;
@@ -290,18 +291,24 @@ START_TEST(test_traps_set_error_then_error)
 	ck_assert(st.remote);
 	ck_assert_uint_eq(st.remote_code, 42);
 	ck_assert_str_eq(st.message, "custom");
-	ck_assert_int_eq(sink_count(&f.sink), 0);
+	ck_assert_int_eq(sink_count(&f.sink), 1);
+	ck_assert_msg(strstr(f.sink.lines[0], "/traps.T/SetFail failed: code 42") !=
+	                  NULL &&
+	                  strstr(f.sink.lines[0], "Internal") == NULL,
+	    "log: %s", f.sink.lines[0]);
 	drpc_status_reset(&st);
 	fixture_stop(&f);
 }
 END_TEST
 
-// A gRPC code (1-16) a handler returns travels as it is, with its text.
+// A gRPC code (1-16) a handler returns travels as it is, with its text;
+// each failure is logged once at WARN, with its code.
 START_TEST(test_traps_status_travels)
 {
 	fixture     f;
 	drpc_status st = {0};
 	char        req[16];
+	char        want[32];
 
 	fixture_start(&f, NULL, NULL);
 	for (int code = DRPC_ECANCELED; code <= DRPC_EUNAUTH; code++) {
@@ -310,8 +317,12 @@ START_TEST(test_traps_status_travels)
 		    call(&f, "/traps.T/Return", req, &st), (drpc_err) code);
 		ck_assert_uint_eq(st.remote_code, (uint64_t) code);
 		ck_assert_str_eq(st.message, drpc_strerror((drpc_err) code));
+		// Logged before the Error is sent: it is there already.
+		ck_assert_int_eq(sink_count(&f.sink), code);
+		snprintf(want, sizeof(want), "code %d ", code);
+		ck_assert_msg(strstr(f.sink.lines[code - 1], want) != NULL,
+		    "log: %s", f.sink.lines[code - 1]);
 	}
-	ck_assert_int_eq(sink_count(&f.sink), 0);
 	drpc_status_reset(&st);
 	fixture_stop(&f);
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <drpc/conninfo.h>
 #include <drpc/ctx.h>
 #include <drpc/error.h>
 #include <drpc/flow.h>
@@ -116,6 +117,10 @@ typedef struct drpc_conn_opts {
 	const drpc_client_interceptor *interceptors;
 	size_t                         ninterceptors;
 	const drpc_stats_handler      *stats;
+	// conn_hooks: called when the connection opens and closes
+	// (drpc/conninfo.h); copied, NULL: none. A channel gives them to
+	// every backend connection it makes.
+	const drpc_conn_hooks *conn_hooks;
 } drpc_conn_opts;
 
 // drpc_dial connects to addr and returns a connection:

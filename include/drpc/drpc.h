@@ -6,9 +6,11 @@
 
 #include <drpc/channel.h>
 #include <drpc/conn.h>
+#include <drpc/conninfo.h>
 #include <drpc/ctx.h>
 #include <drpc/error.h>
 #include <drpc/flow.h>
+#include <drpc/health.h>
 #include <drpc/intercept.h>
 #include <drpc/log.h>
 #include <drpc/metadata.h>

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <drpc/conninfo.h>
 #include <drpc/ctx.h>
 #include <drpc/error.h>
 #include <drpc/flow.h>
@@ -163,6 +164,9 @@ typedef struct drpc_server_opts {
 	const drpc_server_interceptor *interceptors;
 	size_t                         ninterceptors;
 	const drpc_stats_handler      *stats;
+	// conn_hooks: called as each connection served opens and closes
+	// (drpc/conninfo.h); copied, NULL: none.
+	const drpc_conn_hooks *conn_hooks;
 } drpc_server_opts;
 
 // drpc_server_create makes a server for mux (borrowed; it must outlive
@@ -226,6 +230,19 @@ DRPC_API drpc_err drpc_server_serve_transport(
 // once (the shutdown in progress ends when the handler returns). Never
 // call it, nor drpc_server_destroy, from a log callback.
 DRPC_API drpc_err drpc_server_shutdown(drpc_server *s, int64_t deadline_ns);
+
+// drpc_server_on_shutdown adds a hook: fn(arg, graceful) is called once,
+// on the thread of the first drpc_server_shutdown (or destroy), as soon as
+// it begins: after new connections and RPCs are refused but before the
+// listeners close and before any GOAWAY goes out, while every connection
+// and handler still runs (graceful: it has a deadline, else handlers are
+// cancelled at once). Hooks run in the order added. fn must not block for
+// long nor call drpc_server_shutdown or destroy. arg must stay valid until
+// the hook ran (or the server is destroyed). A health service links to
+// its server this way (drpc_health_attach, drpc/health.h). Errors:
+// DRPC_EINVAL (NULL), DRPC_ESTATE (a shutdown began), DRPC_ENOMEM.
+DRPC_API drpc_err drpc_server_on_shutdown(
+    drpc_server *s, void (*fn)(void *arg, bool graceful), void *arg);
 
 // drpc_server_destroy shuts down at once (if not done) and frees s.
 DRPC_API void drpc_server_destroy(drpc_server *s);

@@ -32,7 +32,8 @@ extern "C" {
 typedef struct drpc_rpc_info {
 	const char *method;
 	bool        client;    // this side is the client
-	uint64_t    conn_id;   // the connection's id (0: not known)
+	uint64_t    conn_id;   // the connection's id (drpc/conninfo.h); a
+	                       // channel's call: 0 until it is open
 	const char *peer_addr; // "tcp://..." as drpc_peer.addr; "" if unknown
 	int64_t     begin_ns;  // drpc_now_ns() at begin
 } drpc_rpc_info;

@@ -328,6 +328,11 @@ drpc_channel_create(drpc_channel **chp, const char *target,
 	ch->copts.ping_interval_ms =
 	    ch->opts.ping_interval_ms > 0 ? ch->opts.ping_interval_ms : 0;
 	ch->copts.ping_timeout_ms = ch->opts.ping_timeout_ms;
+	if (ch->opts.conn.conn_hooks != NULL) { // every backend's (conninfo.h)
+		ch->conn_hooks       = *ch->opts.conn.conn_hooks;
+		ch->copts.conn_hooks = &ch->conn_hooks;
+	}
+	ch->opts.conn.conn_hooks = NULL; // the caller's, maybe gone
 	if (ch->opts.ping_interval_ms > 0) {
 		ch->ping_interval_ns = ch->opts.ping_interval_ms * 1000000;
 		ch->ping_timeout_ns  = ch->opts.ping_timeout_ms * 1000000;

@@ -94,6 +94,7 @@ struct drpc_channel {
 	// Immutable after create.
 	drpc_channel_opts opts;   // with every default filled in
 	drpc_conn_opts    copts;  // what each connection is created with
+	drpc_conn_hooks   conn_hooks; // copts.conn_hooks points here (a copy)
 	char            **targets; // the comma-separated parts of the target
 	size_t            ntargets;
 	drpc_conn        *view;    // the call handle

@@ -38,6 +38,7 @@ struct drpc_conn {
 	// icpt: the opts' interceptors and stats (client/intercept.h),
 	// immutable; NULL when it has neither: calls pay one test.
 	drpc__cli_icpt *icpt;
+	uint64_t           id;    // immutable: the connection's (logs)
 	// The keeper thread, with pings on and no channel to run them
 	// (client_keeper_main). keeper_mu is held by the creator until c is
 	// set (or the creation failed, c NULL); keeper_joined: its first
@@ -98,7 +99,8 @@ client_on_end(void *arg, const drpc_cause *cause)
 	// A close, local or by the peer, is no news (DEBUG); the rest is.
 	drpc__logf(cc->opts.log, cc->opts.log_arg,
 	    cause->code == DRPC_ECLOSED ? DRPC_LOG_DEBUG : DRPC_LOG_WARN,
-	    "drpc: connection ended: %s", cause->text);
+	    "drpc: connection ended: %s; conn %016" PRIx64, cause->text,
+	    cc->id);
 	if (cc->hooks.on_end != NULL) {
 		cc->hooks.on_end(cc->hooks.arg, cause);
 	}
@@ -202,7 +204,9 @@ drpc__client_create(drpc_conn **cp, drpc_transport *tr,
 	co.flow          = cc->opts.flow;
 	co.stream_window = cc->opts.stream_window;
 	co.conn_window   = cc->opts.conn_window;
-	co.id           = (uint64_t) (uintptr_t) cc % 100000;
+	co.id           = drpc__conn_new_id();
+	cc->id          = co.id;
+	co.conn_hooks   = cc->opts.conn_hooks;
 	co.on_end       = client_on_end;
 	co.arg          = cc;
 	co.ping_interval_ns = client_ms_ns(cc->opts.ping_interval_ms);
@@ -215,7 +219,8 @@ drpc__client_create(drpc_conn **cp, drpc_transport *tr,
 	// that cannot start fails the call while tr is still the caller's.
 	drpc__mutex_lock(&cc->keeper_mu);
 	if (co.ping_interval_ns > 0 && !cc->hooks.keepalive) {
-		rv = drpc__thread_start(&cc->keeper, "drpc-ka", co.id,
+		rv = drpc__thread_start(&cc->keeper, "drpc-ka",
+		    drpc__conn_thread_id(co.id),
 		    cc->opts.thread_stack, client_keeper_main, cc);
 		if (rv != DRPC_OK) {
 			drpc__mutex_unlock(&cc->keeper_mu);
@@ -419,6 +424,12 @@ drpc__conn *
 drpc__client_core(drpc_conn *c)
 {
 	return c->c;
+}
+
+uint64_t
+drpc__client_id(const drpc_conn *c)
+{
+	return c->ch != NULL ? 0 : c->id;
 }
 
 drpc_err

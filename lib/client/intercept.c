@@ -190,7 +190,8 @@ call_begin(drpc_client_call *c, const drpc__cli_icpt *ic)
 		return rv;
 	}
 	(void) drpc_conn_peer(c->conn, &p); // a channel's: none yet
-	rv = drpc__obs_begin(c->obs, &ic->stats, c->method, true, p.addr);
+	rv = drpc__obs_begin(c->obs, &ic->stats, c->method, true,
+	    drpc__client_id(c->conn), p.addr);
 	drpc_peer_reset(&p);
 	if (rv != DRPC_OK) {
 		drpc__obs_free(c->obs);

@@ -38,6 +38,11 @@ drpc_err drpc__cli_icpt_open(drpc_stream **sp, drpc_conn *c,
 // Implemented by client.c: the calls without interceptors. obs (may be
 // NULL) observes the call's stream: drpc__client_invoke lends it to the
 // stream for the call; drpc__client_open gives it to the stream it opens
+// drpc__client_id (client.c) is the id of c's connection
+// (drpc/conninfo.h); 0 for a channel's handle, whose calls each go to
+// some backend.
+uint64_t drpc__client_id(const drpc_conn *c);
+
 // (on error it stays the caller's). Both count the request.
 drpc_err drpc__client_invoke(drpc_conn *c, drpc_ctx *ctx,
     const char *method, const void *req, size_t req_len,

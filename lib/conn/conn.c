@@ -41,6 +41,7 @@ conn_free(drpc__conn *c)
 {
 	pending_invoke *p;
 
+	drpc__conn_hooks_close(c, true); // the last hold on c is gone
 	while ((p = drpc__idmap_take_any(&c->pending)) != NULL) {
 		drpc__asm_fini(&p->asm_);
 		drpc__md_fini(&p->md);
@@ -93,6 +94,9 @@ conn_forget(void *arg, drpc__stream *s)
 		atomic_store_explicit(
 		    &c->nstreams, c->streams.n, memory_order_relaxed);
 		found = true;
+		if (!c->opts.is_server && drpc__stream_failed_locked(s)) {
+			c->st_failed++; // (a server counts its handlers')
+		}
 		if (c->streams.n == 0) {
 			c->idle_since = drpc__now_ns();
 		}
@@ -121,6 +125,7 @@ drpc__conn_end(drpc__conn *c, const drpc_cause *why)
 		return;
 	}
 	c->terminated = true;
+	c->closed_ns  = drpc__now_ns();
 	c->cause      = cause.code;
 	memcpy(c->cause_text, cause.text, sizeof(c->cause_text));
 	drpc__cond_broadcast(&c->slot_cv);
@@ -266,6 +271,14 @@ drpc__conn_create(
 	c->tr      = tr;
 	c->next_id = 1;
 	c->idle_since = drpc__now_ns();
+	c->opened_ns  = c->idle_since;
+	c->tag.id = c->opts.id != 0 ? c->opts.id : drpc__conn_new_id();
+	atomic_init(&c->tag.refused, 0);
+	atomic_init(&c->tag.failed, 0);
+	if (c->opts.conn_hooks != NULL) {
+		c->hooks   = *c->opts.conn_hooks;
+		c->w.timed = true; // senders measure their sleeps
+	}
 	atomic_init(&c->refs, 1);
 	atomic_init(&c->nstreams, 0);
 	atomic_init(&c->framed, false);
@@ -311,13 +324,20 @@ drpc__conn_create(
 	c->fr.before_read_arg = c;
 	c->w.wait_hook     = c->opts.send_wait_hook;
 	c->w.wait_hook_arg = c->opts.send_wait_hook_arg;
+	// Before the threads: no stream exists yet. A server whose transport
+	// learns its peer in a handshake opens once its reader has read the
+	// first frame (drpc__conn_peer_again).
+	if (!(c->opts.is_server && c->peer_again)) {
+		drpc__conn_hooks_open(c);
+	}
 	rv = drpc__writer_start(&c->w, tr, c->opts.writer_limit,
-	    c->opts.split_size, c->opts.stack_size, c->opts.id,
-	    conn_on_write_error, c);
+	    c->opts.split_size, c->opts.stack_size,
+	    drpc__conn_thread_id(c->tag.id), conn_on_write_error, c);
 	if (rv != DRPC_OK) {
 		goto fail_mu;
 	}
-	rv = drpc__thread_start(&c->reader, "drpc-rd", c->opts.id,
+	rv = drpc__thread_start(&c->reader, "drpc-rd",
+	    drpc__conn_thread_id(c->tag.id),
 	    c->opts.stack_size, drpc__conn_reader_main, c);
 	if (rv != DRPC_OK) {
 		goto fail_writer;
@@ -330,6 +350,11 @@ fail_writer:
 	drpc__writer_join(&c->w);
 	drpc__writer_fini(&c->w);
 fail_mu:
+	c->cause = rv;
+	(void) snprintf(c->cause_text, sizeof(c->cause_text),
+	    "could not start the connection's threads: %s", drpc_strerror(rv));
+	c->closed_ns = drpc__now_ns();
+	drpc__conn_hooks_close(c, false);
 	drpc__frame_reader_fini(&c->fr);
 	drpc__flow_conn_fini(&c->fconn);
 	drpc__rxmem_fini(&c->rxmem);
@@ -370,6 +395,9 @@ drpc__conn_peer_again(drpc__conn *c)
 	c->peer       = p;
 	drpc__mutex_unlock(&c->mu);
 	drpc_peer_reset(&old);
+	if (c->opts.is_server) {
+		drpc__conn_hooks_open(c); // before its first stream
+	}
 }
 
 // conn_stream_peer is the streams' way to their connection's peer.
@@ -514,7 +542,8 @@ drpc__conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **
 	    .owns_ctx     = c->opts.is_server,
 	    .w            = &c->w,
 	    .owner        = {conn_forget, conn_rele, drpc__conn_ring_waits,
-		       conn_peer_bound, conn_open_streams, conn_stream_peer, c},
+		       conn_peer_bound, conn_open_streams, conn_stream_peer, c,
+		       &c->tag},
 	    .fconn   = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->fconn,
 	    .rxmem   = &c->rxmem,
 	    .stall_ns = c->stall_ns,
@@ -549,6 +578,7 @@ drpc__conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **
 		    &c->nstreams, c->streams.n, memory_order_relaxed);
 		drpc__stream_hold(s);
 		c->idle_since = 0;
+		c->st_opened++;
 		// Registered before flow control came on: drpc__conn_flow_on's
 		// snapshot has it. After: it is this call's to turn on, with
 		// these figures, unless drpc__conn_flow_on's snapshot (which has it
@@ -758,6 +788,15 @@ conn_slot_release(drpc__conn *c)
 	drpc__mutex_unlock(&c->mu);
 }
 
+// conn_refused counts a client open that failed before its stream was
+// registered (drpc_conn_stats.streams_refused) and returns rv.
+static drpc_err
+conn_refused(drpc__conn *c, drpc_err rv)
+{
+	atomic_fetch_add_explicit(&c->tag.refused, 1, memory_order_relaxed);
+	return rv;
+}
+
 drpc_err
 drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
     const drpc__stream_invoke *inv, drpc__stream **sp)
@@ -774,13 +813,14 @@ drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
 	}
 	// The early check: a done context costs no stream id and no bytes.
 	if ((rv = drpc_ctx_err(ctx)) != DRPC_OK) {
-		return rv;
+		return conn_refused(c, rv);
 	}
 	if (drpc__conn_draining(c)) {
-		return DRPC_EUNAVAIL; // the server said GOAWAY (ctrl.c)
+		// the server said GOAWAY (ctrl.c)
+		return conn_refused(c, DRPC_EUNAVAIL);
 	}
 	if ((rv = conn_wait_slot(c, ctx)) != DRPC_OK) {
-		return rv;
+		return conn_refused(c, rv);
 	}
 	drpc__mutex_lock(&c->open_mu);
 	if (drpc__conn_draining(c)) {
@@ -788,12 +828,12 @@ drpc__conn_open(drpc__conn *c, drpc_ctx *ctx,
 		// follow our Invoke; one taken before, we must not precede.
 		drpc__mutex_unlock(&c->open_mu);
 		conn_slot_release(c);
-		return DRPC_EUNAVAIL;
+		return conn_refused(c, DRPC_EUNAVAIL);
 	}
 	id = c->next_id++;
 	if ((rv = drpc__conn_new_stream(c, id, ctx, &s)) != DRPC_OK) {
 		drpc__mutex_unlock(&c->open_mu);
-		return rv;
+		return conn_refused(c, rv);
 	}
 	if ((rv = drpc__stream_watch_ctx(s)) != DRPC_OK) {
 		drpc__mutex_unlock(&c->open_mu);
@@ -869,6 +909,10 @@ drpc__conn_close_by(drpc__conn *c, int64_t deadline_ns)
 	drpc__conn_end(c, &(drpc_cause){DRPC_ECLOSED, "closed locally"});
 	drpc__thread_join(c->reader);
 	drpc__writer_join(&c->w);
+	drpc__mutex_lock(&c->mu);
+	c->bytes_in  = c->tr->bytes_in; // the threads are joined
+	c->bytes_out = c->tr->bytes_out;
+	drpc__mutex_unlock(&c->mu);
 	drpc_transport_destroy(c->tr);
 	c->tr = NULL;
 }

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <drpc/conninfo.h>
 #include <drpc/ctx.h>
 #include <drpc/error.h>
 #include <drpc/flow.h>
@@ -65,7 +66,11 @@ typedef struct drpc__conn_opts {
 	// waits this long for room in a stream's full ring. 0: 30000;
 	// negative: never.
 	int64_t write_timeout_ms;
-	uint64_t id;              // names threads: drpc-rd-<id>
+	// id: the connection's id (drpc/conninfo.h); 0: drawn at create
+	// (drpc__conn_new_id). Its low bits name the threads: drpc-rd-<n>.
+	uint64_t id;
+	// conn_hooks: open/close hooks (drpc/conninfo.h), copied; NULL: none.
+	const drpc_conn_hooks *conn_hooks;
 	// Flow control (docs/design.md §9): the mode, our receive window per
 	// stream (0: 1 MiB) and per connection (0: 16 MiB).
 	drpc_flow_mode flow;
@@ -137,6 +142,17 @@ typedef struct drpc__conn_opts {
 	void (*on_end)(void *arg, const drpc_cause *cause);
 	void *arg;
 } drpc__conn_opts;
+
+// drpc__conn_new_id draws a connection id: 64 random bits, nonzero
+// (drpc/conninfo.h). Any thread.
+uint64_t drpc__conn_new_id(void);
+
+// drpc__conn_id is c's id. Any thread.
+uint64_t drpc__conn_id(const drpc__conn *c);
+
+// drpc__conn_thread_id is the part of an id that names threads
+// (drpc-rd-<n>: a thread name holds 15 characters).
+#define drpc__conn_thread_id(id) ((id) & 0xfffff)
 
 // drpc__conn_create starts a connection over tr. On DRPC_OK the
 // connection owns tr; on error tr still belongs to the caller.

@@ -97,6 +97,15 @@ struct drpc__conn {
 	bool              hello_seen; // reader thread only: a hello (server)
 					   // or its answer (client) was taken
 
+	// Connection info (conninfo.c, drpc/conninfo.h). tag.id and hooks
+	// are immutable; tag.user and hooked are written once, by whoever
+	// calls the open hook (the creator before the threads start, or a
+	// server's reader before its first stream), and read at the free.
+	drpc__conn_tag  tag;
+	drpc_conn_hooks hooks; // zero: none
+	bool            hooked; // open was called: close is due
+	int64_t         opened_ns; // immutable
+
 	// Reader thread only.
 	drpc__frame_reader fr;
 	drpc_cause         rd_why;  // words for the error the reader ends on
@@ -169,6 +178,15 @@ struct drpc__conn {
 	uint64_t pings_sent;
 	uint64_t acks_taken;
 	uint64_t pings_answered;
+	// Counts for drpc_conn_stats (guarded by mu): streams registered,
+	// client streams that ended failing (conn_forget), when the
+	// connection ended, and the transport's byte counts, taken before
+	// the transport is destroyed (after the joins).
+	uint64_t st_opened;
+	uint64_t st_failed;
+	int64_t  closed_ns;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
 };
 
 // States of drpc__conn.ctrl and drpc__conn.goaway.
@@ -195,6 +213,14 @@ void          drpc__conn_io_end(drpc__conn *c, drpc_cause *why);
 drpc__stream *drpc__conn_lookup(drpc__conn *c, uint64_t id);
 // drpc__conn_peer_again: see drpc__conn.peer (reader thread, once).
 void          drpc__conn_peer_again(drpc__conn *c);
+
+// conninfo.c
+// drpc__conn_hooks_open calls the open hook, if any (once, before the
+// first stream); drpc__conn_hooks_close calls the close hook if open was
+// called (once, when c is freed; started false: its creation failed
+// and there is no writer to ask).
+void drpc__conn_hooks_open(drpc__conn *c);
+void drpc__conn_hooks_close(drpc__conn *c, bool started);
 
 // invoke.c (reader thread)
 void     drpc__conn_pending_free(pending_invoke *p);

@@ -100,6 +100,11 @@ reader_refuse(drpc__conn *c, uint64_t id, const char *why)
 	drpc__packet pkt  = {.kind = DRPC__KIND_ERROR};
 
 	atomic_init(&ws.abort, false);
+	// An RPC started and refused (drpc_conn_stats), never registered.
+	drpc__mutex_lock(&c->mu);
+	c->st_opened++;
+	drpc__mutex_unlock(&c->mu);
+	atomic_fetch_add_explicit(&c->tag.refused, 1, memory_order_relaxed);
 	if (drpc__errbody_append(&body, DRPC_ERESOURCE, why, strlen(why)) ==
 	    DRPC_OK) {
 		pkt.data = body.data;

@@ -92,12 +92,17 @@ writer_wait_token_locked(
 		if (deadline_ns != 0 && drpc__now_ns() >= deadline_ns) {
 			return DRPC_ETIMEDOUT;
 		}
+		int64_t slept = w->timed ? drpc__now_ns() : 0;
+
 		w->direct_waiters++;
 		if (w->wait_hook != NULL) {
 			w->wait_hook(w->wait_hook_arg);
 		}
 		(void) drpc__cond_wait_until(&w->space_cv, &w->mu, deadline_ns);
 		w->direct_waiters--;
+		if (w->timed) {
+			w->room_blocked_ns += drpc__now_ns() - slept;
+		}
 	}
 }
 

@@ -17,11 +17,13 @@ drpc__writer_start(drpc__writer *w, drpc_transport *tr, size_t limit,
 {
 	void (*hook)(void *) = w->wait_hook; // set by the caller, if at all
 	void    *hook_arg    = w->wait_hook_arg;
+	bool     timed       = w->timed;
 	drpc_err rv;
 
 	memset(w, 0, sizeof(*w));
 	w->wait_hook     = hook;
 	w->wait_hook_arg = hook_arg;
+	w->timed         = timed;
 	w->tr            = tr;
 	w->limit    = limit == 0 ? WRITER_DEFAULT_LIMIT : limit;
 	w->split    = split == 0 ? DRPC__DEFAULT_SPLIT_SIZE : split;
@@ -116,6 +118,8 @@ writer_wait_credit_locked(
 		if (rv == DRPC_ETIMEDOUT) {
 			return rv;
 		}
+		int64_t slept = w->timed ? drpc__now_ns() : 0;
+
 		if (w->wait_hook != NULL) {
 			w->wait_hook(w->wait_hook_arg);
 		}
@@ -129,6 +133,9 @@ writer_wait_credit_locked(
 			rv = drpc__cond_wait_until(
 			    &w->conn_cv, &w->mu, deadline_ns);
 			w->conn_waiters--;
+		}
+		if (w->timed) {
+			w->flow_blocked_ns += drpc__now_ns() - slept;
 		}
 	}
 	ws->credit -= msg_charge(ws, len);
@@ -189,12 +196,17 @@ writer_wait_room_locked(
 		if (deadline_ns != 0 && drpc__now_ns() >= deadline_ns) {
 			return DRPC_ETIMEDOUT;
 		}
+		int64_t slept = w->timed ? drpc__now_ns() : 0;
+
 		w->waiters++;
 		if (w->wait_hook != NULL) {
 			w->wait_hook(w->wait_hook_arg);
 		}
 		(void) drpc__cond_wait_until(&w->space_cv, &w->mu, deadline_ns);
 		w->waiters--;
+		if (w->timed) {
+			w->room_blocked_ns += drpc__now_ns() - slept;
+		}
 	}
 }
 

@@ -120,6 +120,12 @@ typedef struct drpc__writer {
 	// (without). It must not block or take locks.
 	void (*wait_hook)(void *arg);
 	void *wait_hook_arg;
+	// timed: senders measure their sleeps (set before start, when the
+	// connection has conn hooks: drpc_conn_stats); the sums are guarded
+	// by mu: asleep for flow-control credit, and for room.
+	bool    timed;
+	int64_t flow_blocked_ns;
+	int64_t room_blocked_ns;
 
 	pthread_mutex_t mu;
 	pthread_cond_t  drain_cv; // the drain thread waits here

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <drpc/conninfo.h>
 #include <drpc/peer.h>
 
 #include "common/next.h"
@@ -77,7 +78,7 @@ drpc__srv_icpt_begin(const drpc__srv_icpt *ic, drpc__stream *s)
 	}
 	(void) drpc_stream_peer(s, &peer); // "" if it cannot say
 	rv = drpc__obs_begin(o, &ic->stats, drpc_stream_method(s), false,
-	    peer.addr);
+	    drpc_stream_conn_id(s), peer.addr);
 	drpc_peer_reset(&peer);
 	if (rv != DRPC_OK) {
 		drpc__obs_free(o);

@@ -150,9 +150,15 @@ accept_main(void *arg)
 		drpc__set_keepalive(fd, srv->opts.tcp_keepalive_ms);
 		drpc_err rv = drpc_server_serve_fd(srv, fd);
 		if (rv != DRPC_OK) {
+			char peer[128];
+
+			if (drpc__peer_addr(fd, peer, sizeof(peer)) != DRPC_OK) {
+				(void) snprintf(peer, sizeof(peer), "unknown");
+			}
 			drpc__logf(srv->opts.log, srv->opts.log_arg,
-			    DRPC_LOG_WARN, "drpc: refusing a connection: %s",
-			    drpc_strerror(rv));
+			    DRPC_LOG_WARN,
+			    "drpc: refusing a connection on %s: %s; peer %s",
+			    l->name, drpc_strerror(rv), peer);
 			close(fd);
 		}
 	}

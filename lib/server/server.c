@@ -92,6 +92,10 @@ drpc_server_create(
 		s->opts.interceptors  = NULL; // the copies are in icpt
 		s->opts.ninterceptors = 0;
 		s->opts.stats         = NULL;
+		if (opts->conn_hooks != NULL) {
+			s->conn_hooks      = *opts->conn_hooks;
+			s->opts.conn_hooks = &s->conn_hooks;
+		}
 	}
 	if (s->opts.idle_workers == 0) {
 		s->opts.idle_workers = SERVER_IDLE_WORKERS;
@@ -146,37 +150,6 @@ drpc_server_create(
 
 // Handlers.
 
-// server_fail sends the Error that ends a failed RPC (drpc/server.h):
-// the code and text given to drpc_stream_set_error if the handler set
-// one, whatever it returned; else a gRPC code (1-16) as it is, with its
-// text. Any other code is the library's own (an I/O failure, a closed
-// stream): the client gets Internal with a neutral text, and the log
-// the detail, which is about this server and none of the client's.
-static void
-server_fail(drpc_server *srv, drpc__stream *s, const char *method, drpc_err rv)
-{
-	uint64_t    code;
-	const char *msg;
-	bool        set = drpc__stream_error_override(s, &code, &msg);
-
-	if (set || (rv >= DRPC_ECANCELED && rv <= DRPC_EUNAUTH)) {
-		if (!set) {
-			code = (uint64_t) rv;
-			msg  = drpc_strerror(rv);
-		}
-		drpc__logf(srv->opts.log, srv->opts.log_arg, DRPC_LOG_DEBUG,
-		    "drpc: %s failed: %s (code %" PRIu64 ")", method, msg,
-		    code);
-	} else {
-		code = DRPC_EINTERNAL;
-		msg  = drpc_strerror(DRPC_EINTERNAL);
-		drpc__logf(srv->opts.log, srv->opts.log_arg, DRPC_LOG_WARN,
-		    "drpc: %s failed: %s (%s); the client gets Internal",
-		    method, drpc_strerror(rv), drpc_err_name(rv));
-	}
-	(void) drpc__stream_send_error(s, code, msg, strlen(msg));
-}
-
 // server_handler_done releases the RPC's place under max_handlers. It is
 // done before the RPC's last packet goes out, so a client that saw its
 // call end may count on that place being free for its next call: when
@@ -207,7 +180,7 @@ server_run(drpc_server *srv, drpc__stream *s, const drpc__mux_entry *e)
 	if (rv == DRPC_OK && !drpc__stream_error_override(s, &code, &msg)) {
 		(void) drpc__stream_close_send(s);
 	} else {
-		server_fail(srv, s, method, rv);
+		drpc__server_fail(srv, s, method, rv);
 	}
 	drpc__srv_rpc_done(s, rv); // stats and wrappers, if any
 }
@@ -377,25 +350,9 @@ server_invoke_ctx(void *arg, const drpc__invoke_info *info)
 	return ctx;
 }
 
-// SERVER_BUSY is the text of the Error an invoke past max_handlers gets.
-#define SERVER_BUSY "server busy: too many handlers running (max_handlers)"
-
 // server_on_invoke dispatches a new RPC, or refuses it with an Error at
 // once: Unavailable during shutdown, ResourceExhausted past max_handlers
 // or without memory or a thread. Its connection carries on either way.
-// server_unknown answers an RPC for a method nobody registered, in the
-// words Go DRPC uses.
-static void
-server_unknown(drpc__stream *s)
-{
-	char text[400];
-
-	(void) snprintf(text, sizeof(text),
-	    "protocol error: unknown rpc: \"%s\"", drpc_stream_method(s));
-	(void) drpc__stream_send_error(s, DRPC_EUNIMPL, text, strlen(text));
-	drpc__srv_rpc_refused(s, DRPC_EUNIMPL, text);
-}
-
 static void
 server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 {
@@ -422,7 +379,7 @@ server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 	if (rv == DRPC_OK && j->e == NULL) {
 		// An unknown method is answered here, on the reader thread:
 		// a flood of them costs no handler thread and no slot.
-		server_unknown(s);
+		drpc__server_unknown(srv, s);
 		drpc__stream_destroy(s);
 		free(j);
 		return;
@@ -448,17 +405,8 @@ server_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 			drpc__cond_signal(&srv->work_cv);
 		}
 	}
-	if (busy) {
-		drpc__logf(srv->opts.log, srv->opts.log_arg, DRPC_LOG_DEBUG,
-		    "drpc: %s refused: %zu handlers running (max_handlers)",
-		    drpc_stream_method(s), srv->opts.max_handlers);
-	}
 	if (rv != DRPC_OK) {
-		const char *why = busy ? SERVER_BUSY : drpc_strerror(rv);
-
-		rv = rv == DRPC_EUNAVAIL ? DRPC_EUNAVAIL : DRPC_ERESOURCE;
-		(void) drpc__stream_send_error(s, rv, why, strlen(why));
-		drpc__srv_rpc_refused(s, rv, why);
+		drpc__server_refuse(srv, s, rv, busy);
 		drpc__stream_destroy(s);
 		free(j);
 	}
@@ -473,8 +421,9 @@ server_on_end(void *arg, const drpc_cause *cause)
 	// A close, local or by the peer, is no news (DEBUG); the rest is.
 	drpc__logf(srv->opts.log, srv->opts.log_arg,
 	    cause->code == DRPC_ECLOSED ? DRPC_LOG_DEBUG : DRPC_LOG_WARN,
-	    "drpc: server connection ended: %s%s%s", cause->text,
-	    sc->peer[0] != '\0' ? "; peer " : "", sc->peer);
+	    "drpc: server connection ended: %s%s%s; conn %016" PRIx64,
+	    cause->text, sc->peer[0] != '\0' ? "; peer " : "", sc->peer,
+	    sc->id);
 	drpc__mutex_lock(&srv->mu);
 	sc->ended = true;
 	if (sc->listed) {
@@ -499,6 +448,9 @@ server_serve(drpc_server *srv, drpc_transport *tr, const char *peer)
 		return DRPC_ENOMEM;
 	}
 	sc->srv        = srv;
+	sc->id         = drpc__conn_new_id();
+	o.id           = sc->id;
+	o.conn_hooks   = srv->opts.conn_hooks;
 	if (peer != NULL) {
 		snprintf(sc->peer, sizeof(sc->peer), "%s", peer);
 	}
@@ -593,7 +545,10 @@ drpc_server_serve_fd(drpc_server *srv, int fd)
 		rv = drpc_transport_create_tls(&tr, fd, srv->opts.tls, NULL, 0, &why);
 		if (rv != DRPC_OK) {
 			drpc__logf(srv->opts.log, srv->opts.log_arg,
-			    DRPC_LOG_WARN, "drpc: %s", why.text);
+			    DRPC_LOG_WARN, "drpc: %s; peer %s", why.text,
+			    drpc__peer_addr(fd, peer, sizeof(peer)) == DRPC_OK
+				? peer
+				: "unknown");
 			return rv;
 		}
 		rv = server_serve(srv, tr,
@@ -919,6 +874,9 @@ drpc_server_shutdown(drpc_server *srv, int64_t deadline_ns)
 	if (srv->hooks.stopping != NULL) {
 		srv->hooks.stopping(srv->hooks.arg);
 	}
+	// Before the listeners stop and any GOAWAY goes out (a health
+	// service tells its watchers NOT_SERVING first).
+	drpc__server_run_shutdown_hooks(srv, deadline_ns != 0);
 	drpc__server_stop_listeners(srv);
 	if (deadline_ns != 0) {
 		// GOAWAY to the clients with the extension; the RPCs they sent
@@ -988,5 +946,6 @@ drpc_server_destroy(drpc_server *srv)
 	drpc_ctx_destroy(srv->root);
 	drpc_tls_config_destroy((drpc_tls_config *) (uintptr_t) srv->opts.tls);
 	drpc__srv_icpt_free(srv->icpt);
+	drpc__server_free_shutdown_hooks(srv);
 	free(srv);
 }

@@ -19,6 +19,7 @@
 typedef struct srv_conn srv_conn;
 struct srv_conn {
 	drpc_server *srv;
+	uint64_t     id;    // immutable: the connection's (conninfo.h)
 	drpc__conn  *c;     // set before the conn is listed
 	bool         ended; // guarded by srv->mu
 	bool         listed;
@@ -54,10 +55,18 @@ typedef struct srv_listener {
 	char         name[128]; // immutable: the address, for logs
 } srv_listener;
 
+typedef struct srv_shutdown_hook srv_shutdown_hook;
+
+// DRPC__SERVER_BUSY is the text of the Error an invoke past max_handlers
+// gets.
+#define DRPC__SERVER_BUSY \
+	"server busy: too many handlers running (max_handlers)"
+
 struct drpc_server {
 	// Immutable after create.
 	const drpc_mux  *mux;
 	drpc_server_opts opts;
+	drpc_conn_hooks  conn_hooks; // opts.conn_hooks points here (a copy)
 	drpc_ctx        *root;
 	pthread_t        reaper;
 	// The timeouts in ns (0: none), and the reaper's sweep period: a
@@ -105,6 +114,9 @@ struct drpc_server {
 	bool         stopped;  // workers and reaper must exit
 	bool         shut;     // drpc_server_shutdown finished
 	drpc_err     shut_rv;  // ...with this result
+	// on_shutdown: drpc_server_on_shutdown's hooks (report.c), added
+	// until stopping is set, run once after.
+	srv_shutdown_hook *on_shutdown;
 	char         addr[300];
 };
 
@@ -115,6 +127,28 @@ void drpc__server_stop_listeners(drpc_server *srv);
 // server.c: drpc__server_wait_adding_locked waits (mu held) until every
 // connection being served concurrently is listed.
 void drpc__server_wait_adding_locked(drpc_server *srv);
+
+// report.c: how failed and refused RPCs end and are logged (docs/api.md,
+// "Logging"), and the shutdown hooks.
+// drpc__server_fail sends the Error that ends a failed RPC (drpc/server.h):
+// the code and text given to drpc_stream_set_error if the handler set
+// one, whatever it returned; else a gRPC code (1-16) as it is, with its
+// text. Any other code is the library's own (an I/O failure, a closed
+// stream): the client gets Internal with a neutral text, and the log
+// the detail, which is about this server and none of the client's.
+void drpc__server_fail(
+    drpc_server *srv, drpc__stream *s, const char *method, drpc_err rv);
+// drpc__server_unknown answers an RPC for a method nobody registered, in
+// the words Go DRPC uses; drpc__server_refuse one refused for rv
+// (DRPC_EUNAVAIL: shutting down; else ResourceExhausted, busy: over
+// max_handlers).
+void drpc__server_unknown(drpc_server *srv, drpc__stream *s);
+void drpc__server_refuse(
+    drpc_server *srv, drpc__stream *s, drpc_err rv, bool busy);
+// drpc__server_run_shutdown_hooks runs them (the first shutdown, once
+// stopping is set); drpc__server_free_shutdown_hooks frees them (destroy).
+void drpc__server_run_shutdown_hooks(drpc_server *srv, bool graceful);
+void drpc__server_free_shutdown_hooks(drpc_server *srv);
 
 // ctrl.c: liveness and drain (docs/protocol.md §14).
 // drpc__server_ping_locked is the reaper's ping pass as of now (mu held;

@@ -5,6 +5,8 @@
 
 #include <drpc/peer.h>
 
+#include <drpc/conninfo.h>
+
 #include "stream/observe.h"
 #include "stream/stream_impl.h"
 
@@ -35,7 +37,7 @@ drpc__obs_free(drpc__obs *o)
 
 drpc_err
 drpc__obs_begin(drpc__obs *o, const drpc_stats_handler *h,
-    const char *method, bool client, const char *peer)
+    const char *method, bool client, uint64_t conn_id, const char *peer)
 {
 	size_t n = strlen(method);
 
@@ -47,9 +49,7 @@ drpc__obs_begin(drpc__obs *o, const drpc_stats_handler *h,
 	o->stats         = &o->handler;
 	o->info.method   = o->method;
 	o->info.client   = client;
-	// TODO(#18): the connection's id (drpc_stream_conn_id) once
-	// connection ids exist; 0 means not known (drpc/stats.h).
-	o->info.conn_id  = 0;
+	o->info.conn_id  = conn_id; // 0: not known yet (a client's)
 	o->info.begin_ns = drpc_now_ns();
 	drpc__obs_set_peer(o, peer);
 	if (o->handler.begin != NULL) {
@@ -75,6 +75,9 @@ drpc__obs_learn_peer(drpc__obs *o, drpc__stream *s)
 {
 	drpc_peer p = {0};
 
+	if (o->info.conn_id == 0) {
+		o->info.conn_id = drpc_stream_conn_id(s);
+	}
 	if (o->peer[0] == '\0' && drpc_stream_peer(s, &p) == DRPC_OK) {
 		drpc__obs_set_peer(o, p.addr);
 	}

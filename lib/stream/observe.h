@@ -61,17 +61,20 @@ drpc_err drpc__obs_create(drpc__obs **op);
 // had no wrapper.
 void drpc__obs_free(drpc__obs *o);
 
-// drpc__obs_begin starts o's stats with h (copied): copies method, takes peer (may be NULL) as the peer's address,
-// stamps the time and calls h->begin.
+// drpc__obs_begin starts o's stats with h (copied): copies method, takes
+// conn_id (0: not known yet, learnt from the stream) and peer (may be
+// NULL) as the connection's id and the peer's address, stamps the time
+// and calls h->begin.
 drpc_err drpc__obs_begin(drpc__obs *o, const drpc_stats_handler *h,
-    const char *method, bool client, const char *peer);
+    const char *method, bool client, uint64_t conn_id, const char *peer);
 
 // drpc__obs_set_peer sets the peer's address after begin (a channel's
 // call learns its backend once it is open), before the stream is shared.
 void drpc__obs_set_peer(drpc__obs *o, const char *peer);
 
-// drpc__obs_learn_peer sets o's peer from s's connection if o has none
-// yet (a channel's call learns its backend once it is open).
+// drpc__obs_learn_peer sets o's peer (and connection id) from s's
+// connection if o has none yet (a channel's call learns its backend once
+// it is open; a client's call its connection's id).
 void drpc__obs_learn_peer(drpc__obs *o, drpc__stream *s);
 
 // drpc__obs_count reports one message of len bytes sent (out) or

@@ -14,6 +14,7 @@
 #ifndef DRPC_STREAM_STREAM_H
 #define DRPC_STREAM_STREAM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,19 @@
 
 // The public drpc_stream is this same object (include/drpc/stream.h).
 typedef struct drpc_stream drpc__stream;
+
+// drpc__conn_tag is what a stream knows of its connection for the API
+// (drpc/conninfo.h, lib/stream/conninfo.c): the id (immutable), the open
+// hook's user pointer (stored before the connection's first stream
+// exists, immutable after), and the counts a server bumps through its
+// streams, from the reader and handler threads (relaxed atomics, on
+// refusal and failure paths only).
+typedef struct drpc__conn_tag {
+	uint64_t    id;
+	void       *user;
+	atomic_uint_least64_t refused;
+	atomic_uint_least64_t failed;
+} drpc__conn_tag;
 
 // drpc__stream_owner is how a stream reaches its connection without
 // knowing it: forget removes the stream from the registry (called once,
@@ -56,6 +70,8 @@ typedef struct drpc__stream_owner {
 	// of the connection's peer (any thread, no lock held).
 	drpc_err (*peer)(void *owner, drpc_peer *out);
 	void *owner;
+	// tag: the connection's (it outlives the stream), or NULL.
+	drpc__conn_tag *tag;
 } drpc__stream_owner;
 
 typedef struct drpc__stream_opts {
@@ -98,6 +114,15 @@ typedef struct drpc__flow_figures {
 	bool     wide_slots;
 	uint64_t gen;
 } drpc__flow_figures;
+
+// conninfo.c. drpc__stream_note_refused and drpc__stream_note_failed
+// count s's RPC as refused or failed on its connection (any thread).
+// drpc__stream_failed_locked (s's mu held: the owner's forget) tells
+// whether a client stream ended failing: an Error from the peer, a
+// cancel, the connection's loss.
+void drpc__stream_note_refused(drpc__stream *s);
+void drpc__stream_note_failed(drpc__stream *s);
+bool drpc__stream_failed_locked(const drpc__stream *s);
 
 // drpc__stream_flow_on turns flow control on for s once the connection
 // knows the peer has it: sends wait for credit, and the receive side

@@ -40,9 +40,13 @@ drpc_transport_destroy(drpc_transport *t)
 drpc_err
 drpc__transport_read(void *tr, uint8_t *buf, size_t cap, size_t *n)
 {
-	drpc_transport *t = tr;
+	drpc_transport *t  = tr;
+	drpc_err        rv = t->ops.read(t->impl, buf, cap, n);
 
-	return t->ops.read(t->impl, buf, cap, n);
+	if (rv == DRPC_OK) {
+		t->bytes_in += *n;
+	}
+	return rv;
 }
 
 // The file-descriptor transport. impl is the fd itself, boxed.
@@ -168,7 +172,10 @@ drpc__transport_try_writev(
 	ssize_t       got;
 
 	if (t->try_writev != NULL) {
-		return t->try_writev(t->impl, in, n, put);
+		drpc_err rv = t->try_writev(t->impl, in, n, put);
+
+		t->bytes_out += rv == DRPC_OK ? *put : 0;
+		return rv;
 	}
 	for (size_t i = 0; i < n && cnt < FD_IOV_MAX; i++) {
 		if (in[i].len > 0) {
@@ -194,6 +201,7 @@ drpc__transport_try_writev(
 		return fd_map_errno(errno);
 	}
 	*put = (size_t) got;
+	t->bytes_out += (uint64_t) got;
 	return DRPC_OK;
 }
 

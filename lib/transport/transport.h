@@ -38,6 +38,11 @@ struct drpc_transport {
 	// thread before the first read, instead of reading the header
 	// through read. Errors as drpc__migrate_take's, with out in words.
 	drpc_err (*migrate)(void *impl, bool required, drpc_cause *out);
+	// Bytes through drpc__transport_read (the reader thread's only) and
+	// written by drpc__transport_writev/try_writev (whoever holds the
+	// writer's write token, mux/writer.h), for drpc_conn_stats.
+	uint64_t bytes_in;
+	uint64_t bytes_out;
 };
 
 // drpc__transport_peer fills out (zeroed first; on error it is left
@@ -80,7 +85,14 @@ drpc__transport_why(drpc_transport *t, bool read, drpc_cause *out)
 static inline drpc_err
 drpc__transport_writev(drpc_transport *t, const drpc_iovec *iov, size_t n)
 {
-	return t->ops.writev(t->impl, iov, n);
+	drpc_err rv = t->ops.writev(t->impl, iov, n);
+
+	if (rv == DRPC_OK) {
+		for (size_t i = 0; i < n; i++) {
+			t->bytes_out += iov[i].len;
+		}
+	}
+	return rv;
 }
 
 // drpc__transport_can_try tells whether t supports drpc__transport_try_writev
