@@ -259,8 +259,8 @@ tls_dial(bench *b, bool tls, drpc_conn **cp)
 {
 	drpc_conn_opts o = {0};
 
-	o.tls = b->tls.client;
-	return dial_to("tls", tls ? b->tls.addr : b->addr, tls ? &o : NULL, cp);
+	o.tls = tls ? b->tls.client : NULL;
+	return dial_to("tls", tls ? b->tls.addr : b->addr, &o, cp);
 }
 
 // tls_latency: unary 16 B round trips on one connection.
@@ -538,7 +538,7 @@ tls_print(bench *b, bool rows)
 	printf("\nTLS (plain and TLS back to back in each repetition; "
 	       "medians%s):\n",
 	    !rows ? ""
-	    : b->remote ? ", cpu µs per operation of client + server"
+	    : b->remote ? ", cpu µs per operation: client + server"
 	                : ", cpu µs per operation of this process");
 	for (size_t i = 0; rows && i < TLS_NROWS; i++) {
 		const bench_row *r = table_find(&b->tab, tls_rows[i]);
@@ -549,12 +549,12 @@ tls_print(bench *b, bool rows)
 			continue;
 		}
 		fmt_num(num, sizeof(num), median_of(r->v, r->n));
-		if (!row_aux_median(r, b->remote ? AUX_ALL_CPU : AUX_CPU, &cpu)) {
-			cpu = 0;
-		}
 		printf("  %-44s %12s", r->what, num);
-		if (cpu > 0) {
+		if (row_aux_median(r, AUX_CPU, &cpu)) {
 			printf("   cpu %.1f µs", cpu);
+		}
+		if (b->remote && row_aux_median(r, AUX_SRV_CPU, &cpu)) {
+			printf(" + server %.1f µs", cpu);
 		}
 		putchar('\n');
 	}
