@@ -160,7 +160,8 @@ typedef struct drpc_server_opts {
 	// interceptors: ninterceptors of them run around every RPC's handler,
 	// interceptors[0] outermost (drpc/intercept.h); the array is copied.
 	// stats: per-RPC callbacks (drpc/stats.h), copied. NULL: none, at the
-	// cost of one pointer test per RPC and per message.
+	// cost of a pointer test per message and, per RPC, one call that
+	// finds no observer (a handler may wrap its stream without either).
 	const drpc_server_interceptor *interceptors;
 	size_t                         ninterceptors;
 	const drpc_stats_handler      *stats;
