@@ -4,7 +4,7 @@
 // re-resolves names on every redial, spreads calls over the backends it
 // resolved (pick-first or round-robin), and moves new calls off a backend
 // that fails or drains (a libdrpc server's graceful shutdown). Each
-// backend is one multiplexed connection. docs/api.md §9.
+// backend is one multiplexed connection. docs/api.md §10.
 //
 // Calls: drpc_channel_conn gives the channel's call handle, a drpc_conn *
 // that every call function takes (drpc_invoke, drpc_stream_open,
@@ -14,7 +14,7 @@
 // within its deadline. The first connection attempt after the channel is
 // created (or first used, when lazy) is waited for either way. A call in
 // flight when its connection breaks fails with DRPC_EUNAVAIL; the library
-// never sends a call twice (docs/api.md §9 shows the retry loop for
+// never sends a call twice (docs/api.md §10 shows the retry loop for
 // idempotent calls).
 //
 // Thread safety: every function may be called from any thread at once,

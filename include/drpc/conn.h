@@ -181,7 +181,7 @@ DRPC_API drpc_err drpc_conn_err(drpc_conn *c);
 // connection (read): Connection reset by peer", "closed locally", "read
 // failed: ...", or the protocol rule the peer broke ("message id went
 // backwards on stream 3 (5 after 7)"); while it drains after a GOAWAY,
-// DRPC_EUNAVAIL and "the server is shutting down: ...". docs/api.md §8
+// DRPC_EUNAVAIL and "the server is shutting down: ...". docs/api.md §9
 // lists them all.
 DRPC_API drpc_err drpc_conn_cause(drpc_conn *c, drpc_cause *cause);
 

@@ -79,7 +79,7 @@ DRPC_API const char *drpc_err_name(drpc_err err);
 // involved, so any number of threads may each use their own. The text is
 // always NUL-terminated, empty when code is DRPC_OK, and never empty
 // otherwise; a long address in it may be shortened with "...".
-// docs/api.md §8 lists every text. A zeroed drpc_cause is a cleared one.
+// docs/api.md §9 lists every text. A zeroed drpc_cause is a cleared one.
 typedef struct drpc_cause {
 	drpc_err code;
 	char     text[DRPC_CAUSE_TEXT_MAX];

@@ -2,7 +2,7 @@
 // NULL): an address is parsed and validated in full before anything is
 // resolved, so a bad one is always DRPC_EINVAL with a text that shows the
 // accepted forms, and a failed connect, bind or resolution keeps the
-// errno (or getaddrinfo's code) it failed with, in words. docs/api.md §8
+// errno (or getaddrinfo's code) it failed with, in words. docs/api.md §9
 // lists the texts.
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
 //
 // Each call that can fail for a reason worth telling fills a drpc_cause
 // (which may be NULL), so the caller can say why in words; the codes are
-// in the comments and the texts in docs/api.md §8.
+// in the comments and the texts in docs/api.md §9.
 #ifndef DRPC_TRANSPORT_ADDR_H
 #define DRPC_TRANSPORT_ADDR_H
 
