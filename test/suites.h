@@ -38,6 +38,7 @@ Suite *ctrl_server_suite(void);
 Suite *channel_suite(void);
 Suite *peer_suite(void);
 Suite *tls_suite(void);
+Suite *cli_suite(void);
 TCase *tls_io_tcase(void); // check_tls_io.c
 TCase *channel_races_tcase(void); // check_channel_races.c
 

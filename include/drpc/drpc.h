@@ -14,6 +14,7 @@
 #include <drpc/multiplex.h>
 #include <drpc/pb.h>
 #include <drpc/peer.h>
+#include <drpc/reflect.h>
 #include <drpc/server.h>
 #include <drpc/stream.h>
 #include <drpc/transport.h>

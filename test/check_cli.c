@@ -1,0 +1,759 @@
+// The drpc command-line client (cmd/drpc/, docs/cli.md) and the
+// reflection service (drpc/reflect.h) it reads, over real sockets: the
+// suite serves test/proto/echo.proto's EchoService (raw handlers that
+// record every request byte for byte), cli.mapping.Mapping (an echo, for
+// the proto3 JSON mapping cases of test/cli/mapping.proto) and, in most
+// tests, reflection; then it runs the built tool (DRPC_CLI_BIN) as a
+// child process with posix_spawn, its stdin from a file, its stdout and
+// stderr into files, and checks what it printed, its exit status, and
+// what the server received.
+//
+// With DRPC_CLI_VALGRIND set (make valgrind sets it), every run of the
+// tool is under valgrind's memcheck, leaks included: its status 99 is a
+// memcheck error.
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <drpc/drpc.h>
+
+#include "echo.drpc.h"
+#include "echo_service.h"
+#include "edge_names.drpc.h"
+#include "edge_nested.drpc.h"
+#ifdef DRPC_HAVE_INTEROP_GEN
+#include "interop.drpc.h"
+#endif
+#include "suites.h"
+#include "testutil.h"
+
+extern char **environ;
+
+#define REC_MAX 8192
+#define OUT_MAX 16384
+
+// The fixture: a server and what its handlers saw.
+typedef struct cli_fx {
+	drpc_mux       *mux;
+	drpc_server    *srv;
+	drpc_reflect   *refl;
+	char            addr[128];
+	pthread_mutex_t mu;
+	int             invokes;      // handlers entered
+	char            rec[REC_MAX]; // every request, hex, "|" after each
+	char            md[256];      // the x-trace metadata of the last call
+	char            out[OUT_MAX]; // the tool's stdout, of the last run
+	char            err[OUT_MAX]; // and stderr
+} cli_fx;
+
+static void
+rec_add(cli_fx *fx, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	size_t         n = strlen(fx->rec);
+
+	for (size_t i = 0; i < len && n + 4 < REC_MAX; i++) {
+		snprintf(fx->rec + n, 3, "%02x", p[i]);
+		n += 2;
+	}
+	if (n + 2 < REC_MAX) {
+		fx->rec[n++] = '|';
+		fx->rec[n]   = '\0';
+	}
+}
+
+// take receives one request and records it; DRPC_EOF at the end.
+static drpc_err
+take(drpc_stream *s, cli_fx *fx, void **data, size_t *len)
+{
+	drpc_err rv = drpc_stream_recv(s, data, len);
+
+	if (rv == DRPC_OK) {
+		pthread_mutex_lock(&fx->mu);
+		rec_add(fx, *data, *len);
+		pthread_mutex_unlock(&fx->mu);
+	}
+	return rv;
+}
+
+static void
+entered(cli_fx *fx, drpc_stream *s)
+{
+	const char *v;
+	size_t      n;
+
+	pthread_mutex_lock(&fx->mu);
+	fx->invokes++;
+	if (drpc_stream_md_get(s, "x-trace", &v, &n) == DRPC_OK) {
+		snprintf(fx->md, sizeof(fx->md), "%s", v);
+	}
+	pthread_mutex_unlock(&fx->mu);
+}
+
+// Unary and Mapping/Echo: echo the bytes; a Msg "fail" gets NotFound, a
+// Msg "block" waits until the call's context ends (its deadline).
+static drpc_err
+h_unary(drpc_stream *s, void *user)
+{
+	cli_fx        *fx   = user;
+	void          *data = NULL;
+	size_t         len  = 0;
+	const uint8_t *pl;
+	size_t         pl_len;
+	drpc_err       rv;
+
+	entered(fx, s);
+	if ((rv = take(s, fx, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	if (echo_msg_decode(data, len, &pl, &pl_len) == DRPC_OK &&
+	    pl_len == 4 && memcmp(pl, "fail", 4) == 0) {
+		drpc_free(data);
+		return drpc_stream_set_error(s, 5, "no such thing");
+	}
+	if (echo_msg_decode(data, len, &pl, &pl_len) == DRPC_OK &&
+	    pl_len == 5 && memcmp(pl, "block", 5) == 0) {
+		drpc_free(data);
+		return drpc_ctx_wait(drpc_stream_ctx(s), 0);
+	}
+	rv = drpc_stream_send_last(s, data, len);
+	drpc_free(data);
+	return rv;
+}
+
+// ServerStream: CountRequest{count} (count < 10) -> Msg "0" .. "count-1".
+static drpc_err
+h_server_stream(drpc_stream *s, void *user)
+{
+	cli_fx  *fx    = user;
+	void    *data  = NULL;
+	size_t   len   = 0;
+	unsigned count = 0;
+	drpc_err rv;
+
+	entered(fx, s);
+	if ((rv = take(s, fx, &data, &len)) != DRPC_OK) {
+		return rv;
+	}
+	if (len == 2 && ((uint8_t *) data)[0] == 0x08) {
+		count = ((uint8_t *) data)[1];
+	}
+	drpc_free(data);
+	for (unsigned i = 0; i < count && i < 10; i++) {
+		uint8_t m[3] = {0x0a, 0x01, (uint8_t) ('0' + i)};
+
+		if ((rv = drpc_stream_send(s, m, sizeof(m))) != DRPC_OK) {
+			return rv;
+		}
+	}
+	return DRPC_OK;
+}
+
+// ClientStream: Summary{count, bytes} of the Msgs received.
+static drpc_err
+h_client_stream(drpc_stream *s, void *user)
+{
+	cli_fx  *fx = user;
+	unsigned n  = 0;
+	unsigned b  = 0;
+	drpc_err rv;
+	uint8_t  sum[4];
+
+	entered(fx, s);
+	for (;;) {
+		void          *data = NULL;
+		size_t         len  = 0;
+		const uint8_t *pl;
+		size_t         pl_len = 0;
+
+		if ((rv = take(s, fx, &data, &len)) == DRPC_EOF) {
+			break;
+		}
+		if (rv != DRPC_OK) {
+			return rv;
+		}
+		echo_msg_decode(data, len, &pl, &pl_len);
+		drpc_free(data);
+		n++;
+		b += (unsigned) pl_len;
+	}
+	sum[0] = 0x08;
+	sum[1] = (uint8_t) n;
+	sum[2] = 0x10;
+	sum[3] = (uint8_t) b;
+	return drpc_stream_send_last(s, sum, sizeof(sum));
+}
+
+// Bidi: echo each message as it comes.
+static drpc_err
+h_bidi(drpc_stream *s, void *user)
+{
+	cli_fx  *fx = user;
+	drpc_err rv;
+
+	entered(fx, s);
+	for (;;) {
+		void  *data = NULL;
+		size_t len  = 0;
+
+		if ((rv = take(s, fx, &data, &len)) == DRPC_EOF) {
+			return DRPC_OK;
+		}
+		if (rv != DRPC_OK) {
+			return rv;
+		}
+		rv = drpc_stream_send(s, data, len);
+		drpc_free(data);
+		if (rv != DRPC_OK) {
+			return rv;
+		}
+	}
+}
+
+static void
+fx_start(cli_fx *fx, bool reflection)
+{
+	memset(fx, 0, sizeof(*fx));
+	pthread_mutex_init(&fx->mu, NULL);
+	ck_assert_int_eq(drpc_mux_create(&fx->mux), DRPC_OK);
+	ck_assert_int_eq(drpc_mux_register(fx->mux,
+	                     TEST__ECHO__ECHO_SERVICE__UNARY__METHOD, h_unary, fx),
+	    DRPC_OK);
+	ck_assert_int_eq(drpc_mux_register(fx->mux,
+	                     TEST__ECHO__ECHO_SERVICE__SERVER_STREAM__METHOD,
+	                     h_server_stream, fx),
+	    DRPC_OK);
+	ck_assert_int_eq(drpc_mux_register(fx->mux,
+	                     TEST__ECHO__ECHO_SERVICE__CLIENT_STREAM__METHOD,
+	                     h_client_stream, fx),
+	    DRPC_OK);
+	ck_assert_int_eq(drpc_mux_register(fx->mux,
+	                     TEST__ECHO__ECHO_SERVICE__BIDI__METHOD, h_bidi, fx),
+	    DRPC_OK);
+	ck_assert_int_eq(drpc_mux_register(fx->mux, "/cli.mapping.Mapping/Echo",
+	                     h_unary, fx),
+	    DRPC_OK);
+	if (reflection) {
+		ck_assert_int_eq(drpc_reflect_create(&fx->refl), DRPC_OK);
+		ck_assert_int_eq(drpc_reflect_add(fx->refl,
+		                     drpc_gen_echo_2eproto_reflect()),
+		    DRPC_OK);
+		ck_assert_int_eq(drpc_reflect_add(fx->refl,
+		                     drpc_gen_edge_5fnested_2eproto_reflect()),
+		    DRPC_OK);
+		ck_assert_int_eq(drpc_reflect_add(fx->refl,
+		                     drpc_gen_edge_5fnames_2eproto_reflect()),
+		    DRPC_OK);
+#ifdef DRPC_HAVE_INTEROP_GEN
+		ck_assert_int_eq(drpc_reflect_add(fx->refl,
+		                     drpc_gen_interop_2eproto_reflect()),
+		    DRPC_OK);
+#endif
+		ck_assert_int_eq(
+		    drpc_reflect_register(fx->refl, fx->mux), DRPC_OK);
+	}
+	ck_assert_int_eq(drpc_server_create(&fx->srv, fx->mux, NULL), DRPC_OK);
+	ck_assert_int_eq(
+	    drpc_server_listen(fx->srv, "tcp://127.0.0.1:0"), DRPC_OK);
+	ck_assert_int_eq(
+	    drpc_server_addr(fx->srv, fx->addr, sizeof(fx->addr)), DRPC_OK);
+}
+
+static void
+fx_stop(cli_fx *fx)
+{
+	drpc_server_destroy(fx->srv);
+	drpc_mux_destroy(fx->mux);
+	drpc_reflect_destroy(fx->refl);
+	pthread_mutex_destroy(&fx->mu);
+}
+
+static int
+fx_invokes(cli_fx *fx)
+{
+	int n;
+
+	pthread_mutex_lock(&fx->mu);
+	n = fx->invokes;
+	pthread_mutex_unlock(&fx->mu);
+	return n;
+}
+
+// read_into reads file fd (from the start) into buf, NUL-terminated.
+static void
+read_into(int fd, char *buf, size_t cap)
+{
+	size_t  n = 0;
+	ssize_t got;
+
+	lseek(fd, 0, SEEK_SET);
+	while (n + 1 < cap && (got = read(fd, buf + n, cap - 1 - n)) > 0) {
+		n += (size_t) got;
+	}
+	buf[n] = '\0';
+}
+
+static int
+temp_file(void)
+{
+	char path[] = "/tmp/drpc-cli-XXXXXX";
+	int  fd     = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	return fd;
+}
+
+// run_tool runs the tool with the arguments (NULL-terminated) and in as
+// its stdin; its output lands in fx->out and fx->err. Returns its exit
+// status (-1 if it died of a signal).
+static int
+run_tool(cli_fx *fx, const char *in, ...)
+{
+	const char *argv[48];
+	size_t      n = 0;
+	va_list     ap;
+	int         fds[3];
+	int         status;
+	pid_t       pid;
+
+	posix_spawn_file_actions_t fa;
+
+	if (getenv("DRPC_CLI_VALGRIND") != NULL) {
+		argv[n++] = "valgrind";
+		argv[n++] = "--quiet";
+		argv[n++] = "--leak-check=full";
+		argv[n++] = "--show-leak-kinds=definite,indirect,possible";
+		argv[n++] = "--errors-for-leak-kinds=definite,indirect,possible";
+		argv[n++] = "--error-exitcode=99";
+	}
+	argv[n++] = DRPC_CLI_BIN;
+	va_start(ap, in);
+	for (const char *a; (a = va_arg(ap, const char *)) != NULL;) {
+		ck_assert_uint_lt(n, 47);
+		argv[n++] = a;
+	}
+	va_end(ap);
+	argv[n] = NULL;
+	for (int i = 0; i < 3; i++) {
+		fds[i] = temp_file();
+	}
+	if (in != NULL) {
+		ck_assert_int_eq(
+		    write(fds[0], in, strlen(in)), (ssize_t) strlen(in));
+		lseek(fds[0], 0, SEEK_SET);
+	}
+	posix_spawn_file_actions_init(&fa);
+	for (int i = 0; i < 3; i++) {
+		posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+	}
+	ck_assert_int_eq(posix_spawnp(&pid, argv[0], &fa, NULL,
+	                     (char *const *) argv, environ),
+	    0);
+	posix_spawn_file_actions_destroy(&fa);
+	while (waitpid(pid, &status, 0) < 0) {
+		ck_assert_int_eq(errno, EINTR);
+	}
+	read_into(fds[1], fx->out, sizeof(fx->out));
+	read_into(fds[2], fx->err, sizeof(fx->err));
+	for (int i = 0; i < 3; i++) {
+		close(fds[i]);
+	}
+	ck_assert_msg(!WIFEXITED(status) || WEXITSTATUS(status) != 99,
+	    "valgrind found errors in the tool: %s", fx->err);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// one_line: the tool's stderr is one line starting "drpc: " and holding
+// want.
+static void
+one_line(const cli_fx *fx, const char *want)
+{
+	const char *nl = strchr(fx->err, '\n');
+
+	ck_assert_msg(strncmp(fx->err, "drpc: ", 6) == 0, "stderr: %s", fx->err);
+	ck_assert_msg(nl != NULL && nl[1] == '\0', "not one line: %s", fx->err);
+	ck_assert_msg(strstr(fx->err, want) != NULL, "stderr: %s (want %s)",
+	    fx->err, want);
+}
+
+#define MAPPING_PROTO DRPC_SOURCE_DIR "/test/cli/mapping.proto"
+#define CLI_DIR       DRPC_SOURCE_DIR "/test/cli"
+
+START_TEST(test_cli_unary_by_reflection)
+{
+	cli_fx fx;
+
+	fx_start(&fx, true);
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+	                     "/test.echo.EchoService/Unary", "-d",
+	                     "{\"payload\": \"aGk=\"}", "-H", "x-trace: t-1",
+	                     NULL),
+	    0);
+	ck_assert_str_eq(fx.out, "{\"payload\":\"aGk=\"}\n");
+	ck_assert_str_eq(fx.err, "");
+	ck_assert_str_eq(fx.rec, "0a026869|");
+	ck_assert_str_eq(fx.md, "t-1");
+	fx_stop(&fx);
+}
+END_TEST
+
+START_TEST(test_cli_server_stream)
+{
+	cli_fx fx;
+
+	fx_start(&fx, true);
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+	                     "/test.echo.EchoService/ServerStream", "-d",
+	                     "{\"count\": 3}", NULL),
+	    0);
+	ck_assert_str_eq(fx.out, "{\"payload\":\"MA==\"}\n{\"payload\":\"MQ==\"}\n"
+	                         "{\"payload\":\"Mg==\"}\n");
+	ck_assert_str_eq(fx.rec, "0803|");
+	fx_stop(&fx);
+}
+END_TEST
+
+START_TEST(test_cli_client_stream)
+{
+	cli_fx fx;
+
+	fx_start(&fx, true);
+	// Summary's int64 fields print as strings (proto3 JSON).
+	ck_assert_int_eq(run_tool(&fx,
+	                     "{\"payload\":\"YQ==\"}\n\n{\"payload\":\"YmI=\"}\n",
+	                     "call", fx.addr,
+	                     "/test.echo.EchoService/ClientStream", "-d", "@-",
+	                     NULL),
+	    0);
+	ck_assert_str_eq(fx.out, "{\"count\":\"2\",\"bytes\":\"3\"}\n");
+	ck_assert_str_eq(fx.rec, "0a0161|0a026262|");
+	fx_stop(&fx);
+}
+END_TEST
+
+START_TEST(test_cli_bidi)
+{
+	cli_fx fx;
+
+	fx_start(&fx, true);
+	ck_assert_int_eq(run_tool(&fx,
+	                     "{\"payload\":\"YQ==\"}\n{}\n{\"payload\":\"YmI=\"}",
+	                     "call", fx.addr, "/test.echo.EchoService/Bidi",
+	                     "-d", "@-", NULL),
+	    0);
+	ck_assert_str_eq(
+	    fx.out, "{\"payload\":\"YQ==\"}\n{}\n{\"payload\":\"YmI=\"}\n");
+	ck_assert_str_eq(fx.rec, "0a0161||0a026262|");
+	// The same from -d, parsed before the call.
+	fx.rec[0] = '\0';
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+	                     "/test.echo.EchoService/Bidi", "-d",
+	                     "{\"payload\":\"YQ==\"}\n{\"payload\":\"Yg==\"}",
+	                     "--one-stream", NULL),
+	    0);
+	ck_assert_str_eq(fx.out, "{\"payload\":\"YQ==\"}\n{\"payload\":\"Yg==\"}\n");
+	ck_assert_str_eq(fx.rec, "0a0161|0a0162|");
+	fx_stop(&fx);
+}
+END_TEST
+
+// The proto3 JSON mapping, both ways, with --proto (and the file's
+// well-known-type imports from the system's include directory).
+START_TEST(test_cli_json_mapping)
+{
+	static const char in[] =
+	    "{\"big_number\":\"-5\",\"unsignedBig\":\"18446744073709551615\","
+	    "\"rawBytes\":\"AQID\",\"color\":\"GREEN\","
+	    "\"when\":\"1970-01-01T00:00:01.500Z\",\"howLong\":\"1.5s\","
+	    "\"extra\":{\"k\":true},\"maybe\":7,\"tags\":[\"a\"],"
+	    "\"inner\":{\"textValue\":\"x\"}}";
+	cli_fx fx;
+
+	fx_start(&fx, false);
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+	                     "/cli.mapping.Mapping/Echo", "--proto",
+	                     MAPPING_PROTO, "-I", CLI_DIR, "-d", in, NULL),
+	    0);
+	// As `protoc --encode=cli.mapping.All` encodes the same values.
+	ck_assert_str_eq(fx.rec,
+	    "08fbffffffffffffffff0110ffffffffffffffffff011a0301020320022a08080110"
+	    "80cab5ee01320808011080cab5ee013a090a070a016b1202200142020807"
+	    "4a016152030a0178|");
+	ck_assert_str_eq(fx.out,
+	    "{\"bigNumber\":\"-5\",\"unsignedBig\":\"18446744073709551615\","
+	    "\"rawBytes\":\"AQID\",\"color\":\"GREEN\","
+	    "\"when\":\"1970-01-01T00:00:01.500Z\",\"howLong\":\"1.500s\","
+	    "\"extra\":{\"k\":true},\"maybe\":7,\"tags\":[\"a\"],"
+	    "\"inner\":{\"textValue\":\"x\"}}\n");
+	// Enums also by number; defaults printed on request.
+	fx.rec[0] = '\0';
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+	                     "/cli.mapping.Mapping/Echo", "--proto",
+	                     MAPPING_PROTO, "-I", CLI_DIR, "-d", "{\"color\":1}",
+	                     "--emit-defaults", NULL),
+	    0);
+	ck_assert_str_eq(fx.rec, "2001|");
+	ck_assert_msg(strstr(fx.out, "\"color\":\"RED\"") != NULL &&
+	                  strstr(fx.out, "\"bigNumber\":\"0\"") != NULL,
+	    "%s", fx.out);
+	fx_stop(&fx);
+}
+END_TEST
+
+START_TEST(test_cli_list_describe)
+{
+	cli_fx fx;
+
+	fx_start(&fx, true);
+	ck_assert_int_eq(run_tool(&fx, NULL, "list", fx.addr, NULL), 0);
+	ck_assert_msg(strstr(fx.out, "test.echo.EchoService\n") == fx.out,
+	    "%s", fx.out);
+	ck_assert_msg(strstr(fx.out, "  /test.echo.EchoService/Bidi  bidi  "
+	                             "test.echo.Msg -> test.echo.Msg\n") != NULL,
+	    "%s", fx.out);
+	ck_assert_msg(strstr(fx.out, "  /test.echo.EchoService/ClientStream  "
+	                             "client-streaming  test.echo.Msg -> "
+	                             "test.echo.types.Summary\n") != NULL,
+	    "%s", fx.out);
+	ck_assert_msg(strstr(fx.out, "\na.b.c.Nested\n") != NULL &&
+	                  strstr(fx.out, "\n  /a.b.c.Nested/Watch  "
+	                                 "server-streaming  a.b.c.Outer -> "
+	                                 "a.b.c.Outer.Inner\n") != NULL,
+	    "%s", fx.out);
+	ck_assert_msg(strstr(fx.out, "\nnames.snake_case_service\n") != NULL,
+	    "%s", fx.out);
+	ck_assert_msg(strstr(fx.out, "drpc.reflection") == NULL, "%s", fx.out);
+#ifdef DRPC_HAVE_INTEROP_GEN
+	ck_assert_msg(strstr(fx.out, "\ninterop.Echo\n  /interop.Echo/Unary  "
+	                             "unary  interop.Msg -> interop.Msg\n") !=
+	                  NULL,
+	    "%s", fx.out);
+	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
+	                     "interop.FailRequest", NULL),
+	    0);
+	ck_assert_msg(strstr(fx.out, "interop.FailRequest is a message:\n") ==
+	                  fx.out,
+	    "%s", fx.out);
+#endif
+
+	// An imported file's message, a nested one, a method.
+	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
+	                     "test.echo.types.Summary", NULL),
+	    0);
+	ck_assert_msg(strstr(fx.out, "test.echo.types.Summary is a message:\n"
+	                             "message Summary {\n") == fx.out,
+	    "%s", fx.out);
+	ck_assert_msg(strstr(fx.out, "  int64 bytes = 2") != NULL, "%s", fx.out);
+	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
+	                     "a.b.c.Outer.Inner", NULL),
+	    0);
+	ck_assert_msg(strstr(fx.out, "string text = 1") != NULL, "%s", fx.out);
+	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
+	                     "/a.b.c.Nested/Watch", NULL),
+	    0);
+	ck_assert_msg(strstr(fx.out, "server-streaming method") != NULL &&
+	                  strstr(fx.out, "rpc Watch(.a.b.c.Outer) returns "
+	                                 "(stream .a.b.c.Outer.Inner)") != NULL,
+	    "%s", fx.out);
+	// edge_names.proto imports protobuf-c.proto, which imports
+	// descriptor.proto: every one comes over, or the pool cannot build.
+	ck_assert_int_eq(
+	    run_tool(&fx, NULL, "describe", fx.addr, "names.Server", NULL), 0);
+	ck_assert_msg(strstr(fx.out, "rpc get_HTTP2(") != NULL, "%s", fx.out);
+	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
+	                     "test.echo.Nothing", NULL),
+	    2);
+	one_line(&fx, "test.echo.Nothing");
+	ck_assert_int_eq(fx_invokes(&fx), 0);
+	fx_stop(&fx);
+}
+END_TEST
+
+// The reflection service's own answers, through the C API.
+START_TEST(test_cli_reflect_wire)
+{
+	static const uint8_t req[] = {0x0a, 0x17, 't', 'e', 's', 't', '.', 'e',
+	    'c', 'h', 'o', '.', 't', 'y', 'p', 'e', 's', '.', 'S', 'u', 'm', 'm',
+	    'a', 'r', 'y'};
+	cli_fx      fx;
+	drpc_conn  *c;
+	void       *reply = NULL;
+	size_t      len   = 0;
+	drpc_status st    = {0};
+	uint8_t     bad[] = {0x0a, 0x05, 'x'};
+
+	fx_start(&fx, true);
+	ck_assert_int_eq(drpc_dial(&c, fx.addr, NULL), DRPC_OK);
+	// One file, no imports: its descriptor alone, as the generated data
+	// holds it.
+	ck_assert_int_eq(drpc_invoke(c, NULL, DRPC_REFLECT_FILE_CONTAINING_SYMBOL,
+	                     req, sizeof(req), NULL, &reply, &len, &st),
+	    DRPC_OK);
+	{
+		const drpc_reflect_file *f = drpc_gen_echo_2eproto_reflect();
+
+		ck_assert_uint_eq(f->n_deps, 1);
+		ck_assert_uint_eq(len, 2 + f->deps[0]->descriptor_len);
+		ck_assert_int_eq(((uint8_t *) reply)[0], 0x0a);
+		ck_assert_int_eq(memcmp((uint8_t *) reply + 2,
+		                     f->deps[0]->descriptor,
+		                     f->deps[0]->descriptor_len),
+		    0);
+	}
+	drpc_free(reply);
+	ck_assert_int_eq(drpc_invoke(c, NULL, DRPC_REFLECT_FILE_BY_FILENAME,
+	                     "\x0a\x04none", 6, NULL, &reply, &len, &st),
+	    DRPC_ENOTFOUND);
+	ck_assert_str_eq(st.message, "file not found: none");
+	drpc_status_reset(&st);
+	ck_assert_int_eq(drpc_invoke(c, NULL, DRPC_REFLECT_LIST_SERVICES, bad,
+	                     sizeof(bad), NULL, &reply, &len, &st),
+	    DRPC_EINVAL);
+	drpc_status_reset(&st);
+	drpc_conn_destroy(c);
+	fx_stop(&fx);
+}
+END_TEST
+
+START_TEST(test_cli_errors)
+{
+	cli_fx fx;
+
+	fx_start(&fx, true);
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+	                     "/test.echo.EchoService/Unary", "-d",
+	                     "{\"payload\":\"ZmFpbA==\"}", NULL),
+	    1);
+	ck_assert_str_eq(fx.err, "drpc: NotFound (5): no such thing\n");
+	ck_assert_str_eq(fx.out, "");
+	// A deadline: the handler waits for the call's context to end.
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+	                     "/test.echo.EchoService/Unary", "-d",
+	                     "{\"payload\":\"YmxvY2s=\"}", "--timeout", "50ms",
+	                     NULL),
+	    1);
+	one_line(&fx, "DeadlineExceeded (4)");
+	fx_stop(&fx);
+	// Nobody there.
+	snprintf(fx.addr, sizeof(fx.addr), "unix:///tmp/drpc-cli-none-%d",
+	    (int) getpid());
+	ck_assert_int_eq(run_tool(&fx, NULL, "list", fx.addr, NULL), 3);
+	one_line(&fx, "drpc-cli-none");
+}
+END_TEST
+
+// Every bad input: exit status 2, one line naming the cause, nothing
+// sent.
+START_TEST(test_cli_bad_input)
+{
+	static const struct {
+		const char *method;
+		const char *data;
+		const char *want;
+	} cases[] = {
+	    {"/test.echo.EchoService/Unary", "{\"payload\":", "invalid JSON"},
+	    {"/test.echo.EchoService/Unary", "{\"nope\":1}", "nope"},
+	    {"/test.echo.EchoService/Unary", "{\"payload\":5}", "payload"},
+	    {"/test.echo.EchoService/ServerStream", "{\"count\":\"x\"}",
+	        "count"},
+	    {"/test.echo.EchoService/Bidi", "{}\n{\"payload\":[]}",
+	        "request line 2"},
+	    {"/test.echo.EchoService/Nope", "{}",
+	        "unknown method Nope in service test.echo.EchoService"},
+	    {"/test.echo.Nope/Unary", "{}", "unknown service test.echo.Nope"},
+	    {"test.echo.EchoService.Unary", "{}", "expected /pkg.Service/Method"},
+	};
+	cli_fx fx;
+
+	fx_start(&fx, true);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+		                     cases[i].method, "-d", cases[i].data, NULL),
+		    2);
+		one_line(&fx, cases[i].want);
+	}
+	// A bad line on stdin, in a client stream: parsed before the call.
+	ck_assert_int_eq(run_tool(&fx, "{}\n{]\n", "call", fx.addr,
+	                     "/test.echo.EchoService/ClientStream", "-d", "@-",
+	                     NULL),
+	    2);
+	one_line(&fx, "request line 2");
+	// A .proto that does not parse: file, line and column.
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+	                     "/cli.broken.X/Y", "--proto",
+	                     CLI_DIR "/broken.proto", "-I", CLI_DIR, NULL),
+	    2);
+	one_line(&fx, "broken.proto:6:");
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+	                     "/test.echo.EchoService/Unary", "--timeout", "5x",
+	                     NULL),
+	    2);
+	ck_assert_msg(strstr(fx.err, "unknown unit") != NULL, "%s", fx.err);
+	ck_assert_int_eq(fx_invokes(&fx), 0);
+	fx_stop(&fx);
+}
+END_TEST
+
+// A server without reflection: a clear message asking for --proto; with
+// it, the call works.
+START_TEST(test_cli_no_reflection)
+{
+	cli_fx fx;
+
+	fx_start(&fx, false);
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+	                     "/test.echo.EchoService/Unary", NULL),
+	    2);
+	one_line(&fx, "does not answer reflection");
+	ck_assert_msg(strstr(fx.err, "--proto") != NULL, "%s", fx.err);
+	ck_assert_int_eq(run_tool(&fx, NULL, "list", fx.addr, NULL), 2);
+	one_line(&fx, "does not answer reflection");
+	ck_assert_int_eq(fx_invokes(&fx), 0);
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+	                     "/test.echo.EchoService/Unary", "--proto",
+	                     DRPC_SOURCE_DIR "/test/proto/echo.proto", "-I",
+	                     DRPC_SOURCE_DIR "/test/proto", NULL),
+	    0);
+	ck_assert_str_eq(fx.out, "{}\n");
+	ck_assert_str_eq(fx.rec, "|");
+	fx_stop(&fx);
+}
+END_TEST
+
+Suite *
+cli_suite(void)
+{
+	Suite *s     = suite_create("cli");
+	TCase *calls = tcase_create("calls");
+	TCase *refl  = tcase_create("reflection");
+	TCase *bad   = tcase_create("bad_input");
+
+	tcase_add_test(calls, test_cli_unary_by_reflection);
+	tcase_add_test(calls, test_cli_server_stream);
+	tcase_add_test(calls, test_cli_client_stream);
+	tcase_add_test(calls, test_cli_bidi);
+	tcase_add_test(calls, test_cli_json_mapping);
+	tcase_add_test(refl, test_cli_list_describe);
+	tcase_add_test(refl, test_cli_reflect_wire);
+	tcase_add_test(refl, test_cli_no_reflection);
+	tcase_add_test(bad, test_cli_errors);
+	tcase_add_test(bad, test_cli_bad_input);
+	// Each run of the tool starts libprotobuf; under valgrind, seconds.
+	tcase_set_timeout(calls, 60);
+	tcase_set_timeout(refl, 60);
+	tcase_set_timeout(bad, 60);
+	suite_add_tcase(s, calls);
+	suite_add_tcase(s, refl);
+	suite_add_tcase(s, bad);
+	return s;
+}
