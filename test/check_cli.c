@@ -611,6 +611,31 @@ START_TEST(test_cli_reflect_wire)
 		    0);
 	}
 	drpc_free(reply);
+	// A file with an import: the import first, then the file.
+	ck_assert_int_eq(drpc_invoke(c, NULL, DRPC_REFLECT_FILE_BY_FILENAME,
+	                     "\x0a\x0a" "echo.proto", 12, NULL, &reply, &len,
+	                     &st),
+	    DRPC_OK);
+	{
+		const drpc_reflect_file *f = drpc_gen_echo_2eproto_reflect();
+		const uint8_t           *p = reply;
+		size_t                   a = f->deps[0]->descriptor_len;
+
+		// Both under 128 bytes... or not: lengths as varints.
+		ck_assert_uint_lt(a, 128);
+		ck_assert_uint_ge(f->descriptor_len, 128);
+		ck_assert_uint_lt(f->descriptor_len, 16384);
+		ck_assert_uint_eq(len, 2 + a + 3 + f->descriptor_len);
+		ck_assert_int_eq(p[0], 0x0a);
+		ck_assert_int_eq(p[1], (int) a);
+		ck_assert_int_eq(
+		    memcmp(p + 2, f->deps[0]->descriptor, a), 0);
+		ck_assert_int_eq(p[2 + a], 0x0a);
+		ck_assert_int_eq(memcmp(p + 2 + a + 3, f->descriptor,
+		                     f->descriptor_len),
+		    0);
+	}
+	drpc_free(reply);
 	ck_assert_int_eq(drpc_invoke(c, NULL, DRPC_REFLECT_FILE_BY_FILENAME,
 	                     "\x0a\x04none", 6, NULL, &reply, &len, &st),
 	    DRPC_ENOTFOUND);
