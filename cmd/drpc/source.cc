@@ -284,10 +284,16 @@ public:
 		       req.data(), req.size(), &co, &reply, &n, &st);
 		*not_found     = false;
 		if (rv != DRPC_OK) {
-			if (exit_for(st) == EXIT_CONN) {
+			// A lost connection, the deadline of --timeout (ours or
+			// the server's), a local failure: the lookup failed, which
+			// says nothing of whether the server answers reflection.
+			if (!st.remote || st.remote_code == DRPC_ETIMEDOUT ||
+			    st.remote_code == DRPC_ECANCELED) {
 				std::string line = status_line(st);
+				Exit        e    = exit_for(st);
 				drpc_status_reset(&st);
-				fail(EXIT_CONN, line);
+				fail(e, "asking the server's reflection service: " +
+				            line);
 			}
 			*not_found = st.remote && st.remote_code == 5;
 			if (!*not_found) {
