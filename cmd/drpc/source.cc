@@ -330,6 +330,14 @@ public:
 			}
 			gp::FileDescriptorProto have;
 			if (!cache_.FindFileByName(f.name(), &have)) {
+				if (++files_ > kMaxFiles) {
+					unsupported_ = opts_.addr + ": reflection names "
+					               "more than " +
+					               std::to_string(kMaxFiles) +
+					               " files (an endless chain of "
+					               "imports?)";
+					return false;
+				}
 				cache_.Add(f);
 			}
 		}
@@ -358,9 +366,15 @@ public:
 	const std::string &unsupported() const { return unsupported_; }
 
 private:
+	// kMaxFiles bounds the files a server may hand over: the descriptor
+	// pool builds a file's imports recursively, so a server answering
+	// an endless chain of imports would otherwise overflow the stack.
+	static constexpr size_t kMaxFiles = 1000;
+
 	Conn                        &conn_;
 	const Options               &opts_;
 	gp::SimpleDescriptorDatabase cache_;
+	size_t                       files_ = 0; // files in cache_
 	std::string                  unsupported_;
 };
 
