@@ -9,13 +9,13 @@
 // anything is sent, except for a bidi call reading stdin, which sends each
 // line as it comes so that input and output interleave: a bad line there
 // cancels the call (what went before was sent).
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -89,15 +89,27 @@ private:
 	gp::util::JsonPrintOptions print_;
 };
 
+// read_fd reads fd to its end; a failed read (EISDIR for a directory,
+// EIO) is a bad input, never an empty request.
 std::string
-read_all(const std::string &what, std::istream &in)
+read_fd(const std::string &what, int fd)
 {
-	std::ostringstream ss;
-	ss << in.rdbuf();
-	if (in.bad()) {
-		fail(EXIT_USAGE, "cannot read " + what);
+	std::string out;
+	char        chunk[65536];
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0) {
+			fail(EXIT_USAGE, "-d: cannot read " + what + ": " +
+			                     std::strerror(errno));
+		}
+		if (n == 0) {
+			return out;
+		}
+		out.append(chunk, static_cast<size_t>(n));
 	}
-	return ss.str();
 }
 
 // input_text is what -d gives: the text itself, a file's or stdin's.
@@ -105,16 +117,23 @@ std::string
 input_text(const Options &o)
 {
 	if (o.data == "@-") {
-		return read_all("stdin", std::cin);
+		return read_fd("stdin", 0);
 	}
 	if (!o.data.empty() && o.data[0] == '@') {
-		std::ifstream f(o.data.substr(1), std::ios::binary);
-		if (!f) {
-			fail(EXIT_USAGE, "-d " + o.data + ": cannot open " +
-			                     o.data.substr(1) + ": " +
-			                     std::strerror(errno));
+		std::string path = o.data.substr(1);
+		int         fd   = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			fail(EXIT_USAGE, "-d " + o.data + ": cannot open " + path +
+			                     ": " + std::strerror(errno));
 		}
-		return read_all(o.data.substr(1), f);
+		try {
+			std::string text = read_fd(path, fd);
+			close(fd);
+			return text;
+		} catch (...) {
+			close(fd);
+			throw;
+		}
 	}
 	return o.data;
 }
