@@ -219,8 +219,10 @@ h_bidi(drpc_stream *s, void *user)
 	}
 }
 
+// fx_init sets up the mux (handlers, and reflection if asked); fx_serve
+// starts the server. Tests may register more handlers in between.
 static void
-fx_start(cli_fx *fx, bool reflection)
+fx_init(cli_fx *fx, bool reflection)
 {
 	memset(fx, 0, sizeof(*fx));
 	pthread_mutex_init(&fx->mu, NULL);
@@ -261,11 +263,23 @@ fx_start(cli_fx *fx, bool reflection)
 		ck_assert_int_eq(
 		    drpc_reflect_register(fx->refl, fx->mux), DRPC_OK);
 	}
+}
+
+static void
+fx_serve(cli_fx *fx)
+{
 	ck_assert_int_eq(drpc_server_create(&fx->srv, fx->mux, NULL), DRPC_OK);
 	ck_assert_int_eq(
 	    drpc_server_listen(fx->srv, "tcp://127.0.0.1:0"), DRPC_OK);
 	ck_assert_int_eq(
 	    drpc_server_addr(fx->srv, fx->addr, sizeof(fx->addr)), DRPC_OK);
+}
+
+static void
+fx_start(cli_fx *fx, bool reflection)
+{
+	fx_init(fx, reflection);
+	fx_serve(fx);
 }
 
 static void
@@ -755,6 +769,169 @@ START_TEST(test_cli_no_reflection)
 }
 END_TEST
 
+// A reflection service that waits for the call's deadline: the deadline
+// of --timeout ends the lookup, which is a deadline (status 1), not a
+// server without reflection (status 2).
+static drpc_err
+h_refl_block(drpc_stream *s, void *user)
+{
+	void  *data = NULL;
+	size_t len  = 0;
+
+	(void) user;
+	if (drpc_stream_recv(s, &data, &len) == DRPC_OK) {
+		drpc_free(data);
+	}
+	return drpc_ctx_wait(drpc_stream_ctx(s), 0);
+}
+
+START_TEST(test_cli_reflect_deadline)
+{
+	cli_fx fx;
+
+	fx_init(&fx, false);
+	ck_assert_int_eq(drpc_mux_register(fx.mux,
+	                     DRPC_REFLECT_FILE_CONTAINING_SYMBOL, h_refl_block,
+	                     NULL),
+	    DRPC_OK);
+	ck_assert_int_eq(drpc_mux_register(fx.mux, DRPC_REFLECT_LIST_SERVICES,
+	                     h_refl_block, NULL),
+	    DRPC_OK);
+	fx_serve(&fx);
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+	                     "/test.echo.EchoService/Unary", "--timeout", "50ms",
+	                     NULL),
+	    1);
+	one_line(&fx, "DeadlineExceeded (4)");
+	ck_assert_msg(strstr(fx.err, "does not answer reflection") == NULL,
+	    "%s", fx.err);
+	ck_assert_int_eq(run_tool(&fx, NULL, "list", fx.addr, "--timeout",
+	                     "50ms", NULL),
+	    1);
+	one_line(&fx, "DeadlineExceeded (4)");
+	ck_assert_int_eq(fx_invokes(&fx), 0);
+	fx_stop(&fx);
+}
+END_TEST
+
+// -d @FILE that cannot be read (a directory opens, but reads fail): a bad
+// input, not an empty request.
+START_TEST(test_cli_data_unreadable)
+{
+	cli_fx fx;
+
+	fx_start(&fx, true);
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
+	                     "/test.echo.EchoService/Unary", "-d", "@" CLI_DIR,
+	                     NULL),
+	    2);
+	one_line(&fx, "cannot read");
+	ck_assert_str_eq(fx.out, "");
+	ck_assert_int_eq(fx_invokes(&fx), 0);
+	fx_stop(&fx);
+}
+END_TEST
+
+// A hostile (or broken) reflection service: file fN.proto imports
+// f(N+1).proto, without end. The tool must give up with a clear line,
+// not follow the chain until its stack overflows.
+static size_t
+put_string(uint8_t *p, unsigned field, const char *str)
+{
+	size_t n = strlen(str);
+	size_t o = 0;
+
+	p[o++] = (uint8_t) (field << 3 | 2);
+	p[o++] = (uint8_t) n; // every string here is under 128 bytes
+	memcpy(p + o, str, n);
+	return o + n;
+}
+
+// chain_reply answers FileDescriptorProto fN.proto (package x, importing
+// f(N+1).proto; f0.proto also defines service Svc) as one field 1.
+static drpc_err
+chain_reply(drpc_stream *s, unsigned long i)
+{
+	char    name[32];
+	char    dep[32];
+	uint8_t fd[128];
+	uint8_t out[160];
+	size_t  n = 0;
+
+	snprintf(name, sizeof(name), "f%lu.proto", i);
+	snprintf(dep, sizeof(dep), "f%lu.proto", i + 1);
+	n += put_string(fd + n, 1, name);
+	n += put_string(fd + n, 2, "x");
+	n += put_string(fd + n, 3, dep);
+	if (i == 0) {
+		uint8_t svc[8];
+		size_t  k = put_string(svc, 1, "Svc");
+
+		fd[n++] = 0x32; // service, field 6
+		fd[n++] = (uint8_t) k;
+		memcpy(fd + n, svc, k);
+		n += k;
+	}
+	out[0] = 0x0a;
+	out[1] = (uint8_t) n;
+	memcpy(out + 2, fd, n);
+	return drpc_stream_send_last(s, out, n + 2);
+}
+
+static drpc_err
+h_chain_symbol(drpc_stream *s, void *user)
+{
+	void  *data = NULL;
+	size_t len  = 0;
+
+	(void) user;
+	if (drpc_stream_recv(s, &data, &len) == DRPC_OK) {
+		drpc_free(data);
+	}
+	return chain_reply(s, 0);
+}
+
+static drpc_err
+h_chain_file(drpc_stream *s, void *user)
+{
+	void         *data = NULL;
+	size_t        len  = 0;
+	unsigned long i    = 0;
+	char          num[24];
+
+	(void) user;
+	if (drpc_stream_recv(s, &data, &len) == DRPC_OK) {
+		// "\x0a" len "f" digits ".proto"
+		if (len > 3 && len - 3 < sizeof(num)) {
+			memcpy(num, (char *) data + 3, len - 3);
+			num[len - 3] = '\0';
+			i            = strtoul(num, NULL, 10);
+		}
+		drpc_free(data);
+	}
+	return chain_reply(s, i);
+}
+
+START_TEST(test_cli_reflect_endless_imports)
+{
+	cli_fx fx;
+
+	fx_init(&fx, false);
+	ck_assert_int_eq(drpc_mux_register(fx.mux,
+	                     DRPC_REFLECT_FILE_CONTAINING_SYMBOL, h_chain_symbol,
+	                     NULL),
+	    DRPC_OK);
+	ck_assert_int_eq(drpc_mux_register(fx.mux, DRPC_REFLECT_FILE_BY_FILENAME,
+	                     h_chain_file, NULL),
+	    DRPC_OK);
+	fx_serve(&fx);
+	ck_assert_int_eq(
+	    run_tool(&fx, NULL, "describe", fx.addr, "x.Svc", NULL), 2);
+	one_line(&fx, "more than");
+	fx_stop(&fx);
+}
+END_TEST
+
 Suite *
 cli_suite(void)
 {
@@ -773,6 +950,9 @@ cli_suite(void)
 	tcase_add_test(refl, test_cli_no_reflection);
 	tcase_add_test(bad, test_cli_errors);
 	tcase_add_test(bad, test_cli_bad_input);
+	tcase_add_test(bad, test_cli_data_unreadable);
+	tcase_add_test(refl, test_cli_reflect_deadline);
+	tcase_add_test(refl, test_cli_reflect_endless_imports);
 	// Each run of the tool starts libprotobuf; under valgrind, seconds.
 	tcase_set_timeout(calls, 60);
 	tcase_set_timeout(refl, 60);
