@@ -193,6 +193,16 @@ public:
 			fail(EXIT_USAGE, path + ": not a FileDescriptorSet");
 		}
 		for (const auto &f : set.file()) {
+			// Sets concatenated (`cat a.pb b.pb`) repeat the files
+			// both import: the same file twice is one file.
+			gp::FileDescriptorProto have;
+			if (db_.FindFileByName(f.name(), &have)) {
+				if (have.SerializeAsString() != f.SerializeAsString()) {
+					fail(EXIT_USAGE, path + ": two different files " +
+					                     "named " + f.name());
+				}
+				continue;
+			}
 			if (!db_.Add(f)) {
 				fail(EXIT_USAGE, path + ": " + f.name() +
 				                     " conflicts with another file");
