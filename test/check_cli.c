@@ -932,6 +932,52 @@ START_TEST(test_cli_reflect_endless_imports)
 }
 END_TEST
 
+// write_set writes len bytes to a new file; its path in path (unlink it).
+static void
+write_set(char *path, const void *data, size_t len)
+{
+	int fd;
+
+	strcpy(path, "/tmp/drpc-cli-set-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t) len);
+	close(fd);
+}
+
+// Descriptor sets concatenated (`cat a.pb b.pb`, which protobuf reads as
+// one set) repeat the files both import: the same file twice is no
+// error; two different files of one name are, in one line.
+START_TEST(test_cli_descriptor_set_duplicates)
+{
+	// FileDescriptorSet{file{name:"a.proto" package:"x" service{name:
+	// "S"}}} twice; then with a second a.proto of package "y".
+	static const uint8_t same[] = {0x0a, 0x11, 0x0a, 0x07, 'a', '.', 'p',
+	    'r', 'o', 't', 'o', 0x12, 0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S',
+	    0x0a, 0x11, 0x0a, 0x07, 'a', '.', 'p', 'r', 'o', 't', 'o', 0x12,
+	    0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S'};
+	static const uint8_t other[] = {0x0a, 0x11, 0x0a, 0x07, 'a', '.', 'p',
+	    'r', 'o', 't', 'o', 0x12, 0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S',
+	    0x0a, 0x0c, 0x0a, 0x07, 'a', '.', 'p', 'r', 'o', 't', 'o', 0x12,
+	    0x01, 'y'};
+	char   path[64];
+	cli_fx fx;
+
+	memset(&fx, 0, sizeof(fx));
+	write_set(path, same, sizeof(same));
+	ck_assert_int_eq(
+	    run_tool(&fx, NULL, "list", "--descriptor-set", path, NULL), 0);
+	ck_assert_str_eq(fx.out, "x.S\n");
+	ck_assert_str_eq(fx.err, "");
+	unlink(path);
+	write_set(path, other, sizeof(other));
+	ck_assert_int_eq(
+	    run_tool(&fx, NULL, "list", "--descriptor-set", path, NULL), 2);
+	one_line(&fx, "a.proto");
+	unlink(path);
+}
+END_TEST
+
 Suite *
 cli_suite(void)
 {
@@ -951,6 +997,7 @@ cli_suite(void)
 	tcase_add_test(bad, test_cli_errors);
 	tcase_add_test(bad, test_cli_bad_input);
 	tcase_add_test(bad, test_cli_data_unreadable);
+	tcase_add_test(bad, test_cli_descriptor_set_duplicates);
 	tcase_add_test(refl, test_cli_reflect_deadline);
 	tcase_add_test(refl, test_cli_reflect_endless_imports);
 	// Each run of the tool starts libprotobuf; under valgrind, seconds.
