@@ -29,10 +29,11 @@ enum Exit {
 	EXIT_REMOTE = 1, // the call ended with an error status
 	EXIT_USAGE  = 2, // bad arguments or input; nothing was sent
 	EXIT_CONN   = 3, // cannot connect, or the connection was lost
+	EXIT_INTERNAL = 4, // out of memory, a failure inside libprotobuf
 };
 
 // Failure ends the command: main prints "drpc: " and msg on stderr (one
-// line, but for usage text) and exits with status, after every
+// line) and exits with status, after every
 // destructor ran (the tool is checked leak-free under valgrind).
 struct Failure {
 	Exit        status;

@@ -5,12 +5,16 @@
 //   drpc call     ADDR /pkg.Service/Method [-d JSON|@file|@-] [options]
 //
 // Exit statuses (drpc.h): 0 success, 1 the call ended with an error
-// status, 2 bad arguments or input (nothing sent), 3 no connection.
+// status, 2 bad arguments or input (nothing sent), 3 no connection, 4 an
+// internal error (out of memory, a failure inside libprotobuf).
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
+#include <exception>
+#include <new>
+
+#include <google/protobuf/stubs/logging.h>
 
 #include "drpc.h"
 
@@ -85,12 +89,14 @@ static const char usage_text[] =
     "ADDR: host:port, tcp://host:port, tls://host:port or unix:///path\n"
     "DURATION: 1.5s, 300ms, 2m, 1h (a bare number is seconds)\n"
     "exit status: 0 ok, 1 the call failed, 2 bad usage or input (nothing\n"
-    "sent), 3 no connection. docs/cli.md has the details.\n";
+    "sent), 3 no connection, 4 internal error. docs/cli.md has the details.\n";
 
+// usage ends a bad invocation: one line naming what is wrong (the whole
+// text is for `drpc --help`).
 [[noreturn]] static void
 usage(const std::string &why)
 {
-	fail(EXIT_USAGE, why + "\n" + usage_text);
+	fail(EXIT_USAGE, why + "; try 'drpc --help'");
 }
 
 // parse_duration reads Go-style durations into milliseconds (rounded up).
@@ -288,8 +294,13 @@ cmd_describe(Source &src, std::string sym)
 		std::printf("%s is a %s method:\n%s", sym.c_str(), kind_name(md),
 		    md->DebugString().c_str());
 	} else if (auto f = p->FindFieldByName(sym)) {
-		std::printf("%s is a field:\n%s", sym.c_str(),
+		std::printf("%s is a field of %s:\n%s", sym.c_str(),
+		    f->containing_type()->full_name().c_str(),
 		    f->DebugString().c_str());
+	} else if (auto v = p->FindEnumValueByName(sym)) {
+		std::printf("%s is a value of enum %s:\n%s = %d;\n", sym.c_str(),
+		    v->type()->full_name().c_str(), v->name().c_str(),
+		    v->number());
 	} else {
 		fail(EXIT_USAGE, src.not_found(sym));
 	}
@@ -303,9 +314,12 @@ run(int argc, char **argv)
 		usage("no command");
 	}
 	std::string cmd = argv[1];
-	if (cmd == "-h" || cmd == "--help" || cmd == "help") {
-		std::fputs(usage_text, stdout);
-		return EXIT_OK;
+	for (int i = 1; i < argc && std::strcmp(argv[i], "--") != 0; i++) {
+		if (std::strcmp(argv[i], "-h") == 0 ||
+		    std::strcmp(argv[i], "--help") == 0 || (i == 1 && cmd == "help")) {
+			std::fputs(usage_text, stdout);
+			return EXIT_OK;
+		}
 	}
 	Options                  o;
 	std::vector<std::string> pos;
@@ -343,16 +357,40 @@ run(int argc, char **argv)
 
 } // namespace drpccli
 
+// quiet_log keeps libprotobuf from printing lines of its own (a
+// descriptor database's "symbol conflicts" and the like, which the tool
+// reports itself, in its own words); only a fatal one, which ends the
+// program (as an exception main catches, or abort), is printed.
+static void
+quiet_log(google::protobuf::LogLevel level, const char *file, int line,
+    const std::string &msg)
+{
+	if (level == google::protobuf::LOGLEVEL_FATAL) {
+		std::fflush(stdout);
+		std::fprintf(stderr, "drpc: internal error: libprotobuf %s:%d: %s\n",
+		    file, line, msg.c_str());
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	int rv;
+	google::protobuf::SetLogHandler(quiet_log);
 	try {
 		rv = drpccli::run(argc, argv);
 	} catch (const drpccli::Failure &f) {
 		std::fflush(stdout);
 		std::fprintf(stderr, "drpc: %s\n", f.msg.c_str());
 		rv = f.status;
+	} catch (const std::bad_alloc &) {
+		std::fflush(stdout);
+		std::fprintf(stderr, "drpc: internal error: out of memory\n");
+		rv = drpccli::EXIT_INTERNAL;
+	} catch (const std::exception &e) {
+		std::fflush(stdout);
+		std::fprintf(stderr, "drpc: internal error: %s\n", e.what());
+		rv = drpccli::EXIT_INTERNAL;
 	}
 	google::protobuf::ShutdownProtobufLibrary();
 	return rv;

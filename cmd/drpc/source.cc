@@ -87,13 +87,20 @@ Conn::get()
 
 namespace {
 
-// ProtoErrors collects the parser's errors as "file:line:col: message".
+// ProtoErrors collects the parser's errors as "file:line:col: message",
+// or "file: message" for an error of the whole file (line -1: not found,
+// say).
 class ProtoErrors : public gp::compiler::MultiFileErrorCollector {
 public:
 	void AddError(const std::string &file, int line, int col,
 	    const std::string &msg) override
 	{
-		if (first.empty()) {
+		if (!first.empty()) {
+			return;
+		}
+		if (line < 0) {
+			first = file + ": " + msg;
+		} else {
 			first = file + ":" + std::to_string(line + 1) + ":" +
 			        std::to_string(col + 1) + ": " + msg;
 		}
@@ -114,10 +121,21 @@ public:
 	std::string first;
 };
 
+// shorten keeps a name quoted in a message to one readable line.
+std::string
+shorten(const std::string &name)
+{
+	if (name.size() <= 80) {
+		return name;
+	}
+	return name.substr(0, 60) + "... (" + std::to_string(name.size()) +
+	       " bytes)";
+}
+
 std::string
 pool_not_found(const std::string &symbol, const std::string &where)
 {
-	return "no symbol " + symbol + " in " + where;
+	return "no symbol " + shorten(symbol) + " in " + where;
 }
 
 class ProtoSource : public Source {
@@ -305,12 +323,28 @@ public:
 				fail(e, "asking the server's reflection service: " +
 				            line);
 			}
-			*not_found = st.remote && st.remote_code == 5;
-			if (!*not_found) {
+			*not_found = st.remote_code == 5;
+			if (st.remote_code == 0 || st.remote_code == 12) {
+				// Unimplemented (libdrpc's unknown method), or no code
+				// at all (Go drpc's "unknown rpc"): no reflection here.
 				unsupported_ = opts_.addr + " does not answer reflection (" +
 				               status_line(st) +
 				               "); give the .proto files with --proto, or "
 				               "--descriptor-set";
+			} else if (!*not_found) {
+				// The service is there and refused: its own error, as
+				// such. InvalidArgument is about what we asked for (a
+				// name too long, say); anything else is the server's.
+				std::string line = status_line(st);
+				bool        bad  = st.remote_code == 3;
+				drpc_status_reset(&st);
+				if (bad) {
+					fail(EXIT_USAGE,
+					    "the server's reflection service refused \"" +
+					        shorten(name) + "\": " + line);
+				}
+				fail(EXIT_REMOTE,
+				    "the server's reflection service failed: " + line);
 			}
 			drpc_status_reset(&st);
 			return false;
@@ -324,12 +358,17 @@ public:
 		return ok;
 	}
 
+	// fetch asks method for name and caches the files of the answer;
+	// *nf (if given) tells a NotFound answer.
 	bool fetch(const char *method, const std::string &name,
-	    gp::FileDescriptorProto *out, bool by_file)
+	    gp::FileDescriptorProto *out, bool by_file, bool *nf = nullptr)
 	{
 		std::vector<std::string> blobs;
-		bool                     nf;
-		if (!ask(method, name, &blobs, &nf)) {
+		bool                     not_found;
+		if (!ask(method, name, &blobs, &not_found)) {
+			if (nf != nullptr) {
+				*nf = not_found;
+			}
 			return false;
 		}
 		for (const auto &b : blobs) {
@@ -361,11 +400,28 @@ public:
 		return cache_.FindFileByName(name, out) ||
 		       fetch(DRPC_REFLECT_FILE_BY_FILENAME, name, out, true);
 	}
+	// FindFileContainingSymbol asks for sym; if the server knows no such
+	// symbol, for its parent, and so on up (as grpcurl does): the
+	// reflection service knows messages, enums, services and methods,
+	// and a field or an enum value ("pkg.Msg.field") is in its parent's
+	// file. The pool then finds sym in that file, or not.
 	bool FindFileContainingSymbol(
 	    const std::string &sym, gp::FileDescriptorProto *out) override
 	{
-		return cache_.FindFileContainingSymbol(sym, out) ||
-		       fetch(DRPC_REFLECT_FILE_CONTAINING_SYMBOL, sym, out, false);
+		std::string name = sym;
+		for (;;) {
+			bool nf = false;
+			if (cache_.FindFileContainingSymbol(name, out) ||
+			    fetch(DRPC_REFLECT_FILE_CONTAINING_SYMBOL, name, out,
+			        false, &nf)) {
+				return true;
+			}
+			size_t dot = name.rfind('.');
+			if (!nf || dot == std::string::npos || dot == 0) {
+				return false;
+			}
+			name.resize(dot);
+		}
 	}
 	bool FindFileContainingExtension(
 	    const std::string &, int, gp::FileDescriptorProto *) override
@@ -413,7 +469,7 @@ public:
 			return "the server's descriptors do not build: " +
 			       errors_.first;
 		}
-		return "the server knows no symbol " + symbol +
+		return "the server knows no symbol " + shorten(symbol) +
 		       " (by reflection)";
 	}
 

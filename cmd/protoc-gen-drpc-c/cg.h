@@ -93,6 +93,10 @@ const char *cg_strip_proto(cg_arena *a, const char *filename);
 // cg_file_ident makes an identifier of a file name: alphanumerics kept,
 // anything else as _ and its hex code (FilenameIdentifier).
 const char *cg_file_ident(cg_arena *a, const char *filename);
+// cg_c_string makes a C string literal of s, quotes included: '"', '\\'
+// and '?' (no trigraph can form) escaped with a backslash, control
+// characters and bytes from 0x7f up as three-digit octal escapes.
+const char *cg_c_string(cg_arena *a, const char *s);
 // cg_is_keyword: a C or C++ keyword, which protobuf-c escapes in field
 // names with a trailing underscore (kKeywordList, plus C's restrict).
 bool cg_is_keyword(const char *s);

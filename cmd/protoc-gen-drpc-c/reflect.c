@@ -137,18 +137,19 @@ sym_messages(cg_arena *a, sym_list *l, const char *scope,
 	}
 }
 
-// emit_strings writes a static array of C strings (nothing when empty);
-// the names came through protoc, which allows only identifier characters
-// and dots in them, so none needs escaping.
+// emit_strings writes a static array of C strings (nothing when empty).
+// The names came through protoc, which allows only identifier characters
+// and dots in them; escaped all the same.
 static void
-emit_strings(cg_buf *b, const char *var, const char *const *s, size_t n)
+emit_strings(cg_buf *b, cg_arena *a, const char *var, const char *const *s,
+    size_t n)
 {
 	if (n == 0) {
 		return;
 	}
 	cg_buf_printf(b, "static const char *const %s[] = {\n", var);
 	for (size_t i = 0; i < n; i++) {
-		cg_buf_printf(b, "    \"%s\",\n", s[i]);
+		cg_buf_printf(b, "    %s,\n", cg_c_string(a, s[i]));
 	}
 	cg_buf_puts(b, "};\n\n");
 }
@@ -180,12 +181,115 @@ emit_bytes(cg_buf *b, const char *var, const uint8_t *p, size_t len)
 	cg_buf_puts(b, "};\n\n");
 }
 
+// is_default_json_name: json is name's lowerCamelCase JSON name as protoc derives
+// it (ToJsonName: each '_' dropped, the letter after it upper-cased).
+static bool
+is_default_json_name(const char *name, const char *json)
+{
+	bool up = false;
+
+	for (; *name != '\0'; name++) {
+		char c = *name;
+
+		if (c == '_') {
+			up = true;
+			continue;
+		}
+		if (up && c >= 'a' && c <= 'z') {
+			c = (char) (c - 'a' + 'A');
+		}
+		up = false;
+		if (*json++ != c) {
+			return false;
+		}
+	}
+	return *json == '\0';
+}
+
+// Fields whose json_name protoc filled in with the default (it does for
+// plugins) lose it while the descriptor is packed: a descriptor as
+// protoc --descriptor_set_out writes it, whose fields print without a
+// [json_name = ...] each (drpc describe). A json_name the .proto set
+// itself to another name stays. json_strip clears them, recording each
+// field in saved (NULL: count only); json_restore puts them back.
+typedef struct json_field {
+	Google__Protobuf__FieldDescriptorProto *field;
+	char                                   *json_name;
+} json_field;
+
+typedef struct json_saved {
+	json_field *v;
+	size_t      n;
+} json_saved;
+
+static void
+json_strip_fields(Google__Protobuf__FieldDescriptorProto *const *fields,
+    size_t n, json_saved *saved)
+{
+	for (size_t j = 0; j < n; j++) {
+		Google__Protobuf__FieldDescriptorProto *f = fields[j];
+
+		if (f->name != NULL && f->json_name != NULL &&
+		    is_default_json_name(f->name, f->json_name)) {
+			if (saved->v != NULL) {
+				saved->v[saved->n].field     = f;
+				saved->v[saved->n].json_name = f->json_name;
+				f->json_name                 = NULL;
+			}
+			saved->n++;
+		}
+	}
+}
+
+static void
+json_strip(Google__Protobuf__DescriptorProto *const *msgs, size_t n,
+    json_saved *saved)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_strip_fields(msgs[i]->field, msgs[i]->n_field, saved);
+		json_strip_fields(
+		    msgs[i]->extension, msgs[i]->n_extension, saved);
+		json_strip(msgs[i]->nested_type, msgs[i]->n_nested_type, saved);
+	}
+}
+
+// pack_descriptor packs fd without source_code_info and default
+// json_names; NULL without memory.
+static uint8_t *
+pack_descriptor(cg_arena *a, const Google__Protobuf__FileDescriptorProto *ofd,
+    size_t *len)
+{
+	Google__Protobuf__FileDescriptorProto fd    = *ofd;
+	json_saved                            saved = {0};
+	uint8_t                              *packed;
+
+	json_strip(fd.message_type, fd.n_message_type, &saved);
+	json_strip_fields(fd.extension, fd.n_extension, &saved);
+	saved.v = cg_alloc(a, saved.n > 0 ? saved.n : 1, sizeof(*saved.v));
+	if (saved.v == NULL) {
+		return NULL;
+	}
+	saved.n = 0;
+	json_strip(fd.message_type, fd.n_message_type, &saved);
+	json_strip_fields(fd.extension, fd.n_extension, &saved);
+	fd.source_code_info = NULL;
+	*len   = google__protobuf__file_descriptor_proto__get_packed_size(&fd);
+	packed = cg_alloc(a, *len > 0 ? *len : 1, 1);
+	if (packed != NULL) {
+		google__protobuf__file_descriptor_proto__pack(&fd, packed);
+	}
+	// The request's descriptors stay as protoc gave them.
+	for (size_t i = 0; i < saved.n; i++) {
+		saved.v[i].field->json_name = saved.v[i].json_name;
+	}
+	return packed;
+}
+
 // emit_file writes the data of u->reflect[k] as reflect_file_<k>.
 static void
 emit_file(cg_buf *b, cg_arena *a, const cg_unit *u, size_t k)
 {
 	const cg_file                              *f  = u->reflect[k];
-	Google__Protobuf__FileDescriptorProto       fd = *f->fd;
 	const Google__Protobuf__FileDescriptorProto *ofd = f->fd;
 	sym_list                                    svc  = {0};
 	sym_list                                    syms = {0};
@@ -195,13 +299,10 @@ emit_file(cg_buf *b, cg_arena *a, const cg_unit *u, size_t k)
 	size_t                                      len;
 	uint8_t                                    *packed;
 
-	fd.source_code_info = NULL;
-	len    = google__protobuf__file_descriptor_proto__get_packed_size(&fd);
-	packed = cg_alloc(a, len > 0 ? len : 1, 1);
+	packed = pack_descriptor(a, f->fd, &len);
 	if (packed == NULL) {
 		return;
 	}
-	google__protobuf__file_descriptor_proto__pack(&fd, packed);
 
 	sym_messages(a, &syms, f->package, ofd->message_type,
 	    ofd->n_message_type);
@@ -225,12 +326,22 @@ emit_file(cg_buf *b, cg_arena *a, const cg_unit *u, size_t k)
 		}
 	}
 
-	cg_lay_comment(b, 0, f->name);
+	// The name as a literal: a comment of the raw name could end in a
+	// backslash (a line splice) or hold a newline.
+	{
+		const char *lit = cg_c_string(a, f->name);
+		size_t      n   = strlen(f->name);
+
+		cg_lay_comment(b, 0,
+		    strlen(lit) == n + 2 && strncmp(lit + 1, f->name, n) == 0
+		        ? f->name
+		        : lit);
+	}
 	emit_bytes(b, cg_sprintf(a, "reflect_desc_%zu", k), packed, len);
-	emit_strings(b, cg_sprintf(a, "reflect_services_%zu", k), svc.names,
-	    svc.n);
-	emit_strings(b, cg_sprintf(a, "reflect_symbols_%zu", k), syms.names,
-	    syms.n);
+	emit_strings(b, a, cg_sprintf(a, "reflect_services_%zu", k),
+	    svc.names, svc.n);
+	emit_strings(b, a, cg_sprintf(a, "reflect_symbols_%zu", k),
+	    syms.names, syms.n);
 	if (ofd->n_dependency > 0) {
 		cg_buf_printf(b,
 		    "static const drpc_reflect_file *const reflect_deps_%zu[] = "
@@ -249,7 +360,7 @@ emit_file(cg_buf *b, cg_arena *a, const cg_unit *u, size_t k)
 	}
 
 	names[nf]    = "name";
-	values[nf++] = cg_sprintf(a, "\"%s\"", f->name);
+	values[nf++] = cg_c_string(a, f->name); // any bytes: escaped
 	names[nf]    = "descriptor";
 	values[nf++] = cg_sprintf(a, "reflect_desc_%zu", k);
 	names[nf]    = "descriptor_len";

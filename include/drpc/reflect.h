@@ -70,9 +70,10 @@ DRPC_API drpc_err drpc_reflect_create(drpc_reflect **rp);
 // drpc_reflect_add adds f (borrowed) and, through deps, every file it
 // imports. f's services are the ones ListServices names (its imports'
 // are not, unless they are added themselves). A file whose name was added
-// before is kept as first added. Errors: DRPC_EINVAL (NULL, a file without
-// a name or descriptor), DRPC_ESTATE (after drpc_reflect_register),
-// DRPC_ENOMEM.
+// before is kept as first added. All or nothing: on an error, r is as it
+// was before the call (none of f's imports stays added). Errors:
+// DRPC_EINVAL (NULL, a file or import without a name or descriptor),
+// DRPC_ESTATE (after drpc_reflect_register), DRPC_ENOMEM.
 DRPC_API drpc_err drpc_reflect_add(drpc_reflect *r, const drpc_reflect_file *f);
 
 // drpc_reflect_register registers the service's three methods in mux.

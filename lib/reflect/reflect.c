@@ -107,6 +107,7 @@ drpc_reflect_add(drpc_reflect *r, const drpc_reflect_file *f)
 {
 	drpc_err rv;
 	size_t   i;
+	size_t   had;
 
 	if (r == NULL || f == NULL) {
 		return DRPC_EINVAL;
@@ -114,7 +115,11 @@ drpc_reflect_add(drpc_reflect *r, const drpc_reflect_file *f)
 	if (r->registered) {
 		return DRPC_ESTATE;
 	}
+	// All or nothing: a failure partway (a bad import, no memory) takes
+	// back the files this call added, so r is as before.
+	had = r->files.n;
 	if ((rv = add_tree(r, f, 0)) != DRPC_OK) {
+		r->files.n = had;
 		return rv;
 	}
 	i = find_file(r, f->name, strlen(f->name));
@@ -123,7 +128,11 @@ drpc_reflect_add(drpc_reflect *r, const drpc_reflect_file *f)
 			return DRPC_OK;
 		}
 	}
-	return list_push(&r->roots, r->files.v[i]) ? DRPC_OK : DRPC_ENOMEM;
+	if (!list_push(&r->roots, r->files.v[i])) {
+		r->files.n = had;
+		return DRPC_ENOMEM;
+	}
+	return DRPC_OK;
 }
 
 void
@@ -264,10 +273,14 @@ take_request(drpc_stream *s, void **data, const char **name, size_t *len,
 		}
 		return false;
 	}
-	if (!req_name(*data, n, name, len) || *len > MAX_NAME ||
-	    memchr(*name, '\0', *len) != NULL) {
+	if (!req_name(*data, n, name, len) || memchr(*name, '\0', *len) != NULL) {
 		*rv = drpc_stream_set_error(s, CODE_INVALID_ARGUMENT,
 		    "malformed reflection request");
+		return false;
+	}
+	if (*len > MAX_NAME) {
+		*rv = drpc_stream_set_error(s, CODE_INVALID_ARGUMENT,
+		    "name longer than 4096 bytes");
 		return false;
 	}
 	return true;
