@@ -35,8 +35,8 @@ START_TEST(test_cli_unary_by_reflection)
 	    0);
 	ck_assert_str_eq(fx.out, "{\"payload\":\"aGk=\"}\n");
 	ck_assert_str_eq(fx.err, "");
-	ck_assert_str_eq(fx.rec, "0a026869|");
-	ck_assert_str_eq(fx.md, "t-1");
+	ck_assert_str_eq(fx_rec(&fx), "0a026869|");
+	ck_assert_str_eq(fx_md(&fx), "t-1");
 	fx_stop(&fx);
 }
 END_TEST
@@ -52,7 +52,7 @@ START_TEST(test_cli_server_stream)
 	    0);
 	ck_assert_str_eq(fx.out, "{\"payload\":\"MA==\"}\n{\"payload\":\"MQ==\"}\n"
 	                         "{\"payload\":\"Mg==\"}\n");
-	ck_assert_str_eq(fx.rec, "0803|");
+	ck_assert_str_eq(fx_rec(&fx), "0803|");
 	fx_stop(&fx);
 }
 END_TEST
@@ -70,7 +70,7 @@ START_TEST(test_cli_client_stream)
 	                     NULL),
 	    0);
 	ck_assert_str_eq(fx.out, "{\"count\":\"2\",\"bytes\":\"3\"}\n");
-	ck_assert_str_eq(fx.rec, "0a0161|0a026262|");
+	ck_assert_str_eq(fx_rec(&fx), "0a0161|0a026262|");
 	fx_stop(&fx);
 }
 END_TEST
@@ -87,16 +87,16 @@ START_TEST(test_cli_bidi)
 	    0);
 	ck_assert_str_eq(
 	    fx.out, "{\"payload\":\"YQ==\"}\n{}\n{\"payload\":\"YmI=\"}\n");
-	ck_assert_str_eq(fx.rec, "0a0161||0a026262|");
+	ck_assert_str_eq(fx_rec(&fx), "0a0161||0a026262|");
 	// The same from -d, parsed before the call.
-	fx.rec[0] = '\0';
+	fx_rec_reset(&fx);
 	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
 	                     "/test.echo.EchoService/Bidi", "-d",
 	                     "{\"payload\":\"YQ==\"}\n{\"payload\":\"Yg==\"}",
 	                     "--one-stream", NULL),
 	    0);
 	ck_assert_str_eq(fx.out, "{\"payload\":\"YQ==\"}\n{\"payload\":\"Yg==\"}\n");
-	ck_assert_str_eq(fx.rec, "0a0161|0a0162|");
+	ck_assert_str_eq(fx_rec(&fx), "0a0161|0a0162|");
 	fx_stop(&fx);
 }
 END_TEST
@@ -119,7 +119,7 @@ START_TEST(test_cli_json_mapping)
 	                     MAPPING_PROTO, "-I", CLI_DIR, "-d", in, NULL),
 	    0);
 	// As `protoc --encode=cli.mapping.All` encodes the same values.
-	ck_assert_str_eq(fx.rec,
+	ck_assert_str_eq(fx_rec(&fx),
 	    "08fbffffffffffffffff0110ffffffffffffffffff011a0301020320022a08080110"
 	    "80cab5ee01320808011080cab5ee013a090a070a016b1202200142020807"
 	    "4a016152030a0178|");
@@ -130,13 +130,13 @@ START_TEST(test_cli_json_mapping)
 	    "\"extra\":{\"k\":true},\"maybe\":7,\"tags\":[\"a\"],"
 	    "\"inner\":{\"textValue\":\"x\"}}\n");
 	// Enums also by number; defaults printed on request.
-	fx.rec[0] = '\0';
+	fx_rec_reset(&fx);
 	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
 	                     "/cli.mapping.Mapping/Echo", "--proto",
 	                     MAPPING_PROTO, "-I", CLI_DIR, "-d", "{\"color\":1}",
 	                     "--emit-defaults", NULL),
 	    0);
-	ck_assert_str_eq(fx.rec, "2001|");
+	ck_assert_str_eq(fx_rec(&fx), "2001|");
 	ck_assert_msg(strstr(fx.out, "\"color\":\"RED\"") != NULL &&
 	                  strstr(fx.out, "\"bigNumber\":\"0\"") != NULL,
 	    "%s", fx.out);
@@ -384,7 +384,7 @@ START_TEST(test_cli_no_reflection)
 	                     DRPC_SOURCE_DIR "/test/proto", NULL),
 	    0);
 	ck_assert_str_eq(fx.out, "{}\n");
-	ck_assert_str_eq(fx.rec, "|");
+	ck_assert_str_eq(fx_rec(&fx), "|");
 	fx_stop(&fx);
 }
 END_TEST

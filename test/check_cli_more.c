@@ -106,9 +106,7 @@ take_line(char *buf, size_t *len, char *out, size_t cap)
 static void
 rec_copy(cli_fx *fx, char *out, size_t cap)
 {
-	pthread_mutex_lock(&fx->mu);
-	snprintf(out, cap, "%s", fx->rec);
-	pthread_mutex_unlock(&fx->mu);
+	snprintf(out, cap, "%s", fx_rec(fx));
 }
 
 // spawn_piped starts the tool with its stdin and stdout pipes (*in_w to

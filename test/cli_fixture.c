@@ -275,6 +275,32 @@ fx_invokes(cli_fx *fx)
 	return n;
 }
 
+const char *
+fx_rec(cli_fx *fx)
+{
+	pthread_mutex_lock(&fx->mu);
+	snprintf(fx->seen, sizeof(fx->seen), "%s", fx->rec);
+	pthread_mutex_unlock(&fx->mu);
+	return fx->seen;
+}
+
+const char *
+fx_md(cli_fx *fx)
+{
+	pthread_mutex_lock(&fx->mu);
+	snprintf(fx->seen, sizeof(fx->seen), "%s", fx->md);
+	pthread_mutex_unlock(&fx->mu);
+	return fx->seen;
+}
+
+void
+fx_rec_reset(cli_fx *fx)
+{
+	pthread_mutex_lock(&fx->mu);
+	fx->rec[0] = '\0';
+	pthread_mutex_unlock(&fx->mu);
+}
+
 // read_into reads file fd (from the start) into buf, NUL-terminated.
 void
 read_into(int fd, char *buf, size_t cap)

@@ -30,11 +30,12 @@ typedef struct cli_fx {
 	drpc_reflect   *refl;
 	char            addr[128];
 	pthread_mutex_t mu;
-	int             invokes;      // handlers entered
-	char            rec[REC_MAX]; // every request, hex, "|" after each
-	char            md[256];      // the x-trace metadata of the last call
-	char            out[OUT_MAX]; // the tool's stdout, of the last run
-	char            err[OUT_MAX]; // and stderr
+	int             invokes;       // handlers entered
+	char            rec[REC_MAX];  // every request, hex, "|" after each
+	char            md[256];       // the x-trace metadata of the last call
+	char            seen[REC_MAX]; // fx_rec's and fx_md's copy (test's)
+	char            out[OUT_MAX];  // the tool's stdout, of the last run
+	char            err[OUT_MAX];  // and stderr
 } cli_fx;
 
 #define MAPPING_PROTO DRPC_SOURCE_DIR "/test/cli/mapping.proto"
@@ -47,6 +48,11 @@ void fx_serve(cli_fx *fx);
 void fx_start(cli_fx *fx, bool reflection); // fx_init, fx_serve
 void fx_stop(cli_fx *fx);
 int  fx_invokes(cli_fx *fx); // handlers entered so far
+// fx_rec and fx_md copy rec or md under the lock (the handlers write them
+// on their threads) into fx->seen and return it; fx_rec_reset empties rec.
+const char *fx_rec(cli_fx *fx);
+const char *fx_md(cli_fx *fx);
+void        fx_rec_reset(cli_fx *fx);
 
 // read_into reads file fd (from the start) into buf, NUL-terminated.
 void read_into(int fd, char *buf, size_t cap);
