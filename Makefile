@@ -280,12 +280,32 @@ $(BUILD)/bin/drpc-interop: $(INTEROP_OBJ) $(INTEROP_GEN_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
+# drpc, the command-line client (cmd/drpc/, docs/cli.md): C++ for
+# libprotobuf's descriptor pool, dynamic messages and JSON mapping
+# (libprotobuf-dev), over libdrpc's C API.
+CLI          := $(BUILD)/bin/drpc
+CLI_SRC      := $(sort $(wildcard cmd/drpc/*.cc))
+CLI_OBJ      := $(CLI_SRC:%.cc=$(BUILD)/%.o)
+CLI_CXXFLAGS  = -std=c++17 -g $(OPT) -pthread -Wall -Wextra -Werror \
+	-Iinclude $(shell pkg-config --cflags protobuf 2>/dev/null)
+CLI_LIBS      = $(shell pkg-config --libs protobuf 2>/dev/null || echo -lprotobuf)
+
+$(BUILD)/cmd/drpc/%.o: cmd/drpc/%.cc | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CLI_CXXFLAGS) -MMD -MP -c -o $@ $<
+
+$(CLI): $(CLI_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CLI_LIBS) $(PB_LIBS) $(SSL_LIBS)
+
 # The hostile suite (test/check_hostile*.c) attacks drpc-interop serve,
 # built in the same variant, in a child process.
 $(TESTS): | $(INTEROP_BIN)
+# The cli suite (test/check_cli.c) runs the drpc tool.
+$(TESTS): | $(CLI)
 
 # Everything: the libraries, every tool the README names, the tests.
-all: lib $(CMD_BINS) $(TESTS) $(STRESS) $(PLUGIN) $(DEMO) $(INTEROP_BIN)
+all: lib $(CMD_BINS) $(TESTS) $(STRESS) $(PLUGIN) $(DEMO) $(INTEROP_BIN) $(CLI)
 
 # Check drpc-interop against itself in every mode pair (scripts/
 # interop-check.sh): automatic, flow-controlled and hello-less servers,
@@ -307,6 +327,17 @@ $(BUILD)/test/check_codegen.o: CPPFLAGS += -I$(GEN) -I$(GEN)/test \
 	-Icmd/protoc-gen-drpc-c -DDRPC_GEN_DIR='"$(CURDIR)/$(GEN)"' \
 	-DDRPC_GOLDEN_DIR='"$(CURDIR)/test/codegen"' \
 	$(if $(INTEROP_GEN_OBJ),-I$(GEN)/interop -DDRPC_HAVE_INTEROP_GEN)
+
+# The cli suite runs the drpc tool against generated reflection data.
+CLI_TEST_OBJ := $(BUILD)/test/check_cli.o $(BUILD)/test/check_cli_more.o \
+	$(BUILD)/test/cli_fixture.o
+$(CLI_TEST_OBJ): $(TEST_GEN_HDR) $(INTEROP_GEN_HDR)
+$(CLI_TEST_OBJ): CPPFLAGS += -I$(GEN)/test \
+	-DDRPC_CLI_BIN='"$(CURDIR)/$(CLI)"' \
+	$(if $(INTEROP_GEN_OBJ),-I$(GEN)/interop -DDRPC_HAVE_INTEROP_GEN)
+# ... and unit-tests the plugin's escaping of file names.
+$(BUILD)/test/check_cli_more.o: $(PLUGIN_PB:%=%.h)
+$(BUILD)/test/check_cli_more.o: CPPFLAGS += -I$(GEN) -Icmd/protoc-gen-drpc-c
 
 # make proto PROTO=dir/x.proto: x's protoc-c and DRPC code, in PROTO_OUT.
 PROTO      ?=
@@ -387,7 +418,7 @@ stress-asan:
 	$(MAKE) VARIANT=asan BUILD=build/asan STRESS_SECONDS=60 stress-run
 
 valgrind: $(TESTS)
-	CK_FORK=no CK_TIMEOUT_MULTIPLIER=20 valgrind --quiet \
+	DRPC_CLI_VALGRIND=1 CK_FORK=no CK_TIMEOUT_MULTIPLIER=20 valgrind --quiet \
 		--max-threads=2000 \
 		--leak-check=full --show-leak-kinds=definite,indirect,possible \
 		--errors-for-leak-kinds=definite,indirect,possible \
@@ -513,7 +544,7 @@ bench-two-process: $(BUILD)/bin/drpc-bench
 # from $(BUILD)/bin. As root into /usr or /usr/local (no DESTDIR), it
 # runs ldconfig so the dynamic linker finds the new library; for any
 # other prefix see README.md, "Using an installed libdrpc".
-install: lib $(PLUGIN)
+install: lib $(PLUGIN) $(CLI)
 	install -d $(DESTDIR)$(PREFIX)/include/drpc $(DESTDIR)$(PREFIX)/lib \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/drpc/*.h $(DESTDIR)$(PREFIX)/include/drpc/
@@ -521,7 +552,7 @@ install: lib $(PLUGIN)
 	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf $(LIBNAME).$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/$(LIBNAME)
-	install -m 755 $(PLUGIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(PLUGIN) $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 		drpc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/drpc.pc
 	@case "$(DESTDIR)$(PREFIX)" in /usr|/usr/local) \
@@ -531,7 +562,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/drpc
 	rm -f $(DESTDIR)$(PREFIX)/lib/libdrpc.* \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig/drpc.pc \
-		$(DESTDIR)$(PREFIX)/bin/protoc-gen-drpc-c
+		$(DESTDIR)$(PREFIX)/bin/protoc-gen-drpc-c $(DESTDIR)$(PREFIX)/bin/drpc
 
 # Every public header compiles on its own.
 headers: | $(DEPS_STAMP)
@@ -552,4 +583,4 @@ clean:
 -include $(BENCH_OBJ:.o=.d) $(GRPC_PEER_SRC:%.cc=$(BUILD)/%.d)
 -include $(BUILD)/test/stress.d
 -include $(PLUGIN_OBJ:.o=.d) $(TEST_GEN_OBJ:.o=.d) $(INTEROP_GEN_OBJ:.o=.d)
--include $(BUILD)/cmd/drpc-demo/main.d $(INTEROP_OBJ:.o=.d)
+-include $(BUILD)/cmd/drpc-demo/main.d $(INTEROP_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interop.drpc.h"
 #include "interop_tool.h"
 
 static int
@@ -129,20 +130,26 @@ parse_mode(const char *s, int *m)
 static int
 serve(const char *addr, const drpc_server_opts *o)
 {
-	drpc_mux    *mux;
-	drpc_server *srv;
-	sigset_t     set;
-	int          sig;
-	char         bound[300];
-	drpc_cause   why;
-	drpc_err     rv;
+	drpc_mux     *mux;
+	drpc_server  *srv;
+	drpc_reflect *refl = NULL;
+	sigset_t      set;
+	int           sig;
+	char          bound[300];
+	drpc_cause    why;
+	drpc_err      rv;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	// Reflection too, so that the drpc tool needs no .proto file.
 	if ((rv = drpc_mux_create(&mux)) != DRPC_OK ||
 	    (rv = interop_register(mux)) != DRPC_OK ||
+	    (rv = drpc_reflect_create(&refl)) != DRPC_OK ||
+	    (rv = drpc_reflect_add(refl, drpc_gen_interop_2eproto_reflect())) !=
+	        DRPC_OK ||
+	    (rv = drpc_reflect_register(refl, mux)) != DRPC_OK ||
 	    (rv = drpc_server_create(&srv, mux, o)) != DRPC_OK) {
 		fprintf(stderr, "drpc-interop: %s\n", drpc_strerror(rv));
 		return 1;
@@ -151,6 +158,7 @@ serve(const char *addr, const drpc_server_opts *o)
 		fprintf(stderr, "drpc-interop: %s\n", why.text);
 		drpc_server_destroy(srv);
 		drpc_mux_destroy(mux);
+		drpc_reflect_destroy(refl);
 		return 1;
 	}
 	drpc_server_addr(srv, bound, sizeof(bound));
@@ -160,6 +168,7 @@ serve(const char *addr, const drpc_server_opts *o)
 	drpc_server_shutdown(srv, drpc_now_ns() + 1000000000);
 	drpc_server_destroy(srv);
 	drpc_mux_destroy(mux);
+	drpc_reflect_destroy(refl);
 	return 0;
 }
 

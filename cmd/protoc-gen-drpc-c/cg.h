@@ -8,6 +8,7 @@
 //   layout.c   line breaking and alignment as clang-format does it
 //   header.c   NAME.drpc.h        source.c  NAME.drpc.c and its runtime
 //   client.c   client stubs       server.c  server struct, tables, register
+//   reflect.c  the descriptors a reflection service serves
 //   run.c      CodeGeneratorRequest in, CodeGeneratorResponse out
 //
 // Errors: the generator has one failure channel, a sticky message in the
@@ -92,6 +93,10 @@ const char *cg_strip_proto(cg_arena *a, const char *filename);
 // cg_file_ident makes an identifier of a file name: alphanumerics kept,
 // anything else as _ and its hex code (FilenameIdentifier).
 const char *cg_file_ident(cg_arena *a, const char *filename);
+// cg_c_string makes a C string literal of s, quotes included: '"', '\\'
+// and '?' (no trigraph can form) escaped with a backslash, control
+// characters and bytes from 0x7f up as three-digit octal escapes.
+const char *cg_c_string(cg_arena *a, const char *s);
 // cg_is_keyword: a C or C++ keyword, which protobuf-c escapes in field
 // names with a trailing underscore (kKeywordList, plus C's restrict).
 bool cg_is_keyword(const char *s);
@@ -156,6 +161,10 @@ typedef struct cg_unit {
 	const char   **includes; // .pb-c.h files the header needs, sorted
 	size_t         n_includes;
 	bool           client_streams; // some method is not unary
+	// reflect: the file and every file it imports, imports first
+	// (reflect.c); the file is last.
+	const cg_file **reflect;
+	size_t          n_reflect;
 } cg_unit;
 
 typedef struct cg_model {
@@ -230,5 +239,13 @@ const char *cg_rpc_line(cg_arena *a, const cg_method *m);
 // the unit uses); cg_emit_kind names a kind's STUB_ constant.
 void        cg_emit_runtime(cg_buf *b, const cg_unit *u);
 const char *cg_emit_kind(cg_kind k);
+
+// Reflection (reflect.c). cg_reflect_build fills u->reflect;
+// cg_reflect_func names the function that returns the file's
+// drpc_reflect_file; the emitters write its declaration and definition.
+bool        cg_reflect_build(cg_model *m, cg_unit *u);
+const char *cg_reflect_func(cg_arena *a, const cg_unit *u);
+void        cg_emit_reflect_decl(cg_buf *b, cg_arena *a, const cg_unit *u);
+void        cg_emit_reflect_defs(cg_buf *b, cg_arena *a, const cg_unit *u);
 
 #endif // DRPC_CMD_PROTOC_GEN_DRPC_C_CG_H

@@ -86,6 +86,7 @@ cg_emit_header(cg_buf *b, cg_arena *a, const cg_unit *u)
 	for (size_t i = 0; i < u->n_services; i++) {
 		emit_service(b, a, &u->services[i]);
 	}
+	cg_emit_reflect_decl(b, a, u);
 	cg_buf_puts(b, "#ifdef __cplusplus\n}\n#endif\n\n");
 	cg_buf_printf(b, "#endif // %s\n", u->guard);
 }

@@ -723,5 +723,6 @@ cg_unit_build(cg_model *m, const cg_file *file, cg_unit *u)
 	if (u->n_services == 0) {
 		return true;
 	}
-	return collect_includes(m, u) && check_names(m, u);
+	return collect_includes(m, u) && check_names(m, u) &&
+	       cg_reflect_build(m, u);
 }

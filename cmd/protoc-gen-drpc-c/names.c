@@ -183,6 +183,37 @@ cg_strip_proto(cg_arena *a, const char *filename)
 }
 
 const char *
+cg_c_string(cg_arena *a, const char *s)
+{
+	size_t len = strlen(s);
+	char  *out = cg_alloc(a, len + 1, 4); // "\ooo" at most, quotes, NUL
+	size_t n   = 0;
+
+	if (out == NULL) {
+		return "\"\"";
+	}
+	out[n++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char) s[i];
+
+		if (c == '"' || c == '\\' || c == '?') {
+			out[n++] = '\\';
+			out[n++] = (char) c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			out[n++] = '\\';
+			out[n++] = (char) ('0' + (c >> 6));
+			out[n++] = (char) ('0' + ((c >> 3) & 7));
+			out[n++] = (char) ('0' + (c & 7));
+		} else {
+			out[n++] = (char) c;
+		}
+	}
+	out[n++] = '"';
+	out[n]   = '\0';
+	return out;
+}
+
+const char *
 cg_file_ident(cg_arena *a, const char *filename)
 {
 	static const char hex[] = "0123456789abcdef";

@@ -251,6 +251,7 @@ cg_emit_source(cg_buf *b, cg_arena *a, const cg_unit *u)
 		cg_emit_client_defs(b, a, &u->services[i]);
 		cg_emit_server_defs(b, a, &u->services[i]);
 	}
+	cg_emit_reflect_defs(b, a, u);
 	while (b->len >= 2 && b->data[b->len - 1] == '\n' &&
 	       b->data[b->len - 2] == '\n') {
 		b->data[--b->len] = '\0'; // no blank line at the end

@@ -17,6 +17,7 @@
 #include <drpc/multiplex.h>
 #include <drpc/pb.h>
 #include <drpc/peer.h>
+#include <drpc/reflect.h>
 #include <drpc/server.h>
 #include <drpc/stats.h>
 #include <drpc/stream.h>

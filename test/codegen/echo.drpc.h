@@ -218,6 +218,11 @@ drpc_err test__echo__echo_service__bidi__server_recv(
 drpc_err test__echo__echo_service__register(
     drpc_mux *mux, const Test__Echo__EchoService_Server *impl);
 
+// drpc_gen_echo_2eproto_reflect is echo.proto for a reflection service
+// (drpc/reflect.h): its descriptor, and through deps those of the files it
+// imports. The data is static.
+const drpc_reflect_file *drpc_gen_echo_2eproto_reflect(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,418 @@
+// More of the cli suite (cli_fixture.h): a bidi call that interleaves
+// over pipes, reflection of fields, the reflection service's own errors
+// as such, usage errors in one line, libprotobuf kept quiet,
+// drpc_reflect_add all or nothing, descriptors without default json_name,
+// and the plugin's escaping of file names.
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <drpc/drpc.h>
+
+#include "cg.h"
+#include "cli_fixture.h"
+#include "testutil.h"
+
+extern char **environ;
+
+// pipe_write writes all of s to fd without dying of SIGPIPE (the tool may
+// have ended): SIGPIPE is blocked on this thread, and one it raised is
+// taken before unblocking. False if the write failed.
+static bool
+pipe_write(int fd, const char *s)
+{
+	sigset_t        pipe_set;
+	sigset_t        old;
+	struct timespec zero = {0, 0};
+	size_t          len  = strlen(s);
+	size_t          done = 0;
+	bool            ok   = true;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	while (done < len) {
+		ssize_t n = write(fd, s + done, len - done);
+
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0) {
+			ok = false;
+			while (sigtimedwait(&pipe_set, NULL, &zero) < 0 &&
+			       errno == EINTR) {
+			}
+			break;
+		}
+		done += (size_t) n;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ok;
+}
+
+// read_line reads fd (non-blocking) into buf (*len bytes so far) until
+// it holds a whole line, within the wait bound; false at the end of the
+// stream or the bound.
+static bool
+read_line(int fd, char *buf, size_t cap, size_t *len)
+{
+	int64_t end = drpc_now_ns() + tu_bound_ns(10000000000LL);
+
+	while (memchr(buf, '\n', *len) == NULL) {
+		struct pollfd p    = {fd, POLLIN, 0};
+		int64_t       left = end - drpc_now_ns();
+		ssize_t       n;
+
+		if (left <= 0 || *len + 1 >= cap) {
+			return false;
+		}
+		if (poll(&p, 1, (int) (left / 1000000 + 1)) < 0 &&
+		    errno != EINTR) {
+			return false;
+		}
+		n = read(fd, buf + *len, cap - 1 - *len);
+		if (n == 0) {
+			return false;
+		}
+		if (n > 0) {
+			*len += (size_t) n;
+			buf[*len] = '\0';
+		}
+	}
+	return true;
+}
+
+// take_line moves the first line of buf (without its newline) into out.
+static void
+take_line(char *buf, size_t *len, char *out, size_t cap)
+{
+	char  *nl = memchr(buf, '\n', *len);
+	size_t n  = (size_t) (nl - buf);
+
+	snprintf(out, cap, "%.*s", (int) n, buf);
+	memmove(buf, nl + 1, *len - n - 1);
+	*len -= n + 1;
+	buf[*len] = '\0';
+}
+
+static void
+rec_copy(cli_fx *fx, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", fx_rec(fx));
+}
+
+// spawn_piped starts the tool with its stdin and stdout pipes (*in_w to
+// write, *out_r non-blocking to read) and its stderr into err_fd.
+static void
+spawn_piped(pid_t *pid, int *in_w, int *out_r, int err_fd, ...)
+{
+	const char *argv[48];
+	va_list     ap;
+	int         in[2];
+	int         out[2];
+
+	posix_spawn_file_actions_t fa;
+
+	va_start(ap, err_fd);
+	cli_argv(argv, 48, ap);
+	va_end(ap);
+	ck_assert_int_eq(pipe(in), 0);
+	ck_assert_int_eq(pipe(out), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+	posix_spawn_file_actions_addclose(&fa, in[1]);
+	posix_spawn_file_actions_addclose(&fa, out[0]);
+	ck_assert_int_eq(posix_spawnp(pid, argv[0], &fa, NULL,
+	                     (char *const *) argv, environ),
+	    0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(in[0]);
+	close(out[1]);
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	*in_w  = in[1];
+	*out_r = out[0];
+}
+
+// A bidi call reading stdin interleaves: the tool's stdin is a pipe, and
+// each line is written only once the echo of the one before came back on
+// its stdout. A tool that read all its input before sending (or printed
+// only at the end) never answers the first line, and the test fails at
+// the wait's bound.
+START_TEST(test_cli_bidi_interleaves)
+{
+	static const char *const lines[][2] = {
+	    {"{\"payload\":\"YQ==\"}\n", "0a0161|"},
+	    {"\n{}\n", "0a0161||"},
+	    {"{\"payload\":\"YmI=\"}\n", "0a0161||0a026262|"},
+	};
+	static const char *const echoes[] = {
+	    "{\"payload\":\"YQ==\"}", "{}", "{\"payload\":\"YmI=\"}"};
+	cli_fx    fx;
+	char      buf[4096];
+	char      line[4096]   = "";
+	char      rec[REC_MAX] = "";
+	size_t    len          = 0;
+	int       in_w;
+	int       out_r;
+	int       err_fd = temp_file();
+	pid_t     pid;
+	bool      ok     = true;
+	int       got_at = -1;
+	int       status;
+	siginfo_t info;
+
+	fx_start(&fx, true);
+	spawn_piped(&pid, &in_w, &out_r, err_fd, "call", fx.addr,
+	    "/test.echo.EchoService/Bidi", "-d", "@-", NULL);
+	buf[0] = '\0';
+	for (int i = 0; i < 3 && ok; i++) {
+		ok = pipe_write(in_w, lines[i][0]) &&
+		     read_line(out_r, buf, sizeof(buf), &len);
+		if (ok) {
+			take_line(buf, &len, line, sizeof(line));
+			rec_copy(&fx, rec, sizeof(rec));
+			ok = strcmp(line, echoes[i]) == 0 &&
+			     strcmp(rec, lines[i][1]) == 0;
+		}
+		got_at = ok ? i : got_at;
+	}
+	close(in_w);
+	// The end: nothing more on stdout, then the tool exits 0.
+	if (ok) {
+		ok = !read_line(out_r, buf, sizeof(buf), &len) && len == 0;
+	}
+	close(out_r);
+	while (waitid(P_PID, (id_t) pid, &info, WEXITED | WNOWAIT) < 0) {
+		ck_assert_int_eq(errno, EINTR);
+	}
+	read_into(err_fd, fx.err, sizeof(fx.err));
+	status = cli_wait(pid, fx.err);
+	close(err_fd);
+	ck_assert_msg(ok, "after %d echoes: line \"%s\", recorded %s, left %s",
+	    got_at + 1, line, rec, buf);
+	ck_assert_int_eq(status, 0);
+	ck_assert_str_eq(fx.err, "");
+	ck_assert_int_eq(fx_invokes(&fx), 1);
+	fx_stop(&fx);
+}
+END_TEST
+
+// A field, by reflection: the tool asks for the symbol, then its parent
+// (which the server knows); the descriptor shows no default json_name.
+START_TEST(test_cli_describe_field_by_reflection)
+{
+	cli_fx fx;
+
+	fx_start(&fx, true);
+	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
+	                     "test.echo.Msg.payload", NULL),
+	    0);
+	ck_assert_str_eq(fx.out, "test.echo.Msg.payload is a field of "
+	                         "test.echo.Msg:\nbytes payload = 1;\n");
+	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
+	                     ".a.b.c.Outer.Inner.text", NULL),
+	    0);
+	ck_assert_msg(strstr(fx.out, "is a field of a.b.c.Outer.Inner:\n"
+	                             "string text = 1;\n") != NULL,
+	    "%s", fx.out);
+	// Messages print without [json_name = ...] on every field.
+	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
+	                     "test.echo.types.Summary", NULL),
+	    0);
+	ck_assert_msg(strstr(fx.out, "json_name") == NULL &&
+	                  strstr(fx.out, "  int64 bytes = 2;\n") != NULL,
+	    "%s", fx.out);
+	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
+	                     "test.echo.Msg.nope", NULL),
+	    2);
+	one_line(&fx, "test.echo.Msg.nope");
+	ck_assert_int_eq(fx_invokes(&fx), 0);
+	fx_stop(&fx);
+	// An enum value, from a .proto.
+	ck_assert_int_eq(run_tool(&fx, NULL, "describe", "cli.mapping.GREEN",
+	                     "--proto", MAPPING_PROTO, "-I", CLI_DIR, NULL),
+	    0);
+	ck_assert_msg(strstr(fx.out, "is a value of enum cli.mapping.Color:\n"
+	                             "GREEN = 2;\n") != NULL,
+	    "%s", fx.out);
+}
+END_TEST
+
+// The reflection service's own refusal (a name over 4,096 bytes) is
+// reported as such, not as a server without reflection.
+START_TEST(test_cli_reflect_refusal)
+{
+	cli_fx fx;
+	char  *name = malloc(5001);
+
+	ck_assert_ptr_nonnull(name);
+	memset(name, 'a', 5000);
+	name[5000] = '\0';
+	fx_start(&fx, true);
+	ck_assert_int_eq(
+	    run_tool(&fx, NULL, "describe", fx.addr, name, NULL), 2);
+	free(name);
+	one_line(&fx, "refused");
+	ck_assert_msg(strstr(fx.err, "InvalidArgument (3): name longer than "
+	                             "4096 bytes") != NULL &&
+	                  strstr(fx.err, "does not answer reflection") == NULL,
+	    "%s", fx.err);
+	fx_stop(&fx);
+}
+END_TEST
+
+// A bad invocation: one line naming what is wrong, then "try 'drpc
+// --help'"; status 2. --help prints the usage on stdout.
+START_TEST(test_cli_usage_errors)
+{
+	cli_fx fx;
+
+	memset(&fx, 0, sizeof(fx));
+	ck_assert_int_eq(run_tool(&fx, NULL, NULL), 2);
+	one_line(&fx, "no command; try 'drpc --help'");
+	ck_assert_int_eq(run_tool(&fx, NULL, "frob", NULL), 2);
+	one_line(&fx, "unknown command \"frob\"; try 'drpc --help'");
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", "--bogus", NULL), 2);
+	one_line(&fx, "unknown option --bogus; try 'drpc --help'");
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", "127.0.0.1:1", NULL), 2);
+	one_line(&fx, "call: expected ADDR /pkg.Service/Method; try");
+	ck_assert_int_eq(run_tool(&fx, NULL, "call", "127.0.0.1:1", "/a/b",
+	                     "--timeout", NULL),
+	    2);
+	one_line(&fx, "--timeout needs a value; try 'drpc --help'");
+	ck_assert_str_eq(fx.out, "");
+	ck_assert_int_eq(run_tool(&fx, NULL, "--help", NULL), 0);
+	ck_assert_msg(strncmp(fx.out, "usage:\n", 7) == 0, "%s", fx.out);
+	ck_assert_str_eq(fx.err, "");
+	ck_assert_int_eq(
+	    run_tool(&fx, NULL, "call", "127.0.0.1:1", "--help", NULL), 0);
+	ck_assert_msg(strncmp(fx.out, "usage:\n", 7) == 0, "%s", fx.out);
+}
+END_TEST
+
+// An error of a whole .proto file (no line): "file: message".
+START_TEST(test_cli_proto_file_error)
+{
+	cli_fx fx;
+
+	memset(&fx, 0, sizeof(fx));
+	ck_assert_int_eq(run_tool(&fx, NULL, "list", "--proto", "nope.proto",
+	                     "-I", CLI_DIR, NULL),
+	    2);
+	ck_assert_str_eq(fx.err, "drpc: nope.proto: File not found.\n");
+}
+END_TEST
+
+// libprotobuf prints nothing of its own: two files of a descriptor set
+// that define one symbol make its database log an error, which the tool
+// says in its own line instead.
+START_TEST(test_cli_protobuf_quiet)
+{
+	// FileDescriptorSet{file{name:"a.proto" package:"x" service{name:
+	// "S"}} file{name:"b.proto" package:"x" service{name:"S"}}}.
+	static const uint8_t set[]  = {0x0a, 0x11, 0x0a, 0x07, 'a', '.', 'p',
+	     'r', 'o', 't', 'o', 0x12, 0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S',
+	     0x0a, 0x11, 0x0a, 0x07, 'b', '.', 'p', 'r', 'o', 't', 'o', 0x12,
+	     0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S'};
+	char                 path[] = "/tmp/drpc-cli-set-XXXXXX";
+	int                  fd     = mkstemp(path);
+	cli_fx               fx;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, set, sizeof(set)), (ssize_t) sizeof(set));
+	close(fd);
+	memset(&fx, 0, sizeof(fx));
+	ck_assert_int_eq(
+	    run_tool(&fx, NULL, "list", "--descriptor-set", path, NULL), 2);
+	unlink(path);
+	one_line(&fx, "b.proto conflicts with another file");
+}
+END_TEST
+
+// drpc_reflect_add is all or nothing: a file whose second import is bad
+// leaves its first import unadded.
+static const drpc_reflect_file        rb_good   = {.name = "rb_good.proto",
+             .descriptor     = "\x0a\x0drb_good.proto",
+             .descriptor_len = 15};
+static const drpc_reflect_file        rb_bad    = {.name = "rb_bad.proto"};
+static const drpc_reflect_file *const rb_deps[] = {&rb_good, &rb_bad};
+static const drpc_reflect_file        rb_root   = {.name = "rb_root.proto",
+             .descriptor     = "\x0a\x0drb_root.proto",
+             .descriptor_len = 15,
+             .deps           = rb_deps,
+             .n_deps         = 2};
+
+START_TEST(test_cli_reflect_add_all_or_nothing)
+{
+	cli_fx      fx;
+	drpc_conn  *c;
+	void       *reply = NULL;
+	size_t      len   = 0;
+	drpc_status st    = {0};
+
+	fx_init(&fx, false);
+	ck_assert_int_eq(drpc_reflect_create(&fx.refl), DRPC_OK);
+	ck_assert_int_eq(drpc_reflect_add(fx.refl, &rb_root), DRPC_EINVAL);
+	ck_assert_int_eq(drpc_reflect_register(fx.refl, fx.mux), DRPC_OK);
+	fx_serve(&fx);
+	ck_assert_int_eq(drpc_dial(&c, fx.addr, NULL), DRPC_OK);
+	ck_assert_int_eq(
+	    drpc_invoke(c, NULL, DRPC_REFLECT_FILE_BY_FILENAME,
+	        "\x0a\x0drb_good.proto", 15, NULL, &reply, &len, &st),
+	    DRPC_ENOTFOUND);
+	ck_assert_str_eq(st.message, "file not found: rb_good.proto");
+	drpc_status_reset(&st);
+	drpc_conn_destroy(c);
+	fx_stop(&fx);
+}
+END_TEST
+
+// The plugin writes file names as escaped C string literals.
+START_TEST(test_cli_c_string)
+{
+	static const char *const cases[][2] = {
+	    {"dir/a.proto", "\"dir/a.proto\""},
+	    {"we\"ird\\.proto", "\"we\\\"ird\\\\.proto\""},
+	    {"?\?=.proto", "\"\\?\\?=.proto\""},
+	    {"a\nb\x7f\xff", "\"a\\012b\\177\\377\""},
+	    {"\x01"
+	     "7",
+	        "\"\\0017\""},
+	    {"", "\"\""},
+	};
+	cg_arena a = {0};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_str_eq(cg_c_string(&a, cases[i][0]), cases[i][1]);
+	}
+	ck_assert(!a.failed);
+	cg_arena_fini(&a);
+}
+END_TEST
+
+void
+cli_more_tcases(Suite *s)
+{
+	TCase *more = tcase_create("more");
+
+	tcase_add_test(more, test_cli_bidi_interleaves);
+	tcase_add_test(more, test_cli_describe_field_by_reflection);
+	tcase_add_test(more, test_cli_reflect_refusal);
+	tcase_add_test(more, test_cli_usage_errors);
+	tcase_add_test(more, test_cli_proto_file_error);
+	tcase_add_test(more, test_cli_protobuf_quiet);
+	tcase_add_test(more, test_cli_reflect_add_all_or_nothing);
+	tcase_add_test(more, test_cli_c_string);
+	tcase_set_timeout(more, 60);
+	suite_add_tcase(s, more);
+}

@@ -1,0 +1,84 @@
+// The cli suites' fixture (test/check_cli*.c): a server of
+// test/proto/echo.proto's EchoService from raw handlers that record every
+// request byte for byte, cli.mapping.Mapping (an echo, for the proto3
+// JSON mapping cases of test/cli/mapping.proto) and, if asked,
+// reflection; and runs of the built tool (DRPC_CLI_BIN) as a child
+// process.
+//
+// With DRPC_CLI_VALGRIND set (make valgrind sets it), every run of the
+// tool is under valgrind's memcheck, leaks included: its status 99 is a
+// memcheck error.
+#ifndef DRPC_TEST_CLI_FIXTURE_H
+#define DRPC_TEST_CLI_FIXTURE_H
+
+#include <check.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <drpc/drpc.h>
+
+#define REC_MAX 8192
+#define OUT_MAX 16384
+
+// The fixture: a server and what its handlers saw.
+typedef struct cli_fx {
+	drpc_mux       *mux;
+	drpc_server    *srv;
+	drpc_reflect   *refl;
+	char            addr[128];
+	pthread_mutex_t mu;
+	int             invokes;       // handlers entered
+	char            rec[REC_MAX];  // every request, hex, "|" after each
+	char            md[256];       // the x-trace metadata of the last call
+	char            seen[REC_MAX]; // fx_rec's and fx_md's copy (test's)
+	char            out[OUT_MAX];  // the tool's stdout, of the last run
+	char            err[OUT_MAX];  // and stderr
+} cli_fx;
+
+#define MAPPING_PROTO DRPC_SOURCE_DIR "/test/cli/mapping.proto"
+#define CLI_DIR       DRPC_SOURCE_DIR "/test/cli"
+
+// fx_init sets up the mux (handlers, and reflection if asked); fx_serve
+// starts the server. Tests may register more handlers in between.
+void fx_init(cli_fx *fx, bool reflection);
+void fx_serve(cli_fx *fx);
+void fx_start(cli_fx *fx, bool reflection); // fx_init, fx_serve
+void fx_stop(cli_fx *fx);
+int  fx_invokes(cli_fx *fx); // handlers entered so far
+// fx_rec and fx_md copy rec or md under the lock (the handlers write them
+// on their threads) into fx->seen and return it; fx_rec_reset empties rec.
+const char *fx_rec(cli_fx *fx);
+const char *fx_md(cli_fx *fx);
+void        fx_rec_reset(cli_fx *fx);
+
+// read_into reads file fd (from the start) into buf, NUL-terminated.
+void read_into(int fd, char *buf, size_t cap);
+
+// temp_file: an unlinked temporary file, open for reading and writing.
+int temp_file(void);
+
+// cli_argv fills argv (cap entries, NULL-terminated) with the tool's
+// command line (under valgrind if DRPC_CLI_VALGRIND) and the arguments
+// of ap, up to a NULL.
+void cli_argv(const char **argv, size_t cap, va_list ap);
+
+// cli_wait waits for the tool to end; its exit status (-1 if it died of
+// a signal; a failed check if valgrind found errors, stderr in err).
+int cli_wait(pid_t pid, const char *err);
+
+// run_tool runs the tool with the arguments (NULL-terminated) and in as
+// its stdin; its output lands in fx->out and fx->err. Returns its exit
+// status (-1 if it died of a signal).
+int run_tool(cli_fx *fx, const char *in, ...);
+
+// one_line: the tool's stderr is one line starting "drpc: " and holding
+// want.
+void one_line(const cli_fx *fx, const char *want);
+
+// cli_more_tcases adds check_cli_more.c's test cases to the cli suite.
+void cli_more_tcases(Suite *s);
+
+#endif // DRPC_TEST_CLI_FIXTURE_H
