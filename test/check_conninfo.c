@@ -19,9 +19,11 @@
 #include "testutil.h"
 #include "tlsutil.h"
 #include "transport/addr.h"
+#include "transport/transport.h"
 
 #define CI_ECHO  "/ci.S/Echo"
 #define CI_FAIL  "/ci.S/Fail"
+#define CI_FAIL_LONG "/ci.S/FailLong" // names CI_FAIL too
 #define CI_HOLD  "/ci.S/Hold"
 #define CI_CONNS 200
 #define CI_MAGIC 0x636f6e6eu
@@ -64,7 +66,7 @@ typedef struct ci_state {
 	size_t   id_diff;    // ...and whose did not
 	size_t   holds;      // Hold handlers started
 	size_t   warns;      // WARN lines naming CI_FAIL
-	char     warn[512];  // the last of them
+	char     warn[2048]; // the last of them
 	char     fail_peer[128]; // what the Fail handler saw of its peer
 	uint64_t fail_id;        // ...and its connection id
 } ci_state;
@@ -194,6 +196,19 @@ h_fail(drpc_stream *s, void *arg)
 	return DRPC_ENOTFOUND;
 }
 
+// h_fail_long fails with a message longer than a log line.
+static drpc_err
+h_fail_long(drpc_stream *s, void *arg)
+{
+	char text[700];
+
+	h_fail(s, arg); // notes the peer and the connection's id
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	(void) drpc_stream_set_error(s, DRPC_EABORTED, text);
+	return DRPC_EABORTED;
+}
+
 // h_hold runs until its RPC is cancelled (the client drops the
 // connection), then returns after a last look at its user data.
 static drpc_err
@@ -268,6 +283,8 @@ ci_server_start_tls(ci_server *cs, ci_state *st, drpc_tls_config *tls)
 	DRPC_CHECK_OK(drpc_mux_create(&cs->mux));
 	DRPC_CHECK_OK(drpc_mux_register(cs->mux, CI_ECHO, h_echo, st));
 	DRPC_CHECK_OK(drpc_mux_register(cs->mux, CI_FAIL, h_fail, st));
+	DRPC_CHECK_OK(
+	    drpc_mux_register(cs->mux, CI_FAIL_LONG, h_fail_long, st));
 	DRPC_CHECK_OK(drpc_mux_register(cs->mux, CI_HOLD, h_hold, st));
 	// hooks is a local: the server copies it.
 	DRPC_CHECK_OK(drpc_server_create(&cs->s, cs->mux, &o));
@@ -455,6 +472,35 @@ START_TEST(test_conn_fail_logged)
 }
 END_TEST
 
+// The WARN line of a handler that failed with a long message still names
+// its peer and its connection (they come after the message).
+START_TEST(test_conn_fail_logged_long)
+{
+	ci_state    st;
+	ci_server   cs;
+	drpc_conn  *c;
+	drpc_status status = {0};
+	char        want[200];
+
+	ci_init(&st);
+	ci_server_start(&cs, &st);
+	DRPC_CHECK_OK(drpc_dial(&c, cs.addr, NULL));
+	DRPC_CHECK_ERR(ci_call(c, CI_FAIL_LONG, 7, &status), DRPC_EABORTED);
+	drpc_status_reset(&status);
+	ck_assert(ci_wait(&st, &st.warns, 1));
+	drpc_conn_destroy(c);
+	ci_server_stop(&cs);
+
+	snprintf(want, sizeof(want), "peer %s;", st.fail_peer);
+	ck_assert_msg(strstr(st.warn, want) != NULL, "log \"%s\" lacks \"%s\"",
+	    st.warn, want);
+	snprintf(want, sizeof(want), "conn %016" PRIx64, st.fail_id);
+	ck_assert_msg(st.fail_id != 0 && strstr(st.warn, want) != NULL,
+	    "log \"%s\" lacks \"%s\"", st.warn, want);
+	ci_fini(&st);
+}
+END_TEST
+
 // Client side: a plain connection's hooks run once each, the open before
 // drpc_dial returns; its calls' streams name the connection the hooks saw.
 START_TEST(test_conn_hooks_client)
@@ -609,6 +655,81 @@ START_TEST(test_conn_hooks_tls)
 }
 END_TEST
 
+// A client call whose connection is lost counts as failed
+// (drpc_conn_stats.streams_failed: "the connection's loss"): the peer
+// here is a bare socket that closes with the call in flight.
+START_TEST(test_conn_hooks_client_lost)
+{
+	ci_state        st;
+	drpc_conn_hooks hooks = {ci_open, ci_close, &st};
+	drpc_conn_opts  o     = {.conn_hooks = &hooks};
+	drpc_conn      *c;
+	drpc_stream    *s;
+	void           *reply = NULL;
+	size_t          len   = 0;
+	int             sv[2];
+
+	ci_init(&st);
+	tu_tcp_pair(sv);
+	DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[0], &o));
+	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, CI_ECHO, NULL));
+	DRPC_CHECK_OK(drpc_stream_send(s, "1", 1));
+	close(sv[1]); // the peer goes, the call in flight
+	DRPC_CHECK_ERR(drpc_stream_recv(s, &reply, &len), DRPC_EUNAVAIL);
+	drpc_stream_destroy(s);
+	drpc_conn_destroy(c);
+
+	ck_assert_uint_eq(st.bad, 0);
+	ck_assert_uint_eq(st.closes, 1);
+	ck_assert_uint_eq(st.rows[0].st.streams_opened, 1);
+	ck_assert_uint_eq(st.rows[0].st.streams_failed, 1);
+	ci_fini(&st);
+}
+END_TEST
+
+// ci_peer_fail is a transport's peer hook that fails (as a TLS
+// transport's does when it has no memory for the certificate's fields).
+static drpc_err
+ci_peer_fail(void *impl, drpc_peer *out)
+{
+	(void) impl;
+	(void) out;
+	return DRPC_ENOMEM;
+}
+
+// A server connection whose transport learns its peer late (a peer hook,
+// as TLS has) opens before its first stream even if asking the peer
+// again fails: its handler sees the open hook's user data, and close
+// follows.
+START_TEST(test_conn_hooks_peer_fails)
+{
+	ci_state        st;
+	ci_server       cs;
+	drpc_transport *tr;
+	drpc_conn      *c;
+	int             sv[2];
+
+	ci_init(&st);
+	ci_server_start(&cs, &st);
+	tu_tcp_pair(sv);
+	DRPC_CHECK_OK(drpc_transport_create_fd(&tr, sv[1]));
+	tr->peer = ci_peer_fail;
+	DRPC_CHECK_OK(drpc_server_serve_transport(cs.s, tr));
+	DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[0], NULL));
+	DRPC_CHECK_OK(ci_call(c, CI_ECHO, 1, NULL));
+	drpc_conn_destroy(c);
+	ck_assert(ci_wait(&st, &st.closes, 1));
+	ci_server_stop(&cs);
+
+	ck_assert_uint_eq(st.bad, 0);
+	ck_assert_uint_eq(st.opens, 1);
+	ck_assert_uint_eq(st.closes, 1);
+	ck_assert_uint_eq(st.id_diff, 0);
+	ck_assert_uint_eq(st.id_same, 1);
+	ci_fini(&st);
+}
+END_TEST
+
 Suite *
 conninfo_suite(void)
 {
@@ -618,9 +739,12 @@ conninfo_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_conn_hooks_churn);
 	tcase_add_test(tc, test_conn_fail_logged);
+	tcase_add_test(tc, test_conn_fail_logged_long);
 	tcase_add_test(tc, test_conn_hooks_client);
+	tcase_add_test(tc, test_conn_hooks_client_lost);
 	tcase_add_test(tc, test_conn_hooks_channel);
 	tcase_add_test(tc, test_conn_hooks_tls);
+	tcase_add_test(tc, test_conn_hooks_peer_fails);
 	suite_add_tcase(s, tc);
 	return s;
 }

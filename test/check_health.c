@@ -235,6 +235,57 @@ START_TEST(test_health_shutdown)
 }
 END_TEST
 
+// hc_ended counts the server's Watch RPCs that ended (its stats hook).
+static void
+hc_ended(void *arg, const drpc_rpc_info *rpc, const drpc_rpc_end *end)
+{
+	(void) end;
+	if (strcmp(rpc->method, DRPC_HEALTH_WATCH) == 0) {
+		tu_event_post(arg);
+	}
+}
+
+// A Watch ends at its deadline, as every RPC does, even when its client
+// neither reads nor cancels it (a client that hangs, or one that counts
+// on the server to enforce the deadline): its handler does not wait for
+// the next change of status, holding a thread and a max_handlers place.
+START_TEST(test_health_watch_deadline)
+{
+	drpc_health       *h;
+	drpc_mux          *mux;
+	drpc_server       *srv;
+	drpc_conn         *c;
+	drpc_ctx          *ctx;
+	drpc_stream       *w;
+	tu_event           ended;
+	drpc_stats_handler sh = {NULL, NULL, hc_ended, &ended};
+	drpc_server_opts   o  = {.stats = &sh};
+	char               addr[160];
+
+	tu_event_init(&ended);
+	DRPC_CHECK_OK(drpc_health_create(&h));
+	DRPC_CHECK_OK(drpc_mux_create(&mux));
+	DRPC_CHECK_OK(drpc_health_register(h, mux));
+	DRPC_CHECK_OK(drpc_server_create(&srv, mux, &o));
+	DRPC_CHECK_OK(drpc_server_listen(srv, "tcp://127.0.0.1:0"));
+	DRPC_CHECK_OK(drpc_server_addr(srv, addr, sizeof(addr)));
+	DRPC_CHECK_OK(drpc_dial(&c, addr, NULL));
+	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 50));
+	DRPC_CHECK_OK(drpc_stream_open_request(
+	    &w, c, ctx, DRPC_HEALTH_WATCH, NULL, 0, NULL));
+	// The client never looks at its stream again until the server ended
+	// the RPC; nothing changes the status meanwhile.
+	ck_assert(tu_event_wait(&ended, 1));
+	drpc_stream_destroy(w);
+	drpc_ctx_destroy(ctx);
+	drpc_conn_destroy(c);
+	drpc_server_destroy(srv);
+	drpc_mux_destroy(mux);
+	drpc_health_destroy(h);
+	tu_event_fini(&ended);
+}
+END_TEST
+
 Suite *
 health_suite(void)
 {
@@ -245,6 +296,7 @@ health_suite(void)
 	tcase_add_test(tc, test_health_check);
 	tcase_add_test(tc, test_health_watch);
 	tcase_add_test(tc, test_health_shutdown);
+	tcase_add_test(tc, test_health_watch_deadline);
 	suite_add_tcase(s, tc);
 	return s;
 }

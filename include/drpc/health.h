@@ -12,7 +12,8 @@
 //     changes. Changes that come faster than the watcher takes them are
 //     coalesced, as gRPC allows: a watcher always gets the latest status,
 //     maybe not every one in between. The stream ends (OK) once the
-//     service shuts down (below), after its last status.
+//     service shuts down (below), after its last status, and at the
+//     call's deadline (the client's timeout), if it has one.
 //
 // Shutdown: drpc_health_attach links the service to a server: when the
 // server's shutdown begins (drpc_server_on_shutdown), graceful or not,

@@ -7,7 +7,7 @@ void
 drpc__logf(drpc_log_fn fn, void *arg, drpc_log_level level, const char *fmt,
     ...)
 {
-	char    line[512];
+	char    line[1024]; // room for report.c's longest
 	va_list ap;
 
 	if (fn == NULL) {

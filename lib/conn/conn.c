@@ -144,6 +144,14 @@ drpc__conn_end(drpc__conn *c, const drpc_cause *why)
 			break;
 		}
 		drpc__stream_conn_lost(s);
+		// Out of the registry already, so conn_forget does not count
+		// it: a client call lost with the connection failed (unless it
+		// ended well meanwhile).
+		if (!c->opts.is_server && drpc__stream_failed(s)) {
+			drpc__mutex_lock(&c->mu);
+			c->st_failed++;
+			drpc__mutex_unlock(&c->mu);
+		}
 		drpc__stream_rele(s); // the registry's reference
 	}
 	// Waiters learn of the end only once every stream has ended too.
@@ -387,14 +395,14 @@ drpc__conn_peer_again(drpc__conn *c)
 	drpc_peer p;
 
 	c->peer_again = false;
-	if (drpc__transport_peer(c->tr, &p) != DRPC_OK) {
-		return; // keep what the creation found
+	// On failure it keeps what the creation found, and opens all the same.
+	if (drpc__transport_peer(c->tr, &p) == DRPC_OK) {
+		drpc__mutex_lock(&c->mu);
+		drpc_peer old = c->peer;
+		c->peer       = p;
+		drpc__mutex_unlock(&c->mu);
+		drpc_peer_reset(&old);
 	}
-	drpc__mutex_lock(&c->mu);
-	drpc_peer old = c->peer;
-	c->peer       = p;
-	drpc__mutex_unlock(&c->mu);
-	drpc_peer_reset(&old);
 	if (c->opts.is_server) {
 		drpc__conn_hooks_open(c); // before its first stream
 	}

@@ -179,7 +179,8 @@ struct drpc__conn {
 	uint64_t acks_taken;
 	uint64_t pings_answered;
 	// Counts for drpc_conn_stats (guarded by mu): streams registered,
-	// client streams that ended failing (conn_forget), when the
+	// client streams that ended failing (conn_forget, or
+	// drpc__conn_end for those it takes out of the registry), when the
 	// connection ended, and the transport's byte counts, taken before
 	// the transport is destroyed (after the joins).
 	uint64_t st_opened;

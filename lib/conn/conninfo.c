@@ -3,7 +3,8 @@
 // Ids are drawn from the kernel's random source, so that no process-wide
 // counter (global mutable state) is needed; should getrandom fail (a
 // kernel without it, or a seccomp filter), the id is a mix of the clock,
-// the connection's address and the process id, distinct in practice too.
+// the drawing thread's stack address and the process id, distinct in
+// practice too.
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>

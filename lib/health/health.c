@@ -224,6 +224,7 @@ health_watch_fn(drpc_stream *s, void *user)
 	drpc_health       *h   = user;
 	drpc_ctx          *ctx = drpc_stream_ctx(s);
 	health_watch       w   = {{health_cancelled, NULL, NULL, NULL}, h, false};
+	int64_t            dl  = drpc_ctx_deadline(ctx); // 0: none
 	drpc_health_status last = DRPC_HEALTH_UNKNOWN;
 	bool               sent = false;
 	char              *name;
@@ -253,7 +254,12 @@ health_watch_fn(drpc_stream *s, void *user)
 		if (shut) {
 			break; // its last status went out
 		}
-		drpc__cond_wait(&h->cv, &h->mu);
+		// The RPC's deadline ends it too: its context fires only when
+		// asked (drpc_ctx_err, below, without h->mu: lock order).
+		if (drpc__cond_wait_until(&h->cv, &h->mu, dl) ==
+		    DRPC_ETIMEDOUT) {
+			break;
+		}
 	}
 	drpc__mutex_unlock(&h->mu);
 	drpc__ctx_unlisten(ctx, &w.l);

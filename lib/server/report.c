@@ -3,7 +3,9 @@
 // begins (drpc_server_on_shutdown).
 //
 // Every line names what it is about: the method, the connection's id
-// ("conn <16 hex digits>", drpc/conninfo.h) and the peer's address.
+// ("conn <16 hex digits>", drpc/conninfo.h) and the peer's address. The
+// method and a handler's message are cut at 256 bytes so that what
+// follows them always fits the line (common/log.c).
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +58,8 @@ drpc__server_fail(
 			msg  = drpc_strerror(rv);
 		}
 		drpc__logf(srv->opts.log, srv->opts.log_arg, level,
-		    "drpc: %s failed: code %" PRIu64 " (%s): %s; peer %s; "
-		    "conn %016" PRIx64 "%s",
+		    "drpc: %.256s failed: code %" PRIu64 " (%s): %.256s; "
+		    "peer %s; conn %016" PRIx64 "%s",
 		    method, code,
 		    code <= DRPC_EUNAUTH ? drpc_err_name((drpc_err) code) : "?",
 		    msg, peer, drpc_stream_conn_id(s),
@@ -66,7 +68,7 @@ drpc__server_fail(
 		code = DRPC_EINTERNAL;
 		msg  = drpc_strerror(DRPC_EINTERNAL);
 		drpc__logf(srv->opts.log, srv->opts.log_arg, level,
-		    "drpc: %s failed: %s (%s); the client gets Internal "
+		    "drpc: %.256s failed: %s (%s); the client gets Internal "
 		    "(code 13); peer %s; conn %016" PRIx64 "%s",
 		    method, drpc_strerror(rv), drpc_err_name(rv), peer,
 		    drpc_stream_conn_id(s),
@@ -87,7 +89,8 @@ drpc__server_unknown(drpc_server *srv, drpc__stream *s)
 	if (srv->opts.log != NULL) {
 		report_peer(s, peer, sizeof(peer));
 		drpc__logf(srv->opts.log, srv->opts.log_arg, DRPC_LOG_DEBUG,
-		    "drpc: %s refused: unknown method; peer %s; conn %016" PRIx64,
+		    "drpc: %.256s refused: unknown method; peer %s; "
+		    "conn %016" PRIx64,
 		    drpc_stream_method(s), peer, drpc_stream_conn_id(s));
 	}
 	(void) drpc__stream_send_error(s, DRPC_EUNIMPL, text, strlen(text));
@@ -105,7 +108,7 @@ drpc__server_refuse(drpc_server *srv, drpc__stream *s, drpc_err rv, bool busy)
 	if (srv->opts.log != NULL) {
 		report_peer(s, peer, sizeof(peer));
 		drpc__logf(srv->opts.log, srv->opts.log_arg, DRPC_LOG_DEBUG,
-		    "drpc: %s refused: %s; peer %s; conn %016" PRIx64,
+		    "drpc: %.256s refused: %s; peer %s; conn %016" PRIx64,
 		    method != NULL ? method : "an RPC",
 		    busy ? "too many handlers running (max_handlers)" : why,
 		    peer, drpc_stream_conn_id(s));

@@ -5,6 +5,7 @@
 
 #include <drpc/conninfo.h>
 
+#include "platform/thread.h"
 #include "stream/stream_impl.h"
 
 uint64_t
@@ -35,6 +36,17 @@ drpc__stream_note_failed(drpc__stream *s)
 		atomic_fetch_add_explicit(
 		    &s->owner.tag->failed, 1, memory_order_relaxed);
 	}
+}
+
+bool
+drpc__stream_failed(drpc__stream *s)
+{
+	bool failed;
+
+	drpc__mutex_lock(&s->mu);
+	failed = drpc__stream_failed_locked(s);
+	drpc__mutex_unlock(&s->mu);
+	return failed;
 }
 
 bool

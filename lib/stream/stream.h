@@ -119,9 +119,11 @@ typedef struct drpc__flow_figures {
 // count s's RPC as refused or failed on its connection (any thread).
 // drpc__stream_failed_locked (s's mu held: the owner's forget) tells
 // whether a client stream ended failing: an Error from the peer, a
-// cancel, the connection's loss.
+// cancel, the connection's loss; drpc__stream_failed the same, taking
+// s's mu (no owner lock held).
 void drpc__stream_note_refused(drpc__stream *s);
 void drpc__stream_note_failed(drpc__stream *s);
+bool drpc__stream_failed(drpc__stream *s);
 bool drpc__stream_failed_locked(const drpc__stream *s);
 
 // drpc__stream_flow_on turns flow control on for s once the connection
