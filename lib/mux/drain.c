@@ -139,6 +139,7 @@ writer_direct_write(drpc__writer *w, drpc__wstate *ws, const drpc_iovec *in,
 	while (*put < total) {
 		size_t  got = 0;
 		int64_t until;
+		int64_t slept;
 
 		rv = drpc__transport_try_writev(w->tr, iov, n, &got);
 		if (rv != DRPC_OK) {
@@ -156,11 +157,17 @@ writer_direct_write(drpc__writer *w, drpc__wstate *ws, const drpc_iovec *in,
 		if (w->wait_hook != NULL) {
 			w->wait_hook(w->wait_hook_arg); // about to wait for room
 		}
-		until = drpc__now_ns() + WRITER_DIRECT_SLICE_NS;
+		slept = drpc__now_ns();
+		until = slept + WRITER_DIRECT_SLICE_NS;
 		if (deadline_ns != 0 && deadline_ns < until) {
 			until = deadline_ns;
 		}
 		rv = drpc__transport_wait_writable(w->tr, until);
+		if (w->timed) { // asleep for room in the socket
+			drpc__mutex_lock(&w->mu);
+			w->room_blocked_ns += drpc__now_ns() - slept;
+			drpc__mutex_unlock(&w->mu);
+		}
 		if (rv == DRPC_ETIMEDOUT && deadline_ns != 0 &&
 		    drpc__now_ns() >= deadline_ns) {
 			break;

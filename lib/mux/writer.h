@@ -122,7 +122,8 @@ typedef struct drpc__writer {
 	void *wait_hook_arg;
 	// timed: senders measure their sleeps (set before start, when the
 	// connection has conn hooks: drpc_conn_stats); the sums are guarded
-	// by mu: asleep for flow-control credit, and for room.
+	// by mu: asleep for flow-control credit, and for room (in the
+	// writer, or a direct sender's in the socket).
 	bool    timed;
 	int64_t flow_blocked_ns;
 	int64_t room_blocked_ns;
