@@ -692,6 +692,7 @@ END_TEST
 typedef struct stopped {
 	drpc_channel *ch;
 	drpc_err      rv;
+	drpc_status   st;
 	atomic_bool   back;
 } stopped;
 
@@ -703,7 +704,7 @@ stopped_caller(void *arg)
 	size_t   len;
 
 	x->rv = drpc_invoke(drpc_channel_conn(x->ch), NULL, SP_BLOCK, "", 0,
-	    NULL, &reply, &len, NULL);
+	    NULL, &reply, &len, &x->st);
 	drpc_free(reply);
 	atomic_store(&x->back, true);
 	return NULL;
@@ -739,8 +740,13 @@ START_TEST(test_channel_stopped_peer)
 	    (double) (drpc_now_ns() - t0) / 1e6);
 	pthread_join(t, NULL);
 	ck_assert_msg(x.rv == DRPC_EUNAVAIL, "%s", drpc_strerror(x.rv));
-	ck_assert_int_eq(drpc_channel_cause(x.ch, &why), DRPC_EUNAVAIL);
-	ck_assert_msg(strstr(why.text, "ping") != NULL, "%s", why.text);
+	// The call's own status says why; the channel's cause may already
+	// be a later one (the backend redials at once: the stopped server's
+	// kernel still accepts, so under a slow build it can be READY again,
+	// with no cause, by the time this looks).
+	ck_assert_ptr_nonnull(x.st.message);
+	ck_assert_msg(strstr(x.st.message, "ping") != NULL, "%s", x.st.message);
+	drpc_status_reset(&x.st);
 	sp_cont(&m, 0);
 	drpc_channel_destroy(x.ch);
 	sp_end(&m);

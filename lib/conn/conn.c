@@ -80,6 +80,13 @@ conn_open_streams(void *arg)
 	return atomic_load_explicit(&c->nstreams, memory_order_relaxed);
 }
 
+// conn_stream_cause is drpc__conn_cause for a stream's status.
+static drpc_err
+conn_stream_cause(void *arg, drpc_cause *out)
+{
+	return drpc__conn_cause(arg, out);
+}
+
 // conn_forget removes s from the registry (if still there) and drops the
 // registry's reference.
 static void
@@ -550,8 +557,8 @@ drpc__conn_new_stream(drpc__conn *c, uint64_t id, drpc_ctx *ctx, drpc__stream **
 	    .owns_ctx     = c->opts.is_server,
 	    .w            = &c->w,
 	    .owner        = {conn_forget, conn_rele, drpc__conn_ring_waits,
-		       conn_peer_bound, conn_open_streams, conn_stream_peer, c,
-		       &c->tag},
+		       conn_peer_bound, conn_open_streams, conn_stream_peer,
+		       conn_stream_cause, c, &c->tag},
 	    .fconn   = c->opts.flow == DRPC_FLOW_OFF ? NULL : &c->fconn,
 	    .rxmem   = &c->rxmem,
 	    .stall_ns = c->stall_ns,

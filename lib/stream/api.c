@@ -236,12 +236,31 @@ drpc_md_str(const char *key, const char *value)
 	return p;
 }
 
+// stream_lost_text words a client's Unavailable that is its connection's
+// end: the code's text and the connection's cause, in why. False if the
+// connection is up (or the stream's owner cannot say).
+static bool
+stream_lost_text(drpc__stream *s, drpc_err rv, drpc_cause *why)
+{
+	drpc_cause c = {0};
+
+	if (rv != DRPC_EUNAVAIL ||
+	    s->owner.cause == NULL ||
+	    s->owner.cause(s->owner.owner, &c) == DRPC_OK || c.text[0] == '\0') {
+		return false;
+	}
+	(void) drpc__cause_set(why, rv, "%s: the connection ended: %s",
+	    drpc_strerror(rv), c.text);
+	return true;
+}
+
 drpc_err
 drpc__stream_public_err(drpc__stream *s, drpc_err rv, drpc_status *st)
 {
 	uint64_t    code = 0;
 	const char *msg  = NULL;
 	size_t      len  = 0;
+	drpc_cause  why  = {0};
 	bool        remote;
 
 	remote = rv == DRPC_EREMOTE &&
@@ -257,6 +276,10 @@ drpc__stream_public_err(drpc__stream *s, drpc_err rv, drpc_status *st)
 		if (!remote) {
 			msg = drpc_strerror(rv);
 			len = strlen(msg);
+			if (stream_lost_text(s, rv, &why)) {
+				msg = why.text;
+				len = strlen(msg);
+			}
 		}
 		if ((st->message = malloc(len + 1)) != NULL) {
 			memcpy(st->message, msg, len);

@@ -69,6 +69,11 @@ typedef struct drpc__stream_owner {
 	// peer, if set, fills out (zeroed; include/drpc/peer.h) with a copy
 	// of the connection's peer (any thread, no lock held).
 	drpc_err (*peer)(void *owner, drpc_peer *out);
+	// cause, if set, fills out with why the connection ended (any
+	// thread, no stream lock held) and returns its code; DRPC_OK while
+	// it is up. A stream that failed because its connection ended tells
+	// that in its status (drpc_stream_status, a call's drpc_status).
+	drpc_err (*cause)(void *owner, drpc_cause *out);
 	void *owner;
 	// tag: the connection's (it outlives the stream), or NULL.
 	drpc__conn_tag *tag;
