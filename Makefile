@@ -269,6 +269,18 @@ $(DEMO): $(BUILD)/cmd/drpc-demo/main.o $(DEMO_GEN_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
+# example-observe: interceptors, stats, hooks and health around the demo's
+# generated Greeter (cmd/example-observe/); check_observe.c runs it.
+OBSERVE     := $(BUILD)/bin/example-observe
+OBSERVE_OBJ := $(patsubst %.c,$(BUILD)/%.o, \
+	$(sort $(wildcard cmd/example-observe/*.c)))
+
+$(OBSERVE_OBJ): $(GEN)/demo/.stamp
+$(OBSERVE_OBJ): CPPFLAGS += -I$(GEN)/demo
+$(OBSERVE): $(OBSERVE_OBJ) $(DEMO_GEN_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
+
 # drpc-interop, on interop.proto's generated stubs (needs ../shared).
 INTEROP_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cmd/drpc-interop/*.c))
 INTEROP_BIN := $(if $(INTEROP_GEN_OBJ),$(BUILD)/bin/drpc-interop)
@@ -303,9 +315,12 @@ $(CLI): $(CLI_OBJ) $(STATIC)
 $(TESTS): | $(INTEROP_BIN)
 # The cli suite (test/check_cli.c) runs the drpc tool.
 $(TESTS): | $(CLI)
+# The observe suite (test/check_observe.c) runs example-observe.
+$(TESTS): | $(OBSERVE)
 
 # Everything: the libraries, every tool the README names, the tests.
-all: lib $(CMD_BINS) $(TESTS) $(STRESS) $(PLUGIN) $(DEMO) $(INTEROP_BIN) $(CLI)
+all: lib $(CMD_BINS) $(TESTS) $(STRESS) $(PLUGIN) $(DEMO) $(INTEROP_BIN) $(CLI) \
+	$(OBSERVE)
 
 # Check drpc-interop against itself in every mode pair (scripts/
 # interop-check.sh): automatic, flow-controlled and hello-less servers,
@@ -584,3 +599,4 @@ clean:
 -include $(BUILD)/test/stress.d
 -include $(PLUGIN_OBJ:.o=.d) $(TEST_GEN_OBJ:.o=.d) $(INTEROP_GEN_OBJ:.o=.d)
 -include $(BUILD)/cmd/drpc-demo/main.d $(INTEROP_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(OBSERVE_OBJ:.o=.d)
