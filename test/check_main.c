@@ -48,6 +48,7 @@ main(void)
 	srunner_add_suite(sr, conninfo_suite());
 	srunner_add_suite(sr, health_suite());
 	srunner_add_suite(sr, cli_suite());
+	srunner_add_suite(sr, observe_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
