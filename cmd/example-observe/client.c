@@ -133,8 +133,8 @@ observe_client(const char *addr, const char *bearer)
 	drpc_client_interceptor ci = {add_token, (void *) bearer};
 	drpc_conn_opts          co = {.interceptors = &ci, .ninterceptors = 1};
 	drpc_conn              *c;
-	drpc_status             st = {0};
-	void                   *reply;
+	drpc_status             st    = {0};
+	void                   *reply = NULL;
 	size_t                  len;
 	int                     failed = 0;
 	drpc_err                rv;
@@ -144,9 +144,12 @@ observe_client(const char *addr, const char *bearer)
 		return 1;
 	}
 	for (int i = 0; i < EACH; i++) {
-		drpc_err r[4] = {call_hello(c, NULL), call_count(c),
-		    call_add(c), call_chat(c)};
+		drpc_err r[4];
 
+		r[0] = call_hello(c, NULL);
+		r[1] = call_count(c);
+		r[2] = call_add(c);
+		r[3] = call_chat(c);
 		for (int k = 0; k < 4; k++) {
 			if (r[k] != DRPC_OK) {
 				printf("call %d failed: %s\n", k,
