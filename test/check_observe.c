@@ -481,6 +481,17 @@ obs_file_has(const char *path, const char *want)
 	return found;
 }
 
+// obs_show copies a child's output file to stderr, to explain a failure.
+static void
+obs_show(const char *path)
+{
+	size_t len;
+	char  *text = (char *) tu_read_file(path, &len);
+
+	fprintf(stderr, "---- %s\n%.*s", path, (int) len, text);
+	free(text);
+}
+
 START_TEST(test_observe_example)
 {
 	char         dir[] = "/tmp/drpc-observe-XXXXXX", p[6][PATH_MAX];
@@ -518,7 +529,13 @@ START_TEST(test_observe_example)
 	char *cargv[] = {NULL, (char *) "--client", addr, (char *) "--token",
 	    (char *) OBS_TOKEN, NULL};
 	obs_spawn(&client, cargv, p[3], p[4]);
-	ck_assert_int_eq(obs_exit(&client), 0);
+	if (obs_exit(&client) != 0) {
+		obs_show(p[3]);
+		obs_show(p[4]);
+		obs_show(p[1]);
+		ck_abort_msg("the client failed (its output and the server's "
+		             "stderr are above)");
+	}
 	ck_assert(
 	    obs_file_has(p[3], "Hello, Count, Add, Chat, 3 calls each: ok\n"
 	                       "health: SERVING\n"
@@ -550,7 +567,10 @@ START_TEST(test_observe_example)
 	ck_assert_msg(obs_line(&watcher, line, sizeof(line)), "no end");
 	ck_assert_str_eq(line, "watch ended: DRPC_EOF");
 	ck_assert_int_eq(obs_exit(&watcher), 0);
-	ck_assert_int_eq(obs_exit(&srv), 0);
+	if (obs_exit(&srv) != 0) {
+		obs_show(p[1]);
+		ck_abort_msg("the server failed (its stderr is above)");
+	}
 
 	obs_read_metrics(m, p[0]);
 	obs_check_metrics(m);
