@@ -84,9 +84,10 @@ chat(void *u, drpc_stream *s)
 static drpc_err
 auth(drpc_stream *s, drpc_next *next, void *arg)
 {
-	const char *method = drpc_stream_method(s), *want = arg, *got;
-	size_t      len, n                                = strlen(want);
-	unsigned    diff = 0;
+	const char *method = drpc_stream_method(s);
+	const char *want   = arg, *got;
+	size_t      n      = strlen(want), len;
+	unsigned    diff   = 0;
 
 	if (strcmp(method, DRPC_HEALTH_CHECK) == 0 ||
 	    strcmp(method, DRPC_HEALTH_WATCH) == 0) {
@@ -274,7 +275,11 @@ main(int argc, char **argv)
 		    "       example-observe --watch ADDR\n");
 		return 2;
 	}
-	snprintf(bearer, sizeof(bearer), "Bearer %s", token);
+	if (snprintf(bearer, sizeof(bearer), "Bearer %s", token) >=
+	    (int) sizeof(bearer)) {
+		fprintf(stderr, "example-observe: the token is too long\n");
+		return 2;
+	}
 	return client != NULL ? observe_client(client, bearer)
 	                      : serve(addr, bearer, mfile);
 }
