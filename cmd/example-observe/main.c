@@ -1,5 +1,5 @@
 // example-observe: what every service needs around its handlers, on the
-// Greeter of cmd/drpc-demo/demo.proto (generated stubs; docs/api.md §11-15).
+// Greeter of cmd/drpc-demo/demo.proto (generated stubs; docs/api.md §12-§15).
 //   example-observe --token T [--metrics-file PATH] [ADDR]   serves with
 //     - an auth interceptor: Unauthenticated (16) without the metadata
 //       "authorization: Bearer T"; the health service is exempt;
