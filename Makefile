@@ -330,11 +330,15 @@ $(BUILD)/test/check_codegen.o: CPPFLAGS += -I$(GEN) -I$(GEN)/test \
 
 # The cli suite runs the drpc tool against generated reflection data.
 CLI_TEST_OBJ := $(BUILD)/test/check_cli.o $(BUILD)/test/check_cli_more.o \
-	$(BUILD)/test/cli_fixture.o
+	$(BUILD)/test/check_cli_demo.o $(BUILD)/test/cli_fixture.o
 $(CLI_TEST_OBJ): $(TEST_GEN_HDR) $(INTEROP_GEN_HDR)
 $(CLI_TEST_OBJ): CPPFLAGS += -I$(GEN)/test \
 	-DDRPC_CLI_BIN='"$(CURDIR)/$(CLI)"' \
 	$(if $(INTEROP_GEN_OBJ),-I$(GEN)/interop -DDRPC_HAVE_INTEROP_GEN)
+# ... and runs drpc-demo serve (check_cli_demo.c).
+$(BUILD)/test/check_cli_demo.o: CPPFLAGS += \
+	-DDRPC_DEMO_BIN='"$(CURDIR)/$(DEMO)"'
+$(TESTS): | $(DEMO)
 # ... and unit-tests the plugin's escaping of file names.
 $(BUILD)/test/check_cli_more.o: $(PLUGIN_PB:%=%.h)
 $(BUILD)/test/check_cli_more.o: CPPFLAGS += -I$(GEN) -Icmd/protoc-gen-drpc-c
