@@ -190,6 +190,13 @@ $(BUILD)/bin/drpc-bench: $(BENCH_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
+# drpc-dump's decoder (dump.c) is linked into drpc too (`drpc dump`).
+DUMP_OBJ := $(BUILD)/cmd/drpc-dump/dump.o
+
+$(BUILD)/bin/drpc-dump: $(BUILD)/cmd/drpc-dump/main.o $(DUMP_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
+
 $(TESTS): $(TEST_OBJ) $(TEST_GEN_OBJ) $(INTEROP_GEN_OBJ) $(PLUGIN_CORE) \
 	$(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PB_LIBS) $(SSL_LIBS)
@@ -294,7 +301,7 @@ $(BUILD)/cmd/drpc/%.o: cmd/drpc/%.cc | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CLI_CXXFLAGS) -MMD -MP -c -o $@ $<
 
-$(CLI): $(CLI_OBJ) $(STATIC)
+$(CLI): $(CLI_OBJ) $(DUMP_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CLI_LIBS) $(PB_LIBS) $(SSL_LIBS)
 
@@ -583,7 +590,7 @@ format:
 clean:
 	rm -rf build/release build/debug build/asan build/tsan build/fuzz
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CMDS:%=$(BUILD)/cmd/%/main.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CMDS:%=$(BUILD)/cmd/%/main.d) $(DUMP_OBJ:.o=.d)
 -include $(BENCH_OBJ:.o=.d) $(GRPC_PEER_SRC:%.cc=$(BUILD)/%.d)
 -include $(BUILD)/test/stress.d
 -include $(PLUGIN_OBJ:.o=.d) $(TEST_GEN_OBJ:.o=.d) $(INTEROP_GEN_OBJ:.o=.d)
