@@ -190,6 +190,13 @@ $(BUILD)/bin/drpc-bench: $(BENCH_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
+# drpc-dump's decoder (dump.c) is linked into drpc too (`drpc dump`).
+DUMP_OBJ := $(BUILD)/cmd/drpc-dump/dump.o
+
+$(BUILD)/bin/drpc-dump: $(BUILD)/cmd/drpc-dump/main.o $(DUMP_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
+
 $(TESTS): $(TEST_OBJ) $(TEST_GEN_OBJ) $(INTEROP_GEN_OBJ) $(PLUGIN_CORE) \
 	$(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PB_LIBS) $(SSL_LIBS)
@@ -306,7 +313,7 @@ $(BUILD)/cmd/drpc/%.o: cmd/drpc/%.cc | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CLI_CXXFLAGS) -MMD -MP -c -o $@ $<
 
-$(CLI): $(CLI_OBJ) $(STATIC)
+$(CLI): $(CLI_OBJ) $(DUMP_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CLI_LIBS) $(PB_LIBS) $(SSL_LIBS)
 
@@ -345,11 +352,15 @@ $(BUILD)/test/check_codegen.o: CPPFLAGS += -I$(GEN) -I$(GEN)/test \
 
 # The cli suite runs the drpc tool against generated reflection data.
 CLI_TEST_OBJ := $(BUILD)/test/check_cli.o $(BUILD)/test/check_cli_more.o \
-	$(BUILD)/test/cli_fixture.o
+	$(BUILD)/test/check_cli_demo.o $(BUILD)/test/cli_fixture.o
 $(CLI_TEST_OBJ): $(TEST_GEN_HDR) $(INTEROP_GEN_HDR)
 $(CLI_TEST_OBJ): CPPFLAGS += -I$(GEN)/test \
 	-DDRPC_CLI_BIN='"$(CURDIR)/$(CLI)"' \
 	$(if $(INTEROP_GEN_OBJ),-I$(GEN)/interop -DDRPC_HAVE_INTEROP_GEN)
+# ... and runs drpc-demo serve (check_cli_demo.c).
+$(BUILD)/test/check_cli_demo.o: CPPFLAGS += \
+	-DDRPC_DEMO_BIN='"$(CURDIR)/$(DEMO)"'
+$(TESTS): | $(DEMO)
 # ... and unit-tests the plugin's escaping of file names.
 $(BUILD)/test/check_cli_more.o: $(PLUGIN_PB:%=%.h)
 $(BUILD)/test/check_cli_more.o: CPPFLAGS += -I$(GEN) -Icmd/protoc-gen-drpc-c
@@ -594,7 +605,7 @@ format:
 clean:
 	rm -rf build/release build/debug build/asan build/tsan build/fuzz
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CMDS:%=$(BUILD)/cmd/%/main.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CMDS:%=$(BUILD)/cmd/%/main.d) $(DUMP_OBJ:.o=.d)
 -include $(BENCH_OBJ:.o=.d) $(GRPC_PEER_SRC:%.cc=$(BUILD)/%.d)
 -include $(BUILD)/test/stress.d
 -include $(PLUGIN_OBJ:.o=.d) $(TEST_GEN_OBJ:.o=.d) $(INTEROP_GEN_OBJ:.o=.d)

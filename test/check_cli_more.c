@@ -2,7 +2,7 @@
 // over pipes, reflection of fields, the reflection service's own errors
 // as such, usage errors in one line, libprotobuf kept quiet,
 // drpc_reflect_add all or nothing, descriptors without default json_name,
-// and the plugin's escaping of file names.
+// the plugin's escaping of file names, and drpc dump.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -400,6 +400,61 @@ START_TEST(test_cli_c_string)
 }
 END_TEST
 
+// drpc dump is drpc-dump's decoder (cmd/drpc-dump/dump.c), under its
+// own name: frames and packets of a file and of stdin, a truncated frame
+// (status 1), a usage error (status 2).
+START_TEST(test_cli_dump)
+{
+	// Invoke "/a/b", Message {08 01}, CloseSend: stream 1.
+	static const uint8_t bytes[] = {0x03, 0x01, 0x01, 0x04, '/', 'a', '/',
+	    'b', 0x05, 0x01, 0x02, 0x02, 0x08, 0x01, 0x0d, 0x01, 0x03, 0x00};
+	static const char frames[] =
+	    "       0  frame  Invoke         stream=1 msg=1 done=1 ctl=0 "
+	    "len=4\n"
+	    "          packet Invoke         stream=1 msg=1 ctl=0 len=4  rpc "
+	    "\"/a/b\"\n";
+	static const char usage[] = "drpc dump: unknown option '--nope'\n"
+	                            "usage: drpc dump [options] [FILE...]\n";
+	char              path[64];
+	char              want[1024];
+	int               fd;
+	cli_fx            fx;
+
+	memset(&fx, 0, sizeof(fx));
+	strcpy(path, "/tmp/drpc-cli-dump-XXXXXX");
+	ck_assert_int_ge(fd = mkstemp(path), 0);
+	ck_assert_int_eq(write(fd, bytes, sizeof(bytes)), (ssize_t) sizeof(bytes));
+	close(fd);
+	ck_assert_int_eq(run_tool(&fx, NULL, "dump", path, NULL), 0);
+	unlink(path);
+	snprintf(want, sizeof(want),
+	    "%s"
+	    "       8  frame  Message        stream=1 msg=2 done=1 ctl=0 "
+	    "len=2\n"
+	    "          packet Message        stream=1 msg=2 ctl=0 len=2  "
+	    "binary:\n"
+	    "            0000  08 01                                         "
+	    "   |..|\n"
+	    "      14  frame  CloseSend      stream=1 msg=3 done=1 ctl=0 "
+	    "len=0\n"
+	    "          packet CloseSend      stream=1 msg=3 ctl=0 len=0  (no "
+	    "body)\n"
+	    "%s: 3 frames, 3 packets, 1 stream, 18 bytes\n",
+	    frames, path);
+	ck_assert_str_eq(fx.out, want);
+	ck_assert_str_eq(fx.err, "");
+	// From stdin, cut in the second frame's header.
+	ck_assert_int_eq(
+	    run_tool(&fx, "\x03\x01\x01\x04/a/b\x03", "dump", NULL), 1);
+	ck_assert_str_eq(fx.out, frames);
+	ck_assert_str_eq(fx.err, "drpc dump: <stdin>: offset 8: input ended "
+	                         "in the middle of a frame\n");
+	ck_assert_int_eq(run_tool(&fx, NULL, "dump", "--nope", NULL), 2);
+	ck_assert_msg(strncmp(fx.err, usage, sizeof(usage) - 1) == 0, "%s",
+	    fx.err);
+}
+END_TEST
+
 void
 cli_more_tcases(Suite *s)
 {
@@ -413,6 +468,7 @@ cli_more_tcases(Suite *s)
 	tcase_add_test(more, test_cli_protobuf_quiet);
 	tcase_add_test(more, test_cli_reflect_add_all_or_nothing);
 	tcase_add_test(more, test_cli_c_string);
+	tcase_add_test(more, test_cli_dump);
 	tcase_set_timeout(more, 60);
 	suite_add_tcase(s, more);
 }

@@ -1450,6 +1450,71 @@ START_TEST(test_codegen_plugin_errors)
 }
 END_TEST
 
+// timport_add gives t a second file, name (package q, message M), that
+// t.proto imports; t's methods take and return q.M.
+static void
+timport_add(tfile *t, Google__Protobuf__FileDescriptorProto *fd,
+    Google__Protobuf__DescriptorProto *msg,
+    Google__Protobuf__DescriptorProto **msgs, char **deps, const char *name)
+{
+	google__protobuf__file_descriptor_proto__init(fd);
+	google__protobuf__descriptor_proto__init(msg);
+	fd->name           = (char *) (uintptr_t) name;
+	fd->package        = (char *) (uintptr_t) "q";
+	msg->name          = (char *) (uintptr_t) "M";
+	msgs[0]            = msg;
+	fd->n_message_type = 1;
+	fd->message_type   = msgs;
+	deps[0]            = (char *) (uintptr_t) name;
+	t->fd.n_dependency = 1;
+	t->fd.dependency   = deps;
+	// protoc lists imports before the files that import them.
+	t->files[1]          = t->files[0];
+	t->files[0]          = fd;
+	t->req.n_proto_file  = 2;
+	t->meth[0].input_type  = (char *) (uintptr_t) ".q.M";
+	t->meth[0].output_type = (char *) (uintptr_t) ".q.M";
+}
+
+// An imported file whose name cannot go into #include "..." (a quote, a
+// backslash, a control character): the plugin's error names it, and
+// writes no file; a plain one is #included.
+START_TEST(test_codegen_plugin_import_names)
+{
+	static const char *const one[] = {"Get"};
+	static const struct {
+		const char *name;
+		const char *want;
+	} bad[] = {
+	    {"q\"x.proto", "\"q\\\"x.proto\""},
+	    {"q\\x.proto", "\"q\\\\x.proto\""},
+	    {"q\nx.proto", "\"q\\012x.proto\""},
+	};
+	Google__Protobuf__FileDescriptorProto fd;
+	Google__Protobuf__DescriptorProto     msg;
+	Google__Protobuf__DescriptorProto    *msgs[1];
+	char                                 *deps[1];
+	tfile                                 t;
+	cg_response                          *resp;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tfile_init(&t, "t.proto", "p", one, 1, ".p.M");
+		timport_add(&t, &fd, &msg, msgs, deps, bad[i].name);
+		check_error(&t.req, "t.proto: q.M (the input of p.S.Get) is in");
+		check_error(&t.req, bad[i].want);
+		check_error(&t.req, "cannot be #included");
+	}
+	tfile_init(&t, "t.proto", "p", one, 1, ".p.M");
+	timport_add(&t, &fd, &msg, msgs, deps, "dir/q.proto");
+	resp = run_request(&t.req);
+	ck_assert_msg(resp->error == NULL, "%s", resp->error);
+	ck_assert_uint_eq(resp->n_file, 2);
+	ck_assert_ptr_nonnull(
+	    strstr(resp->file[0]->content, "#include \"dir/q.pb-c.h\""));
+	resp_free(resp);
+}
+END_TEST
+
 // (pb_c_file) options: no_generate on the file that defines a message is
 // an error; c_package renames; a malformed option is reported.
 START_TEST(test_codegen_plugin_options)
@@ -1574,6 +1639,7 @@ codegen_suite(void)
 	tcase_add_test(plugin, test_codegen_plugin_deep);
 	tcase_add_test(plugin, test_codegen_plugin_ok);
 	tcase_add_test(plugin, test_codegen_plugin_errors);
+	tcase_add_test(plugin, test_codegen_plugin_import_names);
 	tcase_add_test(plugin, test_codegen_plugin_options);
 	tcase_add_test(plugin, test_codegen_plugin_quirks);
 	tcase_set_timeout(golden, 30);

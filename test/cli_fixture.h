@@ -80,5 +80,7 @@ void one_line(const cli_fx *fx, const char *want);
 
 // cli_more_tcases adds check_cli_more.c's test cases to the cli suite.
 void cli_more_tcases(Suite *s);
+// cli_demo_tcases adds check_cli_demo.c's (drpc-demo serve) to it.
+void cli_demo_tcases(Suite *s);
 
 #endif // DRPC_TEST_CLI_FIXTURE_H

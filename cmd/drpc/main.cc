@@ -3,10 +3,13 @@
 //   drpc list     [ADDR] [options]
 //   drpc describe [ADDR] SYMBOL [options]
 //   drpc call     ADDR /pkg.Service/Method [-d JSON|@file|@-] [options]
+//   drpc dump     [--max-size N] [--frames-only] [FILE...]
 //
 // Exit statuses (drpc.h): 0 success, 1 the call ended with an error
 // status, 2 bad arguments or input (nothing sent), 3 no connection, 4 an
-// internal error (out of memory, a failure inside libprotobuf).
+// internal error (out of memory, a failure inside libprotobuf). `drpc
+// dump` is drpc-dump (cmd/drpc-dump/dump.c, the same code), with its exit
+// statuses: 1 malformed input or an I/O error, 2 bad usage.
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +19,7 @@
 
 #include <google/protobuf/stubs/logging.h>
 
+#include "../drpc-dump/dump.h"
 #include "drpc.h"
 
 namespace drpccli {
@@ -84,6 +88,9 @@ static const char usage_text[] =
     "                [--emit-defaults] [--one-stream | --multiplex]\n"
     "                [--tls [--cacert F] [--cert F --key F] [--servername N]\n"
     "                 [--insecure]]\n"
+    "  drpc dump     [--max-size N] [--frames-only] [FILE...]\n"
+    "                decode recorded DRPC bytes, as drpc-dump does\n"
+    "                ('drpc dump --help')\n"
     "source: --proto FILE... [-I DIR]... | --descriptor-set FILE | nothing:\n"
     "        the server's reflection service (ADDR is then required)\n"
     "ADDR: host:port, tcp://host:port, tls://host:port or unix:///path\n"
@@ -314,6 +321,9 @@ run(int argc, char **argv)
 		usage("no command");
 	}
 	std::string cmd = argv[1];
+	if (cmd == "dump") { // its own options, help and exit statuses
+		return drpc_dump_main("drpc dump", argc - 1, argv + 1);
+	}
 	for (int i = 1; i < argc && std::strcmp(argv[i], "--") != 0; i++) {
 		if (std::strcmp(argv[i], "-h") == 0 ||
 		    std::strcmp(argv[i], "--help") == 0 || (i == 1 && cmd == "help")) {

@@ -635,24 +635,37 @@ safe_path(const char *name)
 	return true;
 }
 
-// add_include adds the .pb-c.h of msg's file to u's sorted set.
-static void
-add_include(cg_model *m, cg_unit *u, const cg_message *msg)
+// add_include adds the .pb-c.h of msg's file to u's sorted set: msg is
+// the input (what "input") or output of method mt of service svc. A file
+// name that cannot be #included (an import's, say) is the plugin's error,
+// naming it escaped, rather than a broken #include line.
+static bool
+add_include(cg_model *m, cg_unit *u, const cg_service *svc,
+    const cg_method *mt, const cg_message *msg, const char *what)
 {
-	const char *inc = cg_sprintf(
-	    &m->arena, "%s.pb-c.h", cg_strip_proto(&m->arena, msg->file->name));
-	size_t at = 0;
+	const char *inc;
+	size_t      at = 0;
 
+	if (!safe_path(msg->file->name)) {
+		return cg_fail(m,
+		    "%s: %s (the %s of %s.%s) is in %s, a file name that "
+		    "cannot be #included",
+		    u->file->name, msg->full, what, svc->full, mt->name,
+		    cg_c_string(&m->arena, msg->file->name));
+	}
+	inc = cg_sprintf(
+	    &m->arena, "%s.pb-c.h", cg_strip_proto(&m->arena, msg->file->name));
 	while (at < u->n_includes && strcmp(u->includes[at], inc) < 0) {
 		at++;
 	}
 	if (at < u->n_includes && strcmp(u->includes[at], inc) == 0) {
-		return;
+		return true;
 	}
 	memmove(&u->includes[at + 1], &u->includes[at],
 	    (u->n_includes - at) * sizeof(*u->includes));
 	u->includes[at] = inc;
 	u->n_includes++;
+	return true;
 }
 
 static bool
@@ -673,15 +686,10 @@ collect_includes(cg_model *m, cg_unit *u)
 		for (size_t j = 0; j < s->n_methods; j++) {
 			const cg_method *mt = &s->methods[j];
 
-			if (!safe_path(mt->in->file->name) ||
-			    !safe_path(mt->out->file->name)) {
-				return cg_fail(m,
-				    "%s: a file name (of %s or %s) "
-				    "cannot be #included",
-				    u->file->name, mt->in->full, mt->out->full);
+			if (!add_include(m, u, s, mt, mt->in, "input") ||
+			    !add_include(m, u, s, mt, mt->out, "output")) {
+				return false;
 			}
-			add_include(m, u, mt->in);
-			add_include(m, u, mt->out);
 			u->client_streams |= mt->kind != CG_UNARY;
 		}
 	}
