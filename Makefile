@@ -352,7 +352,8 @@ $(BUILD)/test/check_codegen.o: CPPFLAGS += -I$(GEN) -I$(GEN)/test \
 
 # The cli suite runs the drpc tool against generated reflection data.
 CLI_TEST_OBJ := $(BUILD)/test/check_cli.o $(BUILD)/test/check_cli_more.o \
-	$(BUILD)/test/check_cli_demo.o $(BUILD)/test/cli_fixture.o
+	$(BUILD)/test/check_cli_demo.o $(BUILD)/test/check_cli_tls.o \
+	$(BUILD)/test/cli_fixture.o
 $(CLI_TEST_OBJ): $(TEST_GEN_HDR) $(INTEROP_GEN_HDR)
 $(CLI_TEST_OBJ): CPPFLAGS += -I$(GEN)/test \
 	-DDRPC_CLI_BIN='"$(CURDIR)/$(CLI)"' \

@@ -629,5 +629,6 @@ cli_suite(void)
 	suite_add_tcase(s, bad);
 	cli_more_tcases(s);
 	cli_demo_tcases(s);
+	cli_tls_tcases(s);
 	return s;
 }

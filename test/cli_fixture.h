@@ -82,5 +82,7 @@ void one_line(const cli_fx *fx, const char *want);
 void cli_more_tcases(Suite *s);
 // cli_demo_tcases adds check_cli_demo.c's (drpc-demo serve) to it.
 void cli_demo_tcases(Suite *s);
+// cli_tls_tcases adds check_cli_tls.c's (the tool over TLS) to it.
+void cli_tls_tcases(Suite *s);
 
 #endif // DRPC_TEST_CLI_FIXTURE_H
