@@ -539,6 +539,23 @@ client_md(const drpc_conn *c, drpc_ctx *ctx, const drpc_call_opts *o,
 	return DRPC_OK;
 }
 
+// client_lost words an open that found c's connection gone (Unavailable)
+// in why, with the connection's cause, as a stream that loses its
+// connection says in its status (stream/api.c); why is left alone while
+// the connection is up (a drain: a GOAWAY).
+static void
+client_lost(drpc_conn *c, drpc_cause *why)
+{
+	drpc_cause cc = {0};
+
+	if (why != NULL && drpc__conn_cause(c->c, &cc) != DRPC_OK &&
+	    cc.text[0] != '\0') {
+		(void) drpc__cause_set(why, DRPC_EUNAVAIL,
+		    "%s: the connection ended: %s",
+		    drpc_strerror(DRPC_EUNAVAIL), cc.text);
+	}
+}
+
 // client_open_ctx opens a stream with an optional first message.
 static drpc_err
 client_open_ctx(drpc_conn *c, drpc_ctx *ctx, const char *method,
@@ -572,6 +589,9 @@ client_open_ctx(drpc_conn *c, drpc_ctx *ctx, const char *method,
 		    o != NULL && o->wait_for_ready, sp, why);
 	} else {
 		rv = drpc__conn_open(c->c, ctx, &inv, sp);
+		if (rv == DRPC_EUNAVAIL) {
+			client_lost(c, why); // the call's status says why
+		}
 	}
 	free(md);
 	return rv;
@@ -724,7 +744,8 @@ drpc__client_invoke(drpc_conn *c, drpc_ctx *ctx, const char *method,
 	}
 	if (rv != DRPC_OK && st != NULL && st->code != rv) {
 		// A channel that refused the call says why (its last
-		// connection error); otherwise the code's own words.
+		// connection error), a connection that had ended its cause;
+		// otherwise the code's own words.
 		const char *text = s == NULL && why.code == rv && why.text[0]
 		    ? why.text
 		    : drpc_strerror(rv);
