@@ -73,6 +73,16 @@ call(drpc_channel *ch, uint64_t id, bool wfr, int *slot, drpc_status *st)
 		ck_assert_msg((cond), "timed out waiting for " #cond);         \
 	} while (0)
 
+// WAIT_UNTIL_MSG is WAIT_UNTIL that says more when it times out.
+#define WAIT_UNTIL_MSG(cond, ...)                                              \
+	do {                                                                   \
+		int64_t dl_ = drpc_now_ns() + WAIT_NS;                         \
+		while (!(cond) && drpc_now_ns() < dl_) {                       \
+			nanosleep(&(struct timespec) {0, 1000000}, NULL);      \
+		}                                                              \
+		ck_assert_msg((cond), __VA_ARGS__);                            \
+	} while (0)
+
 START_TEST(test_channel_basic)
 {
 	sp_mgr            m;
@@ -227,6 +237,7 @@ typedef struct restart {
 	// call into the next kill: then it was in flight at a restart).
 	atomic_uint     kills;
 	atomic_uint     inside; // threads inside a call
+	atomic_uint     down_entered; // down_callers that began their call
 	drpc_err        odd;   // an unexpected result (guarded by nothing:
 	                       // written once, read after the joins)
 } restart;
@@ -279,6 +290,7 @@ down_caller(void *arg)
 	atomic_fetch_add(&r->made, 1);
 	atomic_fetch_add(&r->down_made, 1);
 	atomic_fetch_add(&r->inside, 1);
+	atomic_fetch_add(&r->down_entered, 1);
 	rv = call(r->ch, id, true, NULL, NULL);
 	atomic_fetch_sub(&r->inside, 1);
 	if (rv == DRPC_OK) {
@@ -323,13 +335,28 @@ START_TEST(test_channel_restarts)
 		atomic_store(&r.down, true);
 		// Calls begun now, while the channel knows the server is
 		// gone: with the load's, every thread is inside a call, and
-		// none can complete (each waits for the server).
+		// none can complete (each waits for the server). At least:
+		// a down_caller of an earlier round that was slow to run
+		// (the soak once starved one through the 200 calls before
+		// this kill) may still be inside too.
 		for (int i = 0; i < R_THREADS; i++) {
 			ck_assert_int_eq(pthread_create(&d[k][i], NULL,
 					     down_caller, &r),
 			    0);
 		}
-		WAIT_UNTIL(atomic_load(&r.inside) == 2 * R_THREADS);
+		WAIT_UNTIL_MSG(atomic_load(&r.inside) >= 2 * R_THREADS &&
+		        atomic_load(&r.down_entered) ==
+		            (unsigned) (k + 1) * R_THREADS,
+		    "restart %d: %u threads inside a call, %u down callers "
+		    "in, of %d; ids %u"
+		    ", made %u, ok %u, unavailable %u, other %u (%s), "
+		    "channel state %d",
+		    k, atomic_load(&r.inside), atomic_load(&r.down_entered),
+		    2 * R_THREADS,
+		    atomic_load(&r.next), atomic_load(&r.made),
+		    atomic_load(&r.ok), atomic_load(&r.unavail),
+		    atomic_load(&r.other), drpc_err_name(r.odd),
+		    (int) drpc_channel_get_state(r.ch, false));
 		atomic_store(&r.down, false);
 		sp_up(&m, 0);
 	}
