@@ -42,10 +42,8 @@ struct drpc_client_call {
 drpc_err
 drpc__cli_icpt_create(drpc__cli_icpt **out, const drpc_conn_opts *o)
 {
-	drpc__cli_icpt *ic;
-
 	*out = NULL;
-	if (o == NULL || (o->ninterceptors == 0 && o->stats == NULL)) {
+	if (o == NULL) {
 		return DRPC_OK;
 	}
 	if (o->ninterceptors > 0 && o->interceptors == NULL) {
@@ -56,33 +54,14 @@ drpc__cli_icpt_create(drpc__cli_icpt **out, const drpc_conn_opts *o)
 			return DRPC_EINVAL;
 		}
 	}
-	if ((ic = calloc(1, sizeof(*ic))) == NULL) {
-		return DRPC_ENOMEM;
-	}
-	if (o->ninterceptors > 0) {
-		ic->v = malloc(o->ninterceptors * sizeof(*ic->v));
-		if (ic->v == NULL) {
-			free(ic);
-			return DRPC_ENOMEM;
-		}
-		memcpy(ic->v, o->interceptors, o->ninterceptors * sizeof(*ic->v));
-		ic->n = o->ninterceptors;
-	}
-	if (o->stats != NULL) {
-		ic->stats     = *o->stats;
-		ic->has_stats = true;
-	}
-	*out = ic;
-	return DRPC_OK;
+	return drpc__chain_create(out, o->interceptors, o->ninterceptors,
+	    sizeof(*o->interceptors), o->stats);
 }
 
 void
 drpc__cli_icpt_free(drpc__cli_icpt *ic)
 {
-	if (ic != NULL) {
-		free(ic->v);
-		free(ic);
-	}
+	drpc__chain_free(ic);
 }
 
 // call_md is the metadata the call sends: the caller's pairs, then the

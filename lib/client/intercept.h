@@ -7,16 +7,12 @@
 
 #include <drpc/conn.h>
 
+#include "common/next.h"
 #include "stream/observe.h"
 
 // drpc__cli_icpt: a connection's copy of its opts' interceptors and
 // stats; immutable once made.
-typedef struct drpc__cli_icpt {
-	drpc_client_interceptor *v;
-	size_t                   n;
-	drpc_stats_handler       stats;
-	bool                     has_stats;
-} drpc__cli_icpt;
+typedef drpc__chain drpc__cli_icpt; // common/next.h
 
 // drpc__cli_icpt_create copies o's interceptors and stats into *out, or
 // sets *out NULL when o (may be NULL) has neither. DRPC_EINVAL for

@@ -20,8 +20,6 @@
 drpc_err
 drpc__srv_icpt_create(drpc__srv_icpt **out, const drpc_server_opts *o)
 {
-	drpc__srv_icpt *ic;
-
 	*out = NULL;
 	if (o->ninterceptors > 0 && o->interceptors == NULL) {
 		return DRPC_EINVAL;
@@ -31,36 +29,14 @@ drpc__srv_icpt_create(drpc__srv_icpt **out, const drpc_server_opts *o)
 			return DRPC_EINVAL;
 		}
 	}
-	if (o->ninterceptors == 0 && o->stats == NULL) {
-		return DRPC_OK;
-	}
-	if ((ic = calloc(1, sizeof(*ic))) == NULL) {
-		return DRPC_ENOMEM;
-	}
-	if (o->ninterceptors > 0) {
-		ic->v = malloc(o->ninterceptors * sizeof(*ic->v));
-		if (ic->v == NULL) {
-			free(ic);
-			return DRPC_ENOMEM;
-		}
-		memcpy(ic->v, o->interceptors, o->ninterceptors * sizeof(*ic->v));
-		ic->n = o->ninterceptors;
-	}
-	if (o->stats != NULL) {
-		ic->stats     = *o->stats;
-		ic->has_stats = true;
-	}
-	*out = ic;
-	return DRPC_OK;
+	return drpc__chain_create(out, o->interceptors, o->ninterceptors,
+	    sizeof(*o->interceptors), o->stats);
 }
 
 void
 drpc__srv_icpt_free(drpc__srv_icpt *ic)
 {
-	if (ic != NULL) {
-		free(ic->v);
-		free(ic);
-	}
+	drpc__chain_free(ic);
 }
 
 drpc_err

@@ -8,14 +8,11 @@
 
 #include "stream/stream.h"
 
+#include "common/next.h"
+
 // drpc__srv_icpt: the server's copy of opts' interceptors and stats;
 // immutable once made.
-typedef struct drpc__srv_icpt {
-	drpc_server_interceptor *v;
-	size_t                   n;
-	drpc_stats_handler       stats;
-	bool                     has_stats;
-} drpc__srv_icpt;
+typedef drpc__chain drpc__srv_icpt; // common/next.h
 
 // drpc__srv_icpt_create copies o's interceptors and stats into *out, or
 // sets *out NULL when o has neither (the server then pays nothing).

@@ -78,7 +78,7 @@ struct drpc_server {
 	int64_t ping_ns;
 	// icpt: the interceptors and stats handler (server/intercept.h);
 	// NULL when opts had neither (opts' own pointers are cleared).
-	struct drpc__srv_icpt *icpt;
+	struct drpc__chain *icpt;
 
 	pthread_mutex_t mu;
 	pthread_cond_t  work_cv; // idle workers wait for jobs
