@@ -464,10 +464,12 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := fuzz_wire fuzz_conn_server fuzz_conn_client fuzz_tls_server
 FUZZ_FLAGS   := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -D_POSIX_C_SOURCE=200809L -D_GNU_SOURCE \
-	-Iinclude -Ilib -Itest/fuzz -pthread
+	-Iinclude -Ilib -Itest/fuzz -I$(GEN)/health -pthread
 FUZZ_HARNESS := $(wildcard test/fuzz/*_harness.c)
 
-build/fuzz/%: test/fuzz/%.c $(FUZZ_HARNESS) $(LIB_SRC) | $(TEST_DEPS_STAMP)
+# The library's sources, and its generated health messages (protoc-c's).
+build/fuzz/%: test/fuzz/%.c $(FUZZ_HARNESS) $(LIB_SRC) $(HEALTH_PB).c \
+	| $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
