@@ -903,24 +903,18 @@ END_TEST
 Suite *
 caps_suite(void)
 {
-	Suite *s       = suite_create("caps");
-	TCase *timeout = tcase_create("timeouts");
-	TCase *limits  = tcase_create("limits");
-	TCase *accept  = tcase_create("accept");
+	const tu_test tests[] = {
+	    TU_TEST("timeouts", test_caps_handshake_closes, .loops = 2,
+	        .timeout = 60),
+	    TU_TEST("timeouts", test_caps_handshake_met),
+	    TU_TEST("timeouts", test_caps_idle_closes),
+	    TU_TEST("timeouts", test_caps_idle_without_handshake),
+	    TU_TEST("timeouts", test_caps_idle_busy),
+	    TU_TEST("limits", test_caps_max_handlers, .timeout = 60),
+	    TU_TEST("limits", test_caps_max_streams, .loops = 2),
+	    TU_TEST(
+	        "accept", test_caps_accept_emfile, .loops = 2, .timeout = 60),
+	};
 
-	tcase_add_loop_test(timeout, test_caps_handshake_closes, 0, 2);
-	tcase_add_test(timeout, test_caps_handshake_met);
-	tcase_add_test(timeout, test_caps_idle_closes);
-	tcase_add_test(timeout, test_caps_idle_without_handshake);
-	tcase_add_test(timeout, test_caps_idle_busy);
-	tcase_add_test(limits, test_caps_max_handlers);
-	tcase_add_loop_test(limits, test_caps_max_streams, 0, 2);
-	tcase_add_loop_test(accept, test_caps_accept_emfile, 0, 2);
-	tcase_set_timeout(timeout, 60);
-	tcase_set_timeout(limits, 60);
-	tcase_set_timeout(accept, 60);
-	suite_add_tcase(s, timeout);
-	suite_add_tcase(s, limits);
-	suite_add_tcase(s, accept);
-	return s;
+	return tu_suite("caps", tests, TU_LEN(tests));
 }

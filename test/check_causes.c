@@ -886,39 +886,31 @@ END_TEST
 Suite *
 causes_suite(void)
 {
-	Suite *s    = suite_create("causes");
-	TCase *addr = tcase_create("address");
-	TCase *dial = tcase_create("dial");
-	TCase *lst  = tcase_create("listen");
-	TCase *conn = tcase_create("connection");
+	const tu_test tests[] = {
+	    TU_TEST("address", test_causes_bad_address,
+	        .loops = (int) TU_LEN(bad_addrs)),
+	    TU_TEST("address", test_causes_listen_port_zero),
+	    TU_TEST("dial", test_causes_dial_refused),
+	    TU_TEST("dial", test_causes_dial_no_unix_socket),
+	    TU_TEST("dial", test_causes_dial_dns),
+	    TU_TEST("dial", test_causes_dial_timeout),
+	    TU_TEST("dial", test_causes_dial_ok_clears),
+	    TU_TEST("dial", test_causes_permission_denied),
+	    TU_TEST("listen", test_causes_listen_in_use),
+	    TU_TEST("listen", test_causes_listen_unix_in_use),
+	    TU_TEST("listen", test_causes_listen_no_dir),
+	    TU_TEST("listen", test_causes_listen_refused),
+	    TU_TEST("address", test_causes_host_too_long),
+	    TU_TEST("connection", test_causes_conn_peer_eof, .timeout = 30),
+	    TU_TEST("connection", test_causes_conn_peer_reset),
+	    TU_TEST("connection", test_causes_conn_closed_locally),
+	    TU_TEST("connection", test_causes_conn_write_fails),
+	    TU_TEST("connection", test_causes_conn_read_fails),
+	    TU_TEST("connection", test_causes_protocol_violation,
+	        .loops = (int) TU_LEN(violations)),
+	    TU_TEST("connection", test_causes_too_many_pending),
+	    TU_TEST("connection", test_causes_server_log),
+	};
 
-	tcase_add_loop_test(addr, test_causes_bad_address, 0,
-	    (int) (sizeof(bad_addrs) / sizeof(bad_addrs[0])));
-	tcase_add_test(addr, test_causes_listen_port_zero);
-	tcase_add_test(dial, test_causes_dial_refused);
-	tcase_add_test(dial, test_causes_dial_no_unix_socket);
-	tcase_add_test(dial, test_causes_dial_dns);
-	tcase_add_test(dial, test_causes_dial_timeout);
-	tcase_add_test(dial, test_causes_dial_ok_clears);
-	tcase_add_test(dial, test_causes_permission_denied);
-	tcase_add_test(lst, test_causes_listen_in_use);
-	tcase_add_test(lst, test_causes_listen_unix_in_use);
-	tcase_add_test(lst, test_causes_listen_no_dir);
-	tcase_add_test(lst, test_causes_listen_refused);
-	tcase_add_test(addr, test_causes_host_too_long);
-	tcase_add_test(conn, test_causes_conn_peer_eof);
-	tcase_add_test(conn, test_causes_conn_peer_reset);
-	tcase_add_test(conn, test_causes_conn_closed_locally);
-	tcase_add_test(conn, test_causes_conn_write_fails);
-	tcase_add_test(conn, test_causes_conn_read_fails);
-	tcase_add_loop_test(conn, test_causes_protocol_violation, 0,
-	    (int) (sizeof(violations) / sizeof(violations[0])));
-	tcase_add_test(conn, test_causes_too_many_pending);
-	tcase_add_test(conn, test_causes_server_log);
-	tcase_set_timeout(conn, 30);
-	suite_add_tcase(s, addr);
-	suite_add_tcase(s, dial);
-	suite_add_tcase(s, lst);
-	suite_add_tcase(s, conn);
-	return s;
+	return tu_suite("causes", tests, TU_LEN(tests));
 }

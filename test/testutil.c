@@ -88,3 +88,63 @@ tu_hex(const char *hex, uint8_t *out, size_t cap)
 	}
 	return n;
 }
+
+// TU_MAX_TCASES bounds the TCases of one suite (the largest has 9).
+#define TU_MAX_TCASES 32
+
+Suite *
+tu_suite(const char *name, const tu_test *tests, size_t n)
+{
+	Suite      *s = suite_create(name);
+	TCase      *tc[TU_MAX_TCASES];
+	const char *names[TU_MAX_TCASES];
+	int         timeout[TU_MAX_TCASES]    = {0};
+	void (*teardown[TU_MAX_TCASES])(void) = {0};
+	size_t ntc                            = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const tu_test *t = &tests[i];
+		size_t         k = 0;
+
+		while (k < ntc && strcmp(names[k], t->tcase) != 0) {
+			k++;
+		}
+		if (k == ntc) {
+			if (ntc == TU_MAX_TCASES) {
+				fprintf(stderr, "tu_suite %s: over %d TCases\n",
+				    name, TU_MAX_TCASES);
+				abort();
+			}
+			names[ntc] = t->tcase;
+			tc[ntc++]  = tcase_create(t->tcase);
+		}
+		if (t->loops > 0) {
+			tcase_add_loop_test(tc[k], t->test, 0, t->loops);
+		} else {
+			tcase_add_test(tc[k], t->test);
+		}
+		if (t->timeout > timeout[k]) {
+			timeout[k] = t->timeout;
+		}
+		if (t->teardown != NULL) {
+			if (teardown[k] != NULL && teardown[k] != t->teardown) {
+				fprintf(stderr,
+				    "tu_suite %s: TCase %s has two "
+				    "teardowns\n",
+				    name, t->tcase);
+				abort();
+			}
+			teardown[k] = t->teardown;
+		}
+	}
+	for (size_t k = 0; k < ntc; k++) {
+		if (timeout[k] > 0) {
+			tcase_set_timeout(tc[k], timeout[k]);
+		}
+		if (teardown[k] != NULL) {
+			tcase_add_checked_fixture(tc[k], NULL, teardown[k]);
+		}
+		suite_add_tcase(s, tc[k]);
+	}
+	return s;
+}

@@ -46,4 +46,32 @@ uint8_t *tu_read_file(const char *path, size_t *len);
 // bytes); returns the number of bytes.
 size_t tu_hex(const char *hex, uint8_t *out, size_t cap);
 
+// tu_test is one row of a suite's table: the test, the TCase it joins
+// (made at the first row that names it; TCases join the suite in that
+// order), and how it runs. Write the rows with TU_TEST, options after the
+// test as designated initializers (Check's test names are variables, so
+// the table is an automatic array):
+//
+//	const tu_test tests[] = {
+//	    TU_TEST("limits", test_caps_max_handlers, .timeout = 60),
+//	    TU_TEST("limits", test_caps_max_streams, .loops = 2),
+//	};
+//	return tu_suite("caps", tests, TU_LEN(tests));
+typedef struct tu_test {
+	const char  *tcase;
+	const TTest *test;
+	int          loops;   // 0: runs once; n: runs n times, _i = 0 .. n-1
+	int          timeout; // seconds for the TCase; the largest of its rows
+	                      // counts, 0 everywhere leaves Check's default
+	void (*teardown)(void); // a checked teardown for the TCase; at most
+	                        // one distinct per TCase
+} tu_test;
+
+#define TU_TEST(tcase_, ...) {.tcase = (tcase_), .test = __VA_ARGS__}
+#define TU_LEN(a)            (sizeof(a) / sizeof((a)[0]))
+
+// tu_suite builds the suite `name` from n rows (see tu_test). It aborts
+// on a table it cannot build (too many TCases, two teardowns for one).
+Suite *tu_suite(const char *name, const tu_test *tests, size_t n);
+
 #endif // DRPC_TEST_TESTUTIL_H
