@@ -242,6 +242,11 @@ void cg_emit_server_defs(cg_buf *b, cg_arena *a, const cg_service *s);
 // cg_rpc_line is the method as the .proto declares it ("rpc M(stream
 // pkg.In) returns (pkg.Out)").
 const char *cg_rpc_line(cg_arena *a, const cg_method *m);
+// cg_emit_def writes a definition whose body is one call:
+// "ret\nname(params)\n{\n\thead(args);\n}\n\n" (head: "return f" or "f").
+void cg_emit_def(cg_buf *b, const char *ret, const char *name,
+    const char *const *params, size_t n, const char *head,
+    const char *const *args, size_t nargs);
 // cg_emit_kind names a kind's DRPC_STUB_ constant (drpc/stub.h).
 const char *cg_emit_kind(cg_kind k);
 

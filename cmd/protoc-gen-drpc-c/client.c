@@ -160,10 +160,10 @@ cg_emit_client_decls(cg_buf *b, cg_arena *a, const cg_service *s)
 // Definitions: each a single call of libdrpc (drpc/stub.h, drpc/stream.h),
 // a handle being its call's drpc_stream.
 
-// def writes "ret\nname(params)\n{\n\thead(args);\n}\n\n".
-static void
-def(cg_buf *b, const char *ret, const char *name, const char *const *params,
-    size_t n, const char *head, const char *const *args, size_t nargs)
+void
+cg_emit_def(cg_buf *b, const char *ret, const char *name,
+    const char *const *params, size_t n, const char *head,
+    const char *const *args, size_t nargs)
 {
 	cg_buf_printf(b, "%s\n", ret);
 	cg_lay_decl(b, 0, name, params, n, "");
@@ -183,7 +183,7 @@ def_invoke(cg_buf *b, cg_arena *a, const cg_method *m)
 	      "(const ProtobufCMessage *) req",
 	      cg_sprintf(a, "&%s", m->out->c_desc), "reply", "opts", "st"};
 
-	def(b, "drpc_err", fn(a, m, "invoke"), params, 6,
+	cg_emit_def(b, "drpc_err", fn(a, m, "invoke"), params, 6,
 	    "return drpc_stub_invoke", args, 8);
 }
 
@@ -199,7 +199,7 @@ def_open(cg_buf *b, cg_arena *a, const cg_method *m)
 	const char *args[]   = {"hp", "c", "ctx", m->macro,
             req ? "(const ProtobufCMessage *) req" : "opts", "opts"};
 
-	def(b, "drpc_err", fn(a, m, "open"), params, req ? 5 : 4,
+	cg_emit_def(b, "drpc_err", fn(a, m, "open"), params, req ? 5 : 4,
 	    req ? "return drpc_stub_open_request" : "return drpc_stub_open",
 	    args, req ? 6 : 5);
 }
@@ -221,24 +221,24 @@ def_handle_fns(cg_buf *b, cg_arena *a, const cg_method *m)
 	const char *hargs[] = {"h"};
 
 	if (m->kind == CG_CLIENT_STREAM || m->kind == CG_BIDI) {
-		def(b, "drpc_err", fn(a, m, "send"), send, 2,
+		cg_emit_def(b, "drpc_err", fn(a, m, "send"), send, 2,
 		    "return drpc_stream_send_msg", sargs, 2);
 	}
 	if (m->kind == CG_SERVER_STREAM || m->kind == CG_BIDI) {
-		def(b, "drpc_err", fn(a, m, "recv"), recv, 2,
+		cg_emit_def(b, "drpc_err", fn(a, m, "recv"), recv, 2,
 		    "return drpc_stub_recv", rargs, 3);
 	}
 	if (m->kind == CG_BIDI) {
-		def(b, "drpc_err", fn(a, m, "close_send"), &h, 1,
+		cg_emit_def(b, "drpc_err", fn(a, m, "close_send"), &h, 1,
 		    "return drpc_stream_close_send", sargs, 1);
 	}
 	if (m->kind == CG_CLIENT_STREAM) {
-		def(b, "drpc_err", fn(a, m, "close_and_recv"), reply, 2,
+		cg_emit_def(b, "drpc_err", fn(a, m, "close_and_recv"), reply, 2,
 		    "return drpc_stub_close_and_recv", cargs, 3);
 	}
-	def(b, "void", fn(a, m, "destroy"), &h, 1, "drpc_stream_destroy", sargs,
-	    1);
-	def(b, "drpc_stream *", fn(a, m, "stream"), &ch, 1,
+	cg_emit_def(b, "void", fn(a, m, "destroy"), &h, 1,
+	    "drpc_stream_destroy", sargs, 1);
+	cg_emit_def(b, "drpc_stream *", fn(a, m, "stream"), &ch, 1,
 	    "return drpc_stub_stream", hargs, 1);
 }
 

@@ -240,11 +240,8 @@ def_register(cg_buf *b, cg_arena *a, const cg_service *s)
 	     "drpc_mux *mux", cg_sprintf(a, "const %s *impl", s->server)};
 	const char *args[] = {"mux", svc, "impl", "has", serve};
 
-	cg_buf_puts(b, "static drpc_err\n");
-	cg_lay_decl(b, 0, serve, sparams, 2, "");
-	cg_buf_puts(b, "{\n");
-	cg_lay_call(b, 1, "return drpc_stub_serve", sargs, 3, ";");
-	cg_buf_puts(b, "}\n\n");
+	cg_emit_def(b, "static drpc_err", serve, sparams, 2,
+	    "return drpc_stub_serve", sargs, 3);
 	cg_buf_puts(b, "drpc_err\n");
 	cg_lay_decl(
 	    b, 0, cg_sprintf(a, "%s__register", s->lower), params, 2, "");
@@ -272,20 +269,14 @@ def_helpers(cg_buf *b, cg_arena *a, const cg_method *m)
 	const char *rargs[] = {"s", cg_sprintf(a, "&%s", m->in->c_desc), "m"};
 
 	if (m->kind == CG_SERVER_STREAM || m->kind == CG_BIDI) {
-		cg_buf_puts(b, "drpc_err\n");
-		cg_lay_decl(b, 0, cg_sprintf(a, "%s__server_send", m->lower),
-		    send, 2, "");
-		cg_buf_puts(b, "{\n");
-		cg_lay_call(b, 1, "return drpc_stream_send_msg", sargs, 2, ";");
-		cg_buf_puts(b, "}\n\n");
+		cg_emit_def(b, "drpc_err",
+		    cg_sprintf(a, "%s__server_send", m->lower), send, 2,
+		    "return drpc_stream_send_msg", sargs, 2);
 	}
 	if (m->kind == CG_CLIENT_STREAM || m->kind == CG_BIDI) {
-		cg_buf_puts(b, "drpc_err\n");
-		cg_lay_decl(b, 0, cg_sprintf(a, "%s__server_recv", m->lower),
-		    recv, 2, "");
-		cg_buf_puts(b, "{\n");
-		cg_lay_call(b, 1, "return drpc_stub_recv", rargs, 3, ";");
-		cg_buf_puts(b, "}\n\n");
+		cg_emit_def(b, "drpc_err",
+		    cg_sprintf(a, "%s__server_recv", m->lower), recv, 2,
+		    "return drpc_stub_recv", rargs, 3);
 	}
 }
 
