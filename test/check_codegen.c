@@ -321,11 +321,12 @@ echo_bidi(void *user, drpc_stream *s)
 
 // A server and a client connection over loopback TCP.
 typedef struct fixture {
-	drpc_mux    *mux;
-	drpc_server *srv;
-	drpc_conn   *c;
-	echo_state   st;
-	char         addr[128];
+	drpc_mux                      *mux;
+	drpc_server                   *srv;
+	drpc_conn                     *c;
+	echo_state                     st;
+	Test__Echo__EchoService_Server impl; // what fixture_start registered
+	char                           addr[128];
 } fixture;
 
 static void
@@ -337,14 +338,16 @@ fixture_listen(fixture *f)
 	DRPC_CHECK_OK(drpc_dial(&f->c, f->addr, NULL));
 }
 
-// fixture_start serves impl (its user pointer set to the fixture's state).
+// fixture_start serves impl, which the fixture keeps (its user pointer
+// set to the fixture's state).
 static void
-fixture_start(fixture *f, Test__Echo__EchoService_Server *impl)
+fixture_start(fixture *f, Test__Echo__EchoService_Server impl)
 {
 	memset(f, 0, sizeof(*f));
-	impl->user = &f->st;
+	f->impl      = impl;
+	f->impl.user = &f->st;
 	DRPC_CHECK_OK(drpc_mux_create(&f->mux));
-	DRPC_CHECK_OK(test__echo__echo_service__register(f->mux, impl));
+	DRPC_CHECK_OK(test__echo__echo_service__register(f->mux, &f->impl));
 	fixture_listen(f);
 }
 
@@ -388,15 +391,62 @@ check_payload(const Test__Echo__Msg *m, const char *want)
 	          memcmp(m->payload.data, want, m->payload.len) == 0);
 }
 
+// unary_fails calls Unary with text (opts o, which may be NULL) and
+// checks that the call fails with want and leaves the reply NULL; with
+// remote_code > 0, that the server sent that code (no status asked for
+// otherwise).
+static void
+unary_fails(fixture *f, const char *text, const drpc_call_opts *o,
+    drpc_err want, uint32_t remote_code)
+{
+	Test__Echo__Msg  req   = msg_of(text);
+	Test__Echo__Msg *reply = &req; // not NULL: the stub must reset it
+	drpc_status      st    = {0};
+
+	DRPC_CHECK_ERR(test__echo__echo_service__unary__invoke(f->c, NULL, &req,
+	                   &reply, o, remote_code > 0 ? &st : NULL),
+	    want);
+	ck_assert_ptr_null(reply);
+	if (remote_code > 0) {
+		ck_assert(st.remote);
+		ck_assert_uint_eq(st.remote_code, remote_code);
+	}
+	drpc_status_reset(&st);
+}
+
+// open_count opens ServerStream asking for count messages (ctx and o may
+// be NULL).
+static drpc_err
+open_count(fixture *f, drpc_ctx *ctx, int count, const drpc_call_opts *o,
+    Test__Echo__EchoService__ServerStream_Client **ss)
+{
+	Test__Echo__CountRequest req = TEST__ECHO__COUNT_REQUEST__INIT;
+
+	req.count = count;
+	return test__echo__echo_service__server_stream__open(
+	    ss, f->c, ctx, &req, o);
+}
+
+// stream_fails checks that the next receive of ss fails with want, and
+// destroys ss.
+static void
+stream_fails(Test__Echo__EchoService__ServerStream_Client *ss, drpc_err want)
+{
+	Test__Echo__Msg *m;
+
+	DRPC_CHECK_ERR(
+	    test__echo__echo_service__server_stream__recv(ss, &m), want);
+	test__echo__echo_service__server_stream__destroy(ss);
+}
+
 START_TEST(test_codegen_unary)
 {
-	Test__Echo__EchoService_Server impl = echo_impl();
-	fixture                        f;
-	Test__Echo__Msg                req = msg_of("hello");
-	Test__Echo__Msg               *reply;
-	drpc_status                    st = {0};
+	fixture          f;
+	Test__Echo__Msg  req = msg_of("hello");
+	Test__Echo__Msg *reply;
+	drpc_status      st = {0};
 
-	fixture_start(&f, &impl);
+	fixture_start(&f, echo_impl());
 	DRPC_CHECK_OK(test__echo__echo_service__unary__invoke(
 	    f.c, NULL, &req, &reply, NULL, &st));
 	check_payload(reply, "hello");
@@ -414,14 +464,13 @@ END_TEST
 
 START_TEST(test_codegen_metadata)
 {
-	Test__Echo__EchoService_Server impl = echo_impl();
-	fixture                        f;
-	Test__Echo__Msg                req  = msg_of("ignored");
-	drpc_md_pair                   md[] = {drpc_md_str("echo-md", "v=1")};
-	drpc_call_opts                 o    = {.md = md, .nmd = 1};
-	Test__Echo__Msg               *reply;
+	fixture          f;
+	Test__Echo__Msg  req  = msg_of("ignored");
+	drpc_md_pair     md[] = {drpc_md_str("echo-md", "v=1")};
+	drpc_call_opts   o    = {.md = md, .nmd = 1};
+	Test__Echo__Msg *reply;
 
-	fixture_start(&f, &impl);
+	fixture_start(&f, echo_impl());
 	DRPC_CHECK_OK(test__echo__echo_service__unary__invoke(
 	    f.c, NULL, &req, &reply, &o, NULL));
 	check_payload(reply, "v=1");
@@ -435,16 +484,12 @@ END_TEST
 
 START_TEST(test_codegen_server_stream)
 {
-	Test__Echo__EchoService_Server impl = echo_impl();
-	fixture                        f;
-	Test__Echo__CountRequest       req = TEST__ECHO__COUNT_REQUEST__INIT;
+	fixture                                       f;
 	Test__Echo__EchoService__ServerStream_Client *h;
 	Test__Echo__Msg                              *m;
 
-	fixture_start(&f, &impl);
-	req.count = 5;
-	DRPC_CHECK_OK(test__echo__echo_service__server_stream__open(
-	    &h, f.c, NULL, &req, NULL));
+	fixture_start(&f, echo_impl());
+	DRPC_CHECK_OK(open_count(&f, NULL, 5, NULL, &h));
 	for (int i = 0; i < 5; i++) {
 		char want[16];
 
@@ -454,9 +499,7 @@ START_TEST(test_codegen_server_stream)
 		check_payload(m, want);
 		protobuf_c_message_free_unpacked(&m->base, NULL);
 	}
-	DRPC_CHECK_ERR(
-	    test__echo__echo_service__server_stream__recv(h, &m), DRPC_EOF);
-	test__echo__echo_service__server_stream__destroy(h);
+	stream_fails(h, DRPC_EOF);
 	fixture_stop(&f);
 	ck_assert_int_eq(atomic_load(&f.st.freed), 0); // no reply to free
 }
@@ -464,13 +507,12 @@ END_TEST
 
 START_TEST(test_codegen_client_stream)
 {
-	Test__Echo__EchoService_Server                impl = echo_impl();
 	fixture                                       f;
 	Test__Echo__EchoService__ClientStream_Client *h;
 	Test__Echo__Types__Summary                   *sum;
 	static const char *const parts[] = {"a", "bc", "", "def"};
 
-	fixture_start(&f, &impl);
+	fixture_start(&f, echo_impl());
 	DRPC_CHECK_OK(
 	    test__echo__echo_service__client_stream__open(&h, f.c, NULL, NULL));
 	for (size_t i = 0; i < 4; i++) {
@@ -492,12 +534,11 @@ END_TEST
 
 START_TEST(test_codegen_bidi)
 {
-	Test__Echo__EchoService_Server        impl = echo_impl();
 	fixture                               f;
 	Test__Echo__EchoService__Bidi_Client *h;
 	Test__Echo__Msg                      *m;
 
-	fixture_start(&f, &impl);
+	fixture_start(&f, echo_impl());
 	DRPC_CHECK_OK(
 	    test__echo__echo_service__bidi__open(&h, f.c, NULL, NULL));
 	for (int i = 0; i < 10; i++) {
@@ -522,30 +563,18 @@ END_TEST
 // Unimplemented, and each client stub reports it where it first can.
 START_TEST(test_codegen_unimplemented)
 {
-	Test__Echo__EchoService_Server impl = {0};
-	fixture                        f;
-	Test__Echo__Msg                req  = msg_of("x");
-	Test__Echo__CountRequest       creq = TEST__ECHO__COUNT_REQUEST__INIT;
-	Test__Echo__Msg               *m;
-	Test__Echo__Types__Summary    *sum;
+	fixture                                       f;
+	Test__Echo__Msg                              *m;
+	Test__Echo__Types__Summary                   *sum;
 	Test__Echo__EchoService__ServerStream_Client *ss;
 	Test__Echo__EchoService__ClientStream_Client *cs;
 	Test__Echo__EchoService__Bidi_Client         *bd;
-	drpc_status                                   st = {0};
 
-	fixture_start(&f, &impl);
-	DRPC_CHECK_ERR(test__echo__echo_service__unary__invoke(
-	                   f.c, NULL, &req, &m, NULL, &st),
-	    DRPC_EUNIMPL);
-	ck_assert(st.remote);
-	ck_assert_uint_eq(st.remote_code, 12);
-	drpc_status_reset(&st);
+	fixture_start(&f, (Test__Echo__EchoService_Server){0});
+	unary_fails(&f, "x", NULL, DRPC_EUNIMPL, 12);
 
-	DRPC_CHECK_OK(test__echo__echo_service__server_stream__open(
-	    &ss, f.c, NULL, &creq, NULL));
-	DRPC_CHECK_ERR(test__echo__echo_service__server_stream__recv(ss, &m),
-	    DRPC_EUNIMPL);
-	test__echo__echo_service__server_stream__destroy(ss);
+	DRPC_CHECK_OK(open_count(&f, NULL, 0, NULL, &ss));
+	stream_fails(ss, DRPC_EUNIMPL);
 
 	DRPC_CHECK_OK(test__echo__echo_service__client_stream__open(
 	    &cs, f.c, NULL, NULL));
@@ -568,25 +597,15 @@ END_TEST
 // messages.
 START_TEST(test_codegen_handler_error)
 {
-	Test__Echo__EchoService_Server impl = echo_impl();
-	fixture                        f;
-	Test__Echo__Msg                req  = msg_of("fail");
-	Test__Echo__CountRequest       creq = TEST__ECHO__COUNT_REQUEST__INIT;
-	Test__Echo__Msg               *m;
+	fixture                                       f;
+	Test__Echo__Msg                              *m;
 	Test__Echo__EchoService__ServerStream_Client *ss;
 	drpc_status                                   st = {0};
 
-	fixture_start(&f, &impl);
-	DRPC_CHECK_ERR(test__echo__echo_service__unary__invoke(
-	                   f.c, NULL, &req, &m, NULL, &st),
-	    DRPC_EPERM);
-	ck_assert(st.remote);
-	ck_assert_uint_eq(st.remote_code, 7);
-	drpc_status_reset(&st);
+	fixture_start(&f, echo_impl());
+	unary_fails(&f, "fail", NULL, DRPC_EPERM, 7);
 
-	creq.count = 99;
-	DRPC_CHECK_OK(test__echo__echo_service__server_stream__open(
-	    &ss, f.c, NULL, &creq, NULL));
+	DRPC_CHECK_OK(open_count(&f, NULL, 99, NULL, &ss));
 	for (int i = 0; i < 2; i++) {
 		DRPC_CHECK_OK(
 		    test__echo__echo_service__server_stream__recv(ss, &m));
@@ -609,21 +628,15 @@ END_TEST
 // A handle's stream cancels the call; a context deadline ends it too.
 START_TEST(test_codegen_cancel)
 {
-	Test__Echo__EchoService_Server impl = echo_impl();
-	fixture                        f;
-	Test__Echo__CountRequest       creq = TEST__ECHO__COUNT_REQUEST__INIT;
-	Test__Echo__Msg               *m;
+	fixture                                       f;
 	Test__Echo__EchoService__ServerStream_Client *ss;
 	drpc_ctx                                     *ctx;
 
-	fixture_start(&f, &impl);
-	creq.count = -1; // the handler waits to be cancelled
-	DRPC_CHECK_OK(test__echo__echo_service__server_stream__open(
-	    &ss, f.c, NULL, &creq, NULL));
+	fixture_start(&f, echo_impl());
+	// count -1: the handler waits to be cancelled
+	DRPC_CHECK_OK(open_count(&f, NULL, -1, NULL, &ss));
 	drpc_stream_cancel(test__echo__echo_service__server_stream__stream(ss));
-	DRPC_CHECK_ERR(test__echo__echo_service__server_stream__recv(ss, &m),
-	    DRPC_ECANCELED);
-	test__echo__echo_service__server_stream__destroy(ss);
+	stream_fails(ss, DRPC_ECANCELED);
 
 	// A deadline that passed before the open (a stalled thread) fails
 	// it at once, writing nothing: then try again with more time.
@@ -631,8 +644,7 @@ START_TEST(test_codegen_cancel)
 		drpc_err rv;
 
 		DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, ms));
-		rv = test__echo__echo_service__server_stream__open(
-		    &ss, f.c, ctx, &creq, NULL);
+		rv = open_count(&f, ctx, -1, NULL, &ss);
 		if (rv != DRPC_ETIMEDOUT ||
 		    ms > tu_bound_ns(30 * 1000000000ll) / 1000000) {
 			DRPC_CHECK_OK(rv);
@@ -640,9 +652,7 @@ START_TEST(test_codegen_cancel)
 		}
 		drpc_ctx_destroy(ctx);
 	}
-	DRPC_CHECK_ERR(test__echo__echo_service__server_stream__recv(ss, &m),
-	    DRPC_ETIMEDOUT);
-	test__echo__echo_service__server_stream__destroy(ss);
+	stream_fails(ss, DRPC_ETIMEDOUT);
 	drpc_ctx_destroy(ctx);
 	fixture_stop(&f);
 }
@@ -654,24 +664,18 @@ END_TEST
 // deadline; here the stubs only have to pass the options through).
 START_TEST(test_codegen_timeout)
 {
-	Test__Echo__EchoService_Server impl = echo_impl();
-	fixture                        f;
-	Test__Echo__Msg                req  = msg_of("hang");
-	Test__Echo__CountRequest       creq = TEST__ECHO__COUNT_REQUEST__INIT;
-	drpc_call_opts                 o    = {.timeout_ms = 100};
-	Test__Echo__Msg               *m;
+	fixture                                       f;
+	drpc_call_opts                                o = {.timeout_ms = 100};
+	Test__Echo__Msg                              *m;
 	Test__Echo__EchoService__ServerStream_Client *ss;
 	drpc_err                                      rv;
 
-	fixture_start(&f, &impl);
-	DRPC_CHECK_ERR(test__echo__echo_service__unary__invoke(
-	                   f.c, NULL, &req, &m, &o, NULL),
-	    DRPC_ETIMEDOUT);
-	creq.count = -1; // the handler waits to be cancelled
-	// On a slow machine the deadline may pass before the open: that is
-	// the same timeout, reported by the open.
-	rv = test__echo__echo_service__server_stream__open(
-	    &ss, f.c, NULL, &creq, &o);
+	fixture_start(&f, echo_impl());
+	unary_fails(&f, "hang", &o, DRPC_ETIMEDOUT, 0);
+	// count -1: the handler waits to be cancelled. On a slow machine the
+	// deadline may pass before the open: that is the same timeout,
+	// reported by the open.
+	rv = open_count(&f, NULL, -1, &o, &ss);
 	if (rv == DRPC_OK) {
 		rv = test__echo__echo_service__server_stream__recv(ss, &m);
 	}
@@ -684,28 +688,21 @@ END_TEST
 // A call that fails leaves its out-parameter NULL, whatever it held: the
 // handle of every __open (so a caller may destroy it unconditionally, as
 // drpc-interop's checker does when a connection drops mid-run) and the
-// reply of __invoke. Here the connection is closed first.
+// reply of __invoke (unary_fails checks it). Here the connection is
+// closed first.
 START_TEST(test_codegen_failed_open_null)
 {
-	Test__Echo__EchoService_Server impl = echo_impl();
-	fixture                        f;
-	Test__Echo__Msg                req  = msg_of("x");
-	Test__Echo__CountRequest       creq = TEST__ECHO__COUNT_REQUEST__INIT;
-	int                            junk;
-	Test__Echo__Msg               *m                 = (void *) &junk;
+	fixture                                       f;
+	int                                           junk;
+	Test__Echo__Msg                              *m  = (void *) &junk;
 	Test__Echo__EchoService__ServerStream_Client *ss = (void *) &junk;
 	Test__Echo__EchoService__ClientStream_Client *cs = (void *) &junk;
 	Test__Echo__EchoService__Bidi_Client         *bd = (void *) &junk;
 
-	fixture_start(&f, &impl);
+	fixture_start(&f, echo_impl());
 	drpc_conn_close(f.c);
-	DRPC_CHECK_ERR(test__echo__echo_service__unary__invoke(
-	                   f.c, NULL, &req, &m, NULL, NULL),
-	    DRPC_EUNAVAIL);
-	ck_assert_ptr_null(m);
-	DRPC_CHECK_ERR(test__echo__echo_service__server_stream__open(
-	                   &ss, f.c, NULL, &creq, NULL),
-	    DRPC_EUNAVAIL);
+	unary_fails(&f, "x", NULL, DRPC_EUNAVAIL, 0);
+	DRPC_CHECK_ERR(open_count(&f, NULL, 0, NULL, &ss), DRPC_EUNAVAIL);
 	ck_assert_ptr_null(ss);
 	DRPC_CHECK_ERR(
 	    test__echo__echo_service__client_stream__open(&cs, f.c, NULL, NULL),
@@ -720,7 +717,6 @@ START_TEST(test_codegen_failed_open_null)
 	                   &ss, f.c, NULL, NULL, NULL),
 	    DRPC_EINVAL);
 	ck_assert_ptr_null(ss);
-	m = (void *) &junk;
 	DRPC_CHECK_ERR(
 	    test__echo__echo_service__bidi__recv(NULL, &m), DRPC_EINVAL);
 	ck_assert_ptr_null(m);
@@ -733,7 +729,6 @@ END_TEST
 
 START_TEST(test_codegen_bad_args)
 {
-	Test__Echo__EchoService_Server                impl = echo_impl();
 	fixture                                       f;
 	Test__Echo__Msg                               req = msg_of("x");
 	Test__Echo__Msg                              *m;
@@ -741,7 +736,7 @@ START_TEST(test_codegen_bad_args)
 	Test__Echo__EchoService__ServerStream_Client *ss;
 	Test__Echo__EchoService__Bidi_Client         *bd;
 
-	fixture_start(&f, &impl);
+	fixture_start(&f, echo_impl());
 	DRPC_CHECK_ERR(test__echo__echo_service__unary__invoke(
 	                   f.c, NULL, &req, NULL, NULL, NULL),
 	    DRPC_EINVAL);
@@ -778,7 +773,11 @@ START_TEST(test_codegen_bad_args)
 	DRPC_CHECK_ERR(
 	    test__echo__echo_service__register(f.mux, NULL), DRPC_EINVAL);
 	DRPC_CHECK_ERR(
-	    test__echo__echo_service__register(f.mux, &impl), DRPC_EEXIST);
+	    test__echo__echo_service__register(f.mux, &f.impl), DRPC_EEXIST);
+	// The runtime under the stubs (drpc/stub.h) refuses NULL as well.
+	DRPC_CHECK_ERR(
+	    drpc_stub_register(f.mux, NULL, &f.impl, NULL, NULL), DRPC_EINVAL);
+	DRPC_CHECK_ERR(drpc_stub_serve(NULL, &f.impl, NULL), DRPC_EINVAL);
 	fixture_stop(&f);
 }
 END_TEST
@@ -1389,6 +1388,25 @@ tfile_init(tfile *t, const char *name, const char *pkg,
 	t->req.proto_file         = t->files;
 }
 
+// run_ok runs req, which must succeed with n files (the header first).
+static cg_response *
+run_ok(const cg_request *req, size_t n)
+{
+	cg_response *resp = run_request(req);
+
+	ck_assert_msg(resp->error == NULL, "%s", resp->error);
+	ck_assert_uint_eq(resp->n_file, n);
+	return resp;
+}
+
+// check_has checks that file i of resp contains text.
+static void
+check_has(const cg_response *resp, size_t i, const char *text)
+{
+	ck_assert_msg(strstr(resp->file[i]->content, text) != NULL,
+	    "%s does not contain \"%s\"", resp->file[i]->name, text);
+}
+
 START_TEST(test_codegen_plugin_ok)
 {
 	static const char *const m[] = {"Get"};
@@ -1396,17 +1414,12 @@ START_TEST(test_codegen_plugin_ok)
 	cg_response             *resp;
 
 	tfile_init(&t, "dir/t.proto", "p", m, 1, ".p.M");
-	resp = run_request(&t.req);
-	ck_assert_msg(resp->error == NULL, "%s", resp->error);
-	ck_assert_uint_eq(resp->n_file, 2);
+	resp = run_ok(&t.req, 2);
 	ck_assert_str_eq(resp->file[0]->name, "dir/t.drpc.h");
 	ck_assert_str_eq(resp->file[1]->name, "dir/t.drpc.c");
-	ck_assert_ptr_nonnull(
-	    strstr(resp->file[0]->content, "#include \"dir/t.pb-c.h\""));
-	ck_assert_ptr_nonnull(strstr(
-	    resp->file[0]->content, "#define P__S__GET__METHOD \"/p.S/Get\""));
-	ck_assert_ptr_nonnull(
-	    strstr(resp->file[1]->content, "#include \"dir/t.drpc.h\""));
+	check_has(resp, 0, "#include \"dir/t.pb-c.h\"");
+	check_has(resp, 0, "#define P__S__GET__METHOD \"/p.S/Get\"");
+	check_has(resp, 1, "#include \"dir/t.drpc.h\"");
 	resp_free(resp);
 }
 END_TEST
@@ -1506,11 +1519,8 @@ START_TEST(test_codegen_plugin_import_names)
 	}
 	tfile_init(&t, "t.proto", "p", one, 1, ".p.M");
 	timport_add(&t, &fd, &msg, msgs, deps, "dir/q.proto");
-	resp = run_request(&t.req);
-	ck_assert_msg(resp->error == NULL, "%s", resp->error);
-	ck_assert_uint_eq(resp->n_file, 2);
-	ck_assert_ptr_nonnull(
-	    strstr(resp->file[0]->content, "#include \"dir/q.pb-c.h\""));
+	resp = run_ok(&t.req, 2);
+	check_has(resp, 0, "#include \"dir/q.pb-c.h\"");
 	resp_free(resp);
 }
 END_TEST
@@ -1544,12 +1554,9 @@ START_TEST(test_codegen_plugin_options)
 
 	u.data = cpkg;
 	u.len  = sizeof(cpkg);
-	resp   = run_request(&t.req);
-	ck_assert_msg(resp->error == NULL, "%s", resp->error);
-	ck_assert_ptr_nonnull(strstr(resp->file[0]->content,
-	    "#define X__Y__S__GET__METHOD \"/p.S/Get\""));
-	ck_assert_ptr_nonnull(
-	    strstr(resp->file[0]->content, "X__Y__M **reply"));
+	resp   = run_ok(&t.req, 2);
+	check_has(resp, 0, "#define X__Y__S__GET__METHOD \"/p.S/Get\"");
+	check_has(resp, 0, "X__Y__M **reply");
 	resp_free(resp);
 
 	u.data = badpkg;
@@ -1576,10 +1583,7 @@ START_TEST(test_codegen_plugin_quirks)
 	int32_t                                     path[] = {6, 0, 2, 0};
 
 	tfile_init(&t, "t.proto", "p", one, 0, ".p.M");
-	resp = run_request(&t.req);
-	ck_assert_ptr_null(resp->error);
-	ck_assert_uint_eq(resp->n_file, 0);
-	resp_free(resp);
+	resp_free(run_ok(&t.req, 0));
 
 	tfile_init(&t, "t.proto", "p", one, 1, ".p.M");
 	loc.n_path = 4;
@@ -1590,14 +1594,12 @@ START_TEST(test_codegen_plugin_quirks)
 	sci.n_location        = 1;
 	sci.location          = locs;
 	t.fd.source_code_info = &sci;
-	resp                  = run_request(&t.req);
-	ck_assert_ptr_null(resp->error);
-	ck_assert_ptr_nonnull(
-	    strstr(resp->file[0]->content, "// ends in a backslash\n"));
-	ck_assert_ptr_nonnull(strstr(resp->file[0]->content, "? ?/"));
+	resp                  = run_ok(&t.req, 2);
+	check_has(resp, 0, "// ends in a backslash\n");
+	check_has(resp, 0, "? ?/");
 	ck_assert_ptr_null(strstr(resp->file[0]->content, "?\?/"));
 	ck_assert_ptr_null(strstr(resp->file[0]->content, "\\\n"));
-	ck_assert_ptr_nonnull(strstr(resp->file[0]->content, "// tab here\n"));
+	check_has(resp, 0, "// tab here\n");
 	resp_free(resp);
 }
 END_TEST

@@ -6,7 +6,7 @@
 //   names.c    protobuf-c 1.4's naming scheme (CamelToLower and friends)
 //   model.c    descriptors -> services, methods and every generated name
 //   layout.c   line breaking and alignment as clang-format does it
-//   header.c   NAME.drpc.h        source.c  NAME.drpc.c and its runtime
+//   header.c   NAME.drpc.h        source.c  NAME.drpc.c
 //   client.c   client stubs       server.c  server struct, tables, register
 //   reflect.c  the descriptors a reflection service serves
 //   run.c      CodeGeneratorRequest in, CodeGeneratorResponse out
@@ -220,6 +220,13 @@ void cg_lay_defines(
 // by spaces, aligned in runs; one that does not fit breaks after "=".
 void cg_lay_fields(cg_buf *b, size_t spaces, const char *const *names,
     const char *const *values, size_t n);
+// cg_lay_array writes the head of a static const initializer,
+// "static const type name = {", breaking before name if it does not fit;
+// it returns the indentation (spaces) of the initializer's lines.
+size_t cg_lay_array(cg_buf *b, const char *type, const char *name);
+// cg_lay_row writes a row of an array of structs, "{item, ...}," indented
+// by spaces: packed, continuation lines indented 4 more.
+void cg_lay_row(cg_buf *b, size_t spaces, const char *const *items, size_t n);
 // cg_lay_locals writes declarations "type name;" with the names aligned
 // (a name may start with '*'s, which hang left of the column).
 void cg_lay_locals(cg_buf *b, int tabs, const char *const *types,
@@ -235,9 +242,12 @@ void cg_emit_server_defs(cg_buf *b, cg_arena *a, const cg_service *s);
 // cg_rpc_line is the method as the .proto declares it ("rpc M(stream
 // pkg.In) returns (pkg.Out)").
 const char *cg_rpc_line(cg_arena *a, const cg_method *m);
-// cg_emit_runtime writes the static helpers every generated .c has (those
-// the unit uses); cg_emit_kind names a kind's STUB_ constant.
-void        cg_emit_runtime(cg_buf *b, const cg_unit *u);
+// cg_emit_def writes a definition whose body is one call:
+// "ret\nname(params)\n{\n\thead(args);\n}\n\n" (head: "return f" or "f").
+void cg_emit_def(cg_buf *b, const char *ret, const char *name,
+    const char *const *params, size_t n, const char *head,
+    const char *const *args, size_t nargs);
+// cg_emit_kind names a kind's DRPC_STUB_ constant (drpc/stub.h).
 const char *cg_emit_kind(cg_kind k);
 
 // Reflection (reflect.c). cg_reflect_build fills u->reflect;

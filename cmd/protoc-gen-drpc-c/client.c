@@ -1,8 +1,8 @@
-// Client stubs: per method a typed call (unary) or a typed handle around a
-// drpc_stream (the streaming kinds), declared in the header and defined
-// in the source. Each stub converts between its message types and
-// ProtobufCMessage and calls libdrpc's protobuf-c functions (drpc/pb.h);
-// stub_open (source.c) is the only shared helper.
+// Client stubs: per method a typed call (unary) or a typed handle, which
+// is the call's drpc_stream under a type of its own (the streaming kinds),
+// declared in the header and defined in the source. Each stub is one call
+// of libdrpc's stub runtime (drpc/stub.h) or stream API, converting
+// between its message types and ProtobufCMessage.
 #include <string.h>
 
 #include "cg.h"
@@ -157,50 +157,19 @@ cg_emit_client_decls(cg_buf *b, cg_arena *a, const cg_service *s)
 	}
 }
 
-// Definitions.
+// Definitions: each a single call of libdrpc (drpc/stub.h, drpc/stream.h),
+// a handle being its call's drpc_stream.
 
-// def_head writes a definition's "ret\nname(params)\n{\n".
-static void
-def_head(cg_buf *b, const char *ret, const char *name,
-    const char *const *params, size_t n)
+void
+cg_emit_def(cg_buf *b, const char *ret, const char *name,
+    const char *const *params, size_t n, const char *head,
+    const char *const *args, size_t nargs)
 {
 	cg_buf_printf(b, "%s\n", ret);
 	cg_lay_decl(b, 0, name, params, n, "");
 	cg_buf_puts(b, "{\n");
-}
-
-// null_check writes the guard of a handle function.
-static void
-null_check(cg_buf *b, const char *cond)
-{
-	cg_buf_printf(b, "\tif (%s) {\n\t\treturn DRPC_EINVAL;\n\t}\n", cond);
-}
-
-// out_guard writes the guard of an out-parameter: EINVAL if it is NULL,
-// else it starts NULL, so that every failure below leaves it NULL (a
-// caller may destroy or free it whatever happened). The blank line after
-// keeps clang-format from aligning the next assignment with this one.
-static void
-out_guard(cg_buf *b, const char *out)
-{
-	cg_buf_printf(
-	    b, "\tif (%s == NULL) {\n\t\treturn DRPC_EINVAL;\n\t}\n", out);
-	cg_buf_printf(b, "\t*%s = NULL;\n\n", out);
-}
-
-// recv_into writes the lines that receive a message of type t from stream
-// expression s into *out.
-static void
-recv_into(
-    cg_buf *b, cg_arena *a, const char *s, const cg_message *t, const char *out)
-{
-	const char *args[] = {s, cg_sprintf(a, "&%s", t->c_desc), "&msg"};
-
-	cg_lay_call(b, 1, "rv = drpc_stream_recv_msg", args, 3, ";");
-	cg_buf_printf(b,
-	    "\tif (rv == DRPC_OK) {\n\t\t*%s = (%s *) msg;\n\t}\n"
-	    "\treturn rv;\n}\n\n",
-	    out, t->c_type);
+	cg_lay_call(b, 1, head, args, nargs, ";");
+	cg_buf_puts(b, "}\n\n");
 }
 
 static void
@@ -212,19 +181,10 @@ def_invoke(cg_buf *b, cg_arena *a, const cg_method *m)
 	    "const drpc_call_opts *opts", "drpc_status *st"};
 	const char *args[]   = {"c", "ctx", m->macro,
 	      "(const ProtobufCMessage *) req",
-	      cg_sprintf(a, "&%s", m->out->c_desc), "&msg", "opts", "st"};
-	const char *types[]  = {"ProtobufCMessage", "drpc_err"};
-	const char *names[]  = {"*msg", "rv"};
+	      cg_sprintf(a, "&%s", m->out->c_desc), "reply", "opts", "st"};
 
-	def_head(b, "drpc_err", fn(a, m, "invoke"), params, 6);
-	cg_lay_locals(b, 1, types, names, 2);
-	cg_buf_putc(b, '\n');
-	out_guard(b, "reply");
-	cg_lay_call(b, 1, "rv = drpc_invoke_msg", args, 8, ";");
-	cg_buf_printf(b,
-	    "\tif (rv == DRPC_OK) {\n\t\t*reply = (%s *) msg;\n\t}\n"
-	    "\treturn rv;\n}\n\n",
-	    m->out->c_type);
+	cg_emit_def(b, "drpc_err", fn(a, m, "invoke"), params, 6,
+	    "return drpc_stub_invoke", args, 8);
 }
 
 static void
@@ -236,84 +196,50 @@ def_open(cg_buf *b, cg_arena *a, const cg_method *m)
 	    req ? cg_sprintf(a, "const %s *req", m->in->c_type)
 	        : "const drpc_call_opts *opts",
 	    "const drpc_call_opts *opts"};
-	const char *args[]   = {"&s", "c", "ctx", m->macro,
-            req ? "(const ProtobufCMessage *) req" : "NULL", "opts"};
-	const char *types[]  = {"drpc_stream", "drpc_err"};
-	const char *names[]  = {"*s", "rv"};
+	const char *args[]   = {"hp", "c", "ctx", m->macro,
+            req ? "(const ProtobufCMessage *) req" : "opts", "opts"};
 
-	def_head(b, "drpc_err", fn(a, m, "open"), params, req ? 5 : 4);
-	cg_lay_locals(b, 1, types, names, 2);
-	cg_buf_putc(b, '\n');
-	out_guard(b, "hp");
-	if (req) {
-		null_check(b, "req == NULL");
-	}
-	cg_lay_call(b, 1, "rv = stub_open", args, 6, ";");
-	cg_buf_puts(b, "\tif (rv != DRPC_OK) {\n\t\treturn rv;\n\t}\n"
-	               "\tif ((*hp = malloc(sizeof(**hp))) == NULL) {\n"
-	               "\t\tdrpc_stream_destroy(s);\n"
-	               "\t\treturn DRPC_ENOMEM;\n\t}\n"
-	               "\t(*hp)->s = s;\n\treturn DRPC_OK;\n}\n\n");
-}
-
-static void
-def_send(cg_buf *b, cg_arena *a, const cg_method *m, const char *h)
-{
-	const char *params[] = {h, cg_sprintf(a, "const %s *m", m->in->c_type)};
-
-	def_head(b, "drpc_err", fn(a, m, "send"), params, 2);
-	null_check(b, "h == NULL");
-	cg_buf_puts(b, "\treturn drpc_stream_send_msg(h->s, (const "
-	               "ProtobufCMessage *) m);\n}\n\n");
-}
-
-static void
-def_recv(cg_buf *b, cg_arena *a, const cg_method *m, const char *h, bool close)
-{
-	const char *out      = close ? "reply" : "m";
-	const char *params[] = {
-	    h, cg_sprintf(a, "%s **%s", m->out->c_type, out)};
-	const char *types[] = {"ProtobufCMessage", "drpc_err"};
-	const char *names[] = {"*msg", "rv"};
-
-	def_head(b, "drpc_err", fn(a, m, close ? "close_and_recv" : "recv"),
-	    params, 2);
-	cg_lay_locals(b, 1, types, names, 2);
-	cg_buf_putc(b, '\n');
-	out_guard(b, out);
-	null_check(b, "h == NULL");
-	if (close) {
-		cg_buf_puts(b, "\tif ((rv = drpc_stream_close_send(h->s)) != "
-		               "DRPC_OK) {\n\t\treturn rv;\n\t}\n");
-	}
-	recv_into(b, a, "h->s", m->out, out);
+	cg_emit_def(b, "drpc_err", fn(a, m, "open"), params, req ? 5 : 4,
+	    req ? "return drpc_stub_open_request" : "return drpc_stub_open",
+	    args, req ? 6 : 5);
 }
 
 static void
 def_handle_fns(cg_buf *b, cg_arena *a, const cg_method *m)
 {
-	const char *h  = cg_sprintf(a, "%s *h", m->client);
-	const char *ch = cg_sprintf(a, "const %s *h", m->client);
+	const char *h       = cg_sprintf(a, "%s *h", m->client);
+	const char *ch      = cg_sprintf(a, "const %s *h", m->client);
+	const char *send[]  = {h, cg_sprintf(a, "const %s *m", m->in->c_type)};
+	const char *recv[]  = {h, cg_sprintf(a, "%s **m", m->out->c_type)};
+	const char *reply[] = {h, cg_sprintf(a, "%s **reply", m->out->c_type)};
+	const char *sargs[] = {
+	    "(drpc_stream *) h", "(const ProtobufCMessage *) m"};
+	const char *rargs[] = {
+	    "(drpc_stream *) h", cg_sprintf(a, "&%s", m->out->c_desc), "m"};
+	const char *cargs[] = {
+	    "(drpc_stream *) h", cg_sprintf(a, "&%s", m->out->c_desc), "reply"};
+	const char *hargs[] = {"h"};
 
 	if (m->kind == CG_CLIENT_STREAM || m->kind == CG_BIDI) {
-		def_send(b, a, m, h);
+		cg_emit_def(b, "drpc_err", fn(a, m, "send"), send, 2,
+		    "return drpc_stream_send_msg", sargs, 2);
 	}
 	if (m->kind == CG_SERVER_STREAM || m->kind == CG_BIDI) {
-		def_recv(b, a, m, h, false);
+		cg_emit_def(b, "drpc_err", fn(a, m, "recv"), recv, 2,
+		    "return drpc_stub_recv", rargs, 3);
 	}
 	if (m->kind == CG_BIDI) {
-		def_head(b, "drpc_err", fn(a, m, "close_send"), &h, 1);
-		null_check(b, "h == NULL");
-		cg_buf_puts(b, "\treturn drpc_stream_close_send(h->s);\n}\n\n");
+		cg_emit_def(b, "drpc_err", fn(a, m, "close_send"), &h, 1,
+		    "return drpc_stream_close_send", sargs, 1);
 	}
 	if (m->kind == CG_CLIENT_STREAM) {
-		def_recv(b, a, m, h, true);
+		cg_emit_def(b, "drpc_err", fn(a, m, "close_and_recv"), reply, 2,
+		    "return drpc_stub_close_and_recv", cargs, 3);
 	}
-	def_head(b, "void", fn(a, m, "destroy"), &h, 1);
-	cg_buf_puts(b, "\tif (h != NULL) {\n\t\tdrpc_stream_destroy(h->s);\n"
-	               "\t\tfree(h);\n\t}\n}\n\n");
-	def_head(b, "drpc_stream *", fn(a, m, "stream"), &ch, 1);
-	cg_buf_puts(b, "\treturn h != NULL ? h->s : NULL;\n}\n\n");
+	cg_emit_def(b, "void", fn(a, m, "destroy"), &h, 1,
+	    "drpc_stream_destroy", sargs, 1);
+	cg_emit_def(b, "drpc_stream *", fn(a, m, "stream"), &ch, 1,
+	    "return drpc_stub_stream", hargs, 1);
 }
 
 void
@@ -328,8 +254,6 @@ cg_emit_client_defs(cg_buf *b, cg_arena *a, const cg_service *s)
 			def_invoke(b, a, m);
 			continue;
 		}
-		cg_buf_printf(
-		    b, "struct %s {\n\tdrpc_stream *s;\n};\n\n", m->client);
 		def_open(b, a, m);
 		def_handle_fns(b, a, m);
 	}

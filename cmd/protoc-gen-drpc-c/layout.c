@@ -369,11 +369,47 @@ cg_lay_fields(cg_buf *b, size_t spaces, const char *const *names,
 	}
 }
 
+size_t
+cg_lay_array(cg_buf *b, const char *type, const char *name)
+{
+	if (strlen("static const  = {") + strlen(type) + strlen(name) <=
+	    LIMIT) {
+		cg_buf_printf(b, "static const %s %s = {\n", type, name);
+		return 4;
+	}
+	cg_buf_printf(b, "static const %s\n    %s = {\n", type, name);
+	return 8;
+}
+
 void
 cg_lay_call(cg_buf *b, int tabs, const char *head, const char *const *args,
     size_t n, const char *tail)
 {
 	lay(b, tabs, head, args, n, tail, false);
+}
+
+void
+cg_lay_row(cg_buf *b, size_t spaces, const char *const *items, size_t n)
+{
+	size_t col = spaces + 1; // after "{"
+
+	cg_buf_printf(b, "%*s{", (int) spaces, "");
+	for (size_t i = 0; i < n; i++) {
+		const char *end = i + 1 < n ? "," : "},";
+		size_t      w = width(items[i], strlen(items[i])) + strlen(end);
+
+		if (i > 0 && col + 1 + w > LIMIT) {
+			cg_buf_printf(b, "\n%*s", (int) spaces + 4, "");
+			col = spaces + 4;
+		} else if (i > 0) {
+			cg_buf_putc(b, ' ');
+			col++;
+		}
+		cg_buf_puts(b, items[i]);
+		cg_buf_puts(b, end);
+		col += w;
+	}
+	cg_buf_putc(b, '\n');
 }
 
 // comment_line writes one line of comment text, broken at spaces where it

@@ -9,6 +9,7 @@
 // positions: what protoc gives the plugin for the files to generate only,
 // and most of the bytes), as gRPC's reflection serves them.
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cg.h"
@@ -154,13 +155,11 @@ emit_strings(cg_buf *b, cg_arena *a, const char *var, const char *const *s,
 	cg_buf_puts(b, "};\n\n");
 }
 
-// emit_bytes writes "static const uint8_t var[] = {...};", the bytes in
+// emit_hex writes "static const uint8_t var[] = {...};", the bytes in
 // hex packed as clang-format packs them: from the "{" on, as many as fit
-// in 80 columns per line, continuation lines indented by 4 spaces. (A
-// string literal would be shorter, but ISO C bounds its length at 4095,
-// and descriptor.proto, which protobuf-c.proto imports, is longer.)
+// in 80 columns per line, continuation lines indented by 4 spaces.
 static void
-emit_bytes(cg_buf *b, const char *var, const uint8_t *p, size_t len)
+emit_hex(cg_buf *b, const char *var, const uint8_t *p, size_t len)
 {
 	size_t col = strlen("static const uint8_t [] = {") + strlen(var);
 
@@ -179,6 +178,49 @@ emit_bytes(cg_buf *b, const char *var, const uint8_t *p, size_t len)
 		col += item - (i + 1 < len ? 0 : 2);
 	}
 	cg_buf_puts(b, "};\n\n");
+}
+
+// MAX_LITERAL is the longest string literal ISO C compilers must accept
+// (C11 5.2.4.1: 4095 characters); -Wpedantic rejects longer ones.
+#define MAX_LITERAL 4095
+
+// emit_bytes writes the bytes of a descriptor as var, a string literal
+// (printable bytes as themselves, the others as three-digit octal
+// escapes; descriptors are mostly names, so about a byte a column),
+// broken into literals of up to 80 columns each on lines of their own,
+// which clang-format keeps. A descriptor too long for one literal (as
+// descriptor.proto's) is written in hex. The literal's NUL is not part of
+// the descriptor: descriptor_len is sizeof(var) - 1 (see emit_file).
+static bool
+emit_bytes(cg_buf *b, const char *var, const uint8_t *p, size_t len)
+{
+	size_t head = strlen("static const uint8_t [] = \"\";") + strlen(var);
+	size_t col  = 5; // after `    "`
+	char   esc[8];
+
+	if (len + 1 > MAX_LITERAL) {
+		emit_hex(b, var, p, len);
+		return false;
+	}
+	cg_buf_printf(b, "static const uint8_t %s[] =", var);
+	cg_buf_puts(b, head + len <= 80 ? " \"" : "\n    \"");
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '"' || p[i] == '\\' || p[i] == '?') {
+			snprintf(esc, sizeof(esc), "\\%c", p[i]);
+		} else if (p[i] >= 0x20 && p[i] < 0x7f) {
+			snprintf(esc, sizeof(esc), "%c", p[i]);
+		} else {
+			snprintf(esc, sizeof(esc), "\\%03o", p[i]);
+		}
+		if (head + len > 80 && col + strlen(esc) + 1 > 80) {
+			cg_buf_puts(b, "\"\n    \"");
+			col = 5;
+		}
+		cg_buf_puts(b, esc);
+		col += strlen(esc);
+	}
+	cg_buf_puts(b, "\";\n\n");
+	return true;
 }
 
 // is_default_json_name: json is name's lowerCamelCase JSON name as protoc derives
@@ -298,6 +340,7 @@ emit_file(cg_buf *b, cg_arena *a, const cg_unit *u, size_t k)
 	size_t                                      nf = 0;
 	size_t                                      len;
 	uint8_t                                    *packed;
+	bool                                        literal;
 
 	packed = pack_descriptor(a, f->fd, &len);
 	if (packed == NULL) {
@@ -337,7 +380,8 @@ emit_file(cg_buf *b, cg_arena *a, const cg_unit *u, size_t k)
 		        ? f->name
 		        : lit);
 	}
-	emit_bytes(b, cg_sprintf(a, "reflect_desc_%zu", k), packed, len);
+	literal =
+	    emit_bytes(b, cg_sprintf(a, "reflect_desc_%zu", k), packed, len);
 	emit_strings(b, a, cg_sprintf(a, "reflect_services_%zu", k),
 	    svc.names, svc.n);
 	emit_strings(b, a, cg_sprintf(a, "reflect_symbols_%zu", k),
@@ -364,7 +408,10 @@ emit_file(cg_buf *b, cg_arena *a, const cg_unit *u, size_t k)
 	names[nf]    = "descriptor";
 	values[nf++] = cg_sprintf(a, "reflect_desc_%zu", k);
 	names[nf]    = "descriptor_len";
-	values[nf++] = cg_sprintf(a, "sizeof(reflect_desc_%zu)", k);
+	values[nf++] = cg_sprintf(a,
+	    literal ? "sizeof(reflect_desc_%zu) - 1"
+	            : "sizeof(reflect_desc_%zu)",
+	    k);
 	if (ofd->n_dependency > 0) {
 		names[nf]    = "deps";
 		values[nf++] = cg_sprintf(a, "reflect_deps_%zu", k);

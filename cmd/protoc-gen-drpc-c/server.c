@@ -1,8 +1,8 @@
 // Server bindings: per service the server struct (header), and in the
-// source its method table, one typed __call per method (the only place a
-// handler is called, so its arguments keep their types), release (which
-// calls free_reply), serve (the drpc_handler_fn) and register. The work of
-// serving is stub_serve's (source.c), driven by the table.
+// source its typed __drpc_call (the only place a handler is called, so its
+// arguments keep their types), its method table and service descriptor,
+// serve (the drpc_handler_fn) and register. The work of serving is
+// drpc_stub_serve's (drpc/stub.h, lib/pb/stub.c), driven by the table.
 #include <string.h>
 
 #include "cg.h"
@@ -149,88 +149,99 @@ cg_emit_server_decls(cg_buf *b, cg_arena *a, const cg_service *s)
 
 // Definitions.
 
+// def_call writes the service's drpc_stub_call_fn: a switch on the row
+// calling that method's handler with typed arguments.
 static void
-def_call(cg_buf *b, cg_arena *a, const cg_service *s, const cg_method *m)
+def_call(cg_buf *b, cg_arena *a, const cg_service *s)
 {
-	const char *params[] = {"const void *impl", "drpc_stream *s",
-	    "const ProtobufCMessage *req", "ProtobufCMessage *reply"};
-	const char *args[4]  = {"srv->user", "s"};
-	size_t      n        = 2;
+	const char *params[] = {"const void *impl", "size_t i",
+	    "drpc_stream *s", "const ProtobufCMessage *req",
+	    "ProtobufCMessage *reply"};
+	bool        req      = false;
+	bool        reply    = false;
 
+	for (size_t i = 0; i < s->n_methods; i++) {
+		cg_kind k = s->methods[i].kind;
+
+		req |= k == CG_UNARY || k == CG_SERVER_STREAM;
+		reply |= k == CG_UNARY || k == CG_CLIENT_STREAM;
+	}
 	cg_buf_puts(b, "static drpc_err\n");
-	cg_lay_decl(b, 0, cg_sprintf(a, "%s__call", m->lower), params, 4, "");
+	cg_lay_decl(
+	    b, 0, cg_sprintf(a, "%s__drpc_call", s->lower), params, 5, "");
 	cg_buf_printf(b, "{\n\tconst %s *srv = impl;\n\n", s->server);
-	if (m->kind == CG_UNARY || m->kind == CG_SERVER_STREAM) {
-		args[n++] = cg_sprintf(a, "(const %s *) req", m->in->c_type);
-	} else {
+	if (!req) {
 		cg_buf_puts(b, "\t(void) req;\n");
 	}
-	if (m->kind == CG_UNARY || m->kind == CG_CLIENT_STREAM) {
-		args[n++] = cg_sprintf(a, "(%s *) reply", m->out->c_type);
-	} else {
+	if (!reply) {
 		cg_buf_puts(b, "\t(void) reply;\n");
 	}
-	cg_buf_printf(b,
-	    "\tif (srv->%s == NULL) {\n\t\treturn DRPC_EUNIMPL;\n\t}\n",
-	    m->field);
-	cg_lay_call(
-	    b, 1, cg_sprintf(a, "return srv->%s", m->field), args, n, ";");
-	cg_buf_puts(b, "}\n\n");
+	cg_buf_puts(b, "\tswitch (i) {\n");
+	for (size_t i = 0; i < s->n_methods; i++) {
+		const cg_method *m       = &s->methods[i];
+		const char      *args[4] = {"srv->user", "s"};
+		size_t           n       = 2;
+
+		if (m->kind == CG_UNARY || m->kind == CG_SERVER_STREAM) {
+			args[n++] =
+			    cg_sprintf(a, "(const %s *) req", m->in->c_type);
+		}
+		if (m->kind == CG_UNARY || m->kind == CG_CLIENT_STREAM) {
+			args[n++] =
+			    cg_sprintf(a, "(%s *) reply", m->out->c_type);
+		}
+		cg_buf_printf(b, "\tcase %zu:\n", i);
+		cg_lay_call(b, 2, cg_sprintf(a, "return srv->%s", m->field),
+		    args, n, ";");
+	}
+	cg_buf_puts(b,
+	    "\t}\n\treturn DRPC_EINTERNAL; // a row it does not have\n}\n\n");
 }
 
+// def_tables writes the method table, one row per method, and the
+// service descriptor.
 static void
-def_release(cg_buf *b, cg_arena *a, const cg_service *s)
-{
-	const char *params[] = {"const void *impl", "ProtobufCMessage *reply"};
-
-	cg_buf_puts(b, "static void\n");
-	cg_lay_decl(
-	    b, 0, cg_sprintf(a, "%s__drpc_release", s->lower), params, 2, "");
-	cg_buf_printf(b, "{\n\tconst %s *srv = impl;\n\n", s->server);
-	cg_buf_puts(b, "\tif (srv->free_reply != NULL) {\n"
-	               "\t\tsrv->free_reply(srv->user, reply);\n\t}\n}\n\n");
-}
-
-static void
-def_table(cg_buf *b, cg_arena *a, const cg_service *s)
+def_tables(cg_buf *b, cg_arena *a, const cg_service *s)
 {
 	static const char *const fields[] = {
-	    "name", "input", "output", "kind", "call"};
+	    "methods", "n_methods", "call", "free_reply", "user"};
+	const char *values[] = {cg_sprintf(a, "%s__drpc_methods", s->lower),
+	    cg_sprintf(a, "%zu", s->n_methods),
+	    cg_sprintf(a, "%s__drpc_call", s->lower),
+	    cg_sprintf(a, "offsetof(%s, free_reply)", s->server),
+	    cg_sprintf(a, "offsetof(%s, user)", s->server)};
+	size_t      sp       = cg_lay_array(b, "drpc_stub_method",
+	               cg_sprintf(a, "%s__drpc_methods[]", s->lower));
 
-	cg_buf_printf(
-	    b, "static const stub_method %s__drpc_methods[] = {\n", s->lower);
 	for (size_t i = 0; i < s->n_methods; i++) {
-		const cg_method *m         = &s->methods[i];
-		const char      *values[5] = {m->macro,
+		const cg_method *m        = &s->methods[i];
+		const char      *items[4] = {m->macro,
 		         cg_sprintf(a, "&%s", m->in->c_desc),
-		         cg_sprintf(a, "&%s", m->out->c_desc), cg_emit_kind(m->kind),
-		         cg_sprintf(a, "%s__call", m->lower)};
+		         cg_sprintf(a, "&%s", m->out->c_desc),
+		         cg_emit_kind(m->kind)};
 
-		cg_buf_puts(b, "    {\n");
-		cg_lay_fields(b, 8, fields, values, 5);
-		cg_buf_puts(b, "    },\n");
+		cg_lay_row(b, sp, items, 4);
 	}
+	cg_buf_puts(b, "};\n\n");
+	sp = cg_lay_array(b, "drpc_stub_service",
+	    cg_sprintf(a, "%s__drpc_service", s->lower));
+	cg_lay_fields(b, sp, fields, values, 5);
 	cg_buf_puts(b, "};\n\n");
 }
 
 static void
 def_register(cg_buf *b, cg_arena *a, const cg_service *s)
 {
-	const char *table     = cg_sprintf(a, "%s__drpc_methods", s->lower);
-	const char *n         = cg_sprintf(a, "%zu", s->n_methods);
+	const char *svc       = cg_sprintf(a, "&%s__drpc_service", s->lower);
 	const char *serve     = cg_sprintf(a, "%s__drpc_serve", s->lower);
 	const char *sparams[] = {"drpc_stream *s", "void *impl"};
-	const char *sargs[]   = {
-	      "s", "impl", table, n, cg_sprintf(a, "%s__drpc_release", s->lower)};
-	const char *params[] = {
-	    "drpc_mux *mux", cg_sprintf(a, "const %s *impl", s->server)};
-	const char *args[] = {"mux", table, n, "impl", "has", serve};
+	const char *sargs[]   = {"s", "impl", svc};
+	const char *params[]  = {
+	     "drpc_mux *mux", cg_sprintf(a, "const %s *impl", s->server)};
+	const char *args[] = {"mux", svc, "impl", "has", serve};
 
-	cg_buf_puts(b, "static drpc_err\n");
-	cg_lay_decl(b, 0, serve, sparams, 2, "");
-	cg_buf_puts(b, "{\n");
-	cg_lay_call(b, 1, "return stub_serve", sargs, 5, ";");
-	cg_buf_puts(b, "}\n\n");
+	cg_emit_def(b, "static drpc_err", serve, sparams, 2,
+	    "return drpc_stub_serve", sargs, 3);
 	cg_buf_puts(b, "drpc_err\n");
 	cg_lay_decl(
 	    b, 0, cg_sprintf(a, "%s__register", s->lower), params, 2, "");
@@ -242,7 +253,7 @@ def_register(cg_buf *b, cg_arena *a, const cg_service *s)
 		    b, "\t    impl->%s != NULL,\n", s->methods[i].field);
 	}
 	cg_buf_puts(b, "\t};\n\n");
-	cg_lay_call(b, 1, "return stub_register", args, 6, ";");
+	cg_lay_call(b, 1, "return drpc_stub_register", args, 5, ";");
 	cg_buf_puts(b, "}\n\n");
 }
 
@@ -254,32 +265,18 @@ def_helpers(cg_buf *b, cg_arena *a, const cg_method *m)
 	    "drpc_stream *s", cg_sprintf(a, "const %s *m", m->out->c_type)};
 	const char *recv[] = {
 	    "drpc_stream *s", cg_sprintf(a, "%s **m", m->in->c_type)};
-	const char *rargs[] = {
-	    "s", cg_sprintf(a, "&%s", m->in->c_desc), "&msg"};
-	const char *types[] = {"ProtobufCMessage", "drpc_err"};
-	const char *names[] = {"*msg", "rv"};
+	const char *sargs[] = {"s", "(const ProtobufCMessage *) m"};
+	const char *rargs[] = {"s", cg_sprintf(a, "&%s", m->in->c_desc), "m"};
 
 	if (m->kind == CG_SERVER_STREAM || m->kind == CG_BIDI) {
-		cg_buf_puts(b, "drpc_err\n");
-		cg_lay_decl(b, 0, cg_sprintf(a, "%s__server_send", m->lower),
-		    send, 2, "");
-		cg_buf_puts(b, "{\n\treturn drpc_stream_send_msg(s, (const "
-		               "ProtobufCMessage *) m);\n}\n\n");
+		cg_emit_def(b, "drpc_err",
+		    cg_sprintf(a, "%s__server_send", m->lower), send, 2,
+		    "return drpc_stream_send_msg", sargs, 2);
 	}
 	if (m->kind == CG_CLIENT_STREAM || m->kind == CG_BIDI) {
-		cg_buf_puts(b, "drpc_err\n");
-		cg_lay_decl(b, 0, cg_sprintf(a, "%s__server_recv", m->lower),
-		    recv, 2, "");
-		cg_buf_puts(b, "{\n");
-		cg_lay_locals(b, 1, types, names, 2);
-		cg_buf_puts(b,
-		    "\n\tif (m == NULL) {\n\t\treturn DRPC_EINVAL;\n\t}\n"
-		    "\t*m = NULL;\n\n");
-		cg_lay_call(b, 1, "rv = drpc_stream_recv_msg", rargs, 3, ";");
-		cg_buf_printf(b,
-		    "\tif (rv == DRPC_OK) {\n\t\t*m = (%s *) msg;\n\t}\n"
-		    "\treturn rv;\n}\n\n",
-		    m->in->c_type);
+		cg_emit_def(b, "drpc_err",
+		    cg_sprintf(a, "%s__server_recv", m->lower), recv, 2,
+		    "return drpc_stub_recv", rargs, 3);
 	}
 }
 
@@ -288,11 +285,8 @@ cg_emit_server_defs(cg_buf *b, cg_arena *a, const cg_service *s)
 {
 	cg_lay_comment(b, 0, cg_sprintf(a, "%s: server", s->full));
 	cg_buf_putc(b, '\n');
-	for (size_t i = 0; i < s->n_methods; i++) {
-		def_call(b, a, s, &s->methods[i]);
-	}
-	def_release(b, a, s);
-	def_table(b, a, s);
+	def_call(b, a, s);
+	def_tables(b, a, s);
 	def_register(b, a, s);
 	for (size_t i = 0; i < s->n_methods; i++) {
 		def_helpers(b, a, &s->methods[i]);

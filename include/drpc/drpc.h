@@ -21,6 +21,7 @@
 #include <drpc/server.h>
 #include <drpc/stats.h>
 #include <drpc/stream.h>
+#include <drpc/stub.h>
 #include <drpc/transport.h>
 
 #endif // DRPC_DRPC_H
