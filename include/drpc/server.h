@@ -96,7 +96,11 @@ typedef struct drpc_server_opts {
 	// every connection and listener); an invoke past it gets an Error
 	// (ResourceExhausted, 8) at once, without a thread, and its
 	// connection carries on. A handler counts from its invoke's arrival
-	// until it returns. 0: 1024; SIZE_MAX: no limit.
+	// until it returns, or until it sends its final reply with
+	// drpc_stream_send_last after the client finished sending (generated
+	// unary and client-streaming handlers do): a unary client may see
+	// its reply before a handler that replied with drpc_stream_send has
+	// returned. 0: 1024; SIZE_MAX: no limit.
 	size_t max_handlers;
 	// handshake_timeout_ms: a connection that has not delivered one
 	// complete frame this long after it was accepted (or served) is
