@@ -552,27 +552,24 @@ START_TEST(test_cli_descriptor_set_duplicates)
 }
 END_TEST
 
+// Each run of the tool starts libprotobuf; under valgrind, seconds.
+static TU_ROWS(cli_tests,
+    TU_TEST("calls", test_cli_calls, .loops = 5, .timeout = 60),
+    TU_TEST("reflection", test_cli_list_describe, .timeout = 60),
+    TU_TEST("reflection", test_cli_reflect_wire),
+    TU_TEST("reflection", test_cli_no_reflection),
+    TU_TEST("bad_input", test_cli_errors, .timeout = 60),
+    TU_TEST("bad_input", test_cli_bad_input),
+    TU_TEST("bad_input", test_cli_data_unreadable),
+    TU_TEST("bad_input", test_cli_descriptor_set_duplicates),
+    TU_TEST("reflection", test_cli_reflect_deadline),
+    TU_TEST("reflection", test_cli_reflect_endless_imports))
+
 Suite *
 cli_suite(void)
 {
-	// Each run of the tool starts libprotobuf; under valgrind, seconds.
-	const tu_test own[] = {
-	    TU_TEST("calls", test_cli_calls, .loops = 5, .timeout = 60),
-	    TU_TEST("reflection", test_cli_list_describe, .timeout = 60),
-	    TU_TEST("reflection", test_cli_reflect_wire),
-	    TU_TEST("reflection", test_cli_no_reflection),
-	    TU_TEST("bad_input", test_cli_errors, .timeout = 60),
-	    TU_TEST("bad_input", test_cli_bad_input),
-	    TU_TEST("bad_input", test_cli_data_unreadable),
-	    TU_TEST("bad_input", test_cli_descriptor_set_duplicates),
-	    TU_TEST("reflection", test_cli_reflect_deadline),
-	    TU_TEST("reflection", test_cli_reflect_endless_imports),
-	};
-	tu_test tests[64];
-	size_t  n = tu_rows_put(tests, TU_LEN(tests), own, TU_LEN(own));
+	tu_rows_fn *const parts[] = {
+	    cli_tests, cli_more_tests, cli_demo_tests, cli_tls_tests};
 
-	n += cli_more_tests(tests + n, TU_LEN(tests) - n);
-	n += cli_demo_tests(tests + n, TU_LEN(tests) - n);
-	n += cli_tls_tests(tests + n, TU_LEN(tests) - n);
-	return tu_suite("cli", tests, n);
+	return tu_suite_parts("cli", parts, TU_LEN(parts));
 }

@@ -136,13 +136,5 @@ START_TEST(test_cli_demo_serve)
 }
 END_TEST
 
-size_t
-cli_demo_tests(tu_test *out, size_t cap)
-{
-	// Each run of the tool starts libprotobuf; under valgrind, seconds.
-	const tu_test tests[] = {
-	    TU_TEST("demo", test_cli_demo_serve, .timeout = 60),
-	};
-
-	return tu_rows_put(out, cap, tests, TU_LEN(tests));
-}
+// Each run of the tool starts libprotobuf; under valgrind, seconds.
+TU_ROWS(cli_demo_tests, TU_TEST("demo", test_cli_demo_serve, .timeout = 60))

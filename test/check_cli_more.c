@@ -451,20 +451,12 @@ START_TEST(test_cli_dump)
 }
 END_TEST
 
-size_t
-cli_more_tests(tu_test *out, size_t cap)
-{
-	const tu_test tests[] = {
-	    TU_TEST("more", test_cli_bidi_interleaves, .timeout = 60),
-	    TU_TEST("more", test_cli_describe_field_by_reflection),
-	    TU_TEST("more", test_cli_reflect_refusal),
-	    TU_TEST("more", test_cli_usage_errors),
-	    TU_TEST("more", test_cli_proto_file_error),
-	    TU_TEST("more", test_cli_protobuf_quiet),
-	    TU_TEST("more", test_cli_reflect_add_all_or_nothing),
-	    TU_TEST("more", test_cli_c_string),
-	    TU_TEST("more", test_cli_dump),
-	};
-
-	return tu_rows_put(out, cap, tests, TU_LEN(tests));
-}
+TU_ROWS(cli_more_tests,
+    TU_TEST("more", test_cli_bidi_interleaves, .timeout = 60),
+    TU_TEST("more", test_cli_describe_field_by_reflection),
+    TU_TEST("more", test_cli_reflect_refusal),
+    TU_TEST("more", test_cli_usage_errors),
+    TU_TEST("more", test_cli_proto_file_error),
+    TU_TEST("more", test_cli_protobuf_quiet),
+    TU_TEST("more", test_cli_reflect_add_all_or_nothing),
+    TU_TEST("more", test_cli_c_string), TU_TEST("more", test_cli_dump))

@@ -108,13 +108,5 @@ START_TEST(test_cli_mtls)
 }
 END_TEST
 
-size_t
-cli_tls_tests(tu_test *out, size_t cap)
-{
-	const tu_test tests[] = {
-	    TU_TEST("tls", test_cli_tls, .timeout = 60),
-	    TU_TEST("tls", test_cli_mtls),
-	};
-
-	return tu_rows_put(out, cap, tests, TU_LEN(tests));
-}
+TU_ROWS(cli_tls_tests, TU_TEST("tls", test_cli_tls, .timeout = 60),
+    TU_TEST("tls", test_cli_mtls))

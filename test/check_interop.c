@@ -2226,42 +2226,39 @@ END_TEST
 Suite *
 interop_suite(void)
 {
-	Suite *s       = suite_create("interop");
-	TCase *srv     = tcase_create("server");
-	TCase *cli     = tcase_create("client");
-	TCase *codec   = tcase_create("codec");
-	TCase *service = tcase_create("service");
-	TCase *icpt    = tcase_create("intercept");
-	names  nm;
+	names nm;
+	int   n_transcripts = (int) list_transcripts(&nm);
+	// Each TCase's timeout is 60 s.
+	const tu_test rows[] = {
+	    TU_TEST("server", test_interop_transcripts_present, .timeout = 60),
+	    TU_TEST("server", test_interop_server, .loops = n_transcripts),
+	    TU_TEST("client", test_interop_client_cases_cover, .timeout = 60),
+	    TU_TEST("client", test_interop_client,
+	        .loops = (int) (3 * N_CLIENT_CASES)),
+	    TU_TEST("codec", test_interop_codec_golden, .timeout = 60),
+	    TU_TEST("codec", test_interop_codec_int32),
+	    TU_TEST("codec", test_interop_codec_decode),
+	    TU_TEST("service", test_interop_service_arguments, .timeout = 60),
+	    TU_TEST("service", test_interop_service_bad_requests),
+	    TU_TEST("service", test_interop_service_metadata),
+	    TU_TEST("service", test_interop_service_sleep_deadline),
+	    TU_TEST(
+	        "intercept", test_interop_server_icpt, .loops = n_transcripts),
+	    TU_TEST("intercept", test_interop_client_icpt,
+	        .loops = (int) (2 * N_CLIENT_CASES), .timeout = 60),
+	};
+	tu_test tests[TU_LEN(rows)];
+	size_t  n = 0;
 
 	// The directory is read again by each test, which fails loudly if
 	// it has gone; here a missing directory just adds no loop tests.
-	tcase_add_test(srv, test_interop_transcripts_present);
-	tcase_add_loop_test(
-	    srv, test_interop_server, 0, (int) list_transcripts(&nm));
-	tcase_add_test(cli, test_interop_client_cases_cover);
-	tcase_add_loop_test(
-	    cli, test_interop_client, 0, (int) (3 * N_CLIENT_CASES));
-	tcase_add_loop_test(
-	    icpt, test_interop_server_icpt, 0, (int) list_transcripts(&nm));
-	tcase_add_loop_test(
-	    icpt, test_interop_client_icpt, 0, (int) (2 * N_CLIENT_CASES));
-	tcase_add_test(codec, test_interop_codec_golden);
-	tcase_add_test(codec, test_interop_codec_int32);
-	tcase_add_test(codec, test_interop_codec_decode);
-	tcase_add_test(service, test_interop_service_arguments);
-	tcase_add_test(service, test_interop_service_bad_requests);
-	tcase_add_test(service, test_interop_service_metadata);
-	tcase_add_test(service, test_interop_service_sleep_deadline);
-	tcase_set_timeout(srv, 60);
-	tcase_set_timeout(cli, 60);
-	tcase_set_timeout(codec, 60);
-	tcase_set_timeout(service, 60);
-	tcase_set_timeout(icpt, 60);
-	suite_add_tcase(s, srv);
-	suite_add_tcase(s, cli);
-	suite_add_tcase(s, codec);
-	suite_add_tcase(s, service);
-	suite_add_tcase(s, icpt);
-	return s;
+	for (size_t i = 0; i < TU_LEN(rows); i++) {
+		bool per_transcript = rows[i].test == test_interop_server ||
+		                      rows[i].test == test_interop_server_icpt;
+
+		if (n_transcripts > 0 || !per_transcript) {
+			tests[n++] = rows[i];
+		}
+	}
+	return tu_suite("interop", tests, n);
 }

@@ -23,6 +23,7 @@
 #include "suites.h"
 #include "testutil.h"
 #include "tlsutil.h"
+#include "tu_rows.h"
 
 #define UNARY       "/interop.Echo/Unary"
 #define SERVER_STR  "/interop.Echo/ServerStream"
@@ -64,17 +65,8 @@ tlog_wait(tlog *l, const char *a, const char *b)
 
 	pthread_mutex_lock(&l->mu);
 	while (!(found = strstr(l->text, a) != NULL &&
-		     (b == NULL || strstr(l->text, b) != NULL)) &&
-	    drpc_now_ns() < until) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+	                 (b == NULL || strstr(l->text, b) != NULL)) &&
+	       drpc__cond_wait_until(&l->cv, &l->mu, until) == DRPC_OK) {
 	}
 	pthread_mutex_unlock(&l->mu);
 	return found;
@@ -101,7 +93,7 @@ tsrv_start_with(tsrv *t, drpc_tls_config *c, int64_t handshake_ms)
 
 	memset(&t->log, 0, sizeof(t->log));
 	pthread_mutex_init(&t->log.mu, NULL);
-	pthread_cond_init(&t->log.cv, NULL);
+	drpc__cond_init(&t->log.cv);
 	DRPC_CHECK_OK(drpc_mux_create(&t->mux));
 	DRPC_CHECK_OK(echo_register(t->mux));
 	o.tls                  = c;
@@ -130,7 +122,7 @@ tsrv_stop(tsrv *t)
 	drpc_server_destroy(t->srv);
 	drpc_mux_destroy(t->mux);
 	tls_certs_free(&t->certs);
-	pthread_cond_destroy(&t->log.cv);
+	drpc__cond_fini(&t->log.cv);
 	pthread_mutex_destroy(&t->log.mu);
 }
 
@@ -147,6 +139,19 @@ tdial(tsrv *t, const char *host, drpc_tls_config *c, drpc_conn **cp,
 	rv    = drpc_dial_cause(cp, addr, &o, why);
 	drpc_tls_config_destroy(c); // the connection keeps its own
 	return rv;
+}
+
+// tsrv_dial dials t at host, trusting t's CA, with the client certificate
+// if with_cert; the dial must succeed.
+static drpc_conn *
+tsrv_dial(tsrv *t, const char *host, bool with_cert)
+{
+	drpc_conn *c = NULL;
+	drpc_cause why;
+
+	DRPC_CHECK_OK(tdial(t, host,
+	    client_config(&t->certs, t->certs.ca.cert, with_cert), &c, &why));
+	return c;
 }
 
 // Calls: each kind, checked byte for byte; false at the first mismatch.
@@ -322,37 +327,25 @@ check_every_kind(drpc_conn *c)
 	DRPC_CHECK_OK(call_bidi(c, 200, 10, 6));
 }
 
+// Every kind of call, without and with a client certificate (the
+// server requires one), by name; by IP address too: the server's
+// certificate names 127.0.0.1 as well.
 START_TEST(test_tls_every_kind)
 {
 	tsrv       t;
 	drpc_conn *c;
-	drpc_cause why;
+	bool       mutual = _i == 1;
 
-	tsrv_start(&t, DRPC_TLS_CLIENT_AUTH_NONE);
-	DRPC_CHECK_OK(tdial(&t, "localhost",
-	    client_config(&t.certs, t.certs.ca.cert, false), &c, &why));
+	tsrv_start(&t,
+	    mutual ? DRPC_TLS_CLIENT_AUTH_REQUIRE : DRPC_TLS_CLIENT_AUTH_NONE);
+	c = tsrv_dial(&t, "localhost", mutual);
 	check_every_kind(c);
 	drpc_conn_destroy(c);
-	// By IP address: the server's certificate names 127.0.0.1 too.
-	DRPC_CHECK_OK(tdial(&t, "127.0.0.1",
-	    client_config(&t.certs, t.certs.ca.cert, false), &c, &why));
-	DRPC_CHECK_OK(call_unary(c, 10, 7));
-	drpc_conn_destroy(c);
-	tsrv_stop(&t);
-}
-END_TEST
-
-START_TEST(test_tls_mutual)
-{
-	tsrv       t;
-	drpc_conn *c;
-	drpc_cause why;
-
-	tsrv_start(&t, DRPC_TLS_CLIENT_AUTH_REQUIRE);
-	DRPC_CHECK_OK(tdial(&t, "localhost",
-	    client_config(&t.certs, t.certs.ca.cert, true), &c, &why));
-	check_every_kind(c);
-	drpc_conn_destroy(c);
+	if (!mutual) {
+		c = tsrv_dial(&t, "127.0.0.1", false);
+		DRPC_CHECK_OK(call_unary(c, 10, 7));
+		drpc_conn_destroy(c);
+	}
 	tsrv_stop(&t);
 }
 END_TEST
@@ -427,30 +420,31 @@ check_dial_fails(tsrv *t, const char *host, drpc_tls_config *c,
 	    "cause \"%s\", want \"%s\"", why.text, want);
 }
 
-START_TEST(test_tls_expired)
+// A server certificate the client cannot trust: expired, or from a CA it
+// does not know.
+START_TEST(test_tls_untrusted)
 {
 	tsrv t;
 
 	tls_certs_make(&t.certs);
-	tsrv_start_with(&t, server_config(&t.certs.expired, NULL,
-				DRPC_TLS_CLIENT_AUTH_NONE), 0);
-	check_dial_fails(&t, "localhost",
-	    client_config(&t.certs, t.certs.ca.cert, false),
-	    "certificate verify failed: certificate has expired");
-	tsrv_stop(&t);
-}
-END_TEST
+	{
+		const struct {
+			const tls_pem *cert;
+			const char    *want;
+		} cases[] = {
+		    {&t.certs.expired,
+		        "certificate verify failed: certificate has expired"},
+		    {&t.certs.foreign, "certificate verify failed: unknown CA"},
+		};
 
-START_TEST(test_tls_unknown_ca)
-{
-	tsrv t;
-
-	tls_certs_make(&t.certs);
-	tsrv_start_with(&t, server_config(&t.certs.foreign, NULL,
-				DRPC_TLS_CLIENT_AUTH_NONE), 0);
-	check_dial_fails(&t, "localhost",
-	    client_config(&t.certs, t.certs.ca.cert, false),
-	    "certificate verify failed: unknown CA");
+		tsrv_start_with(&t,
+		    server_config(
+		        cases[_i].cert, NULL, DRPC_TLS_CLIENT_AUTH_NONE),
+		    0);
+		check_dial_fails(&t, "localhost",
+		    client_config(&t.certs, t.certs.ca.cert, false),
+		    cases[_i].want);
+	}
 	tsrv_stop(&t);
 }
 END_TEST
@@ -636,7 +630,6 @@ START_TEST(test_tls_silent_client)
 {
 	tsrv       t;
 	drpc_conn *c;
-	drpc_cause why;
 	int        fd;
 
 	tls_certs_make(&t.certs);
@@ -647,8 +640,7 @@ START_TEST(test_tls_silent_client)
 	// short timeout before its first frame: then it dials again (the
 	// test is about the silent one never holding it up).
 	for (int i = 0;; i++) {
-		DRPC_CHECK_OK(tdial(&t, "localhost",
-		    client_config(&t.certs, t.certs.ca.cert, false), &c, &why));
+		c = tsrv_dial(&t, "localhost", false);
 		if (call_unary(c, 100, 11) == DRPC_OK) {
 			break;
 		}
@@ -671,7 +663,6 @@ START_TEST(test_tls_garbage)
 	tsrv              t;
 	int               fd;
 	drpc_conn        *c;
-	drpc_cause        why;
 
 	tsrv_start(&t, DRPC_TLS_CLIENT_AUTH_NONE);
 	fd = raw_connect(t.port);
@@ -690,8 +681,7 @@ START_TEST(test_tls_garbage)
 	close(fd);
 	ck_assert(tlog_wait(&t.log, "wrong version number", NULL));
 	// The server still serves.
-	DRPC_CHECK_OK(tdial(&t, "localhost",
-	    client_config(&t.certs, t.certs.ca.cert, false), &c, &why));
+	c = tsrv_dial(&t, "localhost", false);
 	DRPC_CHECK_OK(call_unary(c, 100, 13));
 	drpc_conn_destroy(c);
 	tsrv_stop(&t);
@@ -740,13 +730,11 @@ START_TEST(test_tls_64_threads)
 	enum { N = 64 };
 	tsrv       t;
 	drpc_conn *c;
-	drpc_cause why;
 	pthread_t  th[N];
 	mixed      m[N];
 
 	tsrv_start(&t, DRPC_TLS_CLIENT_AUTH_REQUIRE);
-	DRPC_CHECK_OK(tdial(&t, "localhost",
-	    client_config(&t.certs, t.certs.ca.cert, true), &c, &why));
+	c = tsrv_dial(&t, "localhost", true);
 	for (unsigned i = 0; i < N; i++) {
 		m[i] = (mixed) {.c = c, .id = i};
 		ck_assert_int_eq(pthread_create(&th[i], NULL, mixed_main, &m[i]), 0);
@@ -763,29 +751,20 @@ START_TEST(test_tls_64_threads)
 }
 END_TEST
 
+static TU_ROWS(tls_tests,
+    TU_TEST("tls", test_tls_every_kind, .loops = 2, .timeout = 60),
+    TU_TEST("tls", test_tls_files), TU_TEST("tls", test_tls_needs_config),
+    TU_TEST("tls", test_tls_untrusted, .loops = 2),
+    TU_TEST("tls", test_tls_hostname_mismatch),
+    TU_TEST("tls", test_tls_channel), TU_TEST("tls", test_tls_version),
+    TU_TEST("tls", test_tls_client_cert_required),
+    TU_TEST("tls", test_tls_create_fd), TU_TEST("tls", test_tls_silent_client),
+    TU_TEST("tls", test_tls_garbage), TU_TEST("tls", test_tls_64_threads))
+
 Suite *
 tls_suite(void)
 {
-	Suite *s  = suite_create("tls");
-	TCase *tc = tcase_create("tls");
+	tu_rows_fn *const parts[] = {tls_tests, tls_io_tests, tls_auth_tests};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_tls_every_kind);
-	tcase_add_test(tc, test_tls_mutual);
-	tcase_add_test(tc, test_tls_files);
-	tcase_add_test(tc, test_tls_needs_config);
-	tcase_add_test(tc, test_tls_expired);
-	tcase_add_test(tc, test_tls_unknown_ca);
-	tcase_add_test(tc, test_tls_hostname_mismatch);
-	tcase_add_test(tc, test_tls_channel);
-	tcase_add_test(tc, test_tls_version);
-	tcase_add_test(tc, test_tls_client_cert_required);
-	tcase_add_test(tc, test_tls_create_fd);
-	tcase_add_test(tc, test_tls_silent_client);
-	tcase_add_test(tc, test_tls_garbage);
-	tcase_add_test(tc, test_tls_64_threads);
-	suite_add_tcase(s, tc);
-	suite_add_tcase(s, tls_io_tcase());
-	suite_add_tcase(s, tls_auth_tcase());
-	return s;
+	return tu_suite_parts("tls", parts, TU_LEN(parts));
 }
