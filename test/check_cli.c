@@ -349,19 +349,26 @@ START_TEST(test_cli_no_reflection)
 }
 END_TEST
 
+// drop_request receives the request, if any, and drops it.
+static void
+drop_request(drpc_stream *s)
+{
+	void  *data = NULL;
+	size_t len  = 0;
+
+	if (drpc_stream_recv(s, &data, &len) == DRPC_OK) {
+		drpc_free(data);
+	}
+}
+
 // A reflection service that waits for the call's deadline: the deadline
 // of --timeout ends the lookup, which is a deadline (status 1), not a
 // server without reflection (status 2).
 static drpc_err
 h_refl_block(drpc_stream *s, void *user)
 {
-	void  *data = NULL;
-	size_t len  = 0;
-
 	(void) user;
-	if (drpc_stream_recv(s, &data, &len) == DRPC_OK) {
-		drpc_free(data);
-	}
+	drop_request(s);
 	return drpc_ctx_wait(drpc_stream_ctx(s), 0);
 }
 
@@ -379,13 +386,8 @@ START_TEST(test_cli_reflect_deadline)
 	};
 
 	fx_init(&fx, false);
-	ck_assert_int_eq(drpc_mux_register(fx.mux,
-	                     DRPC_REFLECT_FILE_CONTAINING_SYMBOL, h_refl_block,
-	                     NULL),
-	    DRPC_OK);
-	ck_assert_int_eq(drpc_mux_register(fx.mux, DRPC_REFLECT_LIST_SERVICES,
-	                     h_refl_block, NULL),
-	    DRPC_OK);
+	fx_register(&fx, DRPC_REFLECT_FILE_CONTAINING_SYMBOL, h_refl_block);
+	fx_register(&fx, DRPC_REFLECT_LIST_SERVICES, h_refl_block);
 	fx_serve(&fx);
 	expect_runs(&fx, runs, 1);
 	ck_assert_msg(strstr(fx.err, "does not answer reflection") == NULL,
@@ -418,18 +420,6 @@ END_TEST
 // A hostile (or broken) reflection service: file fN.proto imports
 // f(N+1).proto, without end. The tool must give up with a clear line,
 // not follow the chain until its stack overflows.
-static size_t
-put_string(uint8_t *p, unsigned field, const char *str)
-{
-	size_t n = strlen(str);
-	size_t o = 0;
-
-	p[o++] = (uint8_t) (field << 3 | 2);
-	p[o++] = (uint8_t) n; // every string here is under 128 bytes
-	memcpy(p + o, str, n);
-	return o + n;
-}
-
 // chain_reply answers FileDescriptorProto fN.proto (package x, importing
 // f(N+1).proto; f0.proto also defines service Svc) as one field 1.
 static drpc_err
@@ -437,40 +427,19 @@ chain_reply(drpc_stream *s, unsigned long i)
 {
 	char    name[32];
 	char    dep[32];
-	uint8_t fd[128];
 	uint8_t out[160];
-	size_t  n = 0;
 
 	snprintf(name, sizeof(name), "f%lu.proto", i);
 	snprintf(dep, sizeof(dep), "f%lu.proto", i + 1);
-	n += put_string(fd + n, 1, name);
-	n += put_string(fd + n, 2, "x");
-	n += put_string(fd + n, 3, dep);
-	if (i == 0) {
-		uint8_t svc[8];
-		size_t  k = put_string(svc, 1, "Svc");
-
-		fd[n++] = 0x32; // service, field 6
-		fd[n++] = (uint8_t) k;
-		memcpy(fd + n, svc, k);
-		n += k;
-	}
-	out[0] = 0x0a;
-	out[1] = (uint8_t) n;
-	memcpy(out + 2, fd, n);
-	return drpc_stream_send_last(s, out, n + 2);
+	return drpc_stream_send_last(
+	    s, out, fd_file(out, name, "x", dep, i == 0 ? "Svc" : NULL));
 }
 
 static drpc_err
 h_chain_symbol(drpc_stream *s, void *user)
 {
-	void  *data = NULL;
-	size_t len  = 0;
-
 	(void) user;
-	if (drpc_stream_recv(s, &data, &len) == DRPC_OK) {
-		drpc_free(data);
-	}
+	drop_request(s);
 	return chain_reply(s, 0);
 }
 
@@ -503,13 +472,8 @@ START_TEST(test_cli_reflect_endless_imports)
 	    .line                  = "more than"};
 
 	fx_init(&fx, false);
-	ck_assert_int_eq(drpc_mux_register(fx.mux,
-	                     DRPC_REFLECT_FILE_CONTAINING_SYMBOL, h_chain_symbol,
-	                     NULL),
-	    DRPC_OK);
-	ck_assert_int_eq(drpc_mux_register(fx.mux, DRPC_REFLECT_FILE_BY_FILENAME,
-	                     h_chain_file, NULL),
-	    DRPC_OK);
+	fx_register(&fx, DRPC_REFLECT_FILE_CONTAINING_SYMBOL, h_chain_symbol);
+	fx_register(&fx, DRPC_REFLECT_FILE_BY_FILENAME, h_chain_file);
 	fx_serve(&fx);
 	expect_runs(&fx, &run, 1);
 	fx_stop(&fx);
@@ -523,14 +487,8 @@ START_TEST(test_cli_descriptor_set_duplicates)
 {
 	// FileDescriptorSet{file{name:"a.proto" package:"x" service{name:
 	// "S"}}} twice; then with a second a.proto of package "y".
-	static const uint8_t same[] = {0x0a, 0x11, 0x0a, 0x07, 'a', '.', 'p',
-	    'r', 'o', 't', 'o', 0x12, 0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S',
-	    0x0a, 0x11, 0x0a, 0x07, 'a', '.', 'p', 'r', 'o', 't', 'o', 0x12,
-	    0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S'};
-	static const uint8_t other[] = {0x0a, 0x11, 0x0a, 0x07, 'a', '.', 'p',
-	    'r', 'o', 't', 'o', 0x12, 0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S',
-	    0x0a, 0x0c, 0x0a, 0x07, 'a', '.', 'p', 'r', 'o', 't', 'o', 0x12,
-	    0x01, 'y'};
+	uint8_t              set[128];
+	size_t               n = fd_file(set, "a.proto", "x", NULL, "S");
 	char                 path[64];
 	cli_fx               fx;
 	const cli_run        runs[] = {
@@ -543,10 +501,12 @@ START_TEST(test_cli_descriptor_set_duplicates)
         };
 
 	memset(&fx, 0, sizeof(fx));
-	write_temp(path, sizeof(path), "set", same, sizeof(same));
+	write_temp(path, sizeof(path), "set", set,
+	    n + fd_file(set + n, "a.proto", "x", NULL, "S"));
 	expect_runs(&fx, runs, 1);
 	unlink(path);
-	write_temp(path, sizeof(path), "set", other, sizeof(other));
+	write_temp(path, sizeof(path), "set", set,
+	    n + fd_file(set + n, "a.proto", "y", NULL, NULL));
 	expect_runs(&fx, runs + 1, 1);
 	unlink(path);
 }

@@ -322,17 +322,16 @@ START_TEST(test_cli_protobuf_quiet)
 {
 	// FileDescriptorSet{file{name:"a.proto" package:"x" service{name:
 	// "S"}} file{name:"b.proto" package:"x" service{name:"S"}}}.
-	static const uint8_t set[]  = {0x0a, 0x11, 0x0a, 0x07, 'a', '.', 'p',
-	     'r', 'o', 't', 'o', 0x12, 0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S',
-	     0x0a, 0x11, 0x0a, 0x07, 'b', '.', 'p', 'r', 'o', 't', 'o', 0x12,
-	     0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S'};
+	uint8_t              set[128];
+	size_t               n = fd_file(set, "a.proto", "x", NULL, "S");
 	char                 path[64];
 	cli_fx               fx;
 	const cli_run        run = {.args = {"list", "--descriptor-set", path},
 	           .status                = 2,
 	           .line = "b.proto conflicts with another file"};
 
-	write_temp(path, sizeof(path), "set", set, sizeof(set));
+	n += fd_file(set + n, "b.proto", "x", NULL, "S");
+	write_temp(path, sizeof(path), "set", set, n);
 	memset(&fx, 0, sizeof(fx));
 	expect_runs(&fx, &run, 1);
 	unlink(path);

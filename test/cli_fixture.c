@@ -249,6 +249,13 @@ fx_serve(cli_fx *fx)
 }
 
 void
+fx_register(cli_fx *fx, const char *method, drpc_handler_fn fn)
+{
+	ck_assert_msg(drpc_mux_register(fx->mux, method, fn, NULL) == DRPC_OK,
+	    "register %s", method);
+}
+
+void
 fx_start(cli_fx *fx, bool reflection)
 {
 	fx_init(fx, reflection);
@@ -324,6 +331,40 @@ temp_file(void)
 	ck_assert_int_ge(fd, 0);
 	unlink(path);
 	return fd;
+}
+
+// pb_string writes field (length-delimited) holding str, under 128 bytes.
+static size_t
+pb_string(uint8_t *p, unsigned field, const char *str)
+{
+	size_t n = strlen(str);
+
+	p[0] = (uint8_t) (field << 3 | 2);
+	p[1] = (uint8_t) n;
+	memcpy(p + 2, str, n);
+	return 2 + n;
+}
+
+size_t
+fd_file(uint8_t *out, const char *name, const char *pkg, const char *dep,
+    const char *svc)
+{
+	size_t n = 2;
+
+	n += pb_string(out + n, 1, name);
+	n += pb_string(out + n, 2, pkg);
+	if (dep != NULL) {
+		n += pb_string(out + n, 3, dep);
+	}
+	if (svc != NULL) {
+		out[n]     = 0x32; // service, field 6: ServiceDescriptorProto
+		out[n + 1] = (uint8_t) (2 + strlen(svc));
+		n += 2;
+		n += pb_string(out + n, 1, svc);
+	}
+	out[0] = 0x0a;
+	out[1] = (uint8_t) (n - 2);
+	return n;
 }
 
 void

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <drpc/drpc.h>
@@ -48,6 +49,9 @@ typedef struct cli_fx {
 void fx_init(cli_fx *fx, bool reflection);
 void fx_serve(cli_fx *fx);
 void fx_start(cli_fx *fx, bool reflection); // fx_init, fx_serve
+// fx_register registers fn (user NULL) for method; fails the test if it
+// cannot.
+void fx_register(cli_fx *fx, const char *method, drpc_handler_fn fn);
 void fx_stop(cli_fx *fx);
 int  fx_invokes(cli_fx *fx); // handlers entered so far
 // fx_rec and fx_md copy rec or md under the lock (the handlers write them
@@ -64,6 +68,14 @@ int temp_file(void);
 
 // The most arguments one run of the tool takes.
 #define CLI_MAX_ARGS 40
+
+// fd_file writes into out a FileDescriptorProto as field 1 of what holds
+// it (a FileDescriptorSet's file, a reflection answer's
+// file_descriptor_proto): named name, of package pkg, importing dep and
+// defining service svc (each none if NULL). Every string, and the whole,
+// under 128 bytes. Returns its length.
+size_t fd_file(uint8_t *out, const char *name, const char *pkg, const char *dep,
+    const char *svc);
 
 // write_temp writes len bytes to a new file /tmp/drpc-cli-TAG-XXXXXX; its
 // path in path (cap bytes; the caller unlinks it).
