@@ -1133,24 +1133,33 @@ call_check(outcome *o, drpc_conn *c, const call *k)
 	drpc_status_reset(&st);
 }
 
+// call_encoded makes call k with the request req (req_len bytes, encoded
+// as enc says: out of memory unless DRPC_OK), then frees req.
+static void
+call_encoded(outcome *o, drpc_conn *c, drpc_err enc, uint8_t *req,
+    size_t req_len, call k)
+{
+	if (!expect(o, enc == DRPC_OK, "out of memory")) {
+		return;
+	}
+	k.req     = req;
+	k.req_len = req_len;
+	call_check(o, c, &k);
+	free(req);
+}
+
 // unary calls Unary(payload) and checks the echo.
 static void
 unary(outcome *o, drpc_conn *c, const void *payload, size_t len)
 {
-	uint8_t *req;
-	size_t   req_len;
+	uint8_t *req     = NULL;
+	size_t   req_len = 0;
+	drpc_err enc     = echo_msg_encode(payload, len, &req, &req_len);
 
-	if (!expect(o, echo_msg_encode(payload, len, &req, &req_len) == DRPC_OK,
-	        "out of memory")) {
-		return;
-	}
-	call_check(o, c,
-	    &(call){.method = "/interop.Echo/Unary",
-	        .req        = req,
-	        .req_len    = req_len,
-	        .want       = payload,
-	        .want_len   = len});
-	free(req);
+	call_encoded(o, c, enc, req, req_len,
+	    (call){.method = "/interop.Echo/Unary",
+	        .want      = payload,
+	        .want_len  = len});
 }
 
 static void
@@ -1164,22 +1173,15 @@ static void
 fail_call(
     outcome *o, drpc_conn *c, uint64_t code, const char *msg, drpc_err want_rv)
 {
-	uint8_t *req;
-	size_t   req_len;
+	uint8_t *req     = NULL;
+	size_t   req_len = 0;
+	drpc_err enc     = echo_fail_req_encode(code, msg, &req, &req_len);
 
-	if (!expect(o,
-	        echo_fail_req_encode(code, msg, &req, &req_len) == DRPC_OK,
-	        "out of memory")) {
-		return;
-	}
-	call_check(o, c,
-	    &(call){.method = "/interop.Echo/Fail",
-	        .req        = req,
-	        .req_len    = req_len,
-	        .want_rv    = want_rv,
-	        .want_code  = code,
-	        .want_text  = msg});
-	free(req);
+	call_encoded(o, c, enc, req, req_len,
+	    (call){.method = "/interop.Echo/Fail",
+	        .want_rv   = want_rv,
+	        .want_code = code,
+	        .want_text = msg});
 }
 
 // recv_msg receives one message of s and checks its payload.

@@ -369,9 +369,11 @@ START_TEST(test_migrate_require)
 	who_start(&v, PEER_METHOD, NULL, &o, "tcp://127.0.0.1:0");
 	DRPC_CHECK_OK(dial_who(v.addr, true));
 	ck_assert_int_ne(dial_who(v.addr, false), DRPC_OK);
-	ck_assert_msg(who_wait_log(&v, "did not start with the drpcmigrate "
-	                               "header \"DRPC!!!1\""),
-	    "log: %s", v.log);
+	ck_assert_msg(srv_log_wait(&v.log,
+	                  "did not start with the drpcmigrate "
+	                  "header \"DRPC!!!1\"",
+	                  NULL),
+	    "log: %s", v.log.text);
 	who_stop(&v);
 }
 END_TEST
@@ -427,7 +429,8 @@ migrate_stall(drpc_migrate_mode mode)
 	struct pollfd pf = {.fd = fd, .events = POLLIN};
 	ck_assert_int_eq(poll(&pf, 1, (int) (tu_bound_ns(TU_WAIT_NS) / 1000000)), 1);
 	ck_assert_int_eq(read(fd, &b, 1), 0);
-	ck_assert_msg(who_wait_log(&v, "no frame within"), "log: %s", v.log);
+	ck_assert_msg(srv_log_wait(&v.log, "no frame within", NULL), "log: %s",
+	    v.log.text);
 	close(fd);
 	who_stop(&v);
 }

@@ -20,6 +20,7 @@
 #include "connutil.h"
 #include "echo_service.h"
 #include "platform/thread.h"
+#include "srvlog.h"
 #include "suites.h"
 #include "testutil.h"
 #include "tlsutil.h"
@@ -30,54 +31,12 @@
 #define CLIENT_STR  "/interop.Echo/ClientStream"
 #define BIDI        "/interop.Echo/Bidi"
 
-// A server's log, kept for the causes it holds.
-typedef struct tlog {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	char            text[8192];
-	size_t          len;
-} tlog;
-
-static void
-tlog_fn(void *arg, drpc_log_level level, const char *msg)
-{
-	tlog *l = arg;
-	int   n;
-
-	(void) level;
-	pthread_mutex_lock(&l->mu);
-	n = snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s\n", msg);
-	if (n > 0) {
-		l->len += (size_t) n < sizeof(l->text) - l->len
-		              ? (size_t) n
-		              : sizeof(l->text) - l->len - 1;
-	}
-	pthread_cond_broadcast(&l->cv);
-	pthread_mutex_unlock(&l->mu);
-}
-
-// tlog_wait waits (bounded) until the log holds all of the words.
-static bool
-tlog_wait(tlog *l, const char *a, const char *b)
-{
-	int64_t until = drpc_now_ns() + tu_bound_ns(TU_WAIT_NS);
-	bool    found;
-
-	pthread_mutex_lock(&l->mu);
-	while (!(found = strstr(l->text, a) != NULL &&
-	                 (b == NULL || strstr(l->text, b) != NULL)) &&
-	       drpc__cond_wait_until(&l->cv, &l->mu, until) == DRPC_OK) {
-	}
-	pthread_mutex_unlock(&l->mu);
-	return found;
-}
-
 // A TLS server on 127.0.0.1 running the echo service.
 typedef struct tsrv {
 	tls_certs        certs;
 	drpc_mux        *mux;
 	drpc_server     *srv;
-	tlog             log;
+	srv_log          log;
 	int              port;
 } tsrv;
 
@@ -91,14 +50,11 @@ tsrv_start_with(tsrv *t, drpc_tls_config *c, int64_t handshake_ms)
 	drpc_cause       why;
 	const char      *colon;
 
-	memset(&t->log, 0, sizeof(t->log));
-	pthread_mutex_init(&t->log.mu, NULL);
-	drpc__cond_init(&t->log.cv);
+	srv_log_init(&t->log, DRPC_LOG_DEBUG);
 	DRPC_CHECK_OK(drpc_mux_create(&t->mux));
 	DRPC_CHECK_OK(echo_register(t->mux));
 	o.tls                  = c;
-	o.log                  = tlog_fn;
-	o.log_arg              = &t->log;
+	srv_log_attach(&t->log, &o);
 	o.handshake_timeout_ms = handshake_ms;
 	DRPC_CHECK_OK(drpc_server_create(&t->srv, t->mux, &o));
 	drpc_tls_config_destroy(c);
@@ -122,8 +78,7 @@ tsrv_stop(tsrv *t)
 	drpc_server_destroy(t->srv);
 	drpc_mux_destroy(t->mux);
 	tls_certs_free(&t->certs);
-	drpc__cond_fini(&t->log.cv);
-	pthread_mutex_destroy(&t->log.mu);
+	srv_log_fini(&t->log);
 }
 
 static drpc_err
@@ -533,7 +488,8 @@ START_TEST(test_tls_version)
 	c = client_config(&t.certs, t.certs.ca.cert, false);
 	drpc_tls_config_set_max_version(c, DRPC_TLS_1_2);
 	check_dial_fails(&t, "localhost", c, "protocol version");
-	ck_assert(tlog_wait(&t.log, "tls handshake with", "unsupported protocol"));
+	ck_assert(
+	    srv_log_wait(&t.log, "tls handshake with", "unsupported protocol"));
 	tsrv_stop(&t);
 }
 END_TEST
@@ -558,8 +514,8 @@ START_TEST(test_tls_client_cert_required)
 	}
 	ck_assert_msg(strstr(why.text, "certificate required") != NULL,
 	    "client cause \"%s\"", why.text);
-	ck_assert(tlog_wait(&t.log, "tls handshake with",
-	    "peer did not return a certificate"));
+	ck_assert(srv_log_wait(
+	    &t.log, "tls handshake with", "peer did not return a certificate"));
 	tsrv_stop(&t);
 }
 END_TEST
@@ -670,8 +626,8 @@ START_TEST(test_tls_garbage)
 	    (ssize_t) sizeof(junk) - 1);
 	ck_assert(raw_wait_closed(fd));
 	close(fd);
-	ck_assert(tlog_wait(&t.log, "tls handshake with tcp://127.0.0.1:",
-	    "http request"));
+	ck_assert(srv_log_wait(
+	    &t.log, "tls handshake with tcp://127.0.0.1:", "http request"));
 	// And a DRPC client speaking plain TCP to a TLS server: an Invoke
 	// frame (kind 2, stream 1, message 1) of "/interop.Echo/Unary".
 	fd = raw_connect(t.port);
@@ -679,7 +635,7 @@ START_TEST(test_tls_garbage)
 			     MSG_NOSIGNAL), 23);
 	ck_assert(raw_wait_closed(fd));
 	close(fd);
-	ck_assert(tlog_wait(&t.log, "wrong version number", NULL));
+	ck_assert(srv_log_wait(&t.log, "wrong version number", NULL));
 	// The server still serves.
 	c = tsrv_dial(&t, "localhost", false);
 	DRPC_CHECK_OK(call_unary(c, 100, 13));

@@ -189,9 +189,9 @@ START_TEST(test_tls_client_auth_request)
 	ck_assert_msg(strstr(lower(why.text, low, sizeof(low)), "unknown ca") !=
 			  NULL,
 	    "client cause \"%s\"", why.text);
-	ck_assert_msg(
-	    who_wait_log(&a.w, "certificate verify failed: unknown CA"),
-	    "log: %s", a.w.log);
+	ck_assert_msg(srv_log_wait(&a.w.log,
+	                  "certificate verify failed: unknown CA", NULL),
+	    "log: %s", a.w.log.text);
 	drpc__mutex_lock(&a.w.mu);
 	ck_assert_int_eq(a.w.calls, 2); // its call never reached the handler
 	drpc__mutex_unlock(&a.w.mu);
@@ -216,10 +216,11 @@ START_TEST(test_tls_migrate_require)
 	ck_assert(a.w.peer.verified);
 	drpc__mutex_unlock(&a.w.mu);
 	ck_assert_int_ne(a_call(&a, trusting(&a, true), false, &why), DRPC_OK);
-	ck_assert_msg(
-	    who_wait_log(&a.w, "did not start with the drpcmigrate header "
-	                       "\"DRPC!!!1\" (it began \"\\x16"),
-	    "log: %s", a.w.log);
+	ck_assert_msg(srv_log_wait(&a.w.log,
+	                  "did not start with the drpcmigrate header "
+	                  "\"DRPC!!!1\" (it began \"\\x16",
+	                  NULL),
+	    "log: %s", a.w.log.text);
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, true), true, &why));
 	ck_assert_int_eq(who_calls(&a.w), 2);
 	asrv_stop(&a);
@@ -280,8 +281,8 @@ tls_migrate_stall(drpc_migrate_mode mode)
 		DRPC_CHECK_OK(a_call(&a, trusting(&a, false), true, &why));
 	}
 	ck_assert(raw_closed(fd));
-	ck_assert_msg(
-	    who_wait_log(&a.w, "no frame within"), "log: %s", a.w.log);
+	ck_assert_msg(srv_log_wait(&a.w.log, "no frame within", NULL),
+	    "log: %s", a.w.log.text);
 	close(fd);
 	asrv_stop(&a);
 }

@@ -34,36 +34,6 @@ h_who(drpc_stream *s, void *user)
 	return drpc_stream_send(s, reply, strlen(reply));
 }
 
-static void
-who_log(void *arg, drpc_log_level level, const char *msg)
-{
-	who_srv *w = arg;
-	size_t   at;
-
-	if (level < DRPC_LOG_WARN) {
-		return;
-	}
-	drpc__mutex_lock(&w->mu);
-	at = strlen(w->log);
-	(void) snprintf(w->log + at, sizeof(w->log) - at, "%s\n", msg);
-	drpc__cond_broadcast(&w->cv);
-	drpc__mutex_unlock(&w->mu);
-}
-
-bool
-who_wait_log(who_srv *w, const char *want)
-{
-	int64_t until = drpc_now_ns() + tu_bound_ns(TU_WAIT_NS);
-	bool    found;
-
-	drpc__mutex_lock(&w->mu);
-	while (!(found = strstr(w->log, want) != NULL) &&
-	       drpc__cond_wait_until(&w->cv, &w->mu, until) == DRPC_OK) {
-	}
-	drpc__mutex_unlock(&w->mu);
-	return found;
-}
-
 int
 who_calls(who_srv *w)
 {
@@ -84,10 +54,9 @@ who_start(who_srv *w, const char *method, const char *reply,
 	memset(w, 0, sizeof(*w));
 	w->reply = reply;
 	drpc__mutex_init(&w->mu);
-	drpc__cond_init(&w->cv);
-	o          = o != NULL ? o : &def;
-	o->log     = who_log;
-	o->log_arg = w;
+	srv_log_init(&w->log, DRPC_LOG_WARN);
+	o = o != NULL ? o : &def;
+	srv_log_attach(&w->log, o);
 	DRPC_CHECK_OK(drpc_mux_create(&w->mux));
 	DRPC_CHECK_OK(drpc_mux_register(w->mux, method, h_who, w));
 	DRPC_CHECK_OK(drpc_server_create(&w->srv, w->mux, o));
@@ -104,6 +73,6 @@ who_stop(who_srv *w)
 	drpc_server_destroy(w->srv);
 	drpc_mux_destroy(w->mux);
 	drpc_peer_reset(&w->peer);
-	drpc__cond_fini(&w->cv);
+	srv_log_fini(&w->log);
 	drpc__mutex_fini(&w->mu);
 }

@@ -4,8 +4,7 @@
 //
 // The handler reads one request, records drpc_stream_peer's answer and
 // counts the call under mu (it never asserts: test/README.md rule 6),
-// then answers. The server's log lines at WARN and above gather in log,
-// under mu; who_wait_log waits for one.
+// then answers. The server's log lines at WARN and above gather in log.
 #ifndef DRPC_TEST_WHOSRV_H
 #define DRPC_TEST_WHOSRV_H
 
@@ -13,6 +12,8 @@
 #include <stdbool.h>
 
 #include <drpc/drpc.h>
+
+#include "srvlog.h"
 
 typedef struct who_srv {
 	drpc_mux    *mux;
@@ -23,7 +24,7 @@ typedef struct who_srv {
 	drpc_peer       peer;    // the last caller, as drpc_stream_peer said
 	drpc_err        peer_rv; // what drpc_stream_peer returned
 	int             calls;
-	char            log[8192]; // WARN lines and above, one after the other
+	srv_log         log;       // the server's, WARN and above
 	char            addr[128]; // the listener's address
 } who_srv;
 
@@ -34,9 +35,6 @@ typedef struct who_srv {
 void who_start(who_srv *w, const char *method, const char *reply,
     drpc_server_opts *o, const char *listen);
 void who_stop(who_srv *w);
-
-// who_wait_log waits until the log holds want; false at the wait bound.
-bool who_wait_log(who_srv *w, const char *want);
 
 // who_calls is the number of calls the handler took so far.
 int who_calls(who_srv *w);
