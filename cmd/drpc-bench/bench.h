@@ -680,6 +680,10 @@ typedef struct tput_clock {
 int  tput_clock_init(tput_clock *k); // 0 or an errno
 bool tput_going(tput_clock *k);
 void tput_abort(tput_clock *k);
+// tput_work is a worker's loop: once the gate opens, one(arg) while
+// tput_going, counting each success in *n; false, having stopped every
+// worker, at the first failure.
+bool tput_work(tput_clock *k, bool (*one)(void *arg), void *arg, uint64_t *n);
 bool tput_go(
     bench *b, drpc_conn *c, tput_clock *k, bool ok, cost_mark *m0, int64_t *t0);
 aux  aux_between(const cost_mark *m0, const cost_mark *m1, double ops);

@@ -291,20 +291,20 @@ typedef struct rawpp_worker {
 	int           err;
 } rawpp_worker;
 
+static bool
+rawpp_one(void *arg)
+{
+	rawpp_worker *w = arg;
+
+	return (w->err = raw_pingpong(&w->rd, 1, NULL)) == 0;
+}
+
 static void *
 rawpp_main(void *arg)
 {
-	rawpp_worker *w  = arg;
-	tput_clock   *sh = w->sh;
+	rawpp_worker *w = arg;
 
-	gate_wait(&sh->start);
-	while (tput_going(sh)) {
-		if ((w->err = raw_pingpong(&w->rd, 1, NULL)) != 0) {
-			tput_abort(sh);
-			break;
-		}
-		w->trips++;
-	}
+	(void) tput_work(w->sh, rawpp_one, w, &w->trips);
 	return NULL;
 }
 

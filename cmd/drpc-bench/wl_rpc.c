@@ -343,6 +343,20 @@ tput_abort(tput_clock *k)
 }
 
 bool
+tput_work(tput_clock *k, bool (*one)(void *arg), void *arg, uint64_t *n)
+{
+	gate_wait(&k->start);
+	while (tput_going(k)) {
+		if (!one(arg)) {
+			tput_abort(k);
+			return false;
+		}
+		(*n)++;
+	}
+	return true;
+}
+
+bool
 tput_go(
     bench *b, drpc_conn *c, tput_clock *k, bool ok, cost_mark *m0, int64_t *t0)
 {
@@ -369,24 +383,28 @@ typedef struct tput_worker {
 	bool         failed;
 } tput_worker;
 
+typedef struct tput_call {
+	drpc_conn *c;
+	uint8_t    req[BENCH_SMALL];
+	uint64_t  *calls;
+} tput_call;
+
+static bool
+tput_one(void *arg)
+{
+	tput_call *k = arg;
+
+	return unary_one(k->c, "unary-throughput", k->req, (size_t) *k->calls);
+}
+
 static void *
 tput_main(void *arg)
 {
-	tput_worker *w  = arg;
-	tput_shared *sh = w->sh;
-	uint8_t      req[BENCH_SMALL];
+	tput_worker *w = arg;
+	tput_call    k = {.c = w->sh->c, .calls = &w->calls};
 
-	fill_pattern(req, sizeof(req));
-	gate_wait(&sh->clock.start);
-	while (tput_going(&sh->clock)) {
-		if (!unary_one(
-		        sh->c, "unary-throughput", req, (size_t) w->calls)) {
-			w->failed = true;
-			tput_abort(&sh->clock);
-			break;
-		}
-		w->calls++;
-	}
+	fill_pattern(k.req, sizeof(k.req));
+	w->failed = !tput_work(&w->sh->clock, tput_one, &k, &w->calls);
 	return NULL;
 }
 
