@@ -160,8 +160,7 @@ START_TEST(test_cli_list_describe)
 	                             "message Summary {\n") == fx.out,
 	    "%s", fx.out);
 	expect_runs(&fx, runs + 2, TU_LEN(runs) - 2);
-	ck_assert_int_eq(fx_invokes(&fx), 0);
-	fx_stop(&fx);
+	fx_finish(&fx, 0);
 }
 END_TEST
 
@@ -315,8 +314,7 @@ START_TEST(test_cli_bad_input)
 	                     NULL),
 	    2);
 	ck_assert_msg(strstr(fx.err, "unknown unit") != NULL, "%s", fx.err);
-	ck_assert_int_eq(fx_invokes(&fx), 0);
-	fx_stop(&fx);
+	fx_finish(&fx, 0);
 }
 END_TEST
 
@@ -393,8 +391,7 @@ START_TEST(test_cli_reflect_deadline)
 	ck_assert_msg(strstr(fx.err, "does not answer reflection") == NULL,
 	    "%s", fx.err);
 	expect_runs(&fx, runs + 1, 1);
-	ck_assert_int_eq(fx_invokes(&fx), 0);
-	fx_stop(&fx);
+	fx_finish(&fx, 0);
 }
 END_TEST
 
@@ -412,8 +409,7 @@ START_TEST(test_cli_data_unreadable)
 
 	fx_start(&fx, true);
 	expect_runs(&fx, &run, 1);
-	ck_assert_int_eq(fx_invokes(&fx), 0);
-	fx_stop(&fx);
+	fx_finish(&fx, 0);
 }
 END_TEST
 

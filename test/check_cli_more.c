@@ -203,8 +203,7 @@ START_TEST(test_cli_bidi_interleaves)
 	    got_at + 1, line, rec, buf);
 	ck_assert_int_eq(status, 0);
 	ck_assert_str_eq(fx.err, "");
-	ck_assert_int_eq(fx_invokes(&fx), 1);
-	fx_stop(&fx);
+	fx_finish(&fx, 1);
 }
 END_TEST
 
@@ -236,8 +235,7 @@ START_TEST(test_cli_describe_field_by_reflection)
 	expect_runs(&fx, runs, 3);
 	ck_assert_msg(strstr(fx.out, "json_name") == NULL, "%s", fx.out);
 	expect_runs(&fx, runs + 3, 1);
-	ck_assert_int_eq(fx_invokes(&fx), 0);
-	fx_stop(&fx);
+	fx_finish(&fx, 0);
 	expect_runs(&fx, runs + 4, 1);
 }
 END_TEST

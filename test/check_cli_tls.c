@@ -61,8 +61,7 @@ START_TEST(test_cli_tls)
 
 		expect_runs(&fx, runs, TU_LEN(runs));
 	}
-	ck_assert_int_eq(fx_invokes(&fx), 1);
-	fx_stop(&fx);
+	fx_finish(&fx, 1);
 	tls_remove_temp(ca);
 	tls_remove_temp(other);
 	tls_certs_free(&certs);
@@ -99,8 +98,7 @@ START_TEST(test_cli_mtls)
 	                     ca, "-d", "{}", NULL),
 	    0);
 	one_line(&fx, "certificate");
-	ck_assert_int_eq(fx_invokes(&fx), 1);
-	fx_stop(&fx);
+	fx_finish(&fx, 1);
 	tls_remove_temp(ca);
 	tls_remove_temp(cert);
 	tls_remove_temp(key);

@@ -271,6 +271,14 @@ fx_stop(cli_fx *fx)
 	pthread_mutex_destroy(&fx->mu);
 }
 
+void
+fx_finish(cli_fx *fx, int invokes)
+{
+	ck_assert_msg(fx_invokes(fx) == invokes, "%d handlers entered, want %d",
+	    fx_invokes(fx), invokes);
+	fx_stop(fx);
+}
+
 int
 fx_invokes(cli_fx *fx)
 {
@@ -282,22 +290,26 @@ fx_invokes(cli_fx *fx)
 	return n;
 }
 
-const char *
-fx_rec(cli_fx *fx)
+// fx_seen copies field (rec or md, the handlers' under mu) into seen.
+static const char *
+fx_seen(cli_fx *fx, const char *field)
 {
 	pthread_mutex_lock(&fx->mu);
-	snprintf(fx->seen, sizeof(fx->seen), "%s", fx->rec);
+	snprintf(fx->seen, sizeof(fx->seen), "%s", field);
 	pthread_mutex_unlock(&fx->mu);
 	return fx->seen;
 }
 
 const char *
+fx_rec(cli_fx *fx)
+{
+	return fx_seen(fx, fx->rec);
+}
+
+const char *
 fx_md(cli_fx *fx)
 {
-	pthread_mutex_lock(&fx->mu);
-	snprintf(fx->seen, sizeof(fx->seen), "%s", fx->md);
-	pthread_mutex_unlock(&fx->mu);
-	return fx->seen;
+	return fx_seen(fx, fx->md);
 }
 
 void

@@ -53,6 +53,9 @@ void fx_start(cli_fx *fx, bool reflection); // fx_init, fx_serve
 // cannot.
 void fx_register(cli_fx *fx, const char *method, drpc_handler_fn fn);
 void fx_stop(cli_fx *fx);
+// fx_finish checks that the handlers were entered invokes times (0: no
+// call reached the server), then stops the server (fx_stop).
+void fx_finish(cli_fx *fx, int invokes);
 int  fx_invokes(cli_fx *fx); // handlers entered so far
 // fx_rec and fx_md copy rec or md under the lock (the handlers write them
 // on their threads) into fx->seen and return it; fx_rec_reset empties rec.
