@@ -569,12 +569,34 @@ count_all(const pktlog *pl)
 	return pl->n;
 }
 
+// read_step reads once more into pl, within deadline: true on data or the
+// end of the stream; false on an error (why says which) or at the
+// deadline (*late, the caller words it).
+static bool
+read_step(
+    int fd, pktlog *pl, int64_t deadline, bool *late, char *why, size_t cap)
+{
+	switch (io_read(fd, pl, ms_left(deadline))) {
+	case IO_DATA:
+	case IO_EOF:
+		return true;
+	case IO_TIMEOUT:
+		*late = true;
+		return false;
+	case IO_ERROR:
+	default:
+		snprintf(why, cap, "read: %s", strerror(errno));
+		return false;
+	}
+}
+
 // wait_packets reads until count(pl) reaches want.
 static bool
 wait_packets(
     int fd, pktlog *pl, pkt_counter count, size_t want, char *why, size_t cap)
 {
 	int64_t deadline = drpc_now_ns() + io_timeout_ms() * NS_PER_MS;
+	bool    late     = false;
 
 	while (count(pl) < want && pl->err[0] == '\0') {
 		if (pl->eof) {
@@ -584,18 +606,13 @@ wait_packets(
 			    count(pl), want);
 			return false;
 		}
-		switch (io_read(fd, pl, ms_left(deadline))) {
-		case IO_DATA:
-		case IO_EOF:
-			break;
-		case IO_TIMEOUT:
-			snprintf(why, cap,
-			    "timed out (%d ms) waiting for packet %zu; %zu "
-			    "arrived",
-			    io_timeout_ms(), want, count(pl));
-			return false;
-		case IO_ERROR:
-			snprintf(why, cap, "read: %s", strerror(errno));
+		if (!read_step(fd, pl, deadline, &late, why, cap)) {
+			if (late) {
+				snprintf(why, cap,
+				    "timed out (%d ms) waiting for packet %zu; "
+				    "%zu arrived",
+				    io_timeout_ms(), want, count(pl));
+			}
 			return false;
 		}
 	}
@@ -611,20 +628,16 @@ static bool
 wait_eof(int fd, pktlog *pl, char *why, size_t cap)
 {
 	int64_t deadline = drpc_now_ns() + io_timeout_ms() * NS_PER_MS;
+	bool    late     = false;
 
 	while (!pl->eof) {
-		switch (io_read(fd, pl, ms_left(deadline))) {
-		case IO_DATA:
-		case IO_EOF:
-			break;
-		case IO_TIMEOUT:
-			snprintf(why, cap,
-			    "the peer did not close the connection within %d "
-			    "ms",
-			    io_timeout_ms());
-			return false;
-		case IO_ERROR:
-			snprintf(why, cap, "read: %s", strerror(errno));
+		if (!read_step(fd, pl, deadline, &late, why, cap)) {
+			if (late) {
+				snprintf(why, cap,
+				    "the peer did not close the connection "
+				    "within %d ms",
+				    io_timeout_ms());
+			}
 			return false;
 		}
 	}
@@ -1272,6 +1285,22 @@ server_stream(outcome *o, drpc_conn *c, int32_t count, int32_t size)
 	drpc_stream_destroy(s);
 }
 
+// stream_end, if all went well so far (ok), closes s's sending side,
+// receives want (if not NULL: a client stream's one reply) and expects the
+// end of the stream; then it destroys s.
+static void
+stream_end(
+    outcome *o, drpc_stream *s, const char *what, bool ok, const char *want)
+{
+	ok = ok && expect(o, drpc_stream_close_send(s) == DRPC_OK,
+	               "%s: close_send", what);
+	ok = ok && (want == NULL || recv_msg(o, s, what, want, strlen(want)));
+	if (ok) {
+		recv_eof(o, s, what);
+	}
+	drpc_stream_destroy(s);
+}
+
 // client_stream sends parts, then expects their concatenation.
 static void
 client_stream(outcome *o, drpc_conn *c, const char *const *parts, size_t n,
@@ -1284,13 +1313,7 @@ client_stream(outcome *o, drpc_conn *c, const char *const *parts, size_t n,
 	for (size_t i = 0; ok && i < n; i++) {
 		ok = send_msg(o, s, what, parts[i]);
 	}
-	ok = ok && expect(o, drpc_stream_close_send(s) == DRPC_OK,
-	               "%s: close_send", what);
-	ok = ok && recv_msg(o, s, what, want, strlen(want));
-	if (ok) {
-		recv_eof(o, s, what);
-	}
-	drpc_stream_destroy(s);
+	stream_end(o, s, what, ok, want);
 }
 
 // bidi sends each part and waits for its echo before the next.
@@ -1305,12 +1328,7 @@ bidi(outcome *o, drpc_conn *c, const char *const *parts, size_t n)
 		ok = send_msg(o, s, what, parts[i]) &&
 		     recv_msg(o, s, what, parts[i], strlen(parts[i]));
 	}
-	ok = ok && expect(o, drpc_stream_close_send(s) == DRPC_OK,
-	               "%s: close_send", what);
-	if (ok) {
-		recv_eof(o, s, what);
-	}
-	drpc_stream_destroy(s);
+	stream_end(o, s, what, ok, NULL);
 }
 
 // metadata calls Metadata(Msg{}) with md and expects the sorted lines.
