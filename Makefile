@@ -183,8 +183,12 @@ $(BUILD)/bin/%: $(BUILD)/cmd/%/main.o $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
+# What several programs share (cmd/common/serve.h), linked into each.
+CMD_COMMON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard cmd/common/*.c)))
+
 # drpc-bench is several files (cmd/drpc-bench/bench.h lists them).
-BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard cmd/drpc-bench/*.c)))
+BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard cmd/drpc-bench/*.c))) \
+	$(CMD_COMMON_OBJ)
 
 $(BUILD)/bin/drpc-bench: $(BENCH_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
@@ -272,7 +276,8 @@ $(GEN)/demo/%.o: CPPFLAGS += -I$(GEN)/demo
 $(BUILD)/cmd/drpc-demo/main.o: $(GEN)/demo/.stamp
 $(BUILD)/cmd/drpc-demo/main.o: CPPFLAGS += -I$(GEN)/demo
 
-$(DEMO): $(BUILD)/cmd/drpc-demo/main.o $(DEMO_GEN_OBJ) $(STATIC)
+$(DEMO): $(BUILD)/cmd/drpc-demo/main.o $(DEMO_GEN_OBJ) $(CMD_COMMON_OBJ) \
+	$(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
@@ -295,7 +300,8 @@ INTEROP_BIN := $(if $(INTEROP_GEN_OBJ),$(BUILD)/bin/drpc-interop)
 $(INTEROP_OBJ): $(INTEROP_GEN_HDR)
 $(INTEROP_OBJ): CPPFLAGS += -I$(GEN)/interop
 
-$(BUILD)/bin/drpc-interop: $(INTEROP_OBJ) $(INTEROP_GEN_OBJ) $(STATIC)
+$(BUILD)/bin/drpc-interop: $(INTEROP_OBJ) $(INTEROP_GEN_OBJ) $(CMD_COMMON_OBJ) \
+	$(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 

@@ -22,149 +22,125 @@
 #include "echo.drpc.h"
 #include "suites.h"
 #include "testutil.h"
+#include "tu_rows.h"
 
-START_TEST(test_cli_unary_by_reflection)
+// One call of each kind, and the proto3 JSON mapping both ways with
+// --proto (and the file's well-known-type imports from the system's
+// include directory): a table of calls, each against a fresh server.
+START_TEST(test_cli_calls)
 {
-	cli_fx fx;
-
-	fx_start(&fx, true);
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/test.echo.EchoService/Unary", "-d",
-	                     "{\"payload\": \"aGk=\"}", "-H", "x-trace: t-1",
-	                     NULL),
-	    0);
-	ck_assert_str_eq(fx.out, "{\"payload\":\"aGk=\"}\n");
-	ck_assert_str_eq(fx.err, "");
-	ck_assert_str_eq(fx_rec(&fx), "0a026869|");
-	ck_assert_str_eq(fx_md(&fx), "t-1");
-	fx_stop(&fx);
-}
-END_TEST
-
-START_TEST(test_cli_server_stream)
-{
-	cli_fx fx;
-
-	fx_start(&fx, true);
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/test.echo.EchoService/ServerStream", "-d",
-	                     "{\"count\": 3}", NULL),
-	    0);
-	ck_assert_str_eq(fx.out, "{\"payload\":\"MA==\"}\n{\"payload\":\"MQ==\"}\n"
-	                         "{\"payload\":\"Mg==\"}\n");
-	ck_assert_str_eq(fx_rec(&fx), "0803|");
-	fx_stop(&fx);
-}
-END_TEST
-
-START_TEST(test_cli_client_stream)
-{
-	cli_fx fx;
-
-	fx_start(&fx, true);
-	// Summary's int64 fields print as strings (proto3 JSON).
-	ck_assert_int_eq(run_tool(&fx,
-	                     "{\"payload\":\"YQ==\"}\n\n{\"payload\":\"YmI=\"}\n",
-	                     "call", fx.addr,
-	                     "/test.echo.EchoService/ClientStream", "-d", "@-",
-	                     NULL),
-	    0);
-	ck_assert_str_eq(fx.out, "{\"count\":\"2\",\"bytes\":\"3\"}\n");
-	ck_assert_str_eq(fx_rec(&fx), "0a0161|0a026262|");
-	fx_stop(&fx);
-}
-END_TEST
-
-START_TEST(test_cli_bidi)
-{
-	cli_fx fx;
-
-	fx_start(&fx, true);
-	ck_assert_int_eq(run_tool(&fx,
-	                     "{\"payload\":\"YQ==\"}\n{}\n{\"payload\":\"YmI=\"}",
-	                     "call", fx.addr, "/test.echo.EchoService/Bidi",
-	                     "-d", "@-", NULL),
-	    0);
-	ck_assert_str_eq(
-	    fx.out, "{\"payload\":\"YQ==\"}\n{}\n{\"payload\":\"YmI=\"}\n");
-	ck_assert_str_eq(fx_rec(&fx), "0a0161||0a026262|");
-	// The same from -d, parsed before the call.
-	fx_rec_reset(&fx);
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/test.echo.EchoService/Bidi", "-d",
-	                     "{\"payload\":\"YQ==\"}\n{\"payload\":\"Yg==\"}",
-	                     "--one-stream", NULL),
-	    0);
-	ck_assert_str_eq(fx.out, "{\"payload\":\"YQ==\"}\n{\"payload\":\"Yg==\"}\n");
-	ck_assert_str_eq(fx_rec(&fx), "0a0161|0a0162|");
-	fx_stop(&fx);
-}
-END_TEST
-
-// The proto3 JSON mapping, both ways, with --proto (and the file's
-// well-known-type imports from the system's include directory).
-START_TEST(test_cli_json_mapping)
-{
-	static const char in[] =
+	static const char all[] =
 	    "{\"big_number\":\"-5\",\"unsignedBig\":\"18446744073709551615\","
 	    "\"rawBytes\":\"AQID\",\"color\":\"GREEN\","
 	    "\"when\":\"1970-01-01T00:00:01.500Z\",\"howLong\":\"1.5s\","
 	    "\"extra\":{\"k\":true},\"maybe\":7,\"tags\":[\"a\"],"
 	    "\"inner\":{\"textValue\":\"x\"}}";
 	cli_fx fx;
+	// Each case: whether the server answers reflection, then its runs.
+	const struct {
+		bool    reflection;
+		cli_run runs[2];
+	} cases[] = {
+	    {true, {{.args  = {"call", fx.addr, "/test.echo.EchoService/Unary",
+	                  "-d", "{\"payload\": \"aGk=\"}", "-H", "x-trace: t-1"},
+	               .out = "{\"payload\":\"aGk=\"}\n",
+	               .err = "",
+	               .rec = "0a026869|"}}},
+	    {true, {{.args  = {"call", fx.addr,
+	                  "/test.echo.EchoService/ServerStream", "-d",
+	                  "{\"count\": 3}"},
+	               .out = "{\"payload\":\"MA==\"}\n{\"payload\":\"MQ==\"}\n"
+	                      "{\"payload\":\"Mg==\"}\n",
+	               .rec = "0803|"}}},
+	    // Summary's int64 fields print as strings (proto3 JSON).
+	    {true, {{.in = "{\"payload\":\"YQ==\"}\n\n{\"payload\":\"YmI=\"}\n",
+	               .args = {"call", fx.addr,
+	                   "/test.echo.EchoService/ClientStream", "-d", "@-"},
+	               .out  = "{\"count\":\"2\",\"bytes\":\"3\"}\n",
+	               .rec  = "0a0161|0a026262|"}}},
+	    // Bidi from stdin; the same from -d, parsed before the call.
+	    {true,
+	        {{.in = "{\"payload\":\"YQ==\"}\n{}\n{\"payload\":\"YmI=\"}",
+	             .args = {"call", fx.addr, "/test.echo.EchoService/Bidi",
+	                 "-d", "@-"},
+	             .out =
+	                 "{\"payload\":\"YQ==\"}\n{}\n{\"payload\":\"YmI=\"}\n",
+	             .rec = "0a0161||0a026262|"},
+	            {.args = {"call", fx.addr, "/test.echo.EchoService/Bidi",
+	                 "-d", "{\"payload\":\"YQ==\"}\n{\"payload\":\"Yg==\"}",
+	                 "--one-stream"},
+	                .out =
+	                    "{\"payload\":\"YQ==\"}\n{\"payload\":\"Yg==\"}\n",
+	                .rec = "0a0161|0a0162|"}}},
+	    // As `protoc --encode=cli.mapping.All` encodes the same values;
+	    // then enums also by number, defaults printed on request.
+	    {false,
+	        {{.args = {"call", fx.addr, "/cli.mapping.Mapping/Echo",
+	              "--proto", MAPPING_PROTO, "-I", CLI_DIR, "-d", all},
+	             .rec =
+	                 "08fbffffffffffffffff0110ffffffffffffffffff011a03010"
+	                 "20320022a0808011080cab5ee01320808011080cab5ee013a"
+	                 "090a070a016b12022001420208074a016152030a0178|",
+	             .out =
+	                 "{\"bigNumber\":\"-5\",\"unsignedBig\":"
+	                 "\"18446744073709551615\",\"rawBytes\":\"AQID\","
+	                 "\"color\":\"GREEN\",\"when\":"
+	                 "\"1970-01-01T00:00:01.500Z\",\"howLong\":\"1.500s\","
+	                 "\"extra\":{\"k\":true},\"maybe\":7,\"tags\":[\"a\"],"
+	                 "\"inner\":{\"textValue\":\"x\"}}\n"},
+	            {.args   = {"call", fx.addr, "/cli.mapping.Mapping/Echo",
+	                   "--proto", MAPPING_PROTO, "-I", CLI_DIR, "-d",
+	                   "{\"color\":1}", "--emit-defaults"},
+	                .rec = "2001|",
+	                .has = {"\"color\":\"RED\"", "\"bigNumber\":\"0\""}}}},
+	};
 
-	fx_start(&fx, false);
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/cli.mapping.Mapping/Echo", "--proto",
-	                     MAPPING_PROTO, "-I", CLI_DIR, "-d", in, NULL),
-	    0);
-	// As `protoc --encode=cli.mapping.All` encodes the same values.
-	ck_assert_str_eq(fx_rec(&fx),
-	    "08fbffffffffffffffff0110ffffffffffffffffff011a0301020320022a08080110"
-	    "80cab5ee01320808011080cab5ee013a090a070a016b1202200142020807"
-	    "4a016152030a0178|");
-	ck_assert_str_eq(fx.out,
-	    "{\"bigNumber\":\"-5\",\"unsignedBig\":\"18446744073709551615\","
-	    "\"rawBytes\":\"AQID\",\"color\":\"GREEN\","
-	    "\"when\":\"1970-01-01T00:00:01.500Z\",\"howLong\":\"1.500s\","
-	    "\"extra\":{\"k\":true},\"maybe\":7,\"tags\":[\"a\"],"
-	    "\"inner\":{\"textValue\":\"x\"}}\n");
-	// Enums also by number; defaults printed on request.
-	fx_rec_reset(&fx);
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/cli.mapping.Mapping/Echo", "--proto",
-	                     MAPPING_PROTO, "-I", CLI_DIR, "-d", "{\"color\":1}",
-	                     "--emit-defaults", NULL),
-	    0);
-	ck_assert_str_eq(fx_rec(&fx), "2001|");
-	ck_assert_msg(strstr(fx.out, "\"color\":\"RED\"") != NULL &&
-	                  strstr(fx.out, "\"bigNumber\":\"0\"") != NULL,
-	    "%s", fx.out);
+	fx_start(&fx, cases[_i].reflection);
+	expect_runs(&fx, cases[_i].runs, cases[_i].runs[1].args[0] ? 2 : 1);
+	if (_i == 0) {
+		ck_assert_str_eq(fx_md(&fx), "t-1");
+	}
 	fx_stop(&fx);
 }
 END_TEST
 
 START_TEST(test_cli_list_describe)
 {
-	cli_fx fx;
+	cli_fx        fx;
+	const cli_run runs[] = {
+	    {.args   = {"list", fx.addr},
+	        .has = {"  /test.echo.EchoService/Bidi  bidi  test.echo.Msg -> "
+	                "test.echo.Msg\n",
+	            "  /test.echo.EchoService/ClientStream  client-streaming  "
+	            "test.echo.Msg -> test.echo.types.Summary\n",
+	            "\nnames.snake_case_service\n"}},
+	    // An imported file's message, a nested one, a method.
+	    {.args   = {"describe", fx.addr, "test.echo.types.Summary"},
+	        .has = {"  int64 bytes = 2"}},
+	    {.args   = {"describe", fx.addr, "a.b.c.Outer.Inner"},
+	        .has = {"string text = 1"}},
+	    {.args   = {"describe", fx.addr, "/a.b.c.Nested/Watch"},
+	        .has = {"server-streaming method",
+	            "rpc Watch(.a.b.c.Outer) returns (stream "
+	            ".a.b.c.Outer.Inner)"}},
+	    // edge_names.proto imports protobuf-c.proto, which imports
+	    // descriptor.proto: every one comes over, or the pool cannot
+	    // build.
+	    {.args   = {"describe", fx.addr, "names.Server"},
+	        .has = {"rpc get_HTTP2("}},
+	    {.args      = {"describe", fx.addr, "test.echo.Nothing"},
+	        .status = 2,
+	        .line   = "test.echo.Nothing"},
+	};
 
 	fx_start(&fx, true);
-	ck_assert_int_eq(run_tool(&fx, NULL, "list", fx.addr, NULL), 0);
+	expect_runs(&fx, runs, 1);
 	ck_assert_msg(strstr(fx.out, "test.echo.EchoService\n") == fx.out,
-	    "%s", fx.out);
-	ck_assert_msg(strstr(fx.out, "  /test.echo.EchoService/Bidi  bidi  "
-	                             "test.echo.Msg -> test.echo.Msg\n") != NULL,
-	    "%s", fx.out);
-	ck_assert_msg(strstr(fx.out, "  /test.echo.EchoService/ClientStream  "
-	                             "client-streaming  test.echo.Msg -> "
-	                             "test.echo.types.Summary\n") != NULL,
 	    "%s", fx.out);
 	ck_assert_msg(strstr(fx.out, "\na.b.c.Nested\n") != NULL &&
 	                  strstr(fx.out, "\n  /a.b.c.Nested/Watch  "
 	                                 "server-streaming  a.b.c.Outer -> "
 	                                 "a.b.c.Outer.Inner\n") != NULL,
-	    "%s", fx.out);
-	ck_assert_msg(strstr(fx.out, "\nnames.snake_case_service\n") != NULL,
 	    "%s", fx.out);
 	ck_assert_msg(strstr(fx.out, "drpc.reflection") == NULL, "%s", fx.out);
 #ifdef DRPC_HAVE_INTEROP_GEN
@@ -179,37 +155,12 @@ START_TEST(test_cli_list_describe)
 	                  fx.out,
 	    "%s", fx.out);
 #endif
-
-	// An imported file's message, a nested one, a method.
-	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
-	                     "test.echo.types.Summary", NULL),
-	    0);
+	expect_runs(&fx, runs + 1, 1);
 	ck_assert_msg(strstr(fx.out, "test.echo.types.Summary is a message:\n"
 	                             "message Summary {\n") == fx.out,
 	    "%s", fx.out);
-	ck_assert_msg(strstr(fx.out, "  int64 bytes = 2") != NULL, "%s", fx.out);
-	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
-	                     "a.b.c.Outer.Inner", NULL),
-	    0);
-	ck_assert_msg(strstr(fx.out, "string text = 1") != NULL, "%s", fx.out);
-	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
-	                     "/a.b.c.Nested/Watch", NULL),
-	    0);
-	ck_assert_msg(strstr(fx.out, "server-streaming method") != NULL &&
-	                  strstr(fx.out, "rpc Watch(.a.b.c.Outer) returns "
-	                                 "(stream .a.b.c.Outer.Inner)") != NULL,
-	    "%s", fx.out);
-	// edge_names.proto imports protobuf-c.proto, which imports
-	// descriptor.proto: every one comes over, or the pool cannot build.
-	ck_assert_int_eq(
-	    run_tool(&fx, NULL, "describe", fx.addr, "names.Server", NULL), 0);
-	ck_assert_msg(strstr(fx.out, "rpc get_HTTP2(") != NULL, "%s", fx.out);
-	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
-	                     "test.echo.Nothing", NULL),
-	    2);
-	one_line(&fx, "test.echo.Nothing");
-	ck_assert_int_eq(fx_invokes(&fx), 0);
-	fx_stop(&fx);
+	expect_runs(&fx, runs + 2, TU_LEN(runs) - 2);
+	fx_finish(&fx, 0);
 }
 END_TEST
 
@@ -286,28 +237,28 @@ END_TEST
 
 START_TEST(test_cli_errors)
 {
-	cli_fx fx;
+	cli_fx        fx;
+	const cli_run runs[] = {
+	    {.args = {"call", fx.addr, "/test.echo.EchoService/Unary", "-d",
+	         "{\"payload\":\"ZmFpbA==\"}"},
+	        .status = 1,
+	        .err    = "drpc: NotFound (5): no such thing\n",
+	        .out    = ""},
+	    // A deadline: the handler waits for the call's context to end.
+	    {.args = {"call", fx.addr, "/test.echo.EchoService/Unary", "-d",
+	         "{\"payload\":\"YmxvY2s=\"}", "--timeout", "50ms"},
+	        .status = 1,
+	        .line   = "DeadlineExceeded (4)"},
+	    // Nobody there (after fx_stop).
+	    {.args = {"list", fx.addr}, .status = 3, .line = "drpc-cli-none"},
+	};
 
 	fx_start(&fx, true);
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/test.echo.EchoService/Unary", "-d",
-	                     "{\"payload\":\"ZmFpbA==\"}", NULL),
-	    1);
-	ck_assert_str_eq(fx.err, "drpc: NotFound (5): no such thing\n");
-	ck_assert_str_eq(fx.out, "");
-	// A deadline: the handler waits for the call's context to end.
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/test.echo.EchoService/Unary", "-d",
-	                     "{\"payload\":\"YmxvY2s=\"}", "--timeout", "50ms",
-	                     NULL),
-	    1);
-	one_line(&fx, "DeadlineExceeded (4)");
+	expect_runs(&fx, runs, 2);
 	fx_stop(&fx);
-	// Nobody there.
 	snprintf(fx.addr, sizeof(fx.addr), "unix:///tmp/drpc-cli-none-%d",
 	    (int) getpid());
-	ck_assert_int_eq(run_tool(&fx, NULL, "list", fx.addr, NULL), 3);
-	one_line(&fx, "drpc-cli-none");
+	expect_runs(&fx, runs + 2, 1);
 }
 END_TEST
 
@@ -332,34 +283,38 @@ START_TEST(test_cli_bad_input)
 	    {"/test.echo.Nope/Unary", "{}", "unknown service test.echo.Nope"},
 	    {"test.echo.EchoService.Unary", "{}", "expected /pkg.Service/Method"},
 	};
-	cli_fx fx;
+	cli_fx        fx;
+	const cli_run runs[] = {
+	    // A bad line on stdin, in a client stream: parsed before the
+	    // call.
+	    {.in      = "{}\n{]\n",
+	        .args = {"call", fx.addr, "/test.echo.EchoService/ClientStream",
+	            "-d", "@-"},
+	        .status = 2,
+	        .line   = "request line 2"},
+	    // A .proto that does not parse: file, line and column.
+	    {.args      = {"call", fx.addr, "/cli.broken.X/Y", "--proto",
+	              CLI_DIR "/broken.proto", "-I", CLI_DIR},
+	        .status = 2,
+	        .line   = "broken.proto:6:"},
+	};
 
 	fx_start(&fx, true);
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-		                     cases[i].method, "-d", cases[i].data, NULL),
-		    2);
-		one_line(&fx, cases[i].want);
+	for (size_t i = 0; i < TU_LEN(cases); i++) {
+		const cli_run r = {.args = {"call", fx.addr, cases[i].method,
+		                       "-d", cases[i].data},
+		    .status              = 2,
+		    .line                = cases[i].want};
+
+		expect_runs(&fx, &r, 1);
 	}
-	// A bad line on stdin, in a client stream: parsed before the call.
-	ck_assert_int_eq(run_tool(&fx, "{}\n{]\n", "call", fx.addr,
-	                     "/test.echo.EchoService/ClientStream", "-d", "@-",
-	                     NULL),
-	    2);
-	one_line(&fx, "request line 2");
-	// A .proto that does not parse: file, line and column.
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/cli.broken.X/Y", "--proto",
-	                     CLI_DIR "/broken.proto", "-I", CLI_DIR, NULL),
-	    2);
-	one_line(&fx, "broken.proto:6:");
+	expect_runs(&fx, runs, TU_LEN(runs));
 	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
 	                     "/test.echo.EchoService/Unary", "--timeout", "5x",
 	                     NULL),
 	    2);
 	ck_assert_msg(strstr(fx.err, "unknown unit") != NULL, "%s", fx.err);
-	ck_assert_int_eq(fx_invokes(&fx), 0);
-	fx_stop(&fx);
+	fx_finish(&fx, 0);
 }
 END_TEST
 
@@ -367,27 +322,42 @@ END_TEST
 // it, the call works.
 START_TEST(test_cli_no_reflection)
 {
-	cli_fx fx;
+	cli_fx        fx;
+	const cli_run runs[] = {
+	    {.args      = {"call", fx.addr, "/test.echo.EchoService/Unary"},
+	        .status = 2,
+	        .line   = "does not answer reflection"},
+	    {.args      = {"list", fx.addr},
+	        .status = 2,
+	        .line   = "does not answer reflection"},
+	    {.args   = {"call", fx.addr, "/test.echo.EchoService/Unary",
+	           "--proto", DRPC_SOURCE_DIR "/test/proto/echo.proto", "-I",
+	           DRPC_SOURCE_DIR "/test/proto"},
+	        .out = "{}\n",
+	        .rec = "|"},
+	};
 
 	fx_start(&fx, false);
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/test.echo.EchoService/Unary", NULL),
-	    2);
-	one_line(&fx, "does not answer reflection");
+	expect_runs(&fx, runs, 1);
 	ck_assert_msg(strstr(fx.err, "--proto") != NULL, "%s", fx.err);
-	ck_assert_int_eq(run_tool(&fx, NULL, "list", fx.addr, NULL), 2);
-	one_line(&fx, "does not answer reflection");
+	expect_runs(&fx, runs + 1, 1);
 	ck_assert_int_eq(fx_invokes(&fx), 0);
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/test.echo.EchoService/Unary", "--proto",
-	                     DRPC_SOURCE_DIR "/test/proto/echo.proto", "-I",
-	                     DRPC_SOURCE_DIR "/test/proto", NULL),
-	    0);
-	ck_assert_str_eq(fx.out, "{}\n");
-	ck_assert_str_eq(fx_rec(&fx), "|");
+	expect_runs(&fx, runs + 2, 1);
 	fx_stop(&fx);
 }
 END_TEST
+
+// drop_request receives the request, if any, and drops it.
+static void
+drop_request(drpc_stream *s)
+{
+	void  *data = NULL;
+	size_t len  = 0;
+
+	if (drpc_stream_recv(s, &data, &len) == DRPC_OK) {
+		drpc_free(data);
+	}
+}
 
 // A reflection service that waits for the call's deadline: the deadline
 // of --timeout ends the lookup, which is a deadline (status 1), not a
@@ -395,42 +365,33 @@ END_TEST
 static drpc_err
 h_refl_block(drpc_stream *s, void *user)
 {
-	void  *data = NULL;
-	size_t len  = 0;
-
 	(void) user;
-	if (drpc_stream_recv(s, &data, &len) == DRPC_OK) {
-		drpc_free(data);
-	}
+	drop_request(s);
 	return drpc_ctx_wait(drpc_stream_ctx(s), 0);
 }
 
 START_TEST(test_cli_reflect_deadline)
 {
-	cli_fx fx;
+	cli_fx        fx;
+	const cli_run runs[] = {
+	    {.args      = {"call", fx.addr, "/test.echo.EchoService/Unary",
+	              "--timeout", "50ms"},
+	        .status = 1,
+	        .line   = "DeadlineExceeded (4)"},
+	    {.args      = {"list", fx.addr, "--timeout", "50ms"},
+	        .status = 1,
+	        .line   = "DeadlineExceeded (4)"},
+	};
 
 	fx_init(&fx, false);
-	ck_assert_int_eq(drpc_mux_register(fx.mux,
-	                     DRPC_REFLECT_FILE_CONTAINING_SYMBOL, h_refl_block,
-	                     NULL),
-	    DRPC_OK);
-	ck_assert_int_eq(drpc_mux_register(fx.mux, DRPC_REFLECT_LIST_SERVICES,
-	                     h_refl_block, NULL),
-	    DRPC_OK);
+	fx_register(&fx, DRPC_REFLECT_FILE_CONTAINING_SYMBOL, h_refl_block);
+	fx_register(&fx, DRPC_REFLECT_LIST_SERVICES, h_refl_block);
 	fx_serve(&fx);
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/test.echo.EchoService/Unary", "--timeout", "50ms",
-	                     NULL),
-	    1);
-	one_line(&fx, "DeadlineExceeded (4)");
+	expect_runs(&fx, runs, 1);
 	ck_assert_msg(strstr(fx.err, "does not answer reflection") == NULL,
 	    "%s", fx.err);
-	ck_assert_int_eq(run_tool(&fx, NULL, "list", fx.addr, "--timeout",
-	                     "50ms", NULL),
-	    1);
-	one_line(&fx, "DeadlineExceeded (4)");
-	ck_assert_int_eq(fx_invokes(&fx), 0);
-	fx_stop(&fx);
+	expect_runs(&fx, runs + 1, 1);
+	fx_finish(&fx, 0);
 }
 END_TEST
 
@@ -438,35 +399,23 @@ END_TEST
 // input, not an empty request.
 START_TEST(test_cli_data_unreadable)
 {
-	cli_fx fx;
+	cli_fx        fx;
+	const cli_run run = {
+	    .args   = {"call", fx.addr, "/test.echo.EchoService/Unary", "-d",
+	          "@" CLI_DIR},
+	    .status = 2,
+	    .line   = "cannot read",
+	    .out    = ""};
 
 	fx_start(&fx, true);
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/test.echo.EchoService/Unary", "-d", "@" CLI_DIR,
-	                     NULL),
-	    2);
-	one_line(&fx, "cannot read");
-	ck_assert_str_eq(fx.out, "");
-	ck_assert_int_eq(fx_invokes(&fx), 0);
-	fx_stop(&fx);
+	expect_runs(&fx, &run, 1);
+	fx_finish(&fx, 0);
 }
 END_TEST
 
 // A hostile (or broken) reflection service: file fN.proto imports
 // f(N+1).proto, without end. The tool must give up with a clear line,
 // not follow the chain until its stack overflows.
-static size_t
-put_string(uint8_t *p, unsigned field, const char *str)
-{
-	size_t n = strlen(str);
-	size_t o = 0;
-
-	p[o++] = (uint8_t) (field << 3 | 2);
-	p[o++] = (uint8_t) n; // every string here is under 128 bytes
-	memcpy(p + o, str, n);
-	return o + n;
-}
-
 // chain_reply answers FileDescriptorProto fN.proto (package x, importing
 // f(N+1).proto; f0.proto also defines service Svc) as one field 1.
 static drpc_err
@@ -474,40 +423,19 @@ chain_reply(drpc_stream *s, unsigned long i)
 {
 	char    name[32];
 	char    dep[32];
-	uint8_t fd[128];
 	uint8_t out[160];
-	size_t  n = 0;
 
 	snprintf(name, sizeof(name), "f%lu.proto", i);
 	snprintf(dep, sizeof(dep), "f%lu.proto", i + 1);
-	n += put_string(fd + n, 1, name);
-	n += put_string(fd + n, 2, "x");
-	n += put_string(fd + n, 3, dep);
-	if (i == 0) {
-		uint8_t svc[8];
-		size_t  k = put_string(svc, 1, "Svc");
-
-		fd[n++] = 0x32; // service, field 6
-		fd[n++] = (uint8_t) k;
-		memcpy(fd + n, svc, k);
-		n += k;
-	}
-	out[0] = 0x0a;
-	out[1] = (uint8_t) n;
-	memcpy(out + 2, fd, n);
-	return drpc_stream_send_last(s, out, n + 2);
+	return drpc_stream_send_last(
+	    s, out, fd_file(out, name, "x", dep, i == 0 ? "Svc" : NULL));
 }
 
 static drpc_err
 h_chain_symbol(drpc_stream *s, void *user)
 {
-	void  *data = NULL;
-	size_t len  = 0;
-
 	(void) user;
-	if (drpc_stream_recv(s, &data, &len) == DRPC_OK) {
-		drpc_free(data);
-	}
+	drop_request(s);
 	return chain_reply(s, 0);
 }
 
@@ -534,36 +462,19 @@ h_chain_file(drpc_stream *s, void *user)
 
 START_TEST(test_cli_reflect_endless_imports)
 {
-	cli_fx fx;
+	cli_fx        fx;
+	const cli_run run = {.args = {"describe", fx.addr, "x.Svc"},
+	    .status                = 2,
+	    .line                  = "more than"};
 
 	fx_init(&fx, false);
-	ck_assert_int_eq(drpc_mux_register(fx.mux,
-	                     DRPC_REFLECT_FILE_CONTAINING_SYMBOL, h_chain_symbol,
-	                     NULL),
-	    DRPC_OK);
-	ck_assert_int_eq(drpc_mux_register(fx.mux, DRPC_REFLECT_FILE_BY_FILENAME,
-	                     h_chain_file, NULL),
-	    DRPC_OK);
+	fx_register(&fx, DRPC_REFLECT_FILE_CONTAINING_SYMBOL, h_chain_symbol);
+	fx_register(&fx, DRPC_REFLECT_FILE_BY_FILENAME, h_chain_file);
 	fx_serve(&fx);
-	ck_assert_int_eq(
-	    run_tool(&fx, NULL, "describe", fx.addr, "x.Svc", NULL), 2);
-	one_line(&fx, "more than");
+	expect_runs(&fx, &run, 1);
 	fx_stop(&fx);
 }
 END_TEST
-
-// write_set writes len bytes to a new file; its path in path (unlink it).
-static void
-write_set(char *path, const void *data, size_t len)
-{
-	int fd;
-
-	strcpy(path, "/tmp/drpc-cli-set-XXXXXX");
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, data, len), (ssize_t) len);
-	close(fd);
-}
 
 // Descriptor sets concatenated (`cat a.pb b.pb`, which protobuf reads as
 // one set) repeat the files both import: the same file twice is no
@@ -572,63 +483,49 @@ START_TEST(test_cli_descriptor_set_duplicates)
 {
 	// FileDescriptorSet{file{name:"a.proto" package:"x" service{name:
 	// "S"}}} twice; then with a second a.proto of package "y".
-	static const uint8_t same[] = {0x0a, 0x11, 0x0a, 0x07, 'a', '.', 'p',
-	    'r', 'o', 't', 'o', 0x12, 0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S',
-	    0x0a, 0x11, 0x0a, 0x07, 'a', '.', 'p', 'r', 'o', 't', 'o', 0x12,
-	    0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S'};
-	static const uint8_t other[] = {0x0a, 0x11, 0x0a, 0x07, 'a', '.', 'p',
-	    'r', 'o', 't', 'o', 0x12, 0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S',
-	    0x0a, 0x0c, 0x0a, 0x07, 'a', '.', 'p', 'r', 'o', 't', 'o', 0x12,
-	    0x01, 'y'};
-	char   path[64];
-	cli_fx fx;
+	uint8_t              set[128];
+	size_t               n = fd_file(set, "a.proto", "x", NULL, "S");
+	char                 path[64];
+	cli_fx               fx;
+	const cli_run        runs[] = {
+	           {.args   = {"list", "--descriptor-set", path},
+	               .out = "x.S\n",
+	               .err = ""},
+	           {.args      = {"list", "--descriptor-set", path},
+	               .status = 2,
+	               .line   = "a.proto"},
+        };
 
 	memset(&fx, 0, sizeof(fx));
-	write_set(path, same, sizeof(same));
-	ck_assert_int_eq(
-	    run_tool(&fx, NULL, "list", "--descriptor-set", path, NULL), 0);
-	ck_assert_str_eq(fx.out, "x.S\n");
-	ck_assert_str_eq(fx.err, "");
+	write_temp(path, sizeof(path), "set", set,
+	    n + fd_file(set + n, "a.proto", "x", NULL, "S"));
+	expect_runs(&fx, runs, 1);
 	unlink(path);
-	write_set(path, other, sizeof(other));
-	ck_assert_int_eq(
-	    run_tool(&fx, NULL, "list", "--descriptor-set", path, NULL), 2);
-	one_line(&fx, "a.proto");
+	write_temp(path, sizeof(path), "set", set,
+	    n + fd_file(set + n, "a.proto", "y", NULL, NULL));
+	expect_runs(&fx, runs + 1, 1);
 	unlink(path);
 }
 END_TEST
 
+// Each run of the tool starts libprotobuf; under valgrind, seconds.
+static TU_ROWS(cli_tests,
+    TU_TEST("calls", test_cli_calls, .loops = 5, .timeout = 60),
+    TU_TEST("reflection", test_cli_list_describe, .timeout = 60),
+    TU_TEST("reflection", test_cli_reflect_wire),
+    TU_TEST("reflection", test_cli_no_reflection),
+    TU_TEST("bad_input", test_cli_errors, .timeout = 60),
+    TU_TEST("bad_input", test_cli_bad_input),
+    TU_TEST("bad_input", test_cli_data_unreadable),
+    TU_TEST("bad_input", test_cli_descriptor_set_duplicates),
+    TU_TEST("reflection", test_cli_reflect_deadline),
+    TU_TEST("reflection", test_cli_reflect_endless_imports))
+
 Suite *
 cli_suite(void)
 {
-	Suite *s     = suite_create("cli");
-	TCase *calls = tcase_create("calls");
-	TCase *refl  = tcase_create("reflection");
-	TCase *bad   = tcase_create("bad_input");
+	tu_rows_fn *const parts[] = {
+	    cli_tests, cli_more_tests, cli_demo_tests, cli_tls_tests};
 
-	tcase_add_test(calls, test_cli_unary_by_reflection);
-	tcase_add_test(calls, test_cli_server_stream);
-	tcase_add_test(calls, test_cli_client_stream);
-	tcase_add_test(calls, test_cli_bidi);
-	tcase_add_test(calls, test_cli_json_mapping);
-	tcase_add_test(refl, test_cli_list_describe);
-	tcase_add_test(refl, test_cli_reflect_wire);
-	tcase_add_test(refl, test_cli_no_reflection);
-	tcase_add_test(bad, test_cli_errors);
-	tcase_add_test(bad, test_cli_bad_input);
-	tcase_add_test(bad, test_cli_data_unreadable);
-	tcase_add_test(bad, test_cli_descriptor_set_duplicates);
-	tcase_add_test(refl, test_cli_reflect_deadline);
-	tcase_add_test(refl, test_cli_reflect_endless_imports);
-	// Each run of the tool starts libprotobuf; under valgrind, seconds.
-	tcase_set_timeout(calls, 60);
-	tcase_set_timeout(refl, 60);
-	tcase_set_timeout(bad, 60);
-	suite_add_tcase(s, calls);
-	suite_add_tcase(s, refl);
-	suite_add_tcase(s, bad);
-	cli_more_tcases(s);
-	cli_demo_tcases(s);
-	cli_tls_tcases(s);
-	return s;
+	return tu_suite_parts("cli", parts, TU_LEN(parts));
 }

@@ -20,6 +20,7 @@
 #include "cg.h"
 #include "cli_fixture.h"
 #include "testutil.h"
+#include "tu_rows.h"
 
 extern char **environ;
 
@@ -202,8 +203,7 @@ START_TEST(test_cli_bidi_interleaves)
 	    got_at + 1, line, rec, buf);
 	ck_assert_int_eq(status, 0);
 	ck_assert_str_eq(fx.err, "");
-	ck_assert_int_eq(fx_invokes(&fx), 1);
-	fx_stop(&fx);
+	fx_finish(&fx, 1);
 }
 END_TEST
 
@@ -211,40 +211,32 @@ END_TEST
 // (which the server knows); the descriptor shows no default json_name.
 START_TEST(test_cli_describe_field_by_reflection)
 {
-	cli_fx fx;
+	cli_fx        fx;
+	const cli_run runs[] = {
+	    {.args   = {"describe", fx.addr, "test.echo.Msg.payload"},
+	        .out = "test.echo.Msg.payload is a field of test.echo.Msg:\n"
+	               "bytes payload = 1;\n"},
+	    {.args = {"describe", fx.addr, ".a.b.c.Outer.Inner.text"},
+	        .has =
+	            {"is a field of a.b.c.Outer.Inner:\nstring text = 1;\n"}},
+	    // Messages print without [json_name = ...] on every field.
+	    {.args   = {"describe", fx.addr, "test.echo.types.Summary"},
+	        .has = {"  int64 bytes = 2;\n"}},
+	    {.args      = {"describe", fx.addr, "test.echo.Msg.nope"},
+	        .status = 2,
+	        .line   = "test.echo.Msg.nope"},
+	    // An enum value, from a .proto (after fx_stop).
+	    {.args = {"describe", "cli.mapping.GREEN", "--proto", MAPPING_PROTO,
+	         "-I", CLI_DIR},
+	        .has = {"is a value of enum cli.mapping.Color:\nGREEN = 2;\n"}},
+	};
 
 	fx_start(&fx, true);
-	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
-	                     "test.echo.Msg.payload", NULL),
-	    0);
-	ck_assert_str_eq(fx.out, "test.echo.Msg.payload is a field of "
-	                         "test.echo.Msg:\nbytes payload = 1;\n");
-	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
-	                     ".a.b.c.Outer.Inner.text", NULL),
-	    0);
-	ck_assert_msg(strstr(fx.out, "is a field of a.b.c.Outer.Inner:\n"
-	                             "string text = 1;\n") != NULL,
-	    "%s", fx.out);
-	// Messages print without [json_name = ...] on every field.
-	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
-	                     "test.echo.types.Summary", NULL),
-	    0);
-	ck_assert_msg(strstr(fx.out, "json_name") == NULL &&
-	                  strstr(fx.out, "  int64 bytes = 2;\n") != NULL,
-	    "%s", fx.out);
-	ck_assert_int_eq(run_tool(&fx, NULL, "describe", fx.addr,
-	                     "test.echo.Msg.nope", NULL),
-	    2);
-	one_line(&fx, "test.echo.Msg.nope");
-	ck_assert_int_eq(fx_invokes(&fx), 0);
-	fx_stop(&fx);
-	// An enum value, from a .proto.
-	ck_assert_int_eq(run_tool(&fx, NULL, "describe", "cli.mapping.GREEN",
-	                     "--proto", MAPPING_PROTO, "-I", CLI_DIR, NULL),
-	    0);
-	ck_assert_msg(strstr(fx.out, "is a value of enum cli.mapping.Color:\n"
-	                             "GREEN = 2;\n") != NULL,
-	    "%s", fx.out);
+	expect_runs(&fx, runs, 3);
+	ck_assert_msg(strstr(fx.out, "json_name") == NULL, "%s", fx.out);
+	expect_runs(&fx, runs + 3, 1);
+	fx_finish(&fx, 0);
+	expect_runs(&fx, runs + 4, 1);
 }
 END_TEST
 
@@ -275,41 +267,49 @@ END_TEST
 // --help'"; status 2. --help prints the usage on stdout.
 START_TEST(test_cli_usage_errors)
 {
+	static const cli_run runs[] = {
+	    {.args      = {NULL},
+	        .status = 2,
+	        .line   = "no command; try 'drpc --help'"},
+	    {.args      = {"frob"},
+	        .status = 2,
+	        .line   = "unknown command \"frob\"; try 'drpc --help'"},
+	    {.args      = {"call", "--bogus"},
+	        .status = 2,
+	        .line   = "unknown option --bogus; try 'drpc --help'"},
+	    {.args      = {"call", "127.0.0.1:1"},
+	        .status = 2,
+	        .line   = "call: expected ADDR /pkg.Service/Method; try"},
+	    {.args      = {"call", "127.0.0.1:1", "/a/b", "--timeout"},
+	        .status = 2,
+	        .line   = "--timeout needs a value; try 'drpc --help'",
+	        .out    = ""},
+	    {.args = {"--help"}, .err = ""},
+	    {.args = {"call", "127.0.0.1:1", "--help"}},
+	};
 	cli_fx fx;
 
 	memset(&fx, 0, sizeof(fx));
-	ck_assert_int_eq(run_tool(&fx, NULL, NULL), 2);
-	one_line(&fx, "no command; try 'drpc --help'");
-	ck_assert_int_eq(run_tool(&fx, NULL, "frob", NULL), 2);
-	one_line(&fx, "unknown command \"frob\"; try 'drpc --help'");
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", "--bogus", NULL), 2);
-	one_line(&fx, "unknown option --bogus; try 'drpc --help'");
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", "127.0.0.1:1", NULL), 2);
-	one_line(&fx, "call: expected ADDR /pkg.Service/Method; try");
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", "127.0.0.1:1", "/a/b",
-	                     "--timeout", NULL),
-	    2);
-	one_line(&fx, "--timeout needs a value; try 'drpc --help'");
-	ck_assert_str_eq(fx.out, "");
-	ck_assert_int_eq(run_tool(&fx, NULL, "--help", NULL), 0);
-	ck_assert_msg(strncmp(fx.out, "usage:\n", 7) == 0, "%s", fx.out);
-	ck_assert_str_eq(fx.err, "");
-	ck_assert_int_eq(
-	    run_tool(&fx, NULL, "call", "127.0.0.1:1", "--help", NULL), 0);
-	ck_assert_msg(strncmp(fx.out, "usage:\n", 7) == 0, "%s", fx.out);
+	expect_runs(&fx, runs, 5);
+	for (size_t i = 5; i < TU_LEN(runs); i++) {
+		expect_runs(&fx, runs + i, 1);
+		ck_assert_msg(
+		    strncmp(fx.out, "usage:\n", 7) == 0, "%s", fx.out);
+	}
 }
 END_TEST
 
 // An error of a whole .proto file (no line): "file: message".
 START_TEST(test_cli_proto_file_error)
 {
+	static const cli_run run = {
+	    .args   = {"list", "--proto", "nope.proto", "-I", CLI_DIR},
+	    .status = 2,
+	    .err    = "drpc: nope.proto: File not found.\n"};
 	cli_fx fx;
 
 	memset(&fx, 0, sizeof(fx));
-	ck_assert_int_eq(run_tool(&fx, NULL, "list", "--proto", "nope.proto",
-	                     "-I", CLI_DIR, NULL),
-	    2);
-	ck_assert_str_eq(fx.err, "drpc: nope.proto: File not found.\n");
+	expect_runs(&fx, &run, 1);
 }
 END_TEST
 
@@ -320,22 +320,19 @@ START_TEST(test_cli_protobuf_quiet)
 {
 	// FileDescriptorSet{file{name:"a.proto" package:"x" service{name:
 	// "S"}} file{name:"b.proto" package:"x" service{name:"S"}}}.
-	static const uint8_t set[]  = {0x0a, 0x11, 0x0a, 0x07, 'a', '.', 'p',
-	     'r', 'o', 't', 'o', 0x12, 0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S',
-	     0x0a, 0x11, 0x0a, 0x07, 'b', '.', 'p', 'r', 'o', 't', 'o', 0x12,
-	     0x01, 'x', 0x32, 0x03, 0x0a, 0x01, 'S'};
-	char                 path[] = "/tmp/drpc-cli-set-XXXXXX";
-	int                  fd     = mkstemp(path);
+	uint8_t              set[128];
+	size_t               n = fd_file(set, "a.proto", "x", NULL, "S");
+	char                 path[64];
 	cli_fx               fx;
+	const cli_run        run = {.args = {"list", "--descriptor-set", path},
+	           .status                = 2,
+	           .line = "b.proto conflicts with another file"};
 
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, set, sizeof(set)), (ssize_t) sizeof(set));
-	close(fd);
+	n += fd_file(set + n, "b.proto", "x", NULL, "S");
+	write_temp(path, sizeof(path), "set", set, n);
 	memset(&fx, 0, sizeof(fx));
-	ck_assert_int_eq(
-	    run_tool(&fx, NULL, "list", "--descriptor-set", path, NULL), 2);
+	expect_runs(&fx, &run, 1);
 	unlink(path);
-	one_line(&fx, "b.proto conflicts with another file");
 }
 END_TEST
 
@@ -417,14 +414,10 @@ START_TEST(test_cli_dump)
 	                            "usage: drpc dump [options] [FILE...]\n";
 	char              path[64];
 	char              want[1024];
-	int               fd;
 	cli_fx            fx;
 
 	memset(&fx, 0, sizeof(fx));
-	strcpy(path, "/tmp/drpc-cli-dump-XXXXXX");
-	ck_assert_int_ge(fd = mkstemp(path), 0);
-	ck_assert_int_eq(write(fd, bytes, sizeof(bytes)), (ssize_t) sizeof(bytes));
-	close(fd);
+	write_temp(path, sizeof(path), "dump", bytes, sizeof(bytes));
 	ck_assert_int_eq(run_tool(&fx, NULL, "dump", path, NULL), 0);
 	unlink(path);
 	snprintf(want, sizeof(want),
@@ -455,20 +448,12 @@ START_TEST(test_cli_dump)
 }
 END_TEST
 
-void
-cli_more_tcases(Suite *s)
-{
-	TCase *more = tcase_create("more");
-
-	tcase_add_test(more, test_cli_bidi_interleaves);
-	tcase_add_test(more, test_cli_describe_field_by_reflection);
-	tcase_add_test(more, test_cli_reflect_refusal);
-	tcase_add_test(more, test_cli_usage_errors);
-	tcase_add_test(more, test_cli_proto_file_error);
-	tcase_add_test(more, test_cli_protobuf_quiet);
-	tcase_add_test(more, test_cli_reflect_add_all_or_nothing);
-	tcase_add_test(more, test_cli_c_string);
-	tcase_add_test(more, test_cli_dump);
-	tcase_set_timeout(more, 60);
-	suite_add_tcase(s, more);
-}
+TU_ROWS(cli_more_tests,
+    TU_TEST("more", test_cli_bidi_interleaves, .timeout = 60),
+    TU_TEST("more", test_cli_describe_field_by_reflection),
+    TU_TEST("more", test_cli_reflect_refusal),
+    TU_TEST("more", test_cli_usage_errors),
+    TU_TEST("more", test_cli_proto_file_error),
+    TU_TEST("more", test_cli_protobuf_quiet),
+    TU_TEST("more", test_cli_reflect_add_all_or_nothing),
+    TU_TEST("more", test_cli_c_string), TU_TEST("more", test_cli_dump))

@@ -12,6 +12,7 @@
 #include "cli_fixture.h"
 #include "testutil.h"
 #include "tlsutil.h"
+#include "tu_rows.h"
 
 // tls_serve starts fx's server over TLS with cfg (the server keeps its own
 // reference; cfg is destroyed here). Its address is tls://.
@@ -42,22 +43,25 @@ START_TEST(test_cli_tls)
 	tls_write_temp(certs.other_ca.cert, &other);
 	fx_init(&fx, true);
 	tls_serve(&fx, server_config(&certs.server, NULL, DRPC_TLS_CLIENT_AUTH_NONE));
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/test.echo.EchoService/Unary", "--tls", "--cacert",
-	                     ca, "-d", "{\"payload\": \"aGk=\"}", NULL),
-	    0);
-	ck_assert_str_eq(fx.out, "{\"payload\":\"aGk=\"}\n");
-	ck_assert_str_eq(fx.err, "");
-	ck_assert_str_eq(fx_rec(&fx), "0a026869|");
-	// A server the CA given does not vouch for: one line, exit 3 (no
-	// connection), nothing served.
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/test.echo.EchoService/Unary", "--tls", "--cacert",
-	                     other, "-d", "{}", NULL),
-	    3);
-	one_line(&fx, "certificate verify failed");
-	ck_assert_int_eq(fx_invokes(&fx), 1);
-	fx_stop(&fx);
+	{
+		const cli_run runs[] = {
+		    {.args   = {"call", fx.addr, "/test.echo.EchoService/Unary",
+		           "--tls", "--cacert", ca, "-d",
+		           "{\"payload\": \"aGk=\"}"},
+		        .out = "{\"payload\":\"aGk=\"}\n",
+		        .err = "",
+		        .rec = "0a026869|"},
+		    // A server the CA given does not vouch for: one line, exit
+		    // 3 (no connection), nothing served.
+		    {.args = {"call", fx.addr, "/test.echo.EchoService/Unary",
+		         "--tls", "--cacert", other, "-d", "{}"},
+		        .status = 3,
+		        .line   = "certificate verify failed"},
+		};
+
+		expect_runs(&fx, runs, TU_LEN(runs));
+	}
+	fx_finish(&fx, 1);
 	tls_remove_temp(ca);
 	tls_remove_temp(other);
 	tls_certs_free(&certs);
@@ -79,20 +83,22 @@ START_TEST(test_cli_mtls)
 	fx_init(&fx, true);
 	tls_serve(&fx, server_config(&certs.server, certs.ca.cert,
 	                   DRPC_TLS_CLIENT_AUTH_REQUIRE));
-	ck_assert_int_eq(run_tool(&fx, NULL, "call", fx.addr,
-	                     "/test.echo.EchoService/Unary", "--tls", "--cacert",
-	                     ca, "--cert", cert, "--key", key, "-d",
-	                     "{\"payload\": \"aGk=\"}", NULL),
-	    0);
-	ck_assert_str_eq(fx.out, "{\"payload\":\"aGk=\"}\n");
+	{
+		const cli_run ok = {
+		    .args = {"call", fx.addr, "/test.echo.EchoService/Unary",
+		        "--tls", "--cacert", ca, "--cert", cert, "--key", key,
+		        "-d", "{\"payload\": \"aGk=\"}"},
+		    .out  = "{\"payload\":\"aGk=\"}\n"};
+
+		expect_runs(&fx, &ok, 1);
+	}
 	// Without a client certificate the server refuses the handshake.
 	ck_assert_int_ne(run_tool(&fx, NULL, "call", fx.addr,
 	                     "/test.echo.EchoService/Unary", "--tls", "--cacert",
 	                     ca, "-d", "{}", NULL),
 	    0);
 	one_line(&fx, "certificate");
-	ck_assert_int_eq(fx_invokes(&fx), 1);
-	fx_stop(&fx);
+	fx_finish(&fx, 1);
 	tls_remove_temp(ca);
 	tls_remove_temp(cert);
 	tls_remove_temp(key);
@@ -100,13 +106,5 @@ START_TEST(test_cli_mtls)
 }
 END_TEST
 
-void
-cli_tls_tcases(Suite *s)
-{
-	TCase *tc = tcase_create("tls");
-
-	tcase_add_test(tc, test_cli_tls);
-	tcase_add_test(tc, test_cli_mtls);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-}
+TU_ROWS(cli_tls_tests, TU_TEST("tls", test_cli_tls, .timeout = 60),
+    TU_TEST("tls", test_cli_mtls))

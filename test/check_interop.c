@@ -569,12 +569,34 @@ count_all(const pktlog *pl)
 	return pl->n;
 }
 
+// read_step reads once more into pl, within deadline: true on data or the
+// end of the stream; false on an error (why says which) or at the
+// deadline (*late, the caller words it).
+static bool
+read_step(
+    int fd, pktlog *pl, int64_t deadline, bool *late, char *why, size_t cap)
+{
+	switch (io_read(fd, pl, ms_left(deadline))) {
+	case IO_DATA:
+	case IO_EOF:
+		return true;
+	case IO_TIMEOUT:
+		*late = true;
+		return false;
+	case IO_ERROR:
+	default:
+		snprintf(why, cap, "read: %s", strerror(errno));
+		return false;
+	}
+}
+
 // wait_packets reads until count(pl) reaches want.
 static bool
 wait_packets(
     int fd, pktlog *pl, pkt_counter count, size_t want, char *why, size_t cap)
 {
 	int64_t deadline = drpc_now_ns() + io_timeout_ms() * NS_PER_MS;
+	bool    late     = false;
 
 	while (count(pl) < want && pl->err[0] == '\0') {
 		if (pl->eof) {
@@ -584,18 +606,13 @@ wait_packets(
 			    count(pl), want);
 			return false;
 		}
-		switch (io_read(fd, pl, ms_left(deadline))) {
-		case IO_DATA:
-		case IO_EOF:
-			break;
-		case IO_TIMEOUT:
-			snprintf(why, cap,
-			    "timed out (%d ms) waiting for packet %zu; %zu "
-			    "arrived",
-			    io_timeout_ms(), want, count(pl));
-			return false;
-		case IO_ERROR:
-			snprintf(why, cap, "read: %s", strerror(errno));
+		if (!read_step(fd, pl, deadline, &late, why, cap)) {
+			if (late) {
+				snprintf(why, cap,
+				    "timed out (%d ms) waiting for packet %zu; "
+				    "%zu arrived",
+				    io_timeout_ms(), want, count(pl));
+			}
 			return false;
 		}
 	}
@@ -611,20 +628,16 @@ static bool
 wait_eof(int fd, pktlog *pl, char *why, size_t cap)
 {
 	int64_t deadline = drpc_now_ns() + io_timeout_ms() * NS_PER_MS;
+	bool    late     = false;
 
 	while (!pl->eof) {
-		switch (io_read(fd, pl, ms_left(deadline))) {
-		case IO_DATA:
-		case IO_EOF:
-			break;
-		case IO_TIMEOUT:
-			snprintf(why, cap,
-			    "the peer did not close the connection within %d "
-			    "ms",
-			    io_timeout_ms());
-			return false;
-		case IO_ERROR:
-			snprintf(why, cap, "read: %s", strerror(errno));
+		if (!read_step(fd, pl, deadline, &late, why, cap)) {
+			if (late) {
+				snprintf(why, cap,
+				    "the peer did not close the connection "
+				    "within %d ms",
+				    io_timeout_ms());
+			}
 			return false;
 		}
 	}
@@ -1133,24 +1146,33 @@ call_check(outcome *o, drpc_conn *c, const call *k)
 	drpc_status_reset(&st);
 }
 
+// call_encoded makes call k with the request req (req_len bytes, encoded
+// as enc says: out of memory unless DRPC_OK), then frees req.
+static void
+call_encoded(outcome *o, drpc_conn *c, drpc_err enc, uint8_t *req,
+    size_t req_len, call k)
+{
+	if (!expect(o, enc == DRPC_OK, "out of memory")) {
+		return;
+	}
+	k.req     = req;
+	k.req_len = req_len;
+	call_check(o, c, &k);
+	free(req);
+}
+
 // unary calls Unary(payload) and checks the echo.
 static void
 unary(outcome *o, drpc_conn *c, const void *payload, size_t len)
 {
-	uint8_t *req;
-	size_t   req_len;
+	uint8_t *req     = NULL;
+	size_t   req_len = 0;
+	drpc_err enc     = echo_msg_encode(payload, len, &req, &req_len);
 
-	if (!expect(o, echo_msg_encode(payload, len, &req, &req_len) == DRPC_OK,
-	        "out of memory")) {
-		return;
-	}
-	call_check(o, c,
-	    &(call){.method = "/interop.Echo/Unary",
-	        .req        = req,
-	        .req_len    = req_len,
-	        .want       = payload,
-	        .want_len   = len});
-	free(req);
+	call_encoded(o, c, enc, req, req_len,
+	    (call){.method = "/interop.Echo/Unary",
+	        .want      = payload,
+	        .want_len  = len});
 }
 
 static void
@@ -1164,22 +1186,15 @@ static void
 fail_call(
     outcome *o, drpc_conn *c, uint64_t code, const char *msg, drpc_err want_rv)
 {
-	uint8_t *req;
-	size_t   req_len;
+	uint8_t *req     = NULL;
+	size_t   req_len = 0;
+	drpc_err enc     = echo_fail_req_encode(code, msg, &req, &req_len);
 
-	if (!expect(o,
-	        echo_fail_req_encode(code, msg, &req, &req_len) == DRPC_OK,
-	        "out of memory")) {
-		return;
-	}
-	call_check(o, c,
-	    &(call){.method = "/interop.Echo/Fail",
-	        .req        = req,
-	        .req_len    = req_len,
-	        .want_rv    = want_rv,
-	        .want_code  = code,
-	        .want_text  = msg});
-	free(req);
+	call_encoded(o, c, enc, req, req_len,
+	    (call){.method = "/interop.Echo/Fail",
+	        .want_rv   = want_rv,
+	        .want_code = code,
+	        .want_text = msg});
 }
 
 // recv_msg receives one message of s and checks its payload.
@@ -1270,6 +1285,22 @@ server_stream(outcome *o, drpc_conn *c, int32_t count, int32_t size)
 	drpc_stream_destroy(s);
 }
 
+// stream_end, if all went well so far (ok), closes s's sending side,
+// receives want (if not NULL: a client stream's one reply) and expects the
+// end of the stream; then it destroys s.
+static void
+stream_end(
+    outcome *o, drpc_stream *s, const char *what, bool ok, const char *want)
+{
+	ok = ok && expect(o, drpc_stream_close_send(s) == DRPC_OK,
+	               "%s: close_send", what);
+	ok = ok && (want == NULL || recv_msg(o, s, what, want, strlen(want)));
+	if (ok) {
+		recv_eof(o, s, what);
+	}
+	drpc_stream_destroy(s);
+}
+
 // client_stream sends parts, then expects their concatenation.
 static void
 client_stream(outcome *o, drpc_conn *c, const char *const *parts, size_t n,
@@ -1282,13 +1313,7 @@ client_stream(outcome *o, drpc_conn *c, const char *const *parts, size_t n,
 	for (size_t i = 0; ok && i < n; i++) {
 		ok = send_msg(o, s, what, parts[i]);
 	}
-	ok = ok && expect(o, drpc_stream_close_send(s) == DRPC_OK,
-	               "%s: close_send", what);
-	ok = ok && recv_msg(o, s, what, want, strlen(want));
-	if (ok) {
-		recv_eof(o, s, what);
-	}
-	drpc_stream_destroy(s);
+	stream_end(o, s, what, ok, want);
 }
 
 // bidi sends each part and waits for its echo before the next.
@@ -1303,12 +1328,7 @@ bidi(outcome *o, drpc_conn *c, const char *const *parts, size_t n)
 		ok = send_msg(o, s, what, parts[i]) &&
 		     recv_msg(o, s, what, parts[i], strlen(parts[i]));
 	}
-	ok = ok && expect(o, drpc_stream_close_send(s) == DRPC_OK,
-	               "%s: close_send", what);
-	if (ok) {
-		recv_eof(o, s, what);
-	}
-	drpc_stream_destroy(s);
+	stream_end(o, s, what, ok, NULL);
 }
 
 // metadata calls Metadata(Msg{}) with md and expects the sorted lines.
@@ -2226,42 +2246,39 @@ END_TEST
 Suite *
 interop_suite(void)
 {
-	Suite *s       = suite_create("interop");
-	TCase *srv     = tcase_create("server");
-	TCase *cli     = tcase_create("client");
-	TCase *codec   = tcase_create("codec");
-	TCase *service = tcase_create("service");
-	TCase *icpt    = tcase_create("intercept");
-	names  nm;
+	names nm;
+	int   n_transcripts = (int) list_transcripts(&nm);
+	// Each TCase's timeout is 60 s.
+	const tu_test rows[] = {
+	    TU_TEST("server", test_interop_transcripts_present, .timeout = 60),
+	    TU_TEST("server", test_interop_server, .loops = n_transcripts),
+	    TU_TEST("client", test_interop_client_cases_cover, .timeout = 60),
+	    TU_TEST("client", test_interop_client,
+	        .loops = (int) (3 * N_CLIENT_CASES)),
+	    TU_TEST("codec", test_interop_codec_golden, .timeout = 60),
+	    TU_TEST("codec", test_interop_codec_int32),
+	    TU_TEST("codec", test_interop_codec_decode),
+	    TU_TEST("service", test_interop_service_arguments, .timeout = 60),
+	    TU_TEST("service", test_interop_service_bad_requests),
+	    TU_TEST("service", test_interop_service_metadata),
+	    TU_TEST("service", test_interop_service_sleep_deadline),
+	    TU_TEST(
+	        "intercept", test_interop_server_icpt, .loops = n_transcripts),
+	    TU_TEST("intercept", test_interop_client_icpt,
+	        .loops = (int) (2 * N_CLIENT_CASES), .timeout = 60),
+	};
+	tu_test tests[TU_LEN(rows)];
+	size_t  n = 0;
 
 	// The directory is read again by each test, which fails loudly if
 	// it has gone; here a missing directory just adds no loop tests.
-	tcase_add_test(srv, test_interop_transcripts_present);
-	tcase_add_loop_test(
-	    srv, test_interop_server, 0, (int) list_transcripts(&nm));
-	tcase_add_test(cli, test_interop_client_cases_cover);
-	tcase_add_loop_test(
-	    cli, test_interop_client, 0, (int) (3 * N_CLIENT_CASES));
-	tcase_add_loop_test(
-	    icpt, test_interop_server_icpt, 0, (int) list_transcripts(&nm));
-	tcase_add_loop_test(
-	    icpt, test_interop_client_icpt, 0, (int) (2 * N_CLIENT_CASES));
-	tcase_add_test(codec, test_interop_codec_golden);
-	tcase_add_test(codec, test_interop_codec_int32);
-	tcase_add_test(codec, test_interop_codec_decode);
-	tcase_add_test(service, test_interop_service_arguments);
-	tcase_add_test(service, test_interop_service_bad_requests);
-	tcase_add_test(service, test_interop_service_metadata);
-	tcase_add_test(service, test_interop_service_sleep_deadline);
-	tcase_set_timeout(srv, 60);
-	tcase_set_timeout(cli, 60);
-	tcase_set_timeout(codec, 60);
-	tcase_set_timeout(service, 60);
-	tcase_set_timeout(icpt, 60);
-	suite_add_tcase(s, srv);
-	suite_add_tcase(s, cli);
-	suite_add_tcase(s, codec);
-	suite_add_tcase(s, service);
-	suite_add_tcase(s, icpt);
-	return s;
+	for (size_t i = 0; i < TU_LEN(rows); i++) {
+		bool per_transcript = rows[i].test == test_interop_server ||
+		                      rows[i].test == test_interop_server_icpt;
+
+		if (n_transcripts > 0 || !per_transcript) {
+			tests[n++] = rows[i];
+		}
+	}
+	return tu_suite("interop", tests, n);
 }

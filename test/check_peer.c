@@ -22,126 +22,9 @@
 #include "testutil.h"
 #include "transport/addr.h"
 #include "transport/transport.h"
+#include "whosrv.h"
 
 #define PEER_METHOD "/peer.Test/Who"
-
-// What the handler saw of its client (it never asserts: rule 6).
-typedef struct seen {
-	pthread_mutex_t mu;
-	drpc_err        rv;
-	drpc_peer       peer;
-	int             calls;
-} seen;
-
-static void
-seen_init(seen *w)
-{
-	memset(w, 0, sizeof(*w));
-	drpc__mutex_init(&w->mu);
-}
-
-static void
-seen_fini(seen *w)
-{
-	drpc_peer_reset(&w->peer);
-	drpc__mutex_fini(&w->mu);
-}
-
-// h_who records the stream's peer and answers with its address.
-static drpc_err
-h_who(drpc_stream *s, void *user)
-{
-	seen     *w = user;
-	drpc_peer p = {0};
-	drpc_err  rv;
-	void     *req;
-	size_t    len;
-
-	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
-		return rv;
-	}
-	drpc_free(req);
-	rv = drpc_stream_peer(s, &p);
-	drpc__mutex_lock(&w->mu);
-	drpc_peer_reset(&w->peer);
-	w->peer = p; // moved: w frees it
-	w->rv   = rv;
-	w->calls++;
-	drpc__mutex_unlock(&w->mu);
-	return drpc_stream_send(s, w->peer.addr, strlen(w->peer.addr));
-}
-
-// A server with the one method, and what its log said at WARN.
-typedef struct srv {
-	drpc_mux       *mux;
-	drpc_server    *s;
-	seen            who;
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	char            log[4096]; // WARN lines, one after the other
-	char            addr[128];
-} srv;
-
-static void
-srv_log(void *arg, drpc_log_level level, const char *msg)
-{
-	srv *v = arg;
-
-	if (level < DRPC_LOG_WARN) {
-		return;
-	}
-	drpc__mutex_lock(&v->mu);
-	size_t at = strlen(v->log);
-	(void) snprintf(v->log + at, sizeof(v->log) - at, "%s\n", msg);
-	drpc__cond_broadcast(&v->cv);
-	drpc__mutex_unlock(&v->mu);
-}
-
-// srv_wait_log waits until the log holds want; false at the bound.
-static bool
-srv_wait_log(srv *v, const char *want)
-{
-	int64_t until = drpc_now_ns() + tu_bound_ns(TU_WAIT_NS);
-	bool    found;
-
-	drpc__mutex_lock(&v->mu);
-	while (!(found = strstr(v->log, want) != NULL) &&
-	    drpc__cond_wait_until(&v->cv, &v->mu, until) == DRPC_OK) {
-	}
-	drpc__mutex_unlock(&v->mu);
-	return found;
-}
-
-static void
-srv_start(srv *v, const char *addr, drpc_server_opts *o)
-{
-	drpc_server_opts def = {0};
-
-	memset(v, 0, sizeof(*v));
-	seen_init(&v->who);
-	drpc__mutex_init(&v->mu);
-	drpc__cond_init(&v->cv);
-	o = o != NULL ? o : &def;
-	o->log     = srv_log;
-	o->log_arg = v;
-	DRPC_CHECK_OK(drpc_mux_create(&v->mux));
-	DRPC_CHECK_OK(drpc_mux_register(v->mux, PEER_METHOD, h_who, &v->who));
-	DRPC_CHECK_OK(drpc_server_create(&v->s, v->mux, o));
-	if (addr != NULL) {
-		DRPC_CHECK_OK(drpc_server_listen(v->s, addr));
-		DRPC_CHECK_OK(drpc_server_addr(v->s, v->addr, sizeof(v->addr)));
-	}
-}
-
-static void
-srv_stop(srv *v)
-{
-	drpc_server_destroy(v->s);
-	drpc_mux_destroy(v->mux);
-	seen_fini(&v->who);
-	drpc__cond_fini(&v->cv);
-	drpc__mutex_fini(&v->mu);
-}
 
 // call_who makes the call on c; the reply (the address the server saw)
 // goes into out.
@@ -166,7 +49,7 @@ call_who(drpc_conn *c, char *out, size_t cap)
 static void
 peer_both_ways(const char *listen, const char *client_name)
 {
-	srv         v;
+	who_srv      v;
 	drpc_conn  *c;
 	drpc_stream *st;
 	drpc_peer   p = {0};
@@ -174,7 +57,7 @@ peer_both_ways(const char *listen, const char *client_name)
 	char        got[128];
 	int         fd;
 
-	srv_start(&v, listen, NULL);
+	who_start(&v, PEER_METHOD, NULL, NULL, listen);
 	if (client_name != NULL) {
 		// A unix client bound to a name of its own, so it has one.
 		struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -202,14 +85,14 @@ peer_both_ways(const char *listen, const char *client_name)
 	DRPC_CHECK_OK(drpc_conn_create_fd(&c, fd, NULL));
 	DRPC_CHECK_OK(call_who(c, got, sizeof(got)));
 	ck_assert_str_eq(got, mine);
-	drpc__mutex_lock(&v.who.mu);
-	ck_assert_int_eq(v.who.rv, DRPC_OK);
-	ck_assert_str_eq(v.who.peer.addr, mine);
-	ck_assert(!v.who.peer.tls && !v.who.peer.verified);
-	ck_assert_ptr_null(v.who.peer.subject);
-	ck_assert_uint_eq(v.who.peer.nsans, 0);
-	ck_assert_ptr_null(v.who.peer.der);
-	drpc__mutex_unlock(&v.who.mu);
+	drpc__mutex_lock(&v.mu);
+	ck_assert_int_eq(v.peer_rv, DRPC_OK);
+	ck_assert_str_eq(v.peer.addr, mine);
+	ck_assert(!v.peer.tls && !v.peer.verified);
+	ck_assert_ptr_null(v.peer.subject);
+	ck_assert_uint_eq(v.peer.nsans, 0);
+	ck_assert_ptr_null(v.peer.der);
+	drpc__mutex_unlock(&v.mu);
 
 	// The client's view: the server it reached.
 	DRPC_CHECK_OK(drpc_conn_peer(c, &p));
@@ -226,7 +109,7 @@ peer_both_ways(const char *listen, const char *client_name)
 	// Still valid once the connection has ended: nothing to read now.
 	DRPC_CHECK_ERR(drpc_conn_peer(NULL, &p), DRPC_EINVAL);
 	DRPC_CHECK_ERR(drpc_stream_peer(NULL, &p), DRPC_EINVAL);
-	srv_stop(&v);
+	who_stop(&v);
 	if (client_name != NULL) {
 		(void) unlink(client_name);
 	}
@@ -356,7 +239,7 @@ START_TEST(test_peer_hook)
 {
 	static const drpc_transport_ops ops = {
 	    wrap_read, wrap_writev, wrap_shutdown, wrap_close};
-	srv             v;
+	who_srv         v;
 	int             sv[2];
 	wrap           *w = calloc(1, sizeof(*w));
 	hooked          h = {0};
@@ -366,46 +249,46 @@ START_TEST(test_peer_hook)
 
 	ck_assert_ptr_nonnull(w);
 	w->h = &h;
-	srv_start(&v, NULL, NULL);
+	who_start(&v, PEER_METHOD, NULL, NULL, NULL);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	DRPC_CHECK_OK(drpc_transport_create_fd(&w->inner, sv[0]));
 	DRPC_CHECK_OK(drpc_transport_create(&t, &ops, w));
 	t->peer = wrap_peer;
-	DRPC_CHECK_OK(drpc_server_serve_transport(v.s, t));
+	DRPC_CHECK_OK(drpc_server_serve_transport(v.srv, t));
 	DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[1], NULL));
 	DRPC_CHECK_OK(call_who(c, got, sizeof(got)));
 	ck_assert_str_eq(got, "tcp://192.0.2.7:4433");
 
-	drpc__mutex_lock(&v.who.mu);
-	ck_assert_int_eq(v.who.rv, DRPC_OK);
-	ck_assert(v.who.peer.tls);
+	drpc__mutex_lock(&v.mu);
+	ck_assert_int_eq(v.peer_rv, DRPC_OK);
+	ck_assert(v.peer.tls);
 	// Asked again once the first frame was read: the certificate.
-	ck_assert(v.who.peer.verified);
-	ck_assert_ptr_nonnull(v.who.peer.subject);
-	ck_assert_str_eq(v.who.peer.subject, "CN=client.test,O=libdrpc tests");
-	ck_assert_uint_eq(v.who.peer.nsans, 2);
-	ck_assert_str_eq(v.who.peer.sans[0], fake_sans[0]);
-	ck_assert_str_eq(v.who.peer.sans[1], fake_sans[1]);
-	ck_assert_uint_eq(v.who.peer.der_len, sizeof(fake_der));
-	ck_assert_mem_eq(v.who.peer.der, fake_der, sizeof(fake_der));
-	drpc__mutex_unlock(&v.who.mu);
+	ck_assert(v.peer.verified);
+	ck_assert_ptr_nonnull(v.peer.subject);
+	ck_assert_str_eq(v.peer.subject, "CN=client.test,O=libdrpc tests");
+	ck_assert_uint_eq(v.peer.nsans, 2);
+	ck_assert_str_eq(v.peer.sans[0], fake_sans[0]);
+	ck_assert_str_eq(v.peer.sans[1], fake_sans[1]);
+	ck_assert_uint_eq(v.peer.der_len, sizeof(fake_der));
+	ck_assert_mem_eq(v.peer.der, fake_der, sizeof(fake_der));
+	drpc__mutex_unlock(&v.mu);
 	// Once at creation, once after the first frame, and no more.
 	ck_assert_int_eq(atomic_load(&h.calls), 2);
 
 	drpc_conn_destroy(c);
-	srv_stop(&v);
+	who_stop(&v);
 }
 END_TEST
 
 // A channel's handle has no one peer; its calls' streams do.
 START_TEST(test_peer_channel)
 {
-	srv           v;
+	who_srv       v;
 	drpc_channel *ch;
 	drpc_stream  *st;
 	drpc_peer     p = {0};
 
-	srv_start(&v, "tcp://127.0.0.1:0", NULL);
+	who_start(&v, PEER_METHOD, NULL, NULL, "tcp://127.0.0.1:0");
 	DRPC_CHECK_OK(drpc_channel_create(&ch, v.addr, NULL, NULL));
 	DRPC_CHECK_ERR(drpc_conn_peer(drpc_channel_conn(ch), &p), DRPC_EINVAL);
 	ck_assert_str_eq(p.addr, "");
@@ -416,7 +299,7 @@ START_TEST(test_peer_channel)
 	drpc_peer_reset(&p);
 	drpc_stream_destroy(st);
 	drpc_channel_destroy(ch);
-	srv_stop(&v);
+	who_stop(&v);
 }
 END_TEST
 
@@ -481,16 +364,17 @@ END_TEST
 START_TEST(test_migrate_require)
 {
 	drpc_server_opts o = {.migrate = DRPC_MIGRATE_REQUIRE};
-	srv              v;
+	who_srv          v;
 
-	srv_start(&v, "tcp://127.0.0.1:0", &o);
+	who_start(&v, PEER_METHOD, NULL, &o, "tcp://127.0.0.1:0");
 	DRPC_CHECK_OK(dial_who(v.addr, true));
 	ck_assert_int_ne(dial_who(v.addr, false), DRPC_OK);
-	ck_assert_msg(srv_wait_log(&v, "did not start with the drpcmigrate "
-				      "header \"DRPC!!!1\""),
-	    "log: %s", v.log);
-	srv_stop(&v);
-
+	ck_assert_msg(srv_log_wait(&v.log,
+	                  "did not start with the drpcmigrate "
+	                  "header \"DRPC!!!1\"",
+	                  NULL),
+	    "log: %s", v.log.text);
+	who_stop(&v);
 }
 END_TEST
 
@@ -500,23 +384,21 @@ START_TEST(test_migrate_optional)
 	drpc_server_opts o = {.migrate = DRPC_MIGRATE_OPTIONAL};
 	char             dir[] = "/tmp/drpc-peer-XXXXXX";
 	char             addr[128];
-	srv              v;
+	who_srv          v;
 
-	srv_start(&v, "tcp://127.0.0.1:0", &o);
+	who_start(&v, PEER_METHOD, NULL, &o, "tcp://127.0.0.1:0");
 	DRPC_CHECK_OK(dial_who(v.addr, true));
 	DRPC_CHECK_OK(dial_who(v.addr, false));
 	DRPC_CHECK_OK(dial_who(v.addr, true));
-	drpc__mutex_lock(&v.who.mu);
-	ck_assert_int_eq(v.who.calls, 3);
-	drpc__mutex_unlock(&v.who.mu);
-	srv_stop(&v);
+	ck_assert_int_eq(who_calls(&v), 3);
+	who_stop(&v);
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(addr, sizeof(addr), "unix://%s/s", dir);
-	srv_start(&v, addr, &o);
+	who_start(&v, PEER_METHOD, NULL, &o, addr);
 	DRPC_CHECK_OK(dial_who(v.addr, false));
 	DRPC_CHECK_OK(dial_who(v.addr, true));
-	srv_stop(&v);
+	who_stop(&v);
 	snprintf(addr, sizeof(addr), "%s/s", dir);
 	(void) unlink(addr);
 	ck_assert_int_eq(rmdir(dir), 0);
@@ -533,11 +415,11 @@ migrate_stall(drpc_migrate_mode mode)
 	// machine: they must not meet it (rule 8); the stalled peer does.
 	drpc_server_opts o = {
 	    .migrate = mode, .handshake_timeout_ms = 2000 * tu_scale()};
-	srv              v;
+	who_srv          v;
 	int              fd;
 	char             b;
 
-	srv_start(&v, "tcp://127.0.0.1:0", &o);
+	who_start(&v, PEER_METHOD, NULL, &o, "tcp://127.0.0.1:0");
 	DRPC_CHECK_OK(drpc__dial(v.addr, 0, &fd));
 	ck_assert_int_eq(write(fd, "DRP", 3), 3);
 	for (int i = 0; i < 4; i++) {
@@ -547,9 +429,10 @@ migrate_stall(drpc_migrate_mode mode)
 	struct pollfd pf = {.fd = fd, .events = POLLIN};
 	ck_assert_int_eq(poll(&pf, 1, (int) (tu_bound_ns(TU_WAIT_NS) / 1000000)), 1);
 	ck_assert_int_eq(read(fd, &b, 1), 0);
-	ck_assert_msg(srv_wait_log(&v, "no frame within"), "log: %s", v.log);
+	ck_assert_msg(srv_log_wait(&v.log, "no frame within", NULL), "log: %s",
+	    v.log.text);
 	close(fd);
-	srv_stop(&v);
+	who_stop(&v);
 }
 
 START_TEST(test_migrate_stall)
@@ -562,21 +445,16 @@ END_TEST
 Suite *
 peer_suite(void)
 {
-	Suite *s  = suite_create("peer");
-	TCase *tp = tcase_create("peer");
-	TCase *tm = tcase_create("migrate");
+	const tu_test tests[] = {
+	    TU_TEST("peer", test_peer_tcp, .timeout = 30),
+	    TU_TEST("peer", test_peer_unix),
+	    TU_TEST("peer", test_peer_hook),
+	    TU_TEST("peer", test_peer_channel),
+	    TU_TEST("migrate", test_migrate_client_bytes, .timeout = 30),
+	    TU_TEST("migrate", test_migrate_require),
+	    TU_TEST("migrate", test_migrate_optional),
+	    TU_TEST("migrate", test_migrate_stall),
+	};
 
-	tcase_set_timeout(tp, 30);
-	tcase_add_test(tp, test_peer_tcp);
-	tcase_add_test(tp, test_peer_unix);
-	tcase_add_test(tp, test_peer_hook);
-	tcase_add_test(tp, test_peer_channel);
-	suite_add_tcase(s, tp);
-	tcase_set_timeout(tm, 30);
-	tcase_add_test(tm, test_migrate_client_bytes);
-	tcase_add_test(tm, test_migrate_require);
-	tcase_add_test(tm, test_migrate_optional);
-	tcase_add_test(tm, test_migrate_stall);
-	suite_add_tcase(s, tm);
-	return s;
+	return tu_suite("peer", tests, TU_LEN(tests));
 }

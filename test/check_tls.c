@@ -20,72 +20,23 @@
 #include "connutil.h"
 #include "echo_service.h"
 #include "platform/thread.h"
+#include "srvlog.h"
 #include "suites.h"
 #include "testutil.h"
 #include "tlsutil.h"
+#include "tu_rows.h"
 
 #define UNARY       "/interop.Echo/Unary"
 #define SERVER_STR  "/interop.Echo/ServerStream"
 #define CLIENT_STR  "/interop.Echo/ClientStream"
 #define BIDI        "/interop.Echo/Bidi"
 
-// A server's log, kept for the causes it holds.
-typedef struct tlog {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	char            text[8192];
-	size_t          len;
-} tlog;
-
-static void
-tlog_fn(void *arg, drpc_log_level level, const char *msg)
-{
-	tlog *l = arg;
-	int   n;
-
-	(void) level;
-	pthread_mutex_lock(&l->mu);
-	n = snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s\n", msg);
-	if (n > 0) {
-		l->len += (size_t) n < sizeof(l->text) - l->len
-		              ? (size_t) n
-		              : sizeof(l->text) - l->len - 1;
-	}
-	pthread_cond_broadcast(&l->cv);
-	pthread_mutex_unlock(&l->mu);
-}
-
-// tlog_wait waits (bounded) until the log holds all of the words.
-static bool
-tlog_wait(tlog *l, const char *a, const char *b)
-{
-	int64_t until = drpc_now_ns() + tu_bound_ns(TU_WAIT_NS);
-	bool    found;
-
-	pthread_mutex_lock(&l->mu);
-	while (!(found = strstr(l->text, a) != NULL &&
-		     (b == NULL || strstr(l->text, b) != NULL)) &&
-	    drpc_now_ns() < until) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-	}
-	pthread_mutex_unlock(&l->mu);
-	return found;
-}
-
 // A TLS server on 127.0.0.1 running the echo service.
 typedef struct tsrv {
 	tls_certs        certs;
 	drpc_mux        *mux;
 	drpc_server     *srv;
-	tlog             log;
+	srv_log          log;
 	int              port;
 } tsrv;
 
@@ -99,14 +50,11 @@ tsrv_start_with(tsrv *t, drpc_tls_config *c, int64_t handshake_ms)
 	drpc_cause       why;
 	const char      *colon;
 
-	memset(&t->log, 0, sizeof(t->log));
-	pthread_mutex_init(&t->log.mu, NULL);
-	pthread_cond_init(&t->log.cv, NULL);
+	srv_log_init(&t->log, DRPC_LOG_DEBUG);
 	DRPC_CHECK_OK(drpc_mux_create(&t->mux));
 	DRPC_CHECK_OK(echo_register(t->mux));
 	o.tls                  = c;
-	o.log                  = tlog_fn;
-	o.log_arg              = &t->log;
+	srv_log_attach(&t->log, &o);
 	o.handshake_timeout_ms = handshake_ms;
 	DRPC_CHECK_OK(drpc_server_create(&t->srv, t->mux, &o));
 	drpc_tls_config_destroy(c);
@@ -130,8 +78,7 @@ tsrv_stop(tsrv *t)
 	drpc_server_destroy(t->srv);
 	drpc_mux_destroy(t->mux);
 	tls_certs_free(&t->certs);
-	pthread_cond_destroy(&t->log.cv);
-	pthread_mutex_destroy(&t->log.mu);
+	srv_log_fini(&t->log);
 }
 
 static drpc_err
@@ -147,6 +94,19 @@ tdial(tsrv *t, const char *host, drpc_tls_config *c, drpc_conn **cp,
 	rv    = drpc_dial_cause(cp, addr, &o, why);
 	drpc_tls_config_destroy(c); // the connection keeps its own
 	return rv;
+}
+
+// tsrv_dial dials t at host, trusting t's CA, with the client certificate
+// if with_cert; the dial must succeed.
+static drpc_conn *
+tsrv_dial(tsrv *t, const char *host, bool with_cert)
+{
+	drpc_conn *c = NULL;
+	drpc_cause why;
+
+	DRPC_CHECK_OK(tdial(t, host,
+	    client_config(&t->certs, t->certs.ca.cert, with_cert), &c, &why));
+	return c;
 }
 
 // Calls: each kind, checked byte for byte; false at the first mismatch.
@@ -322,37 +282,25 @@ check_every_kind(drpc_conn *c)
 	DRPC_CHECK_OK(call_bidi(c, 200, 10, 6));
 }
 
+// Every kind of call, without and with a client certificate (the
+// server requires one), by name; by IP address too: the server's
+// certificate names 127.0.0.1 as well.
 START_TEST(test_tls_every_kind)
 {
 	tsrv       t;
 	drpc_conn *c;
-	drpc_cause why;
+	bool       mutual = _i == 1;
 
-	tsrv_start(&t, DRPC_TLS_CLIENT_AUTH_NONE);
-	DRPC_CHECK_OK(tdial(&t, "localhost",
-	    client_config(&t.certs, t.certs.ca.cert, false), &c, &why));
+	tsrv_start(&t,
+	    mutual ? DRPC_TLS_CLIENT_AUTH_REQUIRE : DRPC_TLS_CLIENT_AUTH_NONE);
+	c = tsrv_dial(&t, "localhost", mutual);
 	check_every_kind(c);
 	drpc_conn_destroy(c);
-	// By IP address: the server's certificate names 127.0.0.1 too.
-	DRPC_CHECK_OK(tdial(&t, "127.0.0.1",
-	    client_config(&t.certs, t.certs.ca.cert, false), &c, &why));
-	DRPC_CHECK_OK(call_unary(c, 10, 7));
-	drpc_conn_destroy(c);
-	tsrv_stop(&t);
-}
-END_TEST
-
-START_TEST(test_tls_mutual)
-{
-	tsrv       t;
-	drpc_conn *c;
-	drpc_cause why;
-
-	tsrv_start(&t, DRPC_TLS_CLIENT_AUTH_REQUIRE);
-	DRPC_CHECK_OK(tdial(&t, "localhost",
-	    client_config(&t.certs, t.certs.ca.cert, true), &c, &why));
-	check_every_kind(c);
-	drpc_conn_destroy(c);
+	if (!mutual) {
+		c = tsrv_dial(&t, "127.0.0.1", false);
+		DRPC_CHECK_OK(call_unary(c, 10, 7));
+		drpc_conn_destroy(c);
+	}
 	tsrv_stop(&t);
 }
 END_TEST
@@ -427,30 +375,31 @@ check_dial_fails(tsrv *t, const char *host, drpc_tls_config *c,
 	    "cause \"%s\", want \"%s\"", why.text, want);
 }
 
-START_TEST(test_tls_expired)
+// A server certificate the client cannot trust: expired, or from a CA it
+// does not know.
+START_TEST(test_tls_untrusted)
 {
 	tsrv t;
 
 	tls_certs_make(&t.certs);
-	tsrv_start_with(&t, server_config(&t.certs.expired, NULL,
-				DRPC_TLS_CLIENT_AUTH_NONE), 0);
-	check_dial_fails(&t, "localhost",
-	    client_config(&t.certs, t.certs.ca.cert, false),
-	    "certificate verify failed: certificate has expired");
-	tsrv_stop(&t);
-}
-END_TEST
+	{
+		const struct {
+			const tls_pem *cert;
+			const char    *want;
+		} cases[] = {
+		    {&t.certs.expired,
+		        "certificate verify failed: certificate has expired"},
+		    {&t.certs.foreign, "certificate verify failed: unknown CA"},
+		};
 
-START_TEST(test_tls_unknown_ca)
-{
-	tsrv t;
-
-	tls_certs_make(&t.certs);
-	tsrv_start_with(&t, server_config(&t.certs.foreign, NULL,
-				DRPC_TLS_CLIENT_AUTH_NONE), 0);
-	check_dial_fails(&t, "localhost",
-	    client_config(&t.certs, t.certs.ca.cert, false),
-	    "certificate verify failed: unknown CA");
+		tsrv_start_with(&t,
+		    server_config(
+		        cases[_i].cert, NULL, DRPC_TLS_CLIENT_AUTH_NONE),
+		    0);
+		check_dial_fails(&t, "localhost",
+		    client_config(&t.certs, t.certs.ca.cert, false),
+		    cases[_i].want);
+	}
 	tsrv_stop(&t);
 }
 END_TEST
@@ -539,7 +488,8 @@ START_TEST(test_tls_version)
 	c = client_config(&t.certs, t.certs.ca.cert, false);
 	drpc_tls_config_set_max_version(c, DRPC_TLS_1_2);
 	check_dial_fails(&t, "localhost", c, "protocol version");
-	ck_assert(tlog_wait(&t.log, "tls handshake with", "unsupported protocol"));
+	ck_assert(
+	    srv_log_wait(&t.log, "tls handshake with", "unsupported protocol"));
 	tsrv_stop(&t);
 }
 END_TEST
@@ -564,8 +514,8 @@ START_TEST(test_tls_client_cert_required)
 	}
 	ck_assert_msg(strstr(why.text, "certificate required") != NULL,
 	    "client cause \"%s\"", why.text);
-	ck_assert(tlog_wait(&t.log, "tls handshake with",
-	    "peer did not return a certificate"));
+	ck_assert(srv_log_wait(
+	    &t.log, "tls handshake with", "peer did not return a certificate"));
 	tsrv_stop(&t);
 }
 END_TEST
@@ -636,7 +586,6 @@ START_TEST(test_tls_silent_client)
 {
 	tsrv       t;
 	drpc_conn *c;
-	drpc_cause why;
 	int        fd;
 
 	tls_certs_make(&t.certs);
@@ -647,8 +596,7 @@ START_TEST(test_tls_silent_client)
 	// short timeout before its first frame: then it dials again (the
 	// test is about the silent one never holding it up).
 	for (int i = 0;; i++) {
-		DRPC_CHECK_OK(tdial(&t, "localhost",
-		    client_config(&t.certs, t.certs.ca.cert, false), &c, &why));
+		c = tsrv_dial(&t, "localhost", false);
 		if (call_unary(c, 100, 11) == DRPC_OK) {
 			break;
 		}
@@ -671,7 +619,6 @@ START_TEST(test_tls_garbage)
 	tsrv              t;
 	int               fd;
 	drpc_conn        *c;
-	drpc_cause        why;
 
 	tsrv_start(&t, DRPC_TLS_CLIENT_AUTH_NONE);
 	fd = raw_connect(t.port);
@@ -679,8 +626,8 @@ START_TEST(test_tls_garbage)
 	    (ssize_t) sizeof(junk) - 1);
 	ck_assert(raw_wait_closed(fd));
 	close(fd);
-	ck_assert(tlog_wait(&t.log, "tls handshake with tcp://127.0.0.1:",
-	    "http request"));
+	ck_assert(srv_log_wait(
+	    &t.log, "tls handshake with tcp://127.0.0.1:", "http request"));
 	// And a DRPC client speaking plain TCP to a TLS server: an Invoke
 	// frame (kind 2, stream 1, message 1) of "/interop.Echo/Unary".
 	fd = raw_connect(t.port);
@@ -688,10 +635,9 @@ START_TEST(test_tls_garbage)
 			     MSG_NOSIGNAL), 23);
 	ck_assert(raw_wait_closed(fd));
 	close(fd);
-	ck_assert(tlog_wait(&t.log, "wrong version number", NULL));
+	ck_assert(srv_log_wait(&t.log, "wrong version number", NULL));
 	// The server still serves.
-	DRPC_CHECK_OK(tdial(&t, "localhost",
-	    client_config(&t.certs, t.certs.ca.cert, false), &c, &why));
+	c = tsrv_dial(&t, "localhost", false);
 	DRPC_CHECK_OK(call_unary(c, 100, 13));
 	drpc_conn_destroy(c);
 	tsrv_stop(&t);
@@ -740,13 +686,11 @@ START_TEST(test_tls_64_threads)
 	enum { N = 64 };
 	tsrv       t;
 	drpc_conn *c;
-	drpc_cause why;
 	pthread_t  th[N];
 	mixed      m[N];
 
 	tsrv_start(&t, DRPC_TLS_CLIENT_AUTH_REQUIRE);
-	DRPC_CHECK_OK(tdial(&t, "localhost",
-	    client_config(&t.certs, t.certs.ca.cert, true), &c, &why));
+	c = tsrv_dial(&t, "localhost", true);
 	for (unsigned i = 0; i < N; i++) {
 		m[i] = (mixed) {.c = c, .id = i};
 		ck_assert_int_eq(pthread_create(&th[i], NULL, mixed_main, &m[i]), 0);
@@ -763,29 +707,20 @@ START_TEST(test_tls_64_threads)
 }
 END_TEST
 
+static TU_ROWS(tls_tests,
+    TU_TEST("tls", test_tls_every_kind, .loops = 2, .timeout = 60),
+    TU_TEST("tls", test_tls_files), TU_TEST("tls", test_tls_needs_config),
+    TU_TEST("tls", test_tls_untrusted, .loops = 2),
+    TU_TEST("tls", test_tls_hostname_mismatch),
+    TU_TEST("tls", test_tls_channel), TU_TEST("tls", test_tls_version),
+    TU_TEST("tls", test_tls_client_cert_required),
+    TU_TEST("tls", test_tls_create_fd), TU_TEST("tls", test_tls_silent_client),
+    TU_TEST("tls", test_tls_garbage), TU_TEST("tls", test_tls_64_threads))
+
 Suite *
 tls_suite(void)
 {
-	Suite *s  = suite_create("tls");
-	TCase *tc = tcase_create("tls");
+	tu_rows_fn *const parts[] = {tls_tests, tls_io_tests, tls_auth_tests};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_tls_every_kind);
-	tcase_add_test(tc, test_tls_mutual);
-	tcase_add_test(tc, test_tls_files);
-	tcase_add_test(tc, test_tls_needs_config);
-	tcase_add_test(tc, test_tls_expired);
-	tcase_add_test(tc, test_tls_unknown_ca);
-	tcase_add_test(tc, test_tls_hostname_mismatch);
-	tcase_add_test(tc, test_tls_channel);
-	tcase_add_test(tc, test_tls_version);
-	tcase_add_test(tc, test_tls_client_cert_required);
-	tcase_add_test(tc, test_tls_create_fd);
-	tcase_add_test(tc, test_tls_silent_client);
-	tcase_add_test(tc, test_tls_garbage);
-	tcase_add_test(tc, test_tls_64_threads);
-	suite_add_tcase(s, tc);
-	suite_add_tcase(s, tls_io_tcase());
-	suite_add_tcase(s, tls_auth_tcase());
-	return s;
+	return tu_suite_parts("tls", parts, TU_LEN(parts));
 }

@@ -23,77 +23,16 @@
 #include "testutil.h"
 #include "tlsutil.h"
 #include "transport/addr.h"
+#include "tu_rows.h"
+#include "whosrv.h"
 
 #define WHO "/auth.Test/Who"
 
-// A TLS server with the one method; what its handler saw of its last
-// client, and its log (under mu; the handler never asserts: rule 6).
+// A TLS server with the one method (whosrv.h) and its certificates.
 typedef struct asrv {
-	tls_certs       certs;
-	drpc_mux       *mux;
-	drpc_server    *srv;
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	drpc_peer       peer;
-	drpc_err        peer_rv;
-	int             calls;
-	char            log[8192];
-	char            addr[128];
+	who_srv   w;
+	tls_certs certs;
 } asrv;
-
-static drpc_err
-h_who(drpc_stream *s, void *user)
-{
-	asrv     *a = user;
-	drpc_peer p = {0};
-	drpc_err  rv;
-	void     *req;
-	size_t    len;
-
-	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
-		return rv;
-	}
-	drpc_free(req);
-	rv = drpc_stream_peer(s, &p);
-	drpc__mutex_lock(&a->mu);
-	drpc_peer_reset(&a->peer);
-	a->peer    = p; // moved: a frees it
-	a->peer_rv = rv;
-	a->calls++;
-	drpc__mutex_unlock(&a->mu);
-	return drpc_stream_send(s, "ok", 2);
-}
-
-static void
-alog(void *arg, drpc_log_level level, const char *msg)
-{
-	asrv  *a = arg;
-	size_t at;
-
-	if (level < DRPC_LOG_WARN) {
-		return;
-	}
-	drpc__mutex_lock(&a->mu);
-	at = strlen(a->log);
-	(void) snprintf(a->log + at, sizeof(a->log) - at, "%s\n", msg);
-	drpc__cond_broadcast(&a->cv);
-	drpc__mutex_unlock(&a->mu);
-}
-
-// alog_wait waits until the log holds want; false at the bound.
-static bool
-alog_wait(asrv *a, const char *want)
-{
-	int64_t until = drpc_now_ns() + tu_bound_ns(TU_WAIT_NS);
-	bool    found;
-
-	drpc__mutex_lock(&a->mu);
-	while (!(found = strstr(a->log, want) != NULL) &&
-	    drpc__cond_wait_until(&a->cv, &a->mu, until) == DRPC_OK) {
-	}
-	drpc__mutex_unlock(&a->mu);
-	return found;
-}
 
 // asrv_start starts a server asking clients for certificates as auth
 // says, taking drpcmigrate's header as mode says, listening on listen.
@@ -102,34 +41,20 @@ asrv_start(asrv *a, drpc_tls_client_auth auth, drpc_migrate_mode mode,
     int64_t handshake_ms, const char *listen)
 {
 	drpc_server_opts o = {0};
-	drpc_cause       why;
 
-	memset(a, 0, sizeof(*a));
-	drpc__mutex_init(&a->mu);
-	drpc__cond_init(&a->cv);
 	tls_certs_make(&a->certs);
 	o.tls = server_config(&a->certs.server, a->certs.ca.cert, auth);
 	o.migrate              = mode;
 	o.handshake_timeout_ms = handshake_ms;
-	o.log                  = alog;
-	o.log_arg              = a;
-	DRPC_CHECK_OK(drpc_mux_create(&a->mux));
-	DRPC_CHECK_OK(drpc_mux_register(a->mux, WHO, h_who, a));
-	DRPC_CHECK_OK(drpc_server_create(&a->srv, a->mux, &o));
+	who_start(&a->w, WHO, "ok", &o, listen);
 	drpc_tls_config_destroy((drpc_tls_config *) o.tls);
-	DRPC_CHECK_OK(drpc_server_listen_cause(a->srv, listen, &why));
-	DRPC_CHECK_OK(drpc_server_addr(a->srv, a->addr, sizeof(a->addr)));
 }
 
 static void
 asrv_stop(asrv *a)
 {
-	drpc_server_destroy(a->srv);
-	drpc_mux_destroy(a->mux);
-	drpc_peer_reset(&a->peer);
+	who_stop(&a->w);
 	tls_certs_free(&a->certs);
-	drpc__cond_fini(&a->cv);
-	drpc__mutex_fini(&a->mu);
 }
 
 // a_call dials the server's own address with client config c (destroyed
@@ -145,7 +70,7 @@ a_call(asrv *a, drpc_tls_config *c, bool header, drpc_cause *why)
 	drpc_err       rv;
 
 	drpc_cause_clear(why);
-	rv = drpc_dial_cause(&cn, a->addr, &o, why);
+	rv = drpc_dial_cause(&cn, a->w.addr, &o, why);
 	drpc_tls_config_destroy(c);
 	if (rv != DRPC_OK) {
 		return rv;
@@ -180,35 +105,25 @@ START_TEST(test_tls_server_addr)
 
 	asrv_start(&a, DRPC_TLS_CLIENT_AUTH_NONE, DRPC_MIGRATE_OFF, 0,
 	    "tcp://127.0.0.1:0");
-	ck_assert_msg(strncmp(a.addr, "tls://127.0.0.1:", 16) == 0, "%s", a.addr);
+	ck_assert_msg(
+	    strncmp(a.w.addr, "tls://127.0.0.1:", 16) == 0, "%s", a.w.addr);
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), false, &why));
-	DRPC_CHECK_OK(drpc_server_listen(a.srv, "tls://127.0.0.1:0"));
-	DRPC_CHECK_OK(drpc_server_addr(a.srv, a.addr, sizeof(a.addr)));
-	ck_assert_msg(strncmp(a.addr, "tls://127.0.0.1:", 16) == 0, "%s", a.addr);
+	DRPC_CHECK_OK(drpc_server_listen(a.w.srv, "tls://127.0.0.1:0"));
+	DRPC_CHECK_OK(drpc_server_addr(a.w.srv, a.w.addr, sizeof(a.w.addr)));
+	ck_assert_msg(
+	    strncmp(a.w.addr, "tls://127.0.0.1:", 16) == 0, "%s", a.w.addr);
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), false, &why));
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(addr, sizeof(addr), "unix://%s/s", dir);
-	DRPC_CHECK_OK(drpc_server_listen(a.srv, addr));
-	DRPC_CHECK_OK(drpc_server_addr(a.srv, a.addr, sizeof(a.addr)));
-	ck_assert_str_eq(a.addr, addr);
+	DRPC_CHECK_OK(drpc_server_listen(a.w.srv, addr));
+	DRPC_CHECK_OK(drpc_server_addr(a.w.srv, a.w.addr, sizeof(a.w.addr)));
+	ck_assert_str_eq(a.w.addr, addr);
 	asrv_stop(&a);
 	snprintf(addr, sizeof(addr), "%s/s", dir);
 	(void) unlink(addr);
 	ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
-
-// has_san tells whether p lists san.
-static bool
-has_san(const drpc_peer *p, const char *san)
-{
-	for (size_t i = 0; i < p->nsans; i++) {
-		if (strcmp(p->sans[i], san) == 0) {
-			return true;
-		}
-	}
-	return false;
-}
 
 // lower copies s in lower case into buf.
 static const char *
@@ -239,28 +154,28 @@ START_TEST(test_tls_client_auth_request)
 	    "tls://127.0.0.1:0");
 
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, true), false, &why));
-	drpc__mutex_lock(&a.mu);
-	DRPC_CHECK_OK(a.peer_rv);
-	ck_assert(a.peer.tls);
-	ck_assert(a.peer.verified);
-	ck_assert_ptr_nonnull(a.peer.subject);
-	ck_assert_msg(strstr(a.peer.subject, "CN=client") != NULL, "%s",
-	    a.peer.subject);
-	ck_assert(has_san(&a.peer, "URI:spiffe://drpc.test/client"));
-	ck_assert_ptr_nonnull(a.peer.der);
-	ck_assert_uint_gt(a.peer.der_len, 0);
-	drpc__mutex_unlock(&a.mu);
+	drpc__mutex_lock(&a.w.mu);
+	DRPC_CHECK_OK(a.w.peer_rv);
+	ck_assert(a.w.peer.tls);
+	ck_assert(a.w.peer.verified);
+	ck_assert_ptr_nonnull(a.w.peer.subject);
+	ck_assert_msg(strstr(a.w.peer.subject, "CN=client") != NULL, "%s",
+	    a.w.peer.subject);
+	ck_assert(tls_has_san(&a.w.peer, "URI:spiffe://drpc.test/client"));
+	ck_assert_ptr_nonnull(a.w.peer.der);
+	ck_assert_uint_gt(a.w.peer.der_len, 0);
+	drpc__mutex_unlock(&a.w.mu);
 
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), false, &why));
-	drpc__mutex_lock(&a.mu);
-	ck_assert_int_eq(a.calls, 2);
-	DRPC_CHECK_OK(a.peer_rv);
-	ck_assert(a.peer.tls);
-	ck_assert(!a.peer.verified);
-	ck_assert_ptr_null(a.peer.subject);
-	ck_assert_uint_eq(a.peer.nsans, 0);
-	ck_assert_ptr_null(a.peer.der);
-	drpc__mutex_unlock(&a.mu);
+	drpc__mutex_lock(&a.w.mu);
+	ck_assert_int_eq(a.w.calls, 2);
+	DRPC_CHECK_OK(a.w.peer_rv);
+	ck_assert(a.w.peer.tls);
+	ck_assert(!a.w.peer.verified);
+	ck_assert_ptr_null(a.w.peer.subject);
+	ck_assert_uint_eq(a.w.peer.nsans, 0);
+	ck_assert_ptr_null(a.w.peer.der);
+	drpc__mutex_unlock(&a.w.mu);
 
 	// A certificate from another CA: TLS 1.3 ends the client's side of
 	// the handshake before the server verifies it, so the dial may
@@ -274,11 +189,12 @@ START_TEST(test_tls_client_auth_request)
 	ck_assert_msg(strstr(lower(why.text, low, sizeof(low)), "unknown ca") !=
 			  NULL,
 	    "client cause \"%s\"", why.text);
-	ck_assert_msg(alog_wait(&a, "certificate verify failed: unknown CA"),
-	    "log: %s", a.log);
-	drpc__mutex_lock(&a.mu);
-	ck_assert_int_eq(a.calls, 2); // its call never reached the handler
-	drpc__mutex_unlock(&a.mu);
+	ck_assert_msg(srv_log_wait(&a.w.log,
+	                  "certificate verify failed: unknown CA", NULL),
+	    "log: %s", a.w.log.text);
+	drpc__mutex_lock(&a.w.mu);
+	ck_assert_int_eq(a.w.calls, 2); // its call never reached the handler
+	drpc__mutex_unlock(&a.w.mu);
 	asrv_stop(&a);
 }
 END_TEST
@@ -296,17 +212,17 @@ START_TEST(test_tls_migrate_require)
 	asrv_start(&a, DRPC_TLS_CLIENT_AUTH_REQUIRE, DRPC_MIGRATE_REQUIRE, 0,
 	    "tls://127.0.0.1:0");
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, true), true, &why));
-	drpc__mutex_lock(&a.mu);
-	ck_assert(a.peer.verified);
-	drpc__mutex_unlock(&a.mu);
+	drpc__mutex_lock(&a.w.mu);
+	ck_assert(a.w.peer.verified);
+	drpc__mutex_unlock(&a.w.mu);
 	ck_assert_int_ne(a_call(&a, trusting(&a, true), false, &why), DRPC_OK);
-	ck_assert_msg(alog_wait(&a, "did not start with the drpcmigrate header "
-				    "\"DRPC!!!1\" (it began \"\\x16"),
-	    "log: %s", a.log);
+	ck_assert_msg(srv_log_wait(&a.w.log,
+	                  "did not start with the drpcmigrate header "
+	                  "\"DRPC!!!1\" (it began \"\\x16",
+	                  NULL),
+	    "log: %s", a.w.log.text);
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, true), true, &why));
-	drpc__mutex_lock(&a.mu);
-	ck_assert_int_eq(a.calls, 2);
-	drpc__mutex_unlock(&a.mu);
+	ck_assert_int_eq(who_calls(&a.w), 2);
 	asrv_stop(&a);
 }
 END_TEST
@@ -324,9 +240,7 @@ START_TEST(test_tls_migrate_optional)
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), false, &why));
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), true, &why));
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), false, &why));
-	drpc__mutex_lock(&a.mu);
-	ck_assert_int_eq(a.calls, 4);
-	drpc__mutex_unlock(&a.mu);
+	ck_assert_int_eq(who_calls(&a.w), 4);
 	asrv_stop(&a);
 }
 END_TEST
@@ -361,13 +275,14 @@ tls_migrate_stall(drpc_migrate_mode mode)
 	// machine: they must not meet it (rule 8); the stalled peer does.
 	asrv_start(&a, DRPC_TLS_CLIENT_AUTH_NONE, mode, 2000 * tu_scale(),
 	    "tls://127.0.0.1:0");
-	DRPC_CHECK_OK(drpc__dial(a.addr, 0, &fd));
+	DRPC_CHECK_OK(drpc__dial(a.w.addr, 0, &fd));
 	ck_assert_int_eq(write(fd, "DRP", 3), 3);
 	for (int i = 0; i < 4; i++) {
 		DRPC_CHECK_OK(a_call(&a, trusting(&a, false), true, &why));
 	}
 	ck_assert(raw_closed(fd));
-	ck_assert_msg(alog_wait(&a, "no frame within"), "log: %s", a.log);
+	ck_assert_msg(srv_log_wait(&a.w.log, "no frame within", NULL),
+	    "log: %s", a.w.log.text);
 	close(fd);
 	asrv_stop(&a);
 }
@@ -379,16 +294,9 @@ START_TEST(test_tls_migrate_stall)
 }
 END_TEST
 
-TCase *
-tls_auth_tcase(void)
-{
-	TCase *tc = tcase_create("tls_auth");
-
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_tls_server_addr);
-	tcase_add_test(tc, test_tls_client_auth_request);
-	tcase_add_test(tc, test_tls_migrate_require);
-	tcase_add_test(tc, test_tls_migrate_optional);
-	tcase_add_test(tc, test_tls_migrate_stall);
-	return tc;
-}
+TU_ROWS(tls_auth_tests,
+    TU_TEST("tls_auth", test_tls_server_addr, .timeout = 60),
+    TU_TEST("tls_auth", test_tls_client_auth_request),
+    TU_TEST("tls_auth", test_tls_migrate_require),
+    TU_TEST("tls_auth", test_tls_migrate_optional),
+    TU_TEST("tls_auth", test_tls_migrate_stall))

@@ -104,26 +104,6 @@ typedef struct transcript {
 	size_t   nev;
 } transcript;
 
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-	FILE    *f = fopen(path, "rb");
-	uint8_t *b;
-	long     n;
-
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert_int_ge(n, 0);
-	rewind(f);
-	b = malloc((size_t) n + 1);
-	ck_assert_ptr_nonnull(b);
-	ck_assert_uint_eq(fread(b, 1, (size_t) n, f), (size_t) n);
-	fclose(f);
-	*len = (size_t) n;
-	return b;
-}
-
 static void
 transcript_load(transcript *t, const char *name)
 {
@@ -134,10 +114,10 @@ transcript_load(transcript *t, const char *name)
 	memset(t, 0, sizeof(*t));
 	snprintf(path, sizeof(path), "%s/interop/transcripts/%s.client.bin",
 	    DRPC_SHARED_DIR, name);
-	t->cbin = slurp(path, &t->clen);
+	t->cbin = tu_read_file(path, &t->clen);
 	snprintf(path, sizeof(path), "%s/interop/transcripts/%s.server.bin",
 	    DRPC_SHARED_DIR, name);
-	t->sbin = slurp(path, &t->slen);
+	t->sbin = tu_read_file(path, &t->slen);
 	snprintf(path, sizeof(path), "%s/interop/transcripts/%s.seq",
 	    DRPC_SHARED_DIR, name);
 	f = fopen(path, "r");
@@ -624,14 +604,12 @@ END_TEST
 Suite *
 tls_interop_suite(void)
 {
-	Suite *s  = suite_create("tls_interop");
-	TCase *tc = tcase_create("tls_interop");
+	const tu_test tests[] = {
+	    TU_TEST("tls_interop", test_tls_interop_server,
+	        .loops = (int) TU_LEN(server_names), .timeout = 60),
+	    TU_TEST("tls_interop", test_tls_interop_client,
+	        .loops = (int) TU_LEN(client_names)),
+	};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, test_tls_interop_server, 0,
-	    (int) (sizeof(server_names) / sizeof(server_names[0])));
-	tcase_add_loop_test(tc, test_tls_interop_client, 0,
-	    (int) (sizeof(client_names) / sizeof(client_names[0])));
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("tls_interop", tests, TU_LEN(tests));
 }

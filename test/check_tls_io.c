@@ -13,6 +13,7 @@
 #include "testutil.h"
 #include "tlsutil.h"
 #include "transport/transport.h"
+#include "tu_rows.h"
 
 // The peer hook, on two transports made directly.
 
@@ -49,17 +50,6 @@ peer_free(drpc_peer *p)
 	free(p->subject);
 	free(p->der);
 	memset(p, 0, sizeof(*p));
-}
-
-static bool
-has_san(const drpc_peer *p, const char *san)
-{
-	for (size_t i = 0; i < p->nsans; i++) {
-		if (strcmp(p->sans[i], san) == 0) {
-			return true;
-		}
-	}
-	return false;
 }
 
 START_TEST(test_tls_peer_hook)
@@ -102,7 +92,7 @@ START_TEST(test_tls_peer_hook)
 	ck_assert(p.verified);
 	ck_assert_ptr_nonnull(strstr(p.addr, "tcp://127.0.0.1:"));
 	ck_assert_str_eq(p.subject, "CN=client,O=drpc test");
-	ck_assert(has_san(&p, "URI:spiffe://drpc.test/client"));
+	ck_assert(tls_has_san(&p, "URI:spiffe://drpc.test/client"));
 	ck_assert_ptr_nonnull(p.der);
 	ck_assert_uint_gt(p.der_len, 100);
 	ck_assert_uint_eq(p.der[0], 0x30); // a DER SEQUENCE
@@ -111,8 +101,8 @@ START_TEST(test_tls_peer_hook)
 	DRPC_CHECK_OK(h.tr->peer(h.tr->impl, &p));
 	ck_assert(p.verified);
 	ck_assert_str_eq(p.subject, "CN=localhost,O=drpc test");
-	ck_assert(has_san(&p, "DNS:localhost"));
-	ck_assert(has_san(&p, "IP:127.0.0.1"));
+	ck_assert(tls_has_san(&p, "DNS:localhost"));
+	ck_assert(tls_has_san(&p, "IP:127.0.0.1"));
 	peer_free(&p);
 
 	drpc_transport_destroy(h.tr);
@@ -262,13 +252,5 @@ START_TEST(test_tls_try_writev)
 }
 END_TEST
 
-TCase *
-tls_io_tcase(void)
-{
-	TCase *tc = tcase_create("tls_io");
-
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_tls_peer_hook);
-	tcase_add_test(tc, test_tls_try_writev);
-	return tc;
-}
+TU_ROWS(tls_io_tests, TU_TEST("tls_io", test_tls_peer_hook, .timeout = 60),
+    TU_TEST("tls_io", test_tls_try_writev))

@@ -249,6 +249,13 @@ fx_serve(cli_fx *fx)
 }
 
 void
+fx_register(cli_fx *fx, const char *method, drpc_handler_fn fn)
+{
+	ck_assert_msg(drpc_mux_register(fx->mux, method, fn, NULL) == DRPC_OK,
+	    "register %s", method);
+}
+
+void
 fx_start(cli_fx *fx, bool reflection)
 {
 	fx_init(fx, reflection);
@@ -264,6 +271,14 @@ fx_stop(cli_fx *fx)
 	pthread_mutex_destroy(&fx->mu);
 }
 
+void
+fx_finish(cli_fx *fx, int invokes)
+{
+	ck_assert_msg(fx_invokes(fx) == invokes, "%d handlers entered, want %d",
+	    fx_invokes(fx), invokes);
+	fx_stop(fx);
+}
+
 int
 fx_invokes(cli_fx *fx)
 {
@@ -275,22 +290,26 @@ fx_invokes(cli_fx *fx)
 	return n;
 }
 
-const char *
-fx_rec(cli_fx *fx)
+// fx_seen copies field (rec or md, the handlers' under mu) into seen.
+static const char *
+fx_seen(cli_fx *fx, const char *field)
 {
 	pthread_mutex_lock(&fx->mu);
-	snprintf(fx->seen, sizeof(fx->seen), "%s", fx->rec);
+	snprintf(fx->seen, sizeof(fx->seen), "%s", field);
 	pthread_mutex_unlock(&fx->mu);
 	return fx->seen;
 }
 
 const char *
+fx_rec(cli_fx *fx)
+{
+	return fx_seen(fx, fx->rec);
+}
+
+const char *
 fx_md(cli_fx *fx)
 {
-	pthread_mutex_lock(&fx->mu);
-	snprintf(fx->seen, sizeof(fx->seen), "%s", fx->md);
-	pthread_mutex_unlock(&fx->mu);
-	return fx->seen;
+	return fx_seen(fx, fx->md);
 }
 
 void
@@ -326,23 +345,92 @@ temp_file(void)
 	return fd;
 }
 
+// pb_string writes field (length-delimited) holding str, under 128 bytes.
+static size_t
+pb_string(uint8_t *p, unsigned field, const char *str)
+{
+	size_t n = strlen(str);
+
+	p[0] = (uint8_t) (field << 3 | 2);
+	p[1] = (uint8_t) n;
+	memcpy(p + 2, str, n);
+	return 2 + n;
+}
+
+size_t
+fd_file(uint8_t *out, const char *name, const char *pkg, const char *dep,
+    const char *svc)
+{
+	size_t n = 2;
+
+	n += pb_string(out + n, 1, name);
+	n += pb_string(out + n, 2, pkg);
+	if (dep != NULL) {
+		n += pb_string(out + n, 3, dep);
+	}
+	if (svc != NULL) {
+		out[n]     = 0x32; // service, field 6: ServiceDescriptorProto
+		out[n + 1] = (uint8_t) (2 + strlen(svc));
+		n += 2;
+		n += pb_string(out + n, 1, svc);
+	}
+	out[0] = 0x0a;
+	out[1] = (uint8_t) (n - 2);
+	return n;
+}
+
+void
+write_temp(
+    char *path, size_t cap, const char *tag, const void *data, size_t len)
+{
+	int fd;
+
+	ck_assert_int_lt(
+	    snprintf(path, cap, "/tmp/drpc-cli-%s-XXXXXX", tag), (int) cap);
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t) len);
+	close(fd);
+}
+
+size_t
+cli_valgrind_argv(const char **argv)
+{
+	static const char *const vg[] = {"valgrind", "--quiet",
+	    "--leak-check=full", "--show-leak-kinds=definite,indirect,possible",
+	    "--errors-for-leak-kinds=definite,indirect,possible",
+	    "--error-exitcode=99"};
+
+	if (getenv("DRPC_CLI_VALGRIND") == NULL) {
+		return 0;
+	}
+	memcpy(argv, vg, sizeof(vg));
+	return TU_LEN(vg);
+}
+
 void
 cli_argv(const char **argv, size_t cap, va_list ap)
 {
-	size_t n = 0;
+	const char *args[CLI_MAX_ARGS + 1];
+	size_t      n = 0;
 
-	if (getenv("DRPC_CLI_VALGRIND") != NULL) {
-		argv[n++] = "valgrind";
-		argv[n++] = "--quiet";
-		argv[n++] = "--leak-check=full";
-		argv[n++] = "--show-leak-kinds=definite,indirect,possible";
-		argv[n++] = "--errors-for-leak-kinds=definite,indirect,possible";
-		argv[n++] = "--error-exitcode=99";
-	}
-	argv[n++] = DRPC_CLI_BIN;
 	for (const char *a; (a = va_arg(ap, const char *)) != NULL;) {
+		ck_assert_uint_lt(n, CLI_MAX_ARGS);
+		args[n++] = a;
+	}
+	args[n] = NULL;
+	cli_argv_list(argv, cap, args);
+}
+
+void
+cli_argv_list(const char **argv, size_t cap, const char *const *args)
+{
+	size_t n = cli_valgrind_argv(argv);
+
+	argv[n++] = DRPC_CLI_BIN;
+	for (; *args != NULL; args++) {
 		ck_assert_uint_lt(n, cap - 1);
-		argv[n++] = a;
+		argv[n++] = *args;
 	}
 	argv[n] = NULL;
 }
@@ -363,17 +451,31 @@ cli_wait(pid_t pid, const char *err)
 int
 run_tool(cli_fx *fx, const char *in, ...)
 {
-	const char *argv[48];
+	const char *args[CLI_MAX_ARGS + 1];
+	size_t      n = 0;
 	va_list     ap;
+
+	va_start(ap, in);
+	for (const char *a; (a = va_arg(ap, const char *)) != NULL;) {
+		ck_assert_uint_lt(n, CLI_MAX_ARGS);
+		args[n++] = a;
+	}
+	va_end(ap);
+	args[n] = NULL;
+	return run_tool_list(fx, in, args);
+}
+
+int
+run_tool_list(cli_fx *fx, const char *in, const char *const *args)
+{
+	const char *argv[CLI_MAX_ARGS + 8];
 	int         fds[3];
 	pid_t       pid;
 	siginfo_t   info;
 
 	posix_spawn_file_actions_t fa;
 
-	va_start(ap, in);
-	cli_argv(argv, 48, ap);
-	va_end(ap);
+	cli_argv_list(argv, CLI_MAX_ARGS + 8, args);
 	for (int i = 0; i < 3; i++) {
 		fds[i] = temp_file();
 	}
@@ -413,4 +515,59 @@ one_line(const cli_fx *fx, const char *want)
 	ck_assert_msg(nl != NULL && nl[1] == '\0', "not one line: %s", fx->err);
 	ck_assert_msg(strstr(fx->err, want) != NULL, "stderr: %s (want %s)",
 	    fx->err, want);
+}
+
+// run_name writes "#i: ARGS..." into buf, for a failed check's message.
+static const char *
+run_name(char *buf, size_t cap, size_t i, const cli_run *r)
+{
+	size_t n = (size_t) snprintf(buf, cap, "#%zu:", i);
+
+	for (size_t k = 0; k < CLI_MAX_ARGS && r->args[k] != NULL && n < cap;
+	     k++) {
+		n += (size_t) snprintf(buf + n, cap - n, " %.40s", r->args[k]);
+	}
+	return buf;
+}
+
+void
+expect_runs(cli_fx *fx, const cli_run *runs, size_t n)
+{
+	char name[512];
+
+	for (size_t i = 0; i < n; i++) {
+		const cli_run *r = &runs[i];
+		int            status;
+
+		run_name(name, sizeof(name), i, r);
+		if (r->rec != NULL) {
+			fx_rec_reset(fx);
+		}
+		status = run_tool_list(fx, r->in, r->args);
+		ck_assert_msg(status == r->status,
+		    "%s: exit status %d, want %d; stderr: %s", name, status,
+		    r->status, fx->err);
+		if (r->out != NULL) {
+			ck_assert_msg(strcmp(fx->out, r->out) == 0,
+			    "%s: stdout \"%s\", want \"%s\"", name, fx->out,
+			    r->out);
+		}
+		if (r->err != NULL) {
+			ck_assert_msg(strcmp(fx->err, r->err) == 0,
+			    "%s: stderr \"%s\", want \"%s\"", name, fx->err,
+			    r->err);
+		}
+		if (r->line != NULL) {
+			one_line(fx, r->line);
+		}
+		for (size_t k = 0; k < 3 && r->has[k] != NULL; k++) {
+			ck_assert_msg(strstr(fx->out, r->has[k]) != NULL,
+			    "%s: stdout \"%s\" lacks \"%s\"", name, fx->out,
+			    r->has[k]);
+		}
+		if (r->rec != NULL) {
+			ck_assert_msg(strcmp(fx_rec(fx), r->rec) == 0,
+			    "%s: recorded %s, want %s", name, fx->seen, r->rec);
+		}
+	}
 }

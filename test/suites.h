@@ -44,8 +44,6 @@ Suite *conninfo_suite(void);
 Suite *health_suite(void);
 Suite *cli_suite(void);
 Suite *observe_suite(void);
-TCase *tls_io_tcase(void); // check_tls_io.c
-TCase *tls_auth_tcase(void); // check_tls_auth.c
 TCase *channel_races_tcase(void); // check_channel_races.c
 
 #endif // DRPC_TEST_SUITES_H

@@ -192,3 +192,14 @@ client_config(const tls_certs *certs, const char *ca_pem, bool with_cert)
 	}
 	return c;
 }
+
+bool
+tls_has_san(const drpc_peer *p, const char *san)
+{
+	for (size_t i = 0; i < p->nsans; i++) {
+		if (strcmp(p->sans[i], san) == 0) {
+			return true;
+		}
+	}
+	return false;
+}

@@ -8,7 +8,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <drpc/drpc.h>
 #include <drpc/tls.h>
+
+#include "testutil.h"
 
 typedef struct tls_pem {
 	char  *cert; // NUL-terminated PEM
@@ -42,5 +45,14 @@ drpc_tls_config *server_config(
 // client certificate if with_cert.
 drpc_tls_config *client_config(
     const tls_certs *certs, const char *ca_pem, bool with_cert);
+
+// tls_has_san tells whether p lists san ("DNS:...", "URI:...").
+bool tls_has_san(const drpc_peer *p, const char *san);
+
+// The rows (tu_test) of check_tls_io.c's and check_tls_auth.c's test
+// cases, for the tls suite: each copies its rows into out (room for cap)
+// and returns how many.
+size_t tls_io_tests(tu_test *out, size_t cap);
+size_t tls_auth_tests(tu_test *out, size_t cap);
 
 #endif // DRPC_TEST_TLSUTIL_H

@@ -275,6 +275,9 @@ void wd_stop(watchdog *wd);
 // wd_arm starts watching a workload (what names it) for budget_ns.
 void wd_arm(watchdog *wd, const char *what, int64_t budget_ns);
 void wd_watch_conn(watchdog *wd, drpc_conn *c);
+// wd_arm_conn is wd_arm, then wd_watch_conn(c): a workload on c.
+void wd_arm_conn(
+    watchdog *wd, const char *what, int64_t budget_ns, drpc_conn *c);
 void wd_watch_fd(watchdog *wd, int fd);
 // wd_watch_pid: the watchdog kills pid (SIGKILL) when it fires.
 void wd_watch_pid(watchdog *wd, pid_t pid);
@@ -589,6 +592,18 @@ double max_of(const double *v, int n);
 void   fmt_num(char *buf, size_t cap, double v);
 void   put_col(const char *s, int width, bool right);
 void   put_aux(const bench_row *r, aux_field f, int width);
+// bench_col is a column of a text table; put_header prints the n titles
+// (put_col) and a newline.
+typedef struct bench_col {
+	const char *title;
+	int         width;
+	bool        right;
+} bench_col;
+void put_header(const bench_col *cols, size_t n);
+// put_median_spread prints r's median (13 columns) and its spread, min–max
+// (25 columns); print_build_line the "  build:" line of both reports.
+void put_median_spread(const bench_row *r);
+void print_build_line(const bench *b);
 // json_str prints s as a JSON string, json_array the n values, json_aux
 // `key: median` if the row has that cost.
 void json_str(const char *s);
@@ -649,6 +664,28 @@ typedef struct cost_mark {
 
 bool mark_begin(bench *b, drpc_conn *c, cost_mark *m);
 bool mark_end(bench *b, drpc_conn *c, cost_mark *m);
+
+// tput_clock times a throughput run's workers: they wait at start, then
+// work while tput_going (until stop_ns), and any of them stops them all
+// with tput_abort (wl_rpc.c). tput_go, once the workers have started (ok
+// if all did), marks the costs' start over c (mark_begin) and opens the
+// gate for b->cfg.tput_ns; if anything failed, the workers stop at once.
+// It returns whether all went well, and the time the gate opened in *t0.
+typedef struct tput_clock {
+	gate        start;
+	int64_t     stop_ns; // set before the gate opens
+	atomic_bool abort;
+} tput_clock;
+
+int  tput_clock_init(tput_clock *k); // 0 or an errno
+bool tput_going(tput_clock *k);
+void tput_abort(tput_clock *k);
+// tput_work is a worker's loop: once the gate opens, one(arg) while
+// tput_going, counting each success in *n; false, having stopped every
+// worker, at the first failure.
+bool tput_work(tput_clock *k, bool (*one)(void *arg), void *arg, uint64_t *n);
+bool tput_go(
+    bench *b, drpc_conn *c, tput_clock *k, bool ok, cost_mark *m0, int64_t *t0);
 aux  aux_between(const cost_mark *m0, const cost_mark *m1, double ops);
 
 // The workloads: each true if it ran (a failure is on stderr).

@@ -10,6 +10,7 @@
 
 #include <drpc/drpc.h>
 
+#include "../common/serve.h"
 #include "bench.h"
 
 const workload_name workload_names[WORKLOAD_COUNT] = {
@@ -21,6 +22,19 @@ const workload_name workload_names[WORKLOAD_COUNT] = {
     {"streams-scale", W_SCALE},
     {"flow", W_FLOW},
     {"tls", W_TLS},
+};
+
+// What runs each workload but the raw baseline (wl_raw, which takes the
+// bits of the workloads that need its parts), in workload_names' order.
+static bool (*const workload_runs[WORKLOAD_COUNT])(bench *b) = {
+    NULL,
+    wl_unary_latency,
+    wl_unary_throughput,
+    wl_stream_throughput,
+    wl_bidi_latency,
+    wl_streams_scale,
+    wl_flow,
+    wl_tls,
 };
 
 // The order they run in within a repetition: streams-scale first, so its
@@ -63,34 +77,8 @@ run_all(bench *b)
 			fprintf(stderr, "drpc-bench: rep %d/%d: %s ...",
 			    rep + 1, b->cfg.reps, workload_names[i].name);
 			fflush(stderr);
-			switch (bit) {
-			case W_RAW:
-				ok = wl_raw(b, only);
-				break;
-			case W_UNARY_LAT:
-				ok = wl_unary_latency(b);
-				break;
-			case W_UNARY_TPUT:
-				ok = wl_unary_throughput(b);
-				break;
-			case W_STREAM_TPUT:
-				ok = wl_stream_throughput(b);
-				break;
-			case W_BIDI_LAT:
-				ok = wl_bidi_latency(b);
-				break;
-			case W_SCALE:
-				ok = wl_streams_scale(b);
-				break;
-			case W_FLOW:
-				ok = wl_flow(b);
-				break;
-			case W_TLS:
-				ok = wl_tls(b);
-				break;
-			default:
-				break;
-			}
+			ok = bit == W_RAW ? wl_raw(b, only)
+			                  : workload_runs[i](b);
 			fprintf(stderr, " %s (%.1f s)\n",
 			    ok ? "done" : "FAILED",
 			    (double) (now_ns() - w0) / 1e9);
@@ -190,16 +178,7 @@ parse_only(const char *list, unsigned *only)
 static bool
 parse_size(const char *s, size_t *v)
 {
-	char              *end;
-	unsigned long long x;
-
-	errno = 0;
-	x     = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || x > SIZE_MAX / 1024) {
-		return false;
-	}
-	*v = (size_t) x;
-	return true;
+	return cmd_parse_count(s, SIZE_MAX / 1024, v);
 }
 
 // check_two_process checks the options that go with --two-process (or
@@ -251,22 +230,48 @@ parse_args(int argc, char **argv, bench_cfg *cfg)
 {
 	int reps = 0;
 
+	// The options that set a flag, and those that take a string.
+	const struct {
+		const char *name;
+		bool       *flag;
+	} flags[] = {
+	    {"--quick", &cfg->quick},
+	    {"--json", &cfg->json},
+	    {"--workarounds", &cfg->workarounds},
+	    {"--two-process", &cfg->two_process},
+	};
+	const struct {
+		const char  *name;
+		const char **value;
+	} strings[] = {
+	    {"--server", &cfg->serve_addr},
+	    {"--client", &cfg->client_addr},
+	    {"--grpc-peer", &cfg->grpc_peer},
+	    {"--tls-cert", &cfg->tls_cert},
+	    {"--tls-key", &cfg->tls_key},
+	};
+
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->only          = W_ALL;
 	cfg->handler_stack = (size_t) 64 << 10;
 	for (int i = 1; i < argc; i++) {
-		const char *a   = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-		size_t      v;
+		const char  *a    = argv[i];
+		const char  *val  = i + 1 < argc ? argv[i + 1] : NULL;
+		bool        *flag = NULL;
+		const char **str  = NULL;
+		size_t       v;
 
-		if (strcmp(a, "--quick") == 0) {
-			cfg->quick = true;
-		} else if (strcmp(a, "--json") == 0) {
-			cfg->json = true;
-		} else if (strcmp(a, "--workarounds") == 0) {
-			cfg->workarounds = true;
-		} else if (strcmp(a, "--two-process") == 0) {
-			cfg->two_process = true;
+		for (size_t k = 0; k < sizeof(flags) / sizeof(*flags); k++) {
+			flag = strcmp(a, flags[k].name) == 0 ? flags[k].flag
+			                                     : flag;
+		}
+		for (size_t k = 0; k < sizeof(strings) / sizeof(*strings);
+		     k++) {
+			str = strcmp(a, strings[k].name) == 0 ? strings[k].value
+			                                      : str;
+		}
+		if (flag != NULL) {
+			*flag = true;
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage_text(stdout);
 			exit(0);
@@ -276,25 +281,9 @@ parse_args(int argc, char **argv, bench_cfg *cfg)
 			    "value: %s\n",
 			    a);
 			return false;
-		} else if (strcmp(a, "--server") == 0) {
-			cfg->serve_addr = val;
+		} else if (str != NULL) {
+			*str = val;
 			i++;
-		} else if (strcmp(a, "--client") == 0) {
-			cfg->client_addr = val;
-			i++;
-		} else if (strcmp(a, "--grpc-peer") == 0) {
-			cfg->grpc_peer = val;
-			i++;
-		} else if (strcmp(a, "--tls-cert") == 0) {
-			if (++i >= argc) {
-				return false;
-			}
-			cfg->tls_cert = argv[i];
-		} else if (strcmp(a, "--tls-key") == 0) {
-			if (++i >= argc) {
-				return false;
-			}
-			cfg->tls_key = argv[i];
 		} else if (strcmp(a, "--parent-pid") == 0) {
 			if (!parse_size(val, &v) || v < 2 || v > INT32_MAX) {
 				fprintf(
@@ -346,21 +335,13 @@ parse_args(int argc, char **argv, bench_cfg *cfg)
 		return false;
 	}
 	cfg->reps = reps != 0 ? reps : cfg->quick ? 1 : 3;
-	if (cfg->quick) {
-		cfg->lat_calls       = 2000;
-		cfg->tput_ns         = 200 * NS_PER_MS;
-		cfg->stream_ns       = 150 * NS_PER_MS;
-		cfg->scale_counts[0] = 100;
-		cfg->scale_counts[1] = 1000;
-		cfg->flow_total      = FLOW_TOTAL_QUICK;
-	} else {
-		cfg->lat_calls       = 20000;
-		cfg->tput_ns         = 5 * NS_PER_S;
-		cfg->stream_ns       = 2 * NS_PER_S;
-		cfg->scale_counts[0] = 1000;
-		cfg->scale_counts[1] = 10000;
-		cfg->flow_total      = FLOW_TOTAL;
-	}
+	// --quick: small counts, not for comparison.
+	cfg->lat_calls       = cfg->quick ? 2000 : 20000;
+	cfg->tput_ns         = cfg->quick ? 200 * NS_PER_MS : 5 * NS_PER_S;
+	cfg->stream_ns       = cfg->quick ? 150 * NS_PER_MS : 2 * NS_PER_S;
+	cfg->scale_counts[0] = cfg->quick ? 100 : 1000;
+	cfg->scale_counts[1] = cfg->quick ? 1000 : 10000;
+	cfg->flow_total      = cfg->quick ? FLOW_TOTAL_QUICK : FLOW_TOTAL;
 	return true;
 }
 

@@ -64,29 +64,40 @@ set_nodelay(int fd)
 	(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-// raw_dial connects to host:port; 0 or an errno (EAI failures: EHOSTUNREACH).
-int
-raw_dial(const char *host, const char *port, int *fdp)
+// raw_open makes a socket of the first address of host:port that takes
+// it: listening (bind, then listen) if passive, else connected. Returns 0
+// or the errno of the last failure; EADDRNOTAVAIL (passive) or
+// EHOSTUNREACH if host:port does not resolve, EADDRNOTAVAIL or
+// ECONNREFUSED if it resolves to nothing.
+static int
+raw_open(const char *host, const char *port, bool passive, int *fdp)
 {
 	struct addrinfo  hints;
 	struct addrinfo *res;
-	int              fd = -1;
-	int              err;
+	int              fd  = -1;
+	int              one = 1;
+	int              err = passive ? EADDRNOTAVAIL : ECONNREFUSED;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family   = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags    = passive ? AI_PASSIVE : 0;
 	if (getaddrinfo(host, port, &hints, &res) != 0) {
-		return EHOSTUNREACH;
+		return passive ? EADDRNOTAVAIL : EHOSTUNREACH;
 	}
-	err = ECONNREFUSED;
 	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
 		if (fd < 0) {
 			err = errno;
 			continue;
 		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+		if (passive) {
+			(void) setsockopt(
+			    fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		}
+		if (passive ? bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		                  listen(fd, 256) == 0
+		            : connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
 			break;
 		}
 		err = errno;
@@ -97,48 +108,32 @@ raw_dial(const char *host, const char *port, int *fdp)
 	if (fd < 0) {
 		return err;
 	}
-	set_nodelay(fd);
 	*fdp = fd;
 	return 0;
+}
+
+// raw_dial connects to host:port; 0 or an errno (EAI failures: EHOSTUNREACH).
+int
+raw_dial(const char *host, const char *port, int *fdp)
+{
+	int err = raw_open(host, port, false, fdp);
+
+	if (err == 0) {
+		set_nodelay(*fdp);
+	}
+	return err;
 }
 
 // raw_listen listens on host, port 0; *portp gets the port chosen.
 static int
 raw_listen(const char *host, int *fdp, uint16_t *portp)
 {
-	struct addrinfo         hints;
-	struct addrinfo        *res;
 	struct sockaddr_storage ss;
-	socklen_t               sl  = sizeof(ss);
-	int                     fd  = -1;
-	int                     one = 1;
-	int                     err = EADDRNOTAVAIL;
+	socklen_t               sl = sizeof(ss);
+	int                     fd;
+	int                     err = raw_open(host, "0", true, &fd);
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family   = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags    = AI_PASSIVE;
-	if (getaddrinfo(host, "0", &hints, &res) != 0) {
-		return EADDRNOTAVAIL;
-	}
-	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		(void) setsockopt(
-		    fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, 256) == 0) {
-			break;
-		}
-		err = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
+	if (err != 0) {
 		return err;
 	}
 	if (getsockname(fd, (struct sockaddr *) &ss, &sl) != 0) {
@@ -286,37 +281,16 @@ raw_serve_echo(raw_reader *rd)
 	}
 }
 
+// raw_serve_send writes size-byte messages back to back for ms
+// milliseconds, then the end mark. Batched, whole messages are gathered
+// into writes of up to RAW_BATCH bytes (a larger message goes alone);
+// else each goes in a write of its own. The messages are all alike, so
+// the batch is built once.
 static void
-raw_serve_send(int fd, uint32_t size, uint32_t ms)
-{
-	uint8_t *msg = malloc(4 + (size_t) size);
-	uint8_t  end[4];
-	int64_t  stop = now_ns() + (int64_t) ms * NS_PER_MS;
-
-	if (msg == NULL) {
-		return;
-	}
-	put_u32(msg, size);
-	fill_pattern(msg + 4, size);
-	do {
-		if (sock_write_all(fd, msg, 4 + (size_t) size) != 0) {
-			free(msg);
-			return;
-		}
-	} while (now_ns() < stop);
-	free(msg);
-	put_u32(end, RAW_END);
-	(void) sock_write_all(fd, end, sizeof(end));
-}
-
-// raw_serve_send_batched is raw_serve_send with whole messages gathered
-// into writes of up to RAW_BATCH bytes (a larger message goes alone). The
-// messages are all alike, so the batch is built once.
-static void
-raw_serve_send_batched(int fd, uint32_t size, uint32_t ms)
+raw_serve_send(int fd, uint32_t size, uint32_t ms, bool batched)
 {
 	size_t   one = 4 + (size_t) size;
-	size_t   k   = one >= RAW_BATCH ? 1 : RAW_BATCH / one;
+	size_t   k   = !batched || one >= RAW_BATCH ? 1 : RAW_BATCH / one;
 	uint8_t *buf = malloc(k * one);
 	uint8_t  end[4];
 	int64_t  stop = now_ns() + (int64_t) ms * NS_PER_MS;
@@ -354,10 +328,10 @@ raw_conn_main(void *arg)
 		if (op == RAW_OP_ECHO) {
 			raw_serve_echo(&rd);
 		} else if (op == RAW_OP_SEND && size <= ((uint32_t) 64 << 20)) {
-			raw_serve_send(rc->fd, size, ms);
+			raw_serve_send(rc->fd, size, ms, false);
 		} else if (op == RAW_OP_SEND_BATCHED &&
 		           size <= ((uint32_t) 64 << 20)) {
-			raw_serve_send_batched(rc->fd, size, ms);
+			raw_serve_send(rc->fd, size, ms, true);
 		} else if (op == RAW_OP_USAGE) {
 			uint8_t u[USAGE_WIRE_LEN];
 

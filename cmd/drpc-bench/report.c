@@ -322,6 +322,45 @@ put_col(const char *s, int width, bool right)
 }
 
 void
+put_header(const bench_col *cols, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		put_col(cols[i].title, cols[i].width, cols[i].right);
+	}
+	putchar('\n');
+}
+
+void
+put_median_spread(const bench_row *r)
+{
+	char num[48];
+	char lo[48];
+	char hi[48];
+	char cell[128];
+
+	fmt_num(num, sizeof(num), median_of(r->v, r->n));
+	put_col(num, 13, true);
+	fmt_num(lo, sizeof(lo), min_of(r->v, r->n));
+	fmt_num(hi, sizeof(hi), max_of(r->v, r->n));
+	snprintf(cell, sizeof(cell), "%s–%s", lo, hi);
+	put_col(cell, 25, true);
+}
+
+void
+print_build_line(const bench *b)
+{
+	printf("  build:    %s; %d repetition%s (figure = median, spread = "
+	       "min-max)%s\n",
+#ifdef __OPTIMIZE__
+	    "optimized",
+#else
+	    "NOT optimized (use build/release)",
+#endif
+	    b->cfg.reps, b->cfg.reps == 1 ? "" : "s",
+	    b->cfg.quick ? "; --quick (small counts: not for comparison)" : "");
+}
+
+void
 put_aux(const bench_row *r, aux_field f, int width)
 {
 	char   num[48] = "";
@@ -382,10 +421,12 @@ host_info_get(const bench *b, host_info *h)
 void
 print_table(bench *b)
 {
+	static const bench_col cols[] = {{"workload", 19, false},
+	    {"figure", 42, false}, {"median", 13, true}, {"spread", 25, true},
+	    {"×raw", 8, true}, {"vcs/op", 8, true}, {"cpu µs/op", 11, true},
+	    {"flt/op", 9, true}};
 	host_info h;
 	char      num[48];
-	char      lo[48];
-	char      hi[48];
 	char      cell[128];
 
 	host_info_get(b, &h);
@@ -394,15 +435,7 @@ print_table(bench *b)
 	printf("  mode:     %s\n", h.mode);
 	printf("  host:     %s, %ld CPUs online, CPU affinity %s (%s)\n",
 	    h.kernel, h.cpus, h.affinity, h.pinned ? "pinned" : "unpinned");
-	printf("  build:    %s; %d repetition%s (figure = median, spread = "
-	       "min-max)%s\n",
-#ifdef __OPTIMIZE__
-	    "optimized",
-#else
-	    "NOT optimized (use build/release)",
-#endif
-	    b->cfg.reps, b->cfg.reps == 1 ? "" : "s",
-	    b->cfg.quick ? "; --quick (small counts: not for comparison)" : "");
+	print_build_line(b);
 	printf("  server:   handler_stack %zu KiB, idle_workers %zu%s\n",
 	    b->srv_handler_stack >> 10, b->srv_idle_workers,
 	    b->cfg.workarounds ? "; --workarounds" : "");
@@ -438,27 +471,14 @@ print_table(bench *b)
 		    b->cfg.flow_total >> 20);
 	}
 	putchar('\n');
-	put_col("workload", 19, false);
-	put_col("figure", 42, false);
-	put_col("median", 13, true);
-	put_col("spread", 25, true);
-	put_col("×raw", 8, true);
-	put_col("vcs/op", 8, true);
-	put_col("cpu µs/op", 11, true);
-	put_col("flt/op", 9, true);
-	putchar('\n');
+	put_header(cols, sizeof(cols) / sizeof(*cols));
 	for (size_t k = 0; k < b->tab.n; k++) {
 		bench_row *r = &b->tab.rows[b->tab.order[k]];
 		double     ref;
 
 		put_col(r->workload, 19, false);
 		put_col(r->what, 42, false);
-		fmt_num(num, sizeof(num), median_of(r->v, r->n));
-		put_col(num, 13, true);
-		fmt_num(lo, sizeof(lo), min_of(r->v, r->n));
-		fmt_num(hi, sizeof(hi), max_of(r->v, r->n));
-		snprintf(cell, sizeof(cell), "%s–%s", lo, hi);
-		put_col(cell, 25, true);
+		put_median_spread(r);
 		if (r->ratio_to[0] != '\0' &&
 		    table_median(&b->tab, r->ratio_to, &ref) && ref != 0) {
 			snprintf(cell, sizeof(cell), "%.2f",

@@ -127,27 +127,37 @@ h_bidi(drpc_stream *s, void *user)
 	return rv == DRPC_EOF ? DRPC_OK : rv;
 }
 
+// skip_request receives the request and drops it.
+static drpc_err
+skip_request(drpc_stream *s)
+{
+	const void *m;
+	size_t      len;
+	drpc_err    rv = drpc_stream_recv_view(s, &m, &len);
+
+	if (rv == DRPC_OK) {
+		drpc_stream_recv_done(s);
+	}
+	return rv;
+}
+
 // h_idle acknowledges the request, then blocks in recv until the client
 // ends the stream: an open, idle server-streaming call.
 static drpc_err
 h_idle(drpc_stream *s, void *user)
 {
-	const void *m;
-	size_t      len;
-	uint8_t     ack[BENCH_SMALL];
-	drpc_err    rv;
+	uint8_t  ack[BENCH_SMALL];
+	drpc_err rv;
 
 	(void) user;
-	if ((rv = drpc_stream_recv_view(s, &m, &len)) != DRPC_OK) {
+	if ((rv = skip_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_stream_recv_done(s);
 	fill_pattern(ack, sizeof(ack));
 	if ((rv = drpc_stream_send(s, ack, sizeof(ack))) != DRPC_OK) {
 		return rv;
 	}
-	while ((rv = drpc_stream_recv_view(s, &m, &len)) == DRPC_OK) {
-		drpc_stream_recv_done(s);
+	while ((rv = skip_request(s)) == DRPC_OK) {
 	}
 	return rv == DRPC_EOF ? DRPC_OK : rv;
 }
@@ -167,16 +177,13 @@ static drpc_err
 h_info(drpc_stream *s, void *user)
 {
 	bench_server *bs = user;
-	const void   *m;
-	size_t        len;
 	char          text[256];
 	int           n;
 	drpc_err      rv;
 
-	if ((rv = drpc_stream_recv_view(s, &m, &len)) != DRPC_OK) {
+	if ((rv = skip_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_stream_recv_done(s);
 	n = snprintf(text, sizeof(text),
 	    "rss_kib=%ld threads=%ld raw_port=%u idle_workers=%zu "
 	    "handler_stack=%zu heap_kib=%ld tls_port=%u",
@@ -191,16 +198,13 @@ h_info(drpc_stream *s, void *user)
 static drpc_err
 h_usage(drpc_stream *s, void *user)
 {
-	const void *m;
-	size_t      len;
-	uint8_t     u[USAGE_WIRE_LEN];
-	drpc_err    rv;
+	uint8_t  u[USAGE_WIRE_LEN];
+	drpc_err rv;
 
 	(void) user;
-	if ((rv = drpc_stream_recv_view(s, &m, &len)) != DRPC_OK) {
+	if ((rv = skip_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_stream_recv_done(s);
 	usage_encode(u, usage_now());
 	return drpc_stream_send(s, u, sizeof(u));
 }

@@ -252,15 +252,7 @@ tp_header(bench *b)
 	printf("  host:     %s %s %s, %ld CPUs online, CPU affinity %s (%s)\n",
 	    u.sysname, u.release, u.machine, sysconf(_SC_NPROCESSORS_ONLN), aff,
 	    strpbrk(aff, ",-") == NULL ? "pinned" : "unpinned");
-	printf("  build:    %s; %d repetition%s (figure = median, spread = "
-	       "min-max)%s\n",
-#ifdef __OPTIMIZE__
-	    "optimized",
-#else
-	    "NOT optimized (use build/release)",
-#endif
-	    b->cfg.reps, b->cfg.reps == 1 ? "" : "s",
-	    b->cfg.quick ? "; --quick (small counts: not for comparison)" : "");
+	print_build_line(b);
 	printf("  server:   libdrpc handler_stack %zu KiB, idle_workers %zu; "
 	       "gRPC ServerBuilder defaults\n",
 	    b->srv_handler_stack >> 10, b->srv_idle_workers);
@@ -306,9 +298,6 @@ static void
 tp_row(bench *b, const tp_figure *f, tp_peer p)
 {
 	bench_row *r = fig_row(b, f, p);
-	char       num[48];
-	char       lo[48];
-	char       hi[48];
 	char       cell[128];
 	double     x;
 
@@ -319,12 +308,7 @@ tp_row(bench *b, const tp_figure *f, tp_peer p)
 		putchar('\n');
 		return;
 	}
-	fmt_num(num, sizeof(num), median_of(r->v, r->n));
-	put_col(num, 13, true);
-	fmt_num(lo, sizeof(lo), min_of(r->v, r->n));
-	fmt_num(hi, sizeof(hi), max_of(r->v, r->n));
-	snprintf(cell, sizeof(cell), "%s–%s", lo, hi);
-	put_col(cell, 25, true);
+	put_median_spread(r);
 	cell[0] = '\0';
 	if (p != TP_RAW && fig_ratio(b, f, p, &x)) {
 		snprintf(cell, sizeof(cell), "%.2f", x);
@@ -347,22 +331,15 @@ tp_row(bench *b, const tp_figure *f, tp_peer p)
 static void
 tp_table(bench *b)
 {
+	static const bench_col cols[] = {{"figure", 38, false},
+	    {"peer", 10, false}, {"median", 13, true}, {"spread", 25, true},
+	    {"×raw", 7, true}, {"cpu µs", 10, true}, {"cli", 8, true},
+	    {"srv", 8, true}, {"vcs", 8, true}, {"cli", 6, true},
+	    {"srv", 6, true}, {"ivcs", 8, true}, {"cli", 6, true},
+	    {"srv", 6, true}};
+
 	putchar('\n');
-	put_col("figure", 38, false);
-	put_col("peer", 10, false);
-	put_col("median", 13, true);
-	put_col("spread", 25, true);
-	put_col("×raw", 7, true);
-	put_col("cpu µs", 10, true);
-	put_col("cli", 8, true);
-	put_col("srv", 8, true);
-	put_col("vcs", 8, true);
-	put_col("cli", 6, true);
-	put_col("srv", 6, true);
-	put_col("ivcs", 8, true);
-	put_col("cli", 6, true);
-	put_col("srv", 6, true);
-	putchar('\n');
+	put_header(cols, sizeof(cols) / sizeof(*cols));
 	for (size_t i = 0; i < TP_NFIGURES; i++) {
 		if (!b->tp->selected[tp_figures[i].step]) {
 			continue;

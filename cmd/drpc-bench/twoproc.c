@@ -106,6 +106,23 @@ typedef struct grpc_result {
 static bool
 grpc_parse(const char *out, grpc_result *r)
 {
+	// The line's keys and where each goes.
+	const struct {
+		const char *key;
+		double     *v;
+	} doubles[] = {{"ops", &r->ops}, {"elapsed_ns", &r->elapsed_ns},
+	    {"median_us", &r->median_us}, {"p99_us", &r->p99_us}};
+	const struct {
+		const char *key;
+		int64_t    *v;
+	} cpus[] = {
+	    {"cpu_ns", &r->self.cpu_ns}, {"srv_cpu_ns", &r->srv.cpu_ns}};
+	const struct {
+		const char *key;
+		long       *v;
+	} counts[]    = {{"vcs", &r->self.vcs}, {"ivcs", &r->self.ivcs},
+	       {"minflt", &r->self.minflt}, {"srv_vcs", &r->srv.vcs},
+	       {"srv_ivcs", &r->srv.ivcs}};
 	const char *p = strstr(out, "result ");
 	char        line[TP_GRPC_OUT];
 	char       *save = NULL;
@@ -129,28 +146,21 @@ grpc_parse(const char *out, grpc_result *r)
 		*eq = '\0';
 		v   = strtod(eq + 1, NULL);
 		seen += strcmp(t, "ops") == 0 || strcmp(t, "elapsed_ns") == 0;
-		if (strcmp(t, "ops") == 0) {
-			r->ops = v;
-		} else if (strcmp(t, "elapsed_ns") == 0) {
-			r->elapsed_ns = v;
-		} else if (strcmp(t, "median_us") == 0) {
-			r->median_us = v;
-		} else if (strcmp(t, "p99_us") == 0) {
-			r->p99_us = v;
-		} else if (strcmp(t, "cpu_ns") == 0) {
-			r->self.cpu_ns = (int64_t) v;
-		} else if (strcmp(t, "vcs") == 0) {
-			r->self.vcs = (long) v;
-		} else if (strcmp(t, "ivcs") == 0) {
-			r->self.ivcs = (long) v;
-		} else if (strcmp(t, "minflt") == 0) {
-			r->self.minflt = (long) v;
-		} else if (strcmp(t, "srv_cpu_ns") == 0) {
-			r->srv.cpu_ns = (int64_t) v;
-		} else if (strcmp(t, "srv_vcs") == 0) {
-			r->srv.vcs = (long) v;
-		} else if (strcmp(t, "srv_ivcs") == 0) {
-			r->srv.ivcs = (long) v;
+		for (size_t i = 0; i < sizeof(doubles) / sizeof(*doubles);
+		     i++) {
+			if (strcmp(t, doubles[i].key) == 0) {
+				*doubles[i].v = v;
+			}
+		}
+		for (size_t i = 0; i < sizeof(cpus) / sizeof(*cpus); i++) {
+			if (strcmp(t, cpus[i].key) == 0) {
+				*cpus[i].v = (int64_t) v;
+			}
+		}
+		for (size_t i = 0; i < sizeof(counts) / sizeof(*counts); i++) {
+			if (strcmp(t, counts[i].key) == 0) {
+				*counts[i].v = (long) v;
+			}
 		}
 	}
 	return seen == 2 && r->ops > 0 && r->elapsed_ns > 0;

@@ -136,6 +136,13 @@ wd_watch_conn(watchdog *wd, drpc_conn *c)
 }
 
 void
+wd_arm_conn(watchdog *wd, const char *what, int64_t budget_ns, drpc_conn *c)
+{
+	wd_arm(wd, what, budget_ns);
+	wd_watch_conn(wd, c);
+}
+
+void
 wd_watch_fd(watchdog *wd, int fd)
 {
 	pthread_mutex_lock(&wd->mu);

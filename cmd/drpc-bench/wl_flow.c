@@ -143,8 +143,7 @@ flow_run(bench *b, const char *addr, drpc_flow_mode mode, bool stalled,
 		return false;
 	}
 	// At 20 MB/s, a tenth of the slowest rate seen here.
-	wd_arm(&b->wd, wl, 30 * NS_PER_S + (int64_t) total * 50);
-	wd_watch_conn(&b->wd, c);
+	wd_arm_conn(&b->wd, wl, 30 * NS_PER_S + (int64_t) total * 50, c);
 	// The warm-up also completes the hello exchange: in automatic mode
 	// flow control is on before the streams below open.
 	ok = unary_calls(c, wl, req, BENCH_WARMUP, NULL);

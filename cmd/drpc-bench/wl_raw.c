@@ -283,35 +283,28 @@ raw_flow_run(bench *b)
 
 #define RAW_PP_CONNS 32
 
-typedef struct rawpp_shared {
-	gate        start;
-	int64_t     stop_ns; // set before the gate opens
-	atomic_bool abort;
-} rawpp_shared;
-
 typedef struct rawpp_worker {
-	rawpp_shared *sh;
+	tput_clock   *sh;
 	pthread_t     t;
 	raw_reader    rd;
 	uint64_t      trips;
 	int           err;
 } rawpp_worker;
 
+static bool
+rawpp_one(void *arg)
+{
+	rawpp_worker *w = arg;
+
+	return (w->err = raw_pingpong(&w->rd, 1, NULL)) == 0;
+}
+
 static void *
 rawpp_main(void *arg)
 {
-	rawpp_worker *w  = arg;
-	rawpp_shared *sh = w->sh;
+	rawpp_worker *w = arg;
 
-	gate_wait(&sh->start);
-	while (!atomic_load_explicit(&sh->abort, memory_order_relaxed) &&
-	       now_ns() < sh->stop_ns) {
-		if ((w->err = raw_pingpong(&w->rd, 1, NULL)) != 0) {
-			atomic_store(&sh->abort, true);
-			break;
-		}
-		w->trips++;
-	}
+	(void) tput_work(w->sh, rawpp_one, w, &w->trips);
 	return NULL;
 }
 
@@ -319,7 +312,7 @@ bool
 raw_pp32_run(bench *b)
 {
 	const char   *wl = "raw-baseline";
-	rawpp_shared  sh;
+	tput_clock    sh;
 	rawpp_worker *w;
 	size_t        nconn   = 0;
 	size_t        started = 0;
@@ -331,13 +324,11 @@ raw_pp32_run(bench *b)
 	bool          ok = true;
 	int           rv;
 
-	memset(&sh, 0, sizeof(sh));
-	atomic_init(&sh.abort, false);
 	if ((w = calloc(RAW_PP_CONNS, sizeof(*w))) == NULL) {
 		fprintf(stderr, "drpc-bench: %s: out of memory\n", wl);
 		return false;
 	}
-	if ((rv = gate_init(&sh.start)) != 0) {
+	if ((rv = tput_clock_init(&sh)) != 0) {
 		fprintf(stderr, "drpc-bench: %s: gate: %s\n", wl, strerror(rv));
 		free(w);
 		return false;
@@ -370,13 +361,7 @@ raw_pp32_run(bench *b)
 			break;
 		}
 	}
-	ok = ok && mark_begin(b, NULL, &m0);
-	if (!ok) {
-		atomic_store(&sh.abort, true);
-	}
-	t0         = now_ns();
-	sh.stop_ns = t0 + b->cfg.tput_ns;
-	gate_open(&sh.start);
+	ok = tput_go(b, NULL, &sh, ok, &m0, &t0);
 	for (size_t i = 0; i < started; i++) {
 		pthread_join(w[i].t, NULL);
 		trips += w[i].trips;

@@ -65,20 +65,33 @@ bench_dial(const bench *b, const char *wl, drpc_conn **cp)
 	return dial_to(wl, b->addr, NULL, cp);
 }
 
+// ask_server calls the bench server's method (an empty request) on c; its
+// reply in *reply (drpc_free it). A failure is reported as what's.
+static bool
+ask_server(drpc_conn *c, const char *method, const char *what, void **reply,
+    size_t *len)
+{
+	drpc_status st = {0};
+	drpc_err    rv;
+
+	rv = drpc_invoke(c, NULL, method, "", 0, NULL, reply, len, &st);
+	if (rv != DRPC_OK) {
+		report_call(what, rv, &st);
+		drpc_status_reset(&st);
+		return false;
+	}
+	return true;
+}
+
 // bench_info asks the server about itself.
 bool
 bench_info(drpc_conn *c, server_info *si)
 {
-	void       *reply;
-	size_t      len;
-	char        text[256];
-	drpc_status st = {0};
-	drpc_err    rv;
+	void  *reply;
+	size_t len;
+	char   text[256];
 
-	rv = drpc_invoke(c, NULL, M_INFO, "", 0, NULL, &reply, &len, &st);
-	if (rv != DRPC_OK) {
-		report_call("info call", rv, &st);
-		drpc_status_reset(&st);
+	if (!ask_server(c, M_INFO, "info call", &reply, &len)) {
 		return false;
 	}
 	snprintf(text, sizeof(text), "%.*s", (int) len,
@@ -100,15 +113,10 @@ bench_info(drpc_conn *c, server_info *si)
 static bool
 drpc_srv_usage(drpc_conn *c, usage *u)
 {
-	void       *reply;
-	size_t      len;
-	drpc_status st = {0};
-	drpc_err    rv;
+	void  *reply;
+	size_t len;
 
-	rv = drpc_invoke(c, NULL, M_USAGE, "", 0, NULL, &reply, &len, &st);
-	if (rv != DRPC_OK) {
-		report_call("server usage call", rv, &st);
-		drpc_status_reset(&st);
+	if (!ask_server(c, M_USAGE, "server usage call", &reply, &len)) {
 		return false;
 	}
 	if (len != USAGE_WIRE_LEN) {
@@ -283,8 +291,7 @@ unary_latency_on(bench *b, const char *addr, bool icpt)
 		free(lat);
 		return false;
 	}
-	wd_arm(&b->wd, wl, latency_budget(b));
-	wd_watch_conn(&b->wd, c);
+	wd_arm_conn(&b->wd, wl, latency_budget(b), c);
 	ok = unary_calls(c, wl, req, BENCH_WARMUP, NULL) &&
 	     mark_begin(b, c, &m0);
 	if (ok) {
@@ -314,11 +321,59 @@ wl_unary_latency(bench *b)
 
 // Unary throughput: N callers on one connection.
 
+int
+tput_clock_init(tput_clock *k)
+{
+	memset(k, 0, sizeof(*k));
+	atomic_init(&k->abort, false);
+	return gate_init(&k->start);
+}
+
+bool
+tput_going(tput_clock *k)
+{
+	return !atomic_load_explicit(&k->abort, memory_order_relaxed) &&
+	       now_ns() < k->stop_ns;
+}
+
+void
+tput_abort(tput_clock *k)
+{
+	atomic_store(&k->abort, true);
+}
+
+bool
+tput_work(tput_clock *k, bool (*one)(void *arg), void *arg, uint64_t *n)
+{
+	gate_wait(&k->start);
+	while (tput_going(k)) {
+		if (!one(arg)) {
+			tput_abort(k);
+			return false;
+		}
+		(*n)++;
+	}
+	return true;
+}
+
+bool
+tput_go(
+    bench *b, drpc_conn *c, tput_clock *k, bool ok, cost_mark *m0, int64_t *t0)
+{
+	ok = ok && mark_begin(b, c, m0);
+	if (!ok) {
+		// The workers that started stop at once.
+		tput_abort(k);
+	}
+	*t0        = now_ns();
+	k->stop_ns = *t0 + b->cfg.tput_ns;
+	gate_open(&k->start);
+	return ok;
+}
+
 typedef struct tput_shared {
-	drpc_conn  *c;
-	gate        start;
-	int64_t     stop_ns; // set before the gate opens
-	atomic_bool abort;
+	drpc_conn *c;
+	tput_clock clock;
 } tput_shared;
 
 typedef struct tput_worker {
@@ -328,25 +383,28 @@ typedef struct tput_worker {
 	bool         failed;
 } tput_worker;
 
+typedef struct tput_call {
+	drpc_conn *c;
+	uint8_t    req[BENCH_SMALL];
+	uint64_t  *calls;
+} tput_call;
+
+static bool
+tput_one(void *arg)
+{
+	tput_call *k = arg;
+
+	return unary_one(k->c, "unary-throughput", k->req, (size_t) *k->calls);
+}
+
 static void *
 tput_main(void *arg)
 {
-	tput_worker *w  = arg;
-	tput_shared *sh = w->sh;
-	uint8_t      req[BENCH_SMALL];
+	tput_worker *w = arg;
+	tput_call    k = {.c = w->sh->c, .calls = &w->calls};
 
-	fill_pattern(req, sizeof(req));
-	gate_wait(&sh->start);
-	while (!atomic_load_explicit(&sh->abort, memory_order_relaxed) &&
-	       now_ns() < sh->stop_ns) {
-		if (!unary_one(
-		        sh->c, "unary-throughput", req, (size_t) w->calls)) {
-			w->failed = true;
-			atomic_store(&sh->abort, true);
-			break;
-		}
-		w->calls++;
-	}
+	fill_pattern(k.req, sizeof(k.req));
+	w->failed = !tput_work(&w->sh->clock, tput_one, &k, &w->calls);
 	return NULL;
 }
 
@@ -427,7 +485,6 @@ tput_run_with(bench *b, size_t nthreads, bool channel, bool icpt)
 
 	fill_pattern(req, sizeof(req));
 	memset(&sh, 0, sizeof(sh));
-	atomic_init(&sh.abort, false);
 	if ((w = calloc(nthreads, sizeof(*w))) == NULL) {
 		fprintf(stderr, "drpc-bench: %s: out of memory\n", wl);
 		return false;
@@ -436,15 +493,14 @@ tput_run_with(bench *b, size_t nthreads, bool channel, bool icpt)
 		free(w);
 		return false;
 	}
-	if ((err = gate_init(&sh.start)) != 0) {
+	if ((err = tput_clock_init(&sh.clock)) != 0) {
 		fprintf(
 		    stderr, "drpc-bench: %s: gate: %s\n", wl, strerror(err));
 		tput_hangup(ch, sh.c);
 		free(w);
 		return false;
 	}
-	wd_arm(&b->wd, wl, b->cfg.tput_ns + 30 * NS_PER_S);
-	wd_watch_conn(&b->wd, sh.c);
+	wd_arm_conn(&b->wd, wl, b->cfg.tput_ns + 30 * NS_PER_S, sh.c);
 	ok = unary_calls(sh.c, wl, req, BENCH_WARMUP, NULL);
 	for (; ok && started < nthreads; started++) {
 		w[started].sh = &sh;
@@ -457,14 +513,7 @@ tput_run_with(bench *b, size_t nthreads, bool channel, bool icpt)
 			break;
 		}
 	}
-	ok = ok && mark_begin(b, sh.c, &m0);
-	if (!ok) {
-		// The callers that started stop at once.
-		atomic_store(&sh.abort, true);
-	}
-	t0         = now_ns();
-	sh.stop_ns = t0 + b->cfg.tput_ns;
-	gate_open(&sh.start);
+	ok = tput_go(b, sh.c, &sh.clock, ok, &m0, &t0);
 	for (size_t i = 0; i < started; i++) {
 		pthread_join(w[i].t, NULL);
 		calls += w[i].calls;
@@ -473,7 +522,7 @@ tput_run_with(bench *b, size_t nthreads, bool channel, bool icpt)
 	t1 = now_ns();
 	ok = ok && mark_end(b, sh.c, &m1);
 	ok = !wd_disarm(&b->wd) && ok;
-	gate_fini(&sh.start);
+	gate_fini(&sh.clock.start);
 	tput_hangup(ch, sh.c);
 	free(w);
 	if (ok) {
@@ -697,8 +746,7 @@ stream_case(bench *b, bool up, size_t k)
 	if (!bench_dial(b, wl, &c)) {
 		return false;
 	}
-	wd_arm(&b->wd, wl, b->cfg.stream_ns + 30 * NS_PER_S);
-	wd_watch_conn(&b->wd, c);
+	wd_arm_conn(&b->wd, wl, b->cfg.stream_ns + 30 * NS_PER_S, c);
 	ok = mark_begin(b, c, &m0) &&
 	     (up ? stream_up(b, c, stream_sizes[k], &msgs, &elapsed)
 	         : stream_down(b, c, stream_sizes[k], &msgs, &elapsed)) &&
@@ -789,8 +837,7 @@ wl_bidi_latency(bench *b)
 		free(lat);
 		return false;
 	}
-	wd_arm(&b->wd, wl, latency_budget(b));
-	wd_watch_conn(&b->wd, c);
+	wd_arm_conn(&b->wd, wl, latency_budget(b), c);
 	if ((rv = drpc_stream_open(&s, c, NULL, M_BIDI, NULL)) != DRPC_OK) {
 		report_call(wl, rv, NULL);
 		s = NULL;

@@ -304,8 +304,7 @@ scale_run(bench *b, size_t n)
 		free(ss);
 		return false;
 	}
-	wd_arm(&b->wd, wl, 20 * NS_PER_S + (int64_t) n * NS_PER_MS);
-	wd_watch_conn(&b->wd, c);
+	wd_arm_conn(&b->wd, wl, 20 * NS_PER_S + (int64_t) n * NS_PER_MS, c);
 	ok =
 	    scale_settle(c, b->remote) && scale_measure(c, b->remote, &s0, &c0);
 	if (ok) {

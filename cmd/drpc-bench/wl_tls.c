@@ -281,8 +281,7 @@ tls_latency(bench *b, bool tls)
 		free(lat);
 		return false;
 	}
-	wd_arm(&b->wd, "tls (unary latency)", latency_budget(b));
-	wd_watch_conn(&b->wd, c);
+	wd_arm_conn(&b->wd, "tls (unary latency)", latency_budget(b), c);
 	ok = unary_calls(c, "tls", req, BENCH_WARMUP, NULL) &&
 	     mark_begin(b, c, &m0) && unary_calls(c, "tls", req, n, lat) &&
 	     mark_end(b, c, &m1);
@@ -317,8 +316,8 @@ tls_stream(bench *b, bool tls, bool up)
 	if (!tls_dial(b, tls, &c)) {
 		return false;
 	}
-	wd_arm(&b->wd, "tls (stream)", b->cfg.stream_ns + 30 * NS_PER_S);
-	wd_watch_conn(&b->wd, c);
+	wd_arm_conn(
+	    &b->wd, "tls (stream)", b->cfg.stream_ns + 30 * NS_PER_S, c);
 	ok = mark_begin(b, c, &m0) &&
 	     (up ? stream_up(b, c, size, &msgs, &elapsed)
 	         : stream_down(b, c, size, &msgs, &elapsed)) &&
@@ -357,8 +356,7 @@ tls_dials(bench *b, bool tls)
 	if (!tls_dial(b, false, &probe)) {
 		return false;
 	}
-	wd_arm(&b->wd, "tls (dials)", 60 * NS_PER_S);
-	wd_watch_conn(&b->wd, probe);
+	wd_arm_conn(&b->wd, "tls (dials)", 60 * NS_PER_S, probe);
 	ok = mark_begin(b, probe, &m0);
 	for (size_t i = 0; ok && i < n; i++) {
 		drpc_conn *c;
@@ -418,8 +416,7 @@ tls_memory(bench *b, bool tls)
 	if (!tls_dial(b, false, &probe)) {
 		return false;
 	}
-	wd_arm(&b->wd, "tls (memory)", 60 * NS_PER_S);
-	wd_watch_conn(&b->wd, probe);
+	wd_arm_conn(&b->wd, "tls (memory)", 60 * NS_PER_S, probe);
 	ok = server_heap_kib(b, probe, &s0);
 	h0 = heap_bytes();
 	for (; ok && n < TLS_MEM_CONNS; n++) {

@@ -9,12 +9,12 @@
 //                          printed names the address: for the drpc tool
 //                          (docs/cli.md)
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "../common/serve.h"
 #include "demo.drpc.h"
 
 // The server side. A slow Count tells the client, through a note, how it
@@ -384,54 +384,24 @@ greeter_server(server_note *note)
 static int
 serve(const char *addr)
 {
-	server_note          note = {.mu = PTHREAD_MUTEX_INITIALIZER,
-			 .cv = PTHREAD_COND_INITIALIZER};
+	server_note note = {
+	    .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 	Demo__Greeter_Server greeter = greeter_server(&note);
 	drpc_mux            *mux     = NULL;
-	drpc_reflect        *refl    = NULL;
-	drpc_server         *srv     = NULL;
-	sigset_t             set;
-	int                  sig;
-	char                 bound[300];
-	drpc_cause           why;
 	drpc_err             rv;
+	int                  status;
 
-	// Blocked before any thread starts, so every thread inherits it and
-	// sigwait takes the signal.
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if ((rv = drpc_mux_create(&mux)) != DRPC_OK ||
-	    (rv = demo__greeter__register(mux, &greeter)) != DRPC_OK ||
-	    (rv = drpc_reflect_create(&refl)) != DRPC_OK ||
-	    (rv = drpc_reflect_add(refl, drpc_gen_demo_2eproto_reflect())) !=
-	        DRPC_OK ||
-	    (rv = drpc_reflect_register(refl, mux)) != DRPC_OK ||
-	    (rv = drpc_server_create(&srv, mux, NULL)) != DRPC_OK) {
+	    (rv = demo__greeter__register(mux, &greeter)) != DRPC_OK) {
 		fprintf(stderr, "drpc-demo: %s\n", drpc_strerror(rv));
 		drpc_mux_destroy(mux);
-		drpc_reflect_destroy(refl);
 		return 1;
 	}
-	if (drpc_server_listen_cause(srv, addr, &why) != DRPC_OK) {
-		fprintf(stderr, "drpc-demo: %s\n", why.text);
-		drpc_server_destroy(srv);
-		drpc_mux_destroy(mux);
-		drpc_reflect_destroy(refl);
-		return 1;
-	}
-	drpc_server_addr(srv, bound, sizeof(bound));
-	printf("drpc-demo: serving demo.Greeter (and reflection) on %s\n",
-	    bound);
-	fflush(stdout);
-	while (sigwait(&set, &sig) != 0) {
-	}
-	drpc_server_shutdown(srv, drpc_now_ns() + 1000000000);
-	drpc_server_destroy(srv);
+	status = cmd_serve("drpc-demo",
+	    "drpc-demo: serving demo.Greeter (and reflection) on", mux,
+	    drpc_gen_demo_2eproto_reflect(), NULL, addr);
 	drpc_mux_destroy(mux);
-	drpc_reflect_destroy(refl);
-	return 0;
+	return status;
 }
 
 // tour runs the client and server in one process, part by part.

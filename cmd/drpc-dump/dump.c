@@ -240,24 +240,22 @@ is_text(const uint8_t *p, size_t n)
 static void
 print_escaped(uint8_t c)
 {
-	switch (c) {
-	case '"':
-		fputs("\\\"", stdout);
-		return;
-	case '\\':
-		fputs("\\\\", stdout);
-		return;
-	case '\n':
-		fputs("\\n", stdout);
-		return;
-	case '\t':
-		fputs("\\t", stdout);
-		return;
-	case '\r':
-		fputs("\\r", stdout);
-		return;
-	default:
-		break;
+	static const struct {
+		uint8_t     c;
+		const char *escape;
+	} escapes[] = {
+	    {'"', "\\\""},
+	    {'\\', "\\\\"},
+	    {'\n', "\\n"},
+	    {'\t', "\\t"},
+	    {'\r', "\\r"},
+	};
+
+	for (size_t i = 0; i < sizeof(escapes) / sizeof(escapes[0]); i++) {
+		if (c == escapes[i].c) {
+			fputs(escapes[i].escape, stdout);
+			return;
+		}
 	}
 	if (is_print(c)) {
 		putchar(c);

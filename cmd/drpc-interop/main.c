@@ -23,12 +23,12 @@
 // MODE: auto (the default), on or off: the flow-control mode
 // (include/drpc/flow.h) and the multiplexing mode (drpc/multiplex.h).
 #include <errno.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/serve.h"
 #include "interop.drpc.h"
 #include "interop_tool.h"
 
@@ -58,17 +58,7 @@ usage(void)
 static bool
 parse_size(const char *s, size_t *v)
 {
-	char              *end;
-	unsigned long long x;
-
-	errno = 0;
-	x     = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' ||
-	    x > SIZE_MAX) {
-		return false;
-	}
-	*v = (size_t) x;
-	return true;
+	return cmd_parse_count(s, SIZE_MAX, v);
 }
 
 // parse_ms reads a decimal number of milliseconds, negative allowed.
@@ -126,50 +116,26 @@ parse_mode(const char *s, int *m)
 }
 
 // serve serves Echo on addr with the options o (its flow and multiplex
-// modes included).
+// modes included); reflection too, so that the drpc tool needs no .proto
+// file.
 static int
 serve(const char *addr, const drpc_server_opts *o)
 {
-	drpc_mux     *mux;
-	drpc_server  *srv;
-	drpc_reflect *refl = NULL;
-	sigset_t      set;
-	int           sig;
-	char          bound[300];
-	drpc_cause    why;
-	drpc_err      rv;
+	drpc_mux *mux = NULL;
+	drpc_err  rv;
+	int       status;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	// Reflection too, so that the drpc tool needs no .proto file.
 	if ((rv = drpc_mux_create(&mux)) != DRPC_OK ||
-	    (rv = interop_register(mux)) != DRPC_OK ||
-	    (rv = drpc_reflect_create(&refl)) != DRPC_OK ||
-	    (rv = drpc_reflect_add(refl, drpc_gen_interop_2eproto_reflect())) !=
-	        DRPC_OK ||
-	    (rv = drpc_reflect_register(refl, mux)) != DRPC_OK ||
-	    (rv = drpc_server_create(&srv, mux, o)) != DRPC_OK) {
+	    (rv = interop_register(mux)) != DRPC_OK) {
 		fprintf(stderr, "drpc-interop: %s\n", drpc_strerror(rv));
-		return 1;
-	}
-	if (drpc_server_listen_cause(srv, addr, &why) != DRPC_OK) {
-		fprintf(stderr, "drpc-interop: %s\n", why.text);
-		drpc_server_destroy(srv);
 		drpc_mux_destroy(mux);
-		drpc_reflect_destroy(refl);
 		return 1;
 	}
-	drpc_server_addr(srv, bound, sizeof(bound));
-	printf("drpc-interop: serving interop.Echo on %s\n", bound);
-	fflush(stdout);
-	sigwait(&set, &sig);
-	drpc_server_shutdown(srv, drpc_now_ns() + 1000000000);
-	drpc_server_destroy(srv);
+	status =
+	    cmd_serve("drpc-interop", "drpc-interop: serving interop.Echo on",
+	        mux, drpc_gen_interop_2eproto_reflect(), o, addr);
 	drpc_mux_destroy(mux);
-	drpc_reflect_destroy(refl);
-	return 0;
+	return status;
 }
 
 int

@@ -11,6 +11,20 @@
 
 #define PATTERN_MOD 251
 
+// echo_take_payload makes data (len bytes, malloc'd) reply's payload, or
+// frees it if empty (an empty payload is left out).
+static drpc_err
+echo_take_payload(Interop__Msg *reply, uint8_t *data, size_t len)
+{
+	if (len == 0) {
+		free(data);
+		return DRPC_OK;
+	}
+	reply->payload.data = data;
+	reply->payload.len  = len;
+	return DRPC_OK;
+}
+
 // echo_set_payload gives reply a malloc'd copy of len bytes.
 static drpc_err
 echo_set_payload(Interop__Msg *reply, const void *data, size_t len)
@@ -97,13 +111,7 @@ echo_client_stream(void *user, drpc_stream *s, Interop__Msg *reply)
 		free(all);
 		return rv;
 	}
-	if (len == 0) {
-		free(all);
-		return DRPC_OK;
-	}
-	reply->payload.data = all;
-	reply->payload.len  = len;
-	return DRPC_OK;
+	return echo_take_payload(reply, all, len);
 }
 
 static drpc_err
@@ -190,13 +198,7 @@ echo_metadata(void *user, drpc_stream *s, const Interop__Msg *req,
 	if ((rv = echo_md_lines(s, &text, &len)) != DRPC_OK) {
 		return rv;
 	}
-	if (len == 0) {
-		free(text);
-		return DRPC_OK;
-	}
-	reply->payload.data = (uint8_t *) text;
-	reply->payload.len  = len;
-	return DRPC_OK;
+	return echo_take_payload(reply, (uint8_t *) text, len);
 }
 
 static drpc_err

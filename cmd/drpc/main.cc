@@ -144,6 +144,21 @@ normal_addr(const std::string &a, bool tls)
 	return (tls ? "tls://" : "tcp://") + a;
 }
 
+// The options that take a string, and those that set a flag.
+static const std::pair<const char *, std::string Options::*>
+    string_options[] = {
+        {"--descriptor-set", &Options::descriptor_set},
+        {"--cacert", &Options::cacert},
+        {"--cert", &Options::cert},
+        {"--key", &Options::key},
+        {"--servername", &Options::servername},
+};
+static const std::pair<const char *, bool Options::*> flag_options[] = {
+    {"--tls", &Options::tls},
+    {"--insecure", &Options::insecure},
+    {"--emit-defaults", &Options::emit_defaults},
+};
+
 // parse splits argv into options and positional arguments.
 static void
 parse(int argc, char **argv, Options *o, std::vector<std::string> *pos)
@@ -174,7 +189,20 @@ parse(int argc, char **argv, Options *o, std::vector<std::string> *pos)
 				usage(a + " takes no value");
 			}
 		};
-		if (a == "-d" || a == "--data") {
+		std::string Options::*str  = nullptr;
+		bool Options::*       on   = nullptr;
+		for (const auto &e : string_options) {
+			str = a == e.first ? e.second : str;
+		}
+		for (const auto &e : flag_options) {
+			on = a == e.first ? e.second : on;
+		}
+		if (str != nullptr) {
+			o->*str = next();
+		} else if (on != nullptr) {
+			flag();
+			o->*on = true;
+		} else if (a == "-d" || a == "--data") {
 			if (o->have_data) {
 				usage("-d given twice");
 			}
@@ -186,8 +214,6 @@ parse(int argc, char **argv, Options *o, std::vector<std::string> *pos)
 			o->import_paths.push_back(next());
 		} else if (a.size() > 2 && a.compare(0, 2, "-I") == 0) {
 			o->import_paths.push_back(a.substr(2));
-		} else if (a == "--descriptor-set") {
-			o->descriptor_set = next();
 		} else if (a == "-H" || a == "--header") {
 			std::string h     = next();
 			size_t      colon = h.find(':');
@@ -207,23 +233,6 @@ parse(int argc, char **argv, Options *o, std::vector<std::string> *pos)
 		} else if (a == "--multiplex") {
 			flag();
 			o->multiplex = DRPC_MULTIPLEX_ON;
-		} else if (a == "--tls") {
-			flag();
-			o->tls = true;
-		} else if (a == "--cacert") {
-			o->cacert = next();
-		} else if (a == "--cert") {
-			o->cert = next();
-		} else if (a == "--key") {
-			o->key = next();
-		} else if (a == "--servername") {
-			o->servername = next();
-		} else if (a == "--insecure") {
-			flag();
-			o->insecure = true;
-		} else if (a == "--emit-defaults") {
-			flag();
-			o->emit_defaults = true;
 		} else if (a == "--") {
 			for (i++; i < argc; i++) {
 				pos->push_back(argv[i]);
