@@ -826,24 +826,22 @@ END_TEST
 Suite *
 bounds_suite(void)
 {
-	Suite *s  = suite_create("bounds");
-	TCase *tc = tcase_create("core");
+	const tu_test tests[] = {
+	    TU_TEST("core", test_bounds_half_built, .timeout = 60),
+	    TU_TEST("core", test_bounds_strikes_end_connection),
+	    TU_TEST("core", test_bounds_no_flow_waits),
+	    TU_TEST("core", test_bounds_zero_charge_waits),
+	    TU_TEST("core", test_bounds_no_flow_stall),
+	    TU_TEST("core", test_bounds_queue_bytes_without_flow),
+	    TU_TEST("core", test_bounds_stall_timeout),
+	    TU_TEST("core", test_bounds_client_side),
+	    TU_TEST("core", test_bounds_oversize_drops_half_built, .loops = 2),
+	    TU_TEST("core", test_bounds_remote_error_text),
+	    TU_TEST("core", test_bounds_writer_shrinks),
+	    TU_TEST("core", test_bounds_backlog_stops_reader),
+	    TU_TEST("core", test_bounds_backlog_write_timeout),
+	    TU_TEST("core", test_bounds_ring_keeps_little),
+	};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_bounds_half_built);
-	tcase_add_test(tc, test_bounds_strikes_end_connection);
-	tcase_add_test(tc, test_bounds_no_flow_waits);
-	tcase_add_test(tc, test_bounds_zero_charge_waits);
-	tcase_add_test(tc, test_bounds_no_flow_stall);
-	tcase_add_test(tc, test_bounds_queue_bytes_without_flow);
-	tcase_add_test(tc, test_bounds_stall_timeout);
-	tcase_add_test(tc, test_bounds_client_side);
-	tcase_add_loop_test(tc, test_bounds_oversize_drops_half_built, 0, 2);
-	tcase_add_test(tc, test_bounds_remote_error_text);
-	tcase_add_test(tc, test_bounds_writer_shrinks);
-	tcase_add_test(tc, test_bounds_backlog_stops_reader);
-	tcase_add_test(tc, test_bounds_backlog_write_timeout);
-	tcase_add_test(tc, test_bounds_ring_keeps_little);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("bounds", tests, TU_LEN(tests));
 }

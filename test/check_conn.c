@@ -168,14 +168,11 @@ END_TEST
 Suite *
 conn_suite(void)
 {
-	Suite *s    = suite_create("conn");
-	TCase *e2e  = tcase_create("e2e");
-	TCase *conc = tcase_create("concurrency");
+	const tu_test tests[] = {
+	    TU_TEST("e2e", test_conn_unary_echo),
+	    TU_TEST("concurrency", test_conn_many_streams_interleave,
+	        .loops = 2, .timeout = 60),
+	};
 
-	tcase_add_test(e2e, test_conn_unary_echo);
-	tcase_add_loop_test(conc, test_conn_many_streams_interleave, 0, 2);
-	tcase_set_timeout(conc, 60);
-	suite_add_tcase(s, e2e);
-	suite_add_tcase(s, conc);
-	return s;
+	return tu_suite("conn", tests, TU_LEN(tests));
 }

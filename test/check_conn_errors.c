@@ -1687,76 +1687,49 @@ END_TEST
 
 #define NCASES(a) ((int) (sizeof(a) / sizeof((a)[0])))
 
-static TCase *
-conn_scoped_tcase(void)
-{
-	TCase *tc = tcase_create("connection");
-
-	tcase_add_loop_test(tc, test_conn_errors_peer_eof, 0, 2);
-	tcase_add_loop_test(
-	    tc, test_conn_errors_peer_eof_mid_frame, 0, NCASES(eof_mid_cases));
-	tcase_add_loop_test(
-	    tc, test_conn_errors_varint, 0, NCASES(varint_cases));
-	tcase_add_loop_test(
-	    tc, test_conn_errors_too_big, 0, NCASES(big_cases));
-	tcase_add_loop_test(
-	    tc, test_conn_errors_too_big_server, 0, NCASES(big_cases));
-	tcase_add_test(tc, test_conn_errors_max_size_ok);
-	tcase_add_loop_test(
-	    tc, test_conn_errors_assembly, 0, NCASES(assembly_cases));
-	tcase_add_loop_test(
-	    tc, test_conn_errors_bad_metadata, 0, NCASES(metadata_cases));
-	tcase_add_loop_test(
-	    tc, test_conn_errors_protocol, 0, NCASES(protocol_cases));
-	tcase_add_test(tc, test_conn_errors_unknown_control_ignored);
-	tcase_add_test(tc, test_conn_errors_close);
-	tcase_add_test(tc, test_conn_errors_close_drain_blocked);
-	tcase_add_test(tc, test_conn_errors_close_reader_blocked);
-	tcase_add_test(tc, test_conn_errors_write_fail);
-	tcase_set_timeout(tc, 30);
-	return tc;
-}
-
-static TCase *
-stream_scoped_tcase(void)
-{
-	TCase *tc = tcase_create("stream");
-
-	tcase_add_test(tc, test_conn_errors_handler_error);
-	tcase_add_test(tc, test_conn_errors_remote_close);
-	tcase_add_test(tc, test_conn_errors_remote_close_send);
-	tcase_add_test(tc, test_conn_errors_remote_cancel);
-	tcase_add_test(tc, test_conn_errors_remote_error_queued);
-	tcase_add_loop_test(tc, test_conn_errors_ctx_cancel, 0, 2);
-	tcase_add_test(tc, test_conn_errors_local_close);
-	tcase_add_test(tc, test_conn_errors_short_error_body);
-	tcase_add_loop_test(tc, test_conn_errors_end_wakes_blocked_sender, 0,
-	    NCASES(wake_cases));
-	tcase_add_test(tc, test_conn_errors_send_after_stop);
-	tcase_set_timeout(tc, 30);
-	return tc;
-}
-
-static TCase *
-dropped_tcase(void)
-{
-	TCase *tc = tcase_create("dropped");
-
-	tcase_add_test(tc, test_conn_errors_cancel_unknown_stream);
-	tcase_add_test(tc, test_conn_errors_unknown_stream_server);
-	tcase_add_test(tc, test_conn_errors_unknown_stream_client);
-	tcase_add_test(tc, test_conn_errors_double_close_send);
-	tcase_set_timeout(tc, 30);
-	return tc;
-}
-
 Suite *
 conn_errors_suite(void)
 {
-	Suite *s = suite_create("conn_errors");
+	const tu_test tests[] = {
+	    TU_TEST("connection", test_conn_errors_peer_eof, .loops = 2,
+	        .timeout = 30),
+	    TU_TEST("connection", test_conn_errors_peer_eof_mid_frame,
+	        .loops = NCASES(eof_mid_cases)),
+	    TU_TEST("connection", test_conn_errors_varint,
+	        .loops = NCASES(varint_cases)),
+	    TU_TEST("connection", test_conn_errors_too_big,
+	        .loops = NCASES(big_cases)),
+	    TU_TEST("connection", test_conn_errors_too_big_server,
+	        .loops = NCASES(big_cases)),
+	    TU_TEST("connection", test_conn_errors_max_size_ok),
+	    TU_TEST("connection", test_conn_errors_assembly,
+	        .loops = NCASES(assembly_cases)),
+	    TU_TEST("connection", test_conn_errors_bad_metadata,
+	        .loops = NCASES(metadata_cases)),
+	    TU_TEST("connection", test_conn_errors_protocol,
+	        .loops = NCASES(protocol_cases)),
+	    TU_TEST("connection", test_conn_errors_unknown_control_ignored),
+	    TU_TEST("connection", test_conn_errors_close),
+	    TU_TEST("connection", test_conn_errors_close_drain_blocked),
+	    TU_TEST("connection", test_conn_errors_close_reader_blocked),
+	    TU_TEST("connection", test_conn_errors_write_fail),
+	    TU_TEST("stream", test_conn_errors_handler_error, .timeout = 30),
+	    TU_TEST("stream", test_conn_errors_remote_close),
+	    TU_TEST("stream", test_conn_errors_remote_close_send),
+	    TU_TEST("stream", test_conn_errors_remote_cancel),
+	    TU_TEST("stream", test_conn_errors_remote_error_queued),
+	    TU_TEST("stream", test_conn_errors_ctx_cancel, .loops = 2),
+	    TU_TEST("stream", test_conn_errors_local_close),
+	    TU_TEST("stream", test_conn_errors_short_error_body),
+	    TU_TEST("stream", test_conn_errors_end_wakes_blocked_sender,
+	        .loops = NCASES(wake_cases)),
+	    TU_TEST("stream", test_conn_errors_send_after_stop),
+	    TU_TEST("dropped", test_conn_errors_cancel_unknown_stream,
+	        .timeout = 30),
+	    TU_TEST("dropped", test_conn_errors_unknown_stream_server),
+	    TU_TEST("dropped", test_conn_errors_unknown_stream_client),
+	    TU_TEST("dropped", test_conn_errors_double_close_send),
+	};
 
-	suite_add_tcase(s, conn_scoped_tcase());
-	suite_add_tcase(s, stream_scoped_tcase());
-	suite_add_tcase(s, dropped_tcase());
-	return s;
+	return tu_suite("conn_errors", tests, TU_LEN(tests));
 }

@@ -316,13 +316,13 @@ START_TEST(test_ctrl_reaper_pings)
 }
 END_TEST
 
-// A stopped peer: a cr_raw server answers the hello with bit 4, then never
+// A stopped peer: a raw-peer server answers the hello with bit 4, then never
 // answers a ping. A call without a deadline ends with DRPC_EUNAVAIL and
 // the ping's cause (it would wait for ever without the keeper).
 START_TEST(test_ctrl_stopped_peer)
 {
 	int            sv[2];
-	cr_raw         r;
+	rp_peer        r;
 	drpc_conn     *cc;
 	drpc_conn_opts o = {.ping_interval_ms = 1, .ping_timeout_ms = 1};
 	drpc_stream   *s;
@@ -336,23 +336,23 @@ START_TEST(test_ctrl_stopped_peer)
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	DRPC_CHECK_OK(drpc_conn_create_fd(&cc, sv[0], &o));
-	cr_init(&r, sv[1]);
+	rp_init(&r, sv[1]);
 	DRPC_CHECK_OK(
 	    drpc_stream_open_request(&s, cc, NULL, ECHO, "q", 1, NULL));
-	cr_until(&r, DRPC__KIND_HELLO, 1, &f, &ctrl);
+	rp_until(&r, DRPC__KIND_HELLO, 1, &f, &ctrl);
 	ck_assert(drpc__hello_parse(&f, &h));
 	ck_assert(h.features & DRPC__HELLO_CTRL); // a client always says so
-	cr_send(&r, DRPC__KIND_HELLO, true, 1, 1, body,
-	    cr_hello_body(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
+	rp_send(&r, DRPC__KIND_HELLO, true, 1, 1, body,
+	    rp_hello_default(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
 	DRPC_CHECK_ERR(drpc_stream_recv(s, &data, &len), DRPC_EUNAVAIL);
 	// At most the one PING came (a stop drops what was not written).
-	ck_assert_uint_le(ctrl + cr_frames_rest(&r.fr, DRPC__KIND_PING), 1);
+	ck_assert_uint_le(ctrl + rp_frames_rest(&r.fr, DRPC__KIND_PING), 1);
 	DRPC_CHECK_ERR(drpc_conn_cause(cc, &why), DRPC_EUNAVAIL);
 	ck_assert_msg(
 	    strstr(why.text, "did not answer a ping") != NULL, "%s", why.text);
 	drpc_stream_destroy(s);
 	drpc_conn_destroy(cc);
-	cr_close(&r);
+	rp_close(&r);
 }
 END_TEST
 
@@ -366,7 +366,7 @@ static void
 plain_client_case(const drpc_server_opts *so, uint64_t hello_features)
 {
 	fx          f;
-	cr_raw      r;
+	rp_peer     r;
 	int         fd;
 	drpc__frame fr;
 	size_t      ctrl = 0;
@@ -376,39 +376,40 @@ plain_client_case(const drpc_server_opts *so, uint64_t hello_features)
 
 	fx_start(&f, so);
 	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	cr_init(&r, fd);
-	cr_send(&r, DRPC__KIND_INVOKE, false, 1, 1, ECHO, strlen(ECHO));
+	rp_init(&r, fd);
+	rp_send(&r, DRPC__KIND_INVOKE, false, 1, 1, ECHO, strlen(ECHO));
 	if (hello_features != 0) {
-		cr_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
-		    cr_hello_body(body, hello_features));
+		rp_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
+		    rp_hello_default(body, hello_features));
 	}
-	cr_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "hi", 2);
-	cr_send(&r, DRPC__KIND_CLOSE_SEND, false, 1, 4, NULL, 0);
-	cr_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
+	rp_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "hi", 2);
+	rp_send(&r, DRPC__KIND_CLOSE_SEND, false, 1, 4, NULL, 0);
+	rp_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
 	// A ping pass past several intervals: one would have pinged us.
 	t0 = drpc_now_ns();
 	ck_assert(fx_wait_pinged(&f, t0 + 5 * MS));
-	cr_hex(&r, "c3 00 00 01 07"); // a PING: dropped
-	cr_call(&r, 3, &ctrl);        // anything sent before comes first
+	rp_hex(&r, "c3 00 00 01 07"); // a PING: dropped
+	rp_call(
+	    &r, 3, CR_ECHO, "hi", 2, &ctrl); // anything sent before comes first
 	ck_assert_uint_eq(ctrl, 0);
 	ck_assert_uint_eq(fx_ctrl_count(&f, DRPC__KIND_PING), 0);
 	// A graceful shutdown with a call in flight: no GOAWAY for us, and a
 	// new call is refused (Unavailable) once the drain is over.
-	cr_send(&r, DRPC__KIND_INVOKE, false, 5, 1, HOLD, strlen(HOLD));
-	cr_send(&r, DRPC__KIND_MESSAGE, false, 5, 2, "h", 1);
+	rp_send(&r, DRPC__KIND_INVOKE, false, 5, 1, HOLD, strlen(HOLD));
+	rp_send(&r, DRPC__KIND_MESSAGE, false, 5, 2, "h", 1);
 	ck_assert(fx_wait_held(&f, 1));
 	stopper_start(&st, f.srv);
 	ck_assert(fx_wait_drained(&f));
-	cr_send(&r, DRPC__KIND_INVOKE, false, 7, 1, ECHO, strlen(ECHO));
-	cr_until(&r, DRPC__KIND_ERROR, 7, &fr, &ctrl);
+	rp_send(&r, DRPC__KIND_INVOKE, false, 7, 1, ECHO, strlen(ECHO));
+	rp_until(&r, DRPC__KIND_ERROR, 7, &fr, &ctrl);
 	ck_assert_uint_ge(fr.len, 8);
 	ck_assert_uint_eq(fr.data[7], DRPC_EUNAVAIL);
 	fx_open_gate(&f);
-	cr_until(&r, DRPC__KIND_CLOSE_SEND, 5, &fr, &ctrl); // it finished
-	ck_assert_uint_eq(ctrl + cr_frames_rest(&r.fr, 0), 0);
+	rp_until(&r, DRPC__KIND_CLOSE_SEND, 5, &fr, &ctrl); // it finished
+	ck_assert_uint_eq(ctrl + rp_frames_rest(&r.fr, 0), 0);
 	drpc__thread_join(st.t);
 	DRPC_CHECK_OK(st.rv);
-	cr_close(&r);
+	rp_close(&r);
 	fx_stop(&f);
 }
 
@@ -430,7 +431,7 @@ END_TEST
 START_TEST(test_ctrl_server_drops_nonconforming)
 {
 	fx          f;
-	cr_raw      r;
+	rp_peer     r;
 	int         fd;
 	drpc__frame fr;
 	size_t      ctrl = 0;
@@ -439,26 +440,26 @@ START_TEST(test_ctrl_server_drops_nonconforming)
 
 	fx_start(&f, NULL);
 	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	cr_init(&r, fd);
-	cr_send(&r, DRPC__KIND_INVOKE, false, 1, 1, ECHO, strlen(ECHO));
-	cr_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
-	    cr_hello_body(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
-	cr_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "hi", 2);
-	cr_send(&r, DRPC__KIND_CLOSE_SEND, false, 1, 4, NULL, 0);
-	cr_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
+	rp_init(&r, fd);
+	rp_send(&r, DRPC__KIND_INVOKE, false, 1, 1, ECHO, strlen(ECHO));
+	rp_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
+	    rp_hello_default(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
+	rp_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "hi", 2);
+	rp_send(&r, DRPC__KIND_CLOSE_SEND, false, 1, 4, NULL, 0);
+	rp_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
 	for (size_t i = 0; i < CR_NONCONFORMING; i++) {
-		cr_hex(&r, cr_nonconforming[i]);
+		rp_hex(&r, cr_nonconforming[i]);
 	}
-	cr_hex(&r, "c5 00 00 01 09");    // an ACK of no PING of the server's
-	cr_hex(&r, "c9 00 00 01 00");    // a GOAWAY ACK of no GOAWAY
-	cr_hex(&r, "c7 00 00 01 00");    // a GOAWAY sent to a server
-	cr_hex(&r, "c3 00 00 02 ac 02"); // PING 300
-	cr_until(&r, DRPC__KIND_PING_ACK, 0, &fr, &ctrl);
+	rp_hex(&r, "c5 00 00 01 09");    // an ACK of no PING of the server's
+	rp_hex(&r, "c9 00 00 01 00");    // a GOAWAY ACK of no GOAWAY
+	rp_hex(&r, "c7 00 00 01 00");    // a GOAWAY sent to a server
+	rp_hex(&r, "c3 00 00 02 ac 02"); // PING 300
+	rp_until(&r, DRPC__KIND_PING_ACK, 0, &fr, &ctrl);
 	ck_assert_uint_eq(ctrl, 1);
 	ck_assert(drpc__ctrl_parse(&fr, &v));
 	ck_assert_uint_eq(v, 300);
-	cr_call(&r, 3, &ctrl); // the connection carries on
-	cr_close(&r);
+	rp_call(&r, 3, CR_ECHO, "hi", 2, &ctrl); // the connection carries on
+	rp_close(&r);
 	fx_stop(&f);
 }
 END_TEST
@@ -636,7 +637,7 @@ START_TEST(test_ctrl_goaway)
 }
 END_TEST
 
-// The server's side of the ordering, byte for byte: a cr_raw client with the
+// The server's side of the ordering, byte for byte: a rp_peer client with the
 // extension takes the GOAWAY (its exact bytes), then writes a call and the
 // GOAWAY ACK in one write, which the server reads at once: the call,
 // written before the ACK, is served; one written after it is refused.
@@ -644,7 +645,7 @@ START_TEST(test_ctrl_goaway_ack_order)
 {
 	static const uint8_t goaway[] = {0xc7, 0x00, 0x00, 0x01, 0x00};
 	fx                   f;
-	cr_raw               r;
+	rp_peer              r;
 	int                  fd;
 	drpc__frame          fr;
 	size_t               ctrl = 0;
@@ -654,40 +655,38 @@ START_TEST(test_ctrl_goaway_ack_order)
 
 	fx_start(&f, NULL);
 	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	cr_init(&r, fd);
-	cr_send(&r, DRPC__KIND_INVOKE, false, 1, 1, HOLD, strlen(HOLD));
-	cr_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
-	    cr_hello_body(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
-	cr_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "h", 1);
+	rp_init(&r, fd);
+	rp_send(&r, DRPC__KIND_INVOKE, false, 1, 1, HOLD, strlen(HOLD));
+	rp_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
+	    rp_hello_default(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
+	rp_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "h", 1);
 	ck_assert(fx_wait_held(&f, 1));
 	stopper_start(&st, f.srv);
-	cr_until(&r, DRPC__KIND_GOAWAY, 0, &fr, &ctrl);
+	rp_until(&r, DRPC__KIND_GOAWAY, 0, &fr, &ctrl);
 	ck_assert_uint_eq(ctrl, 1);
 	ck_assert_uint_eq(fr.len, 1);
 	DRPC_CHECK_OK(drpc__ctrl_append(&b, DRPC__KIND_GOAWAY, 0));
 	ck_assert_mem_eq(b.data, goaway, sizeof(goaway));
 	b.len = 0;
-	cr_frame_put(&b, DRPC__KIND_INVOKE, false, 3, 1, ECHO, strlen(ECHO));
-	cr_frame_put(&b, DRPC__KIND_MESSAGE, false, 3, 2, "raced", 5);
-	cr_frame_put(&b, DRPC__KIND_CLOSE_SEND, false, 3, 3, NULL, 0);
+	rp_unary(&b, 3, 1, ECHO, "raced", 5, 5);
 	DRPC_CHECK_OK(drpc__ctrl_append(&b, DRPC__KIND_GOAWAY_ACK, 0));
 	ck_assert_int_eq(
 	    send(r.fd, b.data, b.len, MSG_NOSIGNAL), (ssize_t) b.len);
-	cr_next_on(&r, 3, &fr);
+	rp_next_on(&r, 3, &fr);
 	ck_assert_uint_eq(fr.kind, DRPC__KIND_MESSAGE); // served
 	ck_assert(fx_wait_drained(&f));
 	DRPC_CHECK_OK(f.drain_rv);
-	cr_send(&r, DRPC__KIND_INVOKE, false, 5, 1, ECHO, strlen(ECHO));
-	cr_next_on(&r, 5, &fr);
+	rp_send(&r, DRPC__KIND_INVOKE, false, 5, 1, ECHO, strlen(ECHO));
+	rp_next_on(&r, 5, &fr);
 	ck_assert_uint_eq(fr.kind, DRPC__KIND_ERROR); // refused
 	ck_assert_uint_eq(fr.data[7], DRPC_EUNAVAIL);
 	fx_open_gate(&f);
-	cr_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
-	ck_assert_uint_eq(ctrl + cr_frames_rest(&r.fr, 0), 1);
+	rp_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
+	ck_assert_uint_eq(ctrl + rp_frames_rest(&r.fr, 0), 1);
 	drpc__thread_join(st.t);
 	DRPC_CHECK_OK(st.rv);
 	drpc__buf_fini(&b);
-	cr_close(&r);
+	rp_close(&r);
 	fx_stop(&f);
 }
 END_TEST
@@ -792,27 +791,16 @@ END_TEST
 Suite *
 ctrl_server_suite(void)
 {
-	Suite *s     = suite_create("ctrl_server");
-	TCase *ping  = tcase_create("ping");
-	TCase *plain = tcase_create("plain");
-	TCase *drain = tcase_create("goaway");
-	TCase *tcp   = tcase_create("keepalive");
+	const tu_test tests[] = {
+	    TU_TEST("ping", test_ctrl_keeper_pings, .timeout = 60),
+	    TU_TEST("ping", test_ctrl_reaper_pings),
+	    TU_TEST("ping", test_ctrl_stopped_peer),
+	    TU_TEST("plain", test_ctrl_server_plain_clients, .timeout = 60),
+	    TU_TEST("plain", test_ctrl_server_drops_nonconforming),
+	    TU_TEST("goaway", test_ctrl_goaway, .timeout = 60),
+	    TU_TEST("goaway", test_ctrl_goaway_ack_order),
+	    TU_TEST("keepalive", test_ctrl_tcp_keepalive, .timeout = 60),
+	};
 
-	tcase_add_test(ping, test_ctrl_keeper_pings);
-	tcase_add_test(ping, test_ctrl_reaper_pings);
-	tcase_add_test(ping, test_ctrl_stopped_peer);
-	tcase_add_test(plain, test_ctrl_server_plain_clients);
-	tcase_add_test(plain, test_ctrl_server_drops_nonconforming);
-	tcase_add_test(drain, test_ctrl_goaway);
-	tcase_add_test(drain, test_ctrl_goaway_ack_order);
-	tcase_add_test(tcp, test_ctrl_tcp_keepalive);
-	tcase_set_timeout(ping, 60);
-	tcase_set_timeout(plain, 60);
-	tcase_set_timeout(drain, 60);
-	tcase_set_timeout(tcp, 60);
-	suite_add_tcase(s, ping);
-	suite_add_tcase(s, plain);
-	suite_add_tcase(s, drain);
-	suite_add_tcase(s, tcp);
-	return s;
+	return tu_suite("ctrl_server", tests, TU_LEN(tests));
 }

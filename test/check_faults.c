@@ -1766,35 +1766,25 @@ END_TEST
 Suite *
 faults_suite(void)
 {
-	Suite *s     = suite_create("faults");
-	TCase *reset = tcase_create("reset");
-	TCase *bytes = tcase_create("bytes");
-	TCase *stall = tcase_create("stall");
-	TCase *tr    = tcase_create("transport");
+	const tu_test tests[] = {
+	    TU_TEST("reset", test_faults_reset_server_100, .timeout = 60),
+	    TU_TEST("reset", test_faults_reset_client_100),
+	    TU_TEST("reset", test_faults_burst_idle_worker),
+	    TU_TEST("reset", test_faults_ctx_cancelled_with_stream),
+	    TU_TEST("bytes", test_faults_trickle_to_server, .loops = 2,
+	        .timeout = 60),
+	    TU_TEST("bytes", test_faults_trickle_to_client),
+	    TU_TEST("bytes", test_faults_close_flushes),
+	    TU_TEST("bytes", test_faults_burst_after_invoke,
+	        .loops = NCASES(burst_cases)),
+	    TU_TEST("bytes", test_faults_garbage_after_invoke,
+	        .loops = NCASES(garbage_cases)),
+	    TU_TEST("bytes", test_faults_message_before_invoke),
+	    TU_TEST("stall", test_faults_never_reads, .timeout = 60),
+	    TU_TEST("stall", test_faults_handler_never_returns),
+	    TU_TEST("transport", test_faults_read_fails, .timeout = 60),
+	    TU_TEST("transport", test_faults_read_fails_server),
+	};
 
-	tcase_add_test(reset, test_faults_reset_server_100);
-	tcase_add_test(reset, test_faults_reset_client_100);
-	tcase_add_test(reset, test_faults_burst_idle_worker);
-	tcase_add_test(reset, test_faults_ctx_cancelled_with_stream);
-	tcase_add_loop_test(bytes, test_faults_trickle_to_server, 0, 2);
-	tcase_add_test(bytes, test_faults_trickle_to_client);
-	tcase_add_test(bytes, test_faults_close_flushes);
-	tcase_add_loop_test(
-	    bytes, test_faults_burst_after_invoke, 0, NCASES(burst_cases));
-	tcase_add_loop_test(
-	    bytes, test_faults_garbage_after_invoke, 0, NCASES(garbage_cases));
-	tcase_add_test(bytes, test_faults_message_before_invoke);
-	tcase_add_test(stall, test_faults_never_reads);
-	tcase_add_test(stall, test_faults_handler_never_returns);
-	tcase_add_test(tr, test_faults_read_fails);
-	tcase_add_test(tr, test_faults_read_fails_server);
-	tcase_set_timeout(reset, 60);
-	tcase_set_timeout(bytes, 60);
-	tcase_set_timeout(stall, 60);
-	tcase_set_timeout(tr, 60);
-	suite_add_tcase(s, reset);
-	suite_add_tcase(s, bytes);
-	suite_add_tcase(s, stall);
-	suite_add_tcase(s, tr);
-	return s;
+	return tu_suite("faults", tests, TU_LEN(tests));
 }

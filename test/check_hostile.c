@@ -62,12 +62,12 @@ check_refused_or_closed(
 static uint64_t
 invoke_first(drpc__buf *b, uint64_t sid, const char *method, bool hello)
 {
-	hostile_frame(
+	rp_frame(
 	    b, DRPC__KIND_INVOKE, false, true, sid, 1, method, strlen(method));
 	if (!hello) {
 		return 2;
 	}
-	hostile_hello(b, sid, 2, HOSTILE_W, 64, HOSTILE_WC, FLOW_FEATURES);
+	rp_hello(b, sid, 2, HOSTILE_W, 64, HOSTILE_WC, FLOW_FEATURES);
 	return 3;
 }
 
@@ -86,8 +86,8 @@ half_next(void *arg, drpc__buf *out)
 	uint64_t  mid = invoke_first(out, sid, HOSTILE_UNARY, sid == 1);
 
 	// All of a largest message but its last frame.
-	hostile_packet(out, DRPC__KIND_MESSAGE, sid, mid, NULL,
-	    HOSTILE_M - HOSTILE_F, true);
+	rp_packet(out, DRPC__KIND_MESSAGE, sid, mid, NULL,
+	    HOSTILE_M - HOSTILE_F, HOSTILE_F, true);
 	return g->i < g->n;
 }
 
@@ -136,14 +136,14 @@ unread_next(void *arg, drpc__buf *out)
 		drpc__buf req = {0};
 
 		hostile_sleep_req(&req, SLEEP_FOREVER_MS);
-		hostile_packet(out, DRPC__KIND_MESSAGE, sid, mid, req.data,
-		    req.len, false);
+		rp_packet(out, DRPC__KIND_MESSAGE, sid, mid, req.data, req.len,
+		    HOSTILE_F, false);
 		drpc__buf_fini(&req);
 		g->j = mid + 1;
 		return true;
 	}
-	hostile_packet(
-	    out, DRPC__KIND_MESSAGE, g->i, g->j++, NULL, HOSTILE_M, false);
+	rp_packet(out, DRPC__KIND_MESSAGE, g->i, g->j++, NULL, HOSTILE_M,
+	    HOSTILE_F, false);
 	if (g->j == g->msgs + (g->flow && g->i == 1 ? 4 : 3)) {
 		g->j = 0;
 		return g->i < g->n;
@@ -188,8 +188,8 @@ md_next(void *arg, drpc__buf *out)
 	md_gen  *g   = arg;
 	uint64_t sid = ++g->i;
 
-	hostile_packet(out, DRPC__KIND_INVOKE_METADATA, sid, 1, g->body.data,
-	    g->body.len, false);
+	rp_packet(out, DRPC__KIND_INVOKE_METADATA, sid, 1, g->body.data,
+	    g->body.len, HOSTILE_F, false);
 	return g->i < g->n;
 }
 
@@ -244,12 +244,12 @@ tiny_next(void *arg, drpc__buf *out)
 	tiny_gen *g   = arg;
 	uint64_t  sid = ++g->i;
 
-	hostile_packet(out, DRPC__KIND_INVOKE_METADATA, sid, 1, g->body.data,
-	    g->body.len, false);
-	hostile_frame(out, DRPC__KIND_INVOKE, false, true, sid, 2,
-	    HOSTILE_SLEEP, strlen(HOSTILE_SLEEP));
-	hostile_packet(
-	    out, DRPC__KIND_MESSAGE, sid, 3, g->req.data, g->req.len, false);
+	rp_packet(out, DRPC__KIND_INVOKE_METADATA, sid, 1, g->body.data,
+	    g->body.len, HOSTILE_F, false);
+	rp_frame(out, DRPC__KIND_INVOKE, false, true, sid, 2, HOSTILE_SLEEP,
+	    strlen(HOSTILE_SLEEP));
+	rp_packet(out, DRPC__KIND_MESSAGE, sid, 3, g->req.data, g->req.len,
+	    HOSTILE_F, false);
 	return g->i < g->n;
 }
 
@@ -306,7 +306,7 @@ unknown_next(void *arg, drpc__buf *out)
 
 	for (uint64_t k = 0; k < UNKNOWN_CHUNK && g->i < g->n; k++) {
 		g->i++;
-		hostile_frame(out, DRPC__KIND_INVOKE, false, true, g->i, 1,
+		rp_frame(out, DRPC__KIND_INVOKE, false, true, g->i, 1,
 		    g->method, UNKNOWN_NAME);
 	}
 	return g->i < g->n;
@@ -357,8 +357,8 @@ fail_next(void *arg, drpc__buf *out)
 	fail_gen *g = arg;
 
 	g->i++;
-	(void) hostile_unary(
-	    out, g->i, 1, HOSTILE_FAIL, g->req.data, g->req.len);
+	(void) rp_unary(
+	    out, g->i, 1, HOSTILE_FAIL, g->req.data, g->req.len, HOSTILE_F);
 	return g->i < g->n;
 }
 
@@ -414,8 +414,7 @@ static bool
 big_next(void *arg, drpc__buf *out)
 {
 	(void) arg;
-	hostile_frame(
-	    out, DRPC__KIND_MESSAGE, false, true, 7, 1, NULL, HOSTILE_M);
+	rp_frame(out, DRPC__KIND_MESSAGE, false, true, 7, 1, NULL, HOSTILE_M);
 	return false;
 }
 
@@ -502,28 +501,22 @@ END_TEST
 Suite *
 hostile_suite(void)
 {
-	Suite *s      = suite_create("hostile");
-	TCase *memory = tcase_create("memory");
-	TCase *conns  = tcase_create("conns");
-	TCase *client = tcase_create("client");
+	const tu_test memory[] = {
+	    TU_TEST("memory", test_hostile_half_messages, .timeout = 120,
+	        .teardown = hostile_kill_children),
+	    TU_TEST("memory", test_hostile_unread_messages),
+	    TU_TEST("memory", test_hostile_pending_metadata),
+	    TU_TEST("memory", test_hostile_metadata_entries),
+	    TU_TEST("memory", test_hostile_unknown_flood),
+	    TU_TEST("memory", test_hostile_fail_flood),
+	    TU_TEST("memory", test_hostile_idle_big_frame),
+	    TU_TEST("memory", test_hostile_no_flow_unread),
+	};
+	tu_test tests[TU_LEN(memory) + 2 * HOSTILE_MAX_ROWS];
+	size_t  n = TU_LEN(memory);
 
-	tcase_add_checked_fixture(memory, NULL, hostile_kill_children);
-	tcase_add_test(memory, test_hostile_half_messages);
-	tcase_add_test(memory, test_hostile_unread_messages);
-	tcase_add_test(memory, test_hostile_pending_metadata);
-	tcase_add_test(memory, test_hostile_metadata_entries);
-	tcase_add_test(memory, test_hostile_unknown_flood);
-	tcase_add_test(memory, test_hostile_fail_flood);
-	tcase_add_test(memory, test_hostile_idle_big_frame);
-	tcase_add_test(memory, test_hostile_no_flow_unread);
-	tcase_set_timeout(memory, 120);
-	suite_add_tcase(s, memory);
-	tcase_add_checked_fixture(conns, NULL, hostile_kill_children);
-	hostile_add_conn_tests(conns);
-	tcase_set_timeout(conns, 120);
-	suite_add_tcase(s, conns);
-	hostile_add_client_tests(client);
-	tcase_set_timeout(client, 120);
-	suite_add_tcase(s, client);
-	return s;
+	memcpy(tests, memory, sizeof(memory));
+	n += hostile_conn_tests(tests + n);
+	n += hostile_client_tests(tests + n);
+	return tu_suite("hostile", tests, n);
 }

@@ -148,8 +148,8 @@ evil_endless(evil *e, uint64_t sid)
 	// Whole messages of a MiB, in 64 KiB frames, never a CloseSend.
 	while (n < e->budget) {
 		b.len = 0;
-		hostile_packet(&b, DRPC__KIND_MESSAGE, sid, mid++, NULL,
-		    HOSTILE_MIB, false);
+		rp_packet(&b, DRPC__KIND_MESSAGE, sid, mid++, NULL, HOSTILE_MIB,
+		    HOSTILE_F, false);
 		if (!evil_write(e, &b)) {
 			break;
 		}
@@ -171,18 +171,16 @@ evil_unknown(evil *e, uint64_t sid)
 		b.len = 0;
 		// One largest frame, and every other kind, for a stream
 		// that was never opened.
-		hostile_frame(&b, DRPC__KIND_MESSAGE, false, true, other, 1,
-		    NULL, HOSTILE_M);
-		hostile_frame(&b, DRPC__KIND_ERROR, false, true, other + 1, 1,
+		rp_frame(&b, DRPC__KIND_MESSAGE, false, true, other, 1, NULL,
+		    HOSTILE_M);
+		rp_frame(&b, DRPC__KIND_ERROR, false, true, other + 1, 1,
 		    "\0\0\0\0\0\0\0\x08no", 10);
-		hostile_frame(
+		rp_frame(
 		    &b, DRPC__KIND_CLOSE_SEND, false, true, other, 2, NULL, 0);
-		hostile_frame(
-		    &b, DRPC__KIND_CANCEL, true, true, other, 3, NULL, 0);
-		hostile_frame(
-		    &b, DRPC__KIND_CLOSE, false, true, other, 4, NULL, 0);
-		hostile_window(&b, other, (uint64_t) 1 << 40);
-		hostile_hello(
+		rp_frame(&b, DRPC__KIND_CANCEL, true, true, other, 3, NULL, 0);
+		rp_frame(&b, DRPC__KIND_CLOSE, false, true, other, 4, NULL, 0);
+		rp_window(&b, other, (uint64_t) 1 << 40);
+		rp_hello(
 		    &b, other, 5, 1, 1, 1, DRPC__HELLO_FLOW | DRPC__HELLO_MUX);
 		if (!evil_write(e, &b)) {
 			break;
@@ -190,8 +188,8 @@ evil_unknown(evil *e, uint64_t sid)
 		n += b.len;
 	}
 	b.len = 0;
-	hostile_frame(&b, DRPC__KIND_MESSAGE, false, true, sid, 1, "reply", 5);
-	hostile_frame(&b, DRPC__KIND_CLOSE_SEND, false, true, sid, 2, NULL, 0);
+	rp_frame(&b, DRPC__KIND_MESSAGE, false, true, sid, 1, "reply", 5);
+	rp_frame(&b, DRPC__KIND_CLOSE_SEND, false, true, sid, 2, NULL, 0);
 	(void) evil_write(e, &b);
 	drpc__buf_fini(&b);
 }
@@ -228,7 +226,7 @@ evil_length(evil *e, uint64_t sid)
 		break;
 	}
 	if (e->variant == 1) {
-		hostile_frame(&b, DRPC__KIND_MESSAGE, false, true, sid, 1, NULL,
+		rp_frame(&b, DRPC__KIND_MESSAGE, false, true, sid, 1, NULL,
 		    HOSTILE_M + 1);
 	} else if (drpc__buf_append(&b, hdr, (size_t) (p - hdr)) != DRPC_OK) {
 		b.len = 0;
@@ -259,14 +257,13 @@ evil_window(evil *e, drpc__frame_reader *fr, uint64_t first)
 			charged += f.len + (f.done ? e->cost : 0);
 		}
 	}
-	hostile_hello(&b, first, 1, e->window, e->cost, e->conn_window,
+	rp_hello(&b, first, 1, e->window, e->cost, e->conn_window,
 	    DRPC__HELLO_FLOW | DRPC__HELLO_MUX);
 	if (e->grant && charged > 0) {
-		hostile_window(&b, 0, charged);
+		rp_window(&b, 0, charged);
 	}
-	hostile_frame(&b, DRPC__KIND_MESSAGE, false, true, first, 2, "ok", 2);
-	hostile_frame(
-	    &b, DRPC__KIND_CLOSE_SEND, false, true, first, 3, NULL, 0);
+	rp_frame(&b, DRPC__KIND_MESSAGE, false, true, first, 2, "ok", 2);
+	rp_frame(&b, DRPC__KIND_CLOSE_SEND, false, true, first, 3, NULL, 0);
 	(void) evil_write(e, &b);
 	while (drpc__frame_reader_next(fr, &f) == DRPC_OK) {
 		bool mine = sid != 0 && f.stream_id == sid;
@@ -280,10 +277,10 @@ evil_window(evil *e, drpc__frame_reader *fr, uint64_t first)
 		drpc__mutex_unlock(&e->mu);
 		if (cs) {
 			b.len = 0;
-			hostile_frame(&b, DRPC__KIND_MESSAGE, false, true, sid,
-			    1, "ok", 2);
-			hostile_frame(&b, DRPC__KIND_CLOSE_SEND, false, true,
-			    sid, 2, NULL, 0);
+			rp_frame(&b, DRPC__KIND_MESSAGE, false, true, sid, 1,
+			    "ok", 2);
+			rp_frame(&b, DRPC__KIND_CLOSE_SEND, false, true, sid, 2,
+			    NULL, 0);
 			(void) evil_write(e, &b);
 		}
 		if (mine && (f.kind == DRPC__KIND_CANCEL ||
@@ -375,7 +372,7 @@ rss_measured(void)
 static void
 client_sample(client_run *c)
 {
-	size_t kib = hostile_self_rss_kib();
+	size_t kib = tu_self_rss_kib();
 
 	c->rss_max = kib > c->rss_max ? kib : c->rss_max;
 }
@@ -386,7 +383,7 @@ client_begin(client_run *c, const char *name)
 	memset(c, 0, sizeof(*c));
 	c->name = name;
 	c->leak = tu_leak_start();
-	c->rss0 = c->rss_max = hostile_self_rss_kib();
+	c->rss0 = c->rss_max = tu_self_rss_kib();
 }
 
 // evil_wait_done waits until the hostile server has written its
@@ -716,14 +713,20 @@ START_TEST(test_hostile_client_window)
 }
 END_TEST
 
-void
-hostile_add_client_tests(TCase *tc)
+size_t
+hostile_client_tests(tu_test *rows)
 {
-	tcase_add_test(tc, test_hostile_client_endless);
-	tcase_add_test(tc, test_hostile_client_endless_unread);
-	tcase_add_test(tc, test_hostile_client_unknown_streams);
-	tcase_add_loop_test(tc, test_hostile_client_absurd_length, 0,
-	    (int) (sizeof(lengths) / sizeof(lengths[0])));
-	tcase_add_loop_test(tc, test_hostile_client_window, 0,
-	    (int) (sizeof(windows) / sizeof(windows[0])));
+	const tu_test tests[] = {
+	    TU_TEST("client", test_hostile_client_endless, .timeout = 120),
+	    TU_TEST("client", test_hostile_client_endless_unread),
+	    TU_TEST("client", test_hostile_client_unknown_streams),
+	    TU_TEST("client", test_hostile_client_absurd_length,
+	        .loops = (int) TU_LEN(lengths)),
+	    TU_TEST("client", test_hostile_client_window,
+	        .loops = (int) TU_LEN(windows)),
+	};
+
+	_Static_assert(TU_LEN(tests) <= HOSTILE_MAX_ROWS, "too many rows");
+	memcpy(rows, tests, sizeof(tests));
+	return TU_LEN(tests);
 }

@@ -56,15 +56,15 @@ slow_next(void *arg, drpc__buf *out)
 		uint64_t sid = ++g->i;
 		uint64_t mid = 1;
 
-		hostile_frame(out, DRPC__KIND_INVOKE, false, true, sid, mid++,
+		rp_frame(out, DRPC__KIND_INVOKE, false, true, sid, mid++,
 		    HOSTILE_SLEEP, strlen(HOSTILE_SLEEP));
 		if (sid == 1) {
-			hostile_hello(out, sid, mid++, HOSTILE_W, 64,
-			    HOSTILE_WC, FLOW_FEATURES);
+			rp_hello(out, sid, mid++, HOSTILE_W, 64, HOSTILE_WC,
+			    FLOW_FEATURES);
 		}
-		hostile_packet(out, DRPC__KIND_MESSAGE, sid, mid++, g->req.data,
-		    g->req.len, false);
-		hostile_frame(
+		rp_packet(out, DRPC__KIND_MESSAGE, sid, mid++, g->req.data,
+		    g->req.len, HOSTILE_F, false);
+		rp_frame(
 		    out, DRPC__KIND_CLOSE_SEND, false, true, sid, mid, NULL, 0);
 	}
 	return g->i < g->n;
@@ -292,20 +292,20 @@ tiny_frames_next(void *arg, drpc__buf *out)
 
 	if (!t->invoked) {
 		t->invoked = true;
-		hostile_frame(out, DRPC__KIND_INVOKE, false, true, 1, 1,
+		rp_frame(out, DRPC__KIND_INVOKE, false, true, 1, 1,
 		    HOSTILE_UNARY, strlen(HOSTILE_UNARY));
 	}
 	for (size_t k = 0; k < TINY_CHUNK && t->off < t->req.len; k++) {
 		bool last = t->off + 1 == t->req.len;
 
-		hostile_frame(out, DRPC__KIND_MESSAGE, false, last, 1, 2,
+		rp_frame(out, DRPC__KIND_MESSAGE, false, last, 1, 2,
 		    t->req.data + t->off, 1);
 		t->off++;
 	}
 	if (t->off < t->req.len) {
 		return true;
 	}
-	hostile_frame(out, DRPC__KIND_CLOSE_SEND, false, true, 1, 3, NULL, 0);
+	rp_frame(out, DRPC__KIND_CLOSE_SEND, false, true, 1, 3, NULL, 0);
 	return false;
 }
 
@@ -387,7 +387,7 @@ unary_at(drpc__buf *b, uint64_t sid)
 	drpc__buf req = {0};
 
 	hostile_msg(&req, 8, 'i');
-	(void) hostile_unary(b, sid, 1, HOSTILE_UNARY, req.data, req.len);
+	(void) rp_unary(b, sid, 1, HOSTILE_UNARY, req.data, req.len, HOSTILE_F);
 	drpc__buf_fini(&req);
 }
 
@@ -438,14 +438,12 @@ ids_attack(int k, drpc__buf *b)
 		drpc__buf req = {0};
 
 		hostile_sleep_req(&req, SLEEP_FOREVER_MS);
-		hostile_frame(b, DRPC__KIND_INVOKE, false, true, 7, 1,
-		    HOSTILE_SLEEP, strlen(HOSTILE_SLEEP));
-		hostile_packet(
-		    b, DRPC__KIND_MESSAGE, 7, 2, req.data, req.len, false);
-		hostile_frame(
-		    b, DRPC__KIND_MESSAGE, false, true, 7, 4, NULL, 0);
-		hostile_frame(
-		    b, DRPC__KIND_MESSAGE, false, true, 7, 3, NULL, 0);
+		rp_frame(b, DRPC__KIND_INVOKE, false, true, 7, 1, HOSTILE_SLEEP,
+		    strlen(HOSTILE_SLEEP));
+		rp_packet(b, DRPC__KIND_MESSAGE, 7, 2, req.data, req.len,
+		    HOSTILE_F, false);
+		rp_frame(b, DRPC__KIND_MESSAGE, false, true, 7, 4, NULL, 0);
+		rp_frame(b, DRPC__KIND_MESSAGE, false, true, 7, 3, NULL, 0);
 		drpc__buf_fini(&req);
 		break;
 	}
@@ -582,20 +580,20 @@ flow_build(const flow_case *fc, drpc__buf *b)
 	q    = drpc__varint_put(q, FLOW_MSGS);
 	*q++ = 0x10; // StreamRequest.size
 	q    = drpc__varint_put(q, FLOW_MSG_BYTES);
-	hostile_frame(b, DRPC__KIND_INVOKE, false, true, 1, mid++,
-	    HOSTILE_STREAM, strlen(HOSTILE_STREAM));
+	rp_frame(b, DRPC__KIND_INVOKE, false, true, 1, mid++, HOSTILE_STREAM,
+	    strlen(HOSTILE_STREAM));
 	for (int i = 0; i < fc->hellos; i++) {
-		hostile_hello(b, 1, mid++, fc->window, fc->cost,
-		    fc->conn_window, FLOW_FEATURES);
+		rp_hello(b, 1, mid++, fc->window, fc->cost, fc->conn_window,
+		    FLOW_FEATURES);
 	}
 	for (size_t i = 0; i < sizeof(deltas) / sizeof(deltas[0]); i++) {
-		hostile_window(b, 0, deltas[i]);
-		hostile_window(b, 1, deltas[i]);
-		hostile_window(b, 99, deltas[i]);
+		rp_window(b, 0, deltas[i]);
+		rp_window(b, 1, deltas[i]);
+		rp_window(b, 99, deltas[i]);
 	}
-	hostile_packet(
-	    b, DRPC__KIND_MESSAGE, 1, mid++, req, (size_t) (q - req), false);
-	hostile_frame(b, DRPC__KIND_CLOSE_SEND, false, true, 1, mid, NULL, 0);
+	rp_packet(b, DRPC__KIND_MESSAGE, 1, mid++, req, (size_t) (q - req),
+	    HOSTILE_F, false);
+	rp_frame(b, DRPC__KIND_CLOSE_SEND, false, true, 1, mid, NULL, 0);
 }
 
 START_TEST(test_hostile_absurd_flow)
@@ -662,8 +660,8 @@ storm_next(void *arg, drpc__buf *out)
 		drpc__buf req = {0};
 
 		hostile_msg(&req, 8, 's');
-		(void) hostile_unary(
-		    out, g->n + 1, 1, HOSTILE_UNARY, req.data, req.len);
+		(void) rp_unary(out, g->n + 1, 1, HOSTILE_UNARY, req.data,
+		    req.len, HOSTILE_F);
 		drpc__buf_fini(&req);
 		g->called = true;
 		return false;
@@ -671,14 +669,11 @@ storm_next(void *arg, drpc__buf *out)
 	for (int k = 0; k < STORM_CHUNK && g->i < g->n; k++) {
 		uint64_t sid = ++g->i;
 
-		hostile_frame(
-		    out, DRPC__KIND_CANCEL, true, true, sid, 1, NULL, 0);
-		hostile_frame(
-		    out, DRPC__KIND_CLOSE, false, true, sid, 2, NULL, 0);
-		hostile_frame(
+		rp_frame(out, DRPC__KIND_CANCEL, true, true, sid, 1, NULL, 0);
+		rp_frame(out, DRPC__KIND_CLOSE, false, true, sid, 2, NULL, 0);
+		rp_frame(
 		    out, DRPC__KIND_CLOSE_SEND, false, true, sid, 3, NULL, 0);
-		hostile_frame(
-		    out, DRPC__KIND_MESSAGE, false, true, sid, 4, NULL, 0);
+		rp_frame(out, DRPC__KIND_MESSAGE, false, true, sid, 4, NULL, 0);
 	}
 	return true;
 }
@@ -728,8 +723,8 @@ START_TEST(test_hostile_churn)
 	size_t      written = 0;
 
 	hostile_begin(&r, "churn", NULL);
-	hostile_frame(&half, DRPC__KIND_INVOKE, false, true, 1, 1,
-	    HOSTILE_UNARY, strlen(HOSTILE_UNARY));
+	rp_frame(&half, DRPC__KIND_INVOKE, false, true, 1, 1, HOSTILE_UNARY,
+	    strlen(HOSTILE_UNARY));
 	half.len -= 8; // the frame cut inside the method name
 	snprintf(r.params, sizeof(r.params),
 	    "conns=%zu,batches_of=%d,each=half_an_Invoke_then_close", n,
@@ -758,15 +753,22 @@ START_TEST(test_hostile_churn)
 }
 END_TEST
 
-void
-hostile_add_conn_tests(TCase *tc)
+size_t
+hostile_conn_tests(tu_test *rows)
 {
-	tcase_add_test(tc, test_hostile_slow_calls);
-	tcase_add_test(tc, test_hostile_slow_calls_conns);
-	tcase_add_test(tc, test_hostile_silent_conns);
-	tcase_add_test(tc, test_hostile_tiny_frames);
-	tcase_add_test(tc, test_hostile_stream_ids);
-	tcase_add_test(tc, test_hostile_absurd_flow);
-	tcase_add_test(tc, test_hostile_cancel_storm);
-	tcase_add_test(tc, test_hostile_churn);
+	const tu_test tests[] = {
+	    TU_TEST("conns", test_hostile_slow_calls, .timeout = 120,
+	        .teardown = hostile_kill_children),
+	    TU_TEST("conns", test_hostile_slow_calls_conns),
+	    TU_TEST("conns", test_hostile_silent_conns),
+	    TU_TEST("conns", test_hostile_tiny_frames),
+	    TU_TEST("conns", test_hostile_stream_ids),
+	    TU_TEST("conns", test_hostile_absurd_flow),
+	    TU_TEST("conns", test_hostile_cancel_storm),
+	    TU_TEST("conns", test_hostile_churn),
+	};
+
+	_Static_assert(TU_LEN(tests) <= HOSTILE_MAX_ROWS, "too many rows");
+	memcpy(rows, tests, sizeof(tests));
+	return TU_LEN(tests);
 }

@@ -284,24 +284,21 @@ END_TEST
 Suite *
 packet_suite(void)
 {
-	Suite *s      = suite_create("packet");
-	TCase *split  = tcase_create("split");
-	TCase *asm_tc = tcase_create("assemble");
+	const tu_test tests[] = {
+	    TU_TEST("split", test_packet_split_example_e),
+	    TU_TEST("split", test_packet_split_sizes),
+	    TU_TEST("split", test_packet_empty_body_one_frame),
+	    TU_TEST("split", test_packet_cancel_control_flag),
+	    TU_TEST("split", test_packet_split_reassemble, .loops = 50),
+	    TU_TEST("assemble", test_packet_interleaved_streams),
+	    TU_TEST("assemble", test_packet_id_backwards),
+	    TU_TEST("assemble", test_packet_id_zero),
+	    TU_TEST("assemble", test_packet_newer_id_replaces),
+	    TU_TEST("assemble", test_packet_kind_change),
+	    TU_TEST("assemble", test_packet_too_big),
+	    TU_TEST("assemble", test_packet_control_or),
+	    TU_TEST("assemble", test_packet_last_id),
+	};
 
-	tcase_add_test(split, test_packet_split_example_e);
-	tcase_add_test(split, test_packet_split_sizes);
-	tcase_add_test(split, test_packet_empty_body_one_frame);
-	tcase_add_test(split, test_packet_cancel_control_flag);
-	tcase_add_loop_test(split, test_packet_split_reassemble, 0, 50);
-	tcase_add_test(asm_tc, test_packet_interleaved_streams);
-	tcase_add_test(asm_tc, test_packet_id_backwards);
-	tcase_add_test(asm_tc, test_packet_id_zero);
-	tcase_add_test(asm_tc, test_packet_newer_id_replaces);
-	tcase_add_test(asm_tc, test_packet_kind_change);
-	tcase_add_test(asm_tc, test_packet_too_big);
-	tcase_add_test(asm_tc, test_packet_control_or);
-	tcase_add_test(asm_tc, test_packet_last_id);
-	suite_add_tcase(s, split);
-	suite_add_tcase(s, asm_tc);
-	return s;
+	return tu_suite("packet", tests, TU_LEN(tests));
 }

@@ -54,20 +54,22 @@ START_TEST(test_reader_empty_input)
 }
 END_TEST
 
-// Input that stops at every point inside the second frame is truncated.
+// Input that stops at every point inside the second frame is truncated:
+// after cut = _i + 1 bytes (1 to all but the last).
 START_TEST(test_reader_truncated)
 {
-	memsrc             m = {two_frames, (size_t) _i, 0, 1, 0, DRPC_OK, 0};
+	size_t             cut = (size_t) _i + 1;
+	memsrc             m   = {two_frames, cut, 0, 1, 0, DRPC_OK, 0};
 	drpc__frame_reader r;
 	drpc__frame        fr;
 
 	drpc__frame_reader_init(&r, memsrc_read, &m, 0);
-	if (_i >= 6) {
+	if (cut >= 6) {
 		DRPC_CHECK_OK(drpc__frame_reader_next(&r, &fr));
 	}
 	// Stopping exactly between the frames is a clean end.
 	DRPC_CHECK_ERR(drpc__frame_reader_next(&r, &fr),
-	    _i == 6 ? DRPC_EOF : DRPC_ETRUNC);
+	    cut == 6 ? DRPC_EOF : DRPC_ETRUNC);
 	drpc__frame_reader_fini(&r);
 }
 END_TEST
@@ -310,24 +312,21 @@ END_TEST
 Suite *
 reader_suite(void)
 {
-	Suite *s       = suite_create("reader");
-	TCase *read    = tcase_create("read");
-	TCase *hostile = tcase_create("hostile");
+	const tu_test tests[] = {
+	    TU_TEST("read", test_reader_chunks, .loops = 12),
+	    TU_TEST("read", test_reader_empty_input),
+	    TU_TEST("read", test_reader_large_frames),
+	    TU_TEST("read", test_reader_shrinks_after_large_frame, .loops = 3),
+	    TU_TEST("read", test_reader_large_then_larger),
+	    TU_TEST("read", test_reader_small_max),
+	    TU_TEST("read", test_reader_fd),
+	    TU_TEST("hostile", test_reader_truncated,
+	        .loops = (int) sizeof(two_frames) - 1),
+	    TU_TEST("hostile", test_reader_huge_claim),
+	    TU_TEST("hostile", test_reader_varint_too_long),
+	    TU_TEST("hostile", test_reader_read_error),
+	    TU_TEST("hostile", test_reader_fd_error),
+	};
 
-	tcase_add_loop_test(read, test_reader_chunks, 0, 12);
-	tcase_add_test(read, test_reader_empty_input);
-	tcase_add_test(read, test_reader_large_frames);
-	tcase_add_loop_test(read, test_reader_shrinks_after_large_frame, 0, 3);
-	tcase_add_test(read, test_reader_large_then_larger);
-	tcase_add_test(read, test_reader_small_max);
-	tcase_add_test(read, test_reader_fd);
-	tcase_add_loop_test(hostile, test_reader_truncated, 1,
-	    (int) sizeof(two_frames));
-	tcase_add_test(hostile, test_reader_huge_claim);
-	tcase_add_test(hostile, test_reader_varint_too_long);
-	tcase_add_test(hostile, test_reader_read_error);
-	tcase_add_test(hostile, test_reader_fd_error);
-	suite_add_tcase(s, read);
-	suite_add_tcase(s, hostile);
-	return s;
+	return tu_suite("reader", tests, TU_LEN(tests));
 }
