@@ -153,13 +153,20 @@ fx_start(fx *f, const drpc_server_opts *o)
 	DRPC_CHECK_OK(drpc_server_addr(f->srv, f->addr, sizeof(f->addr)));
 }
 
+// flag_raise sets *flag under mu and wakes cv's waiters.
+static void
+flag_raise(pthread_mutex_t *mu, pthread_cond_t *cv, bool *flag)
+{
+	drpc__mutex_lock(mu);
+	*flag = true;
+	drpc__cond_broadcast(cv);
+	drpc__mutex_unlock(mu);
+}
+
 static void
 fx_open_gate(fx *f)
 {
-	drpc__mutex_lock(&f->mu);
-	f->open = true;
-	drpc__cond_broadcast(&f->cv);
-	drpc__mutex_unlock(&f->mu);
+	flag_raise(&f->mu, &f->cv, &f->open);
 }
 
 static void
@@ -173,15 +180,37 @@ fx_stop(fx *f)
 	drpc__mutex_fini(&f->mu);
 }
 
-// fx_wait_ctrl waits until the server's readers took n frames of kind.
+// What fx_wait waits for: FX_CTRL, n control frames of kind taken by
+// the server's readers; FX_PINGED, a ping pass of the reaper as of n or
+// later; FX_HELD, n Hold handlers holding; FX_DRAINED, a shutdown's drain
+// phase over.
+typedef enum fx_event { FX_CTRL, FX_PINGED, FX_HELD, FX_DRAINED } fx_event;
+
 static bool
-fx_wait_ctrl(fx *f, unsigned kind, size_t n)
+fx_reached(const fx *f, fx_event e, unsigned kind, int64_t n)
+{
+	switch (e) {
+	case FX_CTRL:
+		return f->ctrl[kind] >= (size_t) n;
+	case FX_PINGED:
+		return f->pinged >= n;
+	case FX_HELD:
+		return f->held >= (size_t) n;
+	case FX_DRAINED:
+		return f->drained;
+	}
+	return false;
+}
+
+// fx_wait waits (WAIT_NS) for the event; false if it never comes.
+static bool
+fx_wait(fx *f, fx_event e, unsigned kind, int64_t n)
 {
 	int64_t dl = drpc_now_ns() + WAIT_NS;
 	bool    done;
 
 	drpc__mutex_lock(&f->mu);
-	while (!(done = f->ctrl[kind] >= n) &&
+	while (!(done = fx_reached(f, e, kind, n)) &&
 	       drpc__cond_wait_until(&f->cv, &f->mu, dl) == DRPC_OK) {
 	}
 	drpc__mutex_unlock(&f->mu);
@@ -197,49 +226,6 @@ fx_ctrl_count(fx *f, unsigned kind)
 	n = f->ctrl[kind];
 	drpc__mutex_unlock(&f->mu);
 	return n;
-}
-
-// fx_wait_pinged waits for a ping pass of the reaper as of t or later.
-static bool
-fx_wait_pinged(fx *f, int64_t t)
-{
-	int64_t dl = drpc_now_ns() + WAIT_NS;
-	bool    done;
-
-	drpc__mutex_lock(&f->mu);
-	while (!(done = f->pinged >= t) &&
-	       drpc__cond_wait_until(&f->cv, &f->mu, dl) == DRPC_OK) {
-	}
-	drpc__mutex_unlock(&f->mu);
-	return done;
-}
-
-static bool
-fx_wait_held(fx *f, size_t n)
-{
-	int64_t dl = drpc_now_ns() + WAIT_NS;
-	bool    done;
-
-	drpc__mutex_lock(&f->mu);
-	while (!(done = f->held >= n) &&
-	       drpc__cond_wait_until(&f->cv, &f->mu, dl) == DRPC_OK) {
-	}
-	drpc__mutex_unlock(&f->mu);
-	return done;
-}
-
-static bool
-fx_wait_drained(fx *f)
-{
-	int64_t dl = drpc_now_ns() + WAIT_NS;
-	bool    done;
-
-	drpc__mutex_lock(&f->mu);
-	while (!(done = f->drained) &&
-	       drpc__cond_wait_until(&f->cv, &f->mu, dl) == DRPC_OK) {
-	}
-	drpc__mutex_unlock(&f->mu);
-	return done;
 }
 
 // A shutdown on a thread of its own (it blocks until the drain is done).
@@ -284,7 +270,7 @@ START_TEST(test_ctrl_keeper_pings)
 	DRPC_CHECK_OK(
 	    drpc_invoke(cc, NULL, ECHO, "a", 1, NULL, &reply, &len, NULL));
 	drpc_free(reply);
-	ck_assert(fx_wait_ctrl(&f, DRPC__KIND_PING, 3));
+	ck_assert(fx_wait(&f, FX_CTRL, DRPC__KIND_PING, 3));
 	DRPC_CHECK_OK(drpc_conn_err(cc));
 	DRPC_CHECK_OK(
 	    drpc_invoke(cc, NULL, ECHO, "b", 1, NULL, &reply, &len, NULL));
@@ -309,7 +295,7 @@ START_TEST(test_ctrl_reaper_pings)
 	DRPC_CHECK_OK(
 	    drpc_invoke(cc, NULL, ECHO, "a", 1, NULL, &reply, &len, NULL));
 	drpc_free(reply);
-	ck_assert(fx_wait_ctrl(&f, DRPC__KIND_PING_ACK, 3));
+	ck_assert(fx_wait(&f, FX_CTRL, DRPC__KIND_PING_ACK, 3));
 	DRPC_CHECK_OK(drpc_conn_err(cc));
 	drpc_conn_destroy(cc);
 	fx_stop(&f);
@@ -387,7 +373,7 @@ plain_client_case(const drpc_server_opts *so, uint64_t hello_features)
 	rp_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
 	// A ping pass past several intervals: one would have pinged us.
 	t0 = drpc_now_ns();
-	ck_assert(fx_wait_pinged(&f, t0 + 5 * MS));
+	ck_assert(fx_wait(&f, FX_PINGED, 0, t0 + 5 * MS));
 	rp_hex(&r, "c3 00 00 01 07"); // a PING: dropped
 	rp_call(
 	    &r, 3, CR_ECHO, "hi", 2, &ctrl); // anything sent before comes first
@@ -397,9 +383,9 @@ plain_client_case(const drpc_server_opts *so, uint64_t hello_features)
 	// new call is refused (Unavailable) once the drain is over.
 	rp_send(&r, DRPC__KIND_INVOKE, false, 5, 1, HOLD, strlen(HOLD));
 	rp_send(&r, DRPC__KIND_MESSAGE, false, 5, 2, "h", 1);
-	ck_assert(fx_wait_held(&f, 1));
+	ck_assert(fx_wait(&f, FX_HELD, 0, 1));
 	stopper_start(&st, f.srv);
-	ck_assert(fx_wait_drained(&f));
+	ck_assert(fx_wait(&f, FX_DRAINED, 0, 0));
 	rp_send(&r, DRPC__KIND_INVOKE, false, 7, 1, ECHO, strlen(ECHO));
 	rp_until(&r, DRPC__KIND_ERROR, 7, &fr, &ctrl);
 	ck_assert_uint_ge(fr.len, 8);
@@ -542,10 +528,7 @@ gcli_open(gcli *g, const char *addr)
 static void
 gcli_let_go(gcli *g)
 {
-	drpc__mutex_lock(&g->mu);
-	g->let_go = true;
-	drpc__cond_broadcast(&g->cv);
-	drpc__mutex_unlock(&g->mu);
+	flag_raise(&g->mu, &g->cv, &g->let_go);
 }
 
 static void
@@ -590,7 +573,7 @@ START_TEST(test_ctrl_goaway)
 	fx_start(&f, NULL);
 	gcli_open(&g, f.addr);
 	DRPC_CHECK_OK(tu_open(g.c, NULL, HOLD, "h", 1, true, &held));
-	ck_assert(fx_wait_held(&f, 1));
+	ck_assert(fx_wait(&f, FX_HELD, 0, 1));
 	// The server's answer to the hello (on the held stream) was appended
 	// before the handler started, but may not have reached the client
 	// yet: wait for the client to take it (a poll of the flag, within a
@@ -617,7 +600,7 @@ START_TEST(test_ctrl_goaway)
 	ck_assert_msg(
 	    strstr(why.text, "shutting down") != NULL, "%s", why.text);
 	DRPC_CHECK_OK(drpc__conn_err(g.c)); // draining, not ended
-	ck_assert(fx_wait_drained(&f));
+	ck_assert(fx_wait(&f, FX_DRAINED, 0, 0));
 	DRPC_CHECK_OK(f.drain_rv); // acknowledged, before the deadline
 	fx_open_gate(&f);
 	reply_is(held, "held");
@@ -637,8 +620,8 @@ START_TEST(test_ctrl_goaway)
 }
 END_TEST
 
-// The server's side of the ordering, byte for byte: a rp_peer client with the
-// extension takes the GOAWAY (its exact bytes), then writes a call and the
+// The server's side of the ordering, byte for byte: a raw-peer client
+// with the extension takes the GOAWAY (its exact bytes), then writes a call and the
 // GOAWAY ACK in one write, which the server reads at once: the call,
 // written before the ACK, is served; one written after it is refused.
 START_TEST(test_ctrl_goaway_ack_order)
@@ -660,7 +643,7 @@ START_TEST(test_ctrl_goaway_ack_order)
 	rp_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
 	    rp_hello_default(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
 	rp_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "h", 1);
-	ck_assert(fx_wait_held(&f, 1));
+	ck_assert(fx_wait(&f, FX_HELD, 0, 1));
 	stopper_start(&st, f.srv);
 	rp_until(&r, DRPC__KIND_GOAWAY, 0, &fr, &ctrl);
 	ck_assert_uint_eq(ctrl, 1);
@@ -670,11 +653,10 @@ START_TEST(test_ctrl_goaway_ack_order)
 	b.len = 0;
 	rp_unary(&b, 3, 1, ECHO, "raced", 5, 5);
 	DRPC_CHECK_OK(drpc__ctrl_append(&b, DRPC__KIND_GOAWAY_ACK, 0));
-	ck_assert_int_eq(
-	    send(r.fd, b.data, b.len, MSG_NOSIGNAL), (ssize_t) b.len);
+	rp_send_buf(&r, &b); // in one write
 	rp_next_on(&r, 3, &fr);
 	ck_assert_uint_eq(fr.kind, DRPC__KIND_MESSAGE); // served
-	ck_assert(fx_wait_drained(&f));
+	ck_assert(fx_wait(&f, FX_DRAINED, 0, 0));
 	DRPC_CHECK_OK(f.drain_rv);
 	rp_send(&r, DRPC__KIND_INVOKE, false, 5, 1, ECHO, strlen(ECHO));
 	rp_next_on(&r, 5, &fr);

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,13 +378,23 @@ client_sample(client_run *c)
 	c->rss_max = kib > c->rss_max ? kib : c->rss_max;
 }
 
+// client_begin starts the run name, whose figures (params) printf makes
+// of fmt, taking the baselines: threads, fds and RSS.
+static void client_begin(client_run *c, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
-client_begin(client_run *c, const char *name)
+client_begin(client_run *c, const char *name, const char *fmt, ...)
 {
+	va_list ap;
+
 	memset(c, 0, sizeof(*c));
 	c->name = name;
 	c->leak = tu_leak_start();
 	c->rss0 = c->rss_max = tu_self_rss_kib();
+	va_start(ap, fmt);
+	(void) vsnprintf(c->params, sizeof(c->params), fmt, ap);
+	va_end(ap);
 }
 
 // evil_wait_done waits until the hostile server has written its
@@ -432,6 +443,27 @@ client_finish(client_run *c)
 	    growth, bound);
 }
 
+// evil_connect starts e and returns a default connection to it.
+static drpc_conn *
+evil_connect(evil *e)
+{
+	drpc_conn *conn;
+
+	evil_start(e);
+	DRPC_CHECK_OK(drpc_dial(&conn, e->addr, NULL));
+	return conn;
+}
+
+// evil_end destroys the connection, joins the hostile server and
+// finishes the run (client_finish).
+static void
+evil_end(evil *e, drpc_conn *conn, client_run *c)
+{
+	drpc_conn_destroy(conn);
+	evil_join(e);
+	client_finish(c);
+}
+
 static drpc_call_opts
 call_opts(void)
 {
@@ -453,37 +485,52 @@ flood_opts(uint64_t budget)
 	return (drpc_call_opts){.timeout_ms = ms < 100000 ? ms : 100000};
 }
 
+// unary_run: a run whose client makes one unary call.
+typedef struct unary_run {
+	client_run c;
+	drpc_conn *conn;  // evil_end's to destroy
+	drpc_err   rv;    // the call's result
+	size_t     len;   // the reply's length
+	bool       exact; // the reply was "reply"
+} unary_run;
+
+// evil_unary connects to e (started here), makes u's unary call
+// (HOSTILE_UNARY, "x", with o), and waits until the hostile server is
+// done, sampling the client's RSS.
+static void
+evil_unary(unary_run *u, evil *e, drpc_call_opts o)
+{
+	void *reply = NULL;
+
+	u->len  = 0;
+	u->conn = evil_connect(e);
+	u->rv   = drpc_invoke(
+	      u->conn, NULL, HOSTILE_UNARY, "x", 1, &o, &reply, &u->len, NULL);
+	u->exact =
+	    u->rv == DRPC_OK && u->len == 5 && memcmp(reply, "reply", 5) == 0;
+	drpc_free(reply);
+	client_sample(&u->c);
+	evil_wait_done(e, &u->c);
+}
+
 // A unary call answered with endless messages: the call returns the
 // first; the rest, for a stream that has ended, are dropped as they come.
 START_TEST(test_hostile_client_endless)
 {
-	evil           e = {.kind = EVIL_ENDLESS,
-	              .budget = hostile_scaled((uint64_t) 1 << 30, 64 << 20)};
-	drpc_call_opts o = flood_opts(e.budget);
-	client_run     c;
-	drpc_conn     *conn;
-	void          *reply = NULL;
-	size_t         len   = 0;
-	drpc_err       rv;
+	evil      e = {.kind = EVIL_ENDLESS,
+	         .budget     = hostile_scaled((uint64_t) 1 << 30, 64 << 20)};
+	unary_run u;
 
-	client_begin(&c, "endless_reply");
-	snprintf(c.params, sizeof(c.params),
+	client_begin(&u.c, "endless_reply",
 	    "reply=1MiB_messages_without_end,written=%lluMiB",
 	    (unsigned long long) (e.budget >> 20));
-	evil_start(&e);
-	DRPC_CHECK_OK(drpc_dial(&conn, e.addr, NULL));
-	rv = drpc_invoke(
-	    conn, NULL, HOSTILE_UNARY, "x", 1, &o, &reply, &len, NULL);
-	drpc_free(reply);
-	client_sample(&c);
-	evil_wait_done(&e, &c); // the client keeps reading, and dropping
-	snprintf(c.outcome, sizeof(c.outcome), "call=%s,reply=%zuB",
-	    drpc_err_name(rv), len);
-	drpc_conn_destroy(conn);
-	evil_join(&e);
-	client_finish(&c);
-	DRPC_CHECK_OK(rv);
-	ck_assert_uint_eq(len, HOSTILE_MIB);
+	// The client keeps reading, and dropping, until the server is done.
+	evil_unary(&u, &e, flood_opts(e.budget));
+	snprintf(u.c.outcome, sizeof(u.c.outcome), "call=%s,reply=%zuB",
+	    drpc_err_name(u.rv), u.len);
+	evil_end(&e, u.conn, &u.c);
+	DRPC_CHECK_OK(u.rv);
+	ck_assert_uint_eq(u.len, HOSTILE_MIB);
 }
 END_TEST
 
@@ -504,13 +551,11 @@ START_TEST(test_hostile_client_endless_unread)
 	bool         stalled;
 	uint64_t     written;
 
-	client_begin(&c, "endless_unread_stream");
-	snprintf(c.params, sizeof(c.params),
+	client_begin(&c, "endless_unread_stream",
 	    "server_stream_not_read,reply=1MiB_messages_without_end,"
 	    "budget=%lluMiB",
 	    (unsigned long long) (e.budget >> 20));
-	evil_start(&e);
-	DRPC_CHECK_OK(drpc_dial(&conn, e.addr, NULL));
+	conn = evil_connect(&e);
 	DRPC_CHECK_OK(drpc_stream_open_request(
 	    &s, conn, NULL, HOSTILE_STREAM, NULL, 0, NULL));
 	evil_wait_done(&e, &c); // the client stopped reading, or took it all
@@ -523,9 +568,7 @@ START_TEST(test_hostile_client_endless_unread)
 	    (double) written / (double) HOSTILE_MIB, stalled ? "yes" : "no");
 	drpc_stream_cancel(s);
 	drpc_stream_destroy(s);
-	drpc_conn_destroy(conn);
-	evil_join(&e);
-	client_finish(&c);
+	evil_end(&e, conn, &c);
 }
 END_TEST
 
@@ -534,35 +577,20 @@ END_TEST
 // them): all dropped, the reply arrives.
 START_TEST(test_hostile_client_unknown_streams)
 {
-	evil           e = {.kind = EVIL_UNKNOWN,
-	              .budget = hostile_scaled((uint64_t) 1 << 30, 64 << 20)};
-	drpc_call_opts o = flood_opts(e.budget);
-	client_run     c;
-	drpc_conn     *conn;
-	void          *reply = NULL;
-	size_t         len   = 0;
-	drpc_err       rv;
-	bool           exact;
+	evil      e = {.kind = EVIL_UNKNOWN,
+	         .budget     = hostile_scaled((uint64_t) 1 << 30, 64 << 20)};
+	unary_run u;
 
-	client_begin(&c, "unknown_streams");
-	snprintf(c.params, sizeof(c.params),
+	client_begin(&u.c, "unknown_streams",
 	    "frames_for_unopened_streams=%lluMiB(4MiB_Messages,Error,"
 	    "CloseSend,Cancel,Close,window,hello),then_reply",
 	    (unsigned long long) (e.budget >> 20));
-	evil_start(&e);
-	DRPC_CHECK_OK(drpc_dial(&conn, e.addr, NULL));
-	rv = drpc_invoke(
-	    conn, NULL, HOSTILE_UNARY, "x", 1, &o, &reply, &len, NULL);
-	exact = rv == DRPC_OK && len == 5 && memcmp(reply, "reply", 5) == 0;
-	drpc_free(reply);
-	evil_wait_done(&e, &c);
-	snprintf(c.outcome, sizeof(c.outcome), "call=%s,reply=%zuB,conn=%s",
-	    drpc_err_name(rv), len, drpc_err_name(drpc_conn_err(conn)));
-	drpc_conn_destroy(conn);
-	evil_join(&e);
-	client_finish(&c);
-	DRPC_CHECK_OK(rv);
-	ck_assert(exact);
+	evil_unary(&u, &e, flood_opts(e.budget));
+	snprintf(u.c.outcome, sizeof(u.c.outcome), "call=%s,reply=%zuB,conn=%s",
+	    drpc_err_name(u.rv), u.len, drpc_err_name(drpc_conn_err(u.conn)));
+	evil_end(&e, u.conn, &u.c);
+	DRPC_CHECK_OK(u.rv);
+	ck_assert(u.exact);
 }
 END_TEST
 
@@ -580,28 +608,15 @@ static const struct {
 
 START_TEST(test_hostile_client_absurd_length)
 {
-	evil           e = {.kind = EVIL_LENGTH, .variant = _i};
-	drpc_call_opts o = call_opts();
-	client_run     c;
-	drpc_conn     *conn;
-	void          *reply = NULL;
-	size_t         len   = 0;
-	drpc_err       rv;
+	evil      e = {.kind = EVIL_LENGTH, .variant = _i};
+	unary_run u;
 
-	client_begin(&c, lengths[_i].name);
-	snprintf(c.params, sizeof(c.params), "reply=%s", lengths[_i].name);
-	evil_start(&e);
-	DRPC_CHECK_OK(drpc_dial(&conn, e.addr, NULL));
-	rv = drpc_invoke(
-	    conn, NULL, HOSTILE_UNARY, "x", 1, &o, &reply, &len, NULL);
-	drpc_free(reply);
-	evil_wait_done(&e, &c);
-	snprintf(c.outcome, sizeof(c.outcome), "call=%s,conn=%s",
-	    drpc_err_name(rv), drpc_err_name(drpc_conn_err(conn)));
-	drpc_conn_destroy(conn);
-	evil_join(&e);
-	client_finish(&c);
-	DRPC_CHECK_ERR(rv, lengths[_i].want);
+	client_begin(&u.c, lengths[_i].name, "reply=%s", lengths[_i].name);
+	evil_unary(&u, &e, call_opts());
+	snprintf(u.c.outcome, sizeof(u.c.outcome), "call=%s,conn=%s",
+	    drpc_err_name(u.rv), drpc_err_name(drpc_conn_err(u.conn)));
+	evil_end(&e, u.conn, &u.c);
+	DRPC_CHECK_ERR(u.rv, lengths[_i].want);
 }
 END_TEST
 
@@ -654,15 +669,13 @@ START_TEST(test_hostile_client_window)
 	drpc_err     rv;
 
 	ck_assert_ptr_nonnull(msg);
-	client_begin(&c, windows[_i].name);
-	snprintf(c.params, sizeof(c.params),
+	client_begin(&c, windows[_i].name,
 	    "hello(window=%llu,cost=%llu,conn=%llu),send=%zux%zuB",
 	    (unsigned long long) windows[_i].window,
 	    (unsigned long long) windows[_i].cost,
 	    (unsigned long long) windows[_i].conn_window, windows[_i].msgs,
 	    windows[_i].size);
-	evil_start(&e);
-	DRPC_CHECK_OK(drpc_dial(&conn, e.addr, NULL));
+	conn = evil_connect(&e);
 	{
 		drpc_call_opts o = call_opts();
 

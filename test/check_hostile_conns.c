@@ -88,10 +88,9 @@ START_TEST(test_hostile_slow_calls)
 
 	hostile_begin(&r, "slow_calls", NULL);
 	hostile_sleep_req(&g.req, SLEEP_FOREVER_MS);
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(1, 0, HOSTILE_S),
 	    "flow=on,calls=%llu,method=Sleep(forever),one_conn",
 	    (unsigned long long) g.n);
-	r.bound_kib = hostile_rss_bound(1, 0, HOSTILE_S) / HOSTILE_KIB;
 	hostile_peer_open(&p, &r, true);
 	end = hostile_pump(&p, slow_next, &g, false);
 	// Those past the limit are refused at once: wait for the refusals.
@@ -138,10 +137,9 @@ START_TEST(test_hostile_slow_calls_conns)
 
 	hostile_begin(&r, "slow_calls_conns", NULL);
 	r.refusal_ok = true; // the attack holds every handler there is
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(SLOW_CONNS, 0, HOSTILE_H),
 	    "flow=on,conns=%d,calls_each=%d,method=Sleep(forever)", SLOW_CONNS,
 	    SLOW_CALLS_PER_CONN);
-	r.bound_kib = hostile_rss_bound(SLOW_CONNS, 0, HOSTILE_H) / HOSTILE_KIB;
 	for (int i = 0; i < SLOW_CONNS; i++) {
 		g[i] = (slow_gen){.n = SLOW_CALLS_PER_CONN};
 		hostile_sleep_req(&g[i].req, SLEEP_FOREVER_MS);
@@ -242,11 +240,10 @@ START_TEST(test_hostile_silent_conns)
 	    (long long) (SILENT_TIMEOUT_MS * tu_scale()));
 	hostile_begin(&r, "silent_conns", flags);
 	ck_assert_ptr_nonnull(fds = calloc(n, sizeof(*fds)));
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(0, n, 0),
 	    "conns=%zu,half_send_nothing,half_send_2_of_a_header,"
 	    "handshake_timeout=%sms",
 	    n, ms);
-	r.bound_kib = hostile_rss_bound(0, n, 0) / HOSTILE_KIB;
 	for (size_t i = 0; i < n; i++) {
 		fds[i] = silent_open(&r.srv, i % 2 == 1);
 		if (i % 100 == 0) {
@@ -346,10 +343,9 @@ START_TEST(test_hostile_tiny_frames)
 
 	hostile_begin(&r, "tiny_frames", NULL);
 	hostile_msg(&t.req, t.payload, 'p');
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(1, 0, 1),
 	    "flow=off,message=%zuB,frames_of_1B=%zu,method=Unary", t.req.len,
 	    t.req.len);
-	r.bound_kib = hostile_rss_bound(1, 0, 1) / HOSTILE_KIB;
 	hostile_peer_open(&p, &r, true);
 	p.on_frame     = tiny_frames_seen;
 	p.on_frame_arg = &t;
@@ -520,10 +516,9 @@ START_TEST(test_hostile_stream_ids)
 	size_t      at = 0;
 
 	hostile_begin(&r, "stream_ids", NULL);
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(1, 0, HOSTILE_S),
 	    "backwards_1000..1,reused,zero,2000_near_2^64,far_below_top,"
 	    "message_id_backwards");
-	r.bound_kib = hostile_rss_bound(1, 0, HOSTILE_S) / HOSTILE_KIB;
 	for (size_t k = 0; k < IDS_CASES; k++) {
 		ok[k] = ids_run(&r, (int) k, got[k], sizeof(got[k]));
 		at += (size_t) snprintf(r.outcome + at, sizeof(r.outcome) - at,
@@ -604,11 +599,10 @@ START_TEST(test_hostile_absurd_flow)
 	size_t      at = 0;
 
 	hostile_begin(&r, "absurd_flow", NULL);
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(1, 0, 1),
 	    "hellos(window,cost,conn)=(max,max,max)(1,0,1)(0,64,0)(1M,max,"
 	    "16M)x1,(1,1,1)x10000;updates=0,2^63,2^63,2^64-1,1_on_0,1,99;"
 	    "ServerStream_64x64KiB");
-	r.bound_kib = hostile_rss_bound(1, 0, 1) / HOSTILE_KIB;
 	for (size_t k = 0; k < FLOW_CASES; k++) {
 		hostile_peer p;
 		drpc__buf    b = {0};
@@ -687,11 +681,10 @@ START_TEST(test_hostile_cancel_storm)
 	hostile_end  reply;
 
 	hostile_begin(&r, "cancel_storm", NULL);
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(1, 0, 1),
 	    "flow=off,unknown_streams=%llu,each=Cancel+Close+CloseSend+"
 	    "empty_Message,then_one_Unary",
 	    (unsigned long long) g.n);
-	r.bound_kib = hostile_rss_bound(1, 0, 1) / HOSTILE_KIB;
 	hostile_peer_open(&p, &r, true);
 	end   = hostile_pump(&p, storm_next, &g, false);
 	reply = hostile_pump_until(&p, closed_send_seen, NULL);
@@ -726,10 +719,9 @@ START_TEST(test_hostile_churn)
 	rp_frame(&half, DRPC__KIND_INVOKE, false, true, 1, 1, HOSTILE_UNARY,
 	    strlen(HOSTILE_UNARY));
 	half.len -= 8; // the frame cut inside the method name
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(0, CHURN_BATCH, 0),
 	    "conns=%zu,batches_of=%d,each=half_an_Invoke_then_close", n,
 	    CHURN_BATCH);
-	r.bound_kib = hostile_rss_bound(0, CHURN_BATCH, 0) / HOSTILE_KIB;
 	for (size_t done = 0; done < n; done += CHURN_BATCH) {
 		for (size_t i = 0; i < CHURN_BATCH; i++) {
 			fds[i] = hostile_dial(&r.srv);

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,6 +444,17 @@ hostile_begin(hostile_run *r, const char *attack, const char *const *flags)
 	ck_assert(tu_sample_read(r->srv.pid, &r->base));
 	r->peak     = r->base;
 	r->start_ns = now_ns();
+}
+
+void
+hostile_describe(hostile_run *r, size_t bound_bytes, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->bound_kib = bound_bytes / HOSTILE_KIB;
+	va_start(ap, fmt);
+	(void) vsnprintf(r->params, sizeof(r->params), fmt, ap);
+	va_end(ap);
 }
 
 void

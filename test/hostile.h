@@ -167,6 +167,12 @@ typedef struct hostile_run {
 void hostile_begin(
     hostile_run *r, const char *attack, const char *const *flags);
 
+// hostile_describe sets what the run is judged by: r->bound_kib, the RSS
+// growth allowed (bound_bytes, a hostile_rss_bound), and r->params, the
+// attack's figures for the `hostile:` line (printf's fmt and arguments).
+void hostile_describe(hostile_run *r, size_t bound_bytes, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 // hostile_poll samples the server into r->peak (cheap; attacks call it as
 // they go).
 void hostile_poll(hostile_run *r);
