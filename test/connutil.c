@@ -1,4 +1,8 @@
+#include "connutil.h"
+
 #include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -6,9 +10,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <check.h>
-
-#include "connutil.h"
 #include "platform/thread.h"
 #include "testutil.h"
 
@@ -246,6 +247,44 @@ tu_raw_close(tu_raw *r)
 {
 	drpc__conn_destroy(r->conn);
 	rp_close(&r->peer);
+}
+
+drpc_err
+tu_fd_read(int fd, void *buf, size_t cap, size_t *n, drpc_err fail)
+{
+	ssize_t got;
+
+	do {
+		got = read(fd, buf, cap);
+	} while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		return fail;
+	}
+	*n = (size_t) got;
+	return DRPC_OK;
+}
+
+drpc_err
+tu_fd_writev(int fd, const drpc_iovec *iov, size_t n, drpc_err fail)
+{
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p    = iov[i].base;
+		size_t         left = iov[i].len;
+
+		while (left > 0) {
+			ssize_t put = send(fd, p, left, MSG_NOSIGNAL);
+
+			if (put < 0 && errno == EINTR) {
+				continue;
+			}
+			if (put < 0) {
+				return fail;
+			}
+			p += put;
+			left -= (size_t) put;
+		}
+	}
+	return DRPC_OK;
 }
 
 drpc_err

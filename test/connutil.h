@@ -128,6 +128,13 @@ drpc_err tu_raw_next(tu_raw *r, drpc__frame *f);
 // tu_raw_close destroys the conn and closes the peer's end.
 void tu_raw_close(tu_raw *r);
 
+// Test transports: drpc_transport_ops over a socket that a test wraps to
+// fail, stall or count on cue. tu_fd_read reads once into buf (*n bytes,
+// 0 at the end), tu_fd_writev writes all of iov (MSG_NOSIGNAL); both
+// retry EINTR, and return fail if the socket fails.
+drpc_err tu_fd_read(int fd, void *buf, size_t cap, size_t *n, drpc_err fail);
+drpc_err tu_fd_writev(int fd, const drpc_iovec *iov, size_t n, drpc_err fail);
+
 // tu_wait_conn_err waits (up to TU_WAIT_NS) until c has terminated;
 // returns why.
 drpc_err tu_wait_conn_err(drpc__conn *c);

@@ -54,8 +54,21 @@ rp_init(rp_peer *p, int fd)
 void
 rp_close(rp_peer *p)
 {
-	close(p->fd);
+	if (p->fd >= 0) {
+		close(p->fd);
+	}
 	drpc__frame_reader_fini(&p->fr);
+}
+
+void
+rp_reset(rp_peer *p)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	ck_assert_int_eq(
+	    setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	ck_assert_int_eq(close(p->fd), 0);
+	p->fd = -1;
 }
 
 // Building frames.
@@ -196,6 +209,13 @@ rp_next(rp_peer *p, drpc__frame *f)
 	return drpc__frame_reader_next(&p->fr, f);
 }
 
+// same compares n bytes (none: the same, whatever the pointers).
+static bool
+same(const void *a, const void *b, size_t n)
+{
+	return n == 0 || memcmp(a, b, n) == 0;
+}
+
 bool
 rp_frame_matches(const drpc__frame *f, const rp_want *w, char *why, size_t cap)
 {
@@ -212,10 +232,10 @@ rp_frame_matches(const drpc__frame *f, const rp_want *w, char *why, size_t cap)
 	} else if (f->done == w->partial) {
 		bad = "done bit";
 	} else if (w->body != NULL && !w->prefix &&
-	           (f->len != w->len || memcmp(f->data, w->body, w->len))) {
+	           (f->len != w->len || !same(f->data, w->body, w->len))) {
 		bad = "body";
 	} else if (w->body != NULL && w->prefix &&
-	           (f->len < w->len || memcmp(f->data, w->body, w->len))) {
+	           (f->len < w->len || !same(f->data, w->body, w->len))) {
 		bad = "body's beginning";
 	}
 	if (bad != NULL) {
@@ -247,6 +267,31 @@ rp_expect(rp_peer *p, drpc__frame *f, rp_want w)
 	if (f != NULL) {
 		*f = got;
 	}
+}
+
+void
+rp_expect_packet(
+    rp_peer *p, uint8_t kind, uint64_t sid, uint64_t mid, const char *body)
+{
+	rp_expect(p, NULL,
+	    (rp_want){.kind = kind,
+	        .sid        = sid,
+	        .mid        = mid,
+	        .body       = body,
+	        .len        = strlen(body)});
+}
+
+void
+rp_expect_eof(rp_peer *p)
+{
+	drpc__frame f;
+	drpc_err    rv = rp_next(p, &f);
+
+	ck_assert_msg(rv == DRPC_EOF,
+	    "want the end of the connection, got %s (a %s frame on stream "
+	    "%llu if OK)",
+	    drpc_err_name(rv), rv == DRPC_OK ? drpc__kind_name(f.kind) : "-",
+	    rv == DRPC_OK ? (unsigned long long) f.stream_id : 0ull);
 }
 
 void

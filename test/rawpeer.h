@@ -32,9 +32,13 @@ typedef struct rp_peer {
 } rp_peer;
 
 // rp_init makes p the peer on fd (p owns it from then on); rp_close
-// closes the fd and frees the reader.
+// closes the fd (unless rp_reset did) and frees the reader.
 void rp_init(rp_peer *p, int fd);
 void rp_close(rp_peer *p);
+
+// rp_reset closes p's TCP socket abortively (SO_LINGER {1, 0}: the other
+// side reads a reset); rp_close must still free the reader.
+void rp_reset(rp_peer *p);
 
 // Building frames.
 
@@ -107,6 +111,15 @@ typedef struct rp_want {
 // test, naming the frame it got and the one it wanted, unless it matches
 // w. Write w in place: rp_expect(p, &f, (rp_want){.kind = ..., .sid = 1}).
 void rp_expect(rp_peer *p, drpc__frame *f, rp_want w);
+
+// rp_expect_packet expects a one-frame packet: kind on sid, message mid,
+// done, not control, body exactly the string body ("" for none).
+void rp_expect_packet(
+    rp_peer *p, uint8_t kind, uint64_t sid, uint64_t mid, const char *body);
+
+// rp_expect_eof expects the other side to have shut the connection down
+// with no frame before.
+void rp_expect_eof(rp_peer *p);
 
 // rp_frame_matches is rp_expect's comparison, without asserting; it
 // writes why not into why (cap bytes) when it does not match.
