@@ -54,18 +54,6 @@ streams_destroy(drpc__stream **s, size_t n)
 }
 
 static void
-recv_expect(drpc__stream *s, const char *want)
-{
-	const uint8_t *data;
-	size_t         len;
-
-	DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
-	ck_assert_uint_eq(len, strlen(want));
-	ck_assert_mem_eq(data, want, len);
-	drpc__stream_recv_done(s);
-}
-
-static void
 recv_end(drpc__stream *s, drpc_err want)
 {
 	const uint8_t *data;
@@ -78,7 +66,7 @@ static void
 echo_once(drpc__stream *s, const char *text)
 {
 	DRPC_CHECK_OK(drpc__stream_send(s, u8(text), strlen(text)));
-	recv_expect(s, text);
+	tu_recv_is(s, text);
 }
 
 // The raw peer's side.
@@ -415,7 +403,7 @@ run_too_big(const big_case *bc, bool server)
 	if (bc->alive) {
 		// Stream 2 still gets its messages: Message (2, k) "k".
 		tu_raw_hex(&r, server ? "05 02 02 01 6b" : "05 02 01 01 6b");
-		recv_expect(s[1], "k");
+		tu_recv_is(s[1], "k");
 		DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	}
 	if (server) {
@@ -455,7 +443,7 @@ START_TEST(test_conn_errors_max_size_ok)
 	memset(buf + 5, 'm', 1024);
 	tu_raw_write(&r, buf, 5 + 1024);
 	buf[5 + 1024] = 0;
-	recv_expect(s, (const char *) buf + 5);
+	tu_recv_is(s, (const char *) buf + 5);
 	DRPC_CHECK_ERR(drpc__stream_send(s, buf, 1025), DRPC_ERESOURCE);
 	DRPC_CHECK_OK(drpc__stream_send(s, u8("ok"), 2));
 	rp_expect_packet(&r.peer, DRPC__KIND_MESSAGE, 1, 2, "ok");
@@ -535,7 +523,7 @@ START_TEST(test_conn_errors_unknown_control_ignored)
 
 	srv_setup(&r, &b, 0, &s, 1);
 	tu_raw_hex(&r, "93 01 02 00 81 01 03 02 aa bb 05 01 04 01 61");
-	recv_expect(s, "a");
+	tu_recv_is(s, "a");
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	ck_assert(!drpc__stream_is_terminated(s));
 	DRPC_CHECK_OK(drpc__stream_send(s, u8("r"), 1));
@@ -805,7 +793,7 @@ row_queued(row *w, const char *method, int n)
 		char m[16];
 
 		snprintf(m, sizeof(m), "m%d", i);
-		recv_expect(w->b, m);
+		tu_recv_is(w->b, m);
 	}
 }
 
@@ -1463,7 +1451,7 @@ START_TEST(test_conn_errors_short_error_body)
 	ck_assert_mem_eq(msg, "hi", 2);
 	DRPC_CHECK_ERR(drpc__stream_send(s[0], u8("x"), 1), DRPC_EOF);
 	tu_raw_hex(&r, "05 02 01 01 61");
-	recv_expect(s[1], "a");
+	tu_recv_is(s[1], "a");
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	ck_assert_uint_eq(drpc__conn_active(r.conn), 1);
 	streams_destroy(s, 2);
@@ -1518,7 +1506,7 @@ START_TEST(test_conn_errors_cancel_unknown_stream)
 	raw_invoke(&r, 1);
 	tu_raw_hex(&r, "05 01 02 01 61");
 	s = box_wait(&b, 1);
-	recv_expect(s, "a");
+	tu_recv_is(s, "a");
 	DRPC_CHECK_OK(drpc__stream_send(s, u8("r"), 1));
 	rp_expect_packet(&r.peer, DRPC__KIND_MESSAGE, 1, 1, "r");
 	ck_assert_uint_eq(box_count(&b), 1);
@@ -1538,12 +1526,12 @@ START_TEST(test_conn_errors_unknown_stream_server)
 
 	srv_setup(&r, &b, 0, s, 1);
 	tu_raw_hex(&r, "05 05 01 01 61 05 01 02 01 62");
-	recv_expect(s[0], "b");
+	tu_recv_is(s[0], "b");
 	raw_invoke(&r, 5);
 	tu_raw_hex(&r, "05 05 02 01 63");
 	s[1] = box_wait(&b, 2);
 	ck_assert_uint_eq(drpc__stream_id(s[1]), 5);
-	recv_expect(s[1], "c");
+	tu_recv_is(s[1], "c");
 	srv_done(&r, &b, &l);
 }
 END_TEST
@@ -1560,7 +1548,7 @@ START_TEST(test_conn_errors_unknown_stream_client)
 
 	cli_setup(&r, 0, &s, 1);
 	tu_raw_hex(&r, "05 09 01 01 61 05 01 01 01 62");
-	recv_expect(s, "b");
+	tu_recv_is(s, "b");
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	drpc__stream_destroy(s);
 	rp_expect_packet(&r.peer, DRPC__KIND_CLOSE, 1, 2, "");
@@ -1568,7 +1556,7 @@ START_TEST(test_conn_errors_unknown_stream_client)
 	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t", NULL, 0, false, &s));
 	rp_expect_packet(&r.peer, DRPC__KIND_INVOKE, 2, 1, "/t");
 	tu_raw_hex(&r, "05 02 01 01 64");
-	recv_expect(s, "d");
+	tu_recv_is(s, "d");
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	drpc__stream_destroy(s);
 	tu_raw_close(&r);

@@ -141,24 +141,6 @@ END_TEST
 
 // Negotiation, and pings between two connections.
 
-static drpc_err
-tu_echo(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
-{
-	const uint8_t *data;
-	size_t         len;
-	drpc_err       rv;
-
-	(void) arg;
-	(void) name;
-	(void) md;
-	if ((rv = drpc__stream_recv(s, &data, &len)) != DRPC_OK) {
-		return rv;
-	}
-	rv = drpc__stream_send(s, data, len);
-	drpc__stream_recv_done(s);
-	return rv == DRPC_OK ? drpc__stream_close_send(s) : rv;
-}
-
 // pair_call makes one echo call on p's client.
 static void
 pair_call(tu_pair *p)
@@ -179,7 +161,7 @@ START_TEST(test_ctrl_negotiated)
 	tu_pair         p;
 	drpc__conn_opts plain = {.multiplex = DRPC_MULTIPLEX_OFF};
 
-	tu_pair_open(&p, tu_echo, NULL, NULL, NULL);
+	tu_pair_open(&p, tu_echo_all, NULL, NULL, NULL);
 	ck_assert(!drpc__conn_ctrl_ok(p.cli) && !drpc__conn_ctrl_ok(p.srv));
 	pair_call(&p); // its hello and the answer
 	ck_assert(drpc__conn_ctrl_ok(p.cli));
@@ -187,7 +169,7 @@ START_TEST(test_ctrl_negotiated)
 	tu_pair_close(&p);
 
 	// A server playing a plain one answers no hello: neither side has it.
-	tu_pair_open(&p, tu_echo, NULL, NULL, &plain);
+	tu_pair_open(&p, tu_echo_all, NULL, NULL, &plain);
 	pair_call(&p);
 	ck_assert(!drpc__conn_ctrl_ok(p.cli) && !drpc__conn_ctrl_ok(p.srv));
 	tu_pair_close(&p);
@@ -228,7 +210,7 @@ START_TEST(test_ctrl_ping_answered)
 	drpc__conn_opts       o = {.ping_interval_ns = MS};
 	drpc__conn_ctrl_stats st;
 
-	tu_pair_open_tcp(&p, tu_echo, NULL, &o, &o);
+	tu_pair_open_tcp(&p, tu_echo_all, NULL, &o, &o);
 	pair_call(&p);
 	ck_assert(keep_until(p.cli, p.srv, 3));
 	ck_assert(keep_until(p.srv, p.cli, 3));

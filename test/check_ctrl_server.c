@@ -540,19 +540,6 @@ gcli_close(gcli *g)
 	drpc__mutex_fini(&g->mu);
 }
 
-// reply_is receives the one reply of s and compares it.
-static void
-reply_is(drpc__stream *s, const char *want)
-{
-	const uint8_t *data;
-	size_t         len;
-
-	DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
-	ck_assert_uint_eq(len, strlen(want));
-	ck_assert_mem_eq(data, want, len);
-	drpc__stream_recv_done(s);
-}
-
 // A graceful shutdown with a call in flight: the client takes the GOAWAY;
 // a call it opened before it did (the reader held the GOAWAY back) is
 // served, not refused; a call after it fails at once with DRPC_EUNAVAIL,
@@ -591,7 +578,7 @@ START_TEST(test_ctrl_goaway)
 	ck_assert(!drpc__conn_draining(g.c));
 	DRPC_CHECK_OK(tu_open(g.c, NULL, ECHO, "raced", 5, true, &raced));
 	gcli_let_go(&g);
-	reply_is(raced, "raced"); // served though the server is stopping
+	tu_recv_is(raced, "raced"); // served though the server is stopping
 	ck_assert(gcli_wait(&g, NULL, &g.on_goaway));
 	ck_assert(drpc__conn_draining(g.c));
 	DRPC_CHECK_ERR(
@@ -603,7 +590,7 @@ START_TEST(test_ctrl_goaway)
 	ck_assert(fx_wait(&f, FX_DRAINED, 0, 0));
 	DRPC_CHECK_OK(f.drain_rv); // acknowledged, before the deadline
 	fx_open_gate(&f);
-	reply_is(held, "held");
+	tu_recv_is(held, "held");
 	drpc__thread_join(st.t);
 	DRPC_CHECK_OK(st.rv);
 	DRPC_CHECK_ERR(tu_wait_conn_err(g.c), DRPC_ECLOSED);

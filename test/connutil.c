@@ -288,6 +288,42 @@ tu_fd_writev(int fd, const drpc_iovec *iov, size_t n, drpc_err fail)
 }
 
 drpc_err
+tu_echo_all(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
+{
+	const uint8_t *data;
+	size_t         len;
+	drpc_err       rv;
+
+	(void) arg;
+	(void) name;
+	(void) md;
+	while ((rv = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
+		drpc_err sent = drpc__stream_send(s, data, len);
+
+		drpc__stream_recv_done(s);
+		if (sent != DRPC_OK) {
+			return sent;
+		}
+	}
+	if (rv != DRPC_EOF) {
+		return rv;
+	}
+	return drpc__stream_close_send(s);
+}
+
+void
+tu_recv_is(drpc__stream *s, const char *want)
+{
+	const uint8_t *data;
+	size_t         len;
+
+	DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
+	ck_assert_uint_eq(len, strlen(want));
+	ck_assert_mem_eq(data, want, len);
+	drpc__stream_recv_done(s);
+}
+
+drpc_err
 tu_wait_conn_err(drpc__conn *c)
 {
 	return drpc__conn_wait(c, drpc__now_ns() + tu_bound_ns(TU_WAIT_NS));

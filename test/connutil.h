@@ -139,6 +139,14 @@ drpc_err tu_fd_writev(int fd, const drpc_iovec *iov, size_t n, drpc_err fail);
 // returns why.
 drpc_err tu_wait_conn_err(drpc__conn *c);
 
+// tu_echo_all is a tu_handler that echoes every message back, then sends
+// CloseSend once the client has finished sending.
+drpc_err tu_echo_all(
+    void *arg, drpc__stream *s, const char *name, const drpc__md *md);
+
+// tu_recv_is receives one message on s and checks it is want.
+void tu_recv_is(drpc__stream *s, const char *want);
+
 // tu_open_simple opens a client stream for name with an optional message.
 drpc_err tu_open(drpc__conn *c, drpc_ctx *ctx, const char *name,
     const void *msg, size_t len, bool close_send, drpc__stream **sp);
