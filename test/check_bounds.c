@@ -183,7 +183,50 @@ raw_expect_error(tu_raw *r, uint64_t sid, uint64_t code)
 	ck_assert_uint_eq(got, code);
 }
 
+// half_build opens stream sid with the first piece of a message that is
+// not done.
+static void
+half_build(tu_raw *r, uint64_t sid)
+{
+	raw_invoke(r, sid);
+	raw_frame(r, DRPC__KIND_MESSAGE, sid, 2, T_PIECE, false);
+}
 
+// hello_half_build opens stream 1 with the hello of a peer that honours
+// its windows, then half-builds a message on it.
+static void
+hello_half_build(tu_raw *r)
+{
+	raw_invoke(r, 1);
+	raw_hello(r, 1, 2);
+	raw_frame(r, DRPC__KIND_MESSAGE, 1, 3, T_PIECE, false);
+}
+
+// recv_len receives a message on b's stream i and checks its length.
+static void
+recv_len(box *b, size_t i, size_t want)
+{
+	const uint8_t *data;
+	size_t         len;
+	drpc__stream  *s = box_get(b, i);
+
+	DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
+	ck_assert_uint_eq(len, want);
+	drpc__stream_recv_done(s);
+}
+
+// conn_ends waits for r's conn to end with want, for a cause that
+// mentions text.
+static void
+conn_ends(tu_raw *r, drpc_err want, const char *text)
+{
+	drpc_cause why;
+
+	DRPC_CHECK_ERR(tu_wait_conn_err(r->conn), want);
+	(void) drpc__conn_cause(r->conn, &why);
+	ck_assert_msg(strstr(why.text, text) != NULL, "cause: %s, want %s",
+	    why.text, text);
+}
 
 static void
 bounds_opts(drpc__conn_opts *o, box *b, drpc_flow_mode flow)
@@ -198,6 +241,30 @@ bounds_opts(drpc__conn_opts *o, box *b, drpc_flow_mode flow)
 	box_init(b, o);
 }
 
+// open_bounds starts the leak check, then opens r: a server conn with the
+// test figures in flow mode and write_timeout_ms (the stall timeout; 0
+// leaves the default), whose streams b keeps.
+static tu_leak
+open_bounds(box *b, tu_raw *r, drpc_flow_mode flow, int64_t write_timeout_ms)
+{
+	tu_leak         leak = tu_leak_start();
+	drpc__conn_opts o;
+
+	bounds_opts(&o, b, flow);
+	o.write_timeout_ms = write_timeout_ms;
+	tu_raw_open_exact(r, &o);
+	return leak;
+}
+
+// close_box closes r and b, then checks that nothing leaked.
+static void
+close_box(box *b, tu_raw *r, const tu_leak *leak)
+{
+	tu_raw_close(r);
+	box_fini(b);
+	tu_leak_check(leak);
+}
+
 // Half-built messages on many streams, flow control in force: the
 // connection holds what fits in its account and ends each stream that
 // would go past it with ResourceExhausted (the peer ignored its windows);
@@ -205,21 +272,16 @@ bounds_opts(drpc__conn_opts *o, box *b, drpc_flow_mode flow)
 // when the streams go.
 START_TEST(test_bounds_half_built)
 {
-	tu_leak         leak = tu_leak_start();
-	size_t          fit  = T_LIMIT / T_PIECE; // 12
-	size_t          n    = fit + 3;
-	drpc__conn_opts o;
-	box             b;
-	tu_raw          r;
+	tu_leak leak;
+	size_t  fit = T_LIMIT / T_PIECE; // 12
+	size_t  n   = fit + 3;
+	box     b;
+	tu_raw  r;
 
-	bounds_opts(&o, &b, DRPC_FLOW_AUTO);
-	tu_raw_open_exact(&r, &o);
-	raw_invoke(&r, 1);
-	raw_hello(&r, 1, 2);
-	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 3, T_PIECE, false);
+	leak = open_bounds(&b, &r, DRPC_FLOW_AUTO, 0);
+	hello_half_build(&r);
 	for (size_t i = 2; i <= n; i++) {
-		raw_invoke(&r, i);
-		raw_frame(&r, DRPC__KIND_MESSAGE, i, 2, T_PIECE, false);
+		half_build(&r, i);
 	}
 	(void) box_get(&b, n - 1);
 	for (size_t i = fit + 1; i <= n; i++) {
@@ -249,9 +311,7 @@ START_TEST(test_bounds_half_built)
 	box_release(&b); // half-built packets go with their streams
 	ck_assert_int_eq(drpc__conn_mem_held(r.conn), 0);
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
-	tu_raw_close(&r);
-	box_fini(&b);
-	tu_leak_check(&leak);
+	close_box(&b, &r, &leak);
 }
 END_TEST
 
@@ -260,14 +320,12 @@ END_TEST
 // it is waited for, never refused.
 START_TEST(test_bounds_zero_charge_waits)
 {
-	tu_leak         leak = tu_leak_start();
-	size_t          msgs = T_LIMIT / 64 + 10;
-	drpc__conn_opts o;
-	box             b;
-	tu_raw          r;
+	tu_leak leak;
+	size_t  msgs = T_LIMIT / 64 + 10;
+	box     b;
+	tu_raw  r;
 
-	bounds_opts(&o, &b, DRPC_FLOW_ON);
-	tu_raw_open_exact(&r, &o);
+	leak = open_bounds(&b, &r, DRPC_FLOW_ON, 0);
 	raw_invoke(&r, 1);
 	raw_hello(&r, 1, 2);
 	for (size_t i = 0; i < msgs; i++) {
@@ -277,9 +335,7 @@ START_TEST(test_bounds_zero_charge_waits)
 	ck_assert(tu_event_wait(&b.ring_waits, 1)); // waits, not refuses
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	ck_assert_int_le(drpc__conn_mem_held(r.conn), (int64_t) T_LIMIT);
-	tu_raw_close(&r);
-	box_fini(&b);
-	tu_leak_check(&leak);
+	close_box(&b, &r, &leak);
 }
 END_TEST
 
@@ -288,80 +344,64 @@ END_TEST
 // does. A consumer's release lets it go on, and nothing is lost.
 START_TEST(test_bounds_no_flow_waits)
 {
-	tu_leak         leak = tu_leak_start();
-	size_t          fit  = T_LIMIT / T_PIECE; // 12
-	size_t          n    = fit + 1; // one piece more than fits
-	drpc__conn_opts o;
-	box             b;
-	tu_raw          r;
+	tu_leak leak;
+	size_t  fit = T_LIMIT / T_PIECE; // 12
+	size_t  n   = fit + 1;           // one piece more than fits
+	box     b;
+	tu_raw  r;
 
-	bounds_opts(&o, &b, DRPC_FLOW_OFF);
-	tu_raw_open_exact(&r, &o);
+	leak = open_bounds(&b, &r, DRPC_FLOW_OFF, 0);
 	// Stream 1 gets one whole message of a piece, then every stream
 	// half-builds one: the account fills before the last streams fit.
 	raw_invoke(&r, 1);
 	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 2, T_PIECE, true);
 	for (size_t i = 2; i <= n; i++) {
-		raw_invoke(&r, i);
-		raw_frame(&r, DRPC__KIND_MESSAGE, i, 2, T_PIECE, false);
+		half_build(&r, i);
 	}
 	(void) box_get(&b, n - 1); // its invoke came before the piece
 	// The reader waits with everything it could take: stream 1's
 	// message and fit - 1 half-built ones.
 	ck_assert(tu_event_wait(&b.ring_waits, 1));
 	ck_assert_int_le(drpc__conn_mem_held(r.conn), (int64_t) T_LIMIT);
-	{
-		const uint8_t *data;
-		size_t         len;
-		drpc__stream  *s = box_get(&b, 0);
-
-		DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
-		ck_assert_uint_eq(len, T_PIECE);
-		drpc__stream_recv_done(s); // room for the rest
-	}
+	recv_len(&b, 0, T_PIECE); // room for the rest
 	// The last piece got in: the stream completes its message.
 	raw_frame(&r, DRPC__KIND_MESSAGE, n, 2, 0, true);
-	{
-		const uint8_t *data;
-		size_t         len;
-		drpc__stream  *s = box_get(&b, n - 1);
-
-		DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
-		ck_assert_uint_eq(len, T_PIECE);
-		drpc__stream_recv_done(s);
-	}
+	recv_len(&b, n - 1, T_PIECE);
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
-	tu_raw_close(&r);
-	box_fini(&b);
-	tu_leak_check(&leak);
+	close_box(&b, &r, &leak);
 }
 END_TEST
+
+// overrun_ends_conn half-builds a message on streams 1 to last (with
+// flow control, stream 1 says hello first): the connection must end with
+// want, for a cause that mentions text.
+static void
+overrun_ends_conn(drpc_flow_mode flow, int64_t write_timeout_ms, size_t last,
+    drpc_err want, const char *text)
+{
+	box     b;
+	tu_raw  r;
+	tu_leak leak  = open_bounds(&b, &r, flow, write_timeout_ms);
+	size_t  first = 1;
+
+	if (flow != DRPC_FLOW_OFF) {
+		hello_half_build(&r);
+		first = 2;
+	}
+	for (size_t i = first; i <= last; i++) {
+		half_build(&r, i);
+	}
+	conn_ends(&r, want, text);
+	close_box(&b, &r, &leak);
+}
 
 // Without flow control, an account full of half-built packets (nothing a
 // consumer could release): the reader waits the stall timeout, then the
 // connection ends.
 START_TEST(test_bounds_no_flow_stall)
 {
-	tu_leak         leak = tu_leak_start();
-	size_t          n    = T_LIMIT / T_PIECE + 1;
-	drpc__conn_opts o;
-	drpc_cause      why;
-	box             b;
-	tu_raw          r;
-
-	bounds_opts(&o, &b, DRPC_FLOW_OFF);
-	o.write_timeout_ms = 50;
-	tu_raw_open_exact(&r, &o);
-	for (size_t i = 1; i <= n; i++) {
-		raw_invoke(&r, i);
-		raw_frame(&r, DRPC__KIND_MESSAGE, i, 2, T_PIECE, false);
-	}
-	DRPC_CHECK_ERR(tu_wait_conn_err(r.conn), DRPC_ETIMEDOUT);
-	(void) drpc__conn_cause(r.conn, &why);
-	ck_assert_ptr_nonnull(strstr(why.text, "stalled: the 98368 bytes"));
-	tu_raw_close(&r);
-	box_fini(&b);
-	tu_leak_check(&leak);
+	overrun_ends_conn(DRPC_FLOW_OFF, 50, T_LIMIT / T_PIECE + 1,
+	    DRPC_ETIMEDOUT, "stalled: the 98368 bytes");
 }
 END_TEST
 
@@ -369,28 +409,9 @@ END_TEST
 // DRPC__RXMEM_STRIKES streams were ended for it.
 START_TEST(test_bounds_strikes_end_connection)
 {
-	tu_leak         leak = tu_leak_start();
-	size_t          fit  = T_LIMIT / T_PIECE;
-	drpc__conn_opts o;
-	drpc_cause      why;
-	box             b;
-	tu_raw          r;
-
-	bounds_opts(&o, &b, DRPC_FLOW_AUTO);
-	tu_raw_open_exact(&r, &o);
-	raw_invoke(&r, 1);
-	raw_hello(&r, 1, 2);
-	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 3, T_PIECE, false);
-	for (size_t i = 2; i <= fit + DRPC__RXMEM_STRIKES; i++) {
-		raw_invoke(&r, i);
-		raw_frame(&r, DRPC__KIND_MESSAGE, i, 2, T_PIECE, false);
-	}
-	DRPC_CHECK_ERR(tu_wait_conn_err(r.conn), DRPC_ERESOURCE);
-	(void) drpc__conn_cause(r.conn, &why);
-	ck_assert_ptr_nonnull(strstr(why.text, "16 streams ended"));
-	tu_raw_close(&r);
-	box_fini(&b);
-	tu_leak_check(&leak);
+	overrun_ends_conn(DRPC_FLOW_AUTO, 0,
+	    T_LIMIT / T_PIECE + DRPC__RXMEM_STRIKES, DRPC_ERESOURCE,
+	    "16 streams ended");
 }
 END_TEST
 
@@ -399,17 +420,15 @@ END_TEST
 // holds that much, and nothing is lost.
 START_TEST(test_bounds_queue_bytes_without_flow)
 {
-	tu_leak         leak = tu_leak_start();
-	size_t          msgs = 12;
-	size_t          len  = 4 * KIB;
-	drpc__conn_opts o;
-	drpc__stream   *s;
-	box             b;
-	tu_raw          r;
-	int64_t         held;
+	tu_leak       leak;
+	size_t        msgs = 12;
+	size_t        len  = 4 * KIB;
+	drpc__stream *s;
+	box           b;
+	tu_raw        r;
+	int64_t       held;
 
-	bounds_opts(&o, &b, DRPC_FLOW_OFF);
-	tu_raw_open_exact(&r, &o);
+	leak = open_bounds(&b, &r, DRPC_FLOW_OFF, 0);
 	raw_invoke(&r, 1);
 	for (size_t i = 0; i < msgs; i++) {
 		raw_frame(&r, DRPC__KIND_MESSAGE, 1, 2 + i, len, true);
@@ -429,9 +448,7 @@ START_TEST(test_bounds_queue_bytes_without_flow)
 		drpc__stream_recv_done(s);
 	}
 	ck_assert_int_eq(drpc__conn_mem_held(r.conn), 0);
-	tu_raw_close(&r);
-	box_fini(&b);
-	tu_leak_check(&leak);
+	close_box(&b, &r, &leak);
 }
 END_TEST
 
@@ -440,27 +457,19 @@ END_TEST
 // close could get through; after the stall timeout the connection ends.
 START_TEST(test_bounds_stall_timeout)
 {
-	tu_leak         leak = tu_leak_start();
-	drpc__conn_opts o;
-	drpc_cause      why;
-	box             b;
-	tu_raw          r;
+	tu_leak leak;
+	box     b;
+	tu_raw  r;
 
-	bounds_opts(&o, &b, DRPC_FLOW_OFF);
-	o.write_timeout_ms = 50;
-	tu_raw_open_exact(&r, &o);
+	leak = open_bounds(&b, &r, DRPC_FLOW_OFF, 50);
 	raw_invoke(&r, 1);
 	for (size_t i = 0; i < 8; i++) {
 		raw_frame(&r, DRPC__KIND_MESSAGE, 1, 2 + i, 4 * KIB, true);
 	}
 	(void) box_get(&b, 0);
 	ck_assert(tu_event_wait(&b.ring_waits, 1));
-	DRPC_CHECK_ERR(tu_wait_conn_err(r.conn), DRPC_ETIMEDOUT);
-	(void) drpc__conn_cause(r.conn, &why);
-	ck_assert_ptr_nonnull(strstr(why.text, "stalled: stream 1"));
-	tu_raw_close(&r);
-	box_fini(&b);
-	tu_leak_check(&leak);
+	conn_ends(&r, DRPC_ETIMEDOUT, "stalled: stream 1");
+	close_box(&b, &r, &leak);
 }
 END_TEST
 
@@ -520,16 +529,14 @@ END_TEST
 // control; 1: automatic (the connection's counts run from the start).
 START_TEST(test_bounds_oversize_drops_half_built)
 {
-	tu_leak         leak = tu_leak_start();
-	drpc__conn_opts o;
-	drpc__stream   *s;
-	const uint8_t  *data;
-	size_t          len;
-	box             b;
-	tu_raw          r;
+	tu_leak        leak;
+	drpc__stream  *s;
+	const uint8_t *data;
+	size_t         len;
+	box            b;
+	tu_raw         r;
 
-	bounds_opts(&o, &b, _i == 0 ? DRPC_FLOW_OFF : DRPC_FLOW_AUTO);
-	tu_raw_open_exact(&r, &o);
+	leak = open_bounds(&b, &r, _i == 0 ? DRPC_FLOW_OFF : DRPC_FLOW_AUTO, 0);
 	raw_invoke(&r, 1);
 	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 2, T_PIECE, false);
 	raw_frame(&r, DRPC__KIND_MESSAGE, 1, 3, T_MAX_MSG + 1, true);
@@ -540,9 +547,7 @@ START_TEST(test_bounds_oversize_drops_half_built)
 	ck_assert_uint_eq(drpc__conn_flow_held(r.conn), 0);
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	box_release(&b);
-	tu_raw_close(&r);
-	box_fini(&b);
-	tu_leak_check(&leak);
+	close_box(&b, &r, &leak);
 }
 END_TEST
 
@@ -642,23 +647,33 @@ flood_opts(drpc__conn_opts *o, box *b, int64_t write_timeout_ms)
 	box_init(b, o);
 }
 
+// open_flood is open_bounds with a flood's figures.
+static tu_leak
+open_flood(box *b, tu_raw *r, int64_t write_timeout_ms)
+{
+	tu_leak         leak = tu_leak_start();
+	drpc__conn_opts o;
+
+	flood_opts(&o, b, write_timeout_ms);
+	tu_raw_open_exact(r, &o);
+	return leak;
+}
+
 // The reader stops reading once the writer's limit of replies (packets
 // that never wait for room) waits unwritten: what the writer holds stays
 // under that plus one frame's replies. When
 // the peer reads again every refused invoke gets its Error: nothing lost.
 START_TEST(test_bounds_backlog_stops_reader)
 {
-	tu_leak         leak = tu_leak_start();
-	drpc__conn_opts o;
-	drpc__frame     f;
-	size_t          errors = 0;
-	size_t          unwritten;
-	flood           fl;
-	box             b;
-	tu_raw          r;
+	tu_leak     leak;
+	drpc__frame f;
+	size_t      errors = 0;
+	size_t      unwritten;
+	flood       fl;
+	box         b;
+	tu_raw      r;
 
-	flood_opts(&o, &b, -1);
-	tu_raw_open_exact(&r, &o);
+	leak = open_flood(&b, &r, -1);
 	flood_start(&fl, &r);
 	ck_assert(tu_event_wait(&b.backlogs, 1));
 	drpc__mutex_lock(&b.mu);
@@ -674,9 +689,7 @@ START_TEST(test_bounds_backlog_stops_reader)
 	pthread_join(fl.t, NULL);
 	ck_assert_uint_eq(fl.sent, FLOOD_N);
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
-	tu_raw_close(&r);
-	box_fini(&b);
-	tu_leak_check(&leak);
+	close_box(&b, &r, &leak);
 }
 END_TEST
 
@@ -684,25 +697,18 @@ END_TEST
 // a cause that says so.
 START_TEST(test_bounds_backlog_write_timeout)
 {
-	tu_leak         leak = tu_leak_start();
-	drpc__conn_opts o;
-	drpc_cause      why;
-	flood           fl;
-	box             b;
-	tu_raw          r;
+	tu_leak leak;
+	flood   fl;
+	box     b;
+	tu_raw  r;
 
-	flood_opts(&o, &b, 50);
-	tu_raw_open_exact(&r, &o);
+	leak = open_flood(&b, &r, 50);
 	flood_start(&fl, &r);
-	DRPC_CHECK_ERR(tu_wait_conn_err(r.conn), DRPC_ETIMEDOUT);
-	(void) drpc__conn_cause(r.conn, &why);
-	ck_assert_ptr_nonnull(strstr(why.text, "the peer stopped reading"));
+	conn_ends(&r, DRPC_ETIMEDOUT, "the peer stopped reading");
 	ck_assert(tu_event_wait(&b.backlogs, 1));
 	shutdown(r.fd, SHUT_RDWR); // the flood ends, whatever it sent
 	pthread_join(fl.t, NULL);
-	tu_raw_close(&r);
-	box_fini(&b);
-	tu_leak_check(&leak);
+	close_box(&b, &r, &leak);
 }
 END_TEST
 
@@ -826,24 +832,22 @@ END_TEST
 Suite *
 bounds_suite(void)
 {
-	Suite *s  = suite_create("bounds");
-	TCase *tc = tcase_create("core");
+	const tu_test tests[] = {
+	    TU_TEST("core", test_bounds_half_built, .timeout = 60),
+	    TU_TEST("core", test_bounds_strikes_end_connection),
+	    TU_TEST("core", test_bounds_no_flow_waits),
+	    TU_TEST("core", test_bounds_zero_charge_waits),
+	    TU_TEST("core", test_bounds_no_flow_stall),
+	    TU_TEST("core", test_bounds_queue_bytes_without_flow),
+	    TU_TEST("core", test_bounds_stall_timeout),
+	    TU_TEST("core", test_bounds_client_side),
+	    TU_TEST("core", test_bounds_oversize_drops_half_built, .loops = 2),
+	    TU_TEST("core", test_bounds_remote_error_text),
+	    TU_TEST("core", test_bounds_writer_shrinks),
+	    TU_TEST("core", test_bounds_backlog_stops_reader),
+	    TU_TEST("core", test_bounds_backlog_write_timeout),
+	    TU_TEST("core", test_bounds_ring_keeps_little),
+	};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_bounds_half_built);
-	tcase_add_test(tc, test_bounds_strikes_end_connection);
-	tcase_add_test(tc, test_bounds_no_flow_waits);
-	tcase_add_test(tc, test_bounds_zero_charge_waits);
-	tcase_add_test(tc, test_bounds_no_flow_stall);
-	tcase_add_test(tc, test_bounds_queue_bytes_without_flow);
-	tcase_add_test(tc, test_bounds_stall_timeout);
-	tcase_add_test(tc, test_bounds_client_side);
-	tcase_add_loop_test(tc, test_bounds_oversize_drops_half_built, 0, 2);
-	tcase_add_test(tc, test_bounds_remote_error_text);
-	tcase_add_test(tc, test_bounds_writer_shrinks);
-	tcase_add_test(tc, test_bounds_backlog_stops_reader);
-	tcase_add_test(tc, test_bounds_backlog_write_timeout);
-	tcase_add_test(tc, test_bounds_ring_keeps_little);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("bounds", tests, TU_LEN(tests));
 }

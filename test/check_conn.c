@@ -8,32 +8,6 @@
 #include "suites.h"
 #include "testutil.h"
 
-// echo_handler echoes every message back, then CloseSend when the client
-// has finished sending.
-static drpc_err
-echo_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
-{
-	const uint8_t *data;
-	size_t         len;
-	drpc_err       rv;
-
-	(void) arg;
-	(void) name;
-	(void) md;
-	while ((rv = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
-		drpc_err sent = drpc__stream_send(s, data, len);
-
-		drpc__stream_recv_done(s);
-		if (sent != DRPC_OK) {
-			return sent;
-		}
-	}
-	if (rv != DRPC_EOF) {
-		return rv;
-	}
-	return drpc__stream_close_send(s);
-}
-
 // A unary call over the core: invoke + message + CloseSend in one write,
 // one reply, EOF, then close.
 START_TEST(test_conn_unary_echo)
@@ -43,7 +17,7 @@ START_TEST(test_conn_unary_echo)
 	const uint8_t *data;
 	size_t         len;
 
-	tu_pair_open(&p, echo_handler, NULL, NULL, NULL);
+	tu_pair_open(&p, tu_echo_all, NULL, NULL, NULL);
 	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Echo", "hello", 5, true, &s));
 	DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
 	ck_assert_uint_eq(len, 5);
@@ -138,9 +112,9 @@ START_TEST(test_conn_many_streams_interleave)
 	size_t    fds     = tu_fds();
 
 	if (_i == 0) {
-		tu_pair_open(&p, echo_handler, NULL, NULL, NULL);
+		tu_pair_open(&p, tu_echo_all, NULL, NULL, NULL);
 	} else {
-		tu_pair_open_tcp(&p, echo_handler, NULL, NULL, NULL);
+		tu_pair_open_tcp(&p, tu_echo_all, NULL, NULL, NULL);
 	}
 	for (int i = 0; i < MANY_STREAMS; i++) {
 		a[i] = (many_arg) {.c = p.cli, .seed = 7919u * (uint32_t) i + 1};
@@ -168,14 +142,11 @@ END_TEST
 Suite *
 conn_suite(void)
 {
-	Suite *s    = suite_create("conn");
-	TCase *e2e  = tcase_create("e2e");
-	TCase *conc = tcase_create("concurrency");
+	const tu_test tests[] = {
+	    TU_TEST("e2e", test_conn_unary_echo),
+	    TU_TEST("concurrency", test_conn_many_streams_interleave,
+	        .loops = 2, .timeout = 60),
+	};
 
-	tcase_add_test(e2e, test_conn_unary_echo);
-	tcase_add_loop_test(conc, test_conn_many_streams_interleave, 0, 2);
-	tcase_set_timeout(conc, 60);
-	suite_add_tcase(s, e2e);
-	suite_add_tcase(s, conc);
-	return s;
+	return tu_suite("conn", tests, TU_LEN(tests));
 }

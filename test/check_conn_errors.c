@@ -54,18 +54,6 @@ streams_destroy(drpc__stream **s, size_t n)
 }
 
 static void
-recv_expect(drpc__stream *s, const char *want)
-{
-	const uint8_t *data;
-	size_t         len;
-
-	DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
-	ck_assert_uint_eq(len, strlen(want));
-	ck_assert_mem_eq(data, want, len);
-	drpc__stream_recv_done(s);
-}
-
-static void
 recv_end(drpc__stream *s, drpc_err want)
 {
 	const uint8_t *data;
@@ -78,38 +66,10 @@ static void
 echo_once(drpc__stream *s, const char *text)
 {
 	DRPC_CHECK_OK(drpc__stream_send(s, u8(text), strlen(text)));
-	recv_expect(s, text);
+	tu_recv_is(s, text);
 }
 
 // The raw peer's side.
-
-// raw_expect_eof checks that the conn shut its transport down: the raw
-// peer reads end of input with no frame before it.
-static void
-raw_expect_eof(tu_raw *r)
-{
-	drpc__frame f;
-
-	DRPC_CHECK_ERR(tu_raw_next(r, &f), DRPC_EOF);
-}
-
-// raw_expect checks the next frame the conn sent.
-static void
-raw_expect(
-    tu_raw *r, uint8_t kind, uint64_t sid, uint64_t mid, const char *body)
-{
-	drpc__frame f;
-
-	DRPC_CHECK_OK(tu_raw_next(r, &f));
-	ck_assert_uint_eq(f.kind, kind);
-	ck_assert_uint_eq(f.stream_id, sid);
-	ck_assert_uint_eq(f.message_id, mid);
-	ck_assert(f.done);
-	ck_assert_uint_eq(f.len, strlen(body));
-	if (f.len > 0) {
-		ck_assert_mem_eq(f.data, body, f.len);
-	}
-}
 
 // raw_invoke sends a one-frame Invoke (id, 1) "/t": 03 id 01 02 2f 74.
 static void
@@ -207,6 +167,17 @@ srv_open(tu_raw *r, box *b, size_t max_msg_size)
 	tu_raw_open(r, &o);
 }
 
+// srv_done checks that the server conn r is still up, then closes it,
+// releases b's streams and checks for leaks.
+static void
+srv_done(tu_raw *r, box *b, const tu_leak *l)
+{
+	DRPC_CHECK_OK(drpc__conn_err(r->conn));
+	box_fini(b);
+	tu_raw_close(r);
+	tu_leak_check(l);
+}
+
 // srv_setup opens a server conn and invokes streams 1..n from the raw peer.
 static void
 srv_setup(tu_raw *r, box *b, size_t max_msg_size, drpc__stream **s, size_t n)
@@ -232,7 +203,7 @@ cli_setup(tu_raw *r, size_t max_msg_size, drpc__stream **s, size_t n)
 		    tu_open(r->conn, NULL, "/t", NULL, 0, false, &s[i]));
 	}
 	for (size_t i = 0; i < n; i++) {
-		raw_expect(r, DRPC__KIND_INVOKE, i + 1, 1, "/t");
+		rp_expect_packet(&r->peer, DRPC__KIND_INVOKE, i + 1, 1, "/t");
 	}
 }
 
@@ -278,7 +249,7 @@ run_fatal(const fatal_case *fc)
 	tu_recvs_join(&g, lost);
 	sends_fail(s, 2, lost);
 	ck_assert_uint_eq(drpc__conn_active(r.conn), 0);
-	raw_expect_eof(&r);
+	rp_expect_eof(&r.peer);
 	if (fc->server) {
 		box_fini(&b);
 	} else {
@@ -317,7 +288,7 @@ START_TEST(test_conn_errors_peer_eof)
 	    tu_open(r.conn, NULL, "/t", NULL, 0, false, &extra), DRPC_EUNAVAIL);
 	streams_destroy(s, 3);
 	if (_i == 0) {
-		raw_expect_eof(&r);
+		rp_expect_eof(&r.peer);
 		tu_raw_close(&r);
 	} else { // the fd is closed already
 		drpc__conn_destroy(r.conn);
@@ -432,7 +403,7 @@ run_too_big(const big_case *bc, bool server)
 	if (bc->alive) {
 		// Stream 2 still gets its messages: Message (2, k) "k".
 		tu_raw_hex(&r, server ? "05 02 02 01 6b" : "05 02 01 01 6b");
-		recv_expect(s[1], "k");
+		tu_recv_is(s[1], "k");
 		DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	}
 	if (server) {
@@ -472,10 +443,10 @@ START_TEST(test_conn_errors_max_size_ok)
 	memset(buf + 5, 'm', 1024);
 	tu_raw_write(&r, buf, 5 + 1024);
 	buf[5 + 1024] = 0;
-	recv_expect(s, (const char *) buf + 5);
+	tu_recv_is(s, (const char *) buf + 5);
 	DRPC_CHECK_ERR(drpc__stream_send(s, buf, 1025), DRPC_ERESOURCE);
 	DRPC_CHECK_OK(drpc__stream_send(s, u8("ok"), 2));
-	raw_expect(&r, DRPC__KIND_MESSAGE, 1, 2, "ok");
+	rp_expect_packet(&r.peer, DRPC__KIND_MESSAGE, 1, 2, "ok");
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	drpc__stream_destroy(s);
 	tu_raw_close(&r);
@@ -552,15 +523,12 @@ START_TEST(test_conn_errors_unknown_control_ignored)
 
 	srv_setup(&r, &b, 0, &s, 1);
 	tu_raw_hex(&r, "93 01 02 00 81 01 03 02 aa bb 05 01 04 01 61");
-	recv_expect(s, "a");
+	tu_recv_is(s, "a");
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	ck_assert(!drpc__stream_is_terminated(s));
 	DRPC_CHECK_OK(drpc__stream_send(s, u8("r"), 1));
-	raw_expect(&r, DRPC__KIND_MESSAGE, 1, 1, "r");
-	DRPC_CHECK_OK(drpc__conn_err(r.conn));
-	box_fini(&b);
-	tu_raw_close(&r);
-	tu_leak_check(&l);
+	rp_expect_packet(&r.peer, DRPC__KIND_MESSAGE, 1, 1, "r");
+	srv_done(&r, &b, &l);
 }
 END_TEST
 
@@ -785,6 +753,99 @@ other_stream_ok(tu_pair *p, drpc__stream *a)
 	DRPC_CHECK_OK(drpc__conn_err(p->srv));
 }
 
+// A stream-scoped row: a pair, its handlers' state, a (an echo stream
+// opened first: the neighbour that must keep working) and b, the stream
+// under test; ctx, if not NULL, b's context.
+typedef struct row {
+	tu_leak       l;
+	tu_pair       p;
+	hstate        h;
+	drpc__stream *a;
+	drpc__stream *b;
+	drpc_ctx     *ctx;
+} row;
+
+// row_open starts the leak check and the pair, opens a (echoing
+// "before") and, unless method is NULL, b on method.
+static void
+row_open(row *w, const char *method)
+{
+	memset(w, 0, sizeof(*w));
+	w->l = tu_leak_start();
+	pair_open(&w->p, &w->h);
+	w->a = open_echo(&w->p, "before");
+	if (method != NULL) {
+		DRPC_CHECK_OK(
+		    tu_open(w->p.cli, NULL, method, NULL, 0, false, &w->b));
+	}
+}
+
+// row_queued opens the row with b on method, whose handler sends n
+// messages "m0", "m1" ... and more, then signals: a's echo after the
+// signal comes back after them, so they are queued; b receives the n.
+static void
+row_queued(row *w, const char *method, int n)
+{
+	row_open(w, method);
+	hs_wait(&w->h, &w->h.signals, 1);
+	echo_once(w->a, "sync");
+	for (int i = 0; i < n; i++) {
+		char m[16];
+
+		snprintf(m, sizeof(m), "m%d", i);
+		tu_recv_is(w->b, m);
+	}
+}
+
+// row_block waits for b's handler (and a's) to start, then starts a
+// thread blocked in recv on b (g's).
+static void
+row_block(row *w, tu_recv_group *g)
+{
+	tu_pair_wait_started(&w->p, 2);
+	tu_recvs_start(g, &w->b, 1, tu_recv_internal);
+}
+
+// handler_saw checks that b's handler, blocked in recv, got want, and
+// that one stream (a) is active on the client.
+static void
+handler_saw(row *w, drpc_err want)
+{
+	hs_wait(&w->h, &w->h.waits, 1);
+	DRPC_CHECK_ERR(w->h.wait_rv[0], want);
+	ck_assert_uint_eq(drpc__conn_active(w->p.cli), 1);
+}
+
+// remote_err_is checks the Error s received: its code and text.
+static void
+remote_err_is(drpc__stream *s, uint64_t want_code, const char *want)
+{
+	uint64_t    code;
+	const char *msg;
+	size_t      len;
+
+	DRPC_CHECK_OK(drpc__stream_remote_err(s, &code, &msg, &len));
+	ck_assert_uint_eq(code, want_code);
+	ck_assert_uint_eq(len, strlen(want));
+	ck_assert_mem_eq(msg, want, len);
+}
+
+// row_close checks that a is the one stream active on the client and
+// still works (other_stream_ok), then destroys b (and ctx), closes the
+// pair (both conns up) and checks for leaks.
+static void
+row_close(row *w)
+{
+	ck_assert_uint_eq(drpc__conn_active(w->p.cli), 1);
+	other_stream_ok(&w->p, w->a);
+	drpc__stream_destroy(w->b);
+	if (w->ctx != NULL) {
+		drpc_ctx_destroy(w->ctx);
+	}
+	pair_close(&w->p, &w->h, DRPC_OK);
+	tu_leak_check(&w->l);
+}
+
 // Row 7: drpc__conn_close on a client whose streams block in recv: they
 // get DRPC_EUNAVAIL, the cause is DRPC_ECLOSED; the server's handlers see
 // DRPC_ECANCELED when the server conn learns of the hang-up.
@@ -867,17 +928,9 @@ ftr_wait_in_gate(ftr *t)
 static drpc_err
 ftr_read(void *impl, void *buf, size_t cap, size_t *n)
 {
-	ftr    *t = impl;
-	ssize_t got;
+	ftr *t = impl;
 
-	do {
-		got = read(t->fd, buf, cap);
-	} while (got < 0 && errno == EINTR);
-	if (got < 0) {
-		return DRPC_EIO;
-	}
-	*n = (size_t) got;
-	return DRPC_OK;
+	return tu_fd_read(t->fd, buf, cap, n, DRPC_EIO);
 }
 
 static drpc_err
@@ -904,24 +957,7 @@ ftr_writev(void *impl, const drpc_iovec *iov, size_t n)
 	if (shut) {
 		return DRPC_ECLOSED; // as the fd transport maps EPIPE
 	}
-	for (size_t i = 0; i < n; i++) {
-		const uint8_t *p    = iov[i].base;
-		size_t         left = iov[i].len;
-
-		while (left > 0) {
-			ssize_t put = send(t->fd, p, left, MSG_NOSIGNAL);
-
-			if (put < 0 && errno == EINTR) {
-				continue;
-			}
-			if (put < 0) {
-				return DRPC_EIO;
-			}
-			p += put;
-			left -= (size_t) put;
-		}
-	}
-	return DRPC_OK;
+	return tu_fd_writev(t->fd, iov, n, DRPC_EIO);
 }
 
 static void
@@ -947,26 +983,6 @@ ftr_close(void *impl)
 	free(t);
 }
 
-// raw_read is the raw peer's read function (tu_raw_read is private to
-// connutil.c): poll with a WAIT_NS limit, so a missing frame fails the
-// test.
-static drpc_err
-raw_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
-{
-	tu_raw       *r   = arg;
-	struct pollfd pfd = {r->fd, POLLIN, 0};
-	ssize_t       got;
-
-	if (poll(&pfd, 1, (int) (WAIT_NS / 1000000)) != 1) {
-		return DRPC_ETIMEDOUT;
-	}
-	if ((got = read(r->fd, buf, cap)) < 0) {
-		return DRPC_EIO;
-	}
-	*n = (size_t) got;
-	return DRPC_OK;
-}
-
 // ftr_open makes a client conn over an ftr transport, with r as its raw
 // peer. *tp stays valid until the conn is destroyed.
 static void
@@ -988,8 +1004,7 @@ ftr_open(tu_raw *r, ftr **tp, const drpc__conn_opts *o)
 	DRPC_CHECK_OK(drpc_transport_create(&tr, &ops, t));
 	memset(r, 0, sizeof(*r));
 	DRPC_CHECK_OK(drpc__conn_create(&r->conn, tr, tu_plain(o, &plain)));
-	r->fd = sv[1];
-	drpc__frame_reader_init(&r->fr, raw_read, r, 0);
+	rp_init(&r->peer, sv[1]);
 	*tp = t;
 }
 
@@ -1010,7 +1025,7 @@ START_TEST(test_conn_errors_write_fail)
 	for (size_t i = 0; i < 3; i++) {
 		DRPC_CHECK_OK(
 		    tu_open(r.conn, NULL, "/t", NULL, 0, false, &s[i]));
-		raw_expect(&r, DRPC__KIND_INVOKE, i + 1, 1, "/t");
+		rp_expect_packet(&r.peer, DRPC__KIND_INVOKE, i + 1, 1, "/t");
 	}
 	drpc__mutex_lock(&t->mu);
 	fail_from = t->fail_from = t->calls; // every write from now on fails
@@ -1026,7 +1041,7 @@ START_TEST(test_conn_errors_write_fail)
 	ck_assert(t->shut);
 	ck_assert_uint_eq(t->calls, fail_from + 1);
 	drpc__mutex_unlock(&t->mu);
-	raw_expect_eof(&r);
+	rp_expect_eof(&r.peer);
 	streams_destroy(s, 3);
 	tu_raw_close(&r);
 	tu_leak_check(&l);
@@ -1142,7 +1157,7 @@ wake_run(const wake_case *wc, wake_result *res)
 	for (size_t i = 0; i < 2; i++) {
 		DRPC_CHECK_OK(
 		    tu_open(r.conn, NULL, "/t", NULL, 0, false, &s[i]));
-		raw_expect(&r, DRPC__KIND_INVOKE, i + 1, 1, "/t");
+		rp_expect_packet(&r.peer, DRPC__KIND_INVOKE, i + 1, 1, "/t");
 	}
 	ftr_set_gate(t, true);
 	j.s = s[0];
@@ -1210,7 +1225,7 @@ START_TEST(test_conn_errors_close_drain_blocked)
 	for (size_t i = 0; i < 2; i++) {
 		DRPC_CHECK_OK(
 		    tu_open(r.conn, NULL, "/t", NULL, 0, false, &s[i]));
-		raw_expect(&r, DRPC__KIND_INVOKE, i + 1, 1, "/t");
+		rp_expect_packet(&r.peer, DRPC__KIND_INVOKE, i + 1, 1, "/t");
 	}
 	ftr_set_gate(t, true);
 	j.s = s[0];
@@ -1248,7 +1263,7 @@ START_TEST(test_conn_errors_close_reader_blocked)
 
 	tu_raw_open(&r, &o);
 	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t", NULL, 0, false, &s));
-	raw_expect(&r, DRPC__KIND_INVOKE, 1, 1, "/t");
+	rp_expect_packet(&r.peer, DRPC__KIND_INVOKE, 1, 1, "/t");
 	tu_raw_hex(&r, "05 01 01 01 61 05 01 02 01 62 05 01 03 01 63");
 	DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
 	ck_assert_uint_eq(len, 1);
@@ -1269,32 +1284,16 @@ END_TEST
 // Row 9: the handler fails with Error 42 "boom".
 START_TEST(test_conn_errors_handler_error)
 {
-	tu_leak          l = tu_leak_start();
-	drpc__stream *a;
-	drpc__stream *b;
-	uint64_t      code;
-	const char   *msg;
-	size_t        msg_len;
-	tu_pair       p;
-	hstate        h;
+	row w;
 
-	pair_open(&p, &h);
-	a = open_echo(&p, "before");
-	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Boom", NULL, 0, false, &b));
-	recv_end(b, DRPC_EREMOTE);
-	DRPC_CHECK_OK(drpc__stream_remote_err(b, &code, &msg, &msg_len));
-	ck_assert_uint_eq(code, 42);
-	ck_assert_uint_eq(msg_len, 4);
-	ck_assert_mem_eq(msg, "boom", 4);
-	DRPC_CHECK_ERR(drpc__stream_send(b, u8("x"), 1), DRPC_EOF);
-	recv_end(b, DRPC_EREMOTE);
-	ck_assert(drpc__stream_is_terminated(b));
-	ck_assert(!drpc__stream_is_terminated(a));
-	ck_assert_uint_eq(drpc__conn_active(p.cli), 1);
-	other_stream_ok(&p, a);
-	drpc__stream_destroy(b);
-	pair_close(&p, &h, DRPC_OK);
-	tu_leak_check(&l);
+	row_open(&w, "/t/Boom");
+	recv_end(w.b, DRPC_EREMOTE);
+	remote_err_is(w.b, 42, "boom");
+	DRPC_CHECK_ERR(drpc__stream_send(w.b, u8("x"), 1), DRPC_EOF);
+	recv_end(w.b, DRPC_EREMOTE);
+	ck_assert(drpc__stream_is_terminated(w.b));
+	ck_assert(!drpc__stream_is_terminated(w.a));
+	row_close(&w);
 }
 END_TEST
 
@@ -1302,29 +1301,19 @@ END_TEST
 // DRPC_ECLOSED.
 START_TEST(test_conn_errors_remote_close)
 {
-	tu_leak          l = tu_leak_start();
-	drpc__stream *a;
-	drpc__stream *b;
-	uint64_t      code;
-	const char   *msg;
-	size_t        msg_len;
-	tu_pair       p;
-	hstate        h;
+	uint64_t    code;
+	const char *msg;
+	size_t      msg_len;
+	row         w;
 
-	pair_open(&p, &h);
-	a = open_echo(&p, "before");
-	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Close", NULL, 0, false, &b));
-	recv_end(b, DRPC_EOF);
-	DRPC_CHECK_ERR(drpc__stream_send(b, u8("x"), 1), DRPC_ECLOSED);
-	recv_end(b, DRPC_EOF);
+	row_open(&w, "/t/Close");
+	recv_end(w.b, DRPC_EOF);
+	DRPC_CHECK_ERR(drpc__stream_send(w.b, u8("x"), 1), DRPC_ECLOSED);
+	recv_end(w.b, DRPC_EOF);
 	DRPC_CHECK_ERR(
-	    drpc__stream_remote_err(b, &code, &msg, &msg_len), DRPC_ESTATE);
-	ck_assert(drpc__stream_is_terminated(b));
-	ck_assert_uint_eq(drpc__conn_active(p.cli), 1);
-	other_stream_ok(&p, a);
-	drpc__stream_destroy(b);
-	pair_close(&p, &h, DRPC_OK);
-	tu_leak_check(&l);
+	    drpc__stream_remote_err(w.b, &code, &msg, &msg_len), DRPC_ESTATE);
+	ck_assert(drpc__stream_is_terminated(w.b));
+	row_close(&w);
 }
 END_TEST
 
@@ -1334,36 +1323,22 @@ END_TEST
 // gives the three messages, then DRPC_EOF. The client can still send.
 START_TEST(test_conn_errors_remote_close_send)
 {
-	tu_leak          l = tu_leak_start();
-	drpc__stream *a;
-	drpc__stream *b;
-	tu_pair       p;
-	hstate        h;
+	row w;
 
-	pair_open(&p, &h);
-	a = open_echo(&p, "before");
-	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Three", NULL, 0, false, &b));
-	hs_wait(&h, &h.signals, 1);
-	echo_once(a, "sync");
-	recv_expect(b, "m0");
-	recv_expect(b, "m1");
-	recv_expect(b, "m2");
-	recv_end(b, DRPC_EOF);
-	recv_end(b, DRPC_EOF);
-	ck_assert(!drpc__stream_is_terminated(b)); // only half-closed
-	ck_assert_uint_eq(drpc__conn_active(p.cli), 2);
-	DRPC_CHECK_OK(drpc__stream_send(b, u8("after"), 5));
-	DRPC_CHECK_OK(drpc__stream_close_send(b));
-	ck_assert(drpc__stream_is_terminated(b)); // both sides closed
-	ck_assert_uint_eq(drpc__conn_active(p.cli), 1);
-	hs_wait(&h, &h.signals, 2);
-	ck_assert_uint_eq(h.after_len, 5);
-	ck_assert_mem_eq(h.after, "after", 5);
-	DRPC_CHECK_ERR(h.after_end, DRPC_EOF);
-	other_stream_ok(&p, a);
-	drpc__stream_destroy(b);
-	pair_close(&p, &h, DRPC_OK);
-	tu_leak_check(&l);
+	row_queued(&w, "/t/Three", 3);
+	recv_end(w.b, DRPC_EOF);
+	recv_end(w.b, DRPC_EOF);
+	ck_assert(!drpc__stream_is_terminated(w.b)); // only half-closed
+	ck_assert_uint_eq(drpc__conn_active(w.p.cli), 2);
+	DRPC_CHECK_OK(drpc__stream_send(w.b, u8("after"), 5));
+	DRPC_CHECK_OK(drpc__stream_close_send(w.b));
+	ck_assert(drpc__stream_is_terminated(w.b)); // both sides closed
+	ck_assert_uint_eq(drpc__conn_active(w.p.cli), 1);
+	hs_wait(&w.h, &w.h.signals, 2);
+	ck_assert_uint_eq(w.h.after_len, 5);
+	ck_assert_mem_eq(w.h.after, "after", 5);
+	DRPC_CHECK_ERR(w.h.after_end, DRPC_EOF);
+	row_close(&w);
 }
 END_TEST
 
@@ -1372,30 +1347,18 @@ END_TEST
 // once, and the Cancel ends the handler's recv with DRPC_ECANCELED.
 START_TEST(test_conn_errors_remote_cancel)
 {
-	tu_leak          l = tu_leak_start();
-	drpc__stream *a;
-	drpc__stream *b;
-	tu_recv_group    g;
-	tu_pair       p;
-	hstate        h;
+	tu_recv_group g;
+	row           w;
 
-	pair_open(&p, &h);
-	a = open_echo(&p, "before");
-	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Wait", NULL, 0, false, &b));
-	tu_pair_wait_started(&p, 2);
-	tu_recvs_start(&g, &b, 1, tu_recv_internal);
-	drpc__stream_cancel(b, DRPC_ECANCELED);
+	row_open(&w, "/t/Wait");
+	row_block(&w, &g);
+	drpc__stream_cancel(w.b, DRPC_ECANCELED);
 	tu_recvs_join(&g, DRPC_ECANCELED);
-	recv_end(b, DRPC_ECANCELED);
-	DRPC_CHECK_ERR(drpc__stream_send(b, u8("x"), 1), DRPC_ECANCELED);
-	DRPC_CHECK_ERR(drpc__stream_cancel_reason(b), DRPC_ECANCELED);
-	hs_wait(&h, &h.waits, 1);
-	DRPC_CHECK_ERR(h.wait_rv[0], DRPC_ECANCELED);
-	ck_assert_uint_eq(drpc__conn_active(p.cli), 1);
-	other_stream_ok(&p, a);
-	drpc__stream_destroy(b);
-	pair_close(&p, &h, DRPC_OK);
-	tu_leak_check(&l);
+	recv_end(w.b, DRPC_ECANCELED);
+	DRPC_CHECK_ERR(drpc__stream_send(w.b, u8("x"), 1), DRPC_ECANCELED);
+	DRPC_CHECK_ERR(drpc__stream_cancel_reason(w.b), DRPC_ECANCELED);
+	handler_saw(&w, DRPC_ECANCELED);
+	row_close(&w);
 }
 END_TEST
 
@@ -1403,33 +1366,13 @@ END_TEST
 // out before DRPC_EREMOTE (queued first, as in row 11).
 START_TEST(test_conn_errors_remote_error_queued)
 {
-	tu_leak          l = tu_leak_start();
-	drpc__stream *a;
-	drpc__stream *b;
-	uint64_t      code;
-	const char   *msg;
-	size_t        msg_len;
-	tu_pair       p;
-	hstate        h;
+	row w;
 
-	pair_open(&p, &h);
-	a = open_echo(&p, "before");
-	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/TwoErr", NULL, 0, false, &b));
-	hs_wait(&h, &h.signals, 1);
-	echo_once(a, "sync");
-	recv_expect(b, "m0");
-	recv_expect(b, "m1");
-	recv_end(b, DRPC_EREMOTE);
-	DRPC_CHECK_OK(drpc__stream_remote_err(b, &code, &msg, &msg_len));
-	ck_assert_uint_eq(code, 7);
-	ck_assert_uint_eq(msg_len, 3);
-	ck_assert_mem_eq(msg, "bad", 3);
-	DRPC_CHECK_ERR(drpc__stream_send(b, u8("x"), 1), DRPC_EOF);
-	ck_assert_uint_eq(drpc__conn_active(p.cli), 1);
-	other_stream_ok(&p, a);
-	drpc__stream_destroy(b);
-	pair_close(&p, &h, DRPC_OK);
-	tu_leak_check(&l);
+	row_queued(&w, "/t/TwoErr", 2);
+	recv_end(w.b, DRPC_EREMOTE);
+	remote_err_is(w.b, 7, "bad");
+	DRPC_CHECK_ERR(drpc__stream_send(w.b, u8("x"), 1), DRPC_EOF);
+	row_close(&w);
 }
 END_TEST
 
@@ -1441,44 +1384,31 @@ END_TEST
 // (tu_open_timeout: the open itself never meets the deadline).
 START_TEST(test_conn_errors_ctx_cancel)
 {
-	tu_leak          l   = tu_leak_start();
 	drpc_err      why = _i == 0 ? DRPC_ECANCELED : DRPC_ETIMEDOUT;
-	drpc_ctx     *ctx;
-	drpc__stream *a;
-	drpc__stream *b;
 	drpc__stream *c;
-	tu_recv_group    g;
-	tu_pair       p;
-	hstate        h;
+	tu_recv_group g;
+	row           w;
 
-	pair_open(&p, &h);
-	a = open_echo(&p, "before");
+	row_open(&w, NULL);
 	if (_i == 0) {
-		DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
+		DRPC_CHECK_OK(drpc_ctx_create(&w.ctx, NULL));
 		DRPC_CHECK_OK(
-		    tu_open(p.cli, ctx, "/t/Wait", NULL, 0, false, &b));
+		    tu_open(w.p.cli, w.ctx, "/t/Wait", NULL, 0, false, &w.b));
 	} else {
 		DRPC_CHECK_OK(tu_open_timeout(
-		    p.cli, 300, &ctx, "/t/Wait", NULL, 0, false, &b));
+		    w.p.cli, 300, &w.ctx, "/t/Wait", NULL, 0, false, &w.b));
 	}
-	tu_pair_wait_started(&p, 2);
-	tu_recvs_start(&g, &b, 1, tu_recv_internal);
+	row_block(&w, &g);
 	if (_i == 0) {
-		drpc_ctx_cancel(ctx);
+		drpc_ctx_cancel(w.ctx);
 	}
 	tu_recvs_join(&g, why);
-	DRPC_CHECK_ERR(drpc__stream_cancel_reason(b), why);
-	DRPC_CHECK_ERR(drpc__stream_send(b, u8("x"), 1), why);
-	hs_wait(&h, &h.waits, 1);
-	DRPC_CHECK_ERR(h.wait_rv[0], DRPC_ECANCELED);
-	ck_assert_uint_eq(drpc__conn_active(p.cli), 1);
-	c = open_echo(&p, "new stream");
-	other_stream_ok(&p, c);
-	other_stream_ok(&p, a);
-	drpc__stream_destroy(b);
-	drpc_ctx_destroy(ctx);
-	pair_close(&p, &h, DRPC_OK);
-	tu_leak_check(&l);
+	DRPC_CHECK_ERR(drpc__stream_cancel_reason(w.b), why);
+	DRPC_CHECK_ERR(drpc__stream_send(w.b, u8("x"), 1), why);
+	handler_saw(&w, DRPC_ECANCELED);
+	c = open_echo(&w.p, "new stream");
+	other_stream_ok(&w.p, c);
+	row_close(&w);
 }
 END_TEST
 
@@ -1486,28 +1416,16 @@ END_TEST
 // gives DRPC_ECLOSED, the handler's recv sees the Close as DRPC_EOF.
 START_TEST(test_conn_errors_local_close)
 {
-	tu_leak          l = tu_leak_start();
-	drpc__stream *a;
-	drpc__stream *b;
-	tu_recv_group    g;
-	tu_pair       p;
-	hstate        h;
+	tu_recv_group g;
+	row           w;
 
-	pair_open(&p, &h);
-	a = open_echo(&p, "before");
-	DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Wait", NULL, 0, false, &b));
-	tu_pair_wait_started(&p, 2);
-	tu_recvs_start(&g, &b, 1, tu_recv_internal);
-	DRPC_CHECK_OK(drpc__stream_close(b));
+	row_open(&w, "/t/Wait");
+	row_block(&w, &g);
+	DRPC_CHECK_OK(drpc__stream_close(w.b));
 	tu_recvs_join(&g, DRPC_ECLOSED);
-	DRPC_CHECK_ERR(drpc__stream_send(b, u8("x"), 1), DRPC_ECLOSED);
-	hs_wait(&h, &h.waits, 1);
-	DRPC_CHECK_ERR(h.wait_rv[0], DRPC_EOF);
-	ck_assert_uint_eq(drpc__conn_active(p.cli), 1);
-	other_stream_ok(&p, a);
-	drpc__stream_destroy(b);
-	pair_close(&p, &h, DRPC_OK);
-	tu_leak_check(&l);
+	DRPC_CHECK_ERR(drpc__stream_send(w.b, u8("x"), 1), DRPC_ECLOSED);
+	handler_saw(&w, DRPC_EOF);
+	row_close(&w);
 }
 END_TEST
 
@@ -1533,7 +1451,7 @@ START_TEST(test_conn_errors_short_error_body)
 	ck_assert_mem_eq(msg, "hi", 2);
 	DRPC_CHECK_ERR(drpc__stream_send(s[0], u8("x"), 1), DRPC_EOF);
 	tu_raw_hex(&r, "05 02 01 01 61");
-	recv_expect(s[1], "a");
+	tu_recv_is(s[1], "a");
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	ck_assert_uint_eq(drpc__conn_active(r.conn), 1);
 	streams_destroy(s, 2);
@@ -1588,14 +1506,11 @@ START_TEST(test_conn_errors_cancel_unknown_stream)
 	raw_invoke(&r, 1);
 	tu_raw_hex(&r, "05 01 02 01 61");
 	s = box_wait(&b, 1);
-	recv_expect(s, "a");
+	tu_recv_is(s, "a");
 	DRPC_CHECK_OK(drpc__stream_send(s, u8("r"), 1));
-	raw_expect(&r, DRPC__KIND_MESSAGE, 1, 1, "r");
-	DRPC_CHECK_OK(drpc__conn_err(r.conn));
+	rp_expect_packet(&r.peer, DRPC__KIND_MESSAGE, 1, 1, "r");
 	ck_assert_uint_eq(box_count(&b), 1);
-	box_fini(&b);
-	tu_raw_close(&r);
-	tu_leak_check(&l);
+	srv_done(&r, &b, &l);
 }
 END_TEST
 
@@ -1611,16 +1526,13 @@ START_TEST(test_conn_errors_unknown_stream_server)
 
 	srv_setup(&r, &b, 0, s, 1);
 	tu_raw_hex(&r, "05 05 01 01 61 05 01 02 01 62");
-	recv_expect(s[0], "b");
+	tu_recv_is(s[0], "b");
 	raw_invoke(&r, 5);
 	tu_raw_hex(&r, "05 05 02 01 63");
 	s[1] = box_wait(&b, 2);
 	ck_assert_uint_eq(drpc__stream_id(s[1]), 5);
-	recv_expect(s[1], "c");
-	DRPC_CHECK_OK(drpc__conn_err(r.conn));
-	box_fini(&b);
-	tu_raw_close(&r);
-	tu_leak_check(&l);
+	tu_recv_is(s[1], "c");
+	srv_done(&r, &b, &l);
 }
 END_TEST
 
@@ -1636,15 +1548,15 @@ START_TEST(test_conn_errors_unknown_stream_client)
 
 	cli_setup(&r, 0, &s, 1);
 	tu_raw_hex(&r, "05 09 01 01 61 05 01 01 01 62");
-	recv_expect(s, "b");
+	tu_recv_is(s, "b");
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	drpc__stream_destroy(s);
-	raw_expect(&r, DRPC__KIND_CLOSE, 1, 2, "");
+	rp_expect_packet(&r.peer, DRPC__KIND_CLOSE, 1, 2, "");
 	tu_raw_hex(&r, "05 01 02 01 63");
 	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t", NULL, 0, false, &s));
-	raw_expect(&r, DRPC__KIND_INVOKE, 2, 1, "/t");
+	rp_expect_packet(&r.peer, DRPC__KIND_INVOKE, 2, 1, "/t");
 	tu_raw_hex(&r, "05 02 01 01 64");
-	recv_expect(s, "d");
+	tu_recv_is(s, "d");
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	drpc__stream_destroy(s);
 	tu_raw_close(&r);
@@ -1670,93 +1582,63 @@ START_TEST(test_conn_errors_double_close_send)
 	recv_end(s, DRPC_EOF);
 	recv_end(s, DRPC_EOF);
 	DRPC_CHECK_OK(drpc__stream_send(s, u8("r"), 1));
-	raw_expect(&r, DRPC__KIND_MESSAGE, 1, 1, "r");
+	rp_expect_packet(&r.peer, DRPC__KIND_MESSAGE, 1, 1, "r");
 	DRPC_CHECK_OK(drpc__stream_close_send(s));
-	raw_expect(&r, DRPC__KIND_CLOSE_SEND, 1, 2, "");
+	rp_expect_packet(&r.peer, DRPC__KIND_CLOSE_SEND, 1, 2, "");
 	ck_assert(drpc__stream_is_terminated(s));
 	ck_assert_uint_eq(drpc__conn_active(r.conn), 1);
 	tu_raw_hex(&r, "0d 01 04 00");
 	raw_invoke(&r, 5);
 	(void) box_wait(&b, 3);
-	DRPC_CHECK_OK(drpc__conn_err(r.conn));
-	box_fini(&b);
-	tu_raw_close(&r);
-	tu_leak_check(&l);
+	srv_done(&r, &b, &l);
 }
 END_TEST
 
 #define NCASES(a) ((int) (sizeof(a) / sizeof((a)[0])))
 
-static TCase *
-conn_scoped_tcase(void)
-{
-	TCase *tc = tcase_create("connection");
-
-	tcase_add_loop_test(tc, test_conn_errors_peer_eof, 0, 2);
-	tcase_add_loop_test(
-	    tc, test_conn_errors_peer_eof_mid_frame, 0, NCASES(eof_mid_cases));
-	tcase_add_loop_test(
-	    tc, test_conn_errors_varint, 0, NCASES(varint_cases));
-	tcase_add_loop_test(
-	    tc, test_conn_errors_too_big, 0, NCASES(big_cases));
-	tcase_add_loop_test(
-	    tc, test_conn_errors_too_big_server, 0, NCASES(big_cases));
-	tcase_add_test(tc, test_conn_errors_max_size_ok);
-	tcase_add_loop_test(
-	    tc, test_conn_errors_assembly, 0, NCASES(assembly_cases));
-	tcase_add_loop_test(
-	    tc, test_conn_errors_bad_metadata, 0, NCASES(metadata_cases));
-	tcase_add_loop_test(
-	    tc, test_conn_errors_protocol, 0, NCASES(protocol_cases));
-	tcase_add_test(tc, test_conn_errors_unknown_control_ignored);
-	tcase_add_test(tc, test_conn_errors_close);
-	tcase_add_test(tc, test_conn_errors_close_drain_blocked);
-	tcase_add_test(tc, test_conn_errors_close_reader_blocked);
-	tcase_add_test(tc, test_conn_errors_write_fail);
-	tcase_set_timeout(tc, 30);
-	return tc;
-}
-
-static TCase *
-stream_scoped_tcase(void)
-{
-	TCase *tc = tcase_create("stream");
-
-	tcase_add_test(tc, test_conn_errors_handler_error);
-	tcase_add_test(tc, test_conn_errors_remote_close);
-	tcase_add_test(tc, test_conn_errors_remote_close_send);
-	tcase_add_test(tc, test_conn_errors_remote_cancel);
-	tcase_add_test(tc, test_conn_errors_remote_error_queued);
-	tcase_add_loop_test(tc, test_conn_errors_ctx_cancel, 0, 2);
-	tcase_add_test(tc, test_conn_errors_local_close);
-	tcase_add_test(tc, test_conn_errors_short_error_body);
-	tcase_add_loop_test(tc, test_conn_errors_end_wakes_blocked_sender, 0,
-	    NCASES(wake_cases));
-	tcase_add_test(tc, test_conn_errors_send_after_stop);
-	tcase_set_timeout(tc, 30);
-	return tc;
-}
-
-static TCase *
-dropped_tcase(void)
-{
-	TCase *tc = tcase_create("dropped");
-
-	tcase_add_test(tc, test_conn_errors_cancel_unknown_stream);
-	tcase_add_test(tc, test_conn_errors_unknown_stream_server);
-	tcase_add_test(tc, test_conn_errors_unknown_stream_client);
-	tcase_add_test(tc, test_conn_errors_double_close_send);
-	tcase_set_timeout(tc, 30);
-	return tc;
-}
-
 Suite *
 conn_errors_suite(void)
 {
-	Suite *s = suite_create("conn_errors");
+	const tu_test tests[] = {
+	    TU_TEST("connection", test_conn_errors_peer_eof, .loops = 2,
+	        .timeout = 30),
+	    TU_TEST("connection", test_conn_errors_peer_eof_mid_frame,
+	        .loops = NCASES(eof_mid_cases)),
+	    TU_TEST("connection", test_conn_errors_varint,
+	        .loops = NCASES(varint_cases)),
+	    TU_TEST("connection", test_conn_errors_too_big,
+	        .loops = NCASES(big_cases)),
+	    TU_TEST("connection", test_conn_errors_too_big_server,
+	        .loops = NCASES(big_cases)),
+	    TU_TEST("connection", test_conn_errors_max_size_ok),
+	    TU_TEST("connection", test_conn_errors_assembly,
+	        .loops = NCASES(assembly_cases)),
+	    TU_TEST("connection", test_conn_errors_bad_metadata,
+	        .loops = NCASES(metadata_cases)),
+	    TU_TEST("connection", test_conn_errors_protocol,
+	        .loops = NCASES(protocol_cases)),
+	    TU_TEST("connection", test_conn_errors_unknown_control_ignored),
+	    TU_TEST("connection", test_conn_errors_close),
+	    TU_TEST("connection", test_conn_errors_close_drain_blocked),
+	    TU_TEST("connection", test_conn_errors_close_reader_blocked),
+	    TU_TEST("connection", test_conn_errors_write_fail),
+	    TU_TEST("stream", test_conn_errors_handler_error, .timeout = 30),
+	    TU_TEST("stream", test_conn_errors_remote_close),
+	    TU_TEST("stream", test_conn_errors_remote_close_send),
+	    TU_TEST("stream", test_conn_errors_remote_cancel),
+	    TU_TEST("stream", test_conn_errors_remote_error_queued),
+	    TU_TEST("stream", test_conn_errors_ctx_cancel, .loops = 2),
+	    TU_TEST("stream", test_conn_errors_local_close),
+	    TU_TEST("stream", test_conn_errors_short_error_body),
+	    TU_TEST("stream", test_conn_errors_end_wakes_blocked_sender,
+	        .loops = NCASES(wake_cases)),
+	    TU_TEST("stream", test_conn_errors_send_after_stop),
+	    TU_TEST("dropped", test_conn_errors_cancel_unknown_stream,
+	        .timeout = 30),
+	    TU_TEST("dropped", test_conn_errors_unknown_stream_server),
+	    TU_TEST("dropped", test_conn_errors_unknown_stream_client),
+	    TU_TEST("dropped", test_conn_errors_double_close_send),
+	};
 
-	suite_add_tcase(s, conn_scoped_tcase());
-	suite_add_tcase(s, stream_scoped_tcase());
-	suite_add_tcase(s, dropped_tcase());
-	return s;
+	return tu_suite("conn_errors", tests, TU_LEN(tests));
 }

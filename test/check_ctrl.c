@@ -141,24 +141,6 @@ END_TEST
 
 // Negotiation, and pings between two connections.
 
-static drpc_err
-tu_echo(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
-{
-	const uint8_t *data;
-	size_t         len;
-	drpc_err       rv;
-
-	(void) arg;
-	(void) name;
-	(void) md;
-	if ((rv = drpc__stream_recv(s, &data, &len)) != DRPC_OK) {
-		return rv;
-	}
-	rv = drpc__stream_send(s, data, len);
-	drpc__stream_recv_done(s);
-	return rv == DRPC_OK ? drpc__stream_close_send(s) : rv;
-}
-
 // pair_call makes one echo call on p's client.
 static void
 pair_call(tu_pair *p)
@@ -179,7 +161,7 @@ START_TEST(test_ctrl_negotiated)
 	tu_pair         p;
 	drpc__conn_opts plain = {.multiplex = DRPC_MULTIPLEX_OFF};
 
-	tu_pair_open(&p, tu_echo, NULL, NULL, NULL);
+	tu_pair_open(&p, tu_echo_all, NULL, NULL, NULL);
 	ck_assert(!drpc__conn_ctrl_ok(p.cli) && !drpc__conn_ctrl_ok(p.srv));
 	pair_call(&p); // its hello and the answer
 	ck_assert(drpc__conn_ctrl_ok(p.cli));
@@ -187,7 +169,7 @@ START_TEST(test_ctrl_negotiated)
 	tu_pair_close(&p);
 
 	// A server playing a plain one answers no hello: neither side has it.
-	tu_pair_open(&p, tu_echo, NULL, NULL, &plain);
+	tu_pair_open(&p, tu_echo_all, NULL, NULL, &plain);
 	pair_call(&p);
 	ck_assert(!drpc__conn_ctrl_ok(p.cli) && !drpc__conn_ctrl_ok(p.srv));
 	tu_pair_close(&p);
@@ -228,7 +210,7 @@ START_TEST(test_ctrl_ping_answered)
 	drpc__conn_opts       o = {.ping_interval_ns = MS};
 	drpc__conn_ctrl_stats st;
 
-	tu_pair_open_tcp(&p, tu_echo, NULL, &o, &o);
+	tu_pair_open_tcp(&p, tu_echo_all, NULL, &o, &o);
 	pair_call(&p);
 	ck_assert(keep_until(p.cli, p.srv, 3));
 	ck_assert(keep_until(p.srv, p.cli, 3));
@@ -244,7 +226,7 @@ END_TEST
 
 // Peers without the extension.
 
-// A client against a plain peer (a cr_raw server that never answers the
+// A client against a plain peer (a rp_peer server that never answers the
 // hello) sends no control frame, even when its keepalive runs as of an
 // hour and two hours later (it would ping, then give up, with a peer that
 // has the extension); a PING from that peer is dropped, unanswered, and
@@ -264,7 +246,7 @@ START_TEST(test_ctrl_client_plain_peer)
 	tu_raw_open_exact(&r, &o);
 	for (uint64_t sid = 1; sid <= 2; sid++) {
 		DRPC_CHECK_OK(tu_open(r.conn, NULL, CR_ECHO, "x", 1, true, &s));
-		cr_frames_until(&r.fr, DRPC__KIND_CLOSE_SEND, sid, &f, &ctrl);
+		rp_frames_until(&r.fr, DRPC__KIND_CLOSE_SEND, sid, &f, &ctrl);
 		tu_raw_hex(&r, sid == 1 ? "05 01 01 01 79 0d 01 02 00"
 		                        : "05 02 01 01 79 0d 02 02 00");
 		DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
@@ -279,7 +261,7 @@ START_TEST(test_ctrl_client_plain_peer)
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
 	ck_assert(!drpc__conn_ctrl_ok(r.conn));
 	drpc__conn_close(r.conn);
-	ck_assert_uint_eq(ctrl + cr_frames_rest(&r.fr, 0), 0);
+	ck_assert_uint_eq(ctrl + rp_frames_rest(&r.fr, 0), 0);
 	tu_raw_close(&r);
 }
 END_TEST
@@ -287,23 +269,15 @@ END_TEST
 Suite *
 ctrl_suite(void)
 {
-	Suite *s     = suite_create("ctrl");
-	TCase *wire  = tcase_create("wire");
-	TCase *ping  = tcase_create("ping");
-	TCase *plain = tcase_create("plain");
+	const tu_test tests[] = {
+	    TU_TEST("wire", test_ctrl_golden, .loops = (int) TU_LEN(golden)),
+	    TU_TEST("wire", test_ctrl_roundtrip),
+	    TU_TEST("wire", test_ctrl_rejects, .loops = CR_NONCONFORMING),
+	    TU_TEST("wire", test_ctrl_hello_features),
+	    TU_TEST("ping", test_ctrl_negotiated, .timeout = 60),
+	    TU_TEST("ping", test_ctrl_ping_answered),
+	    TU_TEST("plain", test_ctrl_client_plain_peer, .timeout = 60),
+	};
 
-	tcase_add_loop_test(wire, test_ctrl_golden, 0,
-	    (int) (sizeof(golden) / sizeof(golden[0])));
-	tcase_add_test(wire, test_ctrl_roundtrip);
-	tcase_add_loop_test(wire, test_ctrl_rejects, 0, CR_NONCONFORMING);
-	tcase_add_test(wire, test_ctrl_hello_features);
-	tcase_add_test(ping, test_ctrl_negotiated);
-	tcase_add_test(ping, test_ctrl_ping_answered);
-	tcase_add_test(plain, test_ctrl_client_plain_peer);
-	tcase_set_timeout(ping, 60);
-	tcase_set_timeout(plain, 60);
-	suite_add_tcase(s, wire);
-	suite_add_tcase(s, ping);
-	suite_add_tcase(s, plain);
-	return s;
+	return tu_suite("ctrl", tests, TU_LEN(tests));
 }

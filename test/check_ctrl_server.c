@@ -153,13 +153,20 @@ fx_start(fx *f, const drpc_server_opts *o)
 	DRPC_CHECK_OK(drpc_server_addr(f->srv, f->addr, sizeof(f->addr)));
 }
 
+// flag_raise sets *flag under mu and wakes cv's waiters.
+static void
+flag_raise(pthread_mutex_t *mu, pthread_cond_t *cv, bool *flag)
+{
+	drpc__mutex_lock(mu);
+	*flag = true;
+	drpc__cond_broadcast(cv);
+	drpc__mutex_unlock(mu);
+}
+
 static void
 fx_open_gate(fx *f)
 {
-	drpc__mutex_lock(&f->mu);
-	f->open = true;
-	drpc__cond_broadcast(&f->cv);
-	drpc__mutex_unlock(&f->mu);
+	flag_raise(&f->mu, &f->cv, &f->open);
 }
 
 static void
@@ -173,15 +180,37 @@ fx_stop(fx *f)
 	drpc__mutex_fini(&f->mu);
 }
 
-// fx_wait_ctrl waits until the server's readers took n frames of kind.
+// What fx_wait waits for: FX_CTRL, n control frames of kind taken by
+// the server's readers; FX_PINGED, a ping pass of the reaper as of n or
+// later; FX_HELD, n Hold handlers holding; FX_DRAINED, a shutdown's drain
+// phase over.
+typedef enum fx_event { FX_CTRL, FX_PINGED, FX_HELD, FX_DRAINED } fx_event;
+
 static bool
-fx_wait_ctrl(fx *f, unsigned kind, size_t n)
+fx_reached(const fx *f, fx_event e, unsigned kind, int64_t n)
+{
+	switch (e) {
+	case FX_CTRL:
+		return f->ctrl[kind] >= (size_t) n;
+	case FX_PINGED:
+		return f->pinged >= n;
+	case FX_HELD:
+		return f->held >= (size_t) n;
+	case FX_DRAINED:
+		return f->drained;
+	}
+	return false;
+}
+
+// fx_wait waits (WAIT_NS) for the event; false if it never comes.
+static bool
+fx_wait(fx *f, fx_event e, unsigned kind, int64_t n)
 {
 	int64_t dl = drpc_now_ns() + WAIT_NS;
 	bool    done;
 
 	drpc__mutex_lock(&f->mu);
-	while (!(done = f->ctrl[kind] >= n) &&
+	while (!(done = fx_reached(f, e, kind, n)) &&
 	       drpc__cond_wait_until(&f->cv, &f->mu, dl) == DRPC_OK) {
 	}
 	drpc__mutex_unlock(&f->mu);
@@ -197,49 +226,6 @@ fx_ctrl_count(fx *f, unsigned kind)
 	n = f->ctrl[kind];
 	drpc__mutex_unlock(&f->mu);
 	return n;
-}
-
-// fx_wait_pinged waits for a ping pass of the reaper as of t or later.
-static bool
-fx_wait_pinged(fx *f, int64_t t)
-{
-	int64_t dl = drpc_now_ns() + WAIT_NS;
-	bool    done;
-
-	drpc__mutex_lock(&f->mu);
-	while (!(done = f->pinged >= t) &&
-	       drpc__cond_wait_until(&f->cv, &f->mu, dl) == DRPC_OK) {
-	}
-	drpc__mutex_unlock(&f->mu);
-	return done;
-}
-
-static bool
-fx_wait_held(fx *f, size_t n)
-{
-	int64_t dl = drpc_now_ns() + WAIT_NS;
-	bool    done;
-
-	drpc__mutex_lock(&f->mu);
-	while (!(done = f->held >= n) &&
-	       drpc__cond_wait_until(&f->cv, &f->mu, dl) == DRPC_OK) {
-	}
-	drpc__mutex_unlock(&f->mu);
-	return done;
-}
-
-static bool
-fx_wait_drained(fx *f)
-{
-	int64_t dl = drpc_now_ns() + WAIT_NS;
-	bool    done;
-
-	drpc__mutex_lock(&f->mu);
-	while (!(done = f->drained) &&
-	       drpc__cond_wait_until(&f->cv, &f->mu, dl) == DRPC_OK) {
-	}
-	drpc__mutex_unlock(&f->mu);
-	return done;
 }
 
 // A shutdown on a thread of its own (it blocks until the drain is done).
@@ -284,7 +270,7 @@ START_TEST(test_ctrl_keeper_pings)
 	DRPC_CHECK_OK(
 	    drpc_invoke(cc, NULL, ECHO, "a", 1, NULL, &reply, &len, NULL));
 	drpc_free(reply);
-	ck_assert(fx_wait_ctrl(&f, DRPC__KIND_PING, 3));
+	ck_assert(fx_wait(&f, FX_CTRL, DRPC__KIND_PING, 3));
 	DRPC_CHECK_OK(drpc_conn_err(cc));
 	DRPC_CHECK_OK(
 	    drpc_invoke(cc, NULL, ECHO, "b", 1, NULL, &reply, &len, NULL));
@@ -309,20 +295,20 @@ START_TEST(test_ctrl_reaper_pings)
 	DRPC_CHECK_OK(
 	    drpc_invoke(cc, NULL, ECHO, "a", 1, NULL, &reply, &len, NULL));
 	drpc_free(reply);
-	ck_assert(fx_wait_ctrl(&f, DRPC__KIND_PING_ACK, 3));
+	ck_assert(fx_wait(&f, FX_CTRL, DRPC__KIND_PING_ACK, 3));
 	DRPC_CHECK_OK(drpc_conn_err(cc));
 	drpc_conn_destroy(cc);
 	fx_stop(&f);
 }
 END_TEST
 
-// A stopped peer: a cr_raw server answers the hello with bit 4, then never
+// A stopped peer: a raw-peer server answers the hello with bit 4, then never
 // answers a ping. A call without a deadline ends with DRPC_EUNAVAIL and
 // the ping's cause (it would wait for ever without the keeper).
 START_TEST(test_ctrl_stopped_peer)
 {
 	int            sv[2];
-	cr_raw         r;
+	rp_peer        r;
 	drpc_conn     *cc;
 	drpc_conn_opts o = {.ping_interval_ms = 1, .ping_timeout_ms = 1};
 	drpc_stream   *s;
@@ -336,23 +322,23 @@ START_TEST(test_ctrl_stopped_peer)
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	DRPC_CHECK_OK(drpc_conn_create_fd(&cc, sv[0], &o));
-	cr_init(&r, sv[1]);
+	rp_init(&r, sv[1]);
 	DRPC_CHECK_OK(
 	    drpc_stream_open_request(&s, cc, NULL, ECHO, "q", 1, NULL));
-	cr_until(&r, DRPC__KIND_HELLO, 1, &f, &ctrl);
+	rp_until(&r, DRPC__KIND_HELLO, 1, &f, &ctrl);
 	ck_assert(drpc__hello_parse(&f, &h));
 	ck_assert(h.features & DRPC__HELLO_CTRL); // a client always says so
-	cr_send(&r, DRPC__KIND_HELLO, true, 1, 1, body,
-	    cr_hello_body(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
+	rp_send(&r, DRPC__KIND_HELLO, true, 1, 1, body,
+	    rp_hello_default(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
 	DRPC_CHECK_ERR(drpc_stream_recv(s, &data, &len), DRPC_EUNAVAIL);
 	// At most the one PING came (a stop drops what was not written).
-	ck_assert_uint_le(ctrl + cr_frames_rest(&r.fr, DRPC__KIND_PING), 1);
+	ck_assert_uint_le(ctrl + rp_frames_rest(&r.fr, DRPC__KIND_PING), 1);
 	DRPC_CHECK_ERR(drpc_conn_cause(cc, &why), DRPC_EUNAVAIL);
 	ck_assert_msg(
 	    strstr(why.text, "did not answer a ping") != NULL, "%s", why.text);
 	drpc_stream_destroy(s);
 	drpc_conn_destroy(cc);
-	cr_close(&r);
+	rp_close(&r);
 }
 END_TEST
 
@@ -366,7 +352,7 @@ static void
 plain_client_case(const drpc_server_opts *so, uint64_t hello_features)
 {
 	fx          f;
-	cr_raw      r;
+	rp_peer     r;
 	int         fd;
 	drpc__frame fr;
 	size_t      ctrl = 0;
@@ -376,39 +362,40 @@ plain_client_case(const drpc_server_opts *so, uint64_t hello_features)
 
 	fx_start(&f, so);
 	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	cr_init(&r, fd);
-	cr_send(&r, DRPC__KIND_INVOKE, false, 1, 1, ECHO, strlen(ECHO));
+	rp_init(&r, fd);
+	rp_send(&r, DRPC__KIND_INVOKE, false, 1, 1, ECHO, strlen(ECHO));
 	if (hello_features != 0) {
-		cr_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
-		    cr_hello_body(body, hello_features));
+		rp_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
+		    rp_hello_default(body, hello_features));
 	}
-	cr_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "hi", 2);
-	cr_send(&r, DRPC__KIND_CLOSE_SEND, false, 1, 4, NULL, 0);
-	cr_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
+	rp_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "hi", 2);
+	rp_send(&r, DRPC__KIND_CLOSE_SEND, false, 1, 4, NULL, 0);
+	rp_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
 	// A ping pass past several intervals: one would have pinged us.
 	t0 = drpc_now_ns();
-	ck_assert(fx_wait_pinged(&f, t0 + 5 * MS));
-	cr_hex(&r, "c3 00 00 01 07"); // a PING: dropped
-	cr_call(&r, 3, &ctrl);        // anything sent before comes first
+	ck_assert(fx_wait(&f, FX_PINGED, 0, t0 + 5 * MS));
+	rp_hex(&r, "c3 00 00 01 07"); // a PING: dropped
+	rp_call(
+	    &r, 3, CR_ECHO, "hi", 2, &ctrl); // anything sent before comes first
 	ck_assert_uint_eq(ctrl, 0);
 	ck_assert_uint_eq(fx_ctrl_count(&f, DRPC__KIND_PING), 0);
 	// A graceful shutdown with a call in flight: no GOAWAY for us, and a
 	// new call is refused (Unavailable) once the drain is over.
-	cr_send(&r, DRPC__KIND_INVOKE, false, 5, 1, HOLD, strlen(HOLD));
-	cr_send(&r, DRPC__KIND_MESSAGE, false, 5, 2, "h", 1);
-	ck_assert(fx_wait_held(&f, 1));
+	rp_send(&r, DRPC__KIND_INVOKE, false, 5, 1, HOLD, strlen(HOLD));
+	rp_send(&r, DRPC__KIND_MESSAGE, false, 5, 2, "h", 1);
+	ck_assert(fx_wait(&f, FX_HELD, 0, 1));
 	stopper_start(&st, f.srv);
-	ck_assert(fx_wait_drained(&f));
-	cr_send(&r, DRPC__KIND_INVOKE, false, 7, 1, ECHO, strlen(ECHO));
-	cr_until(&r, DRPC__KIND_ERROR, 7, &fr, &ctrl);
+	ck_assert(fx_wait(&f, FX_DRAINED, 0, 0));
+	rp_send(&r, DRPC__KIND_INVOKE, false, 7, 1, ECHO, strlen(ECHO));
+	rp_until(&r, DRPC__KIND_ERROR, 7, &fr, &ctrl);
 	ck_assert_uint_ge(fr.len, 8);
 	ck_assert_uint_eq(fr.data[7], DRPC_EUNAVAIL);
 	fx_open_gate(&f);
-	cr_until(&r, DRPC__KIND_CLOSE_SEND, 5, &fr, &ctrl); // it finished
-	ck_assert_uint_eq(ctrl + cr_frames_rest(&r.fr, 0), 0);
+	rp_until(&r, DRPC__KIND_CLOSE_SEND, 5, &fr, &ctrl); // it finished
+	ck_assert_uint_eq(ctrl + rp_frames_rest(&r.fr, 0), 0);
 	drpc__thread_join(st.t);
 	DRPC_CHECK_OK(st.rv);
-	cr_close(&r);
+	rp_close(&r);
 	fx_stop(&f);
 }
 
@@ -430,7 +417,7 @@ END_TEST
 START_TEST(test_ctrl_server_drops_nonconforming)
 {
 	fx          f;
-	cr_raw      r;
+	rp_peer     r;
 	int         fd;
 	drpc__frame fr;
 	size_t      ctrl = 0;
@@ -439,26 +426,26 @@ START_TEST(test_ctrl_server_drops_nonconforming)
 
 	fx_start(&f, NULL);
 	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	cr_init(&r, fd);
-	cr_send(&r, DRPC__KIND_INVOKE, false, 1, 1, ECHO, strlen(ECHO));
-	cr_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
-	    cr_hello_body(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
-	cr_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "hi", 2);
-	cr_send(&r, DRPC__KIND_CLOSE_SEND, false, 1, 4, NULL, 0);
-	cr_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
+	rp_init(&r, fd);
+	rp_send(&r, DRPC__KIND_INVOKE, false, 1, 1, ECHO, strlen(ECHO));
+	rp_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
+	    rp_hello_default(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
+	rp_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "hi", 2);
+	rp_send(&r, DRPC__KIND_CLOSE_SEND, false, 1, 4, NULL, 0);
+	rp_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
 	for (size_t i = 0; i < CR_NONCONFORMING; i++) {
-		cr_hex(&r, cr_nonconforming[i]);
+		rp_hex(&r, cr_nonconforming[i]);
 	}
-	cr_hex(&r, "c5 00 00 01 09");    // an ACK of no PING of the server's
-	cr_hex(&r, "c9 00 00 01 00");    // a GOAWAY ACK of no GOAWAY
-	cr_hex(&r, "c7 00 00 01 00");    // a GOAWAY sent to a server
-	cr_hex(&r, "c3 00 00 02 ac 02"); // PING 300
-	cr_until(&r, DRPC__KIND_PING_ACK, 0, &fr, &ctrl);
+	rp_hex(&r, "c5 00 00 01 09");    // an ACK of no PING of the server's
+	rp_hex(&r, "c9 00 00 01 00");    // a GOAWAY ACK of no GOAWAY
+	rp_hex(&r, "c7 00 00 01 00");    // a GOAWAY sent to a server
+	rp_hex(&r, "c3 00 00 02 ac 02"); // PING 300
+	rp_until(&r, DRPC__KIND_PING_ACK, 0, &fr, &ctrl);
 	ck_assert_uint_eq(ctrl, 1);
 	ck_assert(drpc__ctrl_parse(&fr, &v));
 	ck_assert_uint_eq(v, 300);
-	cr_call(&r, 3, &ctrl); // the connection carries on
-	cr_close(&r);
+	rp_call(&r, 3, CR_ECHO, "hi", 2, &ctrl); // the connection carries on
+	rp_close(&r);
 	fx_stop(&f);
 }
 END_TEST
@@ -541,10 +528,7 @@ gcli_open(gcli *g, const char *addr)
 static void
 gcli_let_go(gcli *g)
 {
-	drpc__mutex_lock(&g->mu);
-	g->let_go = true;
-	drpc__cond_broadcast(&g->cv);
-	drpc__mutex_unlock(&g->mu);
+	flag_raise(&g->mu, &g->cv, &g->let_go);
 }
 
 static void
@@ -554,19 +538,6 @@ gcli_close(gcli *g)
 	drpc__conn_destroy(g->c);
 	drpc__cond_fini(&g->cv);
 	drpc__mutex_fini(&g->mu);
-}
-
-// reply_is receives the one reply of s and compares it.
-static void
-reply_is(drpc__stream *s, const char *want)
-{
-	const uint8_t *data;
-	size_t         len;
-
-	DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
-	ck_assert_uint_eq(len, strlen(want));
-	ck_assert_mem_eq(data, want, len);
-	drpc__stream_recv_done(s);
 }
 
 // A graceful shutdown with a call in flight: the client takes the GOAWAY;
@@ -589,7 +560,7 @@ START_TEST(test_ctrl_goaway)
 	fx_start(&f, NULL);
 	gcli_open(&g, f.addr);
 	DRPC_CHECK_OK(tu_open(g.c, NULL, HOLD, "h", 1, true, &held));
-	ck_assert(fx_wait_held(&f, 1));
+	ck_assert(fx_wait(&f, FX_HELD, 0, 1));
 	// The server's answer to the hello (on the held stream) was appended
 	// before the handler started, but may not have reached the client
 	// yet: wait for the client to take it (a poll of the flag, within a
@@ -607,7 +578,7 @@ START_TEST(test_ctrl_goaway)
 	ck_assert(!drpc__conn_draining(g.c));
 	DRPC_CHECK_OK(tu_open(g.c, NULL, ECHO, "raced", 5, true, &raced));
 	gcli_let_go(&g);
-	reply_is(raced, "raced"); // served though the server is stopping
+	tu_recv_is(raced, "raced"); // served though the server is stopping
 	ck_assert(gcli_wait(&g, NULL, &g.on_goaway));
 	ck_assert(drpc__conn_draining(g.c));
 	DRPC_CHECK_ERR(
@@ -616,10 +587,10 @@ START_TEST(test_ctrl_goaway)
 	ck_assert_msg(
 	    strstr(why.text, "shutting down") != NULL, "%s", why.text);
 	DRPC_CHECK_OK(drpc__conn_err(g.c)); // draining, not ended
-	ck_assert(fx_wait_drained(&f));
+	ck_assert(fx_wait(&f, FX_DRAINED, 0, 0));
 	DRPC_CHECK_OK(f.drain_rv); // acknowledged, before the deadline
 	fx_open_gate(&f);
-	reply_is(held, "held");
+	tu_recv_is(held, "held");
 	drpc__thread_join(st.t);
 	DRPC_CHECK_OK(st.rv);
 	DRPC_CHECK_ERR(tu_wait_conn_err(g.c), DRPC_ECLOSED);
@@ -636,15 +607,15 @@ START_TEST(test_ctrl_goaway)
 }
 END_TEST
 
-// The server's side of the ordering, byte for byte: a cr_raw client with the
-// extension takes the GOAWAY (its exact bytes), then writes a call and the
+// The server's side of the ordering, byte for byte: a raw-peer client
+// with the extension takes the GOAWAY (its exact bytes), then writes a call and the
 // GOAWAY ACK in one write, which the server reads at once: the call,
 // written before the ACK, is served; one written after it is refused.
 START_TEST(test_ctrl_goaway_ack_order)
 {
 	static const uint8_t goaway[] = {0xc7, 0x00, 0x00, 0x01, 0x00};
 	fx                   f;
-	cr_raw               r;
+	rp_peer              r;
 	int                  fd;
 	drpc__frame          fr;
 	size_t               ctrl = 0;
@@ -654,40 +625,37 @@ START_TEST(test_ctrl_goaway_ack_order)
 
 	fx_start(&f, NULL);
 	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	cr_init(&r, fd);
-	cr_send(&r, DRPC__KIND_INVOKE, false, 1, 1, HOLD, strlen(HOLD));
-	cr_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
-	    cr_hello_body(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
-	cr_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "h", 1);
-	ck_assert(fx_wait_held(&f, 1));
+	rp_init(&r, fd);
+	rp_send(&r, DRPC__KIND_INVOKE, false, 1, 1, HOLD, strlen(HOLD));
+	rp_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
+	    rp_hello_default(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
+	rp_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "h", 1);
+	ck_assert(fx_wait(&f, FX_HELD, 0, 1));
 	stopper_start(&st, f.srv);
-	cr_until(&r, DRPC__KIND_GOAWAY, 0, &fr, &ctrl);
+	rp_until(&r, DRPC__KIND_GOAWAY, 0, &fr, &ctrl);
 	ck_assert_uint_eq(ctrl, 1);
 	ck_assert_uint_eq(fr.len, 1);
 	DRPC_CHECK_OK(drpc__ctrl_append(&b, DRPC__KIND_GOAWAY, 0));
 	ck_assert_mem_eq(b.data, goaway, sizeof(goaway));
 	b.len = 0;
-	cr_frame_put(&b, DRPC__KIND_INVOKE, false, 3, 1, ECHO, strlen(ECHO));
-	cr_frame_put(&b, DRPC__KIND_MESSAGE, false, 3, 2, "raced", 5);
-	cr_frame_put(&b, DRPC__KIND_CLOSE_SEND, false, 3, 3, NULL, 0);
+	rp_unary(&b, 3, 1, ECHO, "raced", 5, 5);
 	DRPC_CHECK_OK(drpc__ctrl_append(&b, DRPC__KIND_GOAWAY_ACK, 0));
-	ck_assert_int_eq(
-	    send(r.fd, b.data, b.len, MSG_NOSIGNAL), (ssize_t) b.len);
-	cr_next_on(&r, 3, &fr);
+	rp_send_buf(&r, &b); // in one write
+	rp_next_on(&r, 3, &fr);
 	ck_assert_uint_eq(fr.kind, DRPC__KIND_MESSAGE); // served
-	ck_assert(fx_wait_drained(&f));
+	ck_assert(fx_wait(&f, FX_DRAINED, 0, 0));
 	DRPC_CHECK_OK(f.drain_rv);
-	cr_send(&r, DRPC__KIND_INVOKE, false, 5, 1, ECHO, strlen(ECHO));
-	cr_next_on(&r, 5, &fr);
+	rp_send(&r, DRPC__KIND_INVOKE, false, 5, 1, ECHO, strlen(ECHO));
+	rp_next_on(&r, 5, &fr);
 	ck_assert_uint_eq(fr.kind, DRPC__KIND_ERROR); // refused
 	ck_assert_uint_eq(fr.data[7], DRPC_EUNAVAIL);
 	fx_open_gate(&f);
-	cr_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
-	ck_assert_uint_eq(ctrl + cr_frames_rest(&r.fr, 0), 1);
+	rp_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
+	ck_assert_uint_eq(ctrl + rp_frames_rest(&r.fr, 0), 1);
 	drpc__thread_join(st.t);
 	DRPC_CHECK_OK(st.rv);
 	drpc__buf_fini(&b);
-	cr_close(&r);
+	rp_close(&r);
 	fx_stop(&f);
 }
 END_TEST
@@ -792,27 +760,16 @@ END_TEST
 Suite *
 ctrl_server_suite(void)
 {
-	Suite *s     = suite_create("ctrl_server");
-	TCase *ping  = tcase_create("ping");
-	TCase *plain = tcase_create("plain");
-	TCase *drain = tcase_create("goaway");
-	TCase *tcp   = tcase_create("keepalive");
+	const tu_test tests[] = {
+	    TU_TEST("ping", test_ctrl_keeper_pings, .timeout = 60),
+	    TU_TEST("ping", test_ctrl_reaper_pings),
+	    TU_TEST("ping", test_ctrl_stopped_peer),
+	    TU_TEST("plain", test_ctrl_server_plain_clients, .timeout = 60),
+	    TU_TEST("plain", test_ctrl_server_drops_nonconforming),
+	    TU_TEST("goaway", test_ctrl_goaway, .timeout = 60),
+	    TU_TEST("goaway", test_ctrl_goaway_ack_order),
+	    TU_TEST("keepalive", test_ctrl_tcp_keepalive, .timeout = 60),
+	};
 
-	tcase_add_test(ping, test_ctrl_keeper_pings);
-	tcase_add_test(ping, test_ctrl_reaper_pings);
-	tcase_add_test(ping, test_ctrl_stopped_peer);
-	tcase_add_test(plain, test_ctrl_server_plain_clients);
-	tcase_add_test(plain, test_ctrl_server_drops_nonconforming);
-	tcase_add_test(drain, test_ctrl_goaway);
-	tcase_add_test(drain, test_ctrl_goaway_ack_order);
-	tcase_add_test(tcp, test_ctrl_tcp_keepalive);
-	tcase_set_timeout(ping, 60);
-	tcase_set_timeout(plain, 60);
-	tcase_set_timeout(drain, 60);
-	tcase_set_timeout(tcp, 60);
-	suite_add_tcase(s, ping);
-	suite_add_tcase(s, plain);
-	suite_add_tcase(s, drain);
-	suite_add_tcase(s, tcp);
-	return s;
+	return tu_suite("ctrl_server", tests, TU_LEN(tests));
 }

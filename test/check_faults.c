@@ -474,81 +474,8 @@ dial_ok(const fsrv *f, const char *text)
 	return c;
 }
 
-// The raw peer: a socket the test writes frames to and reads frames from.
-
-typedef struct raw {
-	int                fd;
-	drpc__frame_reader fr;
-} raw;
-
-// raw_read polls first, so a missing frame fails the test instead of
-// hanging it. A reset reads as DRPC_ECLOSED.
-static drpc_err
-raw_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
-{
-	raw          *r   = arg;
-	struct pollfd pfd = {r->fd, POLLIN, 0};
-	ssize_t       got;
-
-	if (poll(&pfd, 1, (int) (scaled(WAIT_NS) / MS)) != 1) {
-		return DRPC_ETIMEDOUT;
-	}
-	if ((got = read(r->fd, buf, cap)) < 0) {
-		return errno == ECONNRESET ? DRPC_ECLOSED : DRPC_EIO;
-	}
-	*n = (size_t) got;
-	return DRPC_OK;
-}
-
-static void
-raw_init(raw *r, int fd)
-{
-	r->fd = fd;
-	drpc__frame_reader_init(&r->fr, raw_read, r, 0);
-}
-
-// raw_fini closes the socket (unless fd is -1) and frees the reader.
-static void
-raw_fini(raw *r)
-{
-	if (r->fd >= 0) {
-		close(r->fd);
-	}
-	drpc__frame_reader_fini(&r->fr);
-}
-
-static void
-raw_write(raw *r, const void *bytes, size_t n)
-{
-	ck_assert_int_eq(send(r->fd, bytes, n, MSG_NOSIGNAL), (ssize_t) n);
-}
-
-// raw_expect checks the next frame the peer sent: a one-frame packet.
-static void
-raw_expect(raw *r, uint8_t kind, uint64_t sid, uint64_t mid, const char *body)
-{
-	drpc__frame f;
-
-	DRPC_CHECK_OK(drpc__frame_reader_next(&r->fr, &f));
-	ck_assert_uint_eq(f.kind, kind);
-	ck_assert_uint_eq(f.stream_id, sid);
-	ck_assert_uint_eq(f.message_id, mid);
-	ck_assert(f.done);
-	ck_assert_uint_eq(f.len, strlen(body));
-	if (f.len > 0) {
-		ck_assert_mem_eq(f.data, body, f.len);
-	}
-}
-
-// raw_expect_eof checks that the peer shut the connection down without
-// sending another frame.
-static void
-raw_expect_eof(raw *r)
-{
-	drpc__frame f;
-
-	DRPC_CHECK_ERR(drpc__frame_reader_next(&r->fr, &f), DRPC_EOF);
-}
+// The raw peer (rawpeer.h): a socket the test writes frames to and reads
+// frames from.
 
 // raw_got is a frame the raw peer read, copied, so that a test can clean
 // up before it checks.
@@ -563,7 +490,7 @@ typedef struct raw_got {
 } raw_got;
 
 static raw_got
-raw_take(raw *r)
+raw_take(rp_peer *r)
 {
 	raw_got     g = {0};
 	drpc__frame f;
@@ -581,7 +508,7 @@ raw_take(raw *r)
 	return g;
 }
 
-// raw_got_check checks g as raw_expect checks a frame.
+// raw_got_check checks g as rp_expect_packet checks a frame.
 static void
 raw_got_check(const raw_got *g, uint8_t kind, uint64_t sid, uint64_t mid,
     const char *body)
@@ -593,19 +520,6 @@ raw_got_check(const raw_got *g, uint8_t kind, uint64_t sid, uint64_t mid,
 	ck_assert(g->done);
 	ck_assert_uint_eq(g->len, strlen(body));
 	ck_assert_mem_eq(g->body, body, g->len);
-}
-
-// raw_reset makes the kernel answer with a TCP RST: SO_LINGER {1, 0},
-// then close.
-static void
-raw_reset(raw *r)
-{
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-
-	ck_assert_int_eq(
-	    setsockopt(r->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
-	ck_assert_int_eq(close(r->fd), 0);
-	r->fd = -1;
 }
 
 // put_frame appends one frame (control byte, ids, body) to out at *n,
@@ -634,6 +548,32 @@ static void
 put_hex(uint8_t *out, size_t cap, size_t *n, const char *hex)
 {
 	*n += tu_hex(hex, out + *n, cap - *n);
+}
+
+// raw_dial connects a raw client r to f; returns its socket (r's).
+static int
+raw_dial(const fsrv *f, rp_peer *r)
+{
+	int fd;
+
+	DRPC_CHECK_OK(drpc__dial(f->addr, 0, &fd));
+	rp_init(r, fd);
+	return fd;
+}
+
+// invoke_holds dials f as the raw client r and invokes HOLD on streams 1
+// to NSTREAMS, in one write (03 id 01 09 "/f.S/Hold" each).
+static void
+invoke_holds(const fsrv *f, rp_peer *r)
+{
+	uint8_t buf[NSTREAMS * 16];
+	size_t  n = 0;
+
+	(void) raw_dial(f, r);
+	for (uint8_t id = 1; id <= NSTREAMS; id++) {
+		put_frame(buf, sizeof(buf), &n, 0x03, id, 1, HOLD);
+	}
+	rp_write(r, buf, n);
 }
 
 // streams_lost checks what every stream of a lost client connection
@@ -670,26 +610,18 @@ streams_lost(drpc_conn *c, drpc_stream **s, size_t n)
 // test_faults_burst_idle_worker checks.)
 START_TEST(test_faults_reset_server_100)
 {
-	tu_leak       l = tu_leak_start();
-	uint8_t    buf[NSTREAMS * 16];
-	size_t     n = 0;
+	tu_leak    l = tu_leak_start();
 	fstate     st;
 	fsrv       f;
-	raw        r;
-	int        fd;
+	rp_peer    r;
 	drpc_conn *other;
 
 	fs_init(&st);
 	fsrv_start(&f, &st, NULL);
 	DRPC_CHECK_OK(drpc_dial(&other, f.addr, NULL));
-	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	raw_init(&r, fd);
-	for (uint8_t id = 1; id <= NSTREAMS; id++) {
-		put_frame(buf, sizeof(buf), &n, 0x03, id, 1, HOLD);
-	}
-	raw_write(&r, buf, n);
+	invoke_holds(&f, &r);
 	fs_wait(&st, &st.started, NSTREAMS, "handlers started");
-	raw_reset(&r);
+	rp_reset(&r);
 	fs_wait(&st, &st.finished, NSTREAMS, "handlers returned");
 	fs_ended(&st, NSTREAMS, DRPC_ECANCELED, DRPC_ECANCELED);
 	echo_ok(other, "after");
@@ -697,7 +629,7 @@ START_TEST(test_faults_reset_server_100)
 	drpc_conn_destroy(other);
 	fsrv_stop(&f); // joins every reader: on_end has logged by now
 	fs_warned(&st, 0, "", "");
-	raw_fini(&r);
+	rp_close(&r);
 	fs_fini(&st);
 	tu_leak_check(&l);
 }
@@ -710,35 +642,36 @@ END_TEST
 // with DRPC_EUNAVAIL, and nothing is logged.
 START_TEST(test_faults_reset_client_100)
 {
-	tu_leak           l = tu_leak_start();
+	tu_leak        l = tu_leak_start();
 	fstate         st;
-	drpc_conn_opts o = {.log = fs_log, .flow = DRPC_FLOW_OFF,
-	    .multiplex = DRPC_MULTIPLEX_ON};
+	drpc_conn_opts o = {.log = fs_log,
+	    .flow                = DRPC_FLOW_OFF,
+	    .multiplex           = DRPC_MULTIPLEX_ON};
 	drpc_conn     *c;
 	drpc_stream   *s[NSTREAMS];
-	tu_recv_group         g;
-	raw            r;
+	tu_recv_group  g;
+	rp_peer        r;
 	int            sv[2];
 
 	fs_init(&st);
 	o.log_arg = &st;
 	tu_tcp_pair(sv);
 	DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[0], &o));
-	raw_init(&r, sv[1]);
+	rp_init(&r, sv[1]);
 	for (size_t i = 0; i < NSTREAMS; i++) {
 		DRPC_CHECK_OK(drpc_stream_open(&s[i], c, NULL, HOLD, NULL));
 	}
 	for (size_t i = 0; i < NSTREAMS; i++) {
-		raw_expect(&r, DRPC__KIND_INVOKE, i + 1, 1, HOLD);
+		rp_expect_packet(&r, DRPC__KIND_INVOKE, i + 1, 1, HOLD);
 	}
 	tu_recvs_start(&g, s, NSTREAMS, tu_recv_public);
-	raw_reset(&r);
+	rp_reset(&r);
 	tu_recvs_join(&g, DRPC_EUNAVAIL);
 	DRPC_CHECK_ERR(drpc_conn_err(c), DRPC_ECLOSED);
 	streams_lost(c, s, NSTREAMS);
 	drpc_conn_destroy(c);
 	fs_warned(&st, 0, "", "");
-	raw_fini(&r);
+	rp_close(&r);
 	fs_fini(&st);
 	tu_leak_check(&l);
 }
@@ -756,26 +689,18 @@ END_TEST
 static size_t
 idle_round(void)
 {
-	uint8_t    buf[NSTREAMS * 16];
-	size_t     n = 0;
 	size_t     started;
 	fstate     st;
 	fsrv       f;
-	raw        r;
-	int        fd;
+	rp_peer    r;
 	drpc_conn *c;
 
 	fs_init(&st);
 	fsrv_start(&f, &st, NULL);
 	c = dial_ok(&f, "leaves a worker idle");
-	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	raw_init(&r, fd);
-	for (uint8_t id = 1; id <= NSTREAMS; id++) {
-		put_frame(buf, sizeof(buf), &n, 0x03, id, 1, HOLD);
-	}
-	raw_write(&r, buf, n);
+	invoke_holds(&f, &r);
 	started = fs_wait_for(&st, &st.started, NSTREAMS);
-	raw_fini(&r);
+	rp_close(&r);
 	fs_wait(&st, &st.finished, NSTREAMS, "handlers returned");
 	drpc_conn_destroy(c);
 	fsrv_stop(&f);
@@ -815,24 +740,16 @@ END_TEST
 static size_t
 ctx_round(void)
 {
-	uint8_t buf[NSTREAMS * 16];
-	size_t  n     = 0;
 	size_t  early = 0;
 	fstate  st;
 	fsrv    f;
-	raw     r;
-	int     fd;
+	rp_peer r;
 
 	fs_init(&st);
 	fsrv_start(&f, &st, NULL);
-	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	raw_init(&r, fd);
-	for (uint8_t id = 1; id <= NSTREAMS; id++) {
-		put_frame(buf, sizeof(buf), &n, 0x03, id, 1, HOLD);
-	}
-	raw_write(&r, buf, n);
+	invoke_holds(&f, &r);
 	fs_wait(&st, &st.started, NSTREAMS, "handlers started");
-	raw_fini(&r);
+	rp_close(&r);
 	fs_wait(&st, &st.finished, NSTREAMS, "handlers returned");
 	fs_ended(&st, NSTREAMS, DRPC_ECANCELED, DRPC_ECANCELED);
 	fsrv_stop(&f);
@@ -908,13 +825,13 @@ trickle(int fd, int probe, const uint8_t *bytes, size_t n)
 // CloseSend (1,2). The server connection ends cleanly when it hangs up.
 START_TEST(test_faults_trickle_to_server)
 {
-	tu_leak    l = tu_leak_start();
+	tu_leak l = tu_leak_start();
 	uint8_t m = (uint8_t) _i; // message id offset
 	uint8_t buf[128];
 	size_t  n = 0;
 	fstate  st;
 	fsrv    f;
-	raw     r;
+	rp_peer r;
 	int     sv[2];
 	int     probe;
 
@@ -923,7 +840,7 @@ START_TEST(test_faults_trickle_to_server)
 	tu_tcp_pair(sv);
 	ck_assert_int_ge(probe = dup(sv[1]), 0);
 	DRPC_CHECK_OK(drpc_server_serve_fd(f.srv, sv[1]));
-	raw_init(&r, sv[0]);
+	rp_init(&r, sv[0]);
 	if (_i == 1) {
 		put_hex(buf, sizeof(buf), &n,
 		    "0f 01 01 08 0a 06 0a 01 6b 12 01 76");
@@ -933,9 +850,10 @@ START_TEST(test_faults_trickle_to_server)
 	put_frame(buf, sizeof(buf), &n, 0x05, 1, (uint8_t) (2 + m), "ng");
 	put_frame(buf, sizeof(buf), &n, 0x0d, 1, (uint8_t) (3 + m), "");
 	trickle(sv[0], probe, buf, n);
-	raw_expect(&r, DRPC__KIND_MESSAGE, 1, 1, _i == 1 ? "v:ping" : "ping");
-	raw_expect(&r, DRPC__KIND_CLOSE_SEND, 1, 2, "");
-	raw_fini(&r); // the raw client hangs up
+	rp_expect_packet(
+	    &r, DRPC__KIND_MESSAGE, 1, 1, _i == 1 ? "v:ping" : "ping");
+	rp_expect_packet(&r, DRPC__KIND_CLOSE_SEND, 1, 2, "");
+	rp_close(&r); // the raw client hangs up
 	fsrv_stop(&f);
 	fs_warned(&st, 0, "", "");
 	close(probe);
@@ -951,14 +869,14 @@ END_TEST
 // DRPC_EOF, and the connection stays up.
 START_TEST(test_faults_trickle_to_client)
 {
-	tu_leak         l = tu_leak_start();
+	tu_leak      l = tu_leak_start();
 	uint8_t      buf[64];
 	size_t       n = 0;
 	drpc_conn   *c;
 	drpc_stream *s;
 	void        *data;
 	size_t       len;
-	raw          r;
+	rp_peer      r;
 	int          sv[2];
 	int          probe;
 
@@ -967,13 +885,13 @@ START_TEST(test_faults_trickle_to_client)
 	DRPC_CHECK_OK(drpc_conn_create_fd(
 	    &c, sv[0], &(drpc_conn_opts){
 		.flow = DRPC_FLOW_OFF, .multiplex = DRPC_MULTIPLEX_ON}));
-	raw_init(&r, sv[1]);
+	rp_init(&r, sv[1]);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, ECHO, NULL));
 	DRPC_CHECK_OK(drpc_stream_send(s, "ping", 4));
 	DRPC_CHECK_OK(drpc_stream_close_send(s));
-	raw_expect(&r, DRPC__KIND_INVOKE, 1, 1, ECHO);
-	raw_expect(&r, DRPC__KIND_MESSAGE, 1, 2, "ping");
-	raw_expect(&r, DRPC__KIND_CLOSE_SEND, 1, 3, "");
+	rp_expect_packet(&r, DRPC__KIND_INVOKE, 1, 1, ECHO);
+	rp_expect_packet(&r, DRPC__KIND_MESSAGE, 1, 2, "ping");
+	rp_expect_packet(&r, DRPC__KIND_CLOSE_SEND, 1, 3, "");
 	put_frame(buf, sizeof(buf), &n, 0x04, 1, 1, "po");
 	put_frame(buf, sizeof(buf), &n, 0x05, 1, 1, "ng");
 	put_frame(buf, sizeof(buf), &n, 0x0d, 1, 2, "");
@@ -986,8 +904,8 @@ START_TEST(test_faults_trickle_to_client)
 	DRPC_CHECK_OK(drpc_conn_err(c));
 	drpc_stream_destroy(s);
 	drpc_conn_destroy(c); // the raw server reads the clean end
-	raw_expect_eof(&r);
-	raw_fini(&r);
+	rp_expect_eof(&r);
+	rp_close(&r);
 	close(probe);
 	tu_leak_check(&l);
 }
@@ -1009,7 +927,7 @@ static const struct {
 
 START_TEST(test_faults_burst_after_invoke)
 {
-	tu_leak             l  = tu_leak_start();
+	tu_leak          l  = tu_leak_start();
 	drpc_server_opts so = {.ring_slots = burst_cases[_i].ring_slots};
 	size_t           nm = burst_cases[_i].msgs;
 	uint8_t          buf[300 * 8 + 64];
@@ -1018,23 +936,21 @@ START_TEST(test_faults_burst_after_invoke)
 	raw_got g[2] = {{.rv = DRPC_ETIMEDOUT}, {.rv = DRPC_ETIMEDOUT}};
 	fstate  st;
 	fsrv    f;
-	raw     r;
-	int     fd;
+	rp_peer          r;
 
 	fs_init(&st);
 	fsrv_start(&f, &st, &so);
-	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	raw_init(&r, fd);
+	(void) raw_dial(&f, &r);
 	put_frame(buf, sizeof(buf), &n, 0x03, 1, 1, COUNT);
 	for (size_t i = 0; i < nm; i++) {
 		put_frame(buf, sizeof(buf), &n, 0x05, 1, i + 2, "m");
 	}
 	put_frame(buf, sizeof(buf), &n, 0x0d, 1, nm + 2, "");
-	raw_write(&r, buf, n);
+	rp_write(&r, buf, n);
 	if ((g[0] = raw_take(&r)).rv == DRPC_OK) {
 		g[1] = raw_take(&r);
 	}
-	raw_fini(&r);
+	rp_close(&r);
 	fsrv_stop(&f); // closing the connection frees a stuck reader too
 	fs_warned(&st, 0, "", "");
 	fs_fini(&st);
@@ -1053,18 +969,18 @@ END_TEST
 // raw server reading meanwhile.)
 START_TEST(test_faults_close_flushes)
 {
-	tu_leak         l = tu_leak_start();
+	tu_leak      l = tu_leak_start();
 	char         msg[3][16 << 10];
 	drpc_conn   *c;
 	drpc_stream *s;
-	raw          r;
+	rp_peer      r;
 	int          sv[2];
 
 	tu_tcp_pair(sv);
 	DRPC_CHECK_OK(drpc_conn_create_fd(
 	    &c, sv[0], &(drpc_conn_opts){
 		.flow = DRPC_FLOW_OFF, .multiplex = DRPC_MULTIPLEX_ON}));
-	raw_init(&r, sv[1]);
+	rp_init(&r, sv[1]);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, ECHO, NULL));
 	for (size_t i = 0; i < 3; i++) {
 		memset(msg[i], 'a' + (int) i, sizeof(msg[i]) - 1);
@@ -1074,13 +990,13 @@ START_TEST(test_faults_close_flushes)
 	DRPC_CHECK_OK(drpc_stream_close_send(s));
 	drpc_conn_destroy(c);
 	drpc_stream_destroy(s); // the connection is gone: nothing is written
-	raw_expect(&r, DRPC__KIND_INVOKE, 1, 1, ECHO);
+	rp_expect_packet(&r, DRPC__KIND_INVOKE, 1, 1, ECHO);
 	for (size_t i = 0; i < 3; i++) {
-		raw_expect(&r, DRPC__KIND_MESSAGE, 1, i + 2, msg[i]);
+		rp_expect_packet(&r, DRPC__KIND_MESSAGE, 1, i + 2, msg[i]);
 	}
-	raw_expect(&r, DRPC__KIND_CLOSE_SEND, 1, 5, "");
-	raw_expect_eof(&r);
-	raw_fini(&r);
+	rp_expect_packet(&r, DRPC__KIND_CLOSE_SEND, 1, 5, "");
+	rp_expect_eof(&r);
+	rp_close(&r);
 	tu_leak_check(&l);
 }
 END_TEST
@@ -1119,32 +1035,31 @@ static const garbage_case garbage_cases[] = {
 START_TEST(test_faults_garbage_after_invoke)
 {
 	const garbage_case *gc = &garbage_cases[_i];
-	tu_leak                l  = tu_leak_start();
+	tu_leak             l  = tu_leak_start();
 	uint8_t             buf[256];
 	size_t              n = 0;
 	fstate              st;
 	fsrv                f;
-	raw                 r;
+	rp_peer             r;
 	int                 fd;
 	drpc_conn          *other;
 
 	fs_init(&st);
 	fsrv_start(&f, &st, NULL);
 	other = dial_ok(&f, "before");
-	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	raw_init(&r, fd);
+	fd = raw_dial(&f, &r);
 	put_frame(buf, sizeof(buf), &n, 0x03, 1, 1, HOLD);
-	raw_write(&r, buf, n);
+	rp_write(&r, buf, n);
 	fs_wait(&st, &st.started, 1, "handler started");
 	n = 0;
 	put_hex(buf, sizeof(buf), &n, gc->hex);
-	raw_write(&r, buf, n);
+	rp_write(&r, buf, n);
 	if (gc->hangup) {
 		ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
 	}
 	fs_wait(&st, &st.finished, 1, "handler returned");
 	fs_ended(&st, 1, DRPC_ECANCELED, DRPC_ECANCELED);
-	raw_expect_eof(&r);
+	rp_expect_eof(&r);
 	fs_wait(&st, &st.warns, 1, "warnings");
 	fs_warned(&st, 1, ENDED_TEXT, gc->want);
 	echo_ok(other, "after");
@@ -1152,7 +1067,7 @@ START_TEST(test_faults_garbage_after_invoke)
 	drpc_conn_destroy(other);
 	fsrv_stop(&f);
 	fs_warned(&st, 1, ENDED_TEXT, gc->want);
-	raw_fini(&r);
+	rp_close(&r);
 	fs_fini(&st);
 	tu_leak_check(&l);
 }
@@ -1164,28 +1079,26 @@ END_TEST
 // Message (1,2) "pong", CloseSend (1,3)) is answered normally.
 START_TEST(test_faults_message_before_invoke)
 {
-	tu_leak    l = tu_leak_start();
+	tu_leak l = tu_leak_start();
 	uint8_t buf[64];
 	size_t  n = 0;
 	fstate  st;
 	fsrv    f;
-	raw     r;
-	int     fd;
+	rp_peer r;
 
 	fs_init(&st);
 	fsrv_start(&f, &st, NULL);
-	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	raw_init(&r, fd);
+	(void) raw_dial(&f, &r);
 	put_frame(buf, sizeof(buf), &n, 0x05, 1, 1, "ping");
-	raw_write(&r, buf, n);
+	rp_write(&r, buf, n);
 	n = 0;
 	put_frame(buf, sizeof(buf), &n, 0x03, 1, 1, ECHO);
 	put_frame(buf, sizeof(buf), &n, 0x05, 1, 2, "pong");
 	put_frame(buf, sizeof(buf), &n, 0x0d, 1, 3, "");
-	raw_write(&r, buf, n);
-	raw_expect(&r, DRPC__KIND_MESSAGE, 1, 1, "pong");
-	raw_expect(&r, DRPC__KIND_CLOSE_SEND, 1, 2, "");
-	raw_fini(&r);
+	rp_write(&r, buf, n);
+	rp_expect_packet(&r, DRPC__KIND_MESSAGE, 1, 1, "pong");
+	rp_expect_packet(&r, DRPC__KIND_CLOSE_SEND, 1, 2, "");
+	rp_close(&r);
 	fsrv_stop(&f);
 	fs_warned(&st, 0, "", "");
 	ck_assert_uint_eq(fs_get(&st, &st.started), 0); // Echo is not counted
@@ -1193,6 +1106,57 @@ START_TEST(test_faults_message_before_invoke)
 	tu_leak_check(&l);
 }
 END_TEST
+
+// The fault transports below (stall_tr, rtr) are a socket and a log the
+// test owns, which outlives the transport (a server's reaper destroys an
+// ended connection, and its transport, at any moment). A shutdown sets
+// the log's shut flag under its mutex (waking cv's waiters, if any), then
+// shuts the socket down.
+typedef struct sock_tr {
+	int              fd;
+	void            *log;
+	pthread_mutex_t *mu;
+	pthread_cond_t  *cv; // NULL: nobody waits for shut
+	bool            *shut;
+} sock_tr;
+
+static void
+sock_tr_shutdown(void *impl)
+{
+	sock_tr *t = impl;
+
+	drpc__mutex_lock(t->mu);
+	*t->shut = true;
+	if (t->cv != NULL) {
+		drpc__cond_broadcast(t->cv);
+	}
+	drpc__mutex_unlock(t->mu);
+	(void) shutdown(t->fd, SHUT_RDWR);
+}
+
+static void
+sock_tr_close(void *impl)
+{
+	sock_tr *t = impl;
+
+	close(t->fd);
+	free(t);
+}
+
+// sock_tr_open makes a transport of ops (whose shutdown and close are
+// sock_tr's) over fd, with log and its mu, cv and shut flag.
+static drpc_transport *
+sock_tr_open(int fd, const drpc_transport_ops *ops, void *log,
+    pthread_mutex_t *mu, pthread_cond_t *cv, bool *shut)
+{
+	drpc_transport *tr;
+	sock_tr        *t = calloc(1, sizeof(*t));
+
+	ck_assert_ptr_nonnull(t);
+	*t = (sock_tr){fd, log, mu, cv, shut};
+	DRPC_CHECK_OK(drpc_transport_create(&tr, ops, t));
+	return tr;
+}
 
 // A client that opens streams and never reads.
 
@@ -1214,25 +1178,12 @@ typedef struct stall_log {
 	bool   shut;   // shutdown was called
 } stall_log;
 
-typedef struct stall_tr {
-	int        fd;
-	stall_log *log;
-} stall_tr;
-
 static drpc_err
 stall_read(void *impl, void *buf, size_t cap, size_t *n)
 {
-	stall_tr *t = impl;
-	ssize_t   got;
+	sock_tr *t = impl;
 
-	do {
-		got = read(t->fd, buf, cap);
-	} while (got < 0 && errno == EINTR);
-	if (got < 0) {
-		return DRPC_ECLOSED;
-	}
-	*n = (size_t) got;
-	return DRPC_OK;
+	return tu_fd_read(t->fd, buf, cap, n, DRPC_ECLOSED);
 }
 
 // stall_messages counts the whole Messages among the frames at p.
@@ -1255,7 +1206,7 @@ stall_messages(const uint8_t *p, size_t len)
 
 // stall_put writes p without blocking; false once the kernel refuses.
 static bool
-stall_put(stall_tr *t, const uint8_t *p, size_t left)
+stall_put(sock_tr *t, const uint8_t *p, size_t left)
 {
 	while (left > 0) {
 		ssize_t put = send(t->fd, p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -1275,7 +1226,7 @@ stall_put(stall_tr *t, const uint8_t *p, size_t left)
 static drpc_err
 stall_writev(void *impl, const drpc_iovec *iov, size_t n)
 {
-	stall_tr  *t    = impl;
+	sock_tr   *t    = impl;
 	stall_log *log  = t->log;
 	size_t     msgs = 0;
 	bool       stuck;
@@ -1303,44 +1254,17 @@ stall_writev(void *impl, const drpc_iovec *iov, size_t n)
 	return DRPC_ECLOSED;
 }
 
-static void
-stall_shutdown(void *impl)
-{
-	stall_tr *t = impl;
-
-	drpc__mutex_lock(&t->log->mu);
-	t->log->shut = true;
-	drpc__cond_broadcast(&t->log->cv);
-	drpc__mutex_unlock(&t->log->mu);
-	(void) shutdown(t->fd, SHUT_RDWR);
-}
-
-static void
-stall_close(void *impl)
-{
-	stall_tr *t = impl;
-
-	close(t->fd);
-	free(t);
-}
-
 // stall_open makes the transport over fd, logging into log.
 static drpc_transport *
 stall_open(int fd, stall_log *log)
 {
 	static const drpc_transport_ops ops = {
-	    stall_read, stall_writev, stall_shutdown, stall_close};
-	drpc_transport *tr;
-	stall_tr       *t = calloc(1, sizeof(*t));
+	    stall_read, stall_writev, sock_tr_shutdown, sock_tr_close};
 
-	ck_assert_ptr_nonnull(t);
 	memset(log, 0, sizeof(*log));
 	drpc__mutex_init(&log->mu);
 	drpc__cond_init(&log->cv);
-	t->fd  = fd;
-	t->log = log;
-	DRPC_CHECK_OK(drpc_transport_create(&tr, &ops, t));
-	return tr;
+	return sock_tr_open(fd, &ops, log, &log->mu, &log->cv, &log->shut);
 }
 
 static void
@@ -1562,104 +1486,54 @@ typedef struct rtr_log {
 	bool     shut;      // shutdown was called
 } rtr_log;
 
-typedef struct rtr {
-	int      fd;
-	rtr_log *log;
-} rtr;
-
 static drpc_err
 rtr_read(void *impl, void *buf, size_t cap, size_t *n)
 {
-	rtr    *t = impl;
-	size_t  left;
-	ssize_t got;
+	sock_tr *t   = impl;
+	rtr_log *log = t->log;
+	size_t   left;
+	drpc_err rv;
 
-	drpc__mutex_lock(&t->log->mu);
-	left = t->log->budget - t->log->delivered;
-	t->log->failed += left == 0;
-	drpc__mutex_unlock(&t->log->mu);
+	drpc__mutex_lock(&log->mu);
+	left = log->budget - log->delivered;
+	log->failed += left == 0;
+	drpc__mutex_unlock(&log->mu);
 	if (left == 0) {
 		return DRPC_EIO;
 	}
-	do {
-		got = read(t->fd, buf, cap < left ? cap : left);
-	} while (got < 0 && errno == EINTR);
-	if (got < 0) {
-		return DRPC_EIO;
+	if ((rv = tu_fd_read(t->fd, buf, cap < left ? cap : left, n,
+	         DRPC_EIO)) != DRPC_OK) {
+		return rv;
 	}
-	drpc__mutex_lock(&t->log->mu);
-	t->log->delivered += (size_t) got;
-	drpc__mutex_unlock(&t->log->mu);
-	*n = (size_t) got;
+	drpc__mutex_lock(&log->mu);
+	log->delivered += *n;
+	drpc__mutex_unlock(&log->mu);
 	return DRPC_OK;
 }
 
 static drpc_err
 rtr_writev(void *impl, const drpc_iovec *iov, size_t n)
 {
-	rtr *t = impl;
+	sock_tr *t = impl;
 
-	for (size_t i = 0; i < n; i++) {
-		const uint8_t *p    = iov[i].base;
-		size_t         left = iov[i].len;
-
-		while (left > 0) {
-			ssize_t put = send(t->fd, p, left, MSG_NOSIGNAL);
-
-			if (put < 0 && errno == EINTR) {
-				continue;
-			}
-			if (put < 0) {
-				return DRPC_ECLOSED;
-			}
-			p += put;
-			left -= (size_t) put;
-		}
-	}
-	return DRPC_OK;
-}
-
-static void
-rtr_shutdown(void *impl)
-{
-	rtr *t = impl;
-
-	drpc__mutex_lock(&t->log->mu);
-	t->log->shut = true;
-	drpc__mutex_unlock(&t->log->mu);
-	(void) shutdown(t->fd, SHUT_RDWR);
-}
-
-static void
-rtr_close(void *impl)
-{
-	rtr *t = impl;
-
-	close(t->fd);
-	free(t);
+	return tu_fd_writev(t->fd, iov, n, DRPC_ECLOSED);
 }
 
 // rtr_open makes a transport whose reads fail after log->budget bytes,
 // with *rp as its raw peer.
 static drpc_transport *
-rtr_open(raw *rp, rtr_log *log, size_t budget)
+rtr_open(rp_peer *rp, rtr_log *log, size_t budget)
 {
 	static const drpc_transport_ops ops = {
-	    rtr_read, rtr_writev, rtr_shutdown, rtr_close};
-	drpc_transport *tr;
-	rtr            *t = calloc(1, sizeof(*t));
-	int             sv[2];
+	    rtr_read, rtr_writev, sock_tr_shutdown, sock_tr_close};
+	int sv[2];
 
-	ck_assert_ptr_nonnull(t);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	memset(log, 0, sizeof(*log));
 	drpc__mutex_init(&log->mu);
 	log->budget = budget;
-	t->fd       = sv[0];
-	t->log      = log;
-	DRPC_CHECK_OK(drpc_transport_create(&tr, &ops, t));
-	raw_init(rp, sv[1]);
-	return tr;
+	rp_init(rp, sv[1]);
+	return sock_tr_open(sv[0], &ops, log, &log->mu, NULL, &log->shut);
 }
 
 // rtr_check checks that read failed once, after exactly the budget, and
@@ -1686,14 +1560,15 @@ rtr_check(rtr_log *log)
 // opens fail with DRPC_EUNAVAIL; the peer reads the end of input.
 START_TEST(test_faults_read_fails)
 {
-	tu_leak           l = tu_leak_start();
+	tu_leak        l = tu_leak_start();
 	fstate         st;
-	drpc_conn_opts o = {.log = fs_log, .flow = DRPC_FLOW_OFF,
-	    .multiplex = DRPC_MULTIPLEX_ON};
+	drpc_conn_opts o = {.log = fs_log,
+	    .flow                = DRPC_FLOW_OFF,
+	    .multiplex           = DRPC_MULTIPLEX_ON};
 	drpc_conn     *c;
 	drpc_stream   *s[3];
-	tu_recv_group         g;
-	raw            r;
+	tu_recv_group  g;
+	rp_peer        r;
 	rtr_log        t;
 	uint8_t        buf[128];
 	size_t         n = 0;
@@ -1703,24 +1578,24 @@ START_TEST(test_faults_read_fails)
 	DRPC_CHECK_OK(drpc_conn_create(&c, rtr_open(&r, &t, 5), &o));
 	for (size_t i = 0; i < 3; i++) {
 		DRPC_CHECK_OK(drpc_stream_open(&s[i], c, NULL, HOLD, NULL));
-		raw_expect(&r, DRPC__KIND_INVOKE, i + 1, 1, HOLD);
+		rp_expect_packet(&r, DRPC__KIND_INVOKE, i + 1, 1, HOLD);
 	}
 	tu_recvs_start(&g, s, 3, tu_recv_public);
 	put_frame(buf, sizeof(buf), &n, 0x05, 1, 1, "a");
 	put_frame(buf, sizeof(buf), &n, 0x05, 2, 1, "b");
-	raw_write(&r, buf, n);
+	rp_write(&r, buf, n);
 	tu_recvs_join(&g, DRPC_EUNAVAIL);
 	ck_assert_uint_eq(g.jobs[0].msgs, 1);
 	ck_assert_uint_eq(g.jobs[1].msgs, 0);
 	ck_assert_uint_eq(g.jobs[2].msgs, 0);
 	DRPC_CHECK_ERR(drpc_conn_err(c), DRPC_EIO);
 	streams_lost(c, s, 3);
-	raw_expect_eof(&r);
+	rp_expect_eof(&r);
 	drpc_conn_destroy(c);
 	rtr_check(&t);
 	fs_warned(&st, 1, "drpc: connection ended: ",
 	    "read failed: transport I/O error");
-	raw_fini(&r);
+	rp_close(&r);
 	fs_fini(&st);
 	tu_leak_check(&l);
 }
@@ -1734,10 +1609,10 @@ END_TEST
 // unread bytes would turn the socketpair's close into a reset.)
 START_TEST(test_faults_read_fails_server)
 {
-	tu_leak    l = tu_leak_start();
+	tu_leak l = tu_leak_start();
 	fstate  st;
 	fsrv    f;
-	raw     r;
+	rp_peer r;
 	rtr_log t;
 	uint8_t buf[128];
 	size_t  n = 0;
@@ -1747,15 +1622,15 @@ START_TEST(test_faults_read_fails_server)
 	DRPC_CHECK_OK(drpc_server_serve_transport(f.srv, rtr_open(&r, &t, 13)));
 	put_frame(buf, sizeof(buf), &n, 0x03, 1, 1, HOLD);
 	ck_assert_uint_eq(n, 13);
-	raw_write(&r, buf, n);
+	rp_write(&r, buf, n);
 	fs_wait(&st, &st.finished, 1, "handler returned");
 	fs_ended(&st, 1, DRPC_ECANCELED, DRPC_ECANCELED);
-	raw_expect_eof(&r);
+	rp_expect_eof(&r);
 	fsrv_stop(&f);
 	ck_assert_uint_eq(st.msgs[0], 0); // every thread is joined
 	rtr_check(&t);
 	fs_warned(&st, 1, ENDED_TEXT, "read failed: transport I/O error");
-	raw_fini(&r);
+	rp_close(&r);
 	fs_fini(&st);
 	tu_leak_check(&l);
 }
@@ -1766,35 +1641,25 @@ END_TEST
 Suite *
 faults_suite(void)
 {
-	Suite *s     = suite_create("faults");
-	TCase *reset = tcase_create("reset");
-	TCase *bytes = tcase_create("bytes");
-	TCase *stall = tcase_create("stall");
-	TCase *tr    = tcase_create("transport");
+	const tu_test tests[] = {
+	    TU_TEST("reset", test_faults_reset_server_100, .timeout = 60),
+	    TU_TEST("reset", test_faults_reset_client_100),
+	    TU_TEST("reset", test_faults_burst_idle_worker),
+	    TU_TEST("reset", test_faults_ctx_cancelled_with_stream),
+	    TU_TEST("bytes", test_faults_trickle_to_server, .loops = 2,
+	        .timeout = 60),
+	    TU_TEST("bytes", test_faults_trickle_to_client),
+	    TU_TEST("bytes", test_faults_close_flushes),
+	    TU_TEST("bytes", test_faults_burst_after_invoke,
+	        .loops = NCASES(burst_cases)),
+	    TU_TEST("bytes", test_faults_garbage_after_invoke,
+	        .loops = NCASES(garbage_cases)),
+	    TU_TEST("bytes", test_faults_message_before_invoke),
+	    TU_TEST("stall", test_faults_never_reads, .timeout = 60),
+	    TU_TEST("stall", test_faults_handler_never_returns),
+	    TU_TEST("transport", test_faults_read_fails, .timeout = 60),
+	    TU_TEST("transport", test_faults_read_fails_server),
+	};
 
-	tcase_add_test(reset, test_faults_reset_server_100);
-	tcase_add_test(reset, test_faults_reset_client_100);
-	tcase_add_test(reset, test_faults_burst_idle_worker);
-	tcase_add_test(reset, test_faults_ctx_cancelled_with_stream);
-	tcase_add_loop_test(bytes, test_faults_trickle_to_server, 0, 2);
-	tcase_add_test(bytes, test_faults_trickle_to_client);
-	tcase_add_test(bytes, test_faults_close_flushes);
-	tcase_add_loop_test(
-	    bytes, test_faults_burst_after_invoke, 0, NCASES(burst_cases));
-	tcase_add_loop_test(
-	    bytes, test_faults_garbage_after_invoke, 0, NCASES(garbage_cases));
-	tcase_add_test(bytes, test_faults_message_before_invoke);
-	tcase_add_test(stall, test_faults_never_reads);
-	tcase_add_test(stall, test_faults_handler_never_returns);
-	tcase_add_test(tr, test_faults_read_fails);
-	tcase_add_test(tr, test_faults_read_fails_server);
-	tcase_set_timeout(reset, 60);
-	tcase_set_timeout(bytes, 60);
-	tcase_set_timeout(stall, 60);
-	tcase_set_timeout(tr, 60);
-	suite_add_tcase(s, reset);
-	suite_add_tcase(s, bytes);
-	suite_add_tcase(s, stall);
-	suite_add_tcase(s, tr);
-	return s;
+	return tu_suite("faults", tests, TU_LEN(tests));
 }

@@ -1247,31 +1247,25 @@ END_TEST
 Suite *
 flow_suite(void)
 {
-	Suite *s    = suite_create("flow");
-	TCase *wire = tcase_create("wire");
-	TCase *acct = tcase_create("account");
-	TCase *e2e  = tcase_create("e2e");
+	const tu_test tests[] = {
+	    TU_TEST("wire", test_flow_wire_window),
+	    TU_TEST("wire", test_flow_wire_hello),
+	    TU_TEST("account", test_flow_account_stream),
+	    TU_TEST("account", test_flow_account_conn),
+	    TU_TEST("e2e", test_flow_negotiated, .timeout = 120),
+	    TU_TEST("e2e", test_flow_stalled_neighbour),
+	    TU_TEST("e2e", test_flow_stalled_client_stream),
+	    TU_TEST("e2e", test_flow_many_slow_streams),
+	    TU_TEST("e2e", test_flow_big_messages),
+	    TU_TEST("e2e", test_flow_deadline_while_blocked),
+	    TU_TEST("e2e", test_flow_plain_peer),
+	    TU_TEST("e2e", test_flow_on_mode_raw_peer),
+	    TU_TEST("e2e", test_flow_server_off),
+	    TU_TEST("e2e", test_flow_conn_window_shared),
+	    TU_TEST("e2e", test_flow_seed_writer_interleaves),
+	    TU_TEST("e2e", test_flow_mixed_modes),
+	    TU_TEST("e2e", test_flow_window_violation),
+	};
 
-	tcase_add_test(wire, test_flow_wire_window);
-	tcase_add_test(wire, test_flow_wire_hello);
-	tcase_add_test(acct, test_flow_account_stream);
-	tcase_add_test(acct, test_flow_account_conn);
-	tcase_add_test(e2e, test_flow_negotiated);
-	tcase_add_test(e2e, test_flow_stalled_neighbour);
-	tcase_add_test(e2e, test_flow_stalled_client_stream);
-	tcase_add_test(e2e, test_flow_many_slow_streams);
-	tcase_add_test(e2e, test_flow_big_messages);
-	tcase_add_test(e2e, test_flow_deadline_while_blocked);
-	tcase_add_test(e2e, test_flow_plain_peer);
-	tcase_add_test(e2e, test_flow_on_mode_raw_peer);
-	tcase_add_test(e2e, test_flow_server_off);
-	tcase_add_test(e2e, test_flow_conn_window_shared);
-	tcase_add_test(e2e, test_flow_seed_writer_interleaves);
-	tcase_add_test(e2e, test_flow_mixed_modes);
-	tcase_add_test(e2e, test_flow_window_violation);
-	tcase_set_timeout(e2e, 120);
-	suite_add_tcase(s, wire);
-	suite_add_tcase(s, acct);
-	suite_add_tcase(s, e2e);
-	return s;
+	return tu_suite("flow", tests, TU_LEN(tests));
 }

@@ -14,6 +14,7 @@
 // This file: memory. check_hostile_conns.c: threads, connections and
 // odd frames; check_hostile_client.c: a hostile server against a client.
 #include <check.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,18 +44,55 @@ outcome(hostile_run *r, const hostile_peer *p, hostile_end end)
 	    (unsigned long long) p->st.errors8);
 }
 
-// refused_or_closed: what the bound requires of an attack that pushes a
-// connection past it: its streams end with ResourceExhausted, or the
-// connection ends.
-static void
-check_refused_or_closed(
-    const hostile_run *r, const hostile_peer *p, hostile_end end)
+// attack runs a one-peer attack on r's server (begun): the peer, reading
+// what the server sends or not, writes all gen makes (until the server
+// stalls, if stall: hostile_pump), the server is sampled while the attack
+// holds what it took, and the outcome noted; the peer is then closed (its
+// figures stay in *p for the test's checks).
+static hostile_end
+attack(hostile_run *r, hostile_peer *p, bool reads, hostile_gen gen, void *arg,
+    bool stall)
 {
-	ck_assert_msg(end != HOSTILE_TIMEOUT, "%s: the attack hung", r->attack);
-	ck_assert_msg(end == HOSTILE_CLOSED || p->st.errors8 > 0,
+	hostile_end end;
+
+	hostile_peer_open(p, r, reads);
+	end = hostile_pump(p, gen, arg, stall);
+	hostile_during(r);
+	outcome(r, p, end);
+	hostile_peer_close(p);
+	return end;
+}
+
+// refused_attack runs a whole attack by one reading peer (gen's frames,
+// arg its state) that pushes a connection past the bound, on a server of
+// its own: the run is judged by bound_bytes of RSS growth and reports the
+// params printf makes of fmt. The bound requires that the attack's
+// streams end with ResourceExhausted, or the connection ends.
+static void refused_attack(const char *name, size_t bound_bytes,
+    hostile_gen gen, void *arg, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void
+refused_attack(const char *name, size_t bound_bytes, hostile_gen gen, void *arg,
+    const char *fmt, ...)
+{
+	hostile_run  r;
+	hostile_peer p;
+	hostile_end  end;
+	va_list      ap;
+
+	hostile_begin(&r, name, NULL);
+	r.bound_kib = bound_bytes / HOSTILE_KIB;
+	va_start(ap, fmt);
+	(void) vsnprintf(r.params, sizeof(r.params), fmt, ap);
+	va_end(ap);
+	end = attack(&r, &p, true, gen, arg, false);
+	hostile_finish(&r);
+	ck_assert_msg(end != HOSTILE_TIMEOUT, "%s: the attack hung", name);
+	ck_assert_msg(end == HOSTILE_CLOSED || p.st.errors8 > 0,
 	    "%s: the server took it all (%s, %.0f MiB sent, no stream "
 	    "refused with code 8, connection open)",
-	    r->attack, hostile_end_name(end), sent_mib(p));
+	    name, hostile_end_name(end), sent_mib(&p));
 }
 
 // invoke_first appends stream sid's Invoke of method, with the hello a
@@ -62,12 +100,12 @@ check_refused_or_closed(
 static uint64_t
 invoke_first(drpc__buf *b, uint64_t sid, const char *method, bool hello)
 {
-	hostile_frame(
+	rp_frame(
 	    b, DRPC__KIND_INVOKE, false, true, sid, 1, method, strlen(method));
 	if (!hello) {
 		return 2;
 	}
-	hostile_hello(b, sid, 2, HOSTILE_W, 64, HOSTILE_WC, FLOW_FEATURES);
+	rp_hello(b, sid, 2, HOSTILE_W, 64, HOSTILE_WC, FLOW_FEATURES);
 	return 3;
 }
 
@@ -86,30 +124,18 @@ half_next(void *arg, drpc__buf *out)
 	uint64_t  mid = invoke_first(out, sid, HOSTILE_UNARY, sid == 1);
 
 	// All of a largest message but its last frame.
-	hostile_packet(out, DRPC__KIND_MESSAGE, sid, mid, NULL,
-	    HOSTILE_M - HOSTILE_F, true);
+	rp_packet(out, DRPC__KIND_MESSAGE, sid, mid, NULL,
+	    HOSTILE_M - HOSTILE_F, HOSTILE_F, true);
 	return g->i < g->n;
 }
 
 START_TEST(test_hostile_half_messages)
 {
 	half_gen     g = {.n = hostile_scaled(600, 60)};
-	hostile_run  r;
-	hostile_peer p;
-	hostile_end  end;
 
-	hostile_begin(&r, "half_messages", NULL);
-	snprintf(r.params, sizeof(r.params),
-	    "flow=on,streams=%llu,each=4MiB-64KiB_unfinished",
+	refused_attack("half_messages", hostile_rss_bound(1, 0, HOSTILE_S),
+	    half_next, &g, "flow=on,streams=%llu,each=4MiB-64KiB_unfinished",
 	    (unsigned long long) g.n);
-	r.bound_kib = hostile_rss_bound(1, 0, HOSTILE_S) / HOSTILE_KIB;
-	hostile_peer_open(&p, &r, true);
-	end = hostile_pump(&p, half_next, &g, false);
-	hostile_during(&r);
-	outcome(&r, &p, end);
-	hostile_peer_close(&p);
-	hostile_finish(&r);
-	check_refused_or_closed(&r, &p, end);
 }
 END_TEST
 
@@ -136,14 +162,14 @@ unread_next(void *arg, drpc__buf *out)
 		drpc__buf req = {0};
 
 		hostile_sleep_req(&req, SLEEP_FOREVER_MS);
-		hostile_packet(out, DRPC__KIND_MESSAGE, sid, mid, req.data,
-		    req.len, false);
+		rp_packet(out, DRPC__KIND_MESSAGE, sid, mid, req.data, req.len,
+		    HOSTILE_F, false);
 		drpc__buf_fini(&req);
 		g->j = mid + 1;
 		return true;
 	}
-	hostile_packet(
-	    out, DRPC__KIND_MESSAGE, g->i, g->j++, NULL, HOSTILE_M, false);
+	rp_packet(out, DRPC__KIND_MESSAGE, g->i, g->j++, NULL, HOSTILE_M,
+	    HOSTILE_F, false);
 	if (g->j == g->msgs + (g->flow && g->i == 1 ? 4 : 3)) {
 		g->j = 0;
 		return g->i < g->n;
@@ -154,22 +180,11 @@ unread_next(void *arg, drpc__buf *out)
 START_TEST(test_hostile_unread_messages)
 {
 	unread_gen  g = {.n = hostile_scaled(300, 30), .msgs = 2, .flow = true};
-	hostile_run r;
-	hostile_peer p;
-	hostile_end  end;
 
-	hostile_begin(&r, "unread_messages", NULL);
-	snprintf(r.params, sizeof(r.params),
+	refused_attack("unread_messages", hostile_rss_bound(1, 0, HOSTILE_S),
+	    unread_next, &g,
 	    "flow=on,streams=%llu,each=2x4MiB_unread,method=Sleep",
 	    (unsigned long long) g.n);
-	r.bound_kib = hostile_rss_bound(1, 0, HOSTILE_S) / HOSTILE_KIB;
-	hostile_peer_open(&p, &r, true);
-	end = hostile_pump(&p, unread_next, &g, false);
-	hostile_during(&r);
-	outcome(&r, &p, end);
-	hostile_peer_close(&p);
-	hostile_finish(&r);
-	check_refused_or_closed(&r, &p, end);
 }
 END_TEST
 
@@ -188,8 +203,8 @@ md_next(void *arg, drpc__buf *out)
 	md_gen  *g   = arg;
 	uint64_t sid = ++g->i;
 
-	hostile_packet(out, DRPC__KIND_INVOKE_METADATA, sid, 1, g->body.data,
-	    g->body.len, false);
+	rp_packet(out, DRPC__KIND_INVOKE_METADATA, sid, 1, g->body.data,
+	    g->body.len, HOSTILE_F, false);
 	return g->i < g->n;
 }
 
@@ -205,24 +220,12 @@ md_big_body(drpc__buf *b)
 START_TEST(test_hostile_pending_metadata)
 {
 	md_gen       g = {.n = hostile_scaled(512, 64)};
-	hostile_run  r;
-	hostile_peer p;
-	hostile_end  end;
 
-	hostile_begin(&r, "pending_metadata", NULL);
 	md_big_body(&g.body);
-	snprintf(r.params, sizeof(r.params),
-	    "flow=off,invokes=%llu,each=InvokeMetadata_%zuKiB_no_Invoke",
+	refused_attack("pending_metadata", hostile_rss_bound(1, 0, 0), md_next,
+	    &g, "flow=off,invokes=%llu,each=InvokeMetadata_%zuKiB_no_Invoke",
 	    (unsigned long long) g.n, g.body.len / HOSTILE_KIB);
-	r.bound_kib = hostile_rss_bound(1, 0, 0) / HOSTILE_KIB;
-	hostile_peer_open(&p, &r, true);
-	end = hostile_pump(&p, md_next, &g, false);
-	hostile_during(&r);
-	outcome(&r, &p, end);
-	hostile_peer_close(&p);
 	drpc__buf_fini(&g.body);
-	hostile_finish(&r);
-	check_refused_or_closed(&r, &p, end);
 }
 END_TEST
 
@@ -244,41 +247,30 @@ tiny_next(void *arg, drpc__buf *out)
 	tiny_gen *g   = arg;
 	uint64_t  sid = ++g->i;
 
-	hostile_packet(out, DRPC__KIND_INVOKE_METADATA, sid, 1, g->body.data,
-	    g->body.len, false);
-	hostile_frame(out, DRPC__KIND_INVOKE, false, true, sid, 2,
-	    HOSTILE_SLEEP, strlen(HOSTILE_SLEEP));
-	hostile_packet(
-	    out, DRPC__KIND_MESSAGE, sid, 3, g->req.data, g->req.len, false);
+	rp_packet(out, DRPC__KIND_INVOKE_METADATA, sid, 1, g->body.data,
+	    g->body.len, HOSTILE_F, false);
+	rp_frame(out, DRPC__KIND_INVOKE, false, true, sid, 2, HOSTILE_SLEEP,
+	    strlen(HOSTILE_SLEEP));
+	rp_packet(out, DRPC__KIND_MESSAGE, sid, 3, g->req.data, g->req.len,
+	    HOSTILE_F, false);
 	return g->i < g->n;
 }
 
 START_TEST(test_hostile_metadata_entries)
 {
 	tiny_gen     g = {.n = hostile_scaled(16, 4)};
-	hostile_run  r;
-	hostile_peer p;
-	hostile_end  end;
 
-	hostile_begin(&r, "metadata_entries", NULL);
 	for (size_t i = 0; i < TINY_ENTRIES; i++) {
 		hostile_md_entry(&g.body, "k", 1, 'v');
 	}
 	ck_assert_uint_le(g.body.len, HOSTILE_M);
 	hostile_sleep_req(&g.req, SLEEP_FOREVER_MS);
-	snprintf(r.params, sizeof(r.params),
+	refused_attack("metadata_entries", hostile_rss_bound(1, 0, g.n),
+	    tiny_next, &g,
 	    "flow=off,invokes=%llu,each=%zu_entries_of_8B,method=Sleep",
 	    (unsigned long long) g.n, TINY_ENTRIES);
-	r.bound_kib = hostile_rss_bound(1, 0, g.n) / HOSTILE_KIB;
-	hostile_peer_open(&p, &r, true);
-	end = hostile_pump(&p, tiny_next, &g, false);
-	hostile_during(&r);
-	outcome(&r, &p, end);
-	hostile_peer_close(&p);
 	drpc__buf_fini(&g.body);
 	drpc__buf_fini(&g.req);
-	hostile_finish(&r);
-	check_refused_or_closed(&r, &p, end);
 }
 END_TEST
 
@@ -306,7 +298,7 @@ unknown_next(void *arg, drpc__buf *out)
 
 	for (uint64_t k = 0; k < UNKNOWN_CHUNK && g->i < g->n; k++) {
 		g->i++;
-		hostile_frame(out, DRPC__KIND_INVOKE, false, true, g->i, 1,
+		rp_frame(out, DRPC__KIND_INVOKE, false, true, g->i, 1,
 		    g->method, UNKNOWN_NAME);
 	}
 	return g->i < g->n;
@@ -324,16 +316,11 @@ START_TEST(test_hostile_unknown_flood)
 	g.method[0]                = '/';
 	g.method[UNKNOWN_NAME / 2] = '/';
 	hostile_begin(&r, "unknown_flood", flags);
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(1, 0, HOSTILE_S),
 	    "flow=off,invokes=%llu,method=unknown_%dB_name,reads=never,"
 	    "write_timeout=1s",
 	    (unsigned long long) g.n, UNKNOWN_NAME);
-	r.bound_kib = hostile_rss_bound(1, 0, HOSTILE_S) / HOSTILE_KIB;
-	hostile_peer_open(&p, &r, false);
-	end = hostile_pump(&p, unknown_next, &g, false);
-	hostile_during(&r);
-	outcome(&r, &p, end);
-	hostile_peer_close(&p);
+	end = attack(&r, &p, false, unknown_next, &g, false);
 	hostile_finish(&r);
 	ck_assert_msg(end == HOSTILE_CLOSED,
 	    "a peer that never reads was not dropped (%s, %.0f MiB sent)",
@@ -357,8 +344,8 @@ fail_next(void *arg, drpc__buf *out)
 	fail_gen *g = arg;
 
 	g->i++;
-	(void) hostile_unary(
-	    out, g->i, 1, HOSTILE_FAIL, g->req.data, g->req.len);
+	(void) rp_unary(
+	    out, g->i, 1, HOSTILE_FAIL, g->req.data, g->req.len, HOSTILE_F);
 	return g->i < g->n;
 }
 
@@ -378,10 +365,9 @@ START_TEST(test_hostile_fail_flood)
 
 	hostile_begin(&r, "fail_flood", NULL);
 	hostile_fail_req(&g.req, 9, HOSTILE_MIB);
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(1, 0, HOSTILE_S),
 	    "flow=off,calls=%llu,method=Fail,message=1MiB,reads=after",
 	    (unsigned long long) g.n);
-	r.bound_kib = hostile_rss_bound(1, 0, HOSTILE_S) / HOSTILE_KIB;
 	hostile_peer_open(&p, &r, false);
 	end = hostile_pump(&p, fail_next, &g, false);
 	hostile_during(&r);
@@ -414,8 +400,7 @@ static bool
 big_next(void *arg, drpc__buf *out)
 {
 	(void) arg;
-	hostile_frame(
-	    out, DRPC__KIND_MESSAGE, false, true, 7, 1, NULL, HOSTILE_M);
+	rp_frame(out, DRPC__KIND_MESSAGE, false, true, 7, 1, NULL, HOSTILE_M);
 	return false;
 }
 
@@ -432,10 +417,9 @@ START_TEST(test_hostile_idle_big_frame)
 	hostile_begin(&r, "idle_big_frame", NULL);
 	ck_assert_ptr_nonnull(p = calloc(n, sizeof(*p)));
 	(void) big_next(NULL, &frame);
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(0, n, 0),
 	    "flow=off,conns=%zu,each=one_4MiB_frame_unknown_stream_then_idle",
 	    n);
-	r.bound_kib = hostile_rss_bound(0, n, 0) / HOSTILE_KIB;
 	for (size_t i = 0; i < n; i++) {
 		hostile_peer_open(&p[i], &r, false);
 		sent += hostile_send_all(&p[i], &frame);
@@ -480,16 +464,11 @@ START_TEST(test_hostile_no_flow_unread)
 	hostile_end              end;
 
 	hostile_begin(&r, "no_flow_unread", flags);
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(1, 0, HOSTILE_S),
 	    "flow=off,streams=%llu,each=20x4MiB_unread,method=Sleep,"
 	    "stall_timeout=1s",
 	    (unsigned long long) g.n);
-	r.bound_kib = hostile_rss_bound(1, 0, HOSTILE_S) / HOSTILE_KIB;
-	hostile_peer_open(&p, &r, true);
-	end = hostile_pump(&p, unread_next, &g, true);
-	hostile_during(&r);
-	outcome(&r, &p, end);
-	hostile_peer_close(&p);
+	end = attack(&r, &p, true, unread_next, &g, true);
 	hostile_finish(&r);
 	ck_assert_msg(end != HOSTILE_TIMEOUT, "the attack hung");
 	ck_assert_msg(end != HOSTILE_DRAINED || p.st.errors8 > 0,
@@ -502,28 +481,22 @@ END_TEST
 Suite *
 hostile_suite(void)
 {
-	Suite *s      = suite_create("hostile");
-	TCase *memory = tcase_create("memory");
-	TCase *conns  = tcase_create("conns");
-	TCase *client = tcase_create("client");
+	const tu_test memory[] = {
+	    TU_TEST("memory", test_hostile_half_messages, .timeout = 120,
+	        .teardown = hostile_kill_children),
+	    TU_TEST("memory", test_hostile_unread_messages),
+	    TU_TEST("memory", test_hostile_pending_metadata),
+	    TU_TEST("memory", test_hostile_metadata_entries),
+	    TU_TEST("memory", test_hostile_unknown_flood),
+	    TU_TEST("memory", test_hostile_fail_flood),
+	    TU_TEST("memory", test_hostile_idle_big_frame),
+	    TU_TEST("memory", test_hostile_no_flow_unread),
+	};
+	tu_test tests[TU_LEN(memory) + 2 * HOSTILE_MAX_ROWS];
+	size_t  n = TU_LEN(memory);
 
-	tcase_add_checked_fixture(memory, NULL, hostile_kill_children);
-	tcase_add_test(memory, test_hostile_half_messages);
-	tcase_add_test(memory, test_hostile_unread_messages);
-	tcase_add_test(memory, test_hostile_pending_metadata);
-	tcase_add_test(memory, test_hostile_metadata_entries);
-	tcase_add_test(memory, test_hostile_unknown_flood);
-	tcase_add_test(memory, test_hostile_fail_flood);
-	tcase_add_test(memory, test_hostile_idle_big_frame);
-	tcase_add_test(memory, test_hostile_no_flow_unread);
-	tcase_set_timeout(memory, 120);
-	suite_add_tcase(s, memory);
-	tcase_add_checked_fixture(conns, NULL, hostile_kill_children);
-	hostile_add_conn_tests(conns);
-	tcase_set_timeout(conns, 120);
-	suite_add_tcase(s, conns);
-	hostile_add_client_tests(client);
-	tcase_set_timeout(client, 120);
-	suite_add_tcase(s, client);
-	return s;
+	memcpy(tests, memory, sizeof(memory));
+	n += hostile_conn_tests(tests + n);
+	n += hostile_client_tests(tests + n);
+	return tu_suite("hostile", tests, n);
 }

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,8 +149,8 @@ evil_endless(evil *e, uint64_t sid)
 	// Whole messages of a MiB, in 64 KiB frames, never a CloseSend.
 	while (n < e->budget) {
 		b.len = 0;
-		hostile_packet(&b, DRPC__KIND_MESSAGE, sid, mid++, NULL,
-		    HOSTILE_MIB, false);
+		rp_packet(&b, DRPC__KIND_MESSAGE, sid, mid++, NULL, HOSTILE_MIB,
+		    HOSTILE_F, false);
 		if (!evil_write(e, &b)) {
 			break;
 		}
@@ -171,18 +172,16 @@ evil_unknown(evil *e, uint64_t sid)
 		b.len = 0;
 		// One largest frame, and every other kind, for a stream
 		// that was never opened.
-		hostile_frame(&b, DRPC__KIND_MESSAGE, false, true, other, 1,
-		    NULL, HOSTILE_M);
-		hostile_frame(&b, DRPC__KIND_ERROR, false, true, other + 1, 1,
+		rp_frame(&b, DRPC__KIND_MESSAGE, false, true, other, 1, NULL,
+		    HOSTILE_M);
+		rp_frame(&b, DRPC__KIND_ERROR, false, true, other + 1, 1,
 		    "\0\0\0\0\0\0\0\x08no", 10);
-		hostile_frame(
+		rp_frame(
 		    &b, DRPC__KIND_CLOSE_SEND, false, true, other, 2, NULL, 0);
-		hostile_frame(
-		    &b, DRPC__KIND_CANCEL, true, true, other, 3, NULL, 0);
-		hostile_frame(
-		    &b, DRPC__KIND_CLOSE, false, true, other, 4, NULL, 0);
-		hostile_window(&b, other, (uint64_t) 1 << 40);
-		hostile_hello(
+		rp_frame(&b, DRPC__KIND_CANCEL, true, true, other, 3, NULL, 0);
+		rp_frame(&b, DRPC__KIND_CLOSE, false, true, other, 4, NULL, 0);
+		rp_window(&b, other, (uint64_t) 1 << 40);
+		rp_hello(
 		    &b, other, 5, 1, 1, 1, DRPC__HELLO_FLOW | DRPC__HELLO_MUX);
 		if (!evil_write(e, &b)) {
 			break;
@@ -190,8 +189,8 @@ evil_unknown(evil *e, uint64_t sid)
 		n += b.len;
 	}
 	b.len = 0;
-	hostile_frame(&b, DRPC__KIND_MESSAGE, false, true, sid, 1, "reply", 5);
-	hostile_frame(&b, DRPC__KIND_CLOSE_SEND, false, true, sid, 2, NULL, 0);
+	rp_frame(&b, DRPC__KIND_MESSAGE, false, true, sid, 1, "reply", 5);
+	rp_frame(&b, DRPC__KIND_CLOSE_SEND, false, true, sid, 2, NULL, 0);
 	(void) evil_write(e, &b);
 	drpc__buf_fini(&b);
 }
@@ -228,7 +227,7 @@ evil_length(evil *e, uint64_t sid)
 		break;
 	}
 	if (e->variant == 1) {
-		hostile_frame(&b, DRPC__KIND_MESSAGE, false, true, sid, 1, NULL,
+		rp_frame(&b, DRPC__KIND_MESSAGE, false, true, sid, 1, NULL,
 		    HOSTILE_M + 1);
 	} else if (drpc__buf_append(&b, hdr, (size_t) (p - hdr)) != DRPC_OK) {
 		b.len = 0;
@@ -259,14 +258,13 @@ evil_window(evil *e, drpc__frame_reader *fr, uint64_t first)
 			charged += f.len + (f.done ? e->cost : 0);
 		}
 	}
-	hostile_hello(&b, first, 1, e->window, e->cost, e->conn_window,
+	rp_hello(&b, first, 1, e->window, e->cost, e->conn_window,
 	    DRPC__HELLO_FLOW | DRPC__HELLO_MUX);
 	if (e->grant && charged > 0) {
-		hostile_window(&b, 0, charged);
+		rp_window(&b, 0, charged);
 	}
-	hostile_frame(&b, DRPC__KIND_MESSAGE, false, true, first, 2, "ok", 2);
-	hostile_frame(
-	    &b, DRPC__KIND_CLOSE_SEND, false, true, first, 3, NULL, 0);
+	rp_frame(&b, DRPC__KIND_MESSAGE, false, true, first, 2, "ok", 2);
+	rp_frame(&b, DRPC__KIND_CLOSE_SEND, false, true, first, 3, NULL, 0);
 	(void) evil_write(e, &b);
 	while (drpc__frame_reader_next(fr, &f) == DRPC_OK) {
 		bool mine = sid != 0 && f.stream_id == sid;
@@ -280,10 +278,10 @@ evil_window(evil *e, drpc__frame_reader *fr, uint64_t first)
 		drpc__mutex_unlock(&e->mu);
 		if (cs) {
 			b.len = 0;
-			hostile_frame(&b, DRPC__KIND_MESSAGE, false, true, sid,
-			    1, "ok", 2);
-			hostile_frame(&b, DRPC__KIND_CLOSE_SEND, false, true,
-			    sid, 2, NULL, 0);
+			rp_frame(&b, DRPC__KIND_MESSAGE, false, true, sid, 1,
+			    "ok", 2);
+			rp_frame(&b, DRPC__KIND_CLOSE_SEND, false, true, sid, 2,
+			    NULL, 0);
 			(void) evil_write(e, &b);
 		}
 		if (mine && (f.kind == DRPC__KIND_CANCEL ||
@@ -375,18 +373,28 @@ rss_measured(void)
 static void
 client_sample(client_run *c)
 {
-	size_t kib = hostile_self_rss_kib();
+	size_t kib = tu_self_rss_kib();
 
 	c->rss_max = kib > c->rss_max ? kib : c->rss_max;
 }
 
+// client_begin starts the run name, whose figures (params) printf makes
+// of fmt, taking the baselines: threads, fds and RSS.
+static void client_begin(client_run *c, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
-client_begin(client_run *c, const char *name)
+client_begin(client_run *c, const char *name, const char *fmt, ...)
 {
+	va_list ap;
+
 	memset(c, 0, sizeof(*c));
 	c->name = name;
 	c->leak = tu_leak_start();
-	c->rss0 = c->rss_max = hostile_self_rss_kib();
+	c->rss0 = c->rss_max = tu_self_rss_kib();
+	va_start(ap, fmt);
+	(void) vsnprintf(c->params, sizeof(c->params), fmt, ap);
+	va_end(ap);
 }
 
 // evil_wait_done waits until the hostile server has written its
@@ -435,6 +443,27 @@ client_finish(client_run *c)
 	    growth, bound);
 }
 
+// evil_connect starts e and returns a default connection to it.
+static drpc_conn *
+evil_connect(evil *e)
+{
+	drpc_conn *conn;
+
+	evil_start(e);
+	DRPC_CHECK_OK(drpc_dial(&conn, e->addr, NULL));
+	return conn;
+}
+
+// evil_end destroys the connection, joins the hostile server and
+// finishes the run (client_finish).
+static void
+evil_end(evil *e, drpc_conn *conn, client_run *c)
+{
+	drpc_conn_destroy(conn);
+	evil_join(e);
+	client_finish(c);
+}
+
 static drpc_call_opts
 call_opts(void)
 {
@@ -456,37 +485,52 @@ flood_opts(uint64_t budget)
 	return (drpc_call_opts){.timeout_ms = ms < 100000 ? ms : 100000};
 }
 
+// unary_run: a run whose client makes one unary call.
+typedef struct unary_run {
+	client_run c;
+	drpc_conn *conn;  // evil_end's to destroy
+	drpc_err   rv;    // the call's result
+	size_t     len;   // the reply's length
+	bool       exact; // the reply was "reply"
+} unary_run;
+
+// evil_unary connects to e (started here), makes u's unary call
+// (HOSTILE_UNARY, "x", with o), and waits until the hostile server is
+// done, sampling the client's RSS.
+static void
+evil_unary(unary_run *u, evil *e, drpc_call_opts o)
+{
+	void *reply = NULL;
+
+	u->len  = 0;
+	u->conn = evil_connect(e);
+	u->rv   = drpc_invoke(
+	      u->conn, NULL, HOSTILE_UNARY, "x", 1, &o, &reply, &u->len, NULL);
+	u->exact =
+	    u->rv == DRPC_OK && u->len == 5 && memcmp(reply, "reply", 5) == 0;
+	drpc_free(reply);
+	client_sample(&u->c);
+	evil_wait_done(e, &u->c);
+}
+
 // A unary call answered with endless messages: the call returns the
 // first; the rest, for a stream that has ended, are dropped as they come.
 START_TEST(test_hostile_client_endless)
 {
-	evil           e = {.kind = EVIL_ENDLESS,
-	              .budget = hostile_scaled((uint64_t) 1 << 30, 64 << 20)};
-	drpc_call_opts o = flood_opts(e.budget);
-	client_run     c;
-	drpc_conn     *conn;
-	void          *reply = NULL;
-	size_t         len   = 0;
-	drpc_err       rv;
+	evil      e = {.kind = EVIL_ENDLESS,
+	         .budget     = hostile_scaled((uint64_t) 1 << 30, 64 << 20)};
+	unary_run u;
 
-	client_begin(&c, "endless_reply");
-	snprintf(c.params, sizeof(c.params),
+	client_begin(&u.c, "endless_reply",
 	    "reply=1MiB_messages_without_end,written=%lluMiB",
 	    (unsigned long long) (e.budget >> 20));
-	evil_start(&e);
-	DRPC_CHECK_OK(drpc_dial(&conn, e.addr, NULL));
-	rv = drpc_invoke(
-	    conn, NULL, HOSTILE_UNARY, "x", 1, &o, &reply, &len, NULL);
-	drpc_free(reply);
-	client_sample(&c);
-	evil_wait_done(&e, &c); // the client keeps reading, and dropping
-	snprintf(c.outcome, sizeof(c.outcome), "call=%s,reply=%zuB",
-	    drpc_err_name(rv), len);
-	drpc_conn_destroy(conn);
-	evil_join(&e);
-	client_finish(&c);
-	DRPC_CHECK_OK(rv);
-	ck_assert_uint_eq(len, HOSTILE_MIB);
+	// The client keeps reading, and dropping, until the server is done.
+	evil_unary(&u, &e, flood_opts(e.budget));
+	snprintf(u.c.outcome, sizeof(u.c.outcome), "call=%s,reply=%zuB",
+	    drpc_err_name(u.rv), u.len);
+	evil_end(&e, u.conn, &u.c);
+	DRPC_CHECK_OK(u.rv);
+	ck_assert_uint_eq(u.len, HOSTILE_MIB);
 }
 END_TEST
 
@@ -507,13 +551,11 @@ START_TEST(test_hostile_client_endless_unread)
 	bool         stalled;
 	uint64_t     written;
 
-	client_begin(&c, "endless_unread_stream");
-	snprintf(c.params, sizeof(c.params),
+	client_begin(&c, "endless_unread_stream",
 	    "server_stream_not_read,reply=1MiB_messages_without_end,"
 	    "budget=%lluMiB",
 	    (unsigned long long) (e.budget >> 20));
-	evil_start(&e);
-	DRPC_CHECK_OK(drpc_dial(&conn, e.addr, NULL));
+	conn = evil_connect(&e);
 	DRPC_CHECK_OK(drpc_stream_open_request(
 	    &s, conn, NULL, HOSTILE_STREAM, NULL, 0, NULL));
 	evil_wait_done(&e, &c); // the client stopped reading, or took it all
@@ -526,9 +568,7 @@ START_TEST(test_hostile_client_endless_unread)
 	    (double) written / (double) HOSTILE_MIB, stalled ? "yes" : "no");
 	drpc_stream_cancel(s);
 	drpc_stream_destroy(s);
-	drpc_conn_destroy(conn);
-	evil_join(&e);
-	client_finish(&c);
+	evil_end(&e, conn, &c);
 }
 END_TEST
 
@@ -537,35 +577,20 @@ END_TEST
 // them): all dropped, the reply arrives.
 START_TEST(test_hostile_client_unknown_streams)
 {
-	evil           e = {.kind = EVIL_UNKNOWN,
-	              .budget = hostile_scaled((uint64_t) 1 << 30, 64 << 20)};
-	drpc_call_opts o = flood_opts(e.budget);
-	client_run     c;
-	drpc_conn     *conn;
-	void          *reply = NULL;
-	size_t         len   = 0;
-	drpc_err       rv;
-	bool           exact;
+	evil      e = {.kind = EVIL_UNKNOWN,
+	         .budget     = hostile_scaled((uint64_t) 1 << 30, 64 << 20)};
+	unary_run u;
 
-	client_begin(&c, "unknown_streams");
-	snprintf(c.params, sizeof(c.params),
+	client_begin(&u.c, "unknown_streams",
 	    "frames_for_unopened_streams=%lluMiB(4MiB_Messages,Error,"
 	    "CloseSend,Cancel,Close,window,hello),then_reply",
 	    (unsigned long long) (e.budget >> 20));
-	evil_start(&e);
-	DRPC_CHECK_OK(drpc_dial(&conn, e.addr, NULL));
-	rv = drpc_invoke(
-	    conn, NULL, HOSTILE_UNARY, "x", 1, &o, &reply, &len, NULL);
-	exact = rv == DRPC_OK && len == 5 && memcmp(reply, "reply", 5) == 0;
-	drpc_free(reply);
-	evil_wait_done(&e, &c);
-	snprintf(c.outcome, sizeof(c.outcome), "call=%s,reply=%zuB,conn=%s",
-	    drpc_err_name(rv), len, drpc_err_name(drpc_conn_err(conn)));
-	drpc_conn_destroy(conn);
-	evil_join(&e);
-	client_finish(&c);
-	DRPC_CHECK_OK(rv);
-	ck_assert(exact);
+	evil_unary(&u, &e, flood_opts(e.budget));
+	snprintf(u.c.outcome, sizeof(u.c.outcome), "call=%s,reply=%zuB,conn=%s",
+	    drpc_err_name(u.rv), u.len, drpc_err_name(drpc_conn_err(u.conn)));
+	evil_end(&e, u.conn, &u.c);
+	DRPC_CHECK_OK(u.rv);
+	ck_assert(u.exact);
 }
 END_TEST
 
@@ -583,28 +608,15 @@ static const struct {
 
 START_TEST(test_hostile_client_absurd_length)
 {
-	evil           e = {.kind = EVIL_LENGTH, .variant = _i};
-	drpc_call_opts o = call_opts();
-	client_run     c;
-	drpc_conn     *conn;
-	void          *reply = NULL;
-	size_t         len   = 0;
-	drpc_err       rv;
+	evil      e = {.kind = EVIL_LENGTH, .variant = _i};
+	unary_run u;
 
-	client_begin(&c, lengths[_i].name);
-	snprintf(c.params, sizeof(c.params), "reply=%s", lengths[_i].name);
-	evil_start(&e);
-	DRPC_CHECK_OK(drpc_dial(&conn, e.addr, NULL));
-	rv = drpc_invoke(
-	    conn, NULL, HOSTILE_UNARY, "x", 1, &o, &reply, &len, NULL);
-	drpc_free(reply);
-	evil_wait_done(&e, &c);
-	snprintf(c.outcome, sizeof(c.outcome), "call=%s,conn=%s",
-	    drpc_err_name(rv), drpc_err_name(drpc_conn_err(conn)));
-	drpc_conn_destroy(conn);
-	evil_join(&e);
-	client_finish(&c);
-	DRPC_CHECK_ERR(rv, lengths[_i].want);
+	client_begin(&u.c, lengths[_i].name, "reply=%s", lengths[_i].name);
+	evil_unary(&u, &e, call_opts());
+	snprintf(u.c.outcome, sizeof(u.c.outcome), "call=%s,conn=%s",
+	    drpc_err_name(u.rv), drpc_err_name(drpc_conn_err(u.conn)));
+	evil_end(&e, u.conn, &u.c);
+	DRPC_CHECK_ERR(u.rv, lengths[_i].want);
 }
 END_TEST
 
@@ -657,15 +669,13 @@ START_TEST(test_hostile_client_window)
 	drpc_err     rv;
 
 	ck_assert_ptr_nonnull(msg);
-	client_begin(&c, windows[_i].name);
-	snprintf(c.params, sizeof(c.params),
+	client_begin(&c, windows[_i].name,
 	    "hello(window=%llu,cost=%llu,conn=%llu),send=%zux%zuB",
 	    (unsigned long long) windows[_i].window,
 	    (unsigned long long) windows[_i].cost,
 	    (unsigned long long) windows[_i].conn_window, windows[_i].msgs,
 	    windows[_i].size);
-	evil_start(&e);
-	DRPC_CHECK_OK(drpc_dial(&conn, e.addr, NULL));
+	conn = evil_connect(&e);
 	{
 		drpc_call_opts o = call_opts();
 
@@ -716,14 +726,20 @@ START_TEST(test_hostile_client_window)
 }
 END_TEST
 
-void
-hostile_add_client_tests(TCase *tc)
+size_t
+hostile_client_tests(tu_test *rows)
 {
-	tcase_add_test(tc, test_hostile_client_endless);
-	tcase_add_test(tc, test_hostile_client_endless_unread);
-	tcase_add_test(tc, test_hostile_client_unknown_streams);
-	tcase_add_loop_test(tc, test_hostile_client_absurd_length, 0,
-	    (int) (sizeof(lengths) / sizeof(lengths[0])));
-	tcase_add_loop_test(tc, test_hostile_client_window, 0,
-	    (int) (sizeof(windows) / sizeof(windows[0])));
+	const tu_test tests[] = {
+	    TU_TEST("client", test_hostile_client_endless, .timeout = 120),
+	    TU_TEST("client", test_hostile_client_endless_unread),
+	    TU_TEST("client", test_hostile_client_unknown_streams),
+	    TU_TEST("client", test_hostile_client_absurd_length,
+	        .loops = (int) TU_LEN(lengths)),
+	    TU_TEST("client", test_hostile_client_window,
+	        .loops = (int) TU_LEN(windows)),
+	};
+
+	_Static_assert(TU_LEN(tests) <= HOSTILE_MAX_ROWS, "too many rows");
+	memcpy(rows, tests, sizeof(tests));
+	return TU_LEN(tests);
 }

@@ -56,15 +56,15 @@ slow_next(void *arg, drpc__buf *out)
 		uint64_t sid = ++g->i;
 		uint64_t mid = 1;
 
-		hostile_frame(out, DRPC__KIND_INVOKE, false, true, sid, mid++,
+		rp_frame(out, DRPC__KIND_INVOKE, false, true, sid, mid++,
 		    HOSTILE_SLEEP, strlen(HOSTILE_SLEEP));
 		if (sid == 1) {
-			hostile_hello(out, sid, mid++, HOSTILE_W, 64,
-			    HOSTILE_WC, FLOW_FEATURES);
+			rp_hello(out, sid, mid++, HOSTILE_W, 64, HOSTILE_WC,
+			    FLOW_FEATURES);
 		}
-		hostile_packet(out, DRPC__KIND_MESSAGE, sid, mid++, g->req.data,
-		    g->req.len, false);
-		hostile_frame(
+		rp_packet(out, DRPC__KIND_MESSAGE, sid, mid++, g->req.data,
+		    g->req.len, HOSTILE_F, false);
+		rp_frame(
 		    out, DRPC__KIND_CLOSE_SEND, false, true, sid, mid, NULL, 0);
 	}
 	return g->i < g->n;
@@ -88,10 +88,9 @@ START_TEST(test_hostile_slow_calls)
 
 	hostile_begin(&r, "slow_calls", NULL);
 	hostile_sleep_req(&g.req, SLEEP_FOREVER_MS);
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(1, 0, HOSTILE_S),
 	    "flow=on,calls=%llu,method=Sleep(forever),one_conn",
 	    (unsigned long long) g.n);
-	r.bound_kib = hostile_rss_bound(1, 0, HOSTILE_S) / HOSTILE_KIB;
 	hostile_peer_open(&p, &r, true);
 	end = hostile_pump(&p, slow_next, &g, false);
 	// Those past the limit are refused at once: wait for the refusals.
@@ -138,10 +137,9 @@ START_TEST(test_hostile_slow_calls_conns)
 
 	hostile_begin(&r, "slow_calls_conns", NULL);
 	r.refusal_ok = true; // the attack holds every handler there is
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(SLOW_CONNS, 0, HOSTILE_H),
 	    "flow=on,conns=%d,calls_each=%d,method=Sleep(forever)", SLOW_CONNS,
 	    SLOW_CALLS_PER_CONN);
-	r.bound_kib = hostile_rss_bound(SLOW_CONNS, 0, HOSTILE_H) / HOSTILE_KIB;
 	for (int i = 0; i < SLOW_CONNS; i++) {
 		g[i] = (slow_gen){.n = SLOW_CALLS_PER_CONN};
 		hostile_sleep_req(&g[i].req, SLEEP_FOREVER_MS);
@@ -242,11 +240,10 @@ START_TEST(test_hostile_silent_conns)
 	    (long long) (SILENT_TIMEOUT_MS * tu_scale()));
 	hostile_begin(&r, "silent_conns", flags);
 	ck_assert_ptr_nonnull(fds = calloc(n, sizeof(*fds)));
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(0, n, 0),
 	    "conns=%zu,half_send_nothing,half_send_2_of_a_header,"
 	    "handshake_timeout=%sms",
 	    n, ms);
-	r.bound_kib = hostile_rss_bound(0, n, 0) / HOSTILE_KIB;
 	for (size_t i = 0; i < n; i++) {
 		fds[i] = silent_open(&r.srv, i % 2 == 1);
 		if (i % 100 == 0) {
@@ -292,20 +289,20 @@ tiny_frames_next(void *arg, drpc__buf *out)
 
 	if (!t->invoked) {
 		t->invoked = true;
-		hostile_frame(out, DRPC__KIND_INVOKE, false, true, 1, 1,
+		rp_frame(out, DRPC__KIND_INVOKE, false, true, 1, 1,
 		    HOSTILE_UNARY, strlen(HOSTILE_UNARY));
 	}
 	for (size_t k = 0; k < TINY_CHUNK && t->off < t->req.len; k++) {
 		bool last = t->off + 1 == t->req.len;
 
-		hostile_frame(out, DRPC__KIND_MESSAGE, false, last, 1, 2,
+		rp_frame(out, DRPC__KIND_MESSAGE, false, last, 1, 2,
 		    t->req.data + t->off, 1);
 		t->off++;
 	}
 	if (t->off < t->req.len) {
 		return true;
 	}
-	hostile_frame(out, DRPC__KIND_CLOSE_SEND, false, true, 1, 3, NULL, 0);
+	rp_frame(out, DRPC__KIND_CLOSE_SEND, false, true, 1, 3, NULL, 0);
 	return false;
 }
 
@@ -346,10 +343,9 @@ START_TEST(test_hostile_tiny_frames)
 
 	hostile_begin(&r, "tiny_frames", NULL);
 	hostile_msg(&t.req, t.payload, 'p');
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(1, 0, 1),
 	    "flow=off,message=%zuB,frames_of_1B=%zu,method=Unary", t.req.len,
 	    t.req.len);
-	r.bound_kib = hostile_rss_bound(1, 0, 1) / HOSTILE_KIB;
 	hostile_peer_open(&p, &r, true);
 	p.on_frame     = tiny_frames_seen;
 	p.on_frame_arg = &t;
@@ -387,7 +383,7 @@ unary_at(drpc__buf *b, uint64_t sid)
 	drpc__buf req = {0};
 
 	hostile_msg(&req, 8, 'i');
-	(void) hostile_unary(b, sid, 1, HOSTILE_UNARY, req.data, req.len);
+	(void) rp_unary(b, sid, 1, HOSTILE_UNARY, req.data, req.len, HOSTILE_F);
 	drpc__buf_fini(&req);
 }
 
@@ -438,14 +434,12 @@ ids_attack(int k, drpc__buf *b)
 		drpc__buf req = {0};
 
 		hostile_sleep_req(&req, SLEEP_FOREVER_MS);
-		hostile_frame(b, DRPC__KIND_INVOKE, false, true, 7, 1,
-		    HOSTILE_SLEEP, strlen(HOSTILE_SLEEP));
-		hostile_packet(
-		    b, DRPC__KIND_MESSAGE, 7, 2, req.data, req.len, false);
-		hostile_frame(
-		    b, DRPC__KIND_MESSAGE, false, true, 7, 4, NULL, 0);
-		hostile_frame(
-		    b, DRPC__KIND_MESSAGE, false, true, 7, 3, NULL, 0);
+		rp_frame(b, DRPC__KIND_INVOKE, false, true, 7, 1, HOSTILE_SLEEP,
+		    strlen(HOSTILE_SLEEP));
+		rp_packet(b, DRPC__KIND_MESSAGE, 7, 2, req.data, req.len,
+		    HOSTILE_F, false);
+		rp_frame(b, DRPC__KIND_MESSAGE, false, true, 7, 4, NULL, 0);
+		rp_frame(b, DRPC__KIND_MESSAGE, false, true, 7, 3, NULL, 0);
 		drpc__buf_fini(&req);
 		break;
 	}
@@ -522,10 +516,9 @@ START_TEST(test_hostile_stream_ids)
 	size_t      at = 0;
 
 	hostile_begin(&r, "stream_ids", NULL);
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(1, 0, HOSTILE_S),
 	    "backwards_1000..1,reused,zero,2000_near_2^64,far_below_top,"
 	    "message_id_backwards");
-	r.bound_kib = hostile_rss_bound(1, 0, HOSTILE_S) / HOSTILE_KIB;
 	for (size_t k = 0; k < IDS_CASES; k++) {
 		ok[k] = ids_run(&r, (int) k, got[k], sizeof(got[k]));
 		at += (size_t) snprintf(r.outcome + at, sizeof(r.outcome) - at,
@@ -582,20 +575,20 @@ flow_build(const flow_case *fc, drpc__buf *b)
 	q    = drpc__varint_put(q, FLOW_MSGS);
 	*q++ = 0x10; // StreamRequest.size
 	q    = drpc__varint_put(q, FLOW_MSG_BYTES);
-	hostile_frame(b, DRPC__KIND_INVOKE, false, true, 1, mid++,
-	    HOSTILE_STREAM, strlen(HOSTILE_STREAM));
+	rp_frame(b, DRPC__KIND_INVOKE, false, true, 1, mid++, HOSTILE_STREAM,
+	    strlen(HOSTILE_STREAM));
 	for (int i = 0; i < fc->hellos; i++) {
-		hostile_hello(b, 1, mid++, fc->window, fc->cost,
-		    fc->conn_window, FLOW_FEATURES);
+		rp_hello(b, 1, mid++, fc->window, fc->cost, fc->conn_window,
+		    FLOW_FEATURES);
 	}
 	for (size_t i = 0; i < sizeof(deltas) / sizeof(deltas[0]); i++) {
-		hostile_window(b, 0, deltas[i]);
-		hostile_window(b, 1, deltas[i]);
-		hostile_window(b, 99, deltas[i]);
+		rp_window(b, 0, deltas[i]);
+		rp_window(b, 1, deltas[i]);
+		rp_window(b, 99, deltas[i]);
 	}
-	hostile_packet(
-	    b, DRPC__KIND_MESSAGE, 1, mid++, req, (size_t) (q - req), false);
-	hostile_frame(b, DRPC__KIND_CLOSE_SEND, false, true, 1, mid, NULL, 0);
+	rp_packet(b, DRPC__KIND_MESSAGE, 1, mid++, req, (size_t) (q - req),
+	    HOSTILE_F, false);
+	rp_frame(b, DRPC__KIND_CLOSE_SEND, false, true, 1, mid, NULL, 0);
 }
 
 START_TEST(test_hostile_absurd_flow)
@@ -606,11 +599,10 @@ START_TEST(test_hostile_absurd_flow)
 	size_t      at = 0;
 
 	hostile_begin(&r, "absurd_flow", NULL);
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(1, 0, 1),
 	    "hellos(window,cost,conn)=(max,max,max)(1,0,1)(0,64,0)(1M,max,"
 	    "16M)x1,(1,1,1)x10000;updates=0,2^63,2^63,2^64-1,1_on_0,1,99;"
 	    "ServerStream_64x64KiB");
-	r.bound_kib = hostile_rss_bound(1, 0, 1) / HOSTILE_KIB;
 	for (size_t k = 0; k < FLOW_CASES; k++) {
 		hostile_peer p;
 		drpc__buf    b = {0};
@@ -662,8 +654,8 @@ storm_next(void *arg, drpc__buf *out)
 		drpc__buf req = {0};
 
 		hostile_msg(&req, 8, 's');
-		(void) hostile_unary(
-		    out, g->n + 1, 1, HOSTILE_UNARY, req.data, req.len);
+		(void) rp_unary(out, g->n + 1, 1, HOSTILE_UNARY, req.data,
+		    req.len, HOSTILE_F);
 		drpc__buf_fini(&req);
 		g->called = true;
 		return false;
@@ -671,14 +663,11 @@ storm_next(void *arg, drpc__buf *out)
 	for (int k = 0; k < STORM_CHUNK && g->i < g->n; k++) {
 		uint64_t sid = ++g->i;
 
-		hostile_frame(
-		    out, DRPC__KIND_CANCEL, true, true, sid, 1, NULL, 0);
-		hostile_frame(
-		    out, DRPC__KIND_CLOSE, false, true, sid, 2, NULL, 0);
-		hostile_frame(
+		rp_frame(out, DRPC__KIND_CANCEL, true, true, sid, 1, NULL, 0);
+		rp_frame(out, DRPC__KIND_CLOSE, false, true, sid, 2, NULL, 0);
+		rp_frame(
 		    out, DRPC__KIND_CLOSE_SEND, false, true, sid, 3, NULL, 0);
-		hostile_frame(
-		    out, DRPC__KIND_MESSAGE, false, true, sid, 4, NULL, 0);
+		rp_frame(out, DRPC__KIND_MESSAGE, false, true, sid, 4, NULL, 0);
 	}
 	return true;
 }
@@ -692,11 +681,10 @@ START_TEST(test_hostile_cancel_storm)
 	hostile_end  reply;
 
 	hostile_begin(&r, "cancel_storm", NULL);
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(1, 0, 1),
 	    "flow=off,unknown_streams=%llu,each=Cancel+Close+CloseSend+"
 	    "empty_Message,then_one_Unary",
 	    (unsigned long long) g.n);
-	r.bound_kib = hostile_rss_bound(1, 0, 1) / HOSTILE_KIB;
 	hostile_peer_open(&p, &r, true);
 	end   = hostile_pump(&p, storm_next, &g, false);
 	reply = hostile_pump_until(&p, closed_send_seen, NULL);
@@ -728,13 +716,12 @@ START_TEST(test_hostile_churn)
 	size_t      written = 0;
 
 	hostile_begin(&r, "churn", NULL);
-	hostile_frame(&half, DRPC__KIND_INVOKE, false, true, 1, 1,
-	    HOSTILE_UNARY, strlen(HOSTILE_UNARY));
+	rp_frame(&half, DRPC__KIND_INVOKE, false, true, 1, 1, HOSTILE_UNARY,
+	    strlen(HOSTILE_UNARY));
 	half.len -= 8; // the frame cut inside the method name
-	snprintf(r.params, sizeof(r.params),
+	hostile_describe(&r, hostile_rss_bound(0, CHURN_BATCH, 0),
 	    "conns=%zu,batches_of=%d,each=half_an_Invoke_then_close", n,
 	    CHURN_BATCH);
-	r.bound_kib = hostile_rss_bound(0, CHURN_BATCH, 0) / HOSTILE_KIB;
 	for (size_t done = 0; done < n; done += CHURN_BATCH) {
 		for (size_t i = 0; i < CHURN_BATCH; i++) {
 			fds[i] = hostile_dial(&r.srv);
@@ -758,15 +745,22 @@ START_TEST(test_hostile_churn)
 }
 END_TEST
 
-void
-hostile_add_conn_tests(TCase *tc)
+size_t
+hostile_conn_tests(tu_test *rows)
 {
-	tcase_add_test(tc, test_hostile_slow_calls);
-	tcase_add_test(tc, test_hostile_slow_calls_conns);
-	tcase_add_test(tc, test_hostile_silent_conns);
-	tcase_add_test(tc, test_hostile_tiny_frames);
-	tcase_add_test(tc, test_hostile_stream_ids);
-	tcase_add_test(tc, test_hostile_absurd_flow);
-	tcase_add_test(tc, test_hostile_cancel_storm);
-	tcase_add_test(tc, test_hostile_churn);
+	const tu_test tests[] = {
+	    TU_TEST("conns", test_hostile_slow_calls, .timeout = 120,
+	        .teardown = hostile_kill_children),
+	    TU_TEST("conns", test_hostile_slow_calls_conns),
+	    TU_TEST("conns", test_hostile_silent_conns),
+	    TU_TEST("conns", test_hostile_tiny_frames),
+	    TU_TEST("conns", test_hostile_stream_ids),
+	    TU_TEST("conns", test_hostile_absurd_flow),
+	    TU_TEST("conns", test_hostile_cancel_storm),
+	    TU_TEST("conns", test_hostile_churn),
+	};
+
+	_Static_assert(TU_LEN(tests) <= HOSTILE_MAX_ROWS, "too many rows");
+	memcpy(rows, tests, sizeof(tests));
+	return TU_LEN(tests);
 }

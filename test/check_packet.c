@@ -151,132 +151,122 @@ START_TEST(test_packet_interleaved_streams)
 }
 END_TEST
 
-START_TEST(test_packet_id_backwards)
-{
-	drpc__asm    a;
-	drpc__packet pkt;
-	bool         done;
-	drpc__frame  f3 = mkframe(1, 3, DRPC__KIND_MESSAGE, true, "x");
-	drpc__frame  f2 = mkframe(1, 2, DRPC__KIND_MESSAGE, true, "y");
+// Assembly scripts: frames fed to one assembler, each with the result it
+// must give and, when it completes a packet, what the packet must be.
 
-	drpc__asm_init(&a, 0);
-	DRPC_CHECK_OK(drpc__asm_add(&a, &f3, &pkt, &done));
-	ck_assert(done);
-	// The same id again, or a lower one, is a protocol error.
-	DRPC_CHECK_ERR(drpc__asm_add(&a, &f3, &pkt, &done), DRPC_EPROTO);
-	DRPC_CHECK_ERR(drpc__asm_add(&a, &f2, &pkt, &done), DRPC_EPROTO);
-	drpc__asm_fini(&a);
+typedef struct step {
+	uint64_t    sid;
+	uint64_t    mid;
+	unsigned    kind;
+	bool        last;    // the frame's done bit
+	bool        control; // the frame's control bit
+	const char *body;
+	drpc_err    want;
+	int         done;    // 1: a packet completes; 0: not; -1: unchecked
+	const char *out;     // with done 1 and not NULL: the packet's body
+	uint64_t    out_mid; // with done 1 and not 0: the packet's message id
+	bool        out_control; // with done 1: the packet's control flag
+} step;
+
+typedef struct script {
+	const char *what;
+	size_t      max; // the assembler's packet limit (0: none)
+	step        steps[4];
+	size_t      n;
+} script;
+
+#define K_MSG DRPC__KIND_MESSAGE
+#define K_INV DRPC__KIND_INVOKE
+
+static const script scripts[] = {
+    // The same id again, or a lower one, is a protocol error.
+    {"id backwards", 0,
+        {{1, 3, K_MSG, true, false, "x", DRPC_OK, 1, "x", 3, false},
+            {1, 3, K_MSG, true, false, "x", DRPC_EPROTO, -1, NULL, 0, false},
+            {1, 2, K_MSG, true, false, "y", DRPC_EPROTO, -1, NULL, 0, false}},
+        3},
+    // Message id 0 is below the initial expected id 1.
+    {"id zero", 0,
+        {{1, 0, K_INV, true, false, "x", DRPC_EPROTO, -1, NULL, 0, false}}, 1},
+    // A newer id drops a half-built packet silently; gaps are allowed.
+    {"newer id replaces", 0,
+        {{1, 1, K_MSG, false, false, "lost", DRPC_OK, 0, NULL, 0, false},
+            {1, 5, K_MSG, false, false, "ne", DRPC_OK, 0, NULL, 0, false},
+            {1, 5, K_MSG, true, false, "w", DRPC_OK, 1, "new", 5, false},
+            {1, 1, K_MSG, true, false, "x", DRPC_EPROTO, -1, NULL, 0, false}},
+        4},
+    // A packet's frames must keep its kind.
+    {"kind change", 0,
+        {{1, 1, K_INV, false, false, "/a", DRPC_OK, 0, NULL, 0, false},
+            {1, 1, K_MSG, true, false, "b", DRPC_EPROTO, -1, NULL, 0, false}},
+        2},
+    // The packet limit holds across frames: exactly max passes, max+1
+    // fails.
+    {"too big", 6,
+        {{1, 1, K_MSG, false, false, "abcd", DRPC_OK, -1, NULL, 0, false},
+            {1, 1, K_MSG, true, false, "ef", DRPC_OK, 1, "abcdef", 0, false},
+            {1, 2, K_MSG, false, false, "abcd", DRPC_OK, -1, NULL, 0, false},
+            {1, 2, K_MSG, true, false, "efg", DRPC_ETOOBIG, -1, NULL, 0,
+                false}},
+        4},
+    // The packet's control flag is set if any frame has it (kind 9).
+    {"control or", 0,
+        {{1, 1, 9, false, true, "a", DRPC_OK, -1, NULL, 0, false},
+            {1, 1, 9, true, false, "b", DRPC_OK, 1, NULL, 0, true}},
+        2},
+    // After message id 2^64-1 no id can follow.
+    {"last id", 0,
+        {{1, UINT64_MAX, K_MSG, true, false, "a", DRPC_OK, 1, NULL, 0, false},
+            {1, UINT64_MAX, K_MSG, true, false, "a", DRPC_EPROTO, -1, NULL, 0,
+                false}},
+        2},
+};
+
+// run_step feeds one step's frame to a and checks what came of it.
+static void
+run_step(const script *sc, size_t i, drpc__asm *a)
+{
+	const step *st = &sc->steps[i];
+	drpc__frame f = mkframe(st->sid, st->mid, st->kind, st->last, st->body);
+	drpc__packet pkt  = {0};
+	bool         done = false;
+	drpc_err     rv;
+
+	f.control = st->control;
+	rv        = drpc__asm_add(a, &f, &pkt, &done);
+	ck_assert_msg(rv == st->want, "%s, step %zu: %s, want %s", sc->what, i,
+	    drpc_err_name(rv), drpc_err_name(st->want));
+	if (st->done < 0) {
+		return;
+	}
+	ck_assert_msg(done == (st->done == 1), "%s, step %zu: done %d",
+	    sc->what, i, (int) done);
+	if (!done) {
+		return;
+	}
+	ck_assert_msg(pkt.control == st->out_control,
+	    "%s, step %zu: control %d", sc->what, i, (int) pkt.control);
+	ck_assert_msg(pkt.kind == st->kind, "%s, step %zu: kind %u", sc->what,
+	    i, (unsigned) pkt.kind);
+	ck_assert_msg(st->out_mid == 0 || pkt.message_id == st->out_mid,
+	    "%s, step %zu: message id %llu", sc->what, i,
+	    (unsigned long long) pkt.message_id);
+	ck_assert_msg(
+	    st->out == NULL || (pkt.len == strlen(st->out) &&
+	                           memcmp(pkt.data, st->out, pkt.len) == 0),
+	    "%s, step %zu: a packet of %zu bytes, want \"%s\"", sc->what, i,
+	    pkt.len, st->out);
 }
-END_TEST
 
-// Message id 0 is below the initial expected id 1.
-START_TEST(test_packet_id_zero)
+START_TEST(test_packet_assembly_script)
 {
-	drpc__asm    a;
-	drpc__packet pkt;
-	bool         done;
-	drpc__frame  f0 = mkframe(1, 0, DRPC__KIND_INVOKE, true, "x");
+	const script *sc = &scripts[_i];
+	drpc__asm     a;
 
-	drpc__asm_init(&a, 0);
-	DRPC_CHECK_ERR(drpc__asm_add(&a, &f0, &pkt, &done), DRPC_EPROTO);
-	drpc__asm_fini(&a);
-}
-END_TEST
-
-// A newer id drops a half-built packet silently; gaps are allowed.
-START_TEST(test_packet_newer_id_replaces)
-{
-	drpc__asm    a;
-	drpc__packet pkt;
-	bool         done;
-	drpc__frame  half  = mkframe(1, 1, DRPC__KIND_MESSAGE, false, "lost");
-	drpc__frame  newer = mkframe(1, 5, DRPC__KIND_MESSAGE, false, "ne");
-	drpc__frame  end   = mkframe(1, 5, DRPC__KIND_MESSAGE, true, "w");
-	drpc__frame  late  = mkframe(1, 1, DRPC__KIND_MESSAGE, true, "x");
-
-	drpc__asm_init(&a, 0);
-	DRPC_CHECK_OK(drpc__asm_add(&a, &half, &pkt, &done));
-	DRPC_CHECK_OK(drpc__asm_add(&a, &newer, &pkt, &done));
-	ck_assert(!done);
-	DRPC_CHECK_OK(drpc__asm_add(&a, &end, &pkt, &done));
-	ck_assert(done);
-	ck_assert_uint_eq(pkt.message_id, 5);
-	ck_assert_uint_eq(pkt.len, 3);
-	ck_assert_mem_eq(pkt.data, "new", 3);
-	DRPC_CHECK_ERR(drpc__asm_add(&a, &late, &pkt, &done), DRPC_EPROTO);
-	drpc__asm_fini(&a);
-}
-END_TEST
-
-START_TEST(test_packet_kind_change)
-{
-	drpc__asm    a;
-	drpc__packet pkt;
-	bool         done;
-	drpc__frame  f1 = mkframe(1, 1, DRPC__KIND_INVOKE, false, "/a");
-	drpc__frame  f2 = mkframe(1, 1, DRPC__KIND_MESSAGE, true, "b");
-
-	drpc__asm_init(&a, 0);
-	DRPC_CHECK_OK(drpc__asm_add(&a, &f1, &pkt, &done));
-	DRPC_CHECK_ERR(drpc__asm_add(&a, &f2, &pkt, &done), DRPC_EPROTO);
-	drpc__asm_fini(&a);
-}
-END_TEST
-
-// The packet limit holds across frames: exactly max passes, max+1 fails.
-START_TEST(test_packet_too_big)
-{
-	drpc__asm    a;
-	drpc__packet pkt;
-	bool         done;
-	drpc__frame  f1 = mkframe(1, 1, DRPC__KIND_MESSAGE, false, "abcd");
-	drpc__frame  f2 = mkframe(1, 1, DRPC__KIND_MESSAGE, true, "ef");
-	drpc__frame  f3 = mkframe(1, 2, DRPC__KIND_MESSAGE, false, "abcd");
-	drpc__frame  f4 = mkframe(1, 2, DRPC__KIND_MESSAGE, true, "efg");
-
-	drpc__asm_init(&a, 6);
-	DRPC_CHECK_OK(drpc__asm_add(&a, &f1, &pkt, &done));
-	DRPC_CHECK_OK(drpc__asm_add(&a, &f2, &pkt, &done));
-	ck_assert(done);
-	ck_assert_uint_eq(pkt.len, 6);
-	DRPC_CHECK_OK(drpc__asm_add(&a, &f3, &pkt, &done));
-	DRPC_CHECK_ERR(drpc__asm_add(&a, &f4, &pkt, &done), DRPC_ETOOBIG);
-	drpc__asm_fini(&a);
-}
-END_TEST
-
-// The packet's control flag is set if any frame has it.
-START_TEST(test_packet_control_or)
-{
-	drpc__asm    a;
-	drpc__packet pkt;
-	bool         done;
-	drpc__frame  f1 = mkframe(1, 1, 9, false, "a");
-	drpc__frame  f2 = mkframe(1, 1, 9, true, "b");
-
-	f1.control = true;
-	drpc__asm_init(&a, 0);
-	DRPC_CHECK_OK(drpc__asm_add(&a, &f1, &pkt, &done));
-	DRPC_CHECK_OK(drpc__asm_add(&a, &f2, &pkt, &done));
-	ck_assert(done);
-	ck_assert(pkt.control);
-	ck_assert_uint_eq(pkt.kind, 9);
-	drpc__asm_fini(&a);
-}
-END_TEST
-
-// After message id 2^64-1 no id can follow.
-START_TEST(test_packet_last_id)
-{
-	drpc__asm    a;
-	drpc__packet pkt;
-	bool         done;
-	drpc__frame  f = mkframe(1, UINT64_MAX, DRPC__KIND_MESSAGE, true, "a");
-
-	drpc__asm_init(&a, 0);
-	DRPC_CHECK_OK(drpc__asm_add(&a, &f, &pkt, &done));
-	ck_assert(done);
-	DRPC_CHECK_ERR(drpc__asm_add(&a, &f, &pkt, &done), DRPC_EPROTO);
+	drpc__asm_init(&a, sc->max);
+	for (size_t i = 0; i < sc->n; i++) {
+		run_step(sc, i, &a);
+	}
 	drpc__asm_fini(&a);
 }
 END_TEST
@@ -284,24 +274,16 @@ END_TEST
 Suite *
 packet_suite(void)
 {
-	Suite *s      = suite_create("packet");
-	TCase *split  = tcase_create("split");
-	TCase *asm_tc = tcase_create("assemble");
+	const tu_test tests[] = {
+	    TU_TEST("split", test_packet_split_example_e),
+	    TU_TEST("split", test_packet_split_sizes),
+	    TU_TEST("split", test_packet_empty_body_one_frame),
+	    TU_TEST("split", test_packet_cancel_control_flag),
+	    TU_TEST("split", test_packet_split_reassemble, .loops = 50),
+	    TU_TEST("assemble", test_packet_interleaved_streams),
+	    TU_TEST("assemble", test_packet_assembly_script,
+	        .loops = (int) TU_LEN(scripts)),
+	};
 
-	tcase_add_test(split, test_packet_split_example_e);
-	tcase_add_test(split, test_packet_split_sizes);
-	tcase_add_test(split, test_packet_empty_body_one_frame);
-	tcase_add_test(split, test_packet_cancel_control_flag);
-	tcase_add_loop_test(split, test_packet_split_reassemble, 0, 50);
-	tcase_add_test(asm_tc, test_packet_interleaved_streams);
-	tcase_add_test(asm_tc, test_packet_id_backwards);
-	tcase_add_test(asm_tc, test_packet_id_zero);
-	tcase_add_test(asm_tc, test_packet_newer_id_replaces);
-	tcase_add_test(asm_tc, test_packet_kind_change);
-	tcase_add_test(asm_tc, test_packet_too_big);
-	tcase_add_test(asm_tc, test_packet_control_or);
-	tcase_add_test(asm_tc, test_packet_last_id);
-	suite_add_tcase(s, split);
-	suite_add_tcase(s, asm_tc);
-	return s;
+	return tu_suite("packet", tests, TU_LEN(tests));
 }

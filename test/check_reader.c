@@ -42,33 +42,40 @@ START_TEST(test_reader_chunks)
 }
 END_TEST
 
-START_TEST(test_reader_empty_input)
+// reads_then runs a reader over the first len bytes of in, chunk bytes a
+// read (0: all at once), the source then failing with fail (DRPC_OK: the
+// end): good frames come, then want.
+static void
+reads_then(const uint8_t *in, size_t len, size_t chunk, drpc_err fail,
+    int good, drpc_err want)
 {
-	memsrc             m = {two_frames, 0, 0, 0, 0, DRPC_OK, 0};
+	memsrc             m = {in, len, 0, chunk, 0, fail, 0};
 	drpc__frame_reader r;
 	drpc__frame        fr;
 
 	drpc__frame_reader_init(&r, memsrc_read, &m, 0);
-	DRPC_CHECK_ERR(drpc__frame_reader_next(&r, &fr), DRPC_EOF);
+	for (int i = 0; i < good; i++) {
+		DRPC_CHECK_OK(drpc__frame_reader_next(&r, &fr));
+	}
+	DRPC_CHECK_ERR(drpc__frame_reader_next(&r, &fr), want);
 	drpc__frame_reader_fini(&r);
+}
+
+START_TEST(test_reader_empty_input)
+{
+	reads_then(two_frames, 0, 0, DRPC_OK, 0, DRPC_EOF);
 }
 END_TEST
 
-// Input that stops at every point inside the second frame is truncated.
+// Input that stops at every point inside the second frame is truncated:
+// after cut = _i + 1 bytes (1 to all but the last).
 START_TEST(test_reader_truncated)
 {
-	memsrc             m = {two_frames, (size_t) _i, 0, 1, 0, DRPC_OK, 0};
-	drpc__frame_reader r;
-	drpc__frame        fr;
+	size_t cut = (size_t) _i + 1;
 
-	drpc__frame_reader_init(&r, memsrc_read, &m, 0);
-	if (_i >= 6) {
-		DRPC_CHECK_OK(drpc__frame_reader_next(&r, &fr));
-	}
 	// Stopping exactly between the frames is a clean end.
-	DRPC_CHECK_ERR(drpc__frame_reader_next(&r, &fr),
-	    _i == 6 ? DRPC_EOF : DRPC_ETRUNC);
-	drpc__frame_reader_fini(&r);
+	reads_then(two_frames, cut, 1, DRPC_OK, cut >= 6,
+	    cut == 6 ? DRPC_EOF : DRPC_ETRUNC);
 }
 END_TEST
 
@@ -95,27 +102,15 @@ START_TEST(test_reader_varint_too_long)
 {
 	static const uint8_t in[] = {0x05, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	    0xff, 0xff, 0xff, 0xff, 0x01, 0x01, 0x00};
-	memsrc               m = {in, sizeof(in), 0, 1, 0, DRPC_OK, 0};
-	drpc__frame_reader   r;
-	drpc__frame          fr;
 
-	drpc__frame_reader_init(&r, memsrc_read, &m, 0);
-	DRPC_CHECK_ERR(drpc__frame_reader_next(&r, &fr), DRPC_EVARINT);
-	drpc__frame_reader_fini(&r);
+	reads_then(in, sizeof(in), 1, DRPC_OK, 0, DRPC_EVARINT);
 }
 END_TEST
 
 // A read error is reported as the source gave it, after the good frames.
 START_TEST(test_reader_read_error)
 {
-	memsrc             m = {two_frames, 6, 0, 0, 0, DRPC_EIO, 0};
-	drpc__frame_reader r;
-	drpc__frame        fr;
-
-	drpc__frame_reader_init(&r, memsrc_read, &m, 0);
-	DRPC_CHECK_OK(drpc__frame_reader_next(&r, &fr));
-	DRPC_CHECK_ERR(drpc__frame_reader_next(&r, &fr), DRPC_EIO);
-	drpc__frame_reader_fini(&r);
+	reads_then(two_frames, 6, 0, DRPC_EIO, 1, DRPC_EIO);
 }
 END_TEST
 
@@ -310,24 +305,21 @@ END_TEST
 Suite *
 reader_suite(void)
 {
-	Suite *s       = suite_create("reader");
-	TCase *read    = tcase_create("read");
-	TCase *hostile = tcase_create("hostile");
+	const tu_test tests[] = {
+	    TU_TEST("read", test_reader_chunks, .loops = 12),
+	    TU_TEST("read", test_reader_empty_input),
+	    TU_TEST("read", test_reader_large_frames),
+	    TU_TEST("read", test_reader_shrinks_after_large_frame, .loops = 3),
+	    TU_TEST("read", test_reader_large_then_larger),
+	    TU_TEST("read", test_reader_small_max),
+	    TU_TEST("read", test_reader_fd),
+	    TU_TEST("hostile", test_reader_truncated,
+	        .loops = (int) sizeof(two_frames) - 1),
+	    TU_TEST("hostile", test_reader_huge_claim),
+	    TU_TEST("hostile", test_reader_varint_too_long),
+	    TU_TEST("hostile", test_reader_read_error),
+	    TU_TEST("hostile", test_reader_fd_error),
+	};
 
-	tcase_add_loop_test(read, test_reader_chunks, 0, 12);
-	tcase_add_test(read, test_reader_empty_input);
-	tcase_add_test(read, test_reader_large_frames);
-	tcase_add_loop_test(read, test_reader_shrinks_after_large_frame, 0, 3);
-	tcase_add_test(read, test_reader_large_then_larger);
-	tcase_add_test(read, test_reader_small_max);
-	tcase_add_test(read, test_reader_fd);
-	tcase_add_loop_test(hostile, test_reader_truncated, 1,
-	    (int) sizeof(two_frames));
-	tcase_add_test(hostile, test_reader_huge_claim);
-	tcase_add_test(hostile, test_reader_varint_too_long);
-	tcase_add_test(hostile, test_reader_read_error);
-	tcase_add_test(hostile, test_reader_fd_error);
-	suite_add_tcase(s, read);
-	suite_add_tcase(s, hostile);
-	return s;
+	return tu_suite("reader", tests, TU_LEN(tests));
 }

@@ -373,11 +373,9 @@ END_TEST
 Suite *
 transcript_suite(void)
 {
-	Suite *s  = suite_create("transcript");
-	TCase *tc = tcase_create("golden");
+	const tu_test tests[] = {
+	    TU_TEST("golden", test_transcripts_all, .timeout = 60),
+	};
 
-	tcase_add_test(tc, test_transcripts_all);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("transcript", tests, TU_LEN(tests));
 }

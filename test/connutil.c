@@ -1,17 +1,15 @@
+#include "connutil.h"
+
 #include <arpa/inet.h>
-#include <dirent.h>
+#include <check.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <check.h>
-
-#include "connutil.h"
 #include "platform/thread.h"
 #include "testutil.h"
 
@@ -179,63 +177,6 @@ tu_pair_close(tu_pair *p)
 	drpc__mutex_fini(&p->mu);
 }
 
-static size_t
-tu_count_dir(const char *path)
-{
-	DIR           *d = opendir(path);
-	struct dirent *e;
-	size_t         n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d)) != NULL) {
-		n += e->d_name[0] != '.';
-	}
-	closedir(d);
-	return n;
-}
-
-static void *
-tu_noop(void *arg)
-{
-	return arg;
-}
-
-size_t
-tu_threads(void)
-{
-	pthread_t t;
-
-	// Sanitizer runtimes start a helper thread with the process's first
-	// pthread_create; make sure it exists before counting.
-	ck_assert_int_eq(pthread_create(&t, NULL, tu_noop, NULL), 0);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	return tu_count_dir("/proc/self/task");
-}
-
-size_t
-tu_fds(void)
-{
-	return tu_count_dir("/proc/self/fd") - 1; // opendir's own fd
-}
-
-static drpc_err
-tu_raw_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
-{
-	tu_raw       *r   = arg;
-	struct pollfd pfd = {r->fd, POLLIN, 0};
-	ssize_t       got;
-
-	if (poll(&pfd, 1, (int) (tu_bound_ns(TU_WAIT_NS) / 1000000)) != 1) {
-		return DRPC_ETIMEDOUT;
-	}
-	got = read(r->fd, buf, cap);
-	if (got < 0) {
-		return DRPC_EIO;
-	}
-	*n = (size_t) got;
-	return DRPC_OK;
-}
-
 const drpc__conn_opts *
 tu_plain(const drpc__conn_opts *o, drpc__conn_opts *out)
 {
@@ -272,8 +213,7 @@ tu_raw_open_exact(tu_raw *r, const drpc__conn_opts *o)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	DRPC_CHECK_OK(drpc_transport_create_fd(&t, sv[0]));
 	DRPC_CHECK_OK(drpc__conn_create(&r->conn, t, o));
-	r->fd = sv[1];
-	drpc__frame_reader_init(&r->fr, tu_raw_read, r, 0);
+	rp_init(&r->peer, sv[1]);
 }
 
 void
@@ -287,30 +227,100 @@ tu_raw_open(tu_raw *r, const drpc__conn_opts *o)
 void
 tu_raw_write(tu_raw *r, const void *bytes, size_t n)
 {
-	ck_assert_int_eq(send(r->fd, bytes, n, MSG_NOSIGNAL), (ssize_t) n);
+	rp_write(&r->peer, bytes, n);
 }
 
 void
 tu_raw_hex(tu_raw *r, const char *hex)
 {
-	uint8_t buf[1024];
-	size_t  n = tu_hex(hex, buf, sizeof(buf));
-
-	tu_raw_write(r, buf, n);
+	rp_hex(&r->peer, hex);
 }
 
 drpc_err
 tu_raw_next(tu_raw *r, drpc__frame *f)
 {
-	return drpc__frame_reader_next(&r->fr, f);
+	return rp_next(&r->peer, f);
 }
 
 void
 tu_raw_close(tu_raw *r)
 {
 	drpc__conn_destroy(r->conn);
-	close(r->fd);
-	drpc__frame_reader_fini(&r->fr);
+	rp_close(&r->peer);
+}
+
+drpc_err
+tu_fd_read(int fd, void *buf, size_t cap, size_t *n, drpc_err fail)
+{
+	ssize_t got;
+
+	do {
+		got = read(fd, buf, cap);
+	} while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		return fail;
+	}
+	*n = (size_t) got;
+	return DRPC_OK;
+}
+
+drpc_err
+tu_fd_writev(int fd, const drpc_iovec *iov, size_t n, drpc_err fail)
+{
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p    = iov[i].base;
+		size_t         left = iov[i].len;
+
+		while (left > 0) {
+			ssize_t put = send(fd, p, left, MSG_NOSIGNAL);
+
+			if (put < 0 && errno == EINTR) {
+				continue;
+			}
+			if (put < 0) {
+				return fail;
+			}
+			p += put;
+			left -= (size_t) put;
+		}
+	}
+	return DRPC_OK;
+}
+
+drpc_err
+tu_echo_all(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
+{
+	const uint8_t *data;
+	size_t         len;
+	drpc_err       rv;
+
+	(void) arg;
+	(void) name;
+	(void) md;
+	while ((rv = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
+		drpc_err sent = drpc__stream_send(s, data, len);
+
+		drpc__stream_recv_done(s);
+		if (sent != DRPC_OK) {
+			return sent;
+		}
+	}
+	if (rv != DRPC_EOF) {
+		return rv;
+	}
+	return drpc__stream_close_send(s);
+}
+
+void
+tu_recv_is(drpc__stream *s, const char *want)
+{
+	const uint8_t *data;
+	size_t         len;
+
+	DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
+	ck_assert_uint_eq(len, strlen(want));
+	ck_assert_mem_eq(data, want, len);
+	drpc__stream_recv_done(s);
 }
 
 drpc_err
@@ -350,25 +360,6 @@ tu_open_timeout(drpc__conn *c, int64_t ms, drpc_ctx **ctx, const char *name,
 		drpc_ctx_destroy(*ctx);
 		ms *= 2;
 	}
-}
-
-tu_leak
-tu_leak_start(void)
-{
-	return (tu_leak){tu_threads(), tu_fds()};
-}
-
-void
-tu_leak_check(const tu_leak *l)
-{
-	int64_t deadline = drpc__now_ns() + tu_bound_ns(TU_WAIT_NS);
-	size_t  n;
-
-	while ((n = tu_threads()) != l->threads && drpc__now_ns() < deadline) {
-		sched_yield();
-	}
-	ck_assert_uint_eq(n, l->threads);
-	ck_assert_uint_eq(tu_fds(), l->fds);
 }
 
 drpc_err
@@ -445,13 +436,7 @@ void
 tu_raw_send(tu_raw *r, uint8_t kind, bool control, uint64_t sid, uint64_t mid,
     const void *body, size_t len)
 {
-	drpc__buf   b = {0};
-	drpc__frame f = {.stream_id = sid, .message_id = mid, .data = body,
-	    .len = len, .kind = kind, .done = true, .control = control};
-
-	DRPC_CHECK_OK(drpc__frame_append(&b, &f));
-	tu_raw_write(r, b.data, b.len);
-	drpc__buf_fini(&b);
+	rp_send(&r->peer, kind, control, sid, mid, body, len);
 }
 
 int64_t

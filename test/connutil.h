@@ -1,6 +1,7 @@
 // Test fixtures for the connection core: a client and a server connection
 // joined by a socketpair, a server that runs a test handler on a thread per
-// RPC, a raw peer that speaks bytes, and resource counters.
+// RPC, and a connection whose peer is the test (tu_raw: its bytes are
+// scripted with rawpeer.h). Resource accounting is resources.h's.
 #ifndef DRPC_TEST_CONNUTIL_H
 #define DRPC_TEST_CONNUTIL_H
 
@@ -10,6 +11,8 @@
 #include <stdint.h>
 
 #include "conn/conn.h"
+#include "rawpeer.h"
+#include "resources.h"
 #include "wire/reader.h"
 
 // TU_WAIT_NS bounds every wait of these fixtures for an event (a handler
@@ -81,16 +84,20 @@ void tu_pair_close(tu_pair *p);
 // tu_server_opts fills o with a server configuration running p's handler.
 void tu_server_opts(drpc__conn_opts *o, tu_pair *p);
 
-// tu_threads and tu_fds count this process's threads and open fds.
-size_t tu_threads(void);
-size_t tu_fds(void);
-
 // A raw peer: one end of a socketpair is a drpc conn, the test holds the
-// other end (fd) and reads frames from it with fr.
+// other end. peer is that end as rawpeer.h scripts it (rp_send(&r.peer,
+// ...), rp_expect(&r.peer, ...)); fd and fr name the same two fields (a
+// union of structs with one common initial sequence), for the tests that
+// set a raw peer up by hand.
 typedef struct tu_raw {
-	drpc__conn        *conn;
-	int                fd;
-	drpc__frame_reader fr;
+	drpc__conn *conn;
+	union {
+		rp_peer peer;
+		struct {
+			int                fd;
+			drpc__frame_reader fr;
+		};
+	};
 } tu_raw;
 
 // tu_raw_open makes r->conn from o, with flow control off unless o asks
@@ -109,19 +116,36 @@ void tu_raw_open_exact(tu_raw *r, const drpc__conn_opts *o);
 // tu_plain copies o into out with an automatic flow mode turned off and an
 // automatic multiplexing mode on (a raw peer never answers a hello).
 const drpc__conn_opts *tu_plain(const drpc__conn_opts *o, drpc__conn_opts *out);
-void tu_raw_write(tu_raw *r, const void *bytes, size_t n);
-void tu_raw_hex(tu_raw *r, const char *hex);
-// tu_raw_send writes one whole frame (done set) of kind to the conn.
-void tu_raw_send(tu_raw *r, uint8_t kind, bool control, uint64_t sid,
-    uint64_t mid, const void *body, size_t len);
-// tu_raw_next reads the next frame the conn sent (DRPC_ETIMEDOUT after
-// TU_WAIT_NS).
+
+// tu_raw_write, _hex, _send and _next are rp_write, rp_hex, rp_send and
+// rp_next (rawpeer.h) on r->peer.
+void     tu_raw_write(tu_raw *r, const void *bytes, size_t n);
+void     tu_raw_hex(tu_raw *r, const char *hex);
+void     tu_raw_send(tu_raw *r, uint8_t kind, bool control, uint64_t sid,
+        uint64_t mid, const void *body, size_t len);
 drpc_err tu_raw_next(tu_raw *r, drpc__frame *f);
-void     tu_raw_close(tu_raw *r);
+
+// tu_raw_close destroys the conn and closes the peer's end.
+void tu_raw_close(tu_raw *r);
+
+// Test transports: drpc_transport_ops over a socket that a test wraps to
+// fail, stall or count on cue. tu_fd_read reads once into buf (*n bytes,
+// 0 at the end), tu_fd_writev writes all of iov (MSG_NOSIGNAL); both
+// retry EINTR, and return fail if the socket fails.
+drpc_err tu_fd_read(int fd, void *buf, size_t cap, size_t *n, drpc_err fail);
+drpc_err tu_fd_writev(int fd, const drpc_iovec *iov, size_t n, drpc_err fail);
 
 // tu_wait_conn_err waits (up to TU_WAIT_NS) until c has terminated;
 // returns why.
 drpc_err tu_wait_conn_err(drpc__conn *c);
+
+// tu_echo_all is a tu_handler that echoes every message back, then sends
+// CloseSend once the client has finished sending.
+drpc_err tu_echo_all(
+    void *arg, drpc__stream *s, const char *name, const drpc__md *md);
+
+// tu_recv_is receives one message on s and checks it is want.
+void tu_recv_is(drpc__stream *s, const char *want);
 
 // tu_open_simple opens a client stream for name with an optional message.
 drpc_err tu_open(drpc__conn *c, drpc_ctx *ctx, const char *name,
@@ -136,18 +160,6 @@ drpc_err tu_open(drpc__conn *c, drpc_ctx *ctx, const char *name,
 drpc_err tu_open_timeout(drpc__conn *c, int64_t ms, drpc_ctx **ctx,
     const char *name, const void *msg, size_t len, bool close_send,
     drpc__stream **sp);
-
-// Resource accounting: thread and fd counts before setup, compared after
-// teardown. The kernel wakes pthread_join a moment before it unlists the
-// joined task, so tu_leak_check re-reads the thread count (yielding, no
-// sleep) for up to TU_WAIT_NS.
-typedef struct tu_leak {
-	size_t threads;
-	size_t fds;
-} tu_leak;
-
-tu_leak tu_leak_start(void);
-void    tu_leak_check(const tu_leak *l);
 
 // Threads blocked in recv. They never call ck_assert: each records how its
 // receive loop ended (rv) and how many messages came first (msgs); the

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,109 +328,6 @@ hostile_kill_children(void)
 	closedir(d);
 }
 
-// Measurements.
-
-static size_t
-count_entries(const char *path, bool *ok)
-{
-	DIR           *d = opendir(path);
-	struct dirent *e;
-	size_t         n = 0;
-
-	if (d == NULL) {
-		*ok = false;
-		return 0;
-	}
-	while ((e = readdir(d)) != NULL) {
-		n += e->d_name[0] != '.';
-	}
-	closedir(d);
-	return n;
-}
-
-static bool
-read_status(const char *path, hostile_sample *s)
-{
-	FILE *f = fopen(path, "r");
-	char  line[256];
-
-	if (f == NULL) {
-		return false;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		(void) (sscanf(line, "VmRSS: %zu kB", &s->rss_kib) == 1 ||
-		        sscanf(line, "VmHWM: %zu kB", &s->hwm_kib) == 1 ||
-		        sscanf(line, "Threads: %zu", &s->threads) == 1);
-	}
-	fclose(f);
-	return s->threads > 0;
-}
-
-bool
-hostile_sample_read(pid_t pid, hostile_sample *s)
-{
-	char path[64];
-	bool ok = true;
-
-	memset(s, 0, sizeof(*s));
-	snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-	if (!read_status(path, s)) {
-		return false;
-	}
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
-	s->fds = count_entries(path, &ok);
-	return ok;
-}
-
-void
-hostile_sample_max(hostile_sample *peak, const hostile_sample *s)
-{
-	peak->rss_kib = s->rss_kib > peak->rss_kib ? s->rss_kib : peak->rss_kib;
-	peak->hwm_kib = s->hwm_kib > peak->hwm_kib ? s->hwm_kib : peak->hwm_kib;
-	peak->threads = s->threads > peak->threads ? s->threads : peak->threads;
-	peak->fds     = s->fds > peak->fds ? s->fds : peak->fds;
-}
-
-size_t
-hostile_handler_threads(pid_t pid)
-{
-	char           path[300];
-	DIR           *d;
-	struct dirent *e;
-	size_t         n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
-	if ((d = opendir(path)) == NULL) {
-		return 0;
-	}
-	while ((e = readdir(d)) != NULL) {
-		char  comm[32] = "";
-		FILE *f;
-
-		if (e->d_name[0] == '.') {
-			continue;
-		}
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int) pid,
-		    e->d_name);
-		if ((f = fopen(path, "r")) != NULL) {
-			n += fgets(comm, sizeof(comm), f) != NULL &&
-			     strncmp(comm, "drpc-h-", 7) == 0;
-			fclose(f);
-		}
-	}
-	closedir(d);
-	return n;
-}
-
-size_t
-hostile_self_rss_kib(void)
-{
-	hostile_sample s = {0};
-
-	ck_assert(read_status("/proc/self/status", &s));
-	return s.rss_kib;
-}
-
 // The good client.
 
 #define GOOD_PAYLOAD 1024
@@ -496,7 +394,7 @@ good_prewarm(hostile_good *g, hostile_server *hs)
 		DRPC_CHECK_OK(drpc_stream_open_request(
 		    &s[i], g->c, ctx, HOSTILE_SLEEP, req.data, req.len, NULL));
 	}
-	while ((running = hostile_handler_threads(hs->pid)) <
+	while ((running = tu_named_threads(hs->pid, "drpc-h-")) <
 	           HOSTILE_IDLE_WORKERS &&
 	       now_ns() < deadline) {
 		nap_ms(2);
@@ -519,7 +417,8 @@ wait_pool_at_rest(hostile_server *hs)
 	int64_t deadline = now_ns() + tu_bound_ns(TU_WAIT_NS);
 	size_t  n;
 
-	while ((n = hostile_handler_threads(hs->pid)) != HOSTILE_IDLE_WORKERS &&
+	while ((n = tu_named_threads(hs->pid, "drpc-h-")) !=
+	           HOSTILE_IDLE_WORKERS &&
 	       now_ns() < deadline) {
 		nap_ms(10);
 	}
@@ -542,25 +441,36 @@ hostile_begin(hostile_run *r, const char *attack, const char *const *flags)
 	ck_assert_msg(hostile_good_call(&r->good), "warm-up call: %s",
 	    drpc_err_name(r->good.last));
 	wait_pool_at_rest(&r->srv);
-	ck_assert(hostile_sample_read(r->srv.pid, &r->base));
+	ck_assert(tu_sample_read(r->srv.pid, &r->base));
 	r->peak     = r->base;
 	r->start_ns = now_ns();
 }
 
 void
+hostile_describe(hostile_run *r, size_t bound_bytes, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->bound_kib = bound_bytes / HOSTILE_KIB;
+	va_start(ap, fmt);
+	(void) vsnprintf(r->params, sizeof(r->params), fmt, ap);
+	va_end(ap);
+}
+
+void
 hostile_poll(hostile_run *r)
 {
-	hostile_sample s;
+	tu_sample s;
 
-	if (hostile_sample_read(r->srv.pid, &s)) {
-		hostile_sample_max(&r->peak, &s);
+	if (tu_sample_read(r->srv.pid, &s)) {
+		tu_sample_max(&r->peak, &s);
 	}
 }
 
 void
 hostile_during(hostile_run *r)
 {
-	size_t h = hostile_handler_threads(r->srv.pid);
+	size_t h = tu_named_threads(r->srv.pid, "drpc-h-");
 
 	r->during_ns = now_ns();
 	hostile_poll(r);
@@ -582,13 +492,13 @@ bool
 hostile_wait_back(hostile_run *r)
 {
 	int64_t        deadline = now_ns() + tu_bound_ns(TU_WAIT_NS);
-	hostile_sample s;
+	tu_sample      s;
 
 	for (;;) {
-		if (!hostile_sample_read(r->srv.pid, &s)) {
+		if (!tu_sample_read(r->srv.pid, &s)) {
 			return false;
 		}
-		hostile_sample_max(&r->peak, &s);
+		tu_sample_max(&r->peak, &s);
 		if (s.threads == r->base.threads && s.fds == r->base.fds) {
 			return true;
 		}
@@ -640,8 +550,8 @@ hostile_finish(hostile_run *r)
 
 	r->back    = hostile_wait_back(r);
 	r->back_ns = now_ns();
-	(void) hostile_sample_read(r->srv.pid, &r->after);
-	hostile_sample_max(&r->peak, &r->after);
+	(void) tu_sample_read(r->srv.pid, &r->after);
+	tu_sample_max(&r->peak, &r->after);
 	r->good_after = hostile_good_call(&r->good);
 	r->alive      = hostile_server_alive(&r->srv);
 	hostile_good_close(&r->good);

@@ -21,6 +21,9 @@
 #include <drpc/drpc.h>
 
 #include "common/buf.h"
+#include "rawpeer.h"
+#include "resources.h"
+#include "testutil.h"
 #include "wire/frame.h"
 
 #define HOSTILE_KIB ((size_t) 1 << 10)
@@ -115,25 +118,6 @@ bool hostile_server_stop(hostile_server *hs);
 // mode, where the test process lives on.
 void hostile_kill_children(void);
 
-// What /proc says about a process.
-typedef struct hostile_sample {
-	size_t rss_kib; // VmRSS
-	size_t hwm_kib; // VmHWM: the peak RSS so far
-	size_t threads;
-	size_t fds;
-} hostile_sample;
-
-// hostile_sample_read reads pid's status and fd count; false if pid is
-// gone. hostile_sample_max raises *peak to s field by field.
-bool hostile_sample_read(pid_t pid, hostile_sample *s);
-void hostile_sample_max(hostile_sample *peak, const hostile_sample *s);
-
-// hostile_handler_threads counts pid's handler threads (named drpc-h-*).
-size_t hostile_handler_threads(pid_t pid);
-
-// hostile_self_rss_kib is this process's VmRSS.
-size_t hostile_self_rss_kib(void);
-
 // The well-behaved client: a libdrpc connection with default options.
 
 typedef struct hostile_good {
@@ -156,9 +140,9 @@ typedef struct hostile_run {
 	char           outcome[240];
 	hostile_server srv;
 	hostile_good   good;
-	hostile_sample base;      // after the warm-up
-	hostile_sample peak;      // the largest figures seen during the attack
-	hostile_sample after;     // once the attacker has gone
+	tu_sample      base;      // after the warm-up
+	tu_sample      peak;      // the largest figures seen during the attack
+	tu_sample      after;     // once the attacker has gone
 	size_t         bound_kib; // allowed RSS growth
 	int64_t        start_ns;  // the attack's start (after the baseline)
 	int64_t        during_ns; // hostile_during's
@@ -183,6 +167,12 @@ typedef struct hostile_run {
 void hostile_begin(
     hostile_run *r, const char *attack, const char *const *flags);
 
+// hostile_describe sets what the run is judged by: r->bound_kib, the RSS
+// growth allowed (bound_bytes, a hostile_rss_bound), and r->params, the
+// attack's figures for the `hostile:` line (printf's fmt and arguments).
+void hostile_describe(hostile_run *r, size_t bound_bytes, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 // hostile_poll samples the server into r->peak (cheap; attacks call it as
 // they go).
 void hostile_poll(hostile_run *r);
@@ -204,26 +194,8 @@ bool hostile_wait_back(hostile_run *r);
 // r->bound_kib. Attack-specific outcomes are asserted by the test after.
 void hostile_finish(hostile_run *r);
 
-// Raw frames.
-
-// hostile_frame appends one frame; body NULL means len zero bytes.
-void hostile_frame(drpc__buf *b, uint8_t kind, bool control, bool done,
-    uint64_t sid, uint64_t mid, const void *body, size_t len);
-
-// hostile_packet appends a packet split in frames of at most
-// HOSTILE_F bytes (done on the last, unless half: then the packet is
-// left unfinished). body NULL means len zero bytes.
-void hostile_packet(drpc__buf *b, uint8_t kind, uint64_t sid, uint64_t mid,
-    const void *body, size_t len, bool half);
-
-// hostile_hello appends a hello (kind 32) with these figures; features
-// DRPC__HELLO_FLOW | DRPC__HELLO_MUX is what a default client announces.
-void hostile_hello(drpc__buf *b, uint64_t sid, uint64_t mid, uint64_t window,
-    uint64_t cost, uint64_t conn_window, uint64_t features);
-
-// hostile_window appends a window update of delta (which need not be
-// valid: 0 makes a malformed one).
-void hostile_window(drpc__buf *b, uint64_t sid, uint64_t delta);
+// Raw frames: rawpeer.h builds them (rp_frame, rp_packet and rp_unary
+// with a split of HOSTILE_F, rp_hello, rp_window).
 
 // Interop requests, encoded: Msg{payload: len bytes of fill},
 // SleepRequest{millis}, FailRequest{code, message: len bytes of 'x'}.
@@ -234,12 +206,6 @@ void hostile_fail_req(drpc__buf *b, uint64_t code, size_t len);
 // hostile_md_entry appends one InvokeMetadata map entry (protocol.md
 // §5.5): key, and a value of vlen bytes of fill.
 void hostile_md_entry(drpc__buf *b, const char *key, size_t vlen, uint8_t fill);
-
-// hostile_unary appends a whole unary call: Invoke(method), the request
-// as one Message (split as needed), CloseSend; message ids from mid.
-// Returns the next message id.
-uint64_t hostile_unary(drpc__buf *b, uint64_t sid, uint64_t mid,
-    const char *method, const void *req, size_t len);
 
 #define HOSTILE_UNARY  "/interop.Echo/Unary"
 #define HOSTILE_SLEEP  "/interop.Echo/Sleep"
@@ -341,10 +307,11 @@ size_t hostile_wait_drained(hostile_peer *p, size_t n);
 // false if the server closed the connection first.
 bool hostile_send_all(hostile_peer *p, const drpc__buf *b);
 
-// The test cases of check_hostile_conns.c and check_hostile_client.c,
-// added to hostile_suite's TCases.
-
-void hostile_add_conn_tests(TCase *tc);
-void hostile_add_client_tests(TCase *tc);
+// The rows of check_hostile_conns.c (TCase "conns") and
+// check_hostile_client.c (TCase "client") in hostile_suite's table: each
+// writes its rows (at most HOSTILE_MAX_ROWS) at rows and returns how many.
+#define HOSTILE_MAX_ROWS 16
+size_t hostile_conn_tests(tu_test *rows);
+size_t hostile_client_tests(tu_test *rows);
 
 #endif // DRPC_TEST_HOSTILE_H

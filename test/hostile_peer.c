@@ -29,8 +29,6 @@
 // The largest frame body the attacker accepts from the server.
 #define PEER_MAX_FRAME (64 * HOSTILE_MIB)
 
-static const uint8_t zeros[64 * 1024];
-
 // must fails the test if rv is not DRPC_OK. Frames are built by the
 // thousand: a passing ck_assert costs a write to Check's pipe each
 // (test/README.md rule 7), so the builders check with a plain if.
@@ -40,73 +38,6 @@ must(drpc_err rv)
 	if (rv != DRPC_OK) {
 		ck_abort_msg("building frames: %s", drpc_err_name(rv));
 	}
-}
-
-// Frames.
-
-void
-hostile_frame(drpc__buf *b, uint8_t kind, bool control, bool done, uint64_t sid,
-    uint64_t mid, const void *body, size_t len)
-{
-	drpc__frame f = {.stream_id = sid,
-	    .message_id             = mid,
-	    .data                   = body,
-	    .len                    = len,
-	    .kind                   = kind,
-	    .done                   = done,
-	    .control                = control};
-
-	if (body != NULL || len == 0) {
-		must(drpc__frame_append(b, &f));
-		return;
-	}
-	must(drpc__buf_reserve(b, DRPC__FRAME_HEADER_MAX + len));
-	b->len += drpc__frame_header_put(b->data + b->len, &f);
-	memset(b->data + b->len, 0, len);
-	b->len += len;
-}
-
-void
-hostile_packet(drpc__buf *b, uint8_t kind, uint64_t sid, uint64_t mid,
-    const void *body, size_t len, bool half)
-{
-	size_t off = 0;
-
-	do {
-		size_t n = len - off < HOSTILE_F ? len - off : HOSTILE_F;
-		const uint8_t *p =
-		    body != NULL ? (const uint8_t *) body + off : zeros;
-		bool last = off + n == len;
-
-		hostile_frame(b, kind, false, last && !half, sid, mid, p, n);
-		off += n;
-	} while (off < len);
-}
-
-void
-hostile_hello(drpc__buf *b, uint64_t sid, uint64_t mid, uint64_t window,
-    uint64_t cost, uint64_t conn_window, uint64_t features)
-{
-	uint8_t  body[DRPC__HELLO_BODY_MAX];
-	uint8_t *p = body;
-
-	p = drpc__varint_put(p, DRPC__HELLO_VERSION);
-	p = drpc__varint_put(p, window);
-	p = drpc__varint_put(p, cost);
-	p = drpc__varint_put(p, conn_window);
-	p = drpc__varint_put(p, features);
-	hostile_frame(b, DRPC__KIND_HELLO, true, true, sid, mid, body,
-	    (size_t) (p - body));
-}
-
-void
-hostile_window(drpc__buf *b, uint64_t sid, uint64_t delta)
-{
-	uint8_t  body[10];
-	uint8_t *p = drpc__varint_put(body, delta);
-
-	hostile_frame(b, DRPC__KIND_WINDOW_UPDATE, true, true, sid, 0, body,
-	    (size_t) (p - body));
 }
 
 // field_bytes appends a length-delimited protobuf field of len bytes of
@@ -180,18 +111,6 @@ hostile_md_entry(drpc__buf *b, const char *key, size_t vlen, uint8_t fill)
 	must(drpc__buf_reserve(b, vlen));
 	memset(b->data + b->len, fill, vlen);
 	b->len += vlen;
-}
-
-uint64_t
-hostile_unary(drpc__buf *b, uint64_t sid, uint64_t mid, const char *method,
-    const void *req, size_t len)
-{
-	hostile_frame(b, DRPC__KIND_INVOKE, false, true, sid, mid++, method,
-	    strlen(method));
-	hostile_packet(b, DRPC__KIND_MESSAGE, sid, mid++, req, len, false);
-	hostile_frame(
-	    b, DRPC__KIND_CLOSE_SEND, false, true, sid, mid++, NULL, 0);
-	return mid;
 }
 
 // The peer.

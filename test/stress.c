@@ -184,43 +184,30 @@ struct stress {
 
 // Encoding.
 
+// put_le writes v's n low bytes at p, little-endian; get_le reads n.
 static void
-put32(uint8_t *p, uint32_t v)
+put_le(uint8_t *p, uint64_t v, int n)
 {
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < n; i++) {
 		p[i] = (uint8_t) (v >> (8 * i));
 	}
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++) {
-		p[i] = (uint8_t) (v >> (8 * i));
-	}
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++) {
-		v |= (uint32_t) p[i] << (8 * i);
-	}
-	return v;
 }
 
 static uint64_t
-get64(const uint8_t *p)
+get_le(const uint8_t *p, int n)
 {
 	uint64_t v = 0;
 
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < n; i++) {
 		v |= (uint64_t) p[i] << (8 * i);
 	}
 	return v;
 }
+
+#define put32(p, v) put_le((p), (uint32_t) (v), 4)
+#define put64(p, v) put_le((p), (v), 8)
+#define get32(p)    ((uint32_t) get_le((p), 4))
+#define get64(p)    get_le((p), 8)
 
 static uint64_t
 splitmix(uint64_t *s)
