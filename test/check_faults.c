@@ -74,6 +74,7 @@
 
 #include <drpc/drpc.h>
 
+#include "client/client.h"
 #include "connutil.h"
 #include "platform/thread.h"
 #include "suites.h"
@@ -1461,6 +1462,9 @@ START_TEST(test_faults_handler_never_returns)
 	DRPC_CHECK_ERR(
 	    drpc_invoke(a.c, NULL, ECHO, "x", 1, NULL, &reply, &len, NULL),
 	    DRPC_EUNAVAIL);
+	// The invoke may have found the connection draining (the GOAWAY)
+	// before its reader took the server's close: wait for the end.
+	DRPC_CHECK_ERR(tu_wait_conn_err(drpc__client_core(a.c)), DRPC_ECLOSED);
 	DRPC_CHECK_ERR(drpc_conn_err(a.c), DRPC_ECLOSED);
 	drpc_status_reset(&a.st);
 	drpc_conn_destroy(a.c);
