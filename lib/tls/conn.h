@@ -44,6 +44,10 @@ typedef struct tls_impl {
 	uint8_t        *obuf;   // TLS_OBUF bytes
 	bool            closed; // close_notify sent
 	bool            eof;    // the socket's input ended (the BIO's)
+	// fatal_why: the first SSL failure OpenSSL gave a reason for, in
+	// words. Its error queue is per thread: after the reader met the
+	// peer's alert, the writer's next call fails with an empty queue.
+	char fatal_why[160];
 	uint8_t         pre[DRPC__MIGRATE_HEADER_LEN]; // OpenSSL's first
 	size_t          npre, pre_at; // input: tls_migrate's
 

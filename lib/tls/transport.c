@@ -73,6 +73,26 @@ tls_poll(tls_impl *t, short ev, int64_t deadline, int max_ms)
 	}
 }
 
+// tls_reason words a failed SSL call from OpenSSL's error queue (under
+// mu). An empty queue on this thread means another thread met the cause
+// (the reader, the peer's alert): its words, kept in fatal_why, say it.
+static void
+tls_reason(tls_impl *t, char *buf, size_t cap)
+{
+	if (ERR_peek_error() == 0 && t->fatal_why[0] != '\0') {
+		snprintf(buf, cap, "%s", t->fatal_why);
+		return;
+	}
+	if (ERR_peek_error() != 0) {
+		drpc__tls_reason(t->ssl, buf, cap);
+		if (t->fatal_why[0] == '\0') {
+			snprintf(t->fatal_why, sizeof(t->fatal_why), "%s", buf);
+		}
+		return;
+	}
+	tls_reason(t, buf, cap);
+}
+
 // tls_words words a failed SSL call (err: SSL_get_error's; sys: the
 // errno after it) into buf; called under mu, on the failing thread.
 static void
@@ -240,7 +260,7 @@ tls_alert_words(tls_impl *t, int e, char *buf, size_t cap)
 	ERR_clear_error();
 	if (SSL_peek_ex(t->ssl, &b, 1, &n) != 1 &&
 	    SSL_get_error(t->ssl, 0) == SSL_ERROR_SSL) {
-		drpc__tls_reason(t->ssl, buf, cap);
+		tls_reason(t, buf, cap);
 	}
 	ERR_clear_error();
 }
@@ -380,12 +400,15 @@ tls_out(tls_impl *t, bool try, bool *done)
 		int      r;
 		int      sys;
 		drpc_err rv;
+		char     why[sizeof(t->fatal_why)];
 
+		why[0] = '\0';
 		drpc__mutex_lock(&t->mu);
 		r   = drpc__tls_oflush(t);
 		sys = errno;
 		if (r < 0) {
 			t->fatal = true;
+			memcpy(why, t->fatal_why, sizeof(why));
 		}
 		drpc__mutex_unlock(&t->mu);
 		*done = r == 0;
@@ -400,9 +423,11 @@ tls_out(tls_impl *t, bool try, bool *done)
 			}
 			rv = sys == EPIPE || sys == ECONNRESET ? DRPC_ECLOSED
 							       : DRPC_EIO;
+			// The reader's reason (the peer's alert) over errno's.
 			return drpc__cause_set(&t->wr_why, rv,
 			    "tls write to %s: %s", t->peer,
-			    drpc__errno_text(sys, e, sizeof(e)));
+			    why[0] != '\0' ? why
+					    : drpc__errno_text(sys, e, sizeof(e)));
 		}
 		if ((rv = tls_poll(t, POLLOUT, 0, -1)) != DRPC_OK) {
 			return rv;
