@@ -1,0 +1,158 @@
+// The public-API fixture: a drpc_server serving a table of common test
+// handlers, over loopback TCP, a unix socket or a socketpair, and the
+// clients that call it, all through the public API (drpc_server_*,
+// drpc_conn_*, drpc_invoke, drpc_stream_*). A test states its intent in a
+// few lines:
+//
+//	tf f;
+//
+//	tf_server_start(&f, NULL);            // TCP, default options
+//	tf_dial(&f, NULL);                    // f.c
+//	DRPC_CHECK_OK(tf_call(&f, TF_ECHO, "hi", NULL));
+//	ck_assert_str_eq(f.reply, "hi");
+//	tf_stop(&f);                          // and no thread or fd leaked
+//
+// The handlers never ck_assert (test/README.md, rule 6): they count and
+// signal under f->mu, and the test thread waits (tf_wait_started) and
+// checks. Every wait is bounded by tu_bound_ns(TU_WAIT_NS): a failure
+// bound, never a synchronisation.
+#ifndef DRPC_TEST_FIXTURE_H
+#define DRPC_TEST_FIXTURE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <drpc/drpc.h>
+
+#include "connutil.h"
+#include "server/hooks.h"
+
+// The default handler table, registered by tf_server_start with the
+// fixture as every handler's user pointer.
+//
+// TF_ECHO  answers the one request it reads with the same bytes.
+// TF_COUNT reads a decimal N and sends N messages "0" .. "N-1".
+// TF_FAIL  reads a decimal code: 1..16 returns it as a drpc_err; above
+//          16 sets it as an application error with the text "custom".
+// TF_SLEEP reads a number of milliseconds, counts itself started, then
+//          waits that long or until the call ends, and answers "slept".
+// TF_BLOCK reads its request, counts itself started, and holds its
+//          stream until tf_gate_open (or the bound passes: a failed test
+//          leaves no thread behind); then answers "done".
+#define TF_ECHO  "/t.S/Echo"
+#define TF_COUNT "/t.S/Count"
+#define TF_FAIL  "/t.S/Fail"
+#define TF_SLEEP "/t.S/Sleep"
+#define TF_BLOCK "/t.S/Block"
+
+// The handlers themselves, for a test that registers one under another
+// name; user must be the fixture (tf).
+drpc_err tf_h_echo(drpc_stream *s, void *user);
+drpc_err tf_h_count(drpc_stream *s, void *user);
+drpc_err tf_h_fail(drpc_stream *s, void *user);
+drpc_err tf_h_sleep(drpc_stream *s, void *user);
+drpc_err tf_h_block(drpc_stream *s, void *user);
+
+// Where the server listens.
+typedef enum tf_net {
+	TF_TCP = 0, // loopback TCP, a port the kernel picks
+	TF_UNIX,    // a unix socket in /tmp, removed by tf_free
+	TF_PAIR,    // no listener: each tf_connect serves one end of a
+	            // socketpair and returns a client on the other
+} tf_net;
+
+typedef struct tf_opts {
+	tf_net                    net;
+	const drpc_server_opts   *server; // NULL: defaults
+	const drpc__server_hooks *hooks;  // test hooks, set before listening
+	// The server logs into the fixture (tf_logged, tf_wait_log) unless
+	// server->log is set.
+	bool no_leak_check; // tf_free skips the thread and fd comparison
+} tf_opts;
+
+#define TF_LOG_KEEP 64
+#define TF_REPLY    1024
+
+typedef struct tf {
+	drpc_mux    *mux;
+	drpc_server *srv;
+	drpc_conn   *c;         // tf_dial's client; tf_free destroys it
+	char         addr[300]; // the address to dial; "" for TF_PAIR
+	char         path[128]; // TF_UNIX: the socket's file
+	tf_net       net;
+	bool         leak_check;
+	tu_leak      leak; // thread and fd counts before the server started
+
+	// The last tf_call's reply (NUL-terminated, cut to TF_REPLY - 1
+	// bytes) and its whole length. The test thread's only.
+	char   reply[TF_REPLY];
+	size_t reply_len;
+
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	// Guarded by mu:
+	size_t started;                 // Sleep and Block handlers started
+	bool   open;                    // Block handlers may return
+	char   lines[TF_LOG_KEEP][400]; // the last TF_LOG_KEEP lines logged
+	drpc_log_level levels[TF_LOG_KEEP];
+	size_t         nlines; // lines logged in all
+} tf;
+
+// tf_server_start creates the mux with the default handler table, the
+// server with o->server (o may be NULL for all defaults) and starts it
+// listening (TF_TCP, TF_UNIX); f->addr is then its address. The test may
+// register more handlers on f->mux. Fails the test on any error.
+void tf_server_start(tf *f, const tf_opts *o);
+
+// tf_connect returns a new client connection to the server with co (may
+// be NULL): dialled on TF_TCP and TF_UNIX, over a socketpair on TF_PAIR.
+// The caller destroys it (before tf_free, for the leak check).
+drpc_conn *tf_connect(tf *f, const drpc_conn_opts *co);
+
+// tf_dial is tf_connect kept in f->c, which tf_free destroys.
+drpc_conn *tf_dial(tf *f, const drpc_conn_opts *co);
+
+// tf_call invokes method on f->c with req (a C string, NULL for an empty
+// request), keeps the reply in f->reply and f->reply_len (both cleared
+// on failure) and returns the call's result; st (may be NULL) gets its
+// status, to be reset by the caller.
+drpc_err tf_call(tf *f, const char *method, const char *req, drpc_status *st);
+
+// tf_wait_started waits until n Sleep or Block handlers have started,
+// failing the test if they do not within the bound.
+void tf_wait_started(tf *f, size_t n);
+
+// tf_wait_started_or_log waits until n Sleep or Block handlers have
+// started or a line containing stop (may be NULL) is logged, at most for
+// the bound, and returns how many have started (it never fails the test).
+size_t tf_wait_started_or_log(tf *f, size_t n, const char *stop);
+
+// tf_started is how many Sleep or Block handlers have started so far.
+size_t tf_started(tf *f);
+
+// tf_gate_open lets every Block handler, now and later, answer.
+void tf_gate_open(tf *f);
+
+// tf_logged tells whether a line containing text has been logged;
+// tf_wait_log waits (bounded) until one has, false if none ever comes,
+// and sets *level (may be NULL) to that line's level.
+bool tf_logged(tf *f, const char *text);
+bool tf_wait_log(tf *f, const char *text, drpc_log_level *level);
+
+// tf_log_count is how many lines of exactly level were logged so far;
+// tf_log_line copies the i-th line logged (of any level, from 0; i <
+// TF_LOG_KEEP) into out, "" if there is none.
+size_t tf_log_count(tf *f, drpc_log_level level);
+void   tf_log_line(tf *f, size_t i, char *out, size_t cap);
+
+// tf_stop destroys f->c, opens the gate, shuts the server down gracefully
+// (every handler finishes within the bound) and frees the fixture (tf_free).
+void tf_stop(tf *f);
+
+// tf_free destroys f->c, the server (shut down already, or at once) and
+// the mux, removes the unix socket, and checks that no thread or fd was
+// left behind since tf_server_start (unless o->no_leak_check).
+void tf_free(tf *f);
+
+#endif // DRPC_TEST_FIXTURE_H
