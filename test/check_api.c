@@ -118,29 +118,38 @@ h_deadline(drpc_stream *s, void *user)
 	return drpc_stream_send(s, out, strlen(out));
 }
 
-// api_start starts the fixture's server over TCP (i = 0) or a unix
-// socket (i = 1) with o, adding the handlers of this suite.
+// api_echo_twice: a name registers once.
 static void
-api_start(tf *f, int i, const drpc_server_opts *o)
+api_echo_twice(void *arg, drpc_mux *m)
 {
-	static const struct {
-		const char     *name;
-		drpc_handler_fn fn;
-	} table[] = {
-	    {"/t.S/Concat", h_concat},
-	    {"/t.S/Bidi", h_bidi},
-	    {"/t.S/Md", h_md},
-	    {"/t.S/Deadline", h_deadline},
-	};
-	tf_opts fo = {.net = i == 0 ? TF_TCP : TF_UNIX, .server = o};
-
-	tf_server_start(f, &fo);
-	for (size_t k = 0; k < TU_LEN(table); k++) {
-		DRPC_CHECK_OK(drpc_mux_register(
-		    f->mux, table[k].name, table[k].fn, NULL));
-	}
+	(void) arg;
 	DRPC_CHECK_ERR(
-	    drpc_mux_register(f->mux, TF_ECHO, tf_h_echo, NULL), DRPC_EEXIST);
+	    drpc_mux_register(m, TF_ECHO, tf_h_echo, NULL), DRPC_EEXIST);
+}
+
+// api_start starts the fixture's server over TCP (i = 0) or a unix
+// socket (i = 1) with o, adding the handlers of this suite and extra (may
+// be NULL).
+static void
+api_start(tf *f, int i, const drpc_server_opts *o, const tf_method *extra)
+{
+	tf_method m[] = {
+	    {"/t.S/Concat", h_concat, NULL},
+	    {"/t.S/Bidi", h_bidi, NULL},
+	    {"/t.S/Md", h_md, NULL},
+	    {"/t.S/Deadline", h_deadline, NULL},
+	    {NULL, NULL, NULL},
+	};
+	tf_opts fo = {.net = i == 0 ? TF_TCP : TF_UNIX,
+	    .server        = o,
+	    .methods       = m,
+	    .nmethods      = TU_LEN(m) - 1,
+	    .setup         = api_echo_twice};
+
+	if (extra != NULL) {
+		m[fo.nmethods++] = *extra;
+	}
+	tf_server_start(f, &fo);
 }
 
 // Unary calls over TCP (_i = 0) and a unix socket (_i = 1), including an
@@ -153,7 +162,7 @@ START_TEST(test_api_unary)
 	size_t      len;
 	drpc_status st = {0};
 
-	api_start(&f, _i, NULL);
+	api_start(&f, _i, NULL, NULL);
 	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_invoke(c, NULL, "/t.S/Echo", "hi", 2, NULL, &reply,
 	    &len, &st));
@@ -178,7 +187,7 @@ START_TEST(test_api_server_stream)
 	void        *data;
 	size_t       len;
 
-	api_start(&f, _i, NULL);
+	api_start(&f, _i, NULL, NULL);
 	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Count", NULL));
 	DRPC_CHECK_OK(drpc_stream_send(s, "5", 1));
@@ -207,7 +216,7 @@ START_TEST(test_api_client_stream_and_bidi)
 	size_t       len;
 	const char  *parts[] = {"a", "bb", "ccc"};
 
-	api_start(&f, _i, NULL);
+	api_start(&f, _i, NULL, NULL);
 	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Concat", NULL));
 	for (int i = 0; i < 3; i++) {
@@ -246,7 +255,7 @@ START_TEST(test_api_metadata_roundtrip)
 	drpc_call_opts o    = {.md = md, .nmd = 3};
 	const char    *want = "authorization=Bearer t0k3n;empty=;x-id=req-1;";
 
-	api_start(&f, 0, NULL);
+	api_start(&f, 0, NULL, NULL);
 	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(
 	    drpc_invoke(c, NULL, "/t.S/Md", "", 0, &o, &reply, &len, NULL));
@@ -274,7 +283,7 @@ START_TEST(test_api_deadline_propagation)
 	int64_t    t1;
 	int64_t    dl;
 
-	api_start(&f, 0, NULL);
+	api_start(&f, 0, NULL, NULL);
 	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 3600 * 1000));
 	t0 = drpc_now_ns();
@@ -309,7 +318,7 @@ START_TEST(test_api_status_codes)
 	drpc_status st = {0};
 	char        req[8];
 
-	api_start(&f, 0, NULL);
+	api_start(&f, 0, NULL, NULL);
 	c = tf_dial(&f, NULL);
 	for (int code = 1; code <= 16; code++) {
 		int n = snprintf(req, sizeof(req), "%d", code);
@@ -346,7 +355,7 @@ START_TEST(test_api_unary_cancel_deadline)
 	size_t      len;
 	drpc_status st = {0};
 
-	api_start(&f, 0, NULL);
+	api_start(&f, 0, NULL, NULL);
 	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 50));
 	DRPC_CHECK_ERR(drpc_invoke(c, ctx, "/t.S/Sleep", "10000", 5, NULL,
@@ -430,7 +439,7 @@ START_TEST(test_api_32_threads_one_conn)
 	tf         f;
 	drpc_conn *c;
 
-	api_start(&f, 0, NULL);
+	api_start(&f, 0, NULL, NULL);
 	c = tf_dial(&f, NULL);
 	run_parallel(c, "/t.S/Echo", 1000);
 	tf_stop(&f);
@@ -477,9 +486,7 @@ START_TEST(test_api_unary_parallel)
 
 	drpc__mutex_init(&g.mu);
 	drpc__cond_init(&g.cv);
-	api_start(&f, 0, NULL);
-	DRPC_CHECK_OK(
-	    drpc_mux_register(f.mux, "/t.S/Gather", h_gather_echo, &g));
+	api_start(&f, 0, NULL, &(tf_method){"/t.S/Gather", h_gather_echo, &g});
 	c = tf_dial(&f, NULL);
 	run_parallel(c, "/t.S/Gather", 1);
 	ck_assert_int_eq(g.most, PAR_THREADS); // every handler has returned
@@ -503,7 +510,7 @@ START_TEST(test_api_limits)
 	drpc_conn_opts   co = {.max_msg_size = 1024};
 	char             big[1025] = {0};
 
-	api_start(&f, 0, &so);
+	api_start(&f, 0, &so, NULL);
 	c = tf_dial(&f, &co);
 	for (int i = 0; i < 3; i++) {
 		drpc_err rv;
@@ -543,7 +550,7 @@ START_TEST(test_api_one_stream_mode)
 	void          *reply;
 	size_t         len;
 
-	api_start(&f, 0, NULL);
+	api_start(&f, 0, NULL, NULL);
 	c = tf_dial(&f, &co);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Bidi", NULL));
 	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 50));
@@ -641,9 +648,7 @@ START_TEST(test_api_shutdown_graceful)
 
 	ck_assert_int_eq(sem_init(&started, 0, 0), 0);
 	drpc__mutex_init(&a.mu);
-	api_start(&f, 0, NULL);
-	DRPC_CHECK_OK(
-	    drpc_mux_register(f.mux, "/t.S/Finish", h_finish, &started));
+	api_start(&f, 0, NULL, &(tf_method){"/t.S/Finish", h_finish, &started});
 	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Finish", NULL));
 	DRPC_CHECK_OK(drpc_stream_send(s, "x", 1));
@@ -699,7 +704,7 @@ START_TEST(test_api_shutdown_deadline)
 	pthread_t  t;
 	call_arg   a;
 
-	api_start(&f, 0, NULL);
+	api_start(&f, 0, NULL, NULL);
 	c = tf_dial(&f, NULL);
 	a = (call_arg){c, "60000", DRPC_OK};
 	DRPC_CHECK_OK(drpc__thread_start(&t, "t-call", 0, 0, sleep_call_main,
@@ -745,7 +750,7 @@ START_TEST(test_api_log_hook)
 	static const uint8_t garbage[] = {0x05, 0xff, 0xff, 0xff, 0xff, 0xff,
 	    0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x01, 0x00};
 
-	api_start(&f, 0, NULL);
+	api_start(&f, 0, NULL, NULL);
 	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
 	ck_assert_int_eq(write(fd, garbage, sizeof(garbage)),
 	    (ssize_t) sizeof(garbage));
@@ -781,7 +786,7 @@ START_TEST(test_api_no_sigpipe)
 	DRPC_CHECK_ERR(drpc__transport_writev(tr, &iov, 1), DRPC_ECLOSED);
 	drpc_transport_destroy(tr);
 
-	api_start(&f, 1, NULL);
+	api_start(&f, 1, NULL, NULL);
 	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Bidi", NULL));
 	DRPC_CHECK_OK(drpc_stream_send(s, "x", 1));

@@ -660,25 +660,21 @@ END_TEST
 Suite *
 cancel_suite(void)
 {
-	Suite *s    = suite_create("cancel");
-	TCase *tc   = tcase_create("cancel");
-	TCase *term = tcase_create("termination");
+	const tu_test tests[] = {
+	    TU_TEST("cancel", test_cancel_blocked_recv, .timeout = 30),
+	    TU_TEST("cancel", test_cancel_deadline_recv),
+	    TU_TEST("cancel", test_cancel_blocked_send),
+	    TU_TEST("cancel", test_cancel_deadline_send),
+	    TU_TEST("cancel", test_cancel_cuts_large_message),
+	    TU_TEST("cancel", test_cancel_wakes_token_waiter),
+	    TU_TEST("cancel", test_cancel_remote_end_wakes_token_waiter),
+	    TU_TEST("cancel", test_cancel_remote),
+	    TU_TEST("cancel", test_cancel_unary_outcomes),
+	    TU_TEST("termination", test_cancel_termination_wakes_all,
+	        .timeout = 30),
+	    TU_TEST("termination", test_cancel_close_with_streams_open),
+	    TU_TEST("termination", test_cancel_ring_full),
+	};
 
-	tcase_add_test(tc, test_cancel_blocked_recv);
-	tcase_add_test(tc, test_cancel_deadline_recv);
-	tcase_add_test(tc, test_cancel_blocked_send);
-	tcase_add_test(tc, test_cancel_deadline_send);
-	tcase_add_test(tc, test_cancel_cuts_large_message);
-	tcase_add_test(tc, test_cancel_wakes_token_waiter);
-	tcase_add_test(tc, test_cancel_remote_end_wakes_token_waiter);
-	tcase_add_test(tc, test_cancel_remote);
-	tcase_add_test(tc, test_cancel_unary_outcomes);
-	tcase_add_test(term, test_cancel_termination_wakes_all);
-	tcase_add_test(term, test_cancel_close_with_streams_open);
-	tcase_add_test(term, test_cancel_ring_full);
-	tcase_set_timeout(tc, 30);
-	tcase_set_timeout(term, 30);
-	suite_add_tcase(s, tc);
-	suite_add_tcase(s, term);
-	return s;
+	return tu_suite("cancel", tests, TU_LEN(tests));
 }

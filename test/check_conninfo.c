@@ -733,18 +733,16 @@ END_TEST
 Suite *
 conninfo_suite(void)
 {
-	Suite *s = suite_create("conninfo");
-	TCase *tc = tcase_create("hooks");
+	const tu_test tests[] = {
+	    TU_TEST("hooks", test_conn_hooks_churn, .timeout = 120),
+	    TU_TEST("hooks", test_conn_fail_logged),
+	    TU_TEST("hooks", test_conn_fail_logged_long),
+	    TU_TEST("hooks", test_conn_hooks_client),
+	    TU_TEST("hooks", test_conn_hooks_client_lost),
+	    TU_TEST("hooks", test_conn_hooks_channel),
+	    TU_TEST("hooks", test_conn_hooks_tls),
+	    TU_TEST("hooks", test_conn_hooks_peer_fails),
+	};
 
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_conn_hooks_churn);
-	tcase_add_test(tc, test_conn_fail_logged);
-	tcase_add_test(tc, test_conn_fail_logged_long);
-	tcase_add_test(tc, test_conn_hooks_client);
-	tcase_add_test(tc, test_conn_hooks_client_lost);
-	tcase_add_test(tc, test_conn_hooks_channel);
-	tcase_add_test(tc, test_conn_hooks_tls);
-	tcase_add_test(tc, test_conn_hooks_peer_fails);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("conninfo", tests, TU_LEN(tests));
 }

@@ -289,14 +289,12 @@ END_TEST
 Suite *
 health_suite(void)
 {
-	Suite *s  = suite_create("health");
-	TCase *tc = tcase_create("health");
+	const tu_test tests[] = {
+	    TU_TEST("health", test_health_check, .timeout = 60),
+	    TU_TEST("health", test_health_watch),
+	    TU_TEST("health", test_health_shutdown),
+	    TU_TEST("health", test_health_watch_deadline),
+	};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_health_check);
-	tcase_add_test(tc, test_health_watch);
-	tcase_add_test(tc, test_health_shutdown);
-	tcase_add_test(tc, test_health_watch_deadline);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("health", tests, TU_LEN(tests));
 }

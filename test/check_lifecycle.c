@@ -918,19 +918,17 @@ END_TEST
 Suite *
 lifecycle_suite(void)
 {
-	Suite *s  = suite_create("lifecycle");
-	TCase *tc = tcase_create("core");
+	const tu_test tests[] = {
+	    TU_TEST("core", test_lifecycle_huge_peer_deadline, .timeout = 60),
+	    TU_TEST("core", test_lifecycle_serve_during_shutdown),
+	    TU_TEST("core", test_lifecycle_second_shutdown_waits),
+	    TU_TEST("core", test_lifecycle_shutdown_from_handler),
+	    TU_TEST("core", test_lifecycle_shutdown_flush_shared),
+	    TU_TEST("core", test_lifecycle_stale_figures),
+	    TU_TEST("core", test_lifecycle_recount_wakes_conn_waiter),
+	    TU_TEST("core", test_lifecycle_on_client_auto_server),
+	    TU_TEST("core", test_lifecycle_on_client_waits_after_answer),
+	};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_lifecycle_huge_peer_deadline);
-	tcase_add_test(tc, test_lifecycle_serve_during_shutdown);
-	tcase_add_test(tc, test_lifecycle_second_shutdown_waits);
-	tcase_add_test(tc, test_lifecycle_shutdown_from_handler);
-	tcase_add_test(tc, test_lifecycle_shutdown_flush_shared);
-	tcase_add_test(tc, test_lifecycle_stale_figures);
-	tcase_add_test(tc, test_lifecycle_recount_wakes_conn_waiter);
-	tcase_add_test(tc, test_lifecycle_on_client_auto_server);
-	tcase_add_test(tc, test_lifecycle_on_client_waits_after_answer);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("lifecycle", tests, TU_LEN(tests));
 }

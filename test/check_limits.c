@@ -154,14 +154,13 @@ typedef struct lim_server {
 static void
 lim_start(lim_server *ls, const drpc_server_opts *o)
 {
-	tf_opts to = {.server = o};
+	tf_method hold = {HOLD_METHOD, h_hold, &ls->h};
+	tf_opts   to   = {.server = o, .methods = &hold, .nmethods = 1};
 
 	memset(&ls->h, 0, sizeof(ls->h));
 	drpc__mutex_init(&ls->h.mu);
 	drpc__cond_init(&ls->h.cv);
 	tf_server_start(&ls->t, &to);
-	DRPC_CHECK_OK(
-	    drpc_mux_register(ls->t.mux, HOLD_METHOD, h_hold, &ls->h));
 }
 
 static void

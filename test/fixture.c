@@ -120,7 +120,7 @@ tf_h_block(drpc_stream *s, void *user)
 		return rv;
 	}
 	drpc_free(data);
-	dl = drpc__now_ns() + tu_bound_ns(TU_WAIT_NS);
+	dl = drpc__now_ns() + tu_bound_ns(TF_WAIT_NS);
 	drpc__mutex_lock(&f->mu);
 	f->started++;
 	drpc__cond_broadcast(&f->cv);
@@ -137,9 +137,10 @@ tf_log(void *arg, drpc_log_level level, const char *msg)
 	tf *f = arg;
 
 	drpc__mutex_lock(&f->mu);
-	snprintf(
-	    f->lines[f->nlines % TF_LOG_KEEP], sizeof(f->lines[0]), "%s", msg);
-	f->levels[f->nlines % TF_LOG_KEEP] = level;
+	if (f->nlines < TF_LOG_KEEP) {
+		snprintf(f->lines[f->nlines], sizeof(f->lines[0]), "%s", msg);
+		f->levels[f->nlines] = level;
+	}
 	f->nlines++;
 	drpc__cond_broadcast(&f->cv);
 	drpc__mutex_unlock(&f->mu);
@@ -180,6 +181,13 @@ tf_server_start(tf *f, const tf_opts *o)
 		DRPC_CHECK_OK(
 		    drpc_mux_register(f->mux, table[i].name, table[i].fn, f));
 	}
+	for (size_t i = 0; i < o->nmethods; i++) {
+		DRPC_CHECK_OK(drpc_mux_register(f->mux, o->methods[i].name,
+		    o->methods[i].fn, o->methods[i].user));
+	}
+	if (o->setup != NULL) {
+		o->setup(o->setup_arg, f->mux);
+	}
 	DRPC_CHECK_OK(drpc_server_create(&f->srv, f->mux, &so));
 	if (o->hooks != NULL) {
 		drpc__server_set_hooks(f->srv, o->hooks);
@@ -198,19 +206,28 @@ tf_server_start(tf *f, const tf_opts *o)
 	DRPC_CHECK_OK(drpc_server_addr(f->srv, f->addr, sizeof(f->addr)));
 }
 
+int
+tf_serve_peer(tf *f)
+{
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	DRPC_CHECK_OK(drpc_server_serve_fd(f->srv, sv[1]));
+	return sv[0];
+}
+
 drpc_conn *
 tf_connect(tf *f, const drpc_conn_opts *co)
 {
 	drpc_conn *c;
-	int        sv[2];
+	int        fd;
 
 	if (f->net != TF_PAIR) {
 		DRPC_CHECK_OK(drpc_dial(&c, f->addr, co));
 		return c;
 	}
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	DRPC_CHECK_OK(drpc_server_serve_fd(f->srv, sv[1]));
-	DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[0], co));
+	fd = tf_serve_peer(f);
+	DRPC_CHECK_OK(drpc_conn_create_fd(&c, fd, co));
 	return c;
 }
 
@@ -292,7 +309,7 @@ tf_logged(tf *f, const char *text)
 bool
 tf_wait_log(tf *f, const char *text, drpc_log_level *level)
 {
-	int64_t deadline = drpc__now_ns() + tu_bound_ns(TU_WAIT_NS);
+	int64_t deadline = drpc__now_ns() + tu_bound_ns(TF_WAIT_NS);
 	size_t  i;
 
 	drpc__mutex_lock(&f->mu);
@@ -310,7 +327,7 @@ tf_wait_log(tf *f, const char *text, drpc_log_level *level)
 size_t
 tf_wait_started_or_log(tf *f, size_t n, const char *stop)
 {
-	int64_t deadline = drpc__now_ns() + tu_bound_ns(TU_WAIT_NS);
+	int64_t deadline = drpc__now_ns() + tu_bound_ns(TF_WAIT_NS);
 	size_t  got;
 
 	drpc__mutex_lock(&f->mu);
@@ -345,13 +362,21 @@ tf_log_count(tf *f, drpc_log_level level)
 	return n;
 }
 
-void
-tf_log_line(tf *f, size_t i, char *out, size_t cap)
+const char *
+tf_log_line(tf *f, drpc_log_level level, size_t i, char *out, size_t cap)
 {
+	size_t n = 0;
+
+	out[0] = '\0';
 	drpc__mutex_lock(&f->mu);
-	snprintf(out, cap, "%s",
-	    i < f->nlines && i < TF_LOG_KEEP ? f->lines[i] : "");
+	for (size_t k = 0; k < f->nlines && k < TF_LOG_KEEP; k++) {
+		if (f->levels[k] == level && n++ == i) {
+			snprintf(out, cap, "%s", f->lines[k]);
+			break;
+		}
+	}
 	drpc__mutex_unlock(&f->mu);
+	return out;
 }
 
 static void
@@ -369,7 +394,7 @@ tf_stop(tf *f)
 	close_client(f);
 	tf_gate_open(f);
 	DRPC_CHECK_OK(drpc_server_shutdown(
-	    f->srv, drpc_now_ns() + tu_bound_ns(TU_WAIT_NS)));
+	    f->srv, drpc_now_ns() + tu_bound_ns(TF_WAIT_NS)));
 	tf_free(f);
 }
 

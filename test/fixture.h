@@ -14,7 +14,7 @@
 //
 // The handlers never ck_assert (test/README.md, rule 6): they count and
 // signal under f->mu, and the test thread waits (tf_wait_started) and
-// checks. Every wait is bounded by tu_bound_ns(TU_WAIT_NS): a failure
+// checks. Every wait is bounded by tu_bound_ns(TF_WAIT_NS): a failure
 // bound, never a synchronisation.
 #ifndef DRPC_TEST_FIXTURE_H
 #define DRPC_TEST_FIXTURE_H
@@ -27,6 +27,10 @@
 
 #include "connutil.h"
 #include "server/hooks.h"
+
+// TF_WAIT_NS bounds every wait of the fixture (times tu_scale()), the
+// graceful shutdown of tf_stop included.
+#define TF_WAIT_NS (30 * 1000000000ll)
 
 // The default handler table, registered by tf_server_start with the
 // fixture as every handler's user pointer.
@@ -62,16 +66,31 @@ typedef enum tf_net {
 	            // socketpair and returns a client on the other
 } tf_net;
 
+// A handler of the test's own: fn serves name with user.
+typedef struct tf_method {
+	const char     *name;
+	drpc_handler_fn fn;
+	void           *user;
+} tf_method;
+
 typedef struct tf_opts {
 	tf_net                    net;
 	const drpc_server_opts   *server; // NULL: defaults
 	const drpc__server_hooks *hooks;  // test hooks, set before listening
+	// The test's own handlers, registered after the default table and
+	// before the server gets the mux (read-only from then on: see
+	// drpc/server.h): nmethods rows of methods, then setup(setup_arg,
+	// mux) if set, for what registers itself (a generated service).
+	const tf_method *methods;
+	size_t           nmethods;
+	void (*setup)(void *setup_arg, drpc_mux *m);
+	void *setup_arg;
 	// The server logs into the fixture (tf_logged, tf_wait_log) unless
 	// server->log is set.
 	bool no_leak_check; // tf_free skips the thread and fd comparison
 } tf_opts;
 
-#define TF_LOG_KEEP 64
+#define TF_LOG_KEEP 128
 #define TF_REPLY    1024
 
 typedef struct tf {
@@ -94,21 +113,26 @@ typedef struct tf {
 	// Guarded by mu:
 	size_t started;                 // Sleep and Block handlers started
 	bool   open;                    // Block handlers may return
-	char   lines[TF_LOG_KEEP][400]; // the last TF_LOG_KEEP lines logged
+	char   lines[TF_LOG_KEEP][320]; // the first TF_LOG_KEEP lines logged
 	drpc_log_level levels[TF_LOG_KEEP];
 	size_t         nlines; // lines logged in all
 } tf;
 
-// tf_server_start creates the mux with the default handler table, the
-// server with o->server (o may be NULL for all defaults) and starts it
-// listening (TF_TCP, TF_UNIX); f->addr is then its address. The test may
-// register more handlers on f->mux. Fails the test on any error.
+// tf_server_start creates the mux with the default handler table and
+// o's, the server with o->server (o may be NULL for all defaults) and
+// starts it listening (TF_TCP, TF_UNIX); f->addr is then its address.
+// Fails the test on any error.
 void tf_server_start(tf *f, const tf_opts *o);
 
 // tf_connect returns a new client connection to the server with co (may
 // be NULL): dialled on TF_TCP and TF_UNIX, over a socketpair on TF_PAIR.
 // The caller destroys it (before tf_free, for the leak check).
 drpc_conn *tf_connect(tf *f, const drpc_conn_opts *co);
+
+// tf_serve_peer serves one end of a new socketpair and returns the
+// other, for a test that plays the client byte by byte (any net). The
+// caller closes it (before tf_free, for the leak check).
+int tf_serve_peer(tf *f);
 
 // tf_dial is tf_connect kept in f->c, which tf_free destroys.
 drpc_conn *tf_dial(tf *f, const drpc_conn_opts *co);
@@ -140,11 +164,12 @@ void tf_gate_open(tf *f);
 bool tf_logged(tf *f, const char *text);
 bool tf_wait_log(tf *f, const char *text, drpc_log_level *level);
 
-// tf_log_count is how many lines of exactly level were logged so far;
-// tf_log_line copies the i-th line logged (of any level, from 0; i <
-// TF_LOG_KEEP) into out, "" if there is none.
-size_t tf_log_count(tf *f, drpc_log_level level);
-void   tf_log_line(tf *f, size_t i, char *out, size_t cap);
+// tf_log_count is how many lines of level were logged so far (among the
+// first TF_LOG_KEEP, which are kept); tf_log_line copies the i-th of them
+// (from 0) into out, "" if there is none, and returns out.
+size_t      tf_log_count(tf *f, drpc_log_level level);
+const char *tf_log_line(
+    tf *f, drpc_log_level level, size_t i, char *out, size_t cap);
 
 // tf_stop destroys f->c, opens the gate, shuts the server down gracefully
 // (every handler finishes within the bound) and frees the fixture (tf_free).
