@@ -76,15 +76,12 @@ h_md(drpc_stream *s, void *user)
 	char     pairs[16][64];
 	char     out[1024] = {0};
 	size_t   n         = drpc_stream_md_count(s);
-	void    *data;
-	size_t   len;
 	drpc_err rv;
 
 	(void) user;
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(data);
 	for (size_t i = 0; i < n && i < 16; i++) {
 		drpc_md_pair p = drpc_stream_md_at(s, i);
 
@@ -105,15 +102,12 @@ h_deadline(drpc_stream *s, void *user)
 {
 	int64_t  dl = drpc_ctx_deadline(drpc_stream_ctx(s));
 	char     out[32];
-	void    *data;
-	size_t   len;
 	drpc_err rv;
 
 	(void) user;
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(data);
 	snprintf(out, sizeof(out), "%lld", dl == 0 ? -1LL : (long long) dl);
 	return drpc_stream_send(s, out, strlen(out));
 }
@@ -579,10 +573,9 @@ h_finish(drpc_stream *s, void *user)
 	size_t   len;
 	drpc_err rv;
 
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(data);
 	sem_post(user);
 	while ((rv = drpc_stream_recv(s, &data, &len)) == DRPC_OK) {
 		drpc_free(data);

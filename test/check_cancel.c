@@ -94,8 +94,7 @@ recv_main(void *arg)
 // up), and the connection carries on: a second stream's handler runs.
 START_TEST(test_cancel_blocked_recv)
 {
-	size_t        threads = tu_threads();
-	size_t        fds     = tu_fds();
+	tu_leak       leak = tu_leak_start();
 	tu_pair       p;
 	hold_state    h;
 	drpc_ctx     *ctx;
@@ -131,8 +130,7 @@ START_TEST(test_cancel_blocked_recv)
 	DRPC_CHECK_OK(drpc__conn_err(p.cli));
 	tu_pair_close(&p);
 	ck_assert_uint_eq(h.ended, 2);
-	ck_assert_uint_eq(tu_threads(), threads);
-	ck_assert_uint_eq(tu_fds(), fds);
+	tu_leak_check(&leak);
 }
 END_TEST
 
@@ -453,8 +451,7 @@ END_TEST
 
 START_TEST(test_cancel_termination_wakes_all)
 {
-	size_t        threads = tu_threads();
-	size_t        fds     = tu_fds();
+	tu_leak       leak = tu_leak_start();
 	tu_pair       p;
 	hold_state    h;
 	pthread_t     t[BLOCKED];
@@ -489,8 +486,7 @@ START_TEST(test_cancel_termination_wakes_all)
 	ck_assert_uint_eq(h.ended, BLOCKED);
 	ck_assert_int_eq(h.last, DRPC_ECANCELED); // handlers: conn gone
 	sem_destroy(&started);
-	ck_assert_uint_eq(tu_threads(), threads);
-	ck_assert_uint_eq(tu_fds(), fds);
+	tu_leak_check(&leak);
 }
 END_TEST
 
@@ -581,8 +577,7 @@ END_TEST
 // held: the handles report Unavailable and release cleanly afterwards.
 START_TEST(test_cancel_close_with_streams_open)
 {
-	size_t        threads = tu_threads();
-	size_t        fds     = tu_fds();
+	tu_leak        leak = tu_leak_start();
 	tu_pair       p;
 	hold_state    h;
 	drpc__stream *s[10];
@@ -607,8 +602,7 @@ START_TEST(test_cancel_close_with_streams_open)
 	DRPC_CHECK_ERR(tu_wait_conn_err(p.srv), DRPC_ECLOSED);
 	tu_pair_close(&p);
 	ck_assert_uint_eq(h.ended, 10);
-	ck_assert_uint_eq(tu_threads(), threads);
-	ck_assert_uint_eq(tu_fds(), fds);
+	tu_leak_check(&leak);
 }
 END_TEST
 

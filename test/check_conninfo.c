@@ -14,6 +14,7 @@
 #include <drpc/drpc.h>
 
 #include "connutil.h"
+#include "fixture.h"
 #include "platform/thread.h"
 #include "suites.h"
 #include "testutil.h"
@@ -267,43 +268,34 @@ ci_wait(ci_state *st, const size_t *count, size_t n)
 	return ok;
 }
 
-typedef struct ci_server {
-	drpc_mux    *mux;
-	drpc_server *s;
-	char         addr[160];
-} ci_server;
-
+// ci_server_start_tls starts the fixture's server (fixture.h) with the
+// handlers of st, its connections' hooks and log, over TLS with tls (or
+// plain TCP for NULL).
 static void
-ci_server_start_tls(ci_server *cs, ci_state *st, drpc_tls_config *tls)
+ci_server_start_tls(tf *cs, ci_state *st, drpc_tls_config *tls)
 {
 	drpc_conn_hooks  hooks = {ci_open, ci_close, st};
 	drpc_server_opts o     = {.conn_hooks = &hooks, .log = ci_log,
 		    .log_arg = st, .tls = tls};
+	const tf_method  m[]   = {
+	       {CI_ECHO, h_echo, st},
+	       {CI_FAIL, h_fail, st},
+	       {CI_FAIL_LONG, h_fail_long, st},
+	       {CI_HOLD, h_hold, st},
+        };
+	tf_opts to = {.net = tls != NULL ? TF_TLS : TF_TCP,
+	    .server        = &o,
+	    .methods       = m,
+	    .nmethods      = TU_LEN(m)};
 
-	DRPC_CHECK_OK(drpc_mux_create(&cs->mux));
-	DRPC_CHECK_OK(drpc_mux_register(cs->mux, CI_ECHO, h_echo, st));
-	DRPC_CHECK_OK(drpc_mux_register(cs->mux, CI_FAIL, h_fail, st));
-	DRPC_CHECK_OK(
-	    drpc_mux_register(cs->mux, CI_FAIL_LONG, h_fail_long, st));
-	DRPC_CHECK_OK(drpc_mux_register(cs->mux, CI_HOLD, h_hold, st));
 	// hooks is a local: the server copies it.
-	DRPC_CHECK_OK(drpc_server_create(&cs->s, cs->mux, &o));
-	DRPC_CHECK_OK(drpc_server_listen(
-	    cs->s, tls != NULL ? "tls://127.0.0.1:0" : "tcp://127.0.0.1:0"));
-	DRPC_CHECK_OK(drpc_server_addr(cs->s, cs->addr, sizeof(cs->addr)));
+	tf_server_start(cs, &to);
 }
 
 static void
-ci_server_start(ci_server *cs, ci_state *st)
+ci_server_start(tf *cs, ci_state *st)
 {
 	ci_server_start_tls(cs, st, NULL);
-}
-
-static void
-ci_server_stop(ci_server *cs)
-{
-	drpc_server_destroy(cs->s);
-	drpc_mux_destroy(cs->mux);
 }
 
 static drpc_err
@@ -339,7 +331,7 @@ ci_raw(const char *addr)
 START_TEST(test_conn_hooks_churn)
 {
 	ci_state  st;
-	ci_server cs;
+	tf        cs;
 	tu_leak   l = tu_leak_start();
 	size_t    holds = 0;
 
@@ -377,7 +369,7 @@ START_TEST(test_conn_hooks_churn)
 		}
 	}
 	ck_assert(ci_wait(&st, &st.closes, CI_CONNS));
-	ci_server_stop(&cs);
+	tf_free(&cs);
 	tu_leak_check(&l);
 
 	ck_assert_uint_eq(st.bad, 0);
@@ -441,7 +433,7 @@ END_TEST
 START_TEST(test_conn_fail_logged)
 {
 	ci_state    st;
-	ci_server   cs;
+	tf          cs;
 	drpc_conn  *c;
 	drpc_status status = {0};
 	char        want[200];
@@ -454,7 +446,7 @@ START_TEST(test_conn_fail_logged)
 	drpc_status_reset(&status);
 	ck_assert(ci_wait(&st, &st.warns, 1));
 	drpc_conn_destroy(c);
-	ci_server_stop(&cs);
+	tf_free(&cs);
 
 	ck_assert_msg(strncmp(st.fail_peer, "tcp://127.0.0.1:", 16) == 0,
 	    "peer \"%s\"", st.fail_peer);
@@ -477,7 +469,7 @@ END_TEST
 START_TEST(test_conn_fail_logged_long)
 {
 	ci_state    st;
-	ci_server   cs;
+	tf          cs;
 	drpc_conn  *c;
 	drpc_status status = {0};
 	char        want[200];
@@ -489,7 +481,7 @@ START_TEST(test_conn_fail_logged_long)
 	drpc_status_reset(&status);
 	ck_assert(ci_wait(&st, &st.warns, 1));
 	drpc_conn_destroy(c);
-	ci_server_stop(&cs);
+	tf_free(&cs);
 
 	snprintf(want, sizeof(want), "peer %s;", st.fail_peer);
 	ck_assert_msg(strstr(st.warn, want) != NULL, "log \"%s\" lacks \"%s\"",
@@ -506,7 +498,7 @@ END_TEST
 START_TEST(test_conn_hooks_client)
 {
 	ci_state        srv_st, st;
-	ci_server       cs;
+	tf              cs;
 	drpc_conn_hooks hooks = {ci_open, ci_close, &st};
 	drpc_conn_opts  o     = {.conn_hooks = &hooks};
 	drpc_conn      *c;
@@ -541,7 +533,7 @@ START_TEST(test_conn_hooks_client)
 	ck_assert_uint_eq(st.closes, 0);
 	drpc_stream_destroy(s);
 	ck_assert_uint_eq(st.closes, 1);
-	ci_server_stop(&cs);
+	tf_free(&cs);
 
 	ck_assert_uint_eq(st.bad, 0);
 	ck_assert_int_eq(st.rows[0].closes, 1);
@@ -572,7 +564,7 @@ END_TEST
 START_TEST(test_conn_hooks_channel)
 {
 	ci_state          srv_st, st;
-	ci_server         cs;
+	tf                cs;
 	drpc_conn_hooks   hooks = {ci_open, ci_close, &st};
 	drpc_channel_opts o     = {.conn = {.conn_hooks = &hooks}};
 	drpc_channel     *ch;
@@ -603,7 +595,7 @@ START_TEST(test_conn_hooks_channel)
 		drpc_stream_destroy(s);
 	}
 	drpc_channel_destroy(ch);
-	ci_server_stop(&cs);
+	tf_free(&cs);
 
 	ck_assert_uint_eq(known, 4);
 	ck_assert_uint_eq(st.bad, 0);
@@ -620,12 +612,12 @@ END_TEST
 START_TEST(test_conn_hooks_tls)
 {
 	ci_state         st;
-	ci_server        cs;
+	tf               cs;
 	tls_certs        certs;
 	drpc_tls_config *scfg, *ccfg;
 	drpc_conn_opts   o = {0};
 	drpc_conn       *c;
-	char             tcp[160];
+	char             tcp[220];
 
 	ci_init(&st);
 	tls_certs_make(&certs);
@@ -634,13 +626,13 @@ START_TEST(test_conn_hooks_tls)
 	ccfg = client_config(&certs, certs.ca.cert, true);
 	ci_server_start_tls(&cs, &st, scfg);
 	drpc_tls_config_destroy(scfg); // the server holds its own
-	snprintf(tcp, sizeof(tcp), "tcp://%s", cs.addr + strlen("tls://"));
+	snprintf(tcp, sizeof(tcp), "tcp://%.200s", cs.addr + strlen("tls://"));
 	ci_raw(tcp); // no handshake
 	o.tls = ccfg;
 	DRPC_CHECK_OK(drpc_dial(&c, cs.addr, &o));
 	DRPC_CHECK_OK(ci_call(c, CI_ECHO, 3, NULL));
 	drpc_conn_destroy(c);
-	ci_server_stop(&cs);
+	tf_free(&cs);
 	drpc_tls_config_destroy(ccfg);
 	tls_certs_free(&certs);
 
@@ -704,7 +696,7 @@ ci_peer_fail(void *impl, drpc_peer *out)
 START_TEST(test_conn_hooks_peer_fails)
 {
 	ci_state        st;
-	ci_server       cs;
+	tf              cs;
 	drpc_transport *tr;
 	drpc_conn      *c;
 	int             sv[2];
@@ -714,12 +706,12 @@ START_TEST(test_conn_hooks_peer_fails)
 	tu_tcp_pair(sv);
 	DRPC_CHECK_OK(drpc_transport_create_fd(&tr, sv[1]));
 	tr->peer = ci_peer_fail;
-	DRPC_CHECK_OK(drpc_server_serve_transport(cs.s, tr));
+	DRPC_CHECK_OK(drpc_server_serve_transport(cs.srv, tr));
 	DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[0], NULL));
 	DRPC_CHECK_OK(ci_call(c, CI_ECHO, 1, NULL));
 	drpc_conn_destroy(c);
 	ck_assert(ci_wait(&st, &st.closes, 1));
-	ci_server_stop(&cs);
+	tf_free(&cs);
 
 	ck_assert_uint_eq(st.bad, 0);
 	ck_assert_uint_eq(st.opens, 1);

@@ -717,6 +717,39 @@ END_TEST
 
 #define ON_MSGS 20000
 
+// drain_count receives on s until the stream ends, counting into *got
+// the messages that came; returns how it ended.
+static drpc_err
+drain_count(drpc__stream *s, size_t *got)
+{
+	const uint8_t *data;
+	size_t         len;
+	drpc_err       rv;
+
+	while ((rv = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
+		(*got)++;
+		drpc__stream_recv_done(s);
+	}
+	return rv;
+}
+
+// pair_wait_finished waits until n of p's handlers have returned,
+// failing the test if they do not within the bound.
+static void
+pair_wait_finished(tu_pair *p, size_t n)
+{
+	int64_t deadline = tu_deadline();
+	size_t  got;
+
+	drpc__mutex_lock(&p->mu);
+	while (p->finished < n && drpc__cond_wait_until(&p->cv, &p->mu,
+	                              deadline) != DRPC_ETIMEDOUT) {
+	}
+	got = p->finished;
+	drpc__mutex_unlock(&p->mu);
+	ck_assert_msg(got >= n, "%zu of %zu handlers returned", got, n);
+}
+
 typedef struct on_fx {
 	tu_event marked;
 	tu_event release;
@@ -727,9 +760,7 @@ typedef struct on_fx {
 static drpc_err
 on_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
 {
-	on_fx         *fx = arg;
-	const uint8_t *data;
-	size_t         len;
+	on_fx *fx = arg;
 
 	(void) md;
 	if (strcmp(name, "/t/Mark") == 0) {
@@ -737,10 +768,7 @@ on_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
 		return DRPC_OK;
 	}
 	(void) tu_event_wait(&fx->release, 1);
-	while ((fx->end = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
-		fx->got++;
-		drpc__stream_recv_done(s);
-	}
+	fx->end = drain_count(s, &fx->got);
 	return DRPC_OK;
 }
 
@@ -791,11 +819,7 @@ START_TEST(test_lifecycle_on_client_auto_server)
 	ck_assert(tu_event_wait(&fx.marked, 1)); // the reader is past them all
 	tu_event_post(&fx.release);
 	tu_pair_wait_started(&p, 2);
-	drpc__mutex_lock(&p.mu);
-	while (p.finished < 2) {
-		drpc__cond_wait(&p.cv, &p.mu);
-	}
-	drpc__mutex_unlock(&p.mu);
+	pair_wait_finished(&p, 2);
 	DRPC_CHECK_ERR(fx.end, DRPC_EOF);
 	ck_assert_uint_eq(fx.got, ON_MSGS);
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
@@ -843,10 +867,7 @@ tiny_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
 		return rv;
 	}
 	(void) tu_event_wait(&fx->release, 1);
-	while ((fx->end = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
-		fx->got++;
-		drpc__stream_recv_done(s);
-	}
+	fx->end = drain_count(s, &fx->got);
 	return DRPC_OK;
 }
 
@@ -901,11 +922,7 @@ START_TEST(test_lifecycle_on_client_waits_after_answer)
 	tu_event_post(&fx.release);
 	drpc__thread_join(t);
 	DRPC_CHECK_OK(fx.send_rv);
-	drpc__mutex_lock(&p.mu);
-	while (p.finished < 1) {
-		drpc__cond_wait(&p.cv, &p.mu);
-	}
-	drpc__mutex_unlock(&p.mu);
+	pair_wait_finished(&p, 1);
 	DRPC_CHECK_ERR(fx.end, DRPC_EOF);
 	ck_assert_uint_eq(fx.got, TINY_MSGS);
 	drpc__stream_destroy(fx.cs);

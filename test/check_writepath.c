@@ -331,15 +331,12 @@ wp_start(tf *f, drpc_handler_fn fn, void *user, const drpc_server_opts *o)
 static drpc_err
 h_err_last(drpc_stream *s, void *user)
 {
-	void    *req;
-	size_t   len;
 	drpc_err rv;
 
 	(void) user;
-	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(req);
 	DRPC_CHECK_OK(drpc_stream_set_error(s, 7, "not you"));
 	return drpc_stream_send_last(s, "x", 1);
 }
@@ -377,15 +374,12 @@ static drpc_err
 h_slow_tail(drpc_stream *s, void *user)
 {
 	tail    *t = user;
-	void    *req;
-	size_t   len;
 	drpc_err rv;
 	int      n = atomic_fetch_add(&t->calls, 1);
 
-	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(req);
 	if (n == 1) {
 		tu_event_post(&t->second);
 	}

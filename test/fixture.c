@@ -38,6 +38,19 @@ count_started(tf *f)
 }
 
 drpc_err
+tf_drop_request(drpc_stream *s)
+{
+	void    *data;
+	size_t   len;
+	drpc_err rv;
+
+	if ((rv = drpc_stream_recv(s, &data, &len)) == DRPC_OK) {
+		drpc_free(data);
+	}
+	return rv;
+}
+
+drpc_err
 tf_h_echo(drpc_stream *s, void *user)
 {
 	void    *data;
@@ -112,14 +125,11 @@ tf_h_block(drpc_stream *s, void *user)
 {
 	tf      *f = user;
 	int64_t  dl;
-	void    *data;
-	size_t   len;
 	drpc_err rv;
 
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(data);
 	dl = drpc__now_ns() + tu_bound_ns(TF_WAIT_NS);
 	drpc__mutex_lock(&f->mu);
 	f->started++;
@@ -200,7 +210,8 @@ tf_server_start(tf *f, const tf_opts *o)
 		    (int) getpid());
 		snprintf(f->addr, sizeof(f->addr), "unix://%s", f->path);
 	} else {
-		snprintf(f->addr, sizeof(f->addr), "tcp://127.0.0.1:0");
+		snprintf(f->addr, sizeof(f->addr), "%s://127.0.0.1:0",
+		    f->net == TF_TLS ? "tls" : "tcp");
 	}
 	DRPC_CHECK_OK(drpc_server_listen(f->srv, f->addr));
 	DRPC_CHECK_OK(drpc_server_addr(f->srv, f->addr, sizeof(f->addr)));

@@ -58,10 +58,17 @@ drpc_err tf_h_fail(drpc_stream *s, void *user);
 drpc_err tf_h_sleep(drpc_stream *s, void *user);
 drpc_err tf_h_block(drpc_stream *s, void *user);
 
+// tf_drop_request receives the one request of s and drops it: DRPC_OK,
+// or what the receive returned (for a handler that answers something
+// else).
+drpc_err tf_drop_request(drpc_stream *s);
+
 // Where the server listens.
 typedef enum tf_net {
 	TF_TCP = 0, // loopback TCP, a port the kernel picks
 	TF_UNIX,    // a unix socket in /tmp, removed by tf_free
+	TF_TLS,     // loopback TLS: server->tls is the server's config, and
+	            // tf_connect's co must carry the client's
 	TF_PAIR,    // no listener: each tf_connect serves one end of a
 	            // socketpair and returns a client on the other
 } tf_net;
@@ -120,12 +127,12 @@ typedef struct tf {
 
 // tf_server_start creates the mux with the default handler table and
 // o's, the server with o->server (o may be NULL for all defaults) and
-// starts it listening (TF_TCP, TF_UNIX); f->addr is then its address.
+// starts it listening (but on TF_PAIR); f->addr is then its address.
 // Fails the test on any error.
 void tf_server_start(tf *f, const tf_opts *o);
 
 // tf_connect returns a new client connection to the server with co (may
-// be NULL): dialled on TF_TCP and TF_UNIX, over a socketpair on TF_PAIR.
+// be NULL): dialled, or over a socketpair on TF_PAIR.
 // The caller destroys it (before tf_free, for the leak check).
 drpc_conn *tf_connect(tf *f, const drpc_conn_opts *co);
 
