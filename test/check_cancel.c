@@ -89,6 +89,21 @@ recv_main(void *arg)
 	return NULL;
 }
 
+// cancel_receiving cancels ctx (s's context) while a thread receives on
+// s: the receive and the stream's cancel reason both say Canceled.
+static void
+cancel_receiving(drpc__stream *s, drpc_ctx *ctx)
+{
+	recv_arg  a = {.s = s};
+	pthread_t t;
+
+	DRPC_CHECK_OK(drpc__thread_start(&t, "t-recv", 0, 0, recv_main, &a));
+	drpc_ctx_cancel(ctx);
+	drpc__thread_join(t);
+	ck_assert_int_eq(a.rv, DRPC_ECANCELED);
+	DRPC_CHECK_ERR(drpc__stream_cancel_reason(s), DRPC_ECANCELED);
+}
+
 // Cancel from another thread while recv blocks: recv reports Canceled,
 // the server handler sees the Cancel (it ends while the connection is
 // up), and the connection carries on: a second stream's handler runs.
@@ -100,20 +115,13 @@ START_TEST(test_cancel_blocked_recv)
 	drpc_ctx     *ctx;
 	drpc__stream *s;
 	drpc__stream *s2;
-	pthread_t     t;
-	recv_arg      a = {0};
 
 	hold_init(&h);
 	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
 	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
 	DRPC_CHECK_OK(tu_open(p.cli, ctx, "/t/Hold", NULL, 0, false, &s));
 	tu_pair_wait_started(&p, 1);
-	a.s = s;
-	DRPC_CHECK_OK(drpc__thread_start(&t, "t-recv", 0, 0, recv_main, &a));
-	drpc_ctx_cancel(ctx);
-	drpc__thread_join(t);
-	ck_assert_int_eq(a.rv, DRPC_ECANCELED);
-	DRPC_CHECK_ERR(drpc__stream_cancel_reason(s), DRPC_ECANCELED);
+	cancel_receiving(s, ctx);
 	DRPC_CHECK_ERR(drpc__stream_send(s, (const uint8_t *) "x", 1),
 	    DRPC_ECANCELED);
 	hold_wait_ended(&h, 1);
@@ -534,8 +542,6 @@ START_TEST(test_cancel_unary_outcomes)
 	drpc__stream  *s;
 	const uint8_t *data;
 	size_t         len;
-	pthread_t      t;
-	recv_arg       a = {0};
 
 	hold_init(&h);
 	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
@@ -560,12 +566,7 @@ START_TEST(test_cancel_unary_outcomes)
 	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
 	DRPC_CHECK_OK(tu_open(p.cli, ctx, "/t/Hold", "r", 1, false, &s));
 	tu_pair_wait_started(&p, 2);
-	a.s = s;
-	DRPC_CHECK_OK(drpc__thread_start(&t, "t-recv", 0, 0, recv_main, &a));
-	drpc_ctx_cancel(ctx);
-	drpc__thread_join(t);
-	ck_assert_int_eq(a.rv, DRPC_ECANCELED);
-	DRPC_CHECK_ERR(drpc__stream_cancel_reason(s), DRPC_ECANCELED);
+	cancel_receiving(s, ctx);
 	drpc__stream_destroy(s);
 	drpc_ctx_destroy(ctx);
 	tu_pair_close(&p);

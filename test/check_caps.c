@@ -100,28 +100,11 @@ typedef struct raw {
 	drpc__frame_reader fr;
 } raw;
 
-static drpc_err
-raw_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
-{
-	raw          *r   = arg;
-	struct pollfd pfd = {r->fd, POLLIN, 0};
-	ssize_t       got;
-
-	if (poll(&pfd, 1, (int) (WAIT_NS / 1000000)) != 1) {
-		return DRPC_ETIMEDOUT;
-	}
-	if ((got = read(r->fd, buf, cap)) < 0) {
-		return errno == ECONNRESET ? DRPC_ECLOSED : DRPC_EIO;
-	}
-	*n = (size_t) got;
-	return DRPC_OK;
-}
-
 static void
 raw_dial(raw *r, const char *addr)
 {
 	DRPC_CHECK_OK(drpc__dial(addr, 0, &r->fd));
-	drpc__frame_reader_init(&r->fr, raw_read, r, 0);
+	drpc__frame_reader_init(&r->fr, tf_read_fd, &r->fd, 0);
 }
 
 static void
@@ -234,6 +217,18 @@ idle_text(int64_t ms, char *buf, size_t cap)
 	return buf;
 }
 
+// caps_retry runs try with FIRST_MS, then twice the time while its
+// precondition fails (it returns false), at most TRIES more times.
+static void
+caps_retry(bool (*try)(int64_t ms))
+{
+	int64_t ms = FIRST_MS;
+
+	for (int i = 0; !try(ms); i++, ms *= 2) {
+		ck_assert_int_lt(i, TRIES);
+	}
+}
+
 // Handshake timeout.
 
 // A connection that sends nothing (_i 0), or only part of a frame header
@@ -295,11 +290,7 @@ try_handshake_met(int64_t ms)
 
 START_TEST(test_caps_handshake_met)
 {
-	int64_t ms = FIRST_MS;
-
-	for (int i = 0; !try_handshake_met(ms); i++, ms *= 2) {
-		ck_assert_int_lt(i, TRIES);
-	}
+	caps_retry(try_handshake_met);
 }
 END_TEST
 
@@ -333,11 +324,7 @@ try_idle_closes(int64_t ms)
 
 START_TEST(test_caps_idle_closes)
 {
-	int64_t ms = FIRST_MS;
-
-	for (int i = 0; !try_idle_closes(ms); i++, ms *= 2) {
-		ck_assert_int_lt(i, TRIES);
-	}
+	caps_retry(try_idle_closes);
 }
 END_TEST
 
@@ -407,11 +394,7 @@ try_idle_busy(int64_t ms)
 
 START_TEST(test_caps_idle_busy)
 {
-	int64_t ms = FIRST_MS;
-
-	for (int i = 0; !try_idle_busy(ms); i++, ms *= 2) {
-		ck_assert_int_lt(i, TRIES);
-	}
+	caps_retry(try_idle_busy);
 }
 END_TEST
 

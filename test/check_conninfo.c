@@ -428,38 +428,52 @@ START_TEST(test_conn_hooks_churn)
 }
 END_TEST
 
+// fail_logged calls method, which fails with want, on a fresh server
+// whose log st keeps; once its WARN line is in and the server is gone,
+// checks that the line names the failing call's peer and connection.
+// Returns the call's remote code.
+static uint64_t
+fail_logged(ci_state *st, const char *method, drpc_err want)
+{
+	tf          cs;
+	drpc_conn  *c;
+	drpc_status status = {0};
+	uint64_t    code;
+	char        text[200];
+
+	ci_server_start(&cs, st);
+	DRPC_CHECK_OK(drpc_dial(&c, cs.addr, NULL));
+	DRPC_CHECK_ERR(ci_call(c, method, 7, &status), want);
+	code = status.remote_code;
+	drpc_status_reset(&status);
+	ck_assert(ci_wait(st, &st->warns, 1));
+	drpc_conn_destroy(c);
+	tf_free(&cs);
+
+	snprintf(text, sizeof(text), "peer %s;", st->fail_peer);
+	ck_assert_msg(strstr(st->warn, text) != NULL, "log \"%s\" lacks \"%s\"",
+	    st->warn, text);
+	snprintf(text, sizeof(text), "conn %016" PRIx64, st->fail_id);
+	ck_assert_msg(st->fail_id != 0 && strstr(st->warn, text) != NULL,
+	    "log \"%s\" lacks \"%s\"", st->warn, text);
+	return code;
+}
+
 // A failing handler is logged at WARN with its method, its peer, its code
 // and its connection's id.
 START_TEST(test_conn_fail_logged)
 {
-	ci_state    st;
-	tf          cs;
-	drpc_conn  *c;
-	drpc_status status = {0};
-	char        want[200];
+	ci_state st;
 
 	ci_init(&st);
-	ci_server_start(&cs, &st);
-	DRPC_CHECK_OK(drpc_dial(&c, cs.addr, NULL));
-	DRPC_CHECK_ERR(ci_call(c, CI_FAIL, 7, &status), DRPC_ENOTFOUND);
-	ck_assert_uint_eq(status.remote_code, DRPC_ENOTFOUND);
-	drpc_status_reset(&status);
-	ck_assert(ci_wait(&st, &st.warns, 1));
-	drpc_conn_destroy(c);
-	tf_free(&cs);
-
+	ck_assert_uint_eq(
+	    fail_logged(&st, CI_FAIL, DRPC_ENOTFOUND), DRPC_ENOTFOUND);
 	ck_assert_msg(strncmp(st.fail_peer, "tcp://127.0.0.1:", 16) == 0,
 	    "peer \"%s\"", st.fail_peer);
 	ck_assert_msg(strstr(st.warn, "drpc: " CI_FAIL " failed") == st.warn,
 	    "log \"%s\"", st.warn);
-	snprintf(want, sizeof(want), "peer %s;", st.fail_peer);
-	ck_assert_msg(strstr(st.warn, want) != NULL, "log \"%s\" lacks \"%s\"",
-	    st.warn, want);
 	ck_assert_msg(strstr(st.warn, "code 5 (DRPC_ENOTFOUND)") != NULL,
 	    "log \"%s\" lacks the code", st.warn);
-	snprintf(want, sizeof(want), "conn %016" PRIx64, st.fail_id);
-	ck_assert_msg(st.fail_id != 0 && strstr(st.warn, want) != NULL,
-	    "log \"%s\" lacks \"%s\"", st.warn, want);
 	ci_fini(&st);
 }
 END_TEST
@@ -468,27 +482,10 @@ END_TEST
 // its peer and its connection (they come after the message).
 START_TEST(test_conn_fail_logged_long)
 {
-	ci_state    st;
-	tf          cs;
-	drpc_conn  *c;
-	drpc_status status = {0};
-	char        want[200];
+	ci_state st;
 
 	ci_init(&st);
-	ci_server_start(&cs, &st);
-	DRPC_CHECK_OK(drpc_dial(&c, cs.addr, NULL));
-	DRPC_CHECK_ERR(ci_call(c, CI_FAIL_LONG, 7, &status), DRPC_EABORTED);
-	drpc_status_reset(&status);
-	ck_assert(ci_wait(&st, &st.warns, 1));
-	drpc_conn_destroy(c);
-	tf_free(&cs);
-
-	snprintf(want, sizeof(want), "peer %s;", st.fail_peer);
-	ck_assert_msg(strstr(st.warn, want) != NULL, "log \"%s\" lacks \"%s\"",
-	    st.warn, want);
-	snprintf(want, sizeof(want), "conn %016" PRIx64, st.fail_id);
-	ck_assert_msg(st.fail_id != 0 && strstr(st.warn, want) != NULL,
-	    "log \"%s\" lacks \"%s\"", st.warn, want);
+	(void) fail_logged(&st, CI_FAIL_LONG, DRPC_EABORTED);
 	ci_fini(&st);
 }
 END_TEST

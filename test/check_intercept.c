@@ -681,22 +681,34 @@ ci_wrap(drpc_client_call *c, drpc_next *next, void *arg)
 	return rv;
 }
 
+// fx_start_wrapped starts the fixture with si_wrap on the server and
+// ci_wrap on the client, w[0] and w[1] their arguments (the test's: the
+// interceptors are copied, their arguments are not).
+static void
+fx_start_wrapped(fixture *f, wrap_arg w[2])
+{
+	drpc_server_interceptor sv[1] = {{si_wrap, &w[0]}};
+	drpc_client_interceptor cv[1] = {{ci_wrap, &w[1]}};
+	drpc_server_opts so = {.interceptors = sv, .ninterceptors = 1};
+	drpc_conn_opts          co = {.interceptors = cv, .ninterceptors = 1};
+
+	w[0] = (wrap_arg){&f->j, 0};
+	w[1] = (wrap_arg){&f->j, 1};
+	fx_start(f, &so, &co);
+}
+
 START_TEST(test_icpt_wrap_bidi)
 {
-	fixture                 f;
-	wrap_arg                ws = {&f.j, 0}, wc = {&f.j, 1};
-	drpc_server_interceptor sv[1] = {{si_wrap, &ws}};
-	drpc_client_interceptor cv[1] = {{ci_wrap, &wc}};
-	drpc_server_opts so = {.interceptors = sv, .ninterceptors = 1};
-	drpc_conn_opts   co = {.interceptors = cv, .ninterceptors = 1};
-	drpc_stream     *s;
-	size_t           sent = 0;
-	uint8_t         *enc;
-	size_t           n;
-	void            *out;
-	size_t           len;
+	fixture      f;
+	wrap_arg     w[2];
+	drpc_stream *s;
+	size_t       sent = 0;
+	uint8_t     *enc;
+	size_t       n;
+	void        *out;
+	size_t       len;
 
-	fx_start(&f, &so, &co);
+	fx_start_wrapped(&f, w);
 	DRPC_CHECK_OK(drpc_stream_open(&s, f.c, NULL, "/interop.Echo/Bidi", NULL));
 	for (int i = 0; i < 5; i++) {
 		char payload[48];
@@ -746,16 +758,12 @@ gen_unary(void *user, drpc_stream *s, const Test__Echo__Msg *req,
 
 START_TEST(test_icpt_generated_stubs)
 {
-	fixture                        f;
-	wrap_arg                       ws = {&f.j, 0}, wc = {&f.j, 1};
-	drpc_server_interceptor        sv[1] = {{si_wrap, &ws}};
-	drpc_client_interceptor        cv[1] = {{ci_wrap, &wc}};
-	drpc_server_opts so = {.interceptors = sv, .ninterceptors = 1};
-	drpc_conn_opts   co = {.interceptors = cv, .ninterceptors = 1};
-	Test__Echo__Msg                req  = TEST__ECHO__MSG__INIT;
-	Test__Echo__Msg               *reply;
+	fixture          f;
+	wrap_arg         w[2];
+	Test__Echo__Msg  req = TEST__ECHO__MSG__INIT;
+	Test__Echo__Msg *reply;
 
-	fx_start(&f, &so, &co);
+	fx_start_wrapped(&f, w);
 	req.payload.data = (uint8_t *) (uintptr_t) "stub";
 	req.payload.len  = 4;
 	DRPC_CHECK_OK(test__echo__echo_service__unary__invoke(

@@ -44,25 +44,6 @@ typedef struct inv {
 	drpc__frame_reader fr;
 } inv;
 
-// inv_read is a drpc__read_fn over t->fd, bounded (rule 2 of
-// test/README.md): DRPC_ETIMEDOUT if nothing comes.
-static drpc_err
-inv_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
-{
-	inv          *t   = arg;
-	struct pollfd pfd = {t->fd, POLLIN, 0};
-	ssize_t       got;
-
-	if (poll(&pfd, 1, (int) (tu_bound_ns(TU_WAIT_NS) / 1000000)) != 1) {
-		return DRPC_ETIMEDOUT;
-	}
-	if ((got = read(t->fd, buf, cap)) < 0) {
-		return DRPC_EIO;
-	}
-	*n = (size_t) got;
-	return DRPC_OK;
-}
-
 static void
 inv_open(inv *t)
 {
@@ -71,7 +52,7 @@ inv_open(inv *t)
 
 	tf_server_start(&t->f, &o);
 	t->fd = tf_serve_peer(&t->f);
-	drpc__frame_reader_init(&t->fr, inv_read, t, 0);
+	drpc__frame_reader_init(&t->fr, tf_read_fd, &t->fd, 0);
 }
 
 static void

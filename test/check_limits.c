@@ -34,7 +34,6 @@
 #define HOLD_METHOD "/t.S/Hold"
 #define ECHO_METHOD TF_ECHO
 #define WAIT_NS     tu_bound_ns(30 * 1000000000ll)
-#define READ_MS     ((int) (WAIT_NS / 1000000))
 
 // The stream flood: FLOOD_STREAMS invokes against a limit of FLOOD_LIMIT
 // per connection, written FLOOD_CHUNK at a time.
@@ -255,23 +254,6 @@ typedef struct flood {
 	size_t             refused;
 } flood;
 
-static drpc_err
-flood_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
-{
-	flood        *f   = arg;
-	struct pollfd pfd = {f->fd, POLLIN, 0};
-	ssize_t       got;
-
-	if (poll(&pfd, 1, READ_MS) != 1) {
-		return DRPC_ETIMEDOUT;
-	}
-	if ((got = read(f->fd, buf, cap)) < 0) {
-		return DRPC_EIO;
-	}
-	*n = (size_t) got;
-	return DRPC_OK;
-}
-
 // flood_write sends Invoke frames for stream ids first .. first+count-1.
 static void
 flood_write(flood *f, uint64_t first, uint64_t count)
@@ -332,7 +314,7 @@ flood_open(flood *f, const char *addr)
 {
 	memset(f, 0, sizeof(*f));
 	DRPC_CHECK_OK(drpc__dial(addr, 0, &f->fd));
-	drpc__frame_reader_init(&f->fr, flood_read, f, 0);
+	drpc__frame_reader_init(&f->fr, tf_read_fd, &f->fd, 0);
 	f->seen = calloc(FLOOD_STREAMS + 1, 1);
 	ck_assert_ptr_nonnull(f->seen);
 }

@@ -1,6 +1,8 @@
 // The public-API fixture (fixture.h).
 #include "fixture.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,23 @@ tf_drop_request(drpc_stream *s)
 		drpc_free(data);
 	}
 	return rv;
+}
+
+drpc_err
+tf_read_fd(void *arg, uint8_t *buf, size_t cap, size_t *n)
+{
+	int          *fd  = arg;
+	struct pollfd pfd = {*fd, POLLIN, 0};
+	ssize_t       got;
+
+	if (poll(&pfd, 1, (int) (tu_bound_ns(TF_WAIT_NS) / 1000000)) != 1) {
+		return DRPC_ETIMEDOUT;
+	}
+	if ((got = read(*fd, buf, cap)) < 0) {
+		return errno == ECONNRESET ? DRPC_ECLOSED : DRPC_EIO;
+	}
+	*n = (size_t) got;
+	return DRPC_OK;
 }
 
 drpc_err
@@ -251,14 +270,15 @@ tf_dial(tf *f, const drpc_conn_opts *co)
 }
 
 drpc_err
-tf_call(tf *f, const char *method, const char *req, drpc_status *st)
+tf_call_opts(tf *f, const char *method, const char *req,
+    const drpc_call_opts *o, drpc_status *st)
 {
 	void    *reply = NULL;
 	size_t   len   = 0;
 	drpc_err rv;
 
 	rv = drpc_invoke(f->c, NULL, method, req, req != NULL ? strlen(req) : 0,
-	    NULL, &reply, &len, st);
+	    o, &reply, &len, st);
 	f->reply_len = rv == DRPC_OK ? len : 0;
 	len          = len < TF_REPLY - 1 ? len : TF_REPLY - 1;
 	if (rv == DRPC_OK && len > 0) {
@@ -269,6 +289,21 @@ tf_call(tf *f, const char *method, const char *req, drpc_status *st)
 		drpc_free(reply);
 	}
 	return rv;
+}
+
+drpc_err
+tf_call(tf *f, const char *method, const char *req, drpc_status *st)
+{
+	return tf_call_opts(f, method, req, NULL, st);
+}
+
+void
+tf_reply_is(tf *f, const char *want)
+{
+	ck_assert_msg(f->reply_len == strlen(want) &&
+	                  memcmp(f->reply, want, f->reply_len) == 0,
+	    "reply \"%s\" (%zu bytes), want \"%s\"", f->reply, f->reply_len,
+	    want);
 }
 
 size_t

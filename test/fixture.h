@@ -63,6 +63,12 @@ drpc_err tf_h_block(drpc_stream *s, void *user);
 // else).
 drpc_err tf_drop_request(drpc_stream *s);
 
+// tf_read_fd is a drpc__read_fn (wire/reader.h) over the socket *arg (an
+// int), for a test that reads what a server sent frame by frame: it
+// waits for bytes at most for the bound (DRPC_ETIMEDOUT), and says
+// DRPC_ECLOSED for a reset connection, DRPC_EIO for another failure.
+drpc_err tf_read_fd(void *arg, uint8_t *buf, size_t cap, size_t *n);
+
 // Where the server listens.
 typedef enum tf_net {
 	TF_TCP = 0, // loopback TCP, a port the kernel picks
@@ -147,8 +153,14 @@ drpc_conn *tf_dial(tf *f, const drpc_conn_opts *co);
 // tf_call invokes method on f->c with req (a C string, NULL for an empty
 // request), keeps the reply in f->reply and f->reply_len (both cleared
 // on failure) and returns the call's result; st (may be NULL) gets its
-// status, to be reset by the caller.
+// status, to be reset by the caller. tf_call_opts is tf_call with the
+// call's options o (may be NULL).
 drpc_err tf_call(tf *f, const char *method, const char *req, drpc_status *st);
+drpc_err tf_call_opts(tf *f, const char *method, const char *req,
+    const drpc_call_opts *o, drpc_status *st);
+
+// tf_reply_is fails the test unless the last reply is exactly want.
+void tf_reply_is(tf *f, const char *want);
 
 // tf_wait_started waits until n Sleep or Block handlers have started,
 // failing the test if they do not within the bound.
