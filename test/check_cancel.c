@@ -54,15 +54,8 @@ hold_init(hold_state *h)
 static void
 hold_wait_ended(hold_state *h, size_t n)
 {
-	int64_t deadline = drpc__now_ns() + tu_bound_ns(TU_WAIT_NS);
-	size_t  got;
+	size_t got = tu_wait_count(&h->mu, &h->cv, &h->ended, n, TU_WAIT_NS);
 
-	drpc__mutex_lock(&h->mu);
-	while (h->ended < n && drpc__cond_wait_until(&h->cv, &h->mu,
-	                           deadline) != DRPC_ETIMEDOUT) {
-	}
-	got = h->ended;
-	drpc__mutex_unlock(&h->mu);
 	ck_assert_msg(got >= n, "%zu handlers ended, want %zu", got, n);
 }
 

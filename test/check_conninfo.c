@@ -256,16 +256,7 @@ ci_log(void *arg, drpc_log_level level, const char *msg)
 static bool
 ci_wait(ci_state *st, const size_t *count, size_t n)
 {
-	int64_t dl = tu_deadline();
-	bool    ok;
-
-	drpc__mutex_lock(&st->mu);
-	while (*count < n &&
-	    drpc__cond_wait_until(&st->cv, &st->mu, dl) == DRPC_OK) {
-	}
-	ok = *count >= n;
-	drpc__mutex_unlock(&st->mu);
-	return ok;
+	return tu_wait_count(&st->mu, &st->cv, count, n, TU_WAIT_NS) >= n;
 }
 
 // ci_server_start_tls starts the fixture's server (fixture.h) with the

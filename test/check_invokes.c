@@ -169,6 +169,17 @@ inv_answers(inv *t, const uint64_t *calls, size_t n, want_error_fn want)
 	return a;
 }
 
+// answers_are checks that the server refused errors invokes as expected
+// and sent nothing else unexpected.
+static void
+answers_are(const answers *a, size_t errors)
+{
+	ck_assert_uint_eq(a->errors, errors);
+	ck_assert_msg(a->bad_errors == 0 && a->others == 0,
+	    "%zu unexpected Errors, %zu other messages (stream %llu first)",
+	    a->bad_errors, a->others, (unsigned long long) a->first_bad);
+}
+
 // md_body makes an InvokeMetadata body of n entries: keys "%05zu", values
 // of val_len bytes.
 static void
@@ -245,10 +256,7 @@ START_TEST(test_invokes_pending_bytes_bounded)
 	inv_call(&t, 1, 2);
 	inv_call(&t, PEND_INVOKES + 1, 1);
 	a = inv_answers(&t, calls, 2, want_pending_error);
-	ck_assert_uint_eq(a.errors, PEND_INVOKES - PEND_FIT);
-	ck_assert_msg(a.bad_errors == 0 && a.others == 0,
-	    "%zu unexpected Errors, %zu other messages (stream %llu first)",
-	    a.bad_errors, a.others, (unsigned long long) a.first_bad);
+	answers_are(&a, PEND_INVOKES - PEND_FIT);
 	inv_close(&t);
 	drpc__buf_fini(&frame);
 	drpc__buf_fini(&body);
@@ -298,10 +306,7 @@ START_TEST(test_invokes_over_invoke_limit)
 	}
 	inv_call(&t, 3, 1);
 	a = inv_answers(&t, calls, 1, want_invoke_error);
-	ck_assert_uint_eq(a.errors, 1);
-	ck_assert_msg(a.bad_errors == 0 && a.others == 0,
-	    "%zu unexpected Errors, %zu other messages (stream %llu first)",
-	    a.bad_errors, a.others, (unsigned long long) a.first_bad);
+	answers_are(&a, 1);
 	inv_close(&t);
 	drpc__buf_fini(&body);
 }
@@ -329,10 +334,7 @@ START_TEST(test_invokes_tiny_entries)
 	inv_call(&t, 1, 2);
 	inv_call(&t, 3, 1);
 	a = inv_answers(&t, calls, _i == 0 ? 1 : 2, want_invoke_error);
-	ck_assert_uint_eq(a.errors, refused);
-	ck_assert_msg(a.bad_errors == 0 && a.others == 0,
-	    "%zu unexpected Errors, %zu other messages (stream %llu first)",
-	    a.bad_errors, a.others, (unsigned long long) a.first_bad);
+	answers_are(&a, refused);
 	inv_close(&t);
 	drpc__buf_fini(&body);
 }

@@ -529,14 +529,39 @@ fig_applied_hook(void *arg)
 	tu_event_post(&((fig_fx *) arg)->applied);
 }
 
-// With the writer's mu held: posts (a leaf lock of the test's) only.
+// post_once posts e the first time only, flag telling whether it has.
+// Send-wait hooks call it with the writer's mu held: it takes the
+// event's own (leaf) lock only.
+static void
+post_once(atomic_int *flag, tu_event *e)
+{
+	if (atomic_exchange(flag, 1) == 0) {
+		tu_event_post(e);
+	}
+}
+
 static void
 fig_wait_hook(void *arg)
 {
 	fig_fx *fx = arg;
 
-	if (atomic_exchange(&fx->waited, 1) == 0) {
-		tu_event_post(&fx->stop);
+	post_once(&fx->waited, &fx->stop);
+}
+
+// events_init and events_fini init and fini the n events of e.
+static void
+events_init(tu_event *const *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		tu_event_init(e[i]);
+	}
+}
+
+static void
+events_fini(tu_event *const *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		tu_event_fini(e[i]);
 	}
 }
 
@@ -579,13 +604,10 @@ START_TEST(test_lifecycle_stale_figures)
 	pthread_t       to;
 	pthread_t       ts;
 	tu_raw          r;
+	tu_event *const ev[] = {&fx.taken, &fx.reader_go, &fx.in_open, &fx.go,
+	    &fx.applied, &fx.stop};
 
-	tu_event_init(&fx.taken);
-	tu_event_init(&fx.reader_go);
-	tu_event_init(&fx.in_open);
-	tu_event_init(&fx.go);
-	tu_event_init(&fx.applied);
-	tu_event_init(&fx.stop);
+	events_init(ev, TU_LEN(ev));
 	tu_raw_open_as(&r, &o);
 	fx.c = r.conn;
 	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t/A", NULL, 0, false, &s1));
@@ -610,12 +632,7 @@ START_TEST(test_lifecycle_stale_figures)
 	drpc__thread_join(ts);
 	drpc__stream_destroy(fx.s);
 	drpc__stream_destroy(s1);
-	tu_event_fini(&fx.taken);
-	tu_event_fini(&fx.reader_go);
-	tu_event_fini(&fx.in_open);
-	tu_event_fini(&fx.go);
-	tu_event_fini(&fx.applied);
-	tu_event_fini(&fx.stop);
+	events_fini(ev, TU_LEN(ev));
 }
 END_TEST
 
@@ -738,15 +755,8 @@ drain_count(drpc__stream *s, size_t *got)
 static void
 pair_wait_finished(tu_pair *p, size_t n)
 {
-	int64_t deadline = tu_deadline();
-	size_t  got;
+	size_t got = tu_wait_count(&p->mu, &p->cv, &p->finished, n, TU_WAIT_NS);
 
-	drpc__mutex_lock(&p->mu);
-	while (p->finished < n && drpc__cond_wait_until(&p->cv, &p->mu,
-	                              deadline) != DRPC_ETIMEDOUT) {
-	}
-	got = p->finished;
-	drpc__mutex_unlock(&p->mu);
 	ck_assert_msg(got >= n, "%zu of %zu handlers returned", got, n);
 }
 
@@ -876,9 +886,7 @@ tiny_wait_hook(void *arg)
 {
 	tiny_fx *fx = arg;
 
-	if (atomic_exchange(&fx->waited, 1) == 0) {
-		tu_event_post(&fx->stop);
-	}
+	post_once(&fx->waited, &fx->stop);
 }
 
 static void *

@@ -121,16 +121,7 @@ h_hold(drpc_stream *s, void *user)
 static size_t
 holds_wait(holds *h, const size_t *count, size_t n)
 {
-	int64_t deadline = drpc__now_ns() + WAIT_NS;
-	size_t  got;
-
-	drpc__mutex_lock(&h->mu);
-	while (*count < n && drpc__cond_wait_until(&h->cv, &h->mu, deadline) !=
-	                         DRPC_ETIMEDOUT) {
-	}
-	got = *count;
-	drpc__mutex_unlock(&h->mu);
-	return got;
+	return tu_wait_count(&h->mu, &h->cv, count, n, 30 * 1000000000ll);
 }
 
 static size_t
