@@ -50,6 +50,14 @@ hold_init(hold_state *h)
 	drpc__cond_init(&h->cv);
 }
 
+// hold_open opens a pair whose server runs hold_handler with h.
+static void
+hold_open(tu_pair *p, hold_state *h)
+{
+	hold_init(h);
+	tu_pair_open(p, hold_handler, h, NULL, NULL);
+}
+
 // hold_wait_ended waits until n hold handlers have ended (TU_WAIT_NS).
 static void
 hold_wait_ended(hold_state *h, size_t n)
@@ -109,8 +117,7 @@ START_TEST(test_cancel_blocked_recv)
 	drpc__stream *s;
 	drpc__stream *s2;
 
-	hold_init(&h);
-	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
+	hold_open(&p, &h);
 	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
 	DRPC_CHECK_OK(tu_open(p.cli, ctx, "/t/Hold", NULL, 0, false, &s));
 	tu_pair_wait_started(&p, 1);
@@ -148,8 +155,7 @@ START_TEST(test_cancel_deadline_recv)
 	const uint8_t *data;
 	size_t         len;
 
-	hold_init(&h);
-	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
+	hold_open(&p, &h);
 	DRPC_CHECK_OK(
 	    tu_open_timeout(p.cli, 100, &ctx, "/t/Hold", "q", 1, false, &s));
 	DRPC_CHECK_ERR(drpc__stream_recv(s, &data, &len), DRPC_ETIMEDOUT);
@@ -536,8 +542,7 @@ START_TEST(test_cancel_unary_outcomes)
 	const uint8_t *data;
 	size_t         len;
 
-	hold_init(&h);
-	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
+	hold_open(&p, &h);
 	// (1)
 	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
 	drpc_ctx_cancel(ctx);
@@ -578,8 +583,7 @@ START_TEST(test_cancel_close_with_streams_open)
 	const uint8_t *data;
 	size_t         len;
 
-	hold_init(&h);
-	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
+	hold_open(&p, &h);
 	for (int i = 0; i < 10; i++) {
 		DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Hold", "x", 1, false,
 		    &s[i]));

@@ -217,6 +217,22 @@ idle_text(int64_t ms, char *buf, size_t cap)
 	return buf;
 }
 
+// caps_raw_open starts the server with o and connects the raw peer r to
+// it; caps_raw_close closes r, then stops the server.
+static void
+caps_raw_open(caps *f, const drpc_server_opts *o, raw *r)
+{
+	caps_start(f, o);
+	raw_dial(r, f->t.addr);
+}
+
+static void
+caps_raw_close(caps *f, raw *r)
+{
+	raw_close(r);
+	tf_stop(&f->t);
+}
+
 // caps_retry runs try with FIRST_MS, then twice the time while its
 // precondition fails (it returns false), at most TRIES more times.
 static void
@@ -243,8 +259,7 @@ START_TEST(test_caps_handshake_closes)
 	raw                  r;
 	char                 want[96];
 
-	caps_start(&f, &o);
-	raw_dial(&r, f.t.addr);
+	caps_raw_open(&f, &o, &r);
 	if (_i == 1) {
 		(void) raw_write(&r, half, sizeof(half)); // unless closed yet
 	}
@@ -252,8 +267,7 @@ START_TEST(test_caps_handshake_closes)
 	ck_assert(tf_wait_log(
 	    &f.t, handshake_text(FIRST_MS, want, sizeof(want)), NULL));
 	ck_assert(tf_logged(&f.t, "server connection ended: no frame within"));
-	raw_close(&r);
-	tf_stop(&f.t);
+	caps_raw_close(&f, &r);
 }
 END_TEST
 
@@ -272,8 +286,7 @@ try_handshake_met(int64_t ms)
 	int64_t t;
 	bool    ok;
 
-	caps_start(&f, &o);
-	raw_dial(&r, f.t.addr);
+	caps_raw_open(&f, &o, &r);
 	ok = raw_echo(&r, 1);
 	if (ok) {
 		// Served before now, so due (if it were) before now + ms.
@@ -283,8 +296,7 @@ try_handshake_met(int64_t ms)
 		ck_assert(!tf_logged(&f.t, "server connection ended"));
 		ck_assert(raw_echo(&r, 2)); // and it still serves
 	}
-	raw_close(&r);
-	tf_stop(&f.t);
+	caps_raw_close(&f, &r);
 	return ok;
 }
 
@@ -308,8 +320,7 @@ try_idle_closes(int64_t ms)
 	char want[96];
 	bool ok;
 
-	caps_start(&f, &o);
-	raw_dial(&r, f.t.addr);
+	caps_raw_open(&f, &o, &r);
 	ok = raw_echo(&r, 1);
 	if (ok) {
 		ck_assert_msg(
@@ -317,8 +328,7 @@ try_idle_closes(int64_t ms)
 		ck_assert(
 		    tf_wait_log(&f.t, idle_text(ms, want, sizeof(want)), NULL));
 	}
-	raw_close(&r);
-	tf_stop(&f.t);
+	caps_raw_close(&f, &r);
 	return ok;
 }
 
@@ -338,13 +348,11 @@ START_TEST(test_caps_idle_without_handshake)
 	raw  r;
 	char want[96];
 
-	caps_start(&f, &o);
-	raw_dial(&r, f.t.addr);
+	caps_raw_open(&f, &o, &r);
 	ck_assert_msg(raw_ended(&r), "the connection is still open");
 	ck_assert(
 	    tf_wait_log(&f.t, idle_text(FIRST_MS, want, sizeof(want)), NULL));
-	raw_close(&r);
-	tf_stop(&f.t);
+	caps_raw_close(&f, &r);
 }
 END_TEST
 

@@ -114,10 +114,11 @@ typedef struct race_fx {
 	tu_event     waits;     // a shutdown waits, or returned
 	tu_event     go;        // the conn_created hook may return
 	atomic_int   released;  // the held handler was let go
-	int          first_after; // released, as seen when shutdown returned
-	int          second_after;
-	drpc_err     first_rv;
-	drpc_err     second_rv;
+	struct race_shut {
+		struct race_fx *fx;
+		drpc_err        rv;
+		int after;     // released, as seen when shutdown returned
+	} shut[2];             // the first and the second shutdown
 	int64_t      deadline; // the first shutdown's
 	int          fd;
 } race_fx;
@@ -148,25 +149,15 @@ serve_main(void *arg)
 	return NULL;
 }
 
+// shutdown_main is one of the shutdowns (a struct race_shut).
 static void *
-shutdown_first_main(void *arg)
+shutdown_main(void *arg)
 {
-	race_fx *fx = arg;
+	struct race_shut *sh = arg;
 
-	fx->first_rv    = drpc_server_shutdown(fx->srv, fx->deadline);
-	fx->first_after = atomic_load(&fx->released);
-	tu_event_post(&fx->waits);
-	return NULL;
-}
-
-static void *
-shutdown_second_main(void *arg)
-{
-	race_fx *fx = arg;
-
-	fx->second_rv    = drpc_server_shutdown(fx->srv, fx->deadline);
-	fx->second_after = atomic_load(&fx->released);
-	tu_event_post(&fx->waits);
+	sh->rv    = drpc_server_shutdown(sh->fx->srv, sh->fx->deadline);
+	sh->after = atomic_load(&sh->fx->released);
+	tu_event_post(&sh->fx->waits);
 	return NULL;
 }
 
@@ -177,6 +168,7 @@ race_init(race_fx *fx, drpc_mux **mux)
 	    .shutdown_waits = hook_shutdown_waits, .arg = fx};
 
 	memset(fx, 0, sizeof(*fx));
+	fx->shut[0].fx = fx->shut[1].fx = fx;
 	tu_event_init(&fx->in_window);
 	tu_event_init(&fx->waits);
 	tu_event_init(&fx->go);
@@ -212,12 +204,12 @@ START_TEST(test_lifecycle_serve_during_shutdown)
 	ck_assert(tu_event_wait(&fx.in_window, 1));
 	// The connection exists but is not listed: shut down now.
 	DRPC_CHECK_OK(drpc__thread_start(
-	    &td, "t-shut", 0, 0, shutdown_first_main, &fx));
+	    &td, "t-shut", 0, 0, shutdown_main, &fx.shut[0]));
 	ck_assert(tu_event_wait(&fx.waits, 1));
 	tu_event_post(&fx.go); // only now may serve_transport list it
 	drpc__thread_join(td);
 	drpc__thread_join(ts);
-	DRPC_CHECK_OK(fx.first_rv);
+	DRPC_CHECK_OK(fx.shut[0].rv);
 	// Shutdown closed that connection: the peer reads the end at once
 	// (an orphan would leave it open: EAGAIN).
 	ck_assert_int_eq(recv(sv[0], &b, 1, MSG_DONTWAIT), 0);
@@ -270,18 +262,18 @@ START_TEST(test_lifecycle_second_shutdown_waits)
 	// after the handler is released.
 	fx.deadline = tu_deadline();
 	DRPC_CHECK_OK(drpc__thread_start(
-	    &t1, "t-shut1", 0, 0, shutdown_first_main, &fx));
+	    &t1, "t-shut1", 0, 0, shutdown_main, &fx.shut[0]));
 	DRPC_CHECK_OK(drpc__thread_start(
-	    &t2, "t-shut2", 0, 0, shutdown_second_main, &fx));
+	    &t2, "t-shut2", 0, 0, shutdown_main, &fx.shut[1]));
 	// Either the later call waits (hook), or, were it broken, returned.
 	ck_assert(tu_event_wait(&fx.waits, 1));
 	atomic_store(&fx.released, 1);
 	tu_event_post(&h.release);
 	drpc__thread_join(t1);
 	drpc__thread_join(t2);
-	DRPC_CHECK_OK(fx.first_rv);
-	DRPC_CHECK_OK(fx.second_rv);
-	ck_assert_msg(fx.first_after == 1 && fx.second_after == 1,
+	DRPC_CHECK_OK(fx.shut[0].rv);
+	DRPC_CHECK_OK(fx.shut[1].rv);
+	ck_assert_msg(fx.shut[0].after == 1 && fx.shut[1].after == 1,
 	    "a shutdown returned before the one in progress had finished");
 	drpc_stream_destroy(s);
 	drpc_conn_destroy(c);
