@@ -193,9 +193,8 @@ tf_server_start(tf *f, const tf_opts *o)
 
 	o = o != NULL ? o : &o0;
 	memset(f, 0, sizeof(*f));
-	f->net        = o->net;
-	f->leak_check = !o->no_leak_check;
-	f->leak       = tu_leak_start();
+	f->net  = o->net;
+	f->leak = tu_leak_start();
 	drpc__mutex_init(&f->mu);
 	drpc__cond_init(&f->cv);
 	if (o->server != NULL) {
@@ -456,7 +455,5 @@ tf_free(tf *f)
 	}
 	drpc__cond_fini(&f->cv);
 	drpc__mutex_fini(&f->mu);
-	if (f->leak_check) {
-		tu_leak_check(&f->leak);
-	}
+	tu_leak_check(&f->leak);
 }

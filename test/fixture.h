@@ -1,17 +1,19 @@
 // The public-API fixture: a drpc_server serving a table of common test
-// handlers, over loopback TCP, a unix socket or a socketpair, and the
-// clients that call it, all through the public API (drpc_server_*,
-// drpc_conn_*, drpc_invoke, drpc_stream_*). A test states its intent in a
-// few lines:
+// handlers and the test's own, over loopback TCP or TLS, a unix socket or
+// socketpairs, and the clients that call it, all through the public API
+// (drpc_server_*, drpc_conn_*, drpc_invoke, drpc_stream_*). A test states
+// its intent in a few lines:
 //
 //	tf f;
 //
 //	tf_server_start(&f, NULL);            // TCP, default options
 //	tf_dial(&f, NULL);                    // f.c
 //	DRPC_CHECK_OK(tf_call(&f, TF_ECHO, "hi", NULL));
-//	ck_assert_str_eq(f.reply, "hi");
+//	tf_reply_is(&f, "hi");
 //	tf_stop(&f);                          // and no thread or fd leaked
 //
+// The server logs into the fixture (tf_logged, tf_wait_log), unless the
+// test's server options set a log of their own.
 // The handlers never ck_assert (test/README.md, rule 6): they count and
 // signal under f->mu, and the test thread waits (tf_wait_started) and
 // checks. Every wait is bounded by tu_bound_ns(TF_WAIT_NS): a failure
@@ -72,7 +74,8 @@ drpc_err tf_read_fd(void *arg, uint8_t *buf, size_t cap, size_t *n);
 // Where the server listens.
 typedef enum tf_net {
 	TF_TCP = 0, // loopback TCP, a port the kernel picks
-	TF_UNIX,    // a unix socket in /tmp, removed by tf_free
+	TF_UNIX,    // a unix socket in /tmp named after the process (one
+	            // such fixture at a time), removed by tf_free
 	TF_TLS,     // loopback TLS: server->tls is the server's config, and
 	            // tf_connect's co must carry the client's
 	TF_PAIR,    // no listener: each tf_connect serves one end of a
@@ -98,9 +101,6 @@ typedef struct tf_opts {
 	size_t           nmethods;
 	void (*setup)(void *setup_arg, drpc_mux *m);
 	void *setup_arg;
-	// The server logs into the fixture (tf_logged, tf_wait_log) unless
-	// server->log is set.
-	bool no_leak_check; // tf_free skips the thread and fd comparison
 } tf_opts;
 
 #define TF_LOG_KEEP 128
@@ -113,7 +113,6 @@ typedef struct tf {
 	char         addr[300]; // the address to dial; "" for TF_PAIR
 	char         path[128]; // TF_UNIX: the socket's file
 	tf_net       net;
-	bool         leak_check;
 	tu_leak      leak; // thread and fd counts before the server started
 
 	// The last tf_call's reply (NUL-terminated, cut to TF_REPLY - 1
@@ -196,7 +195,7 @@ void tf_stop(tf *f);
 
 // tf_free destroys f->c, the server (shut down already, or at once) and
 // the mux, removes the unix socket, and checks that no thread or fd was
-// left behind since tf_server_start (unless o->no_leak_check).
+// left behind since tf_server_start.
 void tf_free(tf *f);
 
 #endif // DRPC_TEST_FIXTURE_H
