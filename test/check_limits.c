@@ -411,8 +411,11 @@ churn_round(lim_server *ls, int round)
 START_TEST(test_limits_conn_churn)
 {
 	// One idle handler thread stays between calls (idle_workers), so the
-	// resting state is exact: the server's own threads plus that one.
-	drpc_server_opts o = {.idle_workers = 1};
+	// resting state is exact: the server's own threads plus that one. A
+	// round's connections wait their turn to send a first frame, which
+	// on a loaded TSan run takes longer than the default handshake
+	// timeout (10 s): no handshake timeout here (test/README.md, rule 8).
+	drpc_server_opts o = {.idle_workers = 1, .handshake_timeout_ms = -1};
 	lim_server       ls;
 	drpc_conn       *c;
 	size_t           threads;
