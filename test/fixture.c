@@ -85,7 +85,7 @@ tf_h_echo(drpc_stream *s, void *user)
 	return rv;
 }
 
-drpc_err
+static drpc_err
 tf_h_count(drpc_stream *s, void *user)
 {
 	long long n;
@@ -106,7 +106,7 @@ tf_h_count(drpc_stream *s, void *user)
 	return DRPC_OK;
 }
 
-drpc_err
+static drpc_err
 tf_h_fail(drpc_stream *s, void *user)
 {
 	long long code;
@@ -125,7 +125,7 @@ tf_h_fail(drpc_stream *s, void *user)
 	return (drpc_err) code;
 }
 
-drpc_err
+static drpc_err
 tf_h_sleep(drpc_stream *s, void *user)
 {
 	long long ms;
@@ -139,7 +139,7 @@ tf_h_sleep(drpc_stream *s, void *user)
 	return rv != DRPC_OK ? rv : drpc_stream_send(s, "slept", 5);
 }
 
-drpc_err
+static drpc_err
 tf_h_block(drpc_stream *s, void *user)
 {
 	tf      *f = user;
@@ -303,17 +303,6 @@ tf_reply_is(tf *f, const char *want)
 	                  memcmp(f->reply, want, f->reply_len) == 0,
 	    "reply \"%s\" (%zu bytes), want \"%s\"", f->reply, f->reply_len,
 	    want);
-}
-
-size_t
-tf_started(tf *f)
-{
-	size_t n;
-
-	drpc__mutex_lock(&f->mu);
-	n = f->started;
-	drpc__mutex_unlock(&f->mu);
-	return n;
 }
 
 void

@@ -52,13 +52,9 @@
 #define TF_SLEEP "/t.S/Sleep"
 #define TF_BLOCK "/t.S/Block"
 
-// The handlers themselves, for a test that registers one under another
-// name; user must be the fixture (tf).
+// tf_h_echo is the Echo handler, for a test that serves it under another
+// name (or on a server of its own); user is unused.
 drpc_err tf_h_echo(drpc_stream *s, void *user);
-drpc_err tf_h_count(drpc_stream *s, void *user);
-drpc_err tf_h_fail(drpc_stream *s, void *user);
-drpc_err tf_h_sleep(drpc_stream *s, void *user);
-drpc_err tf_h_block(drpc_stream *s, void *user);
 
 // tf_drop_request receives the one request of s and drops it: DRPC_OK,
 // or what the receive returned (for a handler that answers something
@@ -169,9 +165,6 @@ void tf_wait_started(tf *f, size_t n);
 // started or a line containing stop (may be NULL) is logged, at most for
 // the bound, and returns how many have started (it never fails the test).
 size_t tf_wait_started_or_log(tf *f, size_t n, const char *stop);
-
-// tf_started is how many Sleep or Block handlers have started so far.
-size_t tf_started(tf *f);
 
 // tf_gate_open lets every Block handler, now and later, answer.
 void tf_gate_open(tf *f);
