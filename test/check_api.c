@@ -11,6 +11,7 @@
 
 #include <drpc/drpc.h>
 
+#include "fixture.h"
 #include "platform/thread.h"
 #include "suites.h"
 #include "testutil.h"
@@ -20,50 +21,6 @@
 // WAIT_NS bounds the waits for events (times tu_scale()): a failure
 // bound, never a synchronisation.
 #define WAIT_NS (30 * 1000000000ll)
-
-// Handlers of the test service.
-
-static drpc_err
-h_echo(drpc_stream *s, void *user)
-{
-	void    *data;
-	size_t   len;
-	drpc_err rv;
-
-	(void) user;
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
-		return rv;
-	}
-	rv = drpc_stream_send(s, data != NULL ? data : "", len);
-	drpc_free(data);
-	return rv;
-}
-
-// h_count sends back N messages "0".."N-1", N read from the request.
-static drpc_err
-h_count(drpc_stream *s, void *user)
-{
-	void    *data;
-	size_t   len;
-	char     num[16] = {0};
-	drpc_err rv;
-
-	(void) user;
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
-		return rv;
-	}
-	memcpy(num, data, len < 15 ? len : 15);
-	drpc_free(data);
-	for (int i = 0; i < atoi(num); i++) {
-		char out[16];
-		int  n = snprintf(out, sizeof(out), "%d", i);
-
-		if ((rv = drpc_stream_send(s, out, (size_t) n)) != DRPC_OK) {
-			return rv;
-		}
-	}
-	return DRPC_OK;
-}
 
 // h_concat reads until EOF and answers with everything concatenated.
 static drpc_err
@@ -106,28 +63,6 @@ h_bidi(drpc_stream *s, void *user)
 	return rv == DRPC_EOF ? DRPC_OK : rv;
 }
 
-// h_fail fails with the code given as the request ("42" or "12").
-static drpc_err
-h_fail(drpc_stream *s, void *user)
-{
-	void    *data;
-	size_t   len;
-	char     num[24] = {0};
-	drpc_err rv;
-
-	(void) user;
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
-		return rv;
-	}
-	memcpy(num, data, len < 23 ? len : 23);
-	drpc_free(data);
-	if (atoi(num) > 16) {
-		return drpc_stream_set_error(s, (uint64_t) atoi(num), "custom")
-		    == DRPC_OK ? DRPC_EINTERNAL : DRPC_ENOMEM;
-	}
-	return (drpc_err) atoi(num);
-}
-
 // h_md answers with the sorted "k=v;" pairs it received.
 static int
 pair_cmp(const void *a, const void *b)
@@ -141,15 +76,12 @@ h_md(drpc_stream *s, void *user)
 	char     pairs[16][64];
 	char     out[1024] = {0};
 	size_t   n         = drpc_stream_md_count(s);
-	void    *data;
-	size_t   len;
 	drpc_err rv;
 
 	(void) user;
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(data);
 	for (size_t i = 0; i < n && i < 16; i++) {
 		drpc_md_pair p = drpc_stream_md_at(s, i);
 
@@ -163,32 +95,6 @@ h_md(drpc_stream *s, void *user)
 	return drpc_stream_send(s, out, strlen(out));
 }
 
-// h_sleep waits the milliseconds given, or until the call is cancelled.
-// user, if set, is a semaphore posted once the request is in.
-static drpc_err
-h_sleep(drpc_stream *s, void *user)
-{
-	void    *data;
-	size_t   len;
-	char     num[16] = {0};
-	drpc_err rv;
-
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
-		return rv;
-	}
-	if (user != NULL) {
-		sem_post(user);
-	}
-	memcpy(num, data, len < 15 ? len : 15);
-	drpc_free(data);
-	rv = drpc_ctx_wait(drpc_stream_ctx(s),
-	    drpc_now_ns() + (int64_t) atoi(num) * 1000000);
-	if (rv != DRPC_OK) {
-		return rv;
-	}
-	return drpc_stream_send(s, "slept", 5);
-}
-
 // h_deadline answers with its context's deadline (drpc_now_ns() time,
 // in nanoseconds; -1 for none).
 static drpc_err
@@ -196,99 +102,62 @@ h_deadline(drpc_stream *s, void *user)
 {
 	int64_t  dl = drpc_ctx_deadline(drpc_stream_ctx(s));
 	char     out[32];
-	void    *data;
-	size_t   len;
 	drpc_err rv;
 
 	(void) user;
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(data);
 	snprintf(out, sizeof(out), "%lld", dl == 0 ? -1LL : (long long) dl);
 	return drpc_stream_send(s, out, strlen(out));
 }
 
-typedef struct fixture {
-	drpc_mux    *mux;
-	drpc_server *srv;
-	char         addr[256];
-	char         path[128];
-} fixture;
-
+// api_echo_twice: a name registers once.
 static void
-fixture_start(fixture *f, const char *listen, const drpc_server_opts *o)
+api_echo_twice(void *arg, drpc_mux *m)
 {
-	static const struct {
-		const char     *name;
-		drpc_handler_fn fn;
-	} table[] = {
-	    {"/t.S/Echo", h_echo},
-	    {"/t.S/Count", h_count},
-	    {"/t.S/Concat", h_concat},
-	    {"/t.S/Bidi", h_bidi},
-	    {"/t.S/Fail", h_fail},
-	    {"/t.S/Md", h_md},
-	    {"/t.S/Sleep", h_sleep},
-	    {"/t.S/Deadline", h_deadline},
+	(void) arg;
+	DRPC_CHECK_ERR(
+	    drpc_mux_register(m, TF_ECHO, tf_h_echo, NULL), DRPC_EEXIST);
+}
+
+// api_start starts the fixture's server over TCP (i = 0) or a unix
+// socket (i = 1) with o, adding the handlers of this suite and extra (may
+// be NULL).
+static void
+api_start(tf *f, int i, const drpc_server_opts *o, const tf_method *extra)
+{
+	tf_method m[] = {
+	    {"/t.S/Concat", h_concat, NULL},
+	    {"/t.S/Bidi", h_bidi, NULL},
+	    {"/t.S/Md", h_md, NULL},
+	    {"/t.S/Deadline", h_deadline, NULL},
+	    {NULL, NULL, NULL},
 	};
+	tf_opts fo = {.net = i == 0 ? TF_TCP : TF_UNIX,
+	    .server        = o,
+	    .methods       = m,
+	    .nmethods      = TU_LEN(m) - 1,
+	    .setup         = api_echo_twice};
 
-	memset(f, 0, sizeof(*f));
-	DRPC_CHECK_OK(drpc_mux_create(&f->mux));
-	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-		DRPC_CHECK_OK(
-		    drpc_mux_register(f->mux, table[i].name, table[i].fn, NULL));
+	if (extra != NULL) {
+		m[fo.nmethods++] = *extra;
 	}
-	DRPC_CHECK_ERR(drpc_mux_register(f->mux, "/t.S/Echo", h_echo, NULL),
-	    DRPC_EEXIST);
-	DRPC_CHECK_OK(drpc_server_create(&f->srv, f->mux, o));
-	if (listen == NULL) {
-		snprintf(f->path, sizeof(f->path), "unix:///tmp/drpc-test-%d.sock",
-		    (int) getpid());
-		listen = f->path;
-	}
-	DRPC_CHECK_OK(drpc_server_listen(f->srv, listen));
-	DRPC_CHECK_OK(drpc_server_addr(f->srv, f->addr, sizeof(f->addr)));
-}
-
-// fixture_free destroys the server (shut down already, or at once).
-static void
-fixture_free(fixture *f)
-{
-	drpc_server_destroy(f->srv);
-	drpc_mux_destroy(f->mux);
-	if (f->path[0] != '\0') {
-		unlink(f->path + strlen("unix://"));
-	}
-}
-
-// fixture_stop shuts down with every handler finished, or finishing.
-static void
-fixture_stop(fixture *f)
-{
-	DRPC_CHECK_OK(
-	    drpc_server_shutdown(f->srv, drpc_now_ns() + tu_bound_ns(WAIT_NS)));
-	fixture_free(f);
-}
-
-static const char *
-listen_addr(int i)
-{
-	return i == 0 ? "tcp://127.0.0.1:0" : NULL; // NULL: a unix socket
+	tf_server_start(f, &fo);
 }
 
 // Unary calls over TCP (_i = 0) and a unix socket (_i = 1), including an
 // empty request and reply.
 START_TEST(test_api_unary)
 {
-	fixture     f;
+	tf          f;
 	drpc_conn  *c;
 	void       *reply;
 	size_t      len;
 	drpc_status st = {0};
 
-	fixture_start(&f, listen_addr(_i), NULL);
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	api_start(&f, _i, NULL, NULL);
+	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_invoke(c, NULL, "/t.S/Echo", "hi", 2, NULL, &reply,
 	    &len, &st));
 	ck_assert_uint_eq(len, 2);
@@ -299,22 +168,21 @@ START_TEST(test_api_unary)
 	ck_assert_uint_eq(len, 0);
 	ck_assert_ptr_null(reply);
 	DRPC_CHECK_OK(drpc_conn_err(c));
-	drpc_conn_destroy(c);
 	drpc_status_reset(&st);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
 START_TEST(test_api_server_stream)
 {
-	fixture      f;
+	tf           f;
 	drpc_conn   *c;
 	drpc_stream *s;
 	void        *data;
 	size_t       len;
 
-	fixture_start(&f, listen_addr(_i), NULL);
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	api_start(&f, _i, NULL, NULL);
+	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Count", NULL));
 	DRPC_CHECK_OK(drpc_stream_send(s, "5", 1));
 	DRPC_CHECK_OK(drpc_stream_close_send(s));
@@ -329,22 +197,21 @@ START_TEST(test_api_server_stream)
 	}
 	DRPC_CHECK_ERR(drpc_stream_recv(s, &data, &len), DRPC_EOF);
 	drpc_stream_destroy(s);
-	drpc_conn_destroy(c);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
 START_TEST(test_api_client_stream_and_bidi)
 {
-	fixture      f;
+	tf           f;
 	drpc_conn   *c;
 	drpc_stream *s;
 	void        *data;
 	size_t       len;
 	const char  *parts[] = {"a", "bb", "ccc"};
 
-	fixture_start(&f, listen_addr(_i), NULL);
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	api_start(&f, _i, NULL, NULL);
+	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Concat", NULL));
 	for (int i = 0; i < 3; i++) {
 		DRPC_CHECK_OK(drpc_stream_send(s, parts[i], strlen(parts[i])));
@@ -367,31 +234,22 @@ START_TEST(test_api_client_stream_and_bidi)
 	DRPC_CHECK_OK(drpc_stream_close_send(s));
 	DRPC_CHECK_ERR(drpc_stream_recv(s, &data, &len), DRPC_EOF);
 	drpc_stream_destroy(s);
-	drpc_conn_destroy(c);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
 START_TEST(test_api_metadata_roundtrip)
 {
-	fixture        f;
-	drpc_conn     *c;
-	void          *reply;
-	size_t         len;
+	tf             f;
 	drpc_md_pair   md[] = {drpc_md_str("authorization", "Bearer t0k3n"),
 	      drpc_md_str("empty", ""), drpc_md_str("x-id", "req-1")};
 	drpc_call_opts o    = {.md = md, .nmd = 3};
-	const char    *want = "authorization=Bearer t0k3n;empty=;x-id=req-1;";
 
-	fixture_start(&f, listen_addr(0), NULL);
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
-	DRPC_CHECK_OK(
-	    drpc_invoke(c, NULL, "/t.S/Md", "", 0, &o, &reply, &len, NULL));
-	ck_assert_uint_eq(len, strlen(want));
-	ck_assert_mem_eq(reply, want, len);
-	drpc_free(reply);
-	drpc_conn_destroy(c);
-	fixture_stop(&f);
+	api_start(&f, 0, NULL, NULL);
+	tf_dial(&f, NULL);
+	DRPC_CHECK_OK(tf_call_opts(&f, "/t.S/Md", "", &o, NULL));
+	tf_reply_is(&f, "authorization=Bearer t0k3n;empty=;x-id=req-1;");
+	tf_stop(&f);
 }
 END_TEST
 
@@ -402,7 +260,7 @@ END_TEST
 // client's, moved later by no more than the call took.
 START_TEST(test_api_deadline_propagation)
 {
-	fixture    f;
+	tf         f;
 	drpc_conn *c;
 	drpc_ctx  *ctx;
 	void      *reply;
@@ -412,8 +270,8 @@ START_TEST(test_api_deadline_propagation)
 	int64_t    t1;
 	int64_t    dl;
 
-	fixture_start(&f, listen_addr(0), NULL);
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	api_start(&f, 0, NULL, NULL);
+	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 3600 * 1000));
 	t0 = drpc_now_ns();
 	DRPC_CHECK_OK(drpc_invoke(c, ctx, "/t.S/Deadline", "", 0, NULL, &reply,
@@ -432,8 +290,7 @@ START_TEST(test_api_deadline_propagation)
 	ck_assert_mem_eq(reply, "-1", 2);
 	drpc_free(reply);
 	drpc_ctx_destroy(ctx);
-	drpc_conn_destroy(c);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
@@ -441,15 +298,15 @@ END_TEST
 // with the code on the wire; an application code arrives as EREMOTE.
 START_TEST(test_api_status_codes)
 {
-	fixture     f;
+	tf          f;
 	drpc_conn  *c;
 	void       *reply;
 	size_t      len;
 	drpc_status st = {0};
 	char        req[8];
 
-	fixture_start(&f, listen_addr(0), NULL);
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	api_start(&f, 0, NULL, NULL);
+	c = tf_dial(&f, NULL);
 	for (int code = 1; code <= 16; code++) {
 		int n = snprintf(req, sizeof(req), "%d", code);
 
@@ -471,23 +328,22 @@ START_TEST(test_api_status_codes)
 	    &len, NULL));
 	drpc_free(reply);
 	drpc_status_reset(&st);
-	drpc_conn_destroy(c);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
 // Cancel and deadline on a unary call: the status says so, never EOF.
 START_TEST(test_api_unary_cancel_deadline)
 {
-	fixture     f;
+	tf          f;
 	drpc_conn  *c;
 	drpc_ctx   *ctx;
 	void       *reply;
 	size_t      len;
 	drpc_status st = {0};
 
-	fixture_start(&f, listen_addr(0), NULL);
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	api_start(&f, 0, NULL, NULL);
+	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 50));
 	DRPC_CHECK_ERR(drpc_invoke(c, ctx, "/t.S/Sleep", "10000", 5, NULL,
 	    &reply, &len, &st), DRPC_ETIMEDOUT);
@@ -506,8 +362,7 @@ START_TEST(test_api_unary_cancel_deadline)
 	ck_assert_mem_eq(reply, "slept", 5);
 	drpc_free(reply);
 	drpc_status_reset(&st);
-	drpc_conn_destroy(c);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
@@ -568,14 +423,13 @@ run_parallel(drpc_conn *c, const char *method, int calls)
 
 START_TEST(test_api_32_threads_one_conn)
 {
-	fixture    f;
+	tf         f;
 	drpc_conn *c;
 
-	fixture_start(&f, listen_addr(0), NULL);
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	api_start(&f, 0, NULL, NULL);
+	c = tf_dial(&f, NULL);
 	run_parallel(c, "/t.S/Echo", 1000);
-	drpc_conn_destroy(c);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
@@ -608,25 +462,22 @@ h_gather_echo(drpc_stream *s, void *user)
 	all = g->most >= PAR_THREADS;
 	g->inside--;
 	drpc__mutex_unlock(&g->mu);
-	return all ? h_echo(s, NULL) : DRPC_EABORTED;
+	return all ? tf_h_echo(s, NULL) : DRPC_EABORTED;
 }
 
 START_TEST(test_api_unary_parallel)
 {
 	gather     g = {.inside = 0};
-	fixture    f;
+	tf         f;
 	drpc_conn *c;
 
 	drpc__mutex_init(&g.mu);
 	drpc__cond_init(&g.cv);
-	fixture_start(&f, listen_addr(0), NULL);
-	DRPC_CHECK_OK(
-	    drpc_mux_register(f.mux, "/t.S/Gather", h_gather_echo, &g));
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	api_start(&f, 0, NULL, &(tf_method){"/t.S/Gather", h_gather_echo, &g});
+	c = tf_dial(&f, NULL);
 	run_parallel(c, "/t.S/Gather", 1);
 	ck_assert_int_eq(g.most, PAR_THREADS); // every handler has returned
-	drpc_conn_destroy(c);
-	fixture_stop(&f);
+	tf_stop(&f);
 	drpc__cond_fini(&g.cv);
 	drpc__mutex_fini(&g.mu);
 }
@@ -637,7 +488,7 @@ END_TEST
 START_TEST(test_api_limits)
 {
 	drpc_server_opts so = {.max_streams = 2};
-	fixture          f;
+	tf               f;
 	drpc_conn       *c;
 	drpc_stream     *s[3];
 	void            *data;
@@ -646,8 +497,8 @@ START_TEST(test_api_limits)
 	drpc_conn_opts   co = {.max_msg_size = 1024};
 	char             big[1025] = {0};
 
-	fixture_start(&f, listen_addr(0), &so);
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, &co));
+	api_start(&f, 0, &so, NULL);
+	c = tf_dial(&f, &co);
 	for (int i = 0; i < 3; i++) {
 		drpc_err rv;
 
@@ -670,8 +521,7 @@ START_TEST(test_api_limits)
 		drpc_stream_destroy(s[i]);
 	}
 	drpc_status_reset(&st);
-	drpc_conn_destroy(c);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
@@ -679,7 +529,7 @@ END_TEST
 // a wait can be cancelled.
 START_TEST(test_api_one_stream_mode)
 {
-	fixture        f;
+	tf             f;
 	drpc_conn_opts co = {.one_stream = true};
 	drpc_conn     *c;
 	drpc_stream   *s;
@@ -687,8 +537,8 @@ START_TEST(test_api_one_stream_mode)
 	void          *reply;
 	size_t         len;
 
-	fixture_start(&f, listen_addr(0), NULL);
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, &co));
+	api_start(&f, 0, NULL, NULL);
+	c = tf_dial(&f, &co);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Bidi", NULL));
 	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 50));
 	DRPC_CHECK_ERR(drpc_invoke(c, ctx, "/t.S/Echo", "x", 1, NULL, &reply,
@@ -698,8 +548,7 @@ START_TEST(test_api_one_stream_mode)
 	DRPC_CHECK_OK(drpc_invoke(c, NULL, "/t.S/Echo", "x", 1, NULL, &reply,
 	    &len, NULL));
 	drpc_free(reply);
-	drpc_conn_destroy(c);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
@@ -717,10 +566,9 @@ h_finish(drpc_stream *s, void *user)
 	size_t   len;
 	drpc_err rv;
 
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(data);
 	sem_post(user);
 	while ((rv = drpc_stream_recv(s, &data, &len)) == DRPC_OK) {
 		drpc_free(data);
@@ -775,7 +623,7 @@ wait_stopping(drpc_server *srv)
 START_TEST(test_api_shutdown_graceful)
 {
 	shutdown_arg a = {.deadline = 0};
-	fixture      f;
+	tf           f;
 	drpc_conn   *c;
 	drpc_stream *s;
 	pthread_t    t;
@@ -786,10 +634,8 @@ START_TEST(test_api_shutdown_graceful)
 
 	ck_assert_int_eq(sem_init(&started, 0, 0), 0);
 	drpc__mutex_init(&a.mu);
-	fixture_start(&f, listen_addr(0), NULL);
-	DRPC_CHECK_OK(
-	    drpc_mux_register(f.mux, "/t.S/Finish", h_finish, &started));
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	api_start(&f, 0, NULL, &(tf_method){"/t.S/Finish", h_finish, &started});
+	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Finish", NULL));
 	DRPC_CHECK_OK(drpc_stream_send(s, "x", 1));
 	ck_assert_int_eq(sem_wait(&started), 0); // the handler runs
@@ -811,8 +657,7 @@ START_TEST(test_api_shutdown_graceful)
 	drpc__thread_join(t);
 	DRPC_CHECK_OK(a.rv);
 	drpc_stream_destroy(s);
-	drpc_conn_destroy(c);
-	fixture_free(&f);
+	tf_free(&f);
 	drpc__mutex_fini(&a.mu);
 	sem_destroy(&started);
 }
@@ -832,36 +677,30 @@ sleep_call_main(void *arg)
 	void     *reply = NULL;
 	size_t    len;
 
-	a->rv = drpc_invoke(a->c, NULL, "/t.S/SleepSig", a->req, strlen(a->req),
-	    NULL, &reply, &len, NULL);
+	a->rv = drpc_invoke(a->c, NULL, TF_SLEEP, a->req, strlen(a->req), NULL,
+	    &reply, &len, NULL);
 	drpc_free(reply);
 	return NULL;
 }
 
 START_TEST(test_api_shutdown_deadline)
 {
-	fixture    f;
+	tf         f;
 	drpc_conn *c;
 	pthread_t  t;
 	call_arg   a;
-	sem_t      started;
 
-	ck_assert_int_eq(sem_init(&started, 0, 0), 0);
-	fixture_start(&f, listen_addr(0), NULL);
-	DRPC_CHECK_OK(drpc_mux_register(f.mux, "/t.S/SleepSig", h_sleep,
-	    &started));
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	api_start(&f, 0, NULL, NULL);
+	c = tf_dial(&f, NULL);
 	a = (call_arg){c, "60000", DRPC_OK};
 	DRPC_CHECK_OK(drpc__thread_start(&t, "t-call", 0, 0, sleep_call_main,
 	    &a));
-	ck_assert_int_eq(sem_wait(&started), 0); // the handler runs
+	tf_wait_started(&f, 1); // the handler runs
 	DRPC_CHECK_ERR(drpc_server_shutdown(f.srv, drpc_now_ns() + 100000000),
 	    DRPC_ETIMEDOUT);
 	drpc__thread_join(t);
 	ck_assert_msg(a.rv == DRPC_ECANCELED, "call: %s", drpc_err_name(a.rv));
-	drpc_conn_destroy(c);
-	fixture_free(&f);
-	sem_destroy(&started);
+	tf_free(&f);
 }
 END_TEST
 
@@ -879,7 +718,7 @@ START_TEST(test_api_bad_args)
 	DRPC_CHECK_ERR(drpc_dial(&c, "unix:///nonexistent/x.sock", NULL),
 	    DRPC_EUNAVAIL);
 	DRPC_CHECK_OK(drpc_mux_create(&m));
-	DRPC_CHECK_ERR(drpc_mux_register(m, "", h_echo, NULL), DRPC_EINVAL);
+	DRPC_CHECK_ERR(drpc_mux_register(m, "", tf_h_echo, NULL), DRPC_EINVAL);
 	DRPC_CHECK_OK(drpc_server_create(&s, m, NULL));
 	DRPC_CHECK_ERR(drpc_server_listen(s, "udp://x:1"), DRPC_EINVAL);
 	drpc_server_destroy(s);
@@ -887,51 +726,25 @@ START_TEST(test_api_bad_args)
 }
 END_TEST
 
-// The log hook hears of a connection a peer broke with garbage.
-typedef struct log_sink {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	char            last[512]; // guarded by mu
-	int             warns;
-} log_sink;
-
-static void
-log_collect(void *arg, drpc_log_level level, const char *msg)
-{
-	log_sink *l = arg;
-
-	pthread_mutex_lock(&l->mu);
-	if (level == DRPC_LOG_WARN) {
-		l->warns++;
-		snprintf(l->last, sizeof(l->last), "%s", msg);
-		pthread_cond_broadcast(&l->cv);
-	}
-	pthread_mutex_unlock(&l->mu);
-}
-
+// The log hook hears of a connection a peer broke with garbage (the
+// fixture's server logs into the fixture), at WARN.
 START_TEST(test_api_log_hook)
 {
-	log_sink         l  = {.mu = PTHREAD_MUTEX_INITIALIZER,
-		     .cv = PTHREAD_COND_INITIALIZER};
-	drpc_server_opts so = {.log = log_collect, .log_arg = &l};
-	fixture          f;
-	int              fd;
+	tf                   f;
+	int                  fd;
+	drpc_log_level       level     = DRPC_LOG_DEBUG;
 	static const uint8_t garbage[] = {0x05, 0xff, 0xff, 0xff, 0xff, 0xff,
 	    0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x01, 0x00};
 
-	fixture_start(&f, listen_addr(0), &so);
+	api_start(&f, 0, NULL, NULL);
 	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
 	ck_assert_int_eq(write(fd, garbage, sizeof(garbage)),
 	    (ssize_t) sizeof(garbage));
-	pthread_mutex_lock(&l.mu);
-	while (l.warns == 0) {
-		pthread_cond_wait(&l.cv, &l.mu);
-	}
-	pthread_mutex_unlock(&l.mu);
-	ck_assert_msg(strstr(l.last, "malformed varint") != NULL, "log: %s",
-	    l.last);
+	ck_assert_msg(tf_wait_log(&f, "malformed varint", &level),
+	    "no line logged names the malformed varint");
+	ck_assert_int_eq(level, DRPC_LOG_WARN);
 	close(fd);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
@@ -941,7 +754,7 @@ END_TEST
 // and closing the connection, keeps failing its sends cleanly.
 START_TEST(test_api_no_sigpipe)
 {
-	fixture         f;
+	tf              f;
 	drpc_conn      *c;
 	drpc_stream    *s;
 	drpc_transport *tr;
@@ -959,8 +772,8 @@ START_TEST(test_api_no_sigpipe)
 	DRPC_CHECK_ERR(drpc__transport_writev(tr, &iov, 1), DRPC_ECLOSED);
 	drpc_transport_destroy(tr);
 
-	fixture_start(&f, listen_addr(1), NULL);
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	api_start(&f, 1, NULL, NULL);
+	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_stream_open(&s, c, NULL, "/t.S/Bidi", NULL));
 	DRPC_CHECK_OK(drpc_stream_send(s, "x", 1));
 	DRPC_CHECK_OK(drpc_stream_recv(s, &data, &len)); // the handler runs
@@ -976,40 +789,31 @@ START_TEST(test_api_no_sigpipe)
 	ck_assert_msg(rv == DRPC_EOF || rv == DRPC_EUNAVAIL, "send: %s",
 	    drpc_err_name(rv));
 	drpc_stream_destroy(s);
-	drpc_conn_destroy(c);
-	fixture_free(&f);
+	tf_free(&f);
 }
 END_TEST
 
 Suite *
 api_suite(void)
 {
-	Suite *s     = suite_create("api");
-	TCase *calls = tcase_create("calls");
-	TCase *load  = tcase_create("load");
-	TCase *life  = tcase_create("lifecycle");
+	const tu_test tests[] = {
+	    TU_TEST("calls", test_api_unary, .loops = 2, .timeout = 30),
+	    TU_TEST("calls", test_api_server_stream, .loops = 2),
+	    TU_TEST("calls", test_api_client_stream_and_bidi, .loops = 2),
+	    TU_TEST("calls", test_api_metadata_roundtrip),
+	    TU_TEST("calls", test_api_deadline_propagation),
+	    TU_TEST("calls", test_api_status_codes),
+	    TU_TEST("calls", test_api_unary_cancel_deadline),
+	    TU_TEST("calls", test_api_bad_args),
+	    TU_TEST("load", test_api_32_threads_one_conn, .timeout = 120),
+	    TU_TEST("load", test_api_unary_parallel),
+	    TU_TEST("lifecycle", test_api_limits, .timeout = 30),
+	    TU_TEST("lifecycle", test_api_one_stream_mode),
+	    TU_TEST("lifecycle", test_api_shutdown_graceful),
+	    TU_TEST("lifecycle", test_api_shutdown_deadline),
+	    TU_TEST("lifecycle", test_api_log_hook),
+	    TU_TEST("lifecycle", test_api_no_sigpipe),
+	};
 
-	tcase_add_loop_test(calls, test_api_unary, 0, 2);
-	tcase_add_loop_test(calls, test_api_server_stream, 0, 2);
-	tcase_add_loop_test(calls, test_api_client_stream_and_bidi, 0, 2);
-	tcase_add_test(calls, test_api_metadata_roundtrip);
-	tcase_add_test(calls, test_api_deadline_propagation);
-	tcase_add_test(calls, test_api_status_codes);
-	tcase_add_test(calls, test_api_unary_cancel_deadline);
-	tcase_add_test(calls, test_api_bad_args);
-	tcase_add_test(load, test_api_32_threads_one_conn);
-	tcase_add_test(load, test_api_unary_parallel);
-	tcase_add_test(life, test_api_limits);
-	tcase_add_test(life, test_api_one_stream_mode);
-	tcase_add_test(life, test_api_shutdown_graceful);
-	tcase_add_test(life, test_api_shutdown_deadline);
-	tcase_add_test(life, test_api_log_hook);
-	tcase_add_test(life, test_api_no_sigpipe);
-	tcase_set_timeout(calls, 30);
-	tcase_set_timeout(load, 120);
-	tcase_set_timeout(life, 30);
-	suite_add_tcase(s, calls);
-	suite_add_tcase(s, load);
-	suite_add_tcase(s, life);
-	return s;
+	return tu_suite("api", tests, TU_LEN(tests));
 }

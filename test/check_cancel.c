@@ -50,19 +50,20 @@ hold_init(hold_state *h)
 	drpc__cond_init(&h->cv);
 }
 
+// hold_open opens a pair whose server runs hold_handler with h.
+static void
+hold_open(tu_pair *p, hold_state *h)
+{
+	hold_init(h);
+	tu_pair_open(p, hold_handler, h, NULL, NULL);
+}
+
 // hold_wait_ended waits until n hold handlers have ended (TU_WAIT_NS).
 static void
 hold_wait_ended(hold_state *h, size_t n)
 {
-	int64_t deadline = drpc__now_ns() + tu_bound_ns(TU_WAIT_NS);
-	size_t  got;
+	size_t got = tu_wait_count(&h->mu, &h->cv, &h->ended, n, TU_WAIT_NS);
 
-	drpc__mutex_lock(&h->mu);
-	while (h->ended < n && drpc__cond_wait_until(&h->cv, &h->mu,
-	                           deadline) != DRPC_ETIMEDOUT) {
-	}
-	got = h->ended;
-	drpc__mutex_unlock(&h->mu);
 	ck_assert_msg(got >= n, "%zu handlers ended, want %zu", got, n);
 }
 
@@ -89,32 +90,38 @@ recv_main(void *arg)
 	return NULL;
 }
 
-// Cancel from another thread while recv blocks: recv reports Canceled,
-// the server handler sees the Cancel (it ends while the connection is
-// up), and the connection carries on: a second stream's handler runs.
-START_TEST(test_cancel_blocked_recv)
+// cancel_receiving cancels ctx (s's context) while a thread receives on
+// s: the receive and the stream's cancel reason both say Canceled.
+static void
+cancel_receiving(drpc__stream *s, drpc_ctx *ctx)
 {
-	size_t        threads = tu_threads();
-	size_t        fds     = tu_fds();
-	tu_pair       p;
-	hold_state    h;
-	drpc_ctx     *ctx;
-	drpc__stream *s;
-	drpc__stream *s2;
-	pthread_t     t;
-	recv_arg      a = {0};
+	recv_arg  a = {.s = s};
+	pthread_t t;
 
-	hold_init(&h);
-	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
-	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
-	DRPC_CHECK_OK(tu_open(p.cli, ctx, "/t/Hold", NULL, 0, false, &s));
-	tu_pair_wait_started(&p, 1);
-	a.s = s;
 	DRPC_CHECK_OK(drpc__thread_start(&t, "t-recv", 0, 0, recv_main, &a));
 	drpc_ctx_cancel(ctx);
 	drpc__thread_join(t);
 	ck_assert_int_eq(a.rv, DRPC_ECANCELED);
 	DRPC_CHECK_ERR(drpc__stream_cancel_reason(s), DRPC_ECANCELED);
+}
+
+// Cancel from another thread while recv blocks: recv reports Canceled,
+// the server handler sees the Cancel (it ends while the connection is
+// up), and the connection carries on: a second stream's handler runs.
+START_TEST(test_cancel_blocked_recv)
+{
+	tu_leak       leak = tu_leak_start();
+	tu_pair       p;
+	hold_state    h;
+	drpc_ctx     *ctx;
+	drpc__stream *s;
+	drpc__stream *s2;
+
+	hold_open(&p, &h);
+	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
+	DRPC_CHECK_OK(tu_open(p.cli, ctx, "/t/Hold", NULL, 0, false, &s));
+	tu_pair_wait_started(&p, 1);
+	cancel_receiving(s, ctx);
 	DRPC_CHECK_ERR(drpc__stream_send(s, (const uint8_t *) "x", 1),
 	    DRPC_ECANCELED);
 	hold_wait_ended(&h, 1);
@@ -131,8 +138,7 @@ START_TEST(test_cancel_blocked_recv)
 	DRPC_CHECK_OK(drpc__conn_err(p.cli));
 	tu_pair_close(&p);
 	ck_assert_uint_eq(h.ended, 2);
-	ck_assert_uint_eq(tu_threads(), threads);
-	ck_assert_uint_eq(tu_fds(), fds);
+	tu_leak_check(&leak);
 }
 END_TEST
 
@@ -149,8 +155,7 @@ START_TEST(test_cancel_deadline_recv)
 	const uint8_t *data;
 	size_t         len;
 
-	hold_init(&h);
-	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
+	hold_open(&p, &h);
 	DRPC_CHECK_OK(
 	    tu_open_timeout(p.cli, 100, &ctx, "/t/Hold", "q", 1, false, &s));
 	DRPC_CHECK_ERR(drpc__stream_recv(s, &data, &len), DRPC_ETIMEDOUT);
@@ -453,8 +458,7 @@ END_TEST
 
 START_TEST(test_cancel_termination_wakes_all)
 {
-	size_t        threads = tu_threads();
-	size_t        fds     = tu_fds();
+	tu_leak       leak = tu_leak_start();
 	tu_pair       p;
 	hold_state    h;
 	pthread_t     t[BLOCKED];
@@ -489,8 +493,7 @@ START_TEST(test_cancel_termination_wakes_all)
 	ck_assert_uint_eq(h.ended, BLOCKED);
 	ck_assert_int_eq(h.last, DRPC_ECANCELED); // handlers: conn gone
 	sem_destroy(&started);
-	ck_assert_uint_eq(tu_threads(), threads);
-	ck_assert_uint_eq(tu_fds(), fds);
+	tu_leak_check(&leak);
 }
 END_TEST
 
@@ -538,11 +541,8 @@ START_TEST(test_cancel_unary_outcomes)
 	drpc__stream  *s;
 	const uint8_t *data;
 	size_t         len;
-	pthread_t      t;
-	recv_arg       a = {0};
 
-	hold_init(&h);
-	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
+	hold_open(&p, &h);
 	// (1)
 	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
 	drpc_ctx_cancel(ctx);
@@ -564,12 +564,7 @@ START_TEST(test_cancel_unary_outcomes)
 	DRPC_CHECK_OK(drpc_ctx_create(&ctx, NULL));
 	DRPC_CHECK_OK(tu_open(p.cli, ctx, "/t/Hold", "r", 1, false, &s));
 	tu_pair_wait_started(&p, 2);
-	a.s = s;
-	DRPC_CHECK_OK(drpc__thread_start(&t, "t-recv", 0, 0, recv_main, &a));
-	drpc_ctx_cancel(ctx);
-	drpc__thread_join(t);
-	ck_assert_int_eq(a.rv, DRPC_ECANCELED);
-	DRPC_CHECK_ERR(drpc__stream_cancel_reason(s), DRPC_ECANCELED);
+	cancel_receiving(s, ctx);
 	drpc__stream_destroy(s);
 	drpc_ctx_destroy(ctx);
 	tu_pair_close(&p);
@@ -581,16 +576,14 @@ END_TEST
 // held: the handles report Unavailable and release cleanly afterwards.
 START_TEST(test_cancel_close_with_streams_open)
 {
-	size_t        threads = tu_threads();
-	size_t        fds     = tu_fds();
+	tu_leak        leak = tu_leak_start();
 	tu_pair       p;
 	hold_state    h;
 	drpc__stream *s[10];
 	const uint8_t *data;
 	size_t         len;
 
-	hold_init(&h);
-	tu_pair_open(&p, hold_handler, &h, NULL, NULL);
+	hold_open(&p, &h);
 	for (int i = 0; i < 10; i++) {
 		DRPC_CHECK_OK(tu_open(p.cli, NULL, "/t/Hold", "x", 1, false,
 		    &s[i]));
@@ -607,8 +600,7 @@ START_TEST(test_cancel_close_with_streams_open)
 	DRPC_CHECK_ERR(tu_wait_conn_err(p.srv), DRPC_ECLOSED);
 	tu_pair_close(&p);
 	ck_assert_uint_eq(h.ended, 10);
-	ck_assert_uint_eq(tu_threads(), threads);
-	ck_assert_uint_eq(tu_fds(), fds);
+	tu_leak_check(&leak);
 }
 END_TEST
 
@@ -660,25 +652,21 @@ END_TEST
 Suite *
 cancel_suite(void)
 {
-	Suite *s    = suite_create("cancel");
-	TCase *tc   = tcase_create("cancel");
-	TCase *term = tcase_create("termination");
+	const tu_test tests[] = {
+	    TU_TEST("cancel", test_cancel_blocked_recv, .timeout = 30),
+	    TU_TEST("cancel", test_cancel_deadline_recv),
+	    TU_TEST("cancel", test_cancel_blocked_send),
+	    TU_TEST("cancel", test_cancel_deadline_send),
+	    TU_TEST("cancel", test_cancel_cuts_large_message),
+	    TU_TEST("cancel", test_cancel_wakes_token_waiter),
+	    TU_TEST("cancel", test_cancel_remote_end_wakes_token_waiter),
+	    TU_TEST("cancel", test_cancel_remote),
+	    TU_TEST("cancel", test_cancel_unary_outcomes),
+	    TU_TEST("termination", test_cancel_termination_wakes_all,
+	        .timeout = 30),
+	    TU_TEST("termination", test_cancel_close_with_streams_open),
+	    TU_TEST("termination", test_cancel_ring_full),
+	};
 
-	tcase_add_test(tc, test_cancel_blocked_recv);
-	tcase_add_test(tc, test_cancel_deadline_recv);
-	tcase_add_test(tc, test_cancel_blocked_send);
-	tcase_add_test(tc, test_cancel_deadline_send);
-	tcase_add_test(tc, test_cancel_cuts_large_message);
-	tcase_add_test(tc, test_cancel_wakes_token_waiter);
-	tcase_add_test(tc, test_cancel_remote_end_wakes_token_waiter);
-	tcase_add_test(tc, test_cancel_remote);
-	tcase_add_test(tc, test_cancel_unary_outcomes);
-	tcase_add_test(term, test_cancel_termination_wakes_all);
-	tcase_add_test(term, test_cancel_close_with_streams_open);
-	tcase_add_test(term, test_cancel_ring_full);
-	tcase_set_timeout(tc, 30);
-	tcase_set_timeout(term, 30);
-	suite_add_tcase(s, tc);
-	suite_add_tcase(s, term);
-	return s;
+	return tu_suite("cancel", tests, TU_LEN(tests));
 }

@@ -27,6 +27,7 @@
 #include <drpc/drpc.h>
 
 #include "common/buf.h"
+#include "fixture.h"
 #include "platform/thread.h"
 #include "server/hooks.h"
 #include "suites.h"
@@ -37,44 +38,21 @@
 #include "wire/reader.h"
 
 #define WAIT_NS tu_bound_ns(10 * 1000000000ll)
-#define ECHO    "/c.S/Echo"
-#define BLOCK   "/c.S/Block"
+#define ECHO    TF_ECHO
+#define BLOCK   TF_BLOCK
 // The first timeout a timing test tries, doubled (at most TRIES times)
 // while its precondition fails.
 #define FIRST_MS 200
 #define TRIES    7
 
-// The server under test, with its log and its reaper's sweeps observed.
-
-#define LOG_KEEP 128
+// The server under test (fixture.h: its log kept, Block handlers
+// counted and held until the gate opens), with its reaper's sweeps
+// observed.
 
 typedef struct caps {
-	drpc_mux       *mux;
-	drpc_server    *srv;
-	char            addr[300];
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	// Guarded by mu:
-	char    lines[LOG_KEEP][400]; // the last LOG_KEEP lines logged
-	size_t  nlines;               // lines logged in all
-	int64_t swept;                // the last sweep's time; 0: none
-	size_t  started;              // Block handlers holding their stream
-	bool    open;                 // Block handlers may return
+	tf      t;
+	int64_t swept; // the last sweep's time, 0 for none; guarded by t.mu
 } caps;
-
-static void
-caps_log(void *arg, drpc_log_level level, const char *msg)
-{
-	caps *f = arg;
-
-	(void) level;
-	drpc__mutex_lock(&f->mu);
-	snprintf(
-	    f->lines[f->nlines % LOG_KEEP], sizeof(f->lines[0]), "%s", msg);
-	f->nlines++;
-	drpc__cond_broadcast(&f->cv);
-	drpc__mutex_unlock(&f->mu);
-}
 
 // caps_swept runs on the reaper with the server's mu held: it only takes
 // the fixture's own lock.
@@ -83,132 +61,20 @@ caps_swept(void *arg, int64_t now_ns)
 {
 	caps *f = arg;
 
-	drpc__mutex_lock(&f->mu);
+	drpc__mutex_lock(&f->t.mu);
 	f->swept = now_ns;
-	drpc__cond_broadcast(&f->cv);
-	drpc__mutex_unlock(&f->mu);
-}
-
-static drpc_err
-h_echo(drpc_stream *s, void *user)
-{
-	void    *data;
-	size_t   len;
-	drpc_err rv;
-
-	(void) user;
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
-		return rv;
-	}
-	rv = drpc_stream_send(s, data != NULL ? data : "", len);
-	drpc_free(data);
-	return rv;
-}
-
-// h_block takes its request, says so, and holds its stream until the
-// test opens the gate (or WAIT_NS pass: a failed test leaves no thread).
-static drpc_err
-h_block(drpc_stream *s, void *user)
-{
-	caps    *f = user;
-	int64_t  dl;
-	void    *data;
-	size_t   len;
-	drpc_err rv;
-
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
-		return rv;
-	}
-	drpc_free(data);
-	dl = drpc_now_ns() + WAIT_NS;
-	drpc__mutex_lock(&f->mu);
-	f->started++;
-	drpc__cond_broadcast(&f->cv);
-	while (!f->open && rv == DRPC_OK) {
-		rv = drpc__cond_wait_until(&f->cv, &f->mu, dl);
-	}
-	drpc__mutex_unlock(&f->mu);
-	return rv != DRPC_OK ? rv : drpc_stream_send(s, "done", 4);
+	drpc__cond_broadcast(&f->t.cv);
+	drpc__mutex_unlock(&f->t.mu);
 }
 
 static void
 caps_start(caps *f, const drpc_server_opts *o)
 {
-	drpc_server_opts   so = *o;
 	drpc__server_hooks h  = {.swept = caps_swept, .arg = f};
+	tf_opts            to = {.server = o, .hooks = &h};
 
-	memset(f, 0, sizeof(*f));
-	drpc__mutex_init(&f->mu);
-	drpc__cond_init(&f->cv);
-	so.log     = caps_log;
-	so.log_arg = f;
-	DRPC_CHECK_OK(drpc_mux_create(&f->mux));
-	DRPC_CHECK_OK(drpc_mux_register(f->mux, ECHO, h_echo, NULL));
-	DRPC_CHECK_OK(drpc_mux_register(f->mux, BLOCK, h_block, f));
-	DRPC_CHECK_OK(drpc_server_create(&f->srv, f->mux, &so));
-	drpc__server_set_hooks(f->srv, &h);
-	DRPC_CHECK_OK(drpc_server_listen(f->srv, "tcp://127.0.0.1:0"));
-	DRPC_CHECK_OK(drpc_server_addr(f->srv, f->addr, sizeof(f->addr)));
-}
-
-static void
-caps_open_gate(caps *f)
-{
-	drpc__mutex_lock(&f->mu);
-	f->open = true;
-	drpc__cond_broadcast(&f->cv);
-	drpc__mutex_unlock(&f->mu);
-}
-
-static void
-caps_stop(caps *f)
-{
-	caps_open_gate(f);
-	DRPC_CHECK_OK(drpc_server_shutdown(f->srv, drpc_now_ns() + WAIT_NS));
-	drpc_server_destroy(f->srv);
-	drpc_mux_destroy(f->mux);
-	drpc__cond_fini(&f->cv);
-	drpc__mutex_fini(&f->mu);
-}
-
-// caps_logged_locked tells whether a line kept contains text.
-static bool
-caps_logged_locked(const caps *f, const char *text)
-{
-	size_t n = f->nlines < LOG_KEEP ? f->nlines : LOG_KEEP;
-
-	for (size_t i = 0; i < n; i++) {
-		if (strstr(f->lines[i], text) != NULL) {
-			return true;
-		}
-	}
-	return false;
-}
-
-static bool
-caps_logged(caps *f, const char *text)
-{
-	bool seen;
-
-	drpc__mutex_lock(&f->mu);
-	seen = caps_logged_locked(f, text);
-	drpc__mutex_unlock(&f->mu);
-	return seen;
-}
-
-// caps_wait_log waits until a line containing text is logged.
-static bool
-caps_wait_log(caps *f, const char *text)
-{
-	int64_t dl = drpc_now_ns() + WAIT_NS;
-	bool    seen;
-
-	drpc__mutex_lock(&f->mu);
-	while (!(seen = caps_logged_locked(f, text)) &&
-	       drpc__cond_wait_until(&f->cv, &f->mu, dl) == DRPC_OK) {
-	}
-	drpc__mutex_unlock(&f->mu);
-	return seen;
+	f->swept = 0;
+	tf_server_start(&f->t, &to);
 }
 
 // caps_wait_swept waits until the reaper has swept as of t or later.
@@ -218,30 +84,12 @@ caps_wait_swept(caps *f, int64_t t)
 	int64_t dl = drpc_now_ns() + WAIT_NS;
 	bool    done;
 
-	drpc__mutex_lock(&f->mu);
+	drpc__mutex_lock(&f->t.mu);
 	while (!(done = f->swept >= t) &&
-	       drpc__cond_wait_until(&f->cv, &f->mu, dl) == DRPC_OK) {
+	       drpc__cond_wait_until(&f->t.cv, &f->t.mu, dl) == DRPC_OK) {
 	}
-	drpc__mutex_unlock(&f->mu);
+	drpc__mutex_unlock(&f->t.mu);
 	return done;
-}
-
-// caps_wait_started waits until n Block handlers hold their streams, or
-// a line containing stop (may be NULL) is logged; returns how many do.
-static size_t
-caps_wait_started(caps *f, size_t n, const char *stop)
-{
-	int64_t dl = drpc_now_ns() + WAIT_NS;
-	size_t  got;
-
-	drpc__mutex_lock(&f->mu);
-	while (f->started < n &&
-	       (stop == NULL || !caps_logged_locked(f, stop)) &&
-	       drpc__cond_wait_until(&f->cv, &f->mu, dl) == DRPC_OK) {
-	}
-	got = f->started;
-	drpc__mutex_unlock(&f->mu);
-	return got;
 }
 
 // A raw peer on a socket: the test writes frames byte for byte and reads
@@ -252,28 +100,11 @@ typedef struct raw {
 	drpc__frame_reader fr;
 } raw;
 
-static drpc_err
-raw_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
-{
-	raw          *r   = arg;
-	struct pollfd pfd = {r->fd, POLLIN, 0};
-	ssize_t       got;
-
-	if (poll(&pfd, 1, (int) (WAIT_NS / 1000000)) != 1) {
-		return DRPC_ETIMEDOUT;
-	}
-	if ((got = read(r->fd, buf, cap)) < 0) {
-		return errno == ECONNRESET ? DRPC_ECLOSED : DRPC_EIO;
-	}
-	*n = (size_t) got;
-	return DRPC_OK;
-}
-
 static void
 raw_dial(raw *r, const char *addr)
 {
 	DRPC_CHECK_OK(drpc__dial(addr, 0, &r->fd));
-	drpc__frame_reader_init(&r->fr, raw_read, r, 0);
+	drpc__frame_reader_init(&r->fr, tf_read_fd, &r->fd, 0);
 }
 
 static void
@@ -386,6 +217,34 @@ idle_text(int64_t ms, char *buf, size_t cap)
 	return buf;
 }
 
+// caps_raw_open starts the server with o and connects the raw peer r to
+// it; caps_raw_close closes r, then stops the server.
+static void
+caps_raw_open(caps *f, const drpc_server_opts *o, raw *r)
+{
+	caps_start(f, o);
+	raw_dial(r, f->t.addr);
+}
+
+static void
+caps_raw_close(caps *f, raw *r)
+{
+	raw_close(r);
+	tf_stop(&f->t);
+}
+
+// caps_retry runs try with FIRST_MS, then twice the time while its
+// precondition fails (it returns false), at most TRIES more times.
+static void
+caps_retry(bool (*try)(int64_t ms))
+{
+	int64_t ms = FIRST_MS;
+
+	for (int i = 0; !try(ms); i++, ms *= 2) {
+		ck_assert_int_lt(i, TRIES);
+	}
+}
+
 // Handshake timeout.
 
 // A connection that sends nothing (_i 0), or only part of a frame header
@@ -400,17 +259,15 @@ START_TEST(test_caps_handshake_closes)
 	raw                  r;
 	char                 want[96];
 
-	caps_start(&f, &o);
-	raw_dial(&r, f.addr);
+	caps_raw_open(&f, &o, &r);
 	if (_i == 1) {
 		(void) raw_write(&r, half, sizeof(half)); // unless closed yet
 	}
 	ck_assert_msg(raw_ended(&r), "the connection is still open");
-	ck_assert(
-	    caps_wait_log(&f, handshake_text(FIRST_MS, want, sizeof(want))));
-	ck_assert(caps_logged(&f, "server connection ended: no frame within"));
-	raw_close(&r);
-	caps_stop(&f);
+	ck_assert(tf_wait_log(
+	    &f.t, handshake_text(FIRST_MS, want, sizeof(want)), NULL));
+	ck_assert(tf_logged(&f.t, "server connection ended: no frame within"));
+	caps_raw_close(&f, &r);
 }
 END_TEST
 
@@ -429,29 +286,23 @@ try_handshake_met(int64_t ms)
 	int64_t t;
 	bool    ok;
 
-	caps_start(&f, &o);
-	raw_dial(&r, f.addr);
+	caps_raw_open(&f, &o, &r);
 	ok = raw_echo(&r, 1);
 	if (ok) {
 		// Served before now, so due (if it were) before now + ms.
 		t = drpc_now_ns() + ms * 1000000;
 		ck_assert(caps_wait_swept(&f, t));
 		ck_assert_msg(raw_open_now(&r), "closed after its first frame");
-		ck_assert(!caps_logged(&f, "server connection ended"));
+		ck_assert(!tf_logged(&f.t, "server connection ended"));
 		ck_assert(raw_echo(&r, 2)); // and it still serves
 	}
-	raw_close(&r);
-	caps_stop(&f);
+	caps_raw_close(&f, &r);
 	return ok;
 }
 
 START_TEST(test_caps_handshake_met)
 {
-	int64_t ms = FIRST_MS;
-
-	for (int i = 0; !try_handshake_met(ms); i++, ms *= 2) {
-		ck_assert_int_lt(i, TRIES);
-	}
+	caps_retry(try_handshake_met);
 }
 END_TEST
 
@@ -469,26 +320,21 @@ try_idle_closes(int64_t ms)
 	char want[96];
 	bool ok;
 
-	caps_start(&f, &o);
-	raw_dial(&r, f.addr);
+	caps_raw_open(&f, &o, &r);
 	ok = raw_echo(&r, 1);
 	if (ok) {
 		ck_assert_msg(
 		    raw_ended(&r), "the idle connection is still open");
-		ck_assert(caps_wait_log(&f, idle_text(ms, want, sizeof(want))));
+		ck_assert(
+		    tf_wait_log(&f.t, idle_text(ms, want, sizeof(want)), NULL));
 	}
-	raw_close(&r);
-	caps_stop(&f);
+	caps_raw_close(&f, &r);
 	return ok;
 }
 
 START_TEST(test_caps_idle_closes)
 {
-	int64_t ms = FIRST_MS;
-
-	for (int i = 0; !try_idle_closes(ms); i++, ms *= 2) {
-		ck_assert_int_lt(i, TRIES);
-	}
+	caps_retry(try_idle_closes);
 }
 END_TEST
 
@@ -502,12 +348,11 @@ START_TEST(test_caps_idle_without_handshake)
 	raw  r;
 	char want[96];
 
-	caps_start(&f, &o);
-	raw_dial(&r, f.addr);
+	caps_raw_open(&f, &o, &r);
 	ck_assert_msg(raw_ended(&r), "the connection is still open");
-	ck_assert(caps_wait_log(&f, idle_text(FIRST_MS, want, sizeof(want))));
-	raw_close(&r);
-	caps_stop(&f);
+	ck_assert(
+	    tf_wait_log(&f.t, idle_text(FIRST_MS, want, sizeof(want)), NULL));
+	caps_raw_close(&f, &r);
 }
 END_TEST
 
@@ -529,18 +374,18 @@ try_idle_busy(int64_t ms)
 	bool         ok;
 
 	caps_start(&f, &o);
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	DRPC_CHECK_OK(drpc_dial(&c, f.t.addr, NULL));
 	// Each step fails only if the connection ended already.
 	ok = drpc_stream_open(&s, c, NULL, BLOCK, NULL) == DRPC_OK;
 	ok = ok && drpc_stream_send(s, "x", 1) == DRPC_OK &&
-	     caps_wait_started(&f, 1, "server connection ended") == 1;
+	     tf_wait_started_or_log(&f.t, 1, "server connection ended") == 1;
 	if (ok) {
 		// Idle (if it were) since before now, so due before now + ms.
 		t = drpc_now_ns() + ms * 1000000;
 		ck_assert(caps_wait_swept(&f, t));
-		ck_assert(!caps_logged(&f, "server connection ended"));
+		ck_assert(!tf_logged(&f.t, "server connection ended"));
 		DRPC_CHECK_OK(drpc_conn_err(c));
-		caps_open_gate(&f);
+		tf_gate_open(&f.t);
 		DRPC_CHECK_OK(drpc_stream_recv(s, &data, &len));
 		ck_assert_uint_eq(len, 4);
 		ck_assert_mem_eq(data, "done", 4);
@@ -551,17 +396,13 @@ try_idle_busy(int64_t ms)
 		drpc_stream_destroy(s);
 	}
 	drpc_conn_destroy(c);
-	caps_stop(&f);
+	tf_stop(&f.t);
 	return ok;
 }
 
 START_TEST(test_caps_idle_busy)
 {
-	int64_t ms = FIRST_MS;
-
-	for (int i = 0; !try_idle_busy(ms); i++, ms *= 2) {
-		ck_assert_int_lt(i, TRIES);
-	}
+	caps_retry(try_idle_busy);
 }
 END_TEST
 
@@ -584,13 +425,13 @@ START_TEST(test_caps_max_handlers)
 	size_t           len;
 
 	caps_start(&f, &o);
-	DRPC_CHECK_OK(drpc_dial(&a, f.addr, NULL));
-	DRPC_CHECK_OK(drpc_dial(&b, f.addr, NULL));
+	DRPC_CHECK_OK(drpc_dial(&a, f.t.addr, NULL));
+	DRPC_CHECK_OK(drpc_dial(&b, f.t.addr, NULL));
 	for (int i = 0; i < 2; i++) {
 		DRPC_CHECK_OK(drpc_stream_open(&s[i], a, NULL, BLOCK, NULL));
 		DRPC_CHECK_OK(drpc_stream_send(s[i], "x", 1));
 	}
-	ck_assert_uint_eq(caps_wait_started(&f, 2, NULL), 2);
+	ck_assert_uint_eq(tf_wait_started_or_log(&f.t, 2, NULL), 2);
 	for (int i = 0; i < 2; i++) {
 		DRPC_CHECK_ERR(drpc_invoke(i == 0 ? b : a, NULL, ECHO, "y", 1,
 		                   NULL, &data, &len, &st),
@@ -607,7 +448,7 @@ START_TEST(test_caps_max_handlers)
 	    DRPC_EUNIMPL);
 	ck_assert_ptr_nonnull(strstr(st.message, "unknown rpc"));
 	drpc_status_reset(&st);
-	caps_open_gate(&f);
+	tf_gate_open(&f.t);
 	for (int i = 0; i < 2; i++) {
 		DRPC_CHECK_OK(drpc_stream_recv(s[i], &data, &len));
 		drpc_free(data);
@@ -625,7 +466,7 @@ START_TEST(test_caps_max_handlers)
 	DRPC_CHECK_OK(drpc_conn_err(b));
 	drpc_conn_destroy(a);
 	drpc_conn_destroy(b);
-	caps_stop(&f);
+	tf_stop(&f.t);
 }
 END_TEST
 
@@ -648,12 +489,12 @@ START_TEST(test_caps_max_streams)
 
 	ck_assert_ptr_nonnull(s);
 	caps_start(&f, &o);
-	DRPC_CHECK_OK(drpc_dial(&c, f.addr, NULL));
+	DRPC_CHECK_OK(drpc_dial(&c, f.t.addr, NULL));
 	for (size_t i = 0; i < STREAMS_OPEN; i++) {
 		DRPC_CHECK_OK(drpc_stream_open(&s[i], c, NULL, BLOCK, NULL));
 		DRPC_CHECK_OK(drpc_stream_send(s[i], "x", 1));
 	}
-	ck_assert_uint_eq(caps_wait_started(&f, want, NULL), want);
+	ck_assert_uint_eq(tf_wait_started_or_log(&f.t, want, NULL), want);
 	if (_i == 0) {
 		DRPC_CHECK_ERR(
 		    drpc_stream_recv(s[256], &data, &len), DRPC_ERESOURCE);
@@ -661,7 +502,7 @@ START_TEST(test_caps_max_streams)
 		ck_assert_uint_eq(st.remote_code, 8);
 		drpc_status_reset(&st);
 	}
-	caps_open_gate(&f);
+	tf_gate_open(&f.t);
 	for (size_t i = 0; i < want; i++) {
 		DRPC_CHECK_OK(drpc_stream_recv(s[i], &data, &len));
 		drpc_free(data);
@@ -672,7 +513,7 @@ START_TEST(test_caps_max_streams)
 	free(s);
 	DRPC_CHECK_OK(drpc_conn_err(c));
 	drpc_conn_destroy(c);
-	caps_stop(&f);
+	tf_stop(&f.t);
 }
 END_TEST
 
@@ -741,7 +582,7 @@ emfile_child(int out, int cmd)
 		return 11;
 	}
 	if (drpc_mux_create(&mux) != DRPC_OK ||
-	    drpc_mux_register(mux, ECHO, h_echo, NULL) != DRPC_OK ||
+	    drpc_mux_register(mux, ECHO, tf_h_echo, NULL) != DRPC_OK ||
 	    drpc_server_create(&srv, mux, &o) != DRPC_OK) {
 		return 12;
 	}

@@ -21,6 +21,7 @@
 #include <drpc/drpc.h>
 
 #include "connutil.h"
+#include "fixture.h"
 #include "suites.h"
 #include "testutil.h"
 #include "transport/addr.h"
@@ -292,23 +293,18 @@ END_TEST
 
 START_TEST(test_causes_dial_ok_clears)
 {
-	drpc_mux    *m;
-	drpc_server *s;
-	drpc_conn   *c;
-	drpc_cause   why;
-	char         addr[300];
+	tf          f;
+	drpc_conn  *c;
+	drpc_cause  why;
+	const char *addr = f.addr;
 
-	DRPC_CHECK_OK(drpc_mux_create(&m));
-	DRPC_CHECK_OK(drpc_server_create(&s, m, NULL));
-	DRPC_CHECK_OK(drpc_server_listen(s, "tcp://127.0.0.1:0"));
-	DRPC_CHECK_OK(drpc_server_addr(s, addr, sizeof(addr)));
+	tf_server_start(&f, NULL);
 	cause_dirty(&why);
 	DRPC_CHECK_OK(drpc_dial_cause(&c, addr, NULL, &why));
 	cause_cleared(&why);
 	drpc_conn_destroy(c);
-	drpc_server_destroy(s);
-	drpc_mux_destroy(m);
-	// NULL arguments are explained too.
+	tf_free(&f);
+	// NULL arguments are explained too (f.addr is still the address).
 	cause_is(drpc_dial_cause(NULL, addr, NULL, &why), &why, DRPC_EINVAL,
 	    "dial: no connection pointer");
 	cause_is(drpc_dial_cause(&c, NULL, NULL, &why), &why, DRPC_EINVAL,

@@ -852,29 +852,25 @@ END_TEST
 Suite *
 channel_suite(void)
 {
-	Suite *s = suite_create("channel");
-	TCase *tc = tcase_create("core");
+	const tu_test tests[] = {
+	    TU_TEST("core", test_channel_basic, .timeout = 120),
+	    TU_TEST("core", test_channel_bad_targets),
+	    TU_TEST("core", test_channel_resolve),
+	    TU_TEST("core", test_channel_bounds),
+	    TU_TEST("core", test_channel_fail_fast),
+	    TU_TEST("core", test_channel_pick_first),
+	    TU_TEST("core", test_channel_wait_for_ready),
+	    TU_TEST("core", test_channel_backoff_bounds),
+	    TU_TEST("core", test_channel_destroy_mid_call),
+	    TU_TEST("core", test_channel_stream_outlives),
+	    TU_TEST("core", test_channel_restarts),
+	    TU_TEST("core", test_channel_round_robin_kill),
+	    TU_TEST("liveness", test_channel_stopped_peer, .timeout = 120),
+	    TU_TEST("liveness", test_channel_graceful_drain),
+	    TU_TEST("liveness", test_channel_graceful_drain_pick_first),
+	};
+	Suite *s = tu_suite("channel", tests, TU_LEN(tests));
 
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_channel_basic);
-	tcase_add_test(tc, test_channel_bad_targets);
-	tcase_add_test(tc, test_channel_resolve);
-	tcase_add_test(tc, test_channel_bounds);
-	tcase_add_test(tc, test_channel_fail_fast);
-	tcase_add_test(tc, test_channel_pick_first);
-	tcase_add_test(tc, test_channel_wait_for_ready);
-	tcase_add_test(tc, test_channel_backoff_bounds);
-	tcase_add_test(tc, test_channel_destroy_mid_call);
-	tcase_add_test(tc, test_channel_stream_outlives);
-	tcase_add_test(tc, test_channel_restarts);
-	tcase_add_test(tc, test_channel_round_robin_kill);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("liveness");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_channel_stopped_peer);
-	tcase_add_test(tc, test_channel_graceful_drain);
-	tcase_add_test(tc, test_channel_graceful_drain_pick_first);
-	suite_add_tcase(s, tc);
-	suite_add_tcase(s, channel_races_tcase());
+	suite_add_tcase(s, channel_races_tcase()); // check_channel_races.c
 	return s;
 }

@@ -14,6 +14,7 @@
 #include <drpc/drpc.h>
 
 #include "connutil.h"
+#include "fixture.h"
 #include "platform/thread.h"
 #include "suites.h"
 #include "testutil.h"
@@ -255,55 +256,37 @@ ci_log(void *arg, drpc_log_level level, const char *msg)
 static bool
 ci_wait(ci_state *st, const size_t *count, size_t n)
 {
-	int64_t dl = tu_deadline();
-	bool    ok;
-
-	drpc__mutex_lock(&st->mu);
-	while (*count < n &&
-	    drpc__cond_wait_until(&st->cv, &st->mu, dl) == DRPC_OK) {
-	}
-	ok = *count >= n;
-	drpc__mutex_unlock(&st->mu);
-	return ok;
+	return tu_wait_count(&st->mu, &st->cv, count, n, TU_WAIT_NS) >= n;
 }
 
-typedef struct ci_server {
-	drpc_mux    *mux;
-	drpc_server *s;
-	char         addr[160];
-} ci_server;
-
+// ci_server_start_tls starts the fixture's server (fixture.h) with the
+// handlers of st, its connections' hooks and log, over TLS with tls (or
+// plain TCP for NULL).
 static void
-ci_server_start_tls(ci_server *cs, ci_state *st, drpc_tls_config *tls)
+ci_server_start_tls(tf *cs, ci_state *st, drpc_tls_config *tls)
 {
 	drpc_conn_hooks  hooks = {ci_open, ci_close, st};
 	drpc_server_opts o     = {.conn_hooks = &hooks, .log = ci_log,
 		    .log_arg = st, .tls = tls};
+	const tf_method  m[]   = {
+	       {CI_ECHO, h_echo, st},
+	       {CI_FAIL, h_fail, st},
+	       {CI_FAIL_LONG, h_fail_long, st},
+	       {CI_HOLD, h_hold, st},
+        };
+	tf_opts to = {.net = tls != NULL ? TF_TLS : TF_TCP,
+	    .server        = &o,
+	    .methods       = m,
+	    .nmethods      = TU_LEN(m)};
 
-	DRPC_CHECK_OK(drpc_mux_create(&cs->mux));
-	DRPC_CHECK_OK(drpc_mux_register(cs->mux, CI_ECHO, h_echo, st));
-	DRPC_CHECK_OK(drpc_mux_register(cs->mux, CI_FAIL, h_fail, st));
-	DRPC_CHECK_OK(
-	    drpc_mux_register(cs->mux, CI_FAIL_LONG, h_fail_long, st));
-	DRPC_CHECK_OK(drpc_mux_register(cs->mux, CI_HOLD, h_hold, st));
 	// hooks is a local: the server copies it.
-	DRPC_CHECK_OK(drpc_server_create(&cs->s, cs->mux, &o));
-	DRPC_CHECK_OK(drpc_server_listen(
-	    cs->s, tls != NULL ? "tls://127.0.0.1:0" : "tcp://127.0.0.1:0"));
-	DRPC_CHECK_OK(drpc_server_addr(cs->s, cs->addr, sizeof(cs->addr)));
+	tf_server_start(cs, &to);
 }
 
 static void
-ci_server_start(ci_server *cs, ci_state *st)
+ci_server_start(tf *cs, ci_state *st)
 {
 	ci_server_start_tls(cs, st, NULL);
-}
-
-static void
-ci_server_stop(ci_server *cs)
-{
-	drpc_server_destroy(cs->s);
-	drpc_mux_destroy(cs->mux);
 }
 
 static drpc_err
@@ -339,7 +322,7 @@ ci_raw(const char *addr)
 START_TEST(test_conn_hooks_churn)
 {
 	ci_state  st;
-	ci_server cs;
+	tf        cs;
 	tu_leak   l = tu_leak_start();
 	size_t    holds = 0;
 
@@ -377,7 +360,7 @@ START_TEST(test_conn_hooks_churn)
 		}
 	}
 	ck_assert(ci_wait(&st, &st.closes, CI_CONNS));
-	ci_server_stop(&cs);
+	tf_free(&cs);
 	tu_leak_check(&l);
 
 	ck_assert_uint_eq(st.bad, 0);
@@ -436,38 +419,52 @@ START_TEST(test_conn_hooks_churn)
 }
 END_TEST
 
+// fail_logged calls method, which fails with want, on a fresh server
+// whose log st keeps; once its WARN line is in and the server is gone,
+// checks that the line names the failing call's peer and connection.
+// Returns the call's remote code.
+static uint64_t
+fail_logged(ci_state *st, const char *method, drpc_err want)
+{
+	tf          cs;
+	drpc_conn  *c;
+	drpc_status status = {0};
+	uint64_t    code;
+	char        text[200];
+
+	ci_server_start(&cs, st);
+	DRPC_CHECK_OK(drpc_dial(&c, cs.addr, NULL));
+	DRPC_CHECK_ERR(ci_call(c, method, 7, &status), want);
+	code = status.remote_code;
+	drpc_status_reset(&status);
+	ck_assert(ci_wait(st, &st->warns, 1));
+	drpc_conn_destroy(c);
+	tf_free(&cs);
+
+	snprintf(text, sizeof(text), "peer %s;", st->fail_peer);
+	ck_assert_msg(strstr(st->warn, text) != NULL, "log \"%s\" lacks \"%s\"",
+	    st->warn, text);
+	snprintf(text, sizeof(text), "conn %016" PRIx64, st->fail_id);
+	ck_assert_msg(st->fail_id != 0 && strstr(st->warn, text) != NULL,
+	    "log \"%s\" lacks \"%s\"", st->warn, text);
+	return code;
+}
+
 // A failing handler is logged at WARN with its method, its peer, its code
 // and its connection's id.
 START_TEST(test_conn_fail_logged)
 {
-	ci_state    st;
-	ci_server   cs;
-	drpc_conn  *c;
-	drpc_status status = {0};
-	char        want[200];
+	ci_state st;
 
 	ci_init(&st);
-	ci_server_start(&cs, &st);
-	DRPC_CHECK_OK(drpc_dial(&c, cs.addr, NULL));
-	DRPC_CHECK_ERR(ci_call(c, CI_FAIL, 7, &status), DRPC_ENOTFOUND);
-	ck_assert_uint_eq(status.remote_code, DRPC_ENOTFOUND);
-	drpc_status_reset(&status);
-	ck_assert(ci_wait(&st, &st.warns, 1));
-	drpc_conn_destroy(c);
-	ci_server_stop(&cs);
-
+	ck_assert_uint_eq(
+	    fail_logged(&st, CI_FAIL, DRPC_ENOTFOUND), DRPC_ENOTFOUND);
 	ck_assert_msg(strncmp(st.fail_peer, "tcp://127.0.0.1:", 16) == 0,
 	    "peer \"%s\"", st.fail_peer);
 	ck_assert_msg(strstr(st.warn, "drpc: " CI_FAIL " failed") == st.warn,
 	    "log \"%s\"", st.warn);
-	snprintf(want, sizeof(want), "peer %s;", st.fail_peer);
-	ck_assert_msg(strstr(st.warn, want) != NULL, "log \"%s\" lacks \"%s\"",
-	    st.warn, want);
 	ck_assert_msg(strstr(st.warn, "code 5 (DRPC_ENOTFOUND)") != NULL,
 	    "log \"%s\" lacks the code", st.warn);
-	snprintf(want, sizeof(want), "conn %016" PRIx64, st.fail_id);
-	ck_assert_msg(st.fail_id != 0 && strstr(st.warn, want) != NULL,
-	    "log \"%s\" lacks \"%s\"", st.warn, want);
 	ci_fini(&st);
 }
 END_TEST
@@ -476,27 +473,10 @@ END_TEST
 // its peer and its connection (they come after the message).
 START_TEST(test_conn_fail_logged_long)
 {
-	ci_state    st;
-	ci_server   cs;
-	drpc_conn  *c;
-	drpc_status status = {0};
-	char        want[200];
+	ci_state st;
 
 	ci_init(&st);
-	ci_server_start(&cs, &st);
-	DRPC_CHECK_OK(drpc_dial(&c, cs.addr, NULL));
-	DRPC_CHECK_ERR(ci_call(c, CI_FAIL_LONG, 7, &status), DRPC_EABORTED);
-	drpc_status_reset(&status);
-	ck_assert(ci_wait(&st, &st.warns, 1));
-	drpc_conn_destroy(c);
-	ci_server_stop(&cs);
-
-	snprintf(want, sizeof(want), "peer %s;", st.fail_peer);
-	ck_assert_msg(strstr(st.warn, want) != NULL, "log \"%s\" lacks \"%s\"",
-	    st.warn, want);
-	snprintf(want, sizeof(want), "conn %016" PRIx64, st.fail_id);
-	ck_assert_msg(st.fail_id != 0 && strstr(st.warn, want) != NULL,
-	    "log \"%s\" lacks \"%s\"", st.warn, want);
+	(void) fail_logged(&st, CI_FAIL_LONG, DRPC_EABORTED);
 	ci_fini(&st);
 }
 END_TEST
@@ -506,7 +486,7 @@ END_TEST
 START_TEST(test_conn_hooks_client)
 {
 	ci_state        srv_st, st;
-	ci_server       cs;
+	tf              cs;
 	drpc_conn_hooks hooks = {ci_open, ci_close, &st};
 	drpc_conn_opts  o     = {.conn_hooks = &hooks};
 	drpc_conn      *c;
@@ -541,7 +521,7 @@ START_TEST(test_conn_hooks_client)
 	ck_assert_uint_eq(st.closes, 0);
 	drpc_stream_destroy(s);
 	ck_assert_uint_eq(st.closes, 1);
-	ci_server_stop(&cs);
+	tf_free(&cs);
 
 	ck_assert_uint_eq(st.bad, 0);
 	ck_assert_int_eq(st.rows[0].closes, 1);
@@ -572,7 +552,7 @@ END_TEST
 START_TEST(test_conn_hooks_channel)
 {
 	ci_state          srv_st, st;
-	ci_server         cs;
+	tf                cs;
 	drpc_conn_hooks   hooks = {ci_open, ci_close, &st};
 	drpc_channel_opts o     = {.conn = {.conn_hooks = &hooks}};
 	drpc_channel     *ch;
@@ -603,7 +583,7 @@ START_TEST(test_conn_hooks_channel)
 		drpc_stream_destroy(s);
 	}
 	drpc_channel_destroy(ch);
-	ci_server_stop(&cs);
+	tf_free(&cs);
 
 	ck_assert_uint_eq(known, 4);
 	ck_assert_uint_eq(st.bad, 0);
@@ -620,12 +600,12 @@ END_TEST
 START_TEST(test_conn_hooks_tls)
 {
 	ci_state         st;
-	ci_server        cs;
+	tf               cs;
 	tls_certs        certs;
 	drpc_tls_config *scfg, *ccfg;
 	drpc_conn_opts   o = {0};
 	drpc_conn       *c;
-	char             tcp[160];
+	char             tcp[220];
 
 	ci_init(&st);
 	tls_certs_make(&certs);
@@ -634,13 +614,13 @@ START_TEST(test_conn_hooks_tls)
 	ccfg = client_config(&certs, certs.ca.cert, true);
 	ci_server_start_tls(&cs, &st, scfg);
 	drpc_tls_config_destroy(scfg); // the server holds its own
-	snprintf(tcp, sizeof(tcp), "tcp://%s", cs.addr + strlen("tls://"));
+	snprintf(tcp, sizeof(tcp), "tcp://%.200s", cs.addr + strlen("tls://"));
 	ci_raw(tcp); // no handshake
 	o.tls = ccfg;
 	DRPC_CHECK_OK(drpc_dial(&c, cs.addr, &o));
 	DRPC_CHECK_OK(ci_call(c, CI_ECHO, 3, NULL));
 	drpc_conn_destroy(c);
-	ci_server_stop(&cs);
+	tf_free(&cs);
 	drpc_tls_config_destroy(ccfg);
 	tls_certs_free(&certs);
 
@@ -704,7 +684,7 @@ ci_peer_fail(void *impl, drpc_peer *out)
 START_TEST(test_conn_hooks_peer_fails)
 {
 	ci_state        st;
-	ci_server       cs;
+	tf              cs;
 	drpc_transport *tr;
 	drpc_conn      *c;
 	int             sv[2];
@@ -714,12 +694,12 @@ START_TEST(test_conn_hooks_peer_fails)
 	tu_tcp_pair(sv);
 	DRPC_CHECK_OK(drpc_transport_create_fd(&tr, sv[1]));
 	tr->peer = ci_peer_fail;
-	DRPC_CHECK_OK(drpc_server_serve_transport(cs.s, tr));
+	DRPC_CHECK_OK(drpc_server_serve_transport(cs.srv, tr));
 	DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[0], NULL));
 	DRPC_CHECK_OK(ci_call(c, CI_ECHO, 1, NULL));
 	drpc_conn_destroy(c);
 	ck_assert(ci_wait(&st, &st.closes, 1));
-	ci_server_stop(&cs);
+	tf_free(&cs);
 
 	ck_assert_uint_eq(st.bad, 0);
 	ck_assert_uint_eq(st.opens, 1);
@@ -733,18 +713,16 @@ END_TEST
 Suite *
 conninfo_suite(void)
 {
-	Suite *s = suite_create("conninfo");
-	TCase *tc = tcase_create("hooks");
+	const tu_test tests[] = {
+	    TU_TEST("hooks", test_conn_hooks_churn, .timeout = 120),
+	    TU_TEST("hooks", test_conn_fail_logged),
+	    TU_TEST("hooks", test_conn_fail_logged_long),
+	    TU_TEST("hooks", test_conn_hooks_client),
+	    TU_TEST("hooks", test_conn_hooks_client_lost),
+	    TU_TEST("hooks", test_conn_hooks_channel),
+	    TU_TEST("hooks", test_conn_hooks_tls),
+	    TU_TEST("hooks", test_conn_hooks_peer_fails),
+	};
 
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_conn_hooks_churn);
-	tcase_add_test(tc, test_conn_fail_logged);
-	tcase_add_test(tc, test_conn_fail_logged_long);
-	tcase_add_test(tc, test_conn_hooks_client);
-	tcase_add_test(tc, test_conn_hooks_client_lost);
-	tcase_add_test(tc, test_conn_hooks_channel);
-	tcase_add_test(tc, test_conn_hooks_tls);
-	tcase_add_test(tc, test_conn_hooks_peer_fails);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("conninfo", tests, TU_LEN(tests));
 }

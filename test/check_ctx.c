@@ -135,14 +135,13 @@ END_TEST
 Suite *
 ctx_suite(void)
 {
-	Suite *s  = suite_create("ctx");
-	TCase *tc = tcase_create("ctx");
+	const tu_test tests[] = {
+	    TU_TEST("ctx", test_ctx_cancel),
+	    TU_TEST("ctx", test_ctx_tree),
+	    TU_TEST("ctx", test_ctx_child_of_done),
+	    TU_TEST("ctx", test_ctx_deadline),
+	    TU_TEST("ctx", test_ctx_listeners),
+	};
 
-	tcase_add_test(tc, test_ctx_cancel);
-	tcase_add_test(tc, test_ctx_tree);
-	tcase_add_test(tc, test_ctx_child_of_done);
-	tcase_add_test(tc, test_ctx_deadline);
-	tcase_add_test(tc, test_ctx_listeners);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("ctx", tests, TU_LEN(tests));
 }

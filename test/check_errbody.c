@@ -145,15 +145,14 @@ END_TEST
 Suite *
 errbody_suite(void)
 {
-	Suite *s  = suite_create("errbody");
-	TCase *tc = tcase_create("codec");
+	const tu_test tests[] = {
+	    TU_TEST("codec", test_errbody_example_b),
+	    TU_TEST("codec", test_errbody_big_code),
+	    TU_TEST("codec", test_errbody_short),
+	    TU_TEST("codec", test_errbody_text_cut),
+	    TU_TEST("codec", test_errbody_text_cut_utf8, .loops = 3),
+	    TU_TEST("codec", test_errbody_text_cut_tiny),
+	};
 
-	tcase_add_test(tc, test_errbody_example_b);
-	tcase_add_test(tc, test_errbody_big_code);
-	tcase_add_test(tc, test_errbody_short);
-	tcase_add_test(tc, test_errbody_text_cut);
-	tcase_add_loop_test(tc, test_errbody_text_cut_utf8, 0, 3);
-	tcase_add_test(tc, test_errbody_text_cut_tiny);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("errbody", tests, TU_LEN(tests));
 }

@@ -39,12 +39,11 @@ END_TEST
 Suite *
 error_suite(void)
 {
-	Suite *s = suite_create("error");
-	TCase *tc = tcase_create("names");
+	const tu_test tests[] = {
+	    TU_TEST("names", test_error_every_code_named),
+	    TU_TEST("names", test_error_unknown_code),
+	    TU_TEST("names", test_error_grpc_values),
+	};
 
-	tcase_add_test(tc, test_error_every_code_named);
-	tcase_add_test(tc, test_error_unknown_code);
-	tcase_add_test(tc, test_error_grpc_values);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("error", tests, TU_LEN(tests));
 }

@@ -194,24 +194,19 @@ END_TEST
 Suite *
 frame_suite(void)
 {
-	Suite *s       = suite_create("frame");
-	TCase *parse   = tcase_create("parse");
-	TCase *encode  = tcase_create("encode");
-	TCase *hostile = tcase_create("hostile");
+	const tu_test tests[] = {
+	    TU_TEST("parse", test_frame_parse_invoke),
+	    TU_TEST("parse", test_frame_parse_prefix_needs_more,
+	        .loops = (int) sizeof(invoke_frame)),
+	    TU_TEST("parse", test_frame_parse_leaves_next_frame),
+	    TU_TEST("parse", test_frame_unknown_kinds_parse),
+	    TU_TEST("encode", test_frame_control_byte_table,
+	        .loops = (int) TU_LEN(control_table)),
+	    TU_TEST("encode", test_frame_roundtrip_wide_ids),
+	    TU_TEST("hostile", test_frame_huge_length),
+	    TU_TEST("hostile", test_frame_length_limit),
+	    TU_TEST("hostile", test_frame_bad_varint),
+	};
 
-	tcase_add_test(parse, test_frame_parse_invoke);
-	tcase_add_loop_test(parse, test_frame_parse_prefix_needs_more, 0,
-	    (int) sizeof(invoke_frame));
-	tcase_add_test(parse, test_frame_parse_leaves_next_frame);
-	tcase_add_test(parse, test_frame_unknown_kinds_parse);
-	tcase_add_loop_test(encode, test_frame_control_byte_table, 0,
-	    (int) (sizeof(control_table) / sizeof(control_table[0])));
-	tcase_add_test(encode, test_frame_roundtrip_wide_ids);
-	tcase_add_test(hostile, test_frame_huge_length);
-	tcase_add_test(hostile, test_frame_length_limit);
-	tcase_add_test(hostile, test_frame_bad_varint);
-	suite_add_tcase(s, parse);
-	suite_add_tcase(s, encode);
-	suite_add_tcase(s, hostile);
-	return s;
+	return tu_suite("frame", tests, TU_LEN(tests));
 }

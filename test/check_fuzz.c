@@ -72,12 +72,10 @@ END_TEST
 Suite *
 fuzz_suite(void)
 {
-	Suite *s  = suite_create("fuzz");
-	TCase *tc = tcase_create("replay");
+	const tu_test tests[] = {
+	    TU_TEST("replay", test_fuzz_regressions, .timeout = 120),
+	    TU_TEST("replay", test_fuzz_transcripts),
+	};
 
-	tcase_add_test(tc, test_fuzz_regressions);
-	tcase_add_test(tc, test_fuzz_transcripts);
-	tcase_set_timeout(tc, 120);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("fuzz", tests, TU_LEN(tests));
 }

@@ -11,39 +11,42 @@
 #include <drpc/drpc.h>
 
 #include "connutil.h"
+#include "fixture.h"
 #include "platform/thread.h"
 #include "suites.h"
 #include "testutil.h"
 
+// The health service on the fixture's server (fixture.h), attached to
+// it, and a client (t.c).
 typedef struct hc_env {
 	drpc_health *h;
-	drpc_mux    *mux;
-	drpc_server *s;
-	drpc_conn   *c;
-	char         addr[160];
+	tf           t;
 } hc_env;
 
 static void
-hc_start(hc_env *e)
+hc_register(void *arg, drpc_mux *m)
 {
-	memset(e, 0, sizeof(*e));
+	hc_env *e = arg;
+
+	DRPC_CHECK_OK(drpc_health_register(e->h, m));
+	DRPC_CHECK_ERR(drpc_health_register(e->h, m), DRPC_EEXIST);
+}
+
+static void
+hc_start(hc_env *e, const drpc_server_opts *o)
+{
+	tf_opts to = {.server = o, .setup = hc_register, .setup_arg = e};
+
 	DRPC_CHECK_OK(drpc_health_create(&e->h));
-	DRPC_CHECK_OK(drpc_mux_create(&e->mux));
-	DRPC_CHECK_OK(drpc_health_register(e->h, e->mux));
-	DRPC_CHECK_ERR(drpc_health_register(e->h, e->mux), DRPC_EEXIST);
-	DRPC_CHECK_OK(drpc_server_create(&e->s, e->mux, NULL));
-	DRPC_CHECK_OK(drpc_health_attach(e->h, e->s));
-	DRPC_CHECK_OK(drpc_server_listen(e->s, "tcp://127.0.0.1:0"));
-	DRPC_CHECK_OK(drpc_server_addr(e->s, e->addr, sizeof(e->addr)));
-	DRPC_CHECK_OK(drpc_dial(&e->c, e->addr, NULL));
+	tf_server_start(&e->t, &to);
+	DRPC_CHECK_OK(drpc_health_attach(e->h, e->t.srv));
+	tf_dial(&e->t, NULL);
 }
 
 static void
 hc_stop(hc_env *e)
 {
-	drpc_conn_destroy(e->c);
-	drpc_server_destroy(e->s);
-	drpc_mux_destroy(e->mux);
+	tf_free(&e->t);
 	drpc_health_destroy(e->h);
 }
 
@@ -84,8 +87,8 @@ hc_check(hc_env *e, const char *service, int *status, drpc_status *st)
 	size_t   len   = 0;
 	drpc_err rv;
 
-	rv = drpc_invoke(e->c, NULL, DRPC_HEALTH_CHECK, req, hc_req(req, service),
-	    NULL, &reply, &len, st);
+	rv      = drpc_invoke(e->t.c, NULL, DRPC_HEALTH_CHECK, req,
+	         hc_req(req, service), NULL, &reply, &len, st);
 	*status = rv == DRPC_OK ? hc_status(reply, len) : -1;
 	drpc_free(reply);
 	return rv;
@@ -97,8 +100,8 @@ hc_watch(hc_env *e, const char *service)
 	uint8_t      req[160];
 	drpc_stream *s;
 
-	DRPC_CHECK_OK(drpc_stream_open_request(&s, e->c, NULL, DRPC_HEALTH_WATCH,
-	    req, hc_req(req, service), NULL));
+	DRPC_CHECK_OK(drpc_stream_open_request(&s, e->t.c, NULL,
+	    DRPC_HEALTH_WATCH, req, hc_req(req, service), NULL));
 	return s;
 }
 
@@ -127,7 +130,7 @@ START_TEST(test_health_check)
 	drpc_status st = {0};
 	int         status;
 
-	hc_start(&e);
+	hc_start(&e, NULL);
 	DRPC_CHECK_OK(drpc_health_set(e.h, "a.Svc", DRPC_HEALTH_SERVING));
 	DRPC_CHECK_OK(drpc_health_set(e.h, "b.Svc", DRPC_HEALTH_NOT_SERVING));
 	DRPC_CHECK_ERR(drpc_health_set(e.h, "c", DRPC_HEALTH_SERVICE_UNKNOWN),
@@ -164,7 +167,7 @@ START_TEST(test_health_watch)
 	drpc_stream *a, *x;
 	drpc_err     end = DRPC_OK;
 
-	hc_start(&e);
+	hc_start(&e, NULL);
 	DRPC_CHECK_OK(drpc_health_set(e.h, "a", DRPC_HEALTH_SERVING));
 	a = hc_watch(&e, "a");
 	x = hc_watch(&e, "x");
@@ -208,13 +211,13 @@ START_TEST(test_health_shutdown)
 	hc_shut      sh;
 	pthread_t    t;
 
-	hc_start(&e);
+	hc_start(&e, NULL);
 	DRPC_CHECK_OK(drpc_health_set(e.h, "a", DRPC_HEALTH_SERVING));
 	w1 = hc_watch(&e, "a");
 	w2 = hc_watch(&e, "");
 	ck_assert_int_eq(hc_next(w1, &end1), DRPC_HEALTH_SERVING);
 	ck_assert_int_eq(hc_next(w2, &end2), DRPC_HEALTH_SERVING);
-	sh.s  = e.s;
+	sh.s  = e.t.srv;
 	sh.rv = DRPC_EUNKNOWN;
 	DRPC_CHECK_OK(drpc__thread_start(&t, "hc-shut", 0, 0, hc_shutdown_main, &sh));
 	ck_assert_int_eq(hc_next(w1, &end1), DRPC_HEALTH_NOT_SERVING);
@@ -228,7 +231,7 @@ START_TEST(test_health_shutdown)
 	ck_assert_int_eq(drpc_health_get(e.h, "a"), DRPC_HEALTH_NOT_SERVING);
 	DRPC_CHECK_ERR(drpc_health_set(e.h, "a", DRPC_HEALTH_SERVING),
 	    DRPC_ESTATE);
-	DRPC_CHECK_ERR(drpc_health_attach(e.h, e.s), DRPC_ESTATE);
+	DRPC_CHECK_ERR(drpc_health_attach(e.h, e.t.srv), DRPC_ESTATE);
 	drpc_stream_destroy(w1);
 	drpc_stream_destroy(w2);
 	hc_stop(&e);
@@ -251,37 +254,24 @@ hc_ended(void *arg, const drpc_rpc_info *rpc, const drpc_rpc_end *end)
 // the next change of status, holding a thread and a max_handlers place.
 START_TEST(test_health_watch_deadline)
 {
-	drpc_health       *h;
-	drpc_mux          *mux;
-	drpc_server       *srv;
-	drpc_conn         *c;
+	hc_env             e;
 	drpc_ctx          *ctx;
 	drpc_stream       *w;
 	tu_event           ended;
 	drpc_stats_handler sh = {NULL, NULL, hc_ended, &ended};
 	drpc_server_opts   o  = {.stats = &sh};
-	char               addr[160];
 
 	tu_event_init(&ended);
-	DRPC_CHECK_OK(drpc_health_create(&h));
-	DRPC_CHECK_OK(drpc_mux_create(&mux));
-	DRPC_CHECK_OK(drpc_health_register(h, mux));
-	DRPC_CHECK_OK(drpc_server_create(&srv, mux, &o));
-	DRPC_CHECK_OK(drpc_server_listen(srv, "tcp://127.0.0.1:0"));
-	DRPC_CHECK_OK(drpc_server_addr(srv, addr, sizeof(addr)));
-	DRPC_CHECK_OK(drpc_dial(&c, addr, NULL));
+	hc_start(&e, &o);
 	DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 50));
 	DRPC_CHECK_OK(drpc_stream_open_request(
-	    &w, c, ctx, DRPC_HEALTH_WATCH, NULL, 0, NULL));
+	    &w, e.t.c, ctx, DRPC_HEALTH_WATCH, NULL, 0, NULL));
 	// The client never looks at its stream again until the server ended
 	// the RPC; nothing changes the status meanwhile.
 	ck_assert(tu_event_wait(&ended, 1));
 	drpc_stream_destroy(w);
 	drpc_ctx_destroy(ctx);
-	drpc_conn_destroy(c);
-	drpc_server_destroy(srv);
-	drpc_mux_destroy(mux);
-	drpc_health_destroy(h);
+	hc_stop(&e);
 	tu_event_fini(&ended);
 }
 END_TEST
@@ -289,14 +279,12 @@ END_TEST
 Suite *
 health_suite(void)
 {
-	Suite *s  = suite_create("health");
-	TCase *tc = tcase_create("health");
+	const tu_test tests[] = {
+	    TU_TEST("health", test_health_check, .timeout = 60),
+	    TU_TEST("health", test_health_watch),
+	    TU_TEST("health", test_health_shutdown),
+	    TU_TEST("health", test_health_watch_deadline),
+	};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_health_check);
-	tcase_add_test(tc, test_health_watch);
-	tcase_add_test(tc, test_health_shutdown);
-	tcase_add_test(tc, test_health_watch_deadline);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("health", tests, TU_LEN(tests));
 }

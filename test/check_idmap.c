@@ -63,10 +63,9 @@ END_TEST
 Suite *
 idmap_suite(void)
 {
-	Suite *s  = suite_create("idmap");
-	TCase *tc = tcase_create("ops");
+	const tu_test tests[] = {
+	    TU_TEST("ops", test_idmap_random_ops),
+	};
 
-	tcase_add_test(tc, test_idmap_random_ops);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("idmap", tests, TU_LEN(tests));
 }

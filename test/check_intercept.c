@@ -9,17 +9,19 @@
 //           both sides, begin/msg/end order, end exactly once.
 // Handlers and callbacks record under a lock; the test thread asserts.
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <drpc/drpc.h>
 
 #include "connutil.h"
 #include "echo.drpc.h"
 #include "echo_service.h"
+#include "fixture.h"
 #include "platform/thread.h"
 #include "suites.h"
 #include "testutil.h"
@@ -68,6 +70,31 @@ jr_add(journal *j, const char *ev)
 		strcat(j->text, " ");
 	}
 	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+// jr_addf adds the event fmt formats (at most 31 characters).
+static void jr_addf(journal *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+jr_addf(journal *j, const char *fmt, ...)
+{
+	char    ev[32];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ev, sizeof(ev), fmt, ap);
+	va_end(ap);
+	jr_add(j, ev);
+}
+
+// jr_set_twice records what a second next call returned.
+static void
+jr_set_twice(journal *j, drpc_err rv)
+{
+	pthread_mutex_lock(&j->mu);
+	j->twice = (int) rv;
 	pthread_mutex_unlock(&j->mu);
 }
 
@@ -229,10 +256,8 @@ st_last_of(stats_rec *r, const char *method)
 // The fixture: a server on loopback TCP with the Echo service, the
 // test's handlers and the given options; a client dialled to it.
 typedef struct fixture {
-	drpc_mux      *mux;
-	drpc_server   *srv;
-	drpc_conn     *c;
-	char           addr[128];
+	tf                 t; // the server and its client (fixture.h)
+	drpc_conn         *c; // t.c
 	journal        j;
 	stats_rec      ss, cs; // server's and client's stats
 	drpc_stats_handler sh, ch;
@@ -257,18 +282,15 @@ static drpc_err
 h_plain(drpc_stream *s, void *user)
 {
 	journal *j = user;
-	void    *req;
-	size_t   len;
 	drpc_err rv;
 
 	jr_add(j, "H");
 	pthread_mutex_lock(&j->mu);
 	j->handled++;
 	pthread_mutex_unlock(&j->mu);
-	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(req);
 	return drpc_stream_send_last(s, "ok", 2);
 }
 
@@ -280,15 +302,12 @@ static drpc_err
 h_value(drpc_stream *s, void *user)
 {
 	const char *v = drpc_stream_value(s, &value_key);
-	void       *req;
-	size_t      len;
 	drpc_err    rv;
 
 	(void) user;
-	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(req);
 	v = v != NULL ? v : "(none)";
 	return drpc_stream_send_last(s, v, strlen(v));
 }
@@ -296,39 +315,49 @@ h_value(drpc_stream *s, void *user)
 static drpc_err gen_unary(void *user, drpc_stream *s,
     const Test__Echo__Msg *req, Test__Echo__Msg *reply);
 
+// fx_register registers the echo services (the interop one, observed,
+// and the generated one) of f (arg) on m.
+static void
+fx_register(void *arg, drpc_mux *m)
+{
+	fixture *f = arg;
+
+	DRPC_CHECK_OK(echo_register_observed(m, &f->eo));
+	DRPC_CHECK_OK(test__echo__echo_service__register(m, &f->gen));
+}
+
 static void
 fx_start(fixture *f, drpc_server_opts *so, drpc_conn_opts *co)
 {
-	drpc_server_opts s0 = {0};
-	drpc_conn_opts   c0 = {0};
+	drpc_server_opts s0  = {0};
+	drpc_conn_opts   c0  = {0};
+	const tf_method  m[] = {
+	     {"/t/Plain", h_plain, &f->j},
+	     {"/t/Reject", h_plain, &f->j},
+	     {"/t/Value", h_value, NULL},
+        };
 
 	memset(f, 0, sizeof(*f));
 	jr_init(&f->j);
 	f->ss.j = f->cs.j = &f->j;
 	f->sh = (drpc_stats_handler) {st_begin, st_msg, st_end_cb, &f->ss};
 	f->ch = (drpc_stats_handler) {st_begin, st_msg, st_end_cb, &f->cs};
-	f->eo = (echo_observer) {.sleep_started = fx_sleep_started, .arg = f};
-	DRPC_CHECK_OK(drpc_mux_create(&f->mux));
-	DRPC_CHECK_OK(echo_register_observed(f->mux, &f->eo));
-	DRPC_CHECK_OK(drpc_mux_register(f->mux, "/t/Plain", h_plain, &f->j));
-	DRPC_CHECK_OK(drpc_mux_register(f->mux, "/t/Reject", h_plain, &f->j));
-	DRPC_CHECK_OK(drpc_mux_register(f->mux, "/t/Value", h_value, NULL));
+	f->eo = (echo_observer){.sleep_started = fx_sleep_started, .arg = f};
 	f->gen.unary = gen_unary;
-	DRPC_CHECK_OK(test__echo__echo_service__register(f->mux, &f->gen));
-	DRPC_CHECK_OK(drpc_server_create(&f->srv, f->mux, so ? so : &s0));
-	DRPC_CHECK_OK(drpc_server_listen(f->srv, "tcp://127.0.0.1:0"));
-	DRPC_CHECK_OK(drpc_server_addr(f->srv, f->addr, sizeof(f->addr)));
-	DRPC_CHECK_OK(drpc_dial(&f->c, f->addr, co ? co : &c0));
+	tf_server_start(&f->t, &(tf_opts){.server = so ? so : &s0,
+	                           .methods       = m,
+	                           .nmethods      = TU_LEN(m),
+	                           .setup         = fx_register,
+	                           .setup_arg     = f});
+	f->c = tf_dial(&f->t, co ? co : &c0);
 }
 
+// fx_stop stops the server (tf_stop: no thread or fd left), then checks
+// what the stats handlers and the journal saw.
 static void
 fx_stop(fixture *f)
 {
-	drpc_conn_destroy(f->c);
-	DRPC_CHECK_OK(drpc_server_shutdown(
-	    f->srv, drpc_now_ns() + tu_bound_ns(30 * 1000000000ll)));
-	drpc_server_destroy(f->srv);
-	drpc_mux_destroy(f->mux);
+	tf_stop(&f->t);
 	ck_assert_msg(f->ss.bad == 0, "server stats: %s", f->ss.why);
 	ck_assert_msg(f->cs.bad == 0, "client stats: %s", f->cs.why);
 	ck_assert_int_eq(f->j.bad, 0);
@@ -346,14 +375,11 @@ si_journal(drpc_stream *s, drpc_next *next, void *arg)
 {
 	journal    *j    = ((void **) arg)[0];
 	const char *name = ((void **) arg)[1];
-	char        ev[16];
 	drpc_err    rv;
 
-	snprintf(ev, sizeof(ev), "%s>", name);
-	jr_add(j, ev);
+	jr_addf(j, "%s>", name);
 	rv = drpc_next_handle(next, s);
-	snprintf(ev, sizeof(ev), "<%s", name);
-	jr_add(j, ev);
+	jr_addf(j, "<%s", name);
 	pthread_mutex_lock(&j->mu);
 	j->outer += name == name_a;
 	pthread_cond_broadcast(&j->cv);
@@ -373,9 +399,7 @@ si_gate(drpc_stream *s, drpc_next *next, void *arg)
 		return DRPC_EPERM;
 	}
 	rv = drpc_next_handle(next, s);
-	pthread_mutex_lock(&j->mu);
-	j->twice = (int) drpc_next_handle(next, s);
-	pthread_mutex_unlock(&j->mu);
+	jr_set_twice(j, drpc_next_handle(next, s));
 	return rv;
 }
 
@@ -425,17 +449,14 @@ ci_journal(drpc_client_call *c, drpc_next *next, void *arg)
 {
 	journal    *j    = ((void **) arg)[0];
 	const char *name = ((void **) arg)[1];
-	char        ev[16];
 	drpc_err    rv;
 
-	snprintf(ev, sizeof(ev), "%s>", name);
-	jr_add(j, ev);
+	jr_addf(j, "%s>", name);
 	rv = drpc_next_call(next, c);
-	snprintf(ev, sizeof(ev), "<%s:%d", name,
+	jr_addf(j, "<%s:%d", name,
 	    drpc_client_call_status(c) != NULL
-		? (int) drpc_client_call_status(c)->code
-		: -1);
-	jr_add(j, ev);
+	        ? (int) drpc_client_call_status(c)->code
+	        : -1);
 	return rv;
 }
 
@@ -458,9 +479,7 @@ ci_gate(drpc_client_call *c, drpc_next *next, void *arg)
 	}
 	drpc_client_call_set_timeout(c, j->deadline); // set by the test
 	rv = drpc_next_call(next, c);
-	pthread_mutex_lock(&j->mu);
-	j->twice = (int) drpc_next_call(next, c);
-	pthread_mutex_unlock(&j->mu);
+	jr_set_twice(j, drpc_next_call(next, c));
 	return rv;
 }
 
@@ -662,22 +681,34 @@ ci_wrap(drpc_client_call *c, drpc_next *next, void *arg)
 	return rv;
 }
 
+// fx_start_wrapped starts the fixture with si_wrap on the server and
+// ci_wrap on the client, w[0] and w[1] their arguments (the test's: the
+// interceptors are copied, their arguments are not).
+static void
+fx_start_wrapped(fixture *f, wrap_arg w[2])
+{
+	drpc_server_interceptor sv[1] = {{si_wrap, &w[0]}};
+	drpc_client_interceptor cv[1] = {{ci_wrap, &w[1]}};
+	drpc_server_opts so = {.interceptors = sv, .ninterceptors = 1};
+	drpc_conn_opts          co = {.interceptors = cv, .ninterceptors = 1};
+
+	w[0] = (wrap_arg){&f->j, 0};
+	w[1] = (wrap_arg){&f->j, 1};
+	fx_start(f, &so, &co);
+}
+
 START_TEST(test_icpt_wrap_bidi)
 {
-	fixture                 f;
-	wrap_arg                ws = {&f.j, 0}, wc = {&f.j, 1};
-	drpc_server_interceptor sv[1] = {{si_wrap, &ws}};
-	drpc_client_interceptor cv[1] = {{ci_wrap, &wc}};
-	drpc_server_opts so = {.interceptors = sv, .ninterceptors = 1};
-	drpc_conn_opts   co = {.interceptors = cv, .ninterceptors = 1};
-	drpc_stream     *s;
-	size_t           sent = 0;
-	uint8_t         *enc;
-	size_t           n;
-	void            *out;
-	size_t           len;
+	fixture      f;
+	wrap_arg     w[2];
+	drpc_stream *s;
+	size_t       sent = 0;
+	uint8_t     *enc;
+	size_t       n;
+	void        *out;
+	size_t       len;
 
-	fx_start(&f, &so, &co);
+	fx_start_wrapped(&f, w);
 	DRPC_CHECK_OK(drpc_stream_open(&s, f.c, NULL, "/interop.Echo/Bidi", NULL));
 	for (int i = 0; i < 5; i++) {
 		char payload[48];
@@ -727,16 +758,12 @@ gen_unary(void *user, drpc_stream *s, const Test__Echo__Msg *req,
 
 START_TEST(test_icpt_generated_stubs)
 {
-	fixture                        f;
-	wrap_arg                       ws = {&f.j, 0}, wc = {&f.j, 1};
-	drpc_server_interceptor        sv[1] = {{si_wrap, &ws}};
-	drpc_client_interceptor        cv[1] = {{ci_wrap, &wc}};
-	drpc_server_opts so = {.interceptors = sv, .ninterceptors = 1};
-	drpc_conn_opts   co = {.interceptors = cv, .ninterceptors = 1};
-	Test__Echo__Msg                req  = TEST__ECHO__MSG__INIT;
-	Test__Echo__Msg               *reply;
+	fixture          f;
+	wrap_arg         w[2];
+	Test__Echo__Msg  req = TEST__ECHO__MSG__INIT;
+	Test__Echo__Msg *reply;
 
-	fx_start(&f, &so, &co);
+	fx_start_wrapped(&f, w);
 	req.payload.data = (uint8_t *) (uintptr_t) "stub";
 	req.payload.len  = 4;
 	DRPC_CHECK_OK(test__echo__echo_service__unary__invoke(
@@ -1054,7 +1081,7 @@ START_TEST(test_icpt_channel_stream_outlives)
 
 	fx_start(&f, NULL, NULL);
 	o.conn.stats = &f.ch;
-	DRPC_CHECK_OK(drpc_channel_create(&ch, f.addr, &o, &why));
+	DRPC_CHECK_OK(drpc_channel_create(&ch, f.t.addr, &o, &why));
 	DRPC_CHECK_OK(drpc_stream_open(
 	    &s, drpc_channel_conn(ch), NULL, "/interop.Echo/Bidi", NULL));
 	DRPC_CHECK_OK(echo_msg_encode("ping", 4, &enc, &n));
@@ -1141,7 +1168,7 @@ START_TEST(test_icpt_channel_destroy_inflight)
 	o.conn.stats         = &f.ch;
 	o.conn.interceptors  = cv;
 	o.conn.ninterceptors = 1;
-	DRPC_CHECK_OK(drpc_channel_create(&ch, f.addr, &o, &why));
+	DRPC_CHECK_OK(drpc_channel_create(&ch, f.t.addr, &o, &why));
 	a = (inflight) {drpc_channel_conn(ch), &g};
 	ck_assert_int_eq(pthread_create(&t, NULL, inflight_main, &a), 0);
 	ck_assert(jr_wait_int(&f.j, &f.sleeping, 1));
@@ -1257,16 +1284,16 @@ START_TEST(test_icpt_channel_unary_peer)
 
 	fx_start(&f, NULL, NULL);
 	o.conn.stats = &f.ch;
-	DRPC_CHECK_OK(drpc_channel_create(&ch, f.addr, &o, &why));
+	DRPC_CHECK_OK(drpc_channel_create(&ch, f.t.addr, &o, &why));
 	DRPC_CHECK_ERR(call_plain(drpc_channel_conn(ch), "/t/Nobody", NULL),
 	    DRPC_EUNIMPL);
 	DRPC_CHECK_OK(drpc_stream_open(
 	    &s, drpc_channel_conn(ch), NULL, "/interop.Echo/Bidi", NULL));
 	drpc_stream_destroy(s);
 	ck_assert_ptr_nonnull(e = st_last_of(&f.cs, "/interop.Echo/Bidi"));
-	ck_assert_str_eq(e->peer, f.addr);
+	ck_assert_str_eq(e->peer, f.t.addr);
 	ck_assert_ptr_nonnull(e = st_last_of(&f.cs, "/t/Nobody"));
-	ck_assert_str_eq(e->peer, f.addr);
+	ck_assert_str_eq(e->peer, f.t.addr);
 	drpc_channel_destroy(ch);
 	fx_stop(&f);
 }
@@ -1275,30 +1302,22 @@ END_TEST
 Suite *
 intercept_suite(void)
 {
-	Suite *s     = suite_create("intercept");
-	TCase *chain = tcase_create("chain");
-	TCase *wrap  = tcase_create("wrap");
-	TCase *stats = tcase_create("stats");
+	const tu_test tests[] = {
+	    TU_TEST("chain", test_icpt_server_chain, .timeout = 60),
+	    TU_TEST("chain", test_icpt_client_chain),
+	    TU_TEST("chain", test_icpt_client_timeout),
+	    TU_TEST("chain", test_icpt_values),
+	    TU_TEST("chain", test_icpt_bad_opts),
+	    TU_TEST("wrap", test_icpt_wrap_bidi, .timeout = 60),
+	    TU_TEST("wrap", test_icpt_generated_stubs),
+	    TU_TEST("stats", test_icpt_stats_counts, .timeout = 60),
+	    TU_TEST("stats", test_icpt_stats_bidi_cancel),
+	    TU_TEST("chain", test_icpt_bad_call_md),
+	    TU_TEST("chain", test_icpt_huge_md),
+	    TU_TEST("stats", test_icpt_channel_stream_outlives),
+	    TU_TEST("stats", test_icpt_channel_destroy_inflight),
+	    TU_TEST("stats", test_icpt_channel_unary_peer),
+	};
 
-	tcase_add_test(chain, test_icpt_server_chain);
-	tcase_add_test(chain, test_icpt_client_chain);
-	tcase_add_test(chain, test_icpt_client_timeout);
-	tcase_add_test(chain, test_icpt_values);
-	tcase_add_test(chain, test_icpt_bad_opts);
-	tcase_add_test(wrap, test_icpt_wrap_bidi);
-	tcase_add_test(wrap, test_icpt_generated_stubs);
-	tcase_add_test(stats, test_icpt_stats_counts);
-	tcase_add_test(stats, test_icpt_stats_bidi_cancel);
-	tcase_add_test(chain, test_icpt_bad_call_md);
-	tcase_add_test(chain, test_icpt_huge_md);
-	tcase_add_test(stats, test_icpt_channel_stream_outlives);
-	tcase_add_test(stats, test_icpt_channel_destroy_inflight);
-	tcase_add_test(stats, test_icpt_channel_unary_peer);
-	tcase_set_timeout(chain, 60);
-	tcase_set_timeout(wrap, 60);
-	tcase_set_timeout(stats, 60);
-	suite_add_tcase(s, chain);
-	suite_add_tcase(s, wrap);
-	suite_add_tcase(s, stats);
-	return s;
+	return tu_suite("intercept", tests, TU_LEN(tests));
 }

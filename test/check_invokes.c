@@ -7,6 +7,7 @@
 //
 // The peer is raw: the test writes frames byte for byte to a real server
 // (drpc_server_serve_fd) and reads every frame it answers.
+#include <check.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +15,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <check.h>
-
 #include <drpc/drpc.h>
 
 #include "connutil.h"
+#include "fixture.h"
 #include "suites.h"
 #include "testutil.h"
 #include "wire/errbody.h"
@@ -27,22 +27,6 @@
 
 #define INV_I ((size_t) 64 << 10)
 #define INV_P ((size_t) 1 << 20)
-
-static drpc_err
-h_echo(drpc_stream *s, void *user)
-{
-	void    *req;
-	size_t   len;
-	drpc_err rv;
-
-	(void) user;
-	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
-		return rv;
-	}
-	rv = drpc_stream_send(s, req != NULL ? req : "", len);
-	drpc_free(req);
-	return rv;
-}
 
 // h_fail fails with the text user points to (code 13).
 static drpc_err
@@ -55,44 +39,20 @@ h_fail(drpc_stream *s, void *user)
 
 // A server on one end of a socketpair, the raw peer on the other.
 typedef struct inv {
-	drpc_mux          *mux;
-	drpc_server       *srv;
+	tf                 f;
 	int                fd;
 	drpc__frame_reader fr;
 } inv;
 
-// inv_read is a drpc__read_fn over t->fd, bounded (rule 2 of
-// test/README.md): DRPC_ETIMEDOUT if nothing comes.
-static drpc_err
-inv_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
-{
-	inv          *t   = arg;
-	struct pollfd pfd = {t->fd, POLLIN, 0};
-	ssize_t       got;
-
-	if (poll(&pfd, 1, (int) (tu_bound_ns(TU_WAIT_NS) / 1000000)) != 1) {
-		return DRPC_ETIMEDOUT;
-	}
-	if ((got = read(t->fd, buf, cap)) < 0) {
-		return DRPC_EIO;
-	}
-	*n = (size_t) got;
-	return DRPC_OK;
-}
-
 static void
 inv_open(inv *t)
 {
-	int sv[2];
+	tf_method echo = {"/t/Echo", tf_h_echo, NULL};
+	tf_opts   o    = {.net = TF_PAIR, .methods = &echo, .nmethods = 1};
 
-	memset(t, 0, sizeof(*t));
-	DRPC_CHECK_OK(drpc_mux_create(&t->mux));
-	DRPC_CHECK_OK(drpc_mux_register(t->mux, "/t/Echo", h_echo, NULL));
-	DRPC_CHECK_OK(drpc_server_create(&t->srv, t->mux, NULL));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	DRPC_CHECK_OK(drpc_server_serve_fd(t->srv, sv[1]));
-	t->fd = sv[0];
-	drpc__frame_reader_init(&t->fr, inv_read, t, 0);
+	tf_server_start(&t->f, &o);
+	t->fd = tf_serve_peer(&t->f);
+	drpc__frame_reader_init(&t->fr, tf_read_fd, &t->fd, 0);
 }
 
 static void
@@ -100,8 +60,7 @@ inv_close(inv *t)
 {
 	drpc__frame_reader_fini(&t->fr);
 	close(t->fd);
-	drpc_server_destroy(t->srv);
-	drpc_mux_destroy(t->mux);
+	tf_free(&t->f);
 }
 
 static void
@@ -210,6 +169,17 @@ inv_answers(inv *t, const uint64_t *calls, size_t n, want_error_fn want)
 	return a;
 }
 
+// answers_are checks that the server refused errors invokes as expected
+// and sent nothing else unexpected.
+static void
+answers_are(const answers *a, size_t errors)
+{
+	ck_assert_uint_eq(a->errors, errors);
+	ck_assert_msg(a->bad_errors == 0 && a->others == 0,
+	    "%zu unexpected Errors, %zu other messages (stream %llu first)",
+	    a->bad_errors, a->others, (unsigned long long) a->first_bad);
+}
+
 // md_body makes an InvokeMetadata body of n entries: keys "%05zu", values
 // of val_len bytes.
 static void
@@ -286,10 +256,7 @@ START_TEST(test_invokes_pending_bytes_bounded)
 	inv_call(&t, 1, 2);
 	inv_call(&t, PEND_INVOKES + 1, 1);
 	a = inv_answers(&t, calls, 2, want_pending_error);
-	ck_assert_uint_eq(a.errors, PEND_INVOKES - PEND_FIT);
-	ck_assert_msg(a.bad_errors == 0 && a.others == 0,
-	    "%zu unexpected Errors, %zu other messages (stream %llu first)",
-	    a.bad_errors, a.others, (unsigned long long) a.first_bad);
+	answers_are(&a, PEND_INVOKES - PEND_FIT);
 	inv_close(&t);
 	drpc__buf_fini(&frame);
 	drpc__buf_fini(&body);
@@ -339,10 +306,7 @@ START_TEST(test_invokes_over_invoke_limit)
 	}
 	inv_call(&t, 3, 1);
 	a = inv_answers(&t, calls, 1, want_invoke_error);
-	ck_assert_uint_eq(a.errors, 1);
-	ck_assert_msg(a.bad_errors == 0 && a.others == 0,
-	    "%zu unexpected Errors, %zu other messages (stream %llu first)",
-	    a.bad_errors, a.others, (unsigned long long) a.first_bad);
+	answers_are(&a, 1);
 	inv_close(&t);
 	drpc__buf_fini(&body);
 }
@@ -370,10 +334,7 @@ START_TEST(test_invokes_tiny_entries)
 	inv_call(&t, 1, 2);
 	inv_call(&t, 3, 1);
 	a = inv_answers(&t, calls, _i == 0 ? 1 : 2, want_invoke_error);
-	ck_assert_uint_eq(a.errors, refused);
-	ck_assert_msg(a.bad_errors == 0 && a.others == 0,
-	    "%zu unexpected Errors, %zu other messages (stream %llu first)",
-	    a.bad_errors, a.others, (unsigned long long) a.first_bad);
+	answers_are(&a, refused);
 	inv_close(&t);
 	drpc__buf_fini(&body);
 }
@@ -387,23 +348,19 @@ START_TEST(test_invokes_error_text_cut)
 	const char    *marker = " ... (truncated from 1048576 bytes)";
 	char          *text   = malloc(big + 1);
 	drpc_status    st     = {0};
-	drpc_mux      *mux;
-	drpc_server   *srv;
+	tf_method      fail   = {"/t/Fail", h_fail, text};
+	tf_opts        o = {.net = TF_PAIR, .methods = &fail, .nmethods = 1};
+	tf             f;
 	drpc_conn     *c;
 	void          *rep = NULL;
 	size_t         len = 0;
 	size_t         got;
-	int            sv[2];
 
 	ck_assert_ptr_nonnull(text);
 	memset(text, 'e', big);
 	text[big] = '\0';
-	DRPC_CHECK_OK(drpc_mux_create(&mux));
-	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Fail", h_fail, text));
-	DRPC_CHECK_OK(drpc_server_create(&srv, mux, NULL));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	DRPC_CHECK_OK(drpc_server_serve_fd(srv, sv[1]));
-	DRPC_CHECK_OK(drpc_conn_create_fd(&c, sv[0], NULL));
+	tf_server_start(&f, &o);
+	c = tf_dial(&f, NULL);
 	DRPC_CHECK_ERR(
 	    drpc_invoke(c, NULL, "/t/Fail", "x", 1, NULL, &rep, &len, &st),
 	    DRPC_EINTERNAL); // gRPC code 13
@@ -416,9 +373,7 @@ START_TEST(test_invokes_error_text_cut)
 	ck_assert_str_eq(st.message + got - strlen(marker), marker);
 	ck_assert_mem_eq(st.message, text, got - strlen(marker));
 	drpc_status_reset(&st);
-	drpc_conn_destroy(c);
-	drpc_server_destroy(srv);
-	drpc_mux_destroy(mux);
+	tf_free(&f);
 	free(text);
 }
 END_TEST
@@ -426,14 +381,13 @@ END_TEST
 Suite *
 invokes_suite(void)
 {
-	Suite *s  = suite_create("invokes");
-	TCase *tc = tcase_create("limits");
+	const tu_test tests[] = {
+	    TU_TEST(
+	        "limits", test_invokes_pending_bytes_bounded, .timeout = 30),
+	    TU_TEST("limits", test_invokes_over_invoke_limit, .loops = 3),
+	    TU_TEST("limits", test_invokes_tiny_entries, .loops = 2),
+	    TU_TEST("limits", test_invokes_error_text_cut),
+	};
 
-	tcase_add_test(tc, test_invokes_pending_bytes_bounded);
-	tcase_add_loop_test(tc, test_invokes_over_invoke_limit, 0, 3);
-	tcase_add_loop_test(tc, test_invokes_tiny_entries, 0, 2);
-	tcase_add_test(tc, test_invokes_error_text_cut);
-	tcase_set_timeout(tc, 30);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("invokes", tests, TU_LEN(tests));
 }

@@ -114,10 +114,11 @@ typedef struct race_fx {
 	tu_event     waits;     // a shutdown waits, or returned
 	tu_event     go;        // the conn_created hook may return
 	atomic_int   released;  // the held handler was let go
-	int          first_after; // released, as seen when shutdown returned
-	int          second_after;
-	drpc_err     first_rv;
-	drpc_err     second_rv;
+	struct race_shut {
+		struct race_fx *fx;
+		drpc_err        rv;
+		int after;     // released, as seen when shutdown returned
+	} shut[2];             // the first and the second shutdown
 	int64_t      deadline; // the first shutdown's
 	int          fd;
 } race_fx;
@@ -148,25 +149,15 @@ serve_main(void *arg)
 	return NULL;
 }
 
+// shutdown_main is one of the shutdowns (a struct race_shut).
 static void *
-shutdown_first_main(void *arg)
+shutdown_main(void *arg)
 {
-	race_fx *fx = arg;
+	struct race_shut *sh = arg;
 
-	fx->first_rv    = drpc_server_shutdown(fx->srv, fx->deadline);
-	fx->first_after = atomic_load(&fx->released);
-	tu_event_post(&fx->waits);
-	return NULL;
-}
-
-static void *
-shutdown_second_main(void *arg)
-{
-	race_fx *fx = arg;
-
-	fx->second_rv    = drpc_server_shutdown(fx->srv, fx->deadline);
-	fx->second_after = atomic_load(&fx->released);
-	tu_event_post(&fx->waits);
+	sh->rv    = drpc_server_shutdown(sh->fx->srv, sh->fx->deadline);
+	sh->after = atomic_load(&sh->fx->released);
+	tu_event_post(&sh->fx->waits);
 	return NULL;
 }
 
@@ -177,6 +168,7 @@ race_init(race_fx *fx, drpc_mux **mux)
 	    .shutdown_waits = hook_shutdown_waits, .arg = fx};
 
 	memset(fx, 0, sizeof(*fx));
+	fx->shut[0].fx = fx->shut[1].fx = fx;
 	tu_event_init(&fx->in_window);
 	tu_event_init(&fx->waits);
 	tu_event_init(&fx->go);
@@ -212,12 +204,12 @@ START_TEST(test_lifecycle_serve_during_shutdown)
 	ck_assert(tu_event_wait(&fx.in_window, 1));
 	// The connection exists but is not listed: shut down now.
 	DRPC_CHECK_OK(drpc__thread_start(
-	    &td, "t-shut", 0, 0, shutdown_first_main, &fx));
+	    &td, "t-shut", 0, 0, shutdown_main, &fx.shut[0]));
 	ck_assert(tu_event_wait(&fx.waits, 1));
 	tu_event_post(&fx.go); // only now may serve_transport list it
 	drpc__thread_join(td);
 	drpc__thread_join(ts);
-	DRPC_CHECK_OK(fx.first_rv);
+	DRPC_CHECK_OK(fx.shut[0].rv);
 	// Shutdown closed that connection: the peer reads the end at once
 	// (an orphan would leave it open: EAGAIN).
 	ck_assert_int_eq(recv(sv[0], &b, 1, MSG_DONTWAIT), 0);
@@ -270,18 +262,18 @@ START_TEST(test_lifecycle_second_shutdown_waits)
 	// after the handler is released.
 	fx.deadline = tu_deadline();
 	DRPC_CHECK_OK(drpc__thread_start(
-	    &t1, "t-shut1", 0, 0, shutdown_first_main, &fx));
+	    &t1, "t-shut1", 0, 0, shutdown_main, &fx.shut[0]));
 	DRPC_CHECK_OK(drpc__thread_start(
-	    &t2, "t-shut2", 0, 0, shutdown_second_main, &fx));
+	    &t2, "t-shut2", 0, 0, shutdown_main, &fx.shut[1]));
 	// Either the later call waits (hook), or, were it broken, returned.
 	ck_assert(tu_event_wait(&fx.waits, 1));
 	atomic_store(&fx.released, 1);
 	tu_event_post(&h.release);
 	drpc__thread_join(t1);
 	drpc__thread_join(t2);
-	DRPC_CHECK_OK(fx.first_rv);
-	DRPC_CHECK_OK(fx.second_rv);
-	ck_assert_msg(fx.first_after == 1 && fx.second_after == 1,
+	DRPC_CHECK_OK(fx.shut[0].rv);
+	DRPC_CHECK_OK(fx.shut[1].rv);
+	ck_assert_msg(fx.shut[0].after == 1 && fx.shut[1].after == 1,
 	    "a shutdown returned before the one in progress had finished");
 	drpc_stream_destroy(s);
 	drpc_conn_destroy(c);
@@ -529,14 +521,39 @@ fig_applied_hook(void *arg)
 	tu_event_post(&((fig_fx *) arg)->applied);
 }
 
-// With the writer's mu held: posts (a leaf lock of the test's) only.
+// post_once posts e the first time only, flag telling whether it has.
+// Send-wait hooks call it with the writer's mu held: it takes the
+// event's own (leaf) lock only.
+static void
+post_once(atomic_int *flag, tu_event *e)
+{
+	if (atomic_exchange(flag, 1) == 0) {
+		tu_event_post(e);
+	}
+}
+
 static void
 fig_wait_hook(void *arg)
 {
 	fig_fx *fx = arg;
 
-	if (atomic_exchange(&fx->waited, 1) == 0) {
-		tu_event_post(&fx->stop);
+	post_once(&fx->waited, &fx->stop);
+}
+
+// events_init and events_fini init and fini the n events of e.
+static void
+events_init(tu_event *const *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		tu_event_init(e[i]);
+	}
+}
+
+static void
+events_fini(tu_event *const *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		tu_event_fini(e[i]);
 	}
 }
 
@@ -579,13 +596,10 @@ START_TEST(test_lifecycle_stale_figures)
 	pthread_t       to;
 	pthread_t       ts;
 	tu_raw          r;
+	tu_event *const ev[] = {&fx.taken, &fx.reader_go, &fx.in_open, &fx.go,
+	    &fx.applied, &fx.stop};
 
-	tu_event_init(&fx.taken);
-	tu_event_init(&fx.reader_go);
-	tu_event_init(&fx.in_open);
-	tu_event_init(&fx.go);
-	tu_event_init(&fx.applied);
-	tu_event_init(&fx.stop);
+	events_init(ev, TU_LEN(ev));
 	tu_raw_open_as(&r, &o);
 	fx.c = r.conn;
 	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t/A", NULL, 0, false, &s1));
@@ -610,12 +624,7 @@ START_TEST(test_lifecycle_stale_figures)
 	drpc__thread_join(ts);
 	drpc__stream_destroy(fx.s);
 	drpc__stream_destroy(s1);
-	tu_event_fini(&fx.taken);
-	tu_event_fini(&fx.reader_go);
-	tu_event_fini(&fx.in_open);
-	tu_event_fini(&fx.go);
-	tu_event_fini(&fx.applied);
-	tu_event_fini(&fx.stop);
+	events_fini(ev, TU_LEN(ev));
 }
 END_TEST
 
@@ -717,6 +726,32 @@ END_TEST
 
 #define ON_MSGS 20000
 
+// drain_count receives on s until the stream ends, counting into *got
+// the messages that came; returns how it ended.
+static drpc_err
+drain_count(drpc__stream *s, size_t *got)
+{
+	const uint8_t *data;
+	size_t         len;
+	drpc_err       rv;
+
+	while ((rv = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
+		(*got)++;
+		drpc__stream_recv_done(s);
+	}
+	return rv;
+}
+
+// pair_wait_finished waits until n of p's handlers have returned,
+// failing the test if they do not within the bound.
+static void
+pair_wait_finished(tu_pair *p, size_t n)
+{
+	size_t got = tu_wait_count(&p->mu, &p->cv, &p->finished, n, TU_WAIT_NS);
+
+	ck_assert_msg(got >= n, "%zu of %zu handlers returned", got, n);
+}
+
 typedef struct on_fx {
 	tu_event marked;
 	tu_event release;
@@ -727,9 +762,7 @@ typedef struct on_fx {
 static drpc_err
 on_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
 {
-	on_fx         *fx = arg;
-	const uint8_t *data;
-	size_t         len;
+	on_fx *fx = arg;
 
 	(void) md;
 	if (strcmp(name, "/t/Mark") == 0) {
@@ -737,10 +770,7 @@ on_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
 		return DRPC_OK;
 	}
 	(void) tu_event_wait(&fx->release, 1);
-	while ((fx->end = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
-		fx->got++;
-		drpc__stream_recv_done(s);
-	}
+	fx->end = drain_count(s, &fx->got);
 	return DRPC_OK;
 }
 
@@ -791,11 +821,7 @@ START_TEST(test_lifecycle_on_client_auto_server)
 	ck_assert(tu_event_wait(&fx.marked, 1)); // the reader is past them all
 	tu_event_post(&fx.release);
 	tu_pair_wait_started(&p, 2);
-	drpc__mutex_lock(&p.mu);
-	while (p.finished < 2) {
-		drpc__cond_wait(&p.cv, &p.mu);
-	}
-	drpc__mutex_unlock(&p.mu);
+	pair_wait_finished(&p, 2);
 	DRPC_CHECK_ERR(fx.end, DRPC_EOF);
 	ck_assert_uint_eq(fx.got, ON_MSGS);
 	DRPC_CHECK_OK(drpc__conn_err(r.conn));
@@ -843,10 +869,7 @@ tiny_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
 		return rv;
 	}
 	(void) tu_event_wait(&fx->release, 1);
-	while ((fx->end = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
-		fx->got++;
-		drpc__stream_recv_done(s);
-	}
+	fx->end = drain_count(s, &fx->got);
 	return DRPC_OK;
 }
 
@@ -855,9 +878,7 @@ tiny_wait_hook(void *arg)
 {
 	tiny_fx *fx = arg;
 
-	if (atomic_exchange(&fx->waited, 1) == 0) {
-		tu_event_post(&fx->stop);
-	}
+	post_once(&fx->waited, &fx->stop);
 }
 
 static void *
@@ -901,11 +922,7 @@ START_TEST(test_lifecycle_on_client_waits_after_answer)
 	tu_event_post(&fx.release);
 	drpc__thread_join(t);
 	DRPC_CHECK_OK(fx.send_rv);
-	drpc__mutex_lock(&p.mu);
-	while (p.finished < 1) {
-		drpc__cond_wait(&p.cv, &p.mu);
-	}
-	drpc__mutex_unlock(&p.mu);
+	pair_wait_finished(&p, 1);
 	DRPC_CHECK_ERR(fx.end, DRPC_EOF);
 	ck_assert_uint_eq(fx.got, TINY_MSGS);
 	drpc__stream_destroy(fx.cs);
@@ -918,19 +935,17 @@ END_TEST
 Suite *
 lifecycle_suite(void)
 {
-	Suite *s  = suite_create("lifecycle");
-	TCase *tc = tcase_create("core");
+	const tu_test tests[] = {
+	    TU_TEST("core", test_lifecycle_huge_peer_deadline, .timeout = 60),
+	    TU_TEST("core", test_lifecycle_serve_during_shutdown),
+	    TU_TEST("core", test_lifecycle_second_shutdown_waits),
+	    TU_TEST("core", test_lifecycle_shutdown_from_handler),
+	    TU_TEST("core", test_lifecycle_shutdown_flush_shared),
+	    TU_TEST("core", test_lifecycle_stale_figures),
+	    TU_TEST("core", test_lifecycle_recount_wakes_conn_waiter),
+	    TU_TEST("core", test_lifecycle_on_client_auto_server),
+	    TU_TEST("core", test_lifecycle_on_client_waits_after_answer),
+	};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_lifecycle_huge_peer_deadline);
-	tcase_add_test(tc, test_lifecycle_serve_during_shutdown);
-	tcase_add_test(tc, test_lifecycle_second_shutdown_waits);
-	tcase_add_test(tc, test_lifecycle_shutdown_from_handler);
-	tcase_add_test(tc, test_lifecycle_shutdown_flush_shared);
-	tcase_add_test(tc, test_lifecycle_stale_figures);
-	tcase_add_test(tc, test_lifecycle_recount_wakes_conn_waiter);
-	tcase_add_test(tc, test_lifecycle_on_client_auto_server);
-	tcase_add_test(tc, test_lifecycle_on_client_waits_after_answer);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("lifecycle", tests, TU_LEN(tests));
 }

@@ -253,22 +253,18 @@ END_TEST
 Suite *
 metadata_suite(void)
 {
-	Suite *s       = suite_create("metadata");
-	TCase *codec   = tcase_create("codec");
-	TCase *hostile = tcase_create("hostile");
+	const tu_test tests[] = {
+	    TU_TEST("codec", test_md_examples),
+	    TU_TEST("codec", test_md_roundtrip_empty_values),
+	    TU_TEST("codec", test_md_duplicate_last_wins),
+	    TU_TEST("codec", test_md_empty_body),
+	    TU_TEST("hostile", test_md_bad_bodies,
+	        .loops = (int) TU_LEN(bad_bodies), .timeout = 20),
+	    TU_TEST("hostile", test_md_many_entries),
+	    TU_TEST("hostile", test_md_sized_for_entries),
+	    TU_TEST("hostile", test_md_many_tiny_entries_sized),
+	    TU_TEST("hostile", test_md_decode_max),
+	};
 
-	tcase_add_test(codec, test_md_examples);
-	tcase_add_test(codec, test_md_roundtrip_empty_values);
-	tcase_add_test(codec, test_md_duplicate_last_wins);
-	tcase_add_test(codec, test_md_empty_body);
-	tcase_add_loop_test(hostile, test_md_bad_bodies, 0,
-	    (int) (sizeof(bad_bodies) / sizeof(bad_bodies[0])));
-	tcase_add_test(hostile, test_md_many_entries);
-	tcase_add_test(hostile, test_md_sized_for_entries);
-	tcase_add_test(hostile, test_md_many_tiny_entries_sized);
-	tcase_add_test(hostile, test_md_decode_max);
-	tcase_set_timeout(hostile, 20);
-	suite_add_tcase(s, codec);
-	suite_add_tcase(s, hostile);
-	return s;
+	return tu_suite("metadata", tests, TU_LEN(tests));
 }

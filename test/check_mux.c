@@ -3,6 +3,7 @@
 // a time, ids only going up) and against a libdrpc server; the explicit
 // modes; a server that takes stream ids in any order but never twice; and
 // sends over the maximum size that fail one call, never the connection.
+#include <check.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,19 +12,18 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <check.h>
-
 #include <drpc/drpc.h>
 
 #include "common/idwin.h"
 #include "connutil.h"
 #include "echo.drpc.h"
+#include "fixture.h"
+#include "mux/writer.h"
 #include "platform/thread.h"
 #include "suites.h"
 #include "testutil.h"
 #include "wire/errbody.h"
 #include "wire/flowctl.h"
-#include "mux/writer.h"
 #include "wire/reader.h"
 
 #define MUX_THREADS 32
@@ -281,40 +281,56 @@ h_gather_echo(drpc_stream *s, void *user)
 	return rv;
 }
 
+// mux_start starts the fixture's server over socketpairs with so (may be
+// NULL), /t/Echo its echo, and extra (may be NULL); mux_raw_open serves r, a
+// raw peer the test plays, and mux_raw_close closes r and frees the fixture.
 static void
-serve_pair(drpc_server **srv, drpc_mux *mux, const drpc_server_opts *so,
-    drpc_conn **c, const drpc_conn_opts *co)
+mux_start(tf *f, const drpc_server_opts *so, const tf_method *extra)
 {
-	int sv[2];
+	tf_method m[] = {{"/t/Echo", tf_h_echo, NULL}, {NULL, NULL, NULL}};
+	tf_opts   o   = {.net = TF_PAIR,
+	        .server       = so,
+	        .methods      = m,
+	        .nmethods     = extra != NULL ? 2 : 1};
 
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	DRPC_CHECK_OK(drpc_server_create(srv, mux, so));
-	DRPC_CHECK_OK(drpc_server_serve_fd(*srv, sv[1]));
-	DRPC_CHECK_OK(drpc_conn_create_fd(c, sv[0], co));
+	if (extra != NULL) {
+		m[1] = *extra;
+	}
+	tf_server_start(f, &o);
+}
+
+static void
+mux_raw_open(tf *f, const drpc_server_opts *so, tu_raw *r)
+{
+	mux_start(f, so, NULL);
+	r->fd = tf_serve_peer(f);
+	drpc__frame_reader_init(&r->fr, drpc__read_fd, &r->fd, 0);
+}
+
+static void
+mux_raw_close(tf *f, tu_raw *r)
+{
+	drpc__frame_reader_fini(&r->fr);
+	close(r->fd);
+	tf_free(f);
 }
 
 START_TEST(test_mux_default_libdrpc_concurrent)
 {
-	gather       g = {.want = MUX_THREADS};
-	drpc_mux    *mux;
-	drpc_server *srv;
-	load         l = {.method = "/t/Gather"};
-	tu_leak      lk = tu_leak_start();
+	gather g = {.want = MUX_THREADS};
+	load   l = {.method = "/t/Gather"};
+	tf     f;
 
 	drpc__mutex_init(&g.mu);
 	drpc__cond_init(&g.cv);
-	DRPC_CHECK_OK(drpc_mux_create(&mux));
-	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Gather", h_gather_echo, &g));
-	serve_pair(&srv, mux, NULL, &l.c, NULL);
+	mux_start(&f, NULL, &(tf_method){"/t/Gather", h_gather_echo, &g});
+	l.c = tf_dial(&f, NULL);
 	run_load(&l);
 	ck_assert_int_eq(atomic_load(&l.bad), 0);
 	ck_assert_int_eq(g.peak, MUX_THREADS); // all 32 inside at once
-	drpc_conn_destroy(l.c);
-	drpc_server_destroy(srv);
-	drpc_mux_destroy(mux);
+	tf_free(&f);                           // and no thread or fd left
 	drpc__cond_fini(&g.cv);
 	drpc__mutex_fini(&g.mu);
-	tu_leak_check(&lk);
 }
 END_TEST
 
@@ -355,22 +371,6 @@ END_TEST
 // A multiplexing client (cockroachdb/drpc picks ids at creation and writes
 // Invokes later) sends 32 Invokes with ids in a shuffled order: the server
 // serves them all. Then an Invoke reusing an ended id ends the connection.
-static drpc_err
-h_echo(drpc_stream *s, void *user)
-{
-	void    *req;
-	size_t   len;
-	drpc_err rv;
-
-	(void) user;
-	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
-		return rv;
-	}
-	rv = drpc_stream_send(s, req != NULL ? req : "", len);
-	drpc_free(req);
-	return rv;
-}
-
 static void
 raw_call(tu_raw *r, uint64_t sid)
 {
@@ -385,23 +385,15 @@ raw_call(tu_raw *r, uint64_t sid)
 
 START_TEST(test_mux_shuffled_ids)
 {
-	drpc_mux    *mux;
-	drpc_server *srv;
-	tu_raw       r = {0};
-	uint64_t     ids[MUX_THREADS];
-	bool         got[2 * MUX_THREADS + 2] = {false};
-	size_t       replies = 0;
-	int          sv[2];
-	drpc__frame  f;
-	char         b;
+	tf          fx;
+	tu_raw      r = {0};
+	uint64_t    ids[MUX_THREADS];
+	bool        got[2 * MUX_THREADS + 2] = {false};
+	size_t      replies                  = 0;
+	drpc__frame f;
+	char        b;
 
-	DRPC_CHECK_OK(drpc_mux_create(&mux));
-	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Echo", h_echo, NULL));
-	DRPC_CHECK_OK(drpc_server_create(&srv, mux, NULL));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	DRPC_CHECK_OK(drpc_server_serve_fd(srv, sv[1]));
-	r.fd = sv[0];
-	drpc__frame_reader_init(&r.fr, drpc__read_fd, &r.fd, 0);
+	mux_raw_open(&fx, NULL, &r);
 	for (size_t i = 0; i < MUX_THREADS; i++) {
 		ids[i] = 2 * i + 1;
 	}
@@ -438,11 +430,8 @@ START_TEST(test_mux_shuffled_ids)
 	tu_raw_send(&r, DRPC__KIND_INVOKE, false, ids[0], 1, "/t/Echo", 7);
 	while (drpc__frame_reader_next(&r.fr, &f) == DRPC_OK) {
 	}
-	ck_assert_int_eq(recv(sv[0], &b, 1, 0), 0);
-	drpc__frame_reader_fini(&r.fr);
-	close(sv[0]);
-	drpc_server_destroy(srv);
-	drpc_mux_destroy(mux);
+	ck_assert_int_eq(recv(r.fd, &b, 1, 0), 0);
+	mux_raw_close(&fx, &r);
 }
 END_TEST
 
@@ -457,20 +446,12 @@ hellos_answered(const drpc_server_opts *so)
 	     DRPC__HELLO_FLOW | DRPC__HELLO_MUX};
 	uint8_t      body[DRPC__HELLO_BODY_MAX];
 	size_t       len = drpc__hello_put(body, &h);
-	drpc_mux    *mux;
-	drpc_server *srv;
+	tf           fx;
 	tu_raw       r = {0};
-	int          sv[2];
 	drpc__frame  f;
 	size_t       hellos = 0;
 
-	DRPC_CHECK_OK(drpc_mux_create(&mux));
-	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Echo", h_echo, NULL));
-	DRPC_CHECK_OK(drpc_server_create(&srv, mux, so));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	DRPC_CHECK_OK(drpc_server_serve_fd(srv, sv[1]));
-	r.fd = sv[0];
-	drpc__frame_reader_init(&r.fr, drpc__read_fd, &r.fd, 0);
+	mux_raw_open(&fx, so, &r);
 	tu_raw_send(&r, DRPC__KIND_INVOKE, false, 1, 1, "/t/Echo", 7);
 	tu_raw_send(&r, DRPC__KIND_HELLO, true, 1, 2, body, len);
 	tu_raw_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "m", 1);
@@ -479,10 +460,7 @@ hellos_answered(const drpc_server_opts *so)
 		DRPC_CHECK_OK(drpc__frame_reader_next(&r.fr, &f));
 		hellos += f.kind == DRPC__KIND_HELLO && f.control;
 	} while (f.kind != DRPC__KIND_CLOSE_SEND);
-	drpc__frame_reader_fini(&r.fr);
-	close(sv[0]);
-	drpc_server_destroy(srv);
-	drpc_mux_destroy(mux);
+	mux_raw_close(&fx, &r);
 	return hellos;
 }
 
@@ -504,17 +482,15 @@ START_TEST(test_mux_skip_returns_credit)
 	drpc_server_opts so = {.max_msg_size = 16 * 1024,
 	    .conn_window = 256 * 1024};
 	drpc_call_opts   to = {.timeout_ms = tu_bound_ns(TU_WAIT_NS) / 1000000};
-	drpc_mux        *mux;
-	drpc_server     *srv;
+	tf               f;
 	drpc_conn       *c;
 	uint8_t         *big = calloc(1, 60000);
 	void            *rep;
 	size_t           len;
 
 	ck_assert_ptr_nonnull(big);
-	DRPC_CHECK_OK(drpc_mux_create(&mux));
-	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Echo", h_echo, NULL));
-	serve_pair(&srv, mux, &so, &c, NULL);
+	mux_start(&f, &so, NULL);
+	c = tf_dial(&f, NULL);
 	DRPC_CHECK_OK(drpc_invoke(c, NULL, "/t/Echo", "a", 1, &to, &rep, &len,
 	    NULL)); // negotiated: the connection window is in force
 	drpc_free(rep);
@@ -527,9 +503,7 @@ START_TEST(test_mux_skip_returns_credit)
 	    NULL));
 	ck_assert_uint_eq(len, 1);
 	drpc_free(rep);
-	drpc_conn_destroy(c);
-	drpc_server_destroy(srv);
-	drpc_mux_destroy(mux);
+	tf_free(&f);
 	free(big);
 }
 END_TEST
@@ -540,23 +514,15 @@ END_TEST
 START_TEST(test_mux_refused_invokes_interleaved)
 {
 	drpc_server_opts so = {.max_msg_size = 1024};
-	drpc_mux        *mux;
-	drpc_server     *srv;
+	tf               fx;
 	tu_raw           r = {0};
-	int              sv[2];
 	uint8_t          md[1500];
 	drpc__frame      f;
 	size_t           refused = 0;
 	bool             served  = false;
 
 	memset(md, 0, sizeof(md));
-	DRPC_CHECK_OK(drpc_mux_create(&mux));
-	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Echo", h_echo, NULL));
-	DRPC_CHECK_OK(drpc_server_create(&srv, mux, &so));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	DRPC_CHECK_OK(drpc_server_serve_fd(srv, sv[1]));
-	r.fd = sv[0];
-	drpc__frame_reader_init(&r.fr, drpc__read_fd, &r.fd, 0);
+	mux_raw_open(&fx, &so, &r);
 	// InvokeMetadata frames of 1500 bytes (over the maximum), not done.
 	{
 		drpc__buf   b = {0};
@@ -588,10 +554,7 @@ START_TEST(test_mux_refused_invokes_interleaved)
 	}
 	ck_assert(served);
 	ck_assert_uint_eq(refused, 2);
-	drpc__frame_reader_fini(&r.fr);
-	close(sv[0]);
-	drpc_server_destroy(srv);
-	drpc_mux_destroy(mux);
+	mux_raw_close(&fx, &r);
 }
 END_TEST
 
@@ -633,15 +596,12 @@ busy_main(void *arg)
 static drpc_err
 h_small(drpc_stream *s, void *user)
 {
-	void    *req;
-	size_t   len;
 	drpc_err rv;
 
 	(void) user;
-	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(req);
 	return drpc_stream_send(s, "ok", 2);
 }
 
@@ -656,34 +616,57 @@ h_unary_small(void *user, drpc_stream *s, const Test__Echo__Msg *req,
 	return DRPC_OK;
 }
 
+// register_small registers the generated Echo service (arg) on m.
+static void
+register_small(void *arg, drpc_mux *m)
+{
+	DRPC_CHECK_OK(test__echo__echo_service__register(m, arg));
+}
+
+// small_start starts the fixture's server over socketpairs with so,
+// /t/Echo, /t/Small and the generated Echo service impl.
+static void
+small_start(
+    tf *f, const drpc_server_opts *so, Test__Echo__EchoService_Server *impl)
+{
+	const tf_method m[] = {
+	    {"/t/Echo", tf_h_echo, NULL},
+	    {"/t/Small", h_small, NULL},
+	};
+	tf_opts o = {.net = TF_PAIR,
+	    .server       = so,
+	    .methods      = m,
+	    .nmethods     = TU_LEN(m),
+	    .setup        = register_small,
+	    .setup_arg    = impl};
+
+	tf_server_start(f, &o);
+}
+
 START_TEST(test_mux_oversize_send_every_entry)
 {
-	const size_t     max = 64 * 1024;
-	drpc_conn_opts   co  = {.max_msg_size = max};
-	drpc_server_opts so  = {.max_msg_size = 16 * max};
+	const size_t                   max  = 64 * 1024;
+	drpc_conn_opts                 co   = {.max_msg_size = max};
+	drpc_server_opts               so   = {.max_msg_size = 16 * max};
 	Test__Echo__EchoService_Server impl = {.unary = h_unary_small};
-	drpc_mux        *mux;
-	drpc_server     *srv;
-	busy             b = {0};
-	pthread_t        t[BUSY_THREADS];
-	uint8_t         *big = calloc(1, max + 5);
-	void            *rep;
-	size_t           len;
-	drpc_stream     *s;
-	Test__Echo__Msg  req = TEST__ECHO__MSG__INIT;
-	Test__Echo__Msg *reply = NULL;
+	tf                             f;
+	busy                           b = {0};
+	pthread_t                      t[BUSY_THREADS];
+	uint8_t                       *big = calloc(1, max + 5);
+	void                          *rep;
+	size_t                         len;
+	drpc_stream                   *s;
+	Test__Echo__Msg                req    = TEST__ECHO__MSG__INIT;
+	Test__Echo__Msg               *reply  = NULL;
 	ProtobufCMessage *preply = NULL;
-	drpc_md_pair     md = {"k", 1, (const char *) big, max + 1};
-	drpc_call_opts   mdo = {.md = &md, .nmd = 1};
+	drpc_md_pair   md  = {"k", 1, (const char *) big, max + 1};
+	drpc_call_opts mdo = {.md = &md, .nmd = 1};
 
 	ck_assert_ptr_nonnull(big);
 	req.payload.data = big;
 	req.payload.len  = max + 1;
-	DRPC_CHECK_OK(drpc_mux_create(&mux));
-	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Echo", h_echo, NULL));
-	DRPC_CHECK_OK(drpc_mux_register(mux, "/t/Small", h_small, NULL));
-	DRPC_CHECK_OK(test__echo__echo_service__register(mux, &impl));
-	serve_pair(&srv, mux, &so, &b.c, &co);
+	small_start(&f, &so, &impl);
+	b.c = tf_dial(&f, &co);
 	for (int i = 0; i < BUSY_THREADS; i++) {
 		DRPC_CHECK_OK(drpc__thread_start(&t[i], "t-busy", 0, 0,
 		    busy_main, &b));
@@ -731,9 +714,7 @@ START_TEST(test_mux_oversize_send_every_entry)
 	ck_assert_int_eq(atomic_load(&b.bad), 0);
 	ck_assert_int_gt(atomic_load(&b.ok), 0);
 	DRPC_CHECK_OK(drpc_conn_err(b.c));
-	drpc_conn_destroy(b.c);
-	drpc_server_destroy(srv);
-	drpc_mux_destroy(mux);
+	tf_free(&f);
 	free(big);
 }
 END_TEST
@@ -861,21 +842,19 @@ END_TEST
 Suite *
 mux_suite(void)
 {
-	Suite *s  = suite_create("mux");
-	TCase *tc = tcase_create("core");
+	const tu_test tests[] = {
+	    TU_TEST("core", test_mux_default_upstream_serial, .timeout = 60),
+	    TU_TEST("core", test_mux_modes_against_upstream),
+	    TU_TEST("core", test_mux_default_libdrpc_concurrent),
+	    TU_TEST("core", test_mux_server_off_no_hello),
+	    TU_TEST("core", test_mux_skip_returns_credit),
+	    TU_TEST("core", test_mux_refused_invokes_interleaved),
+	    TU_TEST("core", test_mux_idwin),
+	    TU_TEST("core", test_mux_nothing_after_end),
+	    TU_TEST("core", test_mux_direct_cut_last_frame_charged),
+	    TU_TEST("core", test_mux_shuffled_ids),
+	    TU_TEST("core", test_mux_oversize_send_every_entry),
+	};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_mux_default_upstream_serial);
-	tcase_add_test(tc, test_mux_modes_against_upstream);
-	tcase_add_test(tc, test_mux_default_libdrpc_concurrent);
-	tcase_add_test(tc, test_mux_server_off_no_hello);
-	tcase_add_test(tc, test_mux_skip_returns_credit);
-	tcase_add_test(tc, test_mux_refused_invokes_interleaved);
-	tcase_add_test(tc, test_mux_idwin);
-	tcase_add_test(tc, test_mux_nothing_after_end);
-	tcase_add_test(tc, test_mux_direct_cut_last_frame_charged);
-	tcase_add_test(tc, test_mux_shuffled_ids);
-	tcase_add_test(tc, test_mux_oversize_send_every_entry);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("mux", tests, TU_LEN(tests));
 }

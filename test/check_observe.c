@@ -587,11 +587,9 @@ END_TEST
 Suite *
 observe_suite(void)
 {
-	Suite *s  = suite_create("observe");
-	TCase *tc = tcase_create("example");
+	const tu_test tests[] = {
+	    TU_TEST("example", test_observe_example, .timeout = 60),
+	};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_observe_example);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("observe", tests, TU_LEN(tests));
 }

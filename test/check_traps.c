@@ -10,41 +10,9 @@
 
 #include <drpc/drpc.h>
 
+#include "fixture.h"
 #include "suites.h"
 #include "testutil.h"
-
-// log_sink keeps every WARN line a server logged, one per row.
-#define SINK_LINES 32
-
-typedef struct log_sink {
-	pthread_mutex_t mu;
-	char            lines[SINK_LINES][512]; // guarded by mu
-	int             n;
-} log_sink;
-
-static void
-sink_log(void *arg, drpc_log_level level, const char *msg)
-{
-	log_sink *l = arg;
-
-	pthread_mutex_lock(&l->mu);
-	if (level == DRPC_LOG_WARN && l->n < SINK_LINES) {
-		snprintf(l->lines[l->n++], sizeof(l->lines[0]), "%s", msg);
-	}
-	pthread_mutex_unlock(&l->mu);
-}
-
-// sink_count is how many WARN lines were logged so far.
-static int
-sink_count(log_sink *l)
-{
-	int n;
-
-	pthread_mutex_lock(&l->mu);
-	n = l->n;
-	pthread_mutex_unlock(&l->mu);
-	return n;
-}
 
 // Handlers.
 
@@ -193,88 +161,39 @@ h_hang(drpc_stream *s, void *user)
 	return drpc_ctx_wait(drpc_stream_ctx(s), 0);
 }
 
-typedef struct fixture {
-	log_sink     sink;
-	drpc_mux    *mux;
-	drpc_server *srv;
-	drpc_conn   *c;
-	char         addr[256];
-} fixture;
-
-static const struct {
-	const char     *name;
-	drpc_handler_fn fn;
-} handlers[] = {
-    {"/traps.T/SetOk", h_set_ok},
-    {"/traps.T/SetFail", h_set_fail},
-    {"/traps.T/Return", h_return},
-    {"/traps.T/Md", h_md},
-    {"/traps.T/Empty", h_empty},
-    {"/traps.T/Deadline", h_deadline},
-    {"/traps.T/Hang", h_hang},
-};
-
-// fixture_start serves the handlers on loopback TCP (user is every
-// handler's user pointer) and dials it with co (may be NULL).
+// traps_start serves the handlers on the fixture's server (user is
+// every handler's user pointer; its log is kept) and dials it with co
+// (may be NULL).
 static void
-fixture_start(fixture *f, void *user, const drpc_conn_opts *co)
+traps_start(tf *f, void *user, const drpc_conn_opts *co)
 {
-	drpc_server_opts so = {.log = sink_log};
+	const tf_method m[] = {
+	    {"/traps.T/SetOk", h_set_ok, user},
+	    {"/traps.T/SetFail", h_set_fail, user},
+	    {"/traps.T/Return", h_return, user},
+	    {"/traps.T/Md", h_md, user},
+	    {"/traps.T/Empty", h_empty, user},
+	    {"/traps.T/Deadline", h_deadline, user},
+	    {"/traps.T/Hang", h_hang, user},
+	};
 
-	memset(f, 0, sizeof(*f));
-	pthread_mutex_init(&f->sink.mu, NULL);
-	so.log_arg = &f->sink;
-	DRPC_CHECK_OK(drpc_mux_create(&f->mux));
-	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
-		DRPC_CHECK_OK(drpc_mux_register(
-		    f->mux, handlers[i].name, handlers[i].fn, user));
-	}
-	DRPC_CHECK_OK(drpc_server_create(&f->srv, f->mux, &so));
-	DRPC_CHECK_OK(drpc_server_listen(f->srv, "tcp://127.0.0.1:0"));
-	DRPC_CHECK_OK(drpc_server_addr(f->srv, f->addr, sizeof(f->addr)));
-	DRPC_CHECK_OK(drpc_dial(&f->c, f->addr, co));
-}
-
-static void
-fixture_stop(fixture *f)
-{
-	drpc_conn_destroy(f->c);
-	DRPC_CHECK_OK(drpc_server_shutdown(f->srv, drpc_now_ns() + 2000000000));
-	drpc_server_destroy(f->srv);
-	drpc_mux_destroy(f->mux);
-	pthread_mutex_destroy(&f->sink.mu);
-}
-
-// call invokes method with req and returns what the client saw; a reply,
-// if any, is freed.
-static drpc_err
-call(fixture *f, const char *method, const char *req, drpc_status *st)
-{
-	void    *reply = NULL;
-	size_t   len;
-	drpc_err rv;
-
-	rv = drpc_invoke(
-	    f->c, NULL, method, req, strlen(req), NULL, &reply, &len, st);
-	if (rv == DRPC_OK) {
-		drpc_free(reply);
-	}
-	return rv;
+	tf_server_start(f, &(tf_opts){.methods = m, .nmethods = TU_LEN(m)});
+	tf_dial(f, co);
 }
 
 // set_error, then DRPC_OK: the call fails with the error that was set.
 START_TEST(test_traps_set_error_then_ok)
 {
-	fixture     f;
+	tf          f;
 	drpc_status st = {0};
 
-	fixture_start(&f, NULL, NULL);
-	DRPC_CHECK_ERR(call(&f, "/traps.T/SetOk", "", &st), DRPC_ENOTFOUND);
+	traps_start(&f, NULL, NULL);
+	DRPC_CHECK_ERR(tf_call(&f, "/traps.T/SetOk", "", &st), DRPC_ENOTFOUND);
 	ck_assert(st.remote);
 	ck_assert_uint_eq(st.remote_code, DRPC_ENOTFOUND);
 	ck_assert_str_eq(st.message, "no such key");
 	drpc_status_reset(&st);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
@@ -283,21 +202,23 @@ END_TEST
 // not as a library failure (docs/api.md, "Logging").
 START_TEST(test_traps_set_error_then_error)
 {
-	fixture     f;
+	char        line[512];
+	tf          f;
 	drpc_status st = {0};
 
-	fixture_start(&f, NULL, NULL);
-	DRPC_CHECK_ERR(call(&f, "/traps.T/SetFail", "", &st), DRPC_EREMOTE);
+	traps_start(&f, NULL, NULL);
+	DRPC_CHECK_ERR(tf_call(&f, "/traps.T/SetFail", "", &st), DRPC_EREMOTE);
 	ck_assert(st.remote);
 	ck_assert_uint_eq(st.remote_code, 42);
 	ck_assert_str_eq(st.message, "custom");
-	ck_assert_int_eq(sink_count(&f.sink), 1);
-	ck_assert_msg(strstr(f.sink.lines[0], "/traps.T/SetFail failed: code 42") !=
-	                  NULL &&
-	                  strstr(f.sink.lines[0], "Internal") == NULL,
-	    "log: %s", f.sink.lines[0]);
+	ck_assert_uint_eq(tf_log_count(&f, DRPC_LOG_WARN), 1);
+	tf_log_line(&f, DRPC_LOG_WARN, 0, line, sizeof(line));
+	ck_assert_msg(
+	    strstr(line, "/traps.T/SetFail failed: code 42") != NULL &&
+	        strstr(line, "Internal") == NULL,
+	    "log: %s", line);
 	drpc_status_reset(&st);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
@@ -305,26 +226,29 @@ END_TEST
 // each failure is logged once at WARN, with its code.
 START_TEST(test_traps_status_travels)
 {
-	fixture     f;
+	char        line[512];
+	tf          f;
 	drpc_status st = {0};
 	char        req[16];
 	char        want[32];
 
-	fixture_start(&f, NULL, NULL);
+	traps_start(&f, NULL, NULL);
 	for (int code = DRPC_ECANCELED; code <= DRPC_EUNAUTH; code++) {
 		snprintf(req, sizeof(req), "%d", code);
 		DRPC_CHECK_ERR(
-		    call(&f, "/traps.T/Return", req, &st), (drpc_err) code);
+		    tf_call(&f, "/traps.T/Return", req, &st), (drpc_err) code);
 		ck_assert_uint_eq(st.remote_code, (uint64_t) code);
 		ck_assert_str_eq(st.message, drpc_strerror((drpc_err) code));
 		// Logged before the Error is sent: it is there already.
-		ck_assert_int_eq(sink_count(&f.sink), code);
+		ck_assert_uint_eq(
+		    tf_log_count(&f, DRPC_LOG_WARN), (size_t) code);
 		snprintf(want, sizeof(want), "code %d ", code);
-		ck_assert_msg(strstr(f.sink.lines[code - 1], want) != NULL,
-		    "log: %s", f.sink.lines[code - 1]);
+		tf_log_line(
+		    &f, DRPC_LOG_WARN, (size_t) code - 1, line, sizeof(line));
+		ck_assert_msg(strstr(line, want) != NULL, "log: %s", line);
 	}
 	drpc_status_reset(&st);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
@@ -337,58 +261,55 @@ static const drpc_err hidden[] = {DRPC_EOF, DRPC_ENOMEM, DRPC_EPROTO,
 
 START_TEST(test_traps_library_code_is_internal)
 {
-	fixture     f;
+	char        line[512];
+	tf          f;
 	drpc_status st   = {0};
 	drpc_err    code = hidden[_i];
 	char        req[16];
 
-	fixture_start(&f, NULL, NULL);
+	traps_start(&f, NULL, NULL);
 	snprintf(req, sizeof(req), "%d", (int) code);
-	DRPC_CHECK_ERR(call(&f, "/traps.T/Return", req, &st), DRPC_EINTERNAL);
+	DRPC_CHECK_ERR(
+	    tf_call(&f, "/traps.T/Return", req, &st), DRPC_EINTERNAL);
 	ck_assert(st.remote);
 	ck_assert_uint_eq(st.remote_code, DRPC_EINTERNAL);
 	ck_assert_str_eq(st.message, "internal error");
 	// The line is logged before the Error is sent: it is there already.
-	ck_assert_int_eq(sink_count(&f.sink), 1);
-	ck_assert_msg(strstr(f.sink.lines[0], "/traps.T/Return") != NULL &&
-	                  strstr(f.sink.lines[0], drpc_strerror(code)) != NULL,
-	    "log: %s", f.sink.lines[0]);
+	ck_assert_uint_eq(tf_log_count(&f, DRPC_LOG_WARN), 1);
+	tf_log_line(&f, DRPC_LOG_WARN, 0, line, sizeof(line));
+	ck_assert_msg(strstr(line, "/traps.T/Return") != NULL &&
+	                  strstr(line, drpc_strerror(code)) != NULL,
+	    "log: %s", line);
 	drpc_status_reset(&st);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
 // Metadata values reach the handler NUL-terminated, lengths exact.
 START_TEST(test_traps_md_values_terminated)
 {
-	fixture        f;
+	tf             f;
 	drpc_md_pair   md[] = {drpc_md_str("a", "one"), drpc_md_str("b", ""),
 	      drpc_md_str("c", "three"), {"nul", 3, "x\0y", 3}};
 	drpc_call_opts o    = {.md = md, .nmd = 4};
-	const char    *want = "a=one;b=;c=three;nul=x;";
-	void          *reply;
-	size_t         len;
 
-	fixture_start(&f, NULL, NULL);
-	DRPC_CHECK_OK(drpc_invoke(
-	    f.c, NULL, "/traps.T/Md", "", 0, &o, &reply, &len, NULL));
-	ck_assert_uint_eq(len, strlen(want));
-	ck_assert_mem_eq(reply, want, len);
-	drpc_free(reply);
-	fixture_stop(&f);
+	traps_start(&f, NULL, NULL);
+	DRPC_CHECK_OK(tf_call_opts(&f, "/traps.T/Md", "", &o, NULL));
+	tf_reply_is(&f, "a=one;b=;c=three;nul=x;");
+	tf_stop(&f);
 }
 END_TEST
 
 // Empty messages both ways: len 0 and a NULL pointer, then the end.
 START_TEST(test_traps_empty_message)
 {
-	fixture      f;
+	tf           f;
 	drpc_stream *s;
 	drpc_status  st   = {0};
 	void        *data = &data;
 	size_t       len  = 99;
 
-	fixture_start(&f, NULL, NULL);
+	traps_start(&f, NULL, NULL);
 	DRPC_CHECK_OK(drpc_stream_open(&s, f.c, NULL, "/traps.T/Empty", NULL));
 	DRPC_CHECK_OK(drpc_stream_send(s, NULL, 0));
 	DRPC_CHECK_OK(drpc_stream_send(s, "", 0));
@@ -405,7 +326,7 @@ START_TEST(test_traps_empty_message)
 	ck_assert_uint_eq(len, 0);
 	ck_assert_ptr_null(data);
 	drpc_status_reset(&st);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
@@ -546,12 +467,12 @@ START_TEST(test_traps_timeout_never_answered)
 {
 	drpc_conn_opts co = {.omit_deadline = hang_variants[_i].omit_deadline};
 	hang           h;
-	fixture        f;
+	tf             f;
 	drpc_ctx      *ctx   = NULL;
 	bool           first = false;
 
 	hang_init(&h);
-	fixture_start(&f, &h, &co);
+	traps_start(&f, &h, &co);
 	if (hang_variants[_i].parent) {
 		DRPC_CHECK_OK(drpc_ctx_create_timeout(&ctx, NULL, 600000));
 	}
@@ -571,7 +492,7 @@ START_TEST(test_traps_timeout_never_answered)
 	}
 	ck_assert_msg(first, "no handler started before its call's deadline");
 	drpc_ctx_destroy(ctx);
-	fixture_stop(&f);
+	tf_stop(&f);
 	hang_fini(&h);
 }
 END_TEST
@@ -601,7 +522,7 @@ hang_job_main(void *arg)
 START_TEST(test_traps_timeout_and_ctx)
 {
 	hang           h;
-	fixture        f;
+	tf             f;
 	hang_job       j = {0};
 	pthread_t      t;
 	drpc_call_opts o;
@@ -609,7 +530,7 @@ START_TEST(test_traps_timeout_and_ctx)
 	char           num[16];
 
 	hang_init(&h);
-	fixture_start(&f, &h, NULL);
+	traps_start(&f, &h, NULL);
 	DRPC_CHECK_OK(drpc_ctx_create(&j.ctx, NULL));
 	j.c = f.c;
 	ck_assert_int_eq(pthread_create(&t, NULL, hang_job_main, &j), 0);
@@ -627,7 +548,7 @@ START_TEST(test_traps_timeout_and_ctx)
 	hang_opts(&o, &md, num, sizeof(num), 1, -1);
 	DRPC_CHECK_ERR(hang_invoke(f.c, NULL, &o), DRPC_ETIMEDOUT);
 	DRPC_CHECK_ERR(hang_stream(f.c, NULL, &o), DRPC_ETIMEDOUT);
-	fixture_stop(&f);
+	tf_stop(&f);
 	hang_fini(&h);
 }
 END_TEST
@@ -636,12 +557,12 @@ END_TEST
 // as a deadline, and a call without one has none.
 START_TEST(test_traps_timeout_in_time)
 {
-	fixture        f;
+	tf             f;
 	drpc_call_opts o = {.timeout_ms = 600000};
 	void          *reply;
 	size_t         len;
 
-	fixture_start(&f, NULL, NULL);
+	traps_start(&f, NULL, NULL);
 	DRPC_CHECK_OK(drpc_invoke(
 	    f.c, NULL, "/traps.T/Deadline", "", 0, &o, &reply, &len, NULL));
 	ck_assert_uint_eq(len, 3);
@@ -652,35 +573,27 @@ START_TEST(test_traps_timeout_in_time)
 	ck_assert_uint_eq(len, 2);
 	ck_assert_mem_eq(reply, "no", 2);
 	drpc_free(reply);
-	fixture_stop(&f);
+	tf_stop(&f);
 }
 END_TEST
 
 Suite *
 traps_suite(void)
 {
-	Suite *s      = suite_create("traps");
-	TCase *status = tcase_create("status");
-	TCase *calls  = tcase_create("calls");
-	TCase *timing = tcase_create("time");
+	const tu_test tests[] = {
+	    TU_TEST("status", test_traps_set_error_then_ok, .timeout = 30),
+	    TU_TEST("status", test_traps_set_error_then_error),
+	    TU_TEST("status", test_traps_status_travels),
+	    TU_TEST("status", test_traps_library_code_is_internal,
+	        .loops = (int) TU_LEN(hidden)),
+	    TU_TEST("calls", test_traps_md_values_terminated, .timeout = 30),
+	    TU_TEST("calls", test_traps_empty_message),
+	    TU_TEST("calls", test_traps_mux_names),
+	    TU_TEST("time", test_traps_timeout_never_answered,
+	        .loops = (int) TU_LEN(hang_variants), .timeout = 60),
+	    TU_TEST("time", test_traps_timeout_and_ctx),
+	    TU_TEST("time", test_traps_timeout_in_time),
+	};
 
-	tcase_add_test(status, test_traps_set_error_then_ok);
-	tcase_add_test(status, test_traps_set_error_then_error);
-	tcase_add_test(status, test_traps_status_travels);
-	tcase_add_loop_test(status, test_traps_library_code_is_internal, 0,
-	    (int) (sizeof(hidden) / sizeof(hidden[0])));
-	tcase_add_test(calls, test_traps_md_values_terminated);
-	tcase_add_test(calls, test_traps_empty_message);
-	tcase_add_test(calls, test_traps_mux_names);
-	tcase_add_loop_test(timing, test_traps_timeout_never_answered, 0,
-	    (int) (sizeof(hang_variants) / sizeof(hang_variants[0])));
-	tcase_add_test(timing, test_traps_timeout_and_ctx);
-	tcase_add_test(timing, test_traps_timeout_in_time);
-	tcase_set_timeout(status, 30);
-	tcase_set_timeout(calls, 30);
-	suite_add_tcase(s, status);
-	tcase_set_timeout(timing, 60);
-	suite_add_tcase(s, calls);
-	suite_add_tcase(s, timing);
-	return s;
+	return tu_suite("traps", tests, TU_LEN(tests));
 }

@@ -121,18 +121,15 @@ END_TEST
 Suite *
 varint_suite(void)
 {
-	Suite *s       = suite_create("varint");
-	TCase *codec   = tcase_create("codec");
-	TCase *hostile = tcase_create("hostile");
+	const tu_test tests[] = {
+	    TU_TEST(
+	        "codec", test_varint_examples, .loops = (int) TU_LEN(examples)),
+	    TU_TEST("codec", test_varint_roundtrip_every_width),
+	    TU_TEST("codec", test_varint_prefix_needs_more),
+	    TU_TEST("codec", test_varint_non_minimal_accepted),
+	    TU_TEST("hostile", test_varint_too_long),
+	    TU_TEST("hostile", test_varint_overflow),
+	};
 
-	tcase_add_loop_test(codec, test_varint_examples, 0,
-	    (int) (sizeof(examples) / sizeof(examples[0])));
-	tcase_add_test(codec, test_varint_roundtrip_every_width);
-	tcase_add_test(codec, test_varint_prefix_needs_more);
-	tcase_add_test(codec, test_varint_non_minimal_accepted);
-	tcase_add_test(hostile, test_varint_too_long);
-	tcase_add_test(hostile, test_varint_overflow);
-	suite_add_tcase(s, codec);
-	suite_add_tcase(s, hostile);
-	return s;
+	return tu_suite("varint", tests, TU_LEN(tests));
 }

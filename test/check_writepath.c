@@ -7,6 +7,7 @@
 // Every test runs over a real socketpair (the writers can write without
 // blocking) and counts with drpc__conn_write_stats: which thread wrote is
 // decided by the rule, not by timing, so the counts are exact.
+#include <check.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +16,10 @@
 
 #include <drpc/drpc.h>
 
-#include <check.h>
-
 #include "conn/conn.h"
 #include "connutil.h"
 #include "ctx/ctx.h"
+#include "fixture.h"
 #include "suites.h"
 #include "testutil.h"
 #include "wire/frame.h"
@@ -313,35 +313,17 @@ START_TEST(test_writepath_reply_and_end_together)
 }
 END_TEST
 
-// A public server on one end of a socketpair, a public client on the
-// other, with the server's options.
-typedef struct pub {
-	drpc_mux    *mux;
-	drpc_server *srv;
-	drpc_conn   *c;
-} pub;
-
+// wp_start starts the public fixture over a socketpair with the
+// server's options o, fn serving /t/M, and dials it (f->c).
 static void
-pub_open(pub *p, drpc_handler_fn fn, void *user, const drpc_server_opts *o)
+wp_start(tf *f, drpc_handler_fn fn, void *user, const drpc_server_opts *o)
 {
-	int sv[2];
+	tf_method m  = {"/t/M", fn, user};
+	tf_opts   to = {
+	      .net = TF_PAIR, .server = o, .methods = &m, .nmethods = 1};
 
-	DRPC_CHECK_OK(drpc_mux_create(&p->mux));
-	DRPC_CHECK_OK(drpc_mux_register(p->mux, "/t/M", fn, user));
-	DRPC_CHECK_OK(drpc_server_create(&p->srv, p->mux, o));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	DRPC_CHECK_OK(drpc_server_serve_fd(p->srv, sv[1]));
-	DRPC_CHECK_OK(drpc_conn_create_fd(&p->c, sv[0], NULL));
-}
-
-static void
-pub_close(pub *p)
-{
-	drpc_conn_destroy(p->c);
-	DRPC_CHECK_OK(drpc_server_shutdown(
-	    p->srv, drpc_now_ns() + tu_bound_ns(TU_WAIT_NS)));
-	drpc_server_destroy(p->srv);
-	drpc_mux_destroy(p->mux);
+	tf_server_start(f, &to);
+	tf_dial(f, NULL);
 }
 
 // h_err_last sets the RPC's error, then replies with send_last and
@@ -349,29 +331,25 @@ pub_close(pub *p)
 static drpc_err
 h_err_last(drpc_stream *s, void *user)
 {
-	void    *req;
-	size_t   len;
 	drpc_err rv;
 
 	(void) user;
-	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(req);
 	DRPC_CHECK_OK(drpc_stream_set_error(s, 7, "not you"));
 	return drpc_stream_send_last(s, "x", 1);
 }
 
 START_TEST(test_writepath_send_last_keeps_error)
 {
-	tu_leak      l = tu_leak_start();
-	pub          p;
+	tf           p;
 	drpc_stream *s;
 	void        *msg;
 	size_t       len;
 	drpc_status  st = {0};
 
-	pub_open(&p, h_err_last, NULL, NULL);
+	wp_start(&p, h_err_last, NULL, NULL);
 	DRPC_CHECK_OK(drpc_stream_open_request(&s, p.c, NULL, "/t/M", "q", 1,
 	    NULL));
 	DRPC_CHECK_OK(drpc_stream_recv(s, &msg, &len)); // the reply
@@ -381,8 +359,7 @@ START_TEST(test_writepath_send_last_keeps_error)
 	ck_assert_str_eq(st.message, "not you");
 	drpc_status_reset(&st);
 	drpc_stream_destroy(s);
-	pub_close(&p);
-	tu_leak_check(&l);
+	tf_stop(&p); // and no thread or fd left
 }
 END_TEST
 
@@ -397,15 +374,12 @@ static drpc_err
 h_slow_tail(drpc_stream *s, void *user)
 {
 	tail    *t = user;
-	void    *req;
-	size_t   len;
 	drpc_err rv;
 	int      n = atomic_fetch_add(&t->calls, 1);
 
-	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
+	if ((rv = tf_drop_request(s)) != DRPC_OK) {
 		return rv;
 	}
-	drpc_free(req);
 	if (n == 1) {
 		tu_event_post(&t->second);
 	}
@@ -421,24 +395,22 @@ h_slow_tail(drpc_stream *s, void *user)
 // call is served while the first handler has not returned yet.
 START_TEST(test_writepath_place_free_at_send_last)
 {
-	tu_leak          l = tu_leak_start();
 	drpc_server_opts o = {.max_handlers = 1};
-	pub              p;
+	tf               p;
 	tail             t;
 	void            *reply;
 	size_t           len;
 
 	tu_event_init(&t.second);
 	atomic_init(&t.calls, 0);
-	pub_open(&p, h_slow_tail, &t, &o);
+	wp_start(&p, h_slow_tail, &t, &o);
 	for (int i = 0; i < 2; i++) {
 		DRPC_CHECK_OK(drpc_invoke(
 		    p.c, NULL, "/t/M", "q", 1, NULL, &reply, &len, NULL));
 		drpc_free(reply);
 	}
-	pub_close(&p);
+	tf_stop(&p); // and no thread or fd left
 	tu_event_fini(&t.second);
-	tu_leak_check(&l);
 }
 END_TEST
 
@@ -477,18 +449,16 @@ END_TEST
 Suite *
 writepath_suite(void)
 {
-	Suite *s  = suite_create("writepath");
-	TCase *tc = tcase_create("writepath");
+	const tu_test tests[] = {
+	    TU_TEST("writepath", test_writepath_unary_no_drain, .timeout = 60),
+	    TU_TEST("writepath", test_writepath_burst_is_drained),
+	    TU_TEST("writepath", test_writepath_large_direct),
+	    TU_TEST("writepath", test_writepath_large_deadline),
+	    TU_TEST("writepath", test_writepath_reply_and_end_together),
+	    TU_TEST("writepath", test_writepath_send_last_keeps_error),
+	    TU_TEST("writepath", test_writepath_place_free_at_send_last),
+	    TU_TEST("writepath", test_writepath_many_streams_drained),
+	};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_writepath_unary_no_drain);
-	tcase_add_test(tc, test_writepath_burst_is_drained);
-	tcase_add_test(tc, test_writepath_large_direct);
-	tcase_add_test(tc, test_writepath_large_deadline);
-	tcase_add_test(tc, test_writepath_reply_and_end_together);
-	tcase_add_test(tc, test_writepath_send_last_keeps_error);
-	tcase_add_test(tc, test_writepath_place_free_at_send_last);
-	tcase_add_test(tc, test_writepath_many_streams_drained);
-	suite_add_tcase(s, tc);
-	return s;
+	return tu_suite("writepath", tests, TU_LEN(tests));
 }

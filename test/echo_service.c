@@ -218,81 +218,92 @@ echo_sleep_req_put(uint8_t *out, int32_t millis)
 	return pb_put_int32(out, 1, millis);
 }
 
-drpc_err
-echo_msg_decode(
-    const void *buf, size_t len, const uint8_t **payload, size_t *payload_len)
+// pb_want says where one field of a message goes: a varint as an int32
+// (i32) or as it is (u64), or bytes (p and len, pointing into the
+// message). A field of another wire type, or not asked for, is skipped.
+typedef struct pb_want {
+	uint64_t        num;
+	int32_t        *i32;
+	uint64_t       *u64;
+	const uint8_t **p;
+	size_t         *len;
+} pb_want;
+
+// pb_scan zeroes every output of the n wants, then decodes the message
+// into them (the last occurrence of a field wins, as protobuf's).
+static drpc_err
+pb_scan(const void *buf, size_t len, const pb_want *w, size_t n)
 {
 	size_t   pos = 0;
 	pb_field f;
 	drpc_err rv;
 
-	*payload     = NULL;
-	*payload_len = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].p != NULL) {
+			*w[i].p   = NULL;
+			*w[i].len = 0;
+		} else if (w[i].i32 != NULL) {
+			*w[i].i32 = 0;
+		} else {
+			*w[i].u64 = 0;
+		}
+	}
 	while ((rv = pb_next(buf, len, &pos, &f)) == DRPC_OK) {
-		if (f.num == 1 && f.wire == PB_BYTES) {
-			*payload     = f.p;
-			*payload_len = f.len;
+		for (size_t i = 0; i < n; i++) {
+			if (f.num != w[i].num) {
+				continue;
+			}
+			if (w[i].p != NULL && f.wire == PB_BYTES) {
+				*w[i].p   = f.p;
+				*w[i].len = f.len;
+			} else if (w[i].p == NULL && f.wire == PB_VARINT) {
+				if (w[i].i32 != NULL) {
+					*w[i].i32 = pb_int32(f.v);
+				} else {
+					*w[i].u64 = f.v;
+				}
+			}
 		}
 	}
 	return rv == DRPC_EOF ? DRPC_OK : rv;
+}
+
+drpc_err
+echo_msg_decode(
+    const void *buf, size_t len, const uint8_t **payload, size_t *payload_len)
+{
+	const pb_want w[] = {{.num = 1, .p = payload, .len = payload_len}};
+
+	return pb_scan(buf, len, w, 1);
 }
 
 drpc_err
 echo_stream_req_decode(
     const void *buf, size_t len, int32_t *count, int32_t *size)
 {
-	size_t   pos = 0;
-	pb_field f;
-	drpc_err rv;
+	const pb_want w[] = {{.num = 1, .i32 = count}, {.num = 2, .i32 = size}};
 
-	*count = 0;
-	*size  = 0;
-	while ((rv = pb_next(buf, len, &pos, &f)) == DRPC_OK) {
-		if (f.num == 1 && f.wire == PB_VARINT) {
-			*count = pb_int32(f.v);
-		} else if (f.num == 2 && f.wire == PB_VARINT) {
-			*size = pb_int32(f.v);
-		}
-	}
-	return rv == DRPC_EOF ? DRPC_OK : rv;
+	return pb_scan(buf, len, w, 2);
 }
 
 drpc_err
 echo_fail_req_decode(const void *buf, size_t len, uint64_t *code,
     const uint8_t **message, size_t *message_len)
 {
-	size_t   pos = 0;
-	pb_field f;
-	drpc_err rv;
+	const pb_want w[] = {
+	    {.num = 1, .u64 = code},
+	    {.num = 2, .p = message, .len = message_len},
+	};
 
-	*code        = 0;
-	*message     = NULL;
-	*message_len = 0;
-	while ((rv = pb_next(buf, len, &pos, &f)) == DRPC_OK) {
-		if (f.num == 1 && f.wire == PB_VARINT) {
-			*code = f.v;
-		} else if (f.num == 2 && f.wire == PB_BYTES) {
-			*message     = f.p;
-			*message_len = f.len;
-		}
-	}
-	return rv == DRPC_EOF ? DRPC_OK : rv;
+	return pb_scan(buf, len, w, 2);
 }
 
 drpc_err
 echo_sleep_req_decode(const void *buf, size_t len, int32_t *millis)
 {
-	size_t   pos = 0;
-	pb_field f;
-	drpc_err rv;
+	const pb_want w[] = {{.num = 1, .i32 = millis}};
 
-	*millis = 0;
-	while ((rv = pb_next(buf, len, &pos, &f)) == DRPC_OK) {
-		if (f.num == 1 && f.wire == PB_VARINT) {
-			*millis = pb_int32(f.v);
-		}
-	}
-	return rv == DRPC_EOF ? DRPC_OK : rv;
+	return pb_scan(buf, len, w, 1);
 }
 
 // The handlers.

@@ -1,8 +1,10 @@
+#include "testutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil.h"
+#include "platform/thread.h"
 
 int64_t
 tu_scale(void)
@@ -17,6 +19,22 @@ int64_t
 tu_bound_ns(int64_t base_ns)
 {
 	return base_ns * tu_scale();
+}
+
+size_t
+tu_wait_count(pthread_mutex_t *mu, pthread_cond_t *cv, const size_t *count,
+    size_t n, int64_t bound_ns)
+{
+	int64_t deadline = drpc__now_ns() + tu_bound_ns(bound_ns);
+	size_t  got;
+
+	drpc__mutex_lock(mu);
+	while (*count < n &&
+	       drpc__cond_wait_until(cv, mu, deadline) != DRPC_ETIMEDOUT) {
+	}
+	got = *count;
+	drpc__mutex_unlock(mu);
+	return got;
 }
 
 const char *

@@ -3,6 +3,7 @@
 #define DRPC_TEST_TESTUTIL_H
 
 #include <check.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,12 @@ int64_t tu_scale(void);
 // tu_scale(). Tests wait for events, never for time (test/README.md);
 // running out of a bound means the event never came, and fails the test.
 int64_t tu_bound_ns(int64_t base_ns);
+
+// tu_wait_count waits until *count (guarded by mu, its changes
+// broadcast on cv, a condition variable made by drpc__cond_init) reaches
+// n, at most tu_bound_ns(bound_ns); returns the count it saw last.
+size_t tu_wait_count(pthread_mutex_t *mu, pthread_cond_t *cv,
+    const size_t *count, size_t n, int64_t bound_ns);
 
 // tu_shared_path returns DRPC_SHARED_DIR (or $DRPC_SHARED) joined with rel,
 // in a static-free buffer the caller provides.
