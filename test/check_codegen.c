@@ -11,7 +11,8 @@
 //            hand-written Echo service of the interop tests (when the
 //            build found interop.proto);
 //   plugin   cg_run on bad requests: wrong bytes, truncations, mutations,
-//            deep nesting, and each error the generator reports.
+//            deep nesting, and each error the generator reports;
+//   bytes    the reflection data's string literals (check_codegen_bytes.c).
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1652,5 +1653,6 @@ codegen_suite(void)
 	suite_add_tcase(s, calls);
 	suite_add_tcase(s, edges);
 	suite_add_tcase(s, plugin);
+	suite_add_tcase(s, codegen_bytes_tcase());
 	return s;
 }

@@ -47,5 +47,6 @@ Suite *observe_suite(void);
 TCase *tls_io_tcase(void); // check_tls_io.c
 TCase *tls_auth_tcase(void); // check_tls_auth.c
 TCase *channel_races_tcase(void); // check_channel_races.c
+TCase *codegen_bytes_tcase(void); // check_codegen_bytes.c
 
 #endif // DRPC_TEST_SUITES_H
