@@ -1464,6 +1464,35 @@ START_TEST(test_codegen_plugin_errors)
 }
 END_TEST
 
+// The statics of a generated .drpc.c (a service's __drpc_call,
+// __drpc_methods, __drpc_service, __drpc_serve) and its __register are
+// names protoc-c's function for a method can have too: each such method
+// is an error, not a file that does not compile; a name the generator no
+// longer writes (__drpc_release) is free.
+START_TEST(test_codegen_plugin_static_names)
+{
+	static const char *const taken[][2] = {
+	    {"DrpcCall", "p__s__drpc_call"},
+	    {"DrpcMethods", "p__s__drpc_methods"},
+	    {"DrpcService", "p__s__drpc_service"},
+	    {"DrpcServe", "p__s__drpc_serve"},
+	    {"Register", "p__s__register"},
+	};
+	static const char *const free_name[] = {"DrpcRelease"};
+	char                     want[128];
+	tfile                    t;
+
+	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+		tfile_init(&t, "t.proto", "p", &taken[i][0], 1, ".p.M");
+		snprintf(want, sizeof(want), "%s would be declared twice",
+		    taken[i][1]);
+		check_error(&t.req, want);
+	}
+	tfile_init(&t, "t.proto", "p", free_name, 1, ".p.M");
+	resp_free(run_ok(&t.req, 2));
+}
+END_TEST
+
 // timport_add gives t a second file, name (package q, message M), that
 // t.proto imports; t's methods take and return q.M.
 static void
@@ -1642,6 +1671,7 @@ codegen_suite(void)
 	tcase_add_test(plugin, test_codegen_plugin_deep);
 	tcase_add_test(plugin, test_codegen_plugin_ok);
 	tcase_add_test(plugin, test_codegen_plugin_errors);
+	tcase_add_test(plugin, test_codegen_plugin_static_names);
 	tcase_add_test(plugin, test_codegen_plugin_import_names);
 	tcase_add_test(plugin, test_codegen_plugin_options);
 	tcase_add_test(plugin, test_codegen_plugin_quirks);
