@@ -428,15 +428,17 @@ open_count(fixture *f, drpc_ctx *ctx, int count, const drpc_call_opts *o,
 	    ss, f->c, ctx, &req, o);
 }
 
-// stream_fails checks that the next receive of ss fails with want, and
-// destroys ss.
+// stream_fails checks that the next receive of ss fails with want and
+// leaves its message NULL, and destroys ss.
 static void
 stream_fails(Test__Echo__EchoService__ServerStream_Client *ss, drpc_err want)
 {
-	Test__Echo__Msg *m;
+	Test__Echo__Msg  junk = msg_of("junk");
+	Test__Echo__Msg *m    = &junk; // not NULL: the stub must reset it
 
 	DRPC_CHECK_ERR(
 	    test__echo__echo_service__server_stream__recv(ss, &m), want);
+	ck_assert_ptr_null(m);
 	test__echo__echo_service__server_stream__destroy(ss);
 }
 
@@ -579,15 +581,19 @@ START_TEST(test_codegen_unimplemented)
 
 	DRPC_CHECK_OK(test__echo__echo_service__client_stream__open(
 	    &cs, f.c, NULL, NULL));
+	sum = (void *) &f; // not NULL: the stub must reset it
 	DRPC_CHECK_ERR(
 	    test__echo__echo_service__client_stream__close_and_recv(cs, &sum),
 	    DRPC_EUNIMPL);
+	ck_assert_ptr_null(sum);
 	test__echo__echo_service__client_stream__destroy(cs);
 
 	DRPC_CHECK_OK(
 	    test__echo__echo_service__bidi__open(&bd, f.c, NULL, NULL));
+	m = (void *) &f;
 	DRPC_CHECK_ERR(
 	    test__echo__echo_service__bidi__recv(bd, &m), DRPC_EUNIMPL);
+	ck_assert_ptr_null(m);
 	test__echo__echo_service__bidi__destroy(bd);
 	fixture_stop(&f);
 }
