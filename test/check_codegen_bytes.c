@@ -87,8 +87,9 @@ START_TEST(test_codegen_bytes_literal)
 }
 END_TEST
 
-// A request for s.proto, which imports e.proto (no package, one message):
-// e.proto's descriptor is short but mostly escapes.
+// A request for s.proto (package pkg), which imports e.proto (no
+// package, one message): e.proto's descriptor is short but mostly
+// escapes; s.proto's ends wherever pkg's length puts it.
 typedef struct two_files {
 	Google__Protobuf__FileDescriptorProto            e;
 	Google__Protobuf__FileDescriptorProto            s;
@@ -105,7 +106,7 @@ typedef struct two_files {
 } two_files;
 
 static void
-two_files_init(two_files *t)
+two_files_init(two_files *t, char *pkg)
 {
 	memset(t, 0, sizeof(*t));
 	google__protobuf__file_descriptor_proto__init(&t->e);
@@ -129,6 +130,7 @@ two_files_init(two_files *t)
 	t->svcs[0]          = &t->svc;
 	t->deps[0]          = (char *) (uintptr_t) "e.proto";
 	t->s.name           = (char *) (uintptr_t) "s.proto";
+	t->s.package        = pkg;
 	t->s.syntax         = (char *) (uintptr_t) "proto3";
 	t->s.n_dependency   = 1;
 	t->s.dependency     = t->deps;
@@ -145,45 +147,22 @@ two_files_init(two_files *t)
 	t->req.proto_file         = t->files;
 }
 
-// check_width checks that no line of text (named name) is wider than 80
-// columns, a tab counting to the next multiple of 8.
-static void
-check_width(const char *name, const char *text)
+// run runs the generator on t's request and returns s.drpc.c (free it).
+static char *
+run(two_files *t)
 {
-	size_t line = 1;
-	size_t col  = 0;
-
-	for (const char *p = text; *p != '\0'; p++) {
-		if (*p == '\n') {
-			line++;
-			col = 0;
-			continue;
-		}
-		col = *p == '\t' ? (col / 8 + 1) * 8 : col + 1;
-		ck_assert_msg(col <= 80,
-		    "%s:%zu is wider than 80 columns: %.90s", name, line,
-		    p - col + 1 > text ? p - col + 1 : text);
-	}
-}
-
-// A descriptor whose bytes would fit on the declaration's line but whose
-// escapes do not is broken over lines as a longer one is (clang-format
-// breaks it so; `make codegen-format-check`).
-START_TEST(test_codegen_bytes_width)
-{
-	two_files                                          t;
 	size_t                                             len;
 	uint8_t                                           *in;
 	uint8_t                                           *out;
 	size_t                                             out_len;
+	char                                              *c;
 	Google__Protobuf__Compiler__CodeGeneratorResponse *resp;
 
-	two_files_init(&t);
 	len =
 	    google__protobuf__compiler__code_generator_request__get_packed_size(
-	        &t.req);
+	        &t->req);
 	ck_assert_ptr_nonnull(in = malloc(len));
-	google__protobuf__compiler__code_generator_request__pack(&t.req, in);
+	google__protobuf__compiler__code_generator_request__pack(&t->req, in);
 	ck_assert(cg_run(in, len, &out, &out_len));
 	free(in);
 	resp = google__protobuf__compiler__code_generator_response__unpack(
@@ -193,13 +172,74 @@ START_TEST(test_codegen_bytes_width)
 	ck_assert_msg(resp->error == NULL, "%s", resp->error);
 	ck_assert_uint_eq(resp->n_file, 2);
 	ck_assert_str_eq(resp->file[1]->name, "s.drpc.c");
-	ck_assert_ptr_nonnull(
-	    strstr(resp->file[1]->content, "reflect_desc_0[] =\n    \""));
-	for (size_t i = 0; i < resp->n_file; i++) {
-		check_width(resp->file[i]->name, resp->file[i]->content);
-	}
+	ck_assert_ptr_nonnull(c = strdup(resp->file[1]->content));
 	google__protobuf__compiler__code_generator_response__free_unpacked(
 	    resp, NULL);
+	return c;
+}
+
+// check_width checks that no line of text is wider than 80 columns, a
+// tab counting to the next multiple of 8 (what: the name it was made
+// with).
+static void
+check_width(const char *what, const char *text)
+{
+	size_t      line  = 1;
+	size_t      col   = 0;
+	const char *start = text;
+
+	for (const char *p = text; *p != '\0'; p++) {
+		if (*p == '\n') {
+			line++;
+			col   = 0;
+			start = p + 1;
+			continue;
+		}
+		col = *p == '\t' ? (col / 8 + 1) * 8 : col + 1;
+		ck_assert_msg(col <= 80,
+		    "%s: s.drpc.c:%zu is wider than 80 columns: %.90s", what,
+		    line, start);
+	}
+}
+
+// The generated code stays within 80 columns, as clang-format lays it
+// out (`make codegen-format-check`), wherever the package's length (1 to
+// 40) or the import's (1 to 49) puts the ends of lines: a descriptor whose
+// bytes would fit on the declaration's line but whose escapes do not is broken
+// over lines, a last literal line ends in `";` within the limit, a table's head
+// breaks before "{" or its name, and a field's offsetof(...) inside its
+// parentheses. (Longer names are laid out within the limit where they
+// can be, but not always as clang-format would.)
+START_TEST(test_codegen_bytes_width)
+{
+	char      pkg[41];
+	char      dep[56];
+	two_files t;
+
+	for (size_t n = 1; n < sizeof(pkg); n++) {
+		char *c;
+
+		memset(pkg, 'a', n);
+		pkg[n] = '\0';
+		two_files_init(&t, pkg);
+		c = run(&t);
+		ck_assert_ptr_nonnull(strstr(c, "reflect_desc_0[] =\n    \""));
+		check_width(pkg, c);
+		free(c);
+	}
+	// The import's name (in both descriptors) moves where they end.
+	for (size_t n = 1; n + strlen(".proto") < sizeof(dep); n++) {
+		char *c;
+
+		memset(dep, 'e', n);
+		strcpy(dep + n, ".proto");
+		two_files_init(&t, (char *) (uintptr_t) "p");
+		t.e.name  = dep;
+		t.deps[0] = dep;
+		c         = run(&t);
+		check_width(dep, c);
+		free(c);
+	}
 }
 END_TEST
 

@@ -228,9 +228,10 @@ emit_bytes(cg_buf *b, const char *var, const uint8_t *p, size_t len)
 	cg_buf_printf(b, "static const uint8_t %s[] =", var);
 	cg_buf_puts(b, one ? " \"" : "\n    \"");
 	for (size_t i = 0; i < len; i++) {
-		size_t n = escape(esc, p[i]);
+		size_t n   = escape(esc, p[i]);
+		size_t end = i + 1 < len ? 1 : 2; // `"`, or `";` after the last
 
-		if (!one && col + n + 1 > 80) {
+		if (!one && col + n + end > 80) {
 			cg_buf_puts(b, "\"\n    \"");
 			col = 5;
 		}
