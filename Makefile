@@ -92,10 +92,10 @@ LIB_OBJ   += $(HEALTH_PB).o
 # Test protos (test/proto/): every file is generated; these have .pb-c
 # files (edge_names asks protoc-c for none) and these have services.
 TEST_PROTOS    := $(sort $(wildcard test/proto/*.proto))
-TEST_PB_NAMES  := echo echo_types edge_cpkg edge_long edge_multi \
-	edge_names_types edge_nested edge_nopkg edge_stream
-TEST_SVC_NAMES := echo edge_cpkg edge_long edge_multi edge_names \
-	edge_nested edge_nopkg edge_stream
+TEST_PB_NAMES  := echo echo_types edge_bytes edge_cpkg edge_long \
+	edge_multi edge_names_types edge_nested edge_nopkg edge_stream
+TEST_SVC_NAMES := echo edge_bytes edge_cpkg edge_long edge_multi \
+	edge_names edge_nested edge_nopkg edge_stream
 TEST_GEN_SRC   := $(TEST_PB_NAMES:%=$(GEN)/test/%.pb-c.c) \
 	$(TEST_SVC_NAMES:%=$(GEN)/test/%.drpc.c)
 TEST_GEN_OBJ   := $(TEST_GEN_SRC:.c=.o)
@@ -349,9 +349,11 @@ $(BUILD)/test/check_intercept.o: $(TEST_GEN_HDR)
 $(BUILD)/test/check_intercept.o: CPPFLAGS += -I$(GEN)/test
 
 # The codegen suite includes generated headers and reads echo.desc.
-$(BUILD)/test/check_codegen.o: $(TEST_GEN_HDR) $(INTEROP_GEN_HDR) \
+CODEGEN_TEST_OBJ := $(BUILD)/test/check_codegen.o \
+	$(BUILD)/test/check_codegen_bytes.o
+$(CODEGEN_TEST_OBJ): $(TEST_GEN_HDR) $(INTEROP_GEN_HDR) \
 	$(PLUGIN_PB:%=%.h) $(GEN)/test/echo.desc
-$(BUILD)/test/check_codegen.o: CPPFLAGS += -I$(GEN) -I$(GEN)/test \
+$(CODEGEN_TEST_OBJ): CPPFLAGS += -I$(GEN) -I$(GEN)/test \
 	-Icmd/protoc-gen-drpc-c -DDRPC_GEN_DIR='"$(CURDIR)/$(GEN)"' \
 	-DDRPC_GOLDEN_DIR='"$(CURDIR)/test/codegen"' \
 	$(if $(INTEROP_GEN_OBJ),-I$(GEN)/interop -DDRPC_HAVE_INTEROP_GEN)

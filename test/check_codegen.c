@@ -11,7 +11,8 @@
 //            hand-written Echo service of the interop tests (when the
 //            build found interop.proto);
 //   plugin   cg_run on bad requests: wrong bytes, truncations, mutations,
-//            deep nesting, and each error the generator reports.
+//            deep nesting, and each error the generator reports;
+//   bytes    the reflection data's string literals (check_codegen_bytes.c).
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -427,15 +428,17 @@ open_count(fixture *f, drpc_ctx *ctx, int count, const drpc_call_opts *o,
 	    ss, f->c, ctx, &req, o);
 }
 
-// stream_fails checks that the next receive of ss fails with want, and
-// destroys ss.
+// stream_fails checks that the next receive of ss fails with want and
+// leaves its message NULL, and destroys ss.
 static void
 stream_fails(Test__Echo__EchoService__ServerStream_Client *ss, drpc_err want)
 {
-	Test__Echo__Msg *m;
+	Test__Echo__Msg  junk = msg_of("junk");
+	Test__Echo__Msg *m    = &junk; // not NULL: the stub must reset it
 
 	DRPC_CHECK_ERR(
 	    test__echo__echo_service__server_stream__recv(ss, &m), want);
+	ck_assert_ptr_null(m);
 	test__echo__echo_service__server_stream__destroy(ss);
 }
 
@@ -578,15 +581,19 @@ START_TEST(test_codegen_unimplemented)
 
 	DRPC_CHECK_OK(test__echo__echo_service__client_stream__open(
 	    &cs, f.c, NULL, NULL));
+	sum = (void *) &f; // not NULL: the stub must reset it
 	DRPC_CHECK_ERR(
 	    test__echo__echo_service__client_stream__close_and_recv(cs, &sum),
 	    DRPC_EUNIMPL);
+	ck_assert_ptr_null(sum);
 	test__echo__echo_service__client_stream__destroy(cs);
 
 	DRPC_CHECK_OK(
 	    test__echo__echo_service__bidi__open(&bd, f.c, NULL, NULL));
+	m = (void *) &f;
 	DRPC_CHECK_ERR(
 	    test__echo__echo_service__bidi__recv(bd, &m), DRPC_EUNIMPL);
+	ck_assert_ptr_null(m);
 	test__echo__echo_service__bidi__destroy(bd);
 	fixture_stop(&f);
 }
@@ -1463,6 +1470,35 @@ START_TEST(test_codegen_plugin_errors)
 }
 END_TEST
 
+// The statics of a generated .drpc.c (a service's __drpc_call,
+// __drpc_methods, __drpc_service, __drpc_serve) and its __register are
+// names protoc-c's function for a method can have too: each such method
+// is an error, not a file that does not compile; a name the generator no
+// longer writes (__drpc_release) is free.
+START_TEST(test_codegen_plugin_static_names)
+{
+	static const char *const taken[][2] = {
+	    {"DrpcCall", "p__s__drpc_call"},
+	    {"DrpcMethods", "p__s__drpc_methods"},
+	    {"DrpcService", "p__s__drpc_service"},
+	    {"DrpcServe", "p__s__drpc_serve"},
+	    {"Register", "p__s__register"},
+	};
+	static const char *const free_name[] = {"DrpcRelease"};
+	char                     want[128];
+	tfile                    t;
+
+	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+		tfile_init(&t, "t.proto", "p", &taken[i][0], 1, ".p.M");
+		snprintf(want, sizeof(want), "%s would be declared twice",
+		    taken[i][1]);
+		check_error(&t.req, want);
+	}
+	tfile_init(&t, "t.proto", "p", free_name, 1, ".p.M");
+	resp_free(run_ok(&t.req, 2));
+}
+END_TEST
+
 // timport_add gives t a second file, name (package q, message M), that
 // t.proto imports; t's methods take and return q.M.
 static void
@@ -1641,6 +1677,7 @@ codegen_suite(void)
 	tcase_add_test(plugin, test_codegen_plugin_deep);
 	tcase_add_test(plugin, test_codegen_plugin_ok);
 	tcase_add_test(plugin, test_codegen_plugin_errors);
+	tcase_add_test(plugin, test_codegen_plugin_static_names);
 	tcase_add_test(plugin, test_codegen_plugin_import_names);
 	tcase_add_test(plugin, test_codegen_plugin_options);
 	tcase_add_test(plugin, test_codegen_plugin_quirks);
@@ -1652,5 +1689,6 @@ codegen_suite(void)
 	suite_add_tcase(s, calls);
 	suite_add_tcase(s, edges);
 	suite_add_tcase(s, plugin);
+	suite_add_tcase(s, codegen_bytes_tcase());
 	return s;
 }

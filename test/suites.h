@@ -45,5 +45,6 @@ Suite *health_suite(void);
 Suite *cli_suite(void);
 Suite *observe_suite(void);
 TCase *channel_races_tcase(void); // check_channel_races.c
+TCase *codegen_bytes_tcase(void); // check_codegen_bytes.c
 
 #endif // DRPC_TEST_SUITES_H

@@ -217,12 +217,14 @@ void cg_lay_comment(cg_buf *b, int tabs, const char *text);
 void cg_lay_defines(
     cg_buf *b, const char *const *names, const char *const *values, size_t n);
 // cg_lay_fields writes designated initializers ".name = value," indented
-// by spaces, aligned in runs; one that does not fit breaks after "=".
+// by spaces, aligned in runs; one that does not fit breaks after "=", or
+// inside its parentheses if it is a call that does not fit there either.
 void cg_lay_fields(cg_buf *b, size_t spaces, const char *const *names,
     const char *const *values, size_t n);
 // cg_lay_array writes the head of a static const initializer,
-// "static const type name = {", breaking before name if it does not fit;
-// it returns the indentation (spaces) of the initializer's lines.
+// "static const type name = {", breaking before "{" if only that does
+// not fit, else before name; it returns the indentation (spaces) of the
+// initializer's lines.
 size_t cg_lay_array(cg_buf *b, const char *type, const char *name);
 // cg_lay_row writes a row of an array of structs, "{item, ...}," indented
 // by spaces: packed, continuation lines indented 4 more.

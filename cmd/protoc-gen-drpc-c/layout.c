@@ -4,6 +4,7 @@
 // declarations and macros). These functions reproduce the few shapes the
 // emitters produce; `make codegen-format-check` runs clang-format on the
 // output to prove they agree.
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +313,13 @@ cg_lay_decl(cg_buf *b, int tabs, const char *head, const char *const *params,
 	lay(b, tabs, head, params, n, tail, true);
 }
 
+// value_fits: "value," on a continuation line of a field after spaces.
+static bool
+value_fits(size_t spaces, const char *value)
+{
+	return spaces + 4 + width(value, strlen(value)) + 1 <= LIMIT;
+}
+
 // field_fits: ".name = value," on one line after spaces.
 static bool
 field_fits(size_t spaces, const char *name, const char *value)
@@ -340,6 +348,64 @@ cg_lay_proto(cg_buf *b, const char *ret, const char *name,
 	cg_buf_fini(&h);
 }
 
+// call_args: value is a call "f(a, b, ...)" of plain arguments (no
+// parentheses or quotes in them); *open is the length of "f(".
+static bool
+call_args(const char *value, size_t *open)
+{
+	const char *p = strchr(value, '(');
+	size_t      n = strlen(value);
+
+	if (p == NULL || p == value || value[n - 1] != ')' ||
+	    strpbrk(p + 1, "(\"'") != NULL || strchr(p + 1, ')') != value + n - 1) {
+		return false;
+	}
+	for (const char *q = value; q < p; q++) {
+		if (!(isalnum((unsigned char) *q) || *q == '_')) {
+			return false;
+		}
+	}
+	*open = (size_t) (p - value) + 1;
+	return true;
+}
+
+// field_call writes ".name<pad> = f(" and then f's arguments packed on
+// continuation lines (spaces + 4), ending "),": what clang-format makes
+// of a field whose call fits neither behind "=" nor on a line of its own.
+static void
+field_call(cg_buf *b, size_t spaces, const char *name, size_t pad,
+    const char *value, size_t open)
+{
+	const char *arg  = value + open;
+	size_t      cont = spaces + 4;
+	size_t      col  = cont;
+
+	cg_buf_printf(b, "%*s.%s%*s = %.*s\n%*s", (int) spaces, "", name,
+	    (int) pad, "", (int) open, value, (int) cont, "");
+	while (*arg != '\0') {
+		const char *end = strstr(arg, ", ");
+		size_t      n   = end != NULL ? (size_t) (end - arg) + 1
+		                              : strlen(arg) + 1; // "a," or "b),"
+		size_t      w   = width(arg, n);
+
+		if (col > cont && col + 1 + w > LIMIT) {
+			cg_buf_printf(b, "\n%*s", (int) cont, "");
+			col = cont;
+		} else if (col > cont) {
+			cg_buf_putc(b, ' ');
+			col++;
+		}
+		cg_buf_printf(b, "%.*s", (int) n - (end != NULL ? 0 : 1), arg);
+		if (end == NULL) {
+			cg_buf_putc(b, ',');
+			break;
+		}
+		col += w;
+		arg = end + 2;
+	}
+	cg_buf_putc(b, '\n');
+}
+
 void
 cg_lay_fields(cg_buf *b, size_t spaces, const char *const *names,
     const char *const *values, size_t n)
@@ -347,24 +413,40 @@ cg_lay_fields(cg_buf *b, size_t spaces, const char *const *names,
 	size_t i = 0;
 
 	while (i < n) {
-		size_t end = i;
-		size_t col = 0;
+		size_t end  = i;
+		size_t col  = 0;
+		size_t open = 0;
+		bool   call;
 
-		if (!field_fits(spaces, names[i], values[i])) {
-			cg_buf_printf(b, "%*s.%s =\n%*s%s,\n", (int) spaces, "",
-			    names[i], (int) spaces + 4, "", values[i]);
-			i++;
-			continue;
-		}
 		while (end < n && field_fits(spaces, names[end], values[end])) {
 			col =
 			    strlen(names[end]) > col ? strlen(names[end]) : col;
 			end++;
 		}
+		// A call that fits neither on the field's line nor behind "="
+		// on the next ends the run aligned before it, as its last
+		// (clang-format breaks it inside the parentheses); another
+		// field that does not fit breaks after "=" and stands alone.
+		call = end < n && !value_fits(spaces, values[end]) &&
+		       call_args(values[end], &open);
+		if (end == i && !call) {
+			cg_buf_printf(b, "%*s.%s =\n%*s%s,\n", (int) spaces, "",
+			    names[i], (int) spaces + 4, "", values[i]);
+			i++;
+			continue;
+		}
+		if (call && strlen(names[end]) > col) {
+			col = strlen(names[end]);
+		}
 		for (; i < end; i++) {
 			cg_buf_printf(b, "%*s.%s%*s = %s,\n", (int) spaces, "",
 			    names[i], (int) (col - strlen(names[i])), "",
 			    values[i]);
+		}
+		if (call) {
+			field_call(b, spaces, names[i], col - strlen(names[i]),
+			    values[i], open);
+			i++;
 		}
 	}
 }
@@ -372,10 +454,16 @@ cg_lay_fields(cg_buf *b, size_t spaces, const char *const *names,
 size_t
 cg_lay_array(cg_buf *b, const char *type, const char *name)
 {
-	if (strlen("static const  = {") + strlen(type) + strlen(name) <=
-	    LIMIT) {
+	size_t head = strlen("static const ") + strlen(type) + strlen(" ") +
+	              strlen(name) + strlen(" =");
+
+	if (head + strlen(" {") <= LIMIT) {
 		cg_buf_printf(b, "static const %s %s = {\n", type, name);
 		return 4;
+	}
+	if (head <= LIMIT) { // clang-format moves the "{" alone
+		cg_buf_printf(b, "static const %s %s =\n    {\n", type, name);
+		return 8;
 	}
 	cg_buf_printf(b, "static const %s\n    %s = {\n", type, name);
 	return 8;

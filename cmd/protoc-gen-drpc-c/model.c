@@ -423,8 +423,8 @@ name_cmp(const void *a, const void *b)
 	    ((const name_ent *) a)->name, ((const name_ent *) b)->name);
 }
 
-// method_suffixes are the functions a method of each kind gets, besides
-// its static __call (server.c); client.c and server.c emit exactly these.
+// method_suffixes are the functions a method of each kind gets; client.c
+// and server.c emit exactly these.
 #define MAX_SUFFIXES 8
 static const char *const method_suffixes[][MAX_SUFFIXES] = {
     [CG_UNARY]         = {"__invoke"},
@@ -444,7 +444,6 @@ names_of_method(cg_model *m, name_set *set, const cg_unit *u,
 	const char *what = cg_sprintf(a, "method %s.%s", s->full, mt->name);
 
 	name_add(m, set, mt->macro, what);
-	name_add(m, set, cg_sprintf(a, "%s__call", mt->lower), what);
 	for (size_t i = 0;
 	     i < MAX_SUFFIXES && method_suffixes[mt->kind][i] != NULL; i++) {
 		name_add(m, set,
@@ -472,8 +471,8 @@ static void
 names_of_service(
     cg_model *m, name_set *set, const cg_unit *u, const cg_service *s)
 {
-	static const char *const ours[] = {
-	    "__register", "__drpc_methods", "__drpc_serve", "__drpc_release"};
+	static const char *const ours[] = {"__register", "__drpc_call",
+	    "__drpc_methods", "__drpc_service", "__drpc_serve"};
 	static const char *const pbc[] = {"__init", "__descriptor"};
 	cg_arena                *a     = &m->arena;
 	const char              *what  = cg_sprintf(a, "service %s", s->full);

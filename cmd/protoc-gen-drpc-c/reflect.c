@@ -184,40 +184,59 @@ emit_hex(cg_buf *b, const char *var, const uint8_t *p, size_t len)
 // (C11 5.2.4.1: 4095 characters); -Wpedantic rejects longer ones.
 #define MAX_LITERAL 4095
 
+// escape writes byte c into esc (8 bytes, NUL-terminated) as it goes into
+// a string literal and returns its length: printable bytes as themselves,
+// '"', '\\' and '?' (which could start a trigraph) escaped, the others as
+// three-digit octal escapes, which no digit after them can extend.
+static size_t
+escape(char *esc, uint8_t c)
+{
+	if (c == '"' || c == '\\' || c == '?') {
+		return (size_t) snprintf(esc, 8, "\\%c", c);
+	}
+	if (c >= 0x20 && c < 0x7f) {
+		return (size_t) snprintf(esc, 8, "%c", c);
+	}
+	return (size_t) snprintf(esc, 8, "\\%03o", c);
+}
+
 // emit_bytes writes the bytes of a descriptor as var, a string literal
 // (printable bytes as themselves, the others as three-digit octal
 // escapes; descriptors are mostly names, so about a byte a column),
-// broken into literals of up to 80 columns each on lines of their own,
-// which clang-format keeps. A descriptor too long for one literal (as
+// on the declaration's line if it fits there whole, else broken into
+// literals of up to 80 columns each on lines of their own, which
+// clang-format keeps. A descriptor too long for one literal (as
 // descriptor.proto's) is written in hex. The literal's NUL is not part of
 // the descriptor: descriptor_len is sizeof(var) - 1 (see emit_file).
 static bool
 emit_bytes(cg_buf *b, const char *var, const uint8_t *p, size_t len)
 {
-	size_t head = strlen("static const uint8_t [] = \"\";") + strlen(var);
-	size_t col  = 5; // after `    "`
+	size_t head  = strlen("static const uint8_t [] = \"\";") + strlen(var);
+	size_t col   = 5; // after `    "`
+	size_t width = 0; // of the escaped bytes
+	bool   one;
 	char   esc[8];
 
 	if (len + 1 > MAX_LITERAL) {
 		emit_hex(b, var, p, len);
 		return false;
 	}
-	cg_buf_printf(b, "static const uint8_t %s[] =", var);
-	cg_buf_puts(b, head + len <= 80 ? " \"" : "\n    \"");
 	for (size_t i = 0; i < len; i++) {
-		if (p[i] == '"' || p[i] == '\\' || p[i] == '?') {
-			snprintf(esc, sizeof(esc), "\\%c", p[i]);
-		} else if (p[i] >= 0x20 && p[i] < 0x7f) {
-			snprintf(esc, sizeof(esc), "%c", p[i]);
-		} else {
-			snprintf(esc, sizeof(esc), "\\%03o", p[i]);
-		}
-		if (head + len > 80 && col + strlen(esc) + 1 > 80) {
+		width += escape(esc, p[i]);
+	}
+	one = head + width <= 80; // on the declaration's line
+	cg_buf_printf(b, "static const uint8_t %s[] =", var);
+	cg_buf_puts(b, one ? " \"" : "\n    \"");
+	for (size_t i = 0; i < len; i++) {
+		size_t n   = escape(esc, p[i]);
+		size_t end = i + 1 < len ? 1 : 2; // `"`, or `";` after the last
+
+		if (!one && col + n + end > 80) {
 			cg_buf_puts(b, "\"\n    \"");
 			col = 5;
 		}
 		cg_buf_puts(b, esc);
-		col += strlen(esc);
+		col += n;
 	}
 	cg_buf_puts(b, "\";\n\n");
 	return true;

@@ -112,20 +112,24 @@ DRPC_API drpc_stream *drpc_stub_stream(const void *h);
 
 // Server side.
 
-// drpc_stub_serve serves one call of svc on s, the body of a generated
-// drpc_handler_fn: it finds the row of the method s was invoked as,
-// receives the request if the kind has one, allocates the reply if the
-// kind has one, calls svc->call, sends the reply if the handler returned
-// DRPC_OK, gives it to impl's free_reply, and frees both. Returns the
-// handler's result, or the error that came first. A bad request body is
-// DRPC_EINTERNAL (drpc_stream_recv_msg).
+// drpc_stub_serve serves one call of svc on s (borrowed, as a handler's
+// stream is), the body of a generated drpc_handler_fn: it finds the row
+// of the method s was invoked as, receives the request if the kind has
+// one, allocates the reply if the kind has one, calls svc->call, sends
+// the reply if the handler returned DRPC_OK, gives it to impl's
+// free_reply, and frees both. Returns the handler's result, or the error
+// that came first. A bad request body is DRPC_EINTERNAL
+// (drpc_stream_recv_msg).
 DRPC_API drpc_err drpc_stub_serve(
     drpc_stream *s, const void *impl, const drpc_stub_service *svc);
 
 // drpc_stub_register registers every method of svc in mux: serve (which
 // calls drpc_stub_serve) for those with a handler (has[i]), a handler
-// that answers DRPC_EUNIMPL for the others. impl is every handler's user
-// pointer (drpc_mux_register types it void *; it is only read). Errors:
+// that answers DRPC_EUNIMPL for the others, without reading the request.
+// impl is every handler's user pointer (drpc_mux_register types it
+// void *; it is only read). svc and impl are borrowed: they must not
+// change (has is read now, the handlers when a call comes), and must
+// outlive every server using mux; has only for the call. Errors:
 // DRPC_EINVAL (NULL), those of drpc_mux_register; after an error some
 // methods may be registered.
 DRPC_API drpc_err drpc_stub_register(drpc_mux *mux,
