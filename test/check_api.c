@@ -793,27 +793,20 @@ START_TEST(test_api_no_sigpipe)
 }
 END_TEST
 
-Suite *
-api_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("calls", test_api_unary, .loops = 2, .timeout = 30),
-	    TU_TEST("calls", test_api_server_stream, .loops = 2),
-	    TU_TEST("calls", test_api_client_stream_and_bidi, .loops = 2),
-	    TU_TEST("calls", test_api_metadata_roundtrip),
-	    TU_TEST("calls", test_api_deadline_propagation),
-	    TU_TEST("calls", test_api_status_codes),
-	    TU_TEST("calls", test_api_unary_cancel_deadline),
-	    TU_TEST("calls", test_api_bad_args),
-	    TU_TEST("load", test_api_32_threads_one_conn, .timeout = 120),
-	    TU_TEST("load", test_api_unary_parallel),
-	    TU_TEST("lifecycle", test_api_limits, .timeout = 30),
-	    TU_TEST("lifecycle", test_api_one_stream_mode),
-	    TU_TEST("lifecycle", test_api_shutdown_graceful),
-	    TU_TEST("lifecycle", test_api_shutdown_deadline),
-	    TU_TEST("lifecycle", test_api_log_hook),
-	    TU_TEST("lifecycle", test_api_no_sigpipe),
-	};
-
-	return tu_suite("api", tests, TU_LEN(tests));
-}
+TU_SUITE(api,
+    TU_TEST("calls", test_api_unary, .loops = 2, .timeout = 30),
+    TU_TEST("calls", test_api_server_stream, .loops = 2),
+    TU_TEST("calls", test_api_client_stream_and_bidi, .loops = 2),
+    TU_TEST("calls", test_api_metadata_roundtrip),
+    TU_TEST("calls", test_api_deadline_propagation),
+    TU_TEST("calls", test_api_status_codes),
+    TU_TEST("calls", test_api_unary_cancel_deadline),
+    TU_TEST("calls", test_api_bad_args),
+    TU_TEST("load", test_api_32_threads_one_conn, .timeout = 120),
+    TU_TEST("load", test_api_unary_parallel),
+    TU_TEST("lifecycle", test_api_limits, .timeout = 30),
+    TU_TEST("lifecycle", test_api_one_stream_mode),
+    TU_TEST("lifecycle", test_api_shutdown_graceful),
+    TU_TEST("lifecycle", test_api_shutdown_deadline),
+    TU_TEST("lifecycle", test_api_log_hook),
+    TU_TEST("lifecycle", test_api_no_sigpipe))

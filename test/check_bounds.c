@@ -829,25 +829,18 @@ START_TEST(test_bounds_ring_keeps_little)
 }
 END_TEST
 
-Suite *
-bounds_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("core", test_bounds_half_built, .timeout = 60),
-	    TU_TEST("core", test_bounds_strikes_end_connection),
-	    TU_TEST("core", test_bounds_no_flow_waits),
-	    TU_TEST("core", test_bounds_zero_charge_waits),
-	    TU_TEST("core", test_bounds_no_flow_stall),
-	    TU_TEST("core", test_bounds_queue_bytes_without_flow),
-	    TU_TEST("core", test_bounds_stall_timeout),
-	    TU_TEST("core", test_bounds_client_side),
-	    TU_TEST("core", test_bounds_oversize_drops_half_built, .loops = 2),
-	    TU_TEST("core", test_bounds_remote_error_text),
-	    TU_TEST("core", test_bounds_writer_shrinks),
-	    TU_TEST("core", test_bounds_backlog_stops_reader),
-	    TU_TEST("core", test_bounds_backlog_write_timeout),
-	    TU_TEST("core", test_bounds_ring_keeps_little),
-	};
-
-	return tu_suite("bounds", tests, TU_LEN(tests));
-}
+TU_SUITE(bounds,
+    TU_TEST("core", test_bounds_half_built, .timeout = 60),
+    TU_TEST("core", test_bounds_strikes_end_connection),
+    TU_TEST("core", test_bounds_no_flow_waits),
+    TU_TEST("core", test_bounds_zero_charge_waits),
+    TU_TEST("core", test_bounds_no_flow_stall),
+    TU_TEST("core", test_bounds_queue_bytes_without_flow),
+    TU_TEST("core", test_bounds_stall_timeout),
+    TU_TEST("core", test_bounds_client_side),
+    TU_TEST("core", test_bounds_oversize_drops_half_built, .loops = 2),
+    TU_TEST("core", test_bounds_remote_error_text),
+    TU_TEST("core", test_bounds_writer_shrinks),
+    TU_TEST("core", test_bounds_backlog_stops_reader),
+    TU_TEST("core", test_bounds_backlog_write_timeout),
+    TU_TEST("core", test_bounds_ring_keeps_little))

@@ -649,24 +649,16 @@ START_TEST(test_cancel_ring_full)
 }
 END_TEST
 
-Suite *
-cancel_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("cancel", test_cancel_blocked_recv, .timeout = 30),
-	    TU_TEST("cancel", test_cancel_deadline_recv),
-	    TU_TEST("cancel", test_cancel_blocked_send),
-	    TU_TEST("cancel", test_cancel_deadline_send),
-	    TU_TEST("cancel", test_cancel_cuts_large_message),
-	    TU_TEST("cancel", test_cancel_wakes_token_waiter),
-	    TU_TEST("cancel", test_cancel_remote_end_wakes_token_waiter),
-	    TU_TEST("cancel", test_cancel_remote),
-	    TU_TEST("cancel", test_cancel_unary_outcomes),
-	    TU_TEST("termination", test_cancel_termination_wakes_all,
-	        .timeout = 30),
-	    TU_TEST("termination", test_cancel_close_with_streams_open),
-	    TU_TEST("termination", test_cancel_ring_full),
-	};
-
-	return tu_suite("cancel", tests, TU_LEN(tests));
-}
+TU_SUITE(cancel,
+    TU_TEST("cancel", test_cancel_blocked_recv, .timeout = 30),
+    TU_TEST("cancel", test_cancel_deadline_recv),
+    TU_TEST("cancel", test_cancel_blocked_send),
+    TU_TEST("cancel", test_cancel_deadline_send),
+    TU_TEST("cancel", test_cancel_cuts_large_message),
+    TU_TEST("cancel", test_cancel_wakes_token_waiter),
+    TU_TEST("cancel", test_cancel_remote_end_wakes_token_waiter),
+    TU_TEST("cancel", test_cancel_remote),
+    TU_TEST("cancel", test_cancel_unary_outcomes),
+    TU_TEST("termination", test_cancel_termination_wakes_all, .timeout = 30),
+    TU_TEST("termination", test_cancel_close_with_streams_open),
+    TU_TEST("termination", test_cancel_ring_full))

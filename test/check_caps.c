@@ -749,21 +749,12 @@ START_TEST(test_caps_accept_emfile)
 }
 END_TEST
 
-Suite *
-caps_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("timeouts", test_caps_handshake_closes, .loops = 2,
-	        .timeout = 60),
-	    TU_TEST("timeouts", test_caps_handshake_met),
-	    TU_TEST("timeouts", test_caps_idle_closes),
-	    TU_TEST("timeouts", test_caps_idle_without_handshake),
-	    TU_TEST("timeouts", test_caps_idle_busy),
-	    TU_TEST("limits", test_caps_max_handlers, .timeout = 60),
-	    TU_TEST("limits", test_caps_max_streams, .loops = 2),
-	    TU_TEST(
-	        "accept", test_caps_accept_emfile, .loops = 2, .timeout = 60),
-	};
-
-	return tu_suite("caps", tests, TU_LEN(tests));
-}
+TU_SUITE(caps,
+    TU_TEST("timeouts", test_caps_handshake_closes, .loops = 2, .timeout = 60),
+    TU_TEST("timeouts", test_caps_handshake_met),
+    TU_TEST("timeouts", test_caps_idle_closes),
+    TU_TEST("timeouts", test_caps_idle_without_handshake),
+    TU_TEST("timeouts", test_caps_idle_busy),
+    TU_TEST("limits", test_caps_max_handlers, .timeout = 60),
+    TU_TEST("limits", test_caps_max_streams, .loops = 2),
+    TU_TEST("accept", test_caps_accept_emfile, .loops = 2, .timeout = 60))

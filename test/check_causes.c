@@ -879,34 +879,27 @@ START_TEST(test_causes_server_log)
 }
 END_TEST
 
-Suite *
-causes_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("address", test_causes_bad_address,
-	        .loops = (int) TU_LEN(bad_addrs)),
-	    TU_TEST("address", test_causes_listen_port_zero),
-	    TU_TEST("dial", test_causes_dial_refused),
-	    TU_TEST("dial", test_causes_dial_no_unix_socket),
-	    TU_TEST("dial", test_causes_dial_dns),
-	    TU_TEST("dial", test_causes_dial_timeout),
-	    TU_TEST("dial", test_causes_dial_ok_clears),
-	    TU_TEST("dial", test_causes_permission_denied),
-	    TU_TEST("listen", test_causes_listen_in_use),
-	    TU_TEST("listen", test_causes_listen_unix_in_use),
-	    TU_TEST("listen", test_causes_listen_no_dir),
-	    TU_TEST("listen", test_causes_listen_refused),
-	    TU_TEST("address", test_causes_host_too_long),
-	    TU_TEST("connection", test_causes_conn_peer_eof, .timeout = 30),
-	    TU_TEST("connection", test_causes_conn_peer_reset),
-	    TU_TEST("connection", test_causes_conn_closed_locally),
-	    TU_TEST("connection", test_causes_conn_write_fails),
-	    TU_TEST("connection", test_causes_conn_read_fails),
-	    TU_TEST("connection", test_causes_protocol_violation,
-	        .loops = (int) TU_LEN(violations)),
-	    TU_TEST("connection", test_causes_too_many_pending),
-	    TU_TEST("connection", test_causes_server_log),
-	};
-
-	return tu_suite("causes", tests, TU_LEN(tests));
-}
+TU_SUITE(causes,
+    TU_TEST("address", test_causes_bad_address,
+        .loops = (int) TU_LEN(bad_addrs)),
+    TU_TEST("address", test_causes_listen_port_zero),
+    TU_TEST("dial", test_causes_dial_refused),
+    TU_TEST("dial", test_causes_dial_no_unix_socket),
+    TU_TEST("dial", test_causes_dial_dns),
+    TU_TEST("dial", test_causes_dial_timeout),
+    TU_TEST("dial", test_causes_dial_ok_clears),
+    TU_TEST("dial", test_causes_permission_denied),
+    TU_TEST("listen", test_causes_listen_in_use),
+    TU_TEST("listen", test_causes_listen_unix_in_use),
+    TU_TEST("listen", test_causes_listen_no_dir),
+    TU_TEST("listen", test_causes_listen_refused),
+    TU_TEST("address", test_causes_host_too_long),
+    TU_TEST("connection", test_causes_conn_peer_eof, .timeout = 30),
+    TU_TEST("connection", test_causes_conn_peer_reset),
+    TU_TEST("connection", test_causes_conn_closed_locally),
+    TU_TEST("connection", test_causes_conn_write_fails),
+    TU_TEST("connection", test_causes_conn_read_fails),
+    TU_TEST("connection", test_causes_protocol_violation,
+        .loops = (int) TU_LEN(violations)),
+    TU_TEST("connection", test_causes_too_many_pending),
+    TU_TEST("connection", test_causes_server_log))

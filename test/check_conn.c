@@ -139,14 +139,7 @@ START_TEST(test_conn_many_streams_interleave)
 }
 END_TEST
 
-Suite *
-conn_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("e2e", test_conn_unary_echo),
-	    TU_TEST("concurrency", test_conn_many_streams_interleave,
-	        .loops = 2, .timeout = 60),
-	};
-
-	return tu_suite("conn", tests, TU_LEN(tests));
-}
+TU_SUITE(conn,
+    TU_TEST("e2e", test_conn_unary_echo),
+    TU_TEST("concurrency", test_conn_many_streams_interleave,
+        .loops = 2, .timeout = 60))

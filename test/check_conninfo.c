@@ -710,19 +710,12 @@ START_TEST(test_conn_hooks_peer_fails)
 }
 END_TEST
 
-Suite *
-conninfo_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("hooks", test_conn_hooks_churn, .timeout = 120),
-	    TU_TEST("hooks", test_conn_fail_logged),
-	    TU_TEST("hooks", test_conn_fail_logged_long),
-	    TU_TEST("hooks", test_conn_hooks_client),
-	    TU_TEST("hooks", test_conn_hooks_client_lost),
-	    TU_TEST("hooks", test_conn_hooks_channel),
-	    TU_TEST("hooks", test_conn_hooks_tls),
-	    TU_TEST("hooks", test_conn_hooks_peer_fails),
-	};
-
-	return tu_suite("conninfo", tests, TU_LEN(tests));
-}
+TU_SUITE(conninfo,
+    TU_TEST("hooks", test_conn_hooks_churn, .timeout = 120),
+    TU_TEST("hooks", test_conn_fail_logged),
+    TU_TEST("hooks", test_conn_fail_logged_long),
+    TU_TEST("hooks", test_conn_hooks_client),
+    TU_TEST("hooks", test_conn_hooks_client_lost),
+    TU_TEST("hooks", test_conn_hooks_channel),
+    TU_TEST("hooks", test_conn_hooks_tls),
+    TU_TEST("hooks", test_conn_hooks_peer_fails))

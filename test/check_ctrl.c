@@ -266,18 +266,11 @@ START_TEST(test_ctrl_client_plain_peer)
 }
 END_TEST
 
-Suite *
-ctrl_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("wire", test_ctrl_golden, .loops = (int) TU_LEN(golden)),
-	    TU_TEST("wire", test_ctrl_roundtrip),
-	    TU_TEST("wire", test_ctrl_rejects, .loops = CR_NONCONFORMING),
-	    TU_TEST("wire", test_ctrl_hello_features),
-	    TU_TEST("ping", test_ctrl_negotiated, .timeout = 60),
-	    TU_TEST("ping", test_ctrl_ping_answered),
-	    TU_TEST("plain", test_ctrl_client_plain_peer, .timeout = 60),
-	};
-
-	return tu_suite("ctrl", tests, TU_LEN(tests));
-}
+TU_SUITE(ctrl,
+    TU_TEST("wire", test_ctrl_golden, .loops = (int) TU_LEN(golden)),
+    TU_TEST("wire", test_ctrl_roundtrip),
+    TU_TEST("wire", test_ctrl_rejects, .loops = CR_NONCONFORMING),
+    TU_TEST("wire", test_ctrl_hello_features),
+    TU_TEST("ping", test_ctrl_negotiated, .timeout = 60),
+    TU_TEST("ping", test_ctrl_ping_answered),
+    TU_TEST("plain", test_ctrl_client_plain_peer, .timeout = 60))

@@ -757,19 +757,12 @@ START_TEST(test_ctrl_tcp_keepalive)
 }
 END_TEST
 
-Suite *
-ctrl_server_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("ping", test_ctrl_keeper_pings, .timeout = 60),
-	    TU_TEST("ping", test_ctrl_reaper_pings),
-	    TU_TEST("ping", test_ctrl_stopped_peer),
-	    TU_TEST("plain", test_ctrl_server_plain_clients, .timeout = 60),
-	    TU_TEST("plain", test_ctrl_server_drops_nonconforming),
-	    TU_TEST("goaway", test_ctrl_goaway, .timeout = 60),
-	    TU_TEST("goaway", test_ctrl_goaway_ack_order),
-	    TU_TEST("keepalive", test_ctrl_tcp_keepalive, .timeout = 60),
-	};
-
-	return tu_suite("ctrl_server", tests, TU_LEN(tests));
-}
+TU_SUITE(ctrl_server,
+    TU_TEST("ping", test_ctrl_keeper_pings, .timeout = 60),
+    TU_TEST("ping", test_ctrl_reaper_pings),
+    TU_TEST("ping", test_ctrl_stopped_peer),
+    TU_TEST("plain", test_ctrl_server_plain_clients, .timeout = 60),
+    TU_TEST("plain", test_ctrl_server_drops_nonconforming),
+    TU_TEST("goaway", test_ctrl_goaway, .timeout = 60),
+    TU_TEST("goaway", test_ctrl_goaway_ack_order),
+    TU_TEST("keepalive", test_ctrl_tcp_keepalive, .timeout = 60))

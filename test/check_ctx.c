@@ -132,16 +132,9 @@ START_TEST(test_ctx_listeners)
 }
 END_TEST
 
-Suite *
-ctx_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("ctx", test_ctx_cancel),
-	    TU_TEST("ctx", test_ctx_tree),
-	    TU_TEST("ctx", test_ctx_child_of_done),
-	    TU_TEST("ctx", test_ctx_deadline),
-	    TU_TEST("ctx", test_ctx_listeners),
-	};
-
-	return tu_suite("ctx", tests, TU_LEN(tests));
-}
+TU_SUITE(ctx,
+    TU_TEST("ctx", test_ctx_cancel),
+    TU_TEST("ctx", test_ctx_tree),
+    TU_TEST("ctx", test_ctx_child_of_done),
+    TU_TEST("ctx", test_ctx_deadline),
+    TU_TEST("ctx", test_ctx_listeners))

@@ -142,17 +142,10 @@ START_TEST(test_errbody_text_cut_tiny)
 }
 END_TEST
 
-Suite *
-errbody_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("codec", test_errbody_example_b),
-	    TU_TEST("codec", test_errbody_big_code),
-	    TU_TEST("codec", test_errbody_short),
-	    TU_TEST("codec", test_errbody_text_cut),
-	    TU_TEST("codec", test_errbody_text_cut_utf8, .loops = 3),
-	    TU_TEST("codec", test_errbody_text_cut_tiny),
-	};
-
-	return tu_suite("errbody", tests, TU_LEN(tests));
-}
+TU_SUITE(errbody,
+    TU_TEST("codec", test_errbody_example_b),
+    TU_TEST("codec", test_errbody_big_code),
+    TU_TEST("codec", test_errbody_short),
+    TU_TEST("codec", test_errbody_text_cut),
+    TU_TEST("codec", test_errbody_text_cut_utf8, .loops = 3),
+    TU_TEST("codec", test_errbody_text_cut_tiny))

@@ -36,14 +36,7 @@ START_TEST(test_error_grpc_values)
 }
 END_TEST
 
-Suite *
-error_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("names", test_error_every_code_named),
-	    TU_TEST("names", test_error_unknown_code),
-	    TU_TEST("names", test_error_grpc_values),
-	};
-
-	return tu_suite("error", tests, TU_LEN(tests));
-}
+TU_SUITE(error,
+    TU_TEST("names", test_error_every_code_named),
+    TU_TEST("names", test_error_unknown_code),
+    TU_TEST("names", test_error_grpc_values))

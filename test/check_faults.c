@@ -1642,28 +1642,20 @@ END_TEST
 
 #define NCASES(a) ((int) (sizeof(a) / sizeof((a)[0])))
 
-Suite *
-faults_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("reset", test_faults_reset_server_100, .timeout = 60),
-	    TU_TEST("reset", test_faults_reset_client_100),
-	    TU_TEST("reset", test_faults_burst_idle_worker),
-	    TU_TEST("reset", test_faults_ctx_cancelled_with_stream),
-	    TU_TEST("bytes", test_faults_trickle_to_server, .loops = 2,
-	        .timeout = 60),
-	    TU_TEST("bytes", test_faults_trickle_to_client),
-	    TU_TEST("bytes", test_faults_close_flushes),
-	    TU_TEST("bytes", test_faults_burst_after_invoke,
-	        .loops = NCASES(burst_cases)),
-	    TU_TEST("bytes", test_faults_garbage_after_invoke,
-	        .loops = NCASES(garbage_cases)),
-	    TU_TEST("bytes", test_faults_message_before_invoke),
-	    TU_TEST("stall", test_faults_never_reads, .timeout = 60),
-	    TU_TEST("stall", test_faults_handler_never_returns),
-	    TU_TEST("transport", test_faults_read_fails, .timeout = 60),
-	    TU_TEST("transport", test_faults_read_fails_server),
-	};
-
-	return tu_suite("faults", tests, TU_LEN(tests));
-}
+TU_SUITE(faults,
+    TU_TEST("reset", test_faults_reset_server_100, .timeout = 60),
+    TU_TEST("reset", test_faults_reset_client_100),
+    TU_TEST("reset", test_faults_burst_idle_worker),
+    TU_TEST("reset", test_faults_ctx_cancelled_with_stream),
+    TU_TEST("bytes", test_faults_trickle_to_server, .loops = 2, .timeout = 60),
+    TU_TEST("bytes", test_faults_trickle_to_client),
+    TU_TEST("bytes", test_faults_close_flushes),
+    TU_TEST("bytes", test_faults_burst_after_invoke,
+        .loops = NCASES(burst_cases)),
+    TU_TEST("bytes", test_faults_garbage_after_invoke,
+        .loops = NCASES(garbage_cases)),
+    TU_TEST("bytes", test_faults_message_before_invoke),
+    TU_TEST("stall", test_faults_never_reads, .timeout = 60),
+    TU_TEST("stall", test_faults_handler_never_returns),
+    TU_TEST("transport", test_faults_read_fails, .timeout = 60),
+    TU_TEST("transport", test_faults_read_fails_server))

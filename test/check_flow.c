@@ -1244,28 +1244,21 @@ START_TEST(test_flow_seed_writer_interleaves)
 }
 END_TEST
 
-Suite *
-flow_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("wire", test_flow_wire_window),
-	    TU_TEST("wire", test_flow_wire_hello),
-	    TU_TEST("account", test_flow_account_stream),
-	    TU_TEST("account", test_flow_account_conn),
-	    TU_TEST("e2e", test_flow_negotiated, .timeout = 120),
-	    TU_TEST("e2e", test_flow_stalled_neighbour),
-	    TU_TEST("e2e", test_flow_stalled_client_stream),
-	    TU_TEST("e2e", test_flow_many_slow_streams),
-	    TU_TEST("e2e", test_flow_big_messages),
-	    TU_TEST("e2e", test_flow_deadline_while_blocked),
-	    TU_TEST("e2e", test_flow_plain_peer),
-	    TU_TEST("e2e", test_flow_on_mode_raw_peer),
-	    TU_TEST("e2e", test_flow_server_off),
-	    TU_TEST("e2e", test_flow_conn_window_shared),
-	    TU_TEST("e2e", test_flow_seed_writer_interleaves),
-	    TU_TEST("e2e", test_flow_mixed_modes),
-	    TU_TEST("e2e", test_flow_window_violation),
-	};
-
-	return tu_suite("flow", tests, TU_LEN(tests));
-}
+TU_SUITE(flow,
+    TU_TEST("wire", test_flow_wire_window),
+    TU_TEST("wire", test_flow_wire_hello),
+    TU_TEST("account", test_flow_account_stream),
+    TU_TEST("account", test_flow_account_conn),
+    TU_TEST("e2e", test_flow_negotiated, .timeout = 120),
+    TU_TEST("e2e", test_flow_stalled_neighbour),
+    TU_TEST("e2e", test_flow_stalled_client_stream),
+    TU_TEST("e2e", test_flow_many_slow_streams),
+    TU_TEST("e2e", test_flow_big_messages),
+    TU_TEST("e2e", test_flow_deadline_while_blocked),
+    TU_TEST("e2e", test_flow_plain_peer),
+    TU_TEST("e2e", test_flow_on_mode_raw_peer),
+    TU_TEST("e2e", test_flow_server_off),
+    TU_TEST("e2e", test_flow_conn_window_shared),
+    TU_TEST("e2e", test_flow_seed_writer_interleaves),
+    TU_TEST("e2e", test_flow_mixed_modes),
+    TU_TEST("e2e", test_flow_window_violation))

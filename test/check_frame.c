@@ -191,22 +191,15 @@ START_TEST(test_frame_bad_varint)
 }
 END_TEST
 
-Suite *
-frame_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("parse", test_frame_parse_invoke),
-	    TU_TEST("parse", test_frame_parse_prefix_needs_more,
-	        .loops = (int) sizeof(invoke_frame)),
-	    TU_TEST("parse", test_frame_parse_leaves_next_frame),
-	    TU_TEST("parse", test_frame_unknown_kinds_parse),
-	    TU_TEST("encode", test_frame_control_byte_table,
-	        .loops = (int) TU_LEN(control_table)),
-	    TU_TEST("encode", test_frame_roundtrip_wide_ids),
-	    TU_TEST("hostile", test_frame_huge_length),
-	    TU_TEST("hostile", test_frame_length_limit),
-	    TU_TEST("hostile", test_frame_bad_varint),
-	};
-
-	return tu_suite("frame", tests, TU_LEN(tests));
-}
+TU_SUITE(frame,
+    TU_TEST("parse", test_frame_parse_invoke),
+    TU_TEST("parse", test_frame_parse_prefix_needs_more,
+        .loops = (int) sizeof(invoke_frame)),
+    TU_TEST("parse", test_frame_parse_leaves_next_frame),
+    TU_TEST("parse", test_frame_unknown_kinds_parse),
+    TU_TEST("encode", test_frame_control_byte_table,
+        .loops = (int) TU_LEN(control_table)),
+    TU_TEST("encode", test_frame_roundtrip_wide_ids),
+    TU_TEST("hostile", test_frame_huge_length),
+    TU_TEST("hostile", test_frame_length_limit),
+    TU_TEST("hostile", test_frame_bad_varint))

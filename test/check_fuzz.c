@@ -69,13 +69,6 @@ START_TEST(test_fuzz_transcripts)
 }
 END_TEST
 
-Suite *
-fuzz_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("replay", test_fuzz_regressions, .timeout = 120),
-	    TU_TEST("replay", test_fuzz_transcripts),
-	};
-
-	return tu_suite("fuzz", tests, TU_LEN(tests));
-}
+TU_SUITE(fuzz,
+    TU_TEST("replay", test_fuzz_regressions, .timeout = 120),
+    TU_TEST("replay", test_fuzz_transcripts))

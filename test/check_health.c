@@ -276,15 +276,8 @@ START_TEST(test_health_watch_deadline)
 }
 END_TEST
 
-Suite *
-health_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("health", test_health_check, .timeout = 60),
-	    TU_TEST("health", test_health_watch),
-	    TU_TEST("health", test_health_shutdown),
-	    TU_TEST("health", test_health_watch_deadline),
-	};
-
-	return tu_suite("health", tests, TU_LEN(tests));
-}
+TU_SUITE(health,
+    TU_TEST("health", test_health_check, .timeout = 60),
+    TU_TEST("health", test_health_watch),
+    TU_TEST("health", test_health_shutdown),
+    TU_TEST("health", test_health_watch_deadline))

@@ -60,12 +60,5 @@ START_TEST(test_idmap_random_ops)
 }
 END_TEST
 
-Suite *
-idmap_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("ops", test_idmap_random_ops),
-	};
-
-	return tu_suite("idmap", tests, TU_LEN(tests));
-}
+TU_SUITE(idmap,
+    TU_TEST("ops", test_idmap_random_ops))

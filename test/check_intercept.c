@@ -1299,25 +1299,18 @@ START_TEST(test_icpt_channel_unary_peer)
 }
 END_TEST
 
-Suite *
-intercept_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("chain", test_icpt_server_chain, .timeout = 60),
-	    TU_TEST("chain", test_icpt_client_chain),
-	    TU_TEST("chain", test_icpt_client_timeout),
-	    TU_TEST("chain", test_icpt_values),
-	    TU_TEST("chain", test_icpt_bad_opts),
-	    TU_TEST("wrap", test_icpt_wrap_bidi, .timeout = 60),
-	    TU_TEST("wrap", test_icpt_generated_stubs),
-	    TU_TEST("stats", test_icpt_stats_counts, .timeout = 60),
-	    TU_TEST("stats", test_icpt_stats_bidi_cancel),
-	    TU_TEST("chain", test_icpt_bad_call_md),
-	    TU_TEST("chain", test_icpt_huge_md),
-	    TU_TEST("stats", test_icpt_channel_stream_outlives),
-	    TU_TEST("stats", test_icpt_channel_destroy_inflight),
-	    TU_TEST("stats", test_icpt_channel_unary_peer),
-	};
-
-	return tu_suite("intercept", tests, TU_LEN(tests));
-}
+TU_SUITE(intercept,
+    TU_TEST("chain", test_icpt_server_chain, .timeout = 60),
+    TU_TEST("chain", test_icpt_client_chain),
+    TU_TEST("chain", test_icpt_client_timeout),
+    TU_TEST("chain", test_icpt_values),
+    TU_TEST("chain", test_icpt_bad_opts),
+    TU_TEST("wrap", test_icpt_wrap_bidi, .timeout = 60),
+    TU_TEST("wrap", test_icpt_generated_stubs),
+    TU_TEST("stats", test_icpt_stats_counts, .timeout = 60),
+    TU_TEST("stats", test_icpt_stats_bidi_cancel),
+    TU_TEST("chain", test_icpt_bad_call_md),
+    TU_TEST("chain", test_icpt_huge_md),
+    TU_TEST("stats", test_icpt_channel_stream_outlives),
+    TU_TEST("stats", test_icpt_channel_destroy_inflight),
+    TU_TEST("stats", test_icpt_channel_unary_peer))

@@ -378,16 +378,8 @@ START_TEST(test_invokes_error_text_cut)
 }
 END_TEST
 
-Suite *
-invokes_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST(
-	        "limits", test_invokes_pending_bytes_bounded, .timeout = 30),
-	    TU_TEST("limits", test_invokes_over_invoke_limit, .loops = 3),
-	    TU_TEST("limits", test_invokes_tiny_entries, .loops = 2),
-	    TU_TEST("limits", test_invokes_error_text_cut),
-	};
-
-	return tu_suite("invokes", tests, TU_LEN(tests));
-}
+TU_SUITE(invokes,
+    TU_TEST("limits", test_invokes_pending_bytes_bounded, .timeout = 30),
+    TU_TEST("limits", test_invokes_over_invoke_limit, .loops = 3),
+    TU_TEST("limits", test_invokes_tiny_entries, .loops = 2),
+    TU_TEST("limits", test_invokes_error_text_cut))

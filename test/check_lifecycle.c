@@ -932,20 +932,13 @@ START_TEST(test_lifecycle_on_client_waits_after_answer)
 }
 END_TEST
 
-Suite *
-lifecycle_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("core", test_lifecycle_huge_peer_deadline, .timeout = 60),
-	    TU_TEST("core", test_lifecycle_serve_during_shutdown),
-	    TU_TEST("core", test_lifecycle_second_shutdown_waits),
-	    TU_TEST("core", test_lifecycle_shutdown_from_handler),
-	    TU_TEST("core", test_lifecycle_shutdown_flush_shared),
-	    TU_TEST("core", test_lifecycle_stale_figures),
-	    TU_TEST("core", test_lifecycle_recount_wakes_conn_waiter),
-	    TU_TEST("core", test_lifecycle_on_client_auto_server),
-	    TU_TEST("core", test_lifecycle_on_client_waits_after_answer),
-	};
-
-	return tu_suite("lifecycle", tests, TU_LEN(tests));
-}
+TU_SUITE(lifecycle,
+    TU_TEST("core", test_lifecycle_huge_peer_deadline, .timeout = 60),
+    TU_TEST("core", test_lifecycle_serve_during_shutdown),
+    TU_TEST("core", test_lifecycle_second_shutdown_waits),
+    TU_TEST("core", test_lifecycle_shutdown_from_handler),
+    TU_TEST("core", test_lifecycle_shutdown_flush_shared),
+    TU_TEST("core", test_lifecycle_stale_figures),
+    TU_TEST("core", test_lifecycle_recount_wakes_conn_waiter),
+    TU_TEST("core", test_lifecycle_on_client_auto_server),
+    TU_TEST("core", test_lifecycle_on_client_waits_after_answer))

@@ -451,13 +451,6 @@ START_TEST(test_limits_conn_churn)
 }
 END_TEST
 
-Suite *
-limits_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("abuse", test_limits_stream_flood, .timeout = 120),
-	    TU_TEST("abuse", test_limits_conn_churn),
-	};
-
-	return tu_suite("limits", tests, TU_LEN(tests));
-}
+TU_SUITE(limits,
+    TU_TEST("abuse", test_limits_stream_flood, .timeout = 120),
+    TU_TEST("abuse", test_limits_conn_churn))

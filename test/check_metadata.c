@@ -250,21 +250,14 @@ START_TEST(test_md_decode_max)
 }
 END_TEST
 
-Suite *
-metadata_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("codec", test_md_examples),
-	    TU_TEST("codec", test_md_roundtrip_empty_values),
-	    TU_TEST("codec", test_md_duplicate_last_wins),
-	    TU_TEST("codec", test_md_empty_body),
-	    TU_TEST("hostile", test_md_bad_bodies,
-	        .loops = (int) TU_LEN(bad_bodies), .timeout = 20),
-	    TU_TEST("hostile", test_md_many_entries),
-	    TU_TEST("hostile", test_md_sized_for_entries),
-	    TU_TEST("hostile", test_md_many_tiny_entries_sized),
-	    TU_TEST("hostile", test_md_decode_max),
-	};
-
-	return tu_suite("metadata", tests, TU_LEN(tests));
-}
+TU_SUITE(metadata,
+    TU_TEST("codec", test_md_examples),
+    TU_TEST("codec", test_md_roundtrip_empty_values),
+    TU_TEST("codec", test_md_duplicate_last_wins),
+    TU_TEST("codec", test_md_empty_body),
+    TU_TEST("hostile", test_md_bad_bodies,
+        .loops = (int) TU_LEN(bad_bodies), .timeout = 20),
+    TU_TEST("hostile", test_md_many_entries),
+    TU_TEST("hostile", test_md_sized_for_entries),
+    TU_TEST("hostile", test_md_many_tiny_entries_sized),
+    TU_TEST("hostile", test_md_decode_max))

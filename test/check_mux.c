@@ -839,22 +839,15 @@ START_TEST(test_mux_direct_cut_last_frame_charged)
 }
 END_TEST
 
-Suite *
-mux_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("core", test_mux_default_upstream_serial, .timeout = 60),
-	    TU_TEST("core", test_mux_modes_against_upstream),
-	    TU_TEST("core", test_mux_default_libdrpc_concurrent),
-	    TU_TEST("core", test_mux_server_off_no_hello),
-	    TU_TEST("core", test_mux_skip_returns_credit),
-	    TU_TEST("core", test_mux_refused_invokes_interleaved),
-	    TU_TEST("core", test_mux_idwin),
-	    TU_TEST("core", test_mux_nothing_after_end),
-	    TU_TEST("core", test_mux_direct_cut_last_frame_charged),
-	    TU_TEST("core", test_mux_shuffled_ids),
-	    TU_TEST("core", test_mux_oversize_send_every_entry),
-	};
-
-	return tu_suite("mux", tests, TU_LEN(tests));
-}
+TU_SUITE(mux,
+    TU_TEST("core", test_mux_default_upstream_serial, .timeout = 60),
+    TU_TEST("core", test_mux_modes_against_upstream),
+    TU_TEST("core", test_mux_default_libdrpc_concurrent),
+    TU_TEST("core", test_mux_server_off_no_hello),
+    TU_TEST("core", test_mux_skip_returns_credit),
+    TU_TEST("core", test_mux_refused_invokes_interleaved),
+    TU_TEST("core", test_mux_idwin),
+    TU_TEST("core", test_mux_nothing_after_end),
+    TU_TEST("core", test_mux_direct_cut_last_frame_charged),
+    TU_TEST("core", test_mux_shuffled_ids),
+    TU_TEST("core", test_mux_oversize_send_every_entry))

@@ -584,12 +584,5 @@ START_TEST(test_observe_example)
 }
 END_TEST
 
-Suite *
-observe_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("example", test_observe_example, .timeout = 60),
-	};
-
-	return tu_suite("observe", tests, TU_LEN(tests));
-}
+TU_SUITE(observe,
+    TU_TEST("example", test_observe_example, .timeout = 60))

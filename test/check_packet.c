@@ -271,19 +271,12 @@ START_TEST(test_packet_assembly_script)
 }
 END_TEST
 
-Suite *
-packet_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("split", test_packet_split_example_e),
-	    TU_TEST("split", test_packet_split_sizes),
-	    TU_TEST("split", test_packet_empty_body_one_frame),
-	    TU_TEST("split", test_packet_cancel_control_flag),
-	    TU_TEST("split", test_packet_split_reassemble, .loops = 50),
-	    TU_TEST("assemble", test_packet_interleaved_streams),
-	    TU_TEST("assemble", test_packet_assembly_script,
-	        .loops = (int) TU_LEN(scripts)),
-	};
-
-	return tu_suite("packet", tests, TU_LEN(tests));
-}
+TU_SUITE(packet,
+    TU_TEST("split", test_packet_split_example_e),
+    TU_TEST("split", test_packet_split_sizes),
+    TU_TEST("split", test_packet_empty_body_one_frame),
+    TU_TEST("split", test_packet_cancel_control_flag),
+    TU_TEST("split", test_packet_split_reassemble, .loops = 50),
+    TU_TEST("assemble", test_packet_interleaved_streams),
+    TU_TEST("assemble", test_packet_assembly_script,
+        .loops = (int) TU_LEN(scripts)))

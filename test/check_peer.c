@@ -442,19 +442,12 @@ START_TEST(test_migrate_stall)
 }
 END_TEST
 
-Suite *
-peer_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("peer", test_peer_tcp, .timeout = 30),
-	    TU_TEST("peer", test_peer_unix),
-	    TU_TEST("peer", test_peer_hook),
-	    TU_TEST("peer", test_peer_channel),
-	    TU_TEST("migrate", test_migrate_client_bytes, .timeout = 30),
-	    TU_TEST("migrate", test_migrate_require),
-	    TU_TEST("migrate", test_migrate_optional),
-	    TU_TEST("migrate", test_migrate_stall),
-	};
-
-	return tu_suite("peer", tests, TU_LEN(tests));
-}
+TU_SUITE(peer,
+    TU_TEST("peer", test_peer_tcp, .timeout = 30),
+    TU_TEST("peer", test_peer_unix),
+    TU_TEST("peer", test_peer_hook),
+    TU_TEST("peer", test_peer_channel),
+    TU_TEST("migrate", test_migrate_client_bytes, .timeout = 30),
+    TU_TEST("migrate", test_migrate_require),
+    TU_TEST("migrate", test_migrate_optional),
+    TU_TEST("migrate", test_migrate_stall))

@@ -302,24 +302,17 @@ START_TEST(test_reader_fd_error)
 }
 END_TEST
 
-Suite *
-reader_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("read", test_reader_chunks, .loops = 12),
-	    TU_TEST("read", test_reader_empty_input),
-	    TU_TEST("read", test_reader_large_frames),
-	    TU_TEST("read", test_reader_shrinks_after_large_frame, .loops = 3),
-	    TU_TEST("read", test_reader_large_then_larger),
-	    TU_TEST("read", test_reader_small_max),
-	    TU_TEST("read", test_reader_fd),
-	    TU_TEST("hostile", test_reader_truncated,
-	        .loops = (int) sizeof(two_frames) - 1),
-	    TU_TEST("hostile", test_reader_huge_claim),
-	    TU_TEST("hostile", test_reader_varint_too_long),
-	    TU_TEST("hostile", test_reader_read_error),
-	    TU_TEST("hostile", test_reader_fd_error),
-	};
-
-	return tu_suite("reader", tests, TU_LEN(tests));
-}
+TU_SUITE(reader,
+    TU_TEST("read", test_reader_chunks, .loops = 12),
+    TU_TEST("read", test_reader_empty_input),
+    TU_TEST("read", test_reader_large_frames),
+    TU_TEST("read", test_reader_shrinks_after_large_frame, .loops = 3),
+    TU_TEST("read", test_reader_large_then_larger),
+    TU_TEST("read", test_reader_small_max),
+    TU_TEST("read", test_reader_fd),
+    TU_TEST("hostile", test_reader_truncated,
+        .loops = (int) sizeof(two_frames) - 1),
+    TU_TEST("hostile", test_reader_huge_claim),
+    TU_TEST("hostile", test_reader_varint_too_long),
+    TU_TEST("hostile", test_reader_read_error),
+    TU_TEST("hostile", test_reader_fd_error))

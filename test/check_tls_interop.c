@@ -601,15 +601,8 @@ START_TEST(test_tls_interop_client)
 }
 END_TEST
 
-Suite *
-tls_interop_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("tls_interop", test_tls_interop_server,
-	        .loops = (int) TU_LEN(server_names), .timeout = 60),
-	    TU_TEST("tls_interop", test_tls_interop_client,
-	        .loops = (int) TU_LEN(client_names)),
-	};
-
-	return tu_suite("tls_interop", tests, TU_LEN(tests));
-}
+TU_SUITE(tls_interop,
+    TU_TEST("tls_interop", test_tls_interop_server,
+        .loops = (int) TU_LEN(server_names), .timeout = 60),
+    TU_TEST("tls_interop", test_tls_interop_client,
+        .loops = (int) TU_LEN(client_names)))

@@ -370,12 +370,5 @@ START_TEST(test_transcripts_all)
 }
 END_TEST
 
-Suite *
-transcript_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("golden", test_transcripts_all, .timeout = 60),
-	};
-
-	return tu_suite("transcript", tests, TU_LEN(tests));
-}
+TU_SUITE(transcript,
+    TU_TEST("golden", test_transcripts_all, .timeout = 60))

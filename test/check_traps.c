@@ -577,23 +577,16 @@ START_TEST(test_traps_timeout_in_time)
 }
 END_TEST
 
-Suite *
-traps_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("status", test_traps_set_error_then_ok, .timeout = 30),
-	    TU_TEST("status", test_traps_set_error_then_error),
-	    TU_TEST("status", test_traps_status_travels),
-	    TU_TEST("status", test_traps_library_code_is_internal,
-	        .loops = (int) TU_LEN(hidden)),
-	    TU_TEST("calls", test_traps_md_values_terminated, .timeout = 30),
-	    TU_TEST("calls", test_traps_empty_message),
-	    TU_TEST("calls", test_traps_mux_names),
-	    TU_TEST("time", test_traps_timeout_never_answered,
-	        .loops = (int) TU_LEN(hang_variants), .timeout = 60),
-	    TU_TEST("time", test_traps_timeout_and_ctx),
-	    TU_TEST("time", test_traps_timeout_in_time),
-	};
-
-	return tu_suite("traps", tests, TU_LEN(tests));
-}
+TU_SUITE(traps,
+    TU_TEST("status", test_traps_set_error_then_ok, .timeout = 30),
+    TU_TEST("status", test_traps_set_error_then_error),
+    TU_TEST("status", test_traps_status_travels),
+    TU_TEST("status", test_traps_library_code_is_internal,
+        .loops = (int) TU_LEN(hidden)),
+    TU_TEST("calls", test_traps_md_values_terminated, .timeout = 30),
+    TU_TEST("calls", test_traps_empty_message),
+    TU_TEST("calls", test_traps_mux_names),
+    TU_TEST("time", test_traps_timeout_never_answered,
+        .loops = (int) TU_LEN(hang_variants), .timeout = 60),
+    TU_TEST("time", test_traps_timeout_and_ctx),
+    TU_TEST("time", test_traps_timeout_in_time))

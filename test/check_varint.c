@@ -118,18 +118,10 @@ START_TEST(test_varint_overflow)
 }
 END_TEST
 
-Suite *
-varint_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST(
-	        "codec", test_varint_examples, .loops = (int) TU_LEN(examples)),
-	    TU_TEST("codec", test_varint_roundtrip_every_width),
-	    TU_TEST("codec", test_varint_prefix_needs_more),
-	    TU_TEST("codec", test_varint_non_minimal_accepted),
-	    TU_TEST("hostile", test_varint_too_long),
-	    TU_TEST("hostile", test_varint_overflow),
-	};
-
-	return tu_suite("varint", tests, TU_LEN(tests));
-}
+TU_SUITE(varint,
+    TU_TEST("codec", test_varint_examples, .loops = (int) TU_LEN(examples)),
+    TU_TEST("codec", test_varint_roundtrip_every_width),
+    TU_TEST("codec", test_varint_prefix_needs_more),
+    TU_TEST("codec", test_varint_non_minimal_accepted),
+    TU_TEST("hostile", test_varint_too_long),
+    TU_TEST("hostile", test_varint_overflow))

@@ -446,19 +446,12 @@ START_TEST(test_writepath_many_streams_drained)
 }
 END_TEST
 
-Suite *
-writepath_suite(void)
-{
-	const tu_test tests[] = {
-	    TU_TEST("writepath", test_writepath_unary_no_drain, .timeout = 60),
-	    TU_TEST("writepath", test_writepath_burst_is_drained),
-	    TU_TEST("writepath", test_writepath_large_direct),
-	    TU_TEST("writepath", test_writepath_large_deadline),
-	    TU_TEST("writepath", test_writepath_reply_and_end_together),
-	    TU_TEST("writepath", test_writepath_send_last_keeps_error),
-	    TU_TEST("writepath", test_writepath_place_free_at_send_last),
-	    TU_TEST("writepath", test_writepath_many_streams_drained),
-	};
-
-	return tu_suite("writepath", tests, TU_LEN(tests));
-}
+TU_SUITE(writepath,
+    TU_TEST("writepath", test_writepath_unary_no_drain, .timeout = 60),
+    TU_TEST("writepath", test_writepath_burst_is_drained),
+    TU_TEST("writepath", test_writepath_large_direct),
+    TU_TEST("writepath", test_writepath_large_deadline),
+    TU_TEST("writepath", test_writepath_reply_and_end_together),
+    TU_TEST("writepath", test_writepath_send_last_keeps_error),
+    TU_TEST("writepath", test_writepath_place_free_at_send_last),
+    TU_TEST("writepath", test_writepath_many_streams_drained))

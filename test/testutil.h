@@ -57,13 +57,11 @@ size_t tu_hex(const char *hex, uint8_t *out, size_t cap);
 // (made at the first row that names it; TCases join the suite in that
 // order), and how it runs. Write the rows with TU_TEST, options after the
 // test as designated initializers (Check's test names are variables, so
-// the table is an automatic array):
+// the table is an automatic array). A suite's file ends with its table:
 //
-//	const tu_test tests[] = {
+//	TU_SUITE(caps,
 //	    TU_TEST("limits", test_caps_max_handlers, .timeout = 60),
-//	    TU_TEST("limits", test_caps_max_streams, .loops = 2),
-//	};
-//	return tu_suite("caps", tests, TU_LEN(tests));
+//	    TU_TEST("limits", test_caps_max_streams, .loops = 2))
 typedef struct tu_test {
 	const char  *tcase;
 	const TTest *test;
@@ -76,6 +74,16 @@ typedef struct tu_test {
 
 #define TU_TEST(tcase_, ...) {.tcase = (tcase_), .test = __VA_ARGS__}
 #define TU_LEN(a)            (sizeof(a) / sizeof((a)[0]))
+
+// TU_SUITE defines name_suite(void), the suite "name" that tu_suite
+// builds from the rows that follow (TU_TEST, in order).
+#define TU_SUITE(name, ...)                                    \
+	Suite *name##_suite(void)                              \
+	{                                                      \
+		const tu_test rows_[] = {__VA_ARGS__};         \
+                                                               \
+		return tu_suite(#name, rows_, TU_LEN(rows_));  \
+	}
 
 // tu_suite builds the suite `name` from n rows (see tu_test). It aborts
 // on a table it cannot build (too many TCases, two teardowns for one).
