@@ -27,6 +27,8 @@
 // One call of each kind, and the proto3 JSON mapping both ways with
 // --proto (and the file's well-known-type imports from the system's
 // include directory): a table of calls, each against a fresh server.
+#define CLI_CALLS 5 // test_cli_calls's cases
+
 START_TEST(test_cli_calls)
 {
 	static const char all[] =
@@ -95,6 +97,7 @@ START_TEST(test_cli_calls)
 	                .has = {"\"color\":\"RED\"", "\"bigNumber\":\"0\""}}}},
 	};
 
+	_Static_assert(TU_LEN(cases) == CLI_CALLS, "a loop per case");
 	fx_start(&fx, cases[_i].reflection);
 	expect_runs(&fx, cases[_i].runs, cases[_i].runs[1].args[0] ? 2 : 1);
 	if (_i == 0) {
@@ -510,7 +513,7 @@ END_TEST
 
 // Each run of the tool starts libprotobuf; under valgrind, seconds.
 static TU_ROWS(cli_tests,
-    TU_TEST("calls", test_cli_calls, .loops = 5, .timeout = 60),
+    TU_TEST("calls", test_cli_calls, .loops = CLI_CALLS, .timeout = 60),
     TU_TEST("reflection", test_cli_list_describe, .timeout = 60),
     TU_TEST("reflection", test_cli_reflect_wire),
     TU_TEST("reflection", test_cli_no_reflection),

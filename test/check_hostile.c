@@ -82,9 +82,8 @@ refused_attack(const char *name, size_t bound_bytes, hostile_gen gen, void *arg,
 	va_list      ap;
 
 	hostile_begin(&r, name, NULL);
-	r.bound_kib = bound_bytes / HOSTILE_KIB;
 	va_start(ap, fmt);
-	(void) vsnprintf(r.params, sizeof(r.params), fmt, ap);
+	hostile_vdescribe(&r, bound_bytes, fmt, ap);
 	va_end(ap);
 	end = attack(&r, &p, true, gen, arg, false);
 	hostile_finish(&r);

@@ -263,6 +263,11 @@ START_TEST(test_packet_assembly_script)
 	const script *sc = &scripts[_i];
 	drpc__asm     a;
 
+	// n counts the steps: each one before it has a frame, none after.
+	for (size_t i = 0; i < TU_LEN(sc->steps); i++) {
+		ck_assert_msg((sc->steps[i].body != NULL) == (i < sc->n),
+		    "%s: %zu steps, but step %zu", sc->what, sc->n, i);
+	}
 	drpc__asm_init(&a, sc->max);
 	for (size_t i = 0; i < sc->n; i++) {
 		run_step(sc, i, &a);

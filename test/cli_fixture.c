@@ -523,7 +523,7 @@ run_name(char *buf, size_t cap, size_t i, const cli_run *r)
 {
 	size_t n = (size_t) snprintf(buf, cap, "#%zu:", i);
 
-	for (size_t k = 0; k < CLI_MAX_ARGS && r->args[k] != NULL && n < cap;
+	for (size_t k = 0; k < TU_LEN(r->args) && r->args[k] != NULL && n < cap;
 	     k++) {
 		n += (size_t) snprintf(buf + n, cap - n, " %.40s", r->args[k]);
 	}
@@ -540,6 +540,9 @@ expect_runs(cli_fx *fx, const cli_run *runs, size_t n)
 		int            status;
 
 		run_name(name, sizeof(name), i, r);
+		// The arguments end with a NULL within the row's array.
+		ck_assert_msg(r->args[TU_LEN(r->args) - 1] == NULL,
+		    "%s: over %zu arguments", name, TU_LEN(r->args) - 1);
 		if (r->rec != NULL) {
 			fx_rec_reset(fx);
 		}
@@ -558,9 +561,18 @@ expect_runs(cli_fx *fx, const cli_run *runs, size_t n)
 			    r->err);
 		}
 		if (r->line != NULL) {
-			one_line(fx, r->line);
+			// one_line's checks, naming the run.
+			const char *nl = strchr(fx->err, '\n');
+
+			ck_assert_msg(strncmp(fx->err, "drpc: ", 6) == 0 &&
+			                  nl != NULL && nl[1] == '\0' &&
+			                  strstr(fx->err, r->line) != NULL,
+			    "%s: stderr \"%s\", want one line \"drpc: "
+			    "...%s...\"",
+			    name, fx->err, r->line);
 		}
-		for (size_t k = 0; k < 3 && r->has[k] != NULL; k++) {
+		for (size_t k = 0; k < TU_LEN(r->has) && r->has[k] != NULL;
+		     k++) {
 			ck_assert_msg(strstr(fx->out, r->has[k]) != NULL,
 			    "%s: stdout \"%s\" lacks \"%s\"", name, fx->out,
 			    r->has[k]);

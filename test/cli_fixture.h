@@ -112,11 +112,12 @@ int run_tool_list(cli_fx *fx, const char *in, const char *const *args);
 void one_line(const cli_fx *fx, const char *want);
 
 // cli_run is one run of the tool and what it must do: its stdin (NULL:
-// none), its arguments (up to a NULL), its exit status and, each only
-// where given, its stdout exactly, its stderr exactly, its stderr as one
-// line holding line (one_line), its stdout holding each of has, and the
-// requests the server recorded during the run exactly (fx_rec; rec is
-// emptied first). fx's server is needed for rec only.
+// none), its arguments (up to a NULL: at most 15), its exit status and,
+// each only where given, its stdout exactly, its stderr exactly, its
+// stderr as one line holding line (one_line's checks), its stdout holding
+// each of has, and the requests the server recorded during the run
+// exactly (fx_rec; rec is emptied first). fx's server is needed for rec
+// only.
 typedef struct cli_run {
 	const char *in;
 	const char *args[16];

@@ -447,13 +447,20 @@ hostile_begin(hostile_run *r, const char *attack, const char *const *flags)
 }
 
 void
+hostile_vdescribe(
+    hostile_run *r, size_t bound_bytes, const char *fmt, va_list ap)
+{
+	r->bound_kib = bound_bytes / HOSTILE_KIB;
+	(void) vsnprintf(r->params, sizeof(r->params), fmt, ap);
+}
+
+void
 hostile_describe(hostile_run *r, size_t bound_bytes, const char *fmt, ...)
 {
 	va_list ap;
 
-	r->bound_kib = bound_bytes / HOSTILE_KIB;
 	va_start(ap, fmt);
-	(void) vsnprintf(r->params, sizeof(r->params), fmt, ap);
+	hostile_vdescribe(r, bound_bytes, fmt, ap);
 	va_end(ap);
 }
 

@@ -13,6 +13,7 @@
 #define DRPC_TEST_HOSTILE_H
 
 #include <check.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -169,9 +170,12 @@ void hostile_begin(
 
 // hostile_describe sets what the run is judged by: r->bound_kib, the RSS
 // growth allowed (bound_bytes, a hostile_rss_bound), and r->params, the
-// attack's figures for the `hostile:` line (printf's fmt and arguments).
+// attack's figures for the `hostile:` line (printf's fmt and arguments;
+// hostile_vdescribe takes them as a va_list).
 void hostile_describe(hostile_run *r, size_t bound_bytes, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void hostile_vdescribe(hostile_run *r, size_t bound_bytes, const char *fmt,
+    va_list ap) __attribute__((format(printf, 3, 0)));
 
 // hostile_poll samples the server into r->peak (cheap; attacks call it as
 // they go).

@@ -19,8 +19,7 @@ typedef struct who_srv {
 	drpc_mux    *mux;
 	drpc_server *srv;
 	const char  *reply; // the handler's answer; NULL: the caller's address
-	pthread_mutex_t mu; // guards peer, peer_rv, calls and log
-	pthread_cond_t  cv; // the log grew
+	pthread_mutex_t mu; // guards peer, peer_rv and calls (log has its own)
 	drpc_peer       peer;    // the last caller, as drpc_stream_peer said
 	drpc_err        peer_rv; // what drpc_stream_peer returned
 	int             calls;
