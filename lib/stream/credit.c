@@ -11,7 +11,8 @@
 // (grant_locked and clear_locked run with it held; flow_on takes it).
 // fconn has its own mu, and rxmem is atomics with a mu for the reader's
 // wait, both leaves below s->mu: mem_gone and conn_consumed may run with
-// any lock held but those. The window update is appended under the writer's mu, after it.
+// any lock held but those. Window updates are appended under the
+// writer's mu, once fconn's is released.
 //
 // Callers: the receiving user thread (recv.c's recv_done, through these),
 // the reader thread (recv.c; on_window from conn's reader.c), whoever

@@ -22,10 +22,11 @@
 //
 // Callers: create and watch_ctx on the opener's thread (a client's caller
 // in drpc__conn_open) or the reader thread (a new server stream: conn's
-// invoke.c); destroy and adopt_ctx on the creator's handle's thread (the
-// caller, or the server's handler thread once the handler returned);
-// hold and rele from any thread; conn_lost from whichever thread ends the
-// connection; the terminate functions from every file of lib/stream.
+// invoke.c); destroy and adopt_ctx on the thread that holds the
+// creator's handle (the caller; a server's handler thread once the
+// handler returned, or the reader thread for an RPC it refused); hold and
+// rele from any thread; conn_lost from whichever thread ends the
+// connection; the terminate functions from the other files of lib/stream.
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
