@@ -730,7 +730,7 @@ END_TEST
 // A finding of the tests above (known bug 2 of docs/reliability.md): when
 // a server connection is lost, a handler's recv returns DRPC_ECANCELED
 // before the handler's context is cancelled (drpc__stream_conn_lost in
-// lib/stream/stream.c wakes the stream's waiters, then cancels the context
+// lib/stream/state.c wakes the stream's waiters, then cancels the context
 // it owns), so a handler that checks drpc_ctx_err after a failed recv may
 // still read DRPC_OK. The contract (drpc_stream_ctx: "cancelled when ...
 // the connection ends") should hold by the time recv reports the loss.

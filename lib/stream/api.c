@@ -1,5 +1,16 @@
 // The public stream calls (include/drpc/stream.h): thin wrappers over the
-// internal stream, mapping its results to the public status.
+// internal stream, mapping its results to the public status
+// (drpc__stream_public_err, which words a lost connection's cause).
+//
+// Locks: drpc_stream_status reads cancel_err, terminated and recv_err
+// under s->mu; the peer's Error is read through drpc__stream_remote_err
+// (under s->mu). The server's per-RPC fields (method, md, err_*) are the
+// handler's thread's and read without a lock; the owner's peer and cause
+// functions take the connection's locks with no stream lock held.
+//
+// Callers: application threads, under include/drpc/stream.h's rules (one
+// sending and one receiving thread at a time; cancel and close from any
+// thread); the client and server layers for the status mapping.
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,12 +298,4 @@ drpc__stream_public_err(drpc__stream *s, drpc_err rv, drpc_status *st)
 		}
 	}
 	return rv;
-}
-
-void
-drpc__stream_abandon(drpc__stream *s)
-{
-	drpc__mutex_lock(&s->mu);
-	drpc__stream_terminate_locked(s, DRPC_ECLOSED, DRPC_ECLOSED);
-	drpc__mutex_unlock(&s->mu);
 }

@@ -1,6 +1,15 @@
 // A stream's view of its connection (drpc/conninfo.h): the id and user
 // pointer handlers and interceptors ask for, and the counts the server
 // keeps through its streams (drpc_conn_stats).
+//
+// Locks: the tag's id and user are immutable, its counts relaxed atomics
+// (stream.h, drpc__conn_tag). drpc__stream_failed_locked reads the end
+// (has_remote, cancel_err, recv_err) with s->mu held: the connection's
+// forget, under the stream's terminate; drpc__stream_failed takes s->mu.
+//
+// Callers: handlers and interceptors (any thread) for the id and user;
+// the server's report.c (reader or handler thread) for the counts; the
+// connection (conn.c) for failed.
 #include <stdatomic.h>
 
 #include <drpc/conninfo.h>

@@ -1,5 +1,16 @@
 // Stream observers (observe.h): wrappers, values and per-RPC stats of one
 // stream, and the public calls that set them (include/drpc/intercept.h).
+//
+// Locks: none. An observer is set up while no other thread uses its
+// stream, then read only; its out counters are the sending thread's, its
+// in counters and seen the receiving thread's, and its end runs once
+// every other user is done (observe.h says who, for each field). s->obs
+// is set the same way (drpc__stream_set_obs), and read without a lock.
+//
+// Callers: the stream's sending and receiving threads (send.c, recv.c:
+// the obs send and recv), the client and server layers that begin and
+// end an RPC, and interceptors (drpc_stream_wrap, drpc_stream_set_value)
+// before they share the stream.
 #include <stdlib.h>
 #include <string.h>
 

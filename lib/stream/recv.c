@@ -1,9 +1,26 @@
-// The reader side of a stream (docs/design.md §4): frames are assembled
-// into packets; Messages are queued in the ring, counted in the
-// connection's memory account and, with flow control, against the
-// stream's window; a full ring makes the reader wait (no flow control) or
-// ends a stream whose peer ignores its window; terminal packets end the
-// stream. Only the connection's reader thread calls in here.
+// The receive path (docs/design.md §4), both ends of the ring. The
+// reader's end: frames are assembled into packets; Messages are queued in
+// the ring, counted in the connection's memory account and, with flow
+// control, against the stream's window; a full ring makes the reader wait
+// (no flow control) or ends a stream whose peer ignores its window;
+// terminal packets end the stream. The receiving user's end: recv lends
+// the oldest message (waiting on cv until one comes, the stream ends or
+// the deadline passes) and recv_done gives it back, granting credit.
+//
+// Locks: the ring, rx, recv_closed, the remote error, reader_waiting and
+// user_waiting are guarded by s->mu. The reader waits on space_cv with
+// s->mu and nothing else held (it hands deferred work to its owner first:
+// reader_waits); the user waits on cv. A reader that queues a message for
+// a waiting user does not wake it under s->mu: it sets *wake, and
+// drpc__stream_wake (no lock) wakes it later. The assembler (s->in) and
+// its counts (in_held, in_mid, in_mem) are the reader thread's alone. The
+// memory account (rxmem: atomics, and a leaf mu for the reader's wait)
+// and the flow account (fconn: a leaf mu) are below s->mu (credit.c).
+//
+// Callers: drpc__stream_on_frame, drpc__stream_too_big and
+// drpc__stream_wake on the connection's reader thread only;
+// drpc__stream_recv and drpc__stream_recv_done on the stream's one
+// receiving thread (a client's caller, a server's handler).
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +29,7 @@
 #include "common/cause.h"
 #include "ctx/ctx.h"
 #include "platform/thread.h"
+#include "stream/observe.h"
 #include "stream/ring.h"
 #include "stream/stream_impl.h"
 #include "wire/errbody.h"
@@ -256,18 +274,6 @@ stream_on_packet(
 	    pkt->kind, (unsigned long long) s->id);
 }
 
-bool
-drpc__stream_invoked(drpc__stream *s)
-{
-	bool known;
-
-	drpc__mutex_lock(&s->w->mu);
-	known = s->ws.known;
-	drpc__mutex_unlock(&s->w->mu);
-	return known;
-}
-
-
 // stream_mem_fits tells whether what fr adds to memory (a Message's
 // bytes and its slot; the bytes of any frame kept while its packet is
 // built) fits in the connection's account.
@@ -462,4 +468,80 @@ drpc__stream_on_frame(drpc__stream *s, const drpc__frame *fr, bool *wake)
 		s->in_held = 0;
 	}
 	return rv;
+}
+
+// stream_wait_locked sleeps on cv until woken or the deadline passes.
+// Returns false on timeout (the lock is still held).
+static bool
+stream_wait_locked(drpc__stream *s)
+{
+	drpc_err rv;
+
+	s->user_waiting = true;
+	rv = drpc__cond_wait_until(&s->cv, &s->mu, s->deadline_ns);
+	s->user_waiting = false;
+	return rv != DRPC_ETIMEDOUT;
+}
+
+drpc_err
+drpc__stream_recv(drpc__stream *s, const uint8_t **data, size_t *len)
+{
+	bool     waited = false;
+	drpc_err rv;
+
+	drpc__mutex_lock(&s->mu);
+	for (;;) {
+		if (s->cancel_err != DRPC_OK) {
+			rv = s->cancel_err; // local cancel: report it at once
+			break;
+		}
+		if (drpc__ring_has_msg(&s->ring)) {
+			drpc__ring_borrow(&s->ring, data, len);
+			s->borrowed_len = *len;
+			rv              = DRPC_OK;
+			break;
+		}
+		if (s->ring.closed) {
+			rv = s->ring.err;
+			break;
+		}
+		waited = true;
+		if (!stream_wait_locked(s)) {
+			drpc__mutex_unlock(&s->mu);
+			drpc__stream_cancel(s, DRPC_ETIMEDOUT);
+			drpc__mutex_lock(&s->mu);
+		}
+	}
+	drpc__mutex_unlock(&s->mu);
+	if (waited) {
+		// It waited for the peer: what it sends next is likely what
+		// the peer waits for in turn (drpc__stream_send). A receiver
+		// that finds messages queued is streaming: its thread's sends,
+		// if any, stay a burst.
+		atomic_store_explicit(&s->sends_run, 0, memory_order_relaxed);
+	}
+	if (s->obs != NULL) {
+		drpc__stream_obs_recv(s, rv, rv == DRPC_OK ? *data : NULL,
+		    rv == DRPC_OK ? *len : 0);
+	}
+	return rv;
+}
+
+void
+drpc__stream_recv_done(drpc__stream *s)
+{
+	drpc__mutex_lock(&s->mu);
+	drpc__ring_release(&s->ring);
+	drpc__stream_mem_gone(s, s->borrowed_len, 1);
+	if (s->fconn != NULL) {
+		uint64_t n = drpc__flow_charge(&s->rx, s->borrowed_len);
+
+		s->rx.consumed += n;
+		drpc__stream_grant_locked(s);
+		drpc__stream_conn_consumed(s, n);
+	}
+	if (s->reader_waiting) {
+		drpc__cond_signal(&s->space_cv);
+	}
+	drpc__mutex_unlock(&s->mu);
 }

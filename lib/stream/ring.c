@@ -1,3 +1,11 @@
+// The receive ring's blocks, arena and spare buffer (ring.h says how a
+// ring is laid out and what it keeps). No lock of its own: every call is
+// made with the owning stream's mu held, or by one who alone holds the
+// stream: put by the reader thread (recv.c), borrow and release by the
+// receiving thread (recv.c), close by the reader on the peer's CloseSend
+// (recv.c) or by whichever thread ends the stream (state.c), clear by one
+// that cancels or overruns it (credit.c), init by create and fini by the
+// last reference's rele (state.c).
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>

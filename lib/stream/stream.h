@@ -6,7 +6,8 @@
 // thread alone calls drpc__stream_on_frame.
 //
 // Lock order: ctx mu -> stream mu -> writer mu. The owner's (connection's)
-// lock is taken only with no stream lock held.
+// registry lock is a leaf: the stream takes it under its own mu only
+// through forget, when it terminates (docs/design.md §7).
 //
 // Lifetime: reference counted. Holders: the creator's handle (released with
 // drpc__stream_destroy), the connection's registry while the stream is
@@ -64,7 +65,7 @@ typedef struct drpc__stream_owner {
 	bool (*peer_bound)(void *owner);
 	// open_streams, if set, tells (any thread, no lock) how many streams
 	// the connection has open: a sender writes its own packets only
-	// while there are few (mux/writer.h, stream.c's stream_flush).
+	// while there are few (mux/writer.h, send.c's stream_flush).
 	size_t (*open_streams)(void *owner);
 	// peer, if set, fills out (zeroed; include/drpc/peer.h) with a copy
 	// of the connection's peer (any thread, no lock held).

@@ -1,7 +1,22 @@
-// The stream's internals, shared by its files: stream.c (life cycle,
-// sending, cancel and close), recv.c (the reader side: frames, the receive
-// queue and its accounting) and api.c (the public drpc_stream_* calls).
-// Not for use outside lib/stream.
+// The stream's internals, shared by its files; not for use outside
+// lib/stream. Each file owns one concern:
+//   state.c    creation, references, the context's link, destroy, and
+//              termination (every end goes through it)
+//   send.c     the send path: invoke, Messages, CloseSend, Close, Error
+//   cancel.c   local cancel and deadlines; the Error that cuts off a send
+//   credit.c   receive-side flow and memory accounting, flow control on
+//   recv.c     the receive path: the reader's frames into the ring, and
+//              the user's recv and recv_done out of it
+//   ring.c     the receive queue itself (ring.h; no lock of its own)
+//   api.c      the public drpc_stream_* calls and the status mapping
+//   observe.c  interceptors' wrappers and values, per-RPC stats
+//   conninfo.c the stream's view of its connection
+//
+// Every field below says who owns it: immutable after create, an atomic,
+// one thread's, or the lock that guards it. Lock order (stream.h,
+// docs/design.md §7): ctx mu -> s->mu -> w->mu, and the leaf locks
+// (the owner's registry, fconn's mu, rxmem's mu) may be taken under
+// s->mu.
 #ifndef DRPC_STREAM_STREAM_IMPL_H
 #define DRPC_STREAM_STREAM_IMPL_H
 
@@ -24,12 +39,13 @@ struct drpc_stream {
 	bool               owns_ctx;
 	int64_t            deadline_ns;
 	drpc__writer      *w;
-	drpc__stream_owner owner;
+	drpc__stream_owner owner;   // its functions take their own locks
 	drpc__flow_conn   *fconn;   // NULL: no flow control accounting
 	drpc__rxmem       *rxmem;   // NULL: no memory accounting
 	size_t             ring_slots; // the ring's bound without flow control
 	int64_t            stall_ns;   // see drpc__stream_opts
-	drpc__ctx_listener ctx_l;   // linked in ctx while watched
+	drpc__ctx_listener ctx_l;   // linked in ctx while watched (its
+				    // links are the ctx's, under its mu)
 	atomic_uint        refs;    // atomic
 	atomic_bool        ended;   // atomic copy of terminated, for the reader
 	// Messages sent since the last receive that waited (relaxed): the
@@ -63,8 +79,10 @@ struct drpc_stream {
 	drpc_err   cancel_err;     // local cancel reason, or DRPC_OK
 	bool       reader_waiting; // the reader sleeps on space_cv
 	bool       user_waiting;   // a user thread sleeps on cv
-	drpc__flow_rx rx;        // receive-side flow control
+	drpc__flow_rx rx;        // receive-side flow control (msg_cost and
+				 // window immutable: read without mu)
 	size_t        borrowed_len; // body length of the message lent out
+				    // (set and read by the receiving thread)
 	uint64_t   remote_code;
 	char      *remote_msg;
 	size_t     remote_msg_len;
@@ -84,19 +102,26 @@ struct drpc_stream {
 	struct drpc__obs *obs;
 };
 
-// stream.c
-void     drpc__stream_cancel_owned_ctx(drpc__stream *s);
+// state.c: the connection's error for this side; termination, with
+// s->mu held (terminate wakes the user threads in recv, end_quiet leaves
+// that to the reader, which defers it: drpc__stream_wake).
 drpc_err drpc__stream_conn_err(const drpc__stream *s);
 void     drpc__stream_terminate_locked(
     drpc__stream *s, drpc_err recv_err, drpc_err send_err);
-// ...without waking the thread in recv: for the reader, which defers it.
 void drpc__stream_end_quiet_locked(
     drpc__stream *s, drpc_err recv_err, drpc_err send_err);
+
+// cancel.c: a handler's context told of its stream's end (no stream lock
+// held); the final Error, sent at once (s->mu held).
+void drpc__stream_cancel_owned_ctx(drpc__stream *s);
+void drpc__stream_error_locked(
+    drpc__stream *s, uint64_t code, const char *text, size_t len);
+
+// credit.c: the memory and flow accounts (any lock but their own leaves
+// held; the _locked ones with s->mu held).
 void drpc__stream_conn_consumed(drpc__stream *s, uint64_t n);
 void drpc__stream_mem_gone(drpc__stream *s, size_t bytes, size_t msgs);
 void drpc__stream_grant_locked(drpc__stream *s);
 void drpc__stream_clear_locked(drpc__stream *s);
-void drpc__stream_error_locked(
-    drpc__stream *s, uint64_t code, const char *text, size_t len);
 
 #endif // DRPC_STREAM_STREAM_IMPL_H
