@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <drpc/drpc.h>
@@ -19,6 +20,8 @@
 #include "conn/conn.h"
 #include "connutil.h"
 #include "ctx/ctx.h"
+#include "platform/thread.h"
+#include "stream/stream_impl.h"
 #include "fixture.h"
 #include "suites.h"
 #include "testutil.h"
@@ -271,19 +274,54 @@ START_TEST(test_writepath_large_deadline)
 }
 END_TEST
 
-// The reader wakes a caller once the reply and the CloseSend that came
-// with it are both in: the stream has ended by the time recv returns the
-// reply, so the caller's close sends nothing.
+// rae_job is a caller waiting in recv, and what it saw when recv returned.
+typedef struct rae_job {
+	drpc__stream  *s;
+	drpc_err       rv;
+	bool           ended; // the stream had ended when recv returned
+	const uint8_t *data;
+	size_t         len;
+} rae_job;
+
+static void *
+rae_recv(void *arg)
+{
+	rae_job *j = arg;
+
+	j->rv    = drpc__stream_recv(j->s, &j->data, &j->len);
+	j->ended = drpc__stream_is_terminated(j->s);
+	return NULL;
+}
+
+// rae_waiting says whether a user thread sleeps in s's recv.
+static bool
+rae_waiting(drpc__stream *s)
+{
+	bool w;
+
+	drpc__mutex_lock(&s->mu);
+	w = s->user_waiting;
+	drpc__mutex_unlock(&s->mu);
+	return w;
+}
+
+// The reader wakes a caller waiting in recv once the reply and the
+// CloseSend that came with it are both in: the stream has ended by the
+// time recv returns the reply, so the caller's close sends nothing. (A
+// caller that comes to recv while the reader is between the two frames
+// finds the reply at once, without a wake: the test waits until the
+// caller sleeps in recv before the peer writes.)
 START_TEST(test_writepath_reply_and_end_together)
 {
+	rae_job        j = {0};
+	pthread_t      t;
+	int64_t        dl;
 	tu_raw        r;
 	drpc__stream *s;
 	drpc__frame   f;
 	uint8_t       both[64];
 	size_t        n = 0;
 	drpc__buf     b = {0};
-	const uint8_t *data;
-	size_t         len;
 
 	tu_raw_open(&r, &(drpc__conn_opts) {0});
 	DRPC_CHECK_OK(tu_open(r.conn, NULL, "/t/Echo", "q", 1, true, &s));
@@ -301,9 +339,19 @@ START_TEST(test_writepath_reply_and_end_together)
 	memcpy(both, b.data, b.len);
 	n = b.len;
 	drpc__buf_fini(&b);
+	j.s = s;
+	ck_assert_int_eq(pthread_create(&t, NULL, rae_recv, &j), 0);
+	dl = drpc__now_ns() + tu_bound_ns(TU_WAIT_NS);
+	while (!rae_waiting(s) && drpc__now_ns() < dl) {
+		// the poll's interval; the bound fails the test
+		nanosleep(&(struct timespec) {.tv_nsec = 1000000}, NULL);
+	}
+	ck_assert_msg(rae_waiting(s), "the caller never slept in recv");
 	tu_raw_write(&r, both, n);
-	DRPC_CHECK_OK(drpc__stream_recv(s, &data, &len));
-	ck_assert(drpc__stream_is_terminated(s));
+	pthread_join(t, NULL);
+	DRPC_CHECK_OK(j.rv);
+	ck_assert_uint_eq(j.len, 1);
+	ck_assert(j.ended);
 	drpc__stream_recv_done(s);
 	DRPC_CHECK_OK(drpc__stream_close(s)); // ended: writes nothing
 	drpc__stream_destroy(s);
