@@ -248,11 +248,10 @@ END_TEST
 // Against a libdrpc server the default client runs the same load at once:
 // every handler waits until all 32 are inside.
 typedef struct gather {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	int             inside; // guarded by mu
-	int             peak;
-	int             want;
+	tu_sync sync;
+	int     inside; // guarded by sync
+	int     peak;
+	int     want;
 } gather;
 
 static drpc_err
@@ -267,15 +266,15 @@ h_gather_echo(drpc_stream *s, void *user)
 	if ((rv = drpc_stream_recv(s, &req, &len)) != DRPC_OK) {
 		return rv;
 	}
-	drpc__mutex_lock(&g->mu);
+	tu_sync_lock(&g->sync);
 	g->inside++;
 	g->peak = g->inside > g->peak ? g->inside : g->peak;
-	drpc__cond_broadcast(&g->cv);
+	drpc__cond_broadcast(&g->sync.cv);
 	while (g->peak < g->want &&
-	    drpc__cond_wait_until(&g->cv, &g->mu, dl) == DRPC_OK) {
+	       drpc__cond_wait_until(&g->sync.cv, &g->sync.mu, dl) == DRPC_OK) {
 	}
 	g->inside--;
-	drpc__mutex_unlock(&g->mu);
+	tu_sync_unlock(&g->sync);
 	rv = drpc_stream_send(s, req, len);
 	drpc_free(req);
 	return rv;
@@ -321,16 +320,14 @@ START_TEST(test_mux_default_libdrpc_concurrent)
 	load   l = {.method = "/t/Gather"};
 	tf     f;
 
-	drpc__mutex_init(&g.mu);
-	drpc__cond_init(&g.cv);
+	tu_sync_init(&g.sync);
 	mux_start(&f, NULL, &(tf_method){"/t/Gather", h_gather_echo, &g});
 	l.c = tf_dial(&f, NULL);
 	run_load(&l);
 	ck_assert_int_eq(atomic_load(&l.bad), 0);
 	ck_assert_int_eq(g.peak, MUX_THREADS); // all 32 inside at once
 	tf_free(&f);                           // and no thread or fd left
-	drpc__cond_fini(&g.cv);
-	drpc__mutex_fini(&g.mu);
+	tu_sync_fini(&g.sync);
 }
 END_TEST
 
