@@ -438,48 +438,27 @@ END_TEST
 // own thread, whose handlers each wait until all 32 are inside at once.
 // Calls that were serialised anywhere could never all be inside; their
 // handlers give up after WAIT_NS and the calls fail.
-typedef struct gather {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	int             inside; // guarded by mu
-	int             most;   // the most handlers ever inside at once
-} gather;
-
 static drpc_err
 h_gather_echo(drpc_stream *s, void *user)
 {
-	gather *g        = user;
-	int64_t deadline = drpc_now_ns() + tu_bound_ns(WAIT_NS);
-	bool    all;
+	bool all = tf_gather_wait(user, PAR_THREADS, WAIT_NS);
 
-	drpc__mutex_lock(&g->mu);
-	g->inside++;
-	g->most = g->inside > g->most ? g->inside : g->most;
-	drpc__cond_broadcast(&g->cv);
-	while (g->most < PAR_THREADS && drpc__cond_wait_until(&g->cv, &g->mu,
-	                                    deadline) != DRPC_ETIMEDOUT) {
-	}
-	all = g->most >= PAR_THREADS;
-	g->inside--;
-	drpc__mutex_unlock(&g->mu);
 	return all ? tf_h_echo(s, NULL) : DRPC_EABORTED;
 }
 
 START_TEST(test_api_unary_parallel)
 {
-	gather     g = {.inside = 0};
+	tf_gather  g;
 	tf         f;
 	drpc_conn *c;
 
-	drpc__mutex_init(&g.mu);
-	drpc__cond_init(&g.cv);
+	tf_gather_init(&g);
 	api_start(&f, 0, NULL, &(tf_method){"/t.S/Gather", h_gather_echo, &g});
 	c = tf_dial(&f, NULL);
 	run_parallel(c, "/t.S/Gather", 1);
 	ck_assert_int_eq(g.most, PAR_THREADS); // every handler has returned
 	tf_stop(&f);
-	drpc__cond_fini(&g.cv);
-	drpc__mutex_fini(&g.mu);
+	tf_gather_fini(&g);
 }
 END_TEST
 

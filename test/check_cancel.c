@@ -11,11 +11,10 @@
 
 // hold_handler blocks in recv until the stream ends and records how.
 typedef struct hold_state {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	drpc_err        last; // guarded by mu
-	size_t          ended;
-	size_t          msgs;
+	tu_sync  sync;
+	drpc_err last; // guarded by sync
+	size_t   ended;
+	size_t   msgs;
 } hold_state;
 
 static drpc_err
@@ -33,12 +32,11 @@ hold_handler(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
 		drpc__stream_recv_done(s);
 		n++;
 	}
-	drpc__mutex_lock(&h->mu);
+	tu_sync_lock(&h->sync);
 	h->last = rv;
 	h->ended++;
 	h->msgs += n;
-	drpc__cond_broadcast(&h->cv);
-	drpc__mutex_unlock(&h->mu);
+	tu_sync_unlock_broadcast(&h->sync);
 	return DRPC_OK;
 }
 
@@ -46,8 +44,7 @@ static void
 hold_init(hold_state *h)
 {
 	memset(h, 0, sizeof(*h));
-	drpc__mutex_init(&h->mu);
-	drpc__cond_init(&h->cv);
+	tu_sync_init(&h->sync);
 }
 
 // hold_open opens a pair whose server runs hold_handler with h.
@@ -62,7 +59,7 @@ hold_open(tu_pair *p, hold_state *h)
 static void
 hold_wait_ended(hold_state *h, size_t n)
 {
-	size_t got = tu_wait_count(&h->mu, &h->cv, &h->ended, n, TU_WAIT_NS);
+	size_t got = tu_sync_wait(&h->sync, &h->ended, n, TU_WAIT_NS);
 
 	ck_assert_msg(got >= n, "%zu handlers ended, want %zu", got, n);
 }

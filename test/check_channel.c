@@ -516,11 +516,10 @@ END_TEST
 // max), jittered within the bounds. Counted through the hook, never timed.
 
 typedef struct boff {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	unsigned        n;
-	unsigned        attempt[32];
-	int64_t         base[32], delay[32];
+	tu_sync  sync;
+	size_t   n; // guarded by sync, as the rows
+	unsigned attempt[32];
+	int64_t  base[32], delay[32];
 } boff;
 
 static void
@@ -530,15 +529,14 @@ boff_hook(void *arg, const char *addr, unsigned attempt, int64_t base_ns,
 	boff *b = arg;
 
 	(void) addr;
-	drpc__mutex_lock(&b->mu);
+	tu_sync_lock(&b->sync);
 	if (b->n < 32) {
 		b->attempt[b->n] = attempt;
 		b->base[b->n]    = base_ns;
 		b->delay[b->n]   = delay_ns;
 	}
 	b->n++;
-	drpc__cond_broadcast(&b->cv);
-	drpc__mutex_unlock(&b->mu);
+	tu_sync_unlock_broadcast(&b->sync);
 }
 
 START_TEST(test_channel_backoff_bounds)
@@ -553,8 +551,7 @@ START_TEST(test_channel_backoff_bounds)
 
 	snprintf(addr, sizeof(addr), "unix:///tmp/drpc-nobody-%d.sock",
 	    (int) getpid());
-	drpc__mutex_init(&b.mu);
-	drpc__cond_init(&b.cv);
+	tu_sync_init(&b.sync);
 	o.backoff_initial_ms = 1;
 	o.backoff_multiplier = 2;
 	o.backoff_max_ms     = 16;
@@ -567,13 +564,8 @@ START_TEST(test_channel_backoff_bounds)
 	ck_assert_int_eq(drpc_channel_get_state(ch, true) ==
 		    DRPC_CHANNEL_READY,
 	    0);
-	drpc__mutex_lock(&b.mu);
-	while (b.n < 10) {
-		ck_assert_int_eq(drpc__cond_wait_until(
-				     &b.cv, &b.mu, drpc_now_ns() + WAIT_NS),
-		    DRPC_OK);
-	}
-	drpc__mutex_unlock(&b.mu);
+	ck_assert_uint_ge(
+	    tu_sync_wait(&b.sync, &b.n, 10, 20 * 1000000000ll), 10);
 	drpc_channel_destroy(ch);
 	for (unsigned i = 0; i < 10; i++) {
 		ck_assert_uint_eq(b.attempt[i], i + 1);
@@ -584,8 +576,7 @@ START_TEST(test_channel_backoff_bounds)
 			want *= 2;
 		}
 	}
-	drpc__cond_fini(&b.cv);
-	drpc__mutex_fini(&b.mu);
+	tu_sync_fini(&b.sync);
 }
 END_TEST
 

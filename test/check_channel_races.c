@@ -305,14 +305,13 @@ END_TEST
 // without a backoff before it, but for the first.
 
 typedef struct flap {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	int             lfd;     // the listener
-	int             stop[2]; // a pipe: readable once the test is done
-	pthread_t       t;
-	// Guarded by mu:
-	unsigned attempts, backoffs;
-	bool     unbacked; // an attempt came with no backoff before it
+	tu_sync   sync;
+	int       lfd;     // the listener
+	int       stop[2]; // a pipe: readable once the test is done
+	pthread_t t;
+	// Guarded by sync:
+	size_t attempts, backoffs;
+	bool   unbacked; // an attempt came with no backoff before it
 } flap;
 
 static void *
@@ -341,13 +340,12 @@ flap_attempt(void *arg, const char *addr, unsigned attempt)
 
 	(void) addr;
 	(void) attempt;
-	drpc__mutex_lock(&f->mu);
+	tu_sync_lock(&f->sync);
 	f->attempts++;
 	if (f->backoffs + 1 < f->attempts) {
 		f->unbacked = true;
 	}
-	drpc__cond_broadcast(&f->cv);
-	drpc__mutex_unlock(&f->mu);
+	tu_sync_unlock_broadcast(&f->sync);
 }
 
 static void
@@ -360,9 +358,9 @@ flap_backoff(void *arg, const char *addr, unsigned attempt, int64_t base_ns,
 	(void) attempt;
 	(void) base_ns;
 	(void) delay_ns;
-	drpc__mutex_lock(&f->mu);
+	tu_sync_lock(&f->sync);
 	f->backoffs++;
-	drpc__mutex_unlock(&f->mu);
+	tu_sync_unlock(&f->sync);
 }
 
 START_TEST(test_channel_backoff_accept_close)
@@ -374,10 +372,8 @@ START_TEST(test_channel_backoff_accept_close)
 	drpc_cause          why;
 	struct sockaddr_un  sun = {0};
 	char                target[160];
-	int64_t             dl;
 
-	drpc__mutex_init(&f.mu);
-	drpc__cond_init(&f.cv);
+	tu_sync_init(&f.sync);
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "/tmp/drpc-chan-flap-%d",
 	    (int) getpid());
@@ -400,12 +396,7 @@ START_TEST(test_channel_backoff_accept_close)
 	h.arg        = &f;
 	drpc__channel_set_hooks(ch, &h);
 	(void) drpc_channel_get_state(ch, true); // start dialing
-	dl = drpc_now_ns() + RACE_WAIT_NS;
-	drpc__mutex_lock(&f.mu);
-	while (f.attempts < 6 && drpc__now_ns() < dl) {
-		(void) drpc__cond_wait_until(&f.cv, &f.mu, dl);
-	}
-	drpc__mutex_unlock(&f.mu);
+	(void) tu_sync_wait(&f.sync, &f.attempts, 6, 20 * 1000000000ll);
 	drpc_channel_destroy(ch);
 	ck_assert_int_eq(write(f.stop[1], "x", 1), 1);
 	pthread_join(f.t, NULL);
@@ -415,10 +406,9 @@ START_TEST(test_channel_backoff_accept_close)
 	(void) unlink(sun.sun_path);
 	ck_assert_uint_ge(f.attempts, 6);
 	ck_assert_msg(!f.unbacked,
-	    "redialed with no backoff: %u attempts, %u backoffs", f.attempts,
+	    "redialed with no backoff: %zu attempts, %zu backoffs", f.attempts,
 	    f.backoffs);
-	drpc__cond_fini(&f.cv);
-	drpc__mutex_fini(&f.mu);
+	tu_sync_fini(&f.sync);
 }
 END_TEST
 

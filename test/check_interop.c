@@ -683,13 +683,12 @@ check_no_leak(size_t threads, size_t fds)
 
 // sleep_obs watches the Sleep handler through echo_observer.
 typedef struct sleep_obs {
-	echo_observer   eo;
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	size_t          started; // guarded by mu
-	size_t          done;
-	drpc_err        why;        // of the last Sleep that ended
-	int64_t         started_ns; // when the first Sleep began
+	echo_observer eo;
+	tu_sync       sync;
+	size_t        started; // guarded by sync
+	size_t        done;
+	drpc_err      why;        // of the last Sleep that ended
+	int64_t       started_ns; // when the first Sleep began
 } sleep_obs;
 
 static void
@@ -698,12 +697,11 @@ obs_started(void *arg)
 	sleep_obs *o   = arg;
 	int64_t    now = drpc_now_ns();
 
-	drpc__mutex_lock(&o->mu);
+	tu_sync_lock(&o->sync);
 	if (o->started++ == 0) {
 		o->started_ns = now;
 	}
-	drpc__cond_broadcast(&o->cv);
-	drpc__mutex_unlock(&o->mu);
+	tu_sync_unlock_broadcast(&o->sync);
 }
 
 static void
@@ -711,11 +709,10 @@ obs_done(void *arg, drpc_err why)
 {
 	sleep_obs *o = arg;
 
-	drpc__mutex_lock(&o->mu);
+	tu_sync_lock(&o->sync);
 	o->done++;
 	o->why = why;
-	drpc__cond_broadcast(&o->cv);
-	drpc__mutex_unlock(&o->mu);
+	tu_sync_unlock_broadcast(&o->sync);
 }
 
 static void
@@ -723,31 +720,15 @@ obs_init(sleep_obs *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->eo = (echo_observer){obs_started, obs_done, o};
-	drpc__mutex_init(&o->mu);
-	drpc__cond_init(&o->cv);
+	tu_sync_init(&o->sync);
 }
 
-static void
-obs_fini(sleep_obs *o)
-{
-	drpc__cond_fini(&o->cv);
-	drpc__mutex_fini(&o->mu);
-}
-
-// obs_wait waits until *counter (a field of o) reaches want, or the
-// monotonic deadline passes; returns whether it did.
+// obs_wait waits until *counter (a field of o) reaches want, or
+// io_timeout_ms() pass; returns whether it did.
 static bool
-obs_wait(sleep_obs *o, const size_t *counter, size_t want, int64_t deadline)
+obs_wait(sleep_obs *o, const size_t *counter, size_t want)
 {
-	bool ok;
-
-	drpc__mutex_lock(&o->mu);
-	while (*counter < want &&
-	       drpc__cond_wait_until(&o->cv, &o->mu, deadline) == DRPC_OK) {
-	}
-	ok = *counter >= want;
-	drpc__mutex_unlock(&o->mu);
-	return ok;
+	return tu_sync_wait(&o->sync, counter, want, TU_WAIT_NS) >= want;
 }
 
 // srv_walk is the test playing the client of NAME.seq.
@@ -780,13 +761,11 @@ srv_flush(srv_walk *w)
 static void
 srv_cancel_point(srv_walk *w)
 {
-	int64_t deadline = drpc_now_ns() + io_timeout_ms() * NS_PER_MS;
-
 	if (!w->sleeps || w->cancelled) {
 		return;
 	}
 	srv_flush(w);
-	ck_assert_msg(obs_wait(w->obs, &w->obs->started, 1, deadline),
+	ck_assert_msg(obs_wait(w->obs, &w->obs->started, 1),
 	    "%s: the Sleep handler did not start within %d ms", w->sc->name,
 	    io_timeout_ms());
 	w->cancelled = true;
@@ -865,13 +844,12 @@ srv_check_cancelled(srv_walk *w)
 	text t;
 
 	ck_assert_msg(w->cancelled, "%s: no cancel point", w->sc->name);
-	ck_assert_msg(obs_wait(w->obs, &w->obs->done, 1,
-	                  drpc_now_ns() + io_timeout_ms() * NS_PER_MS),
+	ck_assert_msg(obs_wait(w->obs, &w->obs->done, 1),
 	    "%s: the Sleep handler was still running %d ms after the cancel",
 	    w->sc->name, io_timeout_ms());
-	drpc__mutex_lock(&w->obs->mu);
+	tu_sync_lock(&w->obs->sync);
 	drpc_err why = w->obs->why;
-	drpc__mutex_unlock(&w->obs->mu);
+	tu_sync_unlock(&w->obs->sync);
 	ck_assert_msg(
 	    why != DRPC_OK, "%s: Sleep was not interrupted", w->sc->name);
 	for (size_t i = 0; i < w->got->n; i++) {
@@ -1018,7 +996,7 @@ run_server_scenario(const char *name, bool icpt)
 	close(sv[0]);
 	drpc_server_destroy(srv);
 	drpc_mux_destroy(mux);
-	obs_fini(&obs);
+	tu_sync_fini(&obs.sync);
 	pktlog_destroy(w.got);
 	script_free(sc);
 	check_no_leak(threads, fds);
@@ -2083,7 +2061,7 @@ svc_close(svc *v)
 	drpc_conn_destroy(v->c);
 	drpc_server_destroy(v->srv);
 	drpc_mux_destroy(v->mux);
-	obs_fini(&v->obs);
+	tu_sync_fini(&v->obs.sync);
 	check_no_leak(v->threads, v->fds);
 }
 
@@ -2214,15 +2192,14 @@ sleep_deadline_round(int64_t ms)
 	ck_assert_msg(rv == DRPC_ETIMEDOUT || rv == DRPC_ECANCELED,
 	    "Sleep: %s, want DRPC_ETIMEDOUT or DRPC_ECANCELED",
 	    drpc_err_name(rv));
-	drpc__mutex_lock(&v.obs.mu);
+	tu_sync_lock(&v.obs.sync);
 	slept = v.obs.started > 0 && v.obs.started_ns < dl;
-	drpc__mutex_unlock(&v.obs.mu);
+	tu_sync_unlock(&v.obs.sync);
 	if (slept) {
-		ck_assert(obs_wait(&v.obs, &v.obs.done, 1,
-		    drpc_now_ns() + io_timeout_ms() * NS_PER_MS));
-		drpc__mutex_lock(&v.obs.mu);
+		ck_assert(obs_wait(&v.obs, &v.obs.done, 1));
+		tu_sync_lock(&v.obs.sync);
 		why = v.obs.why;
-		drpc__mutex_unlock(&v.obs.mu);
+		tu_sync_unlock(&v.obs.sync);
 	}
 	svc_close(&v);
 	ck_assert_msg(

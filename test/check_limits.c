@@ -85,9 +85,8 @@ verbose(void)
 // counters let the test thread wait for them (handlers never ck_assert).
 
 typedef struct holds {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	// Guarded by mu:
+	tu_sync sync;
+	// Guarded by sync:
 	size_t   started;
 	size_t   ended;
 	drpc_err last; // what ended the last handler's recv loop
@@ -101,38 +100,23 @@ h_hold(drpc_stream *s, void *user)
 	size_t   len;
 	drpc_err rv;
 
-	drpc__mutex_lock(&h->mu);
-	h->started++;
-	drpc__cond_broadcast(&h->cv);
-	drpc__mutex_unlock(&h->mu);
+	tu_sync_add(&h->sync, &h->started, 1);
 	while ((rv = drpc_stream_recv(s, &data, &len)) == DRPC_OK) {
 		drpc_free(data);
 	}
-	drpc__mutex_lock(&h->mu);
+	tu_sync_lock(&h->sync);
 	h->ended++;
 	h->last = rv;
-	drpc__cond_broadcast(&h->cv);
-	drpc__mutex_unlock(&h->mu);
+	tu_sync_unlock_broadcast(&h->sync);
 	return rv;
 }
 
-// holds_wait waits until *count (guarded by h->mu) reaches n or WAIT_NS
+// holds_wait waits until *count (guarded by h->sync) reaches n or WAIT_NS
 // pass, and returns it.
 static size_t
 holds_wait(holds *h, const size_t *count, size_t n)
 {
-	return tu_wait_count(&h->mu, &h->cv, count, n, 30 * 1000000000ll);
-}
-
-static size_t
-holds_get(holds *h, const size_t *count)
-{
-	size_t n;
-
-	drpc__mutex_lock(&h->mu);
-	n = *count;
-	drpc__mutex_unlock(&h->mu);
-	return n;
+	return tu_sync_wait(&h->sync, count, n, 30 * 1000000000ll);
 }
 
 // The server under test: the fixture's (fixture.h), with Hold.
@@ -148,8 +132,7 @@ lim_start(lim_server *ls, const drpc_server_opts *o)
 	tf_opts   to   = {.server = o, .methods = &hold, .nmethods = 1};
 
 	memset(&ls->h, 0, sizeof(ls->h));
-	drpc__mutex_init(&ls->h.mu);
-	drpc__cond_init(&ls->h.cv);
+	tu_sync_init(&ls->h.sync);
 	tf_server_start(&ls->t, &to);
 }
 
@@ -157,8 +140,7 @@ static void
 lim_stop(lim_server *ls)
 {
 	tf_stop(&ls->t);
-	drpc__cond_fini(&ls->h.cv);
-	drpc__mutex_fini(&ls->h.mu);
+	tu_sync_fini(&ls->h.sync);
 }
 
 // Measurements.
@@ -360,8 +342,8 @@ START_TEST(test_limits_stream_flood)
 		}
 	}
 	ck_assert_uint_eq(f.refused, FLOOD_STREAMS - FLOOD_LIMIT);
-	ck_assert_uint_eq(holds_get(&ls.h, &ls.h.started), FLOOD_LIMIT);
-	ck_assert_uint_eq(holds_get(&ls.h, &ls.h.ended), 0);
+	ck_assert_uint_eq(tu_sync_get(&ls.h.sync, &ls.h.started), FLOOD_LIMIT);
+	ck_assert_uint_eq(tu_sync_get(&ls.h.sync, &ls.h.ended), 0);
 	unary_ok(c, calls++);
 	if (mem_kib() > mem_max) {
 		mem_max = mem_kib();
@@ -371,8 +353,8 @@ START_TEST(test_limits_stream_flood)
 		    "limits: flood: %zu accepted, %zu refused with code 8, "
 		    "%d unary calls alongside, " MEM_WHAT " %zu -> max %zu "
 		    "KiB (+%zu KiB, bound %d MiB%s)\n",
-		    holds_get(&ls.h, &ls.h.started), f.refused, calls, mem0,
-		    mem_max, mem_max - mem0, FLOOD_MEM_MIB,
+		    tu_sync_get(&ls.h.sync, &ls.h.started), f.refused, calls,
+		    mem0, mem_max, mem_max - mem0, FLOOD_MEM_MIB,
 		    mem_measurable() ? "" : ", not checked under valgrind");
 	}
 	ck_assert_msg(

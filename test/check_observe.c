@@ -325,6 +325,24 @@ obs_read_metrics(obs_metrics *m, const char *path)
 	free(text);
 }
 
+// obs_check_direction checks the message and byte counts of method's
+// direction ("in" or "out") against the sums of obs_rows.
+static void
+obs_check_direction(const obs_metrics *m, const char *method,
+    const char *direction, int msgs, int bytes)
+{
+	char labels[192];
+
+	snprintf(labels, sizeof(labels), "{method=\"%s\",direction=\"%s\"}",
+	    method, direction);
+	ck_assert_msg(obs_get(m, "drpc_messages_total", labels) == msgs,
+	    "drpc_messages_total%s: %g, want %d", labels,
+	    obs_get(m, "drpc_messages_total", labels), msgs);
+	ck_assert_msg(obs_get(m, "drpc_bytes_total", labels) == bytes,
+	    "drpc_bytes_total%s: %g, want %d", labels,
+	    obs_get(m, "drpc_bytes_total", labels), bytes);
+}
+
 // obs_check_metrics checks the final metrics against obs_rows.
 static void
 obs_check_metrics(const obs_metrics *m)
@@ -362,18 +380,8 @@ obs_check_metrics(const obs_metrics *m)
 		ck_assert_double_eq(
 		    obs_get(m, "drpc_rpc_latency_seconds_bucket", labels),
 		    calls);
-		snprintf(labels, sizeof(labels),
-		    "{method=\"%s\",direction=\"in\"}", r->method);
-		ck_assert_double_eq(
-		    obs_get(m, "drpc_messages_total", labels), in);
-		ck_assert_double_eq(
-		    obs_get(m, "drpc_bytes_total", labels), bin);
-		snprintf(labels, sizeof(labels),
-		    "{method=\"%s\",direction=\"out\"}", r->method);
-		ck_assert_double_eq(
-		    obs_get(m, "drpc_messages_total", labels), out);
-		ck_assert_double_eq(
-		    obs_get(m, "drpc_bytes_total", labels), bout);
+		obs_check_direction(m, r->method, "in", in, bin);
+		obs_check_direction(m, r->method, "out", out, bout);
 	}
 	ck_assert_double_eq(
 	    obs_get(m, "drpc_connections_total", ""), OBS_CONNS);

@@ -85,14 +85,14 @@ peer_both_ways(const char *listen, const char *client_name)
 	DRPC_CHECK_OK(drpc_conn_create_fd(&c, fd, NULL));
 	DRPC_CHECK_OK(call_who(c, got, sizeof(got)));
 	ck_assert_str_eq(got, mine);
-	drpc__mutex_lock(&v.mu);
+	tu_sync_lock(&v.sync);
 	ck_assert_int_eq(v.peer_rv, DRPC_OK);
 	ck_assert_str_eq(v.peer.addr, mine);
 	ck_assert(!v.peer.tls && !v.peer.verified);
 	ck_assert_ptr_null(v.peer.subject);
 	ck_assert_uint_eq(v.peer.nsans, 0);
 	ck_assert_ptr_null(v.peer.der);
-	drpc__mutex_unlock(&v.mu);
+	tu_sync_unlock(&v.sync);
 
 	// The client's view: the server it reached.
 	DRPC_CHECK_OK(drpc_conn_peer(c, &p));
@@ -259,7 +259,7 @@ START_TEST(test_peer_hook)
 	DRPC_CHECK_OK(call_who(c, got, sizeof(got)));
 	ck_assert_str_eq(got, "tcp://192.0.2.7:4433");
 
-	drpc__mutex_lock(&v.mu);
+	tu_sync_lock(&v.sync);
 	ck_assert_int_eq(v.peer_rv, DRPC_OK);
 	ck_assert(v.peer.tls);
 	// Asked again once the first frame was read: the certificate.
@@ -271,7 +271,7 @@ START_TEST(test_peer_hook)
 	ck_assert_str_eq(v.peer.sans[1], fake_sans[1]);
 	ck_assert_uint_eq(v.peer.der_len, sizeof(fake_der));
 	ck_assert_mem_eq(v.peer.der, fake_der, sizeof(fake_der));
-	drpc__mutex_unlock(&v.mu);
+	tu_sync_unlock(&v.sync);
 	// Once at creation, once after the first frame, and no more.
 	ck_assert_int_eq(atomic_load(&h.calls), 2);
 
@@ -390,7 +390,7 @@ START_TEST(test_migrate_optional)
 	DRPC_CHECK_OK(dial_who(v.addr, true));
 	DRPC_CHECK_OK(dial_who(v.addr, false));
 	DRPC_CHECK_OK(dial_who(v.addr, true));
-	ck_assert_int_eq(who_calls(&v), 3);
+	ck_assert_uint_eq(who_calls(&v), 3);
 	who_stop(&v);
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));

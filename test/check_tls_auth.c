@@ -154,7 +154,7 @@ START_TEST(test_tls_client_auth_request)
 	    "tls://127.0.0.1:0");
 
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, true), false, &why));
-	drpc__mutex_lock(&a.w.mu);
+	tu_sync_lock(&a.w.sync);
 	DRPC_CHECK_OK(a.w.peer_rv);
 	ck_assert(a.w.peer.tls);
 	ck_assert(a.w.peer.verified);
@@ -164,18 +164,18 @@ START_TEST(test_tls_client_auth_request)
 	ck_assert(tls_has_san(&a.w.peer, "URI:spiffe://drpc.test/client"));
 	ck_assert_ptr_nonnull(a.w.peer.der);
 	ck_assert_uint_gt(a.w.peer.der_len, 0);
-	drpc__mutex_unlock(&a.w.mu);
+	tu_sync_unlock(&a.w.sync);
 
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), false, &why));
-	drpc__mutex_lock(&a.w.mu);
-	ck_assert_int_eq(a.w.calls, 2);
+	tu_sync_lock(&a.w.sync);
+	ck_assert_uint_eq(a.w.calls, 2);
 	DRPC_CHECK_OK(a.w.peer_rv);
 	ck_assert(a.w.peer.tls);
 	ck_assert(!a.w.peer.verified);
 	ck_assert_ptr_null(a.w.peer.subject);
 	ck_assert_uint_eq(a.w.peer.nsans, 0);
 	ck_assert_ptr_null(a.w.peer.der);
-	drpc__mutex_unlock(&a.w.mu);
+	tu_sync_unlock(&a.w.sync);
 
 	// A certificate from another CA: TLS 1.3 ends the client's side of
 	// the handshake before the server verifies it, so the dial may
@@ -192,9 +192,9 @@ START_TEST(test_tls_client_auth_request)
 	ck_assert_msg(srv_log_wait(&a.w.log,
 	                  "certificate verify failed: unknown CA", NULL),
 	    "log: %s", a.w.log.text);
-	drpc__mutex_lock(&a.w.mu);
-	ck_assert_int_eq(a.w.calls, 2); // its call never reached the handler
-	drpc__mutex_unlock(&a.w.mu);
+	tu_sync_lock(&a.w.sync);
+	ck_assert_uint_eq(a.w.calls, 2); // its call never reached the handler
+	tu_sync_unlock(&a.w.sync);
 	asrv_stop(&a);
 }
 END_TEST
@@ -212,9 +212,9 @@ START_TEST(test_tls_migrate_require)
 	asrv_start(&a, DRPC_TLS_CLIENT_AUTH_REQUIRE, DRPC_MIGRATE_REQUIRE, 0,
 	    "tls://127.0.0.1:0");
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, true), true, &why));
-	drpc__mutex_lock(&a.w.mu);
+	tu_sync_lock(&a.w.sync);
 	ck_assert(a.w.peer.verified);
-	drpc__mutex_unlock(&a.w.mu);
+	tu_sync_unlock(&a.w.sync);
 	ck_assert_int_ne(a_call(&a, trusting(&a, true), false, &why), DRPC_OK);
 	ck_assert_msg(srv_log_wait(&a.w.log,
 	                  "did not start with the drpcmigrate header "
@@ -222,7 +222,7 @@ START_TEST(test_tls_migrate_require)
 	                  NULL),
 	    "log: %s", a.w.log.text);
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, true), true, &why));
-	ck_assert_int_eq(who_calls(&a.w), 2);
+	ck_assert_uint_eq(who_calls(&a.w), 2);
 	asrv_stop(&a);
 }
 END_TEST
@@ -240,7 +240,7 @@ START_TEST(test_tls_migrate_optional)
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), false, &why));
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), true, &why));
 	DRPC_CHECK_OK(a_call(&a, trusting(&a, false), false, &why));
-	ck_assert_int_eq(who_calls(&a.w), 4);
+	ck_assert_uint_eq(who_calls(&a.w), 4);
 	asrv_stop(&a);
 }
 END_TEST

@@ -446,3 +446,35 @@ tf_free(tf *f)
 	drpc__mutex_fini(&f->mu);
 	tu_leak_check(&f->leak);
 }
+
+void
+tf_gather_init(tf_gather *g)
+{
+	memset(g, 0, sizeof(*g));
+	tu_sync_init(&g->sync);
+}
+
+void
+tf_gather_fini(tf_gather *g)
+{
+	tu_sync_fini(&g->sync);
+}
+
+bool
+tf_gather_wait(tf_gather *g, int want, int64_t bound_ns)
+{
+	int64_t deadline = drpc__now_ns() + tu_bound_ns(bound_ns);
+	bool    all;
+
+	tu_sync_lock(&g->sync);
+	g->inside++;
+	g->most = g->inside > g->most ? g->inside : g->most;
+	drpc__cond_broadcast(&g->sync.cv);
+	while (g->most < want && drpc__cond_wait_until(&g->sync.cv, &g->sync.mu,
+	                             deadline) != DRPC_ETIMEDOUT) {
+	}
+	all = g->most >= want;
+	g->inside--;
+	tu_sync_unlock(&g->sync);
+	return all;
+}

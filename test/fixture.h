@@ -29,6 +29,7 @@
 
 #include "connutil.h"
 #include "server/hooks.h"
+#include "testutil.h"
 
 // TF_WAIT_NS bounds every wait of the fixture (times tu_scale()), the
 // graceful shutdown of tf_stop included.
@@ -190,5 +191,21 @@ void tf_stop(tf *f);
 // the mux, removes the unix socket, and checks that no thread or fd was
 // left behind since tf_server_start.
 void tf_free(tf *f);
+
+// tf_gather lets handlers prove they run at once: each one that calls
+// tf_gather_wait is inside until want of them have been inside together.
+typedef struct tf_gather {
+	tu_sync sync;
+	int     inside; // guarded by sync: handlers inside tf_gather_wait
+	int     most;   // the most ever inside at once
+} tf_gather;
+
+void tf_gather_init(tf_gather *g);
+void tf_gather_fini(tf_gather *g);
+
+// tf_gather_wait counts the calling handler inside g and waits until
+// want handlers have been inside at once, at most tu_bound_ns(bound_ns)
+// (the handlers never ck_assert); returns whether they have.
+bool tf_gather_wait(tf_gather *g, int want, int64_t bound_ns);
 
 #endif // DRPC_TEST_FIXTURE_H

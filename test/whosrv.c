@@ -23,26 +23,21 @@ h_who(drpc_stream *s, void *user)
 	}
 	drpc_free(req);
 	rv = drpc_stream_peer(s, &p);
-	drpc__mutex_lock(&w->mu);
+	tu_sync_lock(&w->sync);
 	drpc_peer_reset(&w->peer);
 	w->peer    = p; // moved: w frees it
 	w->peer_rv = rv;
 	w->calls++;
 	(void) snprintf(reply, sizeof(reply), "%s",
 	    w->reply != NULL ? w->reply : w->peer.addr);
-	drpc__mutex_unlock(&w->mu);
+	tu_sync_unlock(&w->sync);
 	return drpc_stream_send(s, reply, strlen(reply));
 }
 
-int
+size_t
 who_calls(who_srv *w)
 {
-	int n;
-
-	drpc__mutex_lock(&w->mu);
-	n = w->calls;
-	drpc__mutex_unlock(&w->mu);
-	return n;
+	return tu_sync_get(&w->sync, &w->calls);
 }
 
 void
@@ -53,7 +48,7 @@ who_start(who_srv *w, const char *method, const char *reply,
 
 	memset(w, 0, sizeof(*w));
 	w->reply = reply;
-	drpc__mutex_init(&w->mu);
+	tu_sync_init(&w->sync);
 	srv_log_init(&w->log, DRPC_LOG_WARN);
 	o = o != NULL ? o : &def;
 	srv_log_attach(&w->log, o);
@@ -74,5 +69,5 @@ who_stop(who_srv *w)
 	drpc_mux_destroy(w->mux);
 	drpc_peer_reset(&w->peer);
 	srv_log_fini(&w->log);
-	drpc__mutex_fini(&w->mu);
+	tu_sync_fini(&w->sync);
 }
