@@ -37,6 +37,91 @@ tu_wait_count(pthread_mutex_t *mu, pthread_cond_t *cv, const size_t *count,
 	return got;
 }
 
+void
+tu_sync_init(tu_sync *s)
+{
+	drpc__mutex_init(&s->mu);
+	drpc__cond_init(&s->cv);
+}
+
+void
+tu_sync_fini(tu_sync *s)
+{
+	drpc__cond_fini(&s->cv);
+	drpc__mutex_fini(&s->mu);
+}
+
+void
+tu_sync_lock(tu_sync *s)
+{
+	drpc__mutex_lock(&s->mu);
+}
+
+void
+tu_sync_unlock(tu_sync *s)
+{
+	drpc__mutex_unlock(&s->mu);
+}
+
+void
+tu_sync_unlock_broadcast(tu_sync *s)
+{
+	drpc__cond_broadcast(&s->cv);
+	drpc__mutex_unlock(&s->mu);
+}
+
+size_t
+tu_sync_add(tu_sync *s, size_t *counter, size_t d)
+{
+	size_t was;
+
+	drpc__mutex_lock(&s->mu);
+	was = *counter;
+	*counter += d;
+	tu_sync_unlock_broadcast(s);
+	return was;
+}
+
+void
+tu_sync_set(tu_sync *s, bool *flag, bool v)
+{
+	drpc__mutex_lock(&s->mu);
+	*flag = v;
+	tu_sync_unlock_broadcast(s);
+}
+
+size_t
+tu_sync_get(tu_sync *s, const size_t *counter)
+{
+	size_t v;
+
+	drpc__mutex_lock(&s->mu);
+	v = *counter;
+	drpc__mutex_unlock(&s->mu);
+	return v;
+}
+
+size_t
+tu_sync_wait(tu_sync *s, const size_t *counter, size_t n, int64_t bound_ns)
+{
+	return tu_wait_count(&s->mu, &s->cv, counter, n, bound_ns);
+}
+
+bool
+tu_sync_wait_flag(tu_sync *s, const bool *flag, int64_t bound_ns)
+{
+	int64_t deadline = drpc__now_ns() + tu_bound_ns(bound_ns);
+	bool    got;
+
+	drpc__mutex_lock(&s->mu);
+	while (!*flag && drpc__cond_wait_until(&s->cv, &s->mu, deadline) !=
+	                     DRPC_ETIMEDOUT) {
+	}
+	got = *flag;
+	drpc__mutex_unlock(&s->mu);
+	return got;
+}
+
 const char *
 tu_shared_path(char *out, size_t cap, const char *rel)
 {

@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,44 @@ int64_t tu_bound_ns(int64_t base_ns);
 // n, at most tu_bound_ns(bound_ns); returns the count it saw last.
 size_t tu_wait_count(pthread_mutex_t *mu, pthread_cond_t *cv,
     const size_t *count, size_t n, int64_t bound_ns);
+
+// tu_sync is the lock of a test's state block and the condition variable
+// its changes are broadcast on (made by drpc__cond_init, so bounded waits
+// use the monotonic clock). A suite's struct holds one beside the counters
+// and flags it guards: threads change them with tu_sync_add / tu_sync_set
+// (or under tu_sync_lock, then tu_sync_unlock_broadcast) and the test
+// thread waits for them with tu_sync_wait / tu_sync_wait_flag.
+typedef struct tu_sync {
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+} tu_sync;
+
+void tu_sync_init(tu_sync *s);
+void tu_sync_fini(tu_sync *s);
+void tu_sync_lock(tu_sync *s);
+void tu_sync_unlock(tu_sync *s);
+// tu_sync_unlock_broadcast wakes every waiter and unlocks: the end of a
+// change made under tu_sync_lock.
+void tu_sync_unlock_broadcast(tu_sync *s);
+
+// tu_sync_add adds d to *counter (guarded by s) and broadcasts; returns
+// the value before, so a thread counting itself in learns its index.
+size_t tu_sync_add(tu_sync *s, size_t *counter, size_t d);
+
+// tu_sync_set stores v in *flag (guarded by s) and broadcasts.
+void tu_sync_set(tu_sync *s, bool *flag, bool v);
+
+// tu_sync_get reads *counter (guarded by s).
+size_t tu_sync_get(tu_sync *s, const size_t *counter);
+
+// tu_sync_wait is tu_wait_count on s: it waits until *counter reaches n,
+// at most tu_bound_ns(bound_ns), and returns the count it saw last.
+size_t tu_sync_wait(
+    tu_sync *s, const size_t *counter, size_t n, int64_t bound_ns);
+
+// tu_sync_wait_flag waits until *flag is true, at most
+// tu_bound_ns(bound_ns), and returns what it saw last.
+bool tu_sync_wait_flag(tu_sync *s, const bool *flag, int64_t bound_ns);
 
 // tu_shared_path returns DRPC_SHARED_DIR (or $DRPC_SHARED) joined with rel,
 // in a static-free buffer the caller provides.
