@@ -147,6 +147,23 @@ fx_stop(fx *f)
 	tu_sync_fini(&f->sync);
 }
 
+// fx_peer dials f's server as a raw peer r and opens stream 1 on method:
+// its Invoke, then, unless hello_features is 0, a Hello with them.
+static void
+fx_peer(fx *f, rp_peer *r, const char *method, uint64_t hello_features)
+{
+	uint8_t body[DRPC__HELLO_BODY_MAX];
+	int     fd;
+
+	DRPC_CHECK_OK(drpc__dial(f->addr, 0, &fd));
+	rp_init(r, fd);
+	rp_send(r, DRPC__KIND_INVOKE, false, 1, 1, method, strlen(method));
+	if (hello_features != 0) {
+		rp_send(r, DRPC__KIND_HELLO, true, 1, 2, body,
+		    rp_hello_default(body, hello_features));
+	}
+}
+
 // What fx_wait waits for: FX_CTRL, n control frames of kind taken by
 // the server's readers; FX_PINGED, a ping pass of the reaper as of n or
 // later; FX_HELD, n Hold handlers holding; FX_DRAINED, a shutdown's drain
@@ -315,21 +332,13 @@ plain_client_case(const drpc_server_opts *so, uint64_t hello_features)
 {
 	fx          f;
 	rp_peer     r;
-	int         fd;
 	drpc__frame fr;
 	size_t      ctrl = 0;
 	int64_t     t0;
-	uint8_t     body[DRPC__HELLO_BODY_MAX];
 	stopper     st;
 
 	fx_start(&f, so);
-	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	rp_init(&r, fd);
-	rp_send(&r, DRPC__KIND_INVOKE, false, 1, 1, ECHO, strlen(ECHO));
-	if (hello_features != 0) {
-		rp_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
-		    rp_hello_default(body, hello_features));
-	}
+	fx_peer(&f, &r, ECHO, hello_features);
 	rp_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "hi", 2);
 	rp_send(&r, DRPC__KIND_CLOSE_SEND, false, 1, 4, NULL, 0);
 	rp_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
@@ -380,18 +389,12 @@ START_TEST(test_ctrl_server_drops_nonconforming)
 {
 	fx          f;
 	rp_peer     r;
-	int         fd;
 	drpc__frame fr;
 	size_t      ctrl = 0;
-	uint8_t     body[DRPC__HELLO_BODY_MAX];
 	uint64_t    v;
 
 	fx_start(&f, NULL);
-	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	rp_init(&r, fd);
-	rp_send(&r, DRPC__KIND_INVOKE, false, 1, 1, ECHO, strlen(ECHO));
-	rp_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
-	    rp_hello_default(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
+	fx_peer(&f, &r, ECHO, DRPC__HELLO_MUX | DRPC__HELLO_CTRL);
 	rp_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "hi", 2);
 	rp_send(&r, DRPC__KIND_CLOSE_SEND, false, 1, 4, NULL, 0);
 	rp_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
@@ -565,19 +568,13 @@ START_TEST(test_ctrl_goaway_ack_order)
 	static const uint8_t goaway[] = {0xc7, 0x00, 0x00, 0x01, 0x00};
 	fx                   f;
 	rp_peer              r;
-	int                  fd;
 	drpc__frame          fr;
 	size_t               ctrl = 0;
-	uint8_t              body[DRPC__HELLO_BODY_MAX];
 	drpc__buf            b = {0};
 	stopper              st;
 
 	fx_start(&f, NULL);
-	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	rp_init(&r, fd);
-	rp_send(&r, DRPC__KIND_INVOKE, false, 1, 1, HOLD, strlen(HOLD));
-	rp_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
-	    rp_hello_default(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
+	fx_peer(&f, &r, HOLD, DRPC__HELLO_MUX | DRPC__HELLO_CTRL);
 	rp_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "h", 1);
 	ck_assert(fx_wait(&f, FX_HELD, 0, 1));
 	stopper_start(&st, f.srv);
