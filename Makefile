@@ -397,7 +397,7 @@ codegen-format-check: $(GEN)/test/.stamp $(INTEROP_GEN_SRC)
 	done; echo "codegen-format-check: ok"
 
 # The stress program is not a Check suite: test/stress.c has its own main.
-$(STRESS): $(BUILD)/test/stress.o $(STATIC)
+$(STRESS): $(BUILD)/test/stress.o $(BUILD)/test/procfs.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PB_LIBS) $(SSL_LIBS)
 
 # The suites run from the project's root, so tests find ../shared.

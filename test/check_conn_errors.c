@@ -83,9 +83,8 @@ raw_invoke(tu_raw *r, uint8_t id)
 // A server conn whose on_invoke stores each new stream for the test.
 
 typedef struct box {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	// Guarded by mu:
+	tu_sync sync;
+	// Guarded by sync:
 	drpc__stream *s[MAX_STREAMS];
 	size_t        n;
 	size_t        overflow; // streams beyond MAX_STREAMS (released)
@@ -98,15 +97,14 @@ box_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 	bool keep = false;
 
 	drpc__md_fini(&info->md);
-	drpc__mutex_lock(&b->mu);
+	tu_sync_lock(&b->sync);
 	if (b->n < MAX_STREAMS) {
 		b->s[b->n++] = s;
 		keep         = true;
 	} else {
 		b->overflow++;
 	}
-	drpc__cond_broadcast(&b->cv);
-	drpc__mutex_unlock(&b->mu);
+	tu_sync_unlock_broadcast(&b->sync);
 	if (!keep) {
 		drpc__stream_destroy(s);
 	}
@@ -116,17 +114,11 @@ box_on_invoke(void *arg, drpc__stream *s, drpc__invoke_info *info)
 static drpc__stream *
 box_wait(box *b, size_t n)
 {
-	int64_t       deadline = drpc__now_ns() + WAIT_NS;
-	drpc__stream *s        = NULL;
+	drpc__stream *s = NULL;
 
-	drpc__mutex_lock(&b->mu);
-	while (b->n < n && drpc__cond_wait_until(&b->cv, &b->mu, deadline) !=
-	                       DRPC_ETIMEDOUT) {
+	if (tu_sync_wait(&b->sync, &b->n, n, TU_WAIT_NS) >= n) {
+		s = b->s[n - 1]; // written before n was, never again
 	}
-	if (b->n >= n) {
-		s = b->s[n - 1];
-	}
-	drpc__mutex_unlock(&b->mu);
 	ck_assert_msg(s != NULL, "server stream %zu never arrived", n);
 	return s;
 }
@@ -136,9 +128,9 @@ box_count(box *b)
 {
 	size_t n;
 
-	drpc__mutex_lock(&b->mu);
+	tu_sync_lock(&b->sync);
 	n = b->n + b->overflow;
-	drpc__mutex_unlock(&b->mu);
+	tu_sync_unlock(&b->sync);
 	return n;
 }
 
@@ -147,8 +139,7 @@ static void
 box_fini(box *b)
 {
 	streams_destroy(b->s, b->n);
-	drpc__cond_fini(&b->cv);
-	drpc__mutex_fini(&b->mu);
+	tu_sync_fini(&b->sync);
 }
 
 static void
@@ -162,8 +153,7 @@ srv_open(tu_raw *r, box *b, size_t max_msg_size)
 	};
 
 	memset(b, 0, sizeof(*b));
-	drpc__mutex_init(&b->mu);
-	drpc__cond_init(&b->cv);
+	tu_sync_init(&b->sync);
 	tu_raw_open(r, &o);
 }
 
@@ -536,9 +526,8 @@ END_TEST
 // never call ck_assert: results go into hstate, checked by the test thread.
 
 typedef struct hstate {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	// Guarded by mu:
+	tu_sync sync;
+	// Guarded by sync:
 	size_t   signals;              // handler milestones reached
 	size_t   waits;                // "/t/Wait" handlers done
 	drpc_err wait_rv[MAX_STREAMS]; // how their recv ended
@@ -548,43 +537,16 @@ typedef struct hstate {
 } hstate;
 
 static void
-hs_init(hstate *h)
-{
-	memset(h, 0, sizeof(*h));
-	drpc__mutex_init(&h->mu);
-	drpc__cond_init(&h->cv);
-}
-
-static void
-hs_fini(hstate *h)
-{
-	drpc__cond_fini(&h->cv);
-	drpc__mutex_fini(&h->mu);
-}
-
-static void
 hs_signal(hstate *h)
 {
-	drpc__mutex_lock(&h->mu);
-	h->signals++;
-	drpc__cond_broadcast(&h->cv);
-	drpc__mutex_unlock(&h->mu);
+	tu_sync_add(&h->sync, &h->signals, 1);
 }
 
 // hs_wait waits until *counter (a field of h) reaches n.
 static void
 hs_wait(hstate *h, const size_t *counter, size_t n)
 {
-	int64_t deadline = drpc__now_ns() + WAIT_NS;
-	size_t  got;
-
-	drpc__mutex_lock(&h->mu);
-	while (*counter < n && drpc__cond_wait_until(&h->cv, &h->mu,
-	                           deadline) != DRPC_ETIMEDOUT) {
-	}
-	got = *counter;
-	drpc__mutex_unlock(&h->mu);
-	ck_assert_uint_ge(got, n);
+	ck_assert_uint_ge(tu_sync_wait(&h->sync, counter, n, TU_WAIT_NS), n);
 }
 
 static drpc_err
@@ -616,13 +578,12 @@ h_wait(hstate *h, drpc__stream *s)
 	while ((rv = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
 		drpc__stream_recv_done(s);
 	}
-	drpc__mutex_lock(&h->mu);
+	tu_sync_lock(&h->sync);
 	if (h->waits < MAX_STREAMS) {
 		h->wait_rv[h->waits] = rv;
 	}
 	h->waits++;
-	drpc__cond_broadcast(&h->cv);
-	drpc__mutex_unlock(&h->mu);
+	tu_sync_unlock_broadcast(&h->sync);
 	return DRPC_OK;
 }
 
@@ -654,17 +615,17 @@ h_three(hstate *h, drpc__stream *s)
 	}
 	hs_signal(h);
 	while ((rv = drpc__stream_recv(s, &data, &len)) == DRPC_OK) {
-		drpc__mutex_lock(&h->mu);
+		tu_sync_lock(&h->sync);
 		if (len <= sizeof(h->after) - h->after_len) {
 			memcpy(h->after + h->after_len, data, len);
 			h->after_len += len;
 		}
-		drpc__mutex_unlock(&h->mu);
+		tu_sync_unlock(&h->sync);
 		drpc__stream_recv_done(s);
 	}
-	drpc__mutex_lock(&h->mu);
+	tu_sync_lock(&h->sync);
 	h->after_end = rv;
-	drpc__mutex_unlock(&h->mu);
+	tu_sync_unlock(&h->sync);
 	hs_signal(h);
 	return DRPC_OK;
 }
@@ -713,7 +674,8 @@ h_dispatch(void *arg, drpc__stream *s, const char *name, const drpc__md *md)
 static void
 pair_open(tu_pair *p, hstate *h)
 {
-	hs_init(h);
+	memset(h, 0, sizeof(*h));
+	tu_sync_init(&h->sync);
 	tu_pair_open(p, h_dispatch, h, NULL, NULL);
 }
 
@@ -724,7 +686,7 @@ pair_close(tu_pair *p, hstate *h, drpc_err want)
 	tu_pair_close(p);
 	ck_assert_msg(p->last_handler_err == want, "handler: %s, want %s",
 	    drpc_err_name(p->last_handler_err), drpc_err_name(want));
-	hs_fini(h);
+	tu_sync_fini(&h->sync);
 }
 
 // open_echo opens an echo stream and proves it works.
@@ -889,10 +851,9 @@ END_TEST
 // until shutdown or the peer writes.
 
 typedef struct ftr {
-	int             fd;
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	// Guarded by mu:
+	int     fd;
+	tu_sync sync;
+	// Guarded by sync:
 	unsigned calls;     // writev calls so far
 	unsigned fail_from; // calls from this index on fail
 	bool     shut;      // shutdown was called
@@ -903,26 +864,15 @@ typedef struct ftr {
 static void
 ftr_set_gate(ftr *t, bool gated)
 {
-	drpc__mutex_lock(&t->mu);
-	t->gated = gated;
-	drpc__cond_broadcast(&t->cv);
-	drpc__mutex_unlock(&t->mu);
+	tu_sync_set(&t->sync, &t->gated, gated);
 }
 
 // ftr_wait_in_gate waits until the drain thread is blocked at the gate.
 static void
 ftr_wait_in_gate(ftr *t)
 {
-	int64_t deadline = drpc__now_ns() + WAIT_NS;
-	bool    in;
-
-	drpc__mutex_lock(&t->mu);
-	while (!t->in_gate && drpc__cond_wait_until(&t->cv, &t->mu, deadline) !=
-	                          DRPC_ETIMEDOUT) {
-	}
-	in = t->in_gate;
-	drpc__mutex_unlock(&t->mu);
-	ck_assert_msg(in, "the drain thread never reached the gate");
+	ck_assert_msg(tu_sync_wait_flag(&t->sync, &t->in_gate, TU_WAIT_NS),
+	    "the drain thread never reached the gate");
 }
 
 static drpc_err
@@ -940,17 +890,17 @@ ftr_writev(void *impl, const drpc_iovec *iov, size_t n)
 	bool fail;
 	bool shut;
 
-	drpc__mutex_lock(&t->mu);
+	tu_sync_lock(&t->sync);
 	fail = t->calls >= t->fail_from;
 	t->calls++;
 	while (t->gated && !t->shut) {
 		t->in_gate = true;
-		drpc__cond_broadcast(&t->cv);
-		drpc__cond_wait(&t->cv, &t->mu);
+		drpc__cond_broadcast(&t->sync.cv);
+		drpc__cond_wait(&t->sync.cv, &t->sync.mu);
 	}
 	t->in_gate = false;
 	shut       = t->shut;
-	drpc__mutex_unlock(&t->mu);
+	tu_sync_unlock(&t->sync);
 	if (fail) {
 		return DRPC_EIO;
 	}
@@ -965,10 +915,7 @@ ftr_shutdown(void *impl)
 {
 	ftr *t = impl;
 
-	drpc__mutex_lock(&t->mu);
-	t->shut = true;
-	drpc__cond_broadcast(&t->cv);
-	drpc__mutex_unlock(&t->mu);
+	tu_sync_set(&t->sync, &t->shut, true);
 	(void) shutdown(t->fd, SHUT_RDWR);
 }
 
@@ -978,8 +925,7 @@ ftr_close(void *impl)
 	ftr *t = impl;
 
 	close(t->fd);
-	drpc__cond_fini(&t->cv);
-	drpc__mutex_fini(&t->mu);
+	tu_sync_fini(&t->sync);
 	free(t);
 }
 
@@ -999,8 +945,7 @@ ftr_open(tu_raw *r, ftr **tp, const drpc__conn_opts *o)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	t->fd        = sv[0];
 	t->fail_from = UINT_MAX;
-	drpc__mutex_init(&t->mu);
-	drpc__cond_init(&t->cv);
+	tu_sync_init(&t->sync);
 	DRPC_CHECK_OK(drpc_transport_create(&tr, &ops, t));
 	memset(r, 0, sizeof(*r));
 	DRPC_CHECK_OK(drpc__conn_create(&r->conn, tr, tu_plain(o, &plain)));
@@ -1027,9 +972,9 @@ START_TEST(test_conn_errors_write_fail)
 		    tu_open(r.conn, NULL, "/t", NULL, 0, false, &s[i]));
 		rp_expect_packet(&r.peer, DRPC__KIND_INVOKE, i + 1, 1, "/t");
 	}
-	drpc__mutex_lock(&t->mu);
+	tu_sync_lock(&t->sync);
 	fail_from = t->fail_from = t->calls; // every write from now on fails
-	drpc__mutex_unlock(&t->mu);
+	tu_sync_unlock(&t->sync);
 	tu_recvs_start(&g, s, 2, tu_recv_internal);
 	DRPC_CHECK_OK(drpc__stream_send(s[2], u8("x"), 1)); // only buffered
 	DRPC_CHECK_ERR(tu_wait_conn_err(r.conn), DRPC_EIO);
@@ -1037,10 +982,10 @@ START_TEST(test_conn_errors_write_fail)
 	recv_end(s[2], DRPC_EUNAVAIL);
 	sends_fail(s, 3, DRPC_EUNAVAIL);
 	ck_assert_uint_eq(drpc__conn_active(r.conn), 0);
-	drpc__mutex_lock(&t->mu);
+	tu_sync_lock(&t->sync);
 	ck_assert(t->shut);
 	ck_assert_uint_eq(t->calls, fail_from + 1);
-	drpc__mutex_unlock(&t->mu);
+	tu_sync_unlock(&t->sync);
 	rp_expect_eof(&r.peer);
 	streams_destroy(s, 3);
 	tu_raw_close(&r);
@@ -1053,9 +998,8 @@ END_TEST
 typedef struct send_job {
 	drpc__stream   *s;
 	pthread_t       t;
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	// Guarded by mu:
+	tu_sync         sync;
+	// Guarded by sync:
 	size_t   attempts; // sends started
 	bool     done;
 	drpc_err rv; // the failed send's result
@@ -1069,17 +1013,13 @@ send_main(void *arg)
 	drpc_err  rv;
 
 	do {
-		drpc__mutex_lock(&j->mu);
-		j->attempts++;
-		drpc__cond_broadcast(&j->cv);
-		drpc__mutex_unlock(&j->mu);
+		tu_sync_add(&j->sync, &j->attempts, 1);
 		rv = drpc__stream_send(j->s, msg, sizeof(msg));
 	} while (rv == DRPC_OK);
-	drpc__mutex_lock(&j->mu);
+	tu_sync_lock(&j->sync);
 	j->done = true;
 	j->rv   = rv;
-	drpc__cond_broadcast(&j->cv);
-	drpc__mutex_unlock(&j->mu);
+	tu_sync_unlock_broadcast(&j->sync);
 	return NULL;
 }
 
@@ -1088,17 +1028,10 @@ send_main(void *arg)
 static bool
 send_wait(send_job *j, size_t n)
 {
-	int64_t deadline = drpc__now_ns() + WAIT_NS;
-	bool    ok;
-
-	drpc__mutex_lock(&j->mu);
-	while (
-	    !(n == 0 ? j->done : j->attempts >= n) &&
-	    drpc__cond_wait_until(&j->cv, &j->mu, deadline) != DRPC_ETIMEDOUT) {
+	if (n == 0) {
+		return tu_sync_wait_flag(&j->sync, &j->done, TU_WAIT_NS);
 	}
-	ok = n == 0 ? j->done : j->attempts >= n;
-	drpc__mutex_unlock(&j->mu);
-	return ok;
+	return tu_sync_wait(&j->sync, &j->attempts, n, TU_WAIT_NS) >= n;
 }
 
 // Client stream 1 ends while its sender waits for room in a full writer.
@@ -1161,8 +1094,7 @@ wake_run(const wake_case *wc, wake_result *res)
 	}
 	ftr_set_gate(t, true);
 	j.s = s[0];
-	drpc__mutex_init(&j.mu);
-	drpc__cond_init(&j.cv);
+	tu_sync_init(&j.sync);
 	DRPC_CHECK_OK(drpc__thread_start(&j.t, "t-send", 0, 0, send_main, &j));
 	ftr_wait_in_gate(t);
 	ck_assert(send_wait(&j, 3));
@@ -1181,8 +1113,7 @@ wake_run(const wake_case *wc, wake_result *res)
 	res->recv_rv = drpc__stream_recv(s[0], &data, &len);
 	res->cause   = drpc__conn_err(r.conn);
 	res->active  = drpc__conn_active(r.conn);
-	drpc__cond_fini(&j.cv);
-	drpc__mutex_fini(&j.mu);
+	tu_sync_fini(&j.sync);
 	streams_destroy(s, 2);
 	tu_raw_close(&r);
 }
@@ -1229,8 +1160,7 @@ START_TEST(test_conn_errors_close_drain_blocked)
 	}
 	ftr_set_gate(t, true);
 	j.s = s[0];
-	drpc__mutex_init(&j.mu);
-	drpc__cond_init(&j.cv);
+	tu_sync_init(&j.sync);
 	DRPC_CHECK_OK(drpc__thread_start(&j.t, "t-send", 0, 0, send_main, &j));
 	ftr_wait_in_gate(t);
 	ck_assert(send_wait(&j, 3));
@@ -1241,8 +1171,7 @@ START_TEST(test_conn_errors_close_drain_blocked)
 	drpc__thread_join(j.t);
 	DRPC_CHECK_ERR(j.rv, DRPC_EUNAVAIL);
 	recv_end(s[0], DRPC_EUNAVAIL);
-	drpc__cond_fini(&j.cv);
-	drpc__mutex_fini(&j.mu);
+	tu_sync_fini(&j.sync);
 	streams_destroy(s, 2);
 	tu_raw_close(&r);
 	tu_leak_check(&l);

@@ -36,8 +36,8 @@ typedef struct ci_user {
 	uint64_t id;    // ci->id at open
 	size_t   slot;  // its row in ci_state.rows
 	int      index; // the client's index, once a call told it (guarded
-			// by ci_state.mu); -1 unknown
-	bool     hold_in;   // a Hold handler runs (guarded by ci_state.mu)
+	                // by ci_state.sync); -1 unknown
+	bool     hold_in;   // a Hold handler runs (guarded by ci_state.sync)
 	bool     hold_done; // ...and returned
 } ci_user;
 
@@ -56,9 +56,8 @@ typedef struct ci_row {
 #define CI_ROWS 512
 
 typedef struct ci_state {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	// Guarded by mu:
+	tu_sync sync;
+	// Guarded by sync:
 	size_t   opens;
 	size_t   closes;
 	ci_row   rows[CI_ROWS];
@@ -76,15 +75,7 @@ static void
 ci_init(ci_state *st)
 {
 	memset(st, 0, sizeof(*st));
-	drpc__mutex_init(&st->mu);
-	drpc__cond_init(&st->cv);
-}
-
-static void
-ci_fini(ci_state *st)
-{
-	drpc__cond_fini(&st->cv);
-	drpc__mutex_fini(&st->mu);
+	tu_sync_init(&st->sync);
 }
 
 static void *
@@ -93,11 +84,11 @@ ci_open(void *arg, const drpc_conn_info *ci)
 	ci_state *st = arg;
 	ci_user  *u  = calloc(1, sizeof(*u));
 
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	if (u == NULL || ci->id == 0 || ci->peer == NULL ||
 	    st->opens >= CI_ROWS) {
 		st->bad++;
-		drpc__mutex_unlock(&st->mu);
+		tu_sync_unlock(&st->sync);
 		free(u);
 		return NULL;
 	}
@@ -110,8 +101,7 @@ ci_open(void *arg, const drpc_conn_info *ci)
 	st->rows[u->slot].verified = ci->peer->verified;
 	snprintf(st->rows[u->slot].subject, sizeof(st->rows[0].subject), "%s",
 	    ci->peer->subject != NULL ? ci->peer->subject : "");
-	drpc__cond_broadcast(&st->cv);
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock_broadcast(&st->sync);
 	return u;
 }
 
@@ -122,7 +112,7 @@ ci_close(void *arg, const drpc_conn_info *ci, void *user,
 	ci_state *st = arg;
 	ci_user  *u  = user;
 
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	if (u == NULL || u->magic != CI_MAGIC || u->id != ci->id ||
 	    s->cause == NULL || s->closed_ns < s->opened_ns) {
 		st->bad++;
@@ -138,8 +128,7 @@ ci_close(void *arg, const drpc_conn_info *ci, void *user,
 		u->magic      = 0;
 	}
 	st->closes++;
-	drpc__cond_broadcast(&st->cv);
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock_broadcast(&st->sync);
 	free(u);
 }
 
@@ -149,7 +138,7 @@ ci_note(ci_state *st, drpc_stream *s, int index)
 {
 	ci_user *u = drpc_stream_conn_user(s);
 
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	if (u != NULL && u->magic == CI_MAGIC &&
 	    u->id == drpc_stream_conn_id(s)) {
 		st->id_same++;
@@ -159,7 +148,7 @@ ci_note(ci_state *st, drpc_stream *s, int index)
 	} else {
 		st->id_diff++;
 	}
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock(&st->sync);
 }
 
 // h_echo answers its request; the request is the client's index.
@@ -189,10 +178,10 @@ h_fail(drpc_stream *s, void *arg)
 
 	ci_note(st, s, -1);
 	(void) drpc_stream_peer(s, &p);
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	snprintf(st->fail_peer, sizeof(st->fail_peer), "%s", p.addr);
 	st->fail_id = drpc_stream_conn_id(s);
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock(&st->sync);
 	drpc_peer_reset(&p);
 	return DRPC_ENOTFOUND;
 }
@@ -220,19 +209,18 @@ h_hold(drpc_stream *s, void *arg)
 	drpc_err  rv;
 
 	ci_note(st, s, -1);
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	if (u != NULL) {
 		u->hold_in = true;
 	}
 	st->holds++;
-	drpc__cond_broadcast(&st->cv);
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock_broadcast(&st->sync);
 	rv = drpc_ctx_wait(drpc_stream_ctx(s), 0);
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	if (u != NULL) {
 		u->hold_done = true;
 	}
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock(&st->sync);
 	return rv;
 }
 
@@ -244,19 +232,18 @@ ci_log(void *arg, drpc_log_level level, const char *msg)
 	if (level != DRPC_LOG_WARN || strstr(msg, CI_FAIL) == NULL) {
 		return;
 	}
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	st->warns++;
 	snprintf(st->warn, sizeof(st->warn), "%s", msg);
-	drpc__cond_broadcast(&st->cv);
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock_broadcast(&st->sync);
 }
 
-// ci_wait waits until *count (guarded by st->mu) reaches n; false if it
+// ci_wait waits until *count (guarded by st->sync) reaches n; false if it
 // never does.
 static bool
 ci_wait(ci_state *st, const size_t *count, size_t n)
 {
-	return tu_wait_count(&st->mu, &st->cv, count, n, TU_WAIT_NS) >= n;
+	return tu_sync_wait(&st->sync, count, n, TU_WAIT_NS) >= n;
 }
 
 // ci_server_start_tls starts the fixture's server (fixture.h) with the
@@ -415,7 +402,7 @@ START_TEST(test_conn_hooks_churn)
 		ck_assert_uint_eq(holders, CI_CONNS / 4);
 		ck_assert_uint_eq(idle, CI_CONNS / 2);
 	}
-	ci_fini(&st);
+	tu_sync_fini(&st.sync);
 }
 END_TEST
 
@@ -465,7 +452,7 @@ START_TEST(test_conn_fail_logged)
 	    "log \"%s\"", st.warn);
 	ck_assert_msg(strstr(st.warn, "code 5 (DRPC_ENOTFOUND)") != NULL,
 	    "log \"%s\" lacks the code", st.warn);
-	ci_fini(&st);
+	tu_sync_fini(&st.sync);
 }
 END_TEST
 
@@ -477,7 +464,7 @@ START_TEST(test_conn_fail_logged_long)
 
 	ci_init(&st);
 	(void) fail_logged(&st, CI_FAIL_LONG, DRPC_EABORTED);
-	ci_fini(&st);
+	tu_sync_fini(&st.sync);
 }
 END_TEST
 
@@ -541,8 +528,8 @@ START_TEST(test_conn_hooks_client)
 	    2 * strlen(CI_ECHO) + strlen(CI_FAIL) + 3);
 	ck_assert_uint_ge(srv_st.rows[0].st.bytes_in,
 	    2 * strlen(CI_ECHO) + strlen(CI_FAIL) + 3);
-	ci_fini(&st);
-	ci_fini(&srv_st);
+	tu_sync_fini(&st.sync);
+	tu_sync_fini(&srv_st.sync);
 }
 END_TEST
 
@@ -575,11 +562,11 @@ START_TEST(test_conn_hooks_channel)
 		DRPC_CHECK_OK(drpc_stream_recv(s, &reply, &len));
 		drpc_free(reply);
 		id = drpc_stream_conn_id(s);
-		drpc__mutex_lock(&st.mu);
+		tu_sync_lock(&st.sync);
 		for (size_t j = 0; j < st.opens; j++) {
 			known += st.rows[j].id == id && id != 0;
 		}
-		drpc__mutex_unlock(&st.mu);
+		tu_sync_unlock(&st.sync);
 		drpc_stream_destroy(s);
 	}
 	drpc_channel_destroy(ch);
@@ -589,8 +576,8 @@ START_TEST(test_conn_hooks_channel)
 	ck_assert_uint_eq(st.bad, 0);
 	ck_assert_uint_ge(st.opens, 1);
 	ck_assert_uint_eq(st.closes, st.opens);
-	ci_fini(&st);
-	ci_fini(&srv_st);
+	tu_sync_fini(&st.sync);
+	tu_sync_fini(&srv_st.sync);
 }
 END_TEST
 
@@ -631,7 +618,7 @@ START_TEST(test_conn_hooks_tls)
 	ck_assert_msg(strstr(st.rows[0].subject, "CN=client") != NULL,
 	    "subject \"%s\"", st.rows[0].subject);
 	ck_assert_uint_eq(st.rows[0].st.streams_opened, 1);
-	ci_fini(&st);
+	tu_sync_fini(&st.sync);
 }
 END_TEST
 
@@ -663,7 +650,7 @@ START_TEST(test_conn_hooks_client_lost)
 	ck_assert_uint_eq(st.closes, 1);
 	ck_assert_uint_eq(st.rows[0].st.streams_opened, 1);
 	ck_assert_uint_eq(st.rows[0].st.streams_failed, 1);
-	ci_fini(&st);
+	tu_sync_fini(&st.sync);
 }
 END_TEST
 
@@ -706,7 +693,7 @@ START_TEST(test_conn_hooks_peer_fails)
 	ck_assert_uint_eq(st.closes, 1);
 	ck_assert_uint_eq(st.id_diff, 0);
 	ck_assert_uint_eq(st.id_same, 1);
-	ci_fini(&st);
+	tu_sync_fini(&st.sync);
 }
 END_TEST
 

@@ -25,6 +25,7 @@
 #include "common/buf.h"
 #include "connutil.h"
 #include "ctrlutil.h"
+#include "fixture.h"
 #include "platform/thread.h"
 #include "server/hooks.h"
 #include "suites.h"
@@ -45,9 +46,8 @@ typedef struct fx {
 	drpc_mux       *mux;
 	drpc_server    *srv;
 	char            addr[300];
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	// Guarded by mu:
+	tu_sync         sync;
+	// Guarded by sync:
 	size_t   held;     // Hold handlers holding their stream
 	bool     open;     // ...which may return
 	size_t   ctrl[64]; // control frames the server's readers took
@@ -61,10 +61,7 @@ fx_ctrl(void *arg, unsigned kind)
 {
 	fx *f = arg;
 
-	drpc__mutex_lock(&f->mu);
-	f->ctrl[kind & 63]++;
-	drpc__cond_broadcast(&f->cv);
-	drpc__mutex_unlock(&f->mu);
+	tu_sync_add(&f->sync, &f->ctrl[kind & 63], 1);
 }
 
 static void
@@ -72,10 +69,9 @@ fx_pinged(void *arg, int64_t now_ns)
 {
 	fx *f = arg;
 
-	drpc__mutex_lock(&f->mu);
+	tu_sync_lock(&f->sync);
 	f->pinged = now_ns;
-	drpc__cond_broadcast(&f->cv);
-	drpc__mutex_unlock(&f->mu);
+	tu_sync_unlock_broadcast(&f->sync);
 }
 
 static void
@@ -83,27 +79,10 @@ fx_drained(void *arg, drpc_err rv)
 {
 	fx *f = arg;
 
-	drpc__mutex_lock(&f->mu);
+	tu_sync_lock(&f->sync);
 	f->drained  = true;
 	f->drain_rv = rv;
-	drpc__cond_broadcast(&f->cv);
-	drpc__mutex_unlock(&f->mu);
-}
-
-static drpc_err
-h_echo(drpc_stream *s, void *user)
-{
-	void    *data;
-	size_t   len;
-	drpc_err rv;
-
-	(void) user;
-	if ((rv = drpc_stream_recv(s, &data, &len)) != DRPC_OK) {
-		return rv;
-	}
-	rv = drpc_stream_send(s, len > 0 ? data : "", len);
-	drpc_free(data);
-	return rv;
+	tu_sync_unlock_broadcast(&f->sync);
 }
 
 // h_hold takes its request, says so, and holds its stream until the test
@@ -122,13 +101,13 @@ h_hold(drpc_stream *s, void *user)
 	}
 	drpc_free(data);
 	dl = drpc_now_ns() + WAIT_NS;
-	drpc__mutex_lock(&f->mu);
+	tu_sync_lock(&f->sync);
 	f->held++;
-	drpc__cond_broadcast(&f->cv);
+	drpc__cond_broadcast(&f->sync.cv);
 	while (!f->open && rv == DRPC_OK) {
-		rv = drpc__cond_wait_until(&f->cv, &f->mu, dl);
+		rv = drpc__cond_wait_until(&f->sync.cv, &f->sync.mu, dl);
 	}
-	drpc__mutex_unlock(&f->mu);
+	tu_sync_unlock(&f->sync);
 	return rv != DRPC_OK ? rv : drpc_stream_send(s, "held", 4);
 }
 
@@ -142,10 +121,9 @@ fx_start(fx *f, const drpc_server_opts *o)
 	     .arg                      = f};
 
 	memset(f, 0, sizeof(*f));
-	drpc__mutex_init(&f->mu);
-	drpc__cond_init(&f->cv);
+	tu_sync_init(&f->sync);
 	DRPC_CHECK_OK(drpc_mux_create(&f->mux));
-	DRPC_CHECK_OK(drpc_mux_register(f->mux, ECHO, h_echo, NULL));
+	DRPC_CHECK_OK(drpc_mux_register(f->mux, ECHO, tf_h_echo, NULL));
 	DRPC_CHECK_OK(drpc_mux_register(f->mux, HOLD, h_hold, f));
 	DRPC_CHECK_OK(drpc_server_create(&f->srv, f->mux, &so));
 	drpc__server_set_hooks(f->srv, &h);
@@ -153,20 +131,10 @@ fx_start(fx *f, const drpc_server_opts *o)
 	DRPC_CHECK_OK(drpc_server_addr(f->srv, f->addr, sizeof(f->addr)));
 }
 
-// flag_raise sets *flag under mu and wakes cv's waiters.
-static void
-flag_raise(pthread_mutex_t *mu, pthread_cond_t *cv, bool *flag)
-{
-	drpc__mutex_lock(mu);
-	*flag = true;
-	drpc__cond_broadcast(cv);
-	drpc__mutex_unlock(mu);
-}
-
 static void
 fx_open_gate(fx *f)
 {
-	flag_raise(&f->mu, &f->cv, &f->open);
+	tu_sync_set(&f->sync, &f->open, true);
 }
 
 static void
@@ -176,8 +144,24 @@ fx_stop(fx *f)
 	(void) drpc_server_shutdown(f->srv, drpc_now_ns() + WAIT_NS);
 	drpc_server_destroy(f->srv);
 	drpc_mux_destroy(f->mux);
-	drpc__cond_fini(&f->cv);
-	drpc__mutex_fini(&f->mu);
+	tu_sync_fini(&f->sync);
+}
+
+// fx_peer dials f's server as a raw peer r and opens stream 1 on method:
+// its Invoke, then, unless hello_features is 0, a Hello with them.
+static void
+fx_peer(fx *f, rp_peer *r, const char *method, uint64_t hello_features)
+{
+	uint8_t body[DRPC__HELLO_BODY_MAX];
+	int     fd;
+
+	DRPC_CHECK_OK(drpc__dial(f->addr, 0, &fd));
+	rp_init(r, fd);
+	rp_send(r, DRPC__KIND_INVOKE, false, 1, 1, method, strlen(method));
+	if (hello_features != 0) {
+		rp_send(r, DRPC__KIND_HELLO, true, 1, 2, body,
+		    rp_hello_default(body, hello_features));
+	}
 }
 
 // What fx_wait waits for: FX_CTRL, n control frames of kind taken by
@@ -209,23 +193,18 @@ fx_wait(fx *f, fx_event e, unsigned kind, int64_t n)
 	int64_t dl = drpc_now_ns() + WAIT_NS;
 	bool    done;
 
-	drpc__mutex_lock(&f->mu);
+	tu_sync_lock(&f->sync);
 	while (!(done = fx_reached(f, e, kind, n)) &&
-	       drpc__cond_wait_until(&f->cv, &f->mu, dl) == DRPC_OK) {
+	       drpc__cond_wait_until(&f->sync.cv, &f->sync.mu, dl) == DRPC_OK) {
 	}
-	drpc__mutex_unlock(&f->mu);
+	tu_sync_unlock(&f->sync);
 	return done;
 }
 
 static size_t
 fx_ctrl_count(fx *f, unsigned kind)
 {
-	size_t n;
-
-	drpc__mutex_lock(&f->mu);
-	n = f->ctrl[kind];
-	drpc__mutex_unlock(&f->mu);
-	return n;
+	return tu_sync_get(&f->sync, &f->ctrl[kind]);
 }
 
 // A shutdown on a thread of its own (it blocks until the drain is done).
@@ -353,21 +332,13 @@ plain_client_case(const drpc_server_opts *so, uint64_t hello_features)
 {
 	fx          f;
 	rp_peer     r;
-	int         fd;
 	drpc__frame fr;
 	size_t      ctrl = 0;
 	int64_t     t0;
-	uint8_t     body[DRPC__HELLO_BODY_MAX];
 	stopper     st;
 
 	fx_start(&f, so);
-	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	rp_init(&r, fd);
-	rp_send(&r, DRPC__KIND_INVOKE, false, 1, 1, ECHO, strlen(ECHO));
-	if (hello_features != 0) {
-		rp_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
-		    rp_hello_default(body, hello_features));
-	}
+	fx_peer(&f, &r, ECHO, hello_features);
 	rp_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "hi", 2);
 	rp_send(&r, DRPC__KIND_CLOSE_SEND, false, 1, 4, NULL, 0);
 	rp_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
@@ -418,18 +389,12 @@ START_TEST(test_ctrl_server_drops_nonconforming)
 {
 	fx          f;
 	rp_peer     r;
-	int         fd;
 	drpc__frame fr;
 	size_t      ctrl = 0;
-	uint8_t     body[DRPC__HELLO_BODY_MAX];
 	uint64_t    v;
 
 	fx_start(&f, NULL);
-	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	rp_init(&r, fd);
-	rp_send(&r, DRPC__KIND_INVOKE, false, 1, 1, ECHO, strlen(ECHO));
-	rp_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
-	    rp_hello_default(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
+	fx_peer(&f, &r, ECHO, DRPC__HELLO_MUX | DRPC__HELLO_CTRL);
 	rp_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "hi", 2);
 	rp_send(&r, DRPC__KIND_CLOSE_SEND, false, 1, 4, NULL, 0);
 	rp_until(&r, DRPC__KIND_CLOSE_SEND, 1, &fr, &ctrl);
@@ -455,10 +420,9 @@ END_TEST
 // The client side of the GOAWAY test: a libdrpc connection whose reader
 // holds a GOAWAY back (ctrl_hook) until the test lets it go.
 typedef struct gcli {
-	drpc__conn     *c;
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	// Guarded by mu:
+	drpc__conn *c;
+	tu_sync     sync;
+	// Guarded by sync:
 	bool   in_hook;   // the reader holds a GOAWAY
 	bool   let_go;    // ...and may go on
 	size_t on_goaway; // on_goaway calls
@@ -473,13 +437,13 @@ gcli_hook(void *arg, unsigned kind)
 	if (kind != DRPC__KIND_GOAWAY) {
 		return;
 	}
-	drpc__mutex_lock(&g->mu);
+	tu_sync_lock(&g->sync);
 	g->in_hook = true;
-	drpc__cond_broadcast(&g->cv);
+	drpc__cond_broadcast(&g->sync.cv);
 	while (!g->let_go &&
-	       drpc__cond_wait_until(&g->cv, &g->mu, dl) == DRPC_OK) {
+	       drpc__cond_wait_until(&g->sync.cv, &g->sync.mu, dl) == DRPC_OK) {
 	}
-	drpc__mutex_unlock(&g->mu);
+	tu_sync_unlock(&g->sync);
 }
 
 static void
@@ -487,24 +451,16 @@ gcli_on_goaway(void *arg)
 {
 	gcli *g = arg;
 
-	drpc__mutex_lock(&g->mu);
-	g->on_goaway++;
-	drpc__cond_broadcast(&g->cv);
-	drpc__mutex_unlock(&g->mu);
+	tu_sync_add(&g->sync, &g->on_goaway, 1);
 }
 
 static bool
 gcli_wait(gcli *g, const bool *flag, const size_t *count)
 {
-	int64_t dl = drpc__now_ns() + WAIT_NS;
-	bool    done;
-
-	drpc__mutex_lock(&g->mu);
-	while (!(done = flag != NULL ? *flag : *count > 0) &&
-	       drpc__cond_wait_until(&g->cv, &g->mu, dl) == DRPC_OK) {
+	if (flag != NULL) {
+		return tu_sync_wait_flag(&g->sync, flag, TU_WAIT_NS);
 	}
-	drpc__mutex_unlock(&g->mu);
-	return done;
+	return tu_sync_wait(&g->sync, count, 1, TU_WAIT_NS) > 0;
 }
 
 static void
@@ -518,8 +474,7 @@ gcli_open(gcli *g, const char *addr)
 	int             fd;
 
 	memset(g, 0, sizeof(*g));
-	drpc__mutex_init(&g->mu);
-	drpc__cond_init(&g->cv);
+	tu_sync_init(&g->sync);
 	DRPC_CHECK_OK(drpc__dial(addr, 0, &fd));
 	DRPC_CHECK_OK(drpc_transport_create_fd(&tr, fd));
 	DRPC_CHECK_OK(drpc__conn_create(&g->c, tr, &o));
@@ -528,7 +483,7 @@ gcli_open(gcli *g, const char *addr)
 static void
 gcli_let_go(gcli *g)
 {
-	flag_raise(&g->mu, &g->cv, &g->let_go);
+	tu_sync_set(&g->sync, &g->let_go, true);
 }
 
 static void
@@ -536,8 +491,7 @@ gcli_close(gcli *g)
 {
 	gcli_let_go(g);
 	drpc__conn_destroy(g->c);
-	drpc__cond_fini(&g->cv);
-	drpc__mutex_fini(&g->mu);
+	tu_sync_fini(&g->sync);
 }
 
 // A graceful shutdown with a call in flight: the client takes the GOAWAY;
@@ -596,9 +550,7 @@ START_TEST(test_ctrl_goaway)
 	DRPC_CHECK_ERR(tu_wait_conn_err(g.c), DRPC_ECLOSED);
 	drpc__conn_ctrl_stats_get(g.c, &cs);
 	ck_assert(cs.goaway);
-	drpc__mutex_lock(&g.mu);
-	ck_assert_uint_eq(g.on_goaway, 1);
-	drpc__mutex_unlock(&g.mu);
+	ck_assert_uint_eq(tu_sync_get(&g.sync, &g.on_goaway), 1);
 	ck_assert_uint_eq(fx_ctrl_count(&f, DRPC__KIND_GOAWAY_ACK), 1);
 	drpc__stream_destroy(raced);
 	drpc__stream_destroy(held);
@@ -616,19 +568,13 @@ START_TEST(test_ctrl_goaway_ack_order)
 	static const uint8_t goaway[] = {0xc7, 0x00, 0x00, 0x01, 0x00};
 	fx                   f;
 	rp_peer              r;
-	int                  fd;
 	drpc__frame          fr;
 	size_t               ctrl = 0;
-	uint8_t              body[DRPC__HELLO_BODY_MAX];
 	drpc__buf            b = {0};
 	stopper              st;
 
 	fx_start(&f, NULL);
-	DRPC_CHECK_OK(drpc__dial(f.addr, 0, &fd));
-	rp_init(&r, fd);
-	rp_send(&r, DRPC__KIND_INVOKE, false, 1, 1, HOLD, strlen(HOLD));
-	rp_send(&r, DRPC__KIND_HELLO, true, 1, 2, body,
-	    rp_hello_default(body, DRPC__HELLO_MUX | DRPC__HELLO_CTRL));
+	fx_peer(&f, &r, HOLD, DRPC__HELLO_MUX | DRPC__HELLO_CTRL);
 	rp_send(&r, DRPC__KIND_MESSAGE, false, 1, 3, "h", 1);
 	ck_assert(fx_wait(&f, FX_HELD, 0, 1));
 	stopper_start(&st, f.srv);

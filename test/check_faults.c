@@ -108,9 +108,8 @@ scaled(int64_t ns)
 // and the test thread checks. The log hook records here too.
 
 typedef struct fstate {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	// Guarded by mu:
+	tu_sync sync;
+	// Guarded by sync:
 	size_t   started;         // handlers that began (their index)
 	size_t   finished;        // handlers that returned
 	drpc_err ended[FS_MAX];   // how each one's loop ended
@@ -128,28 +127,14 @@ static void
 fs_init(fstate *st)
 {
 	memset(st, 0, sizeof(*st));
-	drpc__mutex_init(&st->mu);
-	drpc__cond_init(&st->cv);
-}
-
-static void
-fs_fini(fstate *st)
-{
-	drpc__cond_fini(&st->cv);
-	drpc__mutex_fini(&st->mu);
+	tu_sync_init(&st->sync);
 }
 
 // fs_start counts a handler in and returns its index.
 static size_t
 fs_start(fstate *st)
 {
-	size_t i;
-
-	drpc__mutex_lock(&st->mu);
-	i = st->started++;
-	drpc__cond_broadcast(&st->cv);
-	drpc__mutex_unlock(&st->mu);
-	return i;
+	return tu_sync_add(&st->sync, &st->started, 1);
 }
 
 // fs_end records how handler i ended. A stream that ended cancelled
@@ -165,7 +150,7 @@ fs_end(fstate *st, size_t i, drpc_err rv, drpc_stream *s, size_t msgs)
 	if (rv == DRPC_ECANCELED && now == DRPC_OK) {
 		end = drpc_ctx_wait(ctx, drpc_now_ns() + scaled(WAIT_NS));
 	}
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	if (i < FS_MAX) {
 		st->ended[i]   = rv;
 		st->ctx_now[i] = now;
@@ -173,8 +158,7 @@ fs_end(fstate *st, size_t i, drpc_err rv, drpc_stream *s, size_t msgs)
 		st->msgs[i]    = msgs;
 	}
 	st->finished++;
-	drpc__cond_broadcast(&st->cv);
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock_broadcast(&st->sync);
 }
 
 // fs_wait_for waits until *counter (a field of st) reaches n or WAIT_NS
@@ -182,16 +166,7 @@ fs_end(fstate *st, size_t i, drpc_err rv, drpc_stream *s, size_t msgs)
 static size_t
 fs_wait_for(fstate *st, const size_t *counter, size_t n)
 {
-	int64_t deadline = drpc__now_ns() + scaled(WAIT_NS);
-	size_t  got;
-
-	drpc__mutex_lock(&st->mu);
-	while (*counter < n && drpc__cond_wait_until(&st->cv, &st->mu,
-	                           deadline) != DRPC_ETIMEDOUT) {
-	}
-	got = *counter;
-	drpc__mutex_unlock(&st->mu);
-	return got;
+	return tu_sync_wait(&st->sync, counter, n, WAIT_NS);
 }
 
 // fs_wait is fs_wait_for that fails the test on a timeout.
@@ -208,12 +183,7 @@ fs_wait(fstate *st, const size_t *counter, size_t n, const char *what)
 static size_t
 fs_get(fstate *st, const size_t *counter)
 {
-	size_t n;
-
-	drpc__mutex_lock(&st->mu);
-	n = *counter;
-	drpc__mutex_unlock(&st->mu);
-	return n;
+	return tu_sync_get(&st->sync, counter);
 }
 
 // fs_ended checks that handlers [0, n) ended with want and that their
@@ -225,10 +195,10 @@ fs_ended(fstate *st, size_t n, drpc_err want, drpc_err ctx)
 	drpc_err ctx_end[FS_MAX];
 
 	ck_assert_uint_le(n, FS_MAX);
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	memcpy(ended, st->ended, sizeof(ended));
 	memcpy(ctx_end, st->ctx_end, sizeof(ctx_end));
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock(&st->sync);
 	for (size_t i = 0; i < n; i++) {
 		ck_assert_msg(ended[i] == want, "handler %zu: %s, want %s", i,
 		    drpc_err_name(ended[i]), drpc_err_name(want));
@@ -246,11 +216,10 @@ fs_log(void *arg, drpc_log_level level, const char *msg)
 	if (level != DRPC_LOG_WARN) {
 		return;
 	}
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	st->warns++;
 	snprintf(st->last_warn, sizeof(st->last_warn), "%s", msg);
-	drpc__cond_broadcast(&st->cv);
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock_broadcast(&st->sync);
 }
 
 // fs_warned checks that exactly n warnings were logged, the last one
@@ -262,10 +231,10 @@ fs_warned(fstate *st, size_t n, const char *prefix, const char *want)
 	char   last[512];
 	size_t warns;
 
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	warns = st->warns;
 	memcpy(last, st->last_warn, sizeof(last));
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock(&st->sync);
 	ck_assert_msg(
 	    warns == n, "%zu warnings, want %zu; last: %s", warns, n, last);
 	if (n > 0) {
@@ -356,16 +325,14 @@ flood_loop(fstate *st, drpc_stream *s, const uint8_t *msg)
 	drpc_err rv;
 
 	do {
-		drpc__mutex_lock(&st->mu);
+		tu_sync_lock(&st->sync);
 		st->in_send++;
-		drpc__cond_broadcast(&st->cv);
-		drpc__mutex_unlock(&st->mu);
+		tu_sync_unlock_broadcast(&st->sync);
 		rv = drpc_stream_send(s, msg, FLOOD_MSG);
-		drpc__mutex_lock(&st->mu);
+		tu_sync_lock(&st->sync);
 		st->in_send--;
 		st->sent += rv == DRPC_OK;
-		drpc__cond_broadcast(&st->cv);
-		drpc__mutex_unlock(&st->mu);
+		tu_sync_unlock_broadcast(&st->sync);
 	} while (rv == DRPC_OK);
 	return rv;
 }
@@ -399,12 +366,12 @@ h_stuck(drpc_stream *s, void *user)
 	fstate *st = user;
 	size_t  i  = fs_start(st);
 
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	while (!st->release) {
 		(void) drpc__cond_wait_until(
-		    &st->cv, &st->mu, drpc__now_ns() + 50 * MS);
+		    &st->sync.cv, &st->sync.mu, drpc__now_ns() + 50 * MS);
 	}
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock(&st->sync);
 	fs_end(st, i, DRPC_OK, s, 0);
 	return DRPC_OK;
 }
@@ -631,7 +598,7 @@ START_TEST(test_faults_reset_server_100)
 	fsrv_stop(&f); // joins every reader: on_end has logged by now
 	fs_warned(&st, 0, "", "");
 	rp_close(&r);
-	fs_fini(&st);
+	tu_sync_fini(&st.sync);
 	tu_leak_check(&l);
 }
 END_TEST
@@ -673,7 +640,7 @@ START_TEST(test_faults_reset_client_100)
 	drpc_conn_destroy(c);
 	fs_warned(&st, 0, "", "");
 	rp_close(&r);
-	fs_fini(&st);
+	tu_sync_fini(&st.sync);
 	tu_leak_check(&l);
 }
 END_TEST
@@ -705,7 +672,7 @@ idle_round(void)
 	fs_wait(&st, &st.finished, NSTREAMS, "handlers returned");
 	drpc_conn_destroy(c);
 	fsrv_stop(&f);
-	fs_fini(&st);
+	tu_sync_fini(&st.sync);
 	return started;
 }
 
@@ -757,7 +724,7 @@ ctx_round(void)
 	for (size_t i = 0; i < NSTREAMS; i++) {
 		early += st.ctx_now[i] != DRPC_ECANCELED; // all joined
 	}
-	fs_fini(&st);
+	tu_sync_fini(&st.sync);
 	return early;
 }
 
@@ -858,7 +825,7 @@ START_TEST(test_faults_trickle_to_server)
 	fsrv_stop(&f);
 	fs_warned(&st, 0, "", "");
 	close(probe);
-	fs_fini(&st);
+	tu_sync_fini(&st.sync);
 	tu_leak_check(&l);
 }
 END_TEST
@@ -954,7 +921,7 @@ START_TEST(test_faults_burst_after_invoke)
 	rp_close(&r);
 	fsrv_stop(&f); // closing the connection frees a stuck reader too
 	fs_warned(&st, 0, "", "");
-	fs_fini(&st);
+	tu_sync_fini(&st.sync);
 	snprintf(want, sizeof(want), "%zu", nm);
 	raw_got_check(&g[0], DRPC__KIND_MESSAGE, 1, 1, want);
 	raw_got_check(&g[1], DRPC__KIND_CLOSE_SEND, 1, 2, "");
@@ -1069,7 +1036,7 @@ START_TEST(test_faults_garbage_after_invoke)
 	fsrv_stop(&f);
 	fs_warned(&st, 1, ENDED_TEXT, gc->want);
 	rp_close(&r);
-	fs_fini(&st);
+	tu_sync_fini(&st.sync);
 	tu_leak_check(&l);
 }
 END_TEST
@@ -1103,7 +1070,7 @@ START_TEST(test_faults_message_before_invoke)
 	fsrv_stop(&f);
 	fs_warned(&st, 0, "", "");
 	ck_assert_uint_eq(fs_get(&st, &st.started), 0); // Echo is not counted
-	fs_fini(&st);
+	tu_sync_fini(&st.sync);
 	tu_leak_check(&l);
 }
 END_TEST
@@ -1297,12 +1264,13 @@ flood_frozen(fstate *st, stall_log *log)
 	handed = log->handed; // final once stuck
 	drpc__mutex_unlock(&log->mu);
 	ck_assert_msg(stuck, "the server's writes never blocked");
-	drpc__mutex_lock(&st->mu);
-	while (st->sent <= handed && drpc__cond_wait_until(&st->cv, &st->mu,
-	                                 deadline) != DRPC_ETIMEDOUT) {
+	tu_sync_lock(&st->sync);
+	while (st->sent <= handed &&
+	       drpc__cond_wait_until(&st->sync.cv, &st->sync.mu, deadline) !=
+	           DRPC_ETIMEDOUT) {
 	}
 	behind = st->sent > handed;
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock(&st->sync);
 	ck_assert_msg(behind, "the Flood handlers never filled the writer");
 	fs_wait(st, &st->in_send, FLOOD_N, "handlers blocked in send");
 	return handed;
@@ -1394,7 +1362,7 @@ START_TEST(test_faults_never_reads)
 	fsrv_stop(&f);
 	fs_warned(&st, 0, "", "");
 	stall_log_fini(&log);
-	fs_fini(&st);
+	tu_sync_fini(&st.sync);
 	tu_leak_check(&l);
 }
 END_TEST
@@ -1452,10 +1420,7 @@ START_TEST(test_faults_handler_never_returns)
 	ck_assert_int_eq(a.st.code, DRPC_ECANCELED);
 	ck_assert(!a.st.remote);
 	ck_assert_uint_eq(fs_get(&st, &st.finished), 0);
-	drpc__mutex_lock(&st.mu);
-	st.release = true;
-	drpc__cond_broadcast(&st.cv);
-	drpc__mutex_unlock(&st.mu);
+	tu_sync_set(&st.sync, &st.release, true);
 	drpc_server_destroy(f.srv);
 	ck_assert_uint_eq(fs_get(&st, &st.finished), 1);
 	fs_ended(&st, 1, DRPC_OK, DRPC_ECANCELED);
@@ -1470,7 +1435,7 @@ START_TEST(test_faults_handler_never_returns)
 	drpc_conn_destroy(a.c);
 	drpc_mux_destroy(f.mux);
 	fs_warned(&st, 0, "", "");
-	fs_fini(&st);
+	tu_sync_fini(&st.sync);
 	tu_leak_check(&l);
 }
 END_TEST
@@ -1600,7 +1565,7 @@ START_TEST(test_faults_read_fails)
 	fs_warned(&st, 1, "drpc: connection ended: ",
 	    "read failed: transport I/O error");
 	rp_close(&r);
-	fs_fini(&st);
+	tu_sync_fini(&st.sync);
 	tu_leak_check(&l);
 }
 END_TEST
@@ -1635,7 +1600,7 @@ START_TEST(test_faults_read_fails_server)
 	rtr_check(&t);
 	fs_warned(&st, 1, ENDED_TEXT, "read failed: transport I/O error");
 	rp_close(&r);
-	fs_fini(&st);
+	tu_sync_fini(&st.sync);
 	tu_leak_check(&l);
 }
 END_TEST

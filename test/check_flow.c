@@ -273,10 +273,9 @@ END_TEST
 // they record in fstate, and the test thread checks.
 
 typedef struct fstate {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	drpc__conn     *srv; // for exposure samples (set before any call)
-	// Guarded by mu:
+	tu_sync     sync;
+	drpc__conn *srv; // for exposure samples (set before any call)
+	// Guarded by sync:
 	size_t  peak_rss;
 	int64_t peak_exposed; // what the server conn held, at most
 	size_t  bad;       // messages that were not what was sent
@@ -295,8 +294,7 @@ static void
 fstate_init(fstate *st)
 {
 	memset(st, 0, sizeof(*st));
-	drpc__mutex_init(&st->mu);
-	drpc__cond_init(&st->cv);
+	tu_sync_init(&st->sync);
 	ck_assert_int_eq(sem_init(&st->blocked, 0, 0), 0);
 }
 
@@ -304,8 +302,7 @@ static void
 fstate_fini(fstate *st)
 {
 	sem_destroy(&st->blocked);
-	drpc__cond_fini(&st->cv);
-	drpc__mutex_fini(&st->mu);
+	tu_sync_fini(&st->sync);
 }
 
 static void
@@ -314,14 +311,14 @@ fstate_sample(fstate *st)
 	size_t  rss = rss_bytes();
 	int64_t x   = st->srv != NULL ? (int64_t) drpc__conn_flow_held(st->srv) : 0;
 
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	if (rss > st->peak_rss) {
 		st->peak_rss = rss;
 	}
 	if (x > st->peak_exposed) {
 		st->peak_exposed = x;
 	}
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock(&st->sync);
 }
 
 // A sender thread: sends count messages of size (0: until an error).
@@ -405,9 +402,9 @@ sink_handler(fstate *st, drpc__stream *s, bool slow)
 		}
 	}
 	fstate_sample(st);
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	st->bad += bad;
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock(&st->sync);
 	if (rv != DRPC_EOF) {
 		return rv;
 	}
@@ -448,11 +445,10 @@ source_handler(fstate *st, drpc__stream *s)
 	}
 	tl_sender = NULL;
 	free(buf);
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	st->send_rv = rv;
 	st->sources++;
-	drpc__cond_broadcast(&st->cv);
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock_broadcast(&st->sync);
 	return rv == DRPC_OK ? drpc__stream_close(s) : DRPC_OK;
 }
 
@@ -461,23 +457,20 @@ static drpc_err
 stall_handler(fstate *st, drpc__stream *s)
 {
 	(void) s;
-	drpc__mutex_lock(&st->mu);
+	tu_sync_lock(&st->sync);
 	st->stalled++;
-	drpc__cond_broadcast(&st->cv);
+	drpc__cond_broadcast(&st->sync.cv);
 	while (!st->release) {
-		drpc__cond_wait(&st->cv, &st->mu);
+		drpc__cond_wait(&st->sync.cv, &st->sync.mu);
 	}
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_unlock(&st->sync);
 	return DRPC_OK;
 }
 
 static void
 stall_release(fstate *st)
 {
-	drpc__mutex_lock(&st->mu);
-	st->release = true;
-	drpc__cond_broadcast(&st->cv);
-	drpc__mutex_unlock(&st->mu);
+	tu_sync_set(&st->sync, &st->release, true);
 }
 
 static drpc_err
@@ -633,11 +626,11 @@ stall_start(stall_fx *fx, const drpc__conn_opts *o, size_t msg, size_t count)
 	fx->b.s = open_call(fx->p.cli, NULL, "/t/Sink", (freq) {3, 0, 0});
 	DRPC_CHECK_OK(drpc_ctx_create(&fx->actx, NULL));
 	fx->a.s = open_call(fx->p.cli, fx->actx, "/t/Stall", (freq) {2, 0, 0});
-	drpc__mutex_lock(&fx->st.mu);
+	tu_sync_lock(&fx->st.sync);
 	while (fx->st.stalled == 0) {
-		drpc__cond_wait(&fx->st.cv, &fx->st.mu);
+		drpc__cond_wait(&fx->st.sync.cv, &fx->st.sync.mu);
 	}
-	drpc__mutex_unlock(&fx->st.mu);
+	tu_sync_unlock(&fx->st.sync);
 	ck_assert_int_eq(sem_init(&fx->a.done, 0, 0), 0);
 	ck_assert_int_eq(sem_init(&fx->b.done, 0, 0), 0);
 	ck_assert_int_eq(sem_init(&fx->a_blocked, 0, 0), 0);
@@ -759,17 +752,17 @@ START_TEST(test_flow_stalled_client_stream)
 		n++;
 	}
 	ck_assert_uint_eq(n, count);
-	drpc__mutex_lock(&st.mu);
+	tu_sync_lock(&st.sync);
 	ck_assert_uint_eq(st.sources, 1); // only B's handler has finished
-	drpc__mutex_unlock(&st.mu);
+	tu_sync_unlock(&st.sync);
 	ck_assert_int_eq(sem_wait(&st.blocked), 0); // A's handler is blocked
 	drpc_ctx_cancel(actx);
-	drpc__mutex_lock(&st.mu);
+	tu_sync_lock(&st.sync);
 	while (st.sources < 2) {
-		drpc__cond_wait(&st.cv, &st.mu);
+		drpc__cond_wait(&st.sync.cv, &st.sync.mu);
 	}
 	DRPC_CHECK_ERR(st.send_rv, DRPC_EOF); // the peer cancelled
-	drpc__mutex_unlock(&st.mu);
+	tu_sync_unlock(&st.sync);
 	drpc__stream_destroy(a);
 	drpc__stream_destroy(b);
 	drpc_ctx_destroy(actx);

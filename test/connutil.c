@@ -448,37 +448,25 @@ tu_deadline(void)
 void
 tu_event_init(tu_event *e)
 {
-	drpc__mutex_init(&e->mu);
-	drpc__cond_init(&e->cv);
+	tu_sync_init(&e->sync);
 	e->n = 0;
 }
 
 void
 tu_event_fini(tu_event *e)
 {
-	drpc__cond_fini(&e->cv);
-	drpc__mutex_fini(&e->mu);
+	tu_sync_fini(&e->sync);
 }
 
 void
 tu_event_post(tu_event *e)
 {
-	drpc__mutex_lock(&e->mu);
-	e->n++;
-	drpc__cond_broadcast(&e->cv);
-	drpc__mutex_unlock(&e->mu);
+	tu_sync_add(&e->sync, &e->n, 1);
 }
 
 bool
 tu_event_wait(tu_event *e, int n)
 {
-	int64_t dl = tu_deadline();
-	bool    ok;
-
-	drpc__mutex_lock(&e->mu);
-	while (e->n < n && drpc__cond_wait_until(&e->cv, &e->mu, dl) == DRPC_OK) {
-	}
-	ok = e->n >= n;
-	drpc__mutex_unlock(&e->mu);
-	return ok;
+	return tu_sync_wait(&e->sync, &e->n, (size_t) n, TU_WAIT_NS) >=
+	       (size_t) n;
 }

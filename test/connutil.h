@@ -13,6 +13,7 @@
 #include "conn/conn.h"
 #include "rawpeer.h"
 #include "resources.h"
+#include "testutil.h"
 #include "wire/reader.h"
 
 // TU_WAIT_NS bounds every wait of these fixtures for an event (a handler
@@ -30,9 +31,8 @@ int64_t tu_deadline(void);
 // tu_event_wait waits until n have happened, false if they never do (by
 // tu_deadline()).
 typedef struct tu_event {
-	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	int             n; // guarded by mu
+	tu_sync sync;
+	size_t  n; // guarded by sync
 } tu_event;
 
 void tu_event_init(tu_event *e);

@@ -7,18 +7,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "childproc.h"
 #include "connutil.h"
 #include "testutil.h"
 
@@ -138,67 +137,15 @@ interop_path(char *out, size_t cap)
 	    "%s: not found (make builds it with the tests)", out);
 }
 
-// server_exec is the child's side of the fork: only async-signal-safe
-// calls until exec. It dies with its parent, reads nothing, writes its
-// address into the pipe, and keeps no fd of the test process.
-static void
-server_exec(const char *path, char *const *argv, int out, int null,
-    pid_t parent, int maxfd)
-{
-	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent) {
-		_exit(127); // the parent died before prctl: die too
-	}
-	if (dup2(null, 0) < 0 || dup2(out, 1) < 0) {
-		_exit(127);
-	}
-	for (int fd = 3; fd < maxfd; fd++) {
-		(void) close(fd);
-	}
-	execv(path, argv);
-	_exit(127);
-}
-
-// server_read_addr reads the child's first line, "drpc-interop: serving
-// interop.Echo on ADDR", within the wait bound.
-static bool
-server_read_addr(hostile_server *hs, char *line, size_t cap)
-{
-	int64_t deadline = now_ns() + tu_bound_ns(TU_WAIT_NS);
-	size_t  len      = 0;
-
-	while (len + 1 < cap && now_ns() < deadline) {
-		struct pollfd pfd = {hs->out, POLLIN, 0};
-		ssize_t       n;
-
-		if (poll(&pfd, 1, 100) <= 0) {
-			continue;
-		}
-		if ((n = read(hs->out, line + len, cap - 1 - len)) <= 0) {
-			break;
-		}
-		len += (size_t) n;
-		line[len] = '\0';
-		if (strchr(line, '\n') != NULL) {
-			return true;
-		}
-	}
-	line[len] = '\0';
-	return false;
-}
-
 void
 hostile_server_start(hostile_server *hs, const char *const *flags)
 {
-	char          path[PATH_MAX + 32];
-	char         *argv[16];
-	size_t        argc = 0;
-	int           pipefd[2];
-	int           null;
-	char          line[256];
-	const char   *at;
-	struct rlimit rl;
-	pid_t         parent = getpid();
+	char        path[PATH_MAX + 32];
+	char       *argv[16];
+	size_t      argc = 0;
+	char        line[256];
+	const char *at;
+	child_proc  c;
 
 	memset(hs, 0, sizeof(*hs));
 	interop_path(path, sizeof(path));
@@ -210,19 +157,10 @@ hostile_server_start(hostile_server *hs, const char *const *flags)
 		argv[argc++] = (char *) flags[i];
 	}
 	argv[argc] = NULL;
-	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	ck_assert_int_eq(pipe(pipefd), 0);
-	ck_assert_int_ge(null = open("/dev/null", O_RDONLY), 0);
-	hs->pid = fork();
-	ck_assert_int_ge(hs->pid, 0);
-	if (hs->pid == 0) {
-		server_exec(path, argv, pipefd[1], null, parent,
-		    rl.rlim_cur > 65536 ? 65536 : (int) rl.rlim_cur);
-	}
-	close(pipefd[1]);
-	close(null);
-	hs->out = pipefd[0];
-	if (!server_read_addr(hs, line, sizeof(line))) {
+	child_start(&c, argv);
+	hs->pid = c.pid;
+	hs->out = c.out;
+	if (!child_read_line(&c, line, sizeof(line))) {
 		(void) hostile_server_stop(hs);
 		ck_abort_msg("drpc-interop serve %s printed no address "
 		             "(\"%s\"; exit status %d): does it take these "

@@ -10,47 +10,16 @@
 
 #include "connutil.h"
 #include "platform/thread.h"
+#include "procfs.h"
 #include "testutil.h"
-
-// count_entries counts the entries of a /proc folder; *ok turns false if
-// it cannot be read.
-static size_t
-count_entries(const char *path, bool *ok)
-{
-	DIR           *d = opendir(path);
-	struct dirent *e;
-	size_t         n = 0;
-
-	if (d == NULL) {
-		*ok = false;
-		return 0;
-	}
-	while ((e = readdir(d)) != NULL) {
-		n += e->d_name[0] != '.';
-	}
-	closedir(d);
-	return n;
-}
-
-static void *
-noop(void *arg)
-{
-	return arg;
-}
 
 size_t
 tu_threads(void)
 {
-	pthread_t t;
-	bool      ok = true;
-	size_t    n;
+	bool   ok = true;
+	size_t n  = tu_proc_threads(&ok);
 
-	// Sanitizer runtimes start a helper thread with the process's first
-	// pthread_create; make sure it exists before counting.
-	ck_assert_int_eq(pthread_create(&t, NULL, noop, NULL), 0);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	n = count_entries("/proc/self/task", &ok);
-	ck_assert(ok);
+	ck_assert_msg(ok, "cannot start a thread or read /proc/self/task");
 	return n;
 }
 
@@ -58,10 +27,10 @@ size_t
 tu_fds(void)
 {
 	bool   ok = true;
-	size_t n  = count_entries("/proc/self/fd", &ok);
+	size_t n  = tu_proc_fds(&ok);
 
 	ck_assert(ok);
-	return n - 1; // opendir's own fd
+	return n;
 }
 
 static bool
@@ -103,7 +72,7 @@ tu_sample_read(pid_t pid, tu_sample *s)
 		return false;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
-	s->fds = count_entries(path, &ok);
+	s->fds = tu_proc_entries(path, &ok);
 	return ok;
 }
 

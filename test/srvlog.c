@@ -17,15 +17,14 @@ srv_log_fn(void *arg, drpc_log_level level, const char *msg)
 	if (level < l->min) {
 		return;
 	}
-	drpc__mutex_lock(&l->mu);
+	tu_sync_lock(&l->sync);
 	n = snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s\n", msg);
 	if (n > 0) {
 		l->len += (size_t) n < sizeof(l->text) - l->len
 		              ? (size_t) n
 		              : sizeof(l->text) - l->len - 1;
 	}
-	drpc__cond_broadcast(&l->cv);
-	drpc__mutex_unlock(&l->mu);
+	tu_sync_unlock_broadcast(&l->sync);
 }
 
 void
@@ -33,15 +32,13 @@ srv_log_init(srv_log *l, drpc_log_level min)
 {
 	memset(l, 0, sizeof(*l));
 	l->min = min;
-	drpc__mutex_init(&l->mu);
-	drpc__cond_init(&l->cv);
+	tu_sync_init(&l->sync);
 }
 
 void
 srv_log_fini(srv_log *l)
 {
-	drpc__cond_fini(&l->cv);
-	drpc__mutex_fini(&l->mu);
+	tu_sync_fini(&l->sync);
 }
 
 void
@@ -57,11 +54,12 @@ srv_log_wait(srv_log *l, const char *a, const char *b)
 	int64_t until = drpc_now_ns() + tu_bound_ns(TU_WAIT_NS);
 	bool    found;
 
-	drpc__mutex_lock(&l->mu);
-	while (!(found = strstr(l->text, a) != NULL &&
-	                 (b == NULL || strstr(l->text, b) != NULL)) &&
-	       drpc__cond_wait_until(&l->cv, &l->mu, until) == DRPC_OK) {
+	tu_sync_lock(&l->sync);
+	while (
+	    !(found = strstr(l->text, a) != NULL &&
+	              (b == NULL || strstr(l->text, b) != NULL)) &&
+	    drpc__cond_wait_until(&l->sync.cv, &l->sync.mu, until) == DRPC_OK) {
 	}
-	drpc__mutex_unlock(&l->mu);
+	tu_sync_unlock(&l->sync);
 	return found;
 }

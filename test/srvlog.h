@@ -10,10 +10,11 @@
 
 #include <drpc/drpc.h>
 
+#include "testutil.h"
+
 typedef struct srv_log {
 	drpc_log_level  min;        // lines below it are dropped
-	pthread_mutex_t mu;         // guards text and len
-	pthread_cond_t  cv;         // text grew
+	tu_sync         sync;       // guards text and len; broadcast: it grew
 	char            text[8192]; // the lines, one after the other
 	size_t          len;
 } srv_log;

@@ -21,7 +21,6 @@
 // shutdown in time, every thread joined, thread and fd counts back to
 // where they started). A watchdog ends the process with status 1 if the
 // run is not over seconds + 30 s after it began.
-#include <dirent.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -36,6 +35,7 @@
 #include <drpc/drpc.h>
 
 #include "platform/thread.h"
+#include "procfs.h"
 
 #define HDR_LEN       24
 #define MAX_BODY      ((size_t) 256 << 10)
@@ -1116,46 +1116,19 @@ watchdog_main(void *arg)
 // Resource counts.
 
 static size_t
-count_dir(const char *path)
-{
-	DIR           *d = opendir(path);
-	struct dirent *e;
-	size_t         n = 0;
-
-	if (d == NULL) {
-		return 0;
-	}
-	while ((e = readdir(d)) != NULL) {
-		n += e->d_name[0] != '.';
-	}
-	closedir(d);
-	return n;
-}
-
-static void *
-noop_main(void *arg)
-{
-	return arg;
-}
-
-static size_t
 count_threads(void)
 {
-	pthread_t t;
+	bool ok = true;
 
-	// Sanitizer runtimes start a helper thread with the first
-	// pthread_create; make sure it exists before counting.
-	if (drpc__thread_start(&t, "stress-noop", 0, 0, noop_main, NULL) ==
-	    DRPC_OK) {
-		drpc__thread_join(t);
-	}
-	return count_dir("/proc/self/task");
+	return tu_proc_threads(&ok); // 0 if /proc cannot be read
 }
 
 static size_t
 count_fds(void)
 {
-	return count_dir("/proc/self/fd") - 1; // opendir's own
+	bool ok = true;
+
+	return tu_proc_fds(&ok);
 }
 
 // Setup and teardown.

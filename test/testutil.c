@@ -21,20 +21,30 @@ tu_bound_ns(int64_t base_ns)
 	return base_ns * tu_scale();
 }
 
-size_t
-tu_wait_count(pthread_mutex_t *mu, pthread_cond_t *cv, const size_t *count,
-    size_t n, int64_t bound_ns)
+// wait_until waits on mu and cv, at most tu_bound_ns(bound_ns), until
+// *flag is set or, with flag NULL, *count reaches n; returns what it saw
+// last (*flag as 0 or 1, or *count).
+static size_t
+wait_until(pthread_mutex_t *mu, pthread_cond_t *cv, const size_t *count,
+    size_t n, const bool *flag, int64_t bound_ns)
 {
 	int64_t deadline = drpc__now_ns() + tu_bound_ns(bound_ns);
 	size_t  got;
 
 	drpc__mutex_lock(mu);
-	while (*count < n &&
+	while ((got = flag != NULL ? *flag : *count) < n &&
 	       drpc__cond_wait_until(cv, mu, deadline) != DRPC_ETIMEDOUT) {
 	}
-	got = *count;
+	got = flag != NULL ? *flag : *count; // a change may come with a timeout
 	drpc__mutex_unlock(mu);
 	return got;
+}
+
+size_t
+tu_wait_count(pthread_mutex_t *mu, pthread_cond_t *cv, const size_t *count,
+    size_t n, int64_t bound_ns)
+{
+	return wait_until(mu, cv, count, n, NULL, bound_ns);
 }
 
 void
@@ -110,16 +120,7 @@ tu_sync_wait(tu_sync *s, const size_t *counter, size_t n, int64_t bound_ns)
 bool
 tu_sync_wait_flag(tu_sync *s, const bool *flag, int64_t bound_ns)
 {
-	int64_t deadline = drpc__now_ns() + tu_bound_ns(bound_ns);
-	bool    got;
-
-	drpc__mutex_lock(&s->mu);
-	while (!*flag && drpc__cond_wait_until(&s->cv, &s->mu, deadline) !=
-	                     DRPC_ETIMEDOUT) {
-	}
-	got = *flag;
-	drpc__mutex_unlock(&s->mu);
-	return got;
+	return wait_until(&s->mu, &s->cv, NULL, 1, flag, bound_ns) != 0;
 }
 
 const char *
