@@ -49,7 +49,7 @@
 // Three more: test_faults_close_flushes checks a guarantee of
 // docs/reliability.md (a graceful close flushes buffered frames);
 // test_faults_ctx_cancelled_with_stream and test_faults_burst_after_invoke
-// check findings (known bugs 2 and 3 of docs/reliability.md).
+// check findings (bugs 2 and 3 of docs/reliability.md §5, fixed).
 //
 // Frames written by the raw peers are built by put_frame from the control
 // byte table of docs/protocol.md §3 (03 Invoke, 04/05 Message, 0d
@@ -574,8 +574,8 @@ streams_lost(drpc_conn *c, drpc_stream **s, size_t n)
 // keep working; nothing is logged (the reset ends the connection with
 // DRPC_ECLOSED, which is not a warning); shutdown finds nothing running.
 // (The first call on the connection opened before is made after the
-// reset: a worker left idle by it would meet known bug 1, which
-// test_faults_burst_idle_worker checks.)
+// reset: a worker left idle by it would have met bug 1 of
+// docs/reliability.md §5, which test_faults_burst_idle_worker checks.)
 START_TEST(test_faults_reset_server_100)
 {
 	tu_leak    l = tu_leak_start();
@@ -645,11 +645,11 @@ START_TEST(test_faults_reset_client_100)
 }
 END_TEST
 
-// Known bug 1 of docs/reliability.md: a call leaves a handler worker
+// Bug 1 of docs/reliability.md §5 (fixed): a call leaves a handler worker
 // idle, then a raw client writes 100 Invokes (streams 1..100, "/f.S/Hold")
 // at once. Every RPC must get a handler of its own: all 100 start and
-// block in recv. Today the ones dispatched before the idle worker wakes
-// are queued for it and wait behind the first handler.
+// block in recv. Before the fix, the ones dispatched before the idle
+// worker woke were queued for it and waited behind the first handler.
 
 // idle_round runs the burst once and returns how many handlers started.
 // It cleans up before returning (the raw client hangs up; every handler,
@@ -694,13 +694,13 @@ START_TEST(test_faults_burst_idle_worker)
 }
 END_TEST
 
-// A finding of the tests above (known bug 2 of docs/reliability.md): when
-// a server connection is lost, a handler's recv returns DRPC_ECANCELED
-// before the handler's context is cancelled (drpc__stream_conn_lost in
-// lib/stream/state.c wakes the stream's waiters, then cancels the context
-// it owns), so a handler that checks drpc_ctx_err after a failed recv may
-// still read DRPC_OK. The contract (drpc_stream_ctx: "cancelled when ...
-// the connection ends") should hold by the time recv reports the loss.
+// A finding of the tests above (bug 2 of docs/reliability.md §5, fixed):
+// when a server connection was lost, a handler's recv returned
+// DRPC_ECANCELED before the handler's context was cancelled, so a handler
+// that checked drpc_ctx_err after a failed recv could still read DRPC_OK.
+// drpc__stream_conn_lost (lib/stream/state.c) now cancels the context it
+// owns first: the contract (drpc_stream_ctx: "cancelled when ... the
+// connection ends") holds by the time recv reports the loss.
 
 // ctx_round: 100 handlers block in recv, the raw client hangs up, each
 // records its context's state the moment its recv returns. Returns how
@@ -884,10 +884,10 @@ END_TEST
 // write, more messages than the stream's receive ring holds: _i 0, 40
 // messages with ring_slots 16; _i 1, 300 with the default ring (256). The
 // handler must get every one: the reply is Message (1,1) with the count,
-// then CloseSend (1,2). (Known bug 3 of docs/reliability.md: the server's
-// reader hands new streams to their handlers only before its next read,
-// so it waits for room in the ring of a stream whose handler has not been
-// started, and the connection hangs.)
+// then CloseSend (1,2). (Bug 3 of docs/reliability.md §5, fixed: the
+// server's reader handed new streams to their handlers only before its
+// next read, so it waited for room in the ring of a stream whose handler
+// had not been started, and the connection hung.)
 static const struct {
 	size_t ring_slots;
 	size_t msgs;
@@ -1320,8 +1320,8 @@ flood_drain(drpc_stream *s, size_t ring_slots)
 // their contexts are cancelled, nothing is logged (the connection ended
 // as closed), and the server shuts down with nothing running and every
 // thread joined. (The other connection's first call comes during the
-// stall: a worker left idle before the 10 invokes would meet known bug
-// 1.)
+// stall: a worker left idle before the 10 invokes would have met bug 1
+// of docs/reliability.md §5.)
 START_TEST(test_faults_never_reads)
 {
 	tu_leak          l  = tu_leak_start();
