@@ -23,6 +23,7 @@
 #include "srvproc.h"
 #include "suites.h"
 #include "testutil.h"
+#include "tu_rows.h"
 #include "transport/addr.h"
 
 #define WAIT_NS tu_bound_ns(20 * 1000000000ll)
@@ -840,10 +841,7 @@ START_TEST(test_channel_graceful_drain_pick_first)
 }
 END_TEST
 
-Suite *
-channel_suite(void)
-{
-	const tu_test tests[] = {
+static TU_ROWS(channel_tests,
 	    TU_TEST("core", test_channel_basic, .timeout = 120),
 	    TU_TEST("core", test_channel_bad_targets),
 	    TU_TEST("core", test_channel_resolve),
@@ -858,10 +856,12 @@ channel_suite(void)
 	    TU_TEST("core", test_channel_round_robin_kill),
 	    TU_TEST("liveness", test_channel_stopped_peer, .timeout = 120),
 	    TU_TEST("liveness", test_channel_graceful_drain),
-	    TU_TEST("liveness", test_channel_graceful_drain_pick_first),
-	};
-	Suite *s = tu_suite("channel", tests, TU_LEN(tests));
+	    TU_TEST("liveness", test_channel_graceful_drain_pick_first))
 
-	suite_add_tcase(s, channel_races_tcase()); // check_channel_races.c
-	return s;
+Suite *
+channel_suite(void)
+{
+	tu_rows_fn *const parts[] = {channel_tests, channel_races_tests};
+
+	return tu_suite_parts("channel", parts, TU_LEN(parts));
 }

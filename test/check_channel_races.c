@@ -20,6 +20,7 @@
 #include "srvproc.h"
 #include "suites.h"
 #include "testutil.h"
+#include "tu_rows.h"
 
 #define RACE_WAIT_NS tu_bound_ns(20 * 1000000000ll)
 
@@ -412,14 +413,7 @@ START_TEST(test_channel_backoff_accept_close)
 }
 END_TEST
 
-TCase *
-channel_races_tcase(void)
-{
-	TCase *tc = tcase_create("races");
-
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_channel_destroy_last_leave);
-	tcase_add_test(tc, test_channel_release_reaped);
-	tcase_add_test(tc, test_channel_backoff_accept_close);
-	return tc;
-}
+TU_ROWS(channel_races_tests,
+    TU_TEST("races", test_channel_destroy_last_leave, .timeout = 120),
+    TU_TEST("races", test_channel_release_reaped),
+    TU_TEST("races", test_channel_backoff_accept_close))

@@ -31,6 +31,7 @@
 #include "edge_stream.drpc.h"
 #include "suites.h"
 #include "testutil.h"
+#include "tu_rows.h"
 #ifdef DRPC_HAVE_INTEROP_GEN
 #include "echo_service.h"
 #include "interop.drpc.h"
@@ -1640,55 +1641,49 @@ START_TEST(test_codegen_plugin_quirks)
 }
 END_TEST
 
+static TU_ROWS(codegen_tests,
+    TU_TEST("golden", test_codegen_golden_protoc, .timeout = 30),
+    TU_TEST("golden", test_codegen_golden_in_process),
+    TU_TEST("calls", test_codegen_unary, .timeout = 30),
+    TU_TEST("calls", test_codegen_metadata),
+    TU_TEST("calls", test_codegen_server_stream),
+    TU_TEST("calls", test_codegen_client_stream),
+    TU_TEST("calls", test_codegen_bidi),
+    TU_TEST("calls", test_codegen_unimplemented),
+    TU_TEST("calls", test_codegen_handler_error),
+    TU_TEST("calls", test_codegen_cancel),
+    TU_TEST("calls", test_codegen_timeout),
+    TU_TEST("calls", test_codegen_failed_open_null),
+    TU_TEST("calls", test_codegen_bad_args),
+    TU_TEST("edges", test_codegen_edge_names, .timeout = 30),
+    TU_TEST("edges", test_codegen_edge_escaped),
+    TU_TEST("edges", test_codegen_edge_streams),
+    TU_TEST("edges", test_codegen_edge_packages),
+    TU_TEST("plugin", test_codegen_plugin_garbage, .timeout = 120),
+    TU_TEST("plugin", test_codegen_plugin_truncated),
+    TU_TEST("plugin", test_codegen_plugin_mutated),
+    TU_TEST("plugin", test_codegen_plugin_deep),
+    TU_TEST("plugin", test_codegen_plugin_ok),
+    TU_TEST("plugin", test_codegen_plugin_errors),
+    TU_TEST("plugin", test_codegen_plugin_static_names),
+    TU_TEST("plugin", test_codegen_plugin_import_names),
+    TU_TEST("plugin", test_codegen_plugin_options),
+    TU_TEST("plugin", test_codegen_plugin_quirks))
+#ifdef DRPC_HAVE_INTEROP_GEN
+static TU_ROWS(codegen_interop_tests,
+    TU_TEST("edges", test_codegen_interop_client),
+    TU_TEST("edges", test_codegen_interop_client_bidi_fail),
+    TU_TEST("edges", test_codegen_interop_server))
+#endif
+
 Suite *
 codegen_suite(void)
 {
-	Suite *s      = suite_create("codegen");
-	TCase *golden = tcase_create("golden");
-	TCase *calls  = tcase_create("calls");
-	TCase *edges  = tcase_create("edges");
-	TCase *plugin = tcase_create("plugin");
-
-	tcase_add_test(golden, test_codegen_golden_protoc);
-	tcase_add_test(golden, test_codegen_golden_in_process);
-	tcase_add_test(calls, test_codegen_unary);
-	tcase_add_test(calls, test_codegen_metadata);
-	tcase_add_test(calls, test_codegen_server_stream);
-	tcase_add_test(calls, test_codegen_client_stream);
-	tcase_add_test(calls, test_codegen_bidi);
-	tcase_add_test(calls, test_codegen_unimplemented);
-	tcase_add_test(calls, test_codegen_handler_error);
-	tcase_add_test(calls, test_codegen_cancel);
-	tcase_add_test(calls, test_codegen_timeout);
-	tcase_add_test(calls, test_codegen_failed_open_null);
-	tcase_add_test(calls, test_codegen_bad_args);
-	tcase_add_test(edges, test_codegen_edge_names);
-	tcase_add_test(edges, test_codegen_edge_escaped);
-	tcase_add_test(edges, test_codegen_edge_streams);
-	tcase_add_test(edges, test_codegen_edge_packages);
+	tu_rows_fn *const parts[] = {codegen_tests,
 #ifdef DRPC_HAVE_INTEROP_GEN
-	tcase_add_test(edges, test_codegen_interop_client);
-	tcase_add_test(edges, test_codegen_interop_client_bidi_fail);
-	tcase_add_test(edges, test_codegen_interop_server);
+	    codegen_interop_tests,
 #endif
-	tcase_add_test(plugin, test_codegen_plugin_garbage);
-	tcase_add_test(plugin, test_codegen_plugin_truncated);
-	tcase_add_test(plugin, test_codegen_plugin_mutated);
-	tcase_add_test(plugin, test_codegen_plugin_deep);
-	tcase_add_test(plugin, test_codegen_plugin_ok);
-	tcase_add_test(plugin, test_codegen_plugin_errors);
-	tcase_add_test(plugin, test_codegen_plugin_static_names);
-	tcase_add_test(plugin, test_codegen_plugin_import_names);
-	tcase_add_test(plugin, test_codegen_plugin_options);
-	tcase_add_test(plugin, test_codegen_plugin_quirks);
-	tcase_set_timeout(golden, 30);
-	tcase_set_timeout(calls, 30);
-	tcase_set_timeout(edges, 30);
-	tcase_set_timeout(plugin, 120);
-	suite_add_tcase(s, golden);
-	suite_add_tcase(s, calls);
-	suite_add_tcase(s, edges);
-	suite_add_tcase(s, plugin);
-	suite_add_tcase(s, codegen_bytes_tcase());
-	return s;
+	    codegen_bytes_tests};
+
+	return tu_suite_parts("codegen", parts, TU_LEN(parts));
 }

@@ -16,6 +16,7 @@
 #include "edge_bytes.drpc.h"
 #include "google/protobuf/compiler/plugin.pb-c.h"
 #include "suites.h"
+#include "tu_rows.h"
 
 // raw_value is the (raw) option of edge_bytes.proto, written byte by
 // byte here so that no escape of this file is under test: trigraph
@@ -243,12 +244,5 @@ START_TEST(test_codegen_bytes_width)
 }
 END_TEST
 
-TCase *
-codegen_bytes_tcase(void)
-{
-	TCase *tc = tcase_create("bytes");
-
-	tcase_add_test(tc, test_codegen_bytes_literal);
-	tcase_add_test(tc, test_codegen_bytes_width);
-	return tc;
-}
+TU_ROWS(codegen_bytes_tests, TU_TEST("bytes", test_codegen_bytes_literal),
+    TU_TEST("bytes", test_codegen_bytes_width))

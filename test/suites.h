@@ -3,6 +3,9 @@
 #define DRPC_TEST_SUITES_H
 
 #include <check.h>
+#include <stddef.h>
+
+#include "testutil.h"
 
 Suite *error_suite(void);
 Suite *varint_suite(void);
@@ -44,7 +47,8 @@ Suite *conninfo_suite(void);
 Suite *health_suite(void);
 Suite *cli_suite(void);
 Suite *observe_suite(void);
-TCase *channel_races_tcase(void); // check_channel_races.c
-TCase *codegen_bytes_tcase(void); // check_codegen_bytes.c
+// Rows of suites spread over two files (tu_rows.h).
+size_t channel_races_tests(tu_test *out, size_t cap); // check_channel_races.c
+size_t codegen_bytes_tests(tu_test *out, size_t cap); // check_codegen_bytes.c
 
 #endif // DRPC_TEST_SUITES_H
