@@ -332,11 +332,17 @@ logged_locked(const tf *f, const char *text)
 bool
 tf_logged(tf *f, const char *text)
 {
-	bool seen;
+	bool   seen;
+	size_t n;
 
 	drpc__mutex_lock(&f->mu);
 	seen = logged_locked(f, text) < TF_LOG_KEEP;
+	n    = f->nlines;
 	drpc__mutex_unlock(&f->mu);
+	// A "no" is only worth something if every line was kept.
+	ck_assert_msg(seen || n <= TF_LOG_KEEP,
+	    "tf_logged(\"%s\"): %zu lines logged, only the first %d kept",
+	    text, n, TF_LOG_KEEP);
 	return seen;
 }
 

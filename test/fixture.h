@@ -170,7 +170,9 @@ size_t tf_wait_started_or_log(tf *f, size_t n, const char *stop);
 // tf_gate_open lets every Block handler, now and later, answer.
 void tf_gate_open(tf *f);
 
-// tf_logged tells whether a line containing text has been logged;
+// tf_logged tells whether a line containing text has been logged (it
+// fails the test rather than say no when lines past the first
+// TF_LOG_KEEP were dropped);
 // tf_wait_log waits (bounded) until one has, false if none ever comes,
 // and sets *level (may be NULL) to that line's level.
 bool tf_logged(tf *f, const char *text);
