@@ -155,7 +155,8 @@ drpc_err tf_call(tf *f, const char *method, const char *req, drpc_status *st);
 drpc_err tf_call_opts(tf *f, const char *method, const char *req,
     const drpc_call_opts *o, drpc_status *st);
 
-// tf_reply_is fails the test unless the last reply is exactly want.
+// tf_reply_is fails the test unless the last reply is exactly want (at
+// most TF_REPLY - 1 bytes).
 void tf_reply_is(tf *f, const char *want);
 
 // tf_wait_started waits until n Sleep or Block handlers have started,
