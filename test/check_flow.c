@@ -626,11 +626,9 @@ stall_start(stall_fx *fx, const drpc__conn_opts *o, size_t msg, size_t count)
 	fx->b.s = open_call(fx->p.cli, NULL, "/t/Sink", (freq) {3, 0, 0});
 	DRPC_CHECK_OK(drpc_ctx_create(&fx->actx, NULL));
 	fx->a.s = open_call(fx->p.cli, fx->actx, "/t/Stall", (freq) {2, 0, 0});
-	tu_sync_lock(&fx->st.sync);
-	while (fx->st.stalled == 0) {
-		drpc__cond_wait(&fx->st.sync.cv, &fx->st.sync.mu);
-	}
-	tu_sync_unlock(&fx->st.sync);
+	ck_assert_msg(
+	    tu_sync_wait(&fx->st.sync, &fx->st.stalled, 1, TU_WAIT_NS) >= 1,
+	    "the Stall handler never ran");
 	ck_assert_int_eq(sem_init(&fx->a.done, 0, 0), 0);
 	ck_assert_int_eq(sem_init(&fx->b.done, 0, 0), 0);
 	ck_assert_int_eq(sem_init(&fx->a_blocked, 0, 0), 0);
@@ -757,10 +755,9 @@ START_TEST(test_flow_stalled_client_stream)
 	tu_sync_unlock(&st.sync);
 	ck_assert_int_eq(sem_wait(&st.blocked), 0); // A's handler is blocked
 	drpc_ctx_cancel(actx);
+	ck_assert_msg(tu_sync_wait(&st.sync, &st.sources, 2, TU_WAIT_NS) >= 2,
+	    "A's Source handler never ended after the cancel");
 	tu_sync_lock(&st.sync);
-	while (st.sources < 2) {
-		drpc__cond_wait(&st.sync.cv, &st.sync.mu);
-	}
 	DRPC_CHECK_ERR(st.send_rv, DRPC_EOF); // the peer cancelled
 	tu_sync_unlock(&st.sync);
 	drpc__stream_destroy(a);
