@@ -250,9 +250,18 @@ restart_caller(void *arg)
 
 	while (!atomic_load(&r->stop)) {
 		uint64_t id   = atomic_fetch_add(&r->next, 1);
-		bool     down = atomic_load(&r->down);
 		unsigned k0   = atomic_load(&r->kills);
+		bool     down = atomic_load(&r->down);
 		drpc_err rv;
+
+		// down belongs to round k0 only if no kill came between the
+		// two loads: a thread starved between them (the loaded soak
+		// did) paired an old round's down with the next kill's
+		// count, and its call, begun before the channel saw that
+		// kill, was counted as lost.
+		if (atomic_load(&r->kills) != k0) {
+			down = false;
+		}
 
 		if (id >= SP_IDS) {
 			break;
